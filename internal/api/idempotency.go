@@ -1,0 +1,70 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/store"
+)
+
+// idempotent is one request's Idempotency-Key state (SPEC §1).
+type idempotent struct {
+	scope, key string
+	hash       []byte
+	replay     *store.Replay
+}
+
+// errReplayWon says a concurrent request with the same key committed first.
+var errReplayWon = errors.New("a concurrent request with this idempotency key won")
+
+// idempotency reads the Idempotency-Key header: with no header it does nothing; otherwise it finds a
+// stored answer to replay, or refuses a key reused for another body. The scope keeps principals and
+// routes apart, so one caller's key never replays another's answer.
+func (a *API) idempotency(r *http.Request, route string, raw []byte) (*idempotent, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		return &idempotent{}, nil
+	}
+	if len(key) > 255 || !utf8.ValidString(key) {
+		return nil, domain.Invalid("Idempotency-Key", "the Idempotency-Key header must be at most 255 characters")
+	}
+	p := principal(r.Context())
+	i := &idempotent{scope: route + "|" + p.Actor(), key: key, hash: requestHash(raw)}
+	replay, err := a.store.Replayed(r.Context(), i.scope, i.key, i.hash)
+	if err != nil {
+		return nil, err
+	}
+	i.replay = replay
+	return i, nil
+}
+
+// save stores the answer inside the transaction that did the work.
+func (i *idempotent) save(ctx context.Context, tx *store.Tx, status int, body []byte) error {
+	if i.key == "" {
+		return nil
+	}
+	ok, err := tx.SaveReplay(ctx, i.scope, i.key, i.hash, store.Replay{Status: status, Body: body})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errReplayWon
+	}
+	return nil
+}
+
+// replayAfterRace answers with what the winning concurrent request stored.
+func (a *API) replayAfterRace(w http.ResponseWriter, r *http.Request, i *idempotent) {
+	replay, err := a.store.Replayed(r.Context(), i.scope, i.key, i.hash)
+	if err == nil && replay == nil {
+		err = errors.New("idempotent answer vanished")
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeRaw(w, replay.Status, replay.Body)
+}

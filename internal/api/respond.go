@@ -1,0 +1,148 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/cmekd/cmekd/internal/domain"
+)
+
+// errorBody is SPEC §1's error shape.
+type errorBody struct {
+	Error     errorDetail `json:"error"`
+	RequestID string      `json:"request_id"`
+}
+
+type errorDetail struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
+}
+
+// writeError is the one writer of error bodies. Domain errors are shown as they are; anything else
+// is logged with the request id and answered with a generic 500 that reveals nothing.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := domain.AsError(err)
+	if !ok {
+		a.log.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "error", err.Error())
+		e = domain.Errorf(http.StatusInternalServerError, domain.CodeInternal,
+			"an internal error occurred; quote the request id when you report it")
+	}
+	details := e.Details
+	if details == nil {
+		details = map[string]any{}
+	}
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cmekd"`)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	writeJSON(w, e.Status, errorBody{
+		Error:     errorDetail{Code: e.Code, Message: e.Message, Details: details},
+		RequestID: requestID(r.Context()),
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own types are marshalled; failing here is a programming error.
+		slog.Error("encode response", "error", err)
+		http.Error(w, `{"error":{"code":"internal_error","message":"encoding failed","details":{}}}`, http.StatusInternalServerError)
+		return
+	}
+	writeRaw(w, status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+var (
+	errUnsupportedMediaType = domain.Errorf(http.StatusUnsupportedMediaType, domain.CodeUnsupportedMediaType,
+		"send the request body as JSON with Content-Type: application/json")
+	errEmptyBody = domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "the request body is empty; send a JSON object")
+)
+
+// isJSON reports whether a Content-Type header names JSON.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+// decodeBody reads the whole body (already size-limited by middleware) and decodes one JSON value
+// into dst, refusing unknown fields and trailing data. It returns the raw bytes for idempotency
+// hashing.
+func decodeBody(r *http.Request, dst any) ([]byte, error) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, domain.Errorf(http.StatusRequestEntityTooLarge, domain.CodePayloadTooLarge,
+				"the request body exceeds %d bytes", tooBig.Limit)
+		}
+		return nil, domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "the request body could not be read")
+	}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		return nil, errEmptyBody
+	}
+	return raw, decodeJSON(raw, dst)
+}
+
+// decodeJSON decodes exactly one JSON value from raw into dst, strictly.
+func decodeJSON(raw []byte, dst any) error {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		e := domain.Errorf(http.StatusBadRequest, domain.CodeUnknownField, "unknown field %q", field)
+		e.Details = map[string]any{"field": field}
+		return e
+	case errors.As(err, &syntax):
+		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "malformed JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		e := domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "field %q must be %s", typ.Field, jsonKind(typ.Type.Kind().String()))
+		e.Details = map[string]any{"field": typ.Field}
+		return e
+	default:
+		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "malformed JSON: the body is not one complete JSON value")
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	default:
+		return "a number"
+	}
+}

@@ -1,0 +1,114 @@
+// Package config loads cmekd's configuration from the environment once at start (SPEC §10).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// MaxDEKCacheTTL is the longest a plaintext data key may stay in memory (SPEC §8).
+const MaxDEKCacheTTL = 5 * time.Minute
+
+// Config is every setting of the server.
+type Config struct {
+	Addr              string        `env:"CMEKD_ADDR" envDefault:":8080"`
+	DatabaseURL       string        `env:"CMEKD_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/cmekd?sslmode=disable"`
+	AdminToken        Secret        `env:"CMEKD_ADMIN_TOKEN"`
+	KMSEndpoint       string        `env:"CMEKD_KMS_ENDPOINT"`
+	KMSTimeout        time.Duration `env:"CMEKD_KMS_TIMEOUT" envDefault:"5s"`
+	PlatformPrincipal string        `env:"CMEKD_PLATFORM_PRINCIPAL"`
+	Regions           []string      `env:"CMEKD_REGIONS" envSeparator:","`
+	MultiRegionKeys   string        `env:"CMEKD_MULTI_REGION_KEYS" envDefault:"allowed"`
+	ProbeInterval     time.Duration `env:"CMEKD_PROBE_INTERVAL" envDefault:"60s"`
+	PauseAfter        time.Duration `env:"CMEKD_PAUSE_AFTER" envDefault:"6h"`
+	ProbeMaxRPS       float64       `env:"CMEKD_PROBE_MAX_RPS" envDefault:"100"`
+	DEKCacheTTL       time.Duration `env:"CMEKD_DEK_CACHE_TTL" envDefault:"5m"`
+	DEKMaxAge         time.Duration `env:"CMEKD_DEK_MAX_AGE" envDefault:"24h"`
+	DEKMaxDocuments   int           `env:"CMEKD_DEK_MAX_DOCUMENTS" envDefault:"100000"`
+	ProviderKeyARN    string        `env:"CMEKD_PROVIDER_KEY_ARN"`
+	Dev               bool          `env:"CMEKD_DEV"`
+}
+
+// Secret is a string that never prints.
+type Secret string
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString hides the value from %#v too.
+func (s Secret) GoString() string { return s.String() }
+
+// Load reads the environment given as a lookup map (nil means the process environment), applies
+// defaults and checks every value; an error names the variable at fault.
+func Load(environ map[string]string) (Config, error) {
+	var c Config
+	opts := env.Options{}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	if err := env.ParseWithOptions(&c, opts); err != nil {
+		return c, errors.New(cleanEnvError(err))
+	}
+	return c, c.validate()
+}
+
+func cleanEnvError(err error) string {
+	var agg env.AggregateError
+	if errors.As(err, &agg) && len(agg.Errors) > 0 {
+		return "configuration: " + agg.Errors[0].Error()
+	}
+	return "configuration: " + err.Error()
+}
+
+func (c *Config) validate() error {
+	bad := func(name, format string, args ...any) error {
+		return fmt.Errorf("configuration: %s: %s", name, fmt.Sprintf(format, args...))
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"CMEKD_KMS_TIMEOUT", c.KMSTimeout}, {"CMEKD_PROBE_INTERVAL", c.ProbeInterval},
+		{"CMEKD_PAUSE_AFTER", c.PauseAfter}, {"CMEKD_DEK_CACHE_TTL", c.DEKCacheTTL}, {"CMEKD_DEK_MAX_AGE", c.DEKMaxAge},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			return bad(p.name, "must be a positive duration, got %s", p.d)
+		}
+	}
+	if c.DEKCacheTTL > MaxDEKCacheTTL {
+		return bad("CMEKD_DEK_CACHE_TTL", "must be at most %s: plaintext data keys may not outlive a revoked key longer, got %s", MaxDEKCacheTTL, c.DEKCacheTTL)
+	}
+	if c.ProbeMaxRPS <= 0 {
+		return bad("CMEKD_PROBE_MAX_RPS", "must be positive, got %v", c.ProbeMaxRPS)
+	}
+	if c.DEKMaxDocuments <= 0 {
+		return bad("CMEKD_DEK_MAX_DOCUMENTS", "must be positive, got %d", c.DEKMaxDocuments)
+	}
+	if c.DatabaseURL == "" {
+		return bad("CMEKD_DATABASE_URL", "must not be empty")
+	}
+	if !c.Dev {
+		if c.AdminToken == "" {
+			return bad("CMEKD_ADMIN_TOKEN", "is required (outside dev mode)")
+		}
+		if c.PlatformPrincipal == "" {
+			return bad("CMEKD_PLATFORM_PRINCIPAL", "is required (outside dev mode)")
+		}
+		if c.ProviderKeyARN == "" {
+			return bad("CMEKD_PROVIDER_KEY_ARN", "is required (outside dev mode)")
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 32 {
+		return bad("CMEKD_ADMIN_TOKEN", "must be at least 32 characters")
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package domain
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// Role is what an organisation token may do (SPEC §2). The admin is not a stored role.
+type Role string
+
+// Roles, weakest first.
+const (
+	RoleMember   Role = "member"
+	RoleOperator Role = "operator"
+	RoleOwner    Role = "owner"
+	RoleAdmin    Role = "admin"
+)
+
+var roleRank = map[Role]int{RoleMember: 1, RoleOperator: 2, RoleOwner: 3, RoleAdmin: 4}
+
+// Valid reports whether r is a role an organisation token may hold.
+func (r Role) Valid() bool { return r == RoleMember || r == RoleOperator || r == RoleOwner }
+
+// AtLeast reports whether r grants everything min grants.
+func (r Role) AtLeast(min Role) bool { return roleRank[r] >= roleRank[min] }
+
+// Encryption modes of an organisation.
+const (
+	ModeCustomerManaged = "customer_managed"
+	ModeProviderManaged = "provider_managed"
+)
+
+// Key purposes of a key link. Only the data key exists today; a backup key comes later (SPEC §11).
+const (
+	PurposeData = "data"
+)
+
+// Key health statuses (SPEC §5 key-status).
+const (
+	KeyHealthy     = "healthy"
+	KeyUnavailable = "unavailable"
+	KeyUnknown     = "unknown"
+)
+
+// Org is a customer organisation.
+type Org struct {
+	ID        string
+	Name      string
+	Region    string
+	Mode      string
+	KeyARN    string // the home region's data key; empty for provider_managed
+	KeyStatus string
+	CreatedAt time.Time
+}
+
+// KeyLink binds an organisation, in one region and for one purpose, to a key ARN, for good.
+type KeyLink struct {
+	OrgID     string
+	Region    string
+	Purpose   string
+	KeyARN    string
+	CreatedAt time.Time
+}
+
+// Token is an organisation's API token; the secret itself is never stored.
+type Token struct {
+	ID        string
+	OrgID     string
+	Name      string
+	Role      Role
+	CreatedAt time.Time
+}
+
+// Principal is who is calling: the platform admin or an organisation token.
+type Principal struct {
+	Role    Role
+	OrgID   string // empty for the admin
+	TokenID string // empty for the admin
+}
+
+// Actor names the principal in events.
+func (p Principal) Actor() string {
+	if p.Role == RoleAdmin {
+		return "admin"
+	}
+	return "token:" + p.TokenID
+}
+
+// CanSeeOrg reports whether p may read organisation orgID at all.
+func (p Principal) CanSeeOrg(orgID string) bool {
+	return p.Role == RoleAdmin || p.OrgID == orgID
+}
+
+// Event is one entry of an organisation's audit trail.
+type Event struct {
+	ID           string
+	OrgID        string
+	Type         string
+	At           time.Time
+	Actor        string
+	Region       string
+	CollectionID string
+	FromState    string
+	ToState      string
+	Reason       string
+}
+
+// Event types (SPEC §5).
+const (
+	EventOrgCreated            = "org.created"
+	EventOrgDeleted            = "org.deleted"
+	EventKeyVerified           = "key.verified"
+	EventKeyUnavailable        = "key.unavailable"
+	EventKeyRestored           = "key.restored"
+	EventKeyProbeError         = "key.probe_error"
+	EventCollectionCreated     = "collection.created"
+	EventCollectionHalted      = "collection.ingest_halted"
+	EventCollectionPaused      = "collection.paused"
+	EventCollectionReactivated = "collection.reactivated"
+	EventCollectionResumed     = "collection.resumed"
+	EventCollectionDeleted     = "collection.deleted"
+	EventTokenCreated          = "token.created"
+	EventTokenRevoked          = "token.revoked"
+)
+
+// EventTypes lists every event type, for validating the events filter.
+var EventTypes = []string{
+	EventOrgCreated, EventOrgDeleted, EventKeyVerified, EventKeyUnavailable, EventKeyRestored,
+	EventKeyProbeError, EventCollectionCreated, EventCollectionHalted, EventCollectionPaused,
+	EventCollectionReactivated, EventCollectionResumed, EventCollectionDeleted, EventTokenCreated,
+	EventTokenRevoked,
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewID returns an opaque id with a type prefix such as "org" (SPEC §1): 80 random bits.
+func NewID(prefix string) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
+}
+
+// HasPrefix reports whether id is shaped like an id of that prefix.
+func HasPrefix(id, prefix string) bool {
+	rest, ok := strings.CutPrefix(id, prefix+"_")
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	for _, c := range rest {
+		if !strings.ContainsRune("0123456789abcdefghjkmnpqrstvwxyz", c) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmekd/cmekd/internal/domain"
+)
+
+// Page is one page request of a list: at most Limit rows after the opaque Cursor.
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// cursor is the position after which a page starts. Lists ordered by a sequence use Seq; others use
+// (At, ID).
+type cursor struct {
+	At  time.Time `json:"t,omitzero"`
+	ID  string    `json:"i,omitempty"`
+	Seq int64     `json:"s,omitempty"`
+}
+
+var errBadCursor = domain.Errorf(http.StatusBadRequest, domain.CodeInvalidCursor, "the cursor is not one this server issued")
+
+func (p Page) after() (cursor, error) {
+	if p.Cursor == "" {
+		return cursor{}, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+	if err != nil {
+		return cursor{}, errBadCursor
+	}
+	var c cursor
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return cursor{}, errBadCursor
+	}
+	return c, nil
+}
+
+func (c cursor) String() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// collect scans every row with scan.
+func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, v)
+	}
+	return out, translate(rows.Err())
+}
+
+// trim cuts a page fetched with limit+1 rows to limit and returns the cursor for the next page, empty
+// at the end.
+func trim[T any](items []T, limit int, pos func(T) cursor) ([]T, string, error) {
+	if len(items) <= limit {
+		return items, "", nil
+	}
+	items = items[:limit]
+	return items, pos(items[len(items)-1]).String(), nil
+}
