@@ -1,0 +1,166 @@
+// Package openapitest lets tests check real HTTP traffic against openapi/openapi.yaml, so the
+// document and the server cannot drift apart unnoticed.
+package openapitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/cmekd/cmekd/openapi"
+)
+
+// Validator checks requests and responses against openapi/openapi.yaml.
+type Validator struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+// load parses and validates the document once per test binary: it never changes at run time, and
+// kin-openapi only reads it while validating, so parallel tests can share it.
+var load = sync.OnceValues(func() (*Validator, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(openapi.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.yaml: %w", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		return nil, fmt.Errorf("openapi.yaml is not a valid OpenAPI document: %w", err)
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("route openapi.yaml: %w", err)
+	}
+	return &Validator{doc: doc, router: router}, nil
+})
+
+// New returns the Validator of openapi/openapi.yaml, failing t when the document does not load or
+// validate.
+func New(t testing.TB) *Validator {
+	t.Helper()
+	v, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// badInput lists the statuses that answer input the test sent wrong on purpose: the request is then
+// not held to the document, but the response still is. 404 is among them because tests probe
+// unknown and malformed ids.
+var badInput = []int{
+	http.StatusBadRequest,
+	http.StatusNotFound,
+	http.StatusRequestEntityTooLarge,
+	http.StatusUnsupportedMediaType,
+	http.StatusUnprocessableEntity,
+}
+
+// Check reports through t.Errorf every way the exchange departs from the document: an unknown
+// route, a request that does not match its operation (unless the status says the input was bad on
+// purpose), an undocumented status, or a response whose headers or body do not match. reqBody and
+// respBody are the bodies as sent and received, since req and resp have usually consumed theirs.
+// Security is not checked: tests of authentication assert on it themselves.
+func (v *Validator) Check(t testing.TB, req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) {
+	t.Helper()
+	ctx := context.Background()
+	exchange := fmt.Sprintf("%s %s → %d", req.Method, req.URL.Path, resp.StatusCode)
+
+	r := req.Clone(ctx)
+	r.Body = io.NopCloser(bytes.NewReader(reqBody))
+	r.ContentLength = int64(len(reqBody))
+
+	route, params, err := v.router.FindRoute(r)
+	if errors.Is(err, routers.ErrMethodNotAllowed) && resp.StatusCode == http.StatusMethodNotAllowed {
+		// The document cannot list the methods a path does not serve; hold the answer to the
+		// common error shape instead.
+		if err := v.checkError(resp, respBody); err != nil {
+			t.Errorf("%s: %v", exchange, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Errorf("%s: openapi.yaml has no such operation: %v", exchange, err)
+		return
+	}
+
+	opts := &openapi3filter.Options{
+		AuthenticationFunc:    openapi3filter.NoopAuthenticationFunc,
+		IncludeResponseStatus: true,
+		SkipSettingDefaults:   true,
+		MultiError:            true,
+	}
+	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
+	if !slices.Contains(badInput, resp.StatusCode) {
+		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+			t.Errorf("%s: request does not match openapi.yaml: %v", exchange, err)
+		}
+	}
+
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Options:                opts,
+	}
+	out.SetBodyBytes(respBody)
+	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+		t.Errorf("%s: response does not match openapi.yaml: %v\nbody: %s", exchange, err, truncate(respBody))
+	}
+}
+
+// checkError holds a response to the Error schema and the X-Request-Id header every response carries.
+func (v *Validator) checkError(resp *http.Response, body []byte) error {
+	if resp.Header.Get("X-Request-Id") == "" {
+		return errors.New(`response header "X-Request-Id" missing`)
+	}
+	var value any
+	if err := json.Unmarshal(body, &value); err != nil {
+		return fmt.Errorf("error body is not JSON: %v\nbody: %s", err, truncate(body))
+	}
+	if err := v.doc.Components.Schemas["Error"].Value.VisitJSON(value); err != nil {
+		return fmt.Errorf("error body does not match the Error schema: %v\nbody: %s", err, truncate(body))
+	}
+	return nil
+}
+
+// HasOperation reports whether the document describes method on path, path being in the document's
+// template form, e.g. "/v1/orgs/{org}".
+func (v *Validator) HasOperation(method, path string) bool {
+	item := v.doc.Paths.Value(path)
+	return item != nil && item.GetOperation(strings.ToUpper(method)) != nil
+}
+
+// Operations lists every operation of the document as "METHOD /path", sorted.
+func (v *Validator) Operations() []string {
+	var ops []string
+	for path, item := range v.doc.Paths.Map() {
+		for method := range item.Operations() {
+			ops = append(ops, method+" "+path)
+		}
+	}
+	slices.Sort(ops)
+	return ops
+}
+
+// truncate keeps failure messages readable when a body is large.
+func truncate(b []byte) string {
+	const max = 2000
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
+}
