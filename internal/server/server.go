@@ -137,3 +137,6 @@ func (s *Server) Close() {
 		s.listener.Close()
 	}
 }
+
+// Routes lists every "METHOD /pattern" the server serves.
+func (s *Server) Routes() []string { return s.api.Routes() }

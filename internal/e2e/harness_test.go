@@ -1,0 +1,244 @@
+// Package e2e_test drives the real cmekd server over real HTTP against a fresh PostgreSQL database,
+// validating every exchange against the OpenAPI document.
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cmekd/cmekd/internal/config"
+	"github.com/cmekd/cmekd/internal/openapitest"
+	"github.com/cmekd/cmekd/internal/server"
+	"github.com/cmekd/cmekd/internal/testdb"
+)
+
+const adminToken = "admin-token-for-tests-0123456789abcdef"
+
+// syncBuffer collects the server's log lines so tests can scan them for secrets.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is one running server with its own database.
+type env struct {
+	t     testing.TB
+	url   string
+	dbURL string
+	srv   *server.Server
+	logs  *syncBuffer
+	api   *openapitest.Validator
+	db    *pgxpool.Pool
+}
+
+// setup starts a server; mutate adjusts its configuration first.
+func setup(t *testing.T, mutate ...func(*config.Config)) *env {
+	t.Helper()
+	dbURL := testdb.New(t)
+	cfg, err := config.Load(map[string]string{
+		"CMEKD_ADDR":               "127.0.0.1:0",
+		"CMEKD_DATABASE_URL":       dbURL,
+		"CMEKD_ADMIN_TOKEN":        adminToken,
+		"CMEKD_PLATFORM_PRINCIPAL": "arn:aws:iam::999988887777:root",
+		"CMEKD_PROVIDER_KEY_ARN":   "arn:aws:kms:us-west-2:999988887777:key/00000000-0000-4000-8000-000000000000",
+		"CMEKD_REGIONS":            "us-west-2,us-east-1,eu-west-1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		cancel()
+		t.Fatalf("start server: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	db, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with %v", err)
+		}
+		srv.Close()
+	})
+	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db}
+}
+
+// response is what a test sees of an answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body as a generic object.
+func (r response) JSON(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// Code is the error code of an error body.
+func (r response) Code(t testing.TB) string {
+	t.Helper()
+	e, _ := r.JSON(t)["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+// req is one request to send.
+type req struct {
+	method, path, token string
+	body                any    // marshalled as JSON unless raw is set
+	raw                 []byte // sent as is
+	contentType         string // default application/json when there is a body
+	header              map[string]string
+	unvalidated         bool // a route outside the OpenAPI document on purpose
+}
+
+// do sends a request and validates the exchange against the OpenAPI document.
+func (e *env) do(r req) response {
+	e.t.Helper()
+	var body []byte
+	switch {
+	case r.raw != nil:
+		body = r.raw
+	case r.body != nil:
+		var err error
+		if body, err = json.Marshal(r.body); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	hr, err := http.NewRequest(r.method, e.url+r.path, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != nil {
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		hr.Header.Set("Content-Type", ct)
+	}
+	if r.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp.Header.Get("X-Request-Id") == "" {
+		e.t.Errorf("%s %s: no X-Request-Id", r.method, r.path)
+	}
+	if resp.StatusCode == http.StatusInternalServerError {
+		e.t.Errorf("%s %s answered 500: %s", r.method, r.path, rb)
+	}
+	hr.Body = io.NopCloser(bytes.NewReader(body))
+	if !r.unvalidated {
+		e.api.Check(e.t, hr, body, resp, rb)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: rb}
+}
+
+// must sends a request and fails the test unless it gets status.
+func (e *env) must(status int, r req) map[string]any {
+	e.t.Helper()
+	resp := e.do(r)
+	if resp.Status != status {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", r.method, r.path, resp.Status, status, resp.Body)
+	}
+	if len(resp.Body) == 0 {
+		return nil
+	}
+	return resp.JSON(e.t)
+}
+
+// wantError checks an error answer's status and code.
+func (e *env) wantError(status int, code string, r req) response {
+	e.t.Helper()
+	resp := e.do(r)
+	if resp.Status != status || resp.Code(e.t) != code {
+		e.t.Fatalf("%s %s: got %d %q, want %d %q: %s", r.method, r.path, resp.Status, resp.Code(e.t), status, code, resp.Body)
+	}
+	return resp
+}
+
+// createOrg makes a provider-managed organisation and returns its id.
+func (e *env) createOrg(name string) string {
+	e.t.Helper()
+	o := e.must(http.StatusCreated, req{method: "POST", path: "/v1/orgs", token: adminToken,
+		body: map[string]any{"name": name, "region": "us-west-2"}})
+	return o["id"].(string)
+}
+
+// token makes an organisation token with role and returns its secret.
+func (e *env) token(org, role string) string {
+	e.t.Helper()
+	tok := e.must(http.StatusCreated, req{method: "POST", path: "/v1/orgs/" + org + "/tokens", token: adminToken,
+		body: map[string]any{"name": role + " token", "role": role}})
+	return tok["token"].(string)
+}
+
+// count runs a counting query against the server's database.
+func (e *env) count(query string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// eventually polls cond until it holds or the deadline passes; it waits on behaviour, it does not
+// assert on time.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
