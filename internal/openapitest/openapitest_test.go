@@ -132,6 +132,11 @@ func TestCheck(t *testing.T) {
 			status:    201, respHeader: idHeader, respBody: orgJSON,
 		},
 		{
+			name: "key link change, even to null, is a valid request refused with 409", method: "PATCH", url: "/v1/orgs/org_5k2m9x0q7w3r8t1v",
+			reqHeader: map[string]string{"Content-Type": "application/json"}, reqBody: `{"encryption":null}`,
+			status: 409, respHeader: idHeader, respBody: errorJSON("key_link_immutable"),
+		},
+		{
 			name: "401 without WWW-Authenticate", method: "GET", url: "/v1/orgs",
 			status: 401, respHeader: idHeader, respBody: errorJSON("unauthorized"),
 			wantErrorHas: []string{"WWW-Authenticate"},
