@@ -1,0 +1,83 @@
+// Command kms-emulator serves the in-memory AWS KMS emulator over HTTP, for
+// local development and tests with aws-sdk-go-v2 or the AWS CLI
+// (aws kms --endpoint-url http://127.0.0.1:4599 …).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cmekd/cmekd/internal/kms/emulator"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "kms-emulator:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, serves until ctx is cancelled and then shuts down
+// gracefully. Logs (JSON) go to logOut.
+func run(ctx context.Context, args []string, logOut io.Writer) error {
+	fs := flag.NewFlagSet("kms-emulator", flag.ContinueOnError)
+	fs.SetOutput(logOut)
+	addr := fs.String("addr", "127.0.0.1:4599", "listen address")
+	account := fs.String("account", emulator.DefaultAccount, "AWS account that owns the keys")
+	principals := map[string]string{}
+	fs.Func("principal", "`AKID=ARN`: the principal an access key id acts as (repeatable)", func(s string) error {
+		akid, arn, ok := strings.Cut(s, "=")
+		if !ok || akid == "" || !strings.HasPrefix(arn, "arn:") {
+			return fmt.Errorf("want AKID=ARN, got %q", s)
+		}
+		principals[akid] = arn
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           emulator.New(emulator.Options{Account: *account, Principals: principals, Logger: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("kms emulator listening", "addr", ln.Addr().String(), "account", *account)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("kms emulator stopped")
+	return nil
+}

@@ -1,0 +1,284 @@
+// Package emulator is an in-memory AWS KMS that speaks the AWS JSON 1.1
+// protocol (POST /, X-Amz-Target: TrentService.<Op>) well enough for
+// aws-sdk-go-v2 and the AWS CLI: per-region keys, aliases, multi-region
+// replicas, grants, enforced key policies and real AES-256-GCM.
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure an Emulator.
+type Options struct {
+	Account    string            // account for key ARNs; default "111122223333"
+	Principals map[string]string // SigV4 access key id -> principal ARN; unmapped = arn:aws:iam::<Account>:root
+	Logger     *slog.Logger      // one line per request: operation, key, outcome; nil = discard
+	Now        func() time.Time  // nil = time.Now
+}
+
+// DefaultAccount is the account that owns the keys when Options.Account is empty.
+const DefaultAccount = "111122223333"
+
+// maxBody bounds a request body; the largest legal KMS request is far smaller.
+const maxBody = 1 << 20
+
+// Emulator is an in-memory AWS KMS; it implements http.Handler.
+type Emulator struct {
+	account    string
+	principals map[string]string
+	log        *slog.Logger
+	now        func() time.Time
+
+	mu      sync.Mutex
+	regions map[string]*region
+	tokens  map[string]*grant // grant token -> grant, across regions
+	seq     uint64            // creation order of keys and grants, for stable listing
+}
+
+// New returns an empty emulator; each region gets its AWS-managed key on first use.
+func New(opts Options) *Emulator {
+	e := &Emulator{
+		account:    opts.Account,
+		principals: make(map[string]string, len(opts.Principals)),
+		log:        opts.Logger,
+		now:        opts.Now,
+		regions:    map[string]*region{},
+		tokens:     map[string]*grant{},
+	}
+	if e.account == "" {
+		e.account = DefaultAccount
+	}
+	for k, v := range opts.Principals {
+		e.principals[k] = v
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	return e
+}
+
+// call is one request being served.
+type call struct {
+	e         *Emulator
+	op        string
+	region    string
+	principal principal
+	now       time.Time
+	key       string // the key the request was about, for the log line
+}
+
+type handlerFunc func(c *call, body []byte) (any, error)
+
+var operations = map[string]handlerFunc{
+	"CancelKeyDeletion":               (*call).cancelKeyDeletion,
+	"CreateAlias":                     (*call).createAlias,
+	"CreateGrant":                     (*call).createGrant,
+	"CreateKey":                       (*call).createKey,
+	"Decrypt":                         (*call).decrypt,
+	"DescribeKey":                     (*call).describeKey,
+	"DisableKey":                      (*call).disableKey,
+	"EnableKey":                       (*call).enableKey,
+	"EnableKeyRotation":               (*call).enableKeyRotation,
+	"Encrypt":                         (*call).encrypt,
+	"GenerateDataKey":                 (*call).generateDataKey,
+	"GenerateDataKeyWithoutPlaintext": (*call).generateDataKeyWithoutPlaintext,
+	"GetKeyPolicy":                    (*call).getKeyPolicy,
+	"GetKeyRotationStatus":            (*call).getKeyRotationStatus,
+	"ListAliases":                     (*call).listAliases,
+	"ListGrants":                      (*call).listGrants,
+	"ListKeys":                        (*call).listKeys,
+	"PutKeyPolicy":                    (*call).putKeyPolicy,
+	"ReEncrypt":                       (*call).reEncrypt,
+	"ReplicateKey":                    (*call).replicateKey,
+	"RetireGrant":                     (*call).retireGrant,
+	"RevokeGrant":                     (*call).revokeGrant,
+	"ScheduleKeyDeletion":             (*call).scheduleKeyDeletion,
+}
+
+// unimplemented are real KMS operations this emulator does not model; they
+// answer UnsupportedOperationException rather than UnknownOperationException
+// so that a client learns the operation exists but is out of scope here.
+var unimplemented = strings.Fields(`ConnectCustomKeyStore CreateCustomKeyStore Decapsulate DeleteAlias
+	DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret DescribeCustomKeyStores
+	DisableKeyRotation DisconnectCustomKeyStore Encapsulate GenerateDataKeyPair
+	GenerateDataKeyPairWithoutPlaintext GenerateMac GenerateRandom GetKeyLastUsage
+	GetParametersForImport GetPublicKey ImportKeyMaterial ListKeyPolicies ListKeyRotations
+	ListResourceTags ListRetirableGrants RotateKeyOnDemand Sign TagResource UntagResource
+	UpdateAlias UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac`)
+
+const targetPrefix = "TrentService."
+
+// ServeHTTP answers one KMS API request.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &call{e: e, op: strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)}
+	requestID := newUUID()
+	w.Header().Set("X-Amzn-RequestId", requestID)
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("kms emulator panic", "request_id", requestID, "op", c.op, "panic", fmt.Sprint(p))
+			e.respond(w, c, requestID, nil, &apiError{typ: errInternal, msg: "internal failure", status: http.StatusInternalServerError})
+		}
+	}()
+	out, err := c.serve(r)
+	e.respond(w, c, requestID, out, err)
+}
+
+func (c *call) serve(r *http.Request) (any, error) {
+	if err := c.authenticate(r); err != nil {
+		return nil, err
+	}
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) {
+		return nil, newError(errUnknownOperation, "Operation is not supported: %s %s", r.Method, r.Header.Get("X-Amz-Target"))
+	}
+	h, ok := operations[c.op]
+	if !ok {
+		for _, name := range unimplemented {
+			if name == c.op {
+				return nil, newError(errUnsupportedOp, "%s is not supported by this KMS emulator.", c.op)
+			}
+		}
+		return nil, newError(errUnknownOperation, "Operation %s is not supported.", c.op)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, newError(errSerialization, "The request body could not be read.")
+	}
+	if len(body) > maxBody {
+		return nil, newError(errValidation, "The request body exceeds %d bytes.", maxBody)
+	}
+	c.now = c.e.now()
+	return h(c, body)
+}
+
+func (e *Emulator) respond(w http.ResponseWriter, c *call, requestID string, out any, err error) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	outcome := "ok"
+	status := http.StatusOK
+	var body []byte
+	if err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = &apiError{typ: errInternal, msg: "internal failure", status: http.StatusInternalServerError}
+			e.log.Error("kms emulator failure", "request_id", requestID, "op", c.op, "err", err)
+		}
+		outcome, status = ae.typ, ae.status
+		w.Header().Set("X-Amzn-ErrorType", ae.typ)
+		body, _ = json.Marshal(map[string]string{"__type": ae.typ, "message": ae.msg})
+	} else if out != nil {
+		var mErr error
+		if body, mErr = json.Marshal(out); mErr != nil {
+			e.respond(w, c, requestID, nil, mErr)
+			return
+		}
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	e.log.Info("kms request", "request_id", requestID, "op", c.op, "region", c.region,
+		"principal", c.principal.arn, "key", c.key, "outcome", outcome)
+}
+
+// principal is the caller, as its SigV4 access key id maps it.
+type principal struct {
+	arn     string
+	account string // the 12-digit account of arn; empty if arn is not an ARN
+}
+
+var (
+	regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d{1,2}$`)
+	datePattern   = regexp.MustCompile(`^\d{8}$`)
+)
+
+// authenticate reads the SigV4 Authorization header; signatures are not
+// checked (no secrets are known), but its credential scope names the caller
+// and the region, as it does for AWS.
+func (c *call) authenticate(r *http.Request) error {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return newError(errMissingAuth, "Missing Authentication Token")
+	}
+	algo, params, ok := strings.Cut(h, " ")
+	if !ok || algo != "AWS4-HMAC-SHA256" {
+		return newError(errIncompleteSig, "Authorization header requires the AWS4-HMAC-SHA256 algorithm.")
+	}
+	fields := map[string]string{}
+	for _, p := range strings.Split(params, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		fields[k] = v
+	}
+	for _, k := range []string{"Credential", "SignedHeaders", "Signature"} {
+		if fields[k] == "" {
+			return newError(errIncompleteSig, "Authorization header requires '%s' parameter.", k)
+		}
+	}
+	scope := strings.Split(fields["Credential"], "/")
+	if len(scope) != 5 || scope[0] == "" || !datePattern.MatchString(scope[1]) || scope[4] != "aws4_request" {
+		return newError(errIncompleteSig, "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term.")
+	}
+	if scope[3] != "kms" {
+		return newError(errInvalidSignature, "Credential should be scoped to correct service: 'kms'.")
+	}
+	if !regionPattern.MatchString(scope[2]) {
+		return newError(errInvalidSignature, "Credential should be scoped to a valid region.")
+	}
+	c.region = scope[2]
+	arn, ok := c.e.principals[scope[0]]
+	if !ok {
+		arn = rootARN(partition(c.region), c.e.account)
+	}
+	c.principal = principal{arn: arn, account: arnAccount(arn)}
+	return nil
+}
+
+// partition is the ARN partition a region belongs to.
+func partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	default:
+		return "aws"
+	}
+}
+
+func rootARN(part, account string) string { return "arn:" + part + ":iam::" + account + ":root" }
+
+// arnAccount returns the account field of an ARN ("" if s is not an ARN).
+func arnAccount(s string) string {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[4]
+}
+
+// newUUID returns a random (version 4) UUID in lowercase, the form of KMS key ids.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// randomHex returns n random bytes in lowercase hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
