@@ -15,6 +15,7 @@ import (
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/verify"
 	"github.com/cmekd/cmekd/openapi"
 )
 
@@ -31,6 +32,10 @@ type Config struct {
 	Registry   *prometheus.Registry
 	AdminToken string
 	Rules      keyarn.Rules
+	// Verifier proves a key usable (SPEC §4).
+	Verifier *verify.Verifier
+	// PlatformPrincipal is named in generated key policies.
+	PlatformPrincipal string
 }
 
 // API serves cmekd's routes.
@@ -41,6 +46,9 @@ type API struct {
 	adminToken string
 	rules      keyarn.Rules
 	router     chi.Router
+
+	verifier          *verify.Verifier
+	platformPrincipal string
 }
 
 // New builds the router.
@@ -51,6 +59,9 @@ func New(cfg Config) *API {
 		metrics:    newMetrics(cfg.Registry),
 		adminToken: cfg.AdminToken,
 		rules:      cfg.Rules,
+
+		verifier:          cfg.Verifier,
+		platformPrincipal: cfg.PlatformPrincipal,
 	}
 	r := chi.NewRouter()
 	r.Use(withRequestID, a.observe)
@@ -75,6 +86,8 @@ func New(cfg Config) *API {
 			r.Use(limitBody(maxBody), a.requireJSON)
 			r.With(a.require(domain.RoleAdmin)).Post("/orgs", a.createOrg)
 			r.Get("/orgs", a.listOrgs)
+			r.Post("/key-checks", a.keyChecks)
+			r.Get("/key-policy", a.keyPolicy)
 			r.Route("/orgs/{org}", func(r chi.Router) {
 				r.Use(a.inOrg)
 				r.Get("/", a.getOrg)

@@ -143,6 +143,12 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	if o.Mode == domain.ModeCustomerManaged {
+		if err := a.verifyNewKey(r, o); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
 	var body []byte
 	err = a.store.InTx(r.Context(), func(tx *store.Tx) error {
 		o.CreatedAt = tx.Now()
@@ -152,6 +158,12 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 		actor := principal(r.Context()).Actor()
 		if err := tx.InsertEvent(r.Context(), domain.Event{OrgID: o.ID, Type: domain.EventOrgCreated, Actor: actor, Region: o.Region}); err != nil {
 			return err
+		}
+		if o.Mode == domain.ModeCustomerManaged {
+			if err := tx.InsertEvent(r.Context(), domain.Event{OrgID: o.ID, Type: domain.EventKeyVerified, Actor: actor,
+				Region: o.Region, Reason: o.KeyARN}); err != nil {
+				return err
+			}
 		}
 		body, err = json.Marshal(toOrgJSON(o))
 		if err != nil {

@@ -13,15 +13,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmekd/cmekd/internal/config"
+	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/openapitest"
 	"github.com/cmekd/cmekd/internal/server"
 	"github.com/cmekd/cmekd/internal/testdb"
 )
 
 const adminToken = "admin-token-for-tests-0123456789abcdef"
+
+// home is the region organisations live in unless a test says otherwise; the emulator's home too.
+const home = kmstest.EmulatorRegion
 
 // syncBuffer collects the server's log lines so tests can scan them for secrets.
 type syncBuffer struct {
@@ -50,18 +55,22 @@ type env struct {
 	logs  *syncBuffer
 	api   *openapitest.Validator
 	db    *pgxpool.Pool
+	kms   *kmstest.Env
 }
 
 // setup starts a server; mutate adjusts its configuration first.
 func setup(t *testing.T, mutate ...func(*config.Config)) *env {
 	t.Helper()
 	dbURL := testdb.New(t)
+	kenv := kmstest.StartEmulator(t)
 	cfg, err := config.Load(map[string]string{
 		"CMEKD_ADDR":               "127.0.0.1:0",
 		"CMEKD_DATABASE_URL":       dbURL,
 		"CMEKD_ADMIN_TOKEN":        adminToken,
-		"CMEKD_PLATFORM_PRINCIPAL": "arn:aws:iam::999988887777:root",
-		"CMEKD_PROVIDER_KEY_ARN":   "arn:aws:kms:us-west-2:999988887777:key/00000000-0000-4000-8000-000000000000",
+		"CMEKD_KMS_ENDPOINT":       kenv.Endpoint,
+		"CMEKD_KMS_TIMEOUT":        "2s",
+		"CMEKD_PLATFORM_PRINCIPAL": kenv.PlatformPrincipal,
+		"CMEKD_PROVIDER_KEY_ARN":   kenv.CreateCustomerKey(t, home, kmstest.KeyOptions{}),
 		"CMEKD_REGIONS":            "us-west-2,us-east-1,eu-west-1",
 	})
 	if err != nil {
@@ -72,7 +81,11 @@ func setup(t *testing.T, mutate ...func(*config.Config)) *env {
 	}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	srv, err := server.New(ctx, cfg, server.Options{
+		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
+		KMSCredentials: credentials.NewStaticCredentialsProvider(kenv.PlatformAccessKey, "test", ""),
+		VerifyBackoff:  []time.Duration{10 * time.Millisecond},
+	})
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)
@@ -91,7 +104,7 @@ func setup(t *testing.T, mutate ...func(*config.Config)) *env {
 		}
 		srv.Close()
 	})
-	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db}
+	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db, kms: kenv}
 }
 
 // response is what a test sees of an answer.

@@ -6,18 +6,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cmekd/cmekd/internal/api"
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/keypolicy"
+	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/verify"
 )
 
 // Server is a running cmekd.
@@ -37,6 +43,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// KMSCredentials are the platform's AWS credentials; nil means the standard chain (or dev mode's).
+	KMSCredentials aws.CredentialsProvider
+	// DevOutput receives dev mode's banner; nil means stdout.
+	DevOutput io.Writer
+	// VerifyBackoff overrides the waits between retries of transient KMS failures during verification.
+	VerifyBackoff []time.Duration
 }
 
 // New builds a server from cfg: it opens (and migrates) the database and binds the listen address,
@@ -53,6 +65,28 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			s.Close()
 		}
 	}()
+
+	creds := opts.KMSCredentials
+	if cfg.Dev {
+		out := opts.DevOutput
+		if out == nil {
+			out = os.Stdout
+		}
+		devCreds, stop, err := devMode(ctx, &cfg, log, out)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, stop)
+		if creds == nil {
+			creds = devCreds
+		}
+	}
+	if !keypolicy.ValidPrincipal(cfg.PlatformPrincipal) {
+		return nil, fmt.Errorf("configuration: CMEKD_PLATFORM_PRINCIPAL: %q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", cfg.PlatformPrincipal)
+	}
+	if _, err := keyarn.Parse(cfg.ProviderKeyARN); err != nil {
+		return nil, fmt.Errorf("configuration: CMEKD_PROVIDER_KEY_ARN: %w", err)
+	}
 
 	mr, err := keyarn.ParseMultiRegionPolicy(cfg.MultiRegionKeys)
 	if err != nil {
@@ -78,12 +112,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	kmsClient, err := kms.New(ctx, kms.Config{Endpoint: cfg.KMSEndpoint, Credentials: creds,
+		Timeout: cfg.KMSTimeout, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: CMEKD_KMS_ENDPOINT: %w", err)
+	}
+	rules := keyarn.Rules{Regions: regions, MultiRegion: mr}
+	verifier := verify.New(kmsClient, rules, verify.Options{Backoff: opts.VerifyBackoff})
+
 	s.api = api.New(api.Config{
-		Store:      st,
-		Logger:     log,
-		Registry:   reg,
-		AdminToken: string(cfg.AdminToken),
-		Rules:      keyarn.Rules{Regions: regions, MultiRegion: mr},
+		Store:             st,
+		Logger:            log,
+		Registry:          reg,
+		AdminToken:        string(cfg.AdminToken),
+		Rules:             rules,
+		Verifier:          verifier,
+		PlatformPrincipal: cfg.PlatformPrincipal,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/cmekd/cmekd/internal/config"
+	"github.com/cmekd/cmekd/internal/keypolicy"
+	"github.com/cmekd/cmekd/internal/kms/emulator"
+)
+
+// Identities of dev mode's embedded KMS emulator.
+const (
+	devAccount          = "111122223333"
+	devPlatformAccount  = "999988887777"
+	devPlatformAKID     = "AKIADEVPLATFORM00001"
+	devCustomerAKID     = "AKIADEVCUSTOMER00001"
+	devSecret           = "dev-mode-not-a-secret"
+	devRegion           = "us-west-2"
+	devPlatformIdentity = "arn:aws:iam::" + devPlatformAccount + ":root"
+)
+
+// devMode starts the KMS emulator on a loopback port, creates the platform's provider key and a
+// customer key whose policy already admits the platform, and fills in the configuration to use them.
+// It returns the platform's credentials and what to print.
+func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (aws.CredentialsProvider, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("dev mode: listen for the KMS emulator: %w", err)
+	}
+	emu := emulator.New(emulator.Options{Account: devAccount, Logger: log.With("component", "kms-emulator"),
+		Principals: map[string]string{devPlatformAKID: devPlatformIdentity}})
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	stop := func() { _ = srv.Close() }
+	endpoint := "http://" + ln.Addr().String()
+
+	customer := awskms.New(awskms.Options{Region: devRegion, BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(devCustomerAKID, devSecret, "")})
+	policy := keypolicy.UseStatement(devPlatformIdentity, nil)
+	doc := map[string]any{"Version": "2012-10-17", "Statement": []any{
+		map[string]any{"Sid": "cmekdKeyOwnerAdministers", "Effect": "Allow", "Principal": map[string]any{"AWS": "arn:aws:iam::" + devAccount + ":root"}, "Action": "kms:*", "Resource": "*"},
+		policy,
+	}}
+	pb, _ := json.Marshal(doc)
+	key, err := customer.CreateKey(ctx, &awskms.CreateKeyInput{Description: aws.String("dev customer key"), Policy: aws.String(string(pb))})
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("dev mode: create customer key: %w", err)
+	}
+	// The provider key lives in the same emulator; its policy admits the platform the same way.
+	provider, err := customer.CreateKey(ctx, &awskms.CreateKeyInput{Description: aws.String("dev provider key"), Policy: aws.String(string(pb))})
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("dev mode: create provider key: %w", err)
+	}
+	cfg.KMSEndpoint = endpoint
+	cfg.PlatformPrincipal = devPlatformIdentity
+	if cfg.ProviderKeyARN == "" {
+		cfg.ProviderKeyARN = aws.ToString(provider.KeyMetadata.Arn)
+	}
+	if cfg.AdminToken == "" {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		cfg.AdminToken = config.Secret("dev_" + base64.RawURLEncoding.EncodeToString(b))
+	}
+	port := cfg.Addr
+	if i := strings.LastIndex(port, ":"); i >= 0 {
+		port = port[i+1:]
+	}
+	customerARN := aws.ToString(key.KeyMetadata.Arn)
+	fmt.Fprintf(out, `
+cmekd dev mode: embedded KMS emulator at %s (keys in memory, gone at exit)
+  admin token:       %s
+  customer key ARN:  %s   (its policy already admits the platform)
+  platform principal %s
+
+Create an organisation with the customer key:
+  curl -s -X POST http://127.0.0.1:%s/v1/orgs -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+    -d '{"name":"Acme","region":"%s","encryption":{"mode":"customer_managed","key_arn":"%s"}}'
+
+Drive the key as its owner with the AWS CLI (access key %s, any secret):
+  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=x aws --endpoint-url %s --region %s kms disable-key --key-id %s
+
+`, endpoint, string(cfg.AdminToken), customerARN, devPlatformIdentity, port, string(cfg.AdminToken), devRegion, customerARN,
+		devCustomerAKID, devCustomerAKID, endpoint, devRegion, customerARN)
+	return credentials.NewStaticCredentialsProvider(devPlatformAKID, devSecret, ""), stop, nil
+}

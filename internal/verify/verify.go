@@ -1,0 +1,337 @@
+// Package verify proves that the platform can use a customer's key (SPEC §4). One Verifier serves
+// key checks, organisation creation, the health monitor and resume, so they all judge a key alike.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/kms"
+)
+
+// Check names, in the order they run.
+const (
+	CheckARN             = "arn"
+	CheckDescribeKey     = "describe_key"
+	CheckKeyState        = "key_state"
+	CheckKeyUsage        = "key_usage"
+	CheckKeySpec         = "key_spec"
+	CheckKeyManager      = "key_manager"
+	CheckMultiRegion     = "multi_region"
+	CheckGenerateDataKey = "generate_data_key"
+	CheckDecrypt         = "decrypt"
+	CheckEncrypt         = "encrypt"
+)
+
+// Failure codes of checks that are not KMS errors (those come from kms.Code*).
+const (
+	CodeSkipped             = "skipped"
+	CodeWrongKeySpec        = "wrong_key_spec"
+	CodeAWSManagedKey       = "aws_managed_key"
+	CodeMultiRegionMismatch = "multi_region_mismatch"
+	CodeDecryptMismatch     = "decrypt_mismatch"
+)
+
+// OnboardingContext is the encryption-context value used before an organisation exists.
+const OnboardingContext = "onboarding"
+
+// Check is one step's result.
+type Check struct {
+	Name    string
+	OK      bool
+	Code    string
+	Action  string
+	Message string
+}
+
+// Report is the outcome of a verification.
+type Report struct {
+	// KeyARN is the normalised ARN, or the input as given when it is not a valid ARN.
+	KeyARN string
+	Checks []Check
+}
+
+// OK reports whether every check passed.
+func (r Report) OK() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return len(r.Checks) > 0
+}
+
+// FirstFailure is the first failed check that ran (not skipped), if any.
+func (r Report) FirstFailure() (Check, bool) {
+	for _, c := range r.Checks {
+		if !c.OK && c.Code != CodeSkipped {
+			return c, true
+		}
+	}
+	return Check{}, false
+}
+
+// Transient reports whether the report failed only because KMS could not be reached: every failed
+// check that ran failed with kms_unavailable (or a KMS-side error), so the key itself was not judged.
+func (r Report) Transient() bool {
+	failed := false
+	for _, c := range r.Checks {
+		if c.OK || c.Code == CodeSkipped {
+			continue
+		}
+		if c.Code != kms.CodeUnavailable && c.Code != kms.CodeKMSError {
+			return false
+		}
+		failed = true
+	}
+	return failed
+}
+
+// Verifier runs the checks.
+type Verifier struct {
+	kms     *kms.Client
+	rules   keyarn.Rules
+	backoff []time.Duration
+}
+
+// Options configure a Verifier.
+type Options struct {
+	// Backoff are the waits before each retry of a transient failure; nil means 200ms, 1s.
+	Backoff []time.Duration
+}
+
+// New returns a Verifier calling KMS through client and judging ARNs by rules.
+func New(client *kms.Client, rules keyarn.Rules, opts Options) *Verifier {
+	b := opts.Backoff
+	if b == nil {
+		b = []time.Duration{200 * time.Millisecond, time.Second}
+	}
+	return &Verifier{kms: client, rules: rules, backoff: b}
+}
+
+// Steps selects which checks run.
+type Steps int
+
+const (
+	// Full is every check of SPEC §4: onboarding and key checks.
+	Full Steps = iota
+	// Health is what the monitor and resume run (SPEC §7): DescribeKey, GenerateDataKey, Decrypt and
+	// the key's metadata, without the Encrypt canary.
+	Health
+)
+
+// Verify runs the checks for input as a key linked in region ("" for any), with encryption context
+// {"cmekd:org": orgID}.
+func (v *Verifier) Verify(ctx context.Context, input, region, orgID string, steps Steps) Report {
+	r := &run{v: v, ctx: ctx, encCtx: map[string]string{"cmekd:org": orgID}}
+	arn, err := v.rules.Check(input, region)
+	if err != nil {
+		var ae *keyarn.Error
+		if !errors.As(err, &ae) {
+			ae = &keyarn.Error{Code: keyarn.CodeInvalidKeyARN, Message: err.Error()}
+		}
+		r.add(Check{Name: CheckARN, Code: ae.Code, Message: ae.Message})
+		r.skipRest(steps, CheckARN)
+		return Report{KeyARN: input, Checks: r.checks}
+	}
+	r.arn = arn
+	r.add(Check{Name: CheckARN, OK: true})
+	r.describe()
+	r.crypto(steps)
+	return Report{KeyARN: arn.String(), Checks: r.checks}
+}
+
+// order lists the checks of each Steps value.
+func order(steps Steps) []string {
+	all := []string{CheckARN, CheckDescribeKey, CheckKeyState, CheckKeyUsage, CheckKeySpec, CheckKeyManager,
+		CheckMultiRegion, CheckGenerateDataKey, CheckDecrypt, CheckEncrypt}
+	if steps == Health {
+		return all[:len(all)-1]
+	}
+	return all
+}
+
+type run struct {
+	v       *Verifier
+	ctx     context.Context
+	arn     keyarn.ARN
+	encCtx  map[string]string
+	checks  []Check
+	keyFit  bool // describe and metadata checks passed
+}
+
+func (r *run) add(c Check) { r.checks = append(r.checks, c) }
+
+func (r *run) skip(name, why string) {
+	r.add(Check{Name: name, Code: CodeSkipped, Message: why})
+}
+
+func (r *run) skipRest(steps Steps, after string) {
+	seen := false
+	for _, n := range order(steps) {
+		if seen {
+			r.skip(n, "not run: the key ARN is not valid")
+		}
+		seen = seen || n == after
+	}
+}
+
+// kmsCheck turns a classified KMS failure into a failed check with advice.
+func kmsCheck(name string, err error) Check {
+	var ke *kms.Error
+	if !errors.As(err, &ke) {
+		ke = &kms.Error{Code: kms.CodeUnavailable, Message: err.Error()}
+	}
+	return Check{Name: name, Code: ke.Code, Action: ke.Action, Message: advice(ke)}
+}
+
+// retry calls fn, retrying transient failures with backoff.
+func retry[T any](r *run, fn func() (T, error)) (T, error) {
+	out, err := fn()
+	for _, wait := range r.v.backoff {
+		var ke *kms.Error
+		if err == nil || !errors.As(err, &ke) || !ke.Transient() {
+			break
+		}
+		select {
+		case <-r.ctx.Done():
+			return out, err
+		case <-time.After(wait):
+		}
+		out, err = fn()
+	}
+	return out, err
+}
+
+// describe runs DescribeKey and the checks on its metadata.
+func (r *run) describe() {
+	md, err := retry(r, func() (kms.KeyMetadata, error) { return r.v.kms.DescribeKey(r.ctx, r.arn.String()) })
+	if err != nil {
+		r.add(kmsCheck(CheckDescribeKey, err))
+		for _, n := range []string{CheckKeyState, CheckKeyUsage, CheckKeySpec, CheckKeyManager, CheckMultiRegion} {
+			r.skip(n, "not run: DescribeKey failed")
+		}
+		return
+	}
+	r.add(Check{Name: CheckDescribeKey, OK: true})
+	fit := true
+	check := func(name string, ok bool, code, format string, args ...any) {
+		c := Check{Name: name, OK: ok}
+		if !ok {
+			c.Code, c.Message = code, fmt.Sprintf(format, args...)
+			fit = false
+		}
+		r.add(c)
+	}
+	switch md.State {
+	case "Enabled":
+		check(CheckKeyState, true, "", "")
+	case "Disabled":
+		check(CheckKeyState, false, kms.CodeKeyDisabled, "The key is disabled. Enable it: aws kms enable-key --key-id %s", r.arn)
+	case "PendingDeletion", "PendingReplicaDeletion":
+		check(CheckKeyState, false, kms.CodeKeyPendingDeletion, "The key is scheduled for deletion. Cancel the deletion and enable the key: aws kms cancel-key-deletion --key-id %s && aws kms enable-key --key-id %s", r.arn, r.arn)
+	default:
+		check(CheckKeyState, false, kms.CodeKeyStateInvalid, "The key is in state %s; it must be Enabled.", md.State)
+	}
+	check(CheckKeyUsage, md.Usage == "ENCRYPT_DECRYPT", kms.CodeWrongKeyUsage,
+		"The key's usage is %s; create a key with usage ENCRYPT_DECRYPT (symmetric encryption).", md.Usage)
+	check(CheckKeySpec, md.Spec == "SYMMETRIC_DEFAULT", CodeWrongKeySpec,
+		"The key's spec is %s; create a symmetric key (SYMMETRIC_DEFAULT).", md.Spec)
+	check(CheckKeyManager, md.Manager == "CUSTOMER", CodeAWSManagedKey,
+		"The key is managed by AWS; AWS-managed keys cannot be shared. Create a customer-managed key.")
+	mrOK, mrMsg := r.multiRegion(md)
+	check(CheckMultiRegion, mrOK, CodeMultiRegionMismatch, "%s", mrMsg)
+	r.keyFit = fit
+}
+
+// multiRegion checks the key's MultiRegion flag against its ARN and the deployment's policy.
+func (r *run) multiRegion(md kms.KeyMetadata) (bool, string) {
+	switch {
+	case md.MultiRegion != r.arn.MultiRegion():
+		return false, fmt.Sprintf("KMS reports MultiRegion=%t but the key id %q says otherwise.", md.MultiRegion, r.arn.KeyID)
+	case md.MultiRegion && r.v.rules.MultiRegion == keyarn.MultiRegionRejected:
+		return false, "This deployment does not accept multi-region keys; create a single-region key."
+	case !md.MultiRegion && r.v.rules.MultiRegion == keyarn.MultiRegionRequired:
+		return false, "This deployment requires a multi-region key; create one with --multi-region."
+	}
+	return true, ""
+}
+
+// crypto runs GenerateDataKey, Decrypt of its ciphertext and (for Full) Encrypt of a canary.
+func (r *run) crypto(steps Steps) {
+	names := []string{CheckGenerateDataKey, CheckDecrypt}
+	if steps == Full {
+		names = append(names, CheckEncrypt)
+	}
+	if !r.keyFit {
+		for _, n := range names {
+			r.skip(n, "not run: the key is not usable as described above")
+		}
+		return
+	}
+	key := r.arn.String()
+	type dataKey struct{ plain, wrapped []byte }
+	dk, err := retry(r, func() (dataKey, error) {
+		p, w, err := r.v.kms.GenerateDataKey(r.ctx, key, r.encCtx)
+		return dataKey{p, w}, err
+	})
+	if err != nil {
+		r.add(kmsCheck(CheckGenerateDataKey, err))
+		r.skip(CheckDecrypt, "not run: there is no data key to decrypt")
+	} else {
+		r.add(Check{Name: CheckGenerateDataKey, OK: true})
+		plain, err := retry(r, func() ([]byte, error) { return r.v.kms.Decrypt(r.ctx, key, dk.wrapped, r.encCtx) })
+		switch {
+		case err != nil:
+			r.add(kmsCheck(CheckDecrypt, err))
+		case !bytes.Equal(plain, dk.plain):
+			r.add(Check{Name: CheckDecrypt, Code: CodeDecryptMismatch, Message: "Decrypt returned other bytes than GenerateDataKey made; the key cannot be trusted."})
+		default:
+			r.add(Check{Name: CheckDecrypt, OK: true})
+		}
+		wipe(dk.plain)
+		wipe(plain)
+	}
+	if steps != Full {
+		return
+	}
+	canary := make([]byte, 16)
+	_, _ = rand.Read(canary)
+	if _, err := retry(r, func() ([]byte, error) { return r.v.kms.Encrypt(r.ctx, key, canary, r.encCtx) }); err != nil {
+		r.add(kmsCheck(CheckEncrypt, err))
+	} else {
+		r.add(Check{Name: CheckEncrypt, OK: true})
+	}
+}
+
+func wipe(b []byte) {
+	for i := range b {
+		b[i] = 0
+	}
+}
+
+// advice is a sentence a customer can act on for a KMS failure.
+func advice(e *kms.Error) string {
+	switch e.Code {
+	case kms.CodeAccessDenied:
+		return fmt.Sprintf("The key policy does not allow the platform to call %s. Add the policy statement from GET /v1/key-policy to the key's policy.", e.Action)
+	case kms.CodeKeyDisabled:
+		return "The key is disabled. Enable it with aws kms enable-key."
+	case kms.CodeKeyPendingDeletion:
+		return "The key is scheduled for deletion. Cancel the deletion (aws kms cancel-key-deletion) and enable the key."
+	case kms.CodeKeyNotFound:
+		return "No such key in this account and region. Check the key ARN (aws kms describe-key --key-id <arn>)."
+	case kms.CodeKeyStateInvalid:
+		return "The key's state does not allow this operation: " + e.Message
+	case kms.CodeWrongKeyUsage:
+		return "The key cannot encrypt: it must be a symmetric ENCRYPT_DECRYPT key."
+	case kms.CodeUnavailable:
+		return "KMS could not be reached or throttled the request; try again shortly. (" + e.Message + ")"
+	}
+	return e.Message
+}
