@@ -1,0 +1,507 @@
+package kmstest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/cmekd/cmekd/internal/kms"
+)
+
+// RunConformance checks that env behaves as cmekd needs KMS to behave, through the cmekd client acting
+// as the platform and the raw SDK acting as the customer. Subtests that need key-policy enforcement
+// skip on targets without it, and the outage subtest skips unless env is an emulator.
+func RunConformance(t *testing.T, env *Env) {
+	t.Run("Keys", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			run  func(*testing.T, *Env)
+		}{
+			{"CreateDescribe", testCreateDescribe},
+			{"GenerateDataKeyDecrypt", testGenerateDataKeyDecrypt},
+			{"EncryptionContext", testEncryptionContext},
+			{"DisableEnable", testDisableEnable},
+			{"ScheduleCancelDeletion", testScheduleCancelDeletion},
+			{"UnknownKey", testUnknownKey},
+			{"Aliases", testAliases},
+			{"MultiRegionReplica", testMultiRegionReplica},
+			{"Grants", testGrants},
+			{"PolicyDenial", testPolicyDenial},
+			{"WrongKeyUsage", testWrongKeyUsage},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				tc.run(t, env)
+			})
+		}
+	})
+	// Freezing takes the whole endpoint down, so it runs after the parallel group, alone.
+	t.Run("TransientOutage", func(t *testing.T) { testTransientOutage(t, env) })
+}
+
+// orgContext is the encryption context cmekd's probe uses (SPEC §4).
+var orgContext = map[string]string{"cmekd:org": "onboarding"}
+
+func testCreateDescribe(t *testing.T, env *Env) {
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{})
+	md, err := env.PlatformClient(t).DescribeKey(t.Context(), keyARN)
+	if err != nil {
+		t.Fatalf("DescribeKey: %v", err)
+	}
+	a, err := arn.Parse(md.ARN)
+	if err != nil || a.Service != "kms" || a.Region != env.Region || a.AccountID != env.Account ||
+		a.Resource != "key/"+md.KeyID {
+		t.Errorf("ARN %q does not name key %q of account %s in %s", md.ARN, md.KeyID, env.Account, env.Region)
+	}
+	want := kms.KeyMetadata{ARN: keyARN, KeyID: md.KeyID, State: "Enabled", Usage: "ENCRYPT_DECRYPT",
+		Spec: "SYMMETRIC_DEFAULT", Manager: "CUSTOMER", MultiRegion: false}
+	if md != want {
+		t.Errorf("DescribeKey = %+v, want %+v", md, want)
+	}
+}
+
+func testGenerateDataKeyDecrypt(t *testing.T, env *Env) {
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{})
+	platform := env.PlatformClient(t)
+	plaintext, wrapped := generateDataKey(t, platform, keyARN, orgContext)
+	if len(plaintext) != 32 {
+		t.Errorf("data key has %d bytes, want 32 (AES-256)", len(plaintext))
+	}
+	if bytes.Contains(wrapped, plaintext) {
+		t.Error("the wrapped data key contains the plaintext")
+	}
+	got, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
+	if err != nil {
+		t.Fatalf("Decrypt: %v", err)
+	}
+	if !bytes.Equal(got, plaintext) {
+		t.Error("Decrypt returned another data key than GenerateDataKey")
+	}
+}
+
+func testEncryptionContext(t *testing.T, env *Env) {
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{})
+	platform := env.PlatformClient(t)
+	canary := []byte("cmekd canary")
+	ciphertext, err := platform.Encrypt(t.Context(), keyARN, canary, orgContext)
+	if err != nil {
+		t.Fatalf("Encrypt: %v", err)
+	}
+	got, err := platform.Decrypt(t.Context(), keyARN, ciphertext, orgContext)
+	if err != nil || !bytes.Equal(got, canary) {
+		t.Fatalf("Decrypt with the same context = %q, %v; want %q", got, err, canary)
+	}
+	for name, encCtx := range map[string]map[string]string{
+		"other value": {"cmekd:org": "org_other"},
+		"other key":   {"cmekd:tenant": "onboarding"},
+		"extra pair":  {"cmekd:org": "onboarding", "cmekd:collection": "col_1"},
+		"none":        nil,
+	} {
+		_, err := platform.Decrypt(t.Context(), keyARN, ciphertext, encCtx)
+		wantCode(t, err, kms.CodeInvalidCiphertext, "kms:Decrypt", "Decrypt with "+name+" context")
+	}
+	other := env.CreateCustomerKey(t, env.Region, KeyOptions{})
+	_, err = platform.Decrypt(t.Context(), other, ciphertext, orgContext)
+	wantCode(t, err, kms.CodeInvalidCiphertext, "kms:Decrypt", "Decrypt naming another key")
+}
+
+func testDisableEnable(t *testing.T, env *Env) {
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{})
+	platform := env.PlatformClient(t)
+	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
+	plaintext, wrapped := generateDataKey(t, platform, keyARN, orgContext)
+
+	if _, err := customer.DisableKey(t.Context(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
+		t.Fatalf("DisableKey: %v", err)
+	}
+	env.eventually(t, "the disabled key refuses GenerateDataKey", func() error {
+		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+		return codeIs(err, kms.CodeKeyDisabled, "kms:GenerateDataKey")
+	})
+	_, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
+	wantCode(t, err, kms.CodeKeyDisabled, "kms:Decrypt", "Decrypt under a disabled key")
+	_, err = platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext)
+	wantCode(t, err, kms.CodeKeyDisabled, "kms:Encrypt", "Encrypt under a disabled key")
+	wantState(t, platform, keyARN, "Disabled")
+
+	if _, err := customer.EnableKey(t.Context(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
+		t.Fatalf("EnableKey: %v", err)
+	}
+	env.eventually(t, "the re-enabled key decrypts what it wrapped before", func() error {
+		got, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
+		if err == nil && !bytes.Equal(got, plaintext) {
+			return errors.New("another data key came back")
+		}
+		return err
+	})
+	wantState(t, platform, keyARN, "Enabled")
+}
+
+func testScheduleCancelDeletion(t *testing.T, env *Env) {
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{})
+	platform := env.PlatformClient(t)
+	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
+	_, wrapped := generateDataKey(t, platform, keyARN, orgContext)
+
+	if _, err := customer.ScheduleKeyDeletion(t.Context(), &awskms.ScheduleKeyDeletionInput{
+		KeyId: aws.String(keyARN), PendingWindowInDays: aws.Int32(7)}); err != nil {
+		t.Fatalf("ScheduleKeyDeletion: %v", err)
+	}
+	env.eventually(t, "the key pending deletion refuses GenerateDataKey", func() error {
+		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+		return codeIs(err, kms.CodeKeyPendingDeletion, "kms:GenerateDataKey")
+	})
+	_, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
+	wantCode(t, err, kms.CodeKeyPendingDeletion, "kms:Decrypt", "Decrypt under a key pending deletion")
+	wantState(t, platform, keyARN, "PendingDeletion")
+
+	if _, err := customer.CancelKeyDeletion(t.Context(), &awskms.CancelKeyDeletionInput{KeyId: aws.String(keyARN)}); err != nil {
+		t.Fatalf("CancelKeyDeletion: %v", err)
+	}
+	// A cancelled deletion leaves the key disabled: the customer must enable it on purpose.
+	env.eventually(t, "the key is disabled after the cancelled deletion", func() error {
+		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+		return codeIs(err, kms.CodeKeyDisabled, "kms:GenerateDataKey")
+	})
+	wantState(t, platform, keyARN, "Disabled")
+}
+
+func testUnknownKey(t *testing.T, env *Env) {
+	keyARN := fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", env.Region, env.Account, randomUUID())
+	platform := env.PlatformClient(t)
+	_, err := platform.DescribeKey(t.Context(), keyARN)
+	wantCode(t, err, kms.CodeKeyNotFound, "kms:DescribeKey", "DescribeKey of an unknown key")
+	_, _, err = platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+	wantCode(t, err, kms.CodeKeyNotFound, "kms:GenerateDataKey", "GenerateDataKey under an unknown key")
+}
+
+func testAliases(t *testing.T, env *Env) {
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{})
+	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
+	aliasName := "alias/cmekd-test-" + strings.ToLower(rand.Text())
+	if _, err := customer.CreateAlias(t.Context(), &awskms.CreateAliasInput{
+		AliasName: aws.String(aliasName), TargetKeyId: aws.String(keyARN)}); err != nil {
+		t.Fatalf("CreateAlias: %v", err)
+	}
+	if env.persistent {
+		t.Cleanup(func() {
+			_, _ = customer.DeleteAlias(context.Background(), &awskms.DeleteAliasInput{AliasName: aws.String(aliasName)})
+		})
+	}
+	out, err := customer.DescribeKey(t.Context(), &awskms.DescribeKeyInput{KeyId: aws.String(aliasName)})
+	if err != nil {
+		t.Fatalf("DescribeKey %s: %v", aliasName, err)
+	}
+	if got := aws.ToString(out.KeyMetadata.Arn); got != keyARN {
+		t.Errorf("DescribeKey %s resolved to %s, want %s", aliasName, got, keyARN)
+	}
+
+	aliasARN := fmt.Sprintf("arn:aws:kms:%s:%s:%s", env.Region, env.Account, aliasName)
+	platform := env.PlatformClient(t)
+	md, err := platform.DescribeKey(t.Context(), aliasARN)
+	if err != nil {
+		t.Fatalf("DescribeKey %s: %v", aliasARN, err)
+	}
+	if md.ARN != keyARN {
+		t.Errorf("DescribeKey %s resolved to %s, want %s", aliasARN, md.ARN, keyARN)
+	}
+	plaintext, wrapped := generateDataKey(t, platform, aliasARN, orgContext)
+	got, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
+	if err != nil || !bytes.Equal(got, plaintext) {
+		t.Errorf("Decrypt under the key of a data key made through its alias: %v", err)
+	}
+}
+
+func testMultiRegionReplica(t *testing.T, env *Env) {
+	primaryARN := env.CreateCustomerKey(t, env.Region, KeyOptions{MultiRegion: true})
+	platform := env.PlatformClient(t)
+	primary, err := platform.DescribeKey(t.Context(), primaryARN)
+	if err != nil {
+		t.Fatalf("DescribeKey primary: %v", err)
+	}
+	if !primary.MultiRegion || !strings.HasPrefix(primary.KeyID, "mrk-") {
+		t.Errorf("primary = %+v, want a multi-region key with an mrk- id", primary)
+	}
+
+	replicaRegion := otherRegion(env.Region)
+	out, err := env.SDK(t, env.Region, env.CustomerAccessKey).ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{
+		KeyId: aws.String(primaryARN), ReplicaRegion: aws.String(replicaRegion), Policy: aws.String(env.PlatformPolicy())})
+	if err != nil {
+		t.Fatalf("ReplicateKey to %s: %v", replicaRegion, err)
+	}
+	replicaARN := aws.ToString(out.ReplicaKeyMetadata.Arn)
+	env.cleanupKey(t, replicaRegion, replicaARN)
+	if want := strings.Replace(primaryARN, ":"+env.Region+":", ":"+replicaRegion+":", 1); replicaARN != want {
+		t.Errorf("replica ARN = %s, want %s (same key id, replica region)", replicaARN, want)
+	}
+	// A replica is being created for a while on AWS before it can be used.
+	env.eventually(t, "the replica is enabled", func() error {
+		md, err := platform.DescribeKey(t.Context(), replicaARN)
+		if err == nil && md.State != "Enabled" {
+			return fmt.Errorf("replica state %s", md.State)
+		}
+		return err
+	})
+	replica, err := platform.DescribeKey(t.Context(), replicaARN)
+	if err != nil {
+		t.Fatalf("DescribeKey replica: %v", err)
+	}
+	if !replica.MultiRegion || replica.KeyID != primary.KeyID {
+		t.Errorf("replica = %+v, want multi-region with key id %s", replica, primary.KeyID)
+	}
+
+	plaintext, wrapped := generateDataKey(t, platform, primaryARN, orgContext)
+	got, err := platform.Decrypt(t.Context(), replicaARN, wrapped, orgContext)
+	if err != nil || !bytes.Equal(got, plaintext) {
+		t.Errorf("the replica does not decrypt the primary's data key: %v", err)
+	}
+	canary := []byte("made in the replica region")
+	ciphertext, err := platform.Encrypt(t.Context(), replicaARN, canary, orgContext)
+	if err != nil {
+		t.Fatalf("Encrypt under the replica: %v", err)
+	}
+	got, err = platform.Decrypt(t.Context(), primaryARN, ciphertext, orgContext)
+	if err != nil || !bytes.Equal(got, canary) {
+		t.Errorf("the primary does not decrypt the replica's ciphertext: %v", err)
+	}
+}
+
+func testGrants(t *testing.T, env *Env) {
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{DefaultPolicy: true})
+	requirePolicyEnforcement(t, env, keyARN)
+	platform := env.PlatformClient(t)
+	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
+	_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+	wantCode(t, err, kms.CodeAccessDenied, "kms:GenerateDataKey", "GenerateDataKey before the grant")
+
+	grant, err := customer.CreateGrant(t.Context(), &awskms.CreateGrantInput{
+		KeyId:            aws.String(keyARN),
+		GranteePrincipal: aws.String(env.PlatformPrincipal),
+		Operations:       []types.GrantOperation{types.GrantOperationGenerateDataKey, types.GrantOperationDecrypt},
+		Name:             aws.String("cmekd-test"),
+	})
+	if err != nil {
+		t.Fatalf("CreateGrant: %v", err)
+	}
+	env.eventually(t, "the grant lets the platform make data keys", func() error {
+		plaintext, wrapped, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+		if err != nil {
+			return err
+		}
+		got, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
+		if err == nil && !bytes.Equal(got, plaintext) {
+			return errors.New("decrypt returned another data key")
+		}
+		return err
+	})
+	// The grant names two operations only; the policy still refuses the rest.
+	_, err = platform.DescribeKey(t.Context(), keyARN)
+	wantCode(t, err, kms.CodeAccessDenied, "kms:DescribeKey", "DescribeKey, which the grant does not allow")
+
+	if _, err := customer.RevokeGrant(t.Context(), &awskms.RevokeGrantInput{
+		KeyId: aws.String(keyARN), GrantId: grant.GrantId}); err != nil {
+		t.Fatalf("RevokeGrant: %v", err)
+	}
+	env.eventually(t, "the revoked grant no longer lets the platform make data keys", func() error {
+		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+		return codeIs(err, kms.CodeAccessDenied, "kms:GenerateDataKey")
+	})
+}
+
+func testPolicyDenial(t *testing.T, env *Env) {
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{DefaultPolicy: true})
+	requirePolicyEnforcement(t, env, keyARN)
+	platform := env.PlatformClient(t)
+	// The customer may use their own key; the platform may not, whatever the call.
+	blob, err := env.SDK(t, env.Region, env.CustomerAccessKey).Encrypt(t.Context(), &awskms.EncryptInput{
+		KeyId: aws.String(keyARN), Plaintext: []byte("customer data"), EncryptionContext: orgContext})
+	if err != nil {
+		t.Fatalf("customer Encrypt: %v", err)
+	}
+	for _, tc := range []struct {
+		action string
+		call   func() error
+	}{
+		{"kms:DescribeKey", func() error { _, err := platform.DescribeKey(t.Context(), keyARN); return err }},
+		{"kms:GenerateDataKey", func() error {
+			_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+			return err
+		}},
+		{"kms:Encrypt", func() error { _, err := platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext); return err }},
+		{"kms:Decrypt", func() error {
+			_, err := platform.Decrypt(t.Context(), keyARN, blob.CiphertextBlob, orgContext)
+			return err
+		}},
+	} {
+		wantCode(t, tc.call(), kms.CodeAccessDenied, tc.action, tc.action+" as the platform")
+	}
+}
+
+func testWrongKeyUsage(t *testing.T, env *Env) {
+	platform := env.PlatformClient(t)
+	for _, tc := range []struct {
+		spec  types.KeySpec
+		usage types.KeyUsageType
+	}{
+		{types.KeySpecRsa2048, types.KeyUsageTypeSignVerify},
+		{types.KeySpecRsa2048, types.KeyUsageTypeEncryptDecrypt},
+		{types.KeySpecEccNistP256, types.KeyUsageTypeSignVerify},
+		{types.KeySpecHmac256, types.KeyUsageTypeGenerateVerifyMac},
+	} {
+		name := string(tc.spec) + "/" + string(tc.usage)
+		keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{KeySpec: tc.spec, KeyUsage: tc.usage})
+		md, err := platform.DescribeKey(t.Context(), keyARN)
+		if err != nil {
+			t.Fatalf("%s: DescribeKey: %v", name, err)
+		}
+		if md.Spec != string(tc.spec) || md.Usage != string(tc.usage) {
+			t.Errorf("%s: DescribeKey reports %s/%s", name, md.Spec, md.Usage)
+		}
+		_, err = platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext)
+		wantCode(t, err, kms.CodeWrongKeyUsage, "kms:Encrypt", name+": Encrypt")
+		_, _, err = platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+		wantCode(t, err, kms.CodeWrongKeyUsage, "kms:GenerateDataKey", name+": GenerateDataKey")
+	}
+}
+
+func testTransientOutage(t *testing.T, env *Env) {
+	if env.frozen == nil {
+		t.Skip("only an emulator can be frozen to stage an outage; this target is not one")
+	}
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{})
+	platform := env.PlatformClient(t)
+	plaintext, wrapped := generateDataKey(t, platform, keyARN, orgContext)
+
+	env.Freeze()
+	t.Cleanup(env.Unfreeze)
+	for _, tc := range []struct {
+		action string
+		call   func() error
+	}{
+		{"kms:DescribeKey", func() error { _, err := platform.DescribeKey(t.Context(), keyARN); return err }},
+		{"kms:GenerateDataKey", func() error {
+			_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+			return err
+		}},
+		{"kms:Encrypt", func() error { _, err := platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext); return err }},
+		{"kms:Decrypt", func() error { _, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext); return err }},
+	} {
+		kerr := wantCode(t, tc.call(), kms.CodeUnavailable, tc.action, tc.action+" during the outage")
+		if kerr != nil && !kerr.Transient() {
+			t.Errorf("%s during the outage: not transient", tc.action)
+		}
+	}
+
+	env.Unfreeze()
+	got, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
+	if err != nil || !bytes.Equal(got, plaintext) {
+		t.Errorf("Decrypt after the outage: %v", err)
+	}
+}
+
+// requirePolicyEnforcement skips t unless the platform is refused keyARN, a key with the default policy
+// (which admits only the owner account). An Env that claims enforcement must show it.
+func requirePolicyEnforcement(t *testing.T, env *Env, keyARN string) {
+	t.Helper()
+	_, err := env.PlatformClient(t).DescribeKey(t.Context(), keyARN)
+	if err == nil {
+		if env.EnforcesPolicies {
+			t.Fatal("the Env claims to enforce key policies, but the platform described a key whose default policy admits only its owner")
+		}
+		t.Skip("the target does not enforce key policies: the platform described a key whose default policy admits only its owner")
+	}
+	wantCode(t, err, kms.CodeAccessDenied, "kms:DescribeKey", "DescribeKey of a key with the default policy")
+}
+
+// generateDataKey makes a data key as the platform and fails t if it cannot.
+func generateDataKey(t *testing.T, platform *kms.Client, keyARN string, encCtx map[string]string) (plaintext, wrapped []byte) {
+	t.Helper()
+	plaintext, wrapped, err := platform.GenerateDataKey(t.Context(), keyARN, encCtx)
+	if err != nil {
+		t.Fatalf("GenerateDataKey: %v", err)
+	}
+	return plaintext, wrapped
+}
+
+// wantState fails t unless DescribeKey as the platform succeeds and reports state.
+func wantState(t *testing.T, platform *kms.Client, keyARN, state string) {
+	t.Helper()
+	md, err := platform.DescribeKey(t.Context(), keyARN)
+	if err != nil {
+		t.Fatalf("DescribeKey: %v", err)
+	}
+	if md.State != state {
+		t.Errorf("DescribeKey reports state %s, want %s", md.State, state)
+	}
+}
+
+// wantCode fails t unless err is a *kms.Error with code and action, and returns it.
+func wantCode(t *testing.T, err error, code, action, what string) *kms.Error {
+	t.Helper()
+	if cerr := codeIs(err, code, action); cerr != nil {
+		t.Errorf("%s: %v", what, cerr)
+		return nil
+	}
+	var kerr *kms.Error
+	errors.As(err, &kerr)
+	return kerr
+}
+
+// codeIs explains why err is not a *kms.Error with code and action, or returns nil when it is.
+func codeIs(err error, code, action string) error {
+	var kerr *kms.Error
+	switch {
+	case err == nil:
+		return fmt.Errorf("succeeded, want %s", code)
+	case !errors.As(err, &kerr):
+		return fmt.Errorf("unclassified error %v, want %s", err, code)
+	case kerr.Code != code || kerr.Action != action:
+		return fmt.Errorf("got %s on %s (%v), want %s on %s", kerr.Code, kerr.Action, err, code, action)
+	}
+	return nil
+}
+
+// eventually retries check until it passes. AWS applies key state changes, grants and replicas after
+// a short delay; the emulator and LocalStack at once, so there a first failure is final.
+func (e *Env) eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	attempts := 1
+	if e.persistent {
+		attempts = 60
+	}
+	for i := 1; ; i++ {
+		err := check()
+		if err == nil {
+			return
+		}
+		if i == attempts {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// otherRegion picks a region for replicas other than region.
+func otherRegion(region string) string {
+	if region == "us-west-2" {
+		return "us-east-1"
+	}
+	return "us-west-2"
+}
+
+// randomUUID returns a random key id in the UUID form KMS uses.
+func randomUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
