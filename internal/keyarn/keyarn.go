@@ -97,7 +97,7 @@ func Parse(s string) (ARN, error) {
 	if err := checkPartition(partition, region); err != nil {
 		return ARN{}, err
 	}
-	if !isAccount(account) {
+	if !ValidAccount(account) {
 		return ARN{}, errorf(CodeInvalidKeyARN,
 			"the account in the key ARN is %s; an AWS account id is exactly 12 digits", echo(account))
 	}
@@ -284,8 +284,8 @@ func echo(s string) string {
 	return strconv.Quote(s[:cut]) + "…"
 }
 
-// isAccount reports whether s is a 12-digit AWS account id.
-func isAccount(s string) bool { return len(s) == 12 && allIn(s, "0123456789") }
+// ValidAccount reports whether s is an AWS account id: exactly 12 digits.
+func ValidAccount(s string) bool { return len(s) == 12 && allIn(s, "0123456789") }
 
 // isKeyID reports whether s is a lowercase UUID key id or mrk- and 32 lowercase hex digits.
 func isKeyID(s string) bool {

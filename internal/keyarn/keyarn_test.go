@@ -429,3 +429,25 @@ func TestRulesCheck_MessagesGuideTheCustomer(t *testing.T) {
 		})
 	}
 }
+
+func TestValidAccount(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		account string
+		want    bool
+	}{
+		{"111122223333", true},
+		{"000000000000", true},
+		{"", false},
+		{"11112222333", false},
+		{"1111222233334", false},
+		{"11112222333a", false},
+		{"-11122223333", false},
+		{"１１１１２２２２３３３３", false},
+	}
+	for _, tt := range tests {
+		if got := keyarn.ValidAccount(tt.account); got != tt.want {
+			t.Errorf("ValidAccount(%q) = %v, want %v", tt.account, got, tt.want)
+		}
+	}
+}
