@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
@@ -36,6 +37,8 @@ type Config struct {
 	Verifier *verify.Verifier
 	// PlatformPrincipal is named in generated key policies.
 	PlatformPrincipal string
+	// Health probes keys now and resumes collections (SPEC §7).
+	Health *health.Service
 }
 
 // API serves cmekd's routes.
@@ -49,6 +52,7 @@ type API struct {
 
 	verifier          *verify.Verifier
 	platformPrincipal string
+	health            *health.Service
 }
 
 // New builds the router.
@@ -62,6 +66,7 @@ func New(cfg Config) *API {
 
 		verifier:          cfg.Verifier,
 		platformPrincipal: cfg.PlatformPrincipal,
+		health:            cfg.Health,
 	}
 	r := chi.NewRouter()
 	r.Use(withRequestID, a.observe)
@@ -97,6 +102,13 @@ func New(cfg Config) *API {
 				r.With(a.require(domain.RoleOwner)).Get("/tokens", a.listTokens)
 				r.With(a.require(domain.RoleOwner)).Delete("/tokens/{tok}", a.revokeToken)
 				r.Get("/events", a.listEvents)
+				r.Get("/key-status", a.keyStatus)
+				r.With(a.require(domain.RoleOperator)).Post("/key-status/probe", a.probeNow)
+				r.With(a.require(domain.RoleOperator)).Post("/collections", a.createCollection)
+				r.Get("/collections", a.listCollections)
+				r.Get("/collections/{col}", a.getCollection)
+				r.With(a.require(domain.RoleOperator)).Delete("/collections/{col}", a.deleteCollection)
+				r.With(a.require(domain.RoleOperator)).Post("/collections/{col}/resume", a.resumeCollection)
 			})
 		})
 	})

@@ -123,4 +123,3 @@ func (a *API) verifyNewKey(r *http.Request, o domain.Org) error {
 	e.Details = details
 	return e
 }
-

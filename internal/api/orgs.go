@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -82,7 +83,8 @@ func truncate(s string, n int) string {
 
 // arnError turns a key ARN rule violation into its 422.
 func arnError(err error) error {
-	if e, ok := err.(*keyarn.Error); ok {
+	var e *keyarn.Error
+	if errors.As(err, &e) {
 		return domain.Errorf(http.StatusUnprocessableEntity, e.Code, "%s", e.Message)
 	}
 	return err

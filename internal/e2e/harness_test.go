@@ -56,6 +56,7 @@ type env struct {
 	api   *openapitest.Validator
 	db    *pgxpool.Pool
 	kms   *kmstest.Env
+	cfg   config.Config
 }
 
 // setup starts a server; mutate adjusts its configuration first.
@@ -79,6 +80,21 @@ func setup(t *testing.T, mutate ...func(*config.Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
+	return start(t, cfg, kenv)
+}
+
+// replica starts a second server on the same database and KMS.
+func (e *env) replica(mutate ...func(*config.Config)) *env {
+	e.t.Helper()
+	cfg := e.cfg
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	return start(e.t.(*testing.T), cfg, e.kms)
+}
+
+func start(t *testing.T, cfg config.Config, kenv *kmstest.Env) *env {
+	dbURL := cfg.DatabaseURL
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, server.Options{
@@ -104,7 +120,7 @@ func setup(t *testing.T, mutate ...func(*config.Config)) *env {
 		}
 		srv.Close()
 	})
-	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db, kms: kenv}
+	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db, kms: kenv, cfg: cfg}
 }
 
 // response is what a test sees of an answer.

@@ -19,6 +19,8 @@ import (
 
 	"github.com/cmekd/cmekd/internal/api"
 	"github.com/cmekd/cmekd/internal/config"
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
 	"github.com/cmekd/cmekd/internal/kms"
@@ -34,6 +36,7 @@ type Server struct {
 	api      *api.API
 	http     *http.Server
 	listener net.Listener
+	monitor  *health.Monitor
 	closers  []func()
 }
 
@@ -120,6 +123,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	rules := keyarn.Rules{Regions: regions, MultiRegion: mr}
 	verifier := verify.New(kmsClient, rules, verify.Options{Backoff: opts.VerifyBackoff})
 
+	healthSvc := health.New(health.Config{Store: st, Verifier: verifier, Logger: log, Registerer: reg,
+		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter})
+	s.monitor = health.NewMonitor(healthSvc, health.MonitorConfig{Owner: replicaName(), MaxRPS: cfg.ProbeMaxRPS, Now: opts.Now,
+		// A lease outlasts a probe that meets timeouts on every call (three calls, one retry each);
+		// with the default interval of a minute, that is the interval itself.
+		Lease: max(cfg.ProbeInterval, 6*cfg.KMSTimeout)})
+
 	s.api = api.New(api.Config{
 		Store:             st,
 		Logger:            log,
@@ -128,6 +138,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Rules:             rules,
 		Verifier:          verifier,
 		PlatformPrincipal: cfg.PlatformPrincipal,
+		Health:            healthSvc,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -156,6 +167,13 @@ func (s *Server) Store() *store.Store { return s.store }
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.listener) }()
+	monitorCtx, stopMonitor := context.WithCancel(ctx)
+	monitorDone := make(chan struct{})
+	go func() {
+		defer close(monitorDone)
+		_ = s.monitor.Run(monitorCtx)
+	}()
+	defer func() { stopMonitor(); <-monitorDone }()
 	s.log.Info("cmekd listening", "addr", s.listener.Addr().String())
 	select {
 	case err := <-errc:
@@ -180,6 +198,12 @@ func (s *Server) Close() {
 	if s.listener != nil {
 		s.listener.Close()
 	}
+}
+
+// replicaName identifies this process in leases: host name, process id and a random suffix.
+func replicaName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), domain.NewID("r"))
 }
 
 // Routes lists every "METHOD /pattern" the server serves.

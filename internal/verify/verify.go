@@ -128,8 +128,16 @@ const (
 // Verify runs the checks for input as a key linked in region ("" for any), with encryption context
 // {"cmekd:org": orgID}.
 func (v *Verifier) Verify(ctx context.Context, input, region, orgID string, steps Steps) Report {
-	r := &run{v: v, ctx: ctx, encCtx: map[string]string{"cmekd:org": orgID}}
-	arn, err := v.rules.Check(input, region)
+	r := &run{v: v, ctx: ctx, encCtx: map[string]string{"cmekd:org": orgID}, steps: steps}
+	var arn keyarn.ARN
+	var err error
+	if steps == Health {
+		// A linked key was judged by the rules when it was linked; a later change of the deployment's
+		// regions or multi-region policy must not make it unavailable.
+		arn, err = keyarn.Parse(input)
+	} else {
+		arn, err = v.rules.Check(input, region)
+	}
 	if err != nil {
 		var ae *keyarn.Error
 		if !errors.As(err, &ae) {
@@ -157,12 +165,13 @@ func order(steps Steps) []string {
 }
 
 type run struct {
-	v       *Verifier
-	ctx     context.Context
-	arn     keyarn.ARN
-	encCtx  map[string]string
-	checks  []Check
-	keyFit  bool // describe and metadata checks passed
+	v      *Verifier
+	ctx    context.Context
+	arn    keyarn.ARN
+	encCtx map[string]string
+	steps  Steps
+	checks []Check
+	keyFit bool // describe and metadata checks passed
 }
 
 func (r *run) add(c Check) { r.checks = append(r.checks, c) }
@@ -254,6 +263,8 @@ func (r *run) multiRegion(md kms.KeyMetadata) (bool, string) {
 	switch {
 	case md.MultiRegion != r.arn.MultiRegion():
 		return false, fmt.Sprintf("KMS reports MultiRegion=%t but the key id %q says otherwise.", md.MultiRegion, r.arn.KeyID)
+	case r.steps == Health:
+		return true, ""
 	case md.MultiRegion && r.v.rules.MultiRegion == keyarn.MultiRegionRejected:
 		return false, "This deployment does not accept multi-region keys; create a single-region key."
 	case !md.MultiRegion && r.v.rules.MultiRegion == keyarn.MultiRegionRequired:

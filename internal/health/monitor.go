@@ -1,0 +1,130 @@
+package health
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// callsPerProbe is how many KMS calls one health probe makes (DescribeKey, GenerateDataKey, Decrypt).
+const callsPerProbe = 3
+
+// MonitorConfig configures a Monitor.
+type MonitorConfig struct {
+	// Owner names this replica in leases; it must be unique per running replica.
+	Owner string
+	// MaxRPS is CMEKD_PROBE_MAX_RPS: the ceiling on this replica's probe calls per second per region.
+	MaxRPS float64
+	// Concurrency bounds probes in flight; 0 means 16.
+	Concurrency int
+	// Batch is how many due keys one claim takes; 0 means 100.
+	Batch int
+	// Lease is how long a claim holds; 0 means the probe interval. A probe is cut off at three
+	// quarters of it, so its result lands while the lease still holds.
+	Lease time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Monitor probes every linked key about once per interval. Keys are claimed with leases in
+// PostgreSQL (FOR UPDATE SKIP LOCKED), so any number of replicas share the work and a dead
+// replica's keys are claimed again when its leases run out, within an interval.
+type Monitor struct {
+	svc    *Service
+	cfg    MonitorConfig
+	mu     sync.Mutex
+	limits map[string]*rate.Limiter
+}
+
+// NewMonitor returns a monitor over the service.
+func NewMonitor(svc *Service, cfg MonitorConfig) *Monitor {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = svc.interval
+	}
+	return &Monitor{svc: svc, cfg: cfg, limits: map[string]*rate.Limiter{}}
+}
+
+// limiter is the region's token bucket; the burst lets one probe through at a time at least.
+func (m *Monitor) limiter(region string) *rate.Limiter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.limits[region]
+	if !ok {
+		burst := max(int(m.cfg.MaxRPS), callsPerProbe)
+		l = rate.NewLimiter(rate.Limit(m.cfg.MaxRPS), burst)
+		m.limits[region] = l
+	}
+	return l
+}
+
+// Run sweeps until ctx is cancelled.
+func (m *Monitor) Run(ctx context.Context) error {
+	tick := min(m.svc.interval/4, time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		if _, err := m.Sweep(ctx); err != nil && ctx.Err() == nil {
+			m.svc.log.ErrorContext(ctx, "key health sweep failed", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep claims and probes due keys, batch after batch, until none is due; it returns how many keys
+// it probed.
+func (m *Monitor) Sweep(ctx context.Context) (int, error) {
+	total := 0
+	sem := make(chan struct{}, m.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		due, err := m.svc.store.ClaimDue(ctx, m.cfg.Owner, m.cfg.Now().UTC(), m.cfg.Lease, m.cfg.Batch)
+		if err != nil {
+			return total, err
+		}
+		for _, d := range due {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return total, nil
+			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				m.probeOne(ctx, d.OrgID, d.Region, d.KeyARN)
+			}()
+		}
+		total += len(due)
+		if len(due) < m.cfg.Batch {
+			return total, nil
+		}
+	}
+	return total, nil
+}
+
+func (m *Monitor) probeOne(ctx context.Context, orgID, region, keyARN string) {
+	if err := m.limiter(region).WaitN(ctx, callsPerProbe); err != nil {
+		return // cancelled: the lease runs out and another sweep takes the key
+	}
+	probeCtx, cancel := context.WithTimeout(ctx, m.cfg.Lease*3/4)
+	o := m.svc.probe(probeCtx, orgID, region, keyARN)
+	cancel()
+	if _, _, err := m.svc.apply(ctx, orgID, region, m.cfg.Owner, "monitor", o, nil); err != nil && ctx.Err() == nil {
+		m.svc.log.ErrorContext(ctx, "apply probe result", "org_id", orgID, "region", region, "key_arn", keyARN, "error", err.Error())
+	}
+}

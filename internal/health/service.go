@@ -1,0 +1,252 @@
+package health
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/verify"
+)
+
+// Config configures the service.
+type Config struct {
+	Store      *store.Store
+	Verifier   *verify.Verifier
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Interval is CMEKD_PROBE_INTERVAL; PauseAfter is CMEKD_PAUSE_AFTER.
+	Interval, PauseAfter time.Duration
+}
+
+// Service probes keys and applies what it finds. The monitor, the probe-now route and resume share it.
+type Service struct {
+	store      *store.Store
+	verifier   *verify.Verifier
+	log        *slog.Logger
+	interval   time.Duration
+	pauseAfter time.Duration
+	probes     *prometheus.CounterVec
+	changes    *prometheus.CounterVec
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	s := &Service{store: cfg.Store, verifier: cfg.Verifier, log: cfg.Logger, interval: cfg.Interval, pauseAfter: cfg.PauseAfter,
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cmekd_key_probes_total",
+			Help: "Key probes by outcome (healthy, customer_caused, transient)."}, []string{"outcome"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cmekd_collection_transitions_total",
+			Help: "Collection state transitions by target state."}, []string{"to"}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.probes, s.changes)
+	}
+	return s
+}
+
+var kindNames = map[Kind]string{Healthy: "healthy", CustomerCaused: "customer_caused", Transient: "transient"}
+
+// probe runs the health checks against a key and classifies the report.
+func (s *Service) probe(ctx context.Context, orgID, region, keyARN string) Outcome {
+	r := s.verifier.Verify(ctx, keyARN, region, orgID, verify.Health)
+	o := Outcome{Kind: Healthy}
+	if !r.OK() {
+		c, _ := r.FirstFailure()
+		o = Outcome{Kind: CustomerCaused, Error: &domain.ProbeError{Code: c.Code, Action: c.Action, Message: c.Message}}
+		if r.Transient() {
+			o.Kind = Transient
+		}
+	}
+	s.probes.WithLabelValues(kindNames[o.Kind]).Inc()
+	return o
+}
+
+// nextProbe spreads probes over time: the interval with ±10% jitter, so keys linked together are
+// not probed together forever.
+func (s *Service) nextProbe(now time.Time) time.Time {
+	jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(s.interval))
+	return now.Add(s.interval + jitter)
+}
+
+// apply writes an outcome for one key with its events in one transaction. With leaseOwner set, the
+// outcome is dropped (false) unless the lease is still held, so a late result never overrides a
+// newer one. extra runs inside the same transaction after the decision is written.
+func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor string, o Outcome,
+	extra func(tx *store.Tx, d Decision) error) (Decision, bool, error) {
+	var d Decision
+	applied := false
+	err := s.store.InTx(ctx, func(tx *store.Tx) error {
+		h, err := tx.LockKeyHealth(ctx, orgID, region)
+		if err != nil {
+			return err
+		}
+		now := tx.Now()
+		if leaseOwner != "" {
+			held, err := tx.HoldsLease(ctx, orgID, region, leaseOwner, now)
+			if err != nil || !held {
+				return err
+			}
+		}
+		cols, err := tx.LockCollectionsIn(ctx, orgID, region)
+		if err != nil {
+			return err
+		}
+		d = Decide(h, cols, o, now, s.pauseAfter)
+		d.Key.NextProbeAt = s.nextProbe(now)
+		if err := tx.SaveKeyHealth(ctx, d.Key); err != nil {
+			return err
+		}
+		if d.KeyEvent != "" {
+			ev := domain.Event{OrgID: orgID, Type: d.KeyEvent, Actor: actor, Region: region, Reason: d.Reason}
+			if d.KeyEvent == domain.EventKeyProbeError && o.Error != nil {
+				ev.Reason = o.Error.Code + ": " + o.Error.Message
+			}
+			if err := tx.InsertEvent(ctx, ev); err != nil {
+				return err
+			}
+		}
+		for _, c := range d.Changes {
+			if err := tx.SetCollectionState(ctx, c.CollectionID, c.To, stateReason(c), now); err != nil {
+				return err
+			}
+			if err := tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: c.Event, Actor: actor, Region: region,
+				CollectionID: c.CollectionID, FromState: c.From, ToState: c.To, Reason: c.Reason}); err != nil {
+				return err
+			}
+		}
+		if extra != nil {
+			if err := extra(tx, d); err != nil {
+				return err
+			}
+		}
+		applied = true
+		return nil
+	})
+	if err != nil || !applied {
+		return d, false, err
+	}
+	for _, c := range d.Changes {
+		s.changes.WithLabelValues(c.To).Inc()
+		s.log.InfoContext(ctx, "collection state changed", "org_id", orgID, "region", region, "collection_id", c.CollectionID,
+			"from", c.From, "to", c.To, "reason", c.Reason)
+	}
+	if d.KeyEvent != "" {
+		s.log.InfoContext(ctx, d.KeyEvent, "org_id", orgID, "region", region, "key_arn", d.Key.KeyARN, "reason", d.Reason)
+	}
+	return d, true, nil
+}
+
+// stateReason is what a collection's state_reason says after a change: empty once active again.
+func stateReason(c Change) string {
+	if c.To == domain.StateActive {
+		return ""
+	}
+	return c.Reason
+}
+
+// ProbeNow probes every linked key of an organisation now and applies the results (SPEC §5 probe).
+func (s *Service) ProbeNow(ctx context.Context, orgID, actor string) ([]domain.KeyHealth, error) {
+	keys, err := s.store.KeyHealth(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		o := s.probe(ctx, orgID, k.Region, k.KeyARN)
+		if _, _, err := s.apply(ctx, orgID, k.Region, "", actor, o, nil); err != nil {
+			return nil, err
+		}
+	}
+	return s.store.KeyHealth(ctx, orgID)
+}
+
+// ResumeErrors.
+var (
+	errNotPaused     = domain.Errorf(http.StatusConflict, domain.CodeCollectionNotPaused, "only a paused collection can be resumed")
+	errUnrecoverable = domain.Errorf(http.StatusConflict, domain.CodeCollectionUnrecoverable,
+		"this collection was created with recoverable=false and cannot be resumed; recreate it")
+)
+
+// Resume re-verifies the key of a paused collection now and, when it is healthy, makes the collection
+// active (SPEC §7). The key's health is applied as for any probe, in the same transaction.
+func (s *Service) Resume(ctx context.Context, orgID, colID, actor string) (domain.Collection, error) {
+	col, err := s.store.Collection(ctx, orgID, colID)
+	if err != nil {
+		return col, err
+	}
+	if col.State != domain.StatePaused {
+		return col, errNotPaused
+	}
+	if !col.Recoverable {
+		return col, errUnrecoverable
+	}
+	keys, err := s.store.KeyHealth(ctx, orgID)
+	if err != nil {
+		return col, err
+	}
+	var key *domain.KeyHealth
+	for i := range keys {
+		if keys[i].Region == col.Region {
+			key = &keys[i]
+		}
+	}
+	if key == nil {
+		return col, domain.NotFound("key link")
+	}
+	o := s.probe(ctx, orgID, col.Region, key.KeyARN)
+	var resumed domain.Collection
+	_, _, err = s.apply(ctx, orgID, col.Region, "", actor, o, func(tx *store.Tx, d Decision) error {
+		if o.Kind != Healthy {
+			return nil
+		}
+		c, err := tx.LockCollection(ctx, orgID, colID)
+		if err != nil {
+			return err
+		}
+		if c.State != domain.StatePaused {
+			return errNotPaused
+		}
+		c.State, c.StateReason, c.StateChangedAt = domain.StateActive, "", tx.Now()
+		if err := tx.SetCollectionState(ctx, c.ID, c.State, "", c.StateChangedAt); err != nil {
+			return err
+		}
+		resumed = c
+		return tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: domain.EventCollectionResumed, Actor: actor,
+			Region: col.Region, CollectionID: c.ID, FromState: domain.StatePaused, ToState: domain.StateActive, Reason: "resumed; key verified"})
+	})
+	if err != nil {
+		return col, err
+	}
+	switch o.Kind {
+	case Transient:
+		return col, KMSUnreachable(o.Error)
+	case CustomerCaused:
+		return col, KeyUnavailable(o.Error)
+	}
+	return resumed, nil
+}
+
+// KeyUnavailable is 409 key_unavailable: the customer made the key unusable.
+func KeyUnavailable(e *domain.ProbeError) *domain.Error {
+	err := domain.Errorf(http.StatusConflict, domain.CodeKeyUnavailable,
+		"the organisation's key cannot be used: %s", e.Message)
+	err.Details = map[string]any{"reason": e.Code}
+	if e.Action != "" {
+		err.Details["action"] = e.Action
+	}
+	return err
+}
+
+// KMSUnreachable is 503 kms_unreachable: KMS did not answer or throttled us; retry.
+func KMSUnreachable(e *domain.ProbeError) *domain.Error {
+	err := domain.Errorf(http.StatusServiceUnavailable, domain.CodeKMSUnreachable, "KMS could not be reached; retry shortly")
+	if e != nil {
+		err.Details = map[string]any{"reason": e.Code}
+	}
+	err.RetryAfter = 5
+	return err
+}

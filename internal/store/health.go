@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmekd/cmekd/internal/domain"
+)
+
+const healthSelect = `
+SELECT h.org_id, h.region, k.key_arn, h.status, h.last_probe_at, h.last_ok_at, h.unavailable_since,
+       h.last_error_code, h.last_error_action, h.last_error_message, h.next_probe_at
+FROM key_health h JOIN key_links k ON k.org_id = h.org_id AND k.region = h.region AND k.purpose = 'data'`
+
+func scanHealth(r pgx.Row) (domain.KeyHealth, error) {
+	var h domain.KeyHealth
+	var code, action, msg string
+	err := r.Scan(&h.OrgID, &h.Region, &h.KeyARN, &h.Status, &h.LastProbeAt, &h.LastOKAt, &h.UnavailableSince,
+		&code, &action, &msg, &h.NextProbeAt)
+	if code != "" {
+		h.LastError = &domain.ProbeError{Code: code, Action: action, Message: msg}
+	}
+	h.LastProbeAt, h.LastOKAt, h.UnavailableSince = utc(h.LastProbeAt), utc(h.LastOKAt), utc(h.UnavailableSince)
+	h.NextProbeAt = h.NextProbeAt.UTC()
+	return h, translate(err)
+}
+
+// KeyHealth lists an organisation's linked data keys with their health, by region.
+func (s *Store) KeyHealth(ctx context.Context, orgID string) ([]domain.KeyHealth, error) {
+	rows, err := s.pool.Query(ctx, healthSelect+` WHERE h.org_id = $1 ORDER BY h.region`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanHealth)
+}
+
+// LockKeyHealth reads one key's health and locks it: every state change of an organisation and
+// region is serialised on this row.
+func (t *Tx) LockKeyHealth(ctx context.Context, orgID, region string) (domain.KeyHealth, error) {
+	h, err := scanHealth(t.tx.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 FOR UPDATE OF h`, orgID, region))
+	if err == domain.ErrNotFound {
+		return h, domain.NotFound("key link")
+	}
+	return h, err
+}
+
+// ShareKeyHealth reads one key's health under a shared lock, so a concurrent state change finishes
+// first (used when a new collection takes its first state from the key).
+func (t *Tx) ShareKeyHealth(ctx context.Context, orgID, region string) (domain.KeyHealth, bool, error) {
+	h, err := scanHealth(t.tx.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 FOR SHARE OF h`, orgID, region))
+	if err == domain.ErrNotFound {
+		return h, false, nil
+	}
+	return h, err == nil, err
+}
+
+// SaveKeyHealth writes a key's health and releases the lease on it.
+func (t *Tx) SaveKeyHealth(ctx context.Context, h domain.KeyHealth) error {
+	var code, action, msg string
+	if h.LastError != nil {
+		code, action, msg = h.LastError.Code, h.LastError.Action, h.LastError.Message
+	}
+	_, err := t.tx.Exec(ctx, `
+UPDATE key_health SET status = $3, last_probe_at = $4, last_ok_at = $5, unavailable_since = $6,
+    last_error_code = $7, last_error_action = $8, last_error_message = $9, next_probe_at = $10,
+    lease_owner = '', lease_until = NULL
+WHERE org_id = $1 AND region = $2`,
+		h.OrgID, h.Region, h.Status, h.LastProbeAt, h.LastOKAt, h.UnavailableSince, code, action, msg, h.NextProbeAt)
+	return translate(err)
+}
+
+// HoldsLease reports whether owner still holds the lease on a key (inside the transaction that holds
+// the row lock), so a probe result that arrives after its lease expired is dropped.
+func (t *Tx) HoldsLease(ctx context.Context, orgID, region, owner string, now time.Time) (bool, error) {
+	var ok bool
+	err := t.tx.QueryRow(ctx, `SELECT lease_owner = $3 AND lease_until > $4 FROM key_health WHERE org_id = $1 AND region = $2`,
+		orgID, region, owner, now).Scan(&ok)
+	if translate(err) == domain.ErrNotFound {
+		return false, nil
+	}
+	return ok, translate(err)
+}
+
+// Due is a key claimed for probing.
+type Due struct {
+	OrgID, Region, KeyARN string
+}
+
+// ClaimDue leases up to limit keys whose probe is due and that no live lease holds, for owner until
+// now+lease. Rows locked by another replica's claim are skipped, so replicas never claim the same key.
+func (s *Store) ClaimDue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Due, error) {
+	rows, err := s.pool.Query(ctx, `
+WITH due AS (
+    SELECT org_id, region FROM key_health
+    WHERE next_probe_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+    ORDER BY next_probe_at
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE key_health h SET lease_owner = $1, lease_until = $3
+FROM due, key_links k
+WHERE h.org_id = due.org_id AND h.region = due.region
+  AND k.org_id = h.org_id AND k.region = h.region AND k.purpose = 'data'
+RETURNING h.org_id, h.region, k.key_arn`, owner, now, now.Add(lease), limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(r pgx.Row) (Due, error) {
+		var d Due
+		return d, r.Scan(&d.OrgID, &d.Region, &d.KeyARN)
+	})
+}
