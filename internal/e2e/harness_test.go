@@ -60,7 +60,7 @@ type env struct {
 }
 
 // setup starts a server; mutate adjusts its configuration first.
-func setup(t *testing.T, mutate ...func(*config.Config)) *env {
+func setup(t testing.TB, mutate ...func(*config.Config)) *env {
 	t.Helper()
 	dbURL := testdb.New(t)
 	kenv := kmstest.StartEmulator(t)
@@ -90,10 +90,10 @@ func (e *env) replica(mutate ...func(*config.Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	return start(e.t.(*testing.T), cfg, e.kms)
+	return start(e.t, cfg, e.kms)
 }
 
-func start(t *testing.T, cfg config.Config, kenv *kmstest.Env) *env {
+func start(t testing.TB, cfg config.Config, kenv *kmstest.Env) *env {
 	dbURL := cfg.DatabaseURL
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -33,6 +33,8 @@ type Options struct {
 	Now func() time.Time
 	// MaxConns bounds the pool; zero keeps pgx's default.
 	MaxConns int32
+	// Tracer observes every query (benchmarks count database round trips with it); nil means none.
+	Tracer pgx.QueryTracer
 }
 
 // Open creates the database named in url when it does not exist, applies the migrations and returns
@@ -51,6 +53,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	cfg.ConnConfig.Tracer = opts.Tracer
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
