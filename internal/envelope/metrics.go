@@ -1,0 +1,87 @@
+package envelope
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// evictReason says why a data key left the cache; it indexes metrics.evictions.
+type evictReason int
+
+const (
+	evictTTL evictReason = iota
+	evictSize
+	evictPurge
+	numEvictReasons
+)
+
+// evictReasonLabels are the reason label values, indexed by evictReason.
+var evictReasonLabels = [numEvictReasons]string{"ttl", "size", "purge"}
+
+// metrics counts the cache's hits, misses and evictions and gauges its size.
+type metrics struct {
+	hits, misses prometheus.Counter
+	evictions    [numEvictReasons]prometheus.Counter
+	entries      prometheus.Gauge
+}
+
+// newMetrics registers the cache's collectors with reg. A collector that is already registered (by
+// another cache in the same process) is reused, so the series add up over caches; that is also why the
+// entries gauge moves by Inc/Dec rather than Set. A nil reg gives unregistered collectors, which keep
+// the cache's paths free of nil checks.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	hits := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cmekd_dek_cache_hits_total",
+		Help: "Uses of a data key that found its plaintext cached.",
+	})
+	misses := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cmekd_dek_cache_misses_total",
+		Help: "Uses of a data key that had to wait for it to be unwrapped through KMS.",
+	})
+	evictions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cmekd_dek_cache_evictions_total",
+		Help: "Plaintext data keys dropped from memory and wiped, by reason (ttl, size, purge).",
+	}, []string{"reason"})
+	entries := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "cmekd_dek_cache_entries",
+		Help: "Plaintext data keys held in memory.",
+	})
+	if reg != nil {
+		var err error
+		if hits, err = register(reg, hits); err != nil {
+			return nil, err
+		}
+		if misses, err = register(reg, misses); err != nil {
+			return nil, err
+		}
+		if evictions, err = register(reg, evictions); err != nil {
+			return nil, err
+		}
+		if entries, err = register(reg, entries); err != nil {
+			return nil, err
+		}
+	}
+	m := &metrics{hits: hits, misses: misses, entries: entries}
+	// Every reason is exported from the start, so that rate() sees its first eviction.
+	for r, label := range evictReasonLabels {
+		m.evictions[r] = evictions.WithLabelValues(label)
+	}
+	return m, nil
+}
+
+// register registers c with reg, or returns the identical collector registered before.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var already prometheus.AlreadyRegisteredError
+	if errors.As(err, &already) {
+		if existing, ok := already.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("envelope: registering metrics: %w", err)
+}

@@ -1,0 +1,105 @@
+// Package envelope keeps plaintext data keys (DEKs) in memory for a bounded time and seals collection
+// documents under them with AES-256-GCM (SPEC §8). It makes no KMS calls: callers hand the cache a
+// loader that unwraps a DEK through KMS.
+package envelope
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// KeySize is the length of a data key: AES-256.
+const KeySize = 32
+
+const (
+	nonceSize = 12 // the 96-bit GCM nonce, drawn at random for every document
+	tagSize   = 16
+)
+
+// ErrDecrypt reports a ciphertext that does not open under the key and AAD given: it was tampered
+// with, sealed under another data key, or moved to another document, collection or organisation.
+var ErrDecrypt = errors.New("envelope: ciphertext does not authenticate")
+
+// aadLabel starts every document's additional data, so that a document ciphertext can never be taken
+// for anything else a later feature seals under a data key.
+const aadLabel = "cmekd/document/v1"
+
+// AAD names what a document ciphertext is bound to.
+type AAD struct {
+	OrgID, CollectionID, DocumentID string
+}
+
+// bytes encodes a as GCM additional data. Each field is prefixed with its length, so that no two
+// different AADs encode alike (("ab","c") and ("a","bc") differ).
+func (a AAD) bytes() []byte {
+	fields := [...]string{a.OrgID, a.CollectionID, a.DocumentID}
+	b := make([]byte, 0, len(aadLabel)+len(fields)*4+len(a.OrgID)+len(a.CollectionID)+len(a.DocumentID))
+	b = append(b, aadLabel...)
+	for _, f := range fields {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// Seal encrypts plaintext with AES-256-GCM under a 32-byte key with a fresh random 96-bit nonce and
+// aad as additional data. Every AAD field must be set: a document sealed before its id is known could
+// never be opened under that id.
+func Seal(key []byte, aad AAD, plaintext []byte) (nonce, ciphertext []byte, err error) {
+	if aad.OrgID == "" || aad.CollectionID == "" || aad.DocumentID == "" {
+		return nil, nil, fmt.Errorf("envelope: sealing needs org, collection and document ids, got %+v", aad)
+	}
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The AEAD draws the nonce itself and puts it in front: one allocation holds both results.
+	out := aead.Seal(make([]byte, 0, nonceSize+len(plaintext)+tagSize), nil, plaintext, aad.bytes())
+	return out[:nonceSize:nonceSize], out[nonceSize:], nil
+}
+
+// Open reverses Seal. A ciphertext that was altered, sealed under another key, or presented with
+// another AAD (moved to another document, collection or organisation) fails with ErrDecrypt.
+func Open(key []byte, aad AAD, nonce, ciphertext []byte) ([]byte, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(nonce) != nonceSize || len(ciphertext) < tagSize {
+		return nil, ErrDecrypt
+	}
+	// The AEAD reads nonce||ciphertext and writes the plaintext over the front of that same buffer.
+	buf := make([]byte, 0, nonceSize+len(ciphertext))
+	buf = append(append(buf, nonce...), ciphertext...)
+	plaintext, err := aead.Open(buf[:0], nil, buf, aad.bytes())
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return plaintext, nil
+}
+
+// newAEAD returns AES-256-GCM under key. It uses the variant that draws its own nonces because that is
+// the one GCM mode a FIPS 140-only build (GODEBUG=fips140=only) permits, and the one that cannot be
+// handed a reused nonce.
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("envelope: data key is %d bytes, want %d", len(key), KeySize)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	aead, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	return aead, nil
+}
+
+// Wipe zeroes b.
+func Wipe(b []byte) {
+	clear(b)
+}
