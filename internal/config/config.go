@@ -4,9 +4,17 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/keypolicy"
 )
 
 // MaxDEKCacheTTL is the longest a plaintext data key may stay in memory (SPEC §8).
@@ -46,8 +54,11 @@ func (s Secret) String() string {
 // GoString hides the value from %#v too.
 func (s Secret) GoString() string { return s.String() }
 
+// MarshalText hides the value from encoding/json and slog's JSON handler.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Load reads the environment given as a lookup map (nil means the process environment), applies
-// defaults and checks every value; an error names the variable at fault.
+// defaults and checks every value; an error names the variable at fault and never shows the admin token.
 func Load(environ map[string]string) (Config, error) {
 	var c Config
 	opts := env.Options{}
@@ -55,22 +66,38 @@ func Load(environ map[string]string) (Config, error) {
 		opts.Environment = environ
 	}
 	if err := env.ParseWithOptions(&c, opts); err != nil {
-		return c, errors.New(cleanEnvError(err))
+		return c, cleanEnvError(err)
+	}
+	if len(c.Regions) == 0 {
+		c.Regions = keyarn.DefaultRegions()
 	}
 	return c, c.validate()
 }
 
-func cleanEnvError(err error) string {
+// cleanEnvError turns the env library's first error into one that names the variable: its parse
+// errors name the Go field instead.
+func cleanEnvError(err error) error {
 	var agg env.AggregateError
 	if errors.As(err, &agg) && len(agg.Errors) > 0 {
-		return "configuration: " + agg.Errors[0].Error()
+		err = agg.Errors[0]
 	}
-	return "configuration: " + err.Error()
+	var pe env.ParseError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("configuration: %v", err)
+	}
+	f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name)
+	if !ok {
+		return fmt.Errorf("configuration: %v", err)
+	}
+	return fmt.Errorf("configuration: %s: %v", f.Tag.Get("env"), pe.Err)
 }
 
 func (c *Config) validate() error {
 	bad := func(name, format string, args ...any) error {
 		return fmt.Errorf("configuration: %s: %s", name, fmt.Sprintf(format, args...))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return bad("CMEKD_ADDR", "%q is not a host:port listen address (like :8080 or 127.0.0.1:8080)", c.Addr)
 	}
 	positive := []struct {
 		name string
@@ -87,14 +114,38 @@ func (c *Config) validate() error {
 	if c.DEKCacheTTL > MaxDEKCacheTTL {
 		return bad("CMEKD_DEK_CACHE_TTL", "must be at most %s: plaintext data keys may not outlive a revoked key longer, got %s", MaxDEKCacheTTL, c.DEKCacheTTL)
 	}
-	if c.ProbeMaxRPS <= 0 {
-		return bad("CMEKD_PROBE_MAX_RPS", "must be positive, got %v", c.ProbeMaxRPS)
+	// NaN and infinity parse as floats; neither is a rate.
+	if !(c.ProbeMaxRPS > 0) || math.IsInf(c.ProbeMaxRPS, 0) {
+		return bad("CMEKD_PROBE_MAX_RPS", "must be a positive number, got %v", c.ProbeMaxRPS)
 	}
 	if c.DEKMaxDocuments <= 0 {
 		return bad("CMEKD_DEK_MAX_DOCUMENTS", "must be positive, got %d", c.DEKMaxDocuments)
 	}
-	if c.DatabaseURL == "" {
-		return bad("CMEKD_DATABASE_URL", "must not be empty")
+	if c.KMSEndpoint != "" {
+		u, err := url.Parse(c.KMSEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("CMEKD_KMS_ENDPOINT", "%q is not an http(s) URL", c.KMSEndpoint)
+		}
+	}
+	if _, err := keyarn.ParseMultiRegionPolicy(c.MultiRegionKeys); err != nil {
+		return bad("CMEKD_MULTI_REGION_KEYS", "must be required, allowed or rejected, got %q", c.MultiRegionKeys)
+	}
+	for i, r := range c.Regions {
+		r = strings.TrimSpace(r)
+		if !keyarn.ValidRegion(r) {
+			return bad("CMEKD_REGIONS", "%q is not an AWS region name (a comma-separated list like us-east-1,eu-west-1)", r)
+		}
+		c.Regions[i] = r
+	}
+	if c.PlatformPrincipal != "" && !keypolicy.ValidPrincipal(c.PlatformPrincipal) {
+		return bad("CMEKD_PLATFORM_PRINCIPAL", "%q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", c.PlatformPrincipal)
+	}
+	if c.ProviderKeyARN != "" {
+		a, err := keyarn.Parse(c.ProviderKeyARN)
+		if err != nil {
+			return bad("CMEKD_PROVIDER_KEY_ARN", "%v", err)
+		}
+		c.ProviderKeyARN = a.String()
 	}
 	if !c.Dev {
 		if c.AdminToken == "" {
