@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/keyarn"
@@ -39,6 +40,8 @@ type Config struct {
 	PlatformPrincipal string
 	// Health probes keys now and resumes collections (SPEC §7).
 	Health *health.Service
+	// Documents ingests and reads envelope-encrypted documents (SPEC §8).
+	Documents *documents.Service
 }
 
 // API serves cmekd's routes.
@@ -53,6 +56,7 @@ type API struct {
 	verifier          *verify.Verifier
 	platformPrincipal string
 	health            *health.Service
+	documents         *documents.Service
 }
 
 // New builds the router.
@@ -67,6 +71,7 @@ func New(cfg Config) *API {
 		verifier:          cfg.Verifier,
 		platformPrincipal: cfg.PlatformPrincipal,
 		health:            cfg.Health,
+		documents:         cfg.Documents,
 	}
 	r := chi.NewRouter()
 	r.Use(withRequestID, a.observe)
@@ -109,6 +114,9 @@ func New(cfg Config) *API {
 				r.Get("/collections/{col}", a.getCollection)
 				r.With(a.require(domain.RoleOperator)).Delete("/collections/{col}", a.deleteCollection)
 				r.With(a.require(domain.RoleOperator)).Post("/collections/{col}/resume", a.resumeCollection)
+				r.With(a.require(domain.RoleOperator), limitBody(maxDocumentsBody)).Post("/collections/{col}/documents", a.ingestDocuments)
+				r.Get("/collections/{col}/documents", a.listDocuments)
+				r.Get("/collections/{col}/documents/{doc}", a.getDocument)
 			})
 		})
 	})

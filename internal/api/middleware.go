@@ -134,14 +134,23 @@ func (a *API) observe(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody caps request bodies at n bytes and refuses bodies that are not JSON.
+// limitBody sets the most bytes a handler will read of the request body. Routes may raise the limit of
+// the group they are in (documents take up to 8 MiB); the innermost limit wins because decodeBody
+// applies it when it reads.
 func limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Body != nil && r.Body != http.NoBody {
-				r.Body = http.MaxBytesReader(w, r.Body, n)
-			}
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, n)))
 		})
 	}
+}
+
+type bodyLimitKey struct{}
+
+// bodyLimit is the limit limitBody set; maxBody when none did.
+func bodyLimit(ctx context.Context) int64 {
+	if n, ok := ctx.Value(bodyLimitKey{}).(int64); ok {
+		return n
+	}
+	return maxBody
 }

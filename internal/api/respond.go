@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -51,8 +52,14 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	})
 }
 
+// writeJSON answers v as JSON. HTML characters are not escaped: documents read back as they were
+// ingested, and every answer is application/json, never HTML.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil {
 		// Only our own types are marshalled; failing here is a programming error.
 		slog.Error("encode response", "error", err)
@@ -80,11 +87,19 @@ func isJSON(contentType string) bool {
 	return err == nil && mt == "application/json"
 }
 
-// decodeBody reads the whole body (already size-limited by middleware) and decodes one JSON value
-// into dst, refusing unknown fields and trailing data. It returns the raw bytes for idempotency
-// hashing.
+// decodeBody reads the whole body (up to the route's limit) and decodes one JSON value into dst,
+// refusing unknown fields and trailing data. It returns the raw bytes for idempotency hashing.
 func decodeBody(r *http.Request, dst any) ([]byte, error) {
-	raw, err := io.ReadAll(r.Body)
+	raw, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return raw, decodeJSON(raw, dst)
+}
+
+// readBody reads the whole body up to the route's limit (limitBody); an empty body is refused.
+func readBody(r *http.Request) ([]byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, bodyLimit(r.Context())))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -93,10 +108,10 @@ func decodeBody(r *http.Request, dst any) ([]byte, error) {
 		}
 		return nil, domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "the request body could not be read")
 	}
-	if len(strings.TrimSpace(string(raw))) == 0 {
+	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, errEmptyBody
 	}
-	return raw, decodeJSON(raw, dst)
+	return raw, nil
 }
 
 // decodeJSON decodes exactly one JSON value from raw into dst, strictly.

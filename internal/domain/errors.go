@@ -68,6 +68,7 @@ const (
 	CodeCollectionUnrecoverable = "collection_unrecoverable"
 	CodeCollectionNameTaken     = "collection_name_taken"
 	CodeCollectionNotPaused     = "collection_not_paused"
+	CodeDocumentIntegrity       = "document_integrity_failed"
 )
 
 // ErrNotFound is the store's answer for a missing row; the API maps it to 404.

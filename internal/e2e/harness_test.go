@@ -156,6 +156,7 @@ type req struct {
 	contentType         string // default application/json when there is a body
 	header              map[string]string
 	unvalidated         bool // a route outside the OpenAPI document on purpose
+	allow500            bool // a 500 is the right answer (a corrupted row), not a server bug
 }
 
 // do sends a request and validates the exchange against the OpenAPI document.
@@ -200,7 +201,7 @@ func (e *env) do(r req) response {
 	if resp.Header.Get("X-Request-Id") == "" {
 		e.t.Errorf("%s %s: no X-Request-Id", r.method, r.path)
 	}
-	if resp.StatusCode == http.StatusInternalServerError {
+	if resp.StatusCode == http.StatusInternalServerError && !r.allow500 {
 		e.t.Errorf("%s %s answered 500: %s", r.method, r.path, rb)
 	}
 	hr.Body = io.NopCloser(bytes.NewReader(body))

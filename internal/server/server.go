@@ -19,7 +19,9 @@ import (
 
 	"github.com/cmekd/cmekd/internal/api"
 	"github.com/cmekd/cmekd/internal/config"
+	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
@@ -37,6 +39,7 @@ type Server struct {
 	http     *http.Server
 	listener net.Listener
 	monitor  *health.Monitor
+	cache    *envelope.Cache
 	closers  []func()
 }
 
@@ -130,6 +133,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		// with the default interval of a minute, that is the interval itself.
 		Lease: max(cfg.ProbeInterval, 6*cfg.KMSTimeout)})
 
+	cache := envelope.NewCache(envelope.CacheOptions{TTL: cfg.DEKCacheTTL, MaxEntries: dekCacheEntries, Now: opts.Now, Registerer: reg})
+	s.cache = cache
+	// Plaintext data keys leave memory when the server stops.
+	s.closers = append(s.closers, cache.Purge)
+	docs := documents.New(documents.Config{Store: st, KMS: kmsClient, Cache: cache, ProviderKeyARN: cfg.ProviderKeyARN,
+		MaxAge: cfg.DEKMaxAge, MaxDocuments: cfg.DEKMaxDocuments})
+
 	s.api = api.New(api.Config{
 		Store:             st,
 		Logger:            log,
@@ -139,6 +149,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Verifier:          verifier,
 		PlatformPrincipal: cfg.PlatformPrincipal,
 		Health:            healthSvc,
+		Documents:         docs,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -173,7 +184,12 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(monitorDone)
 		_ = s.monitor.Run(monitorCtx)
 	}()
-	defer func() { stopMonitor(); <-monitorDone }()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		s.sweepCache(monitorCtx)
+	}()
+	defer func() { stopMonitor(); <-monitorDone; <-sweepDone }()
 	s.log.Info("cmekd listening", "addr", s.listener.Addr().String())
 	select {
 	case err := <-errc:
@@ -197,6 +213,25 @@ func (s *Server) Close() {
 	s.closers = nil
 	if s.listener != nil {
 		s.listener.Close()
+	}
+}
+
+// dekCacheEntries bounds the plaintext data keys held in memory: one per active collection data key,
+// 32 bytes each, so the bound is about memory only in the pathological case.
+const dekCacheEntries = 100_000
+
+// sweepCache wipes expired data keys from memory at least every quarter of their TTL, so a key
+// nobody reads again does not linger until the next read of it.
+func (s *Server) sweepCache(ctx context.Context) {
+	t := time.NewTicker(max(s.cfg.DEKCacheTTL/4, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.cache.Sweep()
+		}
 	}
 }
 
