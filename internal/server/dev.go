@@ -77,25 +77,32 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.W
 		_, _ = rand.Read(b)
 		cfg.AdminToken = config.Secret("dev_" + base64.RawURLEncoding.EncodeToString(b))
 	}
+	// Dev mode prints the admin token: unless told otherwise, it answers on loopback only.
+	if cfg.Addr == ":8080" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
 	port := cfg.Addr
 	if i := strings.LastIndex(port, ":"); i >= 0 {
 		port = port[i+1:]
 	}
 	customerARN := aws.ToString(key.KeyMetadata.Arn)
+	// Each start has a new key, so the suggested organisation gets a new name: names are unique.
+	orgName := "Acme " + aws.ToString(key.KeyMetadata.KeyId)[:8]
 	fmt.Fprintf(out, `
-cmekd dev mode: embedded KMS emulator at %s (keys in memory, gone at exit)
+cmekd dev mode: embedded KMS emulator at %s (keys in memory, gone at exit: organisations
+  from earlier runs find their keys missing and halt, as they would if a customer deleted them)
   admin token:       %s
   customer key ARN:  %s   (its policy already admits the platform)
   platform principal %s
 
 Create an organisation with the customer key:
   curl -s -X POST http://127.0.0.1:%s/v1/orgs -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
-    -d '{"name":"Acme","region":"%s","encryption":{"mode":"customer_managed","key_arn":"%s"}}'
+    -d '{"name":"%s","region":"%s","encryption":{"mode":"customer_managed","key_arn":"%s"}}'
 
 Drive the key as its owner with the AWS CLI (access key %s, any secret):
   AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=x aws --endpoint-url %s --region %s kms disable-key --key-id %s
 
-`, endpoint, string(cfg.AdminToken), customerARN, devPlatformIdentity, port, string(cfg.AdminToken), devRegion, customerARN,
+`, endpoint, string(cfg.AdminToken), customerARN, devPlatformIdentity, port, string(cfg.AdminToken), orgName, devRegion, customerARN,
 		devCustomerAKID, devCustomerAKID, endpoint, devRegion, customerARN)
 	return credentials.NewStaticCredentialsProvider(devPlatformAKID, devSecret, ""), stop, nil
 }
