@@ -29,8 +29,10 @@ func TestCreateKey_DefaultsDescribeAsAWS(t *testing.T) {
 	if *md.Arn != want || *md.AWSAccountId != account {
 		t.Errorf("Arn = %q account %q, want %q", *md.Arn, *md.AWSAccountId, want)
 	}
+	//lint:ignore SA1019 AWS still answers the deprecated field, and older clients read it
+	legacySpec := md.CustomerMasterKeySpec
 	if md.KeyState != types.KeyStateEnabled || !md.Enabled || md.KeyUsage != types.KeyUsageTypeEncryptDecrypt ||
-		md.KeySpec != types.KeySpecSymmetricDefault || md.CustomerMasterKeySpec != types.CustomerMasterKeySpecSymmetricDefault ||
+		md.KeySpec != types.KeySpecSymmetricDefault || legacySpec != types.CustomerMasterKeySpecSymmetricDefault ||
 		md.KeyManager != types.KeyManagerTypeCustomer || md.Origin != types.OriginTypeAwsKms ||
 		*md.Description != "orders" || aws.ToBool(md.MultiRegion) || md.MultiRegionConfiguration != nil {
 		t.Errorf("metadata = %+v", md)
@@ -64,6 +66,7 @@ func TestCreateKey_RecordsEveryValidSpecAndUsage(t *testing.T) {
 		{types.KeySpecHmac256, types.KeyUsageTypeGenerateVerifyMac, func(md *types.KeyMetadata) bool {
 			return slices.Equal(md.MacAlgorithms, []types.MacAlgorithmSpec{types.MacAlgorithmSpecHmacSha256})
 		}},
+		//lint:ignore SA1019 AWS still answers the deprecated field, and older clients read it
 		{types.KeySpecMlDsa65, types.KeyUsageTypeSignVerify, func(md *types.KeyMetadata) bool { return md.CustomerMasterKeySpec == "" }},
 		{types.KeySpecMlKem768, types.KeyUsageTypeEncapsulateDecapsulate, func(md *types.KeyMetadata) bool { return len(md.EncapsulationAlgorithms) == 1 }},
 	}
