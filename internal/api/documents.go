@@ -100,17 +100,10 @@ func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 		}
 		return idem.save(r.Context(), tx, http.StatusCreated, body)
 	})
-	if err == errReplayWon {
-		a.replayAfterRace(w, r, idem)
-		return
+	if a.answer(w, r, idem, err, http.StatusCreated, body) {
+		a.log.InfoContext(r.Context(), "documents ingested", "request_id", requestID(r.Context()),
+			"org_id", org.ID, "collection_id", col.ID, "count", len(ids))
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.log.InfoContext(r.Context(), "documents ingested", "request_id", requestID(r.Context()),
-		"org_id", org.ID, "collection_id", col.ID, "count", len(ids))
-	writeRaw(w, http.StatusCreated, body)
 }
 
 func (a *API) getDocument(w http.ResponseWriter, r *http.Request) {

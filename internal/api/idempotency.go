@@ -68,3 +68,19 @@ func (a *API) replayAfterRace(w http.ResponseWriter, r *http.Request, i *idempot
 	}
 	writeRaw(w, replay.Status, replay.Body)
 }
+
+// answer ends an idempotent write: with err from the transaction, the winner's stored answer when a
+// concurrent request with the same key committed first, the error, or else status and body. It reports
+// whether this request's own work is what was answered.
+func (a *API) answer(w http.ResponseWriter, r *http.Request, i *idempotent, err error, status int, body []byte) bool {
+	switch {
+	case err == errReplayWon:
+		a.replayAfterRace(w, r, i)
+		return false
+	case err != nil:
+		a.writeError(w, r, err)
+		return false
+	}
+	writeRaw(w, status, body)
+	return true
+}

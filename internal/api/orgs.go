@@ -173,16 +173,9 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 		}
 		return idem.save(r.Context(), tx, http.StatusCreated, body)
 	})
-	if err == errReplayWon {
-		a.replayAfterRace(w, r, idem)
-		return
+	if a.answer(w, r, idem, err, http.StatusCreated, body) {
+		a.log.InfoContext(r.Context(), "organisation created", "request_id", requestID(r.Context()), "org_id", o.ID, "key_arn", o.KeyARN, "mode", o.Mode)
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.log.InfoContext(r.Context(), "organisation created", "request_id", requestID(r.Context()), "org_id", o.ID, "key_arn", o.KeyARN, "mode", o.Mode)
-	writeRaw(w, http.StatusCreated, body)
 }
 
 func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) {

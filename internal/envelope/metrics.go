@@ -1,10 +1,11 @@
 package envelope
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cmekd/cmekd/internal/prom"
 )
 
 // evictReason says why a data key left the cache; it indexes metrics.evictions.
@@ -50,17 +51,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	})
 	if reg != nil {
 		var err error
-		if hits, err = register(reg, hits); err != nil {
-			return nil, err
+		if hits, err = prom.Register(reg, hits); err != nil {
+			return nil, fmt.Errorf("envelope: registering metrics: %w", err)
 		}
-		if misses, err = register(reg, misses); err != nil {
-			return nil, err
+		if misses, err = prom.Register(reg, misses); err != nil {
+			return nil, fmt.Errorf("envelope: registering metrics: %w", err)
 		}
-		if evictions, err = register(reg, evictions); err != nil {
-			return nil, err
+		if evictions, err = prom.Register(reg, evictions); err != nil {
+			return nil, fmt.Errorf("envelope: registering metrics: %w", err)
 		}
-		if entries, err = register(reg, entries); err != nil {
-			return nil, err
+		if entries, err = prom.Register(reg, entries); err != nil {
+			return nil, fmt.Errorf("envelope: registering metrics: %w", err)
 		}
 	}
 	m := &metrics{hits: hits, misses: misses, entries: entries}
@@ -69,19 +70,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.evictions[r] = evictions.WithLabelValues(label)
 	}
 	return m, nil
-}
-
-// register registers c with reg, or returns the identical collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var already prometheus.AlreadyRegisteredError
-	if errors.As(err, &already) {
-		if existing, ok := already.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("envelope: registering metrics: %w", err)
 }

@@ -1,11 +1,12 @@
 package kms
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cmekd/cmekd/internal/prom"
 )
 
 // outcomeOK labels a call that succeeded; failures are labelled with their code.
@@ -36,28 +37,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return &metrics{requests: requests, duration: duration}, nil
 	}
 	var err error
-	if requests, err = register(reg, requests); err != nil {
-		return nil, err
+	if requests, err = prom.Register(reg, requests); err != nil {
+		return nil, fmt.Errorf("kms: registering metrics: %w", err)
 	}
-	if duration, err = register(reg, duration); err != nil {
-		return nil, err
+	if duration, err = prom.Register(reg, duration); err != nil {
+		return nil, fmt.Errorf("kms: registering metrics: %w", err)
 	}
 	return &metrics{requests: requests, duration: duration}, nil
-}
-
-// register registers c with reg, or returns the identical collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var already prometheus.AlreadyRegisteredError
-	if errors.As(err, &already) {
-		if existing, ok := already.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("kms: registering metrics: %w", err)
 }
 
 // observe records one call of operation that started at start and ended with err.
