@@ -558,6 +558,20 @@ func TestDocuments_RolesAndIsolation(t *testing.T) {
 	e.wantError(http.StatusNotFound, "not_found", req{method: "GET", path: docsPath(org, col) + "/doc_nosuchdocument00", token: adminToken})
 	e.wantError(http.StatusNotFound, "not_found", req{method: "POST", path: docsPath(org, "col_nosuchcollection0"), token: adminToken, body: one})
 	e.wantError(http.StatusUnauthorized, "unauthorized", req{method: "GET", path: docsPath(org, col)})
+
+	// Deleting a collection deletes its documents and data keys; deleting the organisation, the rest.
+	e.ingest(org, col2, map[string]any{"n": 3})
+	e.must(http.StatusNoContent, req{method: "DELETE", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken})
+	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, col) + e.count(`SELECT count(*) FROM data_keys WHERE collection_id = $1`, col); n != 0 {
+		t.Fatalf("%d rows of a deleted collection remain", n)
+	}
+	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, col2); n != 1 {
+		t.Fatalf("deleting one collection touched another: %d documents left, want 1", n)
+	}
+	e.must(http.StatusNoContent, req{method: "DELETE", path: "/v1/orgs/" + org, token: adminToken})
+	if n := e.count(`SELECT count(*) FROM documents WHERE org_id = $1`, org) + e.count(`SELECT count(*) FROM data_keys WHERE org_id = $1`, org); n != 0 {
+		t.Fatalf("%d document rows of a deleted organisation remain", n)
+	}
 }
 
 // TestDocuments_NewDataKeyAfterCountBound: a data key serves at most CMEKD_DEK_MAX_DOCUMENTS documents;
