@@ -6,6 +6,7 @@ package kms
 import (
 	"context"
 	"fmt"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -103,12 +104,22 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			awsCfg.Credentials = aws.NewCredentialsCache(cfg.Credentials)
 		}
 	}
+	if cfg.HTTPClient == nil {
+		// The SDK keeps 10 idle connections per host; the health monitor runs more probes than that at
+		// once, and each connection beyond the pool would cost a new TLS handshake.
+		awsCfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConnsPerHost = idleConnsPerHost
+		})
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{aws: awsCfg, cfg: cfg, metrics: m, regions: map[string]*awskms.Client{}}, nil
 }
+
+// idleConnsPerHost is how many idle connections to each regional endpoint are kept for reuse.
+const idleConnsPerHost = 64
 
 // regionPattern matches AWS region names. The region ends up in the endpoint's host name, so nothing
 // else may pass.
