@@ -14,7 +14,7 @@ CREATE INDEX data_keys_collection ON data_keys (collection_id, created_at DESC);
 
 -- Documents as AES-256-GCM ciphertext bound to their org, collection and document ids.
 CREATE TABLE documents (
-    seq           bigserial NOT NULL UNIQUE,
+    seq           bigserial NOT NULL,
     id            text PRIMARY KEY,
     org_id        text NOT NULL,
     collection_id text NOT NULL REFERENCES collections (id) ON DELETE CASCADE,

@@ -118,14 +118,16 @@ func (s *Store) Document(ctx context.Context, orgID, collectionID, id string) (S
 	return d.SealedDocument, nil
 }
 
-// Documents lists a collection's sealed documents in ingestion order.
+// Documents lists a collection's sealed documents in ingestion order. The ORDER BY names
+// collection_id, constant here, so that every plan, generic ones included, walks the
+// (collection_id, seq) index rather than all documents in seq order.
 func (s *Store) Documents(ctx context.Context, orgID, collectionID string, page Page) ([]SealedDocument, string, error) {
 	after, err := page.after()
 	if err != nil {
 		return nil, "", err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+documentColumns+` FROM documents
-WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`, orgID, collectionID, after.Seq, page.Limit+1)
+WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, seq LIMIT $4`, orgID, collectionID, after.Seq, page.Limit+1)
 	if err != nil {
 		return nil, "", translate(err)
 	}
