@@ -16,11 +16,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
-	"github.com/cmekd/cmekd/internal/testdb"
 )
 
 // Shape of the workload: batches of docsPerBatch documents of about 1 KiB, drawn from
@@ -56,7 +54,7 @@ func BenchmarkDocuments(b *testing.B) {
 	calls := &documentKMSCalls{}
 	names := 0 // collections made while benchmarking get unique names
 	name := func(prefix string) string { names++; return fmt.Sprintf("%s-%d", prefix, names) }
-	e := setupBehind(b, calls.middleware)
+	e := setupWith(b, kmstest.StartEmulatorBehind(b, calls.middleware))
 	c := &benchClient{http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 	batches, batchBytes := benchBatches(b)
 	cmekOrg, _ := e.cmekOrg("Acme")
@@ -239,27 +237,6 @@ func reportDocs(b *testing.B, docs int, kmsCalls int64) {
 	if kmsCalls >= 0 {
 		b.ReportMetric(float64(kmsCalls)*10_000/float64(docs), "kms_calls/10k_docs")
 	}
-}
-
-// setupBehind is setup with middleware in front of the KMS emulator.
-func setupBehind(tb testing.TB, middleware func(http.Handler) http.Handler) *env {
-	tb.Helper()
-	dbURL := testdb.New(tb)
-	kenv := kmstest.StartEmulatorBehind(tb, middleware)
-	cfg, err := config.Load(map[string]string{
-		"CMEKD_ADDR":               "127.0.0.1:0",
-		"CMEKD_DATABASE_URL":       dbURL,
-		"CMEKD_ADMIN_TOKEN":        adminToken,
-		"CMEKD_KMS_ENDPOINT":       kenv.Endpoint,
-		"CMEKD_KMS_TIMEOUT":        "2s",
-		"CMEKD_PLATFORM_PRINCIPAL": kenv.PlatformPrincipal,
-		"CMEKD_PROVIDER_KEY_ARN":   kenv.CreateCustomerKey(tb, home, kmstest.KeyOptions{}),
-		"CMEKD_REGIONS":            "us-west-2,us-east-1,eu-west-1",
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return start(tb, cfg, kenv)
 }
 
 // documentKMSCalls counts the KMS requests made for documents: those whose encryption context names a

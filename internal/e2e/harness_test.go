@@ -59,11 +59,16 @@ type env struct {
 	cfg   config.Config
 }
 
-// setup starts a server; mutate adjusts its configuration first.
+// setup starts a server with its own emulator; mutate adjusts its configuration first.
 func setup(t testing.TB, mutate ...func(*config.Config)) *env {
 	t.Helper()
+	return setupWith(t, kmstest.StartEmulator(t), mutate...)
+}
+
+// setupWith starts a server against the KMS endpoint kenv, with a fresh database.
+func setupWith(t testing.TB, kenv *kmstest.Env, mutate ...func(*config.Config)) *env {
+	t.Helper()
 	dbURL := testdb.New(t)
-	kenv := kmstest.StartEmulator(t)
 	cfg, err := config.Load(map[string]string{
 		"CMEKD_ADDR":               "127.0.0.1:0",
 		"CMEKD_DATABASE_URL":       dbURL,
