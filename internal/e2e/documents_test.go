@@ -606,3 +606,32 @@ func TestDocuments_NewDataKeyAfterMaxAge(t *testing.T) {
 		t.Fatalf("%d data keys, want one per ingest past the maximum age", n)
 	}
 }
+
+// TestIdempotencyKey_ExpiresAfter24Hours: a stored answer older than 24 hours no longer replays (the
+// retry does the work again), and a server purges such answers when it starts.
+func TestIdempotencyKey_ExpiresAfter24Hours(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	org := e.createOrg("Acme")
+	col := e.collection(org, "events", true)["id"].(string)
+	body := rawDocs([]string{`{"n":1}`})
+	h := map[string]string{"Idempotency-Key": "batch-0001"}
+	first := e.must(http.StatusCreated, req{method: "POST", path: docsPath(org, col), token: adminToken, raw: body, header: h})
+	if _, err := e.db.Exec(context.Background(), `UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	again := e.must(http.StatusCreated, req{method: "POST", path: docsPath(org, col), token: adminToken, raw: body, header: h})
+	if fmt.Sprint(first["ids"]) == fmt.Sprint(again["ids"]) {
+		t.Fatal("a 25-hour-old answer was replayed")
+	}
+	if n := e.count(`SELECT count(*) FROM documents`); n != 2 {
+		t.Fatalf("%d documents, want 2", n)
+	}
+	if _, err := e.db.Exec(context.Background(), `UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	e.replica()
+	eventually(t, 30*time.Second, "a starting server to purge expired answers", func() bool {
+		return e.count(`SELECT count(*) FROM idempotency_keys`) == 0
+	})
+}

@@ -184,12 +184,16 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(monitorDone)
 		_ = s.monitor.Run(monitorCtx)
 	}()
-	sweepDone := make(chan struct{})
+	sweepDone, purgeDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(sweepDone)
 		s.sweepCache(monitorCtx)
 	}()
-	defer func() { stopMonitor(); <-monitorDone; <-sweepDone }()
+	go func() {
+		defer close(purgeDone)
+		s.purgeReplays(monitorCtx)
+	}()
+	defer func() { stopMonitor(); <-monitorDone; <-sweepDone; <-purgeDone }()
 	s.log.Info("cmekd listening", "addr", s.listener.Addr().String())
 	select {
 	case err := <-errc:
@@ -231,6 +235,26 @@ func (s *Server) sweepCache(ctx context.Context) {
 			return
 		case <-t.C:
 			s.cache.Sweep()
+		}
+	}
+}
+
+// replayPurgeEvery is how often stored Idempotency-Key answers past their 24 hours are deleted.
+const replayPurgeEvery = time.Hour
+
+// purgeReplays deletes expired Idempotency-Key answers at start and then every replayPurgeEvery. Every
+// replica may do it; the DELETE is idempotent.
+func (s *Server) purgeReplays(ctx context.Context) {
+	t := time.NewTicker(replayPurgeEvery)
+	defer t.Stop()
+	for {
+		if err := s.store.PurgeReplays(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("purge expired idempotency keys", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
