@@ -15,7 +15,8 @@ const callsPerProbe = 3
 type MonitorConfig struct {
 	// Owner names this replica in leases; it must be unique per running replica.
 	Owner string
-	// MaxRPS is CMEKD_PROBE_MAX_RPS: the ceiling on this replica's probe calls per second per region.
+	// MaxRPS is CMEKD_PROBE_MAX_RPS: the ceiling on the monitor's KMS calls per second per region,
+	// across every replica. Each replica takes an equal share of it (see Heartbeat).
 	MaxRPS float64
 	// Concurrency bounds probes in flight; 0 means 16.
 	Concurrency int
@@ -32,11 +33,19 @@ type MonitorConfig struct {
 // PostgreSQL (FOR UPDATE SKIP LOCKED), so any number of replicas share the work and a dead
 // replica's keys are claimed again when its leases run out, within an interval.
 type Monitor struct {
-	svc    *Service
-	cfg    MonitorConfig
-	mu     sync.Mutex
-	limits map[string]*rate.Limiter
+	svc      *Service
+	cfg      MonitorConfig
+	mu       sync.Mutex
+	limits   map[string]*rate.Limiter
+	replicas int // live replicas at the last heartbeat, this one included; guarded by mu
 }
+
+// A replica beats every heartbeatEvery at most (a quarter of the interval when that is shorter); one
+// that missed four beats is taken for dead and its share of the ceiling goes to the others.
+const (
+	heartbeatEvery = 5 * time.Second
+	missedBeats    = 4
+)
 
 // NewMonitor returns a monitor over the service.
 func NewMonitor(svc *Service, cfg MonitorConfig) *Monitor {
@@ -52,8 +61,46 @@ func NewMonitor(svc *Service, cfg MonitorConfig) *Monitor {
 	if cfg.Lease <= 0 {
 		cfg.Lease = svc.interval
 	}
-	return &Monitor{svc: svc, cfg: cfg, limits: map[string]*rate.Limiter{}}
+	return &Monitor{svc: svc, cfg: cfg, limits: map[string]*rate.Limiter{}, replicas: 1}
 }
+
+func (m *Monitor) beat() time.Duration { return min(m.svc.interval/4, heartbeatEvery) }
+
+// ProbeRate is this replica's share of the ceiling: KMS calls per second per region.
+func (m *Monitor) ProbeRate() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rateLocked()
+}
+
+func (m *Monitor) rateLocked() float64 { return m.cfg.MaxRPS / float64(m.replicas) }
+
+// burst lets a whole probe through at least.
+func burst(r float64) int { return max(int(r), callsPerProbe) }
+
+// Heartbeat tells the other replicas this one is alive and takes an equal share of the ceiling
+// among the replicas alive now. Run calls it; a monitor that never beats takes the whole ceiling.
+func (m *Monitor) Heartbeat(ctx context.Context) error {
+	n, err := m.svc.store.Heartbeat(ctx, m.cfg.Owner, m.cfg.Now().UTC(), missedBeats*m.beat())
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n == m.replicas {
+		return nil
+	}
+	m.replicas = n
+	r := m.rateLocked()
+	for _, l := range m.limits {
+		l.SetLimit(rate.Limit(r))
+		l.SetBurst(burst(r))
+	}
+	return nil
+}
+
+// Leave gives this replica's share back to the others.
+func (m *Monitor) Leave(ctx context.Context) error { return m.svc.store.Leave(ctx, m.cfg.Owner) }
 
 // limiter is the region's token bucket; the burst lets one probe through at a time at least.
 func (m *Monitor) limiter(region string) *rate.Limiter {
@@ -61,15 +108,29 @@ func (m *Monitor) limiter(region string) *rate.Limiter {
 	defer m.mu.Unlock()
 	l, ok := m.limits[region]
 	if !ok {
-		burst := max(int(m.cfg.MaxRPS), callsPerProbe)
-		l = rate.NewLimiter(rate.Limit(m.cfg.MaxRPS), burst)
+		r := m.rateLocked()
+		l = rate.NewLimiter(rate.Limit(r), burst(r))
 		m.limits[region] = l
 	}
 	return l
 }
 
-// Run sweeps until ctx is cancelled.
+// Run beats and sweeps until ctx is cancelled, then leaves.
 func (m *Monitor) Run(ctx context.Context) error {
+	m.heartbeat(ctx) // before the first sweep, so that it already runs at this replica's share
+	beatDone := make(chan struct{})
+	go func() {
+		defer close(beatDone)
+		m.heartbeats(ctx)
+	}()
+	defer func() {
+		<-beatDone
+		leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := m.Leave(leaveCtx); err != nil {
+			m.svc.log.WarnContext(ctx, "leave the monitor fleet", "error", err.Error())
+		}
+	}()
 	tick := min(m.svc.interval/4, time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -82,6 +143,26 @@ func (m *Monitor) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// heartbeats beats every beat until ctx is cancelled.
+func (m *Monitor) heartbeats(ctx context.Context) {
+	t := time.NewTicker(m.beat())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.heartbeat(ctx)
+	}
+}
+
+func (m *Monitor) heartbeat(ctx context.Context) {
+	if err := m.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+		m.svc.log.WarnContext(ctx, "monitor heartbeat failed", "error", err.Error())
 	}
 }
 

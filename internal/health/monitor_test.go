@@ -187,3 +187,48 @@ func TestMonitor_PausesAfterHoursWithAFakeClock(t *testing.T) {
 		t.Fatalf("key health %+v %v", keys, err)
 	}
 }
+
+// TestMonitor_ReplicasShareTheProbeCeiling: CMEKD_PROBE_MAX_RPS holds for the fleet. Replicas that beat
+// split it equally; a replica that stops beating, or leaves, gives its share back.
+func TestMonitor_ReplicasShareTheProbeCeiling(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	beat := func(ms ...*health.Monitor) {
+		t.Helper()
+		for _, m := range ms {
+			if err := m.Heartbeat(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a, b, c := f.monitor("a"), f.monitor("b"), f.monitor("c")
+	if r := a.ProbeRate(); r != 1000 {
+		t.Fatalf("a lone monitor probes at %v, want the whole ceiling", r)
+	}
+	beat(a, b, c, a, b)
+	for name, m := range map[string]*health.Monitor{"a": a, "b": b} {
+		if r := m.ProbeRate(); r < 333 || r > 334 {
+			t.Fatalf("%s probes at %v with three replicas, want a third of 1000", name, r)
+		}
+	}
+	// c dies: after the missed beats (well within an interval) the other two split the ceiling.
+	f.clock.Advance(interval)
+	beat(a, b, a)
+	if r := a.ProbeRate(); r != 500 {
+		t.Fatalf("a probes at %v after c died, want 500", r)
+	}
+	// b leaves on shutdown: a takes the whole ceiling at its next beat.
+	if err := b.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	beat(a)
+	if r := a.ProbeRate(); r != 1000 {
+		t.Fatalf("a probes at %v alone, want 1000", r)
+	}
+	// The monitor still probes every due key at its share.
+	f.link(t, 0)
+	if n := sweep(t, a); n != 1 {
+		t.Fatalf("swept %d keys, want 1", n)
+	}
+}
