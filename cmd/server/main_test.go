@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/testdb"
+)
+
+// env sets every CMEKD_ variable the server reads, so nothing from the caller's environment leaks in.
+func env(t *testing.T, vars map[string]string) {
+	for _, name := range []string{"CMEKD_ADDR", "CMEKD_DATABASE_URL", "CMEKD_ADMIN_TOKEN", "CMEKD_KMS_ENDPOINT",
+		"CMEKD_KMS_TIMEOUT", "CMEKD_PLATFORM_PRINCIPAL", "CMEKD_REGIONS", "CMEKD_MULTI_REGION_KEYS",
+		"CMEKD_PROBE_INTERVAL", "CMEKD_PAUSE_AFTER", "CMEKD_PROBE_MAX_RPS", "CMEKD_DEK_CACHE_TTL",
+		"CMEKD_DEK_MAX_AGE", "CMEKD_DEK_MAX_DOCUMENTS", "CMEKD_PROVIDER_KEY_ARN", "CMEKD_DEV"} {
+		t.Setenv(name, vars[name])
+	}
+}
+
+// TestRun_RefusesBadConfigurationNamingTheVariable: the server does not start on a missing or bad
+// value, and says which variable is wrong.
+func TestRun_RefusesBadConfigurationNamingTheVariable(t *testing.T) {
+	good := map[string]string{
+		"CMEKD_ADMIN_TOKEN":        "admin-token-for-tests-0123456789abcdef",
+		"CMEKD_PLATFORM_PRINCIPAL": "arn:aws:iam::999988887777:root",
+		"CMEKD_PROVIDER_KEY_ARN":   "arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+	}
+	for _, tc := range []struct{ name, variable, value string }{
+		{"missing admin token", "CMEKD_ADMIN_TOKEN", ""},
+		{"bad duration", "CMEKD_PROBE_INTERVAL", "every minute"},
+		{"cache TTL above 5 minutes", "CMEKD_DEK_CACHE_TTL", "10m"},
+		{"alias as provider key", "CMEKD_PROVIDER_KEY_ARN", "arn:aws:kms:us-east-1:999988887777:alias/platform"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]string{}
+			for k, v := range good {
+				vars[k] = v
+			}
+			vars[tc.variable] = tc.value
+			env(t, vars)
+			err := run(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.variable) {
+				t.Fatalf("run = %v, want an error naming %s", err, tc.variable)
+			}
+		})
+	}
+}
+
+// TestRun_ServesUntilCancelledThenStops starts the real binary's run against a fresh database and the
+// emulator, waits until it is ready, and stops it as SIGTERM would.
+func TestRun_ServesUntilCancelledThenStops(t *testing.T) {
+	kenv := kmstest.StartEmulator(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env(t, map[string]string{
+		"CMEKD_ADDR":               addr,
+		"CMEKD_DATABASE_URL":       testdb.New(t),
+		"CMEKD_ADMIN_TOKEN":        "admin-token-for-tests-0123456789abcdef",
+		"CMEKD_KMS_ENDPOINT":       kenv.Endpoint,
+		"CMEKD_PLATFORM_PRINCIPAL": kenv.PlatformPrincipal,
+		"CMEKD_PROVIDER_KEY_ARN":   kenv.CreateCustomerKey(t, kenv.Region, kmstest.KeyOptions{}),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run stopped before it was ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never became ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run after cancel = %v, want a clean stop", err)
+	}
+	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		t.Fatal("the server still answers after it stopped")
+	}
+}
