@@ -149,9 +149,27 @@ func template(ctx context.Context, admin *pgx.Conn, srv string) (string, error) 
 				return
 			}
 		}
+		dropStaleTemplates(ctx, admin, name)
 		templateName = name
 	})
 	return templateName, templateErr
+}
+
+// dropStaleTemplates drops the templates of earlier schemas, so they do not pile up as migrations
+// change. A template in use (a run of another schema cloning it right now) is left alone: DROP
+// without FORCE refuses while anyone is connected.
+func dropStaleTemplates(ctx context.Context, admin *pgx.Conn, current string) {
+	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'cmekd\_template\_%' AND datname <> $1`, current)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+	}
 }
 
 // New creates a fresh migrated database for t and returns its URL; it is dropped when t ends.
