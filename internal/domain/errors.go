@@ -18,6 +18,7 @@ type Error struct {
 	RetryAfter int
 }
 
+// Error reports the code and the message.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Errorf builds an *Error with a formatted message.

@@ -38,6 +38,7 @@ type Error struct {
 	Code, Message string
 }
 
+// Error reports the code and the message.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // The SPEC §3 codes, each answered with HTTP 422.
