@@ -288,6 +288,18 @@ func TestKeyPolicy_IsExactlyEnough(t *testing.T) {
 		})
 	}
 	e.t = t
+	// kms:ReEncrypt* is in the statement because SPEC §6 lists it (re-wrapping data keys without
+	// exposing them); no check of SPEC §4 calls ReEncrypt, so without it verification still passes.
+	trimmed := e.policyFor(key)
+	for _, s := range trimmed["Statement"].([]any) {
+		if st := s.(map[string]any); st["Sid"] == "cmekdAllowUseOfTheKey" {
+			st["Action"] = []any{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"}
+		}
+	}
+	e.putPolicy(key, trimmed)
+	if all := e.must(http.StatusOK, req{method: "POST", path: "/v1/key-checks", token: adminToken, body: map[string]any{"key_arn": key}}); all["ok"] != true {
+		t.Fatalf("without kms:ReEncrypt*: %v", all["checks"])
+	}
 	e.putPolicy(key, doc)
 	if resp := e.createCMEK("restored", key); resp.Status != http.StatusCreated {
 		t.Fatalf("after restoring the policy: %d %s", resp.Status, resp.Body)
