@@ -8,16 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/testdb"
 )
 
 // env sets every CMEKD_ variable the server reads, so nothing from the caller's environment leaks in.
 func env(t *testing.T, vars map[string]string) {
-	for _, name := range []string{"CMEKD_ADDR", "CMEKD_DATABASE_URL", "CMEKD_ADMIN_TOKEN", "CMEKD_KMS_ENDPOINT",
-		"CMEKD_KMS_TIMEOUT", "CMEKD_PLATFORM_PRINCIPAL", "CMEKD_REGIONS", "CMEKD_MULTI_REGION_KEYS",
-		"CMEKD_PROBE_INTERVAL", "CMEKD_PAUSE_AFTER", "CMEKD_PROBE_MAX_RPS", "CMEKD_DEK_CACHE_TTL",
-		"CMEKD_DEK_MAX_AGE", "CMEKD_DEK_MAX_DOCUMENTS", "CMEKD_PROVIDER_KEY_ARN", "CMEKD_DEV"} {
+	for _, name := range config.Variables() {
 		t.Setenv(name, vars[name])
 	}
 }

@@ -163,3 +163,15 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// Variables lists every environment variable cmekd reads, in the order of Config's fields.
+func Variables() []string {
+	t := reflect.TypeFor[Config]()
+	out := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		if name := t.Field(i).Tag.Get("env"); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
