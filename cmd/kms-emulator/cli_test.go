@@ -259,7 +259,7 @@ func TestAWSCLI_KeyLife(t *testing.T) {
 	if len(grant.GrantId) == 0 || len(grant.GrantToken) == 0 {
 		t.Fatalf("create-grant = %+v", grant)
 	}
-	platform.ok(t, &dk, append(globexDataKey, "--grant-tokens", grant.GrantToken)...)
+	platform.ok(t, &dk, append(globexDataKey, "--grant-tokens="+grant.GrantToken)...)
 	if len(dk.Plaintext) != 32 {
 		t.Fatalf("generate-data-key under the grant gave %d bytes", len(dk.Plaintext))
 	}
@@ -273,7 +273,7 @@ func TestAWSCLI_KeyLife(t *testing.T) {
 		!reflect.DeepEqual(g.Constraints.EncryptionContextSubset, map[string]string{"tenant": "globex"}) {
 		t.Fatalf("list-grants entry = %+v", g)
 	}
-	platform.ok(t, nil, "retire-grant", "--grant-token", grant.GrantToken)
+	platform.ok(t, nil, "retire-grant", "--grant-token="+grant.GrantToken)
 	platform.fails(t, "AccessDeniedException", globexDataKey...)
 
 	// The customer revokes a grant it made.

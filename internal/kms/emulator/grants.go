@@ -160,11 +160,12 @@ func (c *call) createGrant(body []byte) (any, error) {
 	return map[string]string{"GrantToken": token, "GrantId": g.id}, nil
 }
 
-// newGrantToken returns an opaque token; KMS's are long base64 strings too.
+// newGrantToken returns an opaque token. Like KMS's, it is a long base64 string starting "AQ", so a
+// command line never takes it for an option (a token starting with "-" would be).
 func newGrantToken() string {
 	b := make([]byte, 96)
 	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return "AQ" + base64.RawURLEncoding.EncodeToString(b)
 }
 
 func (c *call) listGrants(body []byte) (any, error) {
