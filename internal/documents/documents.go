@@ -65,8 +65,10 @@ func encryptionContext(orgID, collectionID string) map[string]string {
 	return map[string]string{"cmekd:org": orgID, "cmekd:collection": collectionID}
 }
 
-// kmsError answers a KMS failure: the customer's doing is 409 key_unavailable, an outage 503.
-func kmsError(err error) error {
+// kmsError answers a KMS failure: the customer's doing is 409 key_unavailable, an outage 503. A
+// customer-caused refusal also makes the monitor probe the key now rather than at its next turn, so
+// the organisation's collections halt within seconds of the first refused request.
+func (s *Service) kmsError(ctx context.Context, orgID, keyARN string, err error) error {
 	var ke *kms.Error
 	if !errors.As(err, &ke) {
 		return err
@@ -75,6 +77,8 @@ func kmsError(err error) error {
 	if ke.Transient() || ke.Code == kms.CodeKMSError {
 		return health.KMSUnreachable(pe)
 	}
+	// Best effort: if it fails, the key is still probed within an interval.
+	_ = s.cfg.Store.ProbeSoon(context.WithoutCancel(ctx), orgID, keyARN)
 	return health.KeyUnavailable(pe)
 }
 
@@ -147,7 +151,7 @@ func refuseIngest(state string) error {
 func (s *Service) newDataKey(ctx context.Context, orgID, colID, keyARN string, now time.Time) (store.DataKey, error) {
 	plain, wrapped, err := s.cfg.KMS.GenerateDataKey(ctx, keyARN, encryptionContext(orgID, colID))
 	if err != nil {
-		return store.DataKey{}, kmsError(err)
+		return store.DataKey{}, s.kmsError(ctx, orgID, keyARN, err)
 	}
 	dk := store.DataKey{ID: domain.NewID("dek"), OrgID: orgID, CollectionID: colID, KeyARN: keyARN, Wrapped: wrapped, CreatedAt: now}
 	if err := s.cfg.Store.InsertDataKey(ctx, dk); err != nil {
@@ -163,7 +167,7 @@ func (s *Service) useKey(ctx context.Context, dk store.DataKey, fn func(key []by
 	load := func(ctx context.Context) ([]byte, error) {
 		plain, err := s.cfg.KMS.Decrypt(ctx, dk.KeyARN, dk.Wrapped, encryptionContext(dk.OrgID, dk.CollectionID))
 		if err != nil {
-			return nil, kmsError(err)
+			return nil, s.kmsError(ctx, dk.OrgID, dk.KeyARN, err)
 		}
 		return plain, nil
 	}

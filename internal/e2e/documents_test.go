@@ -635,3 +635,33 @@ func TestIdempotencyKey_ExpiresAfter24Hours(t *testing.T) {
 		return e.count(`SELECT count(*) FROM idempotency_keys`) == 0
 	})
 }
+
+// TestDocuments_RefusedRequestHaltsWithoutWaitingForTheSchedule: with probes an hour apart, the first
+// request KMS refuses for the customer's doing makes the monitor probe the key at once, so the
+// collection halts in seconds, not at the next scheduled probe.
+func TestDocuments_RefusedRequestHaltsWithoutWaitingForTheSchedule(t *testing.T) {
+	t.Parallel()
+	e := setup(t, shortDEKCache(time.Second), func(c *config.Config) { c.ProbeInterval = time.Hour })
+	org, key := e.cmekOrg("Acme")
+	col := e.collection(org, "events", true)["id"].(string)
+	ids := e.ingest(org, col, map[string]any{"n": 1})
+	// A new organisation's key is probed at once; after that first probe the next is an hour away.
+	eventually(t, 30*time.Second, "the first scheduled probe", func() bool {
+		next, err := time.Parse(time.RFC3339Nano, fmt.Sprint(e.keyStatus(org)["next_probe_at"]))
+		return err == nil && time.Until(next) > 30*time.Minute
+	})
+	must(t)(e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+	eventually(t, 30*time.Second, "a read to be refused once the data key leaves the cache", func() bool {
+		return e.do(req{method: "GET", path: docsPath(org, col) + "/" + ids[0], token: adminToken}).Status == http.StatusConflict
+	})
+	c := e.waitState(org, col, "ingest_halted") // waits 30 s at most: without the refusal, an hour
+	if c["state_reason"] != "key_disabled" {
+		t.Fatalf("state_reason %v", c["state_reason"])
+	}
+	// Once the monitor knows the key unavailable, further refusals do not pull probes forward.
+	next := e.keyStatus(org)["next_probe_at"]
+	e.wantError(http.StatusConflict, "key_unavailable", req{method: "GET", path: docsPath(org, col) + "/" + ids[0], token: adminToken})
+	if again := e.keyStatus(org)["next_probe_at"]; again != next {
+		t.Fatalf("a refused request moved the next probe of an unavailable key from %v to %v", next, again)
+	}
+}

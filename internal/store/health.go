@@ -112,3 +112,16 @@ RETURNING h.org_id, h.region, k.key_arn`, owner, now, now.Add(lease), limit)
 		return d, r.Scan(&d.OrgID, &d.Region, &d.KeyARN)
 	})
 }
+
+// ProbeSoon makes the organisation's keys linked as keyARN due for a probe now, unless the monitor
+// already knows them unavailable (then a flood of refused requests causes no flood of probes). A
+// provider-managed organisation has no linked key, and nothing changes.
+func (s *Store) ProbeSoon(ctx context.Context, orgID, keyARN string) error {
+	now := s.Now()
+	_, err := s.pool.Exec(ctx, `
+UPDATE key_health h SET next_probe_at = $3
+FROM key_links k
+WHERE h.org_id = $1 AND k.org_id = h.org_id AND k.region = h.region AND k.purpose = 'data'
+  AND k.key_arn = $2 AND h.next_probe_at > $3 AND h.status <> 'unavailable'`, orgID, keyARN, now)
+	return translate(err)
+}
