@@ -39,7 +39,7 @@ type Change struct {
 // Decision is what a probe outcome does to a key and its collections.
 type Decision struct {
 	Key      domain.KeyHealth
-	KeyEvent string // key.unavailable, key.restored, key.probe_error or ""
+	KeyEvent string // key.unavailable, key.restored, key.probe_error (first of a run) or ""
 	Reason   string
 	Changes  []Change
 }
@@ -51,9 +51,12 @@ func Decide(h domain.KeyHealth, cols []domain.Collection, o Outcome, now time.Ti
 	d.Key.LastProbeAt = &now
 	switch o.Kind {
 	case Transient:
-		// Nothing about the key is known: no state changes, unavailable_since is kept.
+		// Nothing about the key is known: no state changes, unavailable_since is kept. An outage is
+		// one event, not one per probe: a repeat of the last error only updates last_error.
+		if h.LastError == nil || o.Error == nil || h.LastError.Code != o.Error.Code {
+			d.KeyEvent, d.Reason = domain.EventKeyProbeError, reasonOf(o.Error)
+		}
 		d.Key.LastError = o.Error
-		d.KeyEvent, d.Reason = domain.EventKeyProbeError, reasonOf(o.Error)
 	case Healthy:
 		if h.Status == domain.KeyUnavailable {
 			d.KeyEvent, d.Reason = domain.EventKeyRestored, "key healthy again"

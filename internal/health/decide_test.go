@@ -50,6 +50,9 @@ func TestDecide_AcrossHours(t *testing.T) {
 	if d := step(7*time.Hour, Outcome{Kind: Transient, Error: timeout}); d.KeyEvent != domain.EventKeyProbeError || len(d.Changes) != 0 || !h.UnavailableSince.Equal(t0) || h.Status != domain.KeyUnavailable {
 		t.Fatalf("transient: %+v", d)
 	}
+	if d := step(7*time.Hour+30*time.Second, Outcome{Kind: Transient, Error: timeout}); d.KeyEvent != "" || h.LastProbeAt == nil || !h.LastProbeAt.Equal(t0.Add(7*time.Hour+30*time.Second)) {
+		t.Fatalf("a repeated transient failure is one more event: %+v", d)
+	}
 	if d := step(7*time.Hour+time.Minute, Outcome{Kind: CustomerCaused, Error: denied}); len(d.Changes) != 2 || states() != "paused,paused" || d.Changes[0].Event != domain.EventCollectionPaused {
 		t.Fatalf("pause: %+v %s", d, states())
 	}
@@ -80,6 +83,8 @@ func TestDecide_Table(t *testing.T) {
 		{"restore reactivates halted, not paused", unavailable, cols("ingest_halted", "paused"), Outcome{Kind: Healthy}, time.Hour, "key.restored", []string{"active"}, "healthy"},
 		{"transient on healthy", healthy, cols("active"), Outcome{Transient, timeout}, time.Nanosecond, "key.probe_error", nil, "healthy"},
 		{"transient on unavailable past threshold", unavailable, cols("ingest_halted"), Outcome{Transient, timeout}, time.Nanosecond, "key.probe_error", nil, "unavailable"},
+		{"the same transient error again", domain.KeyHealth{Status: domain.KeyHealthy, LastError: timeout}, cols("active"), Outcome{Transient, timeout}, time.Hour, "", nil, "healthy"},
+		{"another transient error", domain.KeyHealth{Status: domain.KeyHealthy, LastError: timeout}, cols("active"), Outcome{Transient, &domain.ProbeError{Code: "kms_error"}}, time.Hour, "key.probe_error", nil, "healthy"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
