@@ -78,13 +78,8 @@ func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	idem, err := a.idempotency(r, "documents:"+col.ID, raw)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if idem.replay != nil {
-		writeRaw(w, idem.replay.Status, idem.replay.Body)
+	idem, answered := a.replayed(w, r, "documents:"+col.ID, raw)
+	if answered {
 		return
 	}
 	var body []byte

@@ -41,6 +41,22 @@ func (a *API) idempotency(r *http.Request, route string, raw []byte) (*idempoten
 	return i, nil
 }
 
+// replayed reads the Idempotency-Key header as idempotency does and answers the request when that
+// settles it: with the stored answer of an earlier request, or with an error. Otherwise the handler
+// goes on with the returned state.
+func (a *API) replayed(w http.ResponseWriter, r *http.Request, route string, raw []byte) (*idempotent, bool) {
+	i, err := a.idempotency(r, route, raw)
+	switch {
+	case err != nil:
+		a.writeError(w, r, err)
+		return nil, true
+	case i.replay != nil:
+		writeRaw(w, i.replay.Status, i.replay.Body)
+		return nil, true
+	}
+	return i, false
+}
+
 // save stores the answer inside the transaction that did the work.
 func (i *idempotent) save(ctx context.Context, tx *store.Tx, status int, body []byte) error {
 	if i.key == "" {

@@ -131,13 +131,8 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	idem, err := a.idempotency(r, "orgs", raw)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if idem.replay != nil {
-		writeRaw(w, idem.replay.Status, idem.replay.Body)
+	idem, answered := a.replayed(w, r, "orgs", raw)
+	if answered {
 		return
 	}
 	o, err := a.newOrg(req)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -178,22 +179,17 @@ func (s *Server) Store() *store.Store { return s.store }
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.listener) }()
-	monitorCtx, stopMonitor := context.WithCancel(ctx)
-	monitorDone := make(chan struct{})
-	go func() {
-		defer close(monitorDone)
-		_ = s.monitor.Run(monitorCtx)
-	}()
-	sweepDone, purgeDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sweepDone)
-		s.sweepCache(monitorCtx)
-	}()
-	go func() {
-		defer close(purgeDone)
-		s.purgeReplays(monitorCtx)
-	}()
-	defer func() { stopMonitor(); <-monitorDone; <-sweepDone; <-purgeDone }()
+	// Background work stops with ctx; Run returns only after all of it has.
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Go(func() { _ = s.monitor.Run(bgCtx) })
+	// Expired data keys leave memory at least every quarter of their TTL, so a key nobody reads
+	// again does not linger until the next read of it.
+	bg.Go(func() {
+		every(bgCtx, max(s.cfg.DEKCacheTTL/4, 100*time.Millisecond), func(context.Context) { s.cache.Sweep() })
+	})
+	bg.Go(func() { every(bgCtx, replayPurgeEvery, s.purgeReplays) })
+	defer func() { stopBackground(); bg.Wait() }()
 	s.log.Info("cmekd listening", "addr", s.listener.Addr().String())
 	select {
 	case err := <-errc:
@@ -224,33 +220,22 @@ func (s *Server) Close() {
 // 32 bytes each, so the bound is about memory only in the pathological case.
 const dekCacheEntries = 100_000
 
-// sweepCache wipes expired data keys from memory at least every quarter of their TTL, so a key
-// nobody reads again does not linger until the next read of it.
-func (s *Server) sweepCache(ctx context.Context) {
-	t := time.NewTicker(max(s.cfg.DEKCacheTTL/4, 100*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.cache.Sweep()
-		}
-	}
-}
-
 // replayPurgeEvery is how often stored Idempotency-Key answers past their 24 hours are deleted.
 const replayPurgeEvery = time.Hour
 
-// purgeReplays deletes expired Idempotency-Key answers at start and then every replayPurgeEvery. Every
-// replica may do it; the DELETE is idempotent.
+// purgeReplays deletes expired Idempotency-Key answers. Every replica may; the DELETE is idempotent.
 func (s *Server) purgeReplays(ctx context.Context) {
-	t := time.NewTicker(replayPurgeEvery)
+	if err := s.store.PurgeReplays(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("purge expired idempotency keys", "error", err.Error())
+	}
+}
+
+// every runs fn now and then every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
-		if err := s.store.PurgeReplays(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("purge expired idempotency keys", "error", err.Error())
-		}
+		fn(ctx)
 		select {
 		case <-ctx.Done():
 			return
