@@ -1,10 +1,13 @@
 package e2e_test
 
 import (
-	"github.com/cmekd/cmekd/internal/config"
+	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/cmekd/cmekd/internal/config"
 )
 
 func TestOrgs_ProviderManagedLifecycle(t *testing.T) {
@@ -188,5 +191,33 @@ func TestPatchOrg_KeyLinkIsImmutable(t *testing.T) {
 	got := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + id, token: adminToken})
 	if got["name"] != "Acme" {
 		t.Fatalf("a refused PATCH renamed the organisation: %v", got)
+	}
+}
+
+// TestLists_ForgedCursorsAreRefusedNever500: a cursor is opaque, but a client can forge one; whatever
+// it decodes to, every list answers 200 or 400 invalid_cursor.
+func TestLists_ForgedCursorsAreRefusedNever500(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	org := e.createOrg("Acme")
+	col := e.collection(org, "events", true)["id"].(string)
+	forged := []string{
+		"not base64!", "bm90IGpzb24", // "not json"
+		base64.RawURLEncoding.EncodeToString([]byte(`{"i":"\u0000","t":"2026-01-01T00:00:00Z"}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"i":"x","t":"9999-12-31T23:59:59Z"}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"i":"x","t":"0001-01-01T00:00:01Z"}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"s":-5}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"s":9223372036854775807}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"s":1e400}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`[]`)),
+	}
+	for _, path := range []string{"/v1/orgs", "/v1/orgs/" + org + "/tokens", "/v1/orgs/" + org + "/events",
+		"/v1/orgs/" + org + "/collections", "/v1/orgs/" + org + "/collections/" + col + "/documents"} {
+		for _, c := range forged {
+			resp := e.do(req{method: "GET", path: path + "?cursor=" + url.QueryEscape(c), token: adminToken})
+			if resp.Status != http.StatusOK && (resp.Status != http.StatusBadRequest || resp.Code(t) != "invalid_cursor") {
+				t.Errorf("%s with cursor %q: %d %s", path, c, resp.Status, resp.Body)
+			}
+		}
 	}
 }

@@ -36,10 +36,24 @@ func (p Page) after() (cursor, error) {
 		return cursor{}, errBadCursor
 	}
 	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil {
+	if err := json.Unmarshal(raw, &c); err != nil || !c.valid() {
 		return cursor{}, errBadCursor
 	}
 	return c, nil
+}
+
+// valid reports whether c could have been issued: ids are short lowercase ASCII with a type prefix
+// (never a NUL byte, which PostgreSQL refuses in text), and times fall in PostgreSQL's range.
+func (c cursor) valid() bool {
+	if len(c.ID) > 64 {
+		return false
+	}
+	for _, r := range c.ID {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return c.At.IsZero() || (c.At.Year() >= 1 && c.At.Year() <= 9999)
 }
 
 func (c cursor) String() string {
