@@ -100,6 +100,7 @@ func New(cfg Config) *API {
 			r.Get("/key-policy", a.keyPolicy)
 			r.Route("/orgs/{org}", func(r chi.Router) {
 				r.Use(a.inOrg)
+				r = r.With(a.pathIDs)
 				r.Get("/", a.getOrg)
 				r.With(a.require(domain.RoleOwner)).Patch("/", a.patchOrg)
 				r.With(a.require(domain.RoleAdmin)).Delete("/", a.deleteOrg)
@@ -135,6 +136,23 @@ func (a *API) Routes() []string {
 		return nil
 	})
 	return out
+}
+
+// pathIDs answers 404 for a collection, document or token id in the path that is not shaped like
+// one: such an id names nothing, and it never reaches a query (PostgreSQL refuses NUL bytes and
+// invalid UTF-8 in text). It runs per endpoint, once the router has read every path parameter.
+func (a *API) pathIDs(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, p := range [...]struct{ param, prefix, what string }{
+			{"col", "col", "collection"}, {"doc", "doc", "document"}, {"tok", "tok", "token"},
+		} {
+			if id := chi.URLParam(r, p.param); id != "" && !domain.HasPrefix(id, p.prefix) {
+				a.writeError(w, r, domain.NotFound(p.what))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireJSON refuses a request body that is not JSON (415); bodiless requests pass.

@@ -221,3 +221,31 @@ func TestLists_ForgedCursorsAreRefusedNever500(t *testing.T) {
 		}
 	}
 }
+
+// TestPaths_ForgedIDsAre404Never500: ids in paths and filters come from clients; any bytes in them
+// answer 404 (or 422 for a filter), never 500.
+func TestPaths_ForgedIDsAre404Never500(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	org := e.createOrg("Acme")
+	col := e.collection(org, "events", true)["id"].(string)
+	for _, id := range []string{"%00", "org%00x", "%FF%FE", "%E2%80%AE", strings.Repeat("a", 5000), "..%2F..", "%27%3B--"} {
+		for _, r := range []req{
+			{method: "GET", path: "/v1/orgs/" + id},
+			{method: "GET", path: "/v1/orgs/" + org + "/collections/" + id},
+			{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col + "/documents/" + id},
+			{method: "DELETE", path: "/v1/orgs/" + org + "/tokens/" + id},
+			{method: "POST", path: "/v1/orgs/" + org + "/collections/" + id + "/resume"},
+		} {
+			r.token = adminToken
+			r.unvalidated = true // the document's path patterns cannot describe such ids
+			if resp := e.do(r); resp.Status != http.StatusNotFound {
+				t.Errorf("%s %s: %d %s", r.method, r.path, resp.Status, resp.Body)
+			}
+		}
+		resp := e.do(req{method: "GET", path: "/v1/orgs/" + org + "/events?type=" + id, token: adminToken, unvalidated: true})
+		if resp.Status != http.StatusUnprocessableEntity && resp.Status != http.StatusOK {
+			t.Errorf("events?type=%s: %d %s", id, resp.Status, resp.Body)
+		}
+	}
+}
