@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -663,5 +665,46 @@ func TestDocuments_RefusedRequestHaltsWithoutWaitingForTheSchedule(t *testing.T)
 	e.wantError(http.StatusConflict, "key_unavailable", req{method: "GET", path: docsPath(org, col) + "/" + ids[0], token: adminToken})
 	if again := e.keyStatus(org)["next_probe_at"]; again != next {
 		t.Fatalf("a refused request moved the next probe of an unavailable key from %v to %v", next, again)
+	}
+}
+
+// TestDocuments_ConcurrentRetriesStoreOnce: retries racing with the same Idempotency-Key and body all
+// get the first answer, and the documents are stored once.
+func TestDocuments_ConcurrentRetriesStoreOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	org := e.createOrg("Acme")
+	col := e.collection(org, "events", true)["id"].(string)
+	body := rawDocs([]string{`{"n":1}`, `{"n":2}`, `{"n":3}`})
+	const retries = 8
+	answers := make([]string, retries)
+	var wg sync.WaitGroup
+	for i := range retries {
+		wg.Go(func() {
+			hr, _ := http.NewRequest("POST", e.url+docsPath(org, col), bytes.NewReader(body))
+			hr.Header.Set("Authorization", "Bearer "+adminToken)
+			hr.Header.Set("Content-Type", "application/json")
+			hr.Header.Set("Idempotency-Key", "racing-batch")
+			resp, err := http.DefaultClient.Do(hr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusCreated {
+				t.Errorf("retry %d: %d %s", i, resp.StatusCode, b)
+			}
+			answers[i] = string(b)
+		})
+	}
+	wg.Wait()
+	for i, a := range answers {
+		if a != answers[0] {
+			t.Fatalf("retry %d answered %s, retry 0 %s", i, a, answers[0])
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM documents`); n != 3 {
+		t.Fatalf("%d documents after %d racing retries, want 3", n, retries)
 	}
 }
