@@ -153,9 +153,10 @@ func (s *Service) newDataKey(ctx context.Context, orgID, colID, keyARN string, n
 	if err != nil {
 		return store.DataKey{}, s.kmsError(ctx, orgID, keyARN, err)
 	}
+	// The cache keeps a copy of its own; this one is wiped however the function ends.
+	defer envelope.Wipe(plain)
 	dk := store.DataKey{ID: domain.NewID("dek"), OrgID: orgID, CollectionID: colID, KeyARN: keyARN, Wrapped: wrapped, CreatedAt: now}
 	if err := s.cfg.Store.InsertDataKey(ctx, dk); err != nil {
-		envelope.Wipe(plain)
 		return dk, err
 	}
 	s.cfg.Cache.Put(dk.ID, plain)
