@@ -103,9 +103,13 @@ func (s *Service) Ingest(ctx context.Context, org domain.Org, col domain.Collect
 	sealed := make([]store.SealedDocument, len(docs))
 	ids := make([]string, len(docs))
 	err = s.useKey(ctx, dk, func(key []byte) error {
+		sealer, err := envelope.NewSealer(key)
+		if err != nil {
+			return err
+		}
 		for i, d := range docs {
 			ids[i] = domain.NewID("doc")
-			nonce, ct, err := envelope.Seal(key, envelope.AAD{OrgID: org.ID, CollectionID: col.ID, DocumentID: ids[i]}, d)
+			nonce, ct, err := sealer.Seal(envelope.AAD{OrgID: org.ID, CollectionID: col.ID, DocumentID: ids[i]}, d)
 			if err != nil {
 				return err
 			}
@@ -212,29 +216,41 @@ func (s *Service) List(ctx context.Context, col domain.Collection, page store.Pa
 	return docs, next, err
 }
 
-// open decrypts documents, fetching each data key once. A document that fails authentication (moved
-// to another row, tampered with) is never returned.
+// open decrypts documents with one data-key fetch and one cache use per data key. A document that
+// fails authentication (moved to another row, tampered with) is never returned.
 func (s *Service) open(ctx context.Context, sealed []store.SealedDocument) ([]Document, error) {
 	out := make([]Document, len(sealed))
-	keys := map[string]store.DataKey{}
+	byKey := map[string][]int{} // data key id → indexes of its documents in sealed
+	var order []string
 	for i, sd := range sealed {
-		dk, ok := keys[sd.DataKeyID]
-		if !ok {
-			var err error
-			if dk, err = s.cfg.Store.DataKey(ctx, sd.DataKeyID); err != nil {
-				return nil, err
+		if _, ok := byKey[sd.DataKeyID]; !ok {
+			order = append(order, sd.DataKeyID)
+		}
+		byKey[sd.DataKeyID] = append(byKey[sd.DataKeyID], i)
+	}
+	for _, id := range order {
+		dk, err := s.cfg.Store.DataKey(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range byKey[id] {
+			if dk.OrgID != sealed[i].OrgID || dk.CollectionID != sealed[i].CollectionID {
+				return nil, errCorrupt // a row pointed at another collection's key: no need to ask KMS
 			}
-			keys[sd.DataKeyID] = dk
 		}
-		if dk.OrgID != sd.OrgID || dk.CollectionID != sd.CollectionID {
-			return nil, errCorrupt
-		}
-		err := s.useKey(ctx, dk, func(key []byte) error {
-			plain, err := envelope.Open(key, envelope.AAD{OrgID: sd.OrgID, CollectionID: sd.CollectionID, DocumentID: sd.ID}, sd.Nonce, sd.Ciphertext)
+		err = s.useKey(ctx, dk, func(key []byte) error {
+			sealer, err := envelope.NewSealer(key)
 			if err != nil {
-				return errCorrupt
+				return err
 			}
-			out[i] = Document{ID: sd.ID, Data: plain, CreatedAt: sd.CreatedAt}
+			for _, i := range byKey[id] {
+				sd := sealed[i]
+				plain, err := sealer.Open(envelope.AAD{OrgID: sd.OrgID, CollectionID: sd.CollectionID, DocumentID: sd.ID}, sd.Nonce, sd.Ciphertext)
+				if err != nil {
+					return errCorrupt
+				}
+				out[i] = Document{ID: sd.ID, Data: plain, CreatedAt: sd.CreatedAt}
+			}
 			return nil
 		})
 		if err != nil {

@@ -45,36 +45,60 @@ func (a AAD) bytes() []byte {
 	return b
 }
 
+// Sealer seals and opens documents under one data key. Building it sets up AES-GCM once, so a batch
+// of documents under one key pays for that once.
+type Sealer struct{ aead cipher.AEAD }
+
+// NewSealer returns a Sealer under a 32-byte key. The Sealer must not outlive the key's loan from
+// the cache (Cache.Use).
+func NewSealer(key []byte) (*Sealer, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{aead: aead}, nil
+}
+
 // Seal encrypts plaintext with AES-256-GCM under a 32-byte key with a fresh random 96-bit nonce and
 // aad as additional data. Every AAD field must be set: a document sealed before its id is known could
 // never be opened under that id.
 func Seal(key []byte, aad AAD, plaintext []byte) (nonce, ciphertext []byte, err error) {
-	if aad.OrgID == "" || aad.CollectionID == "" || aad.DocumentID == "" {
-		return nil, nil, fmt.Errorf("envelope: sealing needs org, collection and document ids, got %+v", aad)
-	}
-	aead, err := newAEAD(key)
+	s, err := NewSealer(key)
 	if err != nil {
 		return nil, nil, err
 	}
-	// The AEAD draws the nonce itself and puts it in front: one allocation holds both results.
-	out := aead.Seal(make([]byte, 0, nonceSize+len(plaintext)+tagSize), nil, plaintext, aad.bytes())
-	return out[:nonceSize:nonceSize], out[nonceSize:], nil
+	return s.Seal(aad, plaintext)
 }
 
 // Open reverses Seal. A ciphertext that was altered, sealed under another key, or presented with
 // another AAD (moved to another document, collection or organisation) fails with ErrDecrypt.
 func Open(key []byte, aad AAD, nonce, ciphertext []byte) ([]byte, error) {
-	aead, err := newAEAD(key)
+	s, err := NewSealer(key)
 	if err != nil {
 		return nil, err
 	}
+	return s.Open(aad, nonce, ciphertext)
+}
+
+// Seal is the package's Seal under the Sealer's key.
+func (s *Sealer) Seal(aad AAD, plaintext []byte) (nonce, ciphertext []byte, err error) {
+	if aad.OrgID == "" || aad.CollectionID == "" || aad.DocumentID == "" {
+		return nil, nil, fmt.Errorf("envelope: sealing needs org, collection and document ids, got %+v", aad)
+	}
+	// The AEAD draws the nonce itself and puts it in front: one allocation holds both results.
+	out := s.aead.Seal(make([]byte, 0, nonceSize+len(plaintext)+tagSize), nil, plaintext, aad.bytes())
+	return out[:nonceSize:nonceSize], out[nonceSize:], nil
+}
+
+// Open is the package's Open under the Sealer's key.
+func (s *Sealer) Open(aad AAD, nonce, ciphertext []byte) ([]byte, error) {
 	if len(nonce) != nonceSize || len(ciphertext) < tagSize {
 		return nil, ErrDecrypt
 	}
 	// The AEAD reads nonce||ciphertext and writes the plaintext over the front of that same buffer.
 	buf := make([]byte, 0, nonceSize+len(ciphertext))
 	buf = append(append(buf, nonce...), ciphertext...)
-	plaintext, err := aead.Open(buf[:0], nil, buf, aad.bytes())
+	plaintext, err := s.aead.Open(buf[:0], nil, buf, aad.bytes())
 	if err != nil {
 		return nil, ErrDecrypt
 	}
