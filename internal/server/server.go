@@ -25,7 +25,6 @@ import (
 	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/keyarn"
-	"github.com/cmekd/cmekd/internal/keypolicy"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
@@ -88,25 +87,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			creds = devCreds
 		}
 	}
-	if !keypolicy.ValidPrincipal(cfg.PlatformPrincipal) {
-		return nil, fmt.Errorf("configuration: CMEKD_PLATFORM_PRINCIPAL: %q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", cfg.PlatformPrincipal)
-	}
-	if _, err := keyarn.Parse(cfg.ProviderKeyARN); err != nil {
-		return nil, fmt.Errorf("configuration: CMEKD_PROVIDER_KEY_ARN: %w", err)
-	}
-
+	// config.Load has checked every value; this only turns the setting into its type.
 	mr, err := keyarn.ParseMultiRegionPolicy(cfg.MultiRegionKeys)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: CMEKD_MULTI_REGION_KEYS: %w", err)
-	}
-	regions := cfg.Regions
-	if len(regions) == 0 {
-		regions = keyarn.DefaultRegions()
-	}
-	for _, r := range regions {
-		if !keyarn.ValidRegion(r) {
-			return nil, fmt.Errorf("configuration: CMEKD_REGIONS: %q is not an AWS region name", r)
-		}
 	}
 
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Now: opts.Now})
@@ -124,7 +108,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("configuration: CMEKD_KMS_ENDPOINT: %w", err)
 	}
-	rules := keyarn.Rules{Regions: regions, MultiRegion: mr}
+	rules := keyarn.Rules{Regions: cfg.Regions, MultiRegion: mr}
 	verifier := verify.New(kmsClient, rules, verify.Options{Backoff: opts.VerifyBackoff})
 
 	healthSvc := health.New(health.Config{Store: st, Verifier: verifier, Logger: log, Registerer: reg,
