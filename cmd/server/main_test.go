@@ -10,7 +10,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
-	"github.com/cmekd/cmekd/internal/testdb"
+	"github.com/cmekd/cmekd/internal/testkit"
 )
 
 // env sets every CMEKD_ variable the server reads, so nothing from the caller's environment leaks in.
@@ -61,7 +61,7 @@ func TestRun_ServesUntilCancelledThenStops(t *testing.T) {
 	ln.Close()
 	env(t, map[string]string{
 		"CMEKD_ADDR":               addr,
-		"CMEKD_DATABASE_URL":       testdb.New(t),
+		"CMEKD_DATABASE_URL":       testkit.Database(t),
 		"CMEKD_ADMIN_TOKEN":        "admin-token-for-tests-0123456789abcdef",
 		"CMEKD_KMS_ENDPOINT":       kenv.Endpoint,
 		"CMEKD_PLATFORM_PRINCIPAL": kenv.PlatformPrincipal,

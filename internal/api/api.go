@@ -1,5 +1,6 @@
 // Package api is cmekd's HTTP interface: the chi router, its middleware and the handlers of SPEC §5.
-// Handlers speak domain types only; they never see pgx or AWS types.
+// A handler decodes the request, calls one use-case service and encodes the answer; handlers speak
+// domain types only and never see the store, pgx or AWS types.
 package api
 
 import (
@@ -12,12 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/health"
-	"github.com/cmekd/cmekd/internal/keyarn"
-	"github.com/cmekd/cmekd/internal/store"
-	"github.com/cmekd/cmekd/internal/verify"
+	"github.com/cmekd/cmekd/internal/orgs"
 	"github.com/cmekd/cmekd/openapi"
 )
 
@@ -29,55 +29,45 @@ const (
 
 // Config is what the API needs from the rest of the server.
 type Config struct {
-	Store      *store.Store
-	Logger     *slog.Logger
-	Registry   *prometheus.Registry
-	AdminToken string
-	Rules      keyarn.Rules
-	// Verifier proves a key usable (SPEC §4).
-	Verifier *verify.Verifier
-	// PlatformPrincipal is named in generated key policies.
-	PlatformPrincipal string
-	// Health probes keys now and resumes collections (SPEC §7).
-	Health *health.Service
-	// Documents ingests and reads envelope-encrypted documents (SPEC §8).
-	Documents *documents.Service
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Ready reports whether the database answers and every migration is applied (/readyz).
+	Ready func(context.Context) error
+	// The use-case services the handlers call.
+	Orgs        *orgs.Service
+	Collections *collections.Service
+	Documents   *documents.Service
+	Health      *health.Service
 }
 
 // API serves cmekd's routes.
 type API struct {
-	store      *store.Store
-	log        *slog.Logger
-	metrics    *metrics
-	adminToken string
-	rules      keyarn.Rules
-	router     chi.Router
-
-	verifier          *verify.Verifier
-	platformPrincipal string
-	health            *health.Service
-	documents         *documents.Service
+	log         *slog.Logger
+	metrics     *metrics
+	ready       func(context.Context) error
+	router      chi.Router
+	orgs        *orgs.Service
+	collections *collections.Service
+	documents   *documents.Service
+	health      *health.Service
 }
 
 // New builds the router.
 func New(cfg Config) *API {
 	a := &API{
-		store:      cfg.Store,
-		log:        cfg.Logger,
-		metrics:    newMetrics(cfg.Registry),
-		adminToken: cfg.AdminToken,
-		rules:      cfg.Rules,
-
-		verifier:          cfg.Verifier,
-		platformPrincipal: cfg.PlatformPrincipal,
-		health:            cfg.Health,
-		documents:         cfg.Documents,
+		log:         cfg.Logger,
+		metrics:     newMetrics(cfg.Registry),
+		ready:       cfg.Ready,
+		orgs:        cfg.Orgs,
+		collections: cfg.Collections,
+		documents:   cfg.Documents,
+		health:      cfg.Health,
 	}
 	r := chi.NewRouter()
 	r.Use(withRequestID, a.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { a.writeError(w, r, domain.NotFound("route")) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, domain.Errorf(http.StatusMethodNotAllowed, domain.CodeMethodNotAllowed, "method %s is not allowed here", r.Method))
+		a.writeError(w, r, domain.Errorf(domain.KindMethodNotAllowed, domain.CodeMethodNotAllowed, "method %s is not allowed here", r.Method))
 	})
 
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -169,9 +159,9 @@ func (a *API) requireJSON(next http.Handler) http.Handler {
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := a.store.Ready(ctx); err != nil {
+	if err := a.ready(ctx); err != nil {
 		a.log.WarnContext(ctx, "not ready", "error", err.Error())
-		a.writeError(w, r, &domain.Error{Status: http.StatusServiceUnavailable, Code: domain.CodeUnavailable,
+		a.writeError(w, r, &domain.Error{Kind: domain.KindUnavailable, Code: domain.CodeUnavailable,
 			Message: "the database is unreachable or not migrated", RetryAfter: 5})
 		return
 	}

@@ -6,9 +6,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/health"
-	"github.com/cmekd/cmekd/internal/store"
 )
 
 type collectionJSON struct {
@@ -27,9 +26,6 @@ func toCollectionJSON(c domain.Collection) collectionJSON {
 		StateChangedAt: c.StateChangedAt, Recoverable: c.Recoverable, CreatedAt: c.CreatedAt}
 }
 
-// createCollection makes a collection in the organisation's home region. It starts ingest_halted when
-// that region's key is unavailable, read under a shared lock so a concurrent state change cannot be
-// missed.
 func (a *API) createCollection(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name        string `json:"name"`
@@ -39,33 +35,8 @@ func (a *API) createCollection(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	name, err := validName("name", req.Name)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	org := orgOf(r)
-	c := domain.Collection{ID: domain.NewID("col"), OrgID: org.ID, Name: name, Region: org.Region, Recoverable: true}
-	if req.Recoverable != nil {
-		c.Recoverable = *req.Recoverable
-	}
-	err = a.store.InTx(r.Context(), func(tx *store.Tx) error {
-		h, linked, err := tx.ShareKeyHealth(r.Context(), org.ID, org.Region)
-		if err != nil {
-			return err
-		}
-		var key *domain.KeyHealth
-		if linked {
-			key = &h
-		}
-		c.State, c.StateReason = health.InitialState(key)
-		c.CreatedAt, c.StateChangedAt = tx.Now(), tx.Now()
-		if err := tx.InsertCollection(r.Context(), c); err != nil {
-			return err
-		}
-		return tx.InsertEvent(r.Context(), domain.Event{OrgID: org.ID, Type: domain.EventCollectionCreated,
-			Actor: principal(r.Context()).Actor(), Region: c.Region, CollectionID: c.ID, ToState: c.State, Reason: c.StateReason})
-	})
+	c, err := a.collections.Create(r.Context(), principal(r.Context()), orgOf(r),
+		collections.CreateInput{Name: req.Name, Recoverable: req.Recoverable})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -79,20 +50,16 @@ func (a *API) listCollections(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	cols, next, err := a.store.Collections(r.Context(), orgOf(r).ID, page)
+	cols, next, err := a.collections.List(r.Context(), orgOf(r).ID, page)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]collectionJSON, len(cols))
-	for i, c := range cols {
-		out[i] = toCollectionJSON(c)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"collections": out, "next_cursor": next})
+	writeJSON(w, http.StatusOK, map[string]any{"collections": mapSlice(cols, toCollectionJSON), "next_cursor": next})
 }
 
 func (a *API) getCollection(w http.ResponseWriter, r *http.Request) {
-	c, err := a.store.Collection(r.Context(), orgOf(r).ID, chi.URLParam(r, "col"))
+	c, err := a.collections.Get(r.Context(), orgOf(r).ID, chi.URLParam(r, "col"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -101,20 +68,7 @@ func (a *API) getCollection(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteCollection(w http.ResponseWriter, r *http.Request) {
-	org := orgOf(r)
-	id := chi.URLParam(r, "col")
-	err := a.store.InTx(r.Context(), func(tx *store.Tx) error {
-		c, err := tx.LockCollection(r.Context(), org.ID, id)
-		if err != nil {
-			return err
-		}
-		if err := tx.DeleteCollection(r.Context(), org.ID, id); err != nil {
-			return err
-		}
-		return tx.InsertEvent(r.Context(), domain.Event{OrgID: org.ID, Type: domain.EventCollectionDeleted,
-			Actor: principal(r.Context()).Actor(), Region: c.Region, CollectionID: id, FromState: c.State})
-	})
-	if err != nil {
+	if err := a.collections.Delete(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "col")); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -122,7 +76,7 @@ func (a *API) deleteCollection(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) resumeCollection(w http.ResponseWriter, r *http.Request) {
-	c, err := a.health.Resume(r.Context(), orgOf(r).ID, chi.URLParam(r, "col"), principal(r.Context()).Actor())
+	c, err := a.collections.Resume(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "col"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -161,7 +115,7 @@ func writeKeyStatus(w http.ResponseWriter, keys []domain.KeyHealth) {
 }
 
 func (a *API) keyStatus(w http.ResponseWriter, r *http.Request) {
-	keys, err := a.store.KeyHealth(r.Context(), orgOf(r).ID)
+	keys, err := a.health.KeyStatus(r.Context(), orgOf(r).ID)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

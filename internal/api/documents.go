@@ -11,7 +11,6 @@ import (
 
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/store"
 )
 
 // Document limits of SPEC §5; the body limit is maxDocumentsBody.
@@ -46,7 +45,7 @@ func parseDocuments(raw []byte) ([]json.RawMessage, error) {
 			return nil, e
 		}
 		if len(d) > maxDocumentSize {
-			e := domain.Errorf(http.StatusRequestEntityTooLarge, domain.CodePayloadTooLarge,
+			e := domain.Errorf(domain.KindTooLarge, domain.CodePayloadTooLarge,
 				"documents[%d] has %d bytes; a document may have at most %d", i, len(d), maxDocumentSize)
 			e.Details = map[string]any{"field": "documents", "index": i}
 			return nil, e
@@ -54,7 +53,7 @@ func parseDocuments(raw []byte) ([]json.RawMessage, error) {
 		// Documents are stored as sent, minus insignificant whitespace around and inside them.
 		start := buf.Len()
 		if err := json.Compact(&buf, d); err != nil {
-			return nil, domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "documents[%d] is not valid JSON", i)
+			return nil, domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "documents[%d] is not valid JSON", i)
 		}
 		req.Documents[i] = buf.Bytes()[start:buf.Len():buf.Len()]
 	}
@@ -62,7 +61,6 @@ func parseDocuments(raw []byte) ([]json.RawMessage, error) {
 }
 
 func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
-	org := orgOf(r)
 	raw, err := readBody(r)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -73,36 +71,20 @@ func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	col, err := a.store.Collection(r.Context(), org.ID, chi.URLParam(r, "col"))
+	colID := chi.URLParam(r, "col")
+	key, err := idempotencyKey(r, "documents:"+colID, raw)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	idem, answered := a.replayed(w, r, "documents:"+col.ID, raw)
-	if answered {
-		return
-	}
-	var body []byte
-	ids, err := a.documents.Ingest(r.Context(), org, col, docs, func(tx *store.Tx, ids []string) error {
-		var err error
-		if body, err = json.Marshal(map[string]any{"ids": ids}); err != nil {
-			return err
-		}
-		return idem.save(r.Context(), tx, http.StatusCreated, body)
+	ans, err := a.documents.Ingest(r.Context(), orgOf(r), colID, docs, key, func(ids []string) ([]byte, error) {
+		return json.Marshal(map[string]any{"ids": ids})
 	})
-	if a.answer(w, r, idem, err, http.StatusCreated, body) {
-		a.log.InfoContext(r.Context(), "documents ingested", "request_id", requestID(r.Context()),
-			"org_id", org.ID, "collection_id", col.ID, "count", len(ids))
-	}
+	a.writeAnswer(w, r, ans, err)
 }
 
 func (a *API) getDocument(w http.ResponseWriter, r *http.Request) {
-	col, err := a.store.Collection(r.Context(), orgOf(r).ID, chi.URLParam(r, "col"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	d, err := a.documents.Get(r.Context(), col, chi.URLParam(r, "doc"))
+	d, err := a.documents.Get(r.Context(), orgOf(r).ID, chi.URLParam(r, "col"), chi.URLParam(r, "doc"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -116,12 +98,7 @@ func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	col, err := a.store.Collection(r.Context(), orgOf(r).ID, chi.URLParam(r, "col"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	docs, next, err := a.documents.List(r.Context(), col, page)
+	docs, next, err := a.documents.List(r.Context(), orgOf(r).ID, chi.URLParam(r, "col"), page)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -20,28 +19,21 @@ type eventJSON struct {
 	Reason       string    `json:"reason"`
 }
 
+func toEventJSON(e domain.Event) eventJSON {
+	return eventJSON{ID: e.ID, Type: e.Type, At: e.At, Actor: e.Actor, Region: e.Region,
+		CollectionID: e.CollectionID, FromState: e.FromState, ToState: e.ToState, Reason: e.Reason}
+}
+
 func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
 	page, err := pageOf(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	typ := r.URL.Query().Get("type")
-	if typ != "" && !slices.Contains(domain.EventTypes, typ) {
-		e := domain.Invalid("type", "type must be one of the event types")
-		e.Details["types"] = domain.EventTypes
-		a.writeError(w, r, e)
-		return
-	}
-	evs, next, err := a.store.Events(r.Context(), orgOf(r).ID, typ, page)
+	evs, next, err := a.orgs.Events(r.Context(), orgOf(r).ID, r.URL.Query().Get("type"), page)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]eventJSON, len(evs))
-	for i, e := range evs {
-		out[i] = eventJSON{ID: e.ID, Type: e.Type, At: e.At, Actor: e.Actor, Region: e.Region,
-			CollectionID: e.CollectionID, FromState: e.FromState, ToState: e.ToState, Reason: e.Reason}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_cursor": next})
+	writeJSON(w, http.StatusOK, map[string]any{"events": mapSlice(evs, toEventJSON), "next_cursor": next})
 }

@@ -10,25 +10,26 @@ import (
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/orgs"
 )
 
 // clientError checks that err is a domain error a client caused: one of the statuses SPEC §1 gives
 // for bad input, with a code and a message.
-func clientError(t *testing.T, err error, statuses ...int) {
+func clientError(t *testing.T, err error, want ...int) {
 	t.Helper()
 	var de *domain.Error
 	if !errors.As(err, &de) {
 		t.Fatalf("%T %v is not a domain error: it would answer 500", err, err)
 	}
-	for _, s := range statuses {
-		if de.Status == s {
+	for _, s := range want {
+		if statuses[de.Kind] == s {
 			if de.Code == "" || de.Message == "" {
 				t.Fatalf("error without code or message: %+v", de)
 			}
 			return
 		}
 	}
-	t.Fatalf("status %d (%s), want one of %v", de.Status, de.Code, statuses)
+	t.Fatalf("status %d (%s), want one of %v", statuses[de.Kind], de.Code, want)
 }
 
 // FuzzParseDocuments feeds arbitrary bodies to the ingest parser: it never panics, refuses with a
@@ -85,14 +86,15 @@ func FuzzCreateOrgRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	a := &API{rules: keyarn.Rules{Regions: []string{"us-west-2", "us-east-1", "eu-west-1"}}}
+	rules := keyarn.Rules{Regions: []string{"us-west-2", "us-east-1", "eu-west-1"}}
+	svc := orgs.New(orgs.Config{Rules: rules})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var req createOrgRequest
 		if err := decodeJSON(raw, &req); err != nil {
 			clientError(t, err, http.StatusBadRequest)
 			return
 		}
-		o, err := a.newOrg(req)
+		o, err := svc.Validate(req.input())
 		if err != nil {
 			clientError(t, err, http.StatusUnprocessableEntity)
 			return
@@ -101,7 +103,7 @@ func FuzzCreateOrgRequest(f *testing.F) {
 			t.Fatalf("accepted name %q", o.Name)
 		}
 		served := false
-		for _, r := range a.rules.Regions {
+		for _, r := range rules.Regions {
 			served = served || r == o.Region
 		}
 		if !served {

@@ -18,15 +18,11 @@ import (
 type ctxKey int
 
 const (
-	keyRequestID ctxKey = iota
-	keyPrincipal
+	keyPrincipal ctxKey = iota
 	keyOrg
 )
 
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(keyRequestID).(string)
-	return id
-}
+func requestID(ctx context.Context) string { return domain.RequestID(ctx) }
 
 // validRequestID accepts a caller's id when it is short and printable, so logs stay clean.
 func validRequestID(s string) bool {
@@ -51,7 +47,7 @@ func withRequestID(next http.Handler) http.Handler {
 			id = "req_" + hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+		next.ServeHTTP(w, r.WithContext(domain.WithRequestID(r.Context(), id)))
 	})
 }
 
@@ -111,8 +107,7 @@ func (a *API) observe(next http.Handler) http.Handler {
 				a.log.ErrorContext(r.Context(), "panic", "request_id", requestID(r.Context()),
 					"panic", p, "stack", string(debug.Stack()))
 				if sw.status == 0 {
-					a.writeError(sw, r, domain.Errorf(http.StatusInternalServerError, domain.CodeInternal,
-						"an internal error occurred; quote the request id when you report it"))
+					a.writeError(sw, r, errInternal)
 				}
 			}
 			route := chi.RouteContext(r.Context()).RoutePattern()

@@ -26,6 +26,21 @@ type errorDetail struct {
 	Details map[string]any `json:"details"`
 }
 
+// statuses is the one table from error kind to HTTP status (SPEC §1).
+var statuses = map[domain.Kind]int{
+	domain.KindInternal:         http.StatusInternalServerError,
+	domain.KindMalformed:        http.StatusBadRequest,
+	domain.KindUnauthenticated:  http.StatusUnauthorized,
+	domain.KindForbidden:        http.StatusForbidden,
+	domain.KindNotFound:         http.StatusNotFound,
+	domain.KindMethodNotAllowed: http.StatusMethodNotAllowed,
+	domain.KindConflict:         http.StatusConflict,
+	domain.KindTooLarge:         http.StatusRequestEntityTooLarge,
+	domain.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
+	domain.KindInvalid:          http.StatusUnprocessableEntity,
+	domain.KindUnavailable:      http.StatusServiceUnavailable,
+}
+
 // writeError is the one writer of error bodies. Domain errors are shown as they are; anything else
 // is logged with the request id and answered with a generic 500 that reveals nothing.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -33,20 +48,20 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		a.log.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "error", err.Error())
-		e = domain.Errorf(http.StatusInternalServerError, domain.CodeInternal,
-			"an internal error occurred; quote the request id when you report it")
+		e = errInternal
 	}
+	status := statuses[e.Kind]
 	details := e.Details
 	if details == nil {
 		details = map[string]any{}
 	}
-	if e.Status == http.StatusUnauthorized {
+	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cmekd"`)
 	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	writeJSON(w, e.Status, errorBody{
+	writeJSON(w, status, errorBody{
 		Error:     errorDetail{Code: e.Code, Message: e.Message, Details: details},
 		RequestID: requestID(r.Context()),
 	})
@@ -76,9 +91,11 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 }
 
 var (
-	errUnsupportedMediaType = domain.Errorf(http.StatusUnsupportedMediaType, domain.CodeUnsupportedMediaType,
+	errInternal = domain.Errorf(domain.KindInternal, domain.CodeInternal,
+		"an internal error occurred; quote the request id when you report it")
+	errUnsupportedMediaType = domain.Errorf(domain.KindUnsupportedMedia, domain.CodeUnsupportedMediaType,
 		"send the request body as JSON with Content-Type: application/json")
-	errEmptyBody = domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "the request body is empty; send a JSON object")
+	errEmptyBody = domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "the request body is empty; send a JSON object")
 )
 
 // isJSON reports whether a Content-Type header names JSON.
@@ -103,10 +120,10 @@ func readBody(r *http.Request) ([]byte, error) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, domain.Errorf(http.StatusRequestEntityTooLarge, domain.CodePayloadTooLarge,
+			return nil, domain.Errorf(domain.KindTooLarge, domain.CodePayloadTooLarge,
 				"the request body exceeds %d bytes", tooBig.Limit)
 		}
-		return nil, domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "the request body could not be read")
+		return nil, domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "the request body could not be read")
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, errEmptyBody
@@ -122,7 +139,7 @@ func decodeJSON(raw []byte, dst any) error {
 		return jsonError(err)
 	}
 	if dec.More() {
-		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "the request body holds more than one JSON value")
+		return domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "the request body holds more than one JSON value")
 	}
 	return nil
 }
@@ -133,17 +150,17 @@ func jsonError(err error) error {
 	switch {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		e := domain.Errorf(http.StatusBadRequest, domain.CodeUnknownField, "unknown field %q", field)
+		e := domain.Errorf(domain.KindMalformed, domain.CodeUnknownField, "unknown field %q", field)
 		e.Details = map[string]any{"field": field}
 		return e
 	case errors.As(err, &syntax):
-		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "malformed JSON at byte %d", syntax.Offset)
+		return domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "malformed JSON at byte %d", syntax.Offset)
 	case errors.As(err, &typ):
-		e := domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "field %q must be %s", typ.Field, jsonKind(typ.Type.Kind().String()))
+		e := domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "field %q must be %s", typ.Field, jsonKind(typ.Type.Kind().String()))
 		e.Details = map[string]any{"field": typ.Field}
 		return e
 	default:
-		return domain.Errorf(http.StatusBadRequest, domain.CodeInvalidJSON, "malformed JSON: the body is not one complete JSON value")
+		return domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "malformed JSON: the body is not one complete JSON value")
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/store"
 )
 
 type tokenJSON struct {
@@ -32,27 +31,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	name, err := validName("name", req.Name)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	role := domain.Role(req.Role)
-	if !role.Valid() {
-		a.writeError(w, r, domain.Invalid("role", "role must be owner, operator or member"))
-		return
-	}
-	org := orgOf(r)
-	secret, hash := newTokenSecret()
-	tok := domain.Token{ID: domain.NewID("tok"), OrgID: org.ID, Name: name, Role: role}
-	err = a.store.InTx(r.Context(), func(tx *store.Tx) error {
-		tok.CreatedAt = tx.Now()
-		if err := tx.InsertToken(r.Context(), tok, hash); err != nil {
-			return err
-		}
-		return tx.InsertEvent(r.Context(), domain.Event{OrgID: org.ID, Type: domain.EventTokenCreated,
-			Actor: principal(r.Context()).Actor(), Reason: tok.ID + " (" + string(role) + ")"})
-	})
+	tok, secret, err := a.orgs.CreateToken(r.Context(), principal(r.Context()), orgOf(r).ID, req.Name, req.Role)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -69,29 +48,16 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	toks, next, err := a.store.Tokens(r.Context(), orgOf(r).ID, page)
+	toks, next, err := a.orgs.Tokens(r.Context(), orgOf(r).ID, page)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]tokenJSON, len(toks))
-	for i, t := range toks {
-		out[i] = toTokenJSON(t)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": out, "next_cursor": next})
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": mapSlice(toks, toTokenJSON), "next_cursor": next})
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
-	org := orgOf(r)
-	id := chi.URLParam(r, "tok")
-	err := a.store.InTx(r.Context(), func(tx *store.Tx) error {
-		if err := tx.RevokeToken(r.Context(), org.ID, id); err != nil {
-			return err
-		}
-		return tx.InsertEvent(r.Context(), domain.Event{OrgID: org.ID, Type: domain.EventTokenRevoked,
-			Actor: principal(r.Context()).Actor(), Reason: id})
-	})
-	if err != nil {
+	if err := a.orgs.RevokeToken(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "tok")); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

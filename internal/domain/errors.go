@@ -1,29 +1,65 @@
-// Package domain holds cmekd's types and error kinds, shared by the HTTP, logic and store layers.
+// Package domain holds cmekd's types, error kinds and SPEC codes, shared by the HTTP, service and
+// store layers. It knows nothing of HTTP: the one table from error kind to status lives in api.
 package domain
 
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
-// Error is a failure a client may see: a SPEC code, the HTTP status it maps to, a safe message and
-// optional details. Anything that is not an *Error is internal and answered generically.
+// Kind is the class of a failure a client may see; api maps each kind to one HTTP status.
+type Kind int
+
+// Error kinds.
+const (
+	// KindInternal is a failure the client cannot act on; its text is never shown.
+	KindInternal Kind = iota
+	// KindMalformed is a request that cannot be read: malformed JSON, unknown fields, a forged cursor.
+	KindMalformed
+	// KindUnauthenticated is a missing or bad token.
+	KindUnauthenticated
+	// KindForbidden is a role too weak for the act.
+	KindForbidden
+	// KindNotFound is a missing resource, or one of another organisation.
+	KindNotFound
+	// KindMethodNotAllowed is a route that exists without this method.
+	KindMethodNotAllowed
+	// KindConflict is a state that forbids the act (a halted collection, a taken name, an unusable key).
+	KindConflict
+	// KindTooLarge is a body or item past its limit.
+	KindTooLarge
+	// KindUnsupportedMedia is a body that is not JSON.
+	KindUnsupportedMedia
+	// KindInvalid is a well-formed request that fails validation or verification.
+	KindInvalid
+	// KindUnavailable is a dependency that cannot be reached right now; retryable.
+	KindUnavailable
+)
+
+// Error is a failure a client may see: a kind, a SPEC code, a safe message and optional details.
+// Anything that is not an *Error is internal and answered generically.
 type Error struct {
-	Status  int
+	Kind    Kind
 	Code    string
 	Message string
 	Details map[string]any
-	// RetryAfter, when positive, is sent as the Retry-After header (seconds).
+	// RetryAfter, when positive, tells the client how many seconds to wait before retrying.
 	RetryAfter int
 }
 
 // Error reports the code and the message.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
+// Is reports whether target is an *Error of the same code, so that errors.Is(err, ErrNotFound)
+// holds for every not-found error whatever it names.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
 // Errorf builds an *Error with a formatted message.
-func Errorf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+func Errorf(kind Kind, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // WithDetails returns a copy of e carrying details.
@@ -40,49 +76,37 @@ func AsError(err error) (*Error, bool) {
 	return e, ok
 }
 
-// Codes used across layers. Codes owned by one package (key ARN rules, KMS classification) live there.
-const (
-	CodeInvalidJSON          = "invalid_json"
-	CodeUnknownField         = "unknown_field"
-	CodeInvalidRequest       = "invalid_request"
-	CodeUnauthorized         = "unauthorized"
-	CodeForbidden            = "forbidden"
-	CodeNotFound             = "not_found"
-	CodeMethodNotAllowed     = "method_not_allowed"
-	CodePayloadTooLarge      = "payload_too_large"
-	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodeInternal             = "internal_error"
-	CodeUnavailable          = "unavailable"
-	CodeInvalidCursor        = "invalid_cursor"
-
-	CodeKeyVerificationFailed = "key_verification_failed"
-	CodeOrgNameTaken          = "org_name_taken"
-	CodeKeyLinkImmutable      = "key_link_immutable"
-	CodeCMEKRequiresNewOrg    = "cmek_requires_new_org"
-	CodeIdempotencyKeyReused  = "idempotency_key_reused"
-	CodeInvalidPrincipal      = "invalid_principal"
-
-	CodeKeyUnavailable          = "key_unavailable"
-	CodeKMSUnreachable          = "kms_unreachable"
-	CodeCollectionIngestHalted  = "collection_ingest_halted"
-	CodeCollectionPaused        = "collection_paused"
-	CodeCollectionUnrecoverable = "collection_unrecoverable"
-	CodeCollectionNameTaken     = "collection_name_taken"
-	CodeCollectionNotPaused     = "collection_not_paused"
-	CodeDocumentIntegrity       = "document_integrity_failed"
-)
-
-// ErrNotFound is the store's answer for a missing row; the API maps it to 404.
-var ErrNotFound = &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "not found"}
+// ErrNotFound matches every not-found error with errors.Is.
+var ErrNotFound = &Error{Kind: KindNotFound, Code: CodeNotFound, Message: "not found"}
 
 // NotFound names what was not found.
 func NotFound(what string) *Error {
-	return Errorf(http.StatusNotFound, CodeNotFound, "%s not found", what)
+	return Errorf(KindNotFound, CodeNotFound, "%s not found", what)
 }
 
 // Invalid is a 422 invalid_request about one field.
 func Invalid(field, format string, args ...any) *Error {
-	e := Errorf(http.StatusUnprocessableEntity, CodeInvalidRequest, format, args...)
+	e := Errorf(KindInvalid, CodeInvalidRequest, format, args...)
 	e.Details = map[string]any{"field": field}
 	return e
+}
+
+// KeyUnavailableError is key_unavailable: the customer made the key unusable.
+func KeyUnavailableError(e *ProbeError) *Error {
+	err := Errorf(KindConflict, CodeKeyUnavailable, "the organisation's key cannot be used: %s", e.Message)
+	err.Details = map[string]any{"reason": e.Code}
+	if e.Action != "" {
+		err.Details["action"] = e.Action
+	}
+	return err
+}
+
+// KMSUnreachableError is kms_unreachable: KMS did not answer or throttled us; retry.
+func KMSUnreachableError(e *ProbeError) *Error {
+	err := Errorf(KindUnavailable, CodeKMSUnreachable, "KMS could not be reached; retry shortly")
+	if e != nil {
+		err.Details = map[string]any{"reason": e.Code}
+	}
+	err.RetryAfter = 5
+	return err
 }

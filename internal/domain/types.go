@@ -95,6 +95,8 @@ func (p Principal) CanSeeOrg(orgID string) bool {
 
 // Event is one entry of an organisation's audit trail.
 type Event struct {
+	// Seq is the event's position in the audit trail: later events have greater ones.
+	Seq          int64
 	ID           string
 	OrgID        string
 	Type         string

@@ -175,7 +175,7 @@ func BenchmarkDocuments(b *testing.B) {
 			col := c.collection(b, e.url, cmekOrg, name("floor"))
 			c.ingest(b, e.url, cmekOrg, col, batches[0])
 			var dataKeyID string
-			if err := e.db.QueryRow(ctx, `SELECT id FROM data_keys WHERE collection_id = $1`, col).Scan(&dataKeyID); err != nil {
+			if err := e.db.QueryRow(ctx, `SELECT id FROM data_keys WHERE owner_id = $1`, col).Scan(&dataKeyID); err != nil {
 				b.Fatal(err)
 			}
 			sealed, sealedBytes := sealBatches(b, batches, cmekOrg, col)
@@ -376,7 +376,7 @@ func sealBatches(tb testing.TB, batches [][]byte, org, col string) ([][]sealedDo
 			tb.Fatal(err)
 		}
 		for _, d := range req.Documents {
-			nonce, ct, err := envelope.Seal(key, envelope.AAD{OrgID: org, CollectionID: col, DocumentID: domain.NewID("doc")}, d)
+			nonce, ct, err := envelope.Seal(key, envelope.AAD{Label: envelope.DocumentLabel, OrgID: org, OwnerID: col, ItemID: domain.NewID("doc")}, d)
 			if err != nil {
 				tb.Fatal(err)
 			}

@@ -113,7 +113,7 @@ func BenchmarkCreateOrg(b *testing.B) {
 		o := domain.Org{ID: domain.NewID("org"), Name: fmt.Sprint("insert only ", i), Region: home,
 			Mode: domain.ModeCustomerManaged, KeyARN: keys[i%len(keys)]}
 		start := time.Now()
-		err := st.InTx(ctx, func(tx *store.Tx) error {
+		err := st.InTx(ctx, func(tx *store.Q) error {
 			o.CreatedAt = tx.Now()
 			if err := tx.InsertOrg(ctx, o); err != nil {
 				return err

@@ -101,7 +101,9 @@ func rawDocs(docs []string) []byte {
 // plaintext where it must not be.
 func (e *env) dataKeysOf(org, col, keyARN string) [][]byte {
 	e.t.Helper()
-	rows, err := e.db.Query(context.Background(), `SELECT key_arn, wrapped FROM data_keys WHERE org_id = $1 AND collection_id = $2`, org, col)
+	rows, err := e.db.Query(context.Background(), `
+SELECT w.key_arn, w.wrapped FROM data_keys k JOIN wrapped_keys w ON w.data_key_id = k.id
+WHERE k.org_id = $1 AND k.purpose = 'documents' AND k.owner_id = $2`, org, col)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -335,7 +337,7 @@ func TestDocuments_FrozenKMSIs503(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, fresh); n != 0 {
 		t.Fatalf("%d documents stored without a data key", n)
 	}
-	if n := e.count(`SELECT count(*) FROM data_keys WHERE collection_id = $1`, fresh); n != 0 {
+	if n := e.count(`SELECT count(*) FROM data_keys WHERE owner_id = $1`, fresh); n != 0 {
 		t.Fatalf("%d data keys stored while KMS was frozen", n)
 	}
 	e.kms.Unfreeze()
@@ -454,7 +456,7 @@ func TestDocuments_LimitsAreRefusedAndStoreNothing(t *testing.T) {
 		})
 	}
 	e.t = t
-	for _, table := range []string{"documents", "data_keys"} {
+	for _, table := range []string{"documents", "data_keys", "wrapped_keys"} {
 		if n := e.count(`SELECT count(*) FROM ` + table); n != 0 {
 			t.Fatalf("refused requests stored %d rows in %s", n, table)
 		}
@@ -564,7 +566,7 @@ func TestDocuments_RolesAndIsolation(t *testing.T) {
 	// Deleting a collection deletes its documents and data keys; deleting the organisation, the rest.
 	e.ingest(org, col2, map[string]any{"n": 3})
 	e.must(http.StatusNoContent, req{method: "DELETE", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken})
-	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, col) + e.count(`SELECT count(*) FROM data_keys WHERE collection_id = $1`, col); n != 0 {
+	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, col) + e.count(`SELECT count(*) FROM data_keys WHERE owner_id = $1`, col); n != 0 {
 		t.Fatalf("%d rows of a deleted collection remain", n)
 	}
 	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, col2); n != 1 {
@@ -604,7 +606,7 @@ func TestDocuments_NewDataKeyAfterMaxAge(t *testing.T) {
 	col := e.collection(org, "events", true)["id"].(string)
 	e.ingest(org, col, map[string]any{"n": 1})
 	e.ingest(org, col, map[string]any{"n": 2})
-	if n := e.count(`SELECT count(*) FROM data_keys WHERE collection_id = $1`, col); n != 2 {
+	if n := e.count(`SELECT count(*) FROM data_keys WHERE owner_id = $1`, col); n != 2 {
 		t.Fatalf("%d data keys, want one per ingest past the maximum age", n)
 	}
 }

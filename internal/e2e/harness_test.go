@@ -20,7 +20,7 @@ import (
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/openapitest"
 	"github.com/cmekd/cmekd/internal/server"
-	"github.com/cmekd/cmekd/internal/testdb"
+	"github.com/cmekd/cmekd/internal/testkit"
 )
 
 const adminToken = "admin-token-for-tests-0123456789abcdef"
@@ -68,7 +68,7 @@ func setup(t testing.TB, mutate ...func(*config.Config)) *env {
 // setupWith starts a server against the KMS endpoint kenv, with a fresh database.
 func setupWith(t testing.TB, kenv *kmstest.Env, mutate ...func(*config.Config)) *env {
 	t.Helper()
-	dbURL := testdb.New(t)
+	dbURL := testkit.Database(t)
 	cfg, err := config.Load(map[string]string{
 		"CMEKD_ADDR":               "127.0.0.1:0",
 		"CMEKD_DATABASE_URL":       dbURL,

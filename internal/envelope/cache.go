@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cmekd/cmekd/internal/clock"
 )
 
 // CacheOptions configure a Cache.
@@ -19,8 +21,8 @@ type CacheOptions struct {
 	TTL time.Duration
 	// MaxEntries bounds the cache; beyond it the least recently used keys are evicted and wiped.
 	MaxEntries int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time; nil means the wall clock.
+	Clock clock.Clock
 	// Registerer receives the cache's metrics; nil means no metrics.
 	Registerer prometheus.Registerer
 }
@@ -33,7 +35,7 @@ type CacheOptions struct {
 type Cache struct {
 	ttl        time.Duration
 	maxEntries int
-	now        func() time.Time
+	clock      clock.Clock
 	metrics    *metrics
 
 	mu      sync.Mutex
@@ -82,14 +84,10 @@ func NewCache(opts CacheOptions) *Cache {
 	if err != nil {
 		panic(err)
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
 	return &Cache{
 		ttl:        opts.TTL,
 		maxEntries: opts.MaxEntries,
-		now:        now,
+		clock:      clock.Or(opts.Clock),
 		metrics:    m,
 		entries:    map[string]*entry{},
 		flights:    map[string]*flight{},
@@ -114,7 +112,7 @@ func (c *Cache) Use(ctx context.Context, id string, load func(context.Context) (
 func (c *Cache) acquire(ctx context.Context, id string, load func(context.Context) ([]byte, error)) (*entry, error) {
 	for missed := false; ; missed = true {
 		c.mu.Lock()
-		now := c.now()
+		now := c.clock.Now()
 		c.sweepLocked(now)
 		e := c.entries[id]
 		if e != nil && c.expired(e, now) {
@@ -193,7 +191,7 @@ func (c *Cache) settle(id string, f *flight, key []byte, err error, retry bool) 
 	delete(c.flights, id)
 	f.err, f.retry = err, retry
 	if err == nil {
-		now := c.now()
+		now := c.clock.Now()
 		c.sweepLocked(now)
 		f.e = &entry{id: id, key: key, loadedAt: now}
 		f.e.refs.Store(f.waiters)
@@ -226,7 +224,7 @@ func (e *entry) wipe() {
 func (c *Cache) Put(id string, key []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
+	now := c.clock.Now()
 	c.sweepLocked(now)
 	c.insertLocked(&entry{id: id, key: bytes.Clone(key), loadedAt: now})
 }
@@ -289,7 +287,7 @@ func (c *Cache) expired(e *entry, now time.Time) bool {
 func (c *Cache) Sweep() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sweepLocked(c.now())
+	c.sweepLocked(c.clock.Now())
 }
 
 // Len reports how many keys the cache holds, counting expired ones not swept yet.

@@ -17,29 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cmekd/cmekd/internal/envelope"
+	"github.com/cmekd/cmekd/internal/testkit"
 )
 
 const ttl = 5 * time.Minute
 
-// clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // keyFor is the data key the loaders of these tests unwrap for id.
 func keyFor(id string) []byte {
@@ -162,7 +145,7 @@ func TestCache_ReloadsOnlyWhenOlderThanTTL(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newClock()
-			c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Now: clk.Now})
+			c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Clock: clk})
 			l := newLoader()
 			use(t, c, l, "dek_a")
 			clk.Advance(tc.age)
@@ -184,7 +167,7 @@ func TestCache_ReloadsOnlyWhenOlderThanTTL(t *testing.T) {
 func TestCache_TTLHoldsWhenTheClockStepsBack(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Now: clk.Now})
+	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Clock: clk})
 	l := newLoader()
 	use(t, c, l, "dek_a")
 	clk.Advance(-time.Minute)
@@ -495,7 +478,7 @@ func TestCache_SweepEvictsExpiredKeys(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	clk := newClock()
-	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Now: clk.Now, Registerer: reg})
+	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Clock: clk, Registerer: reg})
 	l := newLoader()
 	use(t, c, l, "dek_old")
 	clk.Advance(3 * time.Minute)
@@ -518,7 +501,7 @@ func TestCache_SweepEvictsExpiredKeys(t *testing.T) {
 func TestCache_FnNeverSeesAWipedKeyUnderConcurrentEviction(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 2, Now: clk.Now})
+	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 2, Clock: clk})
 	l := newLoader()
 	ids := []string{"dek_0", "dek_1", "dek_2", "dek_3", "dek_4"}
 	const workers, rounds = 8, 300

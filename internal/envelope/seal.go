@@ -1,5 +1,6 @@
-// Package envelope keeps plaintext data keys (DEKs) in memory for a bounded time and seals collection
-// documents under them with AES-256-GCM (SPEC §8). It makes no KMS calls: callers hand the cache a
+// Package envelope keeps plaintext data keys (DEKs) in memory for a bounded time and seals items
+// (collection documents, and whatever else a purpose of the keyring seals) under them with AES-256-GCM
+// (SPEC §8). It makes no KMS calls: callers hand the cache a
 // loader that unwraps a DEK through KMS.
 package envelope
 
@@ -20,24 +21,25 @@ const (
 )
 
 // ErrDecrypt reports a ciphertext that does not open under the key and AAD given: it was tampered
-// with, sealed under another data key, or moved to another document, collection or organisation.
+// with, sealed under another data key, or moved to another item, owner, organisation or purpose.
 var ErrDecrypt = errors.New("envelope: ciphertext does not authenticate")
 
-// aadLabel starts every document's additional data, so that a document ciphertext can never be taken
-// for anything else a later feature seals under a data key.
-const aadLabel = "cmekd/document/v1"
+// DocumentLabel starts every collection document's additional data.
+const DocumentLabel = "cmekd/document/v1"
 
-// AAD names what a document ciphertext is bound to.
+// AAD names what a ciphertext is bound to: a label naming the purpose (so that a ciphertext of one
+// purpose can never be taken for one of another), the organisation, the owner of the data key (a
+// collection, say) and the item itself (a document).
 type AAD struct {
-	OrgID, CollectionID, DocumentID string
+	Label, OrgID, OwnerID, ItemID string
 }
 
-// bytes encodes a as GCM additional data. Each field is prefixed with its length, so that no two
-// different AADs encode alike (("ab","c") and ("a","bc") differ).
+// bytes encodes a as GCM additional data: the label, then each field prefixed with its length, so
+// that no two different AADs encode alike (("ab","c") and ("a","bc") differ).
 func (a AAD) bytes() []byte {
-	fields := [...]string{a.OrgID, a.CollectionID, a.DocumentID}
-	b := make([]byte, 0, len(aadLabel)+len(fields)*4+len(a.OrgID)+len(a.CollectionID)+len(a.DocumentID))
-	b = append(b, aadLabel...)
+	fields := [...]string{a.OrgID, a.OwnerID, a.ItemID}
+	b := make([]byte, 0, len(a.Label)+len(fields)*4+len(a.OrgID)+len(a.OwnerID)+len(a.ItemID))
+	b = append(b, a.Label...)
 	for _, f := range fields {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
 		b = append(b, f...)
@@ -71,7 +73,7 @@ func Seal(key []byte, aad AAD, plaintext []byte) (nonce, ciphertext []byte, err 
 }
 
 // Open reverses Seal. A ciphertext that was altered, sealed under another key, or presented with
-// another AAD (moved to another document, collection or organisation) fails with ErrDecrypt.
+// another AAD (moved to another item, owner, organisation or purpose) fails with ErrDecrypt.
 func Open(key []byte, aad AAD, nonce, ciphertext []byte) ([]byte, error) {
 	s, err := NewSealer(key)
 	if err != nil {
@@ -82,8 +84,8 @@ func Open(key []byte, aad AAD, nonce, ciphertext []byte) ([]byte, error) {
 
 // Seal is the package's Seal under the Sealer's key.
 func (s *Sealer) Seal(aad AAD, plaintext []byte) (nonce, ciphertext []byte, err error) {
-	if aad.OrgID == "" || aad.CollectionID == "" || aad.DocumentID == "" {
-		return nil, nil, fmt.Errorf("envelope: sealing needs org, collection and document ids, got %+v", aad)
+	if aad.Label == "" || aad.OrgID == "" || aad.OwnerID == "" || aad.ItemID == "" {
+		return nil, nil, fmt.Errorf("envelope: sealing needs a label and org, owner and item ids, got %+v", aad)
 	}
 	// The AEAD draws the nonce itself and puts it in front: one allocation holds both results.
 	out := s.aead.Seal(make([]byte, 0, nonceSize+len(plaintext)+tagSize), nil, plaintext, aad.bytes())

@@ -9,7 +9,7 @@ import (
 	"github.com/cmekd/cmekd/internal/envelope"
 )
 
-var docAAD = envelope.AAD{OrgID: "org_1", CollectionID: "col_1", DocumentID: "doc_1"}
+var docAAD = envelope.AAD{Label: envelope.DocumentLabel, OrgID: "org_1", OwnerID: "col_1", ItemID: "doc_1"}
 
 func newKey(t testing.TB) []byte {
 	t.Helper()
@@ -87,17 +87,18 @@ func TestSeal_ResultsDoNotAlias(t *testing.T) {
 func TestOpen_FailsForAnotherAAD(t *testing.T) {
 	t.Parallel()
 	key := newKey(t)
-	sealedAs := envelope.AAD{OrgID: "org_ab", CollectionID: "col_c", DocumentID: "doc_1"}
+	sealedAs := envelope.AAD{Label: envelope.DocumentLabel, OrgID: "org_ab", OwnerID: "col_c", ItemID: "doc_1"}
 	nonce, ciphertext := seal(t, key, sealedAs, []byte(`{"secret":true}`))
 	for _, tc := range []struct {
 		name string
 		aad  envelope.AAD
 	}{
-		{"other organisation", envelope.AAD{OrgID: "org_ax", CollectionID: "col_c", DocumentID: "doc_1"}},
-		{"other collection", envelope.AAD{OrgID: "org_ab", CollectionID: "col_d", DocumentID: "doc_1"}},
-		{"other document", envelope.AAD{OrgID: "org_ab", CollectionID: "col_c", DocumentID: "doc_2"}},
-		{"field boundary moved", envelope.AAD{OrgID: "org_a", CollectionID: "bcol_c", DocumentID: "doc_1"}},
-		{"fields swapped", envelope.AAD{OrgID: "col_c", CollectionID: "org_ab", DocumentID: "doc_1"}},
+		{"other organisation", envelope.AAD{Label: envelope.DocumentLabel, OrgID: "org_ax", OwnerID: "col_c", ItemID: "doc_1"}},
+		{"other collection", envelope.AAD{Label: envelope.DocumentLabel, OrgID: "org_ab", OwnerID: "col_d", ItemID: "doc_1"}},
+		{"other document", envelope.AAD{Label: envelope.DocumentLabel, OrgID: "org_ab", OwnerID: "col_c", ItemID: "doc_2"}},
+		{"field boundary moved", envelope.AAD{Label: envelope.DocumentLabel, OrgID: "org_a", OwnerID: "bcol_c", ItemID: "doc_1"}},
+		{"fields swapped", envelope.AAD{Label: envelope.DocumentLabel, OrgID: "col_c", OwnerID: "org_ab", ItemID: "doc_1"}},
+		{"other purpose", envelope.AAD{Label: "cmekd/secret/v1", OrgID: "org_ab", OwnerID: "col_c", ItemID: "doc_1"}},
 		{"empty", envelope.AAD{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,9 +162,10 @@ func TestSealOpen_RejectWrongKeyLength(t *testing.T) {
 func TestSeal_RequiresEveryAADField(t *testing.T) {
 	t.Parallel()
 	for _, aad := range []envelope.AAD{
-		{CollectionID: "col_1", DocumentID: "doc_1"},
-		{OrgID: "org_1", DocumentID: "doc_1"},
-		{OrgID: "org_1", CollectionID: "col_1"},
+		{OrgID: "org_1", OwnerID: "col_1", ItemID: "doc_1"},
+		{Label: envelope.DocumentLabel, OwnerID: "col_1", ItemID: "doc_1"},
+		{Label: envelope.DocumentLabel, OrgID: "org_1", ItemID: "doc_1"},
+		{Label: envelope.DocumentLabel, OrgID: "org_1", OwnerID: "col_1"},
 	} {
 		if _, _, err := envelope.Seal(newKey(t), aad, []byte("document")); err == nil {
 			t.Errorf("Seal with %+v: no error", aad)

@@ -24,7 +24,7 @@ import (
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/store"
-	"github.com/cmekd/cmekd/internal/testdb"
+	"github.com/cmekd/cmekd/internal/testkit"
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
@@ -65,10 +65,10 @@ func BenchmarkSweep10kKeys(b *testing.B) {
 			next.ServeHTTP(w, r)
 		})
 	})
-	clk := &clock{now: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)}
-	dbURL := testdb.New(b)
+	clk := testkit.NewClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	dbURL := testkit.Database(b)
 	queries := &queryCounter{}
-	st, err := store.Open(ctx, dbURL, store.Options{Now: clk.Now, Tracer: queries})
+	st, err := store.Open(ctx, dbURL, store.Options{Clock: clk, Tracer: queries})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func BenchmarkSweep10kKeys(b *testing.B) {
 	v := verify.New(env.PlatformClient(b), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}})
 	svc := health.New(health.Config{Store: st, Verifier: v, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Interval: interval, PauseAfter: 6 * time.Hour})
-	m := health.NewMonitor(svc, health.MonitorConfig{Owner: "bench", MaxRPS: 1e9, Concurrency: 16, Now: clk.Now})
+	m := health.NewMonitor(svc, health.MonitorConfig{Owner: "bench", MaxRPS: 1e9, Concurrency: 16, Clock: clk})
 
 	kmsCalls.Store(0)
 	queries.n.Store(0)

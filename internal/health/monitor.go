@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/cmekd/cmekd/internal/clock"
 )
 
 // callsPerProbe is how many KMS calls one health probe makes (DescribeKey, GenerateDataKey, Decrypt).
@@ -25,8 +27,8 @@ type MonitorConfig struct {
 	// Lease is how long a claim holds; 0 means the probe interval. A probe is cut off at three
 	// quarters of it, so its result lands while the lease still holds.
 	Lease time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time; nil means the wall clock.
+	Clock clock.Clock
 }
 
 // Monitor probes every linked key about once per interval. Keys are claimed with leases in
@@ -55,9 +57,7 @@ func NewMonitor(svc *Service, cfg MonitorConfig) *Monitor {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 100
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Lease <= 0 {
 		cfg.Lease = svc.interval
 	}
@@ -81,7 +81,7 @@ func burst(r float64) int { return max(int(r), callsPerProbe) }
 // Heartbeat tells the other replicas this one is alive and takes an equal share of the ceiling
 // among the replicas alive now. Run calls it; a monitor that never beats takes the whole ceiling.
 func (m *Monitor) Heartbeat(ctx context.Context) error {
-	n, err := m.svc.store.Heartbeat(ctx, m.cfg.Owner, m.cfg.Now().UTC(), missedBeats*m.beat())
+	n, err := m.svc.store.Heartbeat(ctx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), missedBeats*m.beat())
 	if err != nil {
 		return err
 	}
@@ -114,6 +114,9 @@ func (m *Monitor) limiter(region string) *rate.Limiter {
 	}
 	return l
 }
+
+// Name names the monitor among the background services.
+func (m *Monitor) Name() string { return "key-health-monitor" }
 
 // Run beats and sweeps until ctx is cancelled, then leaves.
 func (m *Monitor) Run(ctx context.Context) error {
@@ -174,7 +177,7 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for ctx.Err() == nil {
-		due, err := m.svc.store.ClaimDue(ctx, m.cfg.Owner, m.cfg.Now().UTC(), m.cfg.Lease, m.cfg.Batch)
+		due, err := m.svc.store.ClaimDue(ctx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), m.cfg.Lease, m.cfg.Batch)
 		if err != nil {
 			return total, err
 		}
@@ -203,7 +206,7 @@ func (m *Monitor) probeOne(ctx context.Context, orgID, region, keyARN string) {
 		return // cancelled: the lease runs out and another sweep takes the key
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, m.cfg.Lease*3/4)
-	o := m.svc.probe(probeCtx, orgID, region, keyARN)
+	o := m.svc.Probe(probeCtx, orgID, region, keyARN)
 	cancel()
 	if _, _, err := m.svc.apply(ctx, orgID, region, m.cfg.Owner, "monitor", o, nil); err != nil && ctx.Err() == nil {
 		m.svc.log.ErrorContext(ctx, "apply probe result", "org_id", orgID, "region", region, "key_arn", keyARN, "error", err.Error())

@@ -17,36 +17,23 @@ import (
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/store"
-	"github.com/cmekd/cmekd/internal/testdb"
+	"github.com/cmekd/cmekd/internal/testkit"
 	"github.com/cmekd/cmekd/internal/verify"
 )
-
-// clock is a fake clock tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 const interval = time.Minute
 
 type fixture struct {
 	st    *store.Store
 	svc   *health.Service
-	clock *clock
+	clock *testkit.Clock
 	kms   *kmstest.Env
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	clk := &clock{now: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)}
-	st, err := store.Open(context.Background(), testdb.New(t), store.Options{Now: clk.Now})
+	clk := testkit.NewClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	st, err := store.Open(context.Background(), testkit.Database(t), store.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +50,7 @@ func (f *fixture) link(t *testing.T, n int) (orgID, keyARN, colID string) {
 	t.Helper()
 	keyARN = f.kms.CreateCustomerKey(t, f.kms.Region, kmstest.KeyOptions{})
 	orgID, colID = domain.NewID("org"), domain.NewID("col")
-	err := f.st.InTx(context.Background(), func(tx *store.Tx) error {
+	err := f.st.InTx(context.Background(), func(tx *store.Q) error {
 		if err := tx.InsertOrg(context.Background(), domain.Org{ID: orgID, Name: fmt.Sprint("org ", n), Region: f.kms.Region,
 			Mode: domain.ModeCustomerManaged, KeyARN: keyARN, CreatedAt: tx.Now()}); err != nil {
 			return err
@@ -78,7 +65,7 @@ func (f *fixture) link(t *testing.T, n int) (orgID, keyARN, colID string) {
 }
 
 func (f *fixture) monitor(owner string) *health.Monitor {
-	return health.NewMonitor(f.svc, health.MonitorConfig{Owner: owner, MaxRPS: 1000, Now: f.clock.Now})
+	return health.NewMonitor(f.svc, health.MonitorConfig{Owner: owner, MaxRPS: 1000, Clock: f.clock})
 }
 
 func (f *fixture) state(t *testing.T, orgID, colID string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,8 +50,8 @@ func New(cfg Config) *Service {
 
 var kindNames = map[Kind]string{Healthy: "healthy", CustomerCaused: "customer_caused", Transient: "transient"}
 
-// probe runs the health checks against a key and classifies the report.
-func (s *Service) probe(ctx context.Context, orgID, region, keyARN string) Outcome {
+// Probe runs the health checks against a key and classifies the report.
+func (s *Service) Probe(ctx context.Context, orgID, region, keyARN string) Outcome {
 	r := s.verifier.Verify(ctx, keyARN, region, orgID, verify.Health)
 	o := Outcome{Kind: Healthy}
 	if !r.OK() {
@@ -73,14 +72,20 @@ func (s *Service) nextProbe(now time.Time) time.Time {
 	return now.Add(s.interval + jitter)
 }
 
-// apply writes an outcome for one key with its events in one transaction. With leaseOwner set, the
-// outcome is dropped (false) unless the lease is still held, so a late result never overrides a
-// newer one. extra runs inside the same transaction after the decision is written.
+// Apply writes an outcome for one key with its events in one transaction; extra (when not nil) runs
+// inside the same transaction after the decision is written (resume uses it).
+func (s *Service) Apply(ctx context.Context, orgID, region, actor string, o Outcome, extra func(tx *store.Q) error) error {
+	_, _, err := s.apply(ctx, orgID, region, "", actor, o, extra)
+	return err
+}
+
+// apply is Apply for the monitor too: with leaseOwner set, the outcome is dropped (false) unless the
+// lease is still held, so a late result never overrides a newer one.
 func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor string, o Outcome,
-	extra func(tx *store.Tx, d Decision) error) (Decision, bool, error) {
+	extra func(tx *store.Q) error) (Decision, bool, error) {
 	var d Decision
 	applied := false
-	err := s.store.InTx(ctx, func(tx *store.Tx) error {
+	err := s.store.InTx(ctx, func(tx *store.Q) error {
 		h, err := tx.LockKeyHealth(ctx, orgID, region)
 		if err != nil {
 			return err
@@ -120,7 +125,7 @@ func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor st
 			}
 		}
 		if extra != nil {
-			if err := extra(tx, d); err != nil {
+			if err := extra(tx); err != nil {
 				return err
 			}
 		}
@@ -149,6 +154,11 @@ func stateReason(c Change) string {
 	return c.Reason
 }
 
+// KeyStatus is the health of every linked key of an organisation (SPEC §5 key-status).
+func (s *Service) KeyStatus(ctx context.Context, orgID string) ([]domain.KeyHealth, error) {
+	return s.store.KeyHealth(ctx, orgID)
+}
+
 // ProbeNow probes every linked key of an organisation now and applies the results (SPEC §5 probe).
 func (s *Service) ProbeNow(ctx context.Context, orgID, actor string) ([]domain.KeyHealth, error) {
 	keys, err := s.store.KeyHealth(ctx, orgID)
@@ -156,97 +166,10 @@ func (s *Service) ProbeNow(ctx context.Context, orgID, actor string) ([]domain.K
 		return nil, err
 	}
 	for _, k := range keys {
-		o := s.probe(ctx, orgID, k.Region, k.KeyARN)
+		o := s.Probe(ctx, orgID, k.Region, k.KeyARN)
 		if _, _, err := s.apply(ctx, orgID, k.Region, "", actor, o, nil); err != nil {
 			return nil, err
 		}
 	}
 	return s.store.KeyHealth(ctx, orgID)
-}
-
-// ResumeErrors.
-var (
-	errNotPaused     = domain.Errorf(http.StatusConflict, domain.CodeCollectionNotPaused, "only a paused collection can be resumed")
-	errUnrecoverable = domain.Errorf(http.StatusConflict, domain.CodeCollectionUnrecoverable,
-		"this collection was created with recoverable=false and cannot be resumed; recreate it")
-)
-
-// Resume re-verifies the key of a paused collection now and, when it is healthy, makes the collection
-// active (SPEC §7). The key's health is applied as for any probe, in the same transaction.
-func (s *Service) Resume(ctx context.Context, orgID, colID, actor string) (domain.Collection, error) {
-	col, err := s.store.Collection(ctx, orgID, colID)
-	if err != nil {
-		return col, err
-	}
-	if col.State != domain.StatePaused {
-		return col, errNotPaused
-	}
-	if !col.Recoverable {
-		return col, errUnrecoverable
-	}
-	keys, err := s.store.KeyHealth(ctx, orgID)
-	if err != nil {
-		return col, err
-	}
-	var key *domain.KeyHealth
-	for i := range keys {
-		if keys[i].Region == col.Region {
-			key = &keys[i]
-		}
-	}
-	if key == nil {
-		return col, domain.NotFound("key link")
-	}
-	o := s.probe(ctx, orgID, col.Region, key.KeyARN)
-	var resumed domain.Collection
-	_, _, err = s.apply(ctx, orgID, col.Region, "", actor, o, func(tx *store.Tx, d Decision) error {
-		if o.Kind != Healthy {
-			return nil
-		}
-		c, err := tx.LockCollection(ctx, orgID, colID)
-		if err != nil {
-			return err
-		}
-		if c.State != domain.StatePaused {
-			return errNotPaused
-		}
-		c.State, c.StateReason, c.StateChangedAt = domain.StateActive, "", tx.Now()
-		if err := tx.SetCollectionState(ctx, c.ID, c.State, "", c.StateChangedAt); err != nil {
-			return err
-		}
-		resumed = c
-		return tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: domain.EventCollectionResumed, Actor: actor,
-			Region: col.Region, CollectionID: c.ID, FromState: domain.StatePaused, ToState: domain.StateActive, Reason: "resumed; key verified"})
-	})
-	if err != nil {
-		return col, err
-	}
-	switch o.Kind {
-	case Transient:
-		return col, KMSUnreachable(o.Error)
-	case CustomerCaused:
-		return col, KeyUnavailable(o.Error)
-	}
-	return resumed, nil
-}
-
-// KeyUnavailable is 409 key_unavailable: the customer made the key unusable.
-func KeyUnavailable(e *domain.ProbeError) *domain.Error {
-	err := domain.Errorf(http.StatusConflict, domain.CodeKeyUnavailable,
-		"the organisation's key cannot be used: %s", e.Message)
-	err.Details = map[string]any{"reason": e.Code}
-	if e.Action != "" {
-		err.Details["action"] = e.Action
-	}
-	return err
-}
-
-// KMSUnreachable is 503 kms_unreachable: KMS did not answer or throttled us; retry.
-func KMSUnreachable(e *domain.ProbeError) *domain.Error {
-	err := domain.Errorf(http.StatusServiceUnavailable, domain.CodeKMSUnreachable, "KMS could not be reached; retry shortly")
-	if e != nil {
-		err.Details = map[string]any{"reason": e.Code}
-	}
-	err.RetryAfter = 5
-	return err
 }

@@ -5,6 +5,8 @@
 package keyarn
 
 import (
+	"github.com/cmekd/cmekd/internal/domain"
+
 	"fmt"
 	"slices"
 	"strconv"
@@ -43,13 +45,13 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // The SPEC §3 codes, each answered with HTTP 422.
 const (
-	CodeInvalidKeyARN              = "invalid_key_arn"
-	CodeAliasNotSupported          = "alias_not_supported"
-	CodeKeyARNRequired             = "key_arn_required"
-	CodeKeyRegionMismatch          = "key_region_mismatch"
-	CodeUnsupportedRegion          = "unsupported_region"
-	CodeMultiRegionKeyRequired     = "multi_region_key_required"
-	CodeMultiRegionKeyNotSupported = "multi_region_key_not_supported"
+	CodeInvalidKeyARN              = domain.CodeInvalidKeyARN
+	CodeAliasNotSupported          = domain.CodeAliasNotSupported
+	CodeKeyARNRequired             = domain.CodeKeyARNRequired
+	CodeKeyRegionMismatch          = domain.CodeKeyRegionMismatch
+	CodeUnsupportedRegion          = domain.CodeUnsupportedRegion
+	CodeMultiRegionKeyRequired     = domain.CodeMultiRegionKeyRequired
+	CodeMultiRegionKeyNotSupported = domain.CodeMultiRegionKeyNotSupported
 )
 
 const (

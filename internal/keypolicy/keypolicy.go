@@ -3,6 +3,8 @@
 package keypolicy
 
 import (
+	"github.com/cmekd/cmekd/internal/domain"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -33,8 +35,8 @@ const (
 // Codes of the errors Generate and Terraform return, as *keyarn.Error so that callers answer them
 // with 422 like the key ARN rules.
 const (
-	CodeInvalidPrincipal = "invalid_principal"
-	CodeInvalidRequest   = "invalid_request"
+	CodeInvalidPrincipal = domain.CodeInvalidPrincipal
+	CodeInvalidRequest   = domain.CodeInvalidRequest
 )
 
 // policyVersion is the only current version of the AWS policy language.

@@ -1,6 +1,8 @@
 package kms
 
 import (
+	"github.com/cmekd/cmekd/internal/domain"
+
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,26 +15,26 @@ import (
 // Failure codes of SPEC §4 (and §3 for a key name the client cannot route).
 const (
 	// CodeAccessDenied means the key policy or grants do not let the platform perform Action.
-	CodeAccessDenied = "access_denied"
+	CodeAccessDenied = domain.CodeAccessDenied
 	// CodeKeyDisabled means the customer disabled the key.
-	CodeKeyDisabled = "key_disabled"
+	CodeKeyDisabled = domain.CodeKeyDisabled
 	// CodeKeyPendingDeletion means the customer scheduled the key for deletion.
-	CodeKeyPendingDeletion = "key_pending_deletion"
+	CodeKeyPendingDeletion = domain.CodeKeyPendingDeletion
 	// CodeKeyNotFound means the key does not exist (or no longer exists) in its region.
-	CodeKeyNotFound = "key_not_found"
+	CodeKeyNotFound = domain.CodeKeyNotFound
 	// CodeKeyStateInvalid means the key is in a state other than disabled or pending deletion that forbids the call.
-	CodeKeyStateInvalid = "key_state_invalid"
+	CodeKeyStateInvalid = domain.CodeKeyStateInvalid
 	// CodeWrongKeyUsage means the key cannot perform symmetric encryption (asymmetric, HMAC or signing keys).
-	CodeWrongKeyUsage = "wrong_key_usage"
+	CodeWrongKeyUsage = domain.CodeWrongKeyUsage
 	// CodeInvalidCiphertext means the ciphertext, its encryption context or its key do not match.
-	CodeInvalidCiphertext = "invalid_ciphertext"
+	CodeInvalidCiphertext = domain.CodeInvalidCiphertext
 	// CodeInvalidKeyARN means the key name is not an ARN the client can route to a region.
-	CodeInvalidKeyARN = "invalid_key_arn"
+	CodeInvalidKeyARN = domain.CodeInvalidKeyARN
 	// CodeUnavailable means KMS could not be reached, timed out, throttled us or failed on its side; retryable.
-	CodeUnavailable = "kms_unavailable"
+	CodeUnavailable = domain.CodeKMSUnavailable
 	// CodeKMSError means KMS rejected the request for a reason that is neither the customer's key nor an
 	// outage (a ValidationException, credentials KMS does not recognise, an unknown exception).
-	CodeKMSError = "kms_error"
+	CodeKMSError = domain.CodeKMSError
 )
 
 // Error is a classified KMS failure.

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,36 +18,42 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cmekd/cmekd/internal/api"
+	"github.com/cmekd/cmekd/internal/background"
+	"github.com/cmekd/cmekd/internal/clock"
+	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/health"
+	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/kms"
+	"github.com/cmekd/cmekd/internal/orgs"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
 // Server is a running cmekd.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    *store.Store
-	api      *api.API
-	http     *http.Server
-	listener net.Listener
-	monitor  *health.Monitor
-	cache    *envelope.Cache
-	closers  []func()
+	cfg        config.Config
+	log        *slog.Logger
+	store      *store.Store
+	api        *api.API
+	http       *http.Server
+	listener   net.Listener
+	background []background.Service
+	closers    []func()
 }
 
 // Options are what tests inject; the zero value is production.
 type Options struct {
 	// Logger receives every log line; nil means JSON on stderr.
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock is the one clock of the store, monitor, data-key cache, keyring and background services;
+	// nil means the wall clock.
+	Clock clock.Clock
 	// KMSCredentials are the platform's AWS credentials; nil means the standard chain (or dev mode's).
 	KMSCredentials aws.CredentialsProvider
 	// DevOutput receives dev mode's banner; nil means stdout.
@@ -93,7 +98,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		return nil, fmt.Errorf("configuration: CMEKD_MULTI_REGION_KEYS: %w", err)
 	}
 
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Now: opts.Now})
+	clk := clock.Or(opts.Clock)
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Clock: clk})
 	if err != nil {
 		return nil, err
 	}
@@ -113,28 +119,36 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 
 	healthSvc := health.New(health.Config{Store: st, Verifier: verifier, Logger: log, Registerer: reg,
 		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter})
-	s.monitor = health.NewMonitor(healthSvc, health.MonitorConfig{Owner: replicaName(), MaxRPS: cfg.ProbeMaxRPS, Now: opts.Now,
+	monitor := health.NewMonitor(healthSvc, health.MonitorConfig{Owner: replicaName(), MaxRPS: cfg.ProbeMaxRPS, Clock: clk,
 		// A lease outlasts a probe that meets timeouts on every call (three calls, one retry each);
 		// with the default interval of a minute, that is the interval itself.
 		Lease: max(cfg.ProbeInterval, 6*cfg.KMSTimeout)})
 
-	cache := envelope.NewCache(envelope.CacheOptions{TTL: cfg.DEKCacheTTL, MaxEntries: dekCacheEntries, Now: opts.Now, Registerer: reg})
-	s.cache = cache
+	cache := envelope.NewCache(envelope.CacheOptions{TTL: cfg.DEKCacheTTL, MaxEntries: dekCacheEntries, Clock: clk, Registerer: reg})
 	// Plaintext data keys leave memory when the server stops.
 	s.closers = append(s.closers, cache.Purge)
-	docs := documents.New(documents.Config{Store: st, KMS: kmsClient, Cache: cache, ProviderKeyARN: cfg.ProviderKeyARN,
-		MaxAge: cfg.DEKMaxAge, MaxDocuments: cfg.DEKMaxDocuments})
+	keys := keyring.New(keyring.Config{Store: st, KMS: kmsClient, Cache: cache, Clock: clk,
+		MaxAge: cfg.DEKMaxAge, MaxUses: cfg.DEKMaxDocuments})
+	idem := idempotency.New(st)
 
+	s.background = []background.Service{
+		monitor,
+		// Expired data keys leave memory at least every quarter of their TTL, so a key nobody reads
+		// again does not linger until the next read of it.
+		background.Every("dek-cache-sweeper", max(cfg.DEKCacheTTL/4, 100*time.Millisecond), log,
+			func(context.Context) error { cache.Sweep(); return nil }),
+		background.Every("idempotency-purger", replayPurgeEvery, log, idem.Purge),
+	}
 	s.api = api.New(api.Config{
-		Store:             st,
-		Logger:            log,
-		Registry:          reg,
-		AdminToken:        string(cfg.AdminToken),
-		Rules:             rules,
-		Verifier:          verifier,
-		PlatformPrincipal: cfg.PlatformPrincipal,
-		Health:            healthSvc,
-		Documents:         docs,
+		Logger:   log,
+		Registry: reg,
+		Ready:    st.Ready,
+		Orgs: orgs.New(orgs.Config{Store: st, Verifier: verifier, Idempotency: idem, Logger: log, Rules: rules,
+			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal}),
+		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),
+		Documents: documents.New(documents.Config{Store: st, Keyring: keys, Idempotency: idem,
+			ProviderKeyARN: cfg.ProviderKeyARN}),
+		Health: healthSvc,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -165,15 +179,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { errc <- s.http.Serve(s.listener) }()
 	// Background work stops with ctx; Run returns only after all of it has.
 	bgCtx, stopBackground := context.WithCancel(ctx)
-	var bg sync.WaitGroup
-	bg.Go(func() { _ = s.monitor.Run(bgCtx) })
-	// Expired data keys leave memory at least every quarter of their TTL, so a key nobody reads
-	// again does not linger until the next read of it.
-	bg.Go(func() {
-		every(bgCtx, max(s.cfg.DEKCacheTTL/4, 100*time.Millisecond), func(context.Context) { s.cache.Sweep() })
-	})
-	bg.Go(func() { every(bgCtx, replayPurgeEvery, s.purgeReplays) })
-	defer func() { stopBackground(); bg.Wait() }()
+	wait := background.Start(bgCtx, s.log, s.background...)
+	defer func() { stopBackground(); wait() }()
 	s.log.Info("cmekd listening", "addr", s.listener.Addr().String())
 	select {
 	case err := <-errc:
@@ -206,27 +213,6 @@ const dekCacheEntries = 100_000
 
 // replayPurgeEvery is how often stored Idempotency-Key answers past their 24 hours are deleted.
 const replayPurgeEvery = time.Hour
-
-// purgeReplays deletes expired Idempotency-Key answers. Every replica may; the DELETE is idempotent.
-func (s *Server) purgeReplays(ctx context.Context) {
-	if err := s.store.PurgeReplays(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("purge expired idempotency keys", "error", err.Error())
-	}
-}
-
-// every runs fn now and then every d until ctx ends.
-func every(ctx context.Context, d time.Duration, fn func(context.Context)) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		fn(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
 
 // replicaName identifies this process in leases: host name, process id and a random suffix.
 func replicaName() string {

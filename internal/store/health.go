@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,8 +29,8 @@ func scanHealth(r pgx.Row) (domain.KeyHealth, error) {
 }
 
 // KeyHealth lists an organisation's linked data keys with their health, by region.
-func (s *Store) KeyHealth(ctx context.Context, orgID string) ([]domain.KeyHealth, error) {
-	rows, err := s.pool.Query(ctx, healthSelect+` WHERE h.org_id = $1 ORDER BY h.region`, orgID)
+func (q *Q) KeyHealth(ctx context.Context, orgID string) ([]domain.KeyHealth, error) {
+	rows, err := q.db.Query(ctx, healthSelect+` WHERE h.org_id = $1 ORDER BY h.region`, orgID)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -38,9 +39,9 @@ func (s *Store) KeyHealth(ctx context.Context, orgID string) ([]domain.KeyHealth
 
 // LockKeyHealth reads one key's health and locks it: every state change of an organisation and
 // region is serialised on this row.
-func (t *Tx) LockKeyHealth(ctx context.Context, orgID, region string) (domain.KeyHealth, error) {
-	h, err := scanHealth(t.tx.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 FOR UPDATE OF h`, orgID, region))
-	if err == domain.ErrNotFound {
+func (q *Q) LockKeyHealth(ctx context.Context, orgID, region string) (domain.KeyHealth, error) {
+	h, err := scanHealth(q.db.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 FOR UPDATE OF h`, orgID, region))
+	if errors.Is(err, domain.ErrNotFound) {
 		return h, domain.NotFound("key link")
 	}
 	return h, err
@@ -48,21 +49,21 @@ func (t *Tx) LockKeyHealth(ctx context.Context, orgID, region string) (domain.Ke
 
 // ShareKeyHealth reads one key's health under a shared lock, so a concurrent state change finishes
 // first (used when a new collection takes its first state from the key).
-func (t *Tx) ShareKeyHealth(ctx context.Context, orgID, region string) (domain.KeyHealth, bool, error) {
-	h, err := scanHealth(t.tx.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 FOR SHARE OF h`, orgID, region))
-	if err == domain.ErrNotFound {
+func (q *Q) ShareKeyHealth(ctx context.Context, orgID, region string) (domain.KeyHealth, bool, error) {
+	h, err := scanHealth(q.db.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 FOR SHARE OF h`, orgID, region))
+	if errors.Is(err, domain.ErrNotFound) {
 		return h, false, nil
 	}
 	return h, err == nil, err
 }
 
 // SaveKeyHealth writes a key's health and releases the lease on it.
-func (t *Tx) SaveKeyHealth(ctx context.Context, h domain.KeyHealth) error {
+func (q *Q) SaveKeyHealth(ctx context.Context, h domain.KeyHealth) error {
 	var code, action, msg string
 	if h.LastError != nil {
 		code, action, msg = h.LastError.Code, h.LastError.Action, h.LastError.Message
 	}
-	_, err := t.tx.Exec(ctx, `
+	_, err := q.db.Exec(ctx, `
 UPDATE key_health SET status = $3, last_probe_at = $4, last_ok_at = $5, unavailable_since = $6,
     last_error_code = $7, last_error_action = $8, last_error_message = $9, next_probe_at = $10,
     lease_owner = '', lease_until = NULL
@@ -73,11 +74,11 @@ WHERE org_id = $1 AND region = $2`,
 
 // HoldsLease reports whether owner still holds the lease on a key (inside the transaction that holds
 // the row lock), so a probe result that arrives after its lease expired is dropped.
-func (t *Tx) HoldsLease(ctx context.Context, orgID, region, owner string, now time.Time) (bool, error) {
+func (q *Q) HoldsLease(ctx context.Context, orgID, region, owner string, now time.Time) (bool, error) {
 	var ok bool
-	err := t.tx.QueryRow(ctx, `SELECT lease_owner = $3 AND lease_until > $4 FROM key_health WHERE org_id = $1 AND region = $2`,
+	err := q.db.QueryRow(ctx, `SELECT lease_owner = $3 AND lease_until > $4 FROM key_health WHERE org_id = $1 AND region = $2`,
 		orgID, region, owner, now).Scan(&ok)
-	if translate(err) == domain.ErrNotFound {
+	if errors.Is(translate(err), domain.ErrNotFound) {
 		return false, nil
 	}
 	return ok, translate(err)
@@ -90,8 +91,8 @@ type Due struct {
 
 // ClaimDue leases up to limit keys whose probe is due and that no live lease holds, for owner until
 // now+lease. Rows locked by another replica's claim are skipped, so replicas never claim the same key.
-func (s *Store) ClaimDue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Due, error) {
-	rows, err := s.pool.Query(ctx, `
+func (q *Q) ClaimDue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Due, error) {
+	rows, err := q.db.Query(ctx, `
 WITH due AS (
     SELECT org_id, region FROM key_health
     WHERE next_probe_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
@@ -116,9 +117,9 @@ RETURNING h.org_id, h.region, k.key_arn`, owner, now, now.Add(lease), limit)
 // ProbeSoon makes the organisation's keys linked as keyARN due for a probe now, unless the monitor
 // already knows them unavailable (then a flood of refused requests causes no flood of probes). A
 // provider-managed organisation has no linked key, and nothing changes.
-func (s *Store) ProbeSoon(ctx context.Context, orgID, keyARN string) error {
-	now := s.Now()
-	_, err := s.pool.Exec(ctx, `
+func (q *Q) ProbeSoon(ctx context.Context, orgID, keyARN string) error {
+	now := q.Now()
+	_, err := q.db.Exec(ctx, `
 UPDATE key_health h SET next_probe_at = $3
 FROM key_links k
 WHERE h.org_id = $1 AND k.org_id = h.org_id AND k.region = h.region AND k.purpose = 'data'

@@ -3,7 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
-	"net/http"
+	"errors"
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -18,17 +18,17 @@ type Replay struct {
 	Body   []byte
 }
 
-var errIdempotencyKeyReused = domain.Errorf(http.StatusUnprocessableEntity, domain.CodeIdempotencyKeyReused,
+var errIdempotencyKeyReused = domain.Errorf(domain.KindInvalid, domain.CodeIdempotencyKeyReused,
 	"this Idempotency-Key was used with another request body; use a new key for a new request")
 
 // Replayed returns the stored answer for (scope, key) when one younger than IdempotencyTTL exists and
 // was made for the same request; another request under that key is idempotency_key_reused.
-func (s *Store) Replayed(ctx context.Context, scope, key string, requestHash []byte) (*Replay, error) {
+func (q *Q) Replayed(ctx context.Context, scope, key string, requestHash []byte) (*Replay, error) {
 	var r Replay
 	var h []byte
-	err := s.pool.QueryRow(ctx, `SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at > $3`,
-		scope, key, s.Now().Add(-IdempotencyTTL)).Scan(&h, &r.Status, &r.Body)
-	if err := translate(err); err == domain.ErrNotFound {
+	err := q.db.QueryRow(ctx, `SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at > $3`,
+		scope, key, q.Now().Add(-IdempotencyTTL)).Scan(&h, &r.Status, &r.Body)
+	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
@@ -42,14 +42,14 @@ func (s *Store) Replayed(ctx context.Context, scope, key string, requestHash []b
 // SaveReplay stores the answer in the same transaction as the work it answers for. It returns
 // false when a concurrent request under the same key committed first; the caller then rolls back and
 // replays that answer.
-func (t *Tx) SaveReplay(ctx context.Context, scope, key string, requestHash []byte, r Replay) (bool, error) {
+func (q *Q) SaveReplay(ctx context.Context, scope, key string, requestHash []byte, r Replay) (bool, error) {
 	// An expired row is replaced; a live one wins.
-	tag, err := t.tx.Exec(ctx, `
+	tag, err := q.db.Exec(ctx, `
 INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
     body = EXCLUDED.body, created_at = EXCLUDED.created_at
 WHERE idempotency_keys.created_at <= $7`,
-		scope, key, requestHash, r.Status, r.Body, t.now, t.now.Add(-IdempotencyTTL))
+		scope, key, requestHash, r.Status, r.Body, q.Now(), q.Now().Add(-IdempotencyTTL))
 	if err != nil {
 		return false, translate(err)
 	}
@@ -57,7 +57,7 @@ WHERE idempotency_keys.created_at <= $7`,
 }
 
 // PurgeReplays deletes stored answers older than IdempotencyTTL.
-func (s *Store) PurgeReplays(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at <= $1`, s.Now().Add(-IdempotencyTTL))
+func (q *Q) PurgeReplays(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at <= $1`, q.Now().Add(-IdempotencyTTL))
 	return translate(err)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,20 +29,20 @@ func scanOrg(row pgx.Row) (domain.Org, error) {
 
 // InsertOrg stores a new organisation and, for customer_managed, its home region's data key link and
 // that key's health row (healthy: the key was just verified).
-func (t *Tx) InsertOrg(ctx context.Context, o domain.Org) error {
-	if _, err := t.tx.Exec(ctx, `INSERT INTO orgs (id, name, region, encryption_mode, created_at) VALUES ($1, $2, $3, $4, $5)`,
+func (q *Q) InsertOrg(ctx context.Context, o domain.Org) error {
+	if _, err := q.db.Exec(ctx, `INSERT INTO orgs (id, name, region, encryption_mode, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		o.ID, o.Name, o.Region, o.Mode, o.CreatedAt); err != nil {
 		return translate(err)
 	}
 	if o.Mode != domain.ModeCustomerManaged {
 		return nil
 	}
-	return t.InsertKeyLink(ctx, domain.KeyLink{OrgID: o.ID, Region: o.Region, Purpose: domain.PurposeData, KeyARN: o.KeyARN, CreatedAt: o.CreatedAt})
+	return q.InsertKeyLink(ctx, domain.KeyLink{OrgID: o.ID, Region: o.Region, Purpose: domain.PurposeData, KeyARN: o.KeyARN, CreatedAt: o.CreatedAt})
 }
 
 // InsertKeyLink links a key for good; it never updates an existing link.
-func (t *Tx) InsertKeyLink(ctx context.Context, l domain.KeyLink) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO key_links (org_id, region, purpose, key_arn, created_at) VALUES ($1, $2, $3, $4, $5)`,
+func (q *Q) InsertKeyLink(ctx context.Context, l domain.KeyLink) error {
+	_, err := q.db.Exec(ctx, `INSERT INTO key_links (org_id, region, purpose, key_arn, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		l.OrgID, l.Region, l.Purpose, l.KeyARN, l.CreatedAt)
 	if err != nil {
 		return translate(err)
@@ -49,7 +50,7 @@ func (t *Tx) InsertKeyLink(ctx context.Context, l domain.KeyLink) error {
 	if l.Purpose != domain.PurposeData {
 		return nil
 	}
-	_, err = t.tx.Exec(ctx, `
+	_, err = q.db.Exec(ctx, `
 INSERT INTO key_health (org_id, region, status, last_probe_at, last_ok_at, next_probe_at)
 VALUES ($1, $2, 'healthy', $3, $3, $3)
 ON CONFLICT (org_id, region) DO NOTHING`, l.OrgID, l.Region, l.CreatedAt)
@@ -57,9 +58,9 @@ ON CONFLICT (org_id, region) DO NOTHING`, l.OrgID, l.Region, l.CreatedAt)
 }
 
 // Org reads one organisation.
-func (s *Store) Org(ctx context.Context, id string) (domain.Org, error) {
-	o, err := scanOrg(s.pool.QueryRow(ctx, orgSelect+` WHERE o.id = $1`, id))
-	if err == domain.ErrNotFound {
+func (q *Q) Org(ctx context.Context, id string) (domain.Org, error) {
+	o, err := scanOrg(q.db.QueryRow(ctx, orgSelect+` WHERE o.id = $1`, id))
+	if errors.Is(err, domain.ErrNotFound) {
 		return o, domain.NotFound("organisation")
 	}
 	return o, err
@@ -67,27 +68,17 @@ func (s *Store) Org(ctx context.Context, id string) (domain.Org, error) {
 
 // Orgs lists organisations oldest first, after the cursor; only is a filter for one id (an
 // organisation token lists its own).
-func (s *Store) Orgs(ctx context.Context, page Page, only string) ([]domain.Org, string, error) {
-	after, err := page.after()
-	if err != nil {
-		return nil, "", err
-	}
-	rows, err := s.pool.Query(ctx, orgSelect+`
+func (q *Q) Orgs(ctx context.Context, page domain.Page, only string) ([]domain.Org, string, error) {
+	return list(ctx, q, page, func(after cursor, limit int) (string, []any) {
+		return orgSelect + `
 WHERE ($1 = '' OR o.id = $1) AND (o.created_at, o.id) > ($2, $3)
-ORDER BY o.created_at, o.id LIMIT $4`, only, after.At, after.ID, page.Limit+1)
-	if err != nil {
-		return nil, "", translate(err)
-	}
-	orgs, err := collect(rows, scanOrg)
-	if err != nil {
-		return nil, "", err
-	}
-	return trim(orgs, page.Limit, func(o domain.Org) cursor { return cursor{At: o.CreatedAt, ID: o.ID} })
+ORDER BY o.created_at, o.id LIMIT $4`, []any{only, after.At, after.ID, limit}
+	}, scanOrg, func(o domain.Org) cursor { return cursor{At: o.CreatedAt, ID: o.ID} })
 }
 
 // RenameOrg changes an organisation's name.
-func (t *Tx) RenameOrg(ctx context.Context, id, name string) error {
-	tag, err := t.tx.Exec(ctx, `UPDATE orgs SET name = $2 WHERE id = $1`, id, name)
+func (q *Q) RenameOrg(ctx context.Context, id, name string) error {
+	tag, err := q.db.Exec(ctx, `UPDATE orgs SET name = $2 WHERE id = $1`, id, name)
 	if err != nil {
 		return translate(err)
 	}
@@ -99,8 +90,8 @@ func (t *Tx) RenameOrg(ctx context.Context, id, name string) error {
 
 // DeleteOrg removes an organisation with everything it owns (key links, tokens, collections,
 // documents); its events stay on record.
-func (t *Tx) DeleteOrg(ctx context.Context, id string) error {
-	tag, err := t.tx.Exec(ctx, `DELETE FROM orgs WHERE id = $1`, id)
+func (q *Q) DeleteOrg(ctx context.Context, id string) error {
+	tag, err := q.db.Exec(ctx, `DELETE FROM orgs WHERE id = $1`, id)
 	if err != nil {
 		return translate(err)
 	}
@@ -108,29 +99,6 @@ func (t *Tx) DeleteOrg(ctx context.Context, id string) error {
 		return domain.NotFound("organisation")
 	}
 	return nil
-}
-
-// LockOrg takes a row lock on the organisation for the rest of the transaction.
-func (t *Tx) LockOrg(ctx context.Context, id string) (domain.Org, error) {
-	o, err := scanOrg(t.tx.QueryRow(ctx, orgSelect+` WHERE o.id = $1 FOR UPDATE OF o`, id))
-	if err == domain.ErrNotFound {
-		return o, domain.NotFound("organisation")
-	}
-	return o, err
-}
-
-// KeyLinks lists an organisation's key links.
-func (s *Store) KeyLinks(ctx context.Context, orgID string) ([]domain.KeyLink, error) {
-	rows, err := s.pool.Query(ctx, `SELECT org_id, region, purpose, key_arn, created_at FROM key_links WHERE org_id = $1 ORDER BY region, purpose`, orgID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	return collect(rows, func(r pgx.Row) (domain.KeyLink, error) {
-		var l domain.KeyLink
-		err := r.Scan(&l.OrgID, &l.Region, &l.Purpose, &l.KeyARN, &l.CreatedAt)
-		l.CreatedAt = l.CreatedAt.UTC()
-		return l, err
-	})
 }
 
 // utc normalises a nullable time read from the database.

@@ -1,21 +1,15 @@
 package store
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cmekd/cmekd/internal/domain"
 )
-
-// Page is one page request of a list: at most Limit rows after the opaque Cursor.
-type Page struct {
-	Limit  int
-	Cursor string
-}
 
 // cursor is the position after which a page starts. Lists ordered by a sequence use Seq; others use
 // (At, ID).
@@ -25,9 +19,9 @@ type cursor struct {
 	Seq int64     `json:"s,omitempty"`
 }
 
-var errBadCursor = domain.Errorf(http.StatusBadRequest, domain.CodeInvalidCursor, "the cursor is not one this server issued")
+var errBadCursor = domain.Errorf(domain.KindMalformed, domain.CodeInvalidCursor, "the cursor is not one this server issued")
 
-func (p Page) after() (cursor, error) {
+func decodeCursor(p domain.Page) (cursor, error) {
 	if p.Cursor == "" {
 		return cursor{}, nil
 	}
@@ -83,4 +77,25 @@ func trim[T any](items []T, limit int, pos func(T) cursor) ([]T, string, error) 
 	}
 	items = items[:limit]
 	return items, pos(items[len(items)-1]).String(), nil
+}
+
+// list is every list's one paging step: it reads the page's cursor, runs the query that sql builds
+// from it for one row more than the page (to learn whether another page follows), scans the rows
+// and cuts the page, returning the cursor of the next one (empty at the end).
+func list[T any](ctx context.Context, q *Q, page domain.Page, sql func(after cursor, limit int) (string, []any),
+	scan func(pgx.Row) (T, error), pos func(T) cursor) ([]T, string, error) {
+	after, err := decodeCursor(page)
+	if err != nil {
+		return nil, "", err
+	}
+	query, args := sql(after, page.Limit+1)
+	rows, err := q.db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, "", translate(err)
+	}
+	items, err := collect(rows, scan)
+	if err != nil {
+		return nil, "", err
+	}
+	return trim(items, page.Limit, pos)
 }

@@ -7,11 +7,11 @@ import (
 
 // Heartbeat records that the monitor replica owner is alive at now, forgets replicas not seen since
 // now-window, and returns how many replicas are alive, this one included.
-func (s *Store) Heartbeat(ctx context.Context, owner string, now time.Time, window time.Duration) (int, error) {
+func (q *Q) Heartbeat(ctx context.Context, owner string, now time.Time, window time.Duration) (int, error) {
 	var others int
 	// The data-modifying CTEs are not visible to the final SELECT, which counts the others as they
 	// were; this replica adds one.
-	err := s.pool.QueryRow(ctx, `
+	err := q.db.QueryRow(ctx, `
 WITH beat AS (
     INSERT INTO monitor_replicas (owner, seen_at) VALUES ($1, $2)
     ON CONFLICT (owner) DO UPDATE SET seen_at = EXCLUDED.seen_at
@@ -26,7 +26,7 @@ SELECT count(*) FROM monitor_replicas WHERE seen_at > $3 AND owner <> $1`, owner
 }
 
 // Leave forgets the monitor replica owner, so the others take up its share at their next beat.
-func (s *Store) Leave(ctx context.Context, owner string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM monitor_replicas WHERE owner = $1`, owner)
+func (q *Q) Leave(ctx context.Context, owner string) error {
+	_, err := q.db.Exec(ctx, `DELETE FROM monitor_replicas WHERE owner = $1`, owner)
 	return translate(err)
 }

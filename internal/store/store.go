@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,20 +16,47 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/migrations"
 )
 
-// Store is cmekd's PostgreSQL state.
+// Store is cmekd's PostgreSQL state. Its query methods are those of Q, run on the pool; InTx runs
+// them inside one transaction instead.
 type Store struct {
+	Q
 	pool *pgxpool.Pool
-	now  func() time.Time
+}
+
+// querier is what both the pool and a transaction run queries with.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// Q runs cmekd's queries, on the pool or inside one transaction: each query method is written once,
+// and the caller chooses atomicity by calling it on the Store or on the Q that InTx hands it.
+type Q struct {
+	db    querier
+	clock clock.Clock
+	stamp time.Time // inside a transaction: the time its work is stamped with
+}
+
+// Now is the store's time, in UTC at microsecond precision (what PostgreSQL keeps). Inside a
+// transaction it is the same instant for all the transaction's work.
+func (q *Q) Now() time.Time {
+	if !q.stamp.IsZero() {
+		return q.stamp
+	}
+	return q.clock.Now().UTC().Truncate(time.Microsecond)
 }
 
 // Options configure Open.
 type Options struct {
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock is the store's time; nil means the wall clock.
+	Clock clock.Clock
 	// MaxConns bounds the pool; zero keeps pgx's default.
 	MaxConns int32
 	// Tracer observes every query (benchmarks count database round trips with it); nil means none.
@@ -58,18 +84,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	return &Store{pool: pool, now: now}, nil
+	return &Store{Q: Q{db: pool, clock: clock.Or(opts.Clock)}, pool: pool}, nil
 }
 
 // Close releases the pool.
 func (s *Store) Close() { s.pool.Close() }
-
-// Now is the store's clock, in UTC at microsecond precision (what PostgreSQL keeps).
-func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // EnsureDatabase creates the database named in url if it is missing, connecting to the server's
 // "postgres" database to do so.
@@ -154,31 +173,18 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Tx is one database transaction; its methods compose atomic work.
-type Tx struct {
-	tx  pgx.Tx
-	now time.Time
-}
-
-// Now is the time the transaction's work is stamped with.
-func (t *Tx) Now() time.Time { return t.now }
-
 // InTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.
-func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
+func (s *Store) InTx(ctx context.Context, fn func(*Q) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return translate(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
-	if err := fn(&Tx{tx: tx, now: s.Now()}); err != nil {
+	if err := fn(&Q{db: tx, clock: s.clock, stamp: s.Now()}); err != nil {
 		return err
 	}
 	return translate(tx.Commit(ctx))
 }
-
-// ErrKeyLinkImmutable is the database's refusal to change a stored key link.
-var ErrKeyLinkImmutable = domain.Errorf(http.StatusConflict, domain.CodeKeyLinkImmutable,
-	"the key link of an organisation cannot be changed")
 
 // translate turns driver errors into domain errors; anything unknown stays internal.
 func translate(err error) error {
@@ -192,11 +198,11 @@ func translate(err error) error {
 	if errors.As(err, &pgErr) {
 		switch pgErr.ConstraintName {
 		case "orgs_name_unique":
-			return domain.Errorf(http.StatusConflict, domain.CodeOrgNameTaken, "an organisation with this name already exists")
+			return domain.Errorf(domain.KindConflict, domain.CodeOrgNameTaken, "an organisation with this name already exists")
 		case "key_links_immutable":
-			return ErrKeyLinkImmutable
+			return domain.Errorf(domain.KindConflict, domain.CodeKeyLinkImmutable, "the key link of an organisation cannot be changed")
 		case "collections_org_name_unique":
-			return domain.Errorf(http.StatusConflict, domain.CodeCollectionNameTaken, "a collection with this name already exists")
+			return domain.Errorf(domain.KindConflict, domain.CodeCollectionNameTaken, "a collection with this name already exists")
 		}
 	}
 	return err

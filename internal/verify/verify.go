@@ -3,6 +3,8 @@
 package verify
 
 import (
+	"github.com/cmekd/cmekd/internal/domain"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -30,24 +32,18 @@ const (
 
 // Failure codes of checks that are not KMS errors (those come from kms.Code*).
 const (
-	CodeSkipped             = "skipped"
-	CodeWrongKeySpec        = "wrong_key_spec"
-	CodeAWSManagedKey       = "aws_managed_key"
-	CodeMultiRegionMismatch = "multi_region_mismatch"
-	CodeDecryptMismatch     = "decrypt_mismatch"
+	CodeSkipped             = domain.CodeSkipped
+	CodeWrongKeySpec        = domain.CodeWrongKeySpec
+	CodeAWSManagedKey       = domain.CodeAWSManagedKey
+	CodeMultiRegionMismatch = domain.CodeMultiRegionMismatch
+	CodeDecryptMismatch     = domain.CodeDecryptMismatch
 )
 
 // OnboardingContext is the encryption-context value used before an organisation exists.
 const OnboardingContext = "onboarding"
 
 // Check is one step's result.
-type Check struct {
-	Name    string
-	OK      bool
-	Code    string
-	Action  string
-	Message string
-}
+type Check = domain.Check
 
 // Report is the outcome of a verification.
 type Report struct {
@@ -92,9 +88,19 @@ func (r Report) Transient() bool {
 	return failed
 }
 
+// KMS is what verification asks of KMS; *kms.Client is one.
+type KMS interface {
+	DescribeKey(ctx context.Context, keyARN string) (kms.KeyMetadata, error)
+	GenerateDataKey(ctx context.Context, keyARN string, encCtx map[string]string) (plaintext, wrapped []byte, err error)
+	Decrypt(ctx context.Context, keyARN string, wrapped []byte, encCtx map[string]string) ([]byte, error)
+	Encrypt(ctx context.Context, keyARN string, plaintext []byte, encCtx map[string]string) ([]byte, error)
+}
+
+var _ KMS = (*kms.Client)(nil)
+
 // Verifier runs the checks.
 type Verifier struct {
-	kms     *kms.Client
+	kms     KMS
 	rules   keyarn.Rules
 	backoff []time.Duration
 }
@@ -106,7 +112,7 @@ type Options struct {
 }
 
 // New returns a Verifier calling KMS through client and judging ARNs by rules.
-func New(client *kms.Client, rules keyarn.Rules, opts Options) *Verifier {
+func New(client KMS, rules keyarn.Rules, opts Options) *Verifier {
 	b := opts.Backoff
 	if b == nil {
 		b = []time.Duration{200 * time.Millisecond, time.Second}

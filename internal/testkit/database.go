@@ -1,9 +1,12 @@
-// Package testdb gives each test a fresh, migrated PostgreSQL database: a template database is
-// migrated once per schema version and cloned per test, then dropped in t.Cleanup.
+// Package testkit is the plumbing every test shares: a fresh, migrated PostgreSQL database per test
+// (Database), a clock tests move by hand (Clock) and a logger (Logger).
+//
+// A template database is migrated once per schema version and cloned per test, then dropped in
+// t.Cleanup.
 //
 // The server comes from CMEKD_TEST_DATABASE_URL; else from testcontainers-go's PostgreSQL module
 // when a Docker engine answers; else the local server on 127.0.0.1:5432.
-package testdb
+package testkit
 
 import (
 	"context"
@@ -172,8 +175,8 @@ func dropStaleTemplates(ctx context.Context, admin *pgx.Conn, current string) {
 	}
 }
 
-// New creates a fresh migrated database for t and returns its URL; it is dropped when t ends.
-func New(t testing.TB) string {
+// Database creates a fresh migrated database for t and returns its URL; it is dropped when t ends.
+func Database(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

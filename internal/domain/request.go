@@ -1,0 +1,50 @@
+package domain
+
+import (
+	"context"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Page is one page request of a list: at most Limit items after the opaque Cursor (SPEC §1).
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the request's id, so that every layer's log lines name it.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID is the id WithRequestID put in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// ValidName trims a display name and checks it: 1–100 characters, no control characters.
+func ValidName(field, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || utf8.RuneCountInString(s) > 100 {
+		return "", Invalid(field, "%s must be 1 to 100 characters", field)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "", Invalid(field, "%s must not contain control characters", field)
+		}
+	}
+	return s, nil
+}
+
+// Check is one verification step's result (SPEC §4), in the shape clients see it.
+type Check struct {
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Code    string `json:"code,omitempty"`
+	Action  string `json:"action,omitempty"`
+	Message string `json:"message,omitempty"`
+}

@@ -1,0 +1,109 @@
+// Package idempotency keeps the answers of requests made with an Idempotency-Key (SPEC §1): a retry
+// with the same key and body gets the first answer again and creates nothing new; the same key with
+// another body is refused. An answer is stored in the transaction that did the work it answers for.
+package idempotency
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"unicode/utf8"
+
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/store"
+)
+
+// Key is one request's Idempotency-Key; the zero Key means the request had none.
+type Key struct {
+	scope, value string
+	hash         []byte
+}
+
+// NewKey reads a request's Idempotency-Key header value for route, sent by actor with body raw. The
+// scope keeps principals and routes apart, so one caller's key never replays another's answer. An
+// empty header gives the zero Key.
+func NewKey(header, route, actor string, raw []byte) (Key, error) {
+	if header == "" {
+		return Key{}, nil
+	}
+	if len(header) > 255 || !utf8.ValidString(header) {
+		return Key{}, domain.Invalid("Idempotency-Key", "the Idempotency-Key header must be at most 255 characters")
+	}
+	h := sha256.Sum256(raw)
+	return Key{scope: route + "|" + actor, value: header, hash: h[:]}, nil
+}
+
+// Answer is a response: its status and its body as sent.
+type Answer struct {
+	Status int
+	Body   []byte
+}
+
+// Keeper stores and replays answers.
+type Keeper struct {
+	store *store.Store
+}
+
+// New returns a Keeper over st.
+func New(st *store.Store) *Keeper { return &Keeper{store: st} }
+
+// Replayed is the stored answer for k, or nil when there is none (always for the zero Key). The same
+// key with another body is idempotency_key_reused.
+func (kp *Keeper) Replayed(ctx context.Context, k Key) (*Answer, error) {
+	if k.value == "" {
+		return nil, nil
+	}
+	r, err := kp.store.Replayed(ctx, k.scope, k.value, k.hash)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	return &Answer{Status: r.Status, Body: r.Body}, nil
+}
+
+// errRaceLost says a concurrent request with the same key committed first.
+var errRaceLost = errors.New("idempotency: a concurrent request with this key won")
+
+// Created is the status of every answer Do makes: both idempotent routes create (an organisation,
+// documents), and a replay answers what the first request answered.
+const Created = 201
+
+// Do runs work in one transaction and answers Created with the body work returns, storing that answer
+// under k in the same transaction. fresh is false when a concurrent request with the same key
+// committed first: then work is rolled back and that request's answer is returned instead.
+func (kp *Keeper) Do(ctx context.Context, k Key, work func(tx *store.Q) ([]byte, error)) (a Answer, fresh bool, err error) {
+	err = kp.store.InTx(ctx, func(tx *store.Q) error {
+		body, err := work(tx)
+		if err != nil {
+			return err
+		}
+		a = Answer{Status: Created, Body: body}
+		if k.value == "" {
+			return nil
+		}
+		saved, err := tx.SaveReplay(ctx, k.scope, k.value, k.hash, store.Replay{Status: Created, Body: body})
+		if err != nil {
+			return err
+		}
+		if !saved {
+			return errRaceLost
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errRaceLost):
+		won, err := kp.Replayed(ctx, k)
+		if err == nil && won == nil {
+			err = errors.New("idempotency: the winning answer vanished")
+		}
+		if err != nil {
+			return Answer{}, false, err
+		}
+		return *won, false, nil
+	case err != nil:
+		return Answer{}, false, err
+	}
+	return a, true, nil
+}
+
+// Purge deletes stored answers past their 24 hours. Every replica may; the DELETE is idempotent.
+func (kp *Keeper) Purge(ctx context.Context) error { return kp.store.PurgeReplays(ctx) }

@@ -1,0 +1,186 @@
+// Package keyring owns cmekd's data keys (SPEC §8): it hands out an owner's current data key or makes
+// a new one with KMS GenerateDataKey, unwraps stored keys with KMS Decrypt through the in-memory
+// cache, turns KMS failures into the errors clients see, and nudges the monitor to probe a key that KMS
+// refused. Data keys are kept by owner and purpose (the documents of a collection; later the secrets
+// of a scope, backups), and only their wrapped copies are stored, one per KMS key that wraps them.
+package keyring
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cmekd/cmekd/internal/clock"
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/envelope"
+	"github.com/cmekd/cmekd/internal/kms"
+	"github.com/cmekd/cmekd/internal/store"
+)
+
+// KMS is what the keyring asks of KMS; *kms.Client is one.
+type KMS interface {
+	GenerateDataKey(ctx context.Context, keyARN string, encCtx map[string]string) (plaintext, wrapped []byte, err error)
+	Decrypt(ctx context.Context, keyARN string, wrapped []byte, encCtx map[string]string) ([]byte, error)
+}
+
+var _ KMS = (*kms.Client)(nil)
+
+// Purpose is what a family of data keys seals. It names the keys' rows, the encryption-context key
+// that binds a wrapped key to its owner, and the label that starts every sealed item's authenticated
+// data, so that nothing sealed for one purpose is ever taken for another.
+type Purpose struct {
+	Name       string
+	ContextKey string
+	Label      string
+}
+
+// Documents is the purpose of a collection's data keys: they seal its documents.
+var Documents = Purpose{Name: "documents", ContextKey: "cmekd:collection", Label: envelope.DocumentLabel}
+
+// Owner is what a data key belongs to: a collection of an organisation, say.
+type Owner struct {
+	Purpose Purpose
+	OrgID   string
+	ID      string
+}
+
+// encryptionContext binds a wrapped data key to its organisation and owner (SPEC §8).
+func (o Owner) encryptionContext() map[string]string {
+	return map[string]string{"cmekd:org": o.OrgID, o.Purpose.ContextKey: o.ID}
+}
+
+// ErrIntegrity reports a stored item or data key that does not belong where it was found: a row moved
+// to another owner, or tampered with. Nothing is returned from it.
+var ErrIntegrity = errors.New("keyring: sealed data does not authenticate")
+
+// Config configures a Keyring.
+type Config struct {
+	Store *store.Store
+	KMS   KMS
+	Cache *envelope.Cache
+	Clock clock.Clock
+	// MaxAge and MaxUses bound a data key's use (CMEKD_DEK_MAX_AGE, CMEKD_DEK_MAX_DOCUMENTS): past
+	// either, the owner's next seal makes a new one.
+	MaxAge  time.Duration
+	MaxUses int
+}
+
+// Keyring hands out data keys.
+type Keyring struct {
+	cfg Config
+}
+
+// New returns a Keyring.
+func New(cfg Config) *Keyring {
+	cfg.Clock = clock.Or(cfg.Clock)
+	return &Keyring{cfg: cfg}
+}
+
+// Box seals and opens an owner's items under one plaintext data key. It lives only as long as the
+// function it is handed to.
+type Box struct {
+	owner     Owner
+	dataKeyID string
+	sealer    *envelope.Sealer
+}
+
+// DataKeyID is the data key the box seals under; stored items name it.
+func (b *Box) DataKeyID() string { return b.dataKeyID }
+
+func (b *Box) aad(itemID string) envelope.AAD {
+	return envelope.AAD{Label: b.owner.Purpose.Label, OrgID: b.owner.OrgID, OwnerID: b.owner.ID, ItemID: itemID}
+}
+
+// Seal encrypts one item, bound to the purpose, organisation, owner and item id.
+func (b *Box) Seal(itemID string, plaintext []byte) (nonce, ciphertext []byte, err error) {
+	return b.sealer.Seal(b.aad(itemID), plaintext)
+}
+
+// Open reverses Seal; an item moved to another row, owner or purpose fails with ErrIntegrity.
+func (b *Box) Open(itemID string, nonce, ciphertext []byte) ([]byte, error) {
+	plain, err := b.sealer.Open(b.aad(itemID), nonce, ciphertext)
+	if err != nil {
+		return nil, ErrIntegrity
+	}
+	return plain, nil
+}
+
+// Seal runs fn with a Box under the owner's current data key wrapped by keyARN, first making a new
+// data key when there is none young enough with room for n more items.
+func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, fn func(*Box) error) error {
+	now := k.cfg.Store.Now()
+	dk, err := k.cfg.Store.CurrentDataKey(ctx, owner.Purpose.Name, owner.ID, keyARN, now.Add(-k.cfg.MaxAge), n, k.cfg.MaxUses)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		if dk, err = k.newDataKey(ctx, owner, keyARN, now); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	return k.use(ctx, owner, dk, fn)
+}
+
+// Open runs fn with a Box under the owner's data key id. A data key of another owner is never used.
+func (k *Keyring) Open(ctx context.Context, owner Owner, dataKeyID string, fn func(*Box) error) error {
+	dk, err := k.cfg.Store.DataKey(ctx, dataKeyID)
+	if err != nil {
+		return err
+	}
+	if dk.OrgID != owner.OrgID || dk.Purpose != owner.Purpose.Name || dk.OwnerID != owner.ID {
+		return ErrIntegrity // a row pointed at another owner's key: no need to ask KMS
+	}
+	return k.use(ctx, owner, dk, fn)
+}
+
+// newDataKey makes a data key with KMS, stores it wrapped and caches the plaintext.
+func (k *Keyring) newDataKey(ctx context.Context, owner Owner, keyARN string, now time.Time) (store.DataKey, error) {
+	plain, wrapped, err := k.cfg.KMS.GenerateDataKey(ctx, keyARN, owner.encryptionContext())
+	if err != nil {
+		return store.DataKey{}, k.kmsError(ctx, owner.OrgID, keyARN, err)
+	}
+	// The cache keeps a copy of its own; this one is wiped however the function ends.
+	defer envelope.Wipe(plain)
+	dk := store.DataKey{ID: domain.NewID("dek"), OrgID: owner.OrgID, Purpose: owner.Purpose.Name, OwnerID: owner.ID,
+		KeyARN: keyARN, Wrapped: wrapped, CreatedAt: now}
+	if err := k.cfg.Store.InsertDataKey(ctx, dk); err != nil {
+		return dk, err
+	}
+	k.cfg.Cache.Put(dk.ID, plain)
+	return dk, nil
+}
+
+// use runs fn with a Box under dk's plaintext, from the cache or unwrapped by KMS Decrypt.
+func (k *Keyring) use(ctx context.Context, owner Owner, dk store.DataKey, fn func(*Box) error) error {
+	load := func(ctx context.Context) ([]byte, error) {
+		plain, err := k.cfg.KMS.Decrypt(ctx, dk.KeyARN, dk.Wrapped, owner.encryptionContext())
+		if err != nil {
+			return nil, k.kmsError(ctx, dk.OrgID, dk.KeyARN, err)
+		}
+		return plain, nil
+	}
+	return k.cfg.Cache.Use(ctx, dk.ID, load, func(key []byte) error {
+		sealer, err := envelope.NewSealer(key)
+		if err != nil {
+			return err
+		}
+		return fn(&Box{owner: owner, dataKeyID: dk.ID, sealer: sealer})
+	})
+}
+
+// kmsError answers a KMS failure: the customer's doing is 409 key_unavailable, an outage 503. A
+// customer-caused refusal also makes the monitor probe the key now rather than at its next turn, so
+// the organisation's collections halt within seconds of the first refused request.
+func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error) error {
+	var ke *kms.Error
+	if !errors.As(err, &ke) {
+		return err
+	}
+	pe := &domain.ProbeError{Code: ke.Code, Action: ke.Action, Message: ke.Message}
+	if ke.Transient() || ke.Code == kms.CodeKMSError {
+		return domain.KMSUnreachableError(pe)
+	}
+	// Best effort: if it fails, the key is still probed within an interval.
+	_ = k.cfg.Store.ProbeSoon(context.WithoutCancel(ctx), orgID, keyARN)
+	return domain.KeyUnavailableError(pe)
+}

@@ -1,0 +1,331 @@
+// Package orgs is the use-case service of organisations (SPEC §5): creation (validate, verify the key,
+// then one transaction with the key link, the events and the idempotent answer), rename, deletion,
+// tokens and authentication, the audit trail, and the key checks and key policies of onboarding.
+package orgs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/idempotency"
+	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/verify"
+)
+
+// Config configures the service.
+type Config struct {
+	Store       *store.Store
+	Verifier    *verify.Verifier
+	Idempotency *idempotency.Keeper
+	Logger      *slog.Logger
+	Rules       keyarn.Rules
+	// AdminToken is CMEKD_ADMIN_TOKEN, the platform operator's token.
+	AdminToken string
+	// PlatformPrincipal is named in generated key policies.
+	PlatformPrincipal string
+}
+
+// Service runs the organisation use cases.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service.
+func New(cfg Config) *Service { return &Service{cfg: cfg} }
+
+// CreateInput is what POST /v1/orgs asks for.
+type CreateInput struct {
+	Name       string
+	Region     string
+	Encryption *EncryptionInput
+}
+
+// EncryptionInput is the encryption a new organisation asks for.
+type EncryptionInput struct {
+	Mode   string
+	KeyARN string
+}
+
+// Create validates, verifies the key of a customer-managed organisation, then stores the
+// organisation, its key link and its events in one transaction with the idempotent answer, which
+// render encodes. A retry under the same Idempotency-Key gets the first answer.
+func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput, key idempotency.Key,
+	render func(domain.Org) ([]byte, error)) (idempotency.Answer, error) {
+	if replay, err := s.cfg.Idempotency.Replayed(ctx, key); err != nil || replay != nil {
+		return deref(replay), err
+	}
+	o, err := s.Validate(in)
+	if err != nil {
+		return idempotency.Answer{}, err
+	}
+	if o.Mode == domain.ModeCustomerManaged {
+		if err := s.verifyNewKey(ctx, o); err != nil {
+			return idempotency.Answer{}, err
+		}
+	}
+	a, fresh, err := s.cfg.Idempotency.Do(ctx, key, func(tx *store.Q) ([]byte, error) {
+		o.CreatedAt = tx.Now()
+		if err := tx.InsertOrg(ctx, o); err != nil {
+			return nil, err
+		}
+		actor := p.Actor()
+		if err := tx.InsertEvent(ctx, domain.Event{OrgID: o.ID, Type: domain.EventOrgCreated, Actor: actor, Region: o.Region}); err != nil {
+			return nil, err
+		}
+		if o.Mode == domain.ModeCustomerManaged {
+			if err := tx.InsertEvent(ctx, domain.Event{OrgID: o.ID, Type: domain.EventKeyVerified, Actor: actor,
+				Region: o.Region, Reason: o.KeyARN}); err != nil {
+				return nil, err
+			}
+		}
+		return render(o)
+	})
+	if fresh {
+		s.cfg.Logger.InfoContext(ctx, "organisation created", "request_id", domain.RequestID(ctx), "org_id", o.ID, "key_arn", o.KeyARN, "mode", o.Mode)
+	}
+	return a, err
+}
+
+func deref(a *idempotency.Answer) idempotency.Answer {
+	if a == nil {
+		return idempotency.Answer{}
+	}
+	return *a
+}
+
+// Validate checks a create request against the rules of §3 and turns it into the organisation to
+// store; it does not verify the key.
+func (s *Service) Validate(in CreateInput) (domain.Org, error) {
+	name, err := domain.ValidName("name", in.Name)
+	if err != nil {
+		return domain.Org{}, err
+	}
+	if err := s.CheckRegion(in.Region); err != nil {
+		return domain.Org{}, err
+	}
+	o := domain.Org{ID: domain.NewID("org"), Name: name, Region: in.Region, Mode: domain.ModeProviderManaged, KeyStatus: domain.KeyHealthy}
+	if in.Encryption == nil {
+		return o, nil
+	}
+	switch in.Encryption.Mode {
+	case domain.ModeProviderManaged:
+		if in.Encryption.KeyARN != "" {
+			return o, domain.Invalid("encryption.key_arn", "key_arn is only given with mode customer_managed")
+		}
+	case domain.ModeCustomerManaged:
+		if strings.TrimSpace(in.Encryption.KeyARN) == "" {
+			return o, domain.Errorf(domain.KindInvalid, domain.CodeKeyARNRequired,
+				"encryption.key_arn is required with mode customer_managed: give the full key ARN, arn:aws:kms:<region>:<account>:key/<key-id>")
+		}
+		arn, err := s.cfg.Rules.Check(in.Encryption.KeyARN, in.Region)
+		if err != nil {
+			return o, arnError(err)
+		}
+		o.Mode, o.KeyARN, o.KeyStatus = domain.ModeCustomerManaged, arn.String(), domain.KeyHealthy
+	default:
+		return o, domain.Invalid("encryption.mode", "encryption.mode must be customer_managed or provider_managed")
+	}
+	return o, nil
+}
+
+// CheckRegion refuses a region this deployment does not serve.
+func (s *Service) CheckRegion(region string) error {
+	if region == "" {
+		return domain.Invalid("region", "region is required, e.g. \"us-west-2\"")
+	}
+	if slices.Contains(s.cfg.Rules.Regions, region) {
+		return nil
+	}
+	e := domain.Errorf(domain.KindInvalid, domain.CodeUnsupportedRegion,
+		"region %q is not served by this deployment", truncate(region, 40))
+	e.Details = map[string]any{"regions": s.cfg.Rules.Regions}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// arnError turns a key ARN rule violation (or a key-policy refusal, which speaks the same type) into
+// its 422; it is where keyarn's errors become the domain's.
+func arnError(err error) error {
+	var e *keyarn.Error
+	if errors.As(err, &e) {
+		return domain.Errorf(domain.KindInvalid, e.Code, "%s", e.Message)
+	}
+	return err
+}
+
+// Get reads one organisation.
+func (s *Service) Get(ctx context.Context, id string) (domain.Org, error) {
+	return s.cfg.Store.Org(ctx, id)
+}
+
+// List lists the organisations p may see: all for the admin, its own for an organisation token.
+func (s *Service) List(ctx context.Context, p domain.Principal, page domain.Page) ([]domain.Org, string, error) {
+	only := ""
+	if p.Role != domain.RoleAdmin {
+		only = p.OrgID
+	}
+	return s.cfg.Store.Orgs(ctx, page, only)
+}
+
+// PatchInput is what PATCH /v1/orgs/{org} asks for; Encryption is whatever the body held there.
+type PatchInput struct {
+	Name       *string
+	Encryption json.RawMessage
+}
+
+// Patch renames an organisation; any change of its encryption is refused, for the key link is for
+// good.
+func (s *Service) Patch(ctx context.Context, org domain.Org, in PatchInput) (domain.Org, error) {
+	if in.Encryption != nil {
+		return org, immutableKeyError(org, in.Encryption)
+	}
+	if in.Name == nil {
+		return org, nil
+	}
+	name, err := domain.ValidName("name", *in.Name)
+	if err != nil {
+		return org, err
+	}
+	if err := s.cfg.Store.RenameOrg(ctx, org.ID, name); err != nil {
+		return org, err
+	}
+	org.Name = name
+	return org, nil
+}
+
+// immutableKeyError explains why a PATCH may not touch encryption: a provider-managed organisation
+// asking for its own key needs a new organisation; any other change is a change of the key link.
+func immutableKeyError(org domain.Org, enc json.RawMessage) error {
+	var asked struct {
+		Mode string `json:"mode"`
+	}
+	_ = json.Unmarshal(enc, &asked)
+	if org.Mode == domain.ModeProviderManaged && asked.Mode == domain.ModeCustomerManaged {
+		return domain.Errorf(domain.KindConflict, domain.CodeCMEKRequiresNewOrg,
+			"customer-managed keys can only be set when an organisation is created: create a new organisation with encryption.mode customer_managed")
+	}
+	return domain.Errorf(domain.KindConflict, domain.CodeKeyLinkImmutable,
+		"an organisation's key link is set at creation and linked for good; it cannot be changed or removed")
+}
+
+// Delete removes an organisation with everything it owns; its org.deleted event stays on record.
+func (s *Service) Delete(ctx context.Context, p domain.Principal, org domain.Org) error {
+	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		if err := tx.DeleteOrg(ctx, org.ID); err != nil {
+			return err
+		}
+		return tx.InsertEvent(ctx, domain.Event{OrgID: org.ID, Type: domain.EventOrgDeleted, Actor: p.Actor(), Region: org.Region})
+	})
+	if err == nil {
+		s.cfg.Logger.InfoContext(ctx, "organisation deleted", "request_id", domain.RequestID(ctx), "org_id", org.ID)
+	}
+	return err
+}
+
+// Events lists an organisation's audit trail, newest first, optionally of one type.
+func (s *Service) Events(ctx context.Context, orgID, typ string, page domain.Page) ([]domain.Event, string, error) {
+	if typ != "" && !slices.Contains(domain.EventTypes, typ) {
+		e := domain.Invalid("type", "type must be one of the event types")
+		e.Details["types"] = domain.EventTypes
+		return nil, "", e
+	}
+	return s.cfg.Store.Events(ctx, orgID, typ, page)
+}
+
+// tokenPrefix marks cmekd secrets so secret scanners can find leaked ones.
+const tokenPrefix = "cmekd_"
+
+// newTokenSecret returns a fresh secret (256 random bits) and the hash that is stored instead.
+func newTokenSecret() (secret string, hash []byte) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	secret = tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, hashSecret(secret)
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+var errUnauthorized = domain.Errorf(domain.KindUnauthenticated, domain.CodeUnauthorized,
+	"send a valid token as Authorization: Bearer <token>")
+
+// Authenticate resolves a bearer secret into a Principal: the admin token from configuration, or a
+// live organisation token looked up by the hash of its secret.
+func (s *Service) Authenticate(ctx context.Context, secret string) (domain.Principal, error) {
+	switch {
+	case secret == "":
+		return domain.Principal{}, errUnauthorized
+	case s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.AdminToken)) == 1:
+		return domain.Principal{Role: domain.RoleAdmin}, nil
+	case strings.HasPrefix(secret, tokenPrefix):
+		tok, err := s.cfg.Store.TokenByHash(ctx, hashSecret(secret))
+		if errors.Is(err, domain.ErrNotFound) {
+			return domain.Principal{}, errUnauthorized
+		} else if err != nil {
+			return domain.Principal{}, err
+		}
+		return domain.Principal{Role: tok.Role, OrgID: tok.OrgID, TokenID: tok.ID}, nil
+	}
+	return domain.Principal{}, errUnauthorized
+}
+
+// CreateToken makes a token of the organisation; the secret is returned once and only its hash kept.
+func (s *Service) CreateToken(ctx context.Context, p domain.Principal, orgID, name, role string) (domain.Token, string, error) {
+	name, err := domain.ValidName("name", name)
+	if err != nil {
+		return domain.Token{}, "", err
+	}
+	r := domain.Role(role)
+	if !r.Valid() {
+		return domain.Token{}, "", domain.Invalid("role", "role must be owner, operator or member")
+	}
+	secret, hash := newTokenSecret()
+	tok := domain.Token{ID: domain.NewID("tok"), OrgID: orgID, Name: name, Role: r}
+	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		tok.CreatedAt = tx.Now()
+		if err := tx.InsertToken(ctx, tok, hash); err != nil {
+			return err
+		}
+		return tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: domain.EventTokenCreated,
+			Actor: p.Actor(), Reason: tok.ID + " (" + string(r) + ")"})
+	})
+	if err != nil {
+		return domain.Token{}, "", err
+	}
+	return tok, secret, nil
+}
+
+// Tokens lists the organisation's live tokens.
+func (s *Service) Tokens(ctx context.Context, orgID string, page domain.Page) ([]domain.Token, string, error) {
+	return s.cfg.Store.Tokens(ctx, orgID, page)
+}
+
+// RevokeToken revokes a live token of the organisation.
+func (s *Service) RevokeToken(ctx context.Context, p domain.Principal, orgID, id string) error {
+	return s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		if err := tx.RevokeToken(ctx, orgID, id); err != nil {
+			return err
+		}
+		return tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: domain.EventTokenRevoked, Actor: p.Actor(), Reason: id})
+	})
+}
