@@ -1,0 +1,83 @@
+package domain_test
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// httpAllowed are the directories whose code may import net/http: the HTTP interface, the server
+// that serves it, the KMS client and emulator (HTTP is their transport), the binaries, and the test
+// support that checks real HTTP traffic. Every other package speaks domain types only, so that no
+// HTTP status ever leaks into a rule.
+var httpAllowed = []string{
+	"cmd/",
+	"internal/api/",
+	"internal/server/",
+	"internal/kms/",
+	"internal/openapitest/",
+}
+
+// TestLayering_NetHTTPOnlyAtTheEdges fails when a package outside httpAllowed imports net/http.
+func TestLayering_NetHTTPOnlyAtTheEdges(t *testing.T) {
+	t.Parallel()
+	root := moduleRoot(t)
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		for _, dir := range httpAllowed {
+			if strings.HasPrefix(rel, dir) {
+				return nil
+			}
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			if imp.Path.Value == `"net/http"` {
+				t.Errorf("%s imports net/http; only %v may", rel, httpAllowed)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// moduleRoot is the directory holding go.mod, above this package.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test")
+		}
+		dir = parent
+	}
+}
