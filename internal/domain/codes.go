@@ -15,6 +15,8 @@ const (
 	CodeNotFound             = "not_found"
 	CodeInternal             = "internal_error"
 	CodeUnavailable          = "unavailable"
+	// CodeDatabaseUnavailable is a request that needed the database while it was unreachable.
+	CodeDatabaseUnavailable = "database_unavailable"
 
 	// Authentication and roles (SPEC §2).
 	CodeUnauthorized = "unauthorized"
@@ -71,7 +73,7 @@ const (
 // document to them.
 var ErrorCodes = []string{
 	CodeInvalidJSON, CodeUnknownField, CodeInvalidRequest, CodeInvalidCursor, CodePayloadTooLarge,
-	CodeUnsupportedMediaType, CodeMethodNotAllowed, CodeNotFound, CodeInternal, CodeUnavailable,
+	CodeUnsupportedMediaType, CodeMethodNotAllowed, CodeNotFound, CodeInternal, CodeUnavailable, CodeDatabaseUnavailable,
 	CodeUnauthorized, CodeForbidden,
 	CodeInvalidKeyARN, CodeAliasNotSupported, CodeKeyARNRequired, CodeKeyRegionMismatch,
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,

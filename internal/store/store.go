@@ -7,6 +7,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -186,6 +189,11 @@ func (s *Store) InTx(ctx context.Context, fn func(*Q) error) error {
 	return translate(tx.Commit(ctx))
 }
 
+// ErrUnavailable is the answer of every query while the database cannot be reached (SPEC §16): the
+// request is retryable, and cmekd recovers by itself when the database is back.
+var ErrUnavailable = &domain.Error{Kind: domain.KindUnavailable, Code: domain.CodeDatabaseUnavailable,
+	Message: "the database is unreachable right now; retry shortly", RetryAfter: 2}
+
 // translate turns driver errors into domain errors; anything unknown stays internal.
 func translate(err error) error {
 	if err == nil {
@@ -193,6 +201,9 @@ func translate(err error) error {
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.ErrNotFound
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%w (%v)", ErrUnavailable, err)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -206,4 +217,22 @@ func translate(err error) error {
 		}
 	}
 	return err
+}
+
+// unreachable reports whether err says the database could not be reached or went away: a failed
+// connect, a broken connection, a server shutting down or refusing connections. A request's own
+// cancellation is not an outage.
+func unreachable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08 is connection exceptions; 57P01–57P03 are shutdowns and a server not yet accepting.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded)
 }
