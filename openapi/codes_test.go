@@ -47,3 +47,18 @@ func arnRule(c string) bool {
 		domain.CodeKeyRegionMismatch, domain.CodeUnsupportedRegion, domain.CodeMultiRegionKeyRequired,
 		domain.CodeMultiRegionKeyNotSupported}, c)
 }
+
+// TestSpec_EventTypeIsExactlyTheServersEvents holds the EventType enum to the event types the
+// server writes.
+func TestSpec_EventTypeIsExactlyTheServersEvents(t *testing.T) {
+	t.Parallel()
+	var enum []string
+	for _, v := range load(t).Components.Schemas["EventType"].Value.Enum {
+		enum = append(enum, v.(string))
+	}
+	slices.Sort(enum)
+	want := slices.Sorted(slices.Values(domain.EventTypes))
+	if !slices.Equal(enum, want) {
+		t.Errorf("EventType lists %v; the server writes %v", enum, want)
+	}
+}

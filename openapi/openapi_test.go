@@ -49,6 +49,7 @@ var routes = map[string]access{
 	"GET /v1/orgs/{org}/collections/{col}/documents":       anyRole,
 	"GET /v1/orgs/{org}/collections/{col}/documents/{doc}": anyRole,
 	"GET /v1/orgs/{org}/events":                            anyRole,
+	"GET /v1/events":                                       admin,
 	"GET /healthz":                                         public,
 	"GET /readyz":                                          public,
 	"GET /metrics":                                         public,

@@ -86,6 +86,7 @@ func New(cfg Config) *API {
 			r.Use(limitBody(maxBody), a.requireJSON)
 			r.With(a.require(domain.RoleAdmin)).Post("/orgs", a.createOrg)
 			r.Get("/orgs", a.listOrgs)
+			r.With(a.require(domain.RoleAdmin)).Get("/events", a.listAllEvents)
 			r.Post("/key-checks", a.keyChecks)
 			r.Get("/key-policy", a.keyPolicy)
 			r.Route("/orgs/{org}", func(r chi.Router) {

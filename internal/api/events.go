@@ -9,6 +9,7 @@ import (
 
 type eventJSON struct {
 	ID           string    `json:"id"`
+	OrgID        string    `json:"org_id"`
 	Type         string    `json:"type"`
 	At           time.Time `json:"at"`
 	Actor        string    `json:"actor"`
@@ -20,17 +21,23 @@ type eventJSON struct {
 }
 
 func toEventJSON(e domain.Event) eventJSON {
-	return eventJSON{ID: e.ID, Type: e.Type, At: e.At, Actor: e.Actor, Region: e.Region,
+	return eventJSON{ID: e.ID, OrgID: e.OrgID, Type: e.Type, At: e.At, Actor: e.Actor, Region: e.Region,
 		CollectionID: e.CollectionID, FromState: e.FromState, ToState: e.ToState, Reason: e.Reason}
 }
 
-func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
+// listEvents answers an organisation's audit trail.
+func (a *API) listEvents(w http.ResponseWriter, r *http.Request) { a.events(w, r, orgOf(r).ID) }
+
+// listAllEvents answers the platform's whole audit trail (the admin's).
+func (a *API) listAllEvents(w http.ResponseWriter, r *http.Request) { a.events(w, r, "") }
+
+func (a *API) events(w http.ResponseWriter, r *http.Request, orgID string) {
 	page, err := pageOf(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	evs, next, err := a.orgs.Events(r.Context(), orgOf(r).ID, r.URL.Query().Get("type"), page)
+	evs, next, err := a.orgs.Events(r.Context(), orgID, r.URL.Query().Get("type"), page)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -107,7 +107,7 @@ func (a *API) patchOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	org, err := a.orgs.Patch(r.Context(), orgOf(r), orgs.PatchInput{Name: req.Name, Encryption: req.Encryption})
+	org, err := a.orgs.Patch(r.Context(), principal(r.Context()), orgOf(r), orgs.PatchInput{Name: req.Name, Encryption: req.Encryption})
 	if err != nil {
 		a.writeError(w, r, err)
 		return

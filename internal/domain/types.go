@@ -113,6 +113,7 @@ type Event struct {
 const (
 	EventOrgCreated            = "org.created"
 	EventOrgDeleted            = "org.deleted"
+	EventOrgRenamed            = "org.renamed"
 	EventKeyVerified           = "key.verified"
 	EventKeyUnavailable        = "key.unavailable"
 	EventKeyRestored           = "key.restored"
@@ -129,7 +130,7 @@ const (
 
 // EventTypes lists every event type, for validating the events filter.
 var EventTypes = []string{
-	EventOrgCreated, EventOrgDeleted, EventKeyVerified, EventKeyUnavailable, EventKeyRestored,
+	EventOrgCreated, EventOrgDeleted, EventOrgRenamed, EventKeyVerified, EventKeyUnavailable, EventKeyRestored,
 	EventKeyProbeError, EventCollectionCreated, EventCollectionHalted, EventCollectionPaused,
 	EventCollectionReactivated, EventCollectionResumed, EventCollectionDeleted, EventTokenCreated,
 	EventTokenRevoked,

@@ -189,9 +189,9 @@ type PatchInput struct {
 	Encryption json.RawMessage
 }
 
-// Patch renames an organisation; any change of its encryption is refused, for the key link is for
-// good.
-func (s *Service) Patch(ctx context.Context, org domain.Org, in PatchInput) (domain.Org, error) {
+// Patch renames an organisation, with an org.renamed event naming the old and the new name; any
+// change of its encryption is refused, for the key link is for good.
+func (s *Service) Patch(ctx context.Context, p domain.Principal, org domain.Org, in PatchInput) (domain.Org, error) {
 	if in.Encryption != nil {
 		return org, immutableKeyError(org, in.Encryption)
 	}
@@ -202,7 +202,17 @@ func (s *Service) Patch(ctx context.Context, org domain.Org, in PatchInput) (dom
 	if err != nil {
 		return org, err
 	}
-	if err := s.cfg.Store.RenameOrg(ctx, org.ID, name); err != nil {
+	if name == org.Name {
+		return org, nil
+	}
+	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		if err := tx.RenameOrg(ctx, org.ID, name); err != nil {
+			return err
+		}
+		return tx.InsertEvent(ctx, domain.Event{OrgID: org.ID, Type: domain.EventOrgRenamed, Actor: p.Actor(),
+			Region: org.Region, Reason: org.Name + " → " + name})
+	})
+	if err != nil {
 		return org, err
 	}
 	org.Name = name
@@ -238,7 +248,8 @@ func (s *Service) Delete(ctx context.Context, p domain.Principal, org domain.Org
 	return err
 }
 
-// Events lists an organisation's audit trail, newest first, optionally of one type.
+// Events lists an organisation's audit trail, newest first, optionally of one type; orgID "" is the
+// platform's whole trail, deleted organisations included (the admin's GET /v1/events).
 func (s *Service) Events(ctx context.Context, orgID, typ string, page domain.Page) ([]domain.Event, string, error) {
 	if typ != "" && !slices.Contains(domain.EventTypes, typ) {
 		e := domain.Invalid("type", "type must be one of the event types")

@@ -23,7 +23,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 	return translate(err)
 }
 
-// Events lists an organisation's events newest first, optionally of one type.
+// Events lists an organisation's events newest first, optionally of one type; orgID "" lists every
+// organisation's (the admin's trail, deleted organisations included).
 func (q *Q) Events(ctx context.Context, orgID, typ string, page domain.Page) ([]domain.Event, string, error) {
 	return list(ctx, q, page, func(after cursor, limit int) (string, []any) {
 		if after.Seq == 0 {
@@ -31,7 +32,7 @@ func (q *Q) Events(ctx context.Context, orgID, typ string, page domain.Page) ([]
 		}
 		return `
 SELECT seq, id, org_id, type, at, actor, region, collection_id, from_state, to_state, reason FROM events
-WHERE org_id = $1 AND ($2 = '' OR type = $2) AND seq < $3
+WHERE ($1 = '' OR org_id = $1) AND ($2 = '' OR type = $2) AND seq < $3
 ORDER BY seq DESC LIMIT $4`, []any{orgID, typ, after.Seq, limit}
 	}, func(r pgx.Row) (domain.Event, error) {
 		var e domain.Event
