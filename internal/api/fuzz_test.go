@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
@@ -123,4 +124,60 @@ func FuzzCreateOrgRequest(f *testing.F) {
 			t.Fatalf("accepted mode %q", o.Mode)
 		}
 	})
+}
+
+// FuzzDecodeJSON: text is text. Whatever decodeJSON accepts is valid UTF-8, an object, and holds no
+// escape of a lone surrogate (which encoding/json would silently turn into U+FFFD).
+func FuzzDecodeJSON(f *testing.F) {
+	for _, s := range []string{`{"name":"a"}`, `{"name":"\ud800"}`, `{"name":"\udc00"}`, `{"name":"\ud83d\ude00"}`,
+		`{"name":"\\ud800"}`, `null`, "{\"name\":\"\xff\xfe\"}", `{"name":"\u200f"}`, `[1]`, ` {"name":"x"} `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var v struct {
+			Name string `json:"name"`
+		}
+		if err := decodeJSON(raw, &v); err != nil {
+			clientError(t, err, http.StatusBadRequest)
+			return
+		}
+		if !utf8.Valid(raw) || bytes.TrimSpace(raw)[0] != '{' {
+			t.Fatalf("accepted %q", raw)
+		}
+		// A U+FFFD in what was decoded was sent as one, never made up from a lone surrogate.
+		sentFFFD := strings.ContainsRune(string(raw), utf8.RuneError) || strings.Contains(strings.ToLower(string(raw)), `\ufffd`)
+		if strings.ContainsRune(v.Name, utf8.RuneError) && !sentFFFD {
+			t.Fatalf("accepted %q as %q", raw, v.Name)
+		}
+	})
+}
+
+func TestDecodeJSON_TextIsText(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		raw string
+		ok  bool
+	}{
+		{`{"name":"Acme"}`, true},
+		{`{"name":"\ud83d\ude00"}`, true}, // a surrogate pair is a character
+		{`{"name":"\\ud800"}`, true},       // an escaped backslash, then text
+		{`{"name":"\ud800"}`, false},
+		{`{"name":"\udc00"}`, false},
+		{`{"name":"\ud800\u0041"}`, false},
+		{`{"name":"\ud800x"}`, false},
+		{"{\"name\":\"\xff\xfe\"}", false},
+		{`null`, false},
+		{` [] `, false},
+	} {
+		var v struct {
+			Name string `json:"name"`
+		}
+		err := decodeJSON([]byte(tc.raw), &v)
+		if (err == nil) != tc.ok {
+			t.Errorf("decodeJSON(%q) = %v, want ok %t", tc.raw, err, tc.ok)
+		}
+		if err != nil {
+			clientError(t, err, http.StatusBadRequest)
+		}
+	}
 }

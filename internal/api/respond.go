@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/cmekd/cmekd/internal/domain"
 )
@@ -131,9 +133,27 @@ func readBody(r *http.Request) ([]byte, error) {
 	return raw, nil
 }
 
-// decodeJSON decodes exactly one JSON value from raw into dst, strictly.
+var (
+	errNotUTF8       = domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "the request body is not valid UTF-8")
+	errNotObject     = domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "the request body must be a JSON object")
+	errLoneSurrogate = domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON,
+		"the request body holds a \\u escape of a lone UTF-16 surrogate, which is no character")
+)
+
+// decodeJSON decodes exactly one JSON object from raw into dst, strictly. Text is text (SPEC §16):
+// invalid UTF-8 and escapes of lone surrogates, which encoding/json would silently turn into U+FFFD,
+// are refused.
 func decodeJSON(raw []byte, dst any) error {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	if !utf8.Valid(raw) {
+		return errNotUTF8
+	}
+	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
+		return errNotObject // null would otherwise decode as an empty object
+	}
+	if loneSurrogate(raw) {
+		return errLoneSurrogate
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
@@ -142,6 +162,61 @@ func decodeJSON(raw []byte, dst any) error {
 		return domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// loneSurrogate reports whether raw holds a \u escape of a UTF-16 surrogate that is not a high one
+// directly followed by a low one. Escaped backslashes are stepped over, so "\\ud800" (a backslash,
+// then text) is not one.
+func loneSurrogate(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		next := bytes.IndexByte(raw[i:], '\\')
+		if next < 0 {
+			return false
+		}
+		if i += next; i+1 >= len(raw) {
+			return false
+		}
+		if raw[i+1] != 'u' {
+			i++ // an escaped character, a backslash included
+			continue
+		}
+		r, ok := hex4(raw, i+2)
+		switch {
+		case !ok || !utf16.IsSurrogate(r):
+		case r >= 0xDC00: // a low surrogate with no high one before it
+			return true
+		default:
+			low, ok := hex4(raw, i+8)
+			if i+7 >= len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' || !ok || low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 11
+			continue
+		}
+		i += 5
+	}
+	return false
+}
+
+// hex4 reads four hex digits at raw[i:].
+func hex4(raw []byte, i int) (rune, bool) {
+	if i+4 > len(raw) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range raw[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func jsonError(err error) error {

@@ -26,7 +26,9 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// ValidName trims a display name and checks it: 1–100 characters, no control characters.
+// ValidName trims a display name and checks it: 1–100 characters, no control characters and no
+// Unicode format characters (bidi overrides, zero-width characters), which would make two names look
+// alike or a name display other than it reads (SPEC §16).
 func ValidName(field, s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || utf8.RuneCountInString(s) > 100 {
@@ -35,6 +37,9 @@ func ValidName(field, s string) (string, error) {
 	for _, r := range s {
 		if unicode.IsControl(r) {
 			return "", Invalid(field, "%s must not contain control characters", field)
+		}
+		if unicode.Is(unicode.Cf, r) {
+			return "", Invalid(field, "%s must not contain invisible formatting characters such as U+%04X", field, r)
 		}
 	}
 	return s, nil
