@@ -1,0 +1,334 @@
+package orgs_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/idempotency"
+	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/orgs"
+	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/verify"
+)
+
+var admin = domain.Principal{Role: domain.RoleAdmin}
+
+const adminToken = "admin-token-for-tests"
+
+type fixture struct {
+	st  *store.Store
+	env *kmstest.Env
+	svc *orgs.Service
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	env := kmstest.StartEmulator(t)
+	svc := orgs.New(orgs.Config{Store: st, Idempotency: idempotency.New(st), Logger: testkit.Discard(),
+		Verifier:   verify.New(env.PlatformClient(t), keyarn.Rules{Regions: []string{env.Region}}, verify.Options{Backoff: []time.Duration{}}),
+		Rules:      keyarn.Rules{Regions: []string{env.Region}},
+		AdminToken: adminToken, PlatformPrincipal: env.PlatformPrincipal})
+	return &fixture{st: st, env: env, svc: svc}
+}
+
+func render(o domain.Org) ([]byte, error) {
+	return json.Marshal(map[string]string{"id": o.ID, "name": o.Name})
+}
+
+func idOf(t *testing.T, a idempotency.Answer) string {
+	t.Helper()
+	var body struct{ ID string }
+	if err := json.Unmarshal(a.Body, &body); err != nil || body.ID == "" {
+		t.Fatalf("answer %d %s carries no id (%v)", a.Status, a.Body, err)
+	}
+	return body.ID
+}
+
+func (f *fixture) cmek(keyARN string) orgs.CreateInput {
+	return orgs.CreateInput{Name: "acme", Region: f.env.Region,
+		Encryption: &orgs.EncryptionInput{Mode: domain.ModeCustomerManaged, KeyARN: keyARN}}
+}
+
+func (f *fixture) create(t *testing.T, in orgs.CreateInput) domain.Org {
+	t.Helper()
+	a, err := f.svc.Create(t.Context(), admin, in, idempotency.Key{}, render)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := f.svc.Get(t.Context(), idOf(t, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (f *fixture) orgCount(t *testing.T) int {
+	t.Helper()
+	all, _, err := f.svc.List(t.Context(), admin, domain.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(all)
+}
+
+func eventTypes(t *testing.T, f *fixture, orgID string) []string {
+	t.Helper()
+	evs, _, err := f.svc.Events(t.Context(), orgID, "", domain.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	return types
+}
+
+func wantCode(t *testing.T, err error, kind domain.Kind, code string) *domain.Error {
+	t.Helper()
+	e, ok := domain.AsError(err)
+	if !ok || e.Kind != kind || e.Code != code {
+		t.Fatalf("error %v, want kind %d code %s", err, kind, code)
+	}
+	return e
+}
+
+func TestOrgs_CreateCustomerManagedVerifiesAndLinks(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	keyARN := f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
+	o := f.create(t, f.cmek(keyARN))
+	if o.Mode != domain.ModeCustomerManaged || o.KeyARN != keyARN || o.KeyStatus != domain.KeyHealthy || o.Name != "acme" {
+		t.Fatalf("created %+v", o)
+	}
+	hs, err := f.st.KeyHealth(t.Context(), o.ID)
+	if err != nil || len(hs) != 1 || hs[0].KeyARN != keyARN || hs[0].Status != domain.KeyHealthy {
+		t.Fatalf("key health %+v, %v", hs, err)
+	}
+	if got := eventTypes(t, f, o.ID); len(got) != 2 || got[0] != domain.EventKeyVerified || got[1] != domain.EventOrgCreated {
+		t.Fatalf("events %v, want key.verified after org.created", got)
+	}
+}
+
+func TestOrgs_CreateProviderManagedCallsNoKMS(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.env.Freeze()
+	t.Cleanup(f.env.Unfreeze)
+	o := f.create(t, orgs.CreateInput{Name: "plain", Region: f.env.Region})
+	if o.Mode != domain.ModeProviderManaged || o.KeyARN != "" || o.KeyStatus != domain.KeyHealthy {
+		t.Fatalf("created %+v", o)
+	}
+	if got := eventTypes(t, f, o.ID); len(got) != 1 || got[0] != domain.EventOrgCreated {
+		t.Fatalf("events %v, want org.created only", got)
+	}
+}
+
+func TestOrgs_CreateWithFailingVerificationStoresNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	disabled := f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
+	if _, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).DisableKey(t.Context(),
+		&awskms.DisableKeyInput{KeyId: aws.String(disabled)}); err != nil {
+		t.Fatal(err)
+	}
+	for name, keyARN := range map[string]string{
+		"disabled key":           disabled,
+		"policy without us":      f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{DefaultPolicy: true}),
+		"key that never existed": "arn:aws:kms:us-east-1:111122223333:key/0b7d4d6e-0000-4000-8000-000000000000",
+	} {
+		_, err := f.svc.Create(t.Context(), admin, f.cmek(keyARN), idempotency.Key{}, render)
+		e := wantCode(t, err, domain.KindInvalid, domain.CodeKeyVerificationFailed)
+		if checks, ok := e.Details["checks"].([]domain.Check); !ok || len(checks) != 10 {
+			t.Errorf("%s: details %v, want the ten checks", name, e.Details)
+		}
+	}
+	good := f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
+	f.env.Freeze()
+	_, err := f.svc.Create(t.Context(), admin, f.cmek(good), idempotency.Key{}, render)
+	f.env.Unfreeze()
+	if e := wantCode(t, err, domain.KindUnavailable, domain.CodeKMSUnreachable); e.RetryAfter <= 0 {
+		t.Errorf("kms_unreachable without Retry-After")
+	}
+	if n := f.orgCount(t); n != 0 {
+		t.Fatalf("%d orgs stored after failed verifications", n)
+	}
+}
+
+func TestOrgs_CreateRefusesBadInputBeforeKMS(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.env.Freeze() // validation must answer without asking KMS
+	t.Cleanup(f.env.Unfreeze)
+	good := "arn:aws:kms:us-east-1:111122223333:key/0b7d4d6e-0000-4000-8000-000000000000"
+	for _, tc := range []struct {
+		name string
+		in   orgs.CreateInput
+		code string
+	}{
+		{"no name", orgs.CreateInput{Region: "us-east-1"}, domain.CodeInvalidRequest},
+		{"no region", orgs.CreateInput{Name: "a"}, domain.CodeInvalidRequest},
+		{"a region not served", orgs.CreateInput{Name: "a", Region: "eu-west-1"}, domain.CodeUnsupportedRegion},
+		{"an unknown mode", orgs.CreateInput{Name: "a", Region: "us-east-1", Encryption: &orgs.EncryptionInput{Mode: "both"}}, domain.CodeInvalidRequest},
+		{"customer_managed without a key", orgs.CreateInput{Name: "a", Region: "us-east-1",
+			Encryption: &orgs.EncryptionInput{Mode: domain.ModeCustomerManaged}}, domain.CodeKeyARNRequired},
+		{"provider_managed with a key", orgs.CreateInput{Name: "a", Region: "us-east-1",
+			Encryption: &orgs.EncryptionInput{Mode: domain.ModeProviderManaged, KeyARN: good}}, domain.CodeInvalidRequest},
+		{"an alias", orgs.CreateInput{Name: "a", Region: "us-east-1",
+			Encryption: &orgs.EncryptionInput{Mode: domain.ModeCustomerManaged, KeyARN: "arn:aws:kms:us-east-1:111122223333:alias/x"}}, domain.CodeAliasNotSupported},
+	} {
+		_, err := f.svc.Create(t.Context(), admin, tc.in, idempotency.Key{}, render)
+		if e, ok := domain.AsError(err); !ok || e.Kind != domain.KindInvalid || e.Code != tc.code {
+			t.Errorf("%s: %v, want 422 %s", tc.name, err, tc.code)
+		}
+	}
+	if n := f.orgCount(t); n != 0 {
+		t.Fatalf("%d orgs stored", n)
+	}
+}
+
+func TestOrgs_CreateReplaysIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	keyARN := f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
+	body := []byte(`{"name":"acme"}`)
+	key, err := idempotency.NewKey("retry-1", "POST /v1/orgs", admin.Actor(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.svc.Create(t.Context(), admin, f.cmek(keyARN), key, render)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Even a KMS outage does not stop a replay: nothing is verified again.
+	f.env.Freeze()
+	again, err := f.svc.Create(t.Context(), admin, f.cmek(keyARN), key, render)
+	f.env.Unfreeze()
+	if err != nil || again.Status != first.Status || string(again.Body) != string(first.Body) {
+		t.Fatalf("replay = %d %s, %v; want %d %s", again.Status, again.Body, err, first.Status, first.Body)
+	}
+	if n := f.orgCount(t); n != 1 {
+		t.Fatalf("%d orgs after a replay, want 1", n)
+	}
+	other, err := idempotency.NewKey("retry-1", "POST /v1/orgs", admin.Actor(), []byte(`{"name":"other"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := f.cmek(keyARN)
+	in.Name = "other"
+	_, err = f.svc.Create(t.Context(), admin, in, other, render)
+	wantCode(t, err, domain.KindInvalid, domain.CodeIdempotencyKeyReused)
+	if n := f.orgCount(t); n != 1 {
+		t.Fatalf("%d orgs after a reused key, want 1", n)
+	}
+}
+
+func TestOrgs_PatchRules(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	cm := f.create(t, f.cmek(f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})))
+	pm := f.create(t, orgs.CreateInput{Name: "plain", Region: f.env.Region})
+	name := func(s string) *string { return &s }
+
+	got, err := f.svc.Patch(t.Context(), admin, cm, orgs.PatchInput{Name: name("  Acme Corp ")})
+	if err != nil || got.Name != "Acme Corp" {
+		t.Fatalf("rename = %+v, %v", got, err)
+	}
+	if stored, _ := f.svc.Get(t.Context(), cm.ID); stored.Name != "Acme Corp" {
+		t.Fatalf("stored name %q", stored.Name)
+	}
+	if _, err := f.svc.Patch(t.Context(), admin, got, orgs.PatchInput{Name: name("Acme Corp")}); err != nil {
+		t.Fatalf("a rename to the same name: %v", err)
+	}
+	if evs, _, _ := f.svc.Events(t.Context(), cm.ID, domain.EventOrgRenamed, domain.Page{Limit: 10}); len(evs) != 1 {
+		t.Fatalf("%d org.renamed events, want 1 (the unchanged name writes none)", len(evs))
+	}
+	for _, tc := range []struct {
+		name string
+		org  domain.Org
+		in   orgs.PatchInput
+		kind domain.Kind
+		code string
+	}{
+		{"a taken name", pm, orgs.PatchInput{Name: name("acme corp")}, domain.KindConflict, domain.CodeOrgNameTaken},
+		{"an empty name", pm, orgs.PatchInput{Name: name("  ")}, domain.KindInvalid, domain.CodeInvalidRequest},
+		{"another key", cm, orgs.PatchInput{Encryption: json.RawMessage(`{"mode":"customer_managed","key_arn":"arn:aws:kms:us-east-1:111122223333:key/x"}`)},
+			domain.KindConflict, domain.CodeKeyLinkImmutable},
+		{"dropping the key", cm, orgs.PatchInput{Encryption: json.RawMessage(`{"mode":"provider_managed"}`)}, domain.KindConflict, domain.CodeKeyLinkImmutable},
+		{"a key for a provider-managed org", pm, orgs.PatchInput{Encryption: json.RawMessage(`{"mode":"customer_managed"}`)},
+			domain.KindConflict, domain.CodeCMEKRequiresNewOrg},
+		{"a name with a key change", pm, orgs.PatchInput{Name: name("new"), Encryption: json.RawMessage(`null`)}, domain.KindConflict, domain.CodeKeyLinkImmutable},
+	} {
+		_, err := f.svc.Patch(t.Context(), admin, tc.org, tc.in)
+		if e, ok := domain.AsError(err); !ok || e.Kind != tc.kind || e.Code != tc.code {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+		}
+	}
+	if stored, _ := f.svc.Get(t.Context(), pm.ID); stored.Name != "plain" || stored.Mode != domain.ModeProviderManaged {
+		t.Errorf("refused patches changed the org: %+v", stored)
+	}
+}
+
+func TestOrgs_DeleteWritesOrgDeleted(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.create(t, f.cmek(f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})))
+	if err := f.svc.Delete(t.Context(), admin, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Get(t.Context(), o.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("deleted org reads: %v", err)
+	}
+	evs, _, err := f.svc.Events(t.Context(), o.ID, domain.EventOrgDeleted, domain.Page{Limit: 10})
+	if err != nil || len(evs) != 1 || evs[0].Actor != "admin" || evs[0].Region != o.Region {
+		t.Fatalf("org.deleted events %+v, %v", evs, err)
+	}
+	if err := f.svc.Delete(t.Context(), admin, o); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("second delete: %v, want ErrNotFound", err)
+	}
+	if evs, _, _ := f.svc.Events(t.Context(), o.ID, domain.EventOrgDeleted, domain.Page{Limit: 10}); len(evs) != 1 {
+		t.Fatalf("%d org.deleted events after a failed second delete, want 1", len(evs))
+	}
+}
+
+func TestOrgs_TokensAuthenticateUntilRevoked(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.create(t, orgs.CreateInput{Name: "plain", Region: f.env.Region})
+	tok, secret, err := f.svc.CreateToken(t.Context(), admin, o.ID, "ci", string(domain.RoleOperator))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(t.Context(), secret)
+	if err != nil || p != (domain.Principal{Role: domain.RoleOperator, OrgID: o.ID, TokenID: tok.ID}) {
+		t.Fatalf("Authenticate = %+v, %v", p, err)
+	}
+	if p, err := f.svc.Authenticate(t.Context(), adminToken); err != nil || p.Role != domain.RoleAdmin {
+		t.Fatalf("admin token: %+v, %v", p, err)
+	}
+	if err := f.svc.RevokeToken(t.Context(), admin, o.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{secret, "", "cmekd_forged", adminToken + "x"} {
+		_, err := f.svc.Authenticate(t.Context(), s)
+		wantCode(t, err, domain.KindUnauthenticated, domain.CodeUnauthorized)
+	}
+	_, _, err = f.svc.CreateToken(t.Context(), admin, o.ID, "x", "superuser")
+	wantCode(t, err, domain.KindInvalid, domain.CodeInvalidRequest)
+	if got := eventTypes(t, f, o.ID); len(got) != 3 || got[0] != domain.EventTokenRevoked || got[1] != domain.EventTokenCreated {
+		t.Fatalf("events %v", got)
+	}
+}
