@@ -116,8 +116,9 @@ func (a *API) observe(next http.Handler) http.Handler {
 			}
 			status := strconv.Itoa(sw.status)
 			elapsed := time.Since(start)
-			a.metrics.requests.WithLabelValues(route, r.Method, status).Inc()
-			a.metrics.latency.WithLabelValues(route, r.Method, status).Observe(elapsed.Seconds())
+			method := methodLabel(r.Method)
+			a.metrics.requests.WithLabelValues(route, method, status).Inc()
+			a.metrics.latency.WithLabelValues(route, method, status).Observe(elapsed.Seconds())
 			attrs := []any{"request_id", requestID(r.Context()), "method", r.Method, "route", route,
 				"path", r.URL.Path, "status", sw.status, "bytes", sw.bytes, "duration_ms", float64(elapsed.Microseconds()) / 1000}
 			if p, ok := r.Context().Value(keyPrincipal).(*domain.Principal); ok && p.OrgID != "" {
@@ -127,6 +128,18 @@ func (a *API) observe(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// methodLabel bounds the method label: a client chooses the method, so anything but the methods of
+// HTTP's own vocabulary folds into "other" and /metrics cannot be grown at will (SPEC §16). The route
+// label is already bounded: a route pattern, or "unmatched".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // limitBody sets the most bytes a handler will read of the request body. Routes may raise the limit of

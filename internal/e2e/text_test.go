@@ -46,3 +46,15 @@ func TestText_IsText(t *testing.T) {
 		t.Fatalf("the organisation is now called %v", got)
 	}
 }
+
+// TestText_BodilessOperationsRefuseNonJSONBodies: a body on an operation that reads none is still
+// refused unless it is JSON, with the 415 the document promises.
+func TestText_BodilessOperationsRefuseNonJSONBodies(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	org := e.createOrg("Acme")
+	for _, path := range []string{"/v1/orgs", "/v1/orgs/" + org, "/v1/orgs/" + org + "/collections", "/v1/events"} {
+		e.wantError(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			req{method: "GET", path: path, token: adminToken, raw: []byte("name=x"), contentType: "application/x-www-form-urlencoded"})
+	}
+}
