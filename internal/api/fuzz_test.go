@@ -160,7 +160,7 @@ func TestDecodeJSON_TextIsText(t *testing.T) {
 	}{
 		{`{"name":"Acme"}`, true},
 		{`{"name":"\ud83d\ude00"}`, true}, // a surrogate pair is a character
-		{`{"name":"\\ud800"}`, true},       // an escaped backslash, then text
+		{`{"name":"\\ud800"}`, true},      // an escaped backslash, then text
 		{`{"name":"\ud800"}`, false},
 		{`{"name":"\udc00"}`, false},
 		{`{"name":"\ud800\u0041"}`, false},

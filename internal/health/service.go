@@ -141,7 +141,12 @@ func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor st
 			"from", c.From, "to", c.To, "reason", c.Reason)
 	}
 	if d.KeyEvent != "" {
-		s.log.InfoContext(ctx, d.KeyEvent, "org_id", orgID, "region", region, "key_arn", d.Key.KeyARN, "reason", d.Reason)
+		// A customer's key failing is what an operator most wants to see: WARN, once per transition.
+		level := slog.LevelInfo
+		if d.KeyEvent == domain.EventKeyUnavailable {
+			level = slog.LevelWarn
+		}
+		s.log.Log(ctx, level, d.KeyEvent, "org_id", orgID, "region", region, "key_arn", d.Key.KeyARN, "reason", d.Reason)
 	}
 	return d, true, nil
 }

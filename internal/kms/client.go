@@ -6,6 +6,7 @@ package kms
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/smithy-go/logging"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -44,6 +46,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// HTTPClient sends the requests; nil means the SDK's default.
 	HTTPClient *http.Client
+	// Logger receives the SDK's own warnings as structured lines; nil means slog's default.
+	Logger *slog.Logger
 }
 
 // Client calls KMS as the platform. It is safe for concurrent use.
@@ -92,9 +96,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
 	var awsCfg aws.Config
+	logger := sdkLogger(cfg.Logger)
 	if cfg.Credentials == nil {
 		var err error
-		if awsCfg, err = config.LoadDefaultConfig(ctx); err != nil {
+		if awsCfg, err = config.LoadDefaultConfig(ctx, config.WithLogger(logger)); err != nil {
 			return nil, fmt.Errorf("kms: loading AWS configuration: %w", err)
 		}
 	} else {
@@ -104,6 +109,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			awsCfg.Credentials = aws.NewCredentialsCache(cfg.Credentials)
 		}
 	}
+	awsCfg.Logger = logger
 	if cfg.HTTPClient == nil {
 		// The SDK keeps 10 idle connections per host; the health monitor runs more probes than that at
 		// once, and each connection beyond the pool would cost a new TLS handshake.
@@ -116,6 +122,21 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	return &Client{aws: awsCfg, cfg: cfg, metrics: m, regions: map[string]*awskms.Client{}}, nil
+}
+
+// sdkLogger sends the SDK's log lines (credential and checksum warnings, say) through slog, so that
+// the server's log stays one JSON object per line.
+func sdkLogger(log *slog.Logger) logging.Logger {
+	if log == nil {
+		log = slog.Default()
+	}
+	return logging.LoggerFunc(func(classification logging.Classification, format string, v ...any) {
+		level := slog.LevelInfo
+		if classification == logging.Warn {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "aws-sdk")
+	})
 }
 
 // idleConnsPerHost is how many idle connections to each regional endpoint are kept for reuse.

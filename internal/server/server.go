@@ -110,13 +110,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	kmsClient, err := kms.New(ctx, kms.Config{Endpoint: cfg.KMSEndpoint, Credentials: creds,
-		Timeout: cfg.KMSTimeout, Registerer: reg})
+		Timeout: cfg.KMSTimeout, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: CMEKD_KMS_ENDPOINT: %w", err)
 	}
 	rules := keyarn.Rules{Regions: cfg.Regions, MultiRegion: mr}
 	verifier := verify.New(kmsClient, rules, verify.Options{Backoff: opts.VerifyBackoff})
 
+	reg.MustRegister(health.NewGauges(st))
 	healthSvc := health.New(health.Config{Store: st, Verifier: verifier, Logger: log, Registerer: reg,
 		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter})
 	monitor := health.NewMonitor(healthSvc, health.MonitorConfig{Owner: replicaName(), MaxRPS: cfg.ProbeMaxRPS, Clock: clk,

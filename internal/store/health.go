@@ -126,3 +126,32 @@ WHERE h.org_id = $1 AND k.org_id = h.org_id AND k.region = h.region AND k.purpos
   AND k.key_arn = $2 AND h.next_probe_at > $3 AND h.status <> 'unavailable'`, orgID, keyARN, now)
 	return translate(err)
 }
+
+// StateCounts counts linked keys by health status and collections by state, in one round trip, for
+// the gauges an operator watches.
+func (q *Q) StateCounts(ctx context.Context) (keys, collections map[string]int, err error) {
+	rows, err := q.db.Query(ctx, `
+SELECT 'key', status, count(*) FROM key_health GROUP BY status
+UNION ALL
+SELECT 'collection', state, count(*) FROM collections GROUP BY state`)
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	keys, collections = map[string]int{}, map[string]int{}
+	type count struct {
+		kind, value string
+		n           int
+	}
+	counts, err := collect(rows, func(r pgx.Row) (count, error) {
+		var c count
+		return c, r.Scan(&c.kind, &c.value, &c.n)
+	})
+	for _, c := range counts {
+		if c.kind == "key" {
+			keys[c.value] = c.n
+		} else {
+			collections[c.value] = c.n
+		}
+	}
+	return keys, collections, err
+}
