@@ -97,3 +97,37 @@ func TestRun_ServesUntilCancelledThenStops(t *testing.T) {
 		t.Fatal("the server still answers after it stopped")
 	}
 }
+
+// TestCLI_HelpAndVersion: cmekd -h lists every variable with its default, and -version answers.
+func TestCLI_HelpAndVersion(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := cli(context.Background(), []string{"-h"}, &out, &errOut); code != 0 {
+		t.Fatalf("cmekd -h exited %d: %s", code, errOut.String())
+	}
+	for _, v := range config.Describe() {
+		if !strings.Contains(out.String(), v.Name) {
+			t.Errorf("cmekd -h does not list %s", v.Name)
+		}
+	}
+	if !strings.Contains(out.String(), "CMEKD_PROBE_INTERVAL       default 60s") {
+		t.Errorf("cmekd -h does not show defaults:\n%s", out.String())
+	}
+	out.Reset()
+	if code := cli(context.Background(), []string{"-version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "cmekd ") {
+		t.Fatalf("cmekd -version exited %d with %q", code, out.String())
+	}
+	if code := cli(context.Background(), []string{"-bogus"}, &out, &errOut); code != 2 {
+		t.Fatalf("an unknown flag exited %d, want 2", code)
+	}
+}
+
+// TestRun_DevModeRefusesRegionsWithoutItsKeys: dev mode's keys are in us-west-2; a region list
+// without it would start a server whose printed walkthrough answers 422.
+func TestRun_DevModeRefusesRegionsWithoutItsKeys(t *testing.T) {
+	env(t, map[string]string{"CMEKD_DEV": "1", "CMEKD_REGIONS": "eu-west-1", "CMEKD_ADDR": "127.0.0.1:0",
+		"CMEKD_DATABASE_URL": testkit.Database(t)})
+	err := run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "CMEKD_REGIONS") {
+		t.Fatalf("run = %v, want an error naming CMEKD_REGIONS", err)
+	}
+}

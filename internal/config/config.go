@@ -7,11 +7,14 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
@@ -58,46 +61,91 @@ func (s Secret) GoString() string { return s.String() }
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Load reads the environment given as a lookup map (nil means the process environment), applies
-// defaults and checks every value; an error names the variable at fault and never shows the admin token.
+// defaults and checks every value. It reports every bad variable at once, one line each, naming the
+// variable and saying in words what it must be; it never shows the admin token.
 func Load(environ map[string]string) (Config, error) {
 	var c Config
 	opts := env.Options{}
 	if environ != nil {
 		opts.Environment = environ
 	}
-	if err := env.ParseWithOptions(&c, opts); err != nil {
-		return c, cleanEnvError(err)
+	lookup := func(name string) string {
+		if environ != nil {
+			return environ[name]
+		}
+		return os.Getenv(name)
 	}
-	if len(c.Regions) == 0 {
+	p := &problems{}
+	if err := env.ParseWithOptions(&c, opts); err != nil {
+		p.parseErrors(err, lookup)
+	}
+	if len(c.Regions) == 0 && !p.failed["CMEKD_REGIONS"] {
 		c.Regions = keyarn.DefaultRegions()
 	}
-	return c, c.validate()
+	c.validate(p)
+	return c, p.err()
 }
 
-// cleanEnvError turns the env library's first error into one that names the variable: its parse
-// errors name the Go field instead.
-func cleanEnvError(err error) error {
+// problems collects what is wrong with the configuration, so that all of it is reported at once.
+type problems struct {
+	list   []error
+	failed map[string]bool // variables that did not even parse: their checks are skipped
+}
+
+// add records a problem with a variable, unless the variable already failed to parse.
+func (p *problems) add(name, format string, args ...any) {
+	if p.failed[name] {
+		return
+	}
+	p.list = append(p.list, fmt.Errorf("configuration: %s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (p *problems) err() error { return errors.Join(p.list...) }
+
+// kinds says in words what a value of each field type must be, instead of the parser's internals.
+var kinds = map[reflect.Type]string{
+	reflect.TypeFor[time.Duration](): "a duration in Go syntax, like 90s, 5m or 1h30m (there is no d unit)",
+	reflect.TypeFor[bool]():          "true or false (or 1 or 0)",
+	reflect.TypeFor[float64]():       "a number, like 100 or 2.5",
+	reflect.TypeFor[int]():           "a whole number, like 100000",
+}
+
+// parseErrors records every variable the env library could not parse, by its variable name.
+func (p *problems) parseErrors(err error, lookup func(string) string) {
+	if p.failed == nil {
+		p.failed = map[string]bool{}
+	}
 	var agg env.AggregateError
-	if errors.As(err, &agg) && len(agg.Errors) > 0 {
-		err = agg.Errors[0]
+	errs := []error{err}
+	if errors.As(err, &agg) {
+		errs = agg.Errors
 	}
-	var pe env.ParseError
-	if !errors.As(err, &pe) {
-		return fmt.Errorf("configuration: %v", err)
+	for _, e := range errs {
+		var pe env.ParseError
+		if !errors.As(e, &pe) {
+			p.list = append(p.list, fmt.Errorf("configuration: %v", e))
+			continue
+		}
+		f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name)
+		if !ok {
+			p.list = append(p.list, fmt.Errorf("configuration: %v", e))
+			continue
+		}
+		name := f.Tag.Get("env")
+		what, known := kinds[f.Type]
+		if !known {
+			what = "a valid value"
+		}
+		p.add(name, "must be %s, got %q", what, lookup(name))
+		p.failed[name] = true
 	}
-	f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name)
-	if !ok {
-		return fmt.Errorf("configuration: %v", err)
-	}
-	return fmt.Errorf("configuration: %s: %v", f.Tag.Get("env"), pe.Err)
 }
 
-func (c *Config) validate() error {
-	bad := func(name, format string, args ...any) error {
-		return fmt.Errorf("configuration: %s: %s", name, fmt.Sprintf(format, args...))
-	}
+// validate checks every value that parsed, recording each problem in p.
+func (c *Config) validate(p *problems) {
+	bad := p.add
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return bad("CMEKD_ADDR", "%q is not a host:port listen address (like :8080 or 127.0.0.1:8080)", c.Addr)
+		bad("CMEKD_ADDR", "%q is not a host:port listen address (like :8080 or 127.0.0.1:8080)", c.Addr)
 	}
 	positive := []struct {
 		name string
@@ -106,62 +154,111 @@ func (c *Config) validate() error {
 		{"CMEKD_KMS_TIMEOUT", c.KMSTimeout}, {"CMEKD_PROBE_INTERVAL", c.ProbeInterval},
 		{"CMEKD_PAUSE_AFTER", c.PauseAfter}, {"CMEKD_DEK_CACHE_TTL", c.DEKCacheTTL}, {"CMEKD_DEK_MAX_AGE", c.DEKMaxAge},
 	}
-	for _, p := range positive {
-		if p.d <= 0 {
-			return bad(p.name, "must be a positive duration, got %s", p.d)
+	for _, v := range positive {
+		if v.d <= 0 {
+			bad(v.name, "must be a positive duration, got %s", v.d)
 		}
 	}
 	if c.DEKCacheTTL > MaxDEKCacheTTL {
-		return bad("CMEKD_DEK_CACHE_TTL", "must be at most %s: plaintext data keys may not outlive a revoked key longer, got %s", MaxDEKCacheTTL, c.DEKCacheTTL)
+		bad("CMEKD_DEK_CACHE_TTL", "must be at most %s: plaintext data keys may not outlive a revoked key longer, got %s", MaxDEKCacheTTL, c.DEKCacheTTL)
 	}
 	// NaN and infinity parse as floats; neither is a rate.
 	if !(c.ProbeMaxRPS > 0) || math.IsInf(c.ProbeMaxRPS, 0) {
-		return bad("CMEKD_PROBE_MAX_RPS", "must be a positive number, got %v", c.ProbeMaxRPS)
+		bad("CMEKD_PROBE_MAX_RPS", "must be a positive number, got %v", c.ProbeMaxRPS)
 	}
 	if c.DEKMaxDocuments <= 0 {
-		return bad("CMEKD_DEK_MAX_DOCUMENTS", "must be positive, got %d", c.DEKMaxDocuments)
+		bad("CMEKD_DEK_MAX_DOCUMENTS", "must be positive, got %d", c.DEKMaxDocuments)
 	}
 	if c.KMSEndpoint != "" {
 		u, err := url.Parse(c.KMSEndpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("CMEKD_KMS_ENDPOINT", "%q is not an http(s) URL", c.KMSEndpoint)
+			bad("CMEKD_KMS_ENDPOINT", "%q is not an http(s) URL", c.KMSEndpoint)
 		}
 	}
 	if _, err := keyarn.ParseMultiRegionPolicy(c.MultiRegionKeys); err != nil {
-		return bad("CMEKD_MULTI_REGION_KEYS", "must be required, allowed or rejected, got %q", c.MultiRegionKeys)
+		bad("CMEKD_MULTI_REGION_KEYS", "must be required, allowed or rejected, got %q", c.MultiRegionKeys)
 	}
 	for i, r := range c.Regions {
 		r = strings.TrimSpace(r)
 		if !keyarn.ValidRegion(r) {
-			return bad("CMEKD_REGIONS", "%q is not an AWS region name (a comma-separated list like us-east-1,eu-west-1)", r)
+			bad("CMEKD_REGIONS", "%q is not an AWS region name (a comma-separated list like us-east-1,eu-west-1)", r)
 		}
 		c.Regions[i] = r
 	}
 	if c.PlatformPrincipal != "" && !keypolicy.ValidPrincipal(c.PlatformPrincipal) {
-		return bad("CMEKD_PLATFORM_PRINCIPAL", "%q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", c.PlatformPrincipal)
+		bad("CMEKD_PLATFORM_PRINCIPAL", "%q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", c.PlatformPrincipal)
 	}
 	if c.ProviderKeyARN != "" {
-		a, err := keyarn.Parse(c.ProviderKeyARN)
-		if err != nil {
-			return bad("CMEKD_PROVIDER_KEY_ARN", "%v", err)
+		if a, err := keyarn.Parse(c.ProviderKeyARN); err != nil {
+			bad("CMEKD_PROVIDER_KEY_ARN", "%v", err)
+		} else {
+			c.ProviderKeyARN = a.String()
 		}
-		c.ProviderKeyARN = a.String()
 	}
 	if !c.Dev {
 		if c.AdminToken == "" {
-			return bad("CMEKD_ADMIN_TOKEN", "is required (outside dev mode)")
+			bad("CMEKD_ADMIN_TOKEN", "is required (outside dev mode)")
 		}
 		if c.PlatformPrincipal == "" {
-			return bad("CMEKD_PLATFORM_PRINCIPAL", "is required (outside dev mode)")
+			bad("CMEKD_PLATFORM_PRINCIPAL", "is required (outside dev mode)")
 		}
 		if c.ProviderKeyARN == "" {
-			return bad("CMEKD_PROVIDER_KEY_ARN", "is required (outside dev mode)")
+			bad("CMEKD_PROVIDER_KEY_ARN", "is required (outside dev mode)")
 		}
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
-		return bad("CMEKD_ADMIN_TOKEN", "must be at least 32 characters")
+		bad("CMEKD_ADMIN_TOKEN", "must be at least 32 characters")
 	}
-	return nil
+	if pc, err := pgconn.ParseConfig(c.DatabaseURL); err != nil || pc.Database == "" {
+		// The URL may hold a password: the message never repeats it, nor the parser's words about it.
+		bad("CMEKD_DATABASE_URL", "must be a PostgreSQL URL naming a database, like postgres://user@host:5432/cmekd?sslmode=disable")
+	}
+}
+
+// Unknown lists the CMEKD_ variables of the environment (nil means the process environment) that
+// cmekd does not read: most likely misspelt, so the server warns about each.
+func Unknown(environ map[string]string) []string {
+	known := map[string]bool{}
+	for _, v := range Variables() {
+		known[v] = true
+	}
+	var names []string
+	if environ == nil {
+		for _, kv := range os.Environ() {
+			name, _, _ := strings.Cut(kv, "=")
+			names = append(names, name)
+		}
+	} else {
+		for name := range environ {
+			names = append(names, name)
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, "CMEKD_") && !known[n] && !strings.HasPrefix(n, "CMEKD_TEST_") {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Variable is one environment variable cmekd reads, with its default ("" when it has none).
+type Variable struct {
+	Name, Default string
+}
+
+// Describe lists every variable cmekd reads with its default, in the order of Config's fields, for
+// cmekd -h.
+func Describe() []Variable {
+	t := reflect.TypeFor[Config]()
+	var out []Variable
+	for i := range t.NumField() {
+		if name := t.Field(i).Tag.Get("env"); name != "" {
+			out = append(out, Variable{Name: name, Default: t.Field(i).Tag.Get("envDefault")})
+		}
+	}
+	return out
 }
 
 // Variables lists every environment variable cmekd reads, in the order of Config's fields.

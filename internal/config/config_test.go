@@ -331,3 +331,49 @@ func wantNamed(t *testing.T, err error, name string) {
 		t.Errorf("error %q does not name %s", err, name)
 	}
 }
+
+// TestLoad_ReportsEveryBadVariableAtOnceInWords: one start tells the operator everything that is
+// wrong, one line per variable, without the parser's internals.
+func TestLoad_ReportsEveryBadVariableAtOnceInWords(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(with(map[string]string{
+		"CMEKD_DEV":               "yes",
+		"CMEKD_PROBE_INTERVAL":    "every minute",
+		"CMEKD_PROBE_MAX_RPS":     "fast",
+		"CMEKD_DEK_MAX_DOCUMENTS": "lots",
+		"CMEKD_ADDR":              "8080",
+		"CMEKD_DATABASE_URL":      "mysql://root:hunter2@db/cmekd",
+	}))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for _, name := range []string{"CMEKD_DEV", "CMEKD_PROBE_INTERVAL", "CMEKD_PROBE_MAX_RPS", "CMEKD_DEK_MAX_DOCUMENTS", "CMEKD_ADDR", "CMEKD_DATABASE_URL"} {
+		n := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, "configuration: "+name+": ") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s named on %d lines, want 1:\n%s", name, n, err)
+		}
+	}
+	for _, internal := range []string{"strconv", "ParseBool", "ParseFloat", "time: invalid", "hunter2", "env:"} {
+		if strings.Contains(err.Error(), internal) {
+			t.Errorf("the error shows %q:\n%s", internal, err)
+		}
+	}
+	if !strings.Contains(err.Error(), `CMEKD_DEV: must be true or false (or 1 or 0), got "yes"`) {
+		t.Errorf("the boolean's error does not say what it must be:\n%s", err)
+	}
+}
+
+// TestUnknown_NamesMisspeltVariables: a CMEKD_ variable cmekd does not read is most likely misspelt.
+func TestUnknown_NamesMisspeltVariables(t *testing.T) {
+	t.Parallel()
+	got := config.Unknown(map[string]string{"CMEKD_PROBE_INTERVALL": "1s", "CMEKD_ADDR": ":1", "HOME": "/root", "CMEKD_TEST_DATABASE_URL": "x", "CMEKD_REGION": "us-east-1"})
+	if want := []string{"CMEKD_PROBE_INTERVALL", "CMEKD_REGION"}; !slices.Equal(got, want) {
+		t.Fatalf("Unknown = %v, want %v", got, want)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,11 @@ const (
 // customer key whose policy already admits the platform, and fills in the configuration to use them.
 // It returns the platform's credentials and what to print.
 func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (aws.CredentialsProvider, func(), error) {
+	if !slices.Contains(cfg.Regions, devRegion) {
+		// Dev mode's keys live in devRegion: without it, every organisation it suggests would be refused.
+		return nil, nil, fmt.Errorf("configuration: CMEKD_REGIONS: dev mode's keys are in %s, so it must be one of the regions, got %s",
+			devRegion, strings.Join(cfg.Regions, ","))
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev mode: listen for the KMS emulator: %w", err)
