@@ -139,7 +139,7 @@ func TestKeyring_MigrationKeepsDocumentsReadable(t *testing.T) {
 		}
 		defer st.Close()
 		cache := envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 10})
-		svc := documents.New(documents.Config{Store: st, Idempotency: idempotency.New(st),
+		svc := documents.New(documents.Config{Store: st, Idempotency: idempotency.New(st, "test secret"),
 			Keyring: keyring.New(keyring.Config{Store: st, KMS: platform, Cache: cache, MaxAge: 24 * time.Hour, MaxUses: 1000})})
 		doc, err := svc.Get(t.Context(), orgID, colID, docID)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/health"
+	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/orgs"
 	"github.com/cmekd/cmekd/openapi"
 )
@@ -33,6 +34,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Ready reports whether the database answers and every migration is applied (/readyz).
 	Ready func(context.Context) error
+	// Idempotency reads Idempotency-Key headers into keys the services honour.
+	Idempotency *idempotency.Keeper
 	// The use-case services the handlers call.
 	Orgs        *orgs.Service
 	Collections *collections.Service
@@ -45,6 +48,7 @@ type API struct {
 	log         *slog.Logger
 	metrics     *metrics
 	ready       func(context.Context) error
+	idem        *idempotency.Keeper
 	router      chi.Router
 	orgs        *orgs.Service
 	collections *collections.Service
@@ -58,6 +62,7 @@ func New(cfg Config) *API {
 		log:         cfg.Logger,
 		metrics:     newMetrics(cfg.Registry),
 		ready:       cfg.Ready,
+		idem:        cfg.Idempotency,
 		orgs:        cfg.Orgs,
 		collections: cfg.Collections,
 		documents:   cfg.Documents,

@@ -72,7 +72,7 @@ func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	colID := chi.URLParam(r, "col")
-	key, err := idempotencyKey(r, "documents:"+colID, raw)
+	key, err := a.idempotencyKey(r, "documents:"+colID, raw)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -49,8 +49,8 @@ func (req createOrgRequest) input() orgs.CreateInput {
 }
 
 // idempotencyKey reads the request's Idempotency-Key for route (SPEC §1).
-func idempotencyKey(r *http.Request, route string, raw []byte) (idempotency.Key, error) {
-	return idempotency.NewKey(r.Header.Get("Idempotency-Key"), route, principal(r.Context()).Actor(), raw)
+func (a *API) idempotencyKey(r *http.Request, route string, raw []byte) (idempotency.Key, error) {
+	return a.idem.Key(r.Header.Get("Idempotency-Key"), route, principal(r.Context()).Actor(), raw)
 }
 
 // writeAnswer writes an idempotent answer, fresh or replayed, as it was made.
@@ -69,7 +69,7 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	key, err := idempotencyKey(r, "orgs", raw)
+	key, err := a.idempotencyKey(r, "orgs", raw)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -46,7 +46,7 @@ func setup(t *testing.T) *fixture {
 	ring := keyring.New(keyring.Config{Store: st, KMS: platform, MaxAge: time.Hour, MaxUses: 100,
 		Cache: envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 10})})
 	return &fixture{st: st, env: env, svc: collections.New(collections.Config{Store: st, Health: hs}),
-		docs: documents.New(documents.Config{Store: st, Keyring: ring, Idempotency: idempotency.New(st)})}
+		docs: documents.New(documents.Config{Store: st, Keyring: ring, Idempotency: idempotency.New(st, "test secret")})}
 }
 
 // org stores a customer-managed organisation on a fresh key of the emulator.

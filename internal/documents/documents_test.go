@@ -40,7 +40,7 @@ func setup(t *testing.T) *fixture {
 	f.providerKey = f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
 	ring := keyring.New(keyring.Config{Store: st, KMS: f.env.PlatformClient(t), MaxAge: time.Hour, MaxUses: 100,
 		Cache: envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 10})})
-	f.svc = documents.New(documents.Config{Store: st, Keyring: ring, Idempotency: idempotency.New(st), ProviderKeyARN: f.providerKey})
+	f.svc = documents.New(documents.Config{Store: st, Keyring: ring, Idempotency: idempotency.New(st, "test secret"), ProviderKeyARN: f.providerKey})
 	return f
 }
 
@@ -157,7 +157,7 @@ func TestDocuments_IngestReplaysIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	o, c := f.collection(t, domain.ModeCustomerManaged, domain.StateActive)
-	key, _ := idempotency.NewKey("batch-1", "POST documents", "token:tok_1", []byte(`[{"a":1}]`))
+	key, _ := idempotency.New(nil, "test secret").Key("batch-1", "POST documents", "token:tok_1", []byte(`[{"a":1}]`))
 	first, err := f.ingest(t, o, c, key, `{"a":1}`)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestDocuments_IngestReplaysIdempotencyKey(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(again, first) {
 		t.Fatalf("replay = %v, %v; want %v", again, err, first)
 	}
-	other, _ := idempotency.NewKey("batch-1", "POST documents", "token:tok_1", []byte(`[{"a":2}]`))
+	other, _ := idempotency.New(nil, "test secret").Key("batch-1", "POST documents", "token:tok_1", []byte(`[{"a":2}]`))
 	_, err = f.ingest(t, o, c, other, `{"a":2}`)
 	wantCode(t, "another body under the key", err, domain.KindInvalid, domain.CodeIdempotencyKeyReused)
 	if docs, _, err := f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10}); err != nil || len(docs) != 1 {

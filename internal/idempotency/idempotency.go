@@ -5,6 +5,7 @@ package idempotency
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"unicode/utf8"
@@ -19,18 +20,20 @@ type Key struct {
 	hash         []byte
 }
 
-// NewKey reads a request's Idempotency-Key header value for route, sent by actor with body raw. The
-// scope keeps principals and routes apart, so one caller's key never replays another's answer. An
-// empty header gives the zero Key.
-func NewKey(header, route, actor string, raw []byte) (Key, error) {
+// Key reads a request's Idempotency-Key header value for route, sent by actor with body raw. The
+// scope keeps principals and routes apart, so one caller's key never replays another's answer. The
+// body is identified by an HMAC under the keeper's secret, which the database does not hold, so that
+// a stored hash never confirms a guess about a body (SPEC §16). An empty header gives the zero Key.
+func (kp *Keeper) Key(header, route, actor string, raw []byte) (Key, error) {
 	if header == "" {
 		return Key{}, nil
 	}
 	if len(header) > 255 || !utf8.ValidString(header) {
 		return Key{}, domain.Invalid("Idempotency-Key", "the Idempotency-Key header must be at most 255 characters")
 	}
-	h := sha256.Sum256(raw)
-	return Key{scope: route + "|" + actor, value: header, hash: h[:]}, nil
+	mac := hmac.New(sha256.New, kp.secret)
+	mac.Write(raw)
+	return Key{scope: route + "|" + actor, value: header, hash: mac.Sum(nil)}, nil
 }
 
 // Answer is a response: its status and its body as sent.
@@ -41,11 +44,17 @@ type Answer struct {
 
 // Keeper stores and replays answers.
 type Keeper struct {
-	store *store.Store
+	store  *store.Store
+	secret []byte
 }
 
-// New returns a Keeper over st.
-func New(st *store.Store) *Keeper { return &Keeper{store: st} }
+// New returns a Keeper over st that keys request hashes with a key derived from secret (the admin
+// token: configuration, never the database). Every replica must be given the same secret.
+func New(st *store.Store, secret string) *Keeper {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("cmekd idempotency request hash v1"))
+	return &Keeper{store: st, secret: mac.Sum(nil)}
+}
 
 // Replayed is the stored answer for k, or nil when there is none (always for the zero Key). The same
 // key with another body is idempotency_key_reused.

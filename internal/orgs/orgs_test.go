@@ -37,7 +37,7 @@ func setup(t *testing.T) *fixture {
 	}
 	t.Cleanup(st.Close)
 	env := kmstest.StartEmulator(t)
-	svc := orgs.New(orgs.Config{Store: st, Idempotency: idempotency.New(st), Logger: testkit.Discard(),
+	svc := orgs.New(orgs.Config{Store: st, Idempotency: idempotency.New(st, "test secret"), Logger: testkit.Discard(),
 		Verifier:   verify.New(env.PlatformClient(t), keyarn.Rules{Regions: []string{env.Region}}, verify.Options{Backoff: []time.Duration{}}),
 		Rules:      keyarn.Rules{Regions: []string{env.Region}},
 		AdminToken: adminToken, PlatformPrincipal: env.PlatformPrincipal})
@@ -205,7 +205,7 @@ func TestOrgs_CreateReplaysIdempotencyKey(t *testing.T) {
 	f := setup(t)
 	keyARN := f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
 	body := []byte(`{"name":"acme"}`)
-	key, err := idempotency.NewKey("retry-1", "POST /v1/orgs", admin.Actor(), body)
+	key, err := idempotency.New(nil, "test secret").Key("retry-1", "POST /v1/orgs", admin.Actor(), body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestOrgs_CreateReplaysIdempotencyKey(t *testing.T) {
 	if n := f.orgCount(t); n != 1 {
 		t.Fatalf("%d orgs after a replay, want 1", n)
 	}
-	other, err := idempotency.NewKey("retry-1", "POST /v1/orgs", admin.Actor(), []byte(`{"name":"other"}`))
+	other, err := idempotency.New(nil, "test secret").Key("retry-1", "POST /v1/orgs", admin.Actor(), []byte(`{"name":"other"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	s.closers = append(s.closers, cache.Purge)
 	keys := keyring.New(keyring.Config{Store: st, KMS: kmsClient, Cache: cache, Clock: clk,
 		MaxAge: cfg.DEKMaxAge, MaxUses: cfg.DEKMaxDocuments})
-	idem := idempotency.New(st)
+	idem := idempotency.New(st, string(cfg.AdminToken))
 
 	s.background = []background.Service{
 		monitor,
@@ -141,9 +141,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		background.Every("idempotency-purger", replayPurgeEvery, log, idem.Purge),
 	}
 	s.api = api.New(api.Config{
-		Logger:   log,
-		Registry: reg,
-		Ready:    st.Ready,
+		Logger:      log,
+		Registry:    reg,
+		Ready:       st.Ready,
+		Idempotency: idem,
 		Orgs: orgs.New(orgs.Config{Store: st, Verifier: verifier, Idempotency: idem, Logger: log, Rules: rules,
 			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal}),
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),

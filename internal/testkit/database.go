@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -96,9 +98,8 @@ func withDatabase(raw, name string) (string, error) {
 }
 
 var (
-	templateOnce sync.Once
-	templateName string
-	templateErr  error
+	templateMu   sync.Mutex
+	templateName string // "" until built, and again after another run dropped it
 )
 
 // schemaHash names the template after the migrations, so a changed schema gets a new template.
@@ -116,53 +117,64 @@ func schemaHash() string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// template makes the migrated template database once per server and schema, under an advisory lock
-// so that test binaries running in parallel do not race.
+// template makes the migrated template database once per server and schema (again if it went
+// missing), under an advisory lock so that test binaries running in parallel do not race.
 func template(ctx context.Context, admin *pgx.Conn, srv string) (string, error) {
-	templateOnce.Do(func() {
-		name := "cmekd_template_" + schemaHash()
-		if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
-			templateErr = err
-			return
+	templateMu.Lock()
+	defer templateMu.Unlock()
+	if templateName != "" {
+		return templateName, nil
+	}
+	name := "cmekd_template_" + schemaHash()
+	if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
+		return "", err
+	}
+	defer admin.Exec(ctx, `SELECT pg_advisory_unlock(4242)`) //nolint:errcheck
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		build := name + "_building"
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+build+" WITH (FORCE)")
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+build); err != nil {
+			return "", err
 		}
-		defer admin.Exec(ctx, `SELECT pg_advisory_unlock(4242)`) //nolint:errcheck
-		var exists bool
-		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-			templateErr = err
-			return
+		u, err := withDatabase(srv, build)
+		if err != nil {
+			return "", err
 		}
-		if !exists {
-			build := name + "_building"
-			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+build+" WITH (FORCE)")
-			if _, err := admin.Exec(ctx, "CREATE DATABASE "+build); err != nil {
-				templateErr = err
-				return
-			}
-			u, err := withDatabase(srv, build)
-			if err != nil {
-				templateErr = err
-				return
-			}
-			if err := store.Migrate(ctx, u); err != nil {
-				templateErr = err
-				return
-			}
-			if _, err := admin.Exec(ctx, "ALTER DATABASE "+build+" RENAME TO "+name); err != nil {
-				templateErr = err
-				return
-			}
+		if err := store.Migrate(ctx, u); err != nil {
+			return "", err
 		}
-		dropStaleTemplates(ctx, admin, name)
-		templateName = name
-	})
-	return templateName, templateErr
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+build+" RENAME TO "+name); err != nil {
+			return "", err
+		}
+	}
+	// The comment dates the template's last use, so that other checkouts' runs leave it alone.
+	_, _ = admin.Exec(ctx, "COMMENT ON DATABASE "+name+" IS '"+templateComment+time.Now().UTC().Format(time.RFC3339)+"'")
+	dropStaleTemplates(ctx, admin, name)
+	templateName = name
+	return name, nil
 }
 
-// dropStaleTemplates drops the templates of earlier schemas, so they do not pile up as migrations
-// change. A template in use (a run of another schema cloning it right now) is left alone: DROP
-// without FORCE refuses while anyone is connected.
+// forgetTemplate makes the next Database build the template again: another run dropped it.
+func forgetTemplate() {
+	templateMu.Lock()
+	defer templateMu.Unlock()
+	templateName = ""
+}
+
+const templateComment = "cmekd test template, last used "
+
+// dropStaleTemplates drops the templates of earlier schemas unused for a day, so they do not pile up
+// as migrations change. Another checkout's template of another schema, used by a run today, is left
+// alone, and so is one in use right now: DROP without FORCE refuses while anyone is connected.
 func dropStaleTemplates(ctx context.Context, admin *pgx.Conn, current string) {
-	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'cmekd\_template\_%' AND datname <> $1`, current)
+	rows, err := admin.Query(ctx, `
+SELECT datname FROM pg_database
+WHERE datname LIKE 'cmekd\_template\_%' AND datname <> $1
+  AND coalesce(substring(shobj_description(oid, 'pg_database') FROM '\d{4}-\d\d-\d\dT[0-9:]+Z'), now()::text)::timestamptz < now() - interval '1 day'`, current)
 	if err != nil {
 		return
 	}
@@ -189,14 +201,19 @@ func Database(t testing.TB) string {
 		t.Fatalf("connect to test database server %s (set CMEKD_TEST_DATABASE_URL, or start PostgreSQL on 127.0.0.1:5432): %v", srv, err)
 	}
 	defer admin.Close(ctx)
-	tmpl, err := template(ctx, admin, srv)
-	if err != nil {
-		t.Fatalf("template database: %v", err)
-	}
 	name := "cmekd_test_" + strings.TrimPrefix(domain.NewID("db"), "db_")
-	// Cloning takes a lock on the template; parallel clones can collide briefly, so retry.
+	// Cloning takes a lock on the template; parallel clones can collide briefly, so retry. A
+	// template that went missing (dropped by a run of another schema) is built again.
 	for attempt := 0; ; attempt++ {
+		var tmpl string
+		if tmpl, err = template(ctx, admin, srv); err != nil {
+			t.Fatalf("template database: %v", err)
+		}
 		_, err = admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+			forgetTemplate()
+		}
 		if err == nil || attempt == 20 {
 			break
 		}
