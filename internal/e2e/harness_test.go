@@ -57,6 +57,9 @@ type env struct {
 	db    *pgxpool.Pool
 	kms   *kmstest.Env
 	cfg   config.Config
+	// stop stops the server as a kill would for its leases: its work in flight is cut off and
+	// nothing it held is handed back. Cleanup calls it too; it is safe to call twice.
+	stop func()
 }
 
 // setup starts a server with its own emulator; mutate adjusts its configuration first.
@@ -117,15 +120,18 @@ func start(t testing.TB, cfg config.Config, kenv *kmstest.Env) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		db.Close()
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("server stopped with %v", err)
 		}
 		srv.Close()
 	})
-	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db, kms: kenv, cfg: cfg}
+	t.Cleanup(func() {
+		db.Close()
+		stop()
+	})
+	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db, kms: kenv, cfg: cfg, stop: stop}
 }
 
 // response is what a test sees of an answer.
