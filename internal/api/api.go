@@ -13,13 +13,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/orgs"
+	"github.com/cmekd/cmekd/internal/ratelimit"
 	"github.com/cmekd/cmekd/openapi"
+)
+
+// A token may make the platform call KMS (key checks, probes-now) in bursts of tokenBurst, then once
+// every tokenEvery (SPEC §16): enough for a person at the onboarding wizard, too little to drive
+// KMS on someone else's behalf.
+const (
+	tokenEvery = time.Second
+	tokenBurst = 10
 )
 
 // Body limits: documents may be large (SPEC §5), everything else is small.
@@ -36,6 +46,8 @@ type Config struct {
 	Ready func(context.Context) error
 	// Idempotency reads Idempotency-Key headers into keys the services honour.
 	Idempotency *idempotency.Keeper
+	// Clock times the per-token rate limits; nil means the wall clock.
+	Clock clock.Clock
 	// The use-case services the handlers call.
 	Orgs        *orgs.Service
 	Collections *collections.Service
@@ -49,6 +61,7 @@ type API struct {
 	metrics     *metrics
 	ready       func(context.Context) error
 	idem        *idempotency.Keeper
+	clock       clock.Clock
 	router      chi.Router
 	orgs        *orgs.Service
 	collections *collections.Service
@@ -63,6 +76,7 @@ func New(cfg Config) *API {
 		metrics:     newMetrics(cfg.Registry),
 		ready:       cfg.Ready,
 		idem:        cfg.Idempotency,
+		clock:       clock.Or(cfg.Clock),
 		orgs:        cfg.Orgs,
 		collections: cfg.Collections,
 		documents:   cfg.Documents,
@@ -92,7 +106,7 @@ func New(cfg Config) *API {
 			r.With(a.require(domain.RoleAdmin)).Post("/orgs", a.createOrg)
 			r.Get("/orgs", a.listOrgs)
 			r.With(a.require(domain.RoleAdmin)).Get("/events", a.listAllEvents)
-			r.Post("/key-checks", a.keyChecks)
+			r.With(a.throttle(ratelimit.NewPerKey(tokenEvery, tokenBurst))).Post("/key-checks", a.keyChecks)
 			r.Get("/key-policy", a.keyPolicy)
 			r.Route("/orgs/{org}", func(r chi.Router) {
 				r.Use(a.inOrg)
@@ -105,7 +119,7 @@ func New(cfg Config) *API {
 				r.With(a.require(domain.RoleOwner)).Delete("/tokens/{tok}", a.revokeToken)
 				r.Get("/events", a.listEvents)
 				r.Get("/key-status", a.keyStatus)
-				r.With(a.require(domain.RoleOperator)).Post("/key-status/probe", a.probeNow)
+				r.With(a.require(domain.RoleOperator), a.throttle(ratelimit.NewPerKey(tokenEvery, tokenBurst))).Post("/key-status/probe", a.probeNow)
 				r.With(a.require(domain.RoleOperator)).Post("/collections", a.createCollection)
 				r.Get("/collections", a.listCollections)
 				r.Get("/collections/{col}", a.getCollection)

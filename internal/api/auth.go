@@ -8,6 +8,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/orgs"
+	"github.com/cmekd/cmekd/internal/ratelimit"
 )
 
 var errForbidden = domain.Errorf(domain.KindForbidden, domain.CodeForbidden, "this token's role may not do that")
@@ -42,6 +44,23 @@ func (a *API) require(min domain.Role) func(http.Handler) http.Handler {
 			if !principal(r.Context()).Role.AtLeast(min) {
 				a.writeError(w, r, errForbidden)
 				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// throttle refuses a token's request with 429 rate_limited while its bucket in l is empty. The admin,
+// the platform's own operator, is not throttled per token (the platform-wide bounds still hold).
+func (a *API) throttle(l *ratelimit.PerKey) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := principal(r.Context())
+			if p.Role != domain.RoleAdmin {
+				if ok, wait := l.Allow(p.TokenID, a.clock.Now()); !ok {
+					a.writeError(w, r, orgs.RateLimited(wait))
+					return
+				}
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -16,7 +16,7 @@ func (a *API) keyChecks(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	kc, err := a.orgs.CheckKey(r.Context(), req.KeyARN, req.Region)
+	kc, err := a.orgs.CheckKey(r.Context(), principal(r.Context()), req.KeyARN, req.Region)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

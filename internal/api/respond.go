@@ -41,6 +41,7 @@ var statuses = map[domain.Kind]int{
 	domain.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
 	domain.KindInvalid:          http.StatusUnprocessableEntity,
 	domain.KindUnavailable:      http.StatusServiceUnavailable,
+	domain.KindRateLimited:      http.StatusTooManyRequests,
 }
 
 // writeError is the one writer of error bodies. Domain errors are shown as they are; anything else

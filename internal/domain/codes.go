@@ -18,9 +18,11 @@ const (
 	// CodeDatabaseUnavailable is a request that needed the database while it was unreachable.
 	CodeDatabaseUnavailable = "database_unavailable"
 
-	// Authentication and roles (SPEC §2).
-	CodeUnauthorized = "unauthorized"
-	CodeForbidden    = "forbidden"
+	// Authentication, roles and limits (SPEC §2, §16).
+	CodeUnauthorized       = "unauthorized"
+	CodeForbidden          = "forbidden"
+	CodeKeyCheckNotAllowed = "key_check_not_allowed"
+	CodeRateLimited        = "rate_limited"
 
 	// Key ARN rules (SPEC §3).
 	CodeInvalidKeyARN              = "invalid_key_arn"
@@ -74,7 +76,7 @@ const (
 var ErrorCodes = []string{
 	CodeInvalidJSON, CodeUnknownField, CodeInvalidRequest, CodeInvalidCursor, CodePayloadTooLarge,
 	CodeUnsupportedMediaType, CodeMethodNotAllowed, CodeNotFound, CodeInternal, CodeUnavailable, CodeDatabaseUnavailable,
-	CodeUnauthorized, CodeForbidden,
+	CodeUnauthorized, CodeForbidden, CodeKeyCheckNotAllowed, CodeRateLimited,
 	CodeInvalidKeyARN, CodeAliasNotSupported, CodeKeyARNRequired, CodeKeyRegionMismatch,
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,
 	CodeKeyVerificationFailed, CodeOrgNameTaken, CodeKeyLinkImmutable, CodeCMEKRequiresNewOrg,

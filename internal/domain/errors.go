@@ -34,6 +34,8 @@ const (
 	KindInvalid
 	// KindUnavailable is a dependency that cannot be reached right now; retryable.
 	KindUnavailable
+	// KindRateLimited is a caller asking more often than it may; retry after RetryAfter.
+	KindRateLimited
 )
 
 // Error is a failure a client may see: a kind, a SPEC code, a safe message and optional details.

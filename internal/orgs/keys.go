@@ -2,7 +2,10 @@ package orgs
 
 import (
 	"context"
+	"math"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
@@ -19,7 +22,11 @@ type KeyCheck struct {
 }
 
 // CheckKey runs §3 and §4 against a key and stores nothing; a failed check is still an answer.
-func (s *Service) CheckKey(ctx context.Context, keyARN *string, region string) (KeyCheck, error) {
+//
+// A key check makes the platform call KMS on someone's key, so it must not be a confused deputy
+// (SPEC §16): an organisation's token may check only keys in the AWS accounts its organisation has
+// linked, and every check waits its turn under the platform's bound on key-check KMS calls.
+func (s *Service) CheckKey(ctx context.Context, p domain.Principal, keyARN *string, region string) (KeyCheck, error) {
 	if keyARN == nil {
 		return KeyCheck{}, domain.Invalid("key_arn", "key_arn is required")
 	}
@@ -28,9 +35,73 @@ func (s *Service) CheckKey(ctx context.Context, keyARN *string, region string) (
 			return KeyCheck{}, err
 		}
 	}
+	if err := s.mayCheck(ctx, p, *keyARN); err != nil {
+		return KeyCheck{}, err
+	}
+	if err := s.awaitKeyCheck(ctx); err != nil {
+		return KeyCheck{}, err
+	}
 	report := s.cfg.Verifier.Verify(ctx, *keyARN, region, verify.OnboardingContext, verify.Full)
 	return KeyCheck{KeyARN: report.KeyARN, OK: report.OK(), Checks: report.Checks,
 		PolicyStatement: keypolicy.UseStatement(s.cfg.PlatformPrincipal, nil)}, nil
+}
+
+// mayCheck refuses an organisation token a check of a key outside its organisation's linked
+// accounts. A name that is no key ARN at all makes no KMS call, so its check is anyone's.
+func (s *Service) mayCheck(ctx context.Context, p domain.Principal, keyARN string) error {
+	if p.Role == domain.RoleAdmin {
+		return nil
+	}
+	arn, err := keyarn.Parse(keyARN)
+	if err != nil {
+		return nil
+	}
+	accounts, err := s.cfg.Store.LinkedAccounts(ctx, p.OrgID)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(accounts, arn.Account) {
+		return nil
+	}
+	e := domain.Errorf(domain.KindForbidden, domain.CodeKeyCheckNotAllowed,
+		"an organisation's token may check only keys of the AWS accounts its organisation has linked; ask the platform operator to check this key")
+	e.Details = map[string]any{"accounts": accounts}
+	return e
+}
+
+// maxKeyCheckWait is the longest a key check queues under the platform's bound before it is refused.
+const maxKeyCheckWait = 2 * time.Second
+
+// awaitKeyCheck takes the check's turn under the platform-wide bound on key-check KMS calls: it waits
+// a short while, or answers rate_limited when the queue is longer than that.
+func (s *Service) awaitKeyCheck(ctx context.Context) error {
+	if s.checks == nil {
+		return nil
+	}
+	r := s.checks.Reserve()
+	wait := r.Delay()
+	if wait > maxKeyCheckWait {
+		r.Cancel()
+		return RateLimited(wait)
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			r.Cancel()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// RateLimited is 429 rate_limited, retryable after wait (at least a second).
+func RateLimited(wait time.Duration) *domain.Error {
+	e := domain.Errorf(domain.KindRateLimited, domain.CodeRateLimited, "too many requests of this kind; retry after the Retry-After seconds")
+	e.RetryAfter = max(1, int(math.Ceil(wait.Seconds())))
+	return e
 }
 
 // PolicyInput is what GET /v1/key-policy asks for.

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/time/rate"
+
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyarn"
@@ -33,15 +35,25 @@ type Config struct {
 	AdminToken string
 	// PlatformPrincipal is named in generated key policies.
 	PlatformPrincipal string
+	// KeyChecksPerSecond bounds the key checks the whole service runs (each makes up to four KMS
+	// calls); 0 means no bound.
+	KeyChecksPerSecond float64
 }
 
 // Service runs the organisation use cases.
 type Service struct {
-	cfg Config
+	cfg    Config
+	checks *rate.Limiter // nil without a bound
 }
 
 // New returns a Service.
-func New(cfg Config) *Service { return &Service{cfg: cfg} }
+func New(cfg Config) *Service {
+	s := &Service{cfg: cfg}
+	if cfg.KeyChecksPerSecond > 0 {
+		s.checks = rate.NewLimiter(rate.Limit(cfg.KeyChecksPerSecond), max(1, int(cfg.KeyChecksPerSecond)))
+	}
+	return s
+}
 
 // CreateInput is what POST /v1/orgs asks for.
 type CreateInput struct {

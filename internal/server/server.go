@@ -145,8 +145,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Registry:    reg,
 		Ready:       st.Ready,
 		Idempotency: idem,
+		Clock:       clk,
 		Orgs: orgs.New(orgs.Config{Store: st, Verifier: verifier, Idempotency: idem, Logger: log, Rules: rules,
-			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal}),
+			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal, KeyChecksPerSecond: keyChecksPerSecond}),
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),
 		Documents: documents.New(documents.Config{Store: st, Keyring: keys, Idempotency: idem,
 			ProviderKeyARN: cfg.ProviderKeyARN}),
@@ -212,6 +213,9 @@ func (s *Server) Close() {
 // dekCacheEntries bounds the plaintext data keys held in memory: one per active collection data key,
 // 32 bytes each, so the bound is about memory only in the pathological case.
 const dekCacheEntries = 100_000
+
+// keyChecksPerSecond bounds the key checks a replica runs (up to four KMS calls each), whoever asks.
+const keyChecksPerSecond = 20
 
 // replayPurgeEvery is how often stored Idempotency-Key answers past their 24 hours are deleted.
 const replayPurgeEvery = time.Hour

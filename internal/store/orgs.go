@@ -101,6 +101,18 @@ func (q *Q) DeleteOrg(ctx context.Context, id string) error {
 	return nil
 }
 
+// LinkedAccounts lists the AWS accounts of the keys an organisation has linked.
+func (q *Q) LinkedAccounts(ctx context.Context, orgID string) ([]string, error) {
+	rows, err := q.db.Query(ctx, `SELECT DISTINCT split_part(key_arn, ':', 5) FROM key_links WHERE org_id = $1 ORDER BY 1`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(r pgx.Row) (string, error) {
+		var a string
+		return a, r.Scan(&a)
+	})
+}
+
 // utc normalises a nullable time read from the database.
 func utc(t *time.Time) *time.Time {
 	if t == nil {
