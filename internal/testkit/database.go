@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -96,9 +98,8 @@ func withDatabase(raw, name string) (string, error) {
 }
 
 var (
-	templateOnce sync.Once
+	templateMu   sync.Mutex
 	templateName string
-	templateErr  error
 )
 
 // schemaHash names the template after the migrations, so a changed schema gets a new template.
@@ -117,45 +118,46 @@ func schemaHash() string {
 }
 
 // template makes the migrated template database once per server and schema, under an advisory lock
-// so that test binaries running in parallel do not race.
-func template(ctx context.Context, admin *pgx.Conn, srv string) (string, error) {
-	templateOnce.Do(func() {
-		name := "cmekd_template_" + schemaHash()
-		if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
-			templateErr = err
-			return
+// so that test binaries running in parallel do not race. With rebuild it makes it again: a test binary
+// of another schema (another branch's, on a shared server) may have dropped it as stale meanwhile.
+func template(ctx context.Context, admin *pgx.Conn, srv string, rebuild bool) (string, error) {
+	templateMu.Lock()
+	defer templateMu.Unlock()
+	if templateName != "" && !rebuild {
+		return templateName, nil
+	}
+	first := templateName == ""
+	name := "cmekd_template_" + schemaHash()
+	if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
+		return "", err
+	}
+	defer admin.Exec(ctx, `SELECT pg_advisory_unlock(4242)`) //nolint:errcheck
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		build := name + "_building"
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+build+" WITH (FORCE)")
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+build); err != nil {
+			return "", err
 		}
-		defer admin.Exec(ctx, `SELECT pg_advisory_unlock(4242)`) //nolint:errcheck
-		var exists bool
-		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-			templateErr = err
-			return
+		u, err := withDatabase(srv, build)
+		if err != nil {
+			return "", err
 		}
-		if !exists {
-			build := name + "_building"
-			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+build+" WITH (FORCE)")
-			if _, err := admin.Exec(ctx, "CREATE DATABASE "+build); err != nil {
-				templateErr = err
-				return
-			}
-			u, err := withDatabase(srv, build)
-			if err != nil {
-				templateErr = err
-				return
-			}
-			if err := store.Migrate(ctx, u); err != nil {
-				templateErr = err
-				return
-			}
-			if _, err := admin.Exec(ctx, "ALTER DATABASE "+build+" RENAME TO "+name); err != nil {
-				templateErr = err
-				return
-			}
+		if err := store.Migrate(ctx, u); err != nil {
+			return "", err
 		}
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+build+" RENAME TO "+name); err != nil {
+			return "", err
+		}
+	}
+	if first {
 		dropStaleTemplates(ctx, admin, name)
-		templateName = name
-	})
-	return templateName, templateErr
+	}
+	templateName = name
+	return name, nil
 }
 
 // dropStaleTemplates drops the templates of earlier schemas, so they do not pile up as migrations
@@ -189,7 +191,7 @@ func Database(t testing.TB) string {
 		t.Fatalf("connect to test database server %s (set CMEKD_TEST_DATABASE_URL, or start PostgreSQL on 127.0.0.1:5432): %v", srv, err)
 	}
 	defer admin.Close(ctx)
-	tmpl, err := template(ctx, admin, srv)
+	tmpl, err := template(ctx, admin, srv, false)
 	if err != nil {
 		t.Fatalf("template database: %v", err)
 	}
@@ -199,6 +201,12 @@ func Database(t testing.TB) string {
 		_, err = admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl)
 		if err == nil || attempt == 20 {
 			break
+		}
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "3D000" { // the template is gone
+			if tmpl, err = template(ctx, admin, srv, true); err != nil {
+				t.Fatalf("template database: %v", err)
+			}
+			continue
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
