@@ -12,6 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/openapi"
 )
 
@@ -326,4 +327,22 @@ func resolves(doc map[string]any, ref string) bool {
 		}
 	}
 	return true
+}
+
+// TestSpec_EnumsAreTheDomains holds the document's ErrorCode and EventType enums to the codes and
+// event types domain spells, so a new code or type cannot be added to one and not the other.
+func TestSpec_EnumsAreTheDomains(t *testing.T) {
+	t.Parallel()
+	doc := load(t)
+	for schema, want := range map[string][]string{"ErrorCode": domain.ErrorCodes, "EventType": domain.EventTypes} {
+		var got []string
+		for _, v := range doc.Components.Schemas[schema].Value.Enum {
+			got = append(got, v.(string))
+		}
+		slices.Sort(got)
+		want = slices.Sorted(slices.Values(want))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s enum differs from domain\n got: %q\nwant: %q", schema, got, want)
+		}
+	}
 }

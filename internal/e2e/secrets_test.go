@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -718,5 +719,49 @@ func TestSecrets_DeletingScopesAndOrgsLeavesNothing(t *testing.T) {
 	}
 	if n := e.count(`SELECT count(*) FROM secret_scope_roles`); n != 0 {
 		t.Errorf("%d role assignments outlive their organisation", n)
+	}
+}
+
+// TestSecrets_ConcurrentPutsGetDistinctVersions races writes of one key: each gets its own version,
+// exactly one creates the key, and the last version is the one stored.
+func TestSecrets_ConcurrentPutsGetDistinctVersions(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	org := e.createOrg("Acme")
+	e.newScope(org, adminToken, "s")
+	const writers = 8
+	type result struct {
+		status  int
+		version float64
+	}
+	results := make(chan result, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			r := e.putSecret(org, adminToken, "s", "k", fmt.Sprintf("value-%d", i))
+			m := r.JSON(t)
+			v, _ := m["version"].(float64)
+			results <- result{r.Status, v}
+		})
+	}
+	wg.Wait()
+	close(results)
+	created, versions := 0, map[float64]bool{}
+	for r := range results {
+		if r.status == http.StatusCreated {
+			created++
+		} else if r.status != http.StatusOK {
+			t.Fatalf("a racing put answered %d", r.status)
+		}
+		versions[r.version] = true
+	}
+	if created != 1 || len(versions) != writers || !versions[writers] {
+		t.Fatalf("%d creates, versions %v", created, versions)
+	}
+	if got := e.must(http.StatusOK, req{method: "GET", path: secretPath(org, "s", "k"), token: adminToken}); got["version"] != float64(writers) {
+		t.Fatalf("stored version %v, want %d", got["version"], writers)
+	}
+	if n := len(e.eventsOf(org, "secret.written")); n != writers {
+		t.Fatalf("%d secret.written events, want %d", n, writers)
 	}
 }

@@ -412,7 +412,7 @@ func (s *Service) Put(ctx context.Context, p domain.Principal, org domain.Org, n
 }
 
 // maxPutAttempts bounds how often Put seals again after losing a race for the same key.
-const maxPutAttempts = 8
+const maxPutAttempts = 16
 
 var errContended = &domain.Error{Kind: domain.KindUnavailable, Code: domain.CodeUnavailable,
 	Message: "other writes of this secret kept winning; retry shortly", RetryAfter: 1}
