@@ -12,6 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/openapi"
 )
 
@@ -20,7 +21,7 @@ type access int
 
 const (
 	public   access = iota // operations routes: no token
-	anyRole                // any token of the organisation, or the admin
+	anyRole                // any token of the organisation, or the admin (workspace tokens: 403)
 	operator               // operator, owner or admin
 	owner                  // owner or admin
 	admin                  // the admin token only
@@ -49,11 +50,26 @@ var routes = map[string]access{
 	"GET /v1/orgs/{org}/collections/{col}/documents":       anyRole,
 	"GET /v1/orgs/{org}/collections/{col}/documents/{doc}": anyRole,
 	"GET /v1/orgs/{org}/events":                            anyRole,
-	"GET /v1/events":                                       admin,
-	"GET /healthz":                                         public,
-	"GET /readyz":                                          public,
-	"GET /metrics":                                         public,
-	"GET /openapi.yaml":                                    public,
+	"GET /v1/events": admin,
+	// SPEC §13. Scope routes are anyRole here: the role they need is one on the scope, not the token's.
+	"POST /v1/orgs/{org}/workspaces":                                operator,
+	"GET /v1/orgs/{org}/workspaces":                                 operator,
+	"DELETE /v1/orgs/{org}/workspaces/{workspace}":                  operator,
+	"POST /v1/orgs/{org}/secret-scopes":                             anyRole,
+	"GET /v1/orgs/{org}/secret-scopes":                              anyRole,
+	"GET /v1/orgs/{org}/secret-scopes/{scope}":                      anyRole,
+	"DELETE /v1/orgs/{org}/secret-scopes/{scope}":                   anyRole,
+	"GET /v1/orgs/{org}/secret-scopes/{scope}/roles":                anyRole,
+	"PUT /v1/orgs/{org}/secret-scopes/{scope}/roles":                anyRole,
+	"DELETE /v1/orgs/{org}/secret-scopes/{scope}/roles/{principal}": anyRole,
+	"GET /v1/orgs/{org}/secret-scopes/{scope}/secrets":              anyRole,
+	"PUT /v1/orgs/{org}/secret-scopes/{scope}/secrets/{key}":        anyRole,
+	"GET /v1/orgs/{org}/secret-scopes/{scope}/secrets/{key}":        anyRole,
+	"DELETE /v1/orgs/{org}/secret-scopes/{scope}/secrets/{key}":     anyRole,
+	"GET /healthz":      public,
+	"GET /readyz":       public,
+	"GET /metrics":      public,
+	"GET /openapi.yaml": public,
 }
 
 func load(t *testing.T) *openapi3.T {
@@ -147,7 +163,9 @@ func TestSpec_OperationsAreComplete(t *testing.T) {
 				// Every /v1 operation refuses a body that is not JSON, bodiless ones included.
 				want[401], want[415], want[500], want[503] = true, true, true, true
 			}
-			if who >= operator || o.name == "POST /v1/key-checks" { // key_check_not_allowed
+			// Every /v1 operation can answer 403: workspace tokens are refused all but one (SPEC §13),
+			// and that one needs a role on the scope.
+			if who != public {
 				want[403] = true
 			}
 			if strings.Contains(o.path, "{") {
@@ -311,4 +329,22 @@ func resolves(doc map[string]any, ref string) bool {
 		}
 	}
 	return true
+}
+
+// TestSpec_EnumsAreTheDomains holds the document's ErrorCode and EventType enums to the codes and
+// event types domain spells, so a new code or type cannot be added to one and not the other.
+func TestSpec_EnumsAreTheDomains(t *testing.T) {
+	t.Parallel()
+	doc := load(t)
+	for schema, want := range map[string][]string{"ErrorCode": domain.ErrorCodes, "EventType": domain.EventTypes} {
+		var got []string
+		for _, v := range doc.Components.Schemas[schema].Value.Enum {
+			got = append(got, v.(string))
+		}
+		slices.Sort(got)
+		want = slices.Sorted(slices.Values(want))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s enum differs from domain\n got: %q\nwant: %q", schema, got, want)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/orgs"
 	"github.com/cmekd/cmekd/internal/ratelimit"
+	"github.com/cmekd/cmekd/internal/secrets"
 	"github.com/cmekd/cmekd/openapi"
 )
 
@@ -53,6 +54,7 @@ type Config struct {
 	Collections *collections.Service
 	Documents   *documents.Service
 	Health      *health.Service
+	Secrets     *secrets.Service
 }
 
 // API serves cmekd's routes.
@@ -67,6 +69,7 @@ type API struct {
 	collections *collections.Service
 	documents   *documents.Service
 	health      *health.Service
+	secrets     *secrets.Service
 }
 
 // New builds the router.
@@ -81,6 +84,7 @@ func New(cfg Config) *API {
 		collections: cfg.Collections,
 		documents:   cfg.Documents,
 		health:      cfg.Health,
+		secrets:     cfg.Secrets,
 	}
 	r := chi.NewRouter()
 	r.Use(withRequestID, a.observe)
@@ -100,17 +104,23 @@ func New(cfg Config) *API {
 	})
 
 	r.Route("/v1", func(r chi.Router) {
-		r.Use(a.authenticate)
+		r.Use(a.authenticate, limitBody(maxBody), a.requireJSON)
 		r.Group(func(r chi.Router) {
-			r.Use(limitBody(maxBody), a.requireJSON)
+			r.Use(a.notWorkspace)
 			r.With(a.require(domain.RoleAdmin)).Post("/orgs", a.createOrg)
 			r.Get("/orgs", a.listOrgs)
 			r.With(a.require(domain.RoleAdmin)).Get("/events", a.listAllEvents)
 			r.With(a.throttle(ratelimit.NewPerKey(tokenEvery, tokenBurst))).Post("/key-checks", a.keyChecks)
 			r.Get("/key-policy", a.keyPolicy)
-			r.Route("/orgs/{org}", func(r chi.Router) {
-				r.Use(a.inOrg)
-				r = r.With(a.pathIDs)
+		})
+		r.Route("/orgs/{org}", func(r chi.Router) {
+			// Organisation scoping comes first, so a foreign organisation answers 404 to every token.
+			r.Use(a.inOrg)
+			r = r.With(a.pathIDs)
+			// The one route a workspace token may call (SPEC §13).
+			r.Get("/secret-scopes/{scope}/secrets/{key}", a.getSecret)
+			r.Group(func(r chi.Router) {
+				r.Use(a.notWorkspace)
 				r.Get("/", a.getOrg)
 				r.With(a.require(domain.RoleOwner)).Patch("/", a.patchOrg)
 				r.With(a.require(domain.RoleAdmin)).Delete("/", a.deleteOrg)
@@ -128,6 +138,20 @@ func New(cfg Config) *API {
 				r.With(a.require(domain.RoleOperator), limitBody(maxDocumentsBody)).Post("/collections/{col}/documents", a.ingestDocuments)
 				r.Get("/collections/{col}/documents", a.listDocuments)
 				r.Get("/collections/{col}/documents/{doc}", a.getDocument)
+				r.With(a.require(domain.RoleOperator)).Post("/workspaces", a.createWorkspace)
+				r.With(a.require(domain.RoleOperator)).Get("/workspaces", a.listWorkspaces)
+				r.With(a.require(domain.RoleOperator)).Delete("/workspaces/{workspace}", a.deleteWorkspace)
+				// Access to scopes is by role on the scope, which the secrets service checks.
+				r.Post("/secret-scopes", a.createScope)
+				r.Get("/secret-scopes", a.listScopes)
+				r.Get("/secret-scopes/{scope}", a.getScope)
+				r.Delete("/secret-scopes/{scope}", a.deleteScope)
+				r.Get("/secret-scopes/{scope}/roles", a.listRoles)
+				r.Put("/secret-scopes/{scope}/roles", a.assignRole)
+				r.Delete("/secret-scopes/{scope}/roles/{principal}", a.removeRole)
+				r.Get("/secret-scopes/{scope}/secrets", a.listSecrets)
+				r.Put("/secret-scopes/{scope}/secrets/{key}", a.putSecret)
+				r.Delete("/secret-scopes/{scope}/secrets/{key}", a.deleteSecret)
 			})
 		})
 	})

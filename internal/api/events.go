@@ -18,11 +18,13 @@ type eventJSON struct {
 	FromState    string    `json:"from_state"`
 	ToState      string    `json:"to_state"`
 	Reason       string    `json:"reason"`
+	// Details is always an object: {"scope", "key", "version"} of a secret, say (SPEC §13).
+	Details map[string]any `json:"details"`
 }
 
 func toEventJSON(e domain.Event) eventJSON {
 	return eventJSON{ID: e.ID, OrgID: e.OrgID, Type: e.Type, At: e.At, Actor: e.Actor, Region: e.Region,
-		CollectionID: e.CollectionID, FromState: e.FromState, ToState: e.ToState, Reason: e.Reason}
+		CollectionID: e.CollectionID, FromState: e.FromState, ToState: e.ToState, Reason: e.Reason, Details: e.Details}
 }
 
 // listEvents answers an organisation's audit trail.

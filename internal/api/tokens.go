@@ -7,31 +7,35 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/orgs"
 )
 
 type tokenJSON struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Role      string    `json:"role"`
+	Workspace string    `json:"workspace,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	// Token is the secret, present only in the answer that creates it.
 	Token string `json:"token,omitempty"`
 }
 
 func toTokenJSON(t domain.Token) tokenJSON {
-	return tokenJSON{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt}
+	return tokenJSON{ID: t.ID, Name: t.Name, Role: string(t.Role), Workspace: t.Workspace, CreatedAt: t.CreatedAt}
 }
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Name string `json:"name"`
-		Role string `json:"role"`
+		Name      string `json:"name"`
+		Role      string `json:"role"`
+		Workspace string `json:"workspace"`
 	}
 	if _, err := decodeBody(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	tok, secret, err := a.orgs.CreateToken(r.Context(), principal(r.Context()), orgOf(r).ID, req.Name, req.Role)
+	tok, secret, err := a.orgs.CreateToken(r.Context(), principal(r.Context()), orgOf(r).ID,
+		orgs.TokenInput{Name: req.Name, Role: req.Role, Workspace: req.Workspace})
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -50,6 +50,13 @@ const (
 	CodeCollectionNameTaken     = "collection_name_taken"
 	CodeCollectionNotPaused     = "collection_not_paused"
 	CodeDocumentIntegrity       = "document_integrity_failed"
+
+	// Workspaces and secret scopes (SPEC §13).
+	CodeWorkspaceNameTaken      = "workspace_name_taken"
+	CodeSecretScopeNameTaken    = "secret_scope_name_taken"
+	CodeSecretScopeRoleRequired = "secret_scope_role_required"
+	CodeWorkspaceRoleNotAllowed = "workspace_role_not_allowed"
+	CodeSecretIntegrity         = "secret_integrity_failed"
 )
 
 // Check codes of SPEC §4: why a verification check failed. Probes report them in last_error, and
@@ -83,6 +90,8 @@ var ErrorCodes = []string{
 	CodeIdempotencyKeyReused, CodeInvalidPrincipal,
 	CodeKeyUnavailable, CodeKMSUnreachable, CodeCollectionIngestHalted, CodeCollectionPaused,
 	CodeCollectionUnrecoverable, CodeCollectionNameTaken, CodeCollectionNotPaused, CodeDocumentIntegrity,
+	CodeWorkspaceNameTaken, CodeSecretScopeNameTaken, CodeSecretScopeRoleRequired, CodeWorkspaceRoleNotAllowed,
+	CodeSecretIntegrity,
 }
 
 // CheckCodes lists every code a verification check may carry.

@@ -16,12 +16,17 @@ const (
 	RoleOperator Role = "operator"
 	RoleOwner    Role = "owner"
 	RoleAdmin    Role = "admin"
+	// RoleWorkspace is a workspace's token (SPEC §13): it may read the values of secrets its
+	// workspace was granted, and nothing else. It ranks below every other role.
+	RoleWorkspace Role = "workspace"
 )
 
 var roleRank = map[Role]int{RoleMember: 1, RoleOperator: 2, RoleOwner: 3, RoleAdmin: 4}
 
 // Valid reports whether r is a role an organisation token may hold.
-func (r Role) Valid() bool { return r == RoleMember || r == RoleOperator || r == RoleOwner }
+func (r Role) Valid() bool {
+	return r == RoleMember || r == RoleOperator || r == RoleOwner || r == RoleWorkspace
+}
 
 // AtLeast reports whether r grants everything min grants.
 func (r Role) AtLeast(min Role) bool { return roleRank[r] >= roleRank[min] }
@@ -66,11 +71,14 @@ type KeyLink struct {
 
 // Token is an organisation's API token; the secret itself is never stored.
 type Token struct {
-	ID        string
-	OrgID     string
-	Name      string
-	Role      Role
-	CreatedAt time.Time
+	ID    string
+	OrgID string
+	Name  string
+	Role  Role
+	// WorkspaceID and Workspace name the workspace of a workspace token; empty otherwise.
+	WorkspaceID string
+	Workspace   string
+	CreatedAt   time.Time
 }
 
 // Principal is who is calling: the platform admin or an organisation token.
@@ -78,6 +86,8 @@ type Principal struct {
 	Role    Role
 	OrgID   string // empty for the admin
 	TokenID string // empty for the admin
+	// Workspace is the name of a workspace token's workspace; empty otherwise.
+	Workspace string
 }
 
 // Actor names the principal in events.
@@ -107,6 +117,9 @@ type Event struct {
 	FromState    string
 	ToState      string
 	Reason       string
+	// Details holds what the event's type concerns, e.g. {"scope", "key", "version"} of a secret; never
+	// a secret. Nil is stored and shown as an empty object.
+	Details map[string]any
 }
 
 // Event types (SPEC §5).
@@ -126,6 +139,17 @@ const (
 	EventCollectionDeleted     = "collection.deleted"
 	EventTokenCreated          = "token.created"
 	EventTokenRevoked          = "token.revoked"
+
+	// Workspaces and secret scopes (SPEC §13).
+	EventWorkspaceCreated        = "workspace.created"
+	EventWorkspaceDeleted        = "workspace.deleted"
+	EventSecretScopeCreated      = "secret_scope.created"
+	EventSecretScopeDeleted      = "secret_scope.deleted"
+	EventSecretScopeRoleAssigned = "secret_scope.role_assigned"
+	EventSecretScopeRoleRemoved  = "secret_scope.role_removed"
+	EventSecretWritten           = "secret.written"
+	EventSecretDeleted           = "secret.deleted"
+	EventSecretRead              = "secret.read"
 )
 
 // EventTypes lists every event type, for validating the events filter.
@@ -133,7 +157,9 @@ var EventTypes = []string{
 	EventOrgCreated, EventOrgDeleted, EventOrgRenamed, EventKeyVerified, EventKeyUnavailable, EventKeyRestored,
 	EventKeyProbeError, EventCollectionCreated, EventCollectionHalted, EventCollectionPaused,
 	EventCollectionReactivated, EventCollectionResumed, EventCollectionDeleted, EventTokenCreated,
-	EventTokenRevoked,
+	EventTokenRevoked, EventWorkspaceCreated, EventWorkspaceDeleted, EventSecretScopeCreated,
+	EventSecretScopeDeleted, EventSecretScopeRoleAssigned, EventSecretScopeRoleRemoved, EventSecretWritten,
+	EventSecretDeleted, EventSecretRead,
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)

@@ -27,6 +27,9 @@ var ErrDecrypt = errors.New("envelope: ciphertext does not authenticate")
 // DocumentLabel starts every collection document's additional data.
 const DocumentLabel = "cmekd/document/v1"
 
+// SecretLabel starts every secret value's additional data (SPEC §13).
+const SecretLabel = "cmekd/secret/v1"
+
 // AAD names what a ciphertext is bound to: a label naming the purpose (so that a ciphertext of one
 // purpose can never be taken for one of another), the organisation, the owner of the data key (a
 // collection, say) and the item itself (a document).

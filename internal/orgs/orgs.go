@@ -307,24 +307,46 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (domain.Princ
 		} else if err != nil {
 			return domain.Principal{}, err
 		}
-		return domain.Principal{Role: tok.Role, OrgID: tok.OrgID, TokenID: tok.ID}, nil
+		return domain.Principal{Role: tok.Role, OrgID: tok.OrgID, TokenID: tok.ID, Workspace: tok.Workspace}, nil
 	}
 	return domain.Principal{}, errUnauthorized
 }
 
+// TokenInput is what POST …/tokens asks for.
+type TokenInput struct {
+	Name string
+	Role string
+	// Workspace names the workspace of a token with role workspace (SPEC §13), and only of one.
+	Workspace string
+}
+
 // CreateToken makes a token of the organisation; the secret is returned once and only its hash kept.
-func (s *Service) CreateToken(ctx context.Context, p domain.Principal, orgID, name, role string) (domain.Token, string, error) {
-	name, err := domain.ValidName("name", name)
+func (s *Service) CreateToken(ctx context.Context, p domain.Principal, orgID string, in TokenInput) (domain.Token, string, error) {
+	name, err := domain.ValidName("name", in.Name)
 	if err != nil {
 		return domain.Token{}, "", err
 	}
-	r := domain.Role(role)
-	if !r.Valid() {
-		return domain.Token{}, "", domain.Invalid("role", "role must be owner, operator or member")
+	r := domain.Role(in.Role)
+	switch {
+	case !r.Valid():
+		return domain.Token{}, "", domain.Invalid("role", "role must be owner, operator, member or workspace")
+	case r == domain.RoleWorkspace && in.Workspace == "":
+		return domain.Token{}, "", domain.Invalid("workspace", "a token with role workspace names its workspace")
+	case r != domain.RoleWorkspace && in.Workspace != "":
+		return domain.Token{}, "", domain.Invalid("workspace", "only a token with role workspace belongs to a workspace")
 	}
 	secret, hash := newTokenSecret()
 	tok := domain.Token{ID: domain.NewID("tok"), OrgID: orgID, Name: name, Role: r}
 	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		if r == domain.RoleWorkspace {
+			w, err := tx.Workspace(ctx, orgID, in.Workspace)
+			if errors.Is(err, domain.ErrNotFound) {
+				return domain.Invalid("workspace", "the organisation has no workspace of that name")
+			} else if err != nil {
+				return err
+			}
+			tok.WorkspaceID, tok.Workspace = w.ID, w.Name
+		}
 		tok.CreatedAt = tx.Now()
 		if err := tx.InsertToken(ctx, tok, hash); err != nil {
 			return err

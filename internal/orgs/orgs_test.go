@@ -308,7 +308,7 @@ func TestOrgs_TokensAuthenticateUntilRevoked(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	o := f.create(t, orgs.CreateInput{Name: "plain", Region: f.env.Region})
-	tok, secret, err := f.svc.CreateToken(t.Context(), admin, o.ID, "ci", string(domain.RoleOperator))
+	tok, secret, err := f.svc.CreateToken(t.Context(), admin, o.ID, orgs.TokenInput{Name: "ci", Role: string(domain.RoleOperator)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestOrgs_TokensAuthenticateUntilRevoked(t *testing.T) {
 		_, err := f.svc.Authenticate(t.Context(), s)
 		wantCode(t, err, domain.KindUnauthenticated, domain.CodeUnauthorized)
 	}
-	_, _, err = f.svc.CreateToken(t.Context(), admin, o.ID, "x", "superuser")
+	_, _, err = f.svc.CreateToken(t.Context(), admin, o.ID, orgs.TokenInput{Name: "x", Role: "superuser"})
 	wantCode(t, err, domain.KindInvalid, domain.CodeInvalidRequest)
 	if got := eventTypes(t, f, o.ID); len(got) != 3 || got[0] != domain.EventTokenRevoked || got[1] != domain.EventTokenCreated {
 		t.Fatalf("events %v", got)

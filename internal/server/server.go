@@ -31,6 +31,7 @@ import (
 	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/orgs"
+	"github.com/cmekd/cmekd/internal/secrets"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
 )
@@ -151,7 +152,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),
 		Documents: documents.New(documents.Config{Store: st, Keyring: keys, Idempotency: idem,
 			ProviderKeyARN: cfg.ProviderKeyARN}),
-		Health: healthSvc,
+		Health:  healthSvc,
+		Secrets: secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeyARN: cfg.ProviderKeyARN}),
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

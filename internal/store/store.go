@@ -214,6 +214,10 @@ func translate(err error) error {
 			return domain.Errorf(domain.KindConflict, domain.CodeKeyLinkImmutable, "the key link of an organisation cannot be changed")
 		case "collections_org_name_unique":
 			return domain.Errorf(domain.KindConflict, domain.CodeCollectionNameTaken, "a collection with this name already exists")
+		case "workspaces_org_name_unique":
+			return domain.Errorf(domain.KindConflict, domain.CodeWorkspaceNameTaken, "a workspace with this name already exists")
+		case "secret_scopes_org_name_unique":
+			return domain.Errorf(domain.KindConflict, domain.CodeSecretScopeNameTaken, "a secret scope with this name already exists")
 		}
 	}
 	return err

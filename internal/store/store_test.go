@@ -136,7 +136,7 @@ func sizes[T any](pages [][]T) []int {
 	return n
 }
 
-func flat[T any, K comparable](pages [][]T, key func(T) K) []K {
+func flat[T, K any](pages [][]T, key func(T) K) []K {
 	var out []K
 	for _, p := range pages {
 		for _, v := range p {
