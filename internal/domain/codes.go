@@ -46,6 +46,10 @@ const (
 	CodeCollectionNameTaken     = "collection_name_taken"
 	CodeCollectionNotPaused     = "collection_not_paused"
 	CodeDocumentIntegrity       = "document_integrity_failed"
+
+	// Webhooks (SPEC §14).
+	CodeInvalidWebhookURL = "invalid_webhook_url"
+	CodeWebhookDisabled   = "webhook_disabled"
 )
 
 // Check codes of SPEC §4: why a verification check failed. Probes report them in last_error, and
@@ -79,6 +83,7 @@ var ErrorCodes = []string{
 	CodeIdempotencyKeyReused, CodeInvalidPrincipal,
 	CodeKeyUnavailable, CodeKMSUnreachable, CodeCollectionIngestHalted, CodeCollectionPaused,
 	CodeCollectionUnrecoverable, CodeCollectionNameTaken, CodeCollectionNotPaused, CodeDocumentIntegrity,
+	CodeInvalidWebhookURL, CodeWebhookDisabled,
 }
 
 // CheckCodes lists every code a verification check may carry.

@@ -107,6 +107,29 @@ type Event struct {
 	FromState    string
 	ToState      string
 	Reason       string
+	// WebhookID names the endpoint a webhook.test or webhook.disabled event is about.
+	WebhookID string
+}
+
+// EventBody is an event as clients see it: an entry of the events list, and the data of a webhook
+// delivery (SPEC §14). String fields that do not apply are empty.
+type EventBody struct {
+	ID           string    `json:"id"`
+	Type         string    `json:"type"`
+	At           time.Time `json:"at"`
+	Actor        string    `json:"actor"`
+	Region       string    `json:"region"`
+	CollectionID string    `json:"collection_id"`
+	FromState    string    `json:"from_state"`
+	ToState      string    `json:"to_state"`
+	Reason       string    `json:"reason"`
+	WebhookID    string    `json:"webhook_id"`
+}
+
+// Body is the event as clients see it.
+func (e Event) Body() EventBody {
+	return EventBody{ID: e.ID, Type: e.Type, At: e.At, Actor: e.Actor, Region: e.Region, CollectionID: e.CollectionID,
+		FromState: e.FromState, ToState: e.ToState, Reason: e.Reason, WebhookID: e.WebhookID}
 }
 
 // Event types (SPEC §5).
@@ -125,6 +148,8 @@ const (
 	EventCollectionDeleted     = "collection.deleted"
 	EventTokenCreated          = "token.created"
 	EventTokenRevoked          = "token.revoked"
+	EventWebhookDisabled       = "webhook.disabled"
+	EventWebhookTest           = "webhook.test"
 )
 
 // EventTypes lists every event type, for validating the events filter.
@@ -132,7 +157,37 @@ var EventTypes = []string{
 	EventOrgCreated, EventOrgDeleted, EventKeyVerified, EventKeyUnavailable, EventKeyRestored,
 	EventKeyProbeError, EventCollectionCreated, EventCollectionHalted, EventCollectionPaused,
 	EventCollectionReactivated, EventCollectionResumed, EventCollectionDeleted, EventTokenCreated,
-	EventTokenRevoked,
+	EventTokenRevoked, EventWebhookDisabled, EventWebhookTest,
+}
+
+// Webhook endpoint statuses (SPEC §14).
+const (
+	WebhookActive   = "active"
+	WebhookDisabled = "disabled"
+)
+
+// Webhook is an organisation's webhook endpoint; its secret is never part of it.
+type Webhook struct {
+	ID        string
+	OrgID     string
+	URL       string
+	Events    []string // event types, or "*" for all
+	Status    string
+	CreatedAt time.Time
+}
+
+// WebhookDelivery is one attempt to deliver an event to an endpoint.
+type WebhookDelivery struct {
+	ID        string
+	WebhookID string
+	EventID   string
+	Type      string
+	Attempt   int
+	At        time.Time
+	// StatusCode is the receiver's HTTP status; 0 when no answer came (refused, timed out).
+	StatusCode int
+	Latency    time.Duration
+	Error      string
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
