@@ -18,6 +18,7 @@ import (
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/orgs"
+	"github.com/cmekd/cmekd/internal/webhooks"
 	"github.com/cmekd/cmekd/openapi"
 )
 
@@ -38,6 +39,7 @@ type Config struct {
 	Collections *collections.Service
 	Documents   *documents.Service
 	Health      *health.Service
+	Webhooks    *webhooks.Service
 }
 
 // API serves cmekd's routes.
@@ -50,6 +52,7 @@ type API struct {
 	collections *collections.Service
 	documents   *documents.Service
 	health      *health.Service
+	webhooks    *webhooks.Service
 }
 
 // New builds the router.
@@ -62,6 +65,7 @@ func New(cfg Config) *API {
 		collections: cfg.Collections,
 		documents:   cfg.Documents,
 		health:      cfg.Health,
+		webhooks:    cfg.Webhooks,
 	}
 	r := chi.NewRouter()
 	r.Use(withRequestID, a.observe)
@@ -108,6 +112,15 @@ func New(cfg Config) *API {
 				r.With(a.require(domain.RoleOperator), limitBody(maxDocumentsBody)).Post("/collections/{col}/documents", a.ingestDocuments)
 				r.Get("/collections/{col}/documents", a.listDocuments)
 				r.Get("/collections/{col}/documents/{doc}", a.getDocument)
+				r.Group(func(r chi.Router) {
+					r.Use(a.require(domain.RoleOwner)) // every webhook route is the owner's (SPEC §14)
+					r.Post("/webhooks", a.createWebhook)
+					r.Get("/webhooks", a.listWebhooks)
+					r.Get("/webhooks/{wh}", a.getWebhook)
+					r.Delete("/webhooks/{wh}", a.deleteWebhook)
+					r.Post("/webhooks/{wh}/test", a.testWebhook)
+					r.Get("/webhooks/{wh}/deliveries", a.listDeliveries)
+				})
 			})
 		})
 	})
@@ -128,13 +141,13 @@ func (a *API) Routes() []string {
 	return out
 }
 
-// pathIDs answers 404 for a collection, document or token id in the path that is not shaped like
+// pathIDs answers 404 for a collection, document, token or webhook id in the path that is not shaped like
 // one: such an id names nothing, and it never reaches a query (PostgreSQL refuses NUL bytes and
 // invalid UTF-8 in text). It runs per endpoint, once the router has read every path parameter.
 func (a *API) pathIDs(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, p := range [...]struct{ param, prefix, what string }{
-			{"col", "col", "collection"}, {"doc", "doc", "document"}, {"tok", "tok", "token"},
+			{"col", "col", "collection"}, {"doc", "doc", "document"}, {"tok", "tok", "token"}, {"wh", "wh", "webhook"},
 		} {
 			if id := chi.URLParam(r, p.param); id != "" && !domain.HasPrefix(id, p.prefix) {
 				a.writeError(w, r, domain.NotFound(p.what))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"strings"
@@ -38,7 +39,15 @@ type Config struct {
 	DEKMaxDocuments   int           `env:"CMEKD_DEK_MAX_DOCUMENTS" envDefault:"100000"`
 	ProviderKeyARN    string        `env:"CMEKD_PROVIDER_KEY_ARN"`
 	Dev               bool          `env:"CMEKD_DEV"`
+	// WebhookHTTPHosts are exempt from the webhook URL rules: plain http and non-public addresses (SPEC §14).
+	WebhookHTTPHosts []string `env:"CMEKD_WEBHOOK_HTTP_HOSTS" envSeparator:","`
+	// WebhookRetryBase is the wait before a failed webhook delivery's first retry.
+	WebhookRetryBase time.Duration `env:"CMEKD_WEBHOOK_RETRY_BASE" envDefault:"10s"`
 }
+
+// devWebhookHost is the host dev mode lets webhooks reach over plain http: a receiver on the
+// developer's own machine.
+const devWebhookHost = "127.0.0.1"
 
 // Secret is a string that never prints.
 type Secret string
@@ -70,6 +79,9 @@ func Load(environ map[string]string) (Config, error) {
 	}
 	if len(c.Regions) == 0 {
 		c.Regions = keyarn.DefaultRegions()
+	}
+	if c.Dev && len(c.WebhookHTTPHosts) == 0 {
+		c.WebhookHTTPHosts = []string{devWebhookHost}
 	}
 	return c, c.validate()
 }
@@ -110,6 +122,16 @@ func (c *Config) validate() error {
 		if p.d <= 0 {
 			return bad(p.name, "must be a positive duration, got %s", p.d)
 		}
+	}
+	if c.WebhookRetryBase <= 0 || c.WebhookRetryBase > time.Hour {
+		return bad("CMEKD_WEBHOOK_RETRY_BASE", "must be a positive duration of at most 1h, got %s", c.WebhookRetryBase)
+	}
+	for i, h := range c.WebhookHTTPHosts {
+		h = strings.TrimSpace(h)
+		if !validHost(h) {
+			return bad("CMEKD_WEBHOOK_HTTP_HOSTS", "%q is not a host as written in a URL (a comma-separated list like 127.0.0.1,receiver.internal,[::1]; no scheme, port or path)", h)
+		}
+		c.WebhookHTTPHosts[i] = h
 	}
 	if c.DEKCacheTTL > MaxDEKCacheTTL {
 		return bad("CMEKD_DEK_CACHE_TTL", "must be at most %s: plaintext data keys may not outlive a revoked key longer, got %s", MaxDEKCacheTTL, c.DEKCacheTTL)
@@ -162,6 +184,28 @@ func (c *Config) validate() error {
 		return bad("CMEKD_ADMIN_TOKEN", "must be at least 32 characters")
 	}
 	return nil
+}
+
+// validHost reports whether h is a URL host without a port: an IPv4 address, a bracketed (or bare)
+// IPv6 address, or a DNS name.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")); err == nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Variables lists every environment variable cmekd reads, in the order of Config's fields.

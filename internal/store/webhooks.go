@@ -241,3 +241,9 @@ WHERE webhook_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, []any{webhookID,
 	}
 	return out, next, err
 }
+
+// ReleaseWebhookLeases gives back every lease owner holds, when its dispatcher stops.
+func (q *Q) ReleaseWebhookLeases(ctx context.Context, owner string) error {
+	_, err := q.db.Exec(ctx, `UPDATE webhooks SET lease_owner = '', lease_until = NULL WHERE lease_owner = $1`, owner)
+	return translate(err)
+}
