@@ -245,53 +245,63 @@ func Backoff(base time.Duration, n int) time.Duration {
 	return d + rand.N(d/10+1)
 }
 
-// deliverAll sends endpoint c its events in (cursor, upto], in order, while its receiver accepts them
-// and its lease holds; the first failure schedules a retry of that event and ends the round.
+// deliverAll sends endpoint c its events in (cursor, upto], in order and batch after batch, while its
+// receiver accepts them and its lease holds; the first failure schedules a retry of that event and
+// ends the round.
 func (d *Dispatcher) deliverAll(ctx context.Context, c store.ClaimedWebhook, upto int64) {
 	log := d.cfg.Logger.With("org_id", c.OrgID, "webhook_id", c.ID)
-	now := d.cfg.Clock.Now().UTC()
-	p := store.WebhookProgress{Cursor: c.Cursor, Attempts: c.Attempts, FailingSince: c.FailingSince, NextAttemptAt: now}
-	evs, err := d.cfg.Store.PendingEvents(ctx, c.ID, c.Cursor, upto, d.cfg.Batch)
-	if err != nil {
-		log.ErrorContext(ctx, "read webhook events", "error", err.Error())
-		return // the lease runs out and the endpoint is claimed again
-	}
-	if len(evs) == 0 { // nothing in range is for this endpoint
-		p.Cursor = upto
-		d.save(ctx, log, c, nil, p, false)
-		return
-	}
-	secret, err := openSecret(ctx, d.cfg.Keyring, c.Webhook, c.Secret)
-	if err != nil {
-		log.ErrorContext(ctx, "open webhook secret", "error", fmt.Errorf("%w: %w", errNoSecret, err).Error())
-		p.NextAttemptAt = now.Add(d.cfg.RetryBase)
-		d.save(ctx, log, c, nil, p, false)
-		return
-	}
-	for i, ev := range evs {
-		a, ok := d.send(ctx, c.Webhook, secret, ev)
-		if ctx.Err() != nil {
-			return // shutting down: unrecorded, so sent again later (at least once)
-		}
+	p := store.WebhookProgress{Cursor: c.Cursor, Attempts: c.Attempts, FailingSince: c.FailingSince}
+	secret := ""
+	for {
 		now := d.cfg.Clock.Now().UTC()
-		a.Attempt = p.Attempts + 1
-		last := i == len(evs)-1
-		disable := false
-		if ok {
-			p.Cursor, p.Attempts, p.FailingSince, p.NextAttemptAt = ev.Seq, 0, nil, now
-			if last && len(evs) < d.cfg.Batch {
-				p.Cursor = upto // every later event in range is for other endpoints
-			}
-		} else {
-			p.Attempts = a.Attempt
-			if p.FailingSince == nil {
-				p.FailingSince = &a.At
-			}
-			p.NextAttemptAt = now.Add(Backoff(d.cfg.RetryBase, a.Attempt))
-			disable = now.Sub(*p.FailingSince) >= RetryWindow
+		p.NextAttemptAt = now
+		evs, err := d.cfg.Store.PendingEvents(ctx, c.ID, p.Cursor, upto, d.cfg.Batch)
+		if err != nil {
+			log.ErrorContext(ctx, "read webhook events", "error", err.Error())
+			return // the lease runs out and the endpoint is claimed again
 		}
-		p.Keep, p.LeaseTill = ok && !last, now.Add(d.lease)
-		if !d.save(ctx, log, c, &a, p, disable) || !ok {
+		if len(evs) == 0 { // nothing else in range is for this endpoint
+			p.Cursor, p.Keep = upto, false
+			d.save(ctx, log, c, nil, p, false)
+			return
+		}
+		if secret == "" {
+			if secret, err = openSecret(ctx, d.cfg.Keyring, c.Webhook, c.Secret); err != nil {
+				log.ErrorContext(ctx, "open webhook secret", "error", fmt.Errorf("%w: %w", errNoSecret, err).Error())
+				p.NextAttemptAt, p.Keep = now.Add(d.cfg.RetryBase), false
+				d.save(ctx, log, c, nil, p, false)
+				return
+			}
+		}
+		full := len(evs) == d.cfg.Batch
+		for i, ev := range evs {
+			a, ok := d.send(ctx, c.Webhook, secret, ev)
+			if ctx.Err() != nil {
+				return // shutting down: unrecorded, so sent again later (at least once)
+			}
+			now := d.cfg.Clock.Now().UTC()
+			a.Attempt = p.Attempts + 1
+			last := i == len(evs)-1
+			disable := false
+			if ok {
+				p.Cursor, p.Attempts, p.FailingSince, p.NextAttemptAt = ev.Seq, 0, nil, now
+				if last && !full {
+					p.Cursor = upto // every later event in range is for other endpoints
+				}
+			} else {
+				p.Attempts = a.Attempt
+				if p.FailingSince == nil {
+					p.FailingSince = &a.At
+				}
+				p.NextAttemptAt = now.Add(Backoff(d.cfg.RetryBase, a.Attempt))
+				disable = now.Sub(*p.FailingSince) >= RetryWindow
+			}
+			p.Keep, p.LeaseTill = ok && (!last || full), now.Add(d.lease)
+			if !d.save(ctx, log, c, &a, p, disable) || !ok {
+				return
+			}
+		}
+		if !full {
 			return
 		}
 	}
