@@ -358,9 +358,11 @@ func (d *Dispatcher) send(ctx context.Context, w domain.Webhook, secret string, 
 	}
 	outcome := outcomeNoAnswer
 	defer func() { d.outcomes.WithLabelValues(outcome).Inc() }()
-	if _, _, err := d.cfg.Guard.parse(w.URL); err != nil {
+	if _, _, err := d.cfg.Guard.parse(w.URL); err != nil { // CMEKD_WEBHOOK_HTTP_HOSTS changed since creation
 		a.At, outcome = d.cfg.Clock.Now().UTC(), outcomeRefused
-		a.Error = "refused: " + err.Error()
+		if e, ok := domain.AsError(err); ok {
+			a.Error = "refused: " + e.Message
+		}
 		return a, false
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
