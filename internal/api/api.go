@@ -22,6 +22,7 @@ import (
 	"github.com/cmekd/cmekd/internal/orgs"
 	"github.com/cmekd/cmekd/internal/ratelimit"
 	"github.com/cmekd/cmekd/internal/secrets"
+	"github.com/cmekd/cmekd/internal/webhooks"
 	"github.com/cmekd/cmekd/openapi"
 )
 
@@ -55,6 +56,7 @@ type Config struct {
 	Documents   *documents.Service
 	Health      *health.Service
 	Secrets     *secrets.Service
+	Webhooks    *webhooks.Service
 }
 
 // API serves cmekd's routes.
@@ -70,6 +72,7 @@ type API struct {
 	documents   *documents.Service
 	health      *health.Service
 	secrets     *secrets.Service
+	webhooks    *webhooks.Service
 }
 
 // New builds the router.
@@ -85,6 +88,7 @@ func New(cfg Config) *API {
 		documents:   cfg.Documents,
 		health:      cfg.Health,
 		secrets:     cfg.Secrets,
+		webhooks:    cfg.Webhooks,
 	}
 	r := chi.NewRouter()
 	r.Use(withRequestID, a.observe)
@@ -152,6 +156,15 @@ func New(cfg Config) *API {
 				r.Get("/secret-scopes/{scope}/secrets", a.listSecrets)
 				r.Put("/secret-scopes/{scope}/secrets/{key}", a.putSecret)
 				r.Delete("/secret-scopes/{scope}/secrets/{key}", a.deleteSecret)
+				r.Group(func(r chi.Router) {
+					r.Use(a.require(domain.RoleOwner)) // every webhook route is the owner's (SPEC §14)
+					r.Post("/webhooks", a.createWebhook)
+					r.Get("/webhooks", a.listWebhooks)
+					r.Get("/webhooks/{wh}", a.getWebhook)
+					r.Delete("/webhooks/{wh}", a.deleteWebhook)
+					r.Post("/webhooks/{wh}/test", a.testWebhook)
+					r.Get("/webhooks/{wh}/deliveries", a.listDeliveries)
+				})
 			})
 		})
 	})
@@ -172,13 +185,13 @@ func (a *API) Routes() []string {
 	return out
 }
 
-// pathIDs answers 404 for a collection, document or token id in the path that is not shaped like
+// pathIDs answers 404 for a collection, document, token or webhook id in the path that is not shaped like
 // one: such an id names nothing, and it never reaches a query (PostgreSQL refuses NUL bytes and
 // invalid UTF-8 in text). It runs per endpoint, once the router has read every path parameter.
 func (a *API) pathIDs(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, p := range [...]struct{ param, prefix, what string }{
-			{"col", "col", "collection"}, {"doc", "doc", "document"}, {"tok", "tok", "token"},
+			{"col", "col", "collection"}, {"doc", "doc", "document"}, {"tok", "tok", "token"}, {"wh", "wh", "webhook"},
 		} {
 			if id := chi.URLParam(r, p.param); id != "" && !domain.HasPrefix(id, p.prefix) {
 				a.writeError(w, r, domain.NotFound(p.what))

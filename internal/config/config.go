@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -41,7 +42,15 @@ type Config struct {
 	DEKMaxDocuments   int           `env:"CMEKD_DEK_MAX_DOCUMENTS" envDefault:"100000"`
 	ProviderKeyARN    string        `env:"CMEKD_PROVIDER_KEY_ARN"`
 	Dev               bool          `env:"CMEKD_DEV"`
+	// WebhookHTTPHosts are exempt from the webhook URL rules: plain http and non-public addresses (SPEC §14).
+	WebhookHTTPHosts []string `env:"CMEKD_WEBHOOK_HTTP_HOSTS" envSeparator:","`
+	// WebhookRetryBase is the wait before a failed webhook delivery's first retry.
+	WebhookRetryBase time.Duration `env:"CMEKD_WEBHOOK_RETRY_BASE" envDefault:"10s"`
 }
+
+// devWebhookHost is the host dev mode lets webhooks reach over plain http: a receiver on the
+// developer's own machine.
+const devWebhookHost = "127.0.0.1"
 
 // Secret is a string that never prints.
 type Secret string
@@ -81,6 +90,9 @@ func Load(environ map[string]string) (Config, error) {
 	}
 	if len(c.Regions) == 0 && !p.failed["CMEKD_REGIONS"] {
 		c.Regions = keyarn.DefaultRegions()
+	}
+	if c.Dev && len(c.WebhookHTTPHosts) == 0 && !p.failed["CMEKD_WEBHOOK_HTTP_HOSTS"] {
+		c.WebhookHTTPHosts = []string{devWebhookHost}
 	}
 	c.validate(p)
 	return c, p.err()
@@ -158,6 +170,16 @@ func (c *Config) validate(p *problems) {
 		if v.d <= 0 {
 			bad(v.name, "must be a positive duration, got %s", v.d)
 		}
+	}
+	if c.WebhookRetryBase <= 0 || c.WebhookRetryBase > time.Hour {
+		bad("CMEKD_WEBHOOK_RETRY_BASE", "must be a positive duration of at most 1h, got %s", c.WebhookRetryBase)
+	}
+	for i, h := range c.WebhookHTTPHosts {
+		h = strings.TrimSpace(h)
+		if !validHost(h) {
+			bad("CMEKD_WEBHOOK_HTTP_HOSTS", "%q is not a host as written in a URL (a comma-separated list like 127.0.0.1,receiver.internal,[::1]; no scheme, port or path)", h)
+		}
+		c.WebhookHTTPHosts[i] = h
 	}
 	if c.DEKCacheTTL > MaxDEKCacheTTL {
 		bad("CMEKD_DEK_CACHE_TTL", "must be at most %s: plaintext data keys may not outlive a revoked key longer, got %s", MaxDEKCacheTTL, c.DEKCacheTTL)
@@ -259,6 +281,28 @@ func Describe() []Variable {
 		}
 	}
 	return out
+}
+
+// validHost reports whether h is a URL host without a port: an IPv4 address, a bracketed (or bare)
+// IPv6 address, or a DNS name.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")); err == nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Variables lists every environment variable cmekd reads, in the order of Config's fields.

@@ -62,6 +62,7 @@ func TestLoad_DefaultsWhenOnlyRequiredVariablesAreSet(t *testing.T) {
 		DEKMaxDocuments:   100000,
 		ProviderKeyARN:    keyARN,
 		Dev:               false,
+		WebhookRetryBase:  10 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(required only) =\n%+v\nwant\n%+v", got, want)
@@ -88,6 +89,9 @@ func TestLoad_DevModeNeedsNoRequiredVariable(t *testing.T) {
 			}
 			if !got.Dev || got.AdminToken != "" || got.PlatformPrincipal != "" || got.ProviderKeyARN != "" {
 				t.Errorf("dev mode config = %+v; want Dev and the required variables left to dev mode", got)
+			}
+			if !slices.Equal(got.WebhookHTTPHosts, []string{"127.0.0.1"}) {
+				t.Errorf("dev mode CMEKD_WEBHOOK_HTTP_HOSTS = %v, want [127.0.0.1]", got.WebhookHTTPHosts)
 			}
 		})
 	}
@@ -126,6 +130,13 @@ func TestLoad_RefusesBadValues(t *testing.T) {
 		value string
 	}{
 		{"CMEKD_ADDR", "8080"},
+		{"CMEKD_WEBHOOK_RETRY_BASE", "10"},
+		{"CMEKD_WEBHOOK_RETRY_BASE", "0s"},
+		{"CMEKD_WEBHOOK_RETRY_BASE", "2h"},
+		{"CMEKD_WEBHOOK_HTTP_HOSTS", "http://127.0.0.1"},
+		{"CMEKD_WEBHOOK_HTTP_HOSTS", "127.0.0.1:8080"},
+		{"CMEKD_WEBHOOK_HTTP_HOSTS", "receiver/path"},
+		{"CMEKD_WEBHOOK_HTTP_HOSTS", "a,,b"},
 		{"CMEKD_ADDR", "localhost"},
 		{"CMEKD_KMS_ENDPOINT", "localhost:4566"},
 		{"CMEKD_KMS_ENDPOINT", "ftp://127.0.0.1:4566"},

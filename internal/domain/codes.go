@@ -57,6 +57,9 @@ const (
 	CodeSecretScopeRoleRequired = "secret_scope_role_required"
 	CodeWorkspaceRoleNotAllowed = "workspace_role_not_allowed"
 	CodeSecretIntegrity         = "secret_integrity_failed"
+	// Webhooks (SPEC §14).
+	CodeInvalidWebhookURL = "invalid_webhook_url"
+	CodeWebhookDisabled   = "webhook_disabled"
 )
 
 // Check codes of SPEC §4: why a verification check failed. Probes report them in last_error, and
@@ -92,6 +95,7 @@ var ErrorCodes = []string{
 	CodeCollectionUnrecoverable, CodeCollectionNameTaken, CodeCollectionNotPaused, CodeDocumentIntegrity,
 	CodeWorkspaceNameTaken, CodeSecretScopeNameTaken, CodeSecretScopeRoleRequired, CodeWorkspaceRoleNotAllowed,
 	CodeSecretIntegrity,
+	CodeInvalidWebhookURL, CodeWebhookDisabled,
 }
 
 // CheckCodes lists every code a verification check may carry.

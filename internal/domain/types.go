@@ -120,6 +120,36 @@ type Event struct {
 	// Details holds what the event's type concerns, e.g. {"scope", "key", "version"} of a secret; never
 	// a secret. Nil is stored and shown as an empty object.
 	Details map[string]any
+	// WebhookID names the endpoint a webhook.test or webhook.disabled event is about.
+	WebhookID string
+}
+
+// EventBody is an event as clients see it: an entry of the events list, and the data of a webhook
+// delivery (SPEC §14). String fields that do not apply are empty.
+type EventBody struct {
+	ID           string    `json:"id"`
+	OrgID        string    `json:"org_id"`
+	Type         string    `json:"type"`
+	At           time.Time `json:"at"`
+	Actor        string    `json:"actor"`
+	Region       string    `json:"region"`
+	CollectionID string    `json:"collection_id"`
+	FromState    string    `json:"from_state"`
+	ToState      string    `json:"to_state"`
+	Reason       string    `json:"reason"`
+	WebhookID    string    `json:"webhook_id"`
+	// Details is always an object: {"scope", "key", "version"} of a secret, say (SPEC §13).
+	Details map[string]any `json:"details"`
+}
+
+// Body is the event as clients see it.
+func (e Event) Body() EventBody {
+	details := e.Details
+	if details == nil {
+		details = map[string]any{}
+	}
+	return EventBody{ID: e.ID, OrgID: e.OrgID, Details: details, Type: e.Type, At: e.At, Actor: e.Actor, Region: e.Region, CollectionID: e.CollectionID,
+		FromState: e.FromState, ToState: e.ToState, Reason: e.Reason, WebhookID: e.WebhookID}
 }
 
 // Event types (SPEC §5).
@@ -150,6 +180,8 @@ const (
 	EventSecretWritten           = "secret.written"
 	EventSecretDeleted           = "secret.deleted"
 	EventSecretRead              = "secret.read"
+	EventWebhookDisabled       = "webhook.disabled"
+	EventWebhookTest           = "webhook.test"
 )
 
 // EventTypes lists every event type, for validating the events filter.
@@ -160,6 +192,37 @@ var EventTypes = []string{
 	EventTokenRevoked, EventWorkspaceCreated, EventWorkspaceDeleted, EventSecretScopeCreated,
 	EventSecretScopeDeleted, EventSecretScopeRoleAssigned, EventSecretScopeRoleRemoved, EventSecretWritten,
 	EventSecretDeleted, EventSecretRead,
+	EventWebhookDisabled, EventWebhookTest,
+}
+
+// Webhook endpoint statuses (SPEC §14).
+const (
+	WebhookActive   = "active"
+	WebhookDisabled = "disabled"
+)
+
+// Webhook is an organisation's webhook endpoint; its secret is never part of it.
+type Webhook struct {
+	ID        string
+	OrgID     string
+	URL       string
+	Events    []string // event types, or "*" for all
+	Status    string
+	CreatedAt time.Time
+}
+
+// WebhookDelivery is one attempt to deliver an event to an endpoint.
+type WebhookDelivery struct {
+	ID        string
+	WebhookID string
+	EventID   string
+	Type      string
+	Attempt   int
+	At        time.Time
+	// StatusCode is the receiver's HTTP status; 0 when no answer came (refused, timed out).
+	StatusCode int
+	Latency    time.Duration
+	Error      string
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)

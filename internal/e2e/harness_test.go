@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/openapitest"
@@ -57,6 +58,7 @@ type env struct {
 	db    *pgxpool.Pool
 	kms   *kmstest.Env
 	cfg   config.Config
+	clock clock.Clock // nil: the wall clock
 	// stop stops the server as a kill would for its leases: its work in flight is cut off and
 	// nothing it held is handed back. Cleanup calls it too; it is safe to call twice.
 	stop func()
@@ -71,6 +73,12 @@ func setup(t testing.TB, mutate ...func(*config.Config)) *env {
 // setupWith starts a server against the KMS endpoint kenv, with a fresh database.
 func setupWith(t testing.TB, kenv *kmstest.Env, mutate ...func(*config.Config)) *env {
 	t.Helper()
+	return setupClocked(t, kenv, nil, mutate...)
+}
+
+// setupClocked is setupWith with the server's clock (nil: the wall clock).
+func setupClocked(t testing.TB, kenv *kmstest.Env, clk clock.Clock, mutate ...func(*config.Config)) *env {
+	t.Helper()
 	dbURL := testkit.Database(t)
 	cfg, err := config.Load(map[string]string{
 		"CMEKD_ADDR":               "127.0.0.1:0",
@@ -81,6 +89,8 @@ func setupWith(t testing.TB, kenv *kmstest.Env, mutate ...func(*config.Config)) 
 		"CMEKD_PLATFORM_PRINCIPAL": kenv.PlatformPrincipal,
 		"CMEKD_PROVIDER_KEY_ARN":   kenv.CreateCustomerKey(t, home, kmstest.KeyOptions{}),
 		"CMEKD_REGIONS":            "us-west-2,us-east-1,eu-west-1",
+		// Test receivers listen on loopback over plain http.
+		"CMEKD_WEBHOOK_HTTP_HOSTS": "127.0.0.1",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +98,7 @@ func setupWith(t testing.TB, kenv *kmstest.Env, mutate ...func(*config.Config)) 
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	return start(t, cfg, kenv)
+	return start(t, cfg, kenv, clk)
 }
 
 // replica starts a second server on the same database and KMS.
@@ -98,15 +108,17 @@ func (e *env) replica(mutate ...func(*config.Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	return start(e.t, cfg, e.kms)
+	return start(e.t, cfg, e.kms, e.clock)
 }
 
-func start(t testing.TB, cfg config.Config, kenv *kmstest.Env) *env {
+// start runs a server on cfg; clk is its clock (nil: the wall clock).
+func start(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock) *env {
 	dbURL := cfg.DatabaseURL
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, server.Options{
 		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
+		Clock:          clk,
 		KMSCredentials: credentials.NewStaticCredentialsProvider(kenv.PlatformAccessKey, "test", ""),
 		VerifyBackoff:  []time.Duration{10 * time.Millisecond},
 	})
@@ -131,7 +143,8 @@ func start(t testing.TB, cfg config.Config, kenv *kmstest.Env) *env {
 		db.Close()
 		stop()
 	})
-	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db, kms: kenv, cfg: cfg, stop: stop}
+	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db, kms: kenv, cfg: cfg,
+		clock: clk, stop: stop}
 }
 
 // response is what a test sees of an answer.

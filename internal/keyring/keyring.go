@@ -1,8 +1,9 @@
 // Package keyring owns cmekd's data keys (SPEC §8): it hands out an owner's current data key or makes
 // a new one with KMS GenerateDataKey, unwraps stored keys with KMS Decrypt through the in-memory
 // cache, turns KMS failures into the errors clients see, and nudges the monitor to probe a key that KMS
-// refused. Data keys are kept by owner and purpose (the documents of a collection, the secrets
-// of a scope; later backups), and only their wrapped copies are stored, one per KMS key that wraps them.
+// refused. Data keys are kept by owner and purpose (the documents of a collection, the secrets of a
+// scope, the signing secret of a webhook endpoint; later backups), and only their wrapped copies are
+// stored, one per KMS key that wraps them.
 package keyring
 
 import (
@@ -39,6 +40,13 @@ var Documents = Purpose{Name: "documents", ContextKey: "cmekd:collection", Label
 
 // Secrets is the purpose of a secret scope's data keys: they seal its secret values (SPEC §13).
 var Secrets = Purpose{Name: "secrets", ContextKey: "cmekd:scope", Label: envelope.SecretLabel}
+
+// WebhookSecrets is the purpose of a webhook endpoint's data key: it seals the endpoint's signing
+// secret. Its keys are wrapped by the platform's own key, never the customer's (SPEC §14).
+var WebhookSecrets = Purpose{Name: "webhook_secrets", ContextKey: "cmekd:webhook", Label: WebhookSecretLabel}
+
+// WebhookSecretLabel starts every webhook secret's additional data.
+const WebhookSecretLabel = "cmekd/webhook-secret/v1"
 
 // Owner is what a data key belongs to: a collection of an organisation, say.
 type Owner struct {

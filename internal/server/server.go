@@ -34,6 +34,7 @@ import (
 	"github.com/cmekd/cmekd/internal/secrets"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
+	"github.com/cmekd/cmekd/internal/webhooks"
 )
 
 // Server is a running cmekd.
@@ -132,6 +133,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	keys := keyring.New(keyring.Config{Store: st, KMS: kmsClient, Cache: cache, Clock: clk,
 		MaxAge: cfg.DEKMaxAge, MaxUses: cfg.DEKMaxDocuments})
 	idem := idempotency.New(st, string(cfg.AdminToken))
+	guard := webhooks.NewGuard(cfg.WebhookHTTPHosts, nil)
+	dispatcher, err := webhooks.NewDispatcher(webhooks.DispatcherConfig{Store: st, Keyring: keys, Guard: guard, Logger: log,
+		Registerer: reg, Clock: clk, Owner: replicaName(), RetryBase: cfg.WebhookRetryBase})
+	if err != nil {
+		return nil, err
+	}
 
 	s.background = []background.Service{
 		monitor,
@@ -140,6 +147,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		background.Every("dek-cache-sweeper", max(cfg.DEKCacheTTL/4, 100*time.Millisecond), log,
 			func(context.Context) error { cache.Sweep(); return nil }),
 		background.Every("idempotency-purger", replayPurgeEvery, log, idem.Purge),
+		dispatcher,
 	}
 	s.api = api.New(api.Config{
 		Logger:      log,
@@ -152,8 +160,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),
 		Documents: documents.New(documents.Config{Store: st, Keyring: keys, Idempotency: idem,
 			ProviderKeyARN: cfg.ProviderKeyARN}),
-		Health:  healthSvc,
-		Secrets: secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeyARN: cfg.ProviderKeyARN}),
+		Health:   healthSvc,
+		Secrets:  secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeyARN: cfg.ProviderKeyARN}),
+		Webhooks: webhooks.New(webhooks.Config{Store: st, Keyring: keys, Guard: guard, ProviderKeyARN: cfg.ProviderKeyARN}),
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

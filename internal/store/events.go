@@ -9,6 +9,10 @@ import (
 )
 
 // InsertEvent appends to the audit trail; id and time are filled in when empty.
+//
+// The transaction's id is taken (pg_current_xact_id, in the FROM subquery that runs before the
+// row's seq is drawn) before its seq, so that every seq is drawn by a transaction whose id is already
+// assigned: the webhook dispatcher's horizon (EventHorizon) relies on it.
 func (q *Q) InsertEvent(ctx context.Context, e domain.Event) error {
 	if e.ID == "" {
 		e.ID = domain.NewID("evt")
@@ -20,10 +24,22 @@ func (q *Q) InsertEvent(ctx context.Context, e domain.Event) error {
 		e.Details = map[string]any{}
 	}
 	_, err := q.db.Exec(ctx, `
-INSERT INTO events (id, org_id, type, at, actor, region, collection_id, from_state, to_state, reason, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		e.ID, e.OrgID, e.Type, e.At, e.Actor, e.Region, e.CollectionID, e.FromState, e.ToState, e.Reason, e.Details)
+INSERT INTO events (id, org_id, type, at, actor, region, collection_id, from_state, to_state, reason, webhook_id, details)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM (SELECT pg_current_xact_id()) AS xact`,
+		e.ID, e.OrgID, e.Type, e.At, e.Actor, e.Region, e.CollectionID, e.FromState, e.ToState, e.Reason, e.WebhookID, e.Details)
 	return translate(err)
+}
+
+const eventColumns = `e.seq, e.id, e.org_id, e.type, e.at, e.actor, e.region, e.collection_id, e.from_state, e.to_state, e.reason, e.webhook_id, e.details`
+
+func scanEvent(r pgx.Row) (domain.Event, error) {
+	var e domain.Event
+	err := r.Scan(&e.Seq, &e.ID, &e.OrgID, &e.Type, &e.At, &e.Actor, &e.Region, &e.CollectionID, &e.FromState, &e.ToState, &e.Reason, &e.WebhookID, &e.Details)
+	e.At = e.At.UTC()
+	if e.Details == nil {
+		e.Details = map[string]any{}
+	}
+	return e, err
 }
 
 // Events lists an organisation's events newest first, optionally of one type; orgID "" lists every
@@ -34,16 +50,8 @@ func (q *Q) Events(ctx context.Context, orgID, typ string, page domain.Page) ([]
 			after.Seq = 1<<63 - 1
 		}
 		return `
-SELECT seq, id, org_id, type, at, actor, region, collection_id, from_state, to_state, reason, details FROM events
-WHERE ($1 = '' OR org_id = $1) AND ($2 = '' OR type = $2) AND seq < $3
-ORDER BY seq DESC LIMIT $4`, []any{orgID, typ, after.Seq, limit}
-	}, func(r pgx.Row) (domain.Event, error) {
-		var e domain.Event
-		err := r.Scan(&e.Seq, &e.ID, &e.OrgID, &e.Type, &e.At, &e.Actor, &e.Region, &e.CollectionID, &e.FromState, &e.ToState, &e.Reason, &e.Details)
-		e.At = e.At.UTC()
-		if e.Details == nil {
-			e.Details = map[string]any{}
-		}
-		return e, err
-	}, func(e domain.Event) cursor { return cursor{Seq: e.Seq} })
+SELECT ` + eventColumns + ` FROM events e
+WHERE ($1 = '' OR e.org_id = $1) AND ($2 = '' OR e.type = $2) AND e.seq < $3
+ORDER BY e.seq DESC LIMIT $4`, []any{orgID, typ, after.Seq, limit}
+	}, scanEvent, func(e domain.Event) cursor { return cursor{Seq: e.Seq} })
 }
