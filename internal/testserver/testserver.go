@@ -7,8 +7,10 @@ package testserver
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -58,12 +60,40 @@ func Start(t testing.TB, env map[string]string) *Server {
 		t.Fatalf("testserver: configuration: %v", err)
 	}
 	logs := &logBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, server.Options{
+	srv := run(t, cfg, server.Options{
 		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
 		KMSCredentials: credentials.NewStaticCredentialsProvider(kenv.PlatformAccessKey, "test", ""),
 		VerifyBackoff:  []time.Duration{10 * time.Millisecond},
 	})
+	return &Server{URL: srv.URL(), KMS: kenv, Env: vars, logs: logs}
+}
+
+// StartDev runs the server as `make run` does (CMEKD_DEV=1: an embedded KMS emulator, a fresh admin
+// token) on a free loopback port with a fresh database, and returns the banner it printed.
+func StartDev(t testing.TB) (banner string) {
+	t.Helper()
+	// Dev mode prints its address before it listens, so it is given a port, not :0.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg, err := config.Load(map[string]string{"CMEKD_DEV": "1", "CMEKD_ADDR": addr, "CMEKD_DATABASE_URL": testdb.New(t)})
+	if err != nil {
+		t.Fatalf("testserver: configuration: %v", err)
+	}
+	var out bytes.Buffer
+	run(t, cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), DevOutput: &out,
+		VerifyBackoff: []time.Duration{10 * time.Millisecond}})
+	return out.String()
+}
+
+// run starts srv for the duration of t.
+func run(t testing.TB, cfg config.Config, opts server.Options) *server.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("testserver: start: %v", err)
@@ -77,7 +107,7 @@ func Start(t testing.TB, env map[string]string) *Server {
 		}
 		srv.Close()
 	})
-	return &Server{URL: srv.URL(), KMS: kenv, Env: vars, logs: logs}
+	return srv
 }
 
 // Logs is every line the server has logged so far, for tests that look for leaked secrets.
