@@ -20,6 +20,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/api"
 	"github.com/cmekd/cmekd/internal/config"
+	"github.com/cmekd/cmekd/internal/console"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
@@ -136,13 +137,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Health:            healthSvc,
 		Documents:         docs,
 	})
+	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
+	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (CMEKD_ADDR): %w", cfg.Addr, err)
 	}
 	s.listener = ln
 	s.http = &http.Server{
-		Handler:           s.api,
+		Handler:           cons.Wrap(s.api),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
