@@ -155,7 +155,9 @@ async function orgs() {
 
 function checksTable(checks) {
   return table('Key checks', ['Result', 'Check', 'Code', 'Denied action', 'Advice'], checks.map((c) => [
-    h('span', { class: c.ok ? 'ok' : 'bad' }, c.ok ? '✓' : '✗', h('span', { class: 'visually-hidden' }, c.ok ? ' passed' : ' failed')),
+    c.ok ? h('span', { class: 'ok' }, '✓', h('span', { class: 'visually-hidden' }, ' passed'))
+      : c.code === 'skipped' ? h('span', { class: 'hint' }, '–', h('span', { class: 'visually-hidden' }, ' not run'))
+        : h('span', { class: 'bad' }, '✗', h('span', { class: 'visually-hidden' }, ' failed')),
     c.name, c.code || '—', c.action || '—', h('span', { class: 'wrap' }, c.message || '—')]));
 }
 
