@@ -245,7 +245,7 @@ the table again whenever something changed, until interrupted.`,
 			interval := fs.Duration("interval", 5*time.Second, "how often --watch asks (at least 1s)")
 			return func(ctx context.Context, e *env, _ []string) error {
 				last := ""
-				return poll(ctx, *watch, *interval, func() error {
+				return poll(ctx, e.stderr, *watch, *interval, func() error {
 					r, err := e.api.GetKeyStatusWithResponse(ctx, e.org)
 					if err := answer(r, err); err != nil {
 						return err
@@ -418,7 +418,7 @@ appears, asking every --interval until interrupted (-o json: one JSON object per
 				}
 				seen := map[string]bool{}
 				header := true
-				return poll(ctx, true, *interval, func() error {
+				return poll(ctx, e.stderr, true, *interval, func() error {
 					r, err := e.api.ListEventsWithResponse(ctx, e.org, p)
 					if err := answer(r, err); err != nil {
 						return err
@@ -508,7 +508,7 @@ func pages(page func(cursor *string) (next string, err error)) error {
 
 // poll runs fn once, and with repeat every interval (at least a second) until ctx ends. A failed
 // call while watching is reported and tried again at the next tick: a watch outlives a blip.
-func poll(ctx context.Context, repeat bool, interval time.Duration, fn func() error) error {
+func poll(ctx context.Context, stderr io.Writer, repeat bool, interval time.Duration, fn func() error) error {
 	err := fn()
 	if !repeat {
 		return err
@@ -525,7 +525,7 @@ func poll(ctx context.Context, repeat bool, interval time.Duration, fn func() er
 		case <-t.C:
 		}
 		if err := fn(); err != nil && ctx.Err() == nil {
-			fmt.Fprintf(os.Stderr, "cmekctl: %v (trying again)\n", err)
+			fmt.Fprintf(stderr, "cmekctl: %v (trying again)\n", err)
 		}
 	}
 }

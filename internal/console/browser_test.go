@@ -174,7 +174,8 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 		t.Run(fmt.Sprintf("%dpx", size.w), func(t *testing.T) {
 			t.Parallel()
 			p := openBrowser(t, size.w, size.h)
-			s := testserver.Start(t, nil)
+			// Collections pause a second after their key became unavailable, so the resume button shows.
+			s := testserver.Start(t, map[string]string{"CMEKD_PAUSE_AFTER": "1s"})
 			keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
 
 			p.run("open the console", chromedp.Navigate(s.URL+"/console/"), chromedp.WaitVisible(chromedp.ID("token")))
@@ -240,6 +241,22 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 				waitText("section[aria-labelledby=key-health] table", "unavailable"),
 				waitText("#timeline", "collection.ingest_halted"))
 			p.shot("organisation-halted")
+
+			time.Sleep(1100 * time.Millisecond) // past CMEKD_PAUSE_AFTER, on the server's real clock
+			p.run("check again and see the collection pause",
+				chromedp.Click(chromedp.ID("probe")),
+				waitText("section[aria-labelledby=collections] table", "paused"))
+			p.shot("organisation-paused")
+			asOwner(t, s, "enable the key", []string{"enable-key", "--key-id", keyARN}, func(c *awskms.Client) error {
+				_, err := c.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)})
+				return err
+			})
+			p.run("resume the collection with the keyboard",
+				chromedp.Focus(chromedp.CSS(`button[aria-label="Resume events"]`)),
+				chromedp.KeyEvent(kb.Enter),
+				waitText("section[aria-labelledby=collections] table", "active"),
+				waitText("#timeline", "collection.resumed"))
+			p.shot("organisation-resumed")
 
 			p.run("back to the organisations", chromedp.Click(chromedp.CSS(`nav a[href="#/orgs"]`)), waitText("main table", "Acme"))
 			p.run("sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("token")))
