@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -116,43 +118,40 @@ func schemaHash() string {
 // template makes the migrated template database once per server and schema, under an advisory lock
 // so that test binaries running in parallel do not race.
 func template(ctx context.Context, admin *pgx.Conn, srv string) (string, error) {
-	templateOnce.Do(func() {
-		name := "cmekd_template_" + schemaHash()
-		if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
-			templateErr = err
-			return
-		}
-		defer admin.Exec(ctx, `SELECT pg_advisory_unlock(4242)`) //nolint:errcheck
-		var exists bool
-		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-			templateErr = err
-			return
-		}
-		if !exists {
-			build := name + "_building"
-			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+build+" WITH (FORCE)")
-			if _, err := admin.Exec(ctx, "CREATE DATABASE "+build); err != nil {
-				templateErr = err
-				return
-			}
-			u, err := withDatabase(srv, build)
-			if err != nil {
-				templateErr = err
-				return
-			}
-			if err := store.Migrate(ctx, u); err != nil {
-				templateErr = err
-				return
-			}
-			if _, err := admin.Exec(ctx, "ALTER DATABASE "+build+" RENAME TO "+name); err != nil {
-				templateErr = err
-				return
-			}
-		}
-		dropStaleTemplates(ctx, admin, name)
-		templateName = name
-	})
+	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(ctx, admin, srv) })
 	return templateName, templateErr
+}
+
+// ensureTemplate makes the migrated template database of this schema unless it exists.
+func ensureTemplate(ctx context.Context, admin *pgx.Conn, srv string) (string, error) {
+	name := "cmekd_template_" + schemaHash()
+	if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
+		return "", err
+	}
+	defer admin.Exec(ctx, `SELECT pg_advisory_unlock(4242)`) //nolint:errcheck
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		build := name + "_building"
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+build+" WITH (FORCE)")
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+build); err != nil {
+			return "", err
+		}
+		u, err := withDatabase(srv, build)
+		if err != nil {
+			return "", err
+		}
+		if err := store.Migrate(ctx, u); err != nil {
+			return "", err
+		}
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+build+" RENAME TO "+name); err != nil {
+			return "", err
+		}
+	}
+	dropStaleTemplates(ctx, admin, name)
+	return name, nil
 }
 
 // dropStaleTemplates drops the templates of earlier schemas, so they do not pile up as migrations
@@ -196,6 +195,13 @@ func New(t testing.TB) string {
 		_, err = admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl)
 		if err == nil || attempt == 20 {
 			break
+		}
+		// A run of another schema (a checkout with other migrations, on the same server) drops this
+		// template as stale: make it again.
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "3D000" {
+			if tmpl, err = ensureTemplate(ctx, admin, srv); err != nil {
+				break
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
