@@ -21,6 +21,9 @@ var httpAllowed = []string{
 	"internal/server/",
 	"internal/kms/",
 	"internal/webhooks/", // delivers over HTTP
+	"internal/console/",  // serves the web console beside the API
+	"internal/testserver/",
+	"client/", // the public Go client of the API
 
 	"internal/openapitest/",
 }

@@ -97,18 +97,24 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.W
 	fmt.Fprintf(out, `
 cmekd dev mode: embedded KMS emulator at %s (keys in memory, gone at exit: organisations
   from earlier runs find their keys missing and halt, as they would if a customer deleted them)
-  admin token:       %s
   customer key ARN:  %s   (its policy already admits the platform)
   platform principal %s
 
-Create an organisation with the customer key:
-  curl -s -X POST http://127.0.0.1:%s/v1/orgs -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
-    -d '{"name":"%s","region":"%s","encryption":{"mode":"customer_managed","key_arn":"%s"}}'
+Export these in the shell you run cmekctl in (make build puts it in bin/; the README walks through it):
+  export CMEKD_URL=http://127.0.0.1:%s
+  export CMEKD_TOKEN=%s
+  export CMEKD_KEY_ARN=%s
+  export CMEKD_DEV_KMS=%s CMEKD_DEV_OWNER_ACCESS_KEY=%s
 
-Drive the key as its owner with the AWS CLI (access key %s, any secret):
-  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=x aws --endpoint-url %s --region %s kms disable-key --key-id %s
+Then, for example:
+  cmekctl key-check "$CMEKD_KEY_ARN"
+  cmekctl orgs create --name "%s" --region %s --key-arn "$CMEKD_KEY_ARN"
+  scripts/walkthrough.sh        (every step of the README's walkthrough, end to end)
 
-`, endpoint, string(cfg.AdminToken), customerARN, devPlatformIdentity, port, string(cfg.AdminToken), orgName, devRegion, customerARN,
-		devCustomerAKID, devCustomerAKID, endpoint, devRegion, customerARN)
+Drive the key as its owner with the AWS CLI (the owner's access key, any secret):
+  AWS_ACCESS_KEY_ID=$CMEKD_DEV_OWNER_ACCESS_KEY AWS_SECRET_ACCESS_KEY=x aws --endpoint-url "$CMEKD_DEV_KMS" --region %s kms disable-key --key-id "$CMEKD_KEY_ARN"
+
+`, endpoint, customerARN, devPlatformIdentity, port, string(cfg.AdminToken), customerARN, endpoint, devCustomerAKID,
+		orgName, devRegion, devRegion)
 	return credentials.NewStaticCredentialsProvider(devPlatformAKID, devSecret, ""), stop, nil
 }

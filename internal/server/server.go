@@ -22,6 +22,7 @@ import (
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/config"
+	"github.com/cmekd/cmekd/internal/console"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
@@ -164,13 +165,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Secrets:  secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeyARN: cfg.ProviderKeyARN}),
 		Webhooks: webhooks.New(webhooks.Config{Store: st, Keyring: keys, Guard: guard, ProviderKeyARN: cfg.ProviderKeyARN}),
 	})
+	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
+	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Now: clk.Now})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (CMEKD_ADDR): %w", cfg.Addr, err)
 	}
 	s.listener = ln
 	s.http = &http.Server{
-		Handler:           s.api,
+		Handler:           cons.Wrap(s.api),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -1,0 +1,576 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cmekd/cmekd/client"
+)
+
+// command is one row of the table: a new route of the API becomes a new row (and its help).
+type command struct {
+	name      string   // "orgs create"
+	args      []string // positional arguments, e.g. ["ARN"]
+	orgScoped bool     // takes --org (default $CMEKD_ORG)
+	summary   string   // one line for cmekctl --help
+	help      string   // what it does, for cmekctl NAME --help
+	// setup declares the command's flags and returns what runs once they are parsed.
+	setup func(fs *flag.FlagSet) func(ctx context.Context, e *env, args []string) error
+}
+
+// commands is every command of cmekctl. The routes of SPEC §11–§14 (regions, backups, scopes,
+// secrets, roles, webhooks) join this table when the server serves them.
+var commands = []command{
+	{name: "key-check", args: []string{"ARN"}, summary: "check a key ARN and prove the platform can use the key",
+		help: `Runs every check of the onboarding verification as the platform would (the ARN rules, then
+DescribeKey, GenerateDataKey, Decrypt and Encrypt with the platform's principal) and stores nothing.
+Prints each check with ✓ or ✗, the denied KMS action and advice, then the key-policy statement to
+add. Exits 1 when a check fails.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			region := fs.String("region", "", "the `REGION` the key is to be linked for (default: the ARN's)")
+			return func(ctx context.Context, e *env, args []string) error {
+				body := client.KeyCheckRequest{KeyArn: args[0]}
+				if *region != "" {
+					body.Region = region
+				}
+				r, err := e.api.CheckKeyWithResponse(ctx, body)
+				if err := answer(r, err); err != nil {
+					return err
+				}
+				res := r.JSON200
+				e.print(res, []string{res.KeyArn}, func(tw *tabwriter.Writer) {
+					checksTable(tw, res.Checks)
+					tw.Flush()
+					if res.Ok {
+						fmt.Fprintln(e.stdout, "\nEvery check passed: the platform can use this key.")
+						return
+					}
+					stmt, _ := json.MarshalIndent(res.PolicyStatement, "", "  ")
+					fmt.Fprintf(e.stdout, "\nAdd this statement to the key policy of %s, then check again:\n%s\n", res.KeyArn, stmt)
+				})
+				if !res.Ok {
+					return errFailed
+				}
+				return nil
+			}
+		}},
+	{name: "key-policy", args: []string{"ARN"}, summary: "print the key policy the customer must add, as JSON or Terraform",
+		help: `Prints the key-policy statement (--template statement) or a whole key policy (--template full)
+that lets the platform use the key, as JSON or as an aws_kms_key_policy Terraform resource
+(--format terraform, which always holds a whole policy: the owner statement and the use statement).`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			template := fs.String("template", "statement", "`statement` (one statement) or full (a whole key policy)")
+			format := fs.String("format", "json", "`json` or terraform")
+			var principals multi
+			fs.Var(&principals, "principal", "another IAM principal `ARN` to admit (repeatable)")
+			return func(ctx context.Context, e *env, args []string) error {
+				p := &client.GetKeyPolicyParams{KeyArn: args[0],
+					Template: (*client.GetKeyPolicyParamsTemplate)(template), Format: (*client.GetKeyPolicyParamsFormat)(format)}
+				if len(principals) > 0 {
+					p.AdditionalPrincipal = (*[]string)(&principals)
+				}
+				r, err := e.api.GetKeyPolicyWithResponse(ctx, p)
+				if err := answer(r, err); err != nil {
+					return err
+				}
+				if *format == "terraform" {
+					_, err := e.stdout.Write(r.Body)
+					return err
+				}
+				return e.raw(r.Body)
+			}
+		}},
+
+	{name: "orgs", summary: "list organisations (the admin sees all, an organisation's token its own)",
+		help: `Lists the organisations this token can see, every page of them.`,
+		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
+			var all []client.Organization
+			err := pages(func(cursor *string) (string, error) {
+				r, err := e.api.ListOrgsWithResponse(ctx, &client.ListOrgsParams{Cursor: cursor, Limit: ptr(500)})
+				if err := answer(r, err); err != nil {
+					return "", err
+				}
+				all = append(all, r.JSON200.Orgs...)
+				return r.JSON200.NextCursor, nil
+			})
+			if err != nil {
+				return err
+			}
+			e.orgs(client.OrganizationList{Orgs: all})
+			return nil
+		})},
+	{name: "orgs get", orgScoped: true, summary: "show an organisation and its key link",
+		help: `Shows the organisation named by --org (or $CMEKD_ORG): its region, encryption mode, linked key and
+the key's health.`,
+		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
+			r, err := e.api.GetOrgWithResponse(ctx, e.org)
+			if err := answer(r, err); err != nil {
+				return err
+			}
+			e.orgs(client.OrganizationList{Orgs: []client.Organization{*r.JSON200}})
+			return nil
+		})},
+	{name: "orgs create", summary: "create an organisation, linking its key for good (admin)",
+		help: `Creates an organisation. With --key-arn its data is encrypted under the customer's own KMS key:
+the key is verified first, and a failed check refuses the organisation and prints every check.
+The link can never be changed. Without --key-arn, the platform's own key is used. A retry is safe:
+the request carries an Idempotency-Key.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			name := fs.String("name", "", "the organisation's `NAME` (required, unique)")
+			region := fs.String("region", "", "its `REGION`, e.g. us-west-2 (required)")
+			keyARN := fs.String("key-arn", "", "the customer's key `ARN` (customer_managed); empty: provider_managed")
+			return func(ctx context.Context, e *env, _ []string) error {
+				if *name == "" || *region == "" {
+					return errors.New("--name and --region are required")
+				}
+				body := client.OrganizationCreate{Name: *name, Region: *region}
+				if *keyARN != "" {
+					body.Encryption = &struct {
+						KeyArn *string               `json:"key_arn,omitempty"`
+						Mode   client.EncryptionMode `json:"mode"`
+					}{KeyArn: keyARN, Mode: client.CustomerManaged}
+				}
+				r, err := e.api.CreateOrgWithResponse(ctx, nil, body)
+				if err := answer(r, err); err != nil {
+					return err
+				}
+				e.orgs(client.OrganizationList{Orgs: []client.Organization{*r.JSON201}})
+				return nil
+			}
+		}},
+	{name: "orgs rename", orgScoped: true, summary: "rename an organisation (owner)",
+		help: `Renames the organisation. Its key link cannot change.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			name := fs.String("name", "", "the new `NAME` (required)")
+			return func(ctx context.Context, e *env, _ []string) error {
+				if *name == "" {
+					return errors.New("--name is required")
+				}
+				r, err := e.api.UpdateOrgWithResponse(ctx, e.org, client.UpdateOrgJSONRequestBody{Name: name})
+				if err := answer(r, err); err != nil {
+					return err
+				}
+				e.orgs(client.OrganizationList{Orgs: []client.Organization{*r.JSON200}})
+				return nil
+			}
+		}},
+	{name: "orgs delete", orgScoped: true, summary: "delete an organisation with its collections, documents and tokens (admin)",
+		help: `Deletes the organisation named by --org, with everything it holds. There is no undo.`,
+		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
+			r, err := e.api.DeleteOrgWithResponse(ctx, e.org)
+			if err := answer(r, err); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "deleted %s\n", e.org)
+			return nil
+		})},
+
+	{name: "tokens", orgScoped: true, summary: "list the organisation's API tokens (owner)",
+		help: `Lists the organisation's live tokens: ids, names and roles, never their secrets.`,
+		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
+			var all []client.Token
+			err := pages(func(cursor *string) (string, error) {
+				r, err := e.api.ListTokensWithResponse(ctx, e.org, &client.ListTokensParams{Cursor: cursor, Limit: ptr(500)})
+				if err := answer(r, err); err != nil {
+					return "", err
+				}
+				all = append(all, r.JSON200.Tokens...)
+				return r.JSON200.NextCursor, nil
+			})
+			if err != nil {
+				return err
+			}
+			ids := make([]string, len(all))
+			for i, t := range all {
+				ids[i] = t.Id
+			}
+			e.print(client.TokenList{Tokens: all}, ids, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED")
+				for _, t := range all {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Id, t.Name, t.Role, stamp(t.CreatedAt))
+				}
+			})
+			return nil
+		})},
+	{name: "tokens create", orgScoped: true, summary: "create an API token for the organisation (owner)",
+		help: `Creates a token with a role (owner, operator or member) and prints its secret: this is the only
+time it is shown. -o id prints the secret alone, for export CMEKD_TOKEN=$(...).`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			name := fs.String("name", "", "what the token is for (`NAME`, required)")
+			role := fs.String("role", "member", "its `ROLE`: owner, operator or member")
+			return func(ctx context.Context, e *env, _ []string) error {
+				if *name == "" {
+					return errors.New("--name is required")
+				}
+				r, err := e.api.CreateTokenWithResponse(ctx, e.org, client.CreateTokenJSONRequestBody{Name: *name, Role: client.TokenRole(*role)})
+				if err := answer(r, err); err != nil {
+					return err
+				}
+				t := r.JSON201
+				e.print(t, []string{t.Token}, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "ID\tNAME\tROLE\tTOKEN (shown once)")
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Id, t.Name, t.Role, t.Token)
+				})
+				return nil
+			}
+		}},
+	{name: "tokens revoke", args: []string{"TOKEN_ID"}, orgScoped: true, summary: "revoke a token (owner)",
+		help: `Revokes the token with id TOKEN_ID (tok_…); requests with its secret fail from then on.`,
+		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
+			r, err := e.api.RevokeTokenWithResponse(ctx, e.org, args[0])
+			if err := answer(r, err); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "revoked %s\n", args[0])
+			return nil
+		})},
+
+	{name: "key-status", orgScoped: true, summary: "show the health of the organisation's key per region; --watch follows it",
+		help: `Shows the linked key's health in each region: healthy, unavailable or unknown, when it was last
+probed and last usable, and the last error. With --watch it asks again every --interval and prints
+the table again whenever something changed, until interrupted.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			watch := fs.Bool("watch", false, "keep watching; print again on every change")
+			interval := fs.Duration("interval", 5*time.Second, "how often --watch asks (at least 1s)")
+			return func(ctx context.Context, e *env, _ []string) error {
+				last := ""
+				return poll(ctx, e.stderr, *watch, *interval, func() error {
+					r, err := e.api.GetKeyStatusWithResponse(ctx, e.org)
+					if err := answer(r, err); err != nil {
+						return err
+					}
+					if now := string(r.Body); now != last {
+						last = now
+						e.keyStatus(r.JSON200)
+					}
+					return nil
+				})
+			}
+		}},
+	{name: "probe", orgScoped: true, summary: "probe the organisation's key now and apply the result (operator)",
+		help: `Probes the linked key now, e.g. after the customer fixed the key policy or re-enabled the key, and
+applies the outcome at once: halted collections resume when the key is healthy, active ones halt
+when it is not. Prints the key status.`,
+		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
+			r, err := e.api.ProbeKeyWithResponse(ctx, e.org)
+			if err := answer(r, err); err != nil {
+				return err
+			}
+			e.keyStatus(r.JSON200)
+			return nil
+		})},
+
+	{name: "collections", orgScoped: true, summary: "list the organisation's collections and their states",
+		help: `Lists the organisation's collections: their states (active, ingest_halted, paused), why and since
+when.`,
+		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
+			var all []client.Collection
+			err := pages(func(cursor *string) (string, error) {
+				r, err := e.api.ListCollectionsWithResponse(ctx, e.org, &client.ListCollectionsParams{Cursor: cursor, Limit: ptr(500)})
+				if err := answer(r, err); err != nil {
+					return "", err
+				}
+				all = append(all, r.JSON200.Collections...)
+				return r.JSON200.NextCursor, nil
+			})
+			if err != nil {
+				return err
+			}
+			e.collections(client.CollectionList{Collections: all})
+			return nil
+		})},
+	{name: "collections get", args: []string{"COLLECTION_ID"}, orgScoped: true, summary: "show one collection",
+		help:  `Shows the collection COLLECTION_ID (col_…).`,
+		setup: collectionAction("get")},
+	{name: "collections create", orgScoped: true, summary: "create a collection (operator)",
+		help: `Creates a collection in the organisation's region. --unrecoverable makes a collection that, once
+paused by a lost key, can never be resumed.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			name := fs.String("name", "", "the collection's `NAME` (required)")
+			unrecoverable := fs.Bool("unrecoverable", false, "refuse to resume it once paused")
+			return func(ctx context.Context, e *env, _ []string) error {
+				if *name == "" {
+					return errors.New("--name is required")
+				}
+				body := client.CollectionCreate{Name: *name}
+				if *unrecoverable {
+					body.Recoverable = ptr(false)
+				}
+				r, err := e.api.CreateCollectionWithResponse(ctx, e.org, body)
+				if err := answer(r, err); err != nil {
+					return err
+				}
+				e.collections(client.CollectionList{Collections: []client.Collection{*r.JSON201}})
+				return nil
+			}
+		}},
+	{name: "collections resume", args: []string{"COLLECTION_ID"}, orgScoped: true, summary: "resume a paused collection once its key is healthy (operator)",
+		help: `Re-verifies the key now and returns the paused collection COLLECTION_ID to active. Refused while
+the key still fails, or when the collection is not recoverable.`,
+		setup: collectionAction("resume")},
+	{name: "collections delete", args: []string{"COLLECTION_ID"}, orgScoped: true, summary: "delete a collection and its documents (operator)",
+		help:  `Deletes the collection COLLECTION_ID with its documents. There is no undo.`,
+		setup: collectionAction("delete")},
+
+	{name: "documents", args: []string{"COLLECTION_ID"}, orgScoped: true, summary: "list a collection's documents, decrypted",
+		help: `Lists one page of the collection's documents (decrypted under the organisation's key), newest
+page first; --cursor takes the next page, whose cursor is printed on stderr.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			limit := fs.Int("limit", 50, "documents per page (1 to 500)")
+			cursor := fs.String("cursor", "", "the `CURSOR` of the next page")
+			return func(ctx context.Context, e *env, args []string) error {
+				p := &client.ListDocumentsParams{Limit: limit}
+				if *cursor != "" {
+					p.Cursor = cursor
+				}
+				r, err := e.api.ListDocumentsWithResponse(ctx, e.org, args[0], p)
+				if err := answer(r, err); err != nil {
+					return err
+				}
+				l := r.JSON200
+				ids := make([]string, len(l.Documents))
+				for i, d := range l.Documents {
+					ids[i] = d.Id
+				}
+				e.print(l, ids, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "ID\tCREATED\tDATA")
+					for _, d := range l.Documents {
+						b, _ := json.Marshal(d.Data)
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", d.Id, stamp(d.CreatedAt), b)
+					}
+				})
+				if l.NextCursor != "" {
+					fmt.Fprintf(e.stderr, "more: --cursor %s\n", l.NextCursor)
+				}
+				return nil
+			}
+		}},
+	{name: "documents ingest", args: []string{"COLLECTION_ID"}, orgScoped: true, summary: "ingest JSON documents from a file or stdin (operator)",
+		help: `Ingests documents into the collection: -f FILE (or stdin when -f is - or absent) holds one JSON
+object per line, or one JSON array of objects. All are stored or none. A retry is safe: the
+request carries an Idempotency-Key.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			file := fs.String("f", "-", "the `FILE` of documents; - is stdin")
+			return func(ctx context.Context, e *env, args []string) error {
+				docs, err := readDocuments(*file, e.stdin)
+				if err != nil {
+					return err
+				}
+				r, err := e.api.IngestDocumentsWithResponse(ctx, e.org, args[0], nil, client.IngestDocumentsJSONRequestBody{Documents: docs})
+				if err := answer(r, err); err != nil {
+					return err
+				}
+				e.print(r.JSON201, r.JSON201.Ids, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "ID")
+					for _, id := range r.JSON201.Ids {
+						fmt.Fprintln(tw, id)
+					}
+				})
+				return nil
+			}
+		}},
+	{name: "documents get", args: []string{"COLLECTION_ID", "DOCUMENT_ID"}, orgScoped: true, summary: "print one document, decrypted",
+		help: `Prints the document DOCUMENT_ID (doc_…) of the collection as JSON: its data as it was ingested.`,
+		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
+			r, err := e.api.GetDocumentWithResponse(ctx, e.org, args[0], args[1])
+			if err := answer(r, err); err != nil {
+				return err
+			}
+			if e.output == "id" {
+				fmt.Fprintln(e.stdout, r.JSON200.Id)
+				return nil
+			}
+			return e.raw(r.Body)
+		})},
+
+	{name: "events", orgScoped: true, summary: "show the organisation's audit trail; --follow streams new events",
+		help: `Shows the organisation's events, newest first: key verification and health, collection state
+changes, tokens. With --follow it prints the latest events oldest first, then every new one as it
+appears, asking every --interval until interrupted (-o json: one JSON object per line).`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			typ := fs.String("type", "", "only events of this `TYPE`, e.g. collection.ingest_halted")
+			limit := fs.Int("limit", 50, "how many of the latest events (1 to 500)")
+			follow := fs.Bool("follow", false, "keep printing new events")
+			interval := fs.Duration("interval", 5*time.Second, "how often --follow asks (at least 1s)")
+			return func(ctx context.Context, e *env, _ []string) error {
+				p := &client.ListEventsParams{Limit: limit}
+				if *typ != "" {
+					p.Type = (*client.EventType)(typ)
+				}
+				if !*follow {
+					r, err := e.api.ListEventsWithResponse(ctx, e.org, p)
+					if err := answer(r, err); err != nil {
+						return err
+					}
+					e.events(r.JSON200.Events, true)
+					return nil
+				}
+				seen := map[string]bool{}
+				header := true
+				return poll(ctx, e.stderr, true, *interval, func() error {
+					r, err := e.api.ListEventsWithResponse(ctx, e.org, p)
+					if err := answer(r, err); err != nil {
+						return err
+					}
+					var fresh []client.Event
+					for _, ev := range slices.Backward(r.JSON200.Events) {
+						if !seen[ev.Id] {
+							seen[ev.Id] = true
+							fresh = append(fresh, ev)
+						}
+					}
+					e.events(fresh, header)
+					header = false
+					return nil
+				})
+			}
+		}},
+}
+
+// collectionAction is the command that gets, resumes or deletes the collection of its argument.
+func collectionAction(action string) func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	return noFlags(func(ctx context.Context, e *env, args []string) error {
+		var (
+			col  *client.Collection
+			hr   *http.Response
+			body []byte
+			err  error
+		)
+		switch action {
+		case "get":
+			var r *client.GetCollectionResponse
+			if r, err = e.api.GetCollectionWithResponse(ctx, e.org, args[0]); err == nil {
+				col, hr, body = r.JSON200, r.HTTPResponse, r.Body
+			}
+		case "resume":
+			var r *client.ResumeCollectionResponse
+			if r, err = e.api.ResumeCollectionWithResponse(ctx, e.org, args[0]); err == nil {
+				col, hr, body = r.JSON200, r.HTTPResponse, r.Body
+			}
+		case "delete":
+			var r *client.DeleteCollectionResponse
+			if r, err = e.api.DeleteCollectionWithResponse(ctx, e.org, args[0]); err == nil {
+				hr, body = r.HTTPResponse, r.Body
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if err := client.CheckResponse(hr, body); err != nil {
+			return err
+		}
+		if col == nil {
+			fmt.Fprintf(e.stderr, "deleted %s\n", args[0])
+			return nil
+		}
+		e.collections(client.CollectionList{Collections: []client.Collection{*col}})
+		return nil
+	})
+}
+
+// noFlags is setup for a command without flags of its own.
+func noFlags(fn func(context.Context, *env, []string) error) func(*flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(*flag.FlagSet) func(context.Context, *env, []string) error { return fn }
+}
+
+// answer turns a generated call's outcome into an error: the transport's, or the API's error body.
+// Every generated response holds the HTTP response and its body in fields of the same names.
+func answer[R interface{ StatusCode() int }](r R, err error) error {
+	if err != nil {
+		return err
+	}
+	v := reflect.ValueOf(r).Elem()
+	return client.CheckResponse(v.FieldByName("HTTPResponse").Interface().(*http.Response), v.FieldByName("Body").Bytes())
+}
+
+// pages calls page with each cursor until the last page.
+func pages(page func(cursor *string) (next string, err error)) error {
+	var cursor *string
+	for {
+		next, err := page(cursor)
+		if err != nil || next == "" {
+			return err
+		}
+		cursor = &next
+	}
+}
+
+// poll runs fn once, and with repeat every interval (at least a second) until ctx ends. A failed
+// call while watching is reported and tried again at the next tick: a watch outlives a blip.
+func poll(ctx context.Context, stderr io.Writer, repeat bool, interval time.Duration, fn func() error) error {
+	err := fn()
+	if !repeat {
+		return err
+	}
+	if err != nil {
+		return err // a wrong token or organisation will not heal by itself
+	}
+	t := time.NewTicker(max(interval, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := fn(); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(stderr, "cmekctl: %v (trying again)\n", err)
+		}
+	}
+}
+
+// readDocuments reads JSON objects from file ("-": r), as one array or one object per line.
+func readDocuments(file string, r io.Reader) ([]map[string]any, error) {
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var docs []map[string]any
+	if trimmed := strings.TrimSpace(string(b)); strings.HasPrefix(trimmed, "[") {
+		if err := json.Unmarshal(b, &docs); err != nil {
+			return nil, fmt.Errorf("documents: %w", err)
+		}
+		return docs, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	for {
+		var d map[string]any
+		if err := dec.Decode(&d); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("documents: document %d: %w", len(docs)+1, err)
+		}
+		docs = append(docs, d)
+	}
+	if len(docs) == 0 {
+		return nil, errors.New("documents: no document given")
+	}
+	return docs, nil
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cmekd/cmekd/client"
+)
+
+// print writes v as -o asks: JSON, the ids alone, or the table that table draws.
+func (e *env) print(v any, ids []string, table func(tw *tabwriter.Writer)) {
+	switch e.output {
+	case "json":
+		b, _ := json.MarshalIndent(v, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+	case "id":
+		for _, id := range ids {
+			fmt.Fprintln(e.stdout, id)
+		}
+	default:
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		table(tw)
+		tw.Flush()
+	}
+}
+
+// raw writes a JSON answer as the server sent it, indented.
+func (e *env) raw(body []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, body, "", "  "); err != nil {
+		return fmt.Errorf("the server answered something that is not JSON: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "%s\n", buf.Bytes())
+	return nil
+}
+
+func (e *env) orgs(l client.OrganizationList) {
+	ids := make([]string, len(l.Orgs))
+	for i, o := range l.Orgs {
+		ids[i] = o.Id
+	}
+	e.print(l, ids, func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "ID\tNAME\tREGION\tMODE\tKEY\tKEY ARN")
+		for _, o := range l.Orgs {
+			arn := "-"
+			if o.Encryption.KeyArn != nil {
+				arn = *o.Encryption.KeyArn
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Id, o.Name, o.Region, o.Encryption.Mode, o.Encryption.Status, arn)
+		}
+	})
+}
+
+func (e *env) collections(l client.CollectionList) {
+	ids := make([]string, len(l.Collections))
+	for i, c := range l.Collections {
+		ids[i] = c.Id
+	}
+	e.print(l, ids, func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "ID\tNAME\tREGION\tSTATE\tREASON\tSINCE\tRECOVERABLE")
+		for _, c := range l.Collections {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%t\n", c.Id, c.Name, c.Region, c.State, dash(c.StateReason), stamp(c.StateChangedAt), c.Recoverable)
+		}
+	})
+}
+
+func (e *env) keyStatus(s *client.KeyStatus) {
+	ids := make([]string, len(s.Regions))
+	for i, r := range s.Regions {
+		ids[i] = r.KeyArn
+	}
+	e.print(s, ids, func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "REGION\tSTATUS\tLAST PROBE\tLAST OK\tUNAVAILABLE SINCE\tLAST ERROR\tKEY ARN")
+		for _, r := range s.Regions {
+			lastErr := "-"
+			if r.LastError != nil {
+				lastErr = r.LastError.Code
+				if r.LastError.Action != nil {
+					lastErr += " (" + *r.LastError.Action + ")"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.Status, nstamp(r.LastProbeAt), nstamp(r.LastOkAt),
+				nstamp(r.UnavailableSince), lastErr, r.KeyArn)
+		}
+	})
+}
+
+// events prints events in the order given; in table form with a header when header is set.
+func (e *env) events(evs []client.Event, header bool) {
+	if e.output == "json" {
+		for _, ev := range evs {
+			b, _ := json.Marshal(ev)
+			fmt.Fprintf(e.stdout, "%s\n", b)
+		}
+		return
+	}
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.Id
+	}
+	e.print(nil, ids, func(tw *tabwriter.Writer) {
+		if header {
+			fmt.Fprintln(tw, "AT\tTYPE\tREGION\tCOLLECTION\tFROM\tTO\tREASON\tACTOR")
+		}
+		for _, ev := range evs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(ev.At), ev.Type, dash(ev.Region), dash(ev.CollectionId),
+				dash(ev.FromState), dash(ev.ToState), dash(ev.Reason), dash(ev.Actor))
+		}
+	})
+}
+
+// checksTable draws verification checks with ✓ and ✗.
+func checksTable(tw *tabwriter.Writer, checks []client.Check) {
+	fmt.Fprintln(tw, "\tCHECK\tCODE\tACTION\tADVICE")
+	for _, c := range checks {
+		mark := "✓"
+		if !c.Ok {
+			mark = "✗"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, c.Name, dashp(c.Code), dashp(c.Action), dashp(c.Message))
+	}
+}
+
+// failure explains an error; a refused verification also shows its checks.
+func (e *env) failure(name string, err error) {
+	fmt.Fprintf(e.stderr, "cmekctl %s: %v\n", name, err)
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) && apiErr.Body.Error.Details.Checks != nil {
+		tw := tabwriter.NewWriter(e.stderr, 0, 0, 2, ' ', 0)
+		checksTable(tw, *apiErr.Body.Error.Details.Checks)
+		tw.Flush()
+		fmt.Fprintln(e.stderr, "\ncmekctl key-check ARN prints the key-policy statement to add.")
+	}
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func nstamp(t *client.NullableTimestamp) string {
+	if t == nil {
+		return "-"
+	}
+	return stamp(*t)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func dashp(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return dash(*s)
+}

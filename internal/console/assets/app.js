@@ -1,0 +1,383 @@
+// cmekd console: a small single-page app over cmekd's public API. The session cookie (HttpOnly,
+// SameSite=Strict) authenticates every call; writes also send the session's CSRF token. Every value
+// from the API is put into the page as text, never as markup.
+'use strict';
+
+let csrf = '';
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+
+// h builds an element: h('a', {href: '#'}, 'text', child, ...). Strings become text nodes.
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function announce(text) {
+  const s = document.getElementById('status');
+  s.textContent = '';
+  setTimeout(() => { s.textContent = text; }, 50);
+}
+
+class APIError extends Error {
+  constructor(status, body) {
+    const e = (body && body.error) || {};
+    super(e.message || ('HTTP ' + status));
+    this.status = status;
+    this.code = e.code || '';
+    this.details = e.details || {};
+    this.requestId = (body && body.request_id) || '';
+  }
+}
+
+// go shows the page of hash, also when it is the page already shown.
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+async function call(method, path, body) {
+  const opts = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (method !== 'GET') opts.headers['X-CSRF-Token'] = csrf;
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opts);
+  const text = await r.text();
+  let data = text;
+  if ((r.headers.get('Content-Type') || '').startsWith('application/json')) {
+    try { data = text ? JSON.parse(text) : null; } catch (_) { /* keep the text */ }
+  }
+  if (!r.ok) {
+    const err = new APIError(r.status, data);
+    if (r.status === 401 && !path.startsWith('/console/')) {
+      csrf = '';
+      go('#/signin');
+    }
+    throw err;
+  }
+  return data;
+}
+
+function errorBox(err) {
+  const lines = [err.message];
+  if (err.code) lines.push(' (' + err.code + (err.details && err.details.reason ? ': ' + err.details.reason : '') + ')');
+  return h('div', { class: 'error', role: 'alert' }, lines.join(''),
+    err.requestId ? h('div', { class: 'hint' }, 'Request id ' + err.requestId) : null,
+    err.details && err.details.checks ? checksTable(err.details.checks) : null);
+}
+
+function when(t) {
+  if (!t) return '—';
+  const d = new Date(t);
+  return h('time', { datetime: t }, d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'));
+}
+
+function badge(state) {
+  return h('span', { class: 'state state-' + state }, state);
+}
+
+// table draws rows as a table that becomes labelled cards on narrow screens.
+function table(caption, headers, rows) {
+  return h('div', { class: 'table-wrap' },
+    h('table', { class: 'cards' },
+      h('caption', { class: 'visually-hidden' }, caption),
+      h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
+      h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c, i) => h('td', { 'data-label': headers[i] }, c)))))));
+}
+
+function page(title, ...children) {
+  document.title = title + ' · cmekd console';
+  main.replaceChildren(h('h1', { tabindex: '-1', id: 'title' }, title), ...children);
+  document.getElementById('title').focus();
+}
+
+function button(text, onclick, attrs) {
+  return h('button', Object.assign({ type: 'button', onclick }, attrs || {}), text);
+}
+
+// busy disables a button while fn runs.
+async function busy(btn, fn) {
+  btn.disabled = true;
+  try { await fn(); } finally { btn.disabled = false; }
+}
+
+// ---- sign in ----
+
+function signIn() {
+  nav.hidden = true;
+  const err = h('div');
+  const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true,
+    'aria-describedby': 'token-hint' });
+  const form = h('form', { class: 'stack', onsubmit: async (ev) => {
+    ev.preventDefault();
+    err.replaceChildren();
+    try {
+      const s = await call('POST', '/console/session', { token: input.value });
+      csrf = s.csrf_token;
+      input.value = '';
+      go('#/orgs');
+    } catch (e) {
+      err.replaceChildren(errorBox(e));
+      input.focus();
+    }
+  } },
+  h('div', {}, h('label', { for: 'token' }, 'API token'), input,
+    h('p', { class: 'hint', id: 'token-hint' },
+      'The admin token, or one of your organisation\'s tokens. The page does not keep it: the server seals it into an HttpOnly session cookie.')),
+  h('div', {}, h('button', { type: 'submit' }, 'Sign in')), err);
+  page('Sign in', form);
+  input.focus();
+}
+
+// ---- organisations ----
+
+async function orgs() {
+  const l = await call('GET', '/v1/orgs?limit=500');
+  const rows = l.orgs.map((o) => [h('a', { href: '#/orgs/' + o.id }, o.name), o.region, o.encryption.mode, badge(o.encryption.status)]);
+  page('Organisations',
+    h('p', {}, h('a', { href: '#/onboard' }, 'New organisation'), ' — link a customer\'s KMS key, checked live.'),
+    rows.length ? table('Organisations', ['Name', 'Region', 'Encryption', 'Key'], rows) : h('p', {}, 'No organisations yet.'));
+}
+
+// ---- onboarding wizard ----
+
+function checksTable(checks) {
+  return table('Key checks', ['Result', 'Check', 'Code', 'Denied action', 'Advice'], checks.map((c) => [
+    c.ok ? h('span', { class: 'ok' }, '✓', h('span', { class: 'visually-hidden' }, ' passed'))
+      : c.code === 'skipped' ? h('span', { class: 'hint' }, '–', h('span', { class: 'visually-hidden' }, ' not run'))
+        : h('span', { class: 'bad' }, '✗', h('span', { class: 'visually-hidden' }, ' failed')),
+    c.name, c.code || '—', c.action || '—', h('span', { class: 'wrap' }, c.message || '—')]));
+}
+
+function regionOf(arn) {
+  const parts = arn.trim().split(':');
+  return parts.length > 3 ? parts[3] : '';
+}
+
+// policyPanel shows the policy for keyARN as JSON or Terraform, with a copy button.
+function policyPanel(keyARN) {
+  const pre = h('pre', { id: 'policy', tabindex: '0', 'aria-label': 'Key policy' });
+  const note = h('p', { class: 'hint', id: 'policy-note' });
+  const tabs = ['json', 'terraform'].map((f) => h('button', { type: 'button', role: 'tab', id: 'tab-' + f,
+    'aria-controls': 'policy', 'aria-selected': 'false', tabindex: '-1', onclick: () => show(f),
+    onkeydown: (ev) => {
+      if (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft') {
+        const next = f === 'json' ? 'terraform' : 'json';
+        show(next);
+        document.getElementById('tab-' + next).focus();
+      }
+    } }, f === 'json' ? 'JSON' : 'Terraform'));
+  async function show(format) {
+    for (const t of tabs) {
+      const on = t.id === 'tab-' + format;
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+    }
+    note.textContent = format === 'json'
+      ? 'Add this statement beside the statements already in the key policy.'
+      : 'An aws_kms_key_policy resource replaces the whole policy, so it holds the key owner\'s statement too.';
+    pre.textContent = 'Loading…';
+    try {
+      const q = '/v1/key-policy?format=' + format + '&key_arn=' + encodeURIComponent(keyARN);
+      const p = await call('GET', q);
+      pre.textContent = typeof p === 'string' ? p : JSON.stringify(p, null, 2);
+    } catch (e) {
+      pre.replaceChildren(errorBox(e));
+    }
+  }
+  const copy = button('Copy policy', async () => {
+    try {
+      await navigator.clipboard.writeText(pre.textContent);
+      announce('Policy copied');
+    } catch (_) {
+      const r = document.createRange();
+      r.selectNodeContents(pre);
+      getSelection().removeAllRanges();
+      getSelection().addRange(r);
+      announce('Policy selected: press Ctrl+C to copy');
+    }
+  }, { class: 'secondary' });
+  show('json');
+  return h('div', {}, h('div', { role: 'tablist', 'aria-label': 'Policy format' }, tabs), note, pre, h('div', { class: 'row' }, copy));
+}
+
+function onboard() {
+  const arn = h('input', { id: 'key-arn', name: 'key_arn', autocomplete: 'off', spellcheck: 'false', required: true,
+    'aria-describedby': 'key-arn-hint' });
+  const results = h('div', { id: 'results', 'aria-live': 'polite' });
+  const checkBtn = h('button', { type: 'submit' }, 'Check key');
+  async function check() {
+    const keyARN = arn.value.trim();
+    results.replaceChildren(h('p', {}, 'Checking…'));
+    let res;
+    try {
+      res = await call('POST', '/v1/key-checks', { key_arn: keyARN });
+    } catch (e) {
+      results.replaceChildren(errorBox(e));
+      return;
+    }
+    const failed = res.checks.filter((c) => !c.ok && c.code !== 'skipped');
+    const again = button('Check again', (ev) => busy(ev.currentTarget, check), { class: 'secondary', id: 'check-again' });
+    const parts = [h('h2', {}, 'Checks'), checksTable(res.checks)];
+    if (res.ok) {
+      parts.push(h('p', { class: 'ok', id: 'checks-ok' }, 'Every check passed: the platform can use this key.'));
+    } else {
+      parts.push(h('p', { class: 'bad', id: 'checks-failed' },
+        failed.length + ' check' + (failed.length === 1 ? '' : 's') + ' failed: ' +
+        failed.map((c) => c.name + (c.action ? ' (' + c.action + ' denied)' : '')).join(', ') + '.'));
+    }
+    if (res.checks[0] && res.checks[0].ok) {
+      parts.push(h('h2', {}, res.ok ? 'The key policy, for your records' : 'Add this to the key policy, then check again'),
+        policyPanel(keyARN));
+    }
+    parts.push(h('div', { class: 'row' }, again));
+    if (res.ok) parts.push(createForm(keyARN));
+    results.replaceChildren(...parts);
+    announce(res.ok ? 'Every check passed' : failed.length + ' checks failed');
+  }
+  const form = h('form', { class: 'stack', onsubmit: (ev) => { ev.preventDefault(); busy(checkBtn, check); } },
+    h('div', {}, h('label', { for: 'key-arn' }, 'Key ARN'), arn,
+      h('p', { class: 'hint', id: 'key-arn-hint' }, 'The full key ARN: arn:aws:kms:<region>:<account>:key/<key-id>. Aliases are not accepted.')),
+    h('div', {}, checkBtn));
+  page('New organisation',
+    h('p', {}, 'Paste the customer\'s KMS key ARN. Every check runs live against KMS as the platform; nothing is stored until you create the organisation.'),
+    form, results);
+}
+
+function createForm(keyARN) {
+  const name = h('input', { id: 'org-name', name: 'name', required: true, autocomplete: 'organization' });
+  const region = h('input', { id: 'org-region', name: 'region', required: true, value: regionOf(keyARN) });
+  const err = h('div');
+  const submit = h('button', { type: 'submit' }, 'Create organisation');
+  return h('form', { class: 'stack', onsubmit: (ev) => {
+    ev.preventDefault();
+    busy(submit, async () => {
+      err.replaceChildren();
+      try {
+        const o = await call('POST', '/v1/orgs', { name: name.value.trim(), region: region.value.trim(),
+          encryption: { mode: 'customer_managed', key_arn: keyARN } });
+        announce('Organisation created');
+        go('#/orgs/' + o.id);
+      } catch (e) {
+        err.replaceChildren(errorBox(e));
+      }
+    });
+  } },
+  h('h2', {}, 'Create the organisation'),
+  h('p', { class: 'hint' }, 'The key link is permanent: an organisation never changes its key.'),
+  h('div', {}, h('label', { for: 'org-name' }, 'Organisation name'), name),
+  h('div', {}, h('label', { for: 'org-region' }, 'Region'), region),
+  h('div', {}, submit), err);
+}
+
+// ---- one organisation ----
+
+async function org(id) {
+  const base = '/v1/orgs/' + encodeURIComponent(id);
+  const [o, ks, cols, evs] = await Promise.all([call('GET', base), call('GET', base + '/key-status'),
+    call('GET', base + '/collections?limit=500'), call('GET', base + '/events?limit=50')]);
+  const msg = h('div', { 'aria-live': 'polite' });
+  const act = (label, fn, attrs) => button(label, (ev) => busy(ev.currentTarget, async () => {
+    msg.replaceChildren();
+    try {
+      await fn();
+      await org(id);
+      announce(label + ': done');
+    } catch (e) {
+      msg.replaceChildren(errorBox(e));
+    }
+  }), attrs);
+
+  const keyRows = ks.regions.map((r) => [r.region, r.purpose || 'data', badge(r.status), when(r.last_probe_at), when(r.last_ok_at),
+    when(r.unavailable_since),
+    r.last_error ? h('span', { class: 'wrap' }, r.last_error.code + (r.last_error.action ? ' (' + r.last_error.action + ')' : '') + ': ' + r.last_error.message) : '—']);
+  const colRows = cols.collections.map((c) => [c.name, h('span', { class: 'wrap' }, c.id), badge(c.state), c.state_reason || '—',
+    when(c.state_changed_at),
+    c.state === 'paused' ? act('Resume', () => call('POST', base + '/collections/' + c.id + '/resume'), { 'aria-label': 'Resume ' + c.name }) : '—']);
+  const colName = h('input', { id: 'collection-name', name: 'name', required: true, autocomplete: 'off' });
+  const addBtn = h('button', { type: 'submit' }, 'Create collection');
+  const addForm = h('form', { class: 'stack', onsubmit: (ev) => {
+    ev.preventDefault();
+    busy(addBtn, async () => {
+      msg.replaceChildren();
+      try {
+        await call('POST', base + '/collections', { name: colName.value.trim() });
+        await org(id);
+        announce('Collection created');
+      } catch (e) {
+        msg.replaceChildren(errorBox(e));
+      }
+    });
+  } }, h('div', {}, h('label', { for: 'collection-name' }, 'New collection name'), colName), h('div', {}, addBtn));
+
+  page(o.name,
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'ID'), h('dd', {}, o.id),
+      h('dt', {}, 'Region'), h('dd', {}, o.region),
+      h('dt', {}, 'Encryption'), h('dd', {}, o.encryption.mode),
+      h('dt', {}, 'Key ARN'), h('dd', { class: 'arn' }, o.encryption.key_arn || 'the platform\'s own key'),
+      h('dt', {}, 'Key'), h('dd', {}, badge(o.encryption.status))),
+    msg,
+    h('section', { 'aria-labelledby': 'key-health' },
+      h('h2', { id: 'key-health' }, 'Key health'),
+      table('Key health per region and purpose', ['Region', 'Purpose', 'Status', 'Last probe', 'Last OK', 'Unavailable since', 'Last error'], keyRows),
+      h('div', { class: 'row' }, act('Check key now', () => call('POST', base + '/key-status/probe'), { class: 'secondary', id: 'probe' }),
+        h('span', { class: 'hint' }, 'after the customer fixed the key policy or re-enabled the key'))),
+    h('section', { 'aria-labelledby': 'collections' },
+      h('h2', { id: 'collections' }, 'Collections'),
+      colRows.length ? table('Collections', ['Name', 'ID', 'State', 'Reason', 'Since', 'Action'], colRows) : h('p', {}, 'No collections yet.'),
+      addForm),
+    h('section', { 'aria-labelledby': 'events' },
+      h('h2', { id: 'events' }, 'Events'),
+      h('ol', { class: 'timeline', id: 'timeline' }, evs.events.map((e) => h('li', {}, when(e.at), h('strong', {}, e.type),
+        [e.region, e.collection_id, e.from_state || e.to_state ? (e.from_state || '∅') + ' → ' + (e.to_state || '∅') : '', e.reason, e.actor && 'by ' + e.actor]
+          .filter(Boolean).map((x) => ' · ' + x))))));
+}
+
+// ---- routing ----
+
+async function route() {
+  const hash = location.hash || '#/orgs';
+  if (hash === '#/signin' || !csrf) {
+    signIn();
+    return;
+  }
+  nav.hidden = false;
+  try {
+    const m = hash.match(/^#\/orgs\/([^/]+)$/);
+    if (m) await org(decodeURIComponent(m[1]));
+    else if (hash === '#/onboard') onboard();
+    else await orgs();
+  } catch (e) {
+    if (e.status !== 401) page('Something went wrong', errorBox(e));
+  }
+}
+
+document.getElementById('signout').addEventListener('click', async () => {
+  try { await call('DELETE', '/console/session'); } catch (_) { /* signed out either way */ }
+  csrf = '';
+  go('#/signin');
+});
+
+window.addEventListener('hashchange', route);
+
+(async () => {
+  try {
+    csrf = (await call('GET', '/console/session')).csrf_token;
+  } catch (_) {
+    csrf = '';
+  }
+  route();
+})();

@@ -1,0 +1,268 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/testserver"
+)
+
+// screenshotDir is where the browser tests leave their screenshots: $CMEKD_SCREENSHOTS_DIR, or a
+// temporary directory of the test.
+func screenshotDir(t *testing.T) string {
+	dir := os.Getenv("CMEKD_SCREENSHOTS_DIR")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// chromium finds Debian's Chromium (or another Chrome) or skips, saying why.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no Chromium on PATH (.ci/run installs Debian's chromium; locally: apt-get install chromium chromium-driver)")
+	return ""
+}
+
+// page is one headless Chromium tab of the given width, with a fresh profile.
+type page struct {
+	t     *testing.T
+	ctx   context.Context
+	dir   string
+	width int
+	shots int
+}
+
+func openBrowser(t *testing.T, width, height int) *page {
+	exe := chromium(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Containers often have a tiny /dev/shm, where Chromium's tabs crash.
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
+		t.Skipf("Chromium (%s) does not start here: %v", exe, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancel)
+	dir := screenshotDir(t)
+	t.Logf("screenshots of the %d px run go to %s", width, dir)
+	return &page{t: t, ctx: ctx, dir: dir, width: width}
+}
+
+func (p *page) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		body, _ := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("main")))
+		p.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		p.t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
+	}
+}
+
+// shot saves a full-page screenshot and checks what every page must hold at this width: no
+// sideways scrolling, and a label for every form field.
+func (p *page) shot(name string) {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	fits, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth + 1`))
+	if err != nil {
+		p.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	labelled, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll('input, select, textarea')].every(e => e.labels && e.labels.length > 0 && e.labels[0].textContent.trim() !== '')`))
+	if err != nil {
+		p.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	p.shots++
+	file := filepath.Join(p.dir, fmt.Sprintf("%dpx-%02d-%s.png", p.width, p.shots, name))
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot: %s", file)
+	if !fits {
+		p.t.Errorf("%s: the page scrolls sideways at %d px", name, p.width)
+	}
+	if !labelled {
+		p.t.Errorf("%s: a form field has no label", name)
+	}
+}
+
+// waitText waits until the element matched by sel contains want.
+func waitText(sel, want string) chromedp.Action[chromedp.Void] {
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.innerText.includes(%q); })()`, sel, want)
+	return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(100*time.Millisecond))
+}
+
+// awsCLI returns the first AWS CLI v2 on PATH, or "" (pip's awscli is v1 and is passed over).
+func awsCLI() string {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, "aws")
+		out, err := exec.Command(p, "--version").CombinedOutput()
+		if err == nil && strings.HasPrefix(string(out), "aws-cli/2.") {
+			return p
+		}
+	}
+	return ""
+}
+
+// asOwner does one thing to the key as its owner: with the AWS CLI when it is installed (a subtest
+// that skips, saying so, when it is not), otherwise with the SDK.
+func asOwner(t *testing.T, s *testserver.Server, what string, cli []string, sdk func(*awskms.Client) error) {
+	t.Helper()
+	done := t.Run("aws cli: "+what, func(t *testing.T) {
+		bin := awsCLI()
+		if bin == "" {
+			t.Skip("the AWS CLI v2 is not installed (.ci/run installs Debian's awscli); doing it with the SDK instead")
+		}
+		home := t.TempDir()
+		cmd := exec.Command(bin, append([]string{"--endpoint-url", s.KMS.Endpoint, "--region", testserver.Home, "kms"}, cli...)...)
+		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "AWS_ACCESS_KEY_ID=" + s.KMS.CustomerAccessKey,
+			"AWS_SECRET_ACCESS_KEY=x", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=",
+			"AWS_EC2_METADATA_DISABLED=true"}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("aws kms %s: %v\n%s", strings.Join(cli, " "), err, out)
+		}
+	})
+	if !done && !t.Failed() { // skipped: no CLI
+		if err := sdk(s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey)); err != nil {
+			t.Fatalf("%s with the SDK: %v", what, err)
+		}
+	}
+}
+
+// TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt is the console's story as a platform engineer
+// lives it, in headless Chromium at desktop and phone widths, driven by the keyboard where a user
+// would type.
+func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
+	t.Parallel()
+	for _, size := range []struct{ w, h int }{{1280, 900}, {390, 844}} {
+		t.Run(fmt.Sprintf("%dpx", size.w), func(t *testing.T) {
+			t.Parallel()
+			p := openBrowser(t, size.w, size.h)
+			// Collections pause a second after their key became unavailable, so the resume button shows.
+			s := testserver.Start(t, map[string]string{"CMEKD_PAUSE_AFTER": "1s"})
+			keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
+
+			p.run("open the console", chromedp.Navigate(s.URL+"/console/"), chromedp.WaitVisible(chromedp.ID("token")))
+			p.shot("sign-in")
+			p.run("sign in with the keyboard",
+				chromedp.SendKeys(chromedp.ID("token"), testserver.AdminToken+kb.Enter),
+				waitText("h1", "Organisations"))
+			p.shot("organisations")
+
+			p.run("open the wizard", chromedp.Click(chromedp.CSS(`nav a[href="#/onboard"]`)), chromedp.WaitVisible(chromedp.ID("key-arn")))
+			p.run("check a key that does not admit the platform",
+				chromedp.SendKeys(chromedp.ID("key-arn"), keyARN+kb.Enter),
+				waitText("#checks-failed", "describe_key (kms:DescribeKey denied)"),
+				waitText("#results table", "access_denied"),
+				waitText("#policy", `"Sid"`))
+			advice, err1 := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("#results table")))
+			stmtText, err2 := chromedp.Run(p.ctx, chromedp.Text(chromedp.ID("policy")))
+			if err1 != nil || err2 != nil {
+				t.Fatalf("read the advice and the statement: %v %v", err1, err2)
+			}
+			if !strings.Contains(advice, "✗") || !strings.Contains(stmtText, kmstest.PlatformPrincipal) || !strings.Contains(stmtText, "kms:GenerateDataKey*") {
+				t.Errorf("the wizard shows no failed check or no statement naming the platform:\n%s\n%s", advice, stmtText)
+			}
+			p.shot("wizard-check-failed")
+			p.run("show the policy as Terraform", chromedp.Click(chromedp.ID("tab-terraform")), waitText("#policy", `resource "aws_kms_key_policy"`))
+			p.shot("wizard-terraform")
+
+			// The customer adds exactly the statement the console showed, beside the owner's own.
+			var stmt map[string]any
+			if err := json.Unmarshal([]byte(stmtText), &stmt); err != nil {
+				t.Fatalf("the JSON tab is not JSON: %v\n%s", err, stmtText)
+			}
+			policy, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{
+				map[string]any{"Sid": "Owner", "Effect": "Allow", "Principal": map[string]any{"AWS": "arn:aws:iam::" + s.KMS.Account + ":root"}, "Action": "kms:*", "Resource": "*"},
+				stmt}})
+			policyFile := filepath.Join(t.TempDir(), "policy.json")
+			if err := os.WriteFile(policyFile, policy, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			asOwner(t, s, "put the key policy", []string{"put-key-policy", "--key-id", keyARN, "--policy-name", "default", "--policy", "file://" + policyFile},
+				func(c *awskms.Client) error {
+					_, err := c.PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(keyARN), PolicyName: aws.String("default"), Policy: aws.String(string(policy))})
+					return err
+				})
+
+			p.run("check again", chromedp.Click(chromedp.ID("check-again")), waitText("#checks-ok", "Every check passed"))
+			p.shot("wizard-check-passed")
+			p.run("create the organisation",
+				chromedp.SendKeys(chromedp.ID("org-name"), "Acme"+kb.Enter),
+				waitText("h1", "Acme"), waitText("main", "customer_managed"))
+			p.run("create a collection",
+				chromedp.SendKeys(chromedp.ID("collection-name"), "events"+kb.Enter),
+				waitText("section[aria-labelledby=collections] table", "active"))
+			p.shot("organisation-active")
+
+			asOwner(t, s, "disable the key", []string{"disable-key", "--key-id", keyARN}, func(c *awskms.Client) error {
+				_, err := c.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)})
+				return err
+			})
+			p.run("check the key now and see the collection halt",
+				chromedp.Click(chromedp.ID("probe")),
+				waitText("section[aria-labelledby=collections] table", "ingest_halted"),
+				waitText("section[aria-labelledby=key-health] table", "unavailable"),
+				waitText("#timeline", "collection.ingest_halted"))
+			p.shot("organisation-halted")
+
+			time.Sleep(1100 * time.Millisecond) // past CMEKD_PAUSE_AFTER, on the server's real clock
+			p.run("check again and see the collection pause",
+				chromedp.Click(chromedp.ID("probe")),
+				waitText("section[aria-labelledby=collections] table", "paused"))
+			p.shot("organisation-paused")
+			asOwner(t, s, "enable the key", []string{"enable-key", "--key-id", keyARN}, func(c *awskms.Client) error {
+				_, err := c.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)})
+				return err
+			})
+			p.run("resume the collection with the keyboard",
+				chromedp.Focus(chromedp.CSS(`button[aria-label="Resume events"]`)),
+				chromedp.KeyEvent(kb.Enter),
+				waitText("section[aria-labelledby=collections] table", "active"),
+				waitText("#timeline", "collection.resumed"))
+			p.shot("organisation-resumed")
+
+			p.run("back to the organisations", chromedp.Click(chromedp.CSS(`nav a[href="#/orgs"]`)), waitText("main table", "Acme"))
+			p.run("sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("token")))
+			if strings.Contains(s.Logs(), testserver.AdminToken) {
+				t.Error("the server logged the token")
+			}
+		})
+	}
+}

@@ -1,0 +1,317 @@
+// Package console serves cmekd's web console at /console/: static assets embedded in the binary, a
+// token sign-in that becomes a session cookie, and the middleware that turns that cookie into the
+// bearer credential of the public API. The console's pages call only the public API from the
+// browser; this package holds no business rule (SPEC §15).
+package console
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Prefix is where the console is served.
+const Prefix = "/console/"
+
+const (
+	cookieName = "cmekd_session"
+	csrfHeader = "X-CSRF-Token"
+	// sessionTTL bounds a stolen cookie's use; the token inside may be revoked sooner through the API.
+	sessionTTL = 8 * time.Hour
+)
+
+// Config is what the console needs.
+type Config struct {
+	// API is the public API, asked in-process whether a token signs in.
+	API http.Handler
+	// Secret seals session cookies; every replica given the same secret accepts the same cookies.
+	Secret []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Console serves /console/ and authenticates API requests that carry its session cookie.
+type Console struct {
+	api    http.Handler
+	aead   cipher.AEAD
+	now    func() time.Time
+	static http.Handler
+}
+
+// New returns the console; the cookie key is derived from cfg.Secret with HKDF.
+func New(cfg Config) (*Console, error) {
+	key, err := hkdf.Key(sha256.New, cfg.Secret, nil, "cmekd console session v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(assets, "assets")
+	if err != nil {
+		return nil, err
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Console{api: cfg.API, aead: aead, now: now, static: http.StripPrefix(Prefix, http.FileServerFS(sub))}, nil
+}
+
+// Wrap serves the console under /console/ and everything else with api, which sees the session
+// cookie of a signed-in browser as its bearer token.
+func (c *Console) Wrap(api http.Handler) http.Handler {
+	authed := c.Authenticate(api)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, Prefix) {
+			c.ServeHTTP(w, r)
+			return
+		}
+		authed.ServeHTTP(w, r)
+	})
+}
+
+// session is what the sealed cookie holds.
+type session struct {
+	Token   string `json:"t"`
+	CSRF    string `json:"c"`
+	Expires int64  `json:"e"`
+}
+
+// ServeHTTP serves the pages, their assets and /console/session (sign in, who am I, sign out).
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	switch {
+	case r.URL.Path == "/console":
+		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
+	case r.URL.Path == Prefix+"session":
+		c.session(w, r)
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "the console's pages are read with GET")
+	default:
+		c.static.ServeHTTP(w, r)
+	}
+}
+
+func (c *Console) session(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		s, ok := c.open(r)
+		if !ok {
+			writeError(w, r, http.StatusUnauthorized, "unauthorized", "not signed in")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
+	case http.MethodPost:
+		if !sameOrigin(r) {
+			writeError(w, r, http.StatusForbidden, "forbidden", "sign in from the console's own page")
+			return
+		}
+		var in struct {
+			Token string `json:"token"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&in); err != nil || strings.TrimSpace(in.Token) == "" {
+			writeError(w, r, http.StatusBadRequest, "invalid_request", "send {\"token\": \"…\"}")
+			return
+		}
+		token := strings.TrimSpace(in.Token)
+		if !c.accepted(r, token) {
+			writeError(w, r, http.StatusUnauthorized, "unauthorized", "that token is not valid")
+			return
+		}
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		s := session{Token: token, CSRF: hex.EncodeToString(b[:]), Expires: c.now().Add(sessionTTL).Unix()}
+		http.SetCookie(w, c.cookie(r, c.seal(s), int(sessionTTL/time.Second)))
+		writeJSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
+	case http.MethodDelete:
+		if s, ok := c.open(r); ok && !c.csrfOK(r, s) {
+			writeError(w, r, http.StatusForbidden, "forbidden", "missing or wrong "+csrfHeader)
+			return
+		}
+		http.SetCookie(w, c.cookie(r, "", -1))
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "GET, POST or DELETE")
+	}
+}
+
+// accepted asks the API itself whether token may read organisations: the API alone decides what a
+// token is.
+func (c *Console) accepted(r *http.Request, token string) bool {
+	probe, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "/v1/orgs?limit=1", nil)
+	if err != nil {
+		return false
+	}
+	probe.Header.Set("Authorization", "Bearer "+token)
+	probe.RemoteAddr = r.RemoteAddr
+	rec := &statusOnly{header: http.Header{}}
+	c.api.ServeHTTP(rec, probe)
+	return rec.status == http.StatusOK
+}
+
+// statusOnly is a ResponseWriter that keeps only the status: the answer's body is not needed.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header { return s.header }
+
+func (s *statusOnly) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}
+
+func (s *statusOnly) Write(b []byte) (int, error) {
+	s.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// Authenticate gives a request that has no Authorization header but a valid session cookie that
+// session's token. Writes also need the session's CSRF token in X-CSRF-Token and, when the browser
+// says where it comes from, the same origin.
+func (c *Console) Authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" || !strings.HasPrefix(r.URL.Path, "/v1/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s, ok := c.open(r)
+		if !ok {
+			next.ServeHTTP(w, r) // no session: the API answers 401
+			return
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if !c.csrfOK(r, s) {
+				writeError(w, r, http.StatusForbidden, "forbidden", "missing or wrong "+csrfHeader+"; reload the console")
+				return
+			}
+		}
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+s.Token)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (c *Console) csrfOK(r *http.Request, s session) bool {
+	got := r.Header.Get(csrfHeader)
+	return sameOrigin(r) && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) == 1
+}
+
+// sameOrigin refuses a request whose Origin (sent by browsers on every write) is another site.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+func (c *Console) cookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: cookieName, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"}
+}
+
+// seal encrypts and authenticates s: the browser holds the token but cannot read or alter it.
+func (c *Console) seal(s session) string {
+	plain, _ := json.Marshal(s)
+	nonce := make([]byte, c.aead.NonceSize(), c.aead.NonceSize()+len(plain)+c.aead.Overhead())
+	_, _ = rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(c.aead.Seal(nonce, nonce, plain, []byte(cookieName)))
+}
+
+// open returns the request's live session, if its cookie is one this console sealed.
+func (c *Console) open(r *http.Request) (session, bool) {
+	ck, err := r.Cookie(cookieName)
+	if err != nil {
+		return session{}, false
+	}
+	s, err := c.unseal(ck.Value)
+	if err != nil || c.now().Unix() >= s.Expires {
+		return session{}, false
+	}
+	return s, true
+}
+
+func (c *Console) unseal(v string) (session, error) {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(b) < c.aead.NonceSize() {
+		return session{}, errors.New("malformed session")
+	}
+	n := c.aead.NonceSize()
+	plain, err := c.aead.Open(nil, b[:n], b[n:], []byte(cookieName))
+	if err != nil {
+		return session{}, err
+	}
+	var s session
+	err = json.Unmarshal(plain, &s)
+	return s, err
+}
+
+// writeError answers in the API's error shape, so the console's script reads one kind of error.
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	id := r.Header.Get("X-Request-Id")
+	if !printable(id) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = "req_" + hex.EncodeToString(b[:])
+	}
+	w.Header().Set("X-Request-Id", id)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cmekd"`)
+	}
+	writeJSON(w, status, map[string]any{
+		"error":      map[string]any{"code": code, "message": message, "details": map[string]any{}},
+		"request_id": id,
+	})
+}
+
+// printable accepts a caller's request id as the API does: short, printable ASCII.
+func printable(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
