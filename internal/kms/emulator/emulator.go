@@ -119,6 +119,7 @@ type call struct {
 	e         *Emulator
 	op        string
 	region    string
+	service   string // "kms", or "sts" for the one STS question a client may ask (see serveSTS)
 	principal principal
 	now       time.Time
 	key       string // the key the request was about, for the log line
@@ -189,14 +190,19 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e.respond(w, c, requestID, nil, &apiError{typ: errInternal, msg: "internal failure", status: http.StatusInternalServerError})
 		}
 	}()
+	if err := c.authenticate(r); err != nil {
+		e.respond(w, c, requestID, nil, err)
+		return
+	}
+	if c.service == "sts" {
+		e.serveSTS(w, r, c, requestID)
+		return
+	}
 	out, err := c.serve(r)
 	e.respond(w, c, requestID, out, err)
 }
 
 func (c *call) serve(r *http.Request) (any, error) {
-	if err := c.authenticate(r); err != nil {
-		return nil, err
-	}
 	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) {
 		return nil, newError(errUnknownOperation, "Operation is not supported: %s %s", r.Method, r.Header.Get("X-Amz-Target"))
 	}
@@ -293,9 +299,10 @@ func (c *call) authenticate(r *http.Request) error {
 	if len(scope) != 5 || scope[0] == "" || !datePattern.MatchString(scope[1]) || scope[4] != "aws4_request" {
 		return newError(errIncompleteSig, "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term.")
 	}
-	if scope[3] != "kms" {
+	if scope[3] != "kms" && scope[3] != "sts" {
 		return newError(errInvalidSignature, "Credential should be scoped to correct service: 'kms'.")
 	}
+	c.service = scope[3]
 	if !regionPattern.MatchString(scope[2]) {
 		return newError(errInvalidSignature, "Credential should be scoped to a valid region.")
 	}

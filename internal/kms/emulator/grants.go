@@ -254,7 +254,7 @@ func (e *Emulator) tokenGrantID(token string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
 	if err != nil || len(b) != grantIDSize+tokenNonce+sha256.Size {
 		return "", false
 	}
