@@ -47,7 +47,10 @@ func TestCrossAccount_AdministrationRefusedWhateverThePolicy(t *testing.T) {
 			_, err := platform.UpdateKeyDescription(bg, &kms.UpdateKeyDescriptionInput{KeyId: key, Description: aws.String("mine now")})
 			return err
 		}, "AccessDeniedException"},
-		{"EnableKeyRotation", func() error { _, err := platform.EnableKeyRotation(bg, &kms.EnableKeyRotationInput{KeyId: key}); return err }, "AccessDeniedException"},
+		{"EnableKeyRotation", func() error {
+			_, err := platform.EnableKeyRotation(bg, &kms.EnableKeyRotationInput{KeyId: key})
+			return err
+		}, "AccessDeniedException"},
 		{"ReplicateKey", func() error {
 			_, err := platform.ReplicateKey(bg, &kms.ReplicateKeyInput{KeyId: key, ReplicaRegion: aws.String("eu-west-1")})
 			return err
