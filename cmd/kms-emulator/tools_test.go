@@ -27,7 +27,9 @@ func TestAWSCLI_CustomerAdministration(t *testing.T) {
 	key := created.KeyMetadata
 	customer.ok(t, nil, "tag-resource", "--key-id", key.KeyId, "--tags", "TagKey=env,TagValue=dev", "TagKey=team,TagValue=platform")
 	customer.ok(t, nil, "untag-resource", "--key-id", key.Arn, "--tag-keys", "env")
-	var tags struct{ Tags []struct{ TagKey, TagValue string } }
+	var tags struct {
+		Tags []struct{ TagKey, TagValue string }
+	}
 	customer.ok(t, &tags, "list-resource-tags", "--key-id", key.KeyId)
 	if len(tags.Tags) != 1 || tags.Tags[0].TagKey != "team" || tags.Tags[0].TagValue != "platform" {
 		t.Fatalf("list-resource-tags = %+v", tags)
