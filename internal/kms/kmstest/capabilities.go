@@ -21,7 +21,7 @@ type capabilities struct {
 	multiRegion string // "" when multi-region keys can be created
 	grants      string // "" when the grant API answers
 	policies    string // "" when key policies are enforced
-	keySpecs        map[specUsage]specProbe
+	keySpecs    map[specUsage]specProbe
 }
 
 // specUsage is a KeySpec/KeyUsage pair that symmetric operations must refuse.
