@@ -229,11 +229,12 @@ func TestAWSCLI_KeyLife(t *testing.T) {
 	var replicated struct{ ReplicaKeyMetadata keyMetadata }
 	customer.ok(t, &replicated, "replicate-key", "--key-id", mrk.KeyId, "--replica-region", replicaHome)
 	replicaARN := "arn:aws:kms:" + replicaHome + ":" + customerAccount + ":key/" + mrk.KeyId
-	if replicated.ReplicaKeyMetadata.Arn != replicaARN {
-		t.Fatalf("replicate-key Arn = %q, want %q", replicated.ReplicaKeyMetadata.Arn, replicaARN)
+	if replicated.ReplicaKeyMetadata.Arn != replicaARN || replicated.ReplicaKeyMetadata.KeyState != "Creating" {
+		t.Fatalf("replicate-key = %+v, want %s Creating", replicated.ReplicaKeyMetadata, replicaARN)
 	}
 	customerEU := cli.as(customerAKID, replicaHome)
-	replica := customerEU.describe(t, mrk.KeyId)
+	// As on AWS, the replica is usable once it is Enabled (here after -replica-delay, 2 s by default).
+	replica := customerEU.waitState(t, mrk.KeyId, "Enabled", 10*time.Second)
 	if cfg := replica.MultiRegionConfiguration; replica.Arn != replicaARN || replica.KeyState != "Enabled" || cfg == nil ||
 		cfg.MultiRegionKeyType != "REPLICA" || cfg.PrimaryKey.Arn != mrk.Arn || cfg.PrimaryKey.Region != home {
 		t.Fatalf("describe-key in %s = %+v", replicaHome, replica)
@@ -388,6 +389,22 @@ func (c caller) wantState(t *testing.T, keyID, state string) keyMetadata {
 	return md
 }
 
+// waitState describes keyID until it is in state, for at most limit.
+func (c caller) waitState(t *testing.T, keyID, state string, limit time.Duration) keyMetadata {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		md := c.describe(t, keyID)
+		if md.KeyState == state {
+			return md
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key %s is %s after %s, want %s", keyID, md.KeyState, limit, state)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // decrypt runs a decrypt command and returns the plaintext.
 func (c caller) decrypt(t *testing.T, args ...string) []byte {
 	t.Helper()
@@ -408,35 +425,52 @@ func (c caller) grants(t *testing.T, keyID string) []grantEntry {
 
 // startCLI serves the emulator through run, as the binary does, on a free
 // loopback port, and returns the AWS CLI pointed at it.
-func startCLI(t *testing.T) *awsCLI {
+func startCLI(t *testing.T, args ...string) *awsCLI {
 	t.Helper()
-	dir := t.TempDir()
-	env := cliEnv(t, dir)
+	env := cliEnv(t, t.TempDir())
 	bin := findCLIv2(t, env)
+	srv := startServer(t, args...)
+	return &awsCLI{bin: bin, endpoint: srv.endpoint, env: env}
+}
 
+// server is the emulator served by run on a loopback port.
+type server struct {
+	endpoint string
+	logs     *logSink
+	stop     func() // shuts it down, as SIGTERM does; Cleanup calls it too
+}
+
+// startServer runs the binary's run with the test principals and args, and
+// waits until it listens.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &logSink{listening: make(chan string, 1)}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-account", customerAccount,
-			"-principal", platformAKID + "=" + platformRole}, logs)
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-account", customerAccount,
+			"-principal", platformAKID + "=" + platformRole}, args...), logs)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		if !strings.Contains(logs.String(), `"msg":"kms emulator stopped"`) {
-			t.Errorf("no shutdown log line in:\n%s", logs.String())
-		}
-	})
-	var addr string
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+			if !strings.Contains(logs.String(), `"msg":"kms emulator stopped"`) {
+				t.Errorf("no shutdown log line in:\n%s", logs.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
-	case addr = <-logs.listening:
+	case addr := <-logs.listening:
+		return &server{endpoint: "http://" + addr, logs: logs, stop: stop}
 	case err := <-done:
 		t.Fatalf("run returned before listening: %v\n%s", err, logs.String())
 	}
-	return &awsCLI{bin: bin, endpoint: "http://" + addr, env: env}
+	return nil
 }
 
 // cliEnv is the test process's environment without anything that could point

@@ -1,6 +1,7 @@
-// Command kms-emulator serves the in-memory AWS KMS emulator over HTTP, for
-// local development and tests with aws-sdk-go-v2 or the AWS CLI
-// (aws kms --endpoint-url http://127.0.0.1:4599 …).
+// Command kms-emulator serves the AWS KMS emulator over HTTP, for local
+// development and tests with aws-sdk-go-v2, the AWS CLI
+// (aws kms --endpoint-url http://127.0.0.1:4599 …) or Terraform's AWS
+// provider. Its state is in memory unless -state names a file to keep it in.
 package main
 
 import (
@@ -46,24 +47,31 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		principals[akid] = arn
 		return nil
 	})
+	stateFile := fs.String("state", "", "`FILE` that keeps keys, policies, grants, aliases and tags across restarts (rewritten atomically after each change); empty: in memory only")
+	replicaDelay := fs.Duration("replica-delay", emulator.DefaultReplicaDelay, "how long a new multi-region replica stays Creating before it is Enabled")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if *replicaDelay < 0 {
+		return fmt.Errorf("-replica-delay must not be negative, got %s", *replicaDelay)
+	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	em, err := emulator.Open(emulator.Options{Account: *account, Principals: principals, Logger: log,
+		ReplicaDelay: *replicaDelay, StateFile: *stateFile})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           emulator.New(emulator.Options{Account: *account, Principals: principals, Logger: log}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	srv := &http.Server{Handler: em, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("kms emulator listening", "addr", ln.Addr().String(), "account", *account)
+	log.Info("kms emulator listening", "addr", ln.Addr().String(), "account", *account, "state", *stateFile)
 
 	select {
 	case err := <-served:

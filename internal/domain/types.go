@@ -180,8 +180,8 @@ const (
 	EventSecretWritten           = "secret.written"
 	EventSecretDeleted           = "secret.deleted"
 	EventSecretRead              = "secret.read"
-	EventWebhookDisabled       = "webhook.disabled"
-	EventWebhookTest           = "webhook.test"
+	EventWebhookDisabled         = "webhook.disabled"
+	EventWebhookTest             = "webhook.test"
 )
 
 // EventTypes lists every event type, for validating the events filter.

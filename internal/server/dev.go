@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -47,8 +50,20 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.W
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev mode: listen for the KMS emulator: %w", err)
 	}
-	emu := emulator.New(emulator.Options{Account: devAccount, Logger: log.With("component", "kms-emulator"),
-		Principals: map[string]string{devPlatformAKID: devPlatformIdentity}})
+	// The keys outlive the process next to the database they protect, so that what dev mode stored
+	// yesterday still reads today: <user cache dir>/cmekd/<database name>.kms-state.json.
+	stateFile, err := devStateFile(cfg.DatabaseURL)
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("dev mode: KMS emulator state: %w", err)
+	}
+	emu, err := emulator.Open(emulator.Options{Account: devAccount, Logger: log.With("component", "kms-emulator"),
+		Principals: map[string]string{devPlatformAKID: devPlatformIdentity}, ReplicaDelay: emulator.DefaultReplicaDelay,
+		StateFile: stateFile})
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("dev mode: %w", err)
+	}
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() { _ = srv.Close() }
@@ -62,16 +77,16 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.W
 		policy,
 	}}
 	pb, _ := json.Marshal(doc)
-	key, err := customer.CreateKey(ctx, &awskms.CreateKeyInput{Description: aws.String("dev customer key"), Policy: aws.String(string(pb))})
+	key, err := devKey(ctx, customer, "dev customer key", string(pb))
 	if err != nil {
 		stop()
-		return nil, nil, fmt.Errorf("dev mode: create customer key: %w", err)
+		return nil, nil, fmt.Errorf("dev mode: customer key: %w", err)
 	}
 	// The provider key lives in the same emulator; its policy admits the platform the same way.
-	provider, err := customer.CreateKey(ctx, &awskms.CreateKeyInput{Description: aws.String("dev provider key"), Policy: aws.String(string(pb))})
+	provider, err := devKey(ctx, customer, "dev provider key", string(pb))
 	if err != nil {
 		stop()
-		return nil, nil, fmt.Errorf("dev mode: create provider key: %w", err)
+		return nil, nil, fmt.Errorf("dev mode: provider key: %w", err)
 	}
 	cfg.KMSEndpoint = endpoint
 	cfg.PlatformPrincipal = devPlatformIdentity
@@ -92,11 +107,10 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.W
 		port = port[i+1:]
 	}
 	customerARN := aws.ToString(key.KeyMetadata.Arn)
-	// Each start has a new key, so the suggested organisation gets a new name: names are unique.
+	// A new state file has a new key, so the suggested organisation gets a new name: names are unique.
 	orgName := "Acme " + aws.ToString(key.KeyMetadata.KeyId)[:8]
 	fmt.Fprintf(out, `
-cmekd dev mode: embedded KMS emulator at %s (keys in memory, gone at exit: organisations
-  from earlier runs find their keys missing and halt, as they would if a customer deleted them)
+cmekd dev mode: embedded KMS emulator at %s (keys kept in %s)
   customer key ARN:  %s   (its policy already admits the platform)
   platform principal %s
 
@@ -114,7 +128,48 @@ Then, for example:
 Drive the key as its owner with the AWS CLI (the owner's access key, any secret):
   AWS_ACCESS_KEY_ID=$CMEKD_DEV_OWNER_ACCESS_KEY AWS_SECRET_ACCESS_KEY=x aws --endpoint-url "$CMEKD_DEV_KMS" --region %s kms disable-key --key-id "$CMEKD_KEY_ARN"
 
-`, endpoint, customerARN, devPlatformIdentity, port, string(cfg.AdminToken), customerARN, endpoint, devCustomerAKID,
+`, endpoint, stateFile, customerARN, devPlatformIdentity, port, string(cfg.AdminToken), customerARN, endpoint, devCustomerAKID,
 		orgName, devRegion, devRegion)
 	return credentials.NewStaticCredentialsProvider(devPlatformAKID, devSecret, ""), stop, nil
+}
+
+// devStateFile is where dev mode keeps its emulator's state for the database of databaseURL.
+func devStateFile(databaseURL string) (string, error) {
+	name := "cmekd"
+	if u, err := url.Parse(databaseURL); err == nil && strings.Trim(u.Path, "/") != "" {
+		name = strings.Trim(u.Path, "/")
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir = filepath.Join(dir, "cmekd")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, filepath.Base(name)+".kms-state.json"), nil
+}
+
+// devKey returns the key with description that an earlier start made, or makes it. A key the
+// developer disabled is still theirs; one scheduled for deletion is not reused.
+func devKey(ctx context.Context, c *awskms.Client, description, policy string) (*awskms.DescribeKeyOutput, error) {
+	keys, err := c.ListKeys(ctx, &awskms.ListKeysInput{Limit: aws.Int32(1000)})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys.Keys {
+		md, err := c.DescribeKey(ctx, &awskms.DescribeKeyInput{KeyId: k.KeyArn})
+		if err != nil {
+			return nil, err
+		}
+		state := md.KeyMetadata.KeyState
+		if aws.ToString(md.KeyMetadata.Description) == description && (state == "Enabled" || state == "Disabled") {
+			return md, nil
+		}
+	}
+	created, err := c.CreateKey(ctx, &awskms.CreateKeyInput{Description: aws.String(description), Policy: aws.String(policy)})
+	if err != nil {
+		return nil, err
+	}
+	return &awskms.DescribeKeyOutput{KeyMetadata: created.KeyMetadata}, nil
 }

@@ -47,6 +47,9 @@ func (c *call) keyOp(body []byte, mode resolveMode, action string, fn func(r *re
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
 	return c.withKey(in.KeyId, mode, action, fn)
 }
 
@@ -62,11 +65,13 @@ func (c *call) createKey(body []byte) (any, error) {
 		XksKeyId                       string
 		BypassPolicyLockoutSafetyCheck bool
 		MultiRegion                    bool
+		Tags                           []tag
 	}
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
 	var v validator
+	v.tags(in.Tags)
 	v.strLen("policy", in.Policy, 1, maxPolicyLength)
 	v.strLen("description", in.Description, 0, 8192)
 	v.enum("keyUsage", in.KeyUsage, keyUsageNames)
@@ -74,6 +79,9 @@ func (c *call) createKey(body []byte) (any, error) {
 	v.enum("keySpec", in.KeySpec, keySpecNames)
 	v.enum("origin", in.Origin, originNames)
 	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
 	if in.KeySpec != "" && in.CustomerMasterKeySpec != "" {
@@ -110,6 +118,7 @@ func (c *call) createKey(body []byte) (any, error) {
 	if doc != nil {
 		k.doc, k.policy = doc, in.Policy
 	}
+	setTags(k, in.Tags)
 	c.key = k.arn
 	return keyMetadataOutput{c.e.metadata(k)}, nil
 }
@@ -143,8 +152,8 @@ func (c *call) disableKey(body []byte) (any, error) {
 }
 
 func setState(k *key, state string) error {
-	if k.state == statePendingDeletion {
-		return errKeyPendingDeletion(k.arn)
+	if k.state != stateEnabled && k.state != stateDisabled {
+		return errKeyState(k)
 	}
 	k.state = state
 	return nil
@@ -169,28 +178,33 @@ func (c *call) scheduleKeyDeletion(body []byte) (any, error) {
 		days = *in.PendingWindowInDays
 	}
 	return c.withKey(in.KeyId, keyOnly, "ScheduleKeyDeletion", func(r *region, k *key) (any, error) {
-		if k.state == statePendingDeletion {
-			return nil, errKeyPendingDeletion(k.arn)
+		if k.state != stateEnabled && k.state != stateDisabled {
+			return nil, errKeyState(k)
 		}
-		k.state = statePendingDeletion
-		k.deletion = c.now.Add(time.Duration(days) * 24 * time.Hour)
 		r.pending++
+		// A primary multi-region key outlives its replicas: its waiting period starts when the
+		// last of them is deleted, so until then it has no deletion date.
+		if m := k.shared; m.multiRegion && m.primary == r.name && len(m.replicas) > 0 {
+			k.state, k.window = statePendingReplica, days
+		} else {
+			k.state, k.deletion = statePendingDeletion, c.now.Add(inDays(days))
+		}
 		return struct {
 			KeyId               string
-			DeletionDate        epoch
+			DeletionDate        *epoch `json:",omitempty"`
 			KeyState            string
 			PendingWindowInDays int32
-		}{k.arn, epoch(k.deletion), k.state, days}, nil
+		}{k.arn, epochPtr(k.deletion), k.state, days}, nil
 	})
 }
 
 func (c *call) cancelKeyDeletion(body []byte) (any, error) {
 	return c.keyOp(body, keyOnly, "CancelKeyDeletion", func(r *region, k *key) (any, error) {
-		if k.state != statePendingDeletion {
+		if !pendingDeletion(k) {
 			return nil, newError(errInvalidState, "%s is not pending deletion.", k.arn)
 		}
 		// As in AWS, a key whose deletion is cancelled comes back disabled.
-		k.state, k.deletion = stateDisabled, time.Time{}
+		k.state, k.deletion, k.window = stateDisabled, time.Time{}, 0
 		r.pending--
 		return map[string]string{"KeyId": k.arn}, nil
 	})
@@ -203,17 +217,22 @@ func (c *call) replicateKey(body []byte) (any, error) {
 		Policy                         string
 		BypassPolicyLockoutSafetyCheck bool
 		Description                    string
+		Tags                           []tag
 	}
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
 	var v validator
 	validateKeyID(&v, in.KeyId)
+	v.tags(in.Tags)
 	v.required("replicaRegion", in.ReplicaRegion != "")
 	v.strLen("replicaRegion", in.ReplicaRegion, 1, 32)
 	v.strLen("policy", in.Policy, 1, maxPolicyLength)
 	v.strLen("description", in.Description, 0, 8192)
 	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
 	if !regionPattern.MatchString(in.ReplicaRegion) {
@@ -233,7 +252,7 @@ func (c *call) replicateKey(body []byte) (any, error) {
 			return nil, newError(errUnsupportedOp, "%s is not a multi-Region key.", k.arn)
 		case m.primary != r.name:
 			return nil, newError(errUnsupportedOp, "%s is not a primary multi-Region key; replicate the primary key.", k.arn)
-		case k.state == statePendingDeletion:
+		case pendingDeletion(k):
 			return nil, errKeyPendingDeletion(k.arn)
 		case in.ReplicaRegion == r.name:
 			return nil, newError(errValidation, "The replica region must differ from the region of the primary key.")
@@ -254,13 +273,19 @@ func (c *call) replicateKey(body []byte) (any, error) {
 		if doc != nil {
 			replica.doc, replica.policy = doc, in.Policy
 		}
+		setTags(replica, in.Tags)
+		// As on AWS, a replica takes a while to be made; clients must wait for it.
+		if d := c.e.replicaDelay; d > 0 {
+			replica.state, replica.ready = stateCreating, c.now.Add(d)
+			dest.pending++
+		}
 		delete(dest.deleted, k.id)
 		m.replicas = append(m.replicas, in.ReplicaRegion)
 		return struct {
 			ReplicaKeyMetadata *keyMetadata
 			ReplicaPolicy      string
-			ReplicaTags        []struct{}
-		}{c.e.metadata(replica), replica.policy, []struct{}{}}, nil
+			ReplicaTags        []tag
+		}{c.e.metadata(replica), replica.policy, tagList(replica)}, nil
 	})
 }
 
@@ -369,6 +394,75 @@ func (c *call) enableKeyRotation(body []byte) (any, error) {
 		}
 		m.rotation, m.rotationPeriod = true, period
 		return nil, nil
+	})
+}
+
+func (c *call) disableKeyRotation(body []byte) (any, error) {
+	return c.keyOp(body, keyOnly, "DisableKeyRotation", func(_ *region, k *key) (any, error) {
+		if err := checkUsable(k); err != nil {
+			return nil, err
+		}
+		if err := checkRotatable(k); err != nil {
+			return nil, err
+		}
+		m := k.shared
+		if m.multiRegion && m.primary != k.region {
+			return nil, newError(errUnsupportedOp, "%s is a multi-Region replica key; rotation is set on its primary key.", k.arn)
+		}
+		m.rotation, m.rotationPeriod, m.rotationSince = false, 0, time.Time{}
+		return nil, nil
+	})
+}
+
+func (c *call) updateKeyDescription(body []byte) (any, error) {
+	var in struct {
+		KeyId       string
+		Description *string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	validateKeyID(&v, in.KeyId)
+	v.required("description", in.Description != nil)
+	if in.Description != nil {
+		v.strLen("description", *in.Description, 0, 8192)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return c.withKey(in.KeyId, keyOnly, "UpdateKeyDescription", func(_ *region, k *key) (any, error) {
+		if pendingDeletion(k) {
+			return nil, errKeyPendingDeletion(k.arn)
+		}
+		k.description = *in.Description
+		return nil, nil
+	})
+}
+
+func (c *call) listKeyPolicies(body []byte) (any, error) {
+	var in struct {
+		KeyId  string
+		Limit  *int32
+		Marker string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	validateKeyID(&v, in.KeyId)
+	v.intRange("limit", in.Limit, 1, 1000)
+	v.strLen("marker", in.Marker, 1, 320)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return c.withKey(in.KeyId, keyOnly, "ListKeyPolicies", func(*region, *key) (any, error) {
+		// A key has exactly one policy, and KMS names it "default".
+		page, next, err := paginate([]string{"default"}, func(s string) string { return s }, in.Limit, 100, in.Marker)
+		if err != nil {
+			return nil, err
+		}
+		return listOutput("PolicyNames", page, next), nil
 	})
 }
 

@@ -10,6 +10,17 @@ import (
 // admits, anything else refuses. encCtx is the request's encryption context
 // (nil for operations without one); extra adds condition keys. e.mu must be held.
 func (c *call) authorizeLocked(k *key, action string, encCtx map[string]string, extra map[string][]string) error {
+	return c.authorizeWith(k, action, encCtx, extra, func(g *grant) bool { return g.admits(c.principal, action, encCtx) })
+}
+
+// authorizeWith is authorizeLocked with the test that decides whether a grant
+// admits the request. Administrative actions are refused to other accounts
+// before any policy is read: AWS documents them "Cross-account use: No".
+func (c *call) authorizeWith(k *key, action string, encCtx map[string]string, extra map[string][]string, byGrant func(*grant) bool) error {
+	if c.principal.account != c.e.account && !slices.Contains(crossAccountActions, action) {
+		return newError(errAccessDenied, "User: %s is not authorized to perform: kms:%s on resource: %s because kms:%s cannot be used across accounts",
+			c.principal.arn, action, k.arn, action)
+	}
 	req := &authzRequest{
 		principal: c.principal,
 		action:    "kms:" + action,
@@ -23,10 +34,8 @@ func (c *call) authorizeLocked(k *key, action string, encCtx map[string]string, 
 	case allowed:
 		return nil
 	}
-	for _, g := range k.grants {
-		if g.admits(c.principal, action, encCtx) {
-			return nil
-		}
+	if slices.ContainsFunc(k.grants, byGrant) {
+		return nil
 	}
 	return c.accessDenied(action, k.arn)
 }
@@ -37,8 +46,11 @@ func (c *call) accessDenied(action, arn string) error {
 }
 
 // conditionContext builds the condition keys of a request, lowercased as IAM
-// compares them. kms:ViaService is never present: calls come straight from
-// their principal, never through an AWS service.
+// compares them. kms:EncryptionContext:<key> matches the key without regard
+// to case, so context keys that differ only by case share one condition key,
+// which then holds all their values (sorted, so that nothing depends on map
+// order). kms:ViaService is never present: calls come straight from their
+// principal, never through an AWS service.
 func conditionContext(p principal, encCtx map[string]string, extra map[string][]string) map[string][]string {
 	cond := map[string][]string{
 		"aws:principalarn":     {p.arn},
@@ -49,9 +61,13 @@ func conditionContext(p principal, encCtx map[string]string, extra map[string][]
 		keys := make([]string, 0, len(encCtx))
 		for k, v := range encCtx {
 			keys = append(keys, k)
-			cond["kms:encryptioncontext:"+strings.ToLower(k)] = []string{v}
+			name := contextConditionPrefix + strings.ToLower(k)
+			cond[name] = append(cond[name], v)
 		}
 		slices.Sort(keys)
+		for _, k := range keys {
+			slices.Sort(cond[contextConditionPrefix+strings.ToLower(k)])
+		}
 		cond["kms:encryptioncontextkeys"] = keys
 	}
 	for k, v := range extra {
@@ -59,6 +75,9 @@ func conditionContext(p principal, encCtx map[string]string, extra map[string][]
 	}
 	return cond
 }
+
+// contextConditionPrefix starts the (lowercased) kms:EncryptionContext:<key> condition keys.
+const contextConditionPrefix = "kms:encryptioncontext:"
 
 // grantConditions are the condition keys of the grant-management operations.
 func grantConditions() map[string][]string {

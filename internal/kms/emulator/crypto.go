@@ -129,6 +129,9 @@ func (c *call) encrypt(body []byte) (any, error) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
 	k, aead, err := c.useKey(in.KeyId, "Encrypt", in.EncryptionAlgorithm, in.EncryptionContext)
 	if err != nil {
 		return nil, err
@@ -175,6 +178,9 @@ func (c *call) dataKey(body []byte, action string) (any, error) {
 	v.enum("keySpec", in.KeySpec, dataKeySpecs)
 	v.grantTokens(in.GrantTokens)
 	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if (in.NumberOfBytes == nil) == (in.KeySpec == "") {
@@ -227,6 +233,9 @@ func (c *call) decrypt(body []byte) (any, error) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
 	c.e.mu.Lock()
 	r := c.e.regionLocked(c.region, c.now)
 	k, header, nonce, sealed, err := c.openLocked(r, openInput{
@@ -275,6 +284,9 @@ func (c *call) reEncrypt(body []byte) (any, error) {
 	v.enum("destinationEncryptionAlgorithm", in.DestinationEncryptionAlgorithm, encryptionAlgs)
 	v.grantTokens(in.GrantTokens)
 	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	c.e.mu.Lock()

@@ -1,7 +1,8 @@
-// Package emulator is an in-memory AWS KMS that speaks the AWS JSON 1.1
-// protocol (POST /, X-Amz-Target: TrentService.<Op>) well enough for
-// aws-sdk-go-v2 and the AWS CLI: per-region keys, aliases, multi-region
-// replicas, grants, enforced key policies and real AES-256-GCM.
+// Package emulator is an AWS KMS that speaks the AWS JSON 1.1 protocol
+// (POST /, X-Amz-Target: TrentService.<Op>) well enough for aws-sdk-go-v2,
+// the AWS CLI and Terraform's AWS provider: per-region keys, aliases, tags,
+// multi-region replicas, grants, enforced key policies and real AES-256-GCM.
+// Its state is in memory, or kept in a file across restarts (Options.StateFile).
 package emulator
 
 import (
@@ -25,10 +26,21 @@ type Options struct {
 	Principals map[string]string // SigV4 access key id -> principal ARN; unmapped = arn:aws:iam::<Account>:root
 	Logger     *slog.Logger      // one line per request: operation, key, outcome; nil = discard
 	Now        func() time.Time  // nil = time.Now
+	// ReplicaDelay is how long a new multi-region replica stays Creating before it is Enabled, as
+	// on AWS. Zero makes replicas Enabled at once, which tests that do not study the wait need;
+	// the kms-emulator binary and dev mode use DefaultReplicaDelay.
+	ReplicaDelay time.Duration
+	// StateFile, when set, keeps keys, policies, grants, aliases and tags across restarts: Open
+	// loads it and every change rewrites it atomically. Only Open accepts it.
+	StateFile string
 }
 
 // DefaultAccount is the account that owns the keys when Options.Account is empty.
 const DefaultAccount = "111122223333"
+
+// DefaultReplicaDelay is the -replica-delay of the kms-emulator binary: long enough that a
+// client must wait for a replica, as it must on AWS, short enough for a test.
+const DefaultReplicaDelay = 2 * time.Second
 
 // maxBody bounds a request body; the largest legal KMS request is far smaller.
 const maxBody = 1 << 20
@@ -40,22 +52,53 @@ type Emulator struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	mu      sync.Mutex
-	regions map[string]*region
-	tokens  map[string]*grant // grant token -> grant, across regions
-	seq     uint64            // creation order of keys and grants, for stable listing
+	replicaDelay time.Duration
+	stateFile    string
+
+	mu          sync.Mutex
+	regions     map[string]*region
+	grants      map[string]*grant // by grant id, across regions
+	tokenSecret []byte            // signs grant tokens, so that a forged one is recognised
+	seq         uint64            // creation order of keys and grants, for stable listing
+	regionAdded bool              // a region (and its AWS-managed key) appeared since the last save
 }
 
-// New returns an empty emulator; each region gets its AWS-managed key on first use.
+// New returns an empty in-memory emulator; each region gets its AWS-managed
+// key on first use. It panics if opts.StateFile is set: use Open, which can
+// report a bad file.
 func New(opts Options) *Emulator {
-	e := &Emulator{
-		account:    opts.Account,
-		principals: make(map[string]string, len(opts.Principals)),
-		log:        opts.Logger,
-		now:        opts.Now,
-		regions:    map[string]*region{},
-		tokens:     map[string]*grant{},
+	if opts.StateFile != "" {
+		panic("emulator: New with a StateFile; use Open")
 	}
+	return newEmulator(opts)
+}
+
+// Open returns an emulator with the state kept in opts.StateFile (a missing
+// file is an empty state), or an in-memory one if it is not set.
+func Open(opts Options) (*Emulator, error) {
+	e := newEmulator(opts)
+	if e.stateFile == "" {
+		return e, nil
+	}
+	if err := e.load(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func newEmulator(opts Options) *Emulator {
+	e := &Emulator{
+		account:      opts.Account,
+		principals:   make(map[string]string, len(opts.Principals)),
+		log:          opts.Logger,
+		now:          opts.Now,
+		replicaDelay: opts.ReplicaDelay,
+		stateFile:    opts.StateFile,
+		regions:      map[string]*region{},
+		grants:       map[string]*grant{},
+		tokenSecret:  make([]byte, 32),
+	}
+	_, _ = rand.Read(e.tokenSecret)
 	if e.account == "" {
 		e.account = DefaultAccount
 	}
@@ -76,6 +119,7 @@ type call struct {
 	e         *Emulator
 	op        string
 	region    string
+	service   string // "kms", or "sts" for the one STS question a client may ask (see serveSTS)
 	principal principal
 	now       time.Time
 	key       string // the key the request was about, for the log line
@@ -89,8 +133,10 @@ var operations = map[string]handlerFunc{
 	"CreateGrant":                     (*call).createGrant,
 	"CreateKey":                       (*call).createKey,
 	"Decrypt":                         (*call).decrypt,
+	"DeleteAlias":                     (*call).deleteAlias,
 	"DescribeKey":                     (*call).describeKey,
 	"DisableKey":                      (*call).disableKey,
+	"DisableKeyRotation":              (*call).disableKeyRotation,
 	"EnableKey":                       (*call).enableKey,
 	"EnableKeyRotation":               (*call).enableKeyRotation,
 	"Encrypt":                         (*call).encrypt,
@@ -100,25 +146,36 @@ var operations = map[string]handlerFunc{
 	"GetKeyRotationStatus":            (*call).getKeyRotationStatus,
 	"ListAliases":                     (*call).listAliases,
 	"ListGrants":                      (*call).listGrants,
+	"ListKeyPolicies":                 (*call).listKeyPolicies,
 	"ListKeys":                        (*call).listKeys,
+	"ListResourceTags":                (*call).listResourceTags,
 	"PutKeyPolicy":                    (*call).putKeyPolicy,
 	"ReEncrypt":                       (*call).reEncrypt,
 	"ReplicateKey":                    (*call).replicateKey,
 	"RetireGrant":                     (*call).retireGrant,
 	"RevokeGrant":                     (*call).revokeGrant,
 	"ScheduleKeyDeletion":             (*call).scheduleKeyDeletion,
+	"TagResource":                     (*call).tagResource,
+	"UntagResource":                   (*call).untagResource,
+	"UpdateAlias":                     (*call).updateAlias,
+	"UpdateKeyDescription":            (*call).updateKeyDescription,
 }
+
+// readOnly are the operations that never change what -state keeps, so they
+// need not rewrite it.
+var readOnly = strings.Fields(`Decrypt DescribeKey Encrypt GenerateDataKey GenerateDataKeyWithoutPlaintext
+	GetKeyPolicy GetKeyRotationStatus ListAliases ListGrants ListKeyPolicies ListKeys ListResourceTags ReEncrypt`)
 
 // unimplemented are real KMS operations this emulator does not model; they
 // answer UnsupportedOperationException rather than UnknownOperationException
-// so that a client learns the operation exists but is out of scope here.
-var unimplemented = strings.Fields(`ConnectCustomKeyStore CreateCustomKeyStore Decapsulate DeleteAlias
+// so that a client learns the operation exists but is out of scope here. No
+// part of such a request is read, so nothing changes.
+var unimplemented = strings.Fields(`ConnectCustomKeyStore CreateCustomKeyStore Decapsulate
 	DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret DescribeCustomKeyStores
-	DisableKeyRotation DisconnectCustomKeyStore Encapsulate GenerateDataKeyPair
+	DisconnectCustomKeyStore Encapsulate GenerateDataKeyPair
 	GenerateDataKeyPairWithoutPlaintext GenerateMac GenerateRandom GetKeyLastUsage
-	GetParametersForImport GetPublicKey ImportKeyMaterial ListKeyPolicies ListKeyRotations
-	ListResourceTags ListRetirableGrants RotateKeyOnDemand Sign TagResource UntagResource
-	UpdateAlias UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac`)
+	GetParametersForImport GetPublicKey ImportKeyMaterial ListKeyRotations
+	ListRetirableGrants RotateKeyOnDemand Sign UpdateCustomKeyStore UpdatePrimaryRegion Verify VerifyMac`)
 
 const targetPrefix = "TrentService."
 
@@ -133,14 +190,19 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e.respond(w, c, requestID, nil, &apiError{typ: errInternal, msg: "internal failure", status: http.StatusInternalServerError})
 		}
 	}()
+	if err := c.authenticate(r); err != nil {
+		e.respond(w, c, requestID, nil, err)
+		return
+	}
+	if c.service == "sts" {
+		e.serveSTS(w, r, c, requestID)
+		return
+	}
 	out, err := c.serve(r)
 	e.respond(w, c, requestID, out, err)
 }
 
 func (c *call) serve(r *http.Request) (any, error) {
-	if err := c.authenticate(r); err != nil {
-		return nil, err
-	}
 	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) {
 		return nil, newError(errUnknownOperation, "Operation is not supported: %s %s", r.Method, r.Header.Get("X-Amz-Target"))
 	}
@@ -161,7 +223,16 @@ func (c *call) serve(r *http.Request) (any, error) {
 		return nil, newError(errValidation, "The request body exceeds %d bytes.", maxBody)
 	}
 	c.now = c.e.now()
-	return h(c, body)
+	out, err := h(c, body)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.e.saveAfter(c.op); err != nil {
+		// The change is made in memory but not kept: say so rather than answer as if it were.
+		c.e.log.Error("kms emulator could not save its state", "file", c.e.stateFile, "op", c.op, "err", err)
+		return nil, &apiError{typ: errInternal, msg: "the emulator could not save its state", status: http.StatusInternalServerError}
+	}
+	return out, nil
 }
 
 func (e *Emulator) respond(w http.ResponseWriter, c *call, requestID string, out any, err error) {
@@ -228,9 +299,10 @@ func (c *call) authenticate(r *http.Request) error {
 	if len(scope) != 5 || scope[0] == "" || !datePattern.MatchString(scope[1]) || scope[4] != "aws4_request" {
 		return newError(errIncompleteSig, "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term.")
 	}
-	if scope[3] != "kms" {
+	if scope[3] != "kms" && scope[3] != "sts" {
 		return newError(errInvalidSignature, "Credential should be scoped to correct service: 'kms'.")
 	}
+	c.service = scope[3]
 	if !regionPattern.MatchString(scope[2]) {
 		return newError(errInvalidSignature, "Credential should be scoped to a valid region.")
 	}

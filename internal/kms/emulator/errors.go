@@ -56,6 +56,15 @@ func errKeyPendingDeletion(arn string) *apiError {
 	return newError(errInvalidState, "%s is pending deletion.", arn)
 }
 
+// errKeyState refuses an operation that k's state does not allow.
+func errKeyState(k *key) *apiError {
+	switch k.state {
+	case statePendingDeletion, statePendingReplica:
+		return errKeyPendingDeletion(k.arn)
+	}
+	return newError(errInvalidState, "%s is %s.", k.arn, k.state)
+}
+
 func errKeyMissing(arn string) *apiError {
 	return newError(errNotFound, "Key '%s' does not exist", arn)
 }

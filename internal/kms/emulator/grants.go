@@ -1,11 +1,15 @@
 package emulator
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -21,23 +25,83 @@ type grant struct {
 	subset     map[string]string // EncryptionContextSubset constraint
 	equals     map[string]string // EncryptionContextEquals constraint
 	created    time.Time
-	tokens     []string
 }
 
-// admits tells whether the grant lets p perform op with encryption context encCtx.
+// admits tells whether the grant lets p perform op with encryption context
+// encCtx. Its constraints govern only the operations that take a context.
 func (g *grant) admits(p principal, op string, encCtx map[string]string) bool {
 	if !principalMatches(g.grantee, p) || !slices.Contains(g.operations, op) {
 		return false
 	}
-	if g.equals != nil && !maps.Equal(g.equals, encCtx) {
+	return !slices.Contains(contextOperations, op) || contextAdmitted(g.subset, g.equals, encCtx)
+}
+
+// mayCreate tells whether the grant lets p create child: a grant made
+// through a grant gives at most its operations, under constraints at least
+// as strict as its own.
+func (g *grant) mayCreate(p principal, child *grant) bool {
+	if !principalMatches(g.grantee, p) || !slices.Contains(g.operations, "CreateGrant") {
 		return false
 	}
-	for k, v := range g.subset {
-		if got, ok := encCtx[k]; !ok || got != v {
+	for _, op := range child.operations {
+		if !slices.Contains(g.operations, op) {
 			return false
 		}
 	}
+	switch {
+	case g.equals != nil:
+		// Only the very same context is as strict as an exact one.
+		return child.equals != nil && sameContext(child.equals, g.equals)
+	case g.subset != nil && child.equals != nil:
+		return contextAdmitted(g.subset, nil, child.equals) && contextAdmitted(child.subset, nil, child.equals)
+	case g.subset != nil:
+		return contextAdmitted(g.subset, nil, child.subset)
+	}
 	return true
+}
+
+// contextAdmitted applies grant constraints to a request's encryption
+// context. As AWS documents for grant constraints, a context key matches
+// without regard to case and its value with it. A request may hold keys that
+// differ only by case; then every one of them must satisfy the constraint, so
+// that the answer never depends on which of them is looked at.
+func contextAdmitted(subset, equals, encCtx map[string]string) bool {
+	for ck, cv := range subset {
+		found := false
+		for k, v := range encCtx {
+			if strings.EqualFold(k, ck) {
+				if v != cv {
+					return false
+				}
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return equals == nil || sameContext(equals, encCtx)
+}
+
+// sameContext tells whether two contexts hold the same pairs, keys compared
+// without regard to case: each pair of one has its match in the other.
+func sameContext(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	covers := func(x, y map[string]string) bool {
+	pairs:
+		for xk, xv := range x {
+			for yk, yv := range y {
+				if strings.EqualFold(xk, yk) && xv == yv {
+					continue pairs
+				}
+			}
+			return false
+		}
+		return true
+	}
+	return covers(a, b) && covers(b, a)
 }
 
 type grantConstraints struct {
@@ -96,6 +160,9 @@ func (c *call) createGrant(body []byte) (any, error) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
 	for _, p := range []string{in.GranteePrincipal, in.RetiringPrincipal} {
 		if p != "" && !granteePattern.MatchString(p) {
 			return nil, newError(errValidation, "Invalid principal: %s", p)
@@ -106,7 +173,7 @@ func (c *call) createGrant(body []byte) (any, error) {
 		subset, equals = cs.EncryptionContextSubset, cs.EncryptionContextEquals
 		if subset != nil || equals != nil {
 			for _, op := range in.Operations {
-				if !slices.Contains(contextOperations, op) {
+				if !slices.Contains(constrainableOperations, op) {
 					return nil, newError(errValidation, "Grant constraints are not supported for the %s operation.", op)
 				}
 			}
@@ -129,7 +196,10 @@ func (c *call) createGrant(body []byte) (any, error) {
 	if in.RetiringPrincipal != "" {
 		cond["kms:RetiringPrincipal"] = []string{in.RetiringPrincipal}
 	}
-	if err := c.authorizeLocked(k, "CreateGrant", nil, cond); err != nil {
+	child := &grant{key: k, name: in.Name, grantee: in.GranteePrincipal, retiring: in.RetiringPrincipal,
+		operations: ops, subset: subset, equals: equals, created: c.now}
+	byGrant := func(g *grant) bool { return g.mayCreate(c.principal, child) }
+	if err := c.authorizeWith(k, "CreateGrant", nil, cond, byGrant); err != nil {
 		return nil, err
 	}
 	if err := checkUsable(k); err != nil {
@@ -138,34 +208,73 @@ func (c *call) createGrant(body []byte) (any, error) {
 	if in.DryRun {
 		return nil, newError(errDryRun, msgDryRun)
 	}
-	token := newGrantToken()
 	// A named grant is idempotent: the same request again returns the same
 	// grant (with a new token), as KMS does.
 	for _, g := range k.grants {
 		if in.Name != "" && g.name == in.Name && g.grantee == in.GranteePrincipal && g.retiring == in.RetiringPrincipal &&
 			slices.Equal(g.operations, ops) && maps.Equal(g.subset, subset) && maps.Equal(g.equals, equals) {
-			g.tokens = append(g.tokens, token)
-			c.e.tokens[token] = g
-			return map[string]string{"GrantToken": token, "GrantId": g.id}, nil
+			return map[string]string{"GrantToken": c.e.grantToken(g.id), "GrantId": g.id}, nil
 		}
 	}
 	c.e.seq++
-	g := &grant{
-		id: randomHex(32), key: k, seq: c.e.seq, name: in.Name, grantee: in.GranteePrincipal,
-		retiring: in.RetiringPrincipal, operations: ops, subset: subset, equals: equals, created: c.now,
-		tokens: []string{token},
-	}
-	k.grants = append(k.grants, g)
-	c.e.tokens[token] = g
-	return map[string]string{"GrantToken": token, "GrantId": g.id}, nil
+	child.id, child.seq = randomHex(32), c.e.seq
+	k.grants = append(k.grants, child)
+	c.e.grants[child.id] = child
+	return map[string]string{"GrantToken": c.e.grantToken(child.id), "GrantId": child.id}, nil
 }
 
-// newGrantToken returns an opaque token. Like KMS's, it is a long base64 string starting "AQ", so a
-// command line never takes it for an option (a token starting with "-" would be).
-func newGrantToken() string {
-	b := make([]byte, 96)
-	_, _ = rand.Read(b)
-	return "AQ" + base64.RawURLEncoding.EncodeToString(b)
+// Grant tokens are "AQ" (like KMS's, so that a command line never takes one
+// for an option), then base64 of the grant id, a nonce (each CreateGrant
+// answers a new token) and a MAC under the emulator's secret over both: a
+// token is recognised without being stored, also after a restart with -state.
+const (
+	grantIDSize = 32
+	tokenNonce  = 16
+	tokenPrefix = "AQ"
+)
+
+func (e *Emulator) grantToken(grantID string) string {
+	id, _ := hex.DecodeString(grantID) // grant ids are made as hex
+	b := append(id, make([]byte, tokenNonce)...)
+	_, _ = rand.Read(b[grantIDSize:])
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(e.tokenMAC(b))
+}
+
+// tokenMAC appends the MAC of b to it.
+func (e *Emulator) tokenMAC(b []byte) []byte {
+	mac := hmac.New(sha256.New, e.tokenSecret)
+	mac.Write(b)
+	return mac.Sum(b)
+}
+
+// tokenGrantID returns the id of the grant a token was made for, or false if
+// the emulator did not make it.
+func (e *Emulator) tokenGrantID(token string) (string, bool) {
+	rest, ok := strings.CutPrefix(token, tokenPrefix)
+	if !ok {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
+	if err != nil || len(b) != grantIDSize+tokenNonce+sha256.Size {
+		return "", false
+	}
+	body := b[:grantIDSize+tokenNonce]
+	if !hmac.Equal(e.tokenMAC(slices.Clone(body)), b) {
+		return "", false
+	}
+	return hex.EncodeToString(b[:grantIDSize]), true
+}
+
+// checkGrantTokens refuses a request whose GrantTokens hold one the emulator
+// did not issue. A genuine token of a grant since retired is accepted, as
+// AWS accepts it; the grant just no longer admits anything.
+func (c *call) checkGrantTokens(tokens []string) error {
+	for _, t := range tokens {
+		if _, ok := c.e.tokenGrantID(t); !ok {
+			return newError(errInvalidGrantToken, "Invalid grant token.")
+		}
+	}
+	return nil
 }
 
 func (c *call) listGrants(body []byte) (any, error) {
@@ -249,7 +358,8 @@ func (c *call) retireGrant(body []byte) (any, error) {
 	r := c.e.regionLocked(c.region, c.now)
 	var g *grant
 	if in.GrantToken != "" {
-		g = c.e.tokens[in.GrantToken]
+		id, _ := c.e.tokenGrantID(in.GrantToken)
+		g = c.e.grants[id]
 		if g == nil || g.key.region != r.name {
 			return nil, newError(errInvalidGrantToken, "The grant token is not valid.")
 		}
@@ -330,7 +440,5 @@ func findGrant(k *key, id string) (*grant, error) {
 
 func (e *Emulator) removeGrantLocked(g *grant) {
 	g.key.grants = slices.DeleteFunc(g.key.grants, func(x *grant) bool { return x == g })
-	for _, t := range g.tokens {
-		delete(e.tokens, t)
-	}
+	delete(e.grants, g.id)
 }

@@ -105,8 +105,9 @@ func TestGrant_Constraints(t *testing.T) {
 	if c := list.Grants[0].Constraints; c == nil || c.EncryptionContextEquals["cmekd:org"] != "org_1" || c.EncryptionContextSubset != nil {
 		t.Errorf("constraints listed as %+v", c)
 	}
+	// Operations that take no context cannot carry a constraint, except the three AWS allows.
 	_, err = owner.CreateGrant(bg, &kms.CreateGrantInput{
-		KeyId: exact.KeyId, GranteePrincipal: aws.String(platformRole), Operations: []types.GrantOperation{types.GrantOperationDescribeKey},
+		KeyId: exact.KeyId, GranteePrincipal: aws.String(platformRole), Operations: []types.GrantOperation{types.GrantOperationSign},
 		Constraints: &types.GrantConstraints{EncryptionContextEquals: map[string]string{"a": "b"}},
 	})
 	wantCode(t, err, "ValidationException")

@@ -57,20 +57,33 @@ type env struct {
 
 func setup(t testing.TB) *env {
 	t.Helper()
+	return setupWith(t, emulator.Options{})
+}
+
+// setupWith is setup with options; the account, principals and clock are the tests' own.
+func setupWith(t testing.TB, opts emulator.Options) *env {
+	t.Helper()
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	em := emulator.New(emulator.Options{
-		Account: account,
-		Principals: map[string]string{
-			akidApp:      appRole,
-			akidPlatform: platformRole,
-			akidAuditor:  auditorUser,
-			akidSession:  sessionARN,
-		},
-		Now: clk.Now,
-	})
+	em, err := emulator.Open(testOptions(opts, clk))
+	if err != nil {
+		t.Fatalf("emulator.Open: %v", err)
+	}
 	srv := httptest.NewServer(em)
 	t.Cleanup(srv.Close)
 	return &env{url: srv.URL, clock: clk}
+}
+
+// testOptions fills in the tests' account, principals and clock.
+func testOptions(opts emulator.Options, clk *clock) emulator.Options {
+	opts.Account = account
+	opts.Principals = map[string]string{
+		akidApp:      appRole,
+		akidPlatform: platformRole,
+		akidAuditor:  auditorUser,
+		akidSession:  sessionARN,
+	}
+	opts.Now = clk.Now
+	return opts
 }
 
 // client is the real aws-sdk-go-v2 KMS client for one region and access key.

@@ -116,3 +116,39 @@ func TestRawHTTP_TimestampsAreEpochSeconds(t *testing.T) {
 		t.Errorf("MultiRegion = %#v", md["MultiRegion"])
 	}
 }
+
+func TestRawHTTP_STSGetCallerIdentityNamesTheMappedPrincipal(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	stsAuth := func(akid string) string {
+		return "AWS4-HMAC-SHA256 Credential=" + akid + "/20260301/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00"
+	}
+	for _, tc := range []struct {
+		akid, body string
+		status     int
+		want       []string
+	}{
+		{akidPlatform, "Action=GetCallerIdentity&Version=2011-06-15", 200,
+			[]string{"<Arn>" + platformRole + "</Arn>", "<Account>999988887777</Account>"}},
+		{akidRoot, "Action=GetCallerIdentity&Version=2011-06-15", 200,
+			[]string{"<Arn>arn:aws:iam::111122223333:root</Arn>", "<Account>111122223333</Account>"}},
+		{akidRoot, "Action=AssumeRole&Version=2011-06-15", 400, []string{"<Code>InvalidAction</Code>"}},
+	} {
+		req, err := http.NewRequest(http.MethodPost, e.url, strings.NewReader(tc.body))
+		ok(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", stsAuth(tc.akid))
+		resp, err := http.DefaultClient.Do(req)
+		ok(t, err)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: status %d: %s", tc.akid, tc.body, resp.StatusCode, raw)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(raw), w) {
+				t.Errorf("%s %s: %s lacks %s", tc.akid, tc.body, raw, w)
+			}
+		}
+	}
+}

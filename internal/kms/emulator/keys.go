@@ -16,7 +16,7 @@ type region struct {
 	keys    map[string]*key   // by key id
 	aliases map[string]*alias // by alias name
 	deleted map[string]bool   // ids of keys whose deletion completed
-	pending int               // keys in PendingDeletion, so that purge is free when there are none
+	pending int               // keys pending deletion or Creating, so that settling is free when there are none
 }
 
 // key is one KMS key in one region; a multi-region replica is a key of its own
@@ -31,16 +31,20 @@ type key struct {
 	manager     string
 	state       string
 	deletion    time.Time // when a PendingDeletion key goes away
+	window      int32     // the waiting period in days of a PendingReplicaDeletion primary
+	ready       time.Time // when a Creating replica becomes Enabled
 	policy      string    // the document as the caller wrote it
 	doc         *policyDoc
 	shared      *material
 	grants      []*grant
+	tags        map[string]string
 }
 
 // material is what all keys of one multi-region set share: the secret, the
 // set's members and the rotation setting.
 type material struct {
-	aead           cipher.AEAD // nil unless the key is SYMMETRIC_DEFAULT
+	secret         []byte      // nil unless the key is SYMMETRIC_DEFAULT; kept so that -state can save it
+	aead           cipher.AEAD // made from secret
 	multiRegion    bool
 	primary        string   // region of the primary key (multi-region only)
 	replicas       []string // regions of the replicas, in creation order
@@ -64,10 +68,16 @@ func newMaterial(spec string, multiRegion bool, home string) *material {
 	if spec == specSymmetric {
 		secret := make([]byte, 32)
 		_, _ = rand.Read(secret)
-		block, _ := aes.NewCipher(secret) // a 32-byte key cannot be refused
-		m.aead, _ = cipher.NewGCM(block)
+		m.setSecret(secret)
 	}
 	return m
+}
+
+// setSecret installs a 32-byte AES key.
+func (m *material) setSecret(secret []byte) {
+	block, _ := aes.NewCipher(secret) // a 32-byte key cannot be refused
+	m.secret = secret
+	m.aead, _ = cipher.NewGCM(block)
 }
 
 const (
@@ -76,15 +86,15 @@ const (
 )
 
 // regionLocked returns the named region, creating it with its AWS-managed key
-// on first use. e.mu must be held.
+// on first use, after settling every region's timed state changes. e.mu must be held.
 func (e *Emulator) regionLocked(name string, now time.Time) *region {
-	r, ok := e.regions[name]
-	if ok {
-		e.purgeLocked(r, now)
+	e.settleLocked(now)
+	if r, ok := e.regions[name]; ok {
 		return r
 	}
-	r = &region{name: name, keys: map[string]*key{}, aliases: map[string]*alias{}, deleted: map[string]bool{}}
+	r := newRegion(name)
 	e.regions[name] = r
+	e.regionAdded = true
 	k := e.addKeyLocked(r, newUUID(), specSymmetric, usageEncrypt, managerAWS, managedDescription, now,
 		newMaterial(specSymmetric, false, name))
 	k.doc, k.policy = managedPolicy(partition(name), e.account)
@@ -94,50 +104,85 @@ func (e *Emulator) regionLocked(name string, now time.Time) *region {
 	return r
 }
 
+func newRegion(name string) *region {
+	return &region{name: name, keys: map[string]*key{}, aliases: map[string]*alias{}, deleted: map[string]bool{}}
+}
+
 // addKeyLocked creates an Enabled key with the default key policy.
 func (e *Emulator) addKeyLocked(r *region, id, spec, usage, manager, description string, now time.Time, m *material) *key {
 	e.seq++
 	k := &key{
 		id: id, arn: keyARN(r.name, e.account, id), region: r.name, seq: e.seq, created: now,
 		description: description, spec: spec, usage: usage, manager: manager, state: stateEnabled, shared: m,
+		tags: map[string]string{},
 	}
 	k.doc, k.policy = defaultPolicy(partition(r.name), e.account)
 	r.keys[id] = k
 	return k
 }
 
-// purgeLocked completes the deletion of keys whose waiting period is over.
-// A primary multi-region key waits for its replicas to go first, as in AWS.
-func (e *Emulator) purgeLocked(r *region, now time.Time) {
-	if r.pending == 0 {
-		return
-	}
-	for id, k := range r.keys {
-		if k.state != statePendingDeletion || now.Before(k.deletion) {
-			continue
-		}
-		m := k.shared
-		if m.multiRegion && m.primary == r.name && len(m.replicas) > 0 {
-			continue
-		}
-		delete(r.keys, id)
-		r.deleted[id] = true
-		r.pending--
-		for name, a := range r.aliases {
-			if a.keyID == id {
-				delete(r.aliases, name)
+// settleLocked applies the state changes that time makes: Creating replicas
+// become Enabled, and keys whose waiting period is over are deleted. A primary
+// multi-region key waits in PendingReplicaDeletion for its replicas; its own
+// waiting period starts when the last of them is deleted, as in AWS. It loops
+// because one deletion can start (and, with a clock far ahead, end) another
+// region's waiting period.
+func (e *Emulator) settleLocked(now time.Time) {
+	for changed := true; changed; {
+		changed = false
+		for _, r := range e.regions {
+			if r.pending > 0 && e.settleRegionLocked(r, now) {
+				changed = true
 			}
-		}
-		for _, g := range k.grants {
-			for _, t := range g.tokens {
-				delete(e.tokens, t)
-			}
-		}
-		if m.multiRegion {
-			m.replicas = slices.DeleteFunc(m.replicas, func(s string) bool { return s == r.name })
 		}
 	}
 }
+
+func (e *Emulator) settleRegionLocked(r *region, now time.Time) (changed bool) {
+	for _, k := range r.keys {
+		switch {
+		case k.state == stateCreating && !now.Before(k.ready):
+			k.state, k.ready = stateEnabled, time.Time{}
+			r.pending--
+			changed = true
+		case k.state == statePendingDeletion && !now.Before(k.deletion):
+			e.deleteKeyLocked(r, k)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// deleteKeyLocked completes the deletion of k.
+func (e *Emulator) deleteKeyLocked(r *region, k *key) {
+	delete(r.keys, k.id)
+	r.deleted[k.id] = true
+	r.pending--
+	for name, a := range r.aliases {
+		if a.keyID == k.id {
+			delete(r.aliases, name)
+		}
+	}
+	for _, g := range k.grants {
+		delete(e.grants, g.id)
+	}
+	m := k.shared
+	if !m.multiRegion || m.primary == r.name {
+		return
+	}
+	m.replicas = slices.DeleteFunc(m.replicas, func(s string) bool { return s == r.name })
+	if len(m.replicas) > 0 {
+		return
+	}
+	if home := e.regions[m.primary]; home != nil {
+		if p := home.keys[k.id]; p != nil && p.state == statePendingReplica {
+			p.state, p.deletion, p.window = statePendingDeletion, k.deletion.Add(inDays(p.window)), 0
+		}
+	}
+}
+
+// inDays is a waiting period as a duration.
+func inDays(n int32) time.Duration { return time.Duration(n) * 24 * time.Hour }
 
 func keyARN(region, account, id string) string {
 	return "arn:" + partition(region) + ":kms:" + region + ":" + account + ":key/" + id
@@ -209,12 +254,17 @@ func (c *call) resolveLocked(r *region, keyID string, mode resolveMode) (*key, e
 // checkUsable is the key-state check of every cryptographic operation.
 func checkUsable(k *key) error {
 	switch k.state {
+	case stateEnabled:
+		return nil
 	case stateDisabled:
 		return errKeyDisabled(k.arn)
-	case statePendingDeletion:
-		return errKeyPendingDeletion(k.arn)
 	}
-	return nil
+	return errKeyState(k)
+}
+
+// pendingDeletion tells whether k is on its way out.
+func pendingDeletion(k *key) bool {
+	return k.state == statePendingDeletion || k.state == statePendingReplica
 }
 
 // checkSymmetric refuses symmetric cryptography with any other kind of key.
@@ -236,6 +286,7 @@ type keyMetadata struct {
 	KeyUsage                 string             `json:"KeyUsage"`
 	KeyState                 string             `json:"KeyState"`
 	DeletionDate             *epoch             `json:"DeletionDate,omitempty"`
+	PendingDeletionWindow    int32              `json:"PendingDeletionWindowInDays,omitempty"`
 	Origin                   string             `json:"Origin"`
 	KeyManager               string             `json:"KeyManager"`
 	CustomerMasterKeySpec    string             `json:"CustomerMasterKeySpec,omitempty"`
@@ -268,7 +319,7 @@ func (e *Emulator) metadata(k *key) *keyMetadata {
 		DeletionDate: epochPtr(k.deletion), Origin: "AWS_KMS", KeyManager: k.manager, KeySpec: k.spec,
 		EncryptionAlgorithms: algs.encryption, SigningAlgorithms: algs.signing, MacAlgorithms: algs.mac,
 		KeyAgreementAlgorithms: algs.agreement, EncapsulationAlgorithms: algs.encapsulation,
-		MultiRegion: k.shared.multiRegion,
+		MultiRegion: k.shared.multiRegion, PendingDeletionWindow: k.window,
 	}
 	if isLegacySpec(k.spec) {
 		md.CustomerMasterKeySpec = k.spec

@@ -135,27 +135,105 @@ func (c *call) listAliases(body []byte) (any, error) {
 	return listOutput("Aliases", page, next), nil
 }
 
-func (c *call) createAlias(body []byte) (any, error) {
-	var in struct {
-		AliasName   string
-		TargetKeyId string
-	}
+// aliasInput is the input of CreateAlias and UpdateAlias.
+type aliasInput struct {
+	AliasName   string
+	TargetKeyId string
+}
+
+// decodeAlias reads and checks an alias request; target says whether it names a key.
+func decodeAlias(body []byte, target bool) (aliasInput, error) {
+	var in aliasInput
 	if err := decode(body, &in); err != nil {
-		return nil, err
+		return in, err
 	}
 	var v validator
 	v.required("aliasName", in.AliasName != "")
 	v.strLen("aliasName", in.AliasName, 1, 256)
-	v.required("targetKeyId", in.TargetKeyId != "")
-	v.strLen("targetKeyId", in.TargetKeyId, 1, 2048)
+	if target {
+		v.required("targetKeyId", in.TargetKeyId != "")
+		v.strLen("targetKeyId", in.TargetKeyId, 1, 2048)
+	}
 	if err := v.err(); err != nil {
-		return nil, err
+		return in, err
 	}
 	switch {
 	case !aliasNamePattern.MatchString(in.AliasName):
-		return nil, newError(errValidation, "1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$", in.AliasName)
+		return in, newError(errValidation, "1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$", in.AliasName)
 	case strings.HasPrefix(in.AliasName, "alias/aws/"):
-		return nil, newError("InvalidAliasNameException", "Alias must not begin with 'alias/aws/'. The alias/aws/ prefix is reserved for AWS managed keys.")
+		return in, newError("InvalidAliasNameException", "Alias must not begin with 'alias/aws/'. The alias/aws/ prefix is reserved for AWS managed keys.")
+	}
+	return in, nil
+}
+
+// aliasLocked finds an alias of the call's region and authorizes action on
+// the key it names, as AWS does (the permission is on the key).
+func (c *call) aliasLocked(r *region, name, action string) (*alias, error) {
+	a, ok := r.aliases[name]
+	if !ok {
+		return nil, newError(errNotFound, "Alias %s is not found.", aliasARN(r.name, c.e.account, name))
+	}
+	k := r.keys[a.keyID]
+	c.key = k.arn
+	if err := c.authorizeLocked(k, action, nil, nil); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (c *call) deleteAlias(body []byte) (any, error) {
+	in, err := decodeAlias(body, false)
+	if err != nil {
+		return nil, err
+	}
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	r := c.e.regionLocked(c.region, c.now)
+	if _, err := c.aliasLocked(r, in.AliasName, "DeleteAlias"); err != nil {
+		return nil, err
+	}
+	delete(r.aliases, in.AliasName)
+	return nil, nil
+}
+
+func (c *call) updateAlias(body []byte) (any, error) {
+	in, err := decodeAlias(body, true)
+	if err != nil {
+		return nil, err
+	}
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	r := c.e.regionLocked(c.region, c.now)
+	a, err := c.aliasLocked(r, in.AliasName, "UpdateAlias")
+	if err != nil {
+		return nil, err
+	}
+	old := r.keys[a.keyID]
+	k, err := c.resolveLocked(r, in.TargetKeyId, keyOnly)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.authorizeLocked(k, "UpdateAlias", nil, nil); err != nil {
+		return nil, err
+	}
+	switch {
+	case pendingDeletion(k):
+		return nil, errKeyPendingDeletion(k.arn)
+	case k.manager != managerCustomer:
+		return nil, newError(errNotFound, "Alias cannot point to an AWS managed key.")
+	case k.spec != old.spec || k.usage != old.usage:
+		// AWS keeps an alias on keys of one type, so that code using it keeps working.
+		return nil, newError(errValidation, "The new target key %s has key spec %s and usage %s; the current one has %s and %s.",
+			k.arn, k.spec, k.usage, old.spec, old.usage)
+	}
+	a.keyID, a.updated = k.id, c.now
+	return nil, nil
+}
+
+func (c *call) createAlias(body []byte) (any, error) {
+	in, err := decodeAlias(body, true)
+	if err != nil {
+		return nil, err
 	}
 	c.e.mu.Lock()
 	defer c.e.mu.Unlock()
@@ -167,7 +245,7 @@ func (c *call) createAlias(body []byte) (any, error) {
 	if err := c.authorizeLocked(k, "CreateAlias", nil, nil); err != nil {
 		return nil, err
 	}
-	if k.state == statePendingDeletion {
+	if pendingDeletion(k) {
 		return nil, errKeyPendingDeletion(k.arn)
 	}
 	if _, ok := r.aliases[in.AliasName]; ok {

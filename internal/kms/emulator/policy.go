@@ -284,7 +284,8 @@ func (st *statement) matches(req *authzRequest, failClosed bool) bool {
 	for opName, block := range st.Condition {
 		op, _ := parseOperator(opName)
 		for condKey, values := range block {
-			ok, supported := op.evaluate(req.context[strings.ToLower(condKey)], values)
+			name := strings.ToLower(condKey)
+			ok, supported := op.evaluateFor(name, req.context[name], values, failClosed)
 			if !supported {
 				ok = failClosed
 			}
@@ -333,6 +334,27 @@ func principalMatches(entry string, caller principal) bool {
 	eparts := strings.SplitN(entry, ":", 6)
 	return len(eparts) == 6 && eparts[2] == "iam" && eparts[4] == parts[4] &&
 		strings.HasPrefix(eparts[5], "role/") && eparts[5][strings.LastIndex(eparts[5], "/")+1:] == roleName
+}
+
+// evaluateFor is evaluate for condition key name. A kms:EncryptionContext:<key>
+// condition holds several values only when the request's context has keys
+// that differ only by case; each value is then judged alone, and the
+// statement applies to the request only as the safer reading says: an Allow
+// needs every value to satisfy it, a Deny (deny) any.
+func (op operator) evaluateFor(name string, have, want []string, deny bool) (ok, supported bool) {
+	if op.set != "" || len(have) < 2 || !strings.HasPrefix(name, contextConditionPrefix) {
+		return op.evaluate(have, want)
+	}
+	for _, h := range have {
+		ok, supported := op.evaluate([]string{h}, want)
+		if !supported {
+			return false, false
+		}
+		if ok == deny {
+			return deny, true
+		}
+	}
+	return !deny, true
 }
 
 // evaluate applies a condition operator to the request's values of one key.

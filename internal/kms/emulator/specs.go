@@ -16,6 +16,10 @@ const (
 	stateEnabled         = "Enabled"
 	stateDisabled        = "Disabled"
 	statePendingDeletion = "PendingDeletion"
+	// statePendingReplica is a multi-region primary whose deletion waits for its replicas.
+	statePendingReplica = "PendingReplicaDeletion"
+	// stateCreating is a new replica that KMS has not finished making.
+	stateCreating = "Creating"
 )
 
 // algorithms lists what DescribeKey reports for one KeySpec/KeyUsage pair.
@@ -91,9 +95,20 @@ var (
 		"DescribeKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac",
 		"VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate"}
 	// contextOperations are the grant operations that take an encryption
-	// context, the only ones a grant constraint can govern.
+	// context, the only ones a grant constraint governs.
 	contextOperations = []string{"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
 		"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
+	// constrainableOperations may be in a grant with encryption-context
+	// constraints: the context operations and, as AWS allows, three that take
+	// no context (the constraint does not apply to them).
+	constrainableOperations = append(slices.Clone(contextOperations), "DescribeKey", "RetireGrant", "CreateGrant")
+	// crossAccountActions are the actions AWS lets another account perform
+	// with a key's ARN ("Cross-account use: Yes" in the API reference); every
+	// other one is the owner account's alone, whatever the key policy says.
+	crossAccountActions = []string{"CreateGrant", "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
+		"GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+		"GenerateMac", "GetKeyRotationStatus", "GetPublicKey", "ListGrants", "ReEncryptFrom", "ReEncryptTo",
+		"RetireGrant", "RevokeGrant", "Sign", "Verify", "VerifyMac", "DeriveSharedSecret"}
 )
 
 func isLegacySpec(spec string) bool { return slices.Contains(legacySpecNames, spec) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -15,7 +16,8 @@ import (
 
 func TestConformance_Emulator(t *testing.T) {
 	t.Parallel()
-	RunConformance(t, StartEmulator(t))
+	// A replica that is Creating for a while, as on AWS, so that the suite's wait for it is exercised.
+	RunConformance(t, startEmulator(t, nil, 300*time.Millisecond))
 }
 
 func TestConformance_LocalStack(t *testing.T) {

@@ -66,6 +66,9 @@ type Env struct {
 
 	mu   sync.Mutex
 	sdks map[sdkKey]*awskms.Client
+
+	capsOnce sync.Once
+	caps     *capabilities
 }
 
 // sdkKey names a cached raw SDK client.
@@ -96,9 +99,17 @@ func StartEmulator(t testing.TB) *Env {
 // tests that inject faults of their own.
 func StartEmulatorBehind(t testing.TB, middleware func(http.Handler) http.Handler) *Env {
 	t.Helper()
+	return startEmulator(t, middleware, 0)
+}
+
+// startEmulator is StartEmulatorBehind with a replica delay (emulator.Options.ReplicaDelay); the
+// exported starters use none, so that callers who replicate need not wait.
+func startEmulator(t testing.TB, middleware func(http.Handler) http.Handler, replicaDelay time.Duration) *Env {
+	t.Helper()
 	var h http.Handler = emulator.New(emulator.Options{
-		Account:    EmulatorAccount,
-		Principals: map[string]string{PlatformAccessKey: PlatformPrincipal},
+		Account:      EmulatorAccount,
+		Principals:   map[string]string{PlatformAccessKey: PlatformPrincipal},
+		ReplicaDelay: replicaDelay,
 	})
 	if middleware != nil {
 		h = middleware(h)
