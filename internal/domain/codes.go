@@ -13,6 +13,9 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeNotFound             = "not_found"
+	// CodeMalformedRequest is a request that is not even HTTP (a malformed request line, bad
+	// percent-escapes in the path, headers too large), refused before any route is matched.
+	CodeMalformedRequest = "malformed_request"
 	CodeInternal             = "internal_error"
 	CodeUnavailable          = "unavailable"
 	// CodeDatabaseUnavailable is a request that needed the database while it was unreachable.
@@ -85,7 +88,7 @@ const (
 // document to them.
 var ErrorCodes = []string{
 	CodeInvalidJSON, CodeUnknownField, CodeInvalidRequest, CodeInvalidCursor, CodePayloadTooLarge,
-	CodeUnsupportedMediaType, CodeMethodNotAllowed, CodeNotFound, CodeInternal, CodeUnavailable, CodeDatabaseUnavailable,
+	CodeUnsupportedMediaType, CodeMethodNotAllowed, CodeNotFound, CodeMalformedRequest, CodeInternal, CodeUnavailable, CodeDatabaseUnavailable,
 	CodeUnauthorized, CodeForbidden, CodeKeyCheckNotAllowed, CodeRateLimited,
 	CodeInvalidKeyARN, CodeAliasNotSupported, CodeKeyARNRequired, CodeKeyRegionMismatch,
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,

@@ -1,8 +1,14 @@
 package e2e_test
 
 import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestText_IsText: invalid UTF-8 anywhere in a body, escapes of lone surrogates, Unicode format
@@ -56,5 +62,51 @@ func TestText_BodilessOperationsRefuseNonJSONBodies(t *testing.T) {
 	for _, path := range []string{"/v1/orgs", "/v1/orgs/" + org, "/v1/orgs/" + org + "/collections", "/v1/events"} {
 		e.wantError(http.StatusUnsupportedMediaType, "unsupported_media_type",
 			req{method: "GET", path: path, token: adminToken, raw: []byte("name=x"), contentType: "application/x-www-form-urlencoded"})
+	}
+}
+
+// TestText_UnparseableRequestsGetTheErrorBody: a request net/http cannot even parse (bad
+// percent-escapes, a malformed request line, headers too large) is answered before any route, still
+// with SPEC §1's error body and an X-Request-Id.
+func TestText_UnparseableRequestsGetTheErrorBody(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	addr := strings.TrimPrefix(e.url, "http://")
+	for _, tc := range []struct {
+		name, raw string
+		status    int
+	}{
+		{"bad percent-escape", "GET /v1/orgs/%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"malformed request line", "GARBAGE\r\n\r\n", 400},
+		{"headers too large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2<<20) + "\r\n\r\n", 431},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			go func() { _, _ = io.WriteString(c, tc.raw) }()
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Error struct {
+					Code, Message string
+					Details       map[string]any
+				}
+				RequestID string `json:"request_id"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("the body is not SPEC §1's error body: %v", err)
+			}
+			if resp.StatusCode != tc.status || body.Error.Code != "malformed_request" || body.Error.Details == nil ||
+				body.RequestID == "" || resp.Header.Get("X-Request-Id") != body.RequestID {
+				t.Fatalf("%d %+v (X-Request-Id %q)", resp.StatusCode, body, resp.Header.Get("X-Request-Id"))
+			}
+		})
 	}
 }

@@ -174,7 +174,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (CMEKD_ADDR): %w", cfg.Addr, err)
 	}
-	s.listener = ln
+	s.listener = specListener{ln}
 	s.http = &http.Server{
 		Handler:           cons.Wrap(s.api),
 		ReadHeaderTimeout: 10 * time.Second,
