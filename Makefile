@@ -22,6 +22,12 @@ test:
 faults:
 	$(GO) test $(RACE) -count=1 -timeout 5m -run 'TestFaults' -v ./internal/faults ./internal/e2e
 
+## soak: mixed traffic against the server and emulator binaries on loopback for SOAK (default 2m);
+## prints throughput, p50/p99, errors, server RSS and goroutines. Not part of make test.
+SOAK ?= 2m
+soak:
+	$(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./internal/faults -args -soak=$(SOAK)
+
 ## lint: go vet and staticcheck (pinned in go.mod as a tool)
 lint:
 	$(GO) vet ./...
