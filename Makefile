@@ -2,7 +2,7 @@
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: run test lint bench build emulator generate
+.PHONY: run test faults soak lint bench build emulator generate
 
 ## run: the server in dev mode (embedded KMS emulator, local PostgreSQL)
 run:
@@ -16,6 +16,17 @@ RACE := $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 test:
 	$(GO) vet ./...
 	$(GO) test $(RACE) -count=1 -timeout 12m ./...
+
+## faults: the fault tests alone (make test runs them too): kill -9 of the server binary under
+## idempotent ingests (internal/faults), database outage, stalled KMS, lease takeover (internal/e2e)
+faults:
+	$(GO) test $(RACE) -count=1 -timeout 5m -run 'TestFaults' -v ./internal/faults ./internal/e2e
+
+## soak: mixed traffic against the server and emulator binaries on loopback for SOAK (default 2m);
+## prints throughput, p50/p99, errors, server RSS and goroutines. Not part of make test.
+SOAK ?= 2m
+soak:
+	$(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./internal/faults -args -soak=$(SOAK)
 
 ## lint: go vet and staticcheck (pinned in go.mod as a tool)
 lint:
