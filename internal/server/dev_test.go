@@ -15,7 +15,8 @@ func TestDevMode_KeepsItsKeysAcrossRestarts(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // os.UserCacheDir, where dev mode keeps the emulator's state
 	log := slog.New(slog.DiscardHandler)
 	start := func() (config.Config, string) {
-		cfg := config.Config{DatabaseURL: "postgres://postgres@127.0.0.1:5432/cmekd_devtest?sslmode=disable", Addr: ":8080", Dev: true}
+		cfg := config.Config{DatabaseURL: "postgres://postgres@127.0.0.1:5432/cmekd_devtest?sslmode=disable", Addr: ":8080", Dev: true,
+			Regions: []string{"us-west-2"}}
 		var out bytes.Buffer
 		_, stop, err := devMode(t.Context(), &cfg, log, &out)
 		if err != nil {
