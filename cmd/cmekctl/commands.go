@@ -29,9 +29,13 @@ type command struct {
 	setup func(fs *flag.FlagSet) func(ctx context.Context, e *env, args []string) error
 }
 
-// commands is every command of cmekctl. The routes of SPEC §11–§14 (regions, backups, scopes,
-// secrets, roles, webhooks) join this table when the server serves them.
-var commands = []command{
+// commands is every command of cmekctl: the organisation's own rows here, those of secret scopes
+// (SPEC §13) and webhooks (§14) in secrets.go and webhooks.go. Routes the server adds later become
+// rows of one of these tables.
+var commands = slices.Concat(orgCommands, scopeCommands, webhookCommands)
+
+// orgCommands are the rows of organisations, tokens, keys, collections, documents and events.
+var orgCommands = []command{
 	{name: "key-check", args: []string{"ARN"}, summary: "check a key ARN and prove the platform can use the key",
 		help: `Runs every check of the onboarding verification as the platform would (the ARN rules, then
 DescribeKey, GenerateDataKey, Decrypt and Encrypt with the platform's principal) and stores nothing.
@@ -204,16 +208,22 @@ the request carries an Idempotency-Key.`,
 			return nil
 		})},
 	{name: "tokens create", orgScoped: true, summary: "create an API token for the organisation (owner)",
-		help: `Creates a token with a role (owner, operator or member) and prints its secret: this is the only
+		help: `Creates a token with a role (owner, operator or member, or workspace with --workspace NAME: a
+token that reads only the secrets its workspace was granted) and prints its secret: this is the only
 time it is shown. -o id prints the secret alone, for export CMEKD_TOKEN=$(...).`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			name := fs.String("name", "", "what the token is for (`NAME`, required)")
-			role := fs.String("role", "member", "its `ROLE`: owner, operator or member")
+			role := fs.String("role", "member", "its `ROLE`: owner, operator, member or workspace")
+			workspace := fs.String("workspace", "", "the `WORKSPACE` of a token with --role workspace")
 			return func(ctx context.Context, e *env, _ []string) error {
 				if *name == "" {
 					return errors.New("--name is required")
 				}
-				r, err := e.api.CreateTokenWithResponse(ctx, e.org, client.CreateTokenJSONRequestBody{Name: *name, Role: client.TokenRole(*role)})
+				body := client.CreateTokenJSONRequestBody{Name: *name, Role: client.TokenRole(*role)}
+				if *workspace != "" {
+					body.Workspace = workspace
+				}
+				r, err := e.api.CreateTokenWithResponse(ctx, e.org, body)
 				if err := answer(r, err); err != nil {
 					return err
 				}
