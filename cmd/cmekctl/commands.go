@@ -99,14 +99,12 @@ that lets the platform use the key, as JSON or as an aws_kms_key_policy Terrafor
 	{name: "orgs", summary: "list organisations (the admin sees all, an organisation's token its own)",
 		help: `Lists the organisations this token can see, every page of them.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			var all []client.Organization
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.Organization, string, error) {
 				r, err := e.api.ListOrgsWithResponse(ctx, &client.ListOrgsParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.Orgs...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.Orgs, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err
@@ -183,14 +181,12 @@ the request carries an Idempotency-Key.`,
 	{name: "tokens", orgScoped: true, summary: "list the organisation's API tokens (owner)",
 		help: `Lists the organisation's live tokens: ids, names and roles, never their secrets.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			var all []client.Token
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.Token, string, error) {
 				r, err := e.api.ListTokensWithResponse(ctx, e.org, &client.ListTokensParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.Tokens...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.Tokens, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err
@@ -285,14 +281,12 @@ when it is not. Prints the key status.`,
 		help: `Lists the organisation's collections: their states (active, ingest_halted, paused), why and since
 when.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			var all []client.Collection
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.Collection, string, error) {
 				r, err := e.api.ListCollectionsWithResponse(ctx, e.org, &client.ListCollectionsParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.Collections...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.Collections, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err
@@ -504,13 +498,18 @@ func answer[R interface{ StatusCode() int }](r R, err error) error {
 	return client.CheckResponse(v.FieldByName("HTTPResponse").Interface().(*http.Response), v.FieldByName("Body").Bytes())
 }
 
-// pages calls page with each cursor until the last page.
-func pages(page func(cursor *string) (next string, err error)) error {
+// collect calls page with each cursor until the last page and returns the items of them all.
+func collect[T any](page func(cursor *string) (items []T, next string, err error)) ([]T, error) {
+	var all []T
 	var cursor *string
 	for {
-		next, err := page(cursor)
-		if err != nil || next == "" {
-			return err
+		items, next, err := page(cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
 		}
 		cursor = &next
 	}

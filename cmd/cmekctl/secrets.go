@@ -19,14 +19,12 @@ var scopeCommands = []command{
 		help: `Lists the organisation's secret scopes that this token holds a role on; an owner or the admin
 sees every scope. Values are never shown here.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			var all []client.SecretScope
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.SecretScope, string, error) {
 				r, err := e.api.ListSecretScopesWithResponse(ctx, e.org, &client.ListSecretScopesParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.SecretScopes...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.SecretScopes, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err
@@ -113,14 +111,12 @@ scope's roles as they now stand.`,
 cmekctl secrets get reads one.`,
 		setup: scoped(false, func(*flag.FlagSet) func(context.Context, *env, string, string) error {
 			return func(ctx context.Context, e *env, scope, _ string) error {
-				var all []client.SecretMeta
-				err := pages(func(cursor *string) (string, error) {
+				all, err := collect(func(cursor *string) ([]client.SecretMeta, string, error) {
 					r, err := e.api.ListSecretsWithResponse(ctx, e.org, scope, &client.ListSecretsParams{Cursor: cursor, Limit: ptr(500)})
 					if err := answer(r, err); err != nil {
-						return "", err
+						return nil, "", err
 					}
-					all = append(all, r.JSON200.Secrets...)
-					return r.JSON200.NextCursor, nil
+					return r.JSON200.Secrets, r.JSON200.NextCursor, nil
 				})
 				if err != nil {
 					return err
@@ -184,14 +180,12 @@ workspace is reader of. Every read is an event (secret.read) in the audit trail.
 		help: `Lists the organisation's workspaces: principals whose tokens (tokens create --role workspace
 --workspace NAME) read the secrets of the scopes they are reader of, and nothing else.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			var all []client.Workspace
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.Workspace, string, error) {
 				r, err := e.api.ListWorkspacesWithResponse(ctx, e.org, &client.ListWorkspacesParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.Workspaces...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.Workspaces, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err

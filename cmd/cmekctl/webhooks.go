@@ -18,14 +18,12 @@ var webhookCommands = []command{
 		help: `Lists the organisation's webhook endpoints: their URLs, the event types they receive and whether
 they are active or disabled (after 24 hours without a successful delivery). Secrets are never shown.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			var all []client.Webhook
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.Webhook, string, error) {
 				r, err := e.api.ListWebhooksWithResponse(ctx, e.org, &client.ListWebhooksParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.Webhooks...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.Webhooks, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err
@@ -101,14 +99,12 @@ event id; cmekctl webhooks deliveries WEBHOOK_ID shows how the attempt went.`,
 		help: `Shows every delivery attempt to the webhook WEBHOOK_ID: when, which event, the attempt number, the
 receiver's HTTP status (- when no answer came), the latency and the error.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-			var all []client.WebhookDelivery
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.WebhookDelivery, string, error) {
 				r, err := e.api.ListWebhookDeliveriesWithResponse(ctx, e.org, args[0], &client.ListWebhookDeliveriesParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.Deliveries...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.Deliveries, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err
