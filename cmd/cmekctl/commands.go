@@ -29,9 +29,13 @@ type command struct {
 	setup func(fs *flag.FlagSet) func(ctx context.Context, e *env, args []string) error
 }
 
-// commands is every command of cmekctl. The routes of SPEC §11–§14 (regions, backups, scopes,
-// secrets, roles, webhooks) join this table when the server serves them.
-var commands = []command{
+// commands is every command of cmekctl: the organisation's own rows here, those of secret scopes
+// (SPEC §13) and webhooks (§14) in secrets.go and webhooks.go. Routes the server adds later become
+// rows of one of these tables.
+var commands = slices.Concat(orgCommands, scopeCommands, webhookCommands)
+
+// orgCommands are the rows of organisations, tokens, keys, collections, documents and events.
+var orgCommands = []command{
 	{name: "key-check", args: []string{"ARN"}, summary: "check a key ARN and prove the platform can use the key",
 		help: `Runs every check of the onboarding verification as the platform would (the ARN rules, then
 DescribeKey, GenerateDataKey, Decrypt and Encrypt with the platform's principal) and stores nothing.
@@ -95,14 +99,12 @@ that lets the platform use the key, as JSON or as an aws_kms_key_policy Terrafor
 	{name: "orgs", summary: "list organisations (the admin sees all, an organisation's token its own)",
 		help: `Lists the organisations this token can see, every page of them.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			var all []client.Organization
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.Organization, string, error) {
 				r, err := e.api.ListOrgsWithResponse(ctx, &client.ListOrgsParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.Orgs...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.Orgs, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err
@@ -179,14 +181,12 @@ the request carries an Idempotency-Key.`,
 	{name: "tokens", orgScoped: true, summary: "list the organisation's API tokens (owner)",
 		help: `Lists the organisation's live tokens: ids, names and roles, never their secrets.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			var all []client.Token
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.Token, string, error) {
 				r, err := e.api.ListTokensWithResponse(ctx, e.org, &client.ListTokensParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.Tokens...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.Tokens, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err
@@ -204,16 +204,22 @@ the request carries an Idempotency-Key.`,
 			return nil
 		})},
 	{name: "tokens create", orgScoped: true, summary: "create an API token for the organisation (owner)",
-		help: `Creates a token with a role (owner, operator or member) and prints its secret: this is the only
+		help: `Creates a token with a role (owner, operator or member, or workspace with --workspace NAME: a
+token that reads only the secrets its workspace was granted) and prints its secret: this is the only
 time it is shown. -o id prints the secret alone, for export CMEKD_TOKEN=$(...).`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			name := fs.String("name", "", "what the token is for (`NAME`, required)")
-			role := fs.String("role", "member", "its `ROLE`: owner, operator or member")
+			role := fs.String("role", "member", "its `ROLE`: owner, operator, member or workspace")
+			workspace := fs.String("workspace", "", "the `WORKSPACE` of a token with --role workspace")
 			return func(ctx context.Context, e *env, _ []string) error {
 				if *name == "" {
 					return errors.New("--name is required")
 				}
-				r, err := e.api.CreateTokenWithResponse(ctx, e.org, client.CreateTokenJSONRequestBody{Name: *name, Role: client.TokenRole(*role)})
+				body := client.CreateTokenJSONRequestBody{Name: *name, Role: client.TokenRole(*role)}
+				if *workspace != "" {
+					body.Workspace = workspace
+				}
+				r, err := e.api.CreateTokenWithResponse(ctx, e.org, body)
 				if err := answer(r, err); err != nil {
 					return err
 				}
@@ -275,14 +281,12 @@ when it is not. Prints the key status.`,
 		help: `Lists the organisation's collections: their states (active, ingest_halted, paused), why and since
 when.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			var all []client.Collection
-			err := pages(func(cursor *string) (string, error) {
+			all, err := collect(func(cursor *string) ([]client.Collection, string, error) {
 				r, err := e.api.ListCollectionsWithResponse(ctx, e.org, &client.ListCollectionsParams{Cursor: cursor, Limit: ptr(500)})
 				if err := answer(r, err); err != nil {
-					return "", err
+					return nil, "", err
 				}
-				all = append(all, r.JSON200.Collections...)
-				return r.JSON200.NextCursor, nil
+				return r.JSON200.Collections, r.JSON200.NextCursor, nil
 			})
 			if err != nil {
 				return err
@@ -494,13 +498,18 @@ func answer[R interface{ StatusCode() int }](r R, err error) error {
 	return client.CheckResponse(v.FieldByName("HTTPResponse").Interface().(*http.Response), v.FieldByName("Body").Bytes())
 }
 
-// pages calls page with each cursor until the last page.
-func pages(page func(cursor *string) (next string, err error)) error {
+// collect calls page with each cursor until the last page and returns the items of them all.
+func collect[T any](page func(cursor *string) (items []T, next string, err error)) ([]T, error) {
+	var all []T
 	var cursor *string
 	for {
-		next, err := page(cursor)
-		if err != nil || next == "" {
-			return err
+		items, next, err := page(cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
 		}
 		cursor = &next
 	}

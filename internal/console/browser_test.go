@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/cmekd/cmekd/client"
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/testserver"
 )
@@ -257,6 +258,7 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 				waitText("section[aria-labelledby=collections] table", "active"),
 				waitText("#timeline", "collection.resumed"))
 			p.shot("organisation-resumed")
+			revealSecret(t, p, s)
 
 			p.run("back to the organisations", chromedp.Click(chromedp.CSS(`nav a[href="#/orgs"]`)), waitText("main table", "Acme"))
 			p.run("sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("token")))
@@ -264,5 +266,50 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 				t.Error("the server logged the token")
 			}
 		})
+	}
+}
+
+// revealSecret writes a scope and a secret through the API into the organisation the page shows,
+// reloads it, and reveals the value with the keyboard: the page holds the value only after that.
+func revealSecret(t *testing.T, p *page, s *testserver.Server) {
+	t.Helper()
+	hash, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`location.hash`))
+	if err != nil || !strings.HasPrefix(hash, "#/orgs/org_") {
+		t.Fatalf("the organisation page's address: %q %v", hash, err)
+	}
+	org := strings.TrimPrefix(hash, "#/orgs/")
+	api, err := client.New(s.URL, testserver.AdminToken, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const value = "snowflake password: 7Hq!z<b>&amp;"
+	if r, err := api.CreateSecretScopeWithResponse(ctx, org, client.SecretScopeCreate{Name: "snowflake-scope"}); err != nil || r.JSON201 == nil {
+		t.Fatalf("create the scope: %v %s", err, r.Body)
+	}
+	if r, err := api.PutSecretWithResponse(ctx, org, "snowflake-scope", "snowflake-password", client.SecretPut{Value: value}); err != nil || r.JSON201 == nil {
+		t.Fatalf("put the secret: %v %s", err, r.Body)
+	}
+	p.run("see the scope, its manager and its key",
+		chromedp.Reload(),
+		waitText("#scopes-body", "snowflake-scope"),
+		waitText("#scopes-body", "snowflake-password"),
+		waitText("#scopes-body", "admin"),
+		waitText("#scopes-body", "manager"))
+	preloaded, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.documentElement.outerHTML.includes(%q) || document.documentElement.innerText.includes(%q)`, "7Hq!z", "7Hq!z")))
+	if err != nil || preloaded {
+		t.Errorf("the value is in the page before Reveal (%v)", err)
+	}
+	p.shot("secret-scopes")
+	reveal := chromedp.CSS(`button[aria-label="Reveal the value of snowflake-password"]`)
+	p.run("reveal the value with the keyboard",
+		chromedp.Focus(reveal), chromedp.KeyEvent(kb.Enter),
+		waitText("#scopes-body code.secret", value))
+	p.shot("secret-revealed")
+	p.run("hide it again",
+		chromedp.Click(chromedp.CSS(`button[aria-label="Hide the value of snowflake-password"]`)),
+		chromedp.WaitVisible(reveal))
+	if shown, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`document.documentElement.innerText.includes("7Hq!z")`)); err != nil || shown {
+		t.Errorf("the value stays on the page after Hide (%v)", err)
 	}
 }
