@@ -157,7 +157,7 @@ func (k *Keyring) newDataKey(ctx context.Context, owner Owner, keyARN string, no
 	if err := k.cfg.Store.InsertDataKey(ctx, dk); err != nil {
 		return dk, err
 	}
-	k.cfg.Cache.Put(dk.ID, plain)
+	k.cfg.Cache.Put(dk.ID, keyARN, plain)
 	return dk, nil
 }
 
@@ -170,7 +170,7 @@ func (k *Keyring) use(ctx context.Context, owner Owner, dk store.DataKey, fn fun
 		}
 		return plain, nil
 	}
-	return k.cfg.Cache.Use(ctx, dk.ID, load, func(key []byte) error {
+	return k.cfg.Cache.Use(ctx, dk.ID, dk.KeyARN, load, func(key []byte) error {
 		sealer, err := envelope.NewSealer(key)
 		if err != nil {
 			return err
@@ -180,8 +180,9 @@ func (k *Keyring) use(ctx context.Context, owner Owner, dk store.DataKey, fn fun
 }
 
 // kmsError answers a KMS failure: the customer's doing is 409 key_unavailable, an outage 503. A
-// customer-caused refusal also makes the monitor probe the key now rather than at its next turn, so
-// the organisation's collections halt within seconds of the first refused request.
+// customer-caused refusal drops the key's data keys from this replica's cache at once, and makes the
+// monitor probe the key now rather than at its next turn, so that the organisation's collections halt
+// within seconds of the first refused request and the other replicas drop theirs (DropUnavailable).
 func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error) error {
 	var ke *kms.Error
 	if !errors.As(err, &ke) {
@@ -191,7 +192,36 @@ func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error)
 	if ke.Transient() || ke.Code == kms.CodeKMSError {
 		return domain.KMSUnreachableError(pe)
 	}
+	k.cfg.Cache.DropKey(keyARN)
 	// Best effort: if it fails, the key is still probed within an interval.
 	_ = k.cfg.Store.ProbeSoon(context.WithoutCancel(ctx), orgID, keyARN)
 	return domain.KeyUnavailableError(pe)
 }
+
+// DropUnavailable returns a chore that drops from this replica's cache the data keys of every key a
+// probe on any replica found unavailable since the chore last looked, so that once cmekd knows a key
+// is unusable its reads fail on every replica within a second or two rather than when the cache's TTL
+// runs out (SPEC §16). Run it every second (the server lists it among its background services).
+func (k *Keyring) DropUnavailable() func(context.Context) error {
+	var since time.Time
+	return func(ctx context.Context) error {
+		now := k.cfg.Store.Now()
+		if since.IsZero() {
+			since = now // the cache starts empty: nothing found before this replica started is cached
+		}
+		// A probe's time is taken when its transaction starts and the row seen only once it commits,
+		// perhaps on a replica whose clock runs behind: each look reaches back by unavailableOverlap.
+		arns, err := k.cfg.Store.UnavailableKeysSince(ctx, since.Add(-unavailableOverlap))
+		if err != nil {
+			return err
+		}
+		for _, arn := range arns {
+			k.cfg.Cache.DropKey(arn)
+		}
+		since = now
+		return nil
+	}
+}
+
+// unavailableOverlap is how far each look of DropUnavailable reaches back before the previous one.
+const unavailableOverlap = 5 * time.Second
