@@ -21,7 +21,7 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Interval is CMEKD_PROBE_INTERVAL; PauseAfter is CMEKD_PAUSE_AFTER.
 	Interval, PauseAfter time.Duration
-	// Unusable, when set, is told the ARN of a key a probe found unusable (customer-caused), once
+	// Unusable, when set, is told the ARN of a key a probe found unusable (customer-caused), before
 	// that is on record: the server drops the key's data keys from this replica's cache with it, so
 	// reads here fail at once; the other replicas learn it from the database (SPEC §16).
 	Unusable func(keyARN string)
@@ -96,6 +96,11 @@ func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor st
 		if err != nil {
 			return err
 		}
+		if o.Kind == CustomerCaused && s.unusable != nil {
+			// Before the commit, so that whoever sees the key unavailable finds its data keys gone
+			// here; should the transaction fail, the next read merely asks KMS again.
+			s.unusable(h.KeyARN)
+		}
 		now := tx.Now()
 		if leaseOwner != "" {
 			held, err := tx.HoldsLease(ctx, orgID, region, leaseOwner, now)
@@ -140,9 +145,6 @@ func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor st
 	})
 	if err != nil || !applied {
 		return d, false, err
-	}
-	if o.Kind == CustomerCaused && s.unusable != nil {
-		s.unusable(d.Key.KeyARN)
 	}
 	for _, c := range d.Changes {
 		s.changes.WithLabelValues(c.To).Inc()

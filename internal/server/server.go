@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		MaxAge: cfg.DEKMaxAge, MaxUses: cfg.DEKMaxDocuments})
 	idem := idempotency.New(st, string(cfg.AdminToken))
 	guard := webhooks.NewGuard(cfg.WebhookHTTPHosts, nil)
-	dispatcher, err := webhooks.NewDispatcher(webhooks.DispatcherConfig{Store: st, Keyring: keys, Guard: guard, Logger: log,
+	dispatcher, err := webhooks.NewDispatcher(webhooks.DispatcherConfig{Store: st, Keyring: keys, ProviderKeyARN: cfg.ProviderKeyARN, Guard: guard, Logger: log,
 		Registerer: reg, Clock: clk, Owner: replicaName(), RetryBase: cfg.WebhookRetryBase})
 	if err != nil {
 		return nil, err

@@ -44,6 +44,12 @@ func (q *Q) DataKey(ctx context.Context, id string) (DataKey, error) {
 	return scanDataKey(q.db.QueryRow(ctx, dataKeySelect+` WHERE k.id = $1 ORDER BY w.created_at LIMIT 1`, id))
 }
 
+// WrappedDataKey reads one data key with its copy wrapped by keyARN; ErrNotFound when keyARN wraps
+// no copy of it.
+func (q *Q) WrappedDataKey(ctx context.Context, id, keyARN string) (DataKey, error) {
+	return scanDataKey(q.db.QueryRow(ctx, dataKeySelect+` WHERE k.id = $1 AND w.key_arn = $2`, id, keyARN))
+}
+
 // InsertDataKey stores a data key with its wrapped copy, in one statement.
 func (q *Q) InsertDataKey(ctx context.Context, k DataKey) error {
 	_, err := q.db.Exec(ctx, `
