@@ -142,11 +142,11 @@ func TestDocuments_IngestGetListRoundTrip(t *testing.T) {
 			t.Errorf("%s: List read %v, want %v", mode, got, bodies)
 		}
 		sealed, _, _ := f.st.Documents(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
-		dk, err := f.st.DataKey(t.Context(), sealed[0].DataKeyID)
 		wantKey := o.KeyARN
 		if mode == domain.ModeProviderManaged {
 			wantKey = f.providerKey
 		}
+		dk, err := f.st.WrappedDataKey(t.Context(), sealed[0].DataKeyID, wantKey)
 		if err != nil || dk.KeyARN != wantKey || dk.Uses != 3 {
 			t.Errorf("%s: data key wrapped by %s with %d uses (%v), want %s with 3", mode, dk.KeyARN, dk.Uses, err, wantKey)
 		}

@@ -148,7 +148,7 @@ func TestKeyring_SealReusesOneDataKey(t *testing.T) {
 	if n := f.calls.get("Decrypt"); n != 0 {
 		t.Fatalf("%d Decrypt calls, want 0: the new key's plaintext is cached", n)
 	}
-	dk, err := f.st.DataKey(t.Context(), a.dataKeyID)
+	dk, err := f.st.WrappedDataKey(t.Context(), a.dataKeyID, f.keyARN)
 	if err != nil || dk.OrgID != f.org.ID || dk.Purpose != "documents" || dk.OwnerID != owner.ID || dk.KeyARN != f.keyARN {
 		t.Fatalf("stored data key %+v, %v", dk, err)
 	}
@@ -457,7 +457,7 @@ func TestKeyring_StoresNoPlaintext(t *testing.T) {
 	f := setup(t)
 	owner := f.owner()
 	s := f.seal(t, f.ring, owner, 1)[0]
-	dk, err := f.st.DataKey(t.Context(), s.dataKeyID)
+	dk, err := f.st.WrappedDataKey(t.Context(), s.dataKeyID, f.keyARN)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -430,20 +430,16 @@ func TestStore_DeleteCollection_RemovesItsDocuments(t *testing.T) {
 	}
 }
 
-func TestStore_DataKey_ReadsItsWrappedCopy(t *testing.T) {
+func TestStore_WrappedDataKey_ReadsOnlyTheCopyOfThatKey(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	o := f.org(t, domain.ModeCustomerManaged)
 	want := f.dataKey(t, o.ID, "col_1", o.KeyARN, 3)
-	got, err := f.st.DataKey(t.Context(), want.ID)
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("DataKey = %+v, %v; want %+v", got, err, want)
-	}
-	if _, err := f.st.DataKey(t.Context(), "dek_missing"); !errors.Is(err, domain.ErrNotFound) {
-		t.Fatalf("unknown data key: %v, want ErrNotFound", err)
-	}
 	if got, err := f.st.WrappedDataKey(t.Context(), want.ID, o.KeyARN); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("WrappedDataKey by its key = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := f.st.WrappedDataKey(t.Context(), "dek_missing", o.KeyARN); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("unknown data key: %v, want ErrNotFound", err)
 	}
 	// Another key wraps no copy of it: not found, whatever else wraps it.
 	if _, err := f.st.WrappedDataKey(t.Context(), want.ID, arnOf(999)); !errors.Is(err, domain.ErrNotFound) {
@@ -521,7 +517,7 @@ func TestStore_DeleteDataKeys_OneOwner(t *testing.T) {
 	if n, err := f.st.DeleteDataKeys(t.Context(), "secrets", "col_2"); err != nil || n != 0 {
 		t.Fatalf("DeleteDataKeys of another purpose = %d, %v; want 0", n, err)
 	}
-	if _, err := f.st.DataKey(t.Context(), kept.ID); err != nil {
+	if _, err := f.st.WrappedDataKey(t.Context(), kept.ID, o.KeyARN); err != nil {
 		t.Fatalf("another owner's key: %v", err)
 	}
 	if n := f.count(t, `SELECT count(*) FROM wrapped_keys`); n != 1 {
@@ -541,7 +537,7 @@ func TestStore_InsertDocuments_CountsUses(t *testing.T) {
 		t.Fatalf("no documents: %v", err)
 	}
 	for id, want := range map[string]int{a.ID: 4, b.ID: 2} {
-		if k, err := f.st.DataKey(t.Context(), id); err != nil || k.Uses != want {
+		if k, err := f.st.WrappedDataKey(t.Context(), id, o.KeyARN); err != nil || k.Uses != want {
 			t.Errorf("data key %s has %d uses (%v), want %d", id, k.Uses, err, want)
 		}
 	}
