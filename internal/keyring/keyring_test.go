@@ -409,7 +409,7 @@ func wantKeyUnavailable(t *testing.T, err error, reason, action string) {
 	}
 }
 
-func TestKeyring_DisabledKeyIsKeyUnavailableAndProbedSoon(t *testing.T) {
+func TestKeyring_DisabledKeyIsKeyUnavailableDroppedAndProbedSoon(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	owner := f.owner()
@@ -427,6 +427,10 @@ func TestKeyring_DisabledKeyIsKeyUnavailableAndProbedSoon(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM data_keys`); n != 1 {
 		t.Errorf("%d data keys, want only the one made before the key was disabled", n)
 	}
+	// The refusal dropped the key's data keys from this ring's cache: the item sealed a moment ago
+	// under a cached data key now needs Decrypt, which the disabled key refuses (SPEC §16).
+	_, err = f.open(t, f.ring, owner, s.dataKeyID, s.itemID, s.nonce, s.ct)
+	wantKeyUnavailable(t, err, domain.CodeKeyDisabled, "kms:Decrypt")
 
 	f.probeLater(t)
 	_, err = f.open(t, f.newRing(), owner, s.dataKeyID, s.itemID, s.nonce, s.ct)
@@ -484,5 +488,38 @@ func TestKeyring_StoresNoPlaintext(t *testing.T) {
 	}
 	if bytes.Contains(s.ct, []byte(s.itemID)) {
 		t.Error("the sealed item shows its plaintext")
+	}
+}
+
+func TestKeyring_DropUnavailableDropsWhatAProbeElsewhereFoundUnusable(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	owner := f.owner()
+	s := f.seal(t, f.ring, owner, 1)[0] // cached by this ring
+	drop := f.ring.DropUnavailable()
+	if err := drop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.open(t, f.ring, owner, s.dataKeyID, s.itemID, s.nonce, s.ct); err != nil || f.calls.get("Decrypt") != 0 {
+		t.Fatalf("healthy key: Open = %v after %d Decrypt calls, want a cache hit", err, f.calls.get("Decrypt"))
+	}
+	// Another replica's probe records the key unavailable.
+	hs, err := f.st.KeyHealth(t.Context(), f.org.ID)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("KeyHealth = %v, %v", hs, err)
+	}
+	h, now := hs[0], f.st.Now()
+	h.Status, h.LastProbeAt, h.UnavailableSince = domain.KeyUnavailable, &now, &now
+	if err := f.st.SaveKeyHealth(t.Context(), h); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	if err := drop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The data key left memory: opening needs KMS Decrypt again (which the emulator, not told of any
+	// change, still grants).
+	if _, err := f.open(t, f.ring, owner, s.dataKeyID, s.itemID, s.nonce, s.ct); err != nil || f.calls.get("Decrypt") != 1 {
+		t.Fatalf("after the drop: Open = %v after %d Decrypt calls, want 1", err, f.calls.get("Decrypt"))
 	}
 }
