@@ -141,7 +141,8 @@ func TestKeyring_MigrationKeepsDocumentsReadable(t *testing.T) {
 		cache := envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 10})
 		svc := documents.New(documents.Config{Store: st, Idempotency: idempotency.New(st, "test secret"),
 			Keyring: keyring.New(keyring.Config{Store: st, KMS: platform, Cache: cache, MaxAge: 24 * time.Hour, MaxUses: 1000})})
-		doc, err := svc.Get(t.Context(), orgID, colID, docID)
+		org := domain.Org{ID: orgID, Region: env.Region, Mode: domain.ModeCustomerManaged, KeyARN: keyARN}
+		doc, err := svc.Get(t.Context(), org, colID, docID)
 		if err != nil {
 			t.Fatalf("%s: Get of the document stored before the keyring: %v", step, err)
 		}
@@ -153,6 +154,11 @@ func TestKeyring_MigrationKeepsDocumentsReadable(t *testing.T) {
 		}
 	}
 	read("after up")
+	// 00016: a document sealed before the wrapping key was bound into its AAD says so.
+	var aadVersion int
+	if err := db.QueryRowContext(t.Context(), `SELECT aad_version FROM documents WHERE id = $1`, docID).Scan(&aadVersion); err != nil || aadVersion != keyring.AADv1 {
+		t.Fatalf("aad_version of the old document = %d (%v), want %d", aadVersion, err, keyring.AADv1)
+	}
 
 	var arn, purpose, owner string
 	var w []byte
@@ -197,4 +203,45 @@ FROM data_keys k JOIN wrapped_keys w ON w.data_key_id = k.id WHERE k.id = $1`, d
 		t.Fatal(err)
 	}
 	read("after down and up again")
+}
+
+// TestKeyBinding_DownRefusedWhileKeyBoundItemsExist: 00016 records each sealed item's AAD version, and
+// going below it while an item sealed as version 2 exists would make that item unreadable for good
+// (version 15's code cannot open it, and version 16 again would take it for version 1): down refuses.
+func TestKeyBinding_DownRefusedWhileKeyBoundItemsExist(t *testing.T) {
+	t.Parallel()
+	dbURL := emptyDatabase(t)
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const arn = "arn:aws:kms:us-west-2:111122223333:key/11111111-1111-1111-1111-111111111111"
+	now := time.Now().UTC()
+	mustExec(t, db, `INSERT INTO orgs (id, name, region, encryption_mode, created_at) VALUES ('org_1', 'o', 'us-west-2', 'customer_managed', $1)`, now)
+	mustExec(t, db, `INSERT INTO collections (id, org_id, name, region, state, state_changed_at, created_at) VALUES ('col_1', 'org_1', 'c', 'us-west-2', 'active', $1, $1)`, now)
+	mustExec(t, db, `INSERT INTO data_keys (id, org_id, purpose, owner_id, uses, created_at) VALUES ('dek_1', 'org_1', 'documents', 'col_1', 1, $1)`, now)
+	mustExec(t, db, `INSERT INTO wrapped_keys (data_key_id, key_arn, wrapped, created_at) VALUES ('dek_1', $1, '\x00', $2)`, arn, now)
+	mustExec(t, db, `INSERT INTO documents (id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at)
+VALUES ('doc_1', 'org_1', 'col_1', 'dek_1', 2, '\x000000000000000000000000', '\x00', $1)`, now)
+	if _, err := p.DownTo(t.Context(), 15); err == nil || !strings.Contains(err.Error(), "aad_version 2") {
+		t.Fatalf("down below 16 with a key-bound document: %v, want a refusal", err)
+	}
+	if got := columns(t, db, "documents"); !strings.Contains(strings.Join(got, ","), "aad_version smallint NO") {
+		t.Fatalf("documents lost aad_version although down was refused: %v", got)
+	}
+	mustExec(t, db, `DELETE FROM documents`)
+	if _, err := p.DownTo(t.Context(), 15); err != nil {
+		t.Fatal(err)
+	}
+	if got := columns(t, db, "documents"); strings.Contains(strings.Join(got, ","), "aad_version") {
+		t.Fatalf("documents after down: %v", got)
+	}
 }

@@ -178,13 +178,13 @@ func TestCollections_DeleteRemovesDocumentsAndDataKeys(t *testing.T) {
 	if _, err := f.svc.Get(t.Context(), o.ID, gone.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("deleted collection reads: %v", err)
 	}
-	if _, err := f.st.DataKey(t.Context(), sealed[0].DataKeyID); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := f.st.WrappedDataKey(t.Context(), sealed[0].DataKeyID, o.KeyARN); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("the deleted collection's data key reads: %v", err)
 	}
 	if left, _, err := f.st.Documents(t.Context(), o.ID, gone.ID, domain.Page{Limit: 10}); err != nil || len(left) != 0 {
 		t.Errorf("%d documents left, %v", len(left), err)
 	}
-	if docs, _, err := f.docs.List(t.Context(), o.ID, kept.ID, domain.Page{Limit: 10}); err != nil || len(docs) != 2 {
+	if docs, _, err := f.docs.List(t.Context(), o, kept.ID, domain.Page{Limit: 10}); err != nil || len(docs) != 2 {
 		t.Errorf("the other collection reads %d documents, %v", len(docs), err)
 	}
 	evs := f.events(t, o.ID, domain.EventCollectionDeleted)

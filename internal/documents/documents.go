@@ -1,7 +1,7 @@
 // Package documents is the use-case service of collection documents (SPEC §5, §8): ingestion, all or
 // none, sealed under the collection's data keys from the keyring, and reads that open them again.
-// Losing the key makes the data unreadable once cached data keys expire; restoring it makes the data
-// readable again.
+// Losing the key makes the data unreadable (at once when cmekd learns of it, else once cached data keys
+// expire); restoring it makes the data readable again.
 package documents
 
 import (
@@ -89,7 +89,7 @@ func (s *Service) Ingest(ctx context.Context, org domain.Org, colID string, docs
 				return err
 			}
 			sealed[i] = store.SealedDocument{ID: ids[i], OrgID: org.ID, CollectionID: col.ID, DataKeyID: box.DataKeyID(),
-				Nonce: nonce, Ciphertext: ct, CreatedAt: now}
+				AADVersion: keyring.SealVersion, Nonce: nonce, Ciphertext: ct, CreatedAt: now}
 		}
 		return nil
 	})
@@ -140,9 +140,9 @@ func (s *Service) readable(ctx context.Context, orgID, colID string) (domain.Col
 	return col, refuseRead(col.State)
 }
 
-// Get reads and decrypts one document.
-func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, error) {
-	col, err := s.readable(ctx, orgID, colID)
+// Get reads and decrypts one document of org.
+func (s *Service) Get(ctx context.Context, org domain.Org, colID, id string) (Document, error) {
+	col, err := s.readable(ctx, org.ID, colID)
 	if err != nil {
 		return Document{}, err
 	}
@@ -150,16 +150,16 @@ func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, e
 	if err != nil {
 		return Document{}, err
 	}
-	docs, err := s.open(ctx, col, []store.SealedDocument{sd})
+	docs, err := s.open(ctx, org, col, []store.SealedDocument{sd})
 	if err != nil {
 		return Document{}, err
 	}
 	return docs[0], nil
 }
 
-// List reads and decrypts a page of documents, in ingestion order.
-func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Page) ([]Document, string, error) {
-	col, err := s.readable(ctx, orgID, colID)
+// List reads and decrypts a page of documents of org, in ingestion order.
+func (s *Service) List(ctx context.Context, org domain.Org, colID string, page domain.Page) ([]Document, string, error) {
+	col, err := s.readable(ctx, org.ID, colID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -167,13 +167,14 @@ func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Pag
 	if err != nil {
 		return nil, "", err
 	}
-	docs, err := s.open(ctx, col, sealed)
+	docs, err := s.open(ctx, org, col, sealed)
 	return docs, next, err
 }
 
-// open decrypts documents with one keyring use per data key. A document that fails authentication
-// (moved to another row, tampered with) is never returned.
-func (s *Service) open(ctx context.Context, col domain.Collection, sealed []store.SealedDocument) ([]Document, error) {
+// open decrypts documents with one keyring use per data key, each unwrapped only by org's wrapping
+// key. A document that fails authentication (moved to another row, tampered with, or naming a data
+// key that key does not wrap) is never returned.
+func (s *Service) open(ctx context.Context, org domain.Org, col domain.Collection, sealed []store.SealedDocument) ([]Document, error) {
 	out := make([]Document, len(sealed))
 	byKey := map[string][]int{} // data key id → indexes of its documents in sealed
 	var order []string
@@ -184,10 +185,10 @@ func (s *Service) open(ctx context.Context, col domain.Collection, sealed []stor
 		byKey[sd.DataKeyID] = append(byKey[sd.DataKeyID], i)
 	}
 	for _, id := range order {
-		err := s.cfg.Keyring.Open(ctx, owner(col), id, func(box *keyring.Box) error {
+		err := s.cfg.Keyring.Open(ctx, owner(col), s.wrappingKey(org), id, func(box *keyring.Box) error {
 			for _, i := range byKey[id] {
 				sd := sealed[i]
-				plain, err := box.Open(sd.ID, sd.Nonce, sd.Ciphertext)
+				plain, err := box.Open(sd.ID, sd.AADVersion, sd.Nonce, sd.Ciphertext)
 				if err != nil {
 					return err
 				}

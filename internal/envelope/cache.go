@@ -39,17 +39,22 @@ type Cache struct {
 	metrics    *metrics
 
 	mu      sync.Mutex
-	entries map[string]*entry
-	lru     list.List // of *entry, most recently used first
-	byAge   list.List // of *entry, oldest load first: the order in which they expire
-	flights map[string]*flight
+	entries map[ref]*entry
+	byKey   map[string]map[*entry]struct{} // wrapping KMS key ARN → its entries, for DropKey
+	lru     list.List                      // of *entry, most recently used first
+	byAge   list.List                      // of *entry, oldest load first: the order in which they expire
+	flights map[ref]*flight
 	gen     uint64 // bumped by Purge, so that a load running across it is not cached
 }
+
+// ref names a cached key: the data key's id and the KMS key whose wrapped copy it was unwrapped from
+// (or generated under), so that the keys of a KMS key found unusable can be dropped together.
+type ref struct{ id, keyARN string }
 
 // entry is one plaintext data key. Its links and id are guarded by Cache.mu; refs is taken under
 // Cache.mu but dropped without it, which is why the fields the releaser reads are atomic.
 type entry struct {
-	id       string
+	ref      ref
 	key      []byte
 	loadedAt time.Time
 	lru, age *list.Element
@@ -63,6 +68,7 @@ type entry struct {
 type flight struct {
 	done    chan struct{} // closed when e or err is set
 	gen     uint64        // Cache.gen when the load started
+	dropped bool          // DropKey ran for its KMS key during the load; guarded by Cache.mu
 	waiters int64         // callers that will each own one reference to e; guarded by Cache.mu
 	e       *entry
 	err     error
@@ -89,18 +95,19 @@ func NewCache(opts CacheOptions) *Cache {
 		maxEntries: opts.MaxEntries,
 		clock:      clock.Or(opts.Clock),
 		metrics:    m,
-		entries:    map[string]*entry{},
-		flights:    map[string]*flight{},
+		entries:    map[ref]*entry{},
+		byKey:      map[string]map[*entry]struct{}{},
+		flights:    map[ref]*flight{},
 	}
 }
 
-// Use runs fn with the plaintext data key id, loading it with load on a miss or when the cached copy is
-// older than TTL. The key must not escape fn: once fn returns, an evicted key may be wiped. Callers that
+// Use runs fn with the plaintext data key id unwrapped from its copy under KMS key keyARN, loading it
+// with load on a miss or when the cached copy is older than TTL. The key must not escape fn: once fn returns, an evicted key may be wiped. Callers that
 // miss the same id together share one load, made with the first caller's ctx; the others wait for it
 // as long as their own ctx allows. load hands its slice to the cache, which wipes it on eviction; load's
 // error is returned as is and not cached.
-func (c *Cache) Use(ctx context.Context, id string, load func(context.Context) ([]byte, error), fn func(key []byte) error) error {
-	e, err := c.acquire(ctx, id, load)
+func (c *Cache) Use(ctx context.Context, id, keyARN string, load func(context.Context) ([]byte, error), fn func(key []byte) error) error {
+	e, err := c.acquire(ctx, ref{id, keyARN}, load)
 	if err != nil {
 		return err
 	}
@@ -109,7 +116,7 @@ func (c *Cache) Use(ctx context.Context, id string, load func(context.Context) (
 }
 
 // acquire returns the fresh entry for id with a reference taken, loading it if need be.
-func (c *Cache) acquire(ctx context.Context, id string, load func(context.Context) ([]byte, error)) (*entry, error) {
+func (c *Cache) acquire(ctx context.Context, id ref, load func(context.Context) ([]byte, error)) (*entry, error) {
 	for missed := false; ; missed = true {
 		c.mu.Lock()
 		now := c.clock.Now()
@@ -171,7 +178,7 @@ func (c *Cache) acquire(ctx context.Context, id string, load func(context.Contex
 
 // load runs the loader of flight f and settles f. A panicking loader still settles f, so that its
 // waiters do not hang, and then panics on.
-func (c *Cache) load(ctx context.Context, id string, f *flight, load func(context.Context) ([]byte, error)) {
+func (c *Cache) load(ctx context.Context, id ref, f *flight, load func(context.Context) ([]byte, error)) {
 	settled := false
 	defer func() {
 		if !settled {
@@ -185,7 +192,7 @@ func (c *Cache) load(ctx context.Context, id string, f *flight, load func(contex
 
 // settle ends flight f with key or err and wakes its waiters. A loaded key is cached, unless Purge ran
 // during the load, and comes with one reference for each waiter.
-func (c *Cache) settle(id string, f *flight, key []byte, err error, retry bool) {
+func (c *Cache) settle(id ref, f *flight, key []byte, err error, retry bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.flights, id)
@@ -193,9 +200,9 @@ func (c *Cache) settle(id string, f *flight, key []byte, err error, retry bool) 
 	if err == nil {
 		now := c.clock.Now()
 		c.sweepLocked(now)
-		f.e = &entry{id: id, key: key, loadedAt: now}
+		f.e = &entry{ref: id, key: key, loadedAt: now}
 		f.e.refs.Store(f.waiters)
-		if f.gen == c.gen {
+		if f.gen == c.gen && !f.dropped {
 			c.insertLocked(f.e)
 		} else {
 			f.e.evicted.Store(true)
@@ -219,23 +226,29 @@ func (e *entry) wipe() {
 	}
 }
 
-// Put caches a copy of key, a data key just generated (GenerateDataKey's plaintext), so that the
-// writer does not Decrypt it back. The caller still owns key and should wipe it.
-func (c *Cache) Put(id string, key []byte) {
+// Put caches a copy of key, a data key id just generated under KMS key keyARN (GenerateDataKey's
+// plaintext), so that the writer does not Decrypt it back. The caller still owns key and should wipe it.
+func (c *Cache) Put(id, keyARN string, key []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.clock.Now()
 	c.sweepLocked(now)
-	c.insertLocked(&entry{id: id, key: bytes.Clone(key), loadedAt: now})
+	c.insertLocked(&entry{ref: ref{id, keyARN}, key: bytes.Clone(key), loadedAt: now})
 }
 
 // insertLocked caches e as the most recently used entry, replacing any entry of the same id, and
 // evicts the least recently used ones beyond MaxEntries.
 func (c *Cache) insertLocked(e *entry) {
-	if old := c.entries[e.id]; old != nil {
+	if old := c.entries[e.ref]; old != nil {
 		c.removeLocked(old)
 	}
-	c.entries[e.id] = e
+	c.entries[e.ref] = e
+	set := c.byKey[e.ref.keyARN]
+	if set == nil {
+		set = map[*entry]struct{}{}
+		c.byKey[e.ref.keyARN] = set
+	}
+	set[e] = struct{}{}
 	e.lru = c.lru.PushFront(e)
 	e.age = c.byAge.PushBack(e)
 	c.metrics.entries.Inc()
@@ -253,7 +266,12 @@ func (c *Cache) evictLocked(e *entry, reason evictReason) {
 // removeLocked takes e out of the cache and wipes its key, now if no function uses it, or else when
 // the last one returns.
 func (c *Cache) removeLocked(e *entry) {
-	delete(c.entries, e.id)
+	delete(c.entries, e.ref)
+	if set := c.byKey[e.ref.keyARN]; len(set) <= 1 {
+		delete(c.byKey, e.ref.keyARN)
+	} else {
+		delete(set, e)
+	}
 	c.lru.Remove(e.lru)
 	c.byAge.Remove(e.age)
 	c.metrics.entries.Dec()
@@ -306,4 +324,25 @@ func (c *Cache) Purge() {
 	for el := c.lru.Front(); el != nil; el = c.lru.Front() {
 		c.evictLocked(el.Value.(*entry), evictPurge)
 	}
+}
+
+// DropKey evicts and wipes every data key unwrapped from (or generated under) KMS key keyARN, for a key
+// cmekd has found unusable: reads after it need KMS Decrypt, which the unusable key refuses, so they
+// fail at once rather than when the TTL runs out (SPEC §16). A key in use is wiped when its function
+// returns; a load running across DropKey serves its callers but is not cached. It reports how many
+// keys it dropped.
+func (c *Cache) DropKey(keyARN string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for r, f := range c.flights {
+		if r.keyARN == keyARN {
+			f.dropped = true
+		}
+	}
+	n := 0
+	for e := range c.byKey[keyARN] {
+		c.evictLocked(e, evictKey)
+		n++
+	}
+	return n
 }

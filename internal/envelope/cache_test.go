@@ -22,6 +22,12 @@ import (
 
 const ttl = 5 * time.Minute
 
+// testKeyARN and otherKeyARN are the KMS keys the tests' data keys are wrapped by.
+const (
+	testKeyARN  = "arn:aws:kms:us-west-2:111122223333:key/11111111-1111-1111-1111-111111111111"
+	otherKeyARN = "arn:aws:kms:us-west-2:111122223333:key/22222222-2222-2222-2222-222222222222"
+)
+
 func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // keyFor is the data key the loaders of these tests unwrap for id.
@@ -85,7 +91,7 @@ func isZero(b []byte) bool {
 // use runs Use for id and fails the test unless fn got keyFor(id).
 func use(t *testing.T, c *envelope.Cache, l *loader, id string) {
 	t.Helper()
-	err := c.Use(t.Context(), id, l.For(id), func(key []byte) error {
+	err := c.Use(t.Context(), id, testKeyARN, l.For(id), func(key []byte) error {
 		if !bytes.Equal(key, keyFor(id)) {
 			return fmt.Errorf("fn got key %x, want %x", key, keyFor(id))
 		}
@@ -200,7 +206,7 @@ func TestCache_EvictsLeastRecentlyUsedAndWipesIt(t *testing.T) {
 		if isZero(l.Handed(t, id, 0)) {
 			t.Errorf("%s wiped while cached", id)
 		}
-		if err := c.Use(t.Context(), id, noLoad(t), func([]byte) error { return nil }); err != nil {
+		if err := c.Use(t.Context(), id, testKeyARN, noLoad(t), func([]byte) error { return nil }); err != nil {
 			t.Error(err)
 		}
 	}
@@ -216,7 +222,7 @@ func TestCache_WipesKeyEvictedInUseOnlyAfterFnReturns(t *testing.T) {
 	t.Parallel()
 	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 1})
 	l := newLoader()
-	err := c.Use(t.Context(), "dek_a", l.For("dek_a"), func(key []byte) error {
+	err := c.Use(t.Context(), "dek_a", testKeyARN, l.For("dek_a"), func(key []byte) error {
 		use(t, c, l, "dek_b") // evicts dek_a, which this fn still uses
 		c.Purge()
 		if !bytes.Equal(key, keyFor("dek_a")) {
@@ -250,7 +256,7 @@ func TestCache_ConcurrentMissesMakeOneLoad(t *testing.T) {
 		errs := make(chan error, n)
 		for range n {
 			go func() {
-				errs <- c.Use(context.Background(), "dek_a", load, func(key []byte) error {
+				errs <- c.Use(context.Background(), "dek_a", testKeyARN, load, func(key []byte) error {
 					if !bytes.Equal(key, keyFor("dek_a")) {
 						return fmt.Errorf("fn got %x", key)
 					}
@@ -287,7 +293,7 @@ func TestCache_DoesNotCacheLoadErrors(t *testing.T) {
 		return keyFor("dek_a"), nil
 	}
 	ran := false
-	err := c.Use(t.Context(), "dek_a", load, func([]byte) error { ran = true; return nil })
+	err := c.Use(t.Context(), "dek_a", testKeyARN, load, func([]byte) error { ran = true; return nil })
 	if err != errKMS { // the loader's error comes back as is, not wrapped
 		t.Errorf("Use = %v, want the loader's error as is", err)
 	}
@@ -297,7 +303,7 @@ func TestCache_DoesNotCacheLoadErrors(t *testing.T) {
 	if c.Len() != 0 {
 		t.Errorf("Len = %d after a failed load, want 0", c.Len())
 	}
-	if err := c.Use(t.Context(), "dek_a", load, func([]byte) error { return nil }); err != nil {
+	if err := c.Use(t.Context(), "dek_a", testKeyARN, load, func([]byte) error { return nil }); err != nil {
 		t.Errorf("Use after the key came back: %v", err)
 	}
 	if calls != 2 {
@@ -320,10 +326,10 @@ func TestCache_WaitersLoadAgainWhenTheLoadingCallerGivesUp(t *testing.T) {
 		noop := func([]byte) error { return nil }
 		leaderCtx, cancel := context.WithCancel(context.Background())
 		leaderErr := make(chan error)
-		go func() { leaderErr <- c.Use(leaderCtx, "dek_a", load, noop) }()
+		go func() { leaderErr <- c.Use(leaderCtx, "dek_a", testKeyARN, load, noop) }()
 		synctest.Wait()
 		waiterErr := make(chan error)
-		go func() { waiterErr <- c.Use(context.Background(), "dek_a", load, noop) }()
+		go func() { waiterErr <- c.Use(context.Background(), "dek_a", testKeyARN, load, noop) }()
 		synctest.Wait()
 		cancel()
 
@@ -348,11 +354,11 @@ func TestCache_WaiterStopsWaitingWithItsContext(t *testing.T) {
 		load := func(context.Context) ([]byte, error) { <-release; return handed, nil }
 		noop := func([]byte) error { return nil }
 		leaderErr := make(chan error)
-		go func() { leaderErr <- c.Use(context.Background(), "dek_a", load, noop) }()
+		go func() { leaderErr <- c.Use(context.Background(), "dek_a", testKeyARN, load, noop) }()
 		synctest.Wait()
 		ctx, cancel := context.WithCancel(context.Background())
 		waiterErr := make(chan error)
-		go func() { waiterErr <- c.Use(ctx, "dek_a", load, noop) }()
+		go func() { waiterErr <- c.Use(ctx, "dek_a", testKeyARN, load, noop) }()
 		synctest.Wait()
 		cancel()
 		if err := <-waiterErr; !errors.Is(err, context.Canceled) {
@@ -380,11 +386,11 @@ func TestCache_PanickingLoaderReleasesWaiters(t *testing.T) {
 		recovered := make(chan any)
 		go func() {
 			defer func() { recovered <- recover() }()
-			_ = c.Use(context.Background(), "dek_a", load, noop)
+			_ = c.Use(context.Background(), "dek_a", testKeyARN, load, noop)
 		}()
 		synctest.Wait()
 		waiterErr := make(chan error)
-		go func() { waiterErr <- c.Use(context.Background(), "dek_a", load, noop) }()
+		go func() { waiterErr <- c.Use(context.Background(), "dek_a", testKeyARN, load, noop) }()
 		synctest.Wait()
 		close(release)
 		if r := <-recovered; r != "loader bug" {
@@ -402,9 +408,9 @@ func TestCache_PutServesWithoutLoad(t *testing.T) {
 	t.Parallel()
 	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10})
 	generated := keyFor("dek_a")
-	c.Put("dek_a", generated)
+	c.Put("dek_a", testKeyARN, generated)
 	envelope.Wipe(generated) // the writer wipes its own copy
-	err := c.Use(t.Context(), "dek_a", noLoad(t), func(key []byte) error {
+	err := c.Use(t.Context(), "dek_a", testKeyARN, noLoad(t), func(key []byte) error {
 		if !bytes.Equal(key, keyFor("dek_a")) {
 			t.Errorf("fn got %x, want the key that was put", key)
 		}
@@ -446,6 +452,64 @@ func TestCache_PurgeWipesEverything(t *testing.T) {
 	}
 }
 
+func TestCache_DropKeyWipesOnlyThatKeysDataKeys(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Registerer: reg})
+	l := newLoader()
+	use(t, c, l, "dek_a")
+	use(t, c, l, "dek_b")
+	other := keyFor("dek_c")
+	c.Put("dek_c", otherKeyARN, other)
+	if n := c.DropKey(testKeyARN); n != 2 {
+		t.Fatalf("DropKey dropped %d keys, want 2", n)
+	}
+	for _, id := range []string{"dek_a", "dek_b"} {
+		if !isZero(l.Handed(t, id, 0)) {
+			t.Errorf("%s not wiped by DropKey", id)
+		}
+	}
+	// The other KMS key's data key is still served from memory.
+	if err := c.Use(t.Context(), "dek_c", otherKeyARN, noLoad(t), func([]byte) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if m := metricValues(t, reg); m["cmekd_dek_cache_evictions_total{key_unavailable}"] != 2 || m["cmekd_dek_cache_entries"] != 1 {
+		t.Errorf("metrics after DropKey: %v", m)
+	}
+	// The next use needs the loader (KMS Decrypt) again.
+	use(t, c, l, "dek_a")
+	if got := l.Loads("dek_a"); got != 2 {
+		t.Errorf("loads after DropKey = %d, want 2", got)
+	}
+	if n := c.DropKey(otherKeyARN); n != 1 || c.Len() != 1 {
+		t.Errorf("DropKey(other) dropped %d, Len = %d; want 1 and 1", n, c.Len())
+	}
+}
+
+func TestCache_KeyLoadedDuringDropKeyIsNotCached(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10})
+		release := make(chan struct{})
+		handed := keyFor("dek_a")
+		load := func(context.Context) ([]byte, error) { <-release; return handed, nil }
+		done := make(chan error)
+		go func() {
+			done <- c.Use(context.Background(), "dek_a", testKeyARN, load, func([]byte) error { return nil })
+		}()
+		synctest.Wait()
+		c.DropKey(otherKeyARN) // another key's drop leaves this load alone
+		c.DropKey(testKeyARN)
+		close(release)
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		if c.Len() != 0 || !isZero(handed) {
+			t.Errorf("a key loaded across DropKey was kept: Len = %d, key %x", c.Len(), handed)
+		}
+	})
+}
+
 func TestCache_KeyLoadedDuringPurgeIsNotCached(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -455,7 +519,7 @@ func TestCache_KeyLoadedDuringPurgeIsNotCached(t *testing.T) {
 		load := func(context.Context) ([]byte, error) { <-release; return handed, nil }
 		done := make(chan error)
 		go func() {
-			done <- c.Use(context.Background(), "dek_a", load, func(key []byte) error {
+			done <- c.Use(context.Background(), "dek_a", testKeyARN, load, func(key []byte) error {
 				if !bytes.Equal(key, keyFor("dek_a")) {
 					return fmt.Errorf("fn got %x", key)
 				}
@@ -510,7 +574,7 @@ func TestCache_FnNeverSeesAWipedKeyUnderConcurrentEviction(t *testing.T) {
 		wg.Go(func() {
 			for i := range rounds {
 				id := ids[(w+i)%len(ids)]
-				err := c.Use(t.Context(), id, l.For(id), func(key []byte) error {
+				err := c.Use(t.Context(), id, testKeyARN, l.For(id), func(key []byte) error {
 					runtime.Gosched() // let evictions run while this fn holds the key
 					if !bytes.Equal(key, keyFor(id)) {
 						return fmt.Errorf("fn for %s saw %x", id, key)
@@ -556,16 +620,17 @@ func TestCache_CountsHitsMissesAndEntries(t *testing.T) {
 	use(t, first, l, "dek_a")  // hit
 	use(t, first, l, "dek_b")  // miss, evicts dek_a
 	use(t, second, l, "dek_a") // miss
-	second.Put("dek_c", keyFor("dek_c"))
+	second.Put("dek_c", testKeyARN, keyFor("dek_c"))
 	use(t, second, l, "dek_c") // hit
 
 	want := map[string]float64{
-		"cmekd_dek_cache_hits_total":             2,
-		"cmekd_dek_cache_misses_total":           3,
-		"cmekd_dek_cache_entries":                3,
-		"cmekd_dek_cache_evictions_total{ttl}":   0,
-		"cmekd_dek_cache_evictions_total{size}":  1,
-		"cmekd_dek_cache_evictions_total{purge}": 0,
+		"cmekd_dek_cache_hits_total":                       2,
+		"cmekd_dek_cache_misses_total":                     3,
+		"cmekd_dek_cache_entries":                          3,
+		"cmekd_dek_cache_evictions_total{ttl}":             0,
+		"cmekd_dek_cache_evictions_total{size}":            1,
+		"cmekd_dek_cache_evictions_total{purge}":           0,
+		"cmekd_dek_cache_evictions_total{key_unavailable}": 0,
 	}
 	if got := metricValues(t, reg); !maps.Equal(got, want) {
 		t.Errorf("metrics = %v, want %v", got, want)
@@ -602,7 +667,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	ids := make([]string, 64)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("dek_%d", i)
-		c.Put(ids[i], keyFor(ids[i]))
+		c.Put(ids[i], testKeyARN, keyFor(ids[i]))
 	}
 	fail := func(context.Context) ([]byte, error) { return nil, errors.New("miss") }
 	fn := func(key []byte) error {
@@ -616,7 +681,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for i := 0; pb.Next(); i++ {
-			if err := c.Use(ctx, ids[i%len(ids)], fail, fn); err != nil {
+			if err := c.Use(ctx, ids[i%len(ids)], testKeyARN, fail, fn); err != nil {
 				b.Error(err)
 				return
 			}

@@ -15,11 +15,12 @@ const (
 	evictTTL evictReason = iota
 	evictSize
 	evictPurge
+	evictKey // its wrapping KMS key was found unusable (DropKey)
 	numEvictReasons
 )
 
 // evictReasonLabels are the reason label values, indexed by evictReason.
-var evictReasonLabels = [numEvictReasons]string{"ttl", "size", "purge"}
+var evictReasonLabels = [numEvictReasons]string{"ttl", "size", "purge", "key_unavailable"}
 
 // metrics counts the cache's hits, misses and evictions and gauges its size.
 type metrics struct {
@@ -43,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	})
 	evictions := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cmekd_dek_cache_evictions_total",
-		Help: "Plaintext data keys dropped from memory and wiped, by reason (ttl, size, purge).",
+		Help: "Plaintext data keys dropped from memory and wiped, by reason (ttl, size, purge, key_unavailable).",
 	}, []string{"reason"})
 	entries := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "cmekd_dek_cache_entries",

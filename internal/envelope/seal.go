@@ -24,24 +24,42 @@ const (
 // with, sealed under another data key, or moved to another item, owner, organisation or purpose.
 var ErrDecrypt = errors.New("envelope: ciphertext does not authenticate")
 
-// DocumentLabel starts every collection document's additional data.
-const DocumentLabel = "cmekd/document/v1"
+// Labels that start a collection document's additional data: DocumentLabel for documents sealed
+// before the wrapping key's ARN was bound into it, DocumentLabelV2 (with AAD.KeyARN) since (SPEC §16).
+const (
+	DocumentLabel   = "cmekd/document/v1"
+	DocumentLabelV2 = "cmekd/document/v2"
+)
 
-// SecretLabel starts every secret value's additional data (SPEC §13).
-const SecretLabel = "cmekd/secret/v1"
+// Labels that start a secret value's additional data (SPEC §13), as for documents.
+const (
+	SecretLabel   = "cmekd/secret/v1"
+	SecretLabelV2 = "cmekd/secret/v2"
+)
 
-// AAD names what a ciphertext is bound to: a label naming the purpose (so that a ciphertext of one
-// purpose can never be taken for one of another), the organisation, the owner of the data key (a
-// collection, say) and the item itself (a document).
+// AAD names what a ciphertext is bound to: a label naming the purpose and format (so that a ciphertext
+// of one purpose can never be taken for one of another), the organisation, the owner of the data key
+// (a collection, say), the item itself (a document) and, in the labels that bind it, the ARN of the
+// KMS key that wraps the data key.
 type AAD struct {
 	Label, OrgID, OwnerID, ItemID string
+	// KeyARN is empty in the first labels of each purpose, which did not bind it: an AAD without it
+	// encodes as it always did, so that items sealed then still open.
+	KeyARN string
 }
 
 // bytes encodes a as GCM additional data: the label, then each field prefixed with its length, so
 // that no two different AADs encode alike (("ab","c") and ("a","bc") differ).
 func (a AAD) bytes() []byte {
-	fields := [...]string{a.OrgID, a.OwnerID, a.ItemID}
-	b := make([]byte, 0, len(a.Label)+len(fields)*4+len(a.OrgID)+len(a.OwnerID)+len(a.ItemID))
+	fields := []string{a.OrgID, a.OwnerID, a.ItemID}
+	if a.KeyARN != "" {
+		fields = append(fields, a.KeyARN)
+	}
+	n := len(a.Label)
+	for _, f := range fields {
+		n += 4 + len(f)
+	}
+	b := make([]byte, 0, n)
 	b = append(b, a.Label...)
 	for _, f := range fields {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))

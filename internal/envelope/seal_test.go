@@ -110,6 +110,31 @@ func TestOpen_FailsForAnotherAAD(t *testing.T) {
 	}
 }
 
+func TestOpen_KeyBoundAADFailsForAnotherKey(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	const arn = "arn:aws:kms:us-west-2:111122223333:key/11111111-1111-1111-1111-111111111111"
+	sealedAs := envelope.AAD{Label: envelope.DocumentLabelV2, OrgID: "org_ab", OwnerID: "col_c", ItemID: "doc_1", KeyARN: arn}
+	nonce, ciphertext := seal(t, key, sealedAs, []byte(`{"secret":true}`))
+	if _, err := envelope.Open(key, sealedAs, nonce, ciphertext); err != nil {
+		t.Fatalf("Open under the AAD it was sealed with: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		aad  envelope.AAD
+	}{
+		{"another key", envelope.AAD{Label: envelope.DocumentLabelV2, OrgID: "org_ab", OwnerID: "col_c", ItemID: "doc_1",
+			KeyARN: "arn:aws:kms:us-west-2:111122223333:key/22222222-2222-2222-2222-222222222222"}},
+		{"no key", envelope.AAD{Label: envelope.DocumentLabelV2, OrgID: "org_ab", OwnerID: "col_c", ItemID: "doc_1"}},
+		{"the first label", envelope.AAD{Label: envelope.DocumentLabel, OrgID: "org_ab", OwnerID: "col_c", ItemID: "doc_1", KeyARN: arn}},
+		{"the key moved into the item", envelope.AAD{Label: envelope.DocumentLabelV2, OrgID: "org_ab", OwnerID: "col_c", ItemID: "doc_1" + arn}},
+	} {
+		if _, err := envelope.Open(key, tc.aad, nonce, ciphertext); !errors.Is(err, envelope.ErrDecrypt) {
+			t.Errorf("%s: Open = %v, want ErrDecrypt", tc.name, err)
+		}
+	}
+}
+
 func TestOpen_FailsForTamperedInput(t *testing.T) {
 	t.Parallel()
 	key := newKey(t)

@@ -21,6 +21,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Interval is CMEKD_PROBE_INTERVAL; PauseAfter is CMEKD_PAUSE_AFTER.
 	Interval, PauseAfter time.Duration
+	// Unusable, when set, is told the ARN of a key a probe found unusable (customer-caused), before
+	// that is on record: the server drops the key's data keys from this replica's cache with it, so
+	// reads here fail at once; the other replicas learn it from the database (SPEC §16).
+	Unusable func(keyARN string)
 }
 
 // Service probes keys and applies what it finds. The monitor, the probe-now route and resume share it.
@@ -30,6 +34,7 @@ type Service struct {
 	log        *slog.Logger
 	interval   time.Duration
 	pauseAfter time.Duration
+	unusable   func(keyARN string)
 	probes     *prometheus.CounterVec
 	changes    *prometheus.CounterVec
 }
@@ -37,6 +42,7 @@ type Service struct {
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, verifier: cfg.Verifier, log: cfg.Logger, interval: cfg.Interval, pauseAfter: cfg.PauseAfter,
+		unusable: cfg.Unusable,
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cmekd_key_probes_total",
 			Help: "Key probes by outcome (healthy, customer_caused, transient)."}, []string{"outcome"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cmekd_collection_transitions_total",
@@ -89,6 +95,11 @@ func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor st
 		h, err := tx.LockKeyHealth(ctx, orgID, region)
 		if err != nil {
 			return err
+		}
+		if o.Kind == CustomerCaused && s.unusable != nil {
+			// Before the commit, so that whoever sees the key unavailable finds its data keys gone
+			// here; should the transaction fail, the next read merely asks KMS again.
+			s.unusable(h.KeyARN)
 		}
 		now := tx.Now()
 		if leaseOwner != "" {

@@ -27,26 +27,43 @@ type KMS interface {
 var _ KMS = (*kms.Client)(nil)
 
 // Purpose is what a family of data keys seals. It names the keys' rows, the encryption-context key
-// that binds a wrapped key to its owner, and the label that starts every sealed item's authenticated
+// that binds a wrapped key to its owner, and the labels that start every sealed item's authenticated
 // data, so that nothing sealed for one purpose is ever taken for another.
 type Purpose struct {
 	Name       string
 	ContextKey string
-	Label      string
+	// Label starts the authenticated data of items sealed as AADv1, BoundLabel that of AADv2.
+	Label, BoundLabel string
 }
 
 // Documents is the purpose of a collection's data keys: they seal its documents.
-var Documents = Purpose{Name: "documents", ContextKey: "cmekd:collection", Label: envelope.DocumentLabel}
+var Documents = Purpose{Name: "documents", ContextKey: "cmekd:collection", Label: envelope.DocumentLabel, BoundLabel: envelope.DocumentLabelV2}
 
 // Secrets is the purpose of a secret scope's data keys: they seal its secret values (SPEC §13).
-var Secrets = Purpose{Name: "secrets", ContextKey: "cmekd:scope", Label: envelope.SecretLabel}
+var Secrets = Purpose{Name: "secrets", ContextKey: "cmekd:scope", Label: envelope.SecretLabel, BoundLabel: envelope.SecretLabelV2}
 
 // WebhookSecrets is the purpose of a webhook endpoint's data key: it seals the endpoint's signing
 // secret. Its keys are wrapped by the platform's own key, never the customer's (SPEC §14).
-var WebhookSecrets = Purpose{Name: "webhook_secrets", ContextKey: "cmekd:webhook", Label: WebhookSecretLabel}
+var WebhookSecrets = Purpose{Name: "webhook_secrets", ContextKey: "cmekd:webhook", Label: WebhookSecretLabel, BoundLabel: WebhookSecretLabelV2}
 
-// WebhookSecretLabel starts every webhook secret's additional data.
-const WebhookSecretLabel = "cmekd/webhook-secret/v1"
+// Labels that start a webhook secret's additional data, as AADv1 and AADv2.
+const (
+	WebhookSecretLabel   = "cmekd/webhook-secret/v1"
+	WebhookSecretLabelV2 = "cmekd/webhook-secret/v2"
+)
+
+// Versions of a sealed item's authenticated data. Each stored item records the version it was sealed
+// with, so that items sealed before the wrapping key was bound in still open.
+const (
+	// AADv1 binds the purpose's Label, the organisation, the owner and the item.
+	AADv1 = 1
+	// AADv2 binds the purpose's BoundLabel, the organisation, the owner, the item and the ARN of the
+	// KMS key that wraps the data key: the linked key (SPEC §16).
+	AADv2 = 2
+)
+
+// SealVersion is the AAD version Box.Seal seals with; stored items record it with their ciphertext.
+const SealVersion = AADv2
 
 // Owner is what a data key belongs to: a collection of an organisation, say.
 type Owner struct {
@@ -92,24 +109,42 @@ func New(cfg Config) *Keyring {
 type Box struct {
 	owner     Owner
 	dataKeyID string
+	keyARN    string // the KMS key whose wrapped copy of the data key the box was opened with
 	sealer    *envelope.Sealer
 }
 
 // DataKeyID is the data key the box seals under; stored items name it.
 func (b *Box) DataKeyID() string { return b.dataKeyID }
 
-func (b *Box) aad(itemID string) envelope.AAD {
-	return envelope.AAD{Label: b.owner.Purpose.Label, OrgID: b.owner.OrgID, OwnerID: b.owner.ID, ItemID: itemID}
+// aad is the authenticated data of item itemID as AAD version; false for a version cmekd never wrote.
+func (b *Box) aad(itemID string, version int) (envelope.AAD, bool) {
+	a := envelope.AAD{OrgID: b.owner.OrgID, OwnerID: b.owner.ID, ItemID: itemID}
+	switch version {
+	case AADv1:
+		a.Label = b.owner.Purpose.Label
+	case AADv2:
+		a.Label, a.KeyARN = b.owner.Purpose.BoundLabel, b.keyARN
+	default:
+		return a, false
+	}
+	return a, a.Label != ""
 }
 
-// Seal encrypts one item, bound to the purpose, organisation, owner and item id.
+// Seal encrypts one item as SealVersion: bound to the purpose, organisation, owner, item id and the
+// KMS key that wraps the data key.
 func (b *Box) Seal(itemID string, plaintext []byte) (nonce, ciphertext []byte, err error) {
-	return b.sealer.Seal(b.aad(itemID), plaintext)
+	aad, _ := b.aad(itemID, SealVersion)
+	return b.sealer.Seal(aad, plaintext)
 }
 
-// Open reverses Seal; an item moved to another row, owner or purpose fails with ErrIntegrity.
-func (b *Box) Open(itemID string, nonce, ciphertext []byte) ([]byte, error) {
-	plain, err := b.sealer.Open(b.aad(itemID), nonce, ciphertext)
+// Open reverses Seal for an item stored with AAD version (SealVersion since it was introduced, AADv1
+// before); an item moved to another row, owner, purpose or wrapping key fails with ErrIntegrity.
+func (b *Box) Open(itemID string, version int, nonce, ciphertext []byte) ([]byte, error) {
+	aad, ok := b.aad(itemID, version)
+	if !ok {
+		return nil, ErrIntegrity
+	}
+	plain, err := b.sealer.Open(aad, nonce, ciphertext)
 	if err != nil {
 		return nil, ErrIntegrity
 	}
@@ -132,9 +167,16 @@ func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, f
 	return k.use(ctx, owner, dk, fn)
 }
 
-// Open runs fn with a Box under the owner's data key id. A data key of another owner is never used.
-func (k *Keyring) Open(ctx context.Context, owner Owner, dataKeyID string, fn func(*Box) error) error {
-	dk, err := k.cfg.Store.DataKey(ctx, dataKeyID)
+// Open runs fn with a Box under the owner's data key id, unwrapped from its copy under keyARN: the
+// key the owner's organisation is linked to (or the platform's, for what it wraps). A data key of
+// another owner, or one keyARN does not wrap, is never used (SPEC §16): that fails with ErrIntegrity
+// without asking KMS, so a row forged to name a data key under another key the platform may use
+// reads nothing.
+func (k *Keyring) Open(ctx context.Context, owner Owner, keyARN, dataKeyID string, fn func(*Box) error) error {
+	dk, err := k.cfg.Store.WrappedDataKey(ctx, dataKeyID, keyARN)
+	if errors.Is(err, domain.ErrNotFound) {
+		return ErrIntegrity
+	}
 	if err != nil {
 		return err
 	}
@@ -157,7 +199,7 @@ func (k *Keyring) newDataKey(ctx context.Context, owner Owner, keyARN string, no
 	if err := k.cfg.Store.InsertDataKey(ctx, dk); err != nil {
 		return dk, err
 	}
-	k.cfg.Cache.Put(dk.ID, plain)
+	k.cfg.Cache.Put(dk.ID, keyARN, plain)
 	return dk, nil
 }
 
@@ -170,18 +212,19 @@ func (k *Keyring) use(ctx context.Context, owner Owner, dk store.DataKey, fn fun
 		}
 		return plain, nil
 	}
-	return k.cfg.Cache.Use(ctx, dk.ID, load, func(key []byte) error {
+	return k.cfg.Cache.Use(ctx, dk.ID, dk.KeyARN, load, func(key []byte) error {
 		sealer, err := envelope.NewSealer(key)
 		if err != nil {
 			return err
 		}
-		return fn(&Box{owner: owner, dataKeyID: dk.ID, sealer: sealer})
+		return fn(&Box{owner: owner, dataKeyID: dk.ID, keyARN: dk.KeyARN, sealer: sealer})
 	})
 }
 
 // kmsError answers a KMS failure: the customer's doing is 409 key_unavailable, an outage 503. A
-// customer-caused refusal also makes the monitor probe the key now rather than at its next turn, so
-// the organisation's collections halt within seconds of the first refused request.
+// customer-caused refusal drops the key's data keys from this replica's cache at once, and makes the
+// monitor probe the key now rather than at its next turn, so that the organisation's collections halt
+// within seconds of the first refused request and the other replicas drop theirs (DropUnavailable).
 func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error) error {
 	var ke *kms.Error
 	if !errors.As(err, &ke) {
@@ -191,7 +234,36 @@ func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error)
 	if ke.Transient() || ke.Code == kms.CodeKMSError {
 		return domain.KMSUnreachableError(pe)
 	}
+	k.cfg.Cache.DropKey(keyARN)
 	// Best effort: if it fails, the key is still probed within an interval.
 	_ = k.cfg.Store.ProbeSoon(context.WithoutCancel(ctx), orgID, keyARN)
 	return domain.KeyUnavailableError(pe)
 }
+
+// DropUnavailable returns a chore that drops from this replica's cache the data keys of every key a
+// probe on any replica found unavailable since the chore last looked, so that once cmekd knows a key
+// is unusable its reads fail on every replica within a second or two rather than when the cache's TTL
+// runs out (SPEC §16). Run it every second (the server lists it among its background services).
+func (k *Keyring) DropUnavailable() func(context.Context) error {
+	var since time.Time
+	return func(ctx context.Context) error {
+		now := k.cfg.Store.Now()
+		if since.IsZero() {
+			since = now // the cache starts empty: nothing found before this replica started is cached
+		}
+		// A probe's time is taken when its transaction starts and the row seen only once it commits,
+		// perhaps on a replica whose clock runs behind: each look reaches back by unavailableOverlap.
+		arns, err := k.cfg.Store.UnavailableKeysSince(ctx, since.Add(-unavailableOverlap))
+		if err != nil {
+			return err
+		}
+		for _, arn := range arns {
+			k.cfg.Cache.DropKey(arn)
+		}
+		since = now
+		return nil
+	}
+}
+
+// unavailableOverlap is how far each look of DropUnavailable reaches back before the previous one.
+const unavailableOverlap = 5 * time.Second

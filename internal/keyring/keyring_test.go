@@ -122,13 +122,13 @@ func (f *fixture) seal(t *testing.T, ring *keyring.Keyring, owner keyring.Owner,
 	return out
 }
 
-// open opens one item under owner with the data key it names.
-func open(t *testing.T, ring *keyring.Keyring, owner keyring.Owner, dataKeyID, itemID string, nonce, ct []byte) ([]byte, error) {
+// open opens one item under owner with the data key it names, wrapped by the fixture's key.
+func (f *fixture) open(t *testing.T, ring *keyring.Keyring, owner keyring.Owner, dataKeyID, itemID string, nonce, ct []byte) ([]byte, error) {
 	t.Helper()
 	var plain []byte
-	err := ring.Open(t.Context(), owner, dataKeyID, func(b *keyring.Box) error {
+	err := ring.Open(t.Context(), owner, f.keyARN, dataKeyID, func(b *keyring.Box) error {
 		var err error
-		plain, err = b.Open(itemID, nonce, ct)
+		plain, err = b.Open(itemID, keyring.SealVersion, nonce, ct)
 		return err
 	})
 	return plain, err
@@ -148,7 +148,7 @@ func TestKeyring_SealReusesOneDataKey(t *testing.T) {
 	if n := f.calls.get("Decrypt"); n != 0 {
 		t.Fatalf("%d Decrypt calls, want 0: the new key's plaintext is cached", n)
 	}
-	dk, err := f.st.DataKey(t.Context(), a.dataKeyID)
+	dk, err := f.st.WrappedDataKey(t.Context(), a.dataKeyID, f.keyARN)
 	if err != nil || dk.OrgID != f.org.ID || dk.Purpose != "documents" || dk.OwnerID != owner.ID || dk.KeyARN != f.keyARN {
 		t.Fatalf("stored data key %+v, %v", dk, err)
 	}
@@ -176,7 +176,7 @@ func TestKeyring_NewDataKeyAfterMaxAge(t *testing.T) {
 		t.Fatalf("%d GenerateDataKey calls, want 2", n)
 	}
 	// Items sealed under the old key still open.
-	if _, err := open(t, f.ring, owner, first.dataKeyID, first.itemID, first.nonce, first.ct); err != nil {
+	if _, err := f.open(t, f.ring, owner, first.dataKeyID, first.itemID, first.nonce, first.ct); err != nil {
 		t.Fatalf("open under the retired data key: %v", err)
 	}
 }
@@ -207,7 +207,7 @@ func TestKeyring_OpenUnwrapsThroughKMSOnce(t *testing.T) {
 	items := f.seal(t, f.ring, owner, 2)
 	fresh := f.newRing() // another replica: nothing cached
 	for _, s := range items {
-		plain, err := open(t, fresh, owner, s.dataKeyID, s.itemID, s.nonce, s.ct)
+		plain, err := f.open(t, fresh, owner, s.dataKeyID, s.itemID, s.nonce, s.ct)
 		if err != nil || string(plain) != `{"secret":"`+s.itemID+`"}` {
 			t.Fatalf("Open = %q, %v", plain, err)
 		}
@@ -215,9 +215,91 @@ func TestKeyring_OpenUnwrapsThroughKMSOnce(t *testing.T) {
 	if n := f.calls.get("Decrypt"); n != 1 {
 		t.Fatalf("%d Decrypt calls for two items of one data key, want 1", n)
 	}
-	if _, err := open(t, fresh, owner, "dek_missing", "doc_x", nil, nil); !errors.Is(err, domain.ErrNotFound) {
-		t.Fatalf("Open of an unknown data key: %v, want ErrNotFound", err)
+	if _, err := f.open(t, fresh, owner, "dek_missing", "doc_x", nil, nil); !errors.Is(err, keyring.ErrIntegrity) {
+		t.Fatalf("Open of an unknown data key: %v, want ErrIntegrity", err)
 	}
+}
+
+func TestKeyring_OpenRefusesADataKeyNotWrappedByTheLinkedKeyWithoutKMS(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	owner := f.owner()
+	// A key the platform may also use wraps a data key of the same owner: a forged or misfiled row.
+	otherKey := f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
+	var s sealed
+	err := f.ring.Seal(t.Context(), owner, otherKey, 1, func(b *keyring.Box) error {
+		s = sealed{dataKeyID: b.DataKeyID(), itemID: domain.NewID("doc")}
+		var err error
+		s.nonce, s.ct, err = b.Seal(s.itemID, []byte(`{"forged":true}`))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decrypts := f.calls.get("Decrypt")
+	if plain, err := f.open(t, f.newRing(), owner, s.dataKeyID, s.itemID, s.nonce, s.ct); !errors.Is(err, keyring.ErrIntegrity) || plain != nil {
+		t.Fatalf("Open with the linked key of a data key it does not wrap = %q, %v; want ErrIntegrity", plain, err)
+	}
+	if n := f.calls.get("Decrypt"); n != decrypts {
+		t.Fatalf("%d Decrypt calls for a data key the linked key does not wrap, want none", n-decrypts)
+	}
+}
+
+func TestKeyring_ItemsBindTheirWrappingKeyAndFirstVersionItemsStillOpen(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	owner := f.owner()
+	s := f.seal(t, f.ring, owner, 1)[0]
+	// An item as cmekd sealed it before AADv2, under the same data key: what the keyring hands a
+	// Box is the plaintext data key, so seal it with the first version's AAD directly.
+	old := domain.NewID("doc")
+	plainKey, err := f.kms.Decrypt(t.Context(), f.keyARN, f.wrapped(t, s.dataKeyID), map[string]string{"cmekd:org": owner.OrgID, "cmekd:collection": owner.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, ct, err := envelope.Seal(plainKey, envelope.AAD{Label: envelope.DocumentLabel, OrgID: owner.OrgID, OwnerID: owner.ID, ItemID: old}, []byte(`{"old":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.ring.Open(t.Context(), owner, f.keyARN, s.dataKeyID, func(b *keyring.Box) error {
+		if plain, err := b.Open(old, keyring.AADv1, nonce, ct); err != nil || string(plain) != `{"old":true}` {
+			t.Errorf("first-version item: %q, %v", plain, err)
+		}
+		// A new item binds the key: it opens as SealVersion only, never as AADv1 or an unknown version.
+		for _, v := range []int{keyring.AADv1, 0, 3} {
+			if _, err := b.Open(s.itemID, v, s.nonce, s.ct); !errors.Is(err, keyring.ErrIntegrity) {
+				t.Errorf("new item opened as AAD version %d: %v, want ErrIntegrity", v, err)
+			}
+		}
+		// A first-version item is not taken for a new one.
+		if _, err := b.Open(old, keyring.SealVersion, nonce, ct); !errors.Is(err, keyring.ErrIntegrity) {
+			t.Errorf("first-version item opened as SealVersion: %v, want ErrIntegrity", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key's ARN is in the item's authenticated data: the same AAD with another ARN does not open it.
+	otherARN := f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
+	bound := envelope.AAD{Label: envelope.DocumentLabelV2, OrgID: owner.OrgID, OwnerID: owner.ID, ItemID: s.itemID, KeyARN: f.keyARN}
+	if _, err := envelope.Open(plainKey, bound, s.nonce, s.ct); err != nil {
+		t.Fatalf("a new item does not open under the AAD that binds its wrapping key: %v", err)
+	}
+	bound.KeyARN = otherARN
+	if _, err := envelope.Open(plainKey, bound, s.nonce, s.ct); !errors.Is(err, envelope.ErrDecrypt) {
+		t.Fatalf("a new item opened under another key's ARN: %v", err)
+	}
+}
+
+// wrapped is the stored copy of data key id wrapped by the fixture's key.
+func (f *fixture) wrapped(t *testing.T, id string) []byte {
+	t.Helper()
+	dk, err := f.st.WrappedDataKey(t.Context(), id, f.keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dk.Wrapped
 }
 
 func TestKeyring_OpenOfAnotherOwnersDataKeyIsIntegrityWithoutKMS(t *testing.T) {
@@ -232,7 +314,7 @@ func TestKeyring_OpenOfAnotherOwnersDataKeyIsIntegrityWithoutKMS(t *testing.T) {
 		"another purpose":      {Purpose: keyring.Purpose{Name: "secrets", ContextKey: "cmekd:scope", Label: "cmekd/secret/v1"}, OrgID: owner.OrgID, ID: owner.ID},
 	} {
 		called := false
-		err := fresh.Open(t.Context(), other, s.dataKeyID, func(*keyring.Box) error { called = true; return nil })
+		err := fresh.Open(t.Context(), other, f.keyARN, s.dataKeyID, func(*keyring.Box) error { called = true; return nil })
 		if !errors.Is(err, keyring.ErrIntegrity) || called {
 			t.Errorf("%s: Open = %v (fn called %t), want ErrIntegrity", name, err, called)
 		}
@@ -249,7 +331,7 @@ func TestKeyring_MovedItemFailsIntegrity(t *testing.T) {
 	s := f.seal(t, f.ring, owner, 1)[0]
 	otherKey := f.seal(t, f.ring, other, 1)[0].dataKeyID
 	relabelled := owner
-	relabelled.Purpose.Label = "cmekd/secret/v1"
+	relabelled.Purpose.Label, relabelled.Purpose.BoundLabel = "cmekd/secret/v1", "cmekd/secret/v2"
 	tampered := bytes.Clone(s.ct)
 	tampered[0] ^= 1
 	for _, tc := range []struct {
@@ -264,11 +346,11 @@ func TestKeyring_MovedItemFailsIntegrity(t *testing.T) {
 		{"another purpose's label", relabelled, s.dataKeyID, s.itemID, s.ct},
 		{"a changed ciphertext", owner, s.dataKeyID, s.itemID, tampered},
 	} {
-		if plain, err := open(t, f.ring, tc.owner, tc.dataKeyID, tc.itemID, s.nonce, tc.ct); !errors.Is(err, keyring.ErrIntegrity) || plain != nil {
+		if plain, err := f.open(t, f.ring, tc.owner, tc.dataKeyID, tc.itemID, s.nonce, tc.ct); !errors.Is(err, keyring.ErrIntegrity) || plain != nil {
 			t.Errorf("%s: Open = %q, %v; want ErrIntegrity", tc.name, plain, err)
 		}
 	}
-	if _, err := open(t, f.ring, owner, s.dataKeyID, s.itemID, s.nonce, s.ct); err != nil {
+	if _, err := f.open(t, f.ring, owner, s.dataKeyID, s.itemID, s.nonce, s.ct); err != nil {
 		t.Fatalf("the item where it was sealed: %v", err)
 	}
 }
@@ -327,7 +409,7 @@ func wantKeyUnavailable(t *testing.T, err error, reason, action string) {
 	}
 }
 
-func TestKeyring_DisabledKeyIsKeyUnavailableAndProbedSoon(t *testing.T) {
+func TestKeyring_DisabledKeyIsKeyUnavailableDroppedAndProbedSoon(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	owner := f.owner()
@@ -345,9 +427,13 @@ func TestKeyring_DisabledKeyIsKeyUnavailableAndProbedSoon(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM data_keys`); n != 1 {
 		t.Errorf("%d data keys, want only the one made before the key was disabled", n)
 	}
+	// The refusal dropped the key's data keys from this ring's cache: the item sealed a moment ago
+	// under a cached data key now needs Decrypt, which the disabled key refuses (SPEC §16).
+	_, err = f.open(t, f.ring, owner, s.dataKeyID, s.itemID, s.nonce, s.ct)
+	wantKeyUnavailable(t, err, domain.CodeKeyDisabled, "kms:Decrypt")
 
 	f.probeLater(t)
-	_, err = open(t, f.newRing(), owner, s.dataKeyID, s.itemID, s.nonce, s.ct)
+	_, err = f.open(t, f.newRing(), owner, s.dataKeyID, s.itemID, s.nonce, s.ct)
 	wantKeyUnavailable(t, err, domain.CodeKeyDisabled, "kms:Decrypt")
 	if got := f.nextProbe(t); !got.Equal(f.st.Now()) {
 		t.Errorf("after the refused Decrypt the next probe is at %v, want now", got)
@@ -375,7 +461,7 @@ func TestKeyring_StoresNoPlaintext(t *testing.T) {
 	f := setup(t)
 	owner := f.owner()
 	s := f.seal(t, f.ring, owner, 1)[0]
-	dk, err := f.st.DataKey(t.Context(), s.dataKeyID)
+	dk, err := f.st.WrappedDataKey(t.Context(), s.dataKeyID, f.keyARN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,5 +488,38 @@ func TestKeyring_StoresNoPlaintext(t *testing.T) {
 	}
 	if bytes.Contains(s.ct, []byte(s.itemID)) {
 		t.Error("the sealed item shows its plaintext")
+	}
+}
+
+func TestKeyring_DropUnavailableDropsWhatAProbeElsewhereFoundUnusable(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	owner := f.owner()
+	s := f.seal(t, f.ring, owner, 1)[0] // cached by this ring
+	drop := f.ring.DropUnavailable()
+	if err := drop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.open(t, f.ring, owner, s.dataKeyID, s.itemID, s.nonce, s.ct); err != nil || f.calls.get("Decrypt") != 0 {
+		t.Fatalf("healthy key: Open = %v after %d Decrypt calls, want a cache hit", err, f.calls.get("Decrypt"))
+	}
+	// Another replica's probe records the key unavailable.
+	hs, err := f.st.KeyHealth(t.Context(), f.org.ID)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("KeyHealth = %v, %v", hs, err)
+	}
+	h, now := hs[0], f.st.Now()
+	h.Status, h.LastProbeAt, h.UnavailableSince = domain.KeyUnavailable, &now, &now
+	if err := f.st.SaveKeyHealth(t.Context(), h); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	if err := drop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The data key left memory: opening needs KMS Decrypt again (which the emulator, not told of any
+	// change, still grants).
+	if _, err := f.open(t, f.ring, owner, s.dataKeyID, s.itemID, s.nonce, s.ct); err != nil || f.calls.get("Decrypt") != 1 {
+		t.Fatalf("after the drop: Open = %v after %d Decrypt calls, want 1", err, f.calls.get("Decrypt"))
 	}
 }

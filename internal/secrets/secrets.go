@@ -379,7 +379,7 @@ func (s *Service) Put(ctx context.Context, p domain.Principal, org domain.Org, n
 		if err != nil {
 			return meta, false, err
 		}
-		sealed := store.SealedSecret{ScopeID: scope.ID, Key: key, OrgID: org.ID, Version: current + 1}
+		sealed := store.SealedSecret{ScopeID: scope.ID, Key: key, OrgID: org.ID, Version: current + 1, AADVersion: keyring.SealVersion}
 		err = s.cfg.Keyring.Seal(ctx, owner(scope), s.wrappingKey(org), 1, func(box *keyring.Box) error {
 			var err error
 			sealed.DataKeyID = box.DataKeyID()
@@ -444,8 +444,8 @@ func (s *Service) Read(ctx context.Context, p domain.Principal, org domain.Org, 
 		return domain.Secret{}, err
 	}
 	var out domain.Secret
-	err = s.cfg.Keyring.Open(ctx, owner(scope), sealed.DataKeyID, func(box *keyring.Box) error {
-		plain, err := box.Open(itemID(sealed.Key, sealed.Version), sealed.Nonce, sealed.Ciphertext)
+	err = s.cfg.Keyring.Open(ctx, owner(scope), s.wrappingKey(org), sealed.DataKeyID, func(box *keyring.Box) error {
+		plain, err := box.Open(itemID(sealed.Key, sealed.Version), sealed.AADVersion, sealed.Nonce, sealed.Ciphertext)
 		if err != nil {
 			return err
 		}

@@ -121,21 +121,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	verifier := verify.New(kmsClient, rules, verify.Options{Backoff: opts.VerifyBackoff})
 
 	reg.MustRegister(health.NewGauges(st))
+	cache := envelope.NewCache(envelope.CacheOptions{TTL: cfg.DEKCacheTTL, MaxEntries: dekCacheEntries, Clock: clk, Registerer: reg})
+	// Plaintext data keys leave memory when the server stops.
+	s.closers = append(s.closers, cache.Purge)
 	healthSvc := health.New(health.Config{Store: st, Verifier: verifier, Logger: log, Registerer: reg,
-		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter})
+		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter, Unusable: func(arn string) { cache.DropKey(arn) }})
 	// A lease is the probe interval, never more, so a dead replica's keys are probed again within an
 	// interval however short it is (SPEC §16); a probe that KMS does not answer within three quarters
 	// of it is cut off and recorded as a transient failure.
 	monitor := health.NewMonitor(healthSvc, health.MonitorConfig{Owner: replicaName(), MaxRPS: cfg.ProbeMaxRPS, Clock: clk})
 
-	cache := envelope.NewCache(envelope.CacheOptions{TTL: cfg.DEKCacheTTL, MaxEntries: dekCacheEntries, Clock: clk, Registerer: reg})
-	// Plaintext data keys leave memory when the server stops.
-	s.closers = append(s.closers, cache.Purge)
 	keys := keyring.New(keyring.Config{Store: st, KMS: kmsClient, Cache: cache, Clock: clk,
 		MaxAge: cfg.DEKMaxAge, MaxUses: cfg.DEKMaxDocuments})
 	idem := idempotency.New(st, string(cfg.AdminToken))
 	guard := webhooks.NewGuard(cfg.WebhookHTTPHosts, nil)
-	dispatcher, err := webhooks.NewDispatcher(webhooks.DispatcherConfig{Store: st, Keyring: keys, Guard: guard, Logger: log,
+	dispatcher, err := webhooks.NewDispatcher(webhooks.DispatcherConfig{Store: st, Keyring: keys, ProviderKeyARN: cfg.ProviderKeyARN, Guard: guard, Logger: log,
 		Registerer: reg, Clock: clk, Owner: replicaName(), RetryBase: cfg.WebhookRetryBase})
 	if err != nil {
 		return nil, err
@@ -147,6 +147,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		// again does not linger until the next read of it.
 		background.Every("dek-cache-sweeper", max(cfg.DEKCacheTTL/4, 100*time.Millisecond), log,
 			func(context.Context) error { cache.Sweep(); return nil }),
+		// What a probe on any replica found unusable leaves this replica's memory within a second.
+		background.Every("dek-cache-revoker", time.Second, log, keys.DropUnavailable()),
 		background.Every("idempotency-purger", replayPurgeEvery, log, idem.Purge),
 		dispatcher,
 	}

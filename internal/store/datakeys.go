@@ -39,9 +39,10 @@ WHERE k.purpose = $1 AND k.owner_id = $2 AND w.key_arn = $3 AND k.created_at > $
 ORDER BY k.created_at DESC LIMIT 1`, purpose, ownerID, keyARN, notBefore, n, maxUses))
 }
 
-// DataKey reads one data key with its first wrapped copy.
-func (q *Q) DataKey(ctx context.Context, id string) (DataKey, error) {
-	return scanDataKey(q.db.QueryRow(ctx, dataKeySelect+` WHERE k.id = $1 ORDER BY w.created_at LIMIT 1`, id))
+// WrappedDataKey reads one data key with its copy wrapped by keyARN; ErrNotFound when keyARN wraps
+// no copy of it.
+func (q *Q) WrappedDataKey(ctx context.Context, id, keyARN string) (DataKey, error) {
+	return scanDataKey(q.db.QueryRow(ctx, dataKeySelect+` WHERE k.id = $1 AND w.key_arn = $2`, id, keyARN))
 }
 
 // InsertDataKey stores a data key with its wrapped copy, in one statement.

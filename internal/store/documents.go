@@ -15,8 +15,10 @@ type SealedDocument struct {
 	// Seq is the document's position in its collection: later documents have greater ones.
 	Seq                                int64
 	ID, OrgID, CollectionID, DataKeyID string
-	Nonce, Ciphertext                  []byte
-	CreatedAt                          time.Time
+	// AADVersion is the keyring AAD version the document was sealed with.
+	AADVersion        int
+	Nonce, Ciphertext []byte
+	CreatedAt         time.Time
 }
 
 // ShareCollectionState reads a collection's state under a shared lock, so that a concurrent state
@@ -38,10 +40,10 @@ func (q *Q) InsertDocuments(ctx context.Context, docs []SealedDocument) error {
 		return nil
 	}
 	_, err := q.db.CopyFrom(ctx, pgx.Identifier{"documents"},
-		[]string{"id", "org_id", "collection_id", "data_key_id", "nonce", "ciphertext", "created_at"},
+		[]string{"id", "org_id", "collection_id", "data_key_id", "aad_version", "nonce", "ciphertext", "created_at"},
 		pgx.CopyFromSlice(len(docs), func(i int) ([]any, error) {
 			d := docs[i]
-			return []any{d.ID, d.OrgID, d.CollectionID, d.DataKeyID, d.Nonce, d.Ciphertext, d.CreatedAt}, nil
+			return []any{d.ID, d.OrgID, d.CollectionID, d.DataKeyID, int16(d.AADVersion), d.Nonce, d.Ciphertext, d.CreatedAt}, nil
 		}))
 	if err != nil {
 		return translate(err)
@@ -53,11 +55,11 @@ func (q *Q) InsertDocuments(ctx context.Context, docs []SealedDocument) error {
 	return q.AddUses(ctx, uses)
 }
 
-const documentColumns = `seq, id, org_id, collection_id, data_key_id, nonce, ciphertext, created_at`
+const documentColumns = `seq, id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at`
 
 func scanDocument(r pgx.Row) (SealedDocument, error) {
 	var d SealedDocument
-	err := r.Scan(&d.Seq, &d.ID, &d.OrgID, &d.CollectionID, &d.DataKeyID, &d.Nonce, &d.Ciphertext, &d.CreatedAt)
+	err := r.Scan(&d.Seq, &d.ID, &d.OrgID, &d.CollectionID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt)
 	d.CreatedAt = d.CreatedAt.UTC()
 	return d, err
 }

@@ -114,6 +114,23 @@ RETURNING h.org_id, h.region, k.key_arn`, owner, now, now.Add(lease), limit)
 	})
 }
 
+// UnavailableKeysSince lists the ARNs of linked data keys found unavailable by a probe at or after
+// since: every replica asks it every second to drop those keys' data keys from its cache (SPEC §16).
+// The partial index key_health_unavailable keeps it cheap however many keys are healthy.
+func (q *Q) UnavailableKeysSince(ctx context.Context, since time.Time) ([]string, error) {
+	rows, err := q.db.Query(ctx, `
+SELECT DISTINCT k.key_arn
+FROM key_health h JOIN key_links k ON k.org_id = h.org_id AND k.region = h.region AND k.purpose = 'data'
+WHERE h.status = 'unavailable' AND h.last_probe_at >= $1`, since)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(r pgx.Row) (string, error) {
+		var arn string
+		return arn, r.Scan(&arn)
+	})
+}
+
 // ProbeSoon makes the organisation's keys linked as keyARN due for a probe now, unless the monitor
 // already knows them unavailable (then a flood of refused requests causes no flood of probes). A
 // provider-managed organisation has no linked key, and nothing changes.

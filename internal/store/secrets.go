@@ -121,6 +121,7 @@ type SealedSecret struct {
 	ScopeID, Key, OrgID  string
 	Version              int
 	DataKeyID            string
+	AADVersion           int // the keyring AAD version the value was sealed with
 	Nonce, Ciphertext    []byte
 	CreatedAt, UpdatedAt time.Time
 }
@@ -130,11 +131,11 @@ func (s SealedSecret) Meta() domain.SecretMeta {
 	return domain.SecretMeta{Key: s.Key, Version: s.Version, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 }
 
-const secretColumns = `seq, scope_id, key, org_id, version, data_key_id, nonce, ciphertext, created_at, updated_at`
+const secretColumns = `seq, scope_id, key, org_id, version, data_key_id, aad_version, nonce, ciphertext, created_at, updated_at`
 
 func scanSecret(r pgx.Row) (SealedSecret, error) {
 	var s SealedSecret
-	err := r.Scan(&s.Seq, &s.ScopeID, &s.Key, &s.OrgID, &s.Version, &s.DataKeyID, &s.Nonce, &s.Ciphertext, &s.CreatedAt, &s.UpdatedAt)
+	err := r.Scan(&s.Seq, &s.ScopeID, &s.Key, &s.OrgID, &s.Version, &s.DataKeyID, &s.AADVersion, &s.Nonce, &s.Ciphertext, &s.CreatedAt, &s.UpdatedAt)
 	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
 		return s, domain.NotFound("secret")
@@ -161,13 +162,13 @@ func (q *Q) SecretVersion(ctx context.Context, scopeID, key string) (int, error)
 // nothing, when another write got there first. Created keeps the first version's time.
 func (q *Q) PutSecret(ctx context.Context, s SealedSecret) (SealedSecret, bool, error) {
 	out, err := scanSecret(q.db.QueryRow(ctx, `
-INSERT INTO secrets (scope_id, key, org_id, version, data_key_id, nonce, ciphertext, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+INSERT INTO secrets (scope_id, key, org_id, version, data_key_id, nonce, ciphertext, created_at, updated_at, aad_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
 ON CONFLICT (scope_id, key) DO UPDATE
-SET version = excluded.version, data_key_id = excluded.data_key_id, nonce = excluded.nonce,
+SET version = excluded.version, data_key_id = excluded.data_key_id, aad_version = excluded.aad_version, nonce = excluded.nonce,
     ciphertext = excluded.ciphertext, updated_at = excluded.updated_at
 WHERE secrets.version = excluded.version - 1
-RETURNING `+secretColumns, s.ScopeID, s.Key, s.OrgID, s.Version, s.DataKeyID, s.Nonce, s.Ciphertext, s.UpdatedAt))
+RETURNING `+secretColumns, s.ScopeID, s.Key, s.OrgID, s.Version, s.DataKeyID, s.Nonce, s.Ciphertext, s.UpdatedAt, s.AADVersion))
 	if errors.Is(err, domain.ErrNotFound) {
 		return out, false, nil
 	} else if err != nil {

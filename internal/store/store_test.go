@@ -81,7 +81,7 @@ func (f *fixture) documents(t *testing.T, col domain.Collection, dk store.DataKe
 	t.Helper()
 	docs := make([]store.SealedDocument, n)
 	for i := range docs {
-		docs[i] = store.SealedDocument{ID: domain.NewID("doc"), OrgID: col.OrgID, CollectionID: col.ID, DataKeyID: dk.ID,
+		docs[i] = store.SealedDocument{ID: domain.NewID("doc"), OrgID: col.OrgID, CollectionID: col.ID, DataKeyID: dk.ID, AADVersion: 2,
 			Nonce: bytes.Repeat([]byte{byte(i)}, 12), Ciphertext: []byte(fmt.Sprint("ciphertext ", i)), CreatedAt: f.st.Now()}
 	}
 	if err := f.st.InsertDocuments(t.Context(), docs); err != nil {
@@ -430,17 +430,41 @@ func TestStore_DeleteCollection_RemovesItsDocuments(t *testing.T) {
 	}
 }
 
-func TestStore_DataKey_ReadsItsWrappedCopy(t *testing.T) {
+func TestStore_WrappedDataKey_ReadsOnlyTheCopyOfThatKey(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	o := f.org(t, domain.ModeCustomerManaged)
 	want := f.dataKey(t, o.ID, "col_1", o.KeyARN, 3)
-	got, err := f.st.DataKey(t.Context(), want.ID)
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("DataKey = %+v, %v; want %+v", got, err, want)
+	if got, err := f.st.WrappedDataKey(t.Context(), want.ID, o.KeyARN); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("WrappedDataKey by its key = %+v, %v; want %+v", got, err, want)
 	}
-	if _, err := f.st.DataKey(t.Context(), "dek_missing"); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := f.st.WrappedDataKey(t.Context(), "dek_missing", o.KeyARN); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("unknown data key: %v, want ErrNotFound", err)
+	}
+	// Another key wraps no copy of it: not found, whatever else wraps it.
+	if _, err := f.st.WrappedDataKey(t.Context(), want.ID, arnOf(999)); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("WrappedDataKey by another key: %v, want ErrNotFound", err)
+	}
+}
+
+func TestStore_UnavailableKeysSince_ListsKeysFoundUnusableLately(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	early, late, healthy := f.org(t, domain.ModeCustomerManaged), f.org(t, domain.ModeCustomerManaged), f.org(t, domain.ModeCustomerManaged)
+	mark := func(o domain.Org, status string, probe time.Time) {
+		t.Helper()
+		h := f.health(t, o.ID)
+		h.Status, h.LastProbeAt = status, &probe
+		if err := f.st.SaveKeyHealth(t.Context(), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark(early, domain.KeyUnavailable, t0.Add(time.Second))
+	mark(late, domain.KeyUnavailable, t0.Add(time.Minute))
+	mark(healthy, domain.KeyHealthy, t0.Add(time.Minute))
+	got, err := f.st.UnavailableKeysSince(t.Context(), t0.Add(30*time.Second))
+	if err != nil || !reflect.DeepEqual(got, []string{late.KeyARN}) {
+		t.Fatalf("UnavailableKeysSince = %v, %v; want [%s]", got, err, late.KeyARN)
 	}
 }
 
@@ -493,7 +517,7 @@ func TestStore_DeleteDataKeys_OneOwner(t *testing.T) {
 	if n, err := f.st.DeleteDataKeys(t.Context(), "secrets", "col_2"); err != nil || n != 0 {
 		t.Fatalf("DeleteDataKeys of another purpose = %d, %v; want 0", n, err)
 	}
-	if _, err := f.st.DataKey(t.Context(), kept.ID); err != nil {
+	if _, err := f.st.WrappedDataKey(t.Context(), kept.ID, o.KeyARN); err != nil {
 		t.Fatalf("another owner's key: %v", err)
 	}
 	if n := f.count(t, `SELECT count(*) FROM wrapped_keys`); n != 1 {
@@ -513,7 +537,7 @@ func TestStore_InsertDocuments_CountsUses(t *testing.T) {
 		t.Fatalf("no documents: %v", err)
 	}
 	for id, want := range map[string]int{a.ID: 4, b.ID: 2} {
-		if k, err := f.st.DataKey(t.Context(), id); err != nil || k.Uses != want {
+		if k, err := f.st.WrappedDataKey(t.Context(), id, o.KeyARN); err != nil || k.Uses != want {
 			t.Errorf("data key %s has %d uses (%v), want %d", id, k.Uses, err, want)
 		}
 	}
@@ -551,6 +575,9 @@ func TestStore_Documents_PagesInIngestionOrder(t *testing.T) {
 	pages := allPages(t, 4, func(p domain.Page) ([]store.SealedDocument, string, error) {
 		return f.st.Documents(t.Context(), o.ID, c.ID, p)
 	})
+	if pages[0][0].AADVersion != 2 {
+		t.Errorf("AADVersion read back as %d, want 2", pages[0][0].AADVersion)
+	}
 	if got := flat(pages, func(d store.SealedDocument) string { return d.ID }); !reflect.DeepEqual(got, want) ||
 		!reflect.DeepEqual(sizes(pages), []int{4, 2}) {
 		t.Errorf("pages %v of %v, want [4 2] of %v", sizes(pages), got, want)

@@ -13,6 +13,7 @@ import (
 // SealedWebhookSecret is a webhook endpoint's signing secret as stored: sealed by the keyring under data key KeyID.
 type SealedWebhookSecret struct {
 	KeyID      string
+	AADVersion int // the keyring AAD version the secret was sealed with
 	Nonce      []byte
 	Ciphertext []byte
 }
@@ -30,9 +31,10 @@ func scanWebhook(r pgx.Row) (domain.Webhook, error) {
 // what happens from now on.
 func (q *Q) InsertWebhook(ctx context.Context, w domain.Webhook, secret SealedWebhookSecret) error {
 	_, err := q.db.Exec(ctx, `
-INSERT INTO webhooks (id, org_id, url, events, status, secret_key_id, secret_nonce, secret_sealed, cursor_seq, next_attempt_at, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT coalesce(max(seq), 0) FROM events), $9, $9)`,
-		w.ID, w.OrgID, w.URL, w.Events, w.Status, secret.KeyID, secret.Nonce, secret.Ciphertext, w.CreatedAt)
+INSERT INTO webhooks (id, org_id, url, events, status, secret_key_id, secret_aad_version, secret_nonce, secret_sealed, cursor_seq,
+    next_attempt_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $10, $7, $8, (SELECT coalesce(max(seq), 0) FROM events), $9, $9)`,
+		w.ID, w.OrgID, w.URL, w.Events, w.Status, secret.KeyID, secret.Nonce, secret.Ciphertext, w.CreatedAt, secret.AADVersion)
 	return translate(err)
 }
 
@@ -131,7 +133,7 @@ WITH due AS (
 )
 UPDATE webhooks w SET lease_owner = $1, lease_until = $3
 FROM due WHERE w.id = due.id
-RETURNING `+webhookColumns+`, w.secret_key_id, w.secret_nonce, w.secret_sealed, w.cursor_seq, w.attempts, w.failing_since`,
+RETURNING `+webhookColumns+`, w.secret_key_id, w.secret_aad_version, w.secret_nonce, w.secret_sealed, w.cursor_seq, w.attempts, w.failing_since`,
 		owner, now, now.Add(lease), horizon, limit)
 	if err != nil {
 		return nil, translate(err)
@@ -139,7 +141,7 @@ RETURNING `+webhookColumns+`, w.secret_key_id, w.secret_nonce, w.secret_sealed, 
 	return collect(rows, func(r pgx.Row) (ClaimedWebhook, error) {
 		var c ClaimedWebhook
 		err := r.Scan(&c.ID, &c.OrgID, &c.URL, &c.Events, &c.Status, &c.CreatedAt,
-			&c.Secret.KeyID, &c.Secret.Nonce, &c.Secret.Ciphertext, &c.Cursor, &c.Attempts, &c.FailingSince)
+			&c.Secret.KeyID, &c.Secret.AADVersion, &c.Secret.Nonce, &c.Secret.Ciphertext, &c.Cursor, &c.Attempts, &c.FailingSince)
 		c.CreatedAt = c.CreatedAt.UTC()
 		return c, err
 	})

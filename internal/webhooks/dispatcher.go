@@ -42,11 +42,13 @@ const (
 
 // DispatcherConfig configures a Dispatcher.
 type DispatcherConfig struct {
-	Store      *store.Store
-	Keyring    *keyring.Keyring
-	Guard      *Guard
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Store   *store.Store
+	Keyring *keyring.Keyring
+	// ProviderKeyARN is the platform's own key, the only one that may wrap an endpoint's secret.
+	ProviderKeyARN string
+	Guard          *Guard
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 	// Clock tells the time of attempts, retries and leases; nil means the wall clock.
 	Clock clock.Clock
 	// Owner names this replica in leases; it must be unique per running replica.
@@ -266,7 +268,7 @@ func (d *Dispatcher) deliverAll(ctx context.Context, c store.ClaimedWebhook, upt
 			return
 		}
 		if secret == "" {
-			if secret, err = openSecret(ctx, d.cfg.Keyring, c.Webhook, c.Secret); err != nil {
+			if secret, err = openSecret(ctx, d.cfg.Keyring, d.cfg.ProviderKeyARN, c.Webhook, c.Secret); err != nil {
 				log.ErrorContext(ctx, "open webhook secret", "error", fmt.Errorf("%w: %w", errNoSecret, err).Error())
 				p.NextAttemptAt, p.Keep = now.Add(d.cfg.RetryBase), false
 				d.save(ctx, log, c, nil, p, false)

@@ -86,7 +86,7 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput) (dom
 	var sealed store.SealedWebhookSecret
 	err = s.cfg.Keyring.Seal(ctx, secretOwner(w.OrgID, w.ID), s.cfg.ProviderKeyARN, 1, func(b *keyring.Box) error {
 		var err error
-		sealed.KeyID = b.DataKeyID()
+		sealed.KeyID, sealed.AADVersion = b.DataKeyID(), keyring.SealVersion
 		sealed.Nonce, sealed.Ciphertext, err = b.Seal(w.ID, []byte(secret))
 		return err
 	})
@@ -113,11 +113,11 @@ func platformKeyError(err error) error {
 	return err
 }
 
-// openSecret unseals an endpoint's secret.
-func openSecret(ctx context.Context, keys *keyring.Keyring, w domain.Webhook, s store.SealedWebhookSecret) (string, error) {
+// openSecret unseals an endpoint's secret with a data key wrapped by providerKeyARN, the platform's key.
+func openSecret(ctx context.Context, keys *keyring.Keyring, providerKeyARN string, w domain.Webhook, s store.SealedWebhookSecret) (string, error) {
 	var secret string
-	err := keys.Open(ctx, secretOwner(w.OrgID, w.ID), s.KeyID, func(b *keyring.Box) error {
-		plain, err := b.Open(w.ID, s.Nonce, s.Ciphertext)
+	err := keys.Open(ctx, secretOwner(w.OrgID, w.ID), providerKeyARN, s.KeyID, func(b *keyring.Box) error {
+		plain, err := b.Open(w.ID, s.AADVersion, s.Nonce, s.Ciphertext)
 		secret = string(plain)
 		return err
 	})
