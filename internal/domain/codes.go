@@ -42,8 +42,11 @@ const (
 	CodeInvalidPrincipal      = "invalid_principal"
 
 	// Keys and collections (SPEC §5, §7, §8).
-	CodeKeyUnavailable          = "key_unavailable"
-	CodeKMSUnreachable          = "kms_unreachable"
+	CodeKeyUnavailable = "key_unavailable"
+	CodeKMSUnreachable = "kms_unreachable"
+	// CodeProviderKeyUnavailable is the platform's own key (CMEKD_PROVIDER_KEY_ARN) failing: the
+	// platform's fault, never the tenant's (SPEC §16).
+	CodeProviderKeyUnavailable  = "provider_key_unavailable"
 	CodeCollectionIngestHalted  = "collection_ingest_halted"
 	CodeCollectionPaused        = "collection_paused"
 	CodeCollectionUnrecoverable = "collection_unrecoverable"
@@ -91,7 +94,7 @@ var ErrorCodes = []string{
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,
 	CodeKeyVerificationFailed, CodeOrgNameTaken, CodeKeyLinkImmutable, CodeCMEKRequiresNewOrg,
 	CodeIdempotencyKeyReused, CodeInvalidPrincipal,
-	CodeKeyUnavailable, CodeKMSUnreachable, CodeCollectionIngestHalted, CodeCollectionPaused,
+	CodeKeyUnavailable, CodeKMSUnreachable, CodeProviderKeyUnavailable, CodeCollectionIngestHalted, CodeCollectionPaused,
 	CodeCollectionUnrecoverable, CodeCollectionNameTaken, CodeCollectionNotPaused, CodeDocumentIntegrity,
 	CodeWorkspaceNameTaken, CodeSecretScopeNameTaken, CodeSecretScopeRoleRequired, CodeWorkspaceRoleNotAllowed,
 	CodeSecretIntegrity,
