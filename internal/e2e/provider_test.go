@@ -103,6 +103,10 @@ func TestProviderKey_FailureIsThePlatformsNotTheTenants(t *testing.T) {
 	if s := e.keyStatus(provOrg)["status"]; s != "unavailable" {
 		t.Fatalf("key-status with the provider key disabled: %v", s)
 	}
+	org := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + provOrg, token: adminToken})
+	if s := org["encryption"].(map[string]any)["status"]; s != "unavailable" {
+		t.Fatalf("a provider_managed organisation with the provider key disabled shows %v", s)
+	}
 
 	// The tenant's own key is not the platform's: its data reads and writes as before.
 	if got := e.readDoc(cmekOrg, cmekCol, cmekDoc); got != `{"n":2}` {

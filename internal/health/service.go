@@ -176,10 +176,14 @@ func (s *Service) KeyStatus(ctx context.Context, org domain.Org) ([]domain.KeyHe
 	}
 	keys := make([]domain.KeyHealth, len(regions))
 	for i, r := range regions {
-		keys[i] = domain.KeyHealth{OrgID: org.ID, Region: r, Status: s.provider.Status()}
+		keys[i] = domain.KeyHealth{OrgID: org.ID, Region: r, Status: s.ProviderKeyStatus()}
 	}
 	return keys, nil
 }
+
+// ProviderKeyStatus is the platform key's health as this replica knows it: the key status of every
+// provider_managed organisation.
+func (s *Service) ProviderKeyStatus() string { return s.provider.Status() }
 
 // ProbeNow probes every linked key of an organisation now and applies the results (SPEC §5 probe).
 // The platform's key is the platform's to check: a provider_managed organisation gets its status.
