@@ -59,7 +59,7 @@ func TestProviderKey_UnreachableAtStartKeepsReadyzAt503(t *testing.T) {
 }
 
 // TestProviderKey_FailureIsThePlatformsNotTheTenants: the provider key disabled after start makes
-// provider_managed organisations' data answer 503 provider_key_unavailable, naming no key, and
+// provider_managed organisations' documents and secrets answer 503 provider_key_unavailable, naming no key, and
 // key-status say so; customer_managed organisations carry on; enabling it restores everything.
 func TestProviderKey_FailureIsThePlatformsNotTheTenants(t *testing.T) {
 	t.Parallel()
@@ -68,6 +68,8 @@ func TestProviderKey_FailureIsThePlatformsNotTheTenants(t *testing.T) {
 	provOrg := e.createOrg("Platform Keyed")
 	provCol := e.collection(provOrg, "events", true)["id"].(string)
 	provDoc := e.ingest(provOrg, provCol, map[string]any{"n": 1})[0]
+	e.newScope(provOrg, adminToken, "s")
+	e.expect(http.StatusCreated, e.putSecret(provOrg, adminToken, "s", "k", "v1"))
 	cmekOrg, _ := e.cmekOrg("Own Keyed")
 	cmekCol := e.collection(cmekOrg, "events", true)["id"].(string)
 	cmekDoc := e.ingest(cmekOrg, cmekCol, map[string]any{"n": 2})[0]
@@ -98,6 +100,11 @@ func TestProviderKey_FailureIsThePlatformsNotTheTenants(t *testing.T) {
 	noKeyIn(resp)
 	noKeyIn(e.wantError(http.StatusServiceUnavailable, "provider_key_unavailable",
 		req{method: "GET", path: docsPath(provOrg, provCol) + "/" + provDoc, token: adminToken}))
+	noKeyIn(e.wantError(http.StatusServiceUnavailable, "provider_key_unavailable",
+		req{method: "GET", path: secretPath(provOrg, "s", "k"), token: adminToken}))
+	if r := e.putSecret(provOrg, adminToken, "s", "k", "v2"); r.Status != http.StatusServiceUnavailable || r.Code(t) != "provider_key_unavailable" {
+		t.Fatalf("secret write with the provider key disabled: %d %s", r.Status, r.Body)
+	}
 	ks := e.do(req{method: "GET", path: "/v1/orgs/" + provOrg + "/key-status", token: adminToken})
 	noKeyIn(ks)
 	if s := e.keyStatus(provOrg)["status"]; s != "unavailable" {
@@ -123,6 +130,9 @@ func TestProviderKey_FailureIsThePlatformsNotTheTenants(t *testing.T) {
 		return e.do(req{method: "GET", path: docsPath(provOrg, provCol) + "/" + provDoc, token: adminToken}).Status == http.StatusOK
 	})
 	e.ingest(provOrg, provCol, map[string]any{"n": 5})
+	if v := e.readSecret(provOrg, adminToken, "s", "k"); v != "v1" {
+		t.Fatalf("secret after the provider key came back: %q", v)
+	}
 	if s := e.keyStatus(provOrg)["status"]; s != "healthy" {
 		t.Fatalf("key-status with the provider key enabled again: %v", s)
 	}
