@@ -127,12 +127,14 @@ const (
 	ErrorCodeKeyUnavailable             ErrorCode = "key_unavailable"
 	ErrorCodeKeyVerificationFailed      ErrorCode = "key_verification_failed"
 	ErrorCodeKmsUnreachable             ErrorCode = "kms_unreachable"
+	ErrorCodeMalformedRequest           ErrorCode = "malformed_request"
 	ErrorCodeMethodNotAllowed           ErrorCode = "method_not_allowed"
 	ErrorCodeMultiRegionKeyNotSupported ErrorCode = "multi_region_key_not_supported"
 	ErrorCodeMultiRegionKeyRequired     ErrorCode = "multi_region_key_required"
 	ErrorCodeNotFound                   ErrorCode = "not_found"
 	ErrorCodeOrgNameTaken               ErrorCode = "org_name_taken"
 	ErrorCodePayloadTooLarge            ErrorCode = "payload_too_large"
+	ErrorCodeProviderKeyUnavailable     ErrorCode = "provider_key_unavailable"
 	ErrorCodeRateLimited                ErrorCode = "rate_limited"
 	ErrorCodeSecretIntegrityFailed      ErrorCode = "secret_integrity_failed"
 	ErrorCodeSecretScopeNameTaken       ErrorCode = "secret_scope_name_taken"
@@ -200,6 +202,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeKmsUnreachable:
 		return true
+	case ErrorCodeMalformedRequest:
+		return true
 	case ErrorCodeMethodNotAllowed:
 		return true
 	case ErrorCodeMultiRegionKeyNotSupported:
@@ -211,6 +215,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeOrgNameTaken:
 		return true
 	case ErrorCodePayloadTooLarge:
+		return true
+	case ErrorCodeProviderKeyUnavailable:
 		return true
 	case ErrorCodeRateLimited:
 		return true
@@ -791,8 +797,9 @@ type KeyCheckResult struct {
 	PolicyStatement PolicyStatement `json:"policy_statement"`
 }
 
-// KeyHealth `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable.
-// `unknown`: not probed yet.
+// KeyHealth `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
+// (for the platform's own key, in key-status of a provider_managed organisation: the platform's
+// key cannot be used). `unknown`: not probed yet.
 type KeyHealth string
 
 // KeyStatus defines model for KeyStatus.
@@ -828,8 +835,9 @@ type Organization struct {
 		// `provider_managed`: under the platform's key.
 		Mode EncryptionMode `json:"mode"`
 
-		// Status `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable.
-		// `unknown`: not probed yet.
+		// Status `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
+		// (for the platform's own key, in key-status of a provider_managed organisation: the platform's
+		// key cannot be used). `unknown`: not probed yet.
 		Status KeyHealth `json:"status"`
 	} `json:"encryption"`
 
@@ -947,36 +955,43 @@ type ReadinessStatus string
 // Example: us-west-2
 type Region = string
 
-// RegionKeyStatus defines model for RegionKeyStatus.
+// RegionKeyStatus One region's data key. A customer_managed organisation's linked key shows every property. A
+// provider_managed organisation's regions (its home and those of its collections) all use the
+// platform's own key, which shows `region`, `purpose` and `status` only: its ARN and its errors
+// are the platform's, never shown to a tenant.
 type RegionKeyStatus struct {
 	// KeyArn A full KMS key ARN, `arn:<partition>:kms:<region>:<account>:key/<key-id>`.
 	//
 	// Example: arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
-	KeyArn KeyArn `json:"key_arn"`
+	KeyArn *KeyArn `json:"key_arn,omitempty"`
 
 	// LastError What the last failed probe met; null after a healthy probe or before any.
-	LastError *ProbeError `json:"last_error"`
+	LastError *ProbeError `json:"last_error,omitempty"`
 
 	// LastOkAt RFC 3339, in UTC; null when it has not happened.
-	LastOkAt *NullableTimestamp `json:"last_ok_at"`
+	LastOkAt *NullableTimestamp `json:"last_ok_at,omitempty"`
 
 	// LastProbeAt RFC 3339, in UTC; null when it has not happened.
-	LastProbeAt *NullableTimestamp `json:"last_probe_at"`
+	LastProbeAt *NullableTimestamp `json:"last_probe_at,omitempty"`
 
 	// NextProbeAt RFC 3339, in UTC; null when it has not happened.
-	NextProbeAt *NullableTimestamp `json:"next_probe_at"`
+	NextProbeAt *NullableTimestamp `json:"next_probe_at,omitempty"`
+
+	// Purpose What the key protects; always `data` (the organisation's documents and secrets).
+	Purpose string `json:"purpose"`
 
 	// Region An AWS region name.
 	//
 	// Example: us-west-2
 	Region Region `json:"region"`
 
-	// Status `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable.
-	// `unknown`: not probed yet.
+	// Status `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
+	// (for the platform's own key, in key-status of a provider_managed organisation: the platform's
+	// key cannot be used). `unknown`: not probed yet.
 	Status KeyHealth `json:"status"`
 
 	// UnavailableSince RFC 3339, in UTC; null when it has not happened.
-	UnavailableSince *NullableTimestamp `json:"unavailable_since"`
+	UnavailableSince *NullableTimestamp `json:"unavailable_since,omitempty"`
 }
 
 // RoleAssignment defines model for RoleAssignment.

@@ -69,9 +69,13 @@ func (e *env) collections(l client.CollectionList) {
 }
 
 func (e *env) keyStatus(s *client.KeyStatus) {
+	// The platform's key (a provider_managed organisation's) shows no ARN: its id is its region.
 	ids := make([]string, len(s.Regions))
 	for i, r := range s.Regions {
-		ids[i] = r.KeyArn
+		ids[i] = r.Region
+		if r.KeyArn != nil {
+			ids[i] = *r.KeyArn
+		}
 	}
 	e.print(s, ids, func(tw *tabwriter.Writer) {
 		fmt.Fprintln(tw, "REGION\tSTATUS\tLAST PROBE\tLAST OK\tUNAVAILABLE SINCE\tLAST ERROR\tKEY ARN")
@@ -84,7 +88,7 @@ func (e *env) keyStatus(s *client.KeyStatus) {
 				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.Status, nstamp(r.LastProbeAt), nstamp(r.LastOkAt),
-				nstamp(r.UnavailableSince), lastErr, r.KeyArn)
+				nstamp(r.UnavailableSince), lastErr, dashp(r.KeyArn))
 		}
 	})
 }

@@ -67,6 +67,9 @@ func TestRun_ServesUntilCancelledThenStops(t *testing.T) {
 		"CMEKD_PLATFORM_PRINCIPAL": kenv.PlatformPrincipal,
 		"CMEKD_PROVIDER_KEY_ARN":   kenv.CreateCustomerKey(t, kenv.Region, kmstest.KeyOptions{}),
 	})
+	// The platform's credentials, from the standard chain: readiness needs the provider key verified.
+	t.Setenv("AWS_ACCESS_KEY_ID", kenv.PlatformAccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx) }()

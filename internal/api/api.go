@@ -44,7 +44,8 @@ const (
 type Config struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
-	// Ready reports whether the database answers and every migration is applied (/readyz).
+	// Ready reports whether the database answers, every migration is applied and the provider key has
+	// passed a check (/readyz).
 	Ready func(context.Context) error
 	// Idempotency reads Idempotency-Key headers into keys the services honour.
 	Idempotency *idempotency.Keeper
@@ -219,7 +220,7 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := a.ready(ctx); err != nil {
 		a.log.WarnContext(ctx, "not ready", "error", err.Error())
 		a.writeError(w, r, &domain.Error{Kind: domain.KindUnavailable, Code: domain.CodeUnavailable,
-			Message: "the database is unreachable or not migrated", RetryAfter: 5})
+			Message: "not ready: the database is unreachable or not migrated, or the provider key is not verified yet", RetryAfter: 5})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

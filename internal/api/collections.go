@@ -85,9 +85,15 @@ func (a *API) resumeCollection(w http.ResponseWriter, r *http.Request) {
 }
 
 type keyStatusJSON struct {
-	Region           string         `json:"region"`
+	Region  string `json:"region"`
+	Purpose string `json:"purpose"`
+	Status  string `json:"status"`
+	// A customer's key shows the rest; the platform's key shows region, purpose and status only.
+	*customerKeyJSON
+}
+
+type customerKeyJSON struct {
 	KeyARN           string         `json:"key_arn"`
-	Status           string         `json:"status"`
 	LastProbeAt      *time.Time     `json:"last_probe_at"`
 	LastOKAt         *time.Time     `json:"last_ok_at"`
 	UnavailableSince *time.Time     `json:"unavailable_since"`
@@ -104,18 +110,23 @@ type lastErrorJSON struct {
 func writeKeyStatus(w http.ResponseWriter, keys []domain.KeyHealth) {
 	out := make([]keyStatusJSON, len(keys))
 	for i, k := range keys {
-		next := k.NextProbeAt
-		out[i] = keyStatusJSON{Region: k.Region, KeyARN: k.KeyARN, Status: k.Status, LastProbeAt: k.LastProbeAt,
-			LastOKAt: k.LastOKAt, UnavailableSince: k.UnavailableSince, NextProbeAt: &next}
-		if k.LastError != nil {
-			out[i].LastError = &lastErrorJSON{Code: k.LastError.Code, Action: k.LastError.Action, Message: k.LastError.Message}
+		out[i] = keyStatusJSON{Region: k.Region, Purpose: domain.PurposeData, Status: k.Status}
+		if k.KeyARN == "" {
+			continue // the platform's key (SPEC §16)
 		}
+		next := k.NextProbeAt
+		c := &customerKeyJSON{KeyARN: k.KeyARN, LastProbeAt: k.LastProbeAt, LastOKAt: k.LastOKAt,
+			UnavailableSince: k.UnavailableSince, NextProbeAt: &next}
+		if k.LastError != nil {
+			c.LastError = &lastErrorJSON{Code: k.LastError.Code, Action: k.LastError.Action, Message: k.LastError.Message}
+		}
+		out[i].customerKeyJSON = c
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"regions": out})
 }
 
 func (a *API) keyStatus(w http.ResponseWriter, r *http.Request) {
-	keys, err := a.health.KeyStatus(r.Context(), orgOf(r).ID)
+	keys, err := a.health.KeyStatus(r.Context(), orgOf(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -124,7 +135,7 @@ func (a *API) keyStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) probeNow(w http.ResponseWriter, r *http.Request) {
-	keys, err := a.health.ProbeNow(r.Context(), orgOf(r).ID, principal(r.Context()).Actor())
+	keys, err := a.health.ProbeNow(r.Context(), orgOf(r), principal(r.Context()).Actor())
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -25,7 +25,11 @@ type encryptionJSON struct {
 	Status string `json:"status"`
 }
 
-func toOrgJSON(o domain.Org) orgJSON {
+// toOrgJSON shows an organisation; a provider_managed one's key status is the platform key's.
+func (a *API) toOrgJSON(o domain.Org) orgJSON {
+	if o.Mode == domain.ModeProviderManaged {
+		o.KeyStatus = a.health.ProviderKeyStatus()
+	}
 	return orgJSON{ID: o.ID, Name: o.Name, Region: o.Region, CreatedAt: o.CreatedAt,
 		Encryption: encryptionJSON{Mode: o.Mode, KeyARN: o.KeyARN, Status: o.KeyStatus}}
 }
@@ -75,7 +79,7 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ans, err := a.orgs.Create(r.Context(), principal(r.Context()), req.input(), key, func(o domain.Org) ([]byte, error) {
-		return json.Marshal(toOrgJSON(o))
+		return json.Marshal(a.toOrgJSON(o))
 	})
 	a.writeAnswer(w, r, ans, err)
 }
@@ -91,11 +95,11 @@ func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"orgs": mapSlice(list, toOrgJSON), "next_cursor": next})
+	writeJSON(w, http.StatusOK, map[string]any{"orgs": mapSlice(list, a.toOrgJSON), "next_cursor": next})
 }
 
 func (a *API) getOrg(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, toOrgJSON(orgOf(r)))
+	writeJSON(w, http.StatusOK, a.toOrgJSON(orgOf(r)))
 }
 
 func (a *API) patchOrg(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +116,7 @@ func (a *API) patchOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toOrgJSON(org))
+	writeJSON(w, http.StatusOK, a.toOrgJSON(org))
 }
 
 func (a *API) deleteOrg(w http.ResponseWriter, r *http.Request) {

@@ -16,8 +16,8 @@ const (
 	// CodeMalformedRequest is a request that is not even HTTP (a malformed request line, bad
 	// percent-escapes in the path, headers too large), refused before any route is matched.
 	CodeMalformedRequest = "malformed_request"
-	CodeInternal             = "internal_error"
-	CodeUnavailable          = "unavailable"
+	CodeInternal         = "internal_error"
+	CodeUnavailable      = "unavailable"
 	// CodeDatabaseUnavailable is a request that needed the database while it was unreachable.
 	CodeDatabaseUnavailable = "database_unavailable"
 
@@ -45,8 +45,11 @@ const (
 	CodeInvalidPrincipal      = "invalid_principal"
 
 	// Keys and collections (SPEC §5, §7, §8).
-	CodeKeyUnavailable          = "key_unavailable"
-	CodeKMSUnreachable          = "kms_unreachable"
+	CodeKeyUnavailable = "key_unavailable"
+	CodeKMSUnreachable = "kms_unreachable"
+	// CodeProviderKeyUnavailable is the platform's own key (CMEKD_PROVIDER_KEY_ARN) failing: the
+	// platform's fault, never the tenant's (SPEC §16).
+	CodeProviderKeyUnavailable  = "provider_key_unavailable"
 	CodeCollectionIngestHalted  = "collection_ingest_halted"
 	CodeCollectionPaused        = "collection_paused"
 	CodeCollectionUnrecoverable = "collection_unrecoverable"
@@ -94,7 +97,7 @@ var ErrorCodes = []string{
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,
 	CodeKeyVerificationFailed, CodeOrgNameTaken, CodeKeyLinkImmutable, CodeCMEKRequiresNewOrg,
 	CodeIdempotencyKeyReused, CodeInvalidPrincipal,
-	CodeKeyUnavailable, CodeKMSUnreachable, CodeCollectionIngestHalted, CodeCollectionPaused,
+	CodeKeyUnavailable, CodeKMSUnreachable, CodeProviderKeyUnavailable, CodeCollectionIngestHalted, CodeCollectionPaused,
 	CodeCollectionUnrecoverable, CodeCollectionNameTaken, CodeCollectionNotPaused, CodeDocumentIntegrity,
 	CodeWorkspaceNameTaken, CodeSecretScopeNameTaken, CodeSecretScopeRoleRequired, CodeWorkspaceRoleNotAllowed,
 	CodeSecretIntegrity,

@@ -103,6 +103,14 @@ func KeyUnavailableError(e *ProbeError) *Error {
 	return err
 }
 
+// ProviderKeyUnavailableError is provider_key_unavailable: the platform's own key cannot be used right
+// now. It carries no details, so no tenant learns the key's ARN or why it failed (SPEC §16).
+func ProviderKeyUnavailableError() *Error {
+	err := Errorf(KindUnavailable, CodeProviderKeyUnavailable, "the platform's key cannot be used right now; this is not the organisation's doing, retry later")
+	err.RetryAfter = 30
+	return err
+}
+
 // KMSUnreachableError is kms_unreachable: KMS did not answer or throttled us; retry.
 func KMSUnreachableError(e *ProbeError) *Error {
 	err := Errorf(KindUnavailable, CodeKMSUnreachable, "KMS could not be reached; retry shortly")

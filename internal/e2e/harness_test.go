@@ -79,6 +79,16 @@ func setupWith(t testing.TB, kenv *kmstest.Env, mutate ...func(*config.Config)) 
 // setupClocked is setupWith with the server's clock (nil: the wall clock).
 func setupClocked(t testing.TB, kenv *kmstest.Env, clk clock.Clock, mutate ...func(*config.Config)) *env {
 	t.Helper()
+	cfg := testConfig(t, kenv)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	return start(t, cfg, kenv, clk)
+}
+
+// testConfig is a server's configuration against kenv with a fresh database and a new provider key.
+func testConfig(t testing.TB, kenv *kmstest.Env) config.Config {
+	t.Helper()
 	dbURL := testkit.Database(t)
 	cfg, err := config.Load(map[string]string{
 		"CMEKD_ADDR":               "127.0.0.1:0",
@@ -95,10 +105,7 @@ func setupClocked(t testing.TB, kenv *kmstest.Env, clk clock.Clock, mutate ...fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range mutate {
-		m(&cfg)
-	}
-	return start(t, cfg, kenv, clk)
+	return cfg
 }
 
 // replica starts a second server on the same database and KMS.
@@ -116,12 +123,7 @@ func start(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock) 
 	dbURL := cfg.DatabaseURL
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, server.Options{
-		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
-		Clock:          clk,
-		KMSCredentials: credentials.NewStaticCredentialsProvider(kenv.PlatformAccessKey, "test", ""),
-		VerifyBackoff:  []time.Duration{10 * time.Millisecond},
-	})
+	srv, err := server.New(ctx, cfg, serverOptions(kenv, logs, clk))
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)
@@ -145,6 +147,17 @@ func start(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock) 
 	})
 	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db, kms: kenv, cfg: cfg,
 		clock: clk, stop: stop}
+}
+
+// serverOptions are the options every test server runs with: the platform's credentials, quick
+// verification retries, and logs kept in logs.
+func serverOptions(kenv *kmstest.Env, logs io.Writer, clk clock.Clock) server.Options {
+	return server.Options{
+		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
+		Clock:          clk,
+		KMSCredentials: credentials.NewStaticCredentialsProvider(kenv.PlatformAccessKey, "test", ""),
+		VerifyBackoff:  []time.Duration{10 * time.Millisecond},
+	}
 }
 
 // response is what a test sees of an answer.

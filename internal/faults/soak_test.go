@@ -218,4 +218,3 @@ func goroutines(t testing.TB, s *stack) int {
 	}
 	return int(v)
 }
-

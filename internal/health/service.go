@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/providerkey"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
 )
@@ -19,6 +20,8 @@ type Config struct {
 	Verifier   *verify.Verifier
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Provider is the platform's key: the key of every provider_managed organisation's regions.
+	Provider *providerkey.Key
 	// Interval is CMEKD_PROBE_INTERVAL; PauseAfter is CMEKD_PAUSE_AFTER.
 	Interval, PauseAfter time.Duration
 	// Unusable, when set, is told the ARN of a key a probe found unusable (customer-caused), before
@@ -31,6 +34,7 @@ type Config struct {
 type Service struct {
 	store      *store.Store
 	verifier   *verify.Verifier
+	provider   *providerkey.Key
 	log        *slog.Logger
 	interval   time.Duration
 	pauseAfter time.Duration
@@ -41,7 +45,7 @@ type Service struct {
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, verifier: cfg.Verifier, log: cfg.Logger, interval: cfg.Interval, pauseAfter: cfg.PauseAfter,
+	s := &Service{store: cfg.Store, verifier: cfg.Verifier, provider: cfg.Provider, log: cfg.Logger, interval: cfg.Interval, pauseAfter: cfg.PauseAfter,
 		unusable: cfg.Unusable,
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cmekd_key_probes_total",
 			Help: "Key probes by outcome (healthy, customer_caused, transient)."}, []string{"outcome"}),
@@ -170,13 +174,35 @@ func stateReason(c Change) string {
 	return c.Reason
 }
 
-// KeyStatus is the health of every linked key of an organisation (SPEC §5 key-status).
-func (s *Service) KeyStatus(ctx context.Context, orgID string) ([]domain.KeyHealth, error) {
-	return s.store.KeyHealth(ctx, orgID)
+// KeyStatus is the health of every linked key of an organisation (SPEC §5 key-status). A
+// provider_managed organisation's regions all use the platform's key: each shows region, purpose and
+// the key's status only, for its ARN and its errors are the platform's, not the tenant's (SPEC §16).
+func (s *Service) KeyStatus(ctx context.Context, org domain.Org) ([]domain.KeyHealth, error) {
+	if org.Mode != domain.ModeProviderManaged {
+		return s.store.KeyHealth(ctx, org.ID)
+	}
+	regions, err := s.store.OrgRegions(ctx, org.ID, org.Region)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]domain.KeyHealth, len(regions))
+	for i, r := range regions {
+		keys[i] = domain.KeyHealth{OrgID: org.ID, Region: r, Status: s.ProviderKeyStatus()}
+	}
+	return keys, nil
 }
 
+// ProviderKeyStatus is the platform key's health as this replica knows it: the key status of every
+// provider_managed organisation.
+func (s *Service) ProviderKeyStatus() string { return s.provider.Status() }
+
 // ProbeNow probes every linked key of an organisation now and applies the results (SPEC §5 probe).
-func (s *Service) ProbeNow(ctx context.Context, orgID, actor string) ([]domain.KeyHealth, error) {
+// The platform's key is the platform's to check: a provider_managed organisation gets its status.
+func (s *Service) ProbeNow(ctx context.Context, org domain.Org, actor string) ([]domain.KeyHealth, error) {
+	if org.Mode == domain.ModeProviderManaged {
+		return s.KeyStatus(ctx, org)
+	}
+	orgID := org.ID
 	keys, err := s.store.KeyHealth(ctx, orgID)
 	if err != nil {
 		return nil, err

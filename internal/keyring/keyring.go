@@ -15,6 +15,7 @@ import (
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/kms"
+	"github.com/cmekd/cmekd/internal/providerkey"
 	"github.com/cmekd/cmekd/internal/store"
 )
 
@@ -87,6 +88,9 @@ type Config struct {
 	KMS   KMS
 	Cache *envelope.Cache
 	Clock clock.Clock
+	// Provider is the platform's own key; its failures are the platform's (provider_key_unavailable),
+	// never blamed on the tenant. Nil: no data key is wrapped by it.
+	Provider *providerkey.Key
 	// MaxAge and MaxUses bound a data key's use (CMEKD_DEK_MAX_AGE, CMEKD_DEK_MAX_DOCUMENTS): past
 	// either, the owner's next seal makes a new one.
 	MaxAge  time.Duration
@@ -154,6 +158,9 @@ func (b *Box) Open(itemID string, version int, nonce, ciphertext []byte) ([]byte
 // Seal runs fn with a Box under the owner's current data key wrapped by keyARN, first making a new
 // data key when there is none young enough with room for n more items.
 func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, fn func(*Box) error) error {
+	if err := k.providerDown(keyARN); err != nil {
+		return err
+	}
 	now := k.cfg.Store.Now()
 	dk, err := k.cfg.Store.CurrentDataKey(ctx, owner.Purpose.Name, owner.ID, keyARN, now.Add(-k.cfg.MaxAge), n, k.cfg.MaxUses)
 	switch {
@@ -205,6 +212,11 @@ func (k *Keyring) newDataKey(ctx context.Context, owner Owner, keyARN string, no
 
 // use runs fn with a Box under dk's plaintext, from the cache or unwrapped by KMS Decrypt.
 func (k *Keyring) use(ctx context.Context, owner Owner, dk store.DataKey, fn func(*Box) error) error {
+	// A data key of a provider key known to be unusable is not used even from the cache, as for a
+	// customer's key (SPEC §16: once cmekd knows a key is unusable, reads fail at once).
+	if err := k.providerDown(dk.KeyARN); err != nil {
+		return err
+	}
 	load := func(ctx context.Context) ([]byte, error) {
 		plain, err := k.cfg.KMS.Decrypt(ctx, dk.KeyARN, dk.Wrapped, owner.encryptionContext())
 		if err != nil {
@@ -221,10 +233,26 @@ func (k *Keyring) use(ctx context.Context, owner Owner, dk store.DataKey, fn fun
 	})
 }
 
+// platform reports whether keyARN is the platform's own key.
+func (k *Keyring) platform(keyARN string) bool {
+	return k.cfg.Provider != nil && k.cfg.Provider.Is(keyARN)
+}
+
+// providerDown is provider_key_unavailable when keyARN is the platform's key and it is known to be
+// unusable.
+func (k *Keyring) providerDown(keyARN string) error {
+	if k.platform(keyARN) && !k.cfg.Provider.Usable() {
+		return domain.ProviderKeyUnavailableError()
+	}
+	return nil
+}
+
 // kmsError answers a KMS failure: the customer's doing is 409 key_unavailable, an outage 503. A
 // customer-caused refusal drops the key's data keys from this replica's cache at once, and makes the
 // monitor probe the key now rather than at its next turn, so that the organisation's collections halt
 // within seconds of the first refused request and the other replicas drop theirs (DropUnavailable).
+// A refusal of the platform's own key is the platform's: 503 provider_key_unavailable, with nothing of
+// KMS's message (which may name the key) in it, and the key is checked again now.
 func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error) error {
 	var ke *kms.Error
 	if !errors.As(err, &ke) {
@@ -235,6 +263,10 @@ func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error)
 		return domain.KMSUnreachableError(pe)
 	}
 	k.cfg.Cache.DropKey(keyARN)
+	if k.platform(keyARN) {
+		k.cfg.Provider.Failed(ctx, pe)
+		return domain.ProviderKeyUnavailableError()
+	}
 	// Best effort: if it fails, the key is still probed within an interval.
 	_ = k.cfg.Store.ProbeSoon(context.WithoutCancel(ctx), orgID, keyARN)
 	return domain.KeyUnavailableError(pe)

@@ -29,7 +29,7 @@ const (
 	orgJSON = `{"id":"org_5k2m9x0q7w3r8t1v","name":"Acme","region":"us-west-2","encryption":{"mode":"customer_managed",` +
 		`"key_arn":"arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab","status":"healthy"},` +
 		`"created_at":"2025-01-31T12:00:00Z"}`
-	keyStatusJSON = `{"regions":[{"region":"us-west-2","key_arn":"arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",` +
+	keyStatusJSON = `{"regions":[{"region":"us-west-2","purpose":"data","key_arn":"arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",` +
 		`"status":"unavailable","last_probe_at":"2025-01-31T12:00:00Z","last_ok_at":null,"unavailable_since":"2025-01-31T12:00:00Z",` +
 		`"last_error":{"code":"access_denied","action":"kms:Decrypt","message":"denied"},"next_probe_at":null}]}`
 )

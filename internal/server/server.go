@@ -32,6 +32,7 @@ import (
 	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/orgs"
+	"github.com/cmekd/cmekd/internal/providerkey"
 	"github.com/cmekd/cmekd/internal/secrets"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
@@ -119,19 +120,26 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	}
 	rules := keyarn.Rules{Regions: cfg.Regions, MultiRegion: mr}
 	verifier := verify.New(kmsClient, rules, verify.Options{Backoff: opts.VerifyBackoff})
+	// The platform's key is checked like a customer's (SPEC §16): unusable, it stops the server here;
+	// unreachable, /readyz answers 503 until the background check passes.
+	provider := providerkey.New(providerkey.Config{ARN: cfg.ProviderKeyARN, Verifier: verifier, Logger: log,
+		Interval: cfg.ProbeInterval})
+	if err := provider.Start(ctx); err != nil {
+		return nil, err
+	}
 
 	reg.MustRegister(health.NewGauges(st))
 	cache := envelope.NewCache(envelope.CacheOptions{TTL: cfg.DEKCacheTTL, MaxEntries: dekCacheEntries, Clock: clk, Registerer: reg})
 	// Plaintext data keys leave memory when the server stops.
 	s.closers = append(s.closers, cache.Purge)
-	healthSvc := health.New(health.Config{Store: st, Verifier: verifier, Logger: log, Registerer: reg,
+	healthSvc := health.New(health.Config{Store: st, Verifier: verifier, Provider: provider, Logger: log, Registerer: reg,
 		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter, Unusable: func(arn string) { cache.DropKey(arn) }})
 	// A lease is the probe interval, never more, so a dead replica's keys are probed again within an
 	// interval however short it is (SPEC §16); a probe that KMS does not answer within three quarters
 	// of it is cut off and recorded as a transient failure.
 	monitor := health.NewMonitor(healthSvc, health.MonitorConfig{Owner: replicaName(), MaxRPS: cfg.ProbeMaxRPS, Clock: clk})
 
-	keys := keyring.New(keyring.Config{Store: st, KMS: kmsClient, Cache: cache, Clock: clk,
+	keys := keyring.New(keyring.Config{Store: st, KMS: kmsClient, Cache: cache, Clock: clk, Provider: provider,
 		MaxAge: cfg.DEKMaxAge, MaxUses: cfg.DEKMaxDocuments})
 	idem := idempotency.New(st, string(cfg.AdminToken))
 	guard := webhooks.NewGuard(cfg.WebhookHTTPHosts, nil)
@@ -143,6 +151,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 
 	s.background = []background.Service{
 		monitor,
+		provider,
 		// Expired data keys leave memory at least every quarter of their TTL, so a key nobody reads
 		// again does not linger until the next read of it.
 		background.Every("dek-cache-sweeper", max(cfg.DEKCacheTTL/4, 100*time.Millisecond), log,
@@ -153,9 +162,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		dispatcher,
 	}
 	s.api = api.New(api.Config{
-		Logger:      log,
-		Registry:    reg,
-		Ready:       st.Ready,
+		Logger:   log,
+		Registry: reg,
+		Ready: func(ctx context.Context) error {
+			if err := st.Ready(ctx); err != nil {
+				return err
+			}
+			return provider.Ready(ctx)
+		},
 		Idempotency: idem,
 		Clock:       clk,
 		Orgs: orgs.New(orgs.Config{Store: st, Verifier: verifier, Idempotency: idem, Logger: log, Rules: rules,
