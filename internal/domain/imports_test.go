@@ -4,16 +4,16 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cmekd/cmekd/internal/testkit"
 )
 
 // httpAllowed are the directories whose code may import net/http: the HTTP interface, the server
 // that serves it, the KMS client and emulator and the webhook dispatcher (HTTP is their transport),
-// the binaries, and the test
-// support that checks real HTTP traffic. Every other package speaks domain types only, so that no
+// the binaries, and the test support that checks real HTTP traffic. Every other package speaks domain types only, so that no
 // HTTP status ever leaks into a rule.
 var httpAllowed = []string{
 	"cmd/",
@@ -31,7 +31,7 @@ var httpAllowed = []string{
 // TestLayering_NetHTTPOnlyAtTheEdges fails when a package outside httpAllowed imports net/http.
 func TestLayering_NetHTTPOnlyAtTheEdges(t *testing.T) {
 	t.Parallel()
-	root := moduleRoot(t)
+	root := testkit.ModuleRoot(t)
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -66,24 +66,5 @@ func TestLayering_NetHTTPOnlyAtTheEdges(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// moduleRoot is the directory holding go.mod, above this package.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
 	}
 }

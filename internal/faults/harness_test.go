@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cmekd/cmekd/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -37,31 +38,12 @@ func buildBinaries(t testing.TB) (server, emulator string) {
 	server, emulator = filepath.Join(dir, "cmekd"), filepath.Join(dir, "kms-emulator")
 	for pkg, out := range map[string]string{"./cmd/server": server, "./cmd/kms-emulator": emulator} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = moduleRoot(t)
+		cmd.Dir = testkit.ModuleRoot(t)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 		}
 	}
 	return server, emulator
-}
-
-// moduleRoot is the directory holding go.mod (tests run in their package's directory).
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
 }
 
 // freeAddr is a loopback address with a port nobody listens on right now.
