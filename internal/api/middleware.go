@@ -24,24 +24,11 @@ const (
 
 func requestID(ctx context.Context) string { return domain.RequestID(ctx) }
 
-// validRequestID accepts a caller's id when it is short and printable, so logs stay clean.
-func validRequestID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // withRequestID echoes the caller's X-Request-Id or makes one, on every response.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
+		if !domain.ValidRequestID(id) {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			id = "req_" + hex.EncodeToString(b[:])

@@ -22,6 +22,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/cmekd/cmekd/internal/domain"
 )
 
 //go:embed assets
@@ -282,7 +284,7 @@ func (c *Console) unseal(v string) (session, error) {
 // writeError answers in the API's error shape, so the console's script reads one kind of error.
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
 	id := r.Header.Get("X-Request-Id")
-	if !printable(id) {
+	if !domain.ValidRequestID(id) {
 		var b [12]byte
 		_, _ = rand.Read(b[:])
 		id = "req_" + hex.EncodeToString(b[:])
@@ -295,19 +297,6 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, messag
 		"error":      map[string]any{"code": code, "message": message, "details": map[string]any{}},
 		"request_id": id,
 	})
-}
-
-// printable accepts a caller's request id as the API does: short, printable ASCII.
-func printable(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
