@@ -63,55 +63,66 @@ func owner(col domain.Collection) keyring.Owner {
 // Ingest seals and stores documents in collection colID, all or none, in one transaction with the
 // idempotent answer, which render encodes from the new ids. Each document must already be a JSON
 // object. A retry under the same Idempotency-Key gets the first answer and stores nothing.
+//
+// It asks the database twice: once for the collection, its current data key and any stored answer,
+// and once for the write, a single statement that reads the state again under a shared lock (a halt
+// committed meanwhile wins) and stores the documents, their count and the answer.
 func (s *Service) Ingest(ctx context.Context, org domain.Org, colID string, docs []json.RawMessage, key idempotency.Key,
 	render func(ids []string) ([]byte, error)) (idempotency.Answer, error) {
-	col, err := s.cfg.Store.Collection(ctx, org.ID, colID)
+	wrapping := s.wrappingKey(org)
+	o := keyring.Owner{Purpose: keyring.Documents, OrgID: org.ID, ID: colID}
+	target, err := s.cfg.Store.ReadIngestTarget(ctx, org.ID, colID, s.cfg.Keyring.Want(o, wrapping, len(docs)), key.Lookup())
 	if err != nil {
 		return idempotency.Answer{}, err
 	}
-	if replay, err := s.cfg.Idempotency.Replayed(ctx, key); err != nil || replay != nil {
+	if replay, err := s.cfg.Idempotency.Stored(key, target.Replay); err != nil || replay != nil {
 		if replay == nil {
 			return idempotency.Answer{}, err
 		}
 		return *replay, nil
 	}
+	col := target.Collection
 	if err := refuseIngest(col.State); err != nil {
 		return idempotency.Answer{}, err
 	}
-	now := s.cfg.Store.Now()
-	sealed := make([]store.SealedDocument, len(docs))
-	ids := make([]string, len(docs))
-	err = s.cfg.Keyring.Seal(ctx, owner(col), s.wrappingKey(org), len(docs), func(box *keyring.Box) error {
+	w := store.IngestWrite{OrgID: org.ID, CollectionID: col.ID, AADVersion: keyring.SealVersion, CreatedAt: s.cfg.Store.Now(),
+		IDs: make([]string, len(docs)), Nonces: make([][]byte, len(docs)), Ciphertexts: make([][]byte, len(docs))}
+	err = s.cfg.Keyring.SealWith(ctx, owner(col), wrapping, target.DataKey, func(box *keyring.Box) error {
+		w.DataKeyID = box.DataKeyID()
 		for i, d := range docs {
-			ids[i] = domain.NewID("doc")
-			nonce, ct, err := box.Seal(ids[i], d)
+			w.IDs[i] = domain.NewID("doc")
+			nonce, ct, err := box.Seal(w.IDs[i], d)
 			if err != nil {
 				return err
 			}
-			sealed[i] = store.SealedDocument{ID: ids[i], OrgID: org.ID, CollectionID: col.ID, DataKeyID: box.DataKeyID(),
-				AADVersion: keyring.SealVersion, Nonce: nonce, Ciphertext: ct, CreatedAt: now}
+			w.Nonces[i], w.Ciphertexts[i] = nonce, ct
 		}
 		return nil
 	})
 	if err != nil {
 		return idempotency.Answer{}, err
 	}
-	a, _, err := s.cfg.Idempotency.Do(ctx, key, func(tx *store.Q) ([]byte, error) {
-		// The state is read again under a shared lock: a halt committed meanwhile wins.
-		state, err := tx.ShareCollectionState(ctx, org.ID, col.ID)
-		if err != nil {
-			return nil, err
-		}
-		if err := refuseIngest(state); err != nil {
-			return nil, err
-		}
-		if err := tx.InsertDocuments(ctx, sealed); err != nil {
-			return nil, err
-		}
-		return render(ids)
-	})
-	return a, err
+	body, err := render(w.IDs)
+	if err != nil {
+		return idempotency.Answer{}, err
+	}
+	w.Replay = key.Record(body)
+	state, stored, err := s.cfg.Store.WriteIngest(ctx, w, refusedIngest)
+	if err != nil {
+		return idempotency.Answer{}, err
+	}
+	if err := refuseIngest(state); err != nil {
+		return idempotency.Answer{}, err
+	}
+	if !stored {
+		// A concurrent request under the same key committed first: its answer is the answer.
+		return s.cfg.Idempotency.Winner(ctx, key)
+	}
+	return idempotency.Answer{Status: idempotency.Created, Body: body}, nil
 }
+
+// refusedIngest are the states refuseIngest refuses.
+var refusedIngest = []string{domain.StateIngestHalted, domain.StatePaused}
 
 func refuseIngest(state string) error {
 	switch state {
@@ -131,77 +142,80 @@ func refuseRead(state string) error {
 	return nil
 }
 
-// readable is the collection colID when its documents may be read.
-func (s *Service) readable(ctx context.Context, orgID, colID string) (domain.Collection, error) {
-	col, err := s.cfg.Store.Collection(ctx, orgID, colID)
-	if err != nil {
-		return col, err
-	}
-	return col, refuseRead(col.State)
+// binding is the data keys a read of org's documents may use: documents keys with a copy under the
+// organisation's wrapping key.
+func (s *Service) binding(org domain.Org) store.KeyBinding {
+	return store.KeyBinding{Purpose: keyring.Documents.Name, KeyARN: s.wrappingKey(org)}
 }
 
-// Get reads and decrypts one document of org.
+// Get reads and decrypts one document of org, asking the database once (and once more, with KMS,
+// when its data key is not cached).
 func (s *Service) Get(ctx context.Context, org domain.Org, colID, id string) (Document, error) {
-	col, err := s.readable(ctx, org.ID, colID)
+	state, sd, err := s.cfg.Store.ReadDocument(ctx, org.ID, colID, id, s.binding(org))
 	if err != nil {
 		return Document{}, err
 	}
-	sd, err := s.cfg.Store.Document(ctx, col.OrgID, col.ID, id)
-	if err != nil {
+	if err := refuseRead(state); err != nil {
 		return Document{}, err
 	}
-	docs, err := s.open(ctx, org, col, []store.SealedDocument{sd})
+	if sd == nil {
+		return Document{}, domain.NotFound("document")
+	}
+	docs, err := s.open(ctx, org, colID, []store.SealedDocument{*sd})
 	if err != nil {
 		return Document{}, err
 	}
 	return docs[0], nil
 }
 
-// List reads and decrypts a page of documents of org, in ingestion order.
+// List reads and decrypts a page of documents of org, in ingestion order, asking the database once
+// (and once more per data key, with KMS, that is not cached).
 func (s *Service) List(ctx context.Context, org domain.Org, colID string, page domain.Page) ([]Document, string, error) {
-	col, err := s.readable(ctx, org.ID, colID)
+	state, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, org.ID, colID, s.binding(org), page)
 	if err != nil {
 		return nil, "", err
 	}
-	sealed, next, err := s.cfg.Store.Documents(ctx, col.OrgID, col.ID, page)
-	if err != nil {
+	if err := refuseRead(state); err != nil {
 		return nil, "", err
 	}
-	docs, err := s.open(ctx, org, col, sealed)
+	docs, err := s.open(ctx, org, colID, sealed)
 	return docs, next, err
 }
 
-// open decrypts documents with one keyring use per data key, each unwrapped only by org's wrapping
-// key. A document that fails authentication (moved to another row, tampered with, or naming a data
-// key that key does not wrap) is never returned.
-func (s *Service) open(ctx context.Context, org domain.Org, col domain.Collection, sealed []store.SealedDocument) ([]Document, error) {
+// open decrypts documents of collection colID with one keyring use per data key, each unwrapped only
+// by org's wrapping key. A document that fails authentication (moved to another row, tampered with,
+// or naming a data key that key does not wrap or that is not its collection's) is never returned.
+func (s *Service) open(ctx context.Context, org domain.Org, colID string, sealed []store.SealedDocument) ([]Document, error) {
 	out := make([]Document, len(sealed))
-	byKey := map[string][]int{} // data key id → indexes of its documents in sealed
-	var order []string
-	for i, sd := range sealed {
-		if _, ok := byKey[sd.DataKeyID]; !ok {
-			order = append(order, sd.DataKeyID)
+	o := keyring.Owner{Purpose: keyring.Documents, OrgID: org.ID, ID: colID}
+	for start := 0; start < len(sealed); {
+		// Documents come in runs of one data key (a page is usually a single run): one use per run.
+		id := sealed[start].DataKeyID
+		end := start + 1
+		for end < len(sealed) && sealed[end].DataKeyID == id {
+			end++
 		}
-		byKey[sd.DataKeyID] = append(byKey[sd.DataKeyID], i)
-	}
-	for _, id := range order {
-		err := s.cfg.Keyring.Open(ctx, owner(col), s.wrappingKey(org), id, func(box *keyring.Box) error {
-			for _, i := range byKey[id] {
-				sd := sealed[i]
-				plain, err := box.Open(sd.ID, sd.AADVersion, sd.Nonce, sd.Ciphertext)
-				if err != nil {
-					return err
+		err := keyring.ErrIntegrity
+		if sealed[start].KeyBound {
+			err = s.cfg.Keyring.OpenBound(ctx, o, s.wrappingKey(org), id, func(box *keyring.Box) error {
+				for i := start; i < end; i++ {
+					sd := sealed[i]
+					plain, err := box.Open(sd.ID, sd.AADVersion, sd.Nonce, sd.Ciphertext)
+					if err != nil {
+						return err
+					}
+					out[i] = Document{ID: sd.ID, Data: plain, CreatedAt: sd.CreatedAt}
 				}
-				out[i] = Document{ID: sd.ID, Data: plain, CreatedAt: sd.CreatedAt}
-			}
-			return nil
-		})
+				return nil
+			})
+		}
 		if errors.Is(err, keyring.ErrIntegrity) {
 			return nil, errCorrupt
 		}
 		if err != nil {
 			return nil, err
 		}
+		start = end
 	}
 	return out, nil
 }

@@ -179,7 +179,7 @@ func BenchmarkDocuments(b *testing.B) {
 				b.Fatal(err)
 			}
 			sealed, sealedBytes := sealBatches(b, batches, cmekOrg, col)
-			columns := []string{"id", "org_id", "collection_id", "data_key_id", "nonce", "ciphertext", "created_at"}
+			columns := []string{"id", "org_id", "collection_id", "data_key_id", "aad_version", "nonce", "ciphertext", "created_at"}
 			b.SetBytes(sealedBytes)
 			i := 0
 			for b.Loop() {
@@ -188,7 +188,7 @@ func BenchmarkDocuments(b *testing.B) {
 				n, err := e.db.CopyFrom(ctx, pgx.Identifier{"documents"}, columns,
 					pgx.CopyFromSlice(len(batch), func(j int) ([]any, error) {
 						// Every insert needs fresh ids; the bytes are the same sealed documents.
-						return []any{domain.NewID("doc"), cmekOrg, col, dataKeyID, batch[j].nonce, batch[j].ciphertext, now}, nil
+						return []any{domain.NewID("doc"), cmekOrg, col, dataKeyID, int16(2), batch[j].nonce, batch[j].ciphertext, now}, nil
 					}))
 				if err != nil || n != int64(len(batch)) {
 					b.Fatalf("copy: %d rows, %v", n, err)

@@ -161,17 +161,39 @@ func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, f
 	if err := k.providerDown(keyARN); err != nil {
 		return err
 	}
-	now := k.cfg.Store.Now()
-	dk, err := k.cfg.Store.CurrentDataKey(ctx, owner.Purpose.Name, owner.ID, keyARN, now.Add(-k.cfg.MaxAge), n, k.cfg.MaxUses)
+	want := k.Want(owner, keyARN, n)
+	dk, err := k.cfg.Store.CurrentDataKey(ctx, want.Purpose, want.OwnerID, want.KeyARN, want.NotBefore, want.N, want.MaxUses)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
-		if dk, err = k.newDataKey(ctx, owner, keyARN, now); err != nil {
-			return err
-		}
+		return k.SealWith(ctx, owner, keyARN, nil, fn)
 	case err != nil:
 		return err
 	}
-	return k.use(ctx, owner, dk, fn)
+	return k.SealWith(ctx, owner, keyARN, &dk, fn)
+}
+
+// Want is the question Seal asks the store for the owner's current data key wrapped by keyARN with
+// room for n more items, for callers that ask it within a statement of their own (ReadIngestTarget)
+// and then call SealWith.
+func (k *Keyring) Want(owner Owner, keyARN string, n int) store.DataKeyWant {
+	return store.DataKeyWant{Purpose: owner.Purpose.Name, OwnerID: owner.ID, KeyARN: keyARN,
+		NotBefore: k.cfg.Store.Now().Add(-k.cfg.MaxAge), N: n, MaxUses: k.cfg.MaxUses}
+}
+
+// SealWith is Seal under current, the answer the store gave to Want: nil makes a new data key.
+func (k *Keyring) SealWith(ctx context.Context, owner Owner, keyARN string, current *store.DataKey, fn func(*Box) error) error {
+	if err := k.providerDown(keyARN); err != nil {
+		return err
+	}
+	if current == nil {
+		dk, err := k.newDataKey(ctx, owner, keyARN, k.cfg.Store.Now())
+		if err != nil {
+			return err
+		}
+		current = &dk
+	}
+	dk := *current
+	return k.use(ctx, owner, dk.ID, dk.KeyARN, func(context.Context) (store.DataKey, error) { return dk, nil }, fn)
 }
 
 // Open runs fn with a Box under the owner's data key id, unwrapped from its copy under keyARN: the
@@ -180,17 +202,37 @@ func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, f
 // without asking KMS, so a row forged to name a data key under another key the platform may use
 // reads nothing.
 func (k *Keyring) Open(ctx context.Context, owner Owner, keyARN, dataKeyID string, fn func(*Box) error) error {
-	dk, err := k.cfg.Store.WrappedDataKey(ctx, dataKeyID, keyARN)
-	if errors.Is(err, domain.ErrNotFound) {
-		return ErrIntegrity
-	}
+	dk, err := k.wrapped(ctx, owner, keyARN, dataKeyID)
 	if err != nil {
 		return err
 	}
-	if dk.OrgID != owner.OrgID || dk.Purpose != owner.Purpose.Name || dk.OwnerID != owner.ID {
-		return ErrIntegrity // a row pointed at another owner's key: no need to ask KMS
+	return k.use(ctx, owner, dk.ID, dk.KeyARN, func(context.Context) (store.DataKey, error) { return dk, nil }, fn)
+}
+
+// OpenBound is Open for a data key that the caller found bound to owner with a copy under keyARN in
+// the statement that read its items (store.SealedDocument.KeyBound): the wrapped copy is read, and
+// checked again, only when the cache does not hold the key, so a cached read asks the database
+// nothing more.
+func (k *Keyring) OpenBound(ctx context.Context, owner Owner, keyARN, dataKeyID string, fn func(*Box) error) error {
+	return k.use(ctx, owner, dataKeyID, keyARN, func(ctx context.Context) (store.DataKey, error) {
+		return k.wrapped(ctx, owner, keyARN, dataKeyID)
+	}, fn)
+}
+
+// wrapped reads data key dataKeyID with its copy under keyARN: ErrIntegrity, without asking KMS,
+// when keyARN wraps no copy of it or it is another owner's.
+func (k *Keyring) wrapped(ctx context.Context, owner Owner, keyARN, dataKeyID string) (store.DataKey, error) {
+	dk, err := k.cfg.Store.WrappedDataKey(ctx, dataKeyID, keyARN)
+	if errors.Is(err, domain.ErrNotFound) {
+		return dk, ErrIntegrity
 	}
-	return k.use(ctx, owner, dk, fn)
+	if err != nil {
+		return dk, err
+	}
+	if dk.OrgID != owner.OrgID || dk.Purpose != owner.Purpose.Name || dk.OwnerID != owner.ID {
+		return dk, ErrIntegrity // a row pointed at another owner's key: no need to ask KMS
+	}
+	return dk, nil
 }
 
 // newDataKey makes a data key with KMS, stores it wrapped and caches the plaintext.
@@ -210,26 +252,31 @@ func (k *Keyring) newDataKey(ctx context.Context, owner Owner, keyARN string, no
 	return dk, nil
 }
 
-// use runs fn with a Box under dk's plaintext, from the cache or unwrapped by KMS Decrypt.
-func (k *Keyring) use(ctx context.Context, owner Owner, dk store.DataKey, fn func(*Box) error) error {
+// use runs fn with a Box under data key id (wrapped by keyARN), from the cache or read with read and
+// unwrapped by KMS Decrypt.
+func (k *Keyring) use(ctx context.Context, owner Owner, id, keyARN string, read func(context.Context) (store.DataKey, error), fn func(*Box) error) error {
 	// A data key of a provider key known to be unusable is not used even from the cache, as for a
 	// customer's key (SPEC §16: once cmekd knows a key is unusable, reads fail at once).
-	if err := k.providerDown(dk.KeyARN); err != nil {
+	if err := k.providerDown(keyARN); err != nil {
 		return err
 	}
 	load := func(ctx context.Context) ([]byte, error) {
+		dk, err := read(ctx)
+		if err != nil {
+			return nil, err
+		}
 		plain, err := k.cfg.KMS.Decrypt(ctx, dk.KeyARN, dk.Wrapped, owner.encryptionContext())
 		if err != nil {
 			return nil, k.kmsError(ctx, dk.OrgID, dk.KeyARN, err)
 		}
 		return plain, nil
 	}
-	return k.cfg.Cache.Use(ctx, dk.ID, dk.KeyARN, load, func(key []byte) error {
+	return k.cfg.Cache.Use(ctx, id, keyARN, load, func(key []byte) error {
 		sealer, err := envelope.NewSealer(key)
 		if err != nil {
 			return err
 		}
-		return fn(&Box{owner: owner, dataKeyID: dk.ID, keyARN: dk.KeyARN, sealer: sealer})
+		return fn(&Box{owner: owner, dataKeyID: id, keyARN: keyARN, sealer: sealer})
 	})
 }
 

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +21,9 @@ type SealedDocument struct {
 	AADVersion        int
 	Nonce, Ciphertext []byte
 	CreatedAt         time.Time
+	// KeyBound is set by ReadDocuments and ReadDocument: the document's data key belongs to its
+	// collection and has a copy wrapped by the key the read named.
+	KeyBound bool
 }
 
 // ShareCollectionState reads a collection's state under a shared lock, so that a concurrent state
@@ -84,4 +89,204 @@ func (q *Q) Documents(ctx context.Context, orgID, collectionID string, page doma
 		return `SELECT ` + documentColumns + ` FROM documents
 WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, seq LIMIT $4`, []any{orgID, collectionID, after.Seq, limit}
 	}, scanDocument, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
+}
+
+// KeyBinding names the data keys a read may use: those of Purpose owned by the collection read, with
+// a copy wrapped by KeyARN (SPEC §16). A read reports, with each document, whether its data key is one.
+type KeyBinding struct {
+	Purpose, KeyARN string
+}
+
+// documentRead is the one statement of a read: the collection's state, its documents that doc
+// selects (a CTE over documents as d, with $1 the organisation and $2 the collection), and for each
+// whether its data key is bound (KeyBinding, $3 and $4). The data keys are checked once each, not once
+// per document. A collection that does not exist gives no row; one without the documents asked for,
+// one row of NULL documents.
+func documentRead(doc string) string {
+	return `
+WITH c AS (SELECT state FROM collections WHERE org_id = $1 AND id = $2),
+d AS MATERIALIZED (` + doc + `),
+b AS (SELECT k.id FROM data_keys k JOIN wrapped_keys w ON w.data_key_id = k.id AND w.key_arn = $4
+      WHERE k.id IN (SELECT data_key_id FROM d) AND k.org_id = $1 AND k.purpose = $3 AND k.owner_id = $2)
+SELECT c.state, coalesce(d.seq, 0), coalesce(d.id, ''), coalesce(d.data_key_id, ''), coalesce(d.aad_version, 0),
+    coalesce(d.nonce, ''), coalesce(d.ciphertext, ''), coalesce(d.created_at, 'epoch'), coalesce(d.data_key_id IN (SELECT id FROM b), false)
+FROM c LEFT JOIN d ON true`
+}
+
+// readDocuments runs a documentRead and returns the collection's state and its documents in seq
+// order, each with KeyBound set.
+func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, kb KeyBinding, arg ...any) (string, []SealedDocument, error) {
+	rows, err := q.db.Query(ctx, sql, append([]any{orgID, collectionID, kb.Purpose, kb.KeyARN}, arg...)...)
+	if err != nil {
+		return "", nil, translate(err)
+	}
+	defer rows.Close()
+	state, found := "", false
+	var docs []SealedDocument
+	for rows.Next() {
+		var d SealedDocument
+		if err := rows.Scan(&state, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt, &d.KeyBound); err != nil {
+			return "", nil, translate(err)
+		}
+		found = true
+		if d.Seq == 0 {
+			continue // the collection's row, without documents
+		}
+		d.OrgID, d.CollectionID, d.CreatedAt = orgID, collectionID, d.CreatedAt.UTC()
+		docs = append(docs, d)
+	}
+	if err := rows.Err(); err != nil {
+		return "", nil, translate(err)
+	}
+	if !found {
+		return "", nil, domain.NotFound("collection")
+	}
+	// A join keeps no order of its own: the page is put back in seq order here, not sorted in SQL.
+	slices.SortFunc(docs, func(a, b SealedDocument) int { return cmp.Compare(a.Seq, b.Seq) })
+	return state, docs, nil
+}
+
+var (
+	readPageSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
+    WHERE org_id = $1 AND collection_id = $2 AND seq > $5 ORDER BY collection_id, seq LIMIT $6`)
+	readOneSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
+    WHERE org_id = $1 AND collection_id = $2 AND id = $5`)
+)
+
+// ReadDocuments reads, in one statement, a collection's state and a page of its sealed documents in
+// ingestion order, each with whether its data key is bound as kb says, and the cursor of the next
+// page (empty at the end). The documents are read whatever the state; the caller decides.
+func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, kb KeyBinding, page domain.Page) (string, []SealedDocument, string, error) {
+	after, err := decodeCursor(page)
+	if err != nil {
+		return "", nil, "", err
+	}
+	state, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, kb, after.Seq, page.Limit+1)
+	if err != nil {
+		return "", nil, "", err
+	}
+	docs, next, err := trim(docs, page.Limit, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
+	return state, docs, next, err
+}
+
+// ReadDocument reads, in one statement, a collection's state and one of its sealed documents (nil
+// when it has no such document), with whether its data key is bound as kb says.
+func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string, kb KeyBinding) (string, *SealedDocument, error) {
+	state, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, kb, id)
+	if err != nil || len(docs) == 0 {
+		return state, nil, err
+	}
+	return state, &docs[0], nil
+}
+
+// IngestTarget is what an ingest reads before it seals: the collection, its current data key (as
+// CurrentDataKey would find it; nil when a new one is due) and the stored answer of the request's
+// Idempotency-Key (nil when there is none).
+type IngestTarget struct {
+	Collection domain.Collection
+	DataKey    *DataKey
+	Replay     *StoredReplay
+}
+
+// DataKeyWant is CurrentDataKey's question: the owner's newest data key wrapped by KeyARN, younger
+// than NotBefore, with room for N more uses under MaxUses.
+type DataKeyWant struct {
+	Purpose, OwnerID, KeyARN string
+	NotBefore                time.Time
+	N, MaxUses               int
+}
+
+// ReadIngestTarget reads an ingest's collection, current data key and stored answer (replay nil: the
+// request had no Idempotency-Key) in one statement.
+func (q *Q) ReadIngestTarget(ctx context.Context, orgID, collectionID string, want DataKeyWant, replay *ReplayKey) (IngestTarget, error) {
+	var scope, key *string
+	if replay != nil {
+		scope, key = &replay.Scope, &replay.Key
+	}
+	var t IngestTarget
+	c := &t.Collection
+	var (
+		kID, kOrg, kPurpose, kOwner, kARN *string
+		kWrapped, rHash, rBody            []byte
+		kUses, rStatus                    *int
+		kAt                               *time.Time
+	)
+	err := q.db.QueryRow(ctx, `
+SELECT c.id, c.org_id, c.name, c.region, c.state, c.state_reason, c.state_changed_at, c.recoverable, c.created_at,
+    k.id, k.org_id, k.purpose, k.owner_id, k.key_arn, k.wrapped, k.uses, k.created_at, r.request_hash, r.status, r.body
+FROM collections c
+LEFT JOIN LATERAL (`+dataKeySelect+`
+    WHERE k.purpose = $3 AND k.owner_id = $4 AND w.key_arn = $5 AND k.created_at > $6 AND k.uses + $7 <= $8
+    ORDER BY k.created_at DESC LIMIT 1) k ON true
+LEFT JOIN idempotency_keys r ON r.scope = $9::text AND r.key = $10::text AND r.created_at > $11
+WHERE c.org_id = $1 AND c.id = $2`,
+		orgID, collectionID, want.Purpose, want.OwnerID, want.KeyARN, want.NotBefore, want.N, want.MaxUses,
+		scope, key, q.Now().Add(-IdempotencyTTL)).Scan(
+		&c.ID, &c.OrgID, &c.Name, &c.Region, &c.State, &c.StateReason, &c.StateChangedAt, &c.Recoverable, &c.CreatedAt,
+		&kID, &kOrg, &kPurpose, &kOwner, &kARN, &kWrapped, &kUses, &kAt, &rHash, &rStatus, &rBody)
+	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
+		return t, domain.NotFound("collection")
+	} else if err != nil {
+		return t, err
+	}
+	c.StateChangedAt, c.CreatedAt = c.StateChangedAt.UTC(), c.CreatedAt.UTC()
+	if kID != nil {
+		t.DataKey = &DataKey{ID: *kID, OrgID: *kOrg, Purpose: *kPurpose, OwnerID: *kOwner, KeyARN: *kARN, Wrapped: kWrapped,
+			Uses: *kUses, CreatedAt: kAt.UTC()}
+	}
+	if rStatus != nil {
+		t.Replay = &StoredReplay{RequestHash: rHash, Replay: Replay{Status: *rStatus, Body: rBody}}
+	}
+	return t, nil
+}
+
+// IngestWrite is everything one ingest stores: its documents, sealed under one data key, and the
+// answer to its Idempotency-Key (nil when it had none).
+type IngestWrite struct {
+	OrgID, CollectionID, DataKeyID string
+	AADVersion                     int
+	CreatedAt                      time.Time
+	IDs                            []string
+	Nonces, Ciphertexts            [][]byte
+	Replay                         *ReplayRecord
+}
+
+// WriteIngest stores an ingest in one statement, so in one transaction: it reads the collection's
+// state under a shared lock (a state change by the monitor waits for it, or it for the state change,
+// and then sees the new state), and unless the state is one of refused it stores the answer, the
+// documents, and their count against the data key. The answer is stored only over none or an expired
+// one; when a live one is there (a concurrent request under the same key committed first), nothing
+// is stored and stored is false. state is the collection's state as locked.
+func (q *Q) WriteIngest(ctx context.Context, w IngestWrite, refused []string) (state string, stored bool, err error) {
+	var r ReplayRecord
+	var scope *string
+	if w.Replay != nil {
+		r, scope = *w.Replay, &w.Replay.Scope
+	}
+	err = q.db.QueryRow(ctx, `
+WITH c AS MATERIALIZED (SELECT state FROM collections WHERE org_id = $1 AND id = $2 FOR SHARE),
+ok AS (SELECT FROM c WHERE state <> ALL ($3::text[])),
+r AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at)
+    SELECT $4::text, $5::text, $6::bytea, $7::int, $8::bytea, $9::timestamptz WHERE $4::text IS NOT NULL AND EXISTS (SELECT FROM ok)
+    ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
+        body = EXCLUDED.body, created_at = EXCLUDED.created_at
+    WHERE idempotency_keys.created_at <= $10
+    RETURNING 1),
+go AS (SELECT FROM ok WHERE $4::text IS NULL OR EXISTS (SELECT FROM r)),
+d AS (
+    INSERT INTO documents (id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at)
+    SELECT u.id, $1, $2, $11, $12, u.nonce, u.ciphertext, $9
+    FROM unnest($13::text[], $14::bytea[], $15::bytea[]) AS u (id, nonce, ciphertext)
+    WHERE EXISTS (SELECT FROM go)),
+n AS (UPDATE data_keys SET uses = uses + cardinality($13::text[]) WHERE id = $11 AND EXISTS (SELECT FROM go))
+SELECT state, EXISTS (SELECT FROM go) FROM c`,
+		w.OrgID, w.CollectionID, refused, scope, r.Key, r.RequestHash, r.Status, r.Body, w.CreatedAt, w.CreatedAt.Add(-IdempotencyTTL),
+		w.DataKeyID, int16(w.AADVersion), w.IDs, w.Nonces, w.Ciphertexts).Scan(&state, &stored)
+	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
+		return "", false, domain.NotFound("collection")
+	} else if err != nil {
+		return "", false, err
+	}
+	return state, stored, nil
 }
