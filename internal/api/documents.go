@@ -22,6 +22,15 @@ const (
 // parseDocuments reads the documents of an ingest request: 1 to maxDocuments JSON objects, each at most
 // maxDocumentSize bytes as sent.
 func parseDocuments(raw []byte) ([]json.RawMessage, error) {
+	if docs, ok := compactDocuments(raw); ok {
+		return docs, nil
+	}
+	return parseDocumentsStrictly(raw)
+}
+
+// parseDocumentsStrictly is parseDocuments through encoding/json, for every body compactDocuments
+// gives up on: it names what is wrong with a refused one.
+func parseDocumentsStrictly(raw []byte) ([]json.RawMessage, error) {
 	var req struct {
 		Documents []json.RawMessage `json:"documents"`
 	}
