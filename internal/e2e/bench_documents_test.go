@@ -272,11 +272,11 @@ FROM documents WHERE org_id = $1 AND collection_id = $2 AND id = $3`, org, col, 
 
 // sealedRow is a documents row as the floors read it.
 type sealedRow struct {
-	seq                  int64
+	seq                   int64
 	id, org, col, dataKey string
-	aad                  int16
-	nonce, ciphertext    []byte
-	at                   time.Time
+	aad                   int16
+	nonce, ciphertext     []byte
+	at                    time.Time
 }
 
 // reportKMS reports the KMS requests made per 10,000 documents.
