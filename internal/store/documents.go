@@ -97,20 +97,20 @@ type KeyBinding struct {
 	Purpose, KeyARN string
 }
 
-// documentRead is the one statement of a read: the collection's state, its documents that doc
-// selects (a CTE over documents as d, with $1 the organisation and $2 the collection), and for each
-// whether its data key is bound (KeyBinding, $3 and $4). The data keys are checked once each, not once
-// per document. A collection that does not exist gives no row; one without the documents asked for,
-// one row of NULL documents.
+// documentRead is the one statement of a read: a first row with the collection's state (seq 0), then
+// the documents that doc selects (from documents, with $1 the organisation and $2 the collection),
+// each with whether its data key is bound (KeyBinding, $3 and $4). Nothing is materialised per
+// document: the rows stream as a plain select's do, and the planner checks the collection's data
+// keys once, not once per document. A collection that does not exist gives no state row.
 func documentRead(doc string) string {
 	return `
-WITH c AS (SELECT state FROM collections WHERE org_id = $1 AND id = $2),
-d AS MATERIALIZED (` + doc + `),
-b AS (SELECT k.id FROM data_keys k JOIN wrapped_keys w ON w.data_key_id = k.id AND w.key_arn = $4
-      WHERE k.id IN (SELECT data_key_id FROM d) AND k.org_id = $1 AND k.purpose = $3 AND k.owner_id = $2)
-SELECT c.state, coalesce(d.seq, 0), coalesce(d.id, ''), coalesce(d.data_key_id, ''), coalesce(d.aad_version, 0),
-    coalesce(d.nonce, ''), coalesce(d.ciphertext, ''), coalesce(d.created_at, 'epoch'), coalesce(d.data_key_id IN (SELECT id FROM b), false)
-FROM c LEFT JOIN d ON true`
+SELECT state, 0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, NULL::bytea, 'epoch'::timestamptz, false
+FROM collections WHERE org_id = $1 AND id = $2
+UNION ALL
+SELECT '', d.seq, d.id, d.data_key_id, d.aad_version, d.nonce, d.ciphertext, d.created_at, b.id IS NOT NULL
+FROM (` + doc + `) d
+LEFT JOIN LATERAL (SELECT k.id FROM data_keys k JOIN wrapped_keys w ON w.data_key_id = k.id AND w.key_arn = $4
+    WHERE k.id = d.data_key_id AND k.org_id = $1 AND k.purpose = $3 AND k.owner_id = $2) b ON true`
 }
 
 // readDocuments runs a documentRead and returns the collection's state and its documents in seq
@@ -125,12 +125,13 @@ func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, 
 	var docs []SealedDocument
 	for rows.Next() {
 		var d SealedDocument
-		if err := rows.Scan(&state, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt, &d.KeyBound); err != nil {
+		var s string
+		if err := rows.Scan(&s, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt, &d.KeyBound); err != nil {
 			return "", nil, translate(err)
 		}
-		found = true
 		if d.Seq == 0 {
-			continue // the collection's row, without documents
+			state, found = s, true // the collection's row
+			continue
 		}
 		d.OrgID, d.CollectionID, d.CreatedAt = orgID, collectionID, d.CreatedAt.UTC()
 		docs = append(docs, d)
