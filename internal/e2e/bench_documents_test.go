@@ -226,6 +226,12 @@ func (p *paired) report(b *testing.B, docs int) {
 // floorInsert writes one sealed batch with one pgx CopyFrom, as a transaction of its own: the
 // ingest's floor.
 func floorInsert(tb testing.TB, e *env, batch []sealedDocument, org, col, dataKeyID string) {
+	if err := tryFloorInsert(e, batch, org, col, dataKeyID); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func tryFloorInsert(e *env, batch []sealedDocument, org, col, dataKeyID string) error {
 	now := time.Now()
 	n, err := e.db.CopyFrom(context.Background(), pgx.Identifier{"documents"},
 		[]string{"id", "org_id", "collection_id", "data_key_id", "aad_version", "nonce", "ciphertext", "created_at"},
@@ -234,40 +240,51 @@ func floorInsert(tb testing.TB, e *env, batch []sealedDocument, org, col, dataKe
 			return []any{domain.NewID("doc"), org, col, dataKeyID, int16(2), batch[j].nonce, batch[j].ciphertext, now}, nil
 		}))
 	if err != nil || n != int64(len(batch)) {
-		tb.Fatalf("copy: %d rows, %v", n, err)
+		return fmt.Errorf("copy: %d rows, %v", n, err)
 	}
+	return nil
 }
 
 // floorSelect reads the page of docsPerBatch (and one more, as the server does) after seq with pgx:
 // a page read's floor.
 func floorSelect(tb testing.TB, e *env, org, col string, after int64) {
+	if err := tryFloorSelect(e, org, col, after); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func tryFloorSelect(e *env, org, col string, after int64) error {
 	rows, err := e.db.Query(context.Background(), `SELECT seq, id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at
 FROM documents WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, seq LIMIT $4`, org, col, after, docsPerBatch+1)
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	n := 0
 	for rows.Next() {
 		var d sealedRow
 		if err := rows.Scan(&d.seq, &d.id, &d.org, &d.col, &d.dataKey, &d.aad, &d.nonce, &d.ciphertext, &d.at); err != nil {
-			tb.Fatal(err)
+			return err
 		}
 		n++
 	}
 	if err := rows.Err(); err != nil || n == 0 {
-		tb.Fatalf("select: %d rows, %v", n, err)
+		return fmt.Errorf("select: %d rows, %v", n, err)
 	}
+	return nil
 }
 
 // floorGet reads one document's row with pgx: a single get's floor.
 func floorGet(tb testing.TB, e *env, org, col, id string) {
-	var d sealedRow
-	err := e.db.QueryRow(context.Background(), `SELECT seq, id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at
-FROM documents WHERE org_id = $1 AND collection_id = $2 AND id = $3`, org, col, id).
-		Scan(&d.seq, &d.id, &d.org, &d.col, &d.dataKey, &d.aad, &d.nonce, &d.ciphertext, &d.at)
-	if err != nil {
+	if err := tryFloorGet(e, org, col, id); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+func tryFloorGet(e *env, org, col, id string) error {
+	var d sealedRow
+	return e.db.QueryRow(context.Background(), `SELECT seq, id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at
+FROM documents WHERE org_id = $1 AND collection_id = $2 AND id = $3`, org, col, id).
+		Scan(&d.seq, &d.id, &d.org, &d.col, &d.dataKey, &d.aad, &d.nonce, &d.ciphertext, &d.at)
 }
 
 // sealedRow is a documents row as the floors read it.
@@ -308,13 +325,22 @@ type benchClient struct{ http *http.Client }
 
 // send makes one request, reads the whole answer and fails unless its status is want.
 func (c *benchClient) send(tb testing.TB, method, url string, body []byte, want int) []byte {
+	rb, err := c.try(method, url, body, want)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rb
+}
+
+// try is send for a goroutine other than the benchmark's: it returns what went wrong.
+func (c *benchClient) try(method, url string, body []byte, want int) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	hr, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	hr.Header.Set("Authorization", "Bearer "+adminToken)
 	if body != nil {
@@ -322,14 +348,14 @@ func (c *benchClient) send(tb testing.TB, method, url string, body []byte, want 
 	}
 	resp, err := c.http.Do(hr)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	rb, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != want {
-		tb.Fatalf("%s %s: %d, want %d: %s %v", method, url, resp.StatusCode, want, rb, err)
+		return nil, fmt.Errorf("%s %s: %d, want %d: %s %v", method, url, resp.StatusCode, want, rb, err)
 	}
-	return rb
+	return rb, nil
 }
 
 // collection creates a collection through base (a server's URL) and returns its id.
