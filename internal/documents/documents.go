@@ -21,8 +21,8 @@ type Config struct {
 	Store       *store.Store
 	Keyring     *keyring.Keyring
 	Idempotency *idempotency.Keeper
-	// ProviderKeyARN wraps the data keys of provider_managed organisations.
-	ProviderKeyARN string
+	// ProviderKeys wrap the data keys of provider_managed organisations, each region's its own.
+	ProviderKeys domain.ProviderKeys
 }
 
 // Service ingests and reads documents.
@@ -48,12 +48,16 @@ var (
 		"the stored document failed its integrity check and was not returned")
 )
 
-// wrappingKey is the KMS key that wraps an organisation's data keys.
-func (s *Service) wrappingKey(org domain.Org) string {
+// wrappingKey is the KMS key that wraps the data keys of a collection: its region's data key, or the
+// platform's key of that region for provider_managed organisations (SPEC §11). "" when there is none,
+// which seals and opens nothing.
+func (s *Service) wrappingKey(org domain.Org, region string) string {
 	if org.Mode == domain.ModeCustomerManaged {
-		return org.KeyARN
+		arn, _ := org.LinkedKey(region, domain.PurposeData)
+		return arn
 	}
-	return s.cfg.ProviderKeyARN
+	arn, _ := s.cfg.ProviderKeys.For(region)
+	return arn
 }
 
 func owner(col domain.Collection) keyring.Owner {
@@ -81,7 +85,7 @@ func (s *Service) Ingest(ctx context.Context, org domain.Org, colID string, docs
 	now := s.cfg.Store.Now()
 	sealed := make([]store.SealedDocument, len(docs))
 	ids := make([]string, len(docs))
-	err = s.cfg.Keyring.Seal(ctx, owner(col), s.wrappingKey(org), len(docs), func(box *keyring.Box) error {
+	err = s.cfg.Keyring.Seal(ctx, owner(col), s.wrappingKey(org, col.Region), len(docs), func(box *keyring.Box) error {
 		for i, d := range docs {
 			ids[i] = domain.NewID("doc")
 			nonce, ct, err := box.Seal(ids[i], d)
@@ -185,7 +189,7 @@ func (s *Service) open(ctx context.Context, org domain.Org, col domain.Collectio
 		byKey[sd.DataKeyID] = append(byKey[sd.DataKeyID], i)
 	}
 	for _, id := range order {
-		err := s.cfg.Keyring.Open(ctx, owner(col), s.wrappingKey(org), id, func(box *keyring.Box) error {
+		err := s.cfg.Keyring.Open(ctx, owner(col), s.wrappingKey(org, col.Region), id, func(box *keyring.Box) error {
 			for _, i := range byKey[id] {
 				sd := sealed[i]
 				plain, err := box.Open(sd.ID, sd.AADVersion, sd.Nonce, sd.Ciphertext)

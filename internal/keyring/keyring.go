@@ -241,7 +241,7 @@ func (k *Keyring) platform(keyARN string) bool {
 // providerDown is provider_key_unavailable when keyARN is the platform's key and it is known to be
 // unusable.
 func (k *Keyring) providerDown(keyARN string) error {
-	if k.platform(keyARN) && !k.cfg.Provider.Usable() {
+	if k.platform(keyARN) && !k.cfg.Provider.Usable(keyARN) {
 		return domain.ProviderKeyUnavailableError()
 	}
 	return nil
@@ -264,7 +264,7 @@ func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error)
 	}
 	k.cfg.Cache.DropKey(keyARN)
 	if k.platform(keyARN) {
-		k.cfg.Provider.Failed(ctx, pe)
+		k.cfg.Provider.Failed(ctx, keyARN, pe)
 		return domain.ProviderKeyUnavailableError()
 	}
 	// Best effort: if it fails, the key is still probed within an interval.

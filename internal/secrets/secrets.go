@@ -24,8 +24,9 @@ const MaxValueBytes = 64 << 10
 type Config struct {
 	Store   *store.Store
 	Keyring *keyring.Keyring
-	// ProviderKeyARN wraps the data keys of provider_managed organisations.
-	ProviderKeyARN string
+	// ProviderKeys wrap the data keys of provider_managed organisations: the home region's seals
+	// their secrets.
+	ProviderKeys domain.ProviderKeys
 }
 
 // Service runs the workspace, scope and secret use cases.
@@ -323,7 +324,8 @@ func (s *Service) wrappingKey(org domain.Org) string {
 	if org.Mode == domain.ModeCustomerManaged {
 		return org.KeyARN
 	}
-	return s.cfg.ProviderKeyARN
+	arn, _ := s.cfg.ProviderKeys.For(org.Region)
+	return arn
 }
 
 // usable refuses at once when cmekd already knows the organisation's key is unusable (SPEC §16), so

@@ -52,6 +52,11 @@ func (f *fixture) org(t *testing.T, mode string) domain.Org {
 	if err := f.st.InsertOrg(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
+	// As it reads back: its regions and links (without their times).
+	o.Regions = []string{region}
+	if mode == domain.ModeCustomerManaged {
+		o.Links = []domain.KeyLink{{OrgID: o.ID, Region: region, Purpose: domain.PurposeData, KeyARN: o.KeyARN}}
+	}
 	return o
 }
 
@@ -152,7 +157,7 @@ func TestStore_InsertOrg_ReadsBack(t *testing.T) {
 	for _, mode := range []string{domain.ModeCustomerManaged, domain.ModeProviderManaged} {
 		want := f.org(t, mode)
 		got, err := f.st.Org(t.Context(), want.ID)
-		if err != nil || got != want {
+		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: Org = %+v, %v; want %+v", mode, got, err, want)
 		}
 	}
@@ -641,16 +646,16 @@ func TestStore_KeyHealth_NewLinkIsHealthyAndDue(t *testing.T) {
 		t.Fatalf("provider-managed key health %+v, %v; want none", hs, err)
 	}
 	err := f.st.InTx(t.Context(), func(tx *store.Q) error {
-		if _, linked, err := tx.ShareKeyHealth(t.Context(), p.ID, region); err != nil || linked {
+		if _, linked, err := tx.ShareKeyHealth(t.Context(), p.ID, region, domain.PurposeData); err != nil || linked {
 			return fmt.Errorf("ShareKeyHealth of a provider-managed org: linked %t, %v", linked, err)
 		}
-		if got, linked, err := tx.ShareKeyHealth(t.Context(), o.ID, region); err != nil || !linked || got.KeyARN != o.KeyARN {
+		if got, linked, err := tx.ShareKeyHealth(t.Context(), o.ID, region, domain.PurposeData); err != nil || !linked || got.KeyARN != o.KeyARN {
 			return fmt.Errorf("ShareKeyHealth = %+v, %t, %v", got, linked, err)
 		}
-		if _, err := tx.LockKeyHealth(t.Context(), p.ID, region); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := tx.LockKeyHealth(t.Context(), p.ID, region, domain.PurposeData); !errors.Is(err, domain.ErrNotFound) {
 			return fmt.Errorf("LockKeyHealth of a provider-managed org: %v, want ErrNotFound", err)
 		}
-		got, err := tx.LockKeyHealth(t.Context(), o.ID, region)
+		got, err := tx.LockKeyHealth(t.Context(), o.ID, region, domain.PurposeData)
 		if err != nil || got.KeyARN != o.KeyARN {
 			return fmt.Errorf("LockKeyHealth = %+v, %v", got, err)
 		}
@@ -706,7 +711,7 @@ func TestStore_ClaimDue_LeasesKeys(t *testing.T) {
 		t.Helper()
 		var ok bool
 		err := f.st.InTx(t.Context(), func(tx *store.Q) (err error) {
-			ok, err = tx.HoldsLease(t.Context(), a.ID, region, owner, now)
+			ok, err = tx.HoldsLease(t.Context(), a.ID, region, domain.PurposeData, owner, now)
 			return err
 		})
 		if err != nil {
@@ -745,7 +750,7 @@ func TestStore_ClaimDue_LeasesKeys(t *testing.T) {
 	}
 	var unknown bool
 	err := f.st.InTx(t.Context(), func(tx *store.Q) (err error) {
-		unknown, err = tx.HoldsLease(t.Context(), "org_missing", region, "r1", t0)
+		unknown, err = tx.HoldsLease(t.Context(), "org_missing", region, domain.PurposeData, "r1", t0)
 		return err
 	})
 	if err != nil || unknown {
