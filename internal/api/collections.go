@@ -30,13 +30,14 @@ func (a *API) createCollection(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name        string `json:"name"`
 		Recoverable *bool  `json:"recoverable"`
+		Region      string `json:"region"`
 	}
 	if _, err := decodeBody(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	c, err := a.collections.Create(r.Context(), principal(r.Context()), orgOf(r),
-		collections.CreateInput{Name: req.Name, Recoverable: req.Recoverable})
+		collections.CreateInput{Name: req.Name, Recoverable: req.Recoverable, Region: req.Region})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -110,7 +111,11 @@ type lastErrorJSON struct {
 func writeKeyStatus(w http.ResponseWriter, keys []domain.KeyHealth) {
 	out := make([]keyStatusJSON, len(keys))
 	for i, k := range keys {
-		out[i] = keyStatusJSON{Region: k.Region, Purpose: domain.PurposeData, Status: k.Status}
+		purpose := k.Purpose
+		if purpose == "" {
+			purpose = domain.PurposeData
+		}
+		out[i] = keyStatusJSON{Region: k.Region, Purpose: purpose, Status: k.Status}
 		if k.KeyARN == "" {
 			continue // the platform's key (SPEC §16)
 		}

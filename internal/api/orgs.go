@@ -15,31 +15,38 @@ type orgJSON struct {
 	ID         string         `json:"id"`
 	Name       string         `json:"name"`
 	Region     string         `json:"region"`
+	Regions    []string       `json:"regions"`
 	Encryption encryptionJSON `json:"encryption"`
 	CreatedAt  time.Time      `json:"created_at"`
 }
 
 type encryptionJSON struct {
-	Mode   string `json:"mode"`
-	KeyARN string `json:"key_arn,omitempty"`
-	Status string `json:"status"`
+	Mode         string `json:"mode"`
+	KeyARN       string `json:"key_arn,omitempty"`
+	BackupKeyARN string `json:"backup_key_arn,omitempty"`
+	Status       string `json:"status"`
 }
 
 // toOrgJSON shows an organisation; a provider_managed one's key status is the platform key's.
 func (a *API) toOrgJSON(o domain.Org) orgJSON {
 	if o.Mode == domain.ModeProviderManaged {
-		o.KeyStatus = a.health.ProviderKeyStatus()
+		o.KeyStatus = a.health.ProviderKeyStatus(o.Region)
 	}
-	return orgJSON{ID: o.ID, Name: o.Name, Region: o.Region, CreatedAt: o.CreatedAt,
-		Encryption: encryptionJSON{Mode: o.Mode, KeyARN: o.KeyARN, Status: o.KeyStatus}}
+	regions := o.Regions
+	if len(regions) == 0 {
+		regions = []string{o.Region}
+	}
+	return orgJSON{ID: o.ID, Name: o.Name, Region: o.Region, Regions: regions, CreatedAt: o.CreatedAt,
+		Encryption: encryptionJSON{Mode: o.Mode, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN, Status: o.KeyStatus}}
 }
 
 type createOrgRequest struct {
 	Name       string `json:"name"`
 	Region     string `json:"region"`
 	Encryption *struct {
-		Mode   string `json:"mode"`
-		KeyARN string `json:"key_arn"`
+		Mode         string `json:"mode"`
+		KeyARN       string `json:"key_arn"`
+		BackupKeyARN string `json:"backup_key_arn"`
 	} `json:"encryption"`
 }
 
@@ -47,7 +54,7 @@ type createOrgRequest struct {
 func (req createOrgRequest) input() orgs.CreateInput {
 	in := orgs.CreateInput{Name: req.Name, Region: req.Region}
 	if req.Encryption != nil {
-		in.Encryption = &orgs.EncryptionInput{Mode: req.Encryption.Mode, KeyARN: req.Encryption.KeyARN}
+		in.Encryption = &orgs.EncryptionInput{Mode: req.Encryption.Mode, KeyARN: req.Encryption.KeyARN, BackupKeyARN: req.Encryption.BackupKeyARN}
 	}
 	return in
 }

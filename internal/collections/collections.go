@@ -31,21 +31,34 @@ func New(cfg Config) *Service { return &Service{cfg: cfg} }
 type CreateInput struct {
 	Name        string
 	Recoverable *bool
+	// Region is where the collection lives (SPEC §11); "" means the organisation's home region.
+	Region string
 }
 
-// Create makes a collection in the organisation's home region. It starts ingest_halted when that
-// region's key is unavailable, read under a shared lock so a concurrent state change cannot be missed.
+// Create makes a collection in one of the organisation's regions (its home by default). It starts
+// ingest_halted when that region's data key is unavailable, read under a shared lock so a concurrent
+// state change cannot be missed.
 func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org, in CreateInput) (domain.Collection, error) {
 	name, err := domain.ValidName("name", in.Name)
 	if err != nil {
 		return domain.Collection{}, err
 	}
-	c := domain.Collection{ID: domain.NewID("col"), OrgID: org.ID, Name: name, Region: org.Region, Recoverable: true}
+	region := in.Region
+	if region == "" {
+		region = org.Region
+	}
+	if !org.HasRegion(region) {
+		e := domain.Errorf(domain.KindInvalid, domain.CodeRegionNotLinked,
+			"the organisation does not use region %q; add it first with POST /v1/orgs/{org}/regions", truncate(region, 40))
+		e.Details = map[string]any{"field": "region", "regions": org.Regions}
+		return domain.Collection{}, e
+	}
+	c := domain.Collection{ID: domain.NewID("col"), OrgID: org.ID, Name: name, Region: region, Recoverable: true}
 	if in.Recoverable != nil {
 		c.Recoverable = *in.Recoverable
 	}
 	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		h, linked, err := tx.ShareKeyHealth(ctx, org.ID, org.Region)
+		h, linked, err := tx.ShareKeyHealth(ctx, org.ID, region, domain.PurposeData)
 		if err != nil {
 			return err
 		}
@@ -120,7 +133,7 @@ func (s *Service) Resume(ctx context.Context, p domain.Principal, orgID, colID s
 	}
 	var key *domain.KeyHealth
 	for i := range keys {
-		if keys[i].Region == col.Region {
+		if keys[i].Region == col.Region && keys[i].Purpose == domain.PurposeData {
 			key = &keys[i]
 		}
 	}
@@ -130,7 +143,7 @@ func (s *Service) Resume(ctx context.Context, p domain.Principal, orgID, colID s
 	actor := p.Actor()
 	o := s.cfg.Health.Probe(ctx, orgID, col.Region, key.KeyARN)
 	var resumed domain.Collection
-	err = s.cfg.Health.Apply(ctx, orgID, col.Region, actor, o, func(tx *store.Q) error {
+	err = s.cfg.Health.Apply(ctx, health.Key{OrgID: orgID, Region: col.Region, Purpose: domain.PurposeData}, actor, o, func(tx *store.Q) error {
 		if o.Kind != health.Healthy {
 			return nil
 		}
@@ -159,4 +172,11 @@ func (s *Service) Resume(ctx context.Context, p domain.Principal, orgID, colID s
 		return col, domain.KeyUnavailableError(o.Error)
 	}
 	return resumed, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

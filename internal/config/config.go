@@ -17,6 +17,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
 )
@@ -46,6 +47,14 @@ type Config struct {
 	WebhookHTTPHosts []string `env:"CMEKD_WEBHOOK_HTTP_HOSTS" envSeparator:","`
 	// WebhookRetryBase is the wait before a failed webhook delivery's first retry.
 	WebhookRetryBase time.Duration `env:"CMEKD_WEBHOOK_RETRY_BASE" envDefault:"10s"`
+}
+
+// ProviderKeys are the platform's keys CMEKD_PROVIDER_KEY_ARN lists, one per region at most.
+func (c Config) ProviderKeys() domain.ProviderKeys {
+	if c.ProviderKeyARN == "" {
+		return nil
+	}
+	return strings.Split(c.ProviderKeyARN, ",")
 }
 
 // devWebhookHost is the host dev mode lets webhooks reach over plain http: a receiver on the
@@ -211,11 +220,22 @@ func (c *Config) validate(p *problems) {
 		bad("CMEKD_PLATFORM_PRINCIPAL", "%q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", c.PlatformPrincipal)
 	}
 	if c.ProviderKeyARN != "" {
-		if a, err := keyarn.Parse(c.ProviderKeyARN); err != nil {
-			bad("CMEKD_PROVIDER_KEY_ARN", "%v", err)
-		} else {
-			c.ProviderKeyARN = a.String()
+		var arns []string
+		seen := map[string]string{}
+		for _, raw := range strings.Split(c.ProviderKeyARN, ",") {
+			a, err := keyarn.Parse(raw)
+			if err != nil {
+				bad("CMEKD_PROVIDER_KEY_ARN", "%v", err)
+				continue
+			}
+			if other, dup := seen[a.Region]; dup {
+				bad("CMEKD_PROVIDER_KEY_ARN", "lists two keys of region %s (%s and %s); give at most one per region", a.Region, other, a)
+				continue
+			}
+			seen[a.Region] = a.String()
+			arns = append(arns, a.String())
 		}
+		c.ProviderKeyARN = strings.Join(arns, ",")
 	}
 	if !c.Dev {
 		if c.AdminToken == "" {

@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -21,8 +23,8 @@ type Config struct {
 	Store       *store.Store
 	Keyring     *keyring.Keyring
 	Idempotency *idempotency.Keeper
-	// ProviderKeyARN wraps the data keys of provider_managed organisations.
-	ProviderKeyARN string
+	// ProviderKeys wrap the data keys of provider_managed organisations, each region's its own.
+	ProviderKeys domain.ProviderKeys
 }
 
 // Service ingests and reads documents.
@@ -48,12 +50,37 @@ var (
 		"the stored document failed its integrity check and was not returned")
 )
 
-// wrappingKey is the KMS key that wraps an organisation's data keys.
-func (s *Service) wrappingKey(org domain.Org) string {
+// wrappingKey is the KMS key that wraps the data keys of a collection: its region's data key, or the
+// platform's key of that region for provider_managed organisations (SPEC §11; its default key in
+// their home region). "" when there is none, which seals and opens nothing.
+func (s *Service) wrappingKey(org domain.Org, region string) string {
 	if org.Mode == domain.ModeCustomerManaged {
-		return org.KeyARN
+		arn, _ := org.LinkedKey(region, domain.PurposeData)
+		return arn
 	}
-	return s.cfg.ProviderKeyARN
+	return s.cfg.ProviderKeys.Wrapping(org.Region, region)
+}
+
+// regionKeys is wrappingKey for every region where it names a key (the organisation's regions, its
+// links' and the platform keys'), for statements that read a collection and pick its region's key
+// themselves.
+func (s *Service) regionKeys(org domain.Org) store.RegionKeys {
+	regions := append([]string{org.Region}, org.Regions...)
+	for _, l := range org.Links {
+		regions = append(regions, l.Region)
+	}
+	for _, arn := range s.cfg.ProviderKeys {
+		if f := strings.SplitN(arn, ":", 5); len(f) == 5 {
+			regions = append(regions, f[3])
+		}
+	}
+	var rk store.RegionKeys
+	for _, r := range regions {
+		if arn := s.wrappingKey(org, r); arn != "" && !slices.Contains(rk.Regions, r) {
+			rk.Regions, rk.KeyARNs = append(rk.Regions, r), append(rk.KeyARNs, arn)
+		}
+	}
+	return rk
 }
 
 func owner(col domain.Collection) keyring.Owner {
@@ -69,9 +96,8 @@ func owner(col domain.Collection) keyring.Owner {
 // committed meanwhile wins) and stores the documents, their count and the answer.
 func (s *Service) Ingest(ctx context.Context, org domain.Org, colID string, docs []json.RawMessage, key idempotency.Key,
 	render func(ids []string) ([]byte, error)) (idempotency.Answer, error) {
-	wrapping := s.wrappingKey(org)
 	o := keyring.Owner{Purpose: keyring.Documents, OrgID: org.ID, ID: colID}
-	target, err := s.cfg.Store.ReadIngestTarget(ctx, org.ID, colID, s.cfg.Keyring.Want(o, wrapping, len(docs)), key.Lookup())
+	target, err := s.cfg.Store.ReadIngestTarget(ctx, org.ID, colID, s.cfg.Keyring.Want(o, len(docs)), s.regionKeys(org), key.Lookup())
 	if err != nil {
 		return idempotency.Answer{}, err
 	}
@@ -87,7 +113,7 @@ func (s *Service) Ingest(ctx context.Context, org domain.Org, colID string, docs
 	}
 	w := store.IngestWrite{OrgID: org.ID, CollectionID: col.ID, AADVersion: keyring.SealVersion, CreatedAt: s.cfg.Store.Now(),
 		IDs: make([]string, len(docs)), Nonces: make([][]byte, len(docs)), Ciphertexts: make([][]byte, len(docs))}
-	err = s.cfg.Keyring.SealWith(ctx, owner(col), wrapping, target.DataKey, func(box *keyring.Box) error {
+	err = s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), target.DataKey, func(box *keyring.Box) error {
 		w.DataKeyID = box.DataKeyID()
 		for i, d := range docs {
 			w.IDs[i] = domain.NewID("doc")
@@ -143,25 +169,25 @@ func refuseRead(state string) error {
 }
 
 // binding is the data keys a read of org's documents may use: documents keys with a copy under the
-// organisation's wrapping key.
+// wrapping key of their collection's region.
 func (s *Service) binding(org domain.Org) store.KeyBinding {
-	return store.KeyBinding{Purpose: keyring.Documents.Name, KeyARN: s.wrappingKey(org)}
+	return store.KeyBinding{Purpose: keyring.Documents.Name, Keys: s.regionKeys(org)}
 }
 
 // Get reads and decrypts one document of org, asking the database once (and once more, with KMS,
 // when its data key is not cached).
 func (s *Service) Get(ctx context.Context, org domain.Org, colID, id string) (Document, error) {
-	state, sd, err := s.cfg.Store.ReadDocument(ctx, org.ID, colID, id, s.binding(org))
+	col, sd, err := s.cfg.Store.ReadDocument(ctx, org.ID, colID, id, s.binding(org))
 	if err != nil {
 		return Document{}, err
 	}
-	if err := refuseRead(state); err != nil {
+	if err := refuseRead(col.State); err != nil {
 		return Document{}, err
 	}
 	if sd == nil {
 		return Document{}, domain.NotFound("document")
 	}
-	docs, err := s.open(ctx, org, colID, []store.SealedDocument{*sd})
+	docs, err := s.open(ctx, org, colID, s.wrappingKey(org, col.Region), []store.SealedDocument{*sd})
 	if err != nil {
 		return Document{}, err
 	}
@@ -171,21 +197,22 @@ func (s *Service) Get(ctx context.Context, org domain.Org, colID, id string) (Do
 // List reads and decrypts a page of documents of org, in ingestion order, asking the database once
 // (and once more per data key, with KMS, that is not cached).
 func (s *Service) List(ctx context.Context, org domain.Org, colID string, page domain.Page) ([]Document, string, error) {
-	state, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, org.ID, colID, s.binding(org), page)
+	col, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, org.ID, colID, s.binding(org), page)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := refuseRead(state); err != nil {
+	if err := refuseRead(col.State); err != nil {
 		return nil, "", err
 	}
-	docs, err := s.open(ctx, org, colID, sealed)
+	docs, err := s.open(ctx, org, colID, s.wrappingKey(org, col.Region), sealed)
 	return docs, next, err
 }
 
 // open decrypts documents of collection colID with one keyring use per data key, each unwrapped only
-// by org's wrapping key. A document that fails authentication (moved to another row, tampered with,
-// or naming a data key that key does not wrap or that is not its collection's) is never returned.
-func (s *Service) open(ctx context.Context, org domain.Org, colID string, sealed []store.SealedDocument) ([]Document, error) {
+// by wrapping, the key of the collection's region. A document that fails authentication (moved to
+// another row, tampered with, or naming a data key that key does not wrap or that is not its
+// collection's) is never returned.
+func (s *Service) open(ctx context.Context, org domain.Org, colID, wrapping string, sealed []store.SealedDocument) ([]Document, error) {
 	out := make([]Document, len(sealed))
 	o := keyring.Owner{Purpose: keyring.Documents, OrgID: org.ID, ID: colID}
 	for start := 0; start < len(sealed); {
@@ -197,7 +224,7 @@ func (s *Service) open(ctx context.Context, org domain.Org, colID string, sealed
 		}
 		err := keyring.ErrIntegrity
 		if sealed[start].KeyBound {
-			err = s.cfg.Keyring.OpenBound(ctx, o, s.wrappingKey(org), id, func(box *keyring.Box) error {
+			err = s.cfg.Keyring.OpenBound(ctx, o, wrapping, id, func(box *keyring.Box) error {
 				for i := start; i < end; i++ {
 					sd := sealed[i]
 					plain, err := box.Open(sd.ID, sd.AADVersion, sd.Nonce, sd.Ciphertext)

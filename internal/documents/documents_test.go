@@ -40,7 +40,7 @@ func setup(t *testing.T) *fixture {
 	f.providerKey = f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
 	ring := keyring.New(keyring.Config{Store: st, KMS: f.env.PlatformClient(t), MaxAge: time.Hour, MaxUses: 100,
 		Cache: envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 10})})
-	f.svc = documents.New(documents.Config{Store: st, Keyring: ring, Idempotency: idempotency.New(st, "test secret"), ProviderKeyARN: f.providerKey})
+	f.svc = documents.New(documents.Config{Store: st, Keyring: ring, Idempotency: idempotency.New(st, "test secret"), ProviderKeys: domain.ProviderKeys{f.providerKey}})
 	return f
 }
 

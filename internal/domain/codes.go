@@ -56,6 +56,9 @@ const (
 	CodeCollectionNameTaken     = "collection_name_taken"
 	CodeCollectionNotPaused     = "collection_not_paused"
 	CodeDocumentIntegrity       = "document_integrity_failed"
+	// Regions (SPEC §11).
+	CodeRegionAlreadyLinked = "region_already_linked"
+	CodeRegionNotLinked     = "region_not_linked"
 
 	// Workspaces and secret scopes (SPEC §13).
 	CodeWorkspaceNameTaken      = "workspace_name_taken"
@@ -81,6 +84,7 @@ const (
 	CodeAWSManagedKey       = "aws_managed_key"
 	CodeMultiRegionMismatch = "multi_region_mismatch"
 	CodeDecryptMismatch     = "decrypt_mismatch"
+	CodeNotAReplica         = "not_a_replica"
 	CodeInvalidCiphertext   = "invalid_ciphertext"
 	CodeKMSUnavailable      = "kms_unavailable"
 	CodeKMSError            = "kms_error"
@@ -99,6 +103,7 @@ var ErrorCodes = []string{
 	CodeIdempotencyKeyReused, CodeInvalidPrincipal,
 	CodeKeyUnavailable, CodeKMSUnreachable, CodeProviderKeyUnavailable, CodeCollectionIngestHalted, CodeCollectionPaused,
 	CodeCollectionUnrecoverable, CodeCollectionNameTaken, CodeCollectionNotPaused, CodeDocumentIntegrity,
+	CodeRegionAlreadyLinked, CodeRegionNotLinked,
 	CodeWorkspaceNameTaken, CodeSecretScopeNameTaken, CodeSecretScopeRoleRequired, CodeWorkspaceRoleNotAllowed,
 	CodeSecretIntegrity,
 	CodeInvalidWebhookURL, CodeWebhookDisabled,
@@ -107,7 +112,7 @@ var ErrorCodes = []string{
 // CheckCodes lists every code a verification check may carry.
 var CheckCodes = []string{
 	CodeAccessDenied, CodeKeyDisabled, CodeKeyPendingDeletion, CodeKeyNotFound, CodeKeyStateInvalid,
-	CodeWrongKeyUsage, CodeWrongKeySpec, CodeAWSManagedKey, CodeMultiRegionMismatch, CodeDecryptMismatch,
+	CodeWrongKeyUsage, CodeWrongKeySpec, CodeAWSManagedKey, CodeMultiRegionMismatch, CodeDecryptMismatch, CodeNotAReplica,
 	CodeInvalidCiphertext, CodeKMSUnavailable, CodeKMSError, CodeSkipped,
 	CodeInvalidKeyARN, CodeAliasNotSupported, CodeKeyARNRequired, CodeKeyRegionMismatch,
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,

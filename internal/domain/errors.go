@@ -93,10 +93,13 @@ func Invalid(field, format string, args ...any) *Error {
 	return e
 }
 
-// KeyUnavailableError is key_unavailable: the customer made the key unusable.
-func KeyUnavailableError(e *ProbeError) *Error {
-	err := Errorf(KindConflict, CodeKeyUnavailable, "the organisation's key cannot be used: %s", e.Message)
-	err.Details = map[string]any{"reason": e.Code}
+// KeyUnavailableError is key_unavailable: the customer made the data key unusable.
+func KeyUnavailableError(e *ProbeError) *Error { return KeyUnavailableFor(PurposeData, e) }
+
+// KeyUnavailableFor is key_unavailable of the key of purpose (data or backup, SPEC §11).
+func KeyUnavailableFor(purpose string, e *ProbeError) *Error {
+	err := Errorf(KindConflict, CodeKeyUnavailable, "the organisation's %s key cannot be used: %s", purpose, e.Message)
+	err.Details = map[string]any{"reason": e.Code, "purpose": purpose}
 	if e.Action != "" {
 		err.Details["action"] = e.Action
 	}

@@ -22,10 +22,11 @@ type Collection struct {
 	CreatedAt      time.Time
 }
 
-// KeyHealth is what the monitor knows about one organisation's key in one region.
+// KeyHealth is what the monitor knows about one organisation's key in one region and purpose.
 type KeyHealth struct {
 	OrgID            string
 	Region           string
+	Purpose          string // data or backup
 	KeyARN           string
 	Status           string
 	LastProbeAt      *time.Time

@@ -37,9 +37,11 @@ const (
 	ModeProviderManaged = "provider_managed"
 )
 
-// Key purposes of a key link. Only the data key exists today; a backup key comes later (SPEC §11).
+// Key purposes of a key link (SPEC §11): the data key seals a region's collections; the optional
+// backup key wraps the data keys of the region's backups.
 const (
-	PurposeData = "data"
+	PurposeData   = "data"
+	PurposeBackup = "backup"
 )
 
 // Key health statuses (SPEC §5 key-status).
@@ -57,6 +59,50 @@ type Org struct {
 	Mode      string
 	KeyARN    string // the home region's data key; empty for provider_managed
 	KeyStatus string
+	CreatedAt time.Time
+	// Regions are the regions the organisation uses, home first (SPEC §11).
+	Regions []string
+	// Links are its key links, every region and purpose; none for provider_managed.
+	Links []KeyLink
+	// BackupKeyARN is the home region's backup key; empty when it has none. Set on creation only.
+	BackupKeyARN string
+}
+
+// LinkedKey is the key linked for region and purpose, and whether there is one.
+func (o Org) LinkedKey(region, purpose string) (string, bool) {
+	for _, l := range o.Links {
+		if l.Region == region && l.Purpose == purpose {
+			return l.KeyARN, true
+		}
+	}
+	if region == o.Region && purpose == PurposeData && o.KeyARN != "" {
+		return o.KeyARN, true // an organisation value made without its links
+	}
+	return "", false
+}
+
+// HasRegion reports whether the organisation uses region.
+func (o Org) HasRegion(region string) bool {
+	if region == o.Region {
+		return true
+	}
+	for _, r := range o.Regions {
+		if r == region {
+			return true
+		}
+	}
+	return false
+}
+
+// Region is one region an organisation uses, with its key links (SPEC §11).
+type Region struct {
+	OrgID        string
+	Region       string
+	Home         bool
+	KeyARN       string // the data key; empty for provider_managed
+	BackupKeyARN string // empty when the region has no backup key
+	// Status is the data key's health (provider_managed: the platform key's).
+	Status    string
 	CreatedAt time.Time
 }
 
@@ -106,13 +152,15 @@ func (p Principal) CanSeeOrg(orgID string) bool {
 // Event is one entry of an organisation's audit trail.
 type Event struct {
 	// Seq is the event's position in the audit trail: later events have greater ones.
-	Seq          int64
-	ID           string
-	OrgID        string
-	Type         string
-	At           time.Time
-	Actor        string
-	Region       string
+	Seq    int64
+	ID     string
+	OrgID  string
+	Type   string
+	At     time.Time
+	Actor  string
+	Region string
+	// Purpose is the purpose of the key a key event is about (data or backup); empty otherwise.
+	Purpose      string
 	CollectionID string
 	FromState    string
 	ToState      string
@@ -133,6 +181,7 @@ type EventBody struct {
 	At           time.Time `json:"at"`
 	Actor        string    `json:"actor"`
 	Region       string    `json:"region"`
+	Purpose      string    `json:"purpose"`
 	CollectionID string    `json:"collection_id"`
 	FromState    string    `json:"from_state"`
 	ToState      string    `json:"to_state"`
@@ -148,7 +197,7 @@ func (e Event) Body() EventBody {
 	if details == nil {
 		details = map[string]any{}
 	}
-	return EventBody{ID: e.ID, OrgID: e.OrgID, Details: details, Type: e.Type, At: e.At, Actor: e.Actor, Region: e.Region, CollectionID: e.CollectionID,
+	return EventBody{ID: e.ID, OrgID: e.OrgID, Details: details, Type: e.Type, At: e.At, Actor: e.Actor, Region: e.Region, Purpose: e.Purpose, CollectionID: e.CollectionID,
 		FromState: e.FromState, ToState: e.ToState, Reason: e.Reason, WebhookID: e.WebhookID}
 }
 
@@ -170,6 +219,12 @@ const (
 	EventTokenCreated          = "token.created"
 	EventTokenRevoked          = "token.revoked"
 
+	// Regions and backups (SPEC §11).
+	EventRegionLinked   = "region.linked"
+	EventBackupCreated  = "backup.created"
+	EventBackupDeleted  = "backup.deleted"
+	EventBackupRestored = "backup.restored"
+
 	// Workspaces and secret scopes (SPEC §13).
 	EventWorkspaceCreated        = "workspace.created"
 	EventWorkspaceDeleted        = "workspace.deleted"
@@ -189,7 +244,8 @@ var EventTypes = []string{
 	EventOrgCreated, EventOrgDeleted, EventOrgRenamed, EventKeyVerified, EventKeyUnavailable, EventKeyRestored,
 	EventKeyProbeError, EventCollectionCreated, EventCollectionHalted, EventCollectionPaused,
 	EventCollectionReactivated, EventCollectionResumed, EventCollectionDeleted, EventTokenCreated,
-	EventTokenRevoked, EventWorkspaceCreated, EventWorkspaceDeleted, EventSecretScopeCreated,
+	EventTokenRevoked, EventRegionLinked, EventBackupCreated, EventBackupDeleted, EventBackupRestored,
+	EventWorkspaceCreated, EventWorkspaceDeleted, EventSecretScopeCreated,
 	EventSecretScopeDeleted, EventSecretScopeRoleAssigned, EventSecretScopeRoleRemoved, EventSecretWritten,
 	EventSecretDeleted, EventSecretRead,
 	EventWebhookDisabled, EventWebhookTest,
@@ -248,4 +304,32 @@ func HasPrefix(id, prefix string) bool {
 		}
 	}
 	return true
+}
+
+// ProviderKeys are the platform's own keys (CMEKD_PROVIDER_KEY_ARN): at most one per region, each a
+// full key ARN (SPEC §11). They wrap the data keys of provider_managed organisations.
+type ProviderKeys []string
+
+// Wrapping is the platform key that wraps a provider_managed organisation's data keys in region, its
+// home region being home: the key listed for that region, or else, for the home region only, the
+// first key listed (the platform's default key, which serves every organisation's home region).
+func (p ProviderKeys) Wrapping(home, region string) string {
+	if arn, ok := p.For(region); ok {
+		return arn
+	}
+	if region == home && len(p) > 0 {
+		return p[0]
+	}
+	return ""
+}
+
+// For is the platform's key of region, and whether it lists one there.
+func (p ProviderKeys) For(region string) (string, bool) {
+	for _, a := range p {
+		// arn:<partition>:kms:<region>:…
+		if f := strings.SplitN(a, ":", 5); len(f) == 5 && f[3] == region {
+			return a, true
+		}
+	}
+	return "", false
 }

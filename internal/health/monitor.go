@@ -190,7 +190,7 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				m.probeOne(ctx, d.OrgID, d.Region, d.KeyARN)
+				m.probeOne(ctx, Key{d.OrgID, d.Region, d.Purpose}, d.KeyARN)
 			}()
 		}
 		total += len(due)
@@ -201,14 +201,15 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-func (m *Monitor) probeOne(ctx context.Context, orgID, region, keyARN string) {
+func (m *Monitor) probeOne(ctx context.Context, k Key, keyARN string) {
+	orgID, region := k.OrgID, k.Region
 	if err := m.limiter(region).WaitN(ctx, callsPerProbe); err != nil {
 		return // cancelled: the lease runs out and another sweep takes the key
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, m.cfg.Lease*3/4)
 	o := m.svc.Probe(probeCtx, orgID, region, keyARN)
 	cancel()
-	if _, _, err := m.svc.apply(ctx, orgID, region, m.cfg.Owner, "monitor", o, nil); err != nil && ctx.Err() == nil {
-		m.svc.log.ErrorContext(ctx, "apply probe result", "org_id", orgID, "region", region, "key_arn", keyARN, "error", err.Error())
+	if _, _, err := m.svc.apply(ctx, k, m.cfg.Owner, "monitor", o, nil); err != nil && ctx.Err() == nil {
+		m.svc.log.ErrorContext(ctx, "apply probe result", "org_id", orgID, "region", region, "purpose", k.Purpose, "key_arn", keyARN, "error", err.Error())
 	}
 }

@@ -60,7 +60,8 @@ func New(cfg Config) *Service {
 
 var kindNames = map[Kind]string{Healthy: "healthy", CustomerCaused: "customer_caused", Transient: "transient"}
 
-// Probe runs the health checks against a key and classifies the report.
+// Probe runs the health checks against a key and classifies the report. The probe of a backup key
+// is the data key's (DescribeKey, GenerateDataKey, Decrypt, SPEC §11).
 func (s *Service) Probe(ctx context.Context, orgID, region, keyARN string) Outcome {
 	r := s.verifier.Verify(ctx, keyARN, region, orgID, verify.Health)
 	o := Outcome{Kind: Healthy}
@@ -82,21 +83,30 @@ func (s *Service) nextProbe(now time.Time) time.Time {
 	return now.Add(s.interval + jitter)
 }
 
+// Key names one linked key: an organisation's key of a region and purpose.
+type Key struct {
+	OrgID, Region, Purpose string
+}
+
 // Apply writes an outcome for one key with its events in one transaction; extra (when not nil) runs
 // inside the same transaction after the decision is written (resume uses it).
-func (s *Service) Apply(ctx context.Context, orgID, region, actor string, o Outcome, extra func(tx *store.Q) error) error {
-	_, _, err := s.apply(ctx, orgID, region, "", actor, o, extra)
+func (s *Service) Apply(ctx context.Context, k Key, actor string, o Outcome, extra func(tx *store.Q) error) error {
+	_, _, err := s.apply(ctx, k, "", actor, o, extra)
 	return err
 }
 
 // apply is Apply for the monitor too: with leaseOwner set, the outcome is dropped (false) unless the
 // lease is still held, so a late result never overrides a newer one.
-func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor string, o Outcome,
+//
+// Only a data key's outcome moves collections: a failing backup key makes backups and restores fail
+// and shows in key-status and events, but never changes a collection's state (SPEC §11).
+func (s *Service) apply(ctx context.Context, k Key, leaseOwner, actor string, o Outcome,
 	extra func(tx *store.Q) error) (Decision, bool, error) {
 	var d Decision
 	applied := false
+	orgID, region := k.OrgID, k.Region
 	err := s.store.InTx(ctx, func(tx *store.Q) error {
-		h, err := tx.LockKeyHealth(ctx, orgID, region)
+		h, err := tx.LockKeyHealth(ctx, orgID, region, k.Purpose)
 		if err != nil {
 			return err
 		}
@@ -107,14 +117,16 @@ func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor st
 		}
 		now := tx.Now()
 		if leaseOwner != "" {
-			held, err := tx.HoldsLease(ctx, orgID, region, leaseOwner, now)
+			held, err := tx.HoldsLease(ctx, orgID, region, k.Purpose, leaseOwner, now)
 			if err != nil || !held {
 				return err
 			}
 		}
-		cols, err := tx.LockCollectionsIn(ctx, orgID, region)
-		if err != nil {
-			return err
+		var cols []domain.Collection
+		if k.Purpose == domain.PurposeData {
+			if cols, err = tx.LockCollectionsIn(ctx, orgID, region); err != nil {
+				return err
+			}
 		}
 		d = Decide(h, cols, o, now, s.pauseAfter)
 		d.Key.NextProbeAt = s.nextProbe(now)
@@ -122,7 +134,7 @@ func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor st
 			return err
 		}
 		if d.KeyEvent != "" {
-			ev := domain.Event{OrgID: orgID, Type: d.KeyEvent, Actor: actor, Region: region, Reason: d.Reason}
+			ev := domain.Event{OrgID: orgID, Type: d.KeyEvent, Actor: actor, Region: region, Purpose: k.Purpose, Reason: d.Reason}
 			if d.KeyEvent == domain.EventKeyProbeError && o.Error != nil {
 				ev.Reason = o.Error.Code + ": " + o.Error.Message
 			}
@@ -161,7 +173,7 @@ func (s *Service) apply(ctx context.Context, orgID, region, leaseOwner, actor st
 		if d.KeyEvent == domain.EventKeyUnavailable {
 			level = slog.LevelWarn
 		}
-		s.log.Log(ctx, level, d.KeyEvent, "org_id", orgID, "region", region, "key_arn", d.Key.KeyARN, "reason", d.Reason)
+		s.log.Log(ctx, level, d.KeyEvent, "org_id", orgID, "region", region, "purpose", k.Purpose, "key_arn", d.Key.KeyARN, "reason", d.Reason)
 	}
 	return d, true, nil
 }
@@ -174,27 +186,27 @@ func stateReason(c Change) string {
 	return c.Reason
 }
 
-// KeyStatus is the health of every linked key of an organisation (SPEC §5 key-status). A
-// provider_managed organisation's regions all use the platform's key: each shows region, purpose and
-// the key's status only, for its ARN and its errors are the platform's, not the tenant's (SPEC §16).
+// KeyStatus is the health of every linked key of an organisation (SPEC §5 key-status, §11 purpose).
+// A provider_managed organisation's regions all use the platform's keys: each shows region, purpose
+// and the key's status only, for its ARN and its errors are the platform's, not the tenant's (§16).
 func (s *Service) KeyStatus(ctx context.Context, org domain.Org) ([]domain.KeyHealth, error) {
 	if org.Mode != domain.ModeProviderManaged {
 		return s.store.KeyHealth(ctx, org.ID)
 	}
-	regions, err := s.store.OrgRegions(ctx, org.ID, org.Region)
-	if err != nil {
-		return nil, err
+	regions := org.Regions
+	if len(regions) == 0 {
+		regions = []string{org.Region}
 	}
 	keys := make([]domain.KeyHealth, len(regions))
 	for i, r := range regions {
-		keys[i] = domain.KeyHealth{OrgID: org.ID, Region: r, Status: s.ProviderKeyStatus()}
+		keys[i] = domain.KeyHealth{OrgID: org.ID, Region: r, Purpose: domain.PurposeData, Status: s.ProviderKeyStatus(r)}
 	}
 	return keys, nil
 }
 
-// ProviderKeyStatus is the platform key's health as this replica knows it: the key status of every
-// provider_managed organisation.
-func (s *Service) ProviderKeyStatus() string { return s.provider.Status() }
+// ProviderKeyStatus is the health of the platform's key of region as this replica knows it: the key
+// status of every provider_managed organisation there.
+func (s *Service) ProviderKeyStatus(region string) string { return s.provider.Status(region) }
 
 // ProbeNow probes every linked key of an organisation now and applies the results (SPEC §5 probe).
 // The platform's key is the platform's to check: a provider_managed organisation gets its status.
@@ -209,7 +221,7 @@ func (s *Service) ProbeNow(ctx context.Context, org domain.Org, actor string) ([
 	}
 	for _, k := range keys {
 		o := s.Probe(ctx, orgID, k.Region, k.KeyARN)
-		if _, _, err := s.apply(ctx, orgID, k.Region, "", actor, o, nil); err != nil {
+		if _, _, err := s.apply(ctx, Key{orgID, k.Region, k.Purpose}, "", actor, o, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -161,8 +161,8 @@ func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, f
 	if err := k.providerDown(keyARN); err != nil {
 		return err
 	}
-	want := k.Want(owner, keyARN, n)
-	dk, err := k.cfg.Store.CurrentDataKey(ctx, want.Purpose, want.OwnerID, want.KeyARN, want.NotBefore, want.N, want.MaxUses)
+	want := k.Want(owner, n)
+	dk, err := k.cfg.Store.CurrentDataKey(ctx, want.Purpose, want.OwnerID, keyARN, want.NotBefore, want.N, want.MaxUses)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return k.SealWith(ctx, owner, keyARN, nil, fn)
@@ -172,11 +172,11 @@ func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, f
 	return k.SealWith(ctx, owner, keyARN, &dk, fn)
 }
 
-// Want is the question Seal asks the store for the owner's current data key wrapped by keyARN with
-// room for n more items, for callers that ask it within a statement of their own (ReadIngestTarget)
-// and then call SealWith.
-func (k *Keyring) Want(owner Owner, keyARN string, n int) store.DataKeyWant {
-	return store.DataKeyWant{Purpose: owner.Purpose.Name, OwnerID: owner.ID, KeyARN: keyARN,
+// Want is the question Seal asks the store for the owner's current data key with room for n more
+// items (under the wrapping key the caller names), for callers that ask it within a statement of
+// their own (ReadIngestTarget) and then call SealWith.
+func (k *Keyring) Want(owner Owner, n int) store.DataKeyWant {
+	return store.DataKeyWant{Purpose: owner.Purpose.Name, OwnerID: owner.ID,
 		NotBefore: k.cfg.Store.Now().Add(-k.cfg.MaxAge), N: n, MaxUses: k.cfg.MaxUses}
 }
 
@@ -288,7 +288,7 @@ func (k *Keyring) platform(keyARN string) bool {
 // providerDown is provider_key_unavailable when keyARN is the platform's key and it is known to be
 // unusable.
 func (k *Keyring) providerDown(keyARN string) error {
-	if k.platform(keyARN) && !k.cfg.Provider.Usable() {
+	if k.platform(keyARN) && !k.cfg.Provider.Usable(keyARN) {
 		return domain.ProviderKeyUnavailableError()
 	}
 	return nil
@@ -311,7 +311,7 @@ func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error)
 	}
 	k.cfg.Cache.DropKey(keyARN)
 	if k.platform(keyARN) {
-		k.cfg.Provider.Failed(ctx, pe)
+		k.cfg.Provider.Failed(ctx, keyARN, pe)
 		return domain.ProviderKeyUnavailableError()
 	}
 	// Best effort: if it fails, the key is still probed within an interval.

@@ -5,6 +5,7 @@ package kms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -76,6 +77,10 @@ type KeyMetadata struct {
 	Manager string
 	// MultiRegion reports whether the key is a multi-region primary or replica.
 	MultiRegion bool
+	// MultiRegionKeyType is "PRIMARY" or "REPLICA" for a multi-region key, "" otherwise.
+	MultiRegionKeyType string
+	// PrimaryARN is the ARN of a multi-region key's primary key (itself for the primary); "" otherwise.
+	PrimaryARN string
 }
 
 // New returns a client. It loads the standard AWS configuration only when cfg.Credentials is nil.
@@ -217,7 +222,7 @@ func (c *Client) DescribeKey(ctx context.Context, keyARN string) (KeyMetadata, e
 		return KeyMetadata{}, &Error{Code: CodeKMSError, Action: "kms:DescribeKey",
 			Message: "DescribeKey answered without key metadata"}
 	}
-	return KeyMetadata{
+	meta := KeyMetadata{
 		ARN:         aws.ToString(md.Arn),
 		KeyID:       aws.ToString(md.KeyId),
 		State:       string(md.KeyState),
@@ -225,7 +230,51 @@ func (c *Client) DescribeKey(ctx context.Context, keyARN string) (KeyMetadata, e
 		Spec:        string(md.KeySpec),
 		Manager:     string(md.KeyManager),
 		MultiRegion: aws.ToBool(md.MultiRegion),
-	}, nil
+	}
+	if mr := md.MultiRegionConfiguration; mr != nil {
+		meta.MultiRegionKeyType = string(mr.MultiRegionKeyType)
+		if mr.PrimaryKey != nil {
+			meta.PrimaryARN = aws.ToString(mr.PrimaryKey.Arn)
+		}
+	}
+	return meta, nil
+}
+
+// ReEncrypt re-wraps a ciphertext blob made under fromARN with fromCtx as a blob of toARN with toCtx,
+// inside KMS: the plaintext never leaves it. A refusal names the action refused, kms:ReEncryptFrom
+// (the source key) or kms:ReEncryptTo (the destination key).
+func (c *Client) ReEncrypt(ctx context.Context, fromARN string, wrapped []byte, fromCtx map[string]string,
+	toARN string, toCtx map[string]string) ([]byte, error) {
+	out, err := call(ctx, c, "ReEncrypt", toARN,
+		func(ctx context.Context, client *awskms.Client) (*awskms.ReEncryptOutput, error) {
+			return client.ReEncrypt(ctx, &awskms.ReEncryptInput{
+				SourceKeyId:                  aws.String(fromARN),
+				CiphertextBlob:               wrapped,
+				SourceEncryptionContext:      fromCtx,
+				DestinationKeyId:             aws.String(toARN),
+				DestinationEncryptionContext: toCtx,
+			})
+		})
+	if err != nil {
+		var ke *Error
+		if errors.As(err, &ke) && ke.Action == "kms:ReEncrypt" {
+			ke.Action = reEncryptAction(ke.Message)
+		}
+		return nil, err
+	}
+	return out.CiphertextBlob, nil
+}
+
+// refusedAction finds the action an AccessDeniedException names ("… not authorized to perform:
+// kms:ReEncryptTo on resource …").
+var refusedAction = regexp.MustCompile(`perform: (kms:ReEncrypt(?:From|To))\b`)
+
+// reEncryptAction is the half of ReEncrypt a refusal is about; the source's when KMS does not say.
+func reEncryptAction(message string) string {
+	if m := refusedAction.FindStringSubmatch(message); m != nil {
+		return m[1]
+	}
+	return "kms:ReEncryptFrom"
 }
 
 // GenerateDataKey makes an AES-256 data key under keyARN bound to encCtx and returns it in plaintext

@@ -148,26 +148,3 @@ func (s *Service) KeyPolicy(in PolicyInput) (Policy, error) {
 	b, err := keypolicy.JSON(doc)
 	return Policy{Body: b}, err
 }
-
-// verifyNewKey proves the platform can use the key of a new customer-managed organisation. A failure
-// the customer can fix is 422 key_verification_failed; KMS being unreachable is 503 kms_unreachable.
-func (s *Service) verifyNewKey(ctx context.Context, o domain.Org) error {
-	report := s.cfg.Verifier.Verify(ctx, o.KeyARN, o.Region, o.ID, verify.Full)
-	if report.OK() {
-		return nil
-	}
-	details := map[string]any{"checks": report.Checks}
-	if report.Transient() {
-		e := domain.Errorf(domain.KindUnavailable, domain.CodeKMSUnreachable,
-			"KMS could not be reached to verify the key; nothing was stored, retry shortly")
-		e.Details, e.RetryAfter = details, 5
-		return e
-	}
-	msg := "the key could not be verified; nothing was stored. Fix what the failed checks say and retry"
-	if c, ok := report.FirstFailure(); ok && c.Message != "" {
-		msg = "the key could not be verified (" + c.Name + "): " + c.Message
-	}
-	e := domain.Errorf(domain.KindInvalid, domain.CodeKeyVerificationFailed, "%s", msg)
-	e.Details = details
-	return e
-}

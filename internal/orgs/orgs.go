@@ -38,6 +38,12 @@ type Config struct {
 	// KeyChecksPerSecond bounds the key checks the whole service runs (each makes up to four KMS
 	// calls); 0 means no bound.
 	KeyChecksPerSecond float64
+	// ProviderRegion reports whether the platform has a key in a region (CMEKD_PROVIDER_KEY_ARN), so
+	// that a provider-managed organisation may add it (SPEC §11).
+	ProviderRegion func(region string) bool
+	// IsProviderKey reports whether an ARN is one of the platform's own keys, which no organisation
+	// may link as its customer key.
+	IsProviderKey func(keyARN string) bool
 }
 
 // Service runs the organisation use cases.
@@ -66,6 +72,8 @@ type CreateInput struct {
 type EncryptionInput struct {
 	Mode   string
 	KeyARN string
+	// BackupKeyARN names the home region's optional backup key (SPEC §11).
+	BackupKeyARN string
 }
 
 // Create validates, verifies the key of a customer-managed organisation, then stores the
@@ -81,7 +89,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput
 		return idempotency.Answer{}, err
 	}
 	if o.Mode == domain.ModeCustomerManaged {
-		if err := s.verifyNewKey(ctx, o); err != nil {
+		if err := s.verifyLinks(ctx, o.ID, o.Region, o.KeyARN, "", o.BackupKeyARN); err != nil {
 			return idempotency.Answer{}, err
 		}
 	}
@@ -94,11 +102,8 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput
 		if err := tx.InsertEvent(ctx, domain.Event{OrgID: o.ID, Type: domain.EventOrgCreated, Actor: actor, Region: o.Region}); err != nil {
 			return nil, err
 		}
-		if o.Mode == domain.ModeCustomerManaged {
-			if err := tx.InsertEvent(ctx, domain.Event{OrgID: o.ID, Type: domain.EventKeyVerified, Actor: actor,
-				Region: o.Region, Reason: o.KeyARN}); err != nil {
-				return nil, err
-			}
+		if err := insertVerified(ctx, tx, o.ID, actor, domain.Region{Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN}); err != nil {
+			return nil, err
 		}
 		return render(o)
 	})
@@ -125,7 +130,8 @@ func (s *Service) Validate(in CreateInput) (domain.Org, error) {
 	if err := s.CheckRegion(in.Region); err != nil {
 		return domain.Org{}, err
 	}
-	o := domain.Org{ID: domain.NewID("org"), Name: name, Region: in.Region, Mode: domain.ModeProviderManaged, KeyStatus: domain.KeyHealthy}
+	o := domain.Org{ID: domain.NewID("org"), Name: name, Region: in.Region, Mode: domain.ModeProviderManaged, KeyStatus: domain.KeyHealthy,
+		Regions: []string{in.Region}}
 	if in.Encryption == nil {
 		return o, nil
 	}
@@ -133,6 +139,9 @@ func (s *Service) Validate(in CreateInput) (domain.Org, error) {
 	case domain.ModeProviderManaged:
 		if in.Encryption.KeyARN != "" {
 			return o, domain.Invalid("encryption.key_arn", "key_arn is only given with mode customer_managed")
+		}
+		if in.Encryption.BackupKeyARN != "" {
+			return o, domain.Invalid("encryption.backup_key_arn", "backup_key_arn is only given with mode customer_managed: the platform's key wraps a provider-managed organisation's backups")
 		}
 	case domain.ModeCustomerManaged:
 		if strings.TrimSpace(in.Encryption.KeyARN) == "" {
@@ -143,11 +152,30 @@ func (s *Service) Validate(in CreateInput) (domain.Org, error) {
 		if err != nil {
 			return o, arnError(err)
 		}
+		if err := s.notProviderKey(arn.String(), "encryption.key_arn"); err != nil {
+			return o, err
+		}
 		o.Mode, o.KeyARN, o.KeyStatus = domain.ModeCustomerManaged, arn.String(), domain.KeyHealthy
+		if o.BackupKeyARN, err = s.backupKey(in.Encryption.BackupKeyARN, in.Region, "encryption.backup_key_arn"); err != nil {
+			return o, err
+		}
+		o.Links = links(o.ID, domain.Region{Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN})
 	default:
 		return o, domain.Invalid("encryption.mode", "encryption.mode must be customer_managed or provider_managed")
 	}
 	return o, nil
+}
+
+// notProviderKey refuses the platform's own key as a customer's: the keyring would take that
+// organisation's key failures for the platform's, and its data would not be the customer's to revoke.
+func (s *Service) notProviderKey(keyARN, field string) error {
+	if s.cfg.IsProviderKey == nil || !s.cfg.IsProviderKey(keyARN) {
+		return nil
+	}
+	e := domain.Errorf(domain.KindInvalid, domain.CodeInvalidKeyARN,
+		"%s names the platform's own key; a customer-managed organisation links a key of the customer's own account", field)
+	e.Details = map[string]any{"field": field}
+	return e
 }
 
 // CheckRegion refuses a region this deployment does not serve.

@@ -152,8 +152,8 @@ func TestOrgs_CreateWithFailingVerificationStoresNothing(t *testing.T) {
 	} {
 		_, err := f.svc.Create(t.Context(), admin, f.cmek(keyARN), idempotency.Key{}, render)
 		e := wantCode(t, err, domain.KindInvalid, domain.CodeKeyVerificationFailed)
-		if checks, ok := e.Details["checks"].([]domain.Check); !ok || len(checks) != 10 {
-			t.Errorf("%s: details %v, want the ten checks", name, e.Details)
+		if checks, ok := e.Details["checks"].([]domain.Check); !ok || len(checks) != 11 {
+			t.Errorf("%s: details %v, want the eleven checks", name, e.Details)
 		}
 	}
 	good := f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})

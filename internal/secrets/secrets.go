@@ -24,8 +24,9 @@ const MaxValueBytes = 64 << 10
 type Config struct {
 	Store   *store.Store
 	Keyring *keyring.Keyring
-	// ProviderKeyARN wraps the data keys of provider_managed organisations.
-	ProviderKeyARN string
+	// ProviderKeys wrap the data keys of provider_managed organisations: the home region's seals
+	// their secrets.
+	ProviderKeys domain.ProviderKeys
 }
 
 // Service runs the workspace, scope and secret use cases.
@@ -323,7 +324,7 @@ func (s *Service) wrappingKey(org domain.Org) string {
 	if org.Mode == domain.ModeCustomerManaged {
 		return org.KeyARN
 	}
-	return s.cfg.ProviderKeyARN
+	return s.cfg.ProviderKeys.Wrapping(org.Region, org.Region)
 }
 
 // usable refuses at once when cmekd already knows the organisation's key is unusable (SPEC §16), so
@@ -337,7 +338,7 @@ func (s *Service) usable(ctx context.Context, org domain.Org) error {
 		return err
 	}
 	for _, k := range keys {
-		if k.Region == org.Region && k.Status == domain.KeyUnavailable {
+		if k.Region == org.Region && k.Purpose == domain.PurposeData && k.Status == domain.KeyUnavailable {
 			pe := k.LastError
 			if pe == nil {
 				pe = &domain.ProbeError{Code: domain.CodeKeyStateInvalid, Message: "the key was found unusable"}

@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	verifier := verify.New(kmsClient, rules, verify.Options{Backoff: opts.VerifyBackoff})
 	// The platform's key is checked like a customer's (SPEC §16): unusable, it stops the server here;
 	// unreachable, /readyz answers 503 until the background check passes.
-	provider := providerkey.New(providerkey.Config{ARN: cfg.ProviderKeyARN, Verifier: verifier, Logger: log,
+	provider := providerkey.New(providerkey.Config{ARNs: cfg.ProviderKeys(), Verifier: verifier, Logger: log,
 		Interval: cfg.ProbeInterval})
 	if err := provider.Start(ctx); err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		MaxAge: cfg.DEKMaxAge, MaxUses: cfg.DEKMaxDocuments})
 	idem := idempotency.New(st, string(cfg.AdminToken))
 	guard := webhooks.NewGuard(cfg.WebhookHTTPHosts, nil)
-	dispatcher, err := webhooks.NewDispatcher(webhooks.DispatcherConfig{Store: st, Keyring: keys, ProviderKeyARN: cfg.ProviderKeyARN, Guard: guard, Logger: log,
+	dispatcher, err := webhooks.NewDispatcher(webhooks.DispatcherConfig{Store: st, Keyring: keys, ProviderKeyARN: webhookKey(cfg), Guard: guard, Logger: log,
 		Registerer: reg, Clock: clk, Owner: replicaName(), RetryBase: cfg.WebhookRetryBase})
 	if err != nil {
 		return nil, err
@@ -173,13 +173,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Idempotency: idem,
 		Clock:       clk,
 		Orgs: orgs.New(orgs.Config{Store: st, Verifier: verifier, Idempotency: idem, Logger: log, Rules: rules,
-			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal, KeyChecksPerSecond: keyChecksPerSecond}),
+			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal, KeyChecksPerSecond: keyChecksPerSecond,
+			ProviderRegion: func(region string) bool { _, ok := provider.For(region); return ok },
+			IsProviderKey:  provider.Is}),
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),
 		Documents: documents.New(documents.Config{Store: st, Keyring: keys, Idempotency: idem,
-			ProviderKeyARN: cfg.ProviderKeyARN}),
+			ProviderKeys: cfg.ProviderKeys()}),
 		Health:   healthSvc,
-		Secrets:  secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeyARN: cfg.ProviderKeyARN}),
-		Webhooks: webhooks.New(webhooks.Config{Store: st, Keyring: keys, Guard: guard, ProviderKeyARN: cfg.ProviderKeyARN}),
+		Secrets:  secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeys: cfg.ProviderKeys()}),
+		Webhooks: webhooks.New(webhooks.Config{Store: st, Keyring: keys, Guard: guard, ProviderKeyARN: webhookKey(cfg)}),
 	})
 	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
 	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Now: clk.Now})
@@ -261,3 +263,12 @@ func replicaName() string {
 
 // Routes lists every "METHOD /pattern" the server serves.
 func (s *Server) Routes() []string { return s.api.Routes() }
+
+// webhookKey is the platform key that seals webhook signing secrets: the first CMEKD_PROVIDER_KEY_ARN
+// lists (they are the platform's, not a region's).
+func webhookKey(cfg config.Config) string {
+	if keys := cfg.ProviderKeys(); len(keys) > 0 {
+		return keys[0]
+	}
+	return ""
+}

@@ -24,15 +24,6 @@ func scanCollection(r pgx.Row) (domain.Collection, error) {
 	return c, nil
 }
 
-// OrgRegions lists the regions an organisation uses: its home and every region it has a collection in.
-func (q *Q) OrgRegions(ctx context.Context, orgID, home string) ([]string, error) {
-	rows, err := q.db.Query(ctx, `SELECT $2::text UNION SELECT region FROM collections WHERE org_id = $1 ORDER BY 1`, orgID, home)
-	if err != nil {
-		return nil, translate(err)
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
 // InsertCollection stores a new collection.
 func (q *Q) InsertCollection(ctx context.Context, c domain.Collection) error {
 	_, err := q.db.Exec(ctx, `INSERT INTO collections (`+collectionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,

@@ -91,93 +91,111 @@ WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, se
 	}, scanDocument, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
 }
 
-// KeyBinding names the data keys a read may use: those of Purpose owned by the collection read, with
-// a copy wrapped by KeyARN (SPEC §16). A read reports, with each document, whether its data key is one.
-type KeyBinding struct {
-	Purpose, KeyARN string
+// RegionKeys are the keys that wrap an organisation's data keys, region by region: KeyARNs[i] wraps
+// those of its collections in Regions[i] (SPEC §11). A statement that reads a collection picks its
+// region's key itself, so that the caller need not read the collection first.
+type RegionKeys struct {
+	Regions, KeyARNs []string
 }
 
-// documentRead is the one statement of a read: a first row with the collection's state (seq 0), then
-// the documents that doc selects (from documents, with $1 the organisation and $2 the collection),
-// each with whether its data key is bound (KeyBinding, $3 and $4). Nothing is materialised per
-// document: the rows stream as a plain select's do, and the planner checks the collection's data
-// keys once, not once per document. A collection that does not exist gives no state row.
+// KeyBinding names the data keys a read may use: those of Purpose owned by the collection read, with
+// a copy wrapped by its region's key in Keys (SPEC §16). A read reports, with each document, whether
+// its data key is one.
+type KeyBinding struct {
+	Purpose string
+	Keys    RegionKeys
+}
+
+// documentRead is the one statement of a read: a first row with the collection's state and region
+// (seq 0), then the documents that doc selects (from documents, with $1 the organisation and $2 the
+// collection), each with whether its data key is bound (KeyBinding: $3 the purpose, $4 and $5 the
+// region keys). Nothing is materialised per document: the rows stream as a plain select's do, and
+// the planner checks the collection's data keys once, not once per document. A collection that does
+// not exist gives no state row.
 func documentRead(doc string) string {
 	return `
-SELECT state, 0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, NULL::bytea, 'epoch'::timestamptz, false
+SELECT state, region, 0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, NULL::bytea, 'epoch'::timestamptz, false
 FROM collections WHERE org_id = $1 AND id = $2
 UNION ALL
-SELECT '', d.seq, d.id, d.data_key_id, d.aad_version, d.nonce, d.ciphertext, d.created_at, b.id IS NOT NULL
+SELECT '', '', d.seq, d.id, d.data_key_id, d.aad_version, d.nonce, d.ciphertext, d.created_at, b.id IS NOT NULL
 FROM (` + doc + `) d
-LEFT JOIN LATERAL (SELECT k.id FROM data_keys k JOIN wrapped_keys w ON w.data_key_id = k.id AND w.key_arn = $4
-    WHERE k.id = d.data_key_id AND k.org_id = $1 AND k.purpose = $3 AND k.owner_id = $2) b ON true`
+LEFT JOIN LATERAL (SELECT k.id FROM data_keys k JOIN wrapped_keys w ON w.data_key_id = k.id
+    WHERE k.id = d.data_key_id AND k.org_id = $1 AND k.purpose = $3 AND k.owner_id = $2
+    AND w.key_arn = (SELECT m.arn FROM collections c, unnest($4::text[], $5::text[]) AS m (region, arn)
+        WHERE c.org_id = $1 AND c.id = $2 AND m.region = c.region)) b ON true`
 }
 
-// readDocuments runs a documentRead and returns the collection's state and its documents in seq
-// order, each with KeyBound set.
-func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, kb KeyBinding, arg ...any) (string, []SealedDocument, error) {
-	rows, err := q.db.Query(ctx, sql, append([]any{orgID, collectionID, kb.Purpose, kb.KeyARN}, arg...)...)
+// CollectionRead is what a read learns of the collection it reads.
+type CollectionRead struct {
+	State, Region string
+}
+
+// readDocuments runs a documentRead and returns the collection's state and region and its documents
+// in seq order, each with KeyBound set.
+func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, kb KeyBinding, arg ...any) (CollectionRead, []SealedDocument, error) {
+	var c CollectionRead
+	rows, err := q.db.Query(ctx, sql, append([]any{orgID, collectionID, kb.Purpose, kb.Keys.Regions, kb.Keys.KeyARNs}, arg...)...)
 	if err != nil {
-		return "", nil, translate(err)
+		return c, nil, translate(err)
 	}
 	defer rows.Close()
-	state, found := "", false
+	found := false
 	var docs []SealedDocument
 	for rows.Next() {
 		var d SealedDocument
-		var s string
-		if err := rows.Scan(&s, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt, &d.KeyBound); err != nil {
-			return "", nil, translate(err)
+		var state, region string
+		if err := rows.Scan(&state, &region, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt, &d.KeyBound); err != nil {
+			return c, nil, translate(err)
 		}
 		if d.Seq == 0 {
-			state, found = s, true // the collection's row
+			c, found = CollectionRead{State: state, Region: region}, true // the collection's row
 			continue
 		}
 		d.OrgID, d.CollectionID, d.CreatedAt = orgID, collectionID, d.CreatedAt.UTC()
 		docs = append(docs, d)
 	}
 	if err := rows.Err(); err != nil {
-		return "", nil, translate(err)
+		return c, nil, translate(err)
 	}
 	if !found {
-		return "", nil, domain.NotFound("collection")
+		return c, nil, domain.NotFound("collection")
 	}
 	// A join keeps no order of its own: the page is put back in seq order here, not sorted in SQL.
 	slices.SortFunc(docs, func(a, b SealedDocument) int { return cmp.Compare(a.Seq, b.Seq) })
-	return state, docs, nil
+	return c, docs, nil
 }
 
 var (
 	readPageSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
-    WHERE org_id = $1 AND collection_id = $2 AND seq > $5 ORDER BY collection_id, seq LIMIT $6`)
+    WHERE org_id = $1 AND collection_id = $2 AND seq > $6 ORDER BY collection_id, seq LIMIT $7`)
 	readOneSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
-    WHERE org_id = $1 AND collection_id = $2 AND id = $5`)
+    WHERE org_id = $1 AND collection_id = $2 AND id = $6`)
 )
 
-// ReadDocuments reads, in one statement, a collection's state and a page of its sealed documents in
-// ingestion order, each with whether its data key is bound as kb says, and the cursor of the next
-// page (empty at the end). The documents are read whatever the state; the caller decides.
-func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, kb KeyBinding, page domain.Page) (string, []SealedDocument, string, error) {
+// ReadDocuments reads, in one statement, a collection's state and region and a page of its sealed
+// documents in ingestion order, each with whether its data key is bound as kb says, and the cursor
+// of the next page (empty at the end). The documents are read whatever the state; the caller decides.
+func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, kb KeyBinding, page domain.Page) (CollectionRead, []SealedDocument, string, error) {
 	after, err := decodeCursor(page)
 	if err != nil {
-		return "", nil, "", err
+		return CollectionRead{}, nil, "", err
 	}
-	state, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, kb, after.Seq, page.Limit+1)
+	c, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, kb, after.Seq, page.Limit+1)
 	if err != nil {
-		return "", nil, "", err
+		return c, nil, "", err
 	}
 	docs, next, err := trim(docs, page.Limit, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
-	return state, docs, next, err
+	return c, docs, next, err
 }
 
-// ReadDocument reads, in one statement, a collection's state and one of its sealed documents (nil
-// when it has no such document), with whether its data key is bound as kb says.
-func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string, kb KeyBinding) (string, *SealedDocument, error) {
-	state, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, kb, id)
+// ReadDocument reads, in one statement, a collection's state and region and one of its sealed
+// documents (nil when it has no such document), with whether its data key is bound as kb says.
+func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string, kb KeyBinding) (CollectionRead, *SealedDocument, error) {
+	c, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, kb, id)
 	if err != nil || len(docs) == 0 {
-		return state, nil, err
+		return c, nil, err
 	}
-	return state, &docs[0], nil
+	return c, &docs[0], nil
 }
 
 // IngestTarget is what an ingest reads before it seals: the collection, its current data key (as
@@ -189,17 +207,18 @@ type IngestTarget struct {
 	Replay     *StoredReplay
 }
 
-// DataKeyWant is CurrentDataKey's question: the owner's newest data key wrapped by KeyARN, younger
-// than NotBefore, with room for N more uses under MaxUses.
+// DataKeyWant is CurrentDataKey's question, but for the key: the owner's newest data key of Purpose,
+// younger than NotBefore, with room for N more uses under MaxUses.
 type DataKeyWant struct {
-	Purpose, OwnerID, KeyARN string
-	NotBefore                time.Time
-	N, MaxUses               int
+	Purpose, OwnerID string
+	NotBefore        time.Time
+	N, MaxUses       int
 }
 
-// ReadIngestTarget reads an ingest's collection, current data key and stored answer (replay nil: the
-// request had no Idempotency-Key) in one statement.
-func (q *Q) ReadIngestTarget(ctx context.Context, orgID, collectionID string, want DataKeyWant, replay *ReplayKey) (IngestTarget, error) {
+// ReadIngestTarget reads an ingest's collection, its current data key wrapped by the key of the
+// collection's region in keys, and the stored answer (replay nil: the request had no
+// Idempotency-Key), in one statement.
+func (q *Q) ReadIngestTarget(ctx context.Context, orgID, collectionID string, want DataKeyWant, keys RegionKeys, replay *ReplayKey) (IngestTarget, error) {
 	var scope, key *string
 	if replay != nil {
 		scope, key = &replay.Scope, &replay.Key
@@ -217,12 +236,13 @@ SELECT c.id, c.org_id, c.name, c.region, c.state, c.state_reason, c.state_change
     k.id, k.org_id, k.purpose, k.owner_id, k.key_arn, k.wrapped, k.uses, k.created_at, r.request_hash, r.status, r.body
 FROM collections c
 LEFT JOIN LATERAL (`+dataKeySelect+`
-    WHERE k.purpose = $3 AND k.owner_id = $4 AND w.key_arn = $5 AND k.created_at > $6 AND k.uses + $7 <= $8
+    WHERE k.purpose = $3 AND k.owner_id = $4 AND k.created_at > $6 AND k.uses + $7 <= $8
+    AND w.key_arn = (SELECT m.arn FROM unnest($5::text[], $12::text[]) AS m (region, arn) WHERE m.region = c.region)
     ORDER BY k.created_at DESC LIMIT 1) k ON true
 LEFT JOIN idempotency_keys r ON r.scope = $9::text AND r.key = $10::text AND r.created_at > $11
 WHERE c.org_id = $1 AND c.id = $2`,
-		orgID, collectionID, want.Purpose, want.OwnerID, want.KeyARN, want.NotBefore, want.N, want.MaxUses,
-		scope, key, q.Now().Add(-IdempotencyTTL)).Scan(
+		orgID, collectionID, want.Purpose, want.OwnerID, keys.Regions, want.NotBefore, want.N, want.MaxUses,
+		scope, key, q.Now().Add(-IdempotencyTTL), keys.KeyARNs).Scan(
 		&c.ID, &c.OrgID, &c.Name, &c.Region, &c.State, &c.StateReason, &c.StateChangedAt, &c.Recoverable, &c.CreatedAt,
 		&kID, &kOrg, &kPurpose, &kOwner, &kARN, &kWrapped, &kUses, &kAt, &rHash, &rStatus, &rBody)
 	if err := translate(err); errors.Is(err, domain.ErrNotFound) {

@@ -24,17 +24,17 @@ func (q *Q) InsertEvent(ctx context.Context, e domain.Event) error {
 		e.Details = map[string]any{}
 	}
 	_, err := q.db.Exec(ctx, `
-INSERT INTO events (id, org_id, type, at, actor, region, collection_id, from_state, to_state, reason, webhook_id, details)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM (SELECT pg_current_xact_id()) AS xact`,
-		e.ID, e.OrgID, e.Type, e.At, e.Actor, e.Region, e.CollectionID, e.FromState, e.ToState, e.Reason, e.WebhookID, e.Details)
+INSERT INTO events (id, org_id, type, at, actor, region, collection_id, from_state, to_state, reason, webhook_id, details, purpose)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM (SELECT pg_current_xact_id()) AS xact`,
+		e.ID, e.OrgID, e.Type, e.At, e.Actor, e.Region, e.CollectionID, e.FromState, e.ToState, e.Reason, e.WebhookID, e.Details, e.Purpose)
 	return translate(err)
 }
 
-const eventColumns = `e.seq, e.id, e.org_id, e.type, e.at, e.actor, e.region, e.collection_id, e.from_state, e.to_state, e.reason, e.webhook_id, e.details`
+const eventColumns = `e.seq, e.id, e.org_id, e.type, e.at, e.actor, e.region, e.collection_id, e.from_state, e.to_state, e.reason, e.webhook_id, e.details, e.purpose`
 
 func scanEvent(r pgx.Row) (domain.Event, error) {
 	var e domain.Event
-	err := r.Scan(&e.Seq, &e.ID, &e.OrgID, &e.Type, &e.At, &e.Actor, &e.Region, &e.CollectionID, &e.FromState, &e.ToState, &e.Reason, &e.WebhookID, &e.Details)
+	err := r.Scan(&e.Seq, &e.ID, &e.OrgID, &e.Type, &e.At, &e.Actor, &e.Region, &e.CollectionID, &e.FromState, &e.ToState, &e.Reason, &e.WebhookID, &e.Details, &e.Purpose)
 	e.At = e.At.UTC()
 	if e.Details == nil {
 		e.Details = map[string]any{}

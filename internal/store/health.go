@@ -11,14 +11,14 @@ import (
 )
 
 const healthSelect = `
-SELECT h.org_id, h.region, k.key_arn, h.status, h.last_probe_at, h.last_ok_at, h.unavailable_since,
+SELECT h.org_id, h.region, h.purpose, k.key_arn, h.status, h.last_probe_at, h.last_ok_at, h.unavailable_since,
        h.last_error_code, h.last_error_action, h.last_error_message, h.next_probe_at
-FROM key_health h JOIN key_links k ON k.org_id = h.org_id AND k.region = h.region AND k.purpose = 'data'`
+FROM key_health h JOIN key_links k ON k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose`
 
 func scanHealth(r pgx.Row) (domain.KeyHealth, error) {
 	var h domain.KeyHealth
 	var code, action, msg string
-	err := r.Scan(&h.OrgID, &h.Region, &h.KeyARN, &h.Status, &h.LastProbeAt, &h.LastOKAt, &h.UnavailableSince,
+	err := r.Scan(&h.OrgID, &h.Region, &h.Purpose, &h.KeyARN, &h.Status, &h.LastProbeAt, &h.LastOKAt, &h.UnavailableSince,
 		&code, &action, &msg, &h.NextProbeAt)
 	if code != "" {
 		h.LastError = &domain.ProbeError{Code: code, Action: action, Message: msg}
@@ -28,19 +28,23 @@ func scanHealth(r pgx.Row) (domain.KeyHealth, error) {
 	return h, translate(err)
 }
 
-// KeyHealth lists an organisation's linked data keys with their health, by region.
+// KeyHealth lists an organisation's linked keys with their health: the home region first, then by
+// region, the data key before the backup key.
 func (q *Q) KeyHealth(ctx context.Context, orgID string) ([]domain.KeyHealth, error) {
-	rows, err := q.db.Query(ctx, healthSelect+` WHERE h.org_id = $1 ORDER BY h.region`, orgID)
+	rows, err := q.db.Query(ctx, healthSelect+`
+JOIN orgs o ON o.id = h.org_id
+WHERE h.org_id = $1 ORDER BY h.region <> o.region, h.region, h.purpose = 'backup'`, orgID)
 	if err != nil {
 		return nil, translate(err)
 	}
 	return collect(rows, scanHealth)
 }
 
-// LockKeyHealth reads one key's health and locks it: every state change of an organisation and
-// region is serialised on this row.
-func (q *Q) LockKeyHealth(ctx context.Context, orgID, region string) (domain.KeyHealth, error) {
-	h, err := scanHealth(q.db.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 FOR UPDATE OF h`, orgID, region))
+// LockKeyHealth reads one key's health and locks it: every state change of an organisation, region
+// and purpose is serialised on this row.
+func (q *Q) LockKeyHealth(ctx context.Context, orgID, region, purpose string) (domain.KeyHealth, error) {
+	h, err := scanHealth(q.db.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 AND h.purpose = $3 FOR UPDATE OF h`,
+		orgID, region, purpose))
 	if errors.Is(err, domain.ErrNotFound) {
 		return h, domain.NotFound("key link")
 	}
@@ -48,9 +52,10 @@ func (q *Q) LockKeyHealth(ctx context.Context, orgID, region string) (domain.Key
 }
 
 // ShareKeyHealth reads one key's health under a shared lock, so a concurrent state change finishes
-// first (used when a new collection takes its first state from the key).
-func (q *Q) ShareKeyHealth(ctx context.Context, orgID, region string) (domain.KeyHealth, bool, error) {
-	h, err := scanHealth(q.db.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 FOR SHARE OF h`, orgID, region))
+// first (used when a new collection takes its first state from the region's data key).
+func (q *Q) ShareKeyHealth(ctx context.Context, orgID, region, purpose string) (domain.KeyHealth, bool, error) {
+	h, err := scanHealth(q.db.QueryRow(ctx, healthSelect+` WHERE h.org_id = $1 AND h.region = $2 AND h.purpose = $3 FOR SHARE OF h`,
+		orgID, region, purpose))
 	if errors.Is(err, domain.ErrNotFound) {
 		return h, false, nil
 	}
@@ -67,17 +72,17 @@ func (q *Q) SaveKeyHealth(ctx context.Context, h domain.KeyHealth) error {
 UPDATE key_health SET status = $3, last_probe_at = $4, last_ok_at = $5, unavailable_since = $6,
     last_error_code = $7, last_error_action = $8, last_error_message = $9, next_probe_at = $10,
     lease_owner = '', lease_until = NULL
-WHERE org_id = $1 AND region = $2`,
-		h.OrgID, h.Region, h.Status, h.LastProbeAt, h.LastOKAt, h.UnavailableSince, code, action, msg, h.NextProbeAt)
+WHERE org_id = $1 AND region = $2 AND purpose = $11`,
+		h.OrgID, h.Region, h.Status, h.LastProbeAt, h.LastOKAt, h.UnavailableSince, code, action, msg, h.NextProbeAt, h.Purpose)
 	return translate(err)
 }
 
 // HoldsLease reports whether owner still holds the lease on a key (inside the transaction that holds
 // the row lock), so a probe result that arrives after its lease expired is dropped.
-func (q *Q) HoldsLease(ctx context.Context, orgID, region, owner string, now time.Time) (bool, error) {
+func (q *Q) HoldsLease(ctx context.Context, orgID, region, purpose, owner string, now time.Time) (bool, error) {
 	var ok bool
-	err := q.db.QueryRow(ctx, `SELECT lease_owner = $3 AND lease_until > $4 FROM key_health WHERE org_id = $1 AND region = $2`,
-		orgID, region, owner, now).Scan(&ok)
+	err := q.db.QueryRow(ctx, `SELECT lease_owner = $3 AND lease_until > $4 FROM key_health WHERE org_id = $1 AND region = $2 AND purpose = $5`,
+		orgID, region, owner, now, purpose).Scan(&ok)
 	if errors.Is(translate(err), domain.ErrNotFound) {
 		return false, nil
 	}
@@ -86,7 +91,7 @@ func (q *Q) HoldsLease(ctx context.Context, orgID, region, owner string, now tim
 
 // Due is a key claimed for probing.
 type Due struct {
-	OrgID, Region, KeyARN string
+	OrgID, Region, Purpose, KeyARN string
 }
 
 // ClaimDue leases up to limit keys whose probe is due and that no live lease holds, for owner until
@@ -94,7 +99,7 @@ type Due struct {
 func (q *Q) ClaimDue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Due, error) {
 	rows, err := q.db.Query(ctx, `
 WITH due AS (
-    SELECT org_id, region FROM key_health
+    SELECT org_id, region, purpose FROM key_health
     WHERE next_probe_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
     ORDER BY next_probe_at
     LIMIT $4
@@ -102,25 +107,25 @@ WITH due AS (
 )
 UPDATE key_health h SET lease_owner = $1, lease_until = $3
 FROM due, key_links k
-WHERE h.org_id = due.org_id AND h.region = due.region
-  AND k.org_id = h.org_id AND k.region = h.region AND k.purpose = 'data'
-RETURNING h.org_id, h.region, k.key_arn`, owner, now, now.Add(lease), limit)
+WHERE h.org_id = due.org_id AND h.region = due.region AND h.purpose = due.purpose
+  AND k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose
+RETURNING h.org_id, h.region, h.purpose, k.key_arn`, owner, now, now.Add(lease), limit)
 	if err != nil {
 		return nil, translate(err)
 	}
 	return collect(rows, func(r pgx.Row) (Due, error) {
 		var d Due
-		return d, r.Scan(&d.OrgID, &d.Region, &d.KeyARN)
+		return d, r.Scan(&d.OrgID, &d.Region, &d.Purpose, &d.KeyARN)
 	})
 }
 
-// UnavailableKeysSince lists the ARNs of linked data keys found unavailable by a probe at or after
+// UnavailableKeysSince lists the ARNs of linked keys found unavailable by a probe at or after
 // since: every replica asks it every second to drop those keys' data keys from its cache (SPEC §16).
 // The partial index key_health_unavailable keeps it cheap however many keys are healthy.
 func (q *Q) UnavailableKeysSince(ctx context.Context, since time.Time) ([]string, error) {
 	rows, err := q.db.Query(ctx, `
 SELECT DISTINCT k.key_arn
-FROM key_health h JOIN key_links k ON k.org_id = h.org_id AND k.region = h.region AND k.purpose = 'data'
+FROM key_health h JOIN key_links k ON k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose
 WHERE h.status = 'unavailable' AND h.last_probe_at >= $1`, since)
 	if err != nil {
 		return nil, translate(err)
@@ -139,7 +144,7 @@ func (q *Q) ProbeSoon(ctx context.Context, orgID, keyARN string) error {
 	_, err := q.db.Exec(ctx, `
 UPDATE key_health h SET next_probe_at = $3
 FROM key_links k
-WHERE h.org_id = $1 AND k.org_id = h.org_id AND k.region = h.region AND k.purpose = 'data'
+WHERE h.org_id = $1 AND k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose
   AND k.key_arn = $2 AND h.next_probe_at > $3 AND h.status <> 'unavailable'`, orgID, keyARN, now)
 	return translate(err)
 }

@@ -52,6 +52,11 @@ func (f *fixture) org(t *testing.T, mode string) domain.Org {
 	if err := f.st.InsertOrg(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
+	// As it reads back: its regions and links (without their times).
+	o.Regions = []string{region}
+	if mode == domain.ModeCustomerManaged {
+		o.Links = []domain.KeyLink{{OrgID: o.ID, Region: region, Purpose: domain.PurposeData, KeyARN: o.KeyARN}}
+	}
 	return o
 }
 
@@ -152,7 +157,7 @@ func TestStore_InsertOrg_ReadsBack(t *testing.T) {
 	for _, mode := range []string{domain.ModeCustomerManaged, domain.ModeProviderManaged} {
 		want := f.org(t, mode)
 		got, err := f.st.Org(t.Context(), want.ID)
-		if err != nil || got != want {
+		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: Org = %+v, %v; want %+v", mode, got, err, want)
 		}
 	}
@@ -200,17 +205,24 @@ func TestStore_KeyLink_IsForGood(t *testing.T) {
 	}
 }
 
-func TestStore_InsertKeyLink_BackupHasNoHealthRow(t *testing.T) {
+// A backup key is monitored like the data key (SPEC §11): its link has its own health row, listed
+// after the data key's.
+func TestStore_InsertKeyLink_BackupHasItsOwnHealthRow(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	o := f.org(t, domain.ModeCustomerManaged)
-	if err := f.st.InsertKeyLink(t.Context(), domain.KeyLink{OrgID: o.ID, Region: region, Purpose: "backup",
+	if err := f.st.InsertKeyLink(t.Context(), domain.KeyLink{OrgID: o.ID, Region: region, Purpose: domain.PurposeBackup,
 		KeyARN: arnOf(98), CreatedAt: f.st.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	hs, err := f.st.KeyHealth(t.Context(), o.ID)
-	if err != nil || len(hs) != 1 || hs[0].KeyARN != o.KeyARN {
-		t.Fatalf("KeyHealth = %+v, %v; want the data key only", hs, err)
+	if err != nil || len(hs) != 2 || hs[0].KeyARN != o.KeyARN || hs[0].Purpose != domain.PurposeData ||
+		hs[1].KeyARN != arnOf(98) || hs[1].Purpose != domain.PurposeBackup || hs[1].Status != domain.KeyHealthy {
+		t.Fatalf("KeyHealth = %+v, %v; want the data key, then the backup key", hs, err)
+	}
+	got, err := f.st.Org(t.Context(), o.ID)
+	if k, ok := got.LinkedKey(region, domain.PurposeBackup); err != nil || !ok || k != arnOf(98) || got.BackupKeyARN != arnOf(98) {
+		t.Fatalf("Org = %+v, %v; want the backup key among its links", got, err)
 	}
 }
 
@@ -641,16 +653,16 @@ func TestStore_KeyHealth_NewLinkIsHealthyAndDue(t *testing.T) {
 		t.Fatalf("provider-managed key health %+v, %v; want none", hs, err)
 	}
 	err := f.st.InTx(t.Context(), func(tx *store.Q) error {
-		if _, linked, err := tx.ShareKeyHealth(t.Context(), p.ID, region); err != nil || linked {
+		if _, linked, err := tx.ShareKeyHealth(t.Context(), p.ID, region, domain.PurposeData); err != nil || linked {
 			return fmt.Errorf("ShareKeyHealth of a provider-managed org: linked %t, %v", linked, err)
 		}
-		if got, linked, err := tx.ShareKeyHealth(t.Context(), o.ID, region); err != nil || !linked || got.KeyARN != o.KeyARN {
+		if got, linked, err := tx.ShareKeyHealth(t.Context(), o.ID, region, domain.PurposeData); err != nil || !linked || got.KeyARN != o.KeyARN {
 			return fmt.Errorf("ShareKeyHealth = %+v, %t, %v", got, linked, err)
 		}
-		if _, err := tx.LockKeyHealth(t.Context(), p.ID, region); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := tx.LockKeyHealth(t.Context(), p.ID, region, domain.PurposeData); !errors.Is(err, domain.ErrNotFound) {
 			return fmt.Errorf("LockKeyHealth of a provider-managed org: %v, want ErrNotFound", err)
 		}
-		got, err := tx.LockKeyHealth(t.Context(), o.ID, region)
+		got, err := tx.LockKeyHealth(t.Context(), o.ID, region, domain.PurposeData)
 		if err != nil || got.KeyARN != o.KeyARN {
 			return fmt.Errorf("LockKeyHealth = %+v, %v", got, err)
 		}
@@ -666,7 +678,7 @@ func TestStore_SaveKeyHealth_WritesEveryField(t *testing.T) {
 	f := setup(t)
 	o := f.org(t, domain.ModeCustomerManaged)
 	probe, since := t0.Add(time.Minute), t0.Add(30*time.Second)
-	want := domain.KeyHealth{OrgID: o.ID, Region: region, KeyARN: o.KeyARN, Status: domain.KeyUnavailable,
+	want := domain.KeyHealth{OrgID: o.ID, Region: region, Purpose: domain.PurposeData, KeyARN: o.KeyARN, Status: domain.KeyUnavailable,
 		LastProbeAt: &probe, LastOKAt: &since, UnavailableSince: &since,
 		LastError:   &domain.ProbeError{Code: domain.CodeAccessDenied, Action: "kms:Decrypt", Message: "denied"},
 		NextProbeAt: t0.Add(2 * time.Minute)}
@@ -706,7 +718,7 @@ func TestStore_ClaimDue_LeasesKeys(t *testing.T) {
 		t.Helper()
 		var ok bool
 		err := f.st.InTx(t.Context(), func(tx *store.Q) (err error) {
-			ok, err = tx.HoldsLease(t.Context(), a.ID, region, owner, now)
+			ok, err = tx.HoldsLease(t.Context(), a.ID, region, domain.PurposeData, owner, now)
 			return err
 		})
 		if err != nil {
@@ -714,7 +726,7 @@ func TestStore_ClaimDue_LeasesKeys(t *testing.T) {
 		}
 		return ok
 	}
-	want := []store.Due{{OrgID: a.ID, Region: region, KeyARN: a.KeyARN}}
+	want := []store.Due{{OrgID: a.ID, Region: region, Purpose: domain.PurposeData, KeyARN: a.KeyARN}}
 	if got := claim("r1", t0, 10); !reflect.DeepEqual(got, want) {
 		t.Fatalf("r1 claims %+v, want %+v (b is not due)", got, want)
 	}
@@ -745,7 +757,7 @@ func TestStore_ClaimDue_LeasesKeys(t *testing.T) {
 	}
 	var unknown bool
 	err := f.st.InTx(t.Context(), func(tx *store.Q) (err error) {
-		unknown, err = tx.HoldsLease(t.Context(), "org_missing", region, "r1", t0)
+		unknown, err = tx.HoldsLease(t.Context(), "org_missing", region, domain.PurposeData, "r1", t0)
 		return err
 	})
 	if err != nil || unknown {

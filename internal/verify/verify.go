@@ -25,8 +25,10 @@ const (
 	CheckKeySpec         = "key_spec"
 	CheckKeyManager      = "key_manager"
 	CheckMultiRegion     = "multi_region"
+	CheckReplicaOf       = "replica_of"
 	CheckGenerateDataKey = "generate_data_key"
 	CheckDecrypt         = "decrypt"
+	CheckReEncrypt       = "re_encrypt"
 	CheckEncrypt         = "encrypt"
 )
 
@@ -37,6 +39,7 @@ const (
 	CodeAWSManagedKey       = domain.CodeAWSManagedKey
 	CodeMultiRegionMismatch = domain.CodeMultiRegionMismatch
 	CodeDecryptMismatch     = domain.CodeDecryptMismatch
+	CodeNotAReplica         = domain.CodeNotAReplica
 )
 
 // OnboardingContext is the encryption-context value used before an organisation exists.
@@ -94,6 +97,7 @@ type KMS interface {
 	GenerateDataKey(ctx context.Context, keyARN string, encCtx map[string]string) (plaintext, wrapped []byte, err error)
 	Decrypt(ctx context.Context, keyARN string, wrapped []byte, encCtx map[string]string) ([]byte, error)
 	Encrypt(ctx context.Context, keyARN string, plaintext []byte, encCtx map[string]string) ([]byte, error)
+	ReEncrypt(ctx context.Context, fromARN string, wrapped []byte, fromCtx map[string]string, toARN string, toCtx map[string]string) ([]byte, error)
 }
 
 var _ KMS = (*kms.Client)(nil)
@@ -134,7 +138,26 @@ const (
 // Verify runs the checks for input as a key linked in region ("" for any), with encryption context
 // {"cmekd:org": orgID}.
 func (v *Verifier) Verify(ctx context.Context, input, region, orgID string, steps Steps) Report {
-	r := &run{v: v, ctx: ctx, encCtx: map[string]string{"cmekd:org": orgID}, steps: steps}
+	return v.Run(ctx, Request{Key: input, Region: region, OrgID: orgID, Steps: steps})
+}
+
+// Request is one verification.
+type Request struct {
+	// Key is the key ARN as given; Region the region it is linked for ("" for any).
+	Key, Region string
+	// OrgID names the organisation in the encryption context {"cmekd:org": OrgID}.
+	OrgID string
+	Steps Steps
+	// ReplicaOf, when set, is the home region's multi-region key that Key was derived from (SPEC §11):
+	// a missing key is explained with the command that replicates the home key, and the check
+	// replica_of proves Key is a replica of the home key's primary.
+	ReplicaOf string
+}
+
+// Run runs the checks of a request.
+func (v *Verifier) Run(ctx context.Context, req Request) Report {
+	input, region, steps := req.Key, req.Region, req.Steps
+	r := &run{v: v, ctx: ctx, encCtx: map[string]string{"cmekd:org": req.OrgID}, steps: steps, replicaOf: req.ReplicaOf}
 	var arn keyarn.ARN
 	var err error
 	if steps == Health {
@@ -150,7 +173,7 @@ func (v *Verifier) Verify(ctx context.Context, input, region, orgID string, step
 			ae = &keyarn.Error{Code: keyarn.CodeInvalidKeyARN, Message: err.Error()}
 		}
 		r.add(Check{Name: CheckARN, Code: ae.Code, Message: ae.Message})
-		r.skipRest(steps, CheckARN)
+		r.skipRest(CheckARN)
 		return Report{KeyARN: input, Checks: r.checks}
 	}
 	r.arn = arn
@@ -160,14 +183,19 @@ func (v *Verifier) Verify(ctx context.Context, input, region, orgID string, step
 	return Report{KeyARN: arn.String(), Checks: r.checks}
 }
 
-// order lists the checks of each Steps value.
-func order(steps Steps) []string {
-	all := []string{CheckARN, CheckDescribeKey, CheckKeyState, CheckKeyUsage, CheckKeySpec, CheckKeyManager,
-		CheckMultiRegion, CheckGenerateDataKey, CheckDecrypt, CheckEncrypt}
-	if steps == Health {
-		return all[:len(all)-1]
+// order lists the checks a run makes, in order: Health leaves out re_encrypt and encrypt (the
+// monitor's probe is DescribeKey, GenerateDataKey, Decrypt), and replica_of runs for a derived replica
+// only.
+func (r *run) order() []string {
+	names := []string{CheckARN, CheckDescribeKey, CheckKeyState, CheckKeyUsage, CheckKeySpec, CheckKeyManager, CheckMultiRegion}
+	if r.replicaOf != "" {
+		names = append(names, CheckReplicaOf)
 	}
-	return all
+	names = append(names, CheckGenerateDataKey, CheckDecrypt)
+	if r.steps == Full {
+		names = append(names, CheckReEncrypt, CheckEncrypt)
+	}
+	return names
 }
 
 type run struct {
@@ -178,6 +206,8 @@ type run struct {
 	steps  Steps
 	checks []Check
 	keyFit bool // describe and metadata checks passed
+	// replicaOf is the home key a derived replica must be a replica of; "" otherwise.
+	replicaOf string
 }
 
 func (r *run) add(c Check) { r.checks = append(r.checks, c) }
@@ -186,9 +216,9 @@ func (r *run) skip(name, why string) {
 	r.add(Check{Name: name, Code: CodeSkipped, Message: why})
 }
 
-func (r *run) skipRest(steps Steps, after string) {
+func (r *run) skipRest(after string) {
 	seen := false
-	for _, n := range order(steps) {
+	for _, n := range r.order() {
 		if seen {
 			r.skip(n, "not run: the key ARN is not valid")
 		}
@@ -227,8 +257,18 @@ func retry[T any](r *run, fn func() (T, error)) (T, error) {
 func (r *run) describe() {
 	md, err := retry(r, func() (kms.KeyMetadata, error) { return r.v.kms.DescribeKey(r.ctx, r.arn.String()) })
 	if err != nil {
-		r.add(kmsCheck(CheckDescribeKey, err))
-		for _, n := range []string{CheckKeyState, CheckKeyUsage, CheckKeySpec, CheckKeyManager, CheckMultiRegion} {
+		c := kmsCheck(CheckDescribeKey, err)
+		if c.Code == kms.CodeKeyNotFound && r.replicaOf != "" {
+			c.Message = fmt.Sprintf("The home key has no replica in %s yet. Create it with: aws kms replicate-key --key-id %s --replica-region %s "+
+				"and give the replica the same key-policy statement as the home key (GET /v1/key-policy?key_arn=%s).",
+				r.arn.Region, r.replicaOf, r.arn.Region, r.arn)
+		}
+		r.add(c)
+		names := []string{CheckKeyState, CheckKeyUsage, CheckKeySpec, CheckKeyManager, CheckMultiRegion}
+		if r.replicaOf != "" {
+			names = append(names, CheckReplicaOf)
+		}
+		for _, n := range names {
 			r.skip(n, "not run: DescribeKey failed")
 		}
 		return
@@ -261,7 +301,32 @@ func (r *run) describe() {
 		"The key is managed by AWS; AWS-managed keys cannot be shared. Create a customer-managed key.")
 	mrOK, mrMsg := r.multiRegion(md)
 	check(CheckMultiRegion, mrOK, CodeMultiRegionMismatch, "%s", mrMsg)
+	if r.replicaOf != "" {
+		c := r.replicaCheck(md)
+		fit = fit && c.OK
+		r.add(c)
+	}
 	r.keyFit = fit
+}
+
+// replicaCheck proves a derived replica is a replica of the home key's primary: both name the same
+// primary key in their MultiRegionConfiguration (SPEC §11).
+func (r *run) replicaCheck(md kms.KeyMetadata) Check {
+	home, err := retry(r, func() (kms.KeyMetadata, error) { return r.v.kms.DescribeKey(r.ctx, r.replicaOf) })
+	if err != nil {
+		c := kmsCheck(CheckReplicaOf, err)
+		c.Message = "The home key could not be described to compare primaries: " + c.Message
+		return c
+	}
+	switch {
+	case md.PrimaryARN == "" || home.PrimaryARN == "":
+		return Check{Name: CheckReplicaOf, Code: CodeNotAReplica,
+			Message: fmt.Sprintf("%s is not a multi-region replica of %s.", r.arn, r.replicaOf)}
+	case md.PrimaryARN != home.PrimaryARN:
+		return Check{Name: CheckReplicaOf, Code: CodeNotAReplica,
+			Message: fmt.Sprintf("%s is a replica of %s, not of the home key's primary %s.", r.arn, md.PrimaryARN, home.PrimaryARN)}
+	}
+	return Check{Name: CheckReplicaOf, OK: true}
 }
 
 // multiRegion checks the key's MultiRegion flag against its ARN and the deployment's policy.
@@ -279,11 +344,12 @@ func (r *run) multiRegion(md kms.KeyMetadata) (bool, string) {
 	return true, ""
 }
 
-// crypto runs GenerateDataKey, Decrypt of its ciphertext and (for Full) Encrypt of a canary.
+// crypto runs GenerateDataKey, Decrypt of its ciphertext and (for Full) ReEncrypt of that ciphertext
+// to the same key and Encrypt of a canary.
 func (r *run) crypto(steps Steps) {
 	names := []string{CheckGenerateDataKey, CheckDecrypt}
 	if steps == Full {
-		names = append(names, CheckEncrypt)
+		names = append(names, CheckReEncrypt, CheckEncrypt)
 	}
 	if !r.keyFit {
 		for _, n := range names {
@@ -300,6 +366,9 @@ func (r *run) crypto(steps Steps) {
 	if err != nil {
 		r.add(kmsCheck(CheckGenerateDataKey, err))
 		r.skip(CheckDecrypt, "not run: there is no data key to decrypt")
+		if steps == Full {
+			r.skip(CheckReEncrypt, "not run: there is no data key to re-encrypt")
+		}
 	} else {
 		r.add(Check{Name: CheckGenerateDataKey, OK: true})
 		plain, err := retry(r, func() ([]byte, error) { return r.v.kms.Decrypt(r.ctx, key, dk.wrapped, r.encCtx) })
@@ -313,6 +382,17 @@ func (r *run) crypto(steps Steps) {
 		}
 		wipe(dk.plain)
 		wipe(plain)
+		if steps == Full {
+			// Backups re-wrap data keys with ReEncrypt (SPEC §11); to the same key is enough to prove
+			// both halves of kms:ReEncrypt* are allowed.
+			if _, err := retry(r, func() ([]byte, error) {
+				return r.v.kms.ReEncrypt(r.ctx, key, dk.wrapped, r.encCtx, key, r.encCtx)
+			}); err != nil {
+				r.add(kmsCheck(CheckReEncrypt, err))
+			} else {
+				r.add(Check{Name: CheckReEncrypt, OK: true})
+			}
+		}
 	}
 	if steps != Full {
 		return

@@ -44,7 +44,7 @@ func summary(r verify.Report) string {
 }
 
 const (
-	allOK    = "arn describe_key key_state key_usage key_spec key_manager multi_region generate_data_key decrypt encrypt"
+	allOK    = "arn describe_key key_state key_usage key_spec key_manager multi_region generate_data_key decrypt re_encrypt encrypt"
 	healthOK = "arn describe_key key_state key_usage key_spec key_manager multi_region generate_data_key decrypt"
 	argSkip  = "describe_key=skipped key_state=skipped key_usage=skipped key_spec=skipped key_manager=skipped multi_region=skipped generate_data_key=skipped decrypt=skipped"
 )
@@ -101,35 +101,39 @@ func TestVerify_ChecksInOrder(t *testing.T) {
 		{name: "a good key", key: key(kmstest.KeyOptions{}), want: allOK},
 		{name: "a good key in its link region", key: key(kmstest.KeyOptions{}), region: env.Region, want: allOK},
 		{name: "a disabled key", key: disabled,
-			want: "arn describe_key key_state=key_disabled key_usage key_spec key_manager multi_region generate_data_key=skipped decrypt=skipped encrypt=skipped"},
+			want: "arn describe_key key_state=key_disabled key_usage key_spec key_manager multi_region generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
 		{name: "a key pending deletion", key: pendingDeletion,
-			want: "arn describe_key key_state=key_pending_deletion key_usage key_spec key_manager multi_region generate_data_key=skipped decrypt=skipped encrypt=skipped"},
+			want: "arn describe_key key_state=key_pending_deletion key_usage key_spec key_manager multi_region generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
 		{name: "a policy without the platform", key: key(kmstest.KeyOptions{DefaultPolicy: true}),
-			want: "arn describe_key=access_denied(kms:DescribeKey) key_state=skipped key_usage=skipped key_spec=skipped key_manager=skipped multi_region=skipped generate_data_key=skipped decrypt=skipped encrypt=skipped"},
+			want: "arn describe_key=access_denied(kms:DescribeKey) key_state=skipped key_usage=skipped key_spec=skipped key_manager=skipped multi_region=skipped generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
 		{name: "a policy that lets the platform only describe", key: key(kmstest.KeyOptions{Policy: policyAllowing(env, "kms:DescribeKey")}),
-			want: "arn describe_key key_state key_usage key_spec key_manager multi_region generate_data_key=access_denied(kms:GenerateDataKey) decrypt=skipped encrypt=access_denied(kms:Encrypt)"},
+			want: "arn describe_key key_state key_usage key_spec key_manager multi_region generate_data_key=access_denied(kms:GenerateDataKey) decrypt=skipped re_encrypt=skipped encrypt=access_denied(kms:Encrypt)"},
 		{name: "a policy without Decrypt", key: key(kmstest.KeyOptions{Policy: policyAllowing(env, "kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt")}),
-			want: "arn describe_key key_state key_usage key_spec key_manager multi_region generate_data_key decrypt=access_denied(kms:Decrypt) encrypt"},
+			want: "arn describe_key key_state key_usage key_spec key_manager multi_region generate_data_key decrypt=access_denied(kms:Decrypt) re_encrypt=access_denied(kms:ReEncryptFrom) encrypt"},
+		{name: "a policy without ReEncrypt", key: key(kmstest.KeyOptions{Policy: policyAllowing(env, "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt")}),
+			want: "arn describe_key key_state key_usage key_spec key_manager multi_region generate_data_key decrypt re_encrypt=access_denied(kms:ReEncryptFrom) encrypt"},
+		{name: "a policy with ReEncryptFrom only", key: key(kmstest.KeyOptions{Policy: policyAllowing(env, "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", "kms:ReEncryptFrom", "kms:Encrypt")}),
+			want: "arn describe_key key_state key_usage key_spec key_manager multi_region generate_data_key decrypt re_encrypt=access_denied(kms:ReEncryptTo) encrypt"},
 		{name: "an AWS-managed key", key: awsManaged,
-			want: "arn describe_key key_state key_usage key_spec key_manager=aws_managed_key multi_region generate_data_key=skipped decrypt=skipped encrypt=skipped"},
+			want: "arn describe_key key_state key_usage key_spec key_manager=aws_managed_key multi_region generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
 		{name: "an asymmetric encryption key", key: key(kmstest.KeyOptions{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt}),
-			want: "arn describe_key key_state key_usage key_spec=wrong_key_spec key_manager multi_region generate_data_key=skipped decrypt=skipped encrypt=skipped"},
+			want: "arn describe_key key_state key_usage key_spec=wrong_key_spec key_manager multi_region generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
 		{name: "an HMAC key", key: key(kmstest.KeyOptions{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac}),
-			want: "arn describe_key key_state key_usage=wrong_key_usage key_spec=wrong_key_spec key_manager multi_region generate_data_key=skipped decrypt=skipped encrypt=skipped"},
+			want: "arn describe_key key_state key_usage=wrong_key_usage key_spec=wrong_key_spec key_manager multi_region generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
 		{name: "an unknown key", key: fixed(unknown),
-			want: "arn describe_key=key_not_found(kms:DescribeKey) key_state=skipped key_usage=skipped key_spec=skipped key_manager=skipped multi_region=skipped generate_data_key=skipped decrypt=skipped encrypt=skipped"},
+			want: "arn describe_key=key_not_found(kms:DescribeKey) key_state=skipped key_usage=skipped key_spec=skipped key_manager=skipped multi_region=skipped generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
 		{name: "multi-region required, single-region key", key: key(kmstest.KeyOptions{}), policy: keyarn.MultiRegionRequired,
-			want: "arn=multi_region_key_required " + argSkip + " encrypt=skipped"},
+			want: "arn=multi_region_key_required " + argSkip + " re_encrypt=skipped encrypt=skipped"},
 		{name: "multi-region required, multi-region key", key: key(kmstest.KeyOptions{MultiRegion: true}), policy: keyarn.MultiRegionRequired, want: allOK},
 		{name: "multi-region rejected, multi-region key", key: key(kmstest.KeyOptions{MultiRegion: true}), policy: keyarn.MultiRegionRejected,
-			want: "arn=multi_region_key_not_supported " + argSkip + " encrypt=skipped"},
+			want: "arn=multi_region_key_not_supported " + argSkip + " re_encrypt=skipped encrypt=skipped"},
 		{name: "multi-region rejected, single-region key", key: key(kmstest.KeyOptions{}), policy: keyarn.MultiRegionRejected, want: allOK},
-		{name: "an invalid ARN", key: fixed("not-an-arn"), want: "arn=invalid_key_arn " + argSkip + " encrypt=skipped"},
-		{name: "an alias ARN", key: fixed("arn:aws:kms:us-east-1:111122223333:alias/mine"), want: "arn=alias_not_supported " + argSkip + " encrypt=skipped"},
+		{name: "an invalid ARN", key: fixed("not-an-arn"), want: "arn=invalid_key_arn " + argSkip + " re_encrypt=skipped encrypt=skipped"},
+		{name: "an alias ARN", key: fixed("arn:aws:kms:us-east-1:111122223333:alias/mine"), want: "arn=alias_not_supported " + argSkip + " re_encrypt=skipped encrypt=skipped"},
 		{name: "a key of another region than its link", key: key(kmstest.KeyOptions{}), region: "us-west-2",
-			want: "arn=key_region_mismatch " + argSkip + " encrypt=skipped"},
+			want: "arn=key_region_mismatch " + argSkip + " re_encrypt=skipped encrypt=skipped"},
 		{name: "a region the deployment does not serve", key: fixed("arn:aws:kms:eu-west-1:111122223333:key/0b7d4d6e-0000-4000-8000-000000000000"),
-			want: "arn=unsupported_region " + argSkip + " encrypt=skipped"},
+			want: "arn=unsupported_region " + argSkip + " re_encrypt=skipped encrypt=skipped"},
 
 		{name: "health of a good key", key: key(kmstest.KeyOptions{}), steps: verify.Health, want: healthOK},
 		{name: "health of a disabled key", key: disabled, steps: verify.Health,
@@ -283,6 +287,49 @@ func TestReport_Judgement(t *testing.T) {
 		c, found := r.FirstFailure()
 		if r.OK() != tc.ok || r.Transient() != tc.transient || c.Name != tc.first || found != (tc.first != "") {
 			t.Errorf("%s: OK %t Transient %t FirstFailure %q; want %t %t %q", tc.name, r.OK(), r.Transient(), c.Name, tc.ok, tc.transient, tc.first)
+		}
+	}
+}
+
+// TestVerify_ReplicaOf: a derived replica is verified with replica_of (SPEC §11): it passes for a
+// replica of the home key's primary, fails not_a_replica for a replica of another primary or for a key
+// that is no replica, and a missing replica's describe_key tells the customer how to make it.
+func TestVerify_ReplicaOf(t *testing.T) {
+	t.Parallel()
+	env := kmstest.StartEmulator(t)
+	owner := env.SDK(t, env.Region, env.CustomerAccessKey)
+	replicate := func(keyARN string) string {
+		out, err := owner.ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{KeyId: aws.String(keyARN), ReplicaRegion: aws.String("us-west-2"),
+			Policy: aws.String(env.PlatformPolicy())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.ReplicaKeyMetadata.Arn)
+	}
+	home := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
+	other := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
+	single := env.CreateCustomerKey(t, "us-west-2", kmstest.KeyOptions{})
+	unreplicated := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
+	missing := strings.Replace(unreplicated, ":"+env.Region+":", ":us-west-2:", 1)
+	v := verify.New(env.PlatformClient(t), keyarn.Rules{Regions: regions, MultiRegion: keyarn.MultiRegionAllowed}, verify.Options{Backoff: []time.Duration{}})
+	const mr = "arn describe_key key_state key_usage key_spec key_manager multi_region "
+	for _, tc := range []struct {
+		name, key, replicaOf, want string
+	}{
+		{"a replica of the home key", replicate(home), home, mr + "replica_of generate_data_key decrypt re_encrypt encrypt"},
+		{"a replica of another key", replicate(other), home, mr + "replica_of=not_a_replica generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
+		{"a single-region key", single, home, "arn describe_key key_state key_usage key_spec key_manager multi_region replica_of=not_a_replica generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
+		{"a missing replica", missing, unreplicated, "arn describe_key=key_not_found(kms:DescribeKey) key_state=skipped key_usage=skipped key_spec=skipped key_manager=skipped multi_region=skipped replica_of=skipped generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
+	} {
+		r := v.Run(t.Context(), verify.Request{Key: tc.key, Region: "us-west-2", OrgID: "org_verify", Steps: verify.Full, ReplicaOf: tc.replicaOf})
+		if got := summary(r); got != tc.want {
+			t.Errorf("%s: checks\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+		if tc.name == "a missing replica" {
+			msg := r.Checks[1].Message
+			if want := "aws kms replicate-key --key-id " + unreplicated + " --replica-region us-west-2"; !strings.Contains(msg, want) {
+				t.Errorf("describe_key message %q, want %q in it", msg, want)
+			}
 		}
 	}
 }

@@ -1,0 +1,202 @@
+package orgs
+
+import (
+	"context"
+	"strings"
+
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/verify"
+)
+
+// RegionInput is what POST /v1/orgs/{org}/regions asks for (SPEC §11).
+type RegionInput struct {
+	Region string
+	// KeyARN is the region's data key; "" derives the replica of a multi-region home key.
+	KeyARN string
+	// BackupKeyARN is the region's optional backup key.
+	BackupKeyARN string
+}
+
+// AddRegion links a new region to an organisation: its keys are checked (§3, with the region as the
+// link's region) and verified (§4) in that region, then the region and its key links are stored with
+// their events in one transaction. Nothing is stored when a check fails.
+//
+// Without a key_arn, a multi-region home key's replica is the region's key: same partition, account
+// and mrk- id, the new region; its verification proves it is a replica of the home key's primary.
+// A provider-managed organisation may add a region where the platform has a key.
+func (s *Service) AddRegion(ctx context.Context, p domain.Principal, org domain.Org, in RegionInput) (domain.Region, error) {
+	if err := s.CheckRegion(in.Region); err != nil {
+		return domain.Region{}, err
+	}
+	if org.HasRegion(in.Region) {
+		return domain.Region{}, errRegionLinked(in.Region)
+	}
+	r := domain.Region{OrgID: org.ID, Region: in.Region}
+	if org.Mode == domain.ModeProviderManaged {
+		if strings.TrimSpace(in.KeyARN) != "" || strings.TrimSpace(in.BackupKeyARN) != "" {
+			return r, domain.Invalid("key_arn", "a provider-managed organisation uses the platform's key in every region: give no key_arn or backup_key_arn")
+		}
+		if s.cfg.ProviderRegion == nil || !s.cfg.ProviderRegion(in.Region) {
+			return r, domain.Errorf(domain.KindInvalid, domain.CodeUnsupportedRegion,
+				"the platform has no key in region %s, so a provider-managed organisation cannot use it", in.Region)
+		}
+	} else {
+		keyARN, replicaOf, err := s.regionKey(org, in)
+		if err != nil {
+			return r, err
+		}
+		if r.BackupKeyARN, err = s.backupKey(in.BackupKeyARN, in.Region, "backup_key_arn"); err != nil {
+			return r, err
+		}
+		r.KeyARN = keyARN
+		if err := s.verifyLinks(ctx, org.ID, in.Region, keyARN, replicaOf, r.BackupKeyARN); err != nil {
+			return r, err
+		}
+	}
+	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		r.CreatedAt = tx.Now()
+		if err := tx.InsertRegion(ctx, r); err != nil {
+			return err
+		}
+		if err := tx.InsertEvent(ctx, domain.Event{OrgID: org.ID, Type: domain.EventRegionLinked, Actor: p.Actor(),
+			Region: r.Region, Purpose: domain.PurposeData, Reason: r.KeyARN}); err != nil {
+			return err
+		}
+		return insertVerified(ctx, tx, org.ID, p.Actor(), r)
+	})
+	if err != nil {
+		return r, err
+	}
+	r.Status = domain.KeyHealthy
+	s.cfg.Logger.InfoContext(ctx, "region linked", "request_id", domain.RequestID(ctx), "org_id", org.ID, "region", r.Region,
+		"key_arn", r.KeyARN, "backup_key_arn", r.BackupKeyARN)
+	return r, nil
+}
+
+func errRegionLinked(region string) error {
+	return domain.Errorf(domain.KindConflict, domain.CodeRegionAlreadyLinked,
+		"the organisation already uses region %s; a region's key links are for good", region)
+}
+
+// regionKey is the data key a new region links: the given key_arn, checked against the region, or
+// the replica of the multi-region home key (and then the home key, which it must be a replica of).
+func (s *Service) regionKey(org domain.Org, in RegionInput) (keyARN, replicaOf string, err error) {
+	if strings.TrimSpace(in.KeyARN) != "" {
+		a, err := s.cfg.Rules.Check(in.KeyARN, in.Region)
+		if err != nil {
+			return "", "", arnError(err)
+		}
+		if err := s.notProviderKey(a.String(), "key_arn"); err != nil {
+			return "", "", err
+		}
+		return a.String(), "", nil
+	}
+	home, err := keyarn.Parse(org.KeyARN)
+	if err != nil || !home.MultiRegion() {
+		return "", "", domain.Errorf(domain.KindInvalid, domain.CodeKeyARNRequired,
+			"the home key is a single-region key, so region %s needs its own: give key_arn, the full ARN of a key in %s", in.Region, in.Region)
+	}
+	a, err := s.cfg.Rules.Check(home.InRegion(in.Region).String(), in.Region)
+	if err != nil {
+		return "", "", arnError(err)
+	}
+	return a.String(), org.KeyARN, nil
+}
+
+// backupKey checks an optional backup key ARN against region (§3); "" is no backup key.
+func (s *Service) backupKey(raw, region, field string) (string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return "", nil
+	}
+	a, err := s.cfg.Rules.Check(raw, region)
+	if err != nil {
+		e := arnError(err)
+		if de, ok := e.(*domain.Error); ok {
+			de.Message = field + ": " + de.Message
+			de.Details = map[string]any{"field": field}
+		}
+		return "", e
+	}
+	if err := s.notProviderKey(a.String(), field); err != nil {
+		return "", err
+	}
+	return a.String(), nil
+}
+
+// links are the key links of a region: its data key and, when it has one, its backup key.
+func links(orgID string, r domain.Region) []domain.KeyLink {
+	var out []domain.KeyLink
+	if r.KeyARN != "" {
+		out = append(out, domain.KeyLink{OrgID: orgID, Region: r.Region, Purpose: domain.PurposeData, KeyARN: r.KeyARN})
+	}
+	if r.BackupKeyARN != "" {
+		out = append(out, domain.KeyLink{OrgID: orgID, Region: r.Region, Purpose: domain.PurposeBackup, KeyARN: r.BackupKeyARN})
+	}
+	return out
+}
+
+// insertVerified writes a key.verified event for each key a new region links.
+func insertVerified(ctx context.Context, tx *store.Q, orgID, actor string, r domain.Region) error {
+	for _, l := range links(orgID, r) {
+		if err := tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: domain.EventKeyVerified, Actor: actor,
+			Region: r.Region, Purpose: l.Purpose, Reason: l.KeyARN}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifyLinks proves the platform can use a region's data key (a derived replica of replicaOf, when
+// that is set) and its backup key, when it has one that is another key. A failure the customer can
+// fix is 422 key_verification_failed with the failed key's checks and purpose; KMS being unreachable
+// is 503 kms_unreachable.
+func (s *Service) verifyLinks(ctx context.Context, orgID, region, keyARN, replicaOf, backupARN string) error {
+	if err := s.verifyKey(ctx, verify.Request{Key: keyARN, Region: region, OrgID: orgID, Steps: verify.Full, ReplicaOf: replicaOf},
+		domain.PurposeData); err != nil {
+		return err
+	}
+	if backupARN == "" || backupARN == keyARN {
+		return nil
+	}
+	return s.verifyKey(ctx, verify.Request{Key: backupARN, Region: region, OrgID: orgID, Steps: verify.Full}, domain.PurposeBackup)
+}
+
+func (s *Service) verifyKey(ctx context.Context, req verify.Request, purpose string) error {
+	report := s.cfg.Verifier.Run(ctx, req)
+	if report.OK() {
+		return nil
+	}
+	details := map[string]any{"checks": report.Checks, "purpose": purpose, "key_arn": report.KeyARN}
+	if report.Transient() {
+		e := domain.Errorf(domain.KindUnavailable, domain.CodeKMSUnreachable,
+			"KMS could not be reached to verify the key; nothing was stored, retry shortly")
+		e.Details, e.RetryAfter = details, 5
+		return e
+	}
+	what := "the key"
+	if purpose == domain.PurposeBackup {
+		what = "the backup key"
+	}
+	msg := what + " could not be verified; nothing was stored. Fix what the failed checks say and retry"
+	if c, ok := report.FirstFailure(); ok && c.Message != "" {
+		msg = what + " could not be verified (" + c.Name + "): " + c.Message
+	}
+	e := domain.Errorf(domain.KindInvalid, domain.CodeKeyVerificationFailed, "%s", msg)
+	e.Details = details
+	return e
+}
+
+// Regions lists the regions an organisation uses, home first.
+func (s *Service) Regions(ctx context.Context, org domain.Org) ([]domain.Region, error) {
+	return s.cfg.Store.Regions(ctx, org.ID)
+}
+
+// Region reads one region of an organisation.
+func (s *Service) Region(ctx context.Context, org domain.Org, region string) (domain.Region, error) {
+	if !keyarn.ValidRegion(region) {
+		return domain.Region{}, domain.NotFound("region") // names no region: never reaches a query
+	}
+	return s.cfg.Store.Region(ctx, org.ID, region)
+}
