@@ -168,16 +168,10 @@ func refuseRead(state string) error {
 	return nil
 }
 
-// binding is the data keys a read of org's documents may use: documents keys with a copy under the
-// wrapping key of their collection's region.
-func (s *Service) binding(org domain.Org) store.KeyBinding {
-	return store.KeyBinding{Purpose: keyring.Documents.Name, Keys: s.regionKeys(org)}
-}
-
 // Get reads and decrypts one document of org, asking the database once (and once more, with KMS,
-// when its data key is not cached).
+// when its data key is not cached: the key's binding to the collection is checked then).
 func (s *Service) Get(ctx context.Context, org domain.Org, colID, id string) (Document, error) {
-	col, sd, err := s.cfg.Store.ReadDocument(ctx, org.ID, colID, id, s.binding(org))
+	col, sd, err := s.cfg.Store.ReadDocument(ctx, org.ID, colID, id)
 	if err != nil {
 		return Document{}, err
 	}
@@ -197,7 +191,7 @@ func (s *Service) Get(ctx context.Context, org domain.Org, colID, id string) (Do
 // List reads and decrypts a page of documents of org, in ingestion order, asking the database once
 // (and once more per data key, with KMS, that is not cached).
 func (s *Service) List(ctx context.Context, org domain.Org, colID string, page domain.Page) ([]Document, string, error) {
-	col, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, org.ID, colID, s.binding(org), page)
+	col, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, org.ID, colID, page)
 	if err != nil {
 		return nil, "", err
 	}
@@ -222,20 +216,17 @@ func (s *Service) open(ctx context.Context, org domain.Org, colID, wrapping stri
 		for end < len(sealed) && sealed[end].DataKeyID == id {
 			end++
 		}
-		err := keyring.ErrIntegrity
-		if sealed[start].KeyBound {
-			err = s.cfg.Keyring.OpenBound(ctx, o, wrapping, id, func(box *keyring.Box) error {
-				for i := start; i < end; i++ {
-					sd := sealed[i]
-					plain, err := box.Open(sd.ID, sd.AADVersion, sd.Nonce, sd.Ciphertext)
-					if err != nil {
-						return err
-					}
-					out[i] = Document{ID: sd.ID, Data: plain, CreatedAt: sd.CreatedAt}
+		err := s.cfg.Keyring.OpenCached(ctx, o, wrapping, id, func(box *keyring.Box) error {
+			for i := start; i < end; i++ {
+				sd := sealed[i]
+				plain, err := box.Open(sd.ID, sd.AADVersion, sd.Nonce, sd.Ciphertext)
+				if err != nil {
+					return err
 				}
-				return nil
-			})
-		}
+				out[i] = Document{ID: sd.ID, Data: plain, CreatedAt: sd.CreatedAt}
+			}
+			return nil
+		})
 		if errors.Is(err, keyring.ErrIntegrity) {
 			return nil, errCorrupt
 		}

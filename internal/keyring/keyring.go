@@ -209,11 +209,11 @@ func (k *Keyring) Open(ctx context.Context, owner Owner, keyARN, dataKeyID strin
 	return k.use(ctx, owner, dk.ID, dk.KeyARN, func(context.Context) (store.DataKey, error) { return dk, nil }, fn)
 }
 
-// OpenBound is Open for a data key that the caller found bound to owner with a copy under keyARN in
-// the statement that read its items (store.SealedDocument.KeyBound): the wrapped copy is read, and
-// checked again, only when the cache does not hold the key, so a cached read asks the database
-// nothing more.
-func (k *Keyring) OpenBound(ctx context.Context, owner Owner, keyARN, dataKeyID string, fn func(*Box) error) error {
+// OpenCached is Open that asks the database nothing when the cache holds the data key: the cache
+// keeps each data key under its owner (cacheID), and a key gets there only once it was found to be
+// the owner's with a copy under keyARN (or was made so), so a hit is that check made before. On a
+// miss the wrapped copy is read and checked as Open does.
+func (k *Keyring) OpenCached(ctx context.Context, owner Owner, keyARN, dataKeyID string, fn func(*Box) error) error {
 	return k.use(ctx, owner, dataKeyID, keyARN, func(ctx context.Context) (store.DataKey, error) {
 		return k.wrapped(ctx, owner, keyARN, dataKeyID)
 	}, fn)
@@ -248,7 +248,7 @@ func (k *Keyring) newDataKey(ctx context.Context, owner Owner, keyARN string, no
 	if err := k.cfg.Store.InsertDataKey(ctx, dk); err != nil {
 		return dk, err
 	}
-	k.cfg.Cache.Put(dk.ID, keyARN, plain)
+	k.cfg.Cache.Put(cacheID(owner, dk.ID), keyARN, plain)
 	return dk, nil
 }
 
@@ -271,13 +271,19 @@ func (k *Keyring) use(ctx context.Context, owner Owner, id, keyARN string, read 
 		}
 		return plain, nil
 	}
-	return k.cfg.Cache.Use(ctx, id, keyARN, load, func(key []byte) error {
+	return k.cfg.Cache.Use(ctx, cacheID(owner, id), keyARN, load, func(key []byte) error {
 		sealer, err := envelope.NewSealer(key)
 		if err != nil {
 			return err
 		}
 		return fn(&Box{owner: owner, dataKeyID: id, keyARN: keyARN, sealer: sealer})
 	})
+}
+
+// cacheID is what the cache keeps data key dataKeyID of owner under: its owner's, so that a row of
+// another owner naming the key never finds it there (SPEC §16).
+func cacheID(owner Owner, dataKeyID string) string {
+	return owner.Purpose.Name + "/" + owner.OrgID + "/" + owner.ID + "/" + dataKeyID
 }
 
 // platform reports whether keyARN is the platform's own key.

@@ -21,9 +21,6 @@ type SealedDocument struct {
 	AADVersion        int
 	Nonce, Ciphertext []byte
 	CreatedAt         time.Time
-	// KeyBound is set by ReadDocuments and ReadDocument: the document's data key belongs to its
-	// collection and has a copy wrapped by the key the read named.
-	KeyBound bool
 }
 
 // ShareCollectionState reads a collection's state under a shared lock, so that a concurrent state
@@ -98,31 +95,17 @@ type RegionKeys struct {
 	Regions, KeyARNs []string
 }
 
-// KeyBinding names the data keys a read may use: those of Purpose owned by the collection read, with
-// a copy wrapped by its region's key in Keys (SPEC §16). A read reports, with each document, whether
-// its data key is one.
-type KeyBinding struct {
-	Purpose string
-	Keys    RegionKeys
-}
-
 // documentRead is the one statement of a read: a first row with the collection's state and region
 // (seq 0), then the documents that doc selects (from documents, with $1 the organisation and $2 the
-// collection), each with whether its data key is bound (KeyBinding: $3 the purpose, $4 and $5 the
-// region keys). Nothing is materialised per document: the rows stream as a plain select's do, and
-// the planner checks the collection's data keys once, not once per document. A collection that does
+// collection). It is kept as simple as a plain select of the rows: PostgreSQL plans each run of it
+// afresh (a custom plan), and joins here cost more planning than they save. A collection that does
 // not exist gives no state row.
 func documentRead(doc string) string {
 	return `
-SELECT state, region, 0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, NULL::bytea, 'epoch'::timestamptz, false
+SELECT state, region, 0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, NULL::bytea, 'epoch'::timestamptz
 FROM collections WHERE org_id = $1 AND id = $2
 UNION ALL
-SELECT '', '', d.seq, d.id, d.data_key_id, d.aad_version, d.nonce, d.ciphertext, d.created_at, b.id IS NOT NULL
-FROM (` + doc + `) d
-LEFT JOIN LATERAL (SELECT k.id FROM data_keys k JOIN wrapped_keys w ON w.data_key_id = k.id
-    WHERE k.id = d.data_key_id AND k.org_id = $1 AND k.purpose = $3 AND k.owner_id = $2
-    AND w.key_arn = (SELECT m.arn FROM collections c, unnest($4::text[], $5::text[]) AS m (region, arn)
-        WHERE c.org_id = $1 AND c.id = $2 AND m.region = c.region)) b ON true`
+SELECT '', '', seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM (` + doc + `) d`
 }
 
 // CollectionRead is what a read learns of the collection it reads.
@@ -131,10 +114,10 @@ type CollectionRead struct {
 }
 
 // readDocuments runs a documentRead and returns the collection's state and region and its documents
-// in seq order, each with KeyBound set.
-func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, kb KeyBinding, arg ...any) (CollectionRead, []SealedDocument, error) {
+// in seq order.
+func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, arg ...any) (CollectionRead, []SealedDocument, error) {
 	var c CollectionRead
-	rows, err := q.db.Query(ctx, sql, append([]any{orgID, collectionID, kb.Purpose, kb.Keys.Regions, kb.Keys.KeyARNs}, arg...)...)
+	rows, err := q.db.Query(ctx, sql, append([]any{orgID, collectionID}, arg...)...)
 	if err != nil {
 		return c, nil, translate(err)
 	}
@@ -144,7 +127,7 @@ func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, 
 	for rows.Next() {
 		var d SealedDocument
 		var state, region string
-		if err := rows.Scan(&state, &region, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt, &d.KeyBound); err != nil {
+		if err := rows.Scan(&state, &region, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt); err != nil {
 			return c, nil, translate(err)
 		}
 		if d.Seq == 0 {
@@ -167,20 +150,20 @@ func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, 
 
 var (
 	readPageSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
-    WHERE org_id = $1 AND collection_id = $2 AND seq > $6 ORDER BY collection_id, seq LIMIT $7`)
+    WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, seq LIMIT $4`)
 	readOneSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
-    WHERE org_id = $1 AND collection_id = $2 AND id = $6`)
+    WHERE org_id = $1 AND collection_id = $2 AND id = $3`)
 )
 
 // ReadDocuments reads, in one statement, a collection's state and region and a page of its sealed
-// documents in ingestion order, each with whether its data key is bound as kb says, and the cursor
+// documents in ingestion order, and the cursor
 // of the next page (empty at the end). The documents are read whatever the state; the caller decides.
-func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, kb KeyBinding, page domain.Page) (CollectionRead, []SealedDocument, string, error) {
+func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page) (CollectionRead, []SealedDocument, string, error) {
 	after, err := decodeCursor(page)
 	if err != nil {
 		return CollectionRead{}, nil, "", err
 	}
-	c, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, kb, after.Seq, page.Limit+1)
+	c, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, after.Seq, page.Limit+1)
 	if err != nil {
 		return c, nil, "", err
 	}
@@ -189,9 +172,9 @@ func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, kb Ke
 }
 
 // ReadDocument reads, in one statement, a collection's state and region and one of its sealed
-// documents (nil when it has no such document), with whether its data key is bound as kb says.
-func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string, kb KeyBinding) (CollectionRead, *SealedDocument, error) {
-	c, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, kb, id)
+// documents (nil when it has no such document).
+func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (CollectionRead, *SealedDocument, error) {
+	c, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, id)
 	if err != nil || len(docs) == 0 {
 		return c, nil, err
 	}
