@@ -182,11 +182,33 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	sem := make(chan struct{}, m.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for ctx.Err() == nil {
-		due, err := m.svc.store.ClaimDue(ctx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), m.cfg.Lease, m.cfg.Batch)
-		if err != nil {
-			return total, err
+	// The next batch is claimed while this one's probes start, so that no probe slot waits for a
+	// claim's round trip; at most one batch is claimed ahead.
+	claimCtx, stopClaims := context.WithCancel(ctx)
+	defer stopClaims()
+	claims := make(chan []store.Due)
+	var claimErr error
+	claimed := make(chan struct{})
+	go func() {
+		defer close(claimed)
+		defer close(claims)
+		for claimCtx.Err() == nil {
+			due, err := m.svc.store.ClaimDue(claimCtx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), m.cfg.Lease, m.cfg.Batch)
+			if err != nil {
+				claimErr = err
+				return
+			}
+			select {
+			case claims <- due:
+			case <-claimCtx.Done():
+				return
+			}
+			if len(due) < m.cfg.Batch {
+				return
+			}
 		}
+	}()
+	for due := range claims {
 		b := &batch{due: due, outcomes: make([]*Outcome, len(due))}
 		b.left.Store(int64(len(due)))
 		for i, d := range due {
@@ -206,11 +228,12 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 			}()
 		}
 		total += len(due)
-		if len(due) < m.cfg.Batch {
-			return total, nil
-		}
 	}
-	return total, nil
+	<-claimed
+	if ctx.Err() != nil {
+		return total, nil
+	}
+	return total, claimErr
 }
 
 // batch is one claim's keys and, as they come in, their probes' outcomes (nil: not probed).
