@@ -123,7 +123,7 @@ func decodeBody(r *http.Request, dst any) ([]byte, error) {
 
 // readBody reads the whole body up to the route's limit (limitBody); an empty body is refused.
 func readBody(r *http.Request) ([]byte, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, bodyLimit(r.Context())))
+	raw, err := readAll(http.MaxBytesReader(nil, r.Body, bodyLimit(r.Context())), r.ContentLength, bodyLimit(r.Context()))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -136,6 +136,28 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, errEmptyBody
 	}
 	return raw, nil
+}
+
+// readAll is io.ReadAll into a buffer of the body's declared length (when it is within limit), so
+// that a large body is not copied over and over as the buffer grows.
+func readAll(rd io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 || length > limit {
+		return io.ReadAll(rd)
+	}
+	b := make([]byte, 0, length+1) // +1: room for the read that finds the end
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // the body was longer than declared
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 var (
