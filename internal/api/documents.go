@@ -93,7 +93,7 @@ func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getDocument(w http.ResponseWriter, r *http.Request) {
-	d, err := a.documents.Get(r.Context(), orgOf(r), chi.URLParam(r, "col"), chi.URLParam(r, "doc"))
+	d, err := a.documents.Get(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), chi.URLParam(r, "doc"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -107,7 +107,7 @@ func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	docs, next, err := a.documents.List(r.Context(), orgOf(r), chi.URLParam(r, "col"), page)
+	docs, next, err := a.documents.List(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), page)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -168,10 +168,11 @@ func refuseRead(state string) error {
 	return nil
 }
 
-// Get reads and decrypts one document of org, asking the database once (and once more, with KMS,
-// when its data key is not cached: the key's binding to the collection is checked then).
-func (s *Service) Get(ctx context.Context, org domain.Org, colID, id string) (Document, error) {
-	col, sd, err := s.cfg.Store.ReadDocument(ctx, org.ID, colID, id)
+// Get reads and decrypts one document of organisation orgID, asking the database once for the
+// organisation, the collection's state and the document together (and once more, with KMS, when
+// its data key is not cached: the key's binding to the collection is checked then).
+func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, error) {
+	org, col, sd, err := s.cfg.Store.ReadDocument(ctx, orgID, colID, id)
 	if err != nil {
 		return Document{}, err
 	}
@@ -188,10 +189,10 @@ func (s *Service) Get(ctx context.Context, org domain.Org, colID, id string) (Do
 	return docs[0], nil
 }
 
-// List reads and decrypts a page of documents of org, in ingestion order, asking the database once
-// (and once more per data key, with KMS, that is not cached).
-func (s *Service) List(ctx context.Context, org domain.Org, colID string, page domain.Page) ([]Document, string, error) {
-	col, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, org.ID, colID, page)
+// List reads and decrypts a page of documents of organisation orgID, in ingestion order, asking the
+// database once (and once more per data key, with KMS, that is not cached).
+func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Page) ([]Document, string, error) {
+	org, col, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, orgID, colID, page)
 	if err != nil {
 		return nil, "", err
 	}

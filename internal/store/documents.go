@@ -95,7 +95,7 @@ type RegionKeys struct {
 	Regions, KeyARNs []string
 }
 
-// documentRead is the one statement of a read: a first row with the collection's state and region
+// documentRead is the statement of a read that follows the organisation's: a first row with the collection's state and region
 // (seq 0), then the documents that doc selects (from documents, with $1 the organisation and $2 the
 // collection). It is kept as simple as a plain select of the rows: PostgreSQL plans each run of it
 // afresh (a custom plan), and joins here cost more planning than they save. A collection that does
@@ -113,13 +113,26 @@ type CollectionRead struct {
 	State, Region string
 }
 
-// readDocuments runs a documentRead and returns the collection's state and region and its documents
-// in seq order.
-func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, arg ...any) (CollectionRead, []SealedDocument, error) {
+// readDocuments runs, in one round trip (a pipeline of two statements), the read of organisation
+// orgID and a documentRead of its collection, and returns the organisation, the collection's state
+// and region and its documents in seq order. An organisation that does not exist is not found,
+// whatever the rest.
+func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, arg ...any) (domain.Org, CollectionRead, []SealedDocument, error) {
 	var c CollectionRead
-	rows, err := q.db.Query(ctx, sql, append([]any{orgID, collectionID}, arg...)...)
+	b := &pgx.Batch{}
+	b.Queue(orgSelect+` WHERE o.id = $1`, orgID)
+	b.Queue(sql, append([]any{orgID, collectionID}, arg...)...)
+	br := q.db.SendBatch(ctx, b)
+	defer br.Close()
+	org, err := scanOrg(br.QueryRow())
+	if errors.Is(err, domain.ErrNotFound) {
+		return org, c, nil, domain.NotFound("organisation")
+	} else if err != nil {
+		return org, c, nil, err
+	}
+	rows, err := br.Query()
 	if err != nil {
-		return c, nil, translate(err)
+		return org, c, nil, translate(err)
 	}
 	defer rows.Close()
 	found := false
@@ -128,7 +141,7 @@ func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, 
 		var d SealedDocument
 		var state, region string
 		if err := rows.Scan(&state, &region, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt); err != nil {
-			return c, nil, translate(err)
+			return org, c, nil, translate(err)
 		}
 		if d.Seq == 0 {
 			c, found = CollectionRead{State: state, Region: region}, true // the collection's row
@@ -138,14 +151,14 @@ func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, 
 		docs = append(docs, d)
 	}
 	if err := rows.Err(); err != nil {
-		return c, nil, translate(err)
+		return org, c, nil, translate(err)
 	}
 	if !found {
-		return c, nil, domain.NotFound("collection")
+		return org, c, nil, domain.NotFound("collection")
 	}
-	// A join keeps no order of its own: the page is put back in seq order here, not sorted in SQL.
+	// A union keeps no order of its own: the page is put back in seq order here, not sorted in SQL.
 	slices.SortFunc(docs, func(a, b SealedDocument) int { return cmp.Compare(a.Seq, b.Seq) })
-	return c, docs, nil
+	return org, c, docs, nil
 }
 
 var (
@@ -155,30 +168,30 @@ var (
     WHERE org_id = $1 AND collection_id = $2 AND id = $3`)
 )
 
-// ReadDocuments reads, in one statement, a collection's state and region and a page of its sealed
-// documents in ingestion order, and the cursor
+// ReadDocuments reads, in one round trip, organisation orgID, the state and region of its collection
+// collectionID and a page of that collection's sealed documents in ingestion order, and the cursor
 // of the next page (empty at the end). The documents are read whatever the state; the caller decides.
-func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page) (CollectionRead, []SealedDocument, string, error) {
+func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page) (domain.Org, CollectionRead, []SealedDocument, string, error) {
 	after, err := decodeCursor(page)
 	if err != nil {
-		return CollectionRead{}, nil, "", err
+		return domain.Org{}, CollectionRead{}, nil, "", err
 	}
-	c, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, after.Seq, page.Limit+1)
+	org, c, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, after.Seq, page.Limit+1)
 	if err != nil {
-		return c, nil, "", err
+		return org, c, nil, "", err
 	}
 	docs, next, err := trim(docs, page.Limit, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
-	return c, docs, next, err
+	return org, c, docs, next, err
 }
 
-// ReadDocument reads, in one statement, a collection's state and region and one of its sealed
-// documents (nil when it has no such document).
-func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (CollectionRead, *SealedDocument, error) {
-	c, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, id)
+// ReadDocument reads, in one round trip, organisation orgID, the state and region of its collection
+// collectionID and one of that collection's sealed documents (nil when it has no such document).
+func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (domain.Org, CollectionRead, *SealedDocument, error) {
+	org, c, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, id)
 	if err != nil || len(docs) == 0 {
-		return c, nil, err
+		return org, c, nil, err
 	}
-	return c, &docs[0], nil
+	return org, c, &docs[0], nil
 }
 
 // IngestTarget is what an ingest reads before it seals: the collection, its current data key (as
