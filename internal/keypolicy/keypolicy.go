@@ -269,6 +269,15 @@ func ValidPrincipal(s string) bool {
 	return validName(name) && validPath(path)
 }
 
+// IdentityPrincipal reports whether s is a valid principal that names one IAM role or user, not an
+// account (its root or its id), which a key policy reads as every identity of that account.
+func IdentityPrincipal(s string) bool {
+	if !ValidPrincipal(s) || keyarn.ValidAccount(s) {
+		return false
+	}
+	return strings.SplitN(s, ":", 6)[5] != "root"
+}
+
 // validName follows IAM's rule for role and user names.
 func validName(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
