@@ -795,6 +795,9 @@ type KeyCheckResult struct {
 	//
 	// Example: {"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Resource":"*","Sid":"cmekdAllowUseOfTheKey"}
 	PolicyStatement PolicyStatement `json:"policy_statement"`
+
+	// PolicyStatements In grant mode only, every statement to add to the key policy (the use statement, which is also `policy_statement`, and the statement that lets the control identity grant the data identity).
+	PolicyStatements *[]PolicyStatement `json:"policy_statements,omitempty"`
 }
 
 // KeyHealth `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
@@ -900,9 +903,9 @@ type PolicyVersion string
 type PolicyStatement struct {
 	Action []string `json:"Action"`
 
-	// Condition Condition operator → condition key → value, e.g. `{"Bool": {"kms:GrantIsForAWSResource": "true"}}`.
-	Condition *map[string]map[string]string `json:"Condition,omitempty"`
-	Effect    PolicyStatementEffect         `json:"Effect"`
+	// Condition Condition operator → condition key → value or values, e.g. `{"Bool": {"kms:GrantIsForAWSResource": "true"}}` or `{"ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", "Decrypt"]}}`.
+	Condition *map[string]map[string]PolicyStatement_Condition_AdditionalProperties `json:"Condition,omitempty"`
+	Effect    PolicyStatementEffect                                                 `json:"Effect"`
 	Principal struct {
 		// AWS One principal ARN, or several.
 		AWS PolicyStatement_Principal_AWS `json:"AWS"`
@@ -911,6 +914,17 @@ type PolicyStatement struct {
 
 	// Sid Names cmekd, so the statement can be found among the customer's own.
 	Sid string `json:"Sid"`
+}
+
+// PolicyStatementCondition0 defines model for PolicyStatement.Condition.0.
+type PolicyStatementCondition0 = string
+
+// PolicyStatementCondition1 defines model for PolicyStatement.Condition.1.
+type PolicyStatementCondition1 = []string
+
+// PolicyStatement_Condition_AdditionalProperties defines model for PolicyStatement.Condition.AdditionalProperties.
+type PolicyStatement_Condition_AdditionalProperties struct {
+	union json.RawMessage
 }
 
 // PolicyStatementEffect defines model for PolicyStatement.Effect.
@@ -1485,6 +1499,9 @@ type GetKeyPolicyParamsTemplate string
 // GetKeyPolicyParamsFormat defines parameters for GetKeyPolicy.
 type GetKeyPolicyParamsFormat string
 
+// GetKeyPolicy200JSONResponseBody2 defines parameters for GetKeyPolicy.
+type GetKeyPolicy200JSONResponseBody2 = []PolicyStatement
+
 // GetKeyPolicy200JSONResponseBody defines parameters for GetKeyPolicy.
 type GetKeyPolicy200JSONResponseBody struct {
 	union json.RawMessage
@@ -1630,6 +1647,68 @@ type CreateWebhookJSONRequestBody = WebhookCreate
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
 
+// AsPolicyStatementCondition0 returns the union data inside the PolicyStatement_Condition_AdditionalProperties as a PolicyStatementCondition0
+func (t PolicyStatement_Condition_AdditionalProperties) AsPolicyStatementCondition0() (PolicyStatementCondition0, error) {
+	var body PolicyStatementCondition0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPolicyStatementCondition0 overwrites any union data inside the PolicyStatement_Condition_AdditionalProperties as the provided PolicyStatementCondition0
+func (t *PolicyStatement_Condition_AdditionalProperties) FromPolicyStatementCondition0(v PolicyStatementCondition0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePolicyStatementCondition0 performs a merge with any union data inside the PolicyStatement_Condition_AdditionalProperties, using the provided PolicyStatementCondition0
+func (t *PolicyStatement_Condition_AdditionalProperties) MergePolicyStatementCondition0(v PolicyStatementCondition0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPolicyStatementCondition1 returns the union data inside the PolicyStatement_Condition_AdditionalProperties as a PolicyStatementCondition1
+func (t PolicyStatement_Condition_AdditionalProperties) AsPolicyStatementCondition1() (PolicyStatementCondition1, error) {
+	var body PolicyStatementCondition1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPolicyStatementCondition1 overwrites any union data inside the PolicyStatement_Condition_AdditionalProperties as the provided PolicyStatementCondition1
+func (t *PolicyStatement_Condition_AdditionalProperties) FromPolicyStatementCondition1(v PolicyStatementCondition1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePolicyStatementCondition1 performs a merge with any union data inside the PolicyStatement_Condition_AdditionalProperties, using the provided PolicyStatementCondition1
+func (t *PolicyStatement_Condition_AdditionalProperties) MergePolicyStatementCondition1(v PolicyStatementCondition1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PolicyStatement_Condition_AdditionalProperties) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PolicyStatement_Condition_AdditionalProperties) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsPolicyStatementPrincipalAWS0 returns the union data inside the PolicyStatement_Principal_AWS as a PolicyStatementPrincipalAWS0
 func (t PolicyStatement_Principal_AWS) AsPolicyStatementPrincipalAWS0() (PolicyStatementPrincipalAWS0, error) {
 	var body PolicyStatementPrincipalAWS0
@@ -1734,6 +1813,32 @@ func (t *GetKeyPolicy200JSONResponseBody) FromPolicy(v Policy) error {
 
 // MergePolicy performs a merge with any union data inside the GetKeyPolicy200JSONResponseBody, using the provided Policy
 func (t *GetKeyPolicy200JSONResponseBody) MergePolicy(v Policy) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetKeyPolicy200JSONResponseBody2 returns the union data inside the GetKeyPolicy200JSONResponseBody as a GetKeyPolicy200JSONResponseBody2
+func (t GetKeyPolicy200JSONResponseBody) AsGetKeyPolicy200JSONResponseBody2() (GetKeyPolicy200JSONResponseBody2, error) {
+	var body GetKeyPolicy200JSONResponseBody2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetKeyPolicy200JSONResponseBody2 overwrites any union data inside the GetKeyPolicy200JSONResponseBody as the provided GetKeyPolicy200JSONResponseBody2
+func (t *GetKeyPolicy200JSONResponseBody) FromGetKeyPolicy200JSONResponseBody2(v GetKeyPolicy200JSONResponseBody2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetKeyPolicy200JSONResponseBody2 performs a merge with any union data inside the GetKeyPolicy200JSONResponseBody, using the provided GetKeyPolicy200JSONResponseBody2
+func (t *GetKeyPolicy200JSONResponseBody) MergeGetKeyPolicy200JSONResponseBody2(v GetKeyPolicy200JSONResponseBody2) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -1887,6 +1992,13 @@ type ClientInterface interface {
 	// statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 	// HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 	// statement plus the use statement. Any role may call it.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+	// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+	// statement lets it `kms:CreateGrant` for the data identity alone
+	// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+	// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+	// of those two statements. The control identity never holds Encrypt or Decrypt.
 	//
 	// Corresponds with GET /v1/key-policy (the `GetKeyPolicy` operationId).
 	GetKeyPolicy(ctx context.Context, params *GetKeyPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2439,6 +2551,13 @@ func (c *Client) CheckKey(ctx context.Context, body CheckKeyJSONRequestBody, req
 // statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 // HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 // statement plus the use statement. Any role may call it.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+// statement lets it `kms:CreateGrant` for the data identity alone
+// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+// of those two statements. The control identity never holds Encrypt or Decrypt.
 //
 // Corresponds with GET /v1/key-policy (the `GetKeyPolicy` operationId).
 func (c *Client) GetKeyPolicy(ctx context.Context, params *GetKeyPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5842,6 +5961,13 @@ type ClientWithResponsesInterface interface {
 	// statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 	// HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 	// statement plus the use statement. Any role may call it.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+	// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+	// statement lets it `kms:CreateGrant` for the data identity alone
+	// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+	// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+	// of those two statements. The control identity never holds Encrypt or Decrypt.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13134,6 +13260,13 @@ func (c *ClientWithResponses) CheckKeyWithResponse(ctx context.Context, body Che
 // statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 // HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 // statement plus the use statement. Any role may call it.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+// statement lets it `kms:CreateGrant` for the data identity alone
+// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+// of those two statements. The control identity never holds Encrypt or Decrypt.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -35,6 +35,8 @@ type Config struct {
 	AdminToken string
 	// PlatformPrincipal is named in generated key policies.
 	PlatformPrincipal string
+	// DataPrincipal is CMEKD_DATA_PRINCIPAL: set, generated policies are grant mode's (SPEC §12).
+	DataPrincipal string
 	// KeyChecksPerSecond bounds the key checks the whole service runs (each makes up to four KMS
 	// calls); 0 means no bound.
 	KeyChecksPerSecond float64

@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Idempotency: idem,
 		Clock:       clk,
 		Orgs: orgs.New(orgs.Config{Store: st, Verifier: verifier, Idempotency: idem, Logger: log, Rules: rules,
-			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal, KeyChecksPerSecond: keyChecksPerSecond,
+			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal, KeyChecksPerSecond: keyChecksPerSecond,
 			ProviderRegion: func(region string) bool { _, ok := provider.For(region); return ok }}),
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),
 		Documents: documents.New(documents.Config{Store: st, Keyring: keys, Idempotency: idem,
