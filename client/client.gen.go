@@ -31,6 +31,8 @@ const (
 	KeyState        CheckName = "key_state"
 	KeyUsage        CheckName = "key_usage"
 	MultiRegion     CheckName = "multi_region"
+	ReEncrypt       CheckName = "re_encrypt"
+	ReplicaOf       CheckName = "replica_of"
 )
 
 // Valid indicates whether the value is a known member of the CheckName enum.
@@ -55,6 +57,10 @@ func (e CheckName) Valid() bool {
 	case KeyUsage:
 		return true
 	case MultiRegion:
+		return true
+	case ReEncrypt:
+		return true
+	case ReplicaOf:
 		return true
 	default:
 		return false
@@ -136,6 +142,8 @@ const (
 	ErrorCodePayloadTooLarge            ErrorCode = "payload_too_large"
 	ErrorCodeProviderKeyUnavailable     ErrorCode = "provider_key_unavailable"
 	ErrorCodeRateLimited                ErrorCode = "rate_limited"
+	ErrorCodeRegionAlreadyLinked        ErrorCode = "region_already_linked"
+	ErrorCodeRegionNotLinked            ErrorCode = "region_not_linked"
 	ErrorCodeSecretIntegrityFailed      ErrorCode = "secret_integrity_failed"
 	ErrorCodeSecretScopeNameTaken       ErrorCode = "secret_scope_name_taken"
 	ErrorCodeSecretScopeRoleRequired    ErrorCode = "secret_scope_role_required"
@@ -220,6 +228,10 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeRateLimited:
 		return true
+	case ErrorCodeRegionAlreadyLinked:
+		return true
+	case ErrorCodeRegionNotLinked:
+		return true
 	case ErrorCodeSecretIntegrityFailed:
 		return true
 	case ErrorCodeSecretScopeNameTaken:
@@ -247,8 +259,32 @@ func (e ErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for EventPurpose.
+const (
+	EventPurposeBackup EventPurpose = "backup"
+	EventPurposeData   EventPurpose = "data"
+	EventPurposeEmpty  EventPurpose = ""
+)
+
+// Valid indicates whether the value is a known member of the EventPurpose enum.
+func (e EventPurpose) Valid() bool {
+	switch e {
+	case EventPurposeBackup:
+		return true
+	case EventPurposeData:
+		return true
+	case EventPurposeEmpty:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventType.
 const (
+	EventTypeBackupCreated           EventType = "backup.created"
+	EventTypeBackupDeleted           EventType = "backup.deleted"
+	EventTypeBackupRestored          EventType = "backup.restored"
 	EventTypeCollectionCreated       EventType = "collection.created"
 	EventTypeCollectionDeleted       EventType = "collection.deleted"
 	EventTypeCollectionIngestHalted  EventType = "collection.ingest_halted"
@@ -262,6 +298,7 @@ const (
 	EventTypeOrgCreated              EventType = "org.created"
 	EventTypeOrgDeleted              EventType = "org.deleted"
 	EventTypeOrgRenamed              EventType = "org.renamed"
+	EventTypeRegionLinked            EventType = "region.linked"
 	EventTypeSecretDeleted           EventType = "secret.deleted"
 	EventTypeSecretRead              EventType = "secret.read"
 	EventTypeSecretScopeCreated      EventType = "secret_scope.created"
@@ -280,6 +317,12 @@ const (
 // Valid indicates whether the value is a known member of the EventType enum.
 func (e EventType) Valid() bool {
 	switch e {
+	case EventTypeBackupCreated:
+		return true
+	case EventTypeBackupDeleted:
+		return true
+	case EventTypeBackupRestored:
+		return true
 	case EventTypeCollectionCreated:
 		return true
 	case EventTypeCollectionDeleted:
@@ -305,6 +348,8 @@ func (e EventType) Valid() bool {
 	case EventTypeOrgDeleted:
 		return true
 	case EventTypeOrgRenamed:
+		return true
+	case EventTypeRegionLinked:
 		return true
 	case EventTypeSecretDeleted:
 		return true
@@ -415,6 +460,24 @@ const (
 func (e ReadinessStatus) Valid() bool {
 	switch e {
 	case Ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegionKeyStatusPurpose.
+const (
+	RegionKeyStatusPurposeBackup RegionKeyStatusPurpose = "backup"
+	RegionKeyStatusPurposeData   RegionKeyStatusPurpose = "data"
+)
+
+// Valid indicates whether the value is a known member of the RegionKeyStatusPurpose enum.
+func (e RegionKeyStatusPurpose) Valid() bool {
+	switch e {
+	case RegionKeyStatusPurposeBackup:
+		return true
+	case RegionKeyStatusPurposeData:
 		return true
 	default:
 		return false
@@ -557,7 +620,8 @@ type Check struct {
 
 	// Code Why a check failed: an ARN rule's code (for `arn`), `access_denied`, `key_disabled`,
 	// `key_pending_deletion`, `key_not_found`, `key_state_invalid`, `wrong_key_usage`,
-	// `wrong_key_spec`, `aws_managed_key`, `multi_region_mismatch`, `decrypt_mismatch`,
+	// `wrong_key_spec`, `aws_managed_key`, `multi_region_mismatch`, `decrypt_mismatch`, `not_a_replica`
+	// (`replica_of`: the region's key is not a replica of the home key's primary),
 	// `invalid_ciphertext` (KMS would not decrypt its own ciphertext), `kms_error` (KMS refused the
 	// request for a reason that is neither the key nor an outage), the transient `kms_unavailable`,
 	// or `skipped` when an earlier failure kept it from running.
@@ -611,6 +675,9 @@ type CollectionCreate struct {
 
 	// Recoverable Whether the collection may be resumed after it was paused.
 	Recoverable *bool `json:"recoverable,omitempty"`
+
+	// Region The region the collection lives in, one the organisation uses (default its home); otherwise `region_not_linked`.
+	Region *string `json:"region,omitempty"`
 }
 
 // CollectionId Example: col_0d7n3b6f1s8h2j4k
@@ -690,6 +757,9 @@ type ErrorDetails struct {
 	// Field The request field at fault (`unknown_field`, `invalid_request`, `invalid_json`).
 	Field *string `json:"field,omitempty"`
 
+	// Purpose Which key (`data` or `backup`) is unusable (`key_unavailable`) or failed verification (`key_verification_failed`).
+	Purpose *string `json:"purpose,omitempty"`
+
 	// Reason Why the key is unusable (`key_unavailable`), e.g. `key_disabled`, `access_denied`, `key_pending_deletion`, `key_not_found`.
 	Reason *string `json:"reason,omitempty"`
 
@@ -731,10 +801,13 @@ type Event struct {
 	Id EventId `json:"id"`
 
 	// OrgId The organisation the event concerns.
-	OrgId   string `json:"org_id"`
-	Reason  string `json:"reason"`
-	Region  string `json:"region"`
-	ToState string `json:"to_state"`
+	OrgId string `json:"org_id"`
+
+	// Purpose The purpose of the key a key event is about (`data` or `backup`); empty for other events.
+	Purpose EventPurpose `json:"purpose"`
+	Reason  string       `json:"reason"`
+	Region  string       `json:"region"`
+	ToState string       `json:"to_state"`
 
 	// Type `key.probe_error` is a probe KMS did not answer (or throttled); it changes no state and is
 	// recorded once per run of the same error, the key status keeping the latest.
@@ -743,6 +816,9 @@ type Event struct {
 	// WebhookId The endpoint a `webhook.test` or `webhook.disabled` event is about.
 	WebhookId string `json:"webhook_id"`
 }
+
+// EventPurpose The purpose of the key a key event is about (`data` or `backup`); empty for other events.
+type EventPurpose string
 
 // EventId Example: evt_3a8k1m6q9s2v5x7z
 type EventId = string
@@ -824,6 +900,38 @@ type NullableTimestamp = time.Time
 // OrgId Example: org_5k2m9x0q7w3r8t1v
 type OrgId = string
 
+// OrgRegion A region the organisation uses and its key links (SPEC §11).
+type OrgRegion struct {
+	// BackupKeyArn The region's backup key; empty when it has none (backups are then wrapped by the data key).
+	BackupKeyArn string `json:"backup_key_arn"`
+
+	// CreatedAt RFC 3339, in UTC.
+	//
+	// Example: 2025-01-31T12:00:00Z
+	CreatedAt Timestamp `json:"created_at"`
+
+	// Home Whether this is the organisation's home region.
+	Home bool `json:"home"`
+
+	// KeyArn The region's data key; empty for `provider_managed` (the platform's key).
+	KeyArn string `json:"key_arn"`
+
+	// Region An AWS region name.
+	//
+	// Example: us-west-2
+	Region Region `json:"region"`
+
+	// Status `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
+	// (for the platform's own key, in key-status of a provider_managed organisation: the platform's
+	// key cannot be used). `unknown`: not probed yet.
+	Status KeyHealth `json:"status"`
+}
+
+// OrgRegionList defines model for OrgRegionList.
+type OrgRegionList struct {
+	Regions []OrgRegion `json:"regions"`
+}
+
 // Organization defines model for Organization.
 type Organization struct {
 	// CreatedAt RFC 3339, in UTC.
@@ -831,6 +939,9 @@ type Organization struct {
 	// Example: 2025-01-31T12:00:00Z
 	CreatedAt  Timestamp `json:"created_at"`
 	Encryption struct {
+		// BackupKeyArn The home region's backup key; absent when it has none.
+		BackupKeyArn *KeyArn `json:"backup_key_arn,omitempty"`
+
 		// KeyArn The linked key; absent for `provider_managed`.
 		KeyArn *KeyArn `json:"key_arn,omitempty"`
 
@@ -852,11 +963,18 @@ type Organization struct {
 	//
 	// Example: us-west-2
 	Region Region `json:"region"`
+
+	// Regions The regions the organisation uses, home first (SPEC §11).
+	Regions []Region `json:"regions"`
 }
 
 // OrganizationCreate defines model for OrganizationCreate.
 type OrganizationCreate struct {
 	Encryption *struct {
+		// BackupKeyArn An optional second key of the home region that wraps the data keys of backups
+		// (`customer_managed` only); checked, verified and linked for good like the data key.
+		BackupKeyArn *string `json:"backup_key_arn,omitempty"`
+
 		// KeyArn The full key ARN, for `customer_managed`; surrounding whitespace is trimmed.
 		KeyArn *string `json:"key_arn,omitempty"`
 
@@ -969,7 +1087,22 @@ type ReadinessStatus string
 // Example: us-west-2
 type Region = string
 
-// RegionKeyStatus One region's data key. A customer_managed organisation's linked key shows every property. A
+// RegionCreate defines model for RegionCreate.
+type RegionCreate struct {
+	// BackupKeyArn An optional backup key of the region (it may be the same ARN as the data key).
+	BackupKeyArn *string `json:"backup_key_arn,omitempty"`
+
+	// KeyArn The region's data key, any key of that region. Omitted: the replica of the multi-region
+	// home key (same `mrk-` id, this region).
+	KeyArn *string `json:"key_arn,omitempty"`
+
+	// Region The region to add.
+	//
+	// Example: us-east-1
+	Region string `json:"region"`
+}
+
+// RegionKeyStatus One region's data or backup key. A customer_managed organisation's linked key shows every property. A
 // provider_managed organisation's regions (its home and those of its collections) all use the
 // platform's own key, which shows `region`, `purpose` and `status` only: its ARN and its errors
 // are the platform's, never shown to a tenant.
@@ -991,8 +1124,10 @@ type RegionKeyStatus struct {
 	// NextProbeAt RFC 3339, in UTC; null when it has not happened.
 	NextProbeAt *NullableTimestamp `json:"next_probe_at,omitempty"`
 
-	// Purpose What the key protects; always `data` (the organisation's documents and secrets).
-	Purpose string `json:"purpose"`
+	// Purpose What the key protects: `data` (the region's documents and secrets; its failure halts the
+	// region's collections) or `backup` (the data keys of the region's backups; its failure makes
+	// backups and restores fail and changes no collection's state).
+	Purpose RegionKeyStatusPurpose `json:"purpose"`
 
 	// Region An AWS region name.
 	//
@@ -1007,6 +1142,11 @@ type RegionKeyStatus struct {
 	// UnavailableSince RFC 3339, in UTC; null when it has not happened.
 	UnavailableSince *NullableTimestamp `json:"unavailable_since,omitempty"`
 }
+
+// RegionKeyStatusPurpose What the key protects: `data` (the region's documents and secrets; its failure halts the
+// region's collections) or `backup` (the data keys of the region's backups; its failure makes
+// backups and restores fail and changes no collection's state).
+type RegionKeyStatusPurpose string
 
 // RoleAssignment defines model for RoleAssignment.
 type RoleAssignment struct {
@@ -1347,6 +1487,9 @@ type Limit = int
 // Org Example: org_5k2m9x0q7w3r8t1v
 type Org = OrgId
 
+// RegionName defines model for RegionName.
+type RegionName = string
+
 // Scope A name that can stand in a path.
 //
 // Example: snowflake-scope
@@ -1628,6 +1771,9 @@ type CreateCollectionJSONRequestBody = CollectionCreate
 
 // IngestDocumentsJSONRequestBody defines body for IngestDocuments for application/json ContentType.
 type IngestDocumentsJSONRequestBody = DocumentsIngest
+
+// AddRegionJSONRequestBody defines body for AddRegion for application/json ContentType.
+type AddRegionJSONRequestBody = RegionCreate
 
 // CreateSecretScopeJSONRequestBody defines body for CreateSecretScope for application/json ContentType.
 type CreateSecretScopeJSONRequestBody = SecretScopeCreate
@@ -2075,7 +2221,7 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/orgs/{org}/collections (the `ListCollections` operationId).
 	ListCollections(ctx context.Context, org Org, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateCollectionWithBody Create a collection in the organisation's region.
+	// CreateCollectionWithBody Create a collection in one of the organisation's regions (its home by default).
 	//
 	// Operator, owner or admin.
 	//
@@ -2084,7 +2230,7 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/orgs/{org}/collections (the `CreateCollection` operationId).
 	CreateCollectionWithBody(ctx context.Context, org Org, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateCollection Create a collection in the organisation's region.
+	// CreateCollection Create a collection in one of the organisation's regions (its home by default).
 	//
 	// Operator, owner or admin.
 	//
@@ -2172,6 +2318,48 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/orgs/{org}/key-status/probe (the `ProbeKey` operationId).
 	ProbeKey(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRegions List the regions the organisation uses, home first.
+	//
+	// Any role of the organisation, or the admin.
+	//
+	// Corresponds with GET /v1/orgs/{org}/regions (the `ListRegions` operationId).
+	ListRegions(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddRegionWithBody Start using another region, with its own key link.
+	//
+	// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
+	// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+	// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
+	// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
+	// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
+	// a region where the platform has a key. Operator, owner or admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/orgs/{org}/regions (the `AddRegion` operationId).
+	AddRegionWithBody(ctx context.Context, org Org, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddRegion Start using another region, with its own key link.
+	//
+	// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
+	// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+	// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
+	// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
+	// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
+	// a region where the platform has a key. Operator, owner or admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/orgs/{org}/regions (the `AddRegion` operationId).
+	AddRegion(ctx context.Context, org Org, body AddRegionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRegion Read one region of the organisation.
+	//
+	// Any role of the organisation, or the admin.
+	//
+	// Corresponds with GET /v1/orgs/{org}/regions/{region} (the `GetRegion` operationId).
+	GetRegion(ctx context.Context, org Org, region RegionName, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSecretScopes List the secret scopes the caller holds a role on.
 	//
@@ -2724,7 +2912,7 @@ func (c *Client) ListCollections(ctx context.Context, org Org, params *ListColle
 	return c.Client.Do(req)
 }
 
-// CreateCollectionWithBody Create a collection in the organisation's region.
+// CreateCollectionWithBody Create a collection in one of the organisation's regions (its home by default).
 //
 // Operator, owner or admin.
 //
@@ -2743,7 +2931,7 @@ func (c *Client) CreateCollectionWithBody(ctx context.Context, org Org, contentT
 	return c.Client.Do(req)
 }
 
-// CreateCollection Create a collection in the organisation's region.
+// CreateCollection Create a collection in one of the organisation's regions (its home by default).
 //
 // Operator, owner or admin.
 //
@@ -2932,6 +3120,88 @@ func (c *Client) GetKeyStatus(ctx context.Context, org Org, reqEditors ...Reques
 // Corresponds with POST /v1/orgs/{org}/key-status/probe (the `ProbeKey` operationId).
 func (c *Client) ProbeKey(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewProbeKeyRequest(c.Server, org)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRegions List the regions the organisation uses, home first.
+//
+// Any role of the organisation, or the admin.
+//
+// Corresponds with GET /v1/orgs/{org}/regions (the `ListRegions` operationId).
+func (c *Client) ListRegions(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRegionsRequest(c.Server, org)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddRegionWithBody Start using another region, with its own key link.
+//
+// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
+// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
+// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
+// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
+// a region where the platform has a key. Operator, owner or admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/orgs/{org}/regions (the `AddRegion` operationId).
+func (c *Client) AddRegionWithBody(ctx context.Context, org Org, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddRegionRequestWithBody(c.Server, org, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddRegion Start using another region, with its own key link.
+//
+// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
+// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
+// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
+// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
+// a region where the platform has a key. Operator, owner or admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/orgs/{org}/regions (the `AddRegion` operationId).
+func (c *Client) AddRegion(ctx context.Context, org Org, body AddRegionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddRegionRequest(c.Server, org, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRegion Read one region of the organisation.
+//
+// Any role of the organisation, or the admin.
+//
+// Corresponds with GET /v1/orgs/{org}/regions/{region} (the `GetRegion` operationId).
+func (c *Client) GetRegion(ctx context.Context, org Org, region RegionName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRegionRequest(c.Server, org, region)
 	if err != nil {
 		return nil, err
 	}
@@ -4621,6 +4891,128 @@ func NewProbeKeyRequest(server string, org Org) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListRegionsRequest constructs an http.Request for the ListRegions method
+func NewListRegionsRequest(server string, org Org) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/regions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddRegionRequest calls the generic AddRegion builder with application/json body
+func NewAddRegionRequest(server string, org Org, body AddRegionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAddRegionRequestWithBody(server, org, "application/json", bodyReader)
+}
+
+// NewAddRegionRequestWithBody constructs an http.Request for the AddRegion method, with any body, and a specified content type
+func NewAddRegionRequestWithBody(server string, org Org, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/regions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetRegionRequest constructs an http.Request for the GetRegion method
+func NewGetRegionRequest(server string, org Org, region RegionName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "region", region, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/regions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSecretScopesRequest constructs an http.Request for the ListSecretScopes method
 func NewListSecretScopesRequest(server string, org Org, params *ListSecretScopesParams) (*http.Request, error) {
 	var err error
@@ -6054,7 +6446,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/orgs/{org}/collections (the `ListCollections` operationId).
 	ListCollectionsWithResponse(ctx context.Context, org Org, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error)
 
-	// CreateCollectionWithBodyWithResponse Create a collection in the organisation's region.
+	// CreateCollectionWithBodyWithResponse Create a collection in one of the organisation's regions (its home by default).
 	//
 	// Operator, owner or admin.
 	//
@@ -6063,7 +6455,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/orgs/{org}/collections (the `CreateCollection` operationId).
 	CreateCollectionWithBodyWithResponse(ctx context.Context, org Org, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateCollectionResponse, error)
 
-	// CreateCollectionWithResponse Create a collection in the organisation's region.
+	// CreateCollectionWithResponse Create a collection in one of the organisation's regions (its home by default).
 	//
 	// Operator, owner or admin.
 	//
@@ -6167,6 +6559,52 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/orgs/{org}/key-status/probe (the `ProbeKey` operationId).
 	ProbeKeyWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*ProbeKeyResponse, error)
+
+	// ListRegionsWithResponse List the regions the organisation uses, home first.
+	//
+	// Any role of the organisation, or the admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orgs/{org}/regions (the `ListRegions` operationId).
+	ListRegionsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*ListRegionsResponse, error)
+
+	// AddRegionWithBodyWithResponse Start using another region, with its own key link.
+	//
+	// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
+	// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+	// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
+	// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
+	// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
+	// a region where the platform has a key. Operator, owner or admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orgs/{org}/regions (the `AddRegion` operationId).
+	AddRegionWithBodyWithResponse(ctx context.Context, org Org, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddRegionResponse, error)
+
+	// AddRegionWithResponse Start using another region, with its own key link.
+	//
+	// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
+	// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+	// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
+	// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
+	// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
+	// a region where the platform has a key. Operator, owner or admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orgs/{org}/regions (the `AddRegion` operationId).
+	AddRegionWithResponse(ctx context.Context, org Org, body AddRegionJSONRequestBody, reqEditors ...RequestEditorFn) (*AddRegionResponse, error)
+
+	// GetRegionWithResponse Read one region of the organisation.
+	//
+	// Any role of the organisation, or the admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orgs/{org}/regions/{region} (the `GetRegion` operationId).
+	GetRegionWithResponse(ctx context.Context, org Org, region RegionName, reqEditors ...RequestEditorFn) (*GetRegionResponse, error)
 
 	// ListSecretScopesWithResponse List the secret scopes the caller holds a role on.
 	//
@@ -8124,7 +8562,7 @@ type CreateCollectionResponse struct {
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *InvalidRequest
+	JSON422 *Error
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -8194,7 +8632,7 @@ func (r CreateCollectionResponse) GetJSON415() *UnsupportedMediaType {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r CreateCollectionResponse) GetJSON422() *InvalidRequest {
+func (r CreateCollectionResponse) GetJSON422() *Error {
 	return r.JSON422
 }
 
@@ -9599,6 +10037,464 @@ func (r ProbeKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ProbeKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListRegionsResponse200Headers the declared response headers of an HTTP 200 response for ListRegions
+type ListRegionsResponse200Headers struct {
+	XRequestId string
+}
+
+// ListRegionsResponse401Headers the declared response headers of an HTTP 401 response for ListRegions
+type ListRegionsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// ListRegionsResponse403Headers the declared response headers of an HTTP 403 response for ListRegions
+type ListRegionsResponse403Headers struct {
+	XRequestId string
+}
+
+// ListRegionsResponse404Headers the declared response headers of an HTTP 404 response for ListRegions
+type ListRegionsResponse404Headers struct {
+	XRequestId string
+}
+
+// ListRegionsResponse415Headers the declared response headers of an HTTP 415 response for ListRegions
+type ListRegionsResponse415Headers struct {
+	XRequestId string
+}
+
+// ListRegionsResponse500Headers the declared response headers of an HTTP 500 response for ListRegions
+type ListRegionsResponse500Headers struct {
+	XRequestId string
+}
+
+// ListRegionsResponse503Headers the declared response headers of an HTTP 503 response for ListRegions
+type ListRegionsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type ListRegionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OrgRegionList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenWorkspace
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *DatabaseUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListRegionsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListRegionsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListRegionsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListRegionsResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ListRegionsResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListRegionsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListRegionsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRegionsResponse) GetJSON200() *OrgRegionList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListRegionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListRegionsResponse) GetJSON403() *ForbiddenWorkspace {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListRegionsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ListRegionsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListRegionsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListRegionsResponse) GetJSON503() *DatabaseUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRegionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRegionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRegionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRegionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AddRegionResponse201Headers the declared response headers of an HTTP 201 response for AddRegion
+type AddRegionResponse201Headers struct {
+	XRequestId string
+}
+
+// AddRegionResponse400Headers the declared response headers of an HTTP 400 response for AddRegion
+type AddRegionResponse400Headers struct {
+	XRequestId string
+}
+
+// AddRegionResponse401Headers the declared response headers of an HTTP 401 response for AddRegion
+type AddRegionResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// AddRegionResponse403Headers the declared response headers of an HTTP 403 response for AddRegion
+type AddRegionResponse403Headers struct {
+	XRequestId string
+}
+
+// AddRegionResponse404Headers the declared response headers of an HTTP 404 response for AddRegion
+type AddRegionResponse404Headers struct {
+	XRequestId string
+}
+
+// AddRegionResponse409Headers the declared response headers of an HTTP 409 response for AddRegion
+type AddRegionResponse409Headers struct {
+	XRequestId string
+}
+
+// AddRegionResponse413Headers the declared response headers of an HTTP 413 response for AddRegion
+type AddRegionResponse413Headers struct {
+	XRequestId string
+}
+
+// AddRegionResponse415Headers the declared response headers of an HTTP 415 response for AddRegion
+type AddRegionResponse415Headers struct {
+	XRequestId string
+}
+
+// AddRegionResponse422Headers the declared response headers of an HTTP 422 response for AddRegion
+type AddRegionResponse422Headers struct {
+	XRequestId string
+}
+
+// AddRegionResponse500Headers the declared response headers of an HTTP 500 response for AddRegion
+type AddRegionResponse500Headers struct {
+	XRequestId string
+}
+
+// AddRegionResponse503Headers the declared response headers of an HTTP 503 response for AddRegion
+type AddRegionResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type AddRegionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *OrgRegion
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenOperator
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *KMSUnreachable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *AddRegionResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *AddRegionResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AddRegionResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *AddRegionResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *AddRegionResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *AddRegionResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *AddRegionResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *AddRegionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *AddRegionResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *AddRegionResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddRegionResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddRegionResponse) GetJSON201() *OrgRegion {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AddRegionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AddRegionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AddRegionResponse) GetJSON403() *ForbiddenOperator {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AddRegionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AddRegionResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AddRegionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r AddRegionResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AddRegionResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AddRegionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AddRegionResponse) GetJSON503() *KMSUnreachable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AddRegionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddRegionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddRegionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddRegionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRegionResponse200Headers the declared response headers of an HTTP 200 response for GetRegion
+type GetRegionResponse200Headers struct {
+	XRequestId string
+}
+
+// GetRegionResponse401Headers the declared response headers of an HTTP 401 response for GetRegion
+type GetRegionResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// GetRegionResponse403Headers the declared response headers of an HTTP 403 response for GetRegion
+type GetRegionResponse403Headers struct {
+	XRequestId string
+}
+
+// GetRegionResponse404Headers the declared response headers of an HTTP 404 response for GetRegion
+type GetRegionResponse404Headers struct {
+	XRequestId string
+}
+
+// GetRegionResponse415Headers the declared response headers of an HTTP 415 response for GetRegion
+type GetRegionResponse415Headers struct {
+	XRequestId string
+}
+
+// GetRegionResponse500Headers the declared response headers of an HTTP 500 response for GetRegion
+type GetRegionResponse500Headers struct {
+	XRequestId string
+}
+
+// GetRegionResponse503Headers the declared response headers of an HTTP 503 response for GetRegion
+type GetRegionResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type GetRegionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OrgRegion
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenWorkspace
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *DatabaseUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetRegionResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRegionResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetRegionResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetRegionResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *GetRegionResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetRegionResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRegionResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRegionResponse) GetJSON200() *OrgRegion {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRegionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetRegionResponse) GetJSON403() *ForbiddenWorkspace {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetRegionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r GetRegionResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetRegionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetRegionResponse) GetJSON503() *DatabaseUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRegionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRegionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRegionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRegionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13407,7 +14303,7 @@ func (c *ClientWithResponses) ListCollectionsWithResponse(ctx context.Context, o
 	return ParseListCollectionsResponse(rsp)
 }
 
-// CreateCollectionWithBodyWithResponse Create a collection in the organisation's region.
+// CreateCollectionWithBodyWithResponse Create a collection in one of the organisation's regions (its home by default).
 //
 // Operator, owner or admin.
 //
@@ -13422,7 +14318,7 @@ func (c *ClientWithResponses) CreateCollectionWithBodyWithResponse(ctx context.C
 	return ParseCreateCollectionResponse(rsp)
 }
 
-// CreateCollectionWithResponse Create a collection in the organisation's region.
+// CreateCollectionWithResponse Create a collection in one of the organisation's regions (its home by default).
 //
 // Operator, owner or admin.
 //
@@ -13591,6 +14487,76 @@ func (c *ClientWithResponses) ProbeKeyWithResponse(ctx context.Context, org Org,
 		return nil, err
 	}
 	return ParseProbeKeyResponse(rsp)
+}
+
+// ListRegionsWithResponse List the regions the organisation uses, home first.
+//
+// Any role of the organisation, or the admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orgs/{org}/regions (the `ListRegions` operationId).
+func (c *ClientWithResponses) ListRegionsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*ListRegionsResponse, error) {
+	rsp, err := c.ListRegions(ctx, org, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRegionsResponse(rsp)
+}
+
+// AddRegionWithBodyWithResponse Start using another region, with its own key link.
+//
+// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
+// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
+// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
+// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
+// a region where the platform has a key. Operator, owner or admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orgs/{org}/regions (the `AddRegion` operationId).
+func (c *ClientWithResponses) AddRegionWithBodyWithResponse(ctx context.Context, org Org, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddRegionResponse, error) {
+	rsp, err := c.AddRegionWithBody(ctx, org, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddRegionResponse(rsp)
+}
+
+// AddRegionWithResponse Start using another region, with its own key link.
+//
+// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
+// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
+// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
+// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
+// a region where the platform has a key. Operator, owner or admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orgs/{org}/regions (the `AddRegion` operationId).
+func (c *ClientWithResponses) AddRegionWithResponse(ctx context.Context, org Org, body AddRegionJSONRequestBody, reqEditors ...RequestEditorFn) (*AddRegionResponse, error) {
+	rsp, err := c.AddRegion(ctx, org, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddRegionResponse(rsp)
+}
+
+// GetRegionWithResponse Read one region of the organisation.
+//
+// Any role of the organisation, or the admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orgs/{org}/regions/{region} (the `GetRegion` operationId).
+func (c *ClientWithResponses) GetRegionWithResponse(ctx context.Context, org Org, region RegionName, reqEditors ...RequestEditorFn) (*GetRegionResponse, error) {
+	rsp, err := c.GetRegion(ctx, org, region, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRegionResponse(rsp)
 }
 
 // ListSecretScopesWithResponse List the secret scopes the caller holds a role on.
@@ -15929,7 +16895,7 @@ func ParseCreateCollectionResponse(rsp *http.Response) (*CreateCollectionRespons
 		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest InvalidRequest
+		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17663,6 +18629,539 @@ func ParseProbeKeyResponse(rsp *http.Response) (*ProbeKeyResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ProbeKeyResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListRegionsResponse parses an HTTP response from a ListRegionsWithResponse call
+func ParseListRegionsResponse(rsp *http.Response) (*ListRegionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRegionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OrgRegionList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenWorkspace
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest DatabaseUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListRegionsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListRegionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListRegionsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListRegionsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers ListRegionsResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListRegionsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListRegionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAddRegionResponse parses an HTTP response from a AddRegionWithResponse call
+func ParseAddRegionResponse(rsp *http.Response) (*AddRegionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddRegionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest OrgRegion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenOperator
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest KMSUnreachable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers AddRegionResponse201Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers AddRegionResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers AddRegionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers AddRegionResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers AddRegionResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers AddRegionResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers AddRegionResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers AddRegionResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers AddRegionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers AddRegionResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddRegionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRegionResponse parses an HTTP response from a GetRegionWithResponse call
+func ParseGetRegionResponse(rsp *http.Response) (*GetRegionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRegionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OrgRegion
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenWorkspace
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest DatabaseUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetRegionResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetRegionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetRegionResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetRegionResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers GetRegionResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetRegionResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRegionResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

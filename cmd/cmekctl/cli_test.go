@@ -176,7 +176,7 @@ func TestKeyCheck_FailingCheckExitsOneWithTheStatementToAdd(t *testing.T) {
 		OK     bool `json:"ok"`
 		Checks []struct{ Name string }
 	}
-	if err := json.Unmarshal([]byte(must(t, env, "", "key-check", keyARN, "-o", "json")), &res); err != nil || !res.OK || len(res.Checks) != 10 {
+	if err := json.Unmarshal([]byte(must(t, env, "", "key-check", keyARN, "-o", "json")), &res); err != nil || !res.OK || len(res.Checks) != 11 {
 		t.Errorf("key-check -o json: %+v, %v", res, err)
 	}
 }
@@ -305,7 +305,7 @@ func TestWatchAndFollow_ShowTheKeyBeingDisabled(t *testing.T) {
 
 	watch := follow(t, admin, "key-status", "--watch", "--interval", "1s")
 	events := follow(t, admin, "events", "--follow", "--interval", "1s", "-o", "json")
-	waitFor(t, watch, "a healthy key", regexp.MustCompile(`us-east-1\s+healthy`))
+	waitFor(t, watch, "a healthy key", regexp.MustCompile(`us-east-1\s+data\s+healthy`))
 	waitFor(t, events, "the org.created event", regexp.MustCompile(`"type":"org.created"`))
 
 	_, err := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey).DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)})
@@ -313,7 +313,7 @@ func TestWatchAndFollow_ShowTheKeyBeingDisabled(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(t, admin, "", "probe")
-	waitFor(t, watch, "the key turning unavailable", regexp.MustCompile(`us-east-1\s+unavailable\s+.*key_disabled`))
+	waitFor(t, watch, "the key turning unavailable", regexp.MustCompile(`us-east-1\s+data\s+unavailable\s+.*key_disabled`))
 	waitFor(t, events, "the collection halting", regexp.MustCompile(`"collection_id":"`+col+`".*"type":"collection.ingest_halted"|"type":"collection.ingest_halted".*"collection_id":"`+col+`"`))
 	if n := strings.Count(events.String(), `"type":"org.created"`); n != 1 {
 		t.Errorf("events --follow printed org.created %d times, want once", n)

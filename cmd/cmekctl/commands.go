@@ -132,6 +132,7 @@ the request carries an Idempotency-Key.`,
 			name := fs.String("name", "", "the organisation's `NAME` (required, unique)")
 			region := fs.String("region", "", "its `REGION`, e.g. us-west-2 (required)")
 			keyARN := fs.String("key-arn", "", "the customer's key `ARN` (customer_managed); empty: provider_managed")
+			backupARN := fs.String("backup-key-arn", "", "an optional backup key `ARN` of the same region (customer_managed)")
 			return func(ctx context.Context, e *env, _ []string) error {
 				if *name == "" || *region == "" {
 					return errors.New("--name and --region are required")
@@ -139,9 +140,15 @@ the request carries an Idempotency-Key.`,
 				body := client.OrganizationCreate{Name: *name, Region: *region}
 				if *keyARN != "" {
 					body.Encryption = &struct {
-						KeyArn *string               `json:"key_arn,omitempty"`
-						Mode   client.EncryptionMode `json:"mode"`
+						BackupKeyArn *string               `json:"backup_key_arn,omitempty"`
+						KeyArn       *string               `json:"key_arn,omitempty"`
+						Mode         client.EncryptionMode `json:"mode"`
 					}{KeyArn: keyARN, Mode: client.CustomerManaged}
+					if *backupARN != "" {
+						body.Encryption.BackupKeyArn = backupARN
+					}
+				} else if *backupARN != "" {
+					return errors.New("--backup-key-arn needs --key-arn")
 				}
 				r, err := e.api.CreateOrgWithResponse(ctx, nil, body)
 				if err := answer(r, err); err != nil {
@@ -297,17 +304,59 @@ when.`,
 	{name: "collections get", args: []string{"COLLECTION_ID"}, orgScoped: true, summary: "show one collection",
 		help:  `Shows the collection COLLECTION_ID (col_…).`,
 		setup: collectionAction("get")},
+	{name: "regions", orgScoped: true, summary: "list the regions the organisation uses, home first",
+		help: `Lists the organisation's regions with their data and backup keys and the data key's health.`,
+		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
+			r, err := e.api.ListRegionsWithResponse(ctx, e.org)
+			if err := answer(r, err); err != nil {
+				return err
+			}
+			e.regions(*r.JSON200)
+			return nil
+		})},
+	{name: "regions add", orgScoped: true, summary: "start using another region, linking its key for good (operator)",
+		help: `Links a region to the organisation. Without --key-arn the replica of the multi-region home key is
+used (same mrk- id, the new region); if it does not exist yet, the failed check prints the
+aws kms replicate-key command that creates it. The key is verified before anything is stored.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			region := fs.String("region", "", "the `REGION` to add (required)")
+			keyARN := fs.String("key-arn", "", "the region's data key `ARN`; empty: the home key's replica")
+			backupARN := fs.String("backup-key-arn", "", "an optional backup key `ARN` of the region")
+			return func(ctx context.Context, e *env, _ []string) error {
+				if *region == "" {
+					return errors.New("--region is required")
+				}
+				body := client.RegionCreate{Region: *region}
+				if *keyARN != "" {
+					body.KeyArn = keyARN
+				}
+				if *backupARN != "" {
+					body.BackupKeyArn = backupARN
+				}
+				r, err := e.api.AddRegionWithResponse(ctx, e.org, body)
+				if err := answer(r, err); err != nil {
+					return err
+				}
+				e.regions(client.OrgRegionList{Regions: []client.OrgRegion{*r.JSON201}})
+				return nil
+			}
+		}},
+
 	{name: "collections create", orgScoped: true, summary: "create a collection (operator)",
-		help: `Creates a collection in the organisation's region. --unrecoverable makes a collection that, once
-paused by a lost key, can never be resumed.`,
+		help: `Creates a collection in one of the organisation's regions (--region; its home by default).
+--unrecoverable makes a collection that, once paused by a lost key, can never be resumed.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			name := fs.String("name", "", "the collection's `NAME` (required)")
+			region := fs.String("region", "", "the `REGION` it lives in (default: the organisation's home)")
 			unrecoverable := fs.Bool("unrecoverable", false, "refuse to resume it once paused")
 			return func(ctx context.Context, e *env, _ []string) error {
 				if *name == "" {
 					return errors.New("--name is required")
 				}
 				body := client.CollectionCreate{Name: *name}
+				if *region != "" {
+					body.Region = region
+				}
 				if *unrecoverable {
 					body.Recoverable = ptr(false)
 				}

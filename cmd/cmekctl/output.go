@@ -68,6 +68,19 @@ func (e *env) collections(l client.CollectionList) {
 	})
 }
 
+func (e *env) regions(l client.OrgRegionList) {
+	ids := make([]string, len(l.Regions))
+	for i, r := range l.Regions {
+		ids[i] = r.Region
+	}
+	e.print(l, ids, func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "REGION\tHOME\tKEY\tKEY ARN\tBACKUP KEY ARN\tSINCE")
+		for _, r := range l.Regions {
+			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\t%s\t%s\n", r.Region, r.Home, r.Status, dash(r.KeyArn), dash(r.BackupKeyArn), stamp(r.CreatedAt))
+		}
+	})
+}
+
 func (e *env) keyStatus(s *client.KeyStatus) {
 	// The platform's key (a provider_managed organisation's) shows no ARN: its id is its region.
 	ids := make([]string, len(s.Regions))
@@ -78,7 +91,7 @@ func (e *env) keyStatus(s *client.KeyStatus) {
 		}
 	}
 	e.print(s, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "REGION\tSTATUS\tLAST PROBE\tLAST OK\tUNAVAILABLE SINCE\tLAST ERROR\tKEY ARN")
+		fmt.Fprintln(tw, "REGION\tPURPOSE\tSTATUS\tLAST PROBE\tLAST OK\tUNAVAILABLE SINCE\tLAST ERROR\tKEY ARN")
 		for _, r := range s.Regions {
 			lastErr := "-"
 			if r.LastError != nil {
@@ -87,7 +100,7 @@ func (e *env) keyStatus(s *client.KeyStatus) {
 					lastErr += " (" + *r.LastError.Action + ")"
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.Status, nstamp(r.LastProbeAt), nstamp(r.LastOkAt),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.Purpose, r.Status, nstamp(r.LastProbeAt), nstamp(r.LastOkAt),
 				nstamp(r.UnavailableSince), lastErr, dashp(r.KeyArn))
 		}
 	})

@@ -339,7 +339,7 @@ func (s *Service) usable(ctx context.Context, org domain.Org) error {
 		return err
 	}
 	for _, k := range keys {
-		if k.Region == org.Region && k.Status == domain.KeyUnavailable {
+		if k.Region == org.Region && k.Purpose == domain.PurposeData && k.Status == domain.KeyUnavailable {
 			pe := k.LastError
 			if pe == nil {
 				pe = &domain.ProbeError{Code: domain.CodeKeyStateInvalid, Message: "the key was found unusable"}

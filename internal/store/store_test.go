@@ -205,17 +205,24 @@ func TestStore_KeyLink_IsForGood(t *testing.T) {
 	}
 }
 
-func TestStore_InsertKeyLink_BackupHasNoHealthRow(t *testing.T) {
+// A backup key is monitored like the data key (SPEC §11): its link has its own health row, listed
+// after the data key's.
+func TestStore_InsertKeyLink_BackupHasItsOwnHealthRow(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	o := f.org(t, domain.ModeCustomerManaged)
-	if err := f.st.InsertKeyLink(t.Context(), domain.KeyLink{OrgID: o.ID, Region: region, Purpose: "backup",
+	if err := f.st.InsertKeyLink(t.Context(), domain.KeyLink{OrgID: o.ID, Region: region, Purpose: domain.PurposeBackup,
 		KeyARN: arnOf(98), CreatedAt: f.st.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	hs, err := f.st.KeyHealth(t.Context(), o.ID)
-	if err != nil || len(hs) != 1 || hs[0].KeyARN != o.KeyARN {
-		t.Fatalf("KeyHealth = %+v, %v; want the data key only", hs, err)
+	if err != nil || len(hs) != 2 || hs[0].KeyARN != o.KeyARN || hs[0].Purpose != domain.PurposeData ||
+		hs[1].KeyARN != arnOf(98) || hs[1].Purpose != domain.PurposeBackup || hs[1].Status != domain.KeyHealthy {
+		t.Fatalf("KeyHealth = %+v, %v; want the data key, then the backup key", hs, err)
+	}
+	got, err := f.st.Org(t.Context(), o.ID)
+	if k, ok := got.LinkedKey(region, domain.PurposeBackup); err != nil || !ok || k != arnOf(98) || got.BackupKeyARN != arnOf(98) {
+		t.Fatalf("Org = %+v, %v; want the backup key among its links", got, err)
 	}
 }
 
@@ -671,7 +678,7 @@ func TestStore_SaveKeyHealth_WritesEveryField(t *testing.T) {
 	f := setup(t)
 	o := f.org(t, domain.ModeCustomerManaged)
 	probe, since := t0.Add(time.Minute), t0.Add(30*time.Second)
-	want := domain.KeyHealth{OrgID: o.ID, Region: region, KeyARN: o.KeyARN, Status: domain.KeyUnavailable,
+	want := domain.KeyHealth{OrgID: o.ID, Region: region, Purpose: domain.PurposeData, KeyARN: o.KeyARN, Status: domain.KeyUnavailable,
 		LastProbeAt: &probe, LastOKAt: &since, UnavailableSince: &since,
 		LastError:   &domain.ProbeError{Code: domain.CodeAccessDenied, Action: "kms:Decrypt", Message: "denied"},
 		NextProbeAt: t0.Add(2 * time.Minute)}
@@ -719,7 +726,7 @@ func TestStore_ClaimDue_LeasesKeys(t *testing.T) {
 		}
 		return ok
 	}
-	want := []store.Due{{OrgID: a.ID, Region: region, KeyARN: a.KeyARN}}
+	want := []store.Due{{OrgID: a.ID, Region: region, Purpose: domain.PurposeData, KeyARN: a.KeyARN}}
 	if got := claim("r1", t0, 10); !reflect.DeepEqual(got, want) {
 		t.Fatalf("r1 claims %+v, want %+v (b is not due)", got, want)
 	}
