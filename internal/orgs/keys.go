@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
 	"github.com/cmekd/cmekd/internal/verify"
@@ -44,7 +45,12 @@ func (s *Service) CheckKey(ctx context.Context, p domain.Principal, keyARN *stri
 	if err := s.awaitKeyCheck(ctx); err != nil {
 		return KeyCheck{}, err
 	}
-	report := s.cfg.Verifier.Verify(ctx, *keyARN, region, verify.OnboardingContext, verify.Full)
+	req := verify.Request{Key: *keyARN, Region: region, OrgID: verify.OnboardingContext, Steps: verify.Full}
+	if s.cfg.Verifier.GrantMode() {
+		// The check proves the grant can be made and used, then retires it: it stores nothing.
+		req.Grant, req.Ephemeral = grants.CheckName(), true
+	}
+	report := s.cfg.Verifier.Run(ctx, req)
 	kc := KeyCheck{KeyARN: report.KeyARN, OK: report.OK(), Checks: report.Checks,
 		PolicyStatement: keypolicy.UseStatement(s.cfg.PlatformPrincipal, nil)}
 	if s.cfg.DataPrincipal != "" {

@@ -18,6 +18,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/grants"
+	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/store"
@@ -37,6 +39,11 @@ type Config struct {
 	PlatformPrincipal string
 	// DataPrincipal is CMEKD_DATA_PRINCIPAL: set, generated policies are grant mode's (SPEC §12).
 	DataPrincipal string
+	// Grants, in grant mode, retires the grants of verifications whose links were not stored after
+	// all, and tells whether a key's grant still holds; nil without grants.
+	Grants *grants.Granter
+	// Health probes an organisation's keys after its grants are renewed.
+	Health *health.Service
 	// KeyChecksPerSecond bounds the key checks the whole service runs (each makes up to four KMS
 	// calls); 0 means no bound.
 	KeyChecksPerSecond float64
@@ -87,8 +94,9 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput
 	if err != nil {
 		return idempotency.Answer{}, err
 	}
+	var made []grants.Made
 	if o.Mode == domain.ModeCustomerManaged {
-		if err := s.verifyLinks(ctx, o.ID, o.Region, o.KeyARN, "", o.BackupKeyARN); err != nil {
+		if made, err = s.verifyLinks(ctx, o.ID, o.Region, o.KeyARN, "", o.BackupKeyARN); err != nil {
 			return idempotency.Answer{}, err
 		}
 	}
@@ -104,8 +112,15 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput
 		if err := insertVerified(ctx, tx, o.ID, actor, domain.Region{Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN}); err != nil {
 			return nil, err
 		}
+		if err := grants.Record(ctx, tx, actor, s.cfg.DataPrincipal, made); err != nil {
+			return nil, err
+		}
 		return render(o)
 	})
+	if err != nil || !fresh {
+		// Nothing of this organisation was stored (or a retry's first answer was): its grants go.
+		s.release(ctx, made)
+	}
 	if fresh {
 		s.cfg.Logger.InfoContext(ctx, "organisation created", "request_id", domain.RequestID(ctx), "org_id", o.ID, "key_arn", o.KeyARN, "mode", o.Mode)
 	}
@@ -261,6 +276,11 @@ func immutableKeyError(org domain.Org, enc json.RawMessage) error {
 // Delete removes an organisation with everything it owns; its org.deleted event stays on record.
 func (s *Service) Delete(ctx context.Context, p domain.Principal, org domain.Org) error {
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		// The grants stay behind as the retirement worker's outbox (SPEC §12): deleting the
+		// organisation retires them, durably.
+		if _, err := tx.QueueOrgGrantRetirements(ctx, org.ID); err != nil {
+			return err
+		}
 		if err := tx.DeleteOrg(ctx, org.ID); err != nil {
 			return err
 		}
