@@ -123,7 +123,13 @@ func start(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock) 
 	dbURL := cfg.DatabaseURL
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, serverOptions(kenv, logs, clk))
+	opts := serverOptions(kenv, logs, clk)
+	if cfg.GrantMode() {
+		// Two identities (SPEC §12): the emulator maps each access key to its role.
+		opts.KMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "test", "")
+		opts.DataKMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.DataAccessKey, "test", "")
+	}
+	srv, err := server.New(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)
