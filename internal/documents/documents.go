@@ -49,15 +49,14 @@ var (
 )
 
 // wrappingKey is the KMS key that wraps the data keys of a collection: its region's data key, or the
-// platform's key of that region for provider_managed organisations (SPEC §11). "" when there is none,
-// which seals and opens nothing.
+// platform's key of that region for provider_managed organisations (SPEC §11; its default key in
+// their home region). "" when there is none, which seals and opens nothing.
 func (s *Service) wrappingKey(org domain.Org, region string) string {
 	if org.Mode == domain.ModeCustomerManaged {
 		arn, _ := org.LinkedKey(region, domain.PurposeData)
 		return arn
 	}
-	arn, _ := s.cfg.ProviderKeys.For(region)
-	return arn
+	return s.cfg.ProviderKeys.Wrapping(org.Region, region)
 }
 
 func owner(col domain.Collection) keyring.Owner {

@@ -314,7 +314,20 @@ func HasPrefix(id, prefix string) bool {
 // full key ARN (SPEC §11). They wrap the data keys of provider_managed organisations.
 type ProviderKeys []string
 
-// For is the platform's key of region, and whether it has one there.
+// Wrapping is the platform key that wraps a provider_managed organisation's data keys in region, its
+// home region being home: the key listed for that region, or else, for the home region only, the
+// first key listed (the platform's default key, which serves every organisation's home region).
+func (p ProviderKeys) Wrapping(home, region string) string {
+	if arn, ok := p.For(region); ok {
+		return arn
+	}
+	if region == home && len(p) > 0 {
+		return p[0]
+	}
+	return ""
+}
+
+// For is the platform's key of region, and whether it lists one there.
 func (p ProviderKeys) For(region string) (string, bool) {
 	for _, a := range p {
 		// arn:<partition>:kms:<region>:…

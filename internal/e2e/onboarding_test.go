@@ -41,7 +41,7 @@ func checksOf(t testing.TB, body map[string]any) map[string]map[string]any {
 		out[m["name"].(string)] = m
 		names = append(names, m["name"].(string))
 	}
-	want := []string{"arn", "describe_key", "key_state", "key_usage", "key_spec", "key_manager", "multi_region", "generate_data_key", "decrypt", "encrypt"}
+	want := []string{"arn", "describe_key", "key_state", "key_usage", "key_spec", "key_manager", "multi_region", "generate_data_key", "decrypt", "re_encrypt", "encrypt"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("checks %v, want every check in order %v", names, want)
 	}
@@ -179,7 +179,7 @@ func TestCreateOrg_EveryCustomerFailure(t *testing.T) {
 			}
 			checks := checksOf(t, resp.JSON(t))
 			wantFailedCheck(t, checks, tc.check, tc.code, tc.action)
-			for _, later := range []string{"generate_data_key", "decrypt", "encrypt"} {
+			for _, later := range []string{"generate_data_key", "decrypt", "re_encrypt", "encrypt"} {
 				if checks[later]["ok"] != false {
 					t.Fatalf("%s ran on an unusable key: %v", later, checks[later])
 				}

@@ -137,3 +137,25 @@ func TestProviderKey_FailureIsThePlatformsNotTheTenants(t *testing.T) {
 		t.Fatalf("key-status with the provider key enabled again: %v", s)
 	}
 }
+
+// TestProviderKey_CannotBeLinkedAsACustomersKey: the platform's own key is never a customer's key,
+// at creation, as a backup key, or for an added region: nothing is stored.
+func TestProviderKey_CannotBeLinkedAsACustomersKey(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	provider := e.cfg.ProviderKeyARN
+	resp := e.do(req{method: "POST", path: "/v1/orgs", token: adminToken, body: map[string]any{"name": "Mallory", "region": home,
+		"encryption": map[string]any{"mode": "customer_managed", "key_arn": provider}}})
+	if resp.Status != http.StatusUnprocessableEntity || resp.Code(t) != "invalid_key_arn" {
+		t.Fatalf("the provider key as a customer key: %d %s", resp.Status, resp.Body)
+	}
+	_, key := e.cmekOrg("Trudy")
+	resp = e.do(req{method: "POST", path: "/v1/orgs", token: adminToken, body: map[string]any{"name": "Mallory", "region": home,
+		"encryption": map[string]any{"mode": "customer_managed", "key_arn": key, "backup_key_arn": provider}}})
+	if resp.Status != http.StatusUnprocessableEntity || resp.Code(t) != "invalid_key_arn" {
+		t.Fatalf("the provider key as a backup key: %d %s", resp.Status, resp.Body)
+	}
+	if n := e.count(`SELECT count(*) FROM orgs`); n != 1 {
+		t.Fatalf("%d organisations stored, want 1", n)
+	}
+}

@@ -50,6 +50,9 @@ type Config struct {
 	// ProviderRegion reports whether the platform has a key in a region (CMEKD_PROVIDER_KEY_ARN), so
 	// that a provider-managed organisation may add it (SPEC §11).
 	ProviderRegion func(region string) bool
+	// IsProviderKey reports whether an ARN is one of the platform's own keys, which no organisation
+	// may link as its customer key.
+	IsProviderKey func(keyARN string) bool
 }
 
 // Service runs the organisation use cases.
@@ -166,6 +169,9 @@ func (s *Service) Validate(in CreateInput) (domain.Org, error) {
 		if err != nil {
 			return o, arnError(err)
 		}
+		if err := s.notProviderKey(arn.String(), "encryption.key_arn"); err != nil {
+			return o, err
+		}
 		o.Mode, o.KeyARN, o.KeyStatus = domain.ModeCustomerManaged, arn.String(), domain.KeyHealthy
 		if o.BackupKeyARN, err = s.backupKey(in.Encryption.BackupKeyARN, in.Region, "encryption.backup_key_arn"); err != nil {
 			return o, err
@@ -175,6 +181,18 @@ func (s *Service) Validate(in CreateInput) (domain.Org, error) {
 		return o, domain.Invalid("encryption.mode", "encryption.mode must be customer_managed or provider_managed")
 	}
 	return o, nil
+}
+
+// notProviderKey refuses the platform's own key as a customer's: the keyring would take that
+// organisation's key failures for the platform's, and its data would not be the customer's to revoke.
+func (s *Service) notProviderKey(keyARN, field string) error {
+	if s.cfg.IsProviderKey == nil || !s.cfg.IsProviderKey(keyARN) {
+		return nil
+	}
+	e := domain.Errorf(domain.KindInvalid, domain.CodeInvalidKeyARN,
+		"%s names the platform's own key; a customer-managed organisation links a key of the customer's own account", field)
+	e.Details = map[string]any{"field": field}
+	return e
 }
 
 // CheckRegion refuses a region this deployment does not serve.

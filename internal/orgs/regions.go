@@ -94,6 +94,9 @@ func (s *Service) regionKey(org domain.Org, in RegionInput) (keyARN, replicaOf s
 		if err != nil {
 			return "", "", arnError(err)
 		}
+		if err := s.notProviderKey(a.String(), "key_arn"); err != nil {
+			return "", "", err
+		}
 		return a.String(), "", nil
 	}
 	home, err := keyarn.Parse(org.KeyARN)
@@ -121,6 +124,9 @@ func (s *Service) backupKey(raw, region, field string) (string, error) {
 			de.Details = map[string]any{"field": field}
 		}
 		return "", e
+	}
+	if err := s.notProviderKey(a.String(), field); err != nil {
+		return "", err
 	}
 	return a.String(), nil
 }

@@ -91,9 +91,15 @@ func (k *Key) For(region string) (string, bool) {
 	return a, ok
 }
 
-// Status is the health of the key of region as this replica last judged it; unknown without one.
+// Status is the health of the key of region as this replica last judged it: the key listed for the
+// region, or else the first listed (the default key, which serves organisations' home regions);
+// unknown without any.
 func (k *Key) Status(region string) string {
-	st, ok := k.byARN[k.regions[region]]
+	arn, ok := k.regions[region]
+	if !ok && len(k.cfg.ARNs) > 0 {
+		arn = k.cfg.ARNs[0]
+	}
+	st, ok := k.byARN[arn]
 	if !ok {
 		return domain.KeyUnknown
 	}

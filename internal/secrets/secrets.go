@@ -324,8 +324,7 @@ func (s *Service) wrappingKey(org domain.Org) string {
 	if org.Mode == domain.ModeCustomerManaged {
 		return org.KeyARN
 	}
-	arn, _ := s.cfg.ProviderKeys.For(org.Region)
-	return arn
+	return s.cfg.ProviderKeys.Wrapping(org.Region, org.Region)
 }
 
 // usable refuses at once when cmekd already knows the organisation's key is unusable (SPEC §16), so

@@ -290,3 +290,46 @@ func TestReport_Judgement(t *testing.T) {
 		}
 	}
 }
+
+// TestVerify_ReplicaOf: a derived replica is verified with replica_of (SPEC §11): it passes for a
+// replica of the home key's primary, fails not_a_replica for a replica of another primary or for a key
+// that is no replica, and a missing replica's describe_key tells the customer how to make it.
+func TestVerify_ReplicaOf(t *testing.T) {
+	t.Parallel()
+	env := kmstest.StartEmulator(t)
+	owner := env.SDK(t, env.Region, env.CustomerAccessKey)
+	replicate := func(keyARN string) string {
+		out, err := owner.ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{KeyId: aws.String(keyARN), ReplicaRegion: aws.String("us-west-2"),
+			Policy: aws.String(env.PlatformPolicy())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.ReplicaKeyMetadata.Arn)
+	}
+	home := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
+	other := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
+	single := env.CreateCustomerKey(t, "us-west-2", kmstest.KeyOptions{})
+	unreplicated := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
+	missing := strings.Replace(unreplicated, ":"+env.Region+":", ":us-west-2:", 1)
+	v := verify.New(env.PlatformClient(t), keyarn.Rules{Regions: regions, MultiRegion: keyarn.MultiRegionAllowed}, verify.Options{Backoff: []time.Duration{}})
+	const mr = "arn describe_key key_state key_usage key_spec key_manager multi_region "
+	for _, tc := range []struct {
+		name, key, replicaOf, want string
+	}{
+		{"a replica of the home key", replicate(home), home, mr + "replica_of generate_data_key decrypt re_encrypt encrypt"},
+		{"a replica of another key", replicate(other), home, mr + "replica_of=not_a_replica generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
+		{"a single-region key", single, home, "arn describe_key key_state key_usage key_spec key_manager multi_region replica_of=not_a_replica generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
+		{"a missing replica", missing, unreplicated, "arn describe_key=key_not_found(kms:DescribeKey) key_state=skipped key_usage=skipped key_spec=skipped key_manager=skipped multi_region=skipped replica_of=skipped generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"},
+	} {
+		r := v.Run(t.Context(), verify.Request{Key: tc.key, Region: "us-west-2", OrgID: "org_verify", Steps: verify.Full, ReplicaOf: tc.replicaOf})
+		if got := summary(r); got != tc.want {
+			t.Errorf("%s: checks\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+		if tc.name == "a missing replica" {
+			msg := r.Checks[1].Message
+			if want := "aws kms replicate-key --key-id " + unreplicated + " --replica-region us-west-2"; !strings.Contains(msg, want) {
+				t.Errorf("describe_key message %q, want %q in it", msg, want)
+			}
+		}
+	}
+}
