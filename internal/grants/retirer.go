@@ -20,6 +20,7 @@ type Retirer struct {
 	owner   string
 	log     *slog.Logger
 	every   time.Duration
+	lease   time.Duration
 }
 
 // RetirerConfig configures a Retirer.
@@ -32,6 +33,9 @@ type RetirerConfig struct {
 	Logger *slog.Logger
 	// Every is how often the outbox is looked at; 0 means a second.
 	Every time.Duration
+	// KMSTimeout bounds one KMS call, retries included (CMEKD_KMS_TIMEOUT); a grant's lease is three
+	// of them, so that a replica that dies holding one is replaced soon. 0 means kms.DefaultTimeout.
+	KMSTimeout time.Duration
 }
 
 // NewRetirer returns a Retirer.
@@ -40,16 +44,17 @@ func NewRetirer(cfg RetirerConfig) *Retirer {
 	if every <= 0 {
 		every = time.Second
 	}
-	return &Retirer{store: cfg.Store, control: cfg.Control, owner: cfg.Owner, log: cfg.Logger, every: every}
+	timeout := cfg.KMSTimeout
+	if timeout <= 0 {
+		timeout = kms.DefaultTimeout
+	}
+	return &Retirer{store: cfg.Store, control: cfg.Control, owner: cfg.Owner, log: cfg.Logger, every: every, lease: 3 * timeout}
 }
 
-// Retirement leases and retry delays.
+// Retry delays of a failed retirement.
 const (
-	// retireLease outlasts a retirement's KMS call (CMEKD_KMS_TIMEOUT, retries included) many times.
-	retireLease = time.Minute
-	retireBatch = 20
-	retryBase   = time.Second
-	retryMax    = 10 * time.Minute
+	retryBase = time.Second
+	retryMax  = 10 * time.Minute
 )
 
 // Name names the service.
@@ -71,25 +76,21 @@ func (r *Retirer) Run(ctx context.Context) error {
 	}
 }
 
-// RetireDue retires the grants that are due now, a batch at a time, and returns how many it retired.
+// RetireDue retires the grants that are due now and returns how many it retired. It claims one grant
+// at a time, so that a lease covers one KMS call and the other replicas share the rest.
 func (r *Retirer) RetireDue(ctx context.Context) (int, error) {
 	done := 0
 	for ctx.Err() == nil {
-		claimed, err := r.store.ClaimGrantRetirements(ctx, r.owner, retireLease, retireBatch)
+		claimed, err := r.store.ClaimGrantRetirements(ctx, r.owner, r.lease, 1)
+		if err != nil || len(claimed) == 0 {
+			return done, err
+		}
+		ok, err := r.retire(ctx, claimed[0])
 		if err != nil {
 			return done, err
 		}
-		for _, g := range claimed {
-			ok, err := r.retire(ctx, g)
-			if err != nil {
-				return done, err
-			}
-			if ok {
-				done++
-			}
-		}
-		if len(claimed) < retireBatch {
-			break
+		if ok {
+			done++
 		}
 	}
 	return done, nil

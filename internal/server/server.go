@@ -181,7 +181,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		background.Every("idempotency-purger", replayPurgeEvery, log, idem.Purge),
 		dispatcher,
 		// Deleted organisations' grants are retired by any replica, until KMS confirms (SPEC §12).
-		grants.NewRetirer(grants.RetirerConfig{Store: st, Control: kmsClient, Owner: replicaName(), Logger: log}),
+		grants.NewRetirer(grants.RetirerConfig{Store: st, Control: kmsClient, Owner: replicaName(), Logger: log,
+			KMSTimeout: cfg.KMSTimeout}),
 	}
 	s.api = api.New(api.Config{
 		Logger:   log,
