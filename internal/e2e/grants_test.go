@@ -166,6 +166,8 @@ func TestGrants_EndToEnd(t *testing.T) {
 
 	col := e.collection(org, "events", true)["id"].(string)
 	doc := e.ingest(org, col, map[string]any{"n": 1})[0]
+	e.newScope(org, owner, "warehouse")
+	e.expect(http.StatusCreated, e.putSecret(org, owner, "warehouse", "password", "hunter2"))
 	var wrapped []byte
 	if err := e.db.QueryRow(context.Background(), `
 SELECT w.wrapped FROM wrapped_keys w JOIN data_keys d ON d.id = w.data_key_id WHERE d.purpose = 'documents' AND d.owner_id = $1`, col).Scan(&wrapped); err != nil {
@@ -204,6 +206,13 @@ SELECT w.wrapped FROM wrapped_keys w JOIN data_keys d ON d.id = w.data_key_id WH
 	read := e.wantError(http.StatusConflict, "key_unavailable", req{method: "GET", path: docsPath(org, col) + "/" + doc, token: member})
 	if reason := read.JSON(t)["error"].(map[string]any)["details"].(map[string]any)["reason"]; reason != "access_denied" {
 		t.Fatalf("read after revocation: reason %v", reason)
+	}
+	e.wantError(http.StatusConflict, "collection_ingest_halted", req{method: "POST", path: docsPath(org, col), token: owner,
+		body: map[string]any{"documents": []any{map[string]any{"n": 2}}}})
+	put := e.putSecret(org, owner, "warehouse", "password", "hunter3")
+	if put.Status != http.StatusConflict || put.Code(t) != "key_unavailable" ||
+		put.JSON(t)["error"].(map[string]any)["details"].(map[string]any)["reason"] != "access_denied" {
+		t.Fatalf("secret write after revocation: %d %s", put.Status, put.Body)
 	}
 
 	// The owner renews: a new grant, the old one retired on record, the region active again.
