@@ -2223,7 +2223,9 @@ type ClientInterface interface {
 	// CheckKeyWithBody Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -2235,7 +2237,9 @@ type ClientInterface interface {
 	// CheckKey Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -2295,7 +2299,9 @@ type ClientInterface interface {
 
 	// DeleteOrg Delete an organisation with its collections, documents and tokens.
 	//
-	// Admin only.
+	// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+	// them for retirement, and a background worker retires each until KMS confirms (surviving
+	// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 	//
 	// Corresponds with DELETE /v1/orgs/{org} (the `DeleteOrg` operationId).
 	DeleteOrg(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2831,7 +2837,9 @@ func (c *Client) ListAllEvents(ctx context.Context, params *ListAllEventsParams,
 // CheckKeyWithBody Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -2853,7 +2861,9 @@ func (c *Client) CheckKeyWithBody(ctx context.Context, contentType string, body 
 // CheckKey Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -2963,7 +2973,9 @@ func (c *Client) CreateOrg(ctx context.Context, params *CreateOrgParams, body Cr
 
 // DeleteOrg Delete an organisation with its collections, documents and tokens.
 //
-// Admin only.
+// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+// them for retirement, and a background worker retires each until KMS confirms (surviving
+// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 //
 // Corresponds with DELETE /v1/orgs/{org} (the `DeleteOrg` operationId).
 func (c *Client) DeleteOrg(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6580,7 +6592,9 @@ type ClientWithResponsesInterface interface {
 	// CheckKeyWithBodyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -6592,7 +6606,9 @@ type ClientWithResponsesInterface interface {
 	// CheckKeyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -6656,7 +6672,9 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteOrgWithResponse Delete an organisation with its collections, documents and tokens.
 	//
-	// Admin only.
+	// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+	// them for retirement, and a background worker retires each until KMS confirms (surviving
+	// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -14699,7 +14717,9 @@ func (c *ClientWithResponses) ListAllEventsWithResponse(ctx context.Context, par
 // CheckKeyWithBodyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -14717,7 +14737,9 @@ func (c *ClientWithResponses) CheckKeyWithBodyWithResponse(ctx context.Context, 
 // CheckKeyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -14811,7 +14833,9 @@ func (c *ClientWithResponses) CreateOrgWithResponse(ctx context.Context, params 
 
 // DeleteOrgWithResponse Delete an organisation with its collections, documents and tokens.
 //
-// Admin only.
+// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+// them for retirement, and a background worker retires each until KMS confirms (surviving
+// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 //
 // Returns a wrapper object for the known response body format(s).
 //
