@@ -78,9 +78,23 @@ func (g *Granter) Attach(ctx context.Context, keyARN, name, orgID string) (kms.G
 }
 
 // Release retires a grant nobody keeps. When KMS does not confirm it now, the grant goes into the
-// retirement worker's outbox, so that it is retired all the same.
+// retirement worker's outbox, so that it is retired all the same. A grant on record as a link's is
+// kept: a named grant is the same grant for every request of its name, so a concurrent request for
+// the same link (a duplicate region, a second renewal) may have recorded the very grant this
+// caller's failure would release.
 func (g *Granter) Release(ctx context.Context, keyARN, grantID string) {
-	_, err := g.control.RetireGrant(ctx, keyARN, grantID)
+	kept, err := g.store.GrantKept(ctx, grantID)
+	if err != nil {
+		// Retiring a grant a link may hold would cut the organisation off; a grant left behind
+		// serves only its organisation's context, and the log names it for the operator.
+		g.log.ErrorContext(ctx, "a grant was left in place: the database could not say whether a link holds it", "key_arn", keyARN,
+			"grant_id", grantID, "error", err.Error())
+		return
+	}
+	if kept {
+		return
+	}
+	_, err = g.control.RetireGrant(ctx, keyARN, grantID)
 	if err == nil {
 		return
 	}

@@ -296,3 +296,15 @@ func TestGranter_Held(t *testing.T) {
 		t.Error("Held answered while KMS was down")
 	}
 }
+
+// TestGranter_ReleaseKeepsARecordedGrant: a failure of one request does not retire the grant another
+// request for the same link recorded (a named grant is one grant for all its requests).
+func TestGranter_ReleaseKeepsARecordedGrant(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id := f.orgGrant(t, "org_f1")
+	f.granter.Release(context.Background(), f.key, id)
+	if !f.kmsGrants(t)[id] || f.status(t, "org_f1", id) != domain.GrantActive {
+		t.Fatal("Release retired a grant on record")
+	}
+}

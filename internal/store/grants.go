@@ -57,6 +57,13 @@ WHERE org_id = $1 AND region = $2 AND purpose = $3 AND status = 'active' FOR UPD
 	return g, err == nil, err
 }
 
+// GrantKept reports whether a grant is on record as the active grant of a linked key.
+func (q *Q) GrantKept(ctx context.Context, grantID string) (bool, error) {
+	var kept bool
+	err := q.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE grant_id = $1 AND status = 'active')`, grantID).Scan(&kept)
+	return kept, translate(err)
+}
+
 // SetGrantRetired records that a grant is gone from KMS (retired, or revoked by the customer).
 func (q *Q) SetGrantRetired(ctx context.Context, grantID string) error {
 	_, err := q.db.Exec(ctx, `UPDATE grants SET status = 'retired', retired_at = $2, lease_owner = '', lease_until = NULL
