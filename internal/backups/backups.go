@@ -136,9 +136,9 @@ var (
 	errLeaseLost = errors.New("backups: the backup is no longer this worker's")
 )
 
-// errNoKey is a region without a key to wrap with: configuration changed under a stored
-// organisation. Internal: the client cannot act on it.
-var errNoKey = errors.New("backups: the region has no key to wrap data keys with")
+// errNoKey is a region without a key to wrap with: only a provider_managed organisation's region
+// the platform has no key for, which is the platform's failing, never the tenant's.
+var errNoKey = domain.ProviderKeyUnavailableError()
 
 // firstPage is what the copy tells the request that started it: the backup after its first page
 // (running or complete), or why it could not start.
