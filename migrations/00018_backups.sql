@@ -47,8 +47,11 @@ CREATE TABLE backup_keys (
 
 -- A backup's documents, copied as they were stored: ciphertext, with what rebuilds their
 -- authenticated data (document id, data key, AAD version). seq keeps the collection's order.
+-- They go with their backup by a trigger rather than a foreign key: a foreign key checks every row
+-- as a large backup is copied, which makes the copy about four times as slow, while only cmekd's
+-- copy inserts rows, into the backup it has just made, in its own transaction.
 CREATE TABLE backup_documents (
-    backup_id   text NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+    backup_id   text NOT NULL,
     seq         bigint NOT NULL,
     doc_id      text NOT NULL,
     data_key_id text NOT NULL,
@@ -56,11 +59,23 @@ CREATE TABLE backup_documents (
     nonce       bytea NOT NULL CHECK (length(nonce) = 12),
     ciphertext  bytea NOT NULL,
     created_at  timestamptz NOT NULL,
-    PRIMARY KEY (backup_id, seq),
-    FOREIGN KEY (backup_id, data_key_id) REFERENCES backup_keys (backup_id, data_key_id) ON DELETE CASCADE
+    PRIMARY KEY (backup_id, seq)
 );
 
+-- +goose StatementBegin
+CREATE FUNCTION backups_delete_documents() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM backup_documents WHERE backup_id = OLD.id;
+    RETURN OLD;
+END;
+$$;
+-- +goose StatementEnd
+-- Also when the backup goes with its organisation (ON DELETE CASCADE runs row triggers).
+CREATE TRIGGER backups_delete_documents AFTER DELETE ON backups FOR EACH ROW EXECUTE FUNCTION backups_delete_documents();
+
 -- +goose Down
+DROP TRIGGER backups_delete_documents ON backups;
+DROP FUNCTION backups_delete_documents();
 DROP TABLE backup_documents;
 DROP TABLE backup_keys;
 DROP TABLE backup_runs;

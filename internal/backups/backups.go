@@ -40,6 +40,10 @@ type KMS interface {
 
 var _ KMS = (*kms.Client)(nil)
 
+// progressEvery is how often a copy records its progress (and renews its lease) at most: often
+// enough for a reader polling the backup, rarely enough that a fast copy does not wait on it.
+const progressEvery = 100 * time.Millisecond
+
 // Defaults of Config.
 const (
 	DefaultPageSize = 1000
@@ -198,6 +202,7 @@ func (s *Service) copy(actor string, b domain.Backup, src string, first chan<- f
 		}
 	}
 	var copied int64
+	renewed := time.Now()
 	err := s.cfg.Store.InSnapshot(ctx, func(tx *store.Q) error {
 		if err := s.rewrapKeys(ctx, tx, b, src); err != nil {
 			return err
@@ -212,8 +217,11 @@ func (s *Service) copy(actor string, b domain.Backup, src string, first chan<- f
 			if n < s.cfg.PageSize {
 				break
 			}
-			if err := s.renew(ctx, b.ID, copied); err != nil {
-				return err
+			if !reported || time.Since(renewed) >= progressEvery {
+				if err := s.renew(ctx, b.ID, copied); err != nil {
+					return err
+				}
+				renewed = time.Now()
 			}
 			running := b
 			running.Documents = copied

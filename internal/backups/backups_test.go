@@ -65,7 +65,7 @@ func (g *gatedKMS) hold() (reached <-chan struct{}, release func()) {
 	return g.reached, sync.OnceFunc(func() { close(gate) })
 }
 
-func setup(t *testing.T, pageSize int) *fixture {
+func setup(t testing.TB, pageSize int) *fixture {
 	t.Helper()
 	dbURL := testkit.Database(t)
 	st, err := store.Open(t.Context(), dbURL, store.Options{})
@@ -94,7 +94,7 @@ func setup(t *testing.T, pageSize int) *fixture {
 
 // org stores a customer-managed organisation on fresh keys: a data key and, when withBackupKey, a
 // separate backup key.
-func (f *fixture) org(t *testing.T, withBackupKey bool) domain.Org {
+func (f *fixture) org(t testing.TB, withBackupKey bool) domain.Org {
 	t.Helper()
 	o := domain.Org{ID: domain.NewID("org"), Name: domain.NewID("name"), Region: f.env.Region, Mode: domain.ModeCustomerManaged,
 		KeyARN: f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{}), CreatedAt: f.st.Now()}
@@ -111,7 +111,7 @@ func (f *fixture) org(t *testing.T, withBackupKey bool) domain.Org {
 	return o
 }
 
-func (f *fixture) collection(t *testing.T, o domain.Org, name string) domain.Collection {
+func (f *fixture) collection(t testing.TB, o domain.Org, name string) domain.Collection {
 	t.Helper()
 	c := domain.Collection{ID: domain.NewID("col"), OrgID: o.ID, Name: name, Region: o.Region, State: domain.StateActive,
 		StateChangedAt: f.st.Now(), Recoverable: true, CreatedAt: f.st.Now()}
@@ -122,7 +122,7 @@ func (f *fixture) collection(t *testing.T, o domain.Org, name string) domain.Col
 }
 
 // ingest stores n documents {"n": from…} in the collection, in batches of up to 1000.
-func (f *fixture) ingest(t *testing.T, o domain.Org, col domain.Collection, from, n int) {
+func (f *fixture) ingest(t testing.TB, o domain.Org, col domain.Collection, from, n int) {
 	t.Helper()
 	for done := 0; done < n; {
 		batch := min(1000, n-done)
@@ -139,7 +139,7 @@ func (f *fixture) ingest(t *testing.T, o domain.Org, col domain.Collection, from
 }
 
 // contents reads every document of a collection, in order.
-func (f *fixture) contents(t *testing.T, o domain.Org, colID string) []string {
+func (f *fixture) contents(t testing.TB, o domain.Org, colID string) []string {
 	t.Helper()
 	var out []string
 	page := domain.Page{Limit: 500}
@@ -158,7 +158,7 @@ func (f *fixture) contents(t *testing.T, o domain.Org, colID string) []string {
 	}
 }
 
-func (f *fixture) count(t *testing.T, query string, args ...any) int {
+func (f *fixture) count(t testing.TB, query string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := f.db.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {
@@ -167,7 +167,7 @@ func (f *fixture) count(t *testing.T, query string, args ...any) int {
 	return n
 }
 
-func (f *fixture) waitState(t *testing.T, o domain.Org, id, state string) domain.Backup {
+func (f *fixture) waitState(t testing.TB, o domain.Org, id, state string) domain.Backup {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

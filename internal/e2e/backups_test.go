@@ -225,7 +225,7 @@ AND details->>'backup_id' = $4`, org, col, home, bak); n != 1 {
 // before it began, not those ingested while it ran; its restore holds them all, in order.
 func TestBackups_LargeCollectionShowsProgressAndHoldsOnlyItsMoment(t *testing.T) {
 	t.Parallel()
-	const total, page = 20_000, 200
+	const total, page = 20_000, 100
 	e := setupBackups(t, page)
 	org, _ := e.cmekOrg("Big")
 	col := e.collection(org, "big", true)["id"].(string)
@@ -405,4 +405,48 @@ SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'failed', create
 	if n := e.count(`SELECT count(*) FROM collections WHERE org_id = $1`, org); n != 1 {
 		t.Fatalf("%d collections after refused restores", n)
 	}
+}
+
+// TestBackups_ABackupWhoseServerStoppedFails: a server that stops mid-copy fails its backup; one
+// killed mid-copy cannot, and its backup fails once its lease runs out, on any replica.
+func TestBackups_ABackupWhoseServerStoppedFails(t *testing.T) {
+	t.Parallel()
+	e := setupBackups(t, 50)
+	org, _ := e.cmekOrg("Acme")
+	col := e.collection(org, "events", true)["id"].(string)
+	for i := 0; i < 5000; i += 1000 {
+		docs := make([]any, 1000)
+		for j := range docs {
+			docs[j] = map[string]any{"n": i + j}
+		}
+		e.ingest(org, col, docs...)
+	}
+	bak := e.backup(org, col, adminToken)["id"].(string)
+	e.stop()
+	var state string
+	if err := e.db.QueryRow(context.Background(), `SELECT state FROM backups WHERE id = $1`, bak).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	if state == "running" {
+		t.Fatal("the backup of a stopped server is still running")
+	}
+	t.Logf("the backup of the stopped server is %s", state)
+
+	stale := "bak_0000000000000000"
+	if _, err := e.db.Exec(context.Background(), `
+WITH b AS (
+    INSERT INTO backups (id, org_id, collection_id, region, key_arn, key_purpose, state, created_at)
+    SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'running', created_at FROM backups WHERE id = $2
+)
+INSERT INTO backup_runs (backup_id, documents, lease_owner, lease_until) VALUES ($1, 300, 'a killed replica', now() - interval '1 minute')`,
+		stale, bak); err != nil {
+		t.Fatal(err)
+	}
+	r := e.replica()
+	eventually(t, 10*time.Second, "the stale backup to fail", func() bool { return r.getBackup(org, stale)["state"] == "failed" })
+	if b := r.getBackup(org, stale); b["documents"] != float64(300) {
+		t.Fatalf("failed backup %v", b)
+	}
+	r.wantError(http.StatusConflict, "backup_not_complete", req{method: "POST", path: backupsPath(org) + "/" + stale + "/restore", token: adminToken,
+		body: map[string]any{"name": "x"}})
 }

@@ -195,18 +195,25 @@ WHERE backup_id = $1 AND seq > $2 ORDER BY backup_id, seq LIMIT $3`, backupID, a
 	})
 }
 
-// BackupProgress records a running backup's progress and extends its lease, from outside the copy's
-// transaction so that readers see it. It answers false when the backup is no longer running under
-// owner's lease (the sweeper found the lease expired and failed it): the copy must stop.
-func (q *Q) BackupProgress(ctx context.Context, id, owner string, documents int64, leaseUntil time.Time) (bool, error) {
-	tag, err := q.db.Exec(ctx, `
+// BackupProgress records a running backup's progress and extends its lease, in a transaction of its
+// own outside the copy's so that readers see it. It answers false when the backup is no longer
+// running under owner's lease (the sweeper found the lease expired and failed it): the copy must
+// stop. Progress is not worth a disk flush: its commit does not wait for one, and a crash that loses
+// the last write of it loses nothing a reader relies on (the backup is failed then anyway).
+func (s *Store) BackupProgress(ctx context.Context, id, owner string, documents int64, leaseUntil time.Time) (bool, error) {
+	var held bool
+	err := s.InTx(ctx, func(tx *Q) error {
+		if _, err := tx.db.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return translate(err)
+		}
+		tag, err := tx.db.Exec(ctx, `
 UPDATE backup_runs r SET documents = $3, lease_until = $4
 FROM backups b WHERE r.backup_id = $1 AND r.lease_owner = $2 AND b.id = r.backup_id AND b.state = 'running'`,
-		id, owner, documents, leaseUntil)
-	if err != nil {
-		return false, translate(err)
-	}
-	return tag.RowsAffected() == 1, nil
+			id, owner, documents, leaseUntil)
+		held = tag.RowsAffected() == 1
+		return translate(err)
+	})
+	return held, err
 }
 
 // FinishBackup moves a running backup to state (complete or failed) with its document count; it
