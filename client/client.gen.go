@@ -10135,7 +10135,7 @@ type CreateBackupResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *KMSUnreachable
+	JSON503 *Error
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateBackupResponse201Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
@@ -10197,7 +10197,7 @@ func (r CreateBackupResponse) GetJSON500() *InternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r CreateBackupResponse) GetJSON503() *KMSUnreachable {
+func (r CreateBackupResponse) GetJSON503() *Error {
 	return r.JSON503
 }
 
@@ -19555,7 +19555,7 @@ func ParseCreateBackupResponse(rsp *http.Response) (*CreateBackupResponse, error
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest KMSUnreachable
+		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -46,9 +46,14 @@ const progressEvery = 100 * time.Millisecond
 
 // Defaults of Config.
 const (
-	DefaultPageSize = 1000
-	DefaultLease    = 30 * time.Second
+	DefaultPageSize  = 1000
+	DefaultLease     = 30 * time.Second
+	DefaultMaxCopies = 2
 )
+
+// restoreBytes bounds the ciphertext one step of a restore reads, whatever the page size: documents
+// may be 256 KiB each, and a step holds its page in memory twice (opened, then sealed again).
+const restoreBytes = 16 << 20
 
 // Config configures the service.
 type Config struct {
@@ -65,6 +70,9 @@ type Config struct {
 	// Lease is how long a backup's worker may go without renewing its claim before the backup is
 	// failed; DefaultLease when 0. Run sweeps twice per lease.
 	Lease time.Duration
+	// MaxCopies bounds the copies this replica runs at once (each holds a database connection for
+	// its whole length); DefaultMaxCopies when 0. A backup asked for beyond it waits for a turn.
+	MaxCopies int
 }
 
 // Service runs the backup use cases, and is the background service that fails backups whose worker
@@ -76,6 +84,11 @@ type Service struct {
 	work    context.Context
 	stop    context.CancelFunc
 	workers sync.WaitGroup
+	// copies holds a token per copy running on this replica.
+	copies chan struct{}
+	// mu guards stopped: once Run has ended no copy starts, so workers.Wait never races an Add.
+	mu      sync.Mutex
+	stopped bool
 }
 
 // New returns a Service.
@@ -92,8 +105,11 @@ func New(cfg Config) *Service {
 	if cfg.Owner == "" {
 		cfg.Owner = domain.NewID("replica")
 	}
+	if cfg.MaxCopies <= 0 {
+		cfg.MaxCopies = DefaultMaxCopies
+	}
 	work, stop := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, work: work, stop: stop}
+	return &Service{cfg: cfg, work: work, stop: stop, copies: make(chan struct{}, cfg.MaxCopies)}
 }
 
 // Name names the background service.
@@ -103,6 +119,9 @@ func (s *Service) Name() string { return "backup-sweeper" }
 // flight (each marks its backup failed) and waits for them.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
+		s.mu.Lock()
+		s.stopped = true
+		s.mu.Unlock()
 		s.stop()
 		s.workers.Wait()
 	}()
@@ -135,7 +154,8 @@ var (
 		"only a complete backup can be restored; wait until its state is complete, or take a new backup if it failed")
 	errCorrupt = domain.Errorf(domain.KindInternal, domain.CodeDocumentIntegrity,
 		"a document of the backup failed its integrity check; nothing was restored")
-	errStopping = domain.Errorf(domain.KindUnavailable, domain.CodeUnavailable, "the server is shutting down; retry shortly")
+	errStopping = &domain.Error{Kind: domain.KindUnavailable, Code: domain.CodeUnavailable, Message: "the server is shutting down; retry shortly",
+		RetryAfter: 2}
 	// errLeaseLost stops a copy whose backup the sweeper failed meanwhile.
 	errLeaseLost = errors.New("backups: the backup is no longer this worker's")
 )
@@ -164,9 +184,19 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org
 	if src == "" || dst == "" {
 		return domain.Backup{}, errNoKey
 	}
-	if s.work.Err() != nil {
+	select {
+	case s.copies <- struct{}{}:
+	case <-ctx.Done():
+		return domain.Backup{}, ctx.Err()
+	case <-s.work.Done():
 		return domain.Backup{}, errStopping
 	}
+	started := false
+	defer func() {
+		if !started {
+			<-s.copies
+		}
+	}()
 	now := s.cfg.Store.Now()
 	b := domain.Backup{ID: domain.NewID("bak"), OrgID: org.ID, CollectionID: col.ID, Region: col.Region, KeyARN: dst,
 		KeyPurpose: purpose, State: domain.BackupRunning, CreatedAt: now}
@@ -176,9 +206,17 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org
 		return domain.Backup{}, err
 	}
 	first := make(chan firstPage, 1)
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		_ = s.cfg.Store.DiscardBackup(context.WithoutCancel(ctx), b.ID) // else the sweeper of another replica fails it
+		return domain.Backup{}, errStopping
+	}
 	s.workers.Add(1)
+	s.mu.Unlock()
+	started = true
 	go func() {
-		defer s.workers.Done()
+		defer func() { <-s.copies; s.workers.Done() }()
 		s.copy(p.Actor(), b, src, first)
 	}()
 	select {
@@ -360,6 +398,12 @@ func (s *Service) Restore(ctx context.Context, p domain.Principal, org domain.Or
 	if dataKey == "" {
 		return domain.Collection{}, errNoKey
 	}
+	// A backup is only ever unwrapped by the key its organisation's region links for backups (its
+	// data key when it has none, SPEC §16): a row forged to name another key the platform may use
+	// reads nothing.
+	if arn, _ := domain.BackupKeyOf(org, b.Region, s.cfg.ProviderKeys); arn != b.KeyARN {
+		return domain.Collection{}, errCorrupt
+	}
 	boxes, err := s.openKeys(ctx, b)
 	if err != nil {
 		return domain.Collection{}, err
@@ -429,7 +473,7 @@ func (s *Service) restoreDocuments(ctx context.Context, tx *store.Q, b domain.Ba
 	var restored int64
 	var after int64
 	for {
-		page, err := tx.BackupDocuments(ctx, b.ID, after, s.cfg.PageSize)
+		page, err := tx.BackupDocuments(ctx, b.ID, after, s.cfg.PageSize, restoreBytes)
 		if err != nil || len(page) == 0 {
 			return restored, err
 		}
@@ -461,8 +505,5 @@ func (s *Service) restoreDocuments(ctx context.Context, tx *store.Q, b domain.Ba
 			return restored, err
 		}
 		restored, after = restored+int64(len(page)), page[len(page)-1].Seq
-		if len(page) < s.cfg.PageSize {
-			return restored, nil
-		}
 	}
 }

@@ -483,3 +483,24 @@ func TestBackup_OfAnotherOrganisationIsNotFound(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 }
+
+func TestRestore_ABackupNamingAnotherKeyReadsNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 0)
+	o := f.org(t, true)
+	col := f.collection(t, o, "events")
+	f.ingest(t, o, col, 0, 3)
+	b, err := f.svc.Create(t.Context(), admin, o, col.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A row forged to name the data key, which the platform may also use, is never unwrapped by it.
+	if _, err := f.db.Exec(t.Context(), `UPDATE backups SET key_arn = $2 WHERE id = $1`, b.ID, o.KeyARN); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Restore(t.Context(), admin, o, b.ID, "forged")
+	wantCode(t, err, domain.CodeDocumentIntegrity, "")
+	if n := f.count(t, `SELECT count(*) FROM collections WHERE org_id = $1`, o.ID); n != 1 {
+		t.Fatalf("%d collections after a forged restore", n)
+	}
+}

@@ -179,11 +179,14 @@ SELECT count(*), coalesce(max(seq), 0) FROM page`, backupID, orgID, collectionID
 	return n, last, translate(err)
 }
 
-// BackupDocuments reads the next page of up to limit documents of a backup after seq, in order.
-func (q *Q) BackupDocuments(ctx context.Context, backupID string, after int64, limit int) ([]BackupDocument, error) {
+// BackupDocuments reads the next page of a backup's documents after seq, in order: up to limit of
+// them, and no more than maxBytes of ciphertext beyond the first (which is always read).
+func (q *Q) BackupDocuments(ctx context.Context, backupID string, after int64, limit, maxBytes int) ([]BackupDocument, error) {
 	rows, err := q.db.Query(ctx, `
-SELECT seq, doc_id, data_key_id, aad_version, nonce, ciphertext, created_at FROM backup_documents
-WHERE backup_id = $1 AND seq > $2 ORDER BY backup_id, seq LIMIT $3`, backupID, after, limit)
+SELECT seq, doc_id, data_key_id, aad_version, nonce, ciphertext, created_at FROM (
+    SELECT *, sum(length(ciphertext)) OVER (ORDER BY seq) - length(ciphertext) AS before FROM backup_documents
+    WHERE backup_id = $1 AND seq > $2 ORDER BY backup_id, seq LIMIT $3
+) page WHERE before < $4 ORDER BY seq`, backupID, after, limit, maxBytes)
 	if err != nil {
 		return nil, translate(err)
 	}
