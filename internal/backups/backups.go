@@ -46,7 +46,7 @@ const progressEvery = 100 * time.Millisecond
 
 // Defaults of Config.
 const (
-	DefaultPageSize  = 1000
+	DefaultPageSize  = 5000
 	DefaultLease     = 30 * time.Second
 	DefaultMaxCopies = 2
 )
@@ -466,44 +466,66 @@ func (s *Service) openKeys(ctx context.Context, b domain.Backup) (map[string]*ke
 }
 
 // restoreDocuments streams the backup's documents into col page by page, in order, and answers how
-// many it restored.
+// many it restored. Each new data key seals at most the keyring's bound of documents.
 func (s *Service) restoreDocuments(ctx context.Context, tx *store.Q, b domain.Backup, col domain.Collection, dataKey string,
 	boxes map[string]*keyring.Box) (int64, error) {
 	owner := keyring.Owner{Purpose: keyring.Documents, OrgID: col.OrgID, ID: col.ID}
-	var restored int64
-	var after int64
-	for {
-		page, err := tx.BackupDocuments(ctx, b.ID, after, s.cfg.PageSize, restoreBytes)
-		if err != nil || len(page) == 0 {
-			return restored, err
-		}
-		sealed := make([]store.SealedDocument, len(page))
-		err = s.cfg.Keyring.Seal(ctx, owner, dataKey, len(page), func(box *keyring.Box) error {
-			for i, d := range page {
-				from, ok := boxes[d.DataKeyID]
-				if !ok {
-					return keyring.ErrIntegrity
-				}
-				plain, err := from.Open(d.DocID, d.AADVersion, d.Nonce, d.Ciphertext)
+	perKey := s.cfg.Keyring.MaxUses()
+	if perKey <= 0 {
+		perKey = s.cfg.PageSize
+	}
+	var restored, after int64
+	for done := b.Documents == 0; !done; {
+		err := s.cfg.Keyring.SealNew(ctx, owner, dataKey, func(box *keyring.Box) error {
+			for sealed := 0; sealed < perKey; {
+				page, err := tx.BackupDocuments(ctx, b.ID, after, min(s.cfg.PageSize, perKey-sealed), restoreBytes)
 				if err != nil {
 					return err
 				}
-				id := domain.NewID("doc")
-				nonce, ct, err := box.Seal(id, plain)
-				if err != nil {
+				if len(page) == 0 {
+					done = true
+					return nil
+				}
+				if err := s.restorePage(ctx, tx, col, box, boxes, page); err != nil {
 					return err
 				}
-				sealed[i] = store.SealedDocument{ID: id, OrgID: col.OrgID, CollectionID: col.ID, DataKeyID: box.DataKeyID(),
-					AADVersion: keyring.SealVersion, Nonce: nonce, Ciphertext: ct, CreatedAt: d.CreatedAt}
+				sealed += len(page)
+				restored, after = restored+int64(len(page)), page[len(page)-1].Seq
+				if restored >= b.Documents {
+					done = true // the last page: no further key is made only to find nothing
+					return nil
+				}
 			}
 			return nil
 		})
 		if err != nil {
 			return restored, err
 		}
-		if err := tx.InsertDocuments(ctx, sealed); err != nil {
-			return restored, err
-		}
-		restored, after = restored+int64(len(page)), page[len(page)-1].Seq
 	}
+	return restored, nil
+}
+
+// restorePage opens one page of the backup's documents with their original data keys and stores
+// them in col sealed under box, under new ids.
+func (s *Service) restorePage(ctx context.Context, tx *store.Q, col domain.Collection, box *keyring.Box, boxes map[string]*keyring.Box,
+	page []store.BackupDocument) error {
+	sealed := make([]store.SealedDocument, len(page))
+	for i, d := range page {
+		from, ok := boxes[d.DataKeyID]
+		if !ok {
+			return keyring.ErrIntegrity
+		}
+		plain, err := from.Open(d.DocID, d.AADVersion, d.Nonce, d.Ciphertext)
+		if err != nil {
+			return err
+		}
+		id := domain.NewID("doc")
+		nonce, ct, err := box.Seal(id, plain)
+		if err != nil {
+			return err
+		}
+		sealed[i] = store.SealedDocument{ID: id, OrgID: col.OrgID, CollectionID: col.ID, DataKeyID: box.DataKeyID(),
+			AADVersion: keyring.SealVersion, Nonce: nonce, Ciphertext: ct, CreatedAt: d.CreatedAt}
+	}
+	return tx.InsertDocuments(ctx, sealed)
 }

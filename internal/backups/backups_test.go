@@ -67,6 +67,12 @@ func (g *gatedKMS) hold() (reached <-chan struct{}, release func()) {
 
 func setup(t testing.TB, pageSize int) *fixture {
 	t.Helper()
+	return setupBounded(t, pageSize, 100_000)
+}
+
+// setupBounded is setup with data keys that seal at most maxUses documents each.
+func setupBounded(t testing.TB, pageSize, maxUses int) *fixture {
+	t.Helper()
 	dbURL := testkit.Database(t)
 	st, err := store.Open(t.Context(), dbURL, store.Options{})
 	if err != nil {
@@ -80,7 +86,7 @@ func setup(t testing.TB, pageSize int) *fixture {
 	t.Cleanup(db.Close)
 	env := kmstest.StartEmulator(t)
 	platform := env.PlatformClient(t)
-	ring := keyring.New(keyring.Config{Store: st, KMS: platform, MaxAge: time.Hour, MaxUses: 100_000,
+	ring := keyring.New(keyring.Config{Store: st, KMS: platform, MaxAge: time.Hour, MaxUses: maxUses,
 		Cache: envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 100})})
 	g := &gatedKMS{KMS: platform}
 	svc := backups.New(backups.Config{Store: st, Keyring: ring, KMS: g, Logger: testkit.Discard(), PageSize: pageSize, Lease: time.Second})
@@ -181,7 +187,7 @@ func (f *fixture) waitState(t testing.TB, o domain.Org, id, state string) domain
 		if time.Now().After(deadline) {
 			t.Fatalf("backup %s is %s, want %s", id, b.State, state)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -502,5 +508,47 @@ func TestRestore_ABackupNamingAnotherKeyReadsNothing(t *testing.T) {
 	wantCode(t, err, domain.CodeDocumentIntegrity, "")
 	if n := f.count(t, `SELECT count(*) FROM collections WHERE org_id = $1`, o.ID); n != 1 {
 		t.Fatalf("%d collections after a forged restore", n)
+	}
+}
+
+func TestRestore_SealsAtMostTheDataKeyBoundUnderEachNewKey(t *testing.T) {
+	t.Parallel()
+	f := setupBounded(t, 4, 10)
+	o := f.org(t, true)
+	col := f.collection(t, o, "events")
+	for i := 0; i < 25; i += 5 {
+		f.ingest(t, o, col, i, 5)
+	}
+	b, err := f.svc.Create(t.Context(), admin, o, col.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = f.waitState(t, o, b.ID, domain.BackupComplete)
+	if n := f.count(t, `SELECT count(*) FROM backup_keys WHERE backup_id = $1`, b.ID); n != 3 {
+		t.Fatalf("%d data-key copies, want the collection's 3", n)
+	}
+	r, err := f.svc.Restore(t.Context(), admin, o, b.ID, "bounded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, f.contents(t, o, r.ID), f.contents(t, o, col.ID))
+	if n := f.count(t, `SELECT count(*) FROM data_keys WHERE owner_id = $1`, r.ID); n != 3 {
+		t.Fatalf("the restore made %d data keys, want 3 for 25 documents at 10 each", n)
+	}
+	if n := f.count(t, `SELECT count(*) FROM data_keys WHERE owner_id = $1 AND uses > 10`, r.ID); n != 0 {
+		t.Fatalf("%d data keys of the restore seal more than 10 documents", n)
+	}
+	// An empty backup restores an empty collection, with no data key.
+	empty := f.collection(t, o, "empty")
+	eb, err := f.svc.Create(t.Context(), admin, o, empty.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	er, err := f.svc.Restore(t.Context(), admin, o, eb.ID, "empty-restored")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(t, `SELECT count(*) FROM data_keys WHERE owner_id = $1`, er.ID); n != 0 {
+		t.Fatalf("the empty restore made %d data keys", n)
 	}
 }

@@ -1,6 +1,10 @@
 package keyring
 
-import "github.com/cmekd/cmekd/internal/envelope"
+import (
+	"context"
+
+	"github.com/cmekd/cmekd/internal/envelope"
+)
 
 // EncryptionContext is the encryption context that binds the owner's wrapped data keys (SPEC §8):
 // a KMS ReEncrypt of one needs it as the source context.
@@ -24,3 +28,22 @@ func NewBox(owner Owner, keyARN, dataKeyID string, key []byte) (*Box, error) {
 	}
 	return &Box{owner: owner, dataKeyID: dataKeyID, keyARN: keyARN, sealer: sealer}, nil
 }
+
+// SealNew runs fn with a Box under a new data key of the owner wrapped by keyARN, whatever the owner's
+// current one. It is for work that seals many items in one transaction (a restore): the uses of the
+// current key that Seal counts are only seen once that transaction commits, so sealing batch after
+// batch with Seal would put them all under one key past its bound. Such work seals at most MaxUses
+// items under each key SealNew makes.
+func (k *Keyring) SealNew(ctx context.Context, owner Owner, keyARN string, fn func(*Box) error) error {
+	if err := k.providerDown(keyARN); err != nil {
+		return err
+	}
+	dk, err := k.newDataKey(ctx, owner, keyARN, k.cfg.Store.Now())
+	if err != nil {
+		return err
+	}
+	return k.use(ctx, owner, dk, fn)
+}
+
+// MaxUses is how many items one data key may seal (CMEKD_DEK_MAX_DOCUMENTS).
+func (k *Keyring) MaxUses() int { return k.cfg.MaxUses }
