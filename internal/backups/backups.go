@@ -242,6 +242,10 @@ func (s *Service) copy(actor string, b domain.Backup, src string, first chan<- f
 	var copied int64
 	renewed := time.Now()
 	err := s.cfg.Store.InSnapshot(ctx, func(tx *store.Q) error {
+		// The snapshot's first read: a collection deleted since Create read it is not backed up empty.
+		if _, err := tx.Collection(ctx, b.OrgID, b.CollectionID); err != nil {
+			return err
+		}
 		if err := s.rewrapKeys(ctx, tx, b, src); err != nil {
 			return err
 		}

@@ -338,6 +338,17 @@ func TestBackups_ProviderManagedUsesThePlatformKeyAndShowsNone(t *testing.T) {
 	if got := e.allDocuments(org, r["id"].(string)); strings.Join(got, ",") != `{"a":1},{"b":2}` {
 		t.Fatalf("restored %v", got)
 	}
+	// Backups go with their organisation, their documents and wrapped keys too.
+	e.must(http.StatusNoContent, req{method: "DELETE", path: "/v1/orgs/" + org, token: adminToken})
+	for _, table := range []string{"backups", "backup_runs", "backup_keys", "backup_documents"} {
+		column := "backup_id"
+		if table == "backups" {
+			column = "id"
+		}
+		if n := e.count(`SELECT count(*) FROM `+table+` WHERE `+column+` = $1`, b["id"]); n != 0 {
+			t.Errorf("%d rows of the deleted organisation's backup remain in %s", n, table)
+		}
+	}
 }
 
 // TestBackups_RefusesBadInputAndOtherOrganisations answers every wrong request with its exact status
