@@ -51,19 +51,22 @@ SELECT 'bak_bench', seq, id, data_key_id, aad_version, nonce, ciphertext, create
 		})
 	}
 
-	var last domain.Backup
+	backup := func(b *testing.B) domain.Backup {
+		bk, err := f.svc.Create(b.Context(), admin, o, col.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return f.waitState(b, o, bk.ID, domain.BackupComplete)
+	}
 	b.Run("backup", func(b *testing.B) {
 		for b.Loop() {
-			bk, err := f.svc.Create(b.Context(), admin, o, col.ID)
-			if err != nil {
-				b.Fatal(err)
-			}
-			last = f.waitState(b, o, bk.ID, domain.BackupComplete)
+			backup(b)
 		}
 		perSecond(b)
 	})
 
 	b.Run("restore", func(b *testing.B) {
+		last := backup(b)
 		n := 0
 		for b.Loop() {
 			n++
