@@ -35,8 +35,11 @@ func toBackupJSON(org domain.Org) func(domain.Backup) backupJSON {
 
 func (a *API) createBackup(w http.ResponseWriter, r *http.Request) {
 	// The route takes no body; one that is sent must be an empty object.
-	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		if _, err := decodeBody(r, &struct{}{}); err != nil {
+	if raw, err := readBody(r); err != errEmptyBody { //nolint:errorlint // the one sentinel readBody returns as is
+		if err == nil {
+			err = decodeJSON(raw, &struct{}{})
+		}
+		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}

@@ -406,6 +406,10 @@ SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'failed', create
 			t.Errorf("%s: got %d %q, want %d %q: %s", tc.name, resp.Status, resp.Code(t), tc.status, tc.code, resp.Body)
 		}
 	}
+	// The route takes no body, but an empty object is one.
+	if b := e.must(http.StatusCreated, req{method: "POST", path: create, token: adminToken, body: map[string]any{}}); b["state"] != "complete" {
+		t.Fatalf("backup with an empty body: %v", b)
+	}
 	if list := e.must(http.StatusOK, req{method: "GET", path: backupsPath(other), token: otherOperator}); len(list["backups"].([]any)) != 0 {
 		t.Fatalf("the other organisation lists %v", list)
 	}
