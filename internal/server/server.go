@@ -19,6 +19,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/api"
 	"github.com/cmekd/cmekd/internal/background"
+	"github.com/cmekd/cmekd/internal/backups"
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/config"
@@ -64,6 +65,10 @@ type Options struct {
 	DevOutput io.Writer
 	// VerifyBackoff overrides the waits between retries of transient KMS failures during verification.
 	VerifyBackoff []time.Duration
+	// BackupPageSize is how many documents one step of a backup or restore moves, and BackupLease how
+	// long a backup's worker may go silent before its backup is failed; zero means the defaults.
+	BackupPageSize int
+	BackupLease    time.Duration
 }
 
 // New builds a server from cfg: it opens (and migrates) the database and binds the listen address,
@@ -149,6 +154,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		return nil, err
 	}
 
+	backupSvc := backups.New(backups.Config{Store: st, Keyring: keys, KMS: kmsClient, ProviderKeys: cfg.ProviderKeys(), Logger: log,
+		Owner: replicaName(), PageSize: opts.BackupPageSize, Lease: opts.BackupLease})
+
 	s.background = []background.Service{
 		monitor,
 		provider,
@@ -160,6 +168,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		background.Every("dek-cache-revoker", time.Second, log, keys.DropUnavailable()),
 		background.Every("idempotency-purger", replayPurgeEvery, log, idem.Purge),
 		dispatcher,
+		// Fails the backups whose worker died; on shutdown, stops this replica's copies in flight.
+		backupSvc,
 	}
 	s.api = api.New(api.Config{
 		Logger:   log,
@@ -182,6 +192,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Health:   healthSvc,
 		Secrets:  secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeys: cfg.ProviderKeys()}),
 		Webhooks: webhooks.New(webhooks.Config{Store: st, Keyring: keys, Guard: guard, ProviderKeyARN: webhookKey(cfg)}),
+		Backups:  backupSvc,
 	})
 	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
 	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Now: clk.Now})
