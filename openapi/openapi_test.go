@@ -52,9 +52,14 @@ var routes = map[string]access{
 	"GET /v1/orgs/{org}/events":                            anyRole,
 	"GET /v1/events":                                       admin,
 	// SPEC §11.
-	"POST /v1/orgs/{org}/regions":         operator,
-	"GET /v1/orgs/{org}/regions":          anyRole,
-	"GET /v1/orgs/{org}/regions/{region}": anyRole,
+	"POST /v1/orgs/{org}/regions":                   operator,
+	"GET /v1/orgs/{org}/regions":                    anyRole,
+	"GET /v1/orgs/{org}/regions/{region}":           anyRole,
+	"POST /v1/orgs/{org}/collections/{col}/backups": operator,
+	"GET /v1/orgs/{org}/backups":                    anyRole,
+	"GET /v1/orgs/{org}/backups/{bak}":              anyRole,
+	"DELETE /v1/orgs/{org}/backups/{bak}":           operator,
+	"POST /v1/orgs/{org}/backups/{bak}/restore":     operator,
 	// SPEC §12.
 	"GET /v1/orgs/{org}/grants":        anyRole,
 	"POST /v1/orgs/{org}/grants/renew": operator,

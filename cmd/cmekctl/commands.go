@@ -32,7 +32,7 @@ type command struct {
 // commands is every command of cmekctl: the organisation's own rows here, those of secret scopes
 // (SPEC §13) and webhooks (§14) in secrets.go and webhooks.go. Routes the server adds later become
 // rows of one of these tables.
-var commands = slices.Concat(orgCommands, scopeCommands, webhookCommands)
+var commands = slices.Concat(orgCommands, backupCommands, scopeCommands, webhookCommands)
 
 // orgCommands are the rows of organisations, tokens, keys, collections, documents and events.
 var orgCommands = []command{

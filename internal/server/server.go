@@ -19,6 +19,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/api"
 	"github.com/cmekd/cmekd/internal/background"
+	"github.com/cmekd/cmekd/internal/backups"
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/config"
@@ -68,6 +69,10 @@ type Options struct {
 	DevOutput io.Writer
 	// VerifyBackoff overrides the waits between retries of transient KMS failures during verification.
 	VerifyBackoff []time.Duration
+	// BackupPageSize is how many documents one step of a backup or restore moves, and BackupLease how
+	// long a backup's worker may go silent before its backup is failed; zero means the defaults.
+	BackupPageSize int
+	BackupLease    time.Duration
 }
 
 // New builds a server from cfg: it opens (and migrates) the database and binds the listen address,
@@ -169,6 +174,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		return nil, err
 	}
 
+	backupSvc := backups.New(backups.Config{Store: st, Keyring: keys, KMS: dataClient, ProviderKeys: cfg.ProviderKeys(), Logger: log,
+		Owner: replicaName(), PageSize: opts.BackupPageSize, Lease: opts.BackupLease})
+
 	s.background = []background.Service{
 		monitor,
 		provider,
@@ -183,6 +191,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		// Deleted organisations' grants are retired by any replica, until KMS confirms (SPEC §12).
 		grants.NewRetirer(grants.RetirerConfig{Store: st, Control: kmsClient, Owner: replicaName(), Logger: log,
 			KMSTimeout: cfg.KMSTimeout}),
+		// Fails the backups whose worker died; on shutdown, stops this replica's copies in flight.
+		backupSvc,
 	}
 	s.api = api.New(api.Config{
 		Logger:   log,
@@ -206,6 +216,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Health:   healthSvc,
 		Secrets:  secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeys: cfg.ProviderKeys()}),
 		Webhooks: webhooks.New(webhooks.Config{Store: st, Keyring: keys, Guard: guard, ProviderKeyARN: webhookKey(cfg)}),
+		Backups:  backupSvc,
 	})
 	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
 	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Now: clk.Now})
