@@ -482,3 +482,62 @@ func TestGrants_TwoReplicasRetireEachGrantOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestGrants_BackupsGoThroughTheBackupKeysGrant: in grant mode a backup re-wraps data keys as the
+// data identity through the data key's and the backup key's grants, restores through them, and
+// once the customer revokes the backup key's grant, backups fail closed naming the backup key while
+// the collection stays active.
+func TestGrants_BackupsGoThroughTheBackupKeysGrant(t *testing.T) {
+	t.Parallel()
+	e := setup(t, grantMode)
+	dataKey, backupKey := e.grantKey(), e.grantKey()
+	o := e.must(http.StatusCreated, req{method: "POST", path: "/v1/orgs", token: adminToken, body: map[string]any{
+		"name": "Backed up", "region": home,
+		"encryption": map[string]any{"mode": "customer_managed", "key_arn": dataKey, "backup_key_arn": backupKey}}})
+	org := o["id"].(string)
+	col := e.collection(org, "events", true)["id"].(string)
+	e.ingest(org, col, map[string]any{"n": 1}, map[string]any{"n": 2})
+	want := e.allDocuments(org, col)
+	bak := e.backup(org, col, adminToken)
+	if bak["state"] != "complete" || bak["key_arn"] != backupKey {
+		t.Fatalf("backup %v", bak)
+	}
+	restored := e.restore(org, bak["id"].(string), "events-restored")
+	if got := e.allDocuments(org, restored["id"].(string)); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("restored %q, want %q", got, want)
+	}
+	var backupGrant string
+	for _, g := range e.grantsOf(org, adminToken) {
+		if g["purpose"] == "backup" {
+			backupGrant = g["grant_id"].(string)
+		}
+	}
+	if backupGrant == "" {
+		t.Fatal("the backup key has no grant")
+	}
+	if _, err := e.kms.SDK(t, home, e.kms.CustomerAccessKey).RevokeGrant(context.Background(), &awskms.RevokeGrantInput{
+		KeyId: aws.String(backupKey), GrantId: aws.String(backupGrant)}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.wantError(http.StatusConflict, "key_unavailable", req{method: "POST", path: "/v1/orgs/" + org + "/collections/" + col + "/backups", token: adminToken})
+	details := r.JSON(t)["error"].(map[string]any)["details"].(map[string]any)
+	if details["purpose"] != "backup" || details["reason"] != "access_denied" {
+		t.Fatalf("backup after revoking the backup key's grant: %v", details)
+	}
+	e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: adminToken})
+	if ks := e.keyOf(org, "backup"); ks["status"] != "unavailable" {
+		t.Fatalf("backup key status %v", ks)
+	}
+	if c := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken}); c["state"] != "active" {
+		t.Fatalf("collection %v", c["state"])
+	}
+	// Renewal gives the backup key a new grant and leaves the data key's alone.
+	e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/grants/renew", token: adminToken})
+	if ks := e.keyOf(org, "backup"); ks["status"] != "healthy" {
+		t.Fatalf("backup key status after renewal %v", ks)
+	}
+	if n := len(e.kmsGrants(dataKey)); n != 1 {
+		t.Fatalf("%d grants on the data key after renewal", n)
+	}
+	e.backup(org, col, adminToken)
+}
