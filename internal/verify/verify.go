@@ -458,7 +458,7 @@ func (r *run) crypto(steps Steps) {
 		return dataKey{p, w}, err
 	})
 	if err != nil {
-		r.add(kmsCheck(CheckGenerateDataKey, err))
+		r.add(r.cryptoCheck(CheckGenerateDataKey, err))
 		r.skip(CheckDecrypt, "not run: there is no data key to decrypt")
 		if steps == Full {
 			r.skip(CheckReEncrypt, "not run: there is no data key to re-encrypt")
@@ -468,7 +468,7 @@ func (r *run) crypto(steps Steps) {
 		plain, err := retry(r, func() ([]byte, error) { return r.v.data.Decrypt(r.ctx, key, dk.wrapped, r.encCtx) })
 		switch {
 		case err != nil:
-			r.add(kmsCheck(CheckDecrypt, err))
+			r.add(r.cryptoCheck(CheckDecrypt, err))
 		case !bytes.Equal(plain, dk.plain):
 			r.add(Check{Name: CheckDecrypt, Code: CodeDecryptMismatch, Message: "Decrypt returned other bytes than GenerateDataKey made; the key cannot be trusted."})
 		default:
@@ -482,7 +482,7 @@ func (r *run) crypto(steps Steps) {
 			if _, err := retry(r, func() ([]byte, error) {
 				return r.v.data.ReEncrypt(r.ctx, key, dk.wrapped, r.encCtx, key, r.encCtx)
 			}); err != nil {
-				r.add(kmsCheck(CheckReEncrypt, err))
+				r.add(r.cryptoCheck(CheckReEncrypt, err))
 			} else {
 				r.add(Check{Name: CheckReEncrypt, OK: true})
 			}
@@ -494,10 +494,22 @@ func (r *run) crypto(steps Steps) {
 	canary := make([]byte, 16)
 	_, _ = rand.Read(canary)
 	if _, err := retry(r, func() ([]byte, error) { return r.v.data.Encrypt(r.ctx, key, canary, r.encCtx) }); err != nil {
-		r.add(kmsCheck(CheckEncrypt, err))
+		r.add(r.cryptoCheck(CheckEncrypt, err))
 	} else {
 		r.add(Check{Name: CheckEncrypt, OK: true})
 	}
+}
+
+// cryptoCheck is kmsCheck for a crypto check. In grant mode those run as the data identity, which
+// only a grant admits: a refusal means the grant is gone (the customer revoked it) or never covered
+// the operation, and the advice says how to get one again.
+func (r *run) cryptoCheck(name string, err error) Check {
+	c := kmsCheck(name, err)
+	if r.v.granter != nil && c.Code == kms.CodeAccessDenied {
+		c.Message = fmt.Sprintf("The platform's data identity may not call %s on this key with the organisation's encryption context: "+
+			"its grant was revoked or retired. To let the platform use the key again, renew the grants (POST /v1/orgs/{org}/grants/renew).", c.Action)
+	}
+	return c
 }
 
 func wipe(b []byte) {
