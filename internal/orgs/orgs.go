@@ -293,10 +293,12 @@ func immutableKeyError(org domain.Org, enc json.RawMessage) error {
 
 // Delete removes an organisation with everything it owns; its org.deleted event stays on record.
 func (s *Service) Delete(ctx context.Context, p domain.Principal, org domain.Org) error {
+	retiring := 0
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
 		// The grants stay behind as the retirement worker's outbox (SPEC §12): deleting the
 		// organisation retires them, durably.
-		if _, err := tx.QueueOrgGrantRetirements(ctx, org.ID); err != nil {
+		var err error
+		if retiring, err = tx.QueueOrgGrantRetirements(ctx, org.ID); err != nil {
 			return err
 		}
 		if err := tx.DeleteOrg(ctx, org.ID); err != nil {
@@ -305,7 +307,8 @@ func (s *Service) Delete(ctx context.Context, p domain.Principal, org domain.Org
 		return tx.InsertEvent(ctx, domain.Event{OrgID: org.ID, Type: domain.EventOrgDeleted, Actor: p.Actor(), Region: org.Region})
 	})
 	if err == nil {
-		s.cfg.Logger.InfoContext(ctx, "organisation deleted", "request_id", domain.RequestID(ctx), "org_id", org.ID)
+		s.cfg.Logger.InfoContext(ctx, "organisation deleted", "request_id", domain.RequestID(ctx), "org_id", org.ID,
+			"grants_to_retire", retiring)
 	}
 	return err
 }

@@ -72,14 +72,14 @@ WHERE grant_id = $1`, grantID, q.Now())
 }
 
 // QueueOrgGrantRetirements marks every active grant of an organisation for retirement and returns
-// them. The rows do not go with the organisation: they are the retirement worker's outbox.
-func (q *Q) QueueOrgGrantRetirements(ctx context.Context, orgID string) ([]domain.Grant, error) {
-	rows, err := q.db.Query(ctx, `UPDATE grants SET status = 'retiring', next_attempt_at = $2
-WHERE org_id = $1 AND status = 'active' RETURNING `+grantColumns, orgID, q.Now())
+// how many. The rows do not go with the organisation: they are the retirement worker's outbox.
+func (q *Q) QueueOrgGrantRetirements(ctx context.Context, orgID string) (int, error) {
+	tag, err := q.db.Exec(ctx, `UPDATE grants SET status = 'retiring', next_attempt_at = $2
+WHERE org_id = $1 AND status = 'active'`, orgID, q.Now())
 	if err != nil {
-		return nil, translate(err)
+		return 0, translate(err)
 	}
-	return collect(rows, scanGrant)
+	return int(tag.RowsAffected()), nil
 }
 
 // QueueGrantRetirement puts a grant that was never on record (a failed verification's, whose
