@@ -14,6 +14,10 @@ CREATE TABLE grants (
     name              text NOT NULL,
     grantee_principal text NOT NULL,
     operations        text[] NOT NULL,
+    -- The token CreateGrant answered: every replica's data identity sends it with its calls on the
+    -- key for a while (KMS makes a new grant visible everywhere only eventually). AWS documents grant
+    -- tokens as not secret; they work for the grantee only.
+    grant_token       text NOT NULL DEFAULT '',
     status            text NOT NULL CHECK (status IN ('active', 'retiring', 'retired')),
     created_at        timestamptz NOT NULL,
     retired_at        timestamptz,
@@ -30,6 +34,7 @@ CREATE TABLE grants (
 CREATE UNIQUE INDEX grants_active_link ON grants (org_id, region, purpose) WHERE status = 'active';
 CREATE INDEX grants_org ON grants (org_id, created_at DESC);
 CREATE INDEX grants_due ON grants (next_attempt_at) WHERE status = 'retiring';
+CREATE INDEX grants_recent ON grants (created_at) WHERE status = 'active';
 
 -- +goose Down
 -- +goose StatementBegin

@@ -357,4 +357,6 @@ type Grant struct {
 	Operations       []string
 	Status           string
 	CreatedAt        time.Time
+	// Token is the grant token CreateGrant answered, for the data identity's first calls; never shown.
+	Token string
 }

@@ -541,3 +541,53 @@ func TestGrants_BackupsGoThroughTheBackupKeysGrant(t *testing.T) {
 	}
 	e.backup(org, col, adminToken)
 }
+
+// tokenWatch notes whether the data identity's GenerateDataKey calls carry grant tokens.
+type tokenWatch struct {
+	mu     sync.Mutex
+	watch  bool
+	tokens [][]string
+}
+
+func (w *tokenWatch) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Target") == "TrentService.GenerateDataKey" && strings.Contains(r.Header.Get("Authorization"), kmstest.DataAccessKey) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var in struct{ GrantTokens []string }
+			_ = json.Unmarshal(body, &in)
+			w.mu.Lock()
+			if w.watch {
+				w.tokens = append(w.tokens, in.GrantTokens)
+			}
+			w.mu.Unlock()
+		}
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// TestGrants_AnotherReplicaUsesTheNewGrantsToken: a grant one replica made is used by the others'
+// data identity with its token, so that none depends on KMS having made the grant visible
+// everywhere yet.
+func TestGrants_AnotherReplicaUsesTheNewGrantsToken(t *testing.T) {
+	t.Parallel()
+	watch := &tokenWatch{}
+	e := setupWith(t, kmstest.StartEmulatorBehind(t, watch.wrap), grantMode)
+	other := e.replica()
+	key := e.grantKey()
+	resp := e.createCMEK("Two replicas", key)
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("create org: %d %s", resp.Status, resp.Body)
+	}
+	org := resp.JSON(t)["id"].(string)
+	watch.mu.Lock()
+	watch.watch = true
+	watch.mu.Unlock()
+	eventually(t, 10*time.Second, "the other replica's probe to carry the grant's token", func() bool {
+		other.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: adminToken})
+		watch.mu.Lock()
+		defer watch.mu.Unlock()
+		last := watch.tokens[len(watch.tokens)-1]
+		return len(last) == 1
+	})
+}

@@ -142,7 +142,7 @@ type Made struct {
 func Record(ctx context.Context, tx *store.Q, actor, grantee string, made []Made) error {
 	for _, m := range made {
 		g := domain.Grant{ID: m.Grant.ID, OrgID: m.Link.OrgID, Name: m.Grant.Name, KeyARN: m.Link.KeyARN, Region: m.Link.Region,
-			Purpose: m.Link.Purpose, GranteePrincipal: grantee, Operations: keypolicy.GrantOperations}
+			Purpose: m.Link.Purpose, GranteePrincipal: grantee, Operations: keypolicy.GrantOperations, Token: m.Grant.Token}
 		inserted, err := tx.InsertGrant(ctx, g)
 		if err != nil {
 			return err

@@ -163,6 +163,14 @@ func (c *Client) AddGrantToken(keyARN, grantID, token string) {
 	c.tokens.add(keyARN, grantID, token, c.now().Add(GrantTokenTTL))
 }
 
+// AddGrantTokenOf is AddGrantToken for a grant made at made (by another replica, say): the token is
+// sent until GrantTokenTTL after that, and not at all once that has passed.
+func (c *Client) AddGrantTokenOf(keyARN, grantID, token string, made time.Time) {
+	if until := made.Add(GrantTokenTTL); c.now().Before(until) {
+		c.tokens.add(keyARN, grantID, token, until)
+	}
+}
+
 // grantTokens holds fresh grant tokens per key. It is safe for concurrent use.
 type grantTokens struct {
 	mu    sync.Mutex

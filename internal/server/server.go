@@ -194,6 +194,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		// Fails the backups whose worker died; on shutdown, stops this replica's copies in flight.
 		backupSvc,
 	}
+	if cfg.GrantMode() {
+		// Grants another replica made are used here with their tokens until KMS shows them everywhere.
+		s.background = append(s.background, grants.NewTokenSharer(st, dataClient, log, time.Second))
+	}
 	s.api = api.New(api.Config{
 		Logger:   log,
 		Registry: reg,

@@ -27,10 +27,10 @@ func (q *Q) InsertGrant(ctx context.Context, g domain.Grant) (inserted bool, err
 		g.CreatedAt = q.Now()
 	}
 	tag, err := q.db.Exec(ctx, `
-INSERT INTO grants (grant_id, org_id, name, key_arn, region, purpose, grantee_principal, operations, status, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9)
+INSERT INTO grants (grant_id, org_id, name, key_arn, region, purpose, grantee_principal, operations, status, created_at, grant_token)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10)
 ON CONFLICT (grant_id) DO NOTHING`,
-		g.ID, g.OrgID, g.Name, g.KeyARN, g.Region, g.Purpose, g.GranteePrincipal, g.Operations, g.CreatedAt)
+		g.ID, g.OrgID, g.Name, g.KeyARN, g.Region, g.Purpose, g.GranteePrincipal, g.Operations, g.CreatedAt, g.Token)
 	if err != nil {
 		return false, translate(err)
 	}
@@ -62,6 +62,21 @@ func (q *Q) GrantKept(ctx context.Context, grantID string) (bool, error) {
 	var kept bool
 	err := q.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE grant_id = $1 AND status = 'active')`, grantID).Scan(&kept)
 	return kept, translate(err)
+}
+
+// RecentGrantTokens lists the active grants made after since that have a token, with their key,
+// token and creation time only.
+func (q *Q) RecentGrantTokens(ctx context.Context, since time.Time) ([]domain.Grant, error) {
+	rows, err := q.db.Query(ctx, `SELECT grant_id, key_arn, grant_token, created_at FROM grants
+WHERE status = 'active' AND created_at > $1 AND grant_token <> '' ORDER BY created_at`, since)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(r pgx.Row) (domain.Grant, error) {
+		var g domain.Grant
+		err := r.Scan(&g.ID, &g.KeyARN, &g.Token, &g.CreatedAt)
+		return g, err
+	})
 }
 
 // SetGrantRetired records that a grant is gone from KMS (retired, or revoked by the customer).

@@ -65,6 +65,8 @@ type Grant struct {
 	ID, Name string
 	// New is false when KMS answered with the grant Request.KnownGrant names: it was still there.
 	New bool
+	// Token is the grant token KMS answered.
+	Token string
 }
 
 // OK reports whether every check passed.
@@ -261,7 +263,7 @@ func (r *run) attachGrant(orgID string) {
 		r.noGrant = true
 		return
 	}
-	r.grant = &Grant{ID: g.ID, Name: r.grantName, New: g.ID != r.knownGrant}
+	r.grant = &Grant{ID: g.ID, Name: r.grantName, New: g.ID != r.knownGrant, Token: g.Token}
 	r.add(Check{Name: CheckCreateGrant, OK: true})
 }
 
