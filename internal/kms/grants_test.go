@@ -12,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
@@ -226,5 +229,44 @@ func TestClient_CredentialsFromASharedConfigProfile(t *testing.T) {
 	if _, err := kms.New(context.Background(), kms.Config{Endpoint: env.Endpoint, Profile: "no-such-profile",
 		SharedConfigFiles: []string{cfgFile}, SharedCredentialsFiles: []string{credFile}}); err == nil {
 		t.Error("a missing profile was accepted")
+	}
+}
+
+// TestClient_GrantTokensExpire: a token is sent for kms.GrantTokenTTL after its grant was made, then
+// no more; one of a grant made long ago is not taken at all.
+func TestClient_GrantTokensExpire(t *testing.T) {
+	t.Parallel()
+	rec := &tokenRecorder{}
+	env := kmstest.StartEmulatorBehind(t, rec.wrap)
+	key := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{Policy: grantPolicy(env)})
+	now := time.Now()
+	c, err := kms.New(context.Background(), kms.Config{Endpoint: env.Endpoint, Now: func() time.Time { return now },
+		Credentials: credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "x", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := c.CreateGrant(context.Background(), key, kms.GrantRequest{Name: "ttl", Grantee: kmstest.DataPrincipal,
+		Retiring: kmstest.ControlPrincipal, Operations: dataOperations})
+	if err != nil {
+		t.Fatal(err)
+	}
+	describe := func() []string {
+		t.Helper()
+		if _, err := c.DescribeKey(context.Background(), key); err != nil {
+			t.Fatal(err)
+		}
+		return rec.last("DescribeKey")
+	}
+	c.AddGrantTokenOf(key, g.ID, g.Token, now.Add(-kms.GrantTokenTTL))
+	if got := describe(); len(got) != 0 {
+		t.Fatalf("an expired grant's token was sent: %v", got)
+	}
+	c.AddGrantTokenOf(key, g.ID, g.Token, now.Add(-time.Minute))
+	if got := describe(); !slices.Equal(got, []string{g.Token}) {
+		t.Fatalf("tokens %v, want the grant's", got)
+	}
+	now = now.Add(kms.GrantTokenTTL)
+	if got := describe(); len(got) != 0 {
+		t.Fatalf("a token was sent after its time: %v", got)
 	}
 }
