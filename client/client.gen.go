@@ -42,46 +42,49 @@ func (e BackupState) Valid() bool {
 
 // Defines values for CheckName.
 const (
-	Arn             CheckName = "arn"
-	Decrypt         CheckName = "decrypt"
-	DescribeKey     CheckName = "describe_key"
-	Encrypt         CheckName = "encrypt"
-	GenerateDataKey CheckName = "generate_data_key"
-	KeyManager      CheckName = "key_manager"
-	KeySpec         CheckName = "key_spec"
-	KeyState        CheckName = "key_state"
-	KeyUsage        CheckName = "key_usage"
-	MultiRegion     CheckName = "multi_region"
-	ReEncrypt       CheckName = "re_encrypt"
-	ReplicaOf       CheckName = "replica_of"
+	CheckNameArn             CheckName = "arn"
+	CheckNameCreateGrant     CheckName = "create_grant"
+	CheckNameDecrypt         CheckName = "decrypt"
+	CheckNameDescribeKey     CheckName = "describe_key"
+	CheckNameEncrypt         CheckName = "encrypt"
+	CheckNameGenerateDataKey CheckName = "generate_data_key"
+	CheckNameKeyManager      CheckName = "key_manager"
+	CheckNameKeySpec         CheckName = "key_spec"
+	CheckNameKeyState        CheckName = "key_state"
+	CheckNameKeyUsage        CheckName = "key_usage"
+	CheckNameMultiRegion     CheckName = "multi_region"
+	CheckNameReEncrypt       CheckName = "re_encrypt"
+	CheckNameReplicaOf       CheckName = "replica_of"
 )
 
 // Valid indicates whether the value is a known member of the CheckName enum.
 func (e CheckName) Valid() bool {
 	switch e {
-	case Arn:
+	case CheckNameArn:
 		return true
-	case Decrypt:
+	case CheckNameCreateGrant:
 		return true
-	case DescribeKey:
+	case CheckNameDecrypt:
 		return true
-	case Encrypt:
+	case CheckNameDescribeKey:
 		return true
-	case GenerateDataKey:
+	case CheckNameEncrypt:
 		return true
-	case KeyManager:
+	case CheckNameGenerateDataKey:
 		return true
-	case KeySpec:
+	case CheckNameKeyManager:
 		return true
-	case KeyState:
+	case CheckNameKeySpec:
 		return true
-	case KeyUsage:
+	case CheckNameKeyState:
 		return true
-	case MultiRegion:
+	case CheckNameKeyUsage:
 		return true
-	case ReEncrypt:
+	case CheckNameMultiRegion:
 		return true
-	case ReplicaOf:
+	case CheckNameReEncrypt:
+		return true
+	case CheckNameReplicaOf:
 		return true
 	default:
 		return false
@@ -318,6 +321,8 @@ const (
 	EventTypeCollectionPaused        EventType = "collection.paused"
 	EventTypeCollectionReactivated   EventType = "collection.reactivated"
 	EventTypeCollectionResumed       EventType = "collection.resumed"
+	EventTypeGrantCreated            EventType = "grant.created"
+	EventTypeGrantRetired            EventType = "grant.retired"
 	EventTypeKeyProbeError           EventType = "key.probe_error"
 	EventTypeKeyRestored             EventType = "key.restored"
 	EventTypeKeyUnavailable          EventType = "key.unavailable"
@@ -362,6 +367,10 @@ func (e EventType) Valid() bool {
 		return true
 	case EventTypeCollectionResumed:
 		return true
+	case EventTypeGrantCreated:
+		return true
+	case EventTypeGrantRetired:
+		return true
 	case EventTypeKeyProbeError:
 		return true
 	case EventTypeKeyRestored:
@@ -403,6 +412,75 @@ func (e EventType) Valid() bool {
 	case EventTypeWorkspaceCreated:
 		return true
 	case EventTypeWorkspaceDeleted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GrantOperations.
+const (
+	GrantOperationsDecrypt         GrantOperations = "Decrypt"
+	GrantOperationsDescribeKey     GrantOperations = "DescribeKey"
+	GrantOperationsEncrypt         GrantOperations = "Encrypt"
+	GrantOperationsGenerateDataKey GrantOperations = "GenerateDataKey"
+	GrantOperationsReEncryptFrom   GrantOperations = "ReEncryptFrom"
+	GrantOperationsReEncryptTo     GrantOperations = "ReEncryptTo"
+)
+
+// Valid indicates whether the value is a known member of the GrantOperations enum.
+func (e GrantOperations) Valid() bool {
+	switch e {
+	case GrantOperationsDecrypt:
+		return true
+	case GrantOperationsDescribeKey:
+		return true
+	case GrantOperationsEncrypt:
+		return true
+	case GrantOperationsGenerateDataKey:
+		return true
+	case GrantOperationsReEncryptFrom:
+		return true
+	case GrantOperationsReEncryptTo:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GrantPurpose.
+const (
+	GrantPurposeBackup GrantPurpose = "backup"
+	GrantPurposeData   GrantPurpose = "data"
+)
+
+// Valid indicates whether the value is a known member of the GrantPurpose enum.
+func (e GrantPurpose) Valid() bool {
+	switch e {
+	case GrantPurposeBackup:
+		return true
+	case GrantPurposeData:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GrantStatus.
+const (
+	GrantStatusActive   GrantStatus = "active"
+	GrantStatusRetired  GrantStatus = "retired"
+	GrantStatusRetiring GrantStatus = "retiring"
+)
+
+// Valid indicates whether the value is a known member of the GrantStatus enum.
+func (e GrantStatus) Valid() bool {
+	switch e {
+	case GrantStatusActive:
+		return true
+	case GrantStatusRetired:
+		return true
+	case GrantStatusRetiring:
 		return true
 	default:
 		return false
@@ -918,6 +996,41 @@ type EventList struct {
 // recorded once per run of the same error, the key status keeping the latest.
 type EventType string
 
+// Grant A KMS grant cmekd attached to a linked key for its data identity (SPEC §12).
+type Grant struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// GrantId KMS's grant id; the customer revokes the grant with it (`aws kms revoke-grant --key-id <key_arn> --grant-id <grant_id>`).
+	GrantId string `json:"grant_id"`
+
+	// GranteePrincipal The data identity, `CMEKD_DATA_PRINCIPAL`.
+	GranteePrincipal string `json:"grantee_principal"`
+	KeyArn           string `json:"key_arn"`
+
+	// Name Example: cmekd-org_5vyq3m2tzdgo4h7e-us-east-1-data
+	Name       string            `json:"name"`
+	Operations []GrantOperations `json:"operations"`
+	Purpose    GrantPurpose      `json:"purpose"`
+	Region     string            `json:"region"`
+
+	// Status `retiring`: the organisation is being deleted and the retirement worker has yet to hear KMS confirm it.
+	Status GrantStatus `json:"status"`
+}
+
+// GrantOperations defines model for Grant.Operations.
+type GrantOperations string
+
+// GrantPurpose defines model for Grant.Purpose.
+type GrantPurpose string
+
+// GrantStatus `retiring`: the organisation is being deleted and the retirement worker has yet to hear KMS confirm it.
+type GrantStatus string
+
+// GrantList defines model for GrantList.
+type GrantList struct {
+	Grants []Grant `json:"grants"`
+}
+
 // Health defines model for Health.
 type Health struct {
 	Status HealthStatus `json:"status"`
@@ -954,6 +1067,9 @@ type KeyCheckResult struct {
 	//
 	// Example: {"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Resource":"*","Sid":"cmekdAllowUseOfTheKey"}
 	PolicyStatement PolicyStatement `json:"policy_statement"`
+
+	// PolicyStatements In grant mode only, every statement to add to the key policy (the use statement, which is also `policy_statement`, and the statement that lets the control identity grant the data identity).
+	PolicyStatements *[]PolicyStatement `json:"policy_statements,omitempty"`
 }
 
 // KeyHealth `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
@@ -1101,9 +1217,9 @@ type PolicyVersion string
 type PolicyStatement struct {
 	Action []string `json:"Action"`
 
-	// Condition Condition operator → condition key → value, e.g. `{"Bool": {"kms:GrantIsForAWSResource": "true"}}`.
-	Condition *map[string]map[string]string `json:"Condition,omitempty"`
-	Effect    PolicyStatementEffect         `json:"Effect"`
+	// Condition Condition operator → condition key → value or values, e.g. `{"Bool": {"kms:GrantIsForAWSResource": "true"}}` or `{"ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", "Decrypt"]}}`.
+	Condition *map[string]map[string]PolicyStatement_Condition_AdditionalProperties `json:"Condition,omitempty"`
+	Effect    PolicyStatementEffect                                                 `json:"Effect"`
 	Principal struct {
 		// AWS One principal ARN, or several.
 		AWS PolicyStatement_Principal_AWS `json:"AWS"`
@@ -1112,6 +1228,17 @@ type PolicyStatement struct {
 
 	// Sid Names cmekd, so the statement can be found among the customer's own.
 	Sid string `json:"Sid"`
+}
+
+// PolicyStatementCondition0 defines model for PolicyStatement.Condition.0.
+type PolicyStatementCondition0 = string
+
+// PolicyStatementCondition1 defines model for PolicyStatement.Condition.1.
+type PolicyStatementCondition1 = []string
+
+// PolicyStatement_Condition_AdditionalProperties defines model for PolicyStatement.Condition.AdditionalProperties.
+type PolicyStatement_Condition_AdditionalProperties struct {
+	union json.RawMessage
 }
 
 // PolicyStatementEffect defines model for PolicyStatement.Effect.
@@ -1719,6 +1846,9 @@ type GetKeyPolicyParamsTemplate string
 // GetKeyPolicyParamsFormat defines parameters for GetKeyPolicy.
 type GetKeyPolicyParamsFormat string
 
+// GetKeyPolicy200JSONResponseBody2 defines parameters for GetKeyPolicy.
+type GetKeyPolicy200JSONResponseBody2 = []PolicyStatement
+
 // GetKeyPolicy200JSONResponseBody defines parameters for GetKeyPolicy.
 type GetKeyPolicy200JSONResponseBody struct {
 	union json.RawMessage
@@ -1882,6 +2012,68 @@ type CreateWebhookJSONRequestBody = WebhookCreate
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
 
+// AsPolicyStatementCondition0 returns the union data inside the PolicyStatement_Condition_AdditionalProperties as a PolicyStatementCondition0
+func (t PolicyStatement_Condition_AdditionalProperties) AsPolicyStatementCondition0() (PolicyStatementCondition0, error) {
+	var body PolicyStatementCondition0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPolicyStatementCondition0 overwrites any union data inside the PolicyStatement_Condition_AdditionalProperties as the provided PolicyStatementCondition0
+func (t *PolicyStatement_Condition_AdditionalProperties) FromPolicyStatementCondition0(v PolicyStatementCondition0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePolicyStatementCondition0 performs a merge with any union data inside the PolicyStatement_Condition_AdditionalProperties, using the provided PolicyStatementCondition0
+func (t *PolicyStatement_Condition_AdditionalProperties) MergePolicyStatementCondition0(v PolicyStatementCondition0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPolicyStatementCondition1 returns the union data inside the PolicyStatement_Condition_AdditionalProperties as a PolicyStatementCondition1
+func (t PolicyStatement_Condition_AdditionalProperties) AsPolicyStatementCondition1() (PolicyStatementCondition1, error) {
+	var body PolicyStatementCondition1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPolicyStatementCondition1 overwrites any union data inside the PolicyStatement_Condition_AdditionalProperties as the provided PolicyStatementCondition1
+func (t *PolicyStatement_Condition_AdditionalProperties) FromPolicyStatementCondition1(v PolicyStatementCondition1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePolicyStatementCondition1 performs a merge with any union data inside the PolicyStatement_Condition_AdditionalProperties, using the provided PolicyStatementCondition1
+func (t *PolicyStatement_Condition_AdditionalProperties) MergePolicyStatementCondition1(v PolicyStatementCondition1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PolicyStatement_Condition_AdditionalProperties) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PolicyStatement_Condition_AdditionalProperties) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsPolicyStatementPrincipalAWS0 returns the union data inside the PolicyStatement_Principal_AWS as a PolicyStatementPrincipalAWS0
 func (t PolicyStatement_Principal_AWS) AsPolicyStatementPrincipalAWS0() (PolicyStatementPrincipalAWS0, error) {
 	var body PolicyStatementPrincipalAWS0
@@ -1986,6 +2178,32 @@ func (t *GetKeyPolicy200JSONResponseBody) FromPolicy(v Policy) error {
 
 // MergePolicy performs a merge with any union data inside the GetKeyPolicy200JSONResponseBody, using the provided Policy
 func (t *GetKeyPolicy200JSONResponseBody) MergePolicy(v Policy) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetKeyPolicy200JSONResponseBody2 returns the union data inside the GetKeyPolicy200JSONResponseBody as a GetKeyPolicy200JSONResponseBody2
+func (t GetKeyPolicy200JSONResponseBody) AsGetKeyPolicy200JSONResponseBody2() (GetKeyPolicy200JSONResponseBody2, error) {
+	var body GetKeyPolicy200JSONResponseBody2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetKeyPolicy200JSONResponseBody2 overwrites any union data inside the GetKeyPolicy200JSONResponseBody as the provided GetKeyPolicy200JSONResponseBody2
+func (t *GetKeyPolicy200JSONResponseBody) FromGetKeyPolicy200JSONResponseBody2(v GetKeyPolicy200JSONResponseBody2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetKeyPolicy200JSONResponseBody2 performs a merge with any union data inside the GetKeyPolicy200JSONResponseBody, using the provided GetKeyPolicy200JSONResponseBody2
+func (t *GetKeyPolicy200JSONResponseBody) MergeGetKeyPolicy200JSONResponseBody2(v GetKeyPolicy200JSONResponseBody2) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -2111,7 +2329,9 @@ type ClientInterface interface {
 	// CheckKeyWithBody Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -2123,7 +2343,9 @@ type ClientInterface interface {
 	// CheckKey Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -2139,6 +2361,13 @@ type ClientInterface interface {
 	// statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 	// HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 	// statement plus the use statement. Any role may call it.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+	// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+	// statement lets it `kms:CreateGrant` for the data identity alone
+	// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+	// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+	// of those two statements. The control identity never holds Encrypt or Decrypt.
 	//
 	// Corresponds with GET /v1/key-policy (the `GetKeyPolicy` operationId).
 	GetKeyPolicy(ctx context.Context, params *GetKeyPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2176,7 +2405,9 @@ type ClientInterface interface {
 
 	// DeleteOrg Delete an organisation with its collections, documents and tokens.
 	//
-	// Admin only.
+	// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+	// them for retirement, and a background worker retires each until KMS confirms (surviving
+	// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 	//
 	// Corresponds with DELETE /v1/orgs/{org} (the `DeleteOrg` operationId).
 	DeleteOrg(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2360,6 +2591,33 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/orgs/{org}/events (the `ListEvents` operationId).
 	ListEvents(ctx context.Context, org Org, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListGrants List the KMS grants on the organisation's keys, newest first.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) every
+	// linked customer key (data and backup, every region) carries one grant named
+	// `cmekd-<org id>-<region>-<purpose>`: its grantee is the data identity, its retiring principal
+	// the platform's control identity, its operations exactly the data path's, and it admits only
+	// the encryption context `{"cmekd:org": <org id>}`. `active` grants are on record as attached;
+	// one the customer revoked stays `active` here until `POST …/grants/renew` replaces it (then
+	// `retired`). Provider-managed organisations, and deployments with one identity, have none.
+	// Any role of the organisation, or the admin.
+	//
+	// Corresponds with GET /v1/orgs/{org}/grants (the `ListGrants` operationId).
+	ListGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RenewGrants Attach new grants to the keys whose grant the customer revoked, then probe.
+	//
+	// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
+	// monitor's probes only find the region unavailable). Each linked key whose grant no longer
+	// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+	// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
+	// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
+	// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
+	// it changes nothing. No body. Operator, owner or admin.
+	//
+	// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
+	RenewGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetKeyStatus Read the health of the organisation's linked key, per region.
 	//
@@ -2750,7 +3008,9 @@ func (c *Client) ListAllEvents(ctx context.Context, params *ListAllEventsParams,
 // CheckKeyWithBody Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -2772,7 +3032,9 @@ func (c *Client) CheckKeyWithBody(ctx context.Context, contentType string, body 
 // CheckKey Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -2798,6 +3060,13 @@ func (c *Client) CheckKey(ctx context.Context, body CheckKeyJSONRequestBody, req
 // statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 // HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 // statement plus the use statement. Any role may call it.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+// statement lets it `kms:CreateGrant` for the data identity alone
+// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+// of those two statements. The control identity never holds Encrypt or Decrypt.
 //
 // Corresponds with GET /v1/key-policy (the `GetKeyPolicy` operationId).
 func (c *Client) GetKeyPolicy(ctx context.Context, params *GetKeyPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2875,7 +3144,9 @@ func (c *Client) CreateOrg(ctx context.Context, params *CreateOrgParams, body Cr
 
 // DeleteOrg Delete an organisation with its collections, documents and tokens.
 //
-// Admin only.
+// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+// them for retirement, and a background worker retires each until KMS confirms (surviving
+// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 //
 // Corresponds with DELETE /v1/orgs/{org} (the `DeleteOrg` operationId).
 func (c *Client) DeleteOrg(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3260,6 +3531,53 @@ func (c *Client) ResumeCollection(ctx context.Context, org Org, col Col, reqEdit
 // Corresponds with GET /v1/orgs/{org}/events (the `ListEvents` operationId).
 func (c *Client) ListEvents(ctx context.Context, org Org, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListEventsRequest(c.Server, org, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListGrants List the KMS grants on the organisation's keys, newest first.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) every
+// linked customer key (data and backup, every region) carries one grant named
+// `cmekd-<org id>-<region>-<purpose>`: its grantee is the data identity, its retiring principal
+// the platform's control identity, its operations exactly the data path's, and it admits only
+// the encryption context `{"cmekd:org": <org id>}`. `active` grants are on record as attached;
+// one the customer revoked stays `active` here until `POST …/grants/renew` replaces it (then
+// `retired`). Provider-managed organisations, and deployments with one identity, have none.
+// Any role of the organisation, or the admin.
+//
+// Corresponds with GET /v1/orgs/{org}/grants (the `ListGrants` operationId).
+func (c *Client) ListGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListGrantsRequest(c.Server, org)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RenewGrants Attach new grants to the keys whose grant the customer revoked, then probe.
+//
+// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
+// monitor's probes only find the region unavailable). Each linked key whose grant no longer
+// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
+// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
+// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
+// it changes nothing. No body. Operator, owner or admin.
+//
+// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
+func (c *Client) RenewGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRenewGrantsRequest(c.Server, org)
 	if err != nil {
 		return nil, err
 	}
@@ -5262,6 +5580,74 @@ func NewListEventsRequest(server string, org Org, params *ListEventsParams) (*ht
 	return req, nil
 }
 
+// NewListGrantsRequest constructs an http.Request for the ListGrants method
+func NewListGrantsRequest(server string, org Org) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/grants", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRenewGrantsRequest constructs an http.Request for the RenewGrants method
+func NewRenewGrantsRequest(server string, org Org) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/grants/renew", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetKeyStatusRequest constructs an http.Request for the GetKeyStatus method
 func NewGetKeyStatusRequest(server string, org Org) (*http.Request, error) {
 	var err error
@@ -6764,7 +7150,9 @@ type ClientWithResponsesInterface interface {
 	// CheckKeyWithBodyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -6776,7 +7164,9 @@ type ClientWithResponsesInterface interface {
 	// CheckKeyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -6792,6 +7182,13 @@ type ClientWithResponsesInterface interface {
 	// statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 	// HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 	// statement plus the use statement. Any role may call it.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+	// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+	// statement lets it `kms:CreateGrant` for the data identity alone
+	// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+	// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+	// of those two statements. The control identity never holds Encrypt or Decrypt.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6833,7 +7230,9 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteOrgWithResponse Delete an organisation with its collections, documents and tokens.
 	//
-	// Admin only.
+	// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+	// them for retirement, and a background worker retires each until KMS confirms (surviving
+	// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7043,6 +7442,37 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/orgs/{org}/events (the `ListEvents` operationId).
 	ListEventsWithResponse(ctx context.Context, org Org, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error)
+
+	// ListGrantsWithResponse List the KMS grants on the organisation's keys, newest first.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) every
+	// linked customer key (data and backup, every region) carries one grant named
+	// `cmekd-<org id>-<region>-<purpose>`: its grantee is the data identity, its retiring principal
+	// the platform's control identity, its operations exactly the data path's, and it admits only
+	// the encryption context `{"cmekd:org": <org id>}`. `active` grants are on record as attached;
+	// one the customer revoked stays `active` here until `POST …/grants/renew` replaces it (then
+	// `retired`). Provider-managed organisations, and deployments with one identity, have none.
+	// Any role of the organisation, or the admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orgs/{org}/grants (the `ListGrants` operationId).
+	ListGrantsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*ListGrantsResponse, error)
+
+	// RenewGrantsWithResponse Attach new grants to the keys whose grant the customer revoked, then probe.
+	//
+	// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
+	// monitor's probes only find the region unavailable). Each linked key whose grant no longer
+	// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+	// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
+	// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
+	// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
+	// it changes nothing. No body. Operator, owner or admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
+	RenewGrantsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*RenewGrantsResponse, error)
 
 	// GetKeyStatusWithResponse Read the health of the organisation's linked key, per region.
 	//
@@ -11048,6 +11478,303 @@ func (r ListEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListGrantsResponse200Headers the declared response headers of an HTTP 200 response for ListGrants
+type ListGrantsResponse200Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse401Headers the declared response headers of an HTTP 401 response for ListGrants
+type ListGrantsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// ListGrantsResponse403Headers the declared response headers of an HTTP 403 response for ListGrants
+type ListGrantsResponse403Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse404Headers the declared response headers of an HTTP 404 response for ListGrants
+type ListGrantsResponse404Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse415Headers the declared response headers of an HTTP 415 response for ListGrants
+type ListGrantsResponse415Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse500Headers the declared response headers of an HTTP 500 response for ListGrants
+type ListGrantsResponse500Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse503Headers the declared response headers of an HTTP 503 response for ListGrants
+type ListGrantsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type ListGrantsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GrantList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenWorkspace
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *DatabaseUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListGrantsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListGrantsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListGrantsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListGrantsResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ListGrantsResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListGrantsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListGrantsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListGrantsResponse) GetJSON200() *GrantList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListGrantsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListGrantsResponse) GetJSON403() *ForbiddenWorkspace {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListGrantsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ListGrantsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListGrantsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListGrantsResponse) GetJSON503() *DatabaseUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListGrantsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListGrantsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListGrantsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListGrantsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RenewGrantsResponse200Headers the declared response headers of an HTTP 200 response for RenewGrants
+type RenewGrantsResponse200Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse401Headers the declared response headers of an HTTP 401 response for RenewGrants
+type RenewGrantsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// RenewGrantsResponse403Headers the declared response headers of an HTTP 403 response for RenewGrants
+type RenewGrantsResponse403Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse404Headers the declared response headers of an HTTP 404 response for RenewGrants
+type RenewGrantsResponse404Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse415Headers the declared response headers of an HTTP 415 response for RenewGrants
+type RenewGrantsResponse415Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse422Headers the declared response headers of an HTTP 422 response for RenewGrants
+type RenewGrantsResponse422Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse429Headers the declared response headers of an HTTP 429 response for RenewGrants
+type RenewGrantsResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+// RenewGrantsResponse500Headers the declared response headers of an HTTP 500 response for RenewGrants
+type RenewGrantsResponse500Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse503Headers the declared response headers of an HTTP 503 response for RenewGrants
+type RenewGrantsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type RenewGrantsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GrantList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenOperator
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *KMSUnreachable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RenewGrantsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RenewGrantsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RenewGrantsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RenewGrantsResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RenewGrantsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RenewGrantsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RenewGrantsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RenewGrantsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RenewGrantsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RenewGrantsResponse) GetJSON200() *GrantList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RenewGrantsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RenewGrantsResponse) GetJSON403() *ForbiddenOperator {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RenewGrantsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RenewGrantsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RenewGrantsResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RenewGrantsResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RenewGrantsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RenewGrantsResponse) GetJSON503() *KMSUnreachable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RenewGrantsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RenewGrantsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RenewGrantsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RenewGrantsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15410,7 +16137,9 @@ func (c *ClientWithResponses) ListAllEventsWithResponse(ctx context.Context, par
 // CheckKeyWithBodyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -15428,7 +16157,9 @@ func (c *ClientWithResponses) CheckKeyWithBodyWithResponse(ctx context.Context, 
 // CheckKeyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -15450,6 +16181,13 @@ func (c *ClientWithResponses) CheckKeyWithResponse(ctx context.Context, body Che
 // statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 // HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 // statement plus the use statement. Any role may call it.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+// statement lets it `kms:CreateGrant` for the data identity alone
+// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+// of those two statements. The control identity never holds Encrypt or Decrypt.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -15515,7 +16253,9 @@ func (c *ClientWithResponses) CreateOrgWithResponse(ctx context.Context, params 
 
 // DeleteOrgWithResponse Delete an organisation with its collections, documents and tokens.
 //
-// Admin only.
+// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+// them for retirement, and a background worker retires each until KMS confirms (surviving
+// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -15850,6 +16590,49 @@ func (c *ClientWithResponses) ListEventsWithResponse(ctx context.Context, org Or
 		return nil, err
 	}
 	return ParseListEventsResponse(rsp)
+}
+
+// ListGrantsWithResponse List the KMS grants on the organisation's keys, newest first.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) every
+// linked customer key (data and backup, every region) carries one grant named
+// `cmekd-<org id>-<region>-<purpose>`: its grantee is the data identity, its retiring principal
+// the platform's control identity, its operations exactly the data path's, and it admits only
+// the encryption context `{"cmekd:org": <org id>}`. `active` grants are on record as attached;
+// one the customer revoked stays `active` here until `POST …/grants/renew` replaces it (then
+// `retired`). Provider-managed organisations, and deployments with one identity, have none.
+// Any role of the organisation, or the admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orgs/{org}/grants (the `ListGrants` operationId).
+func (c *ClientWithResponses) ListGrantsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*ListGrantsResponse, error) {
+	rsp, err := c.ListGrants(ctx, org, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListGrantsResponse(rsp)
+}
+
+// RenewGrantsWithResponse Attach new grants to the keys whose grant the customer revoked, then probe.
+//
+// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
+// monitor's probes only find the region unavailable). Each linked key whose grant no longer
+// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
+// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
+// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
+// it changes nothing. No body. Operator, owner or admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
+func (c *ClientWithResponses) RenewGrantsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*RenewGrantsResponse, error) {
+	rsp, err := c.RenewGrants(ctx, org, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRenewGrantsResponse(rsp)
 }
 
 // GetKeyStatusWithResponse Read the health of the organisation's linked key, per region.
@@ -20615,6 +21398,357 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListGrantsResponse parses an HTTP response from a ListGrantsWithResponse call
+func ParseListGrantsResponse(rsp *http.Response) (*ListGrantsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListGrantsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GrantList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenWorkspace
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest DatabaseUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListGrantsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListGrantsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListGrantsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListGrantsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers ListGrantsResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListGrantsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListGrantsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRenewGrantsResponse parses an HTTP response from a RenewGrantsWithResponse call
+func ParseRenewGrantsResponse(rsp *http.Response) (*RenewGrantsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RenewGrantsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GrantList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenOperator
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest KMSUnreachable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RenewGrantsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers RenewGrantsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RenewGrantsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers RenewGrantsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers RenewGrantsResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RenewGrantsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RenewGrantsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RenewGrantsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RenewGrantsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

@@ -61,7 +61,13 @@ add. Exits 1 when a check fails.`,
 						return
 					}
 					stmt, _ := json.MarshalIndent(res.PolicyStatement, "", "  ")
-					fmt.Fprintf(e.stdout, "\nAdd this statement to the key policy of %s, then check again:\n%s\n", res.KeyArn, stmt)
+					what := "this statement"
+					if res.PolicyStatements != nil {
+						// Grant mode (SPEC §12): the use statement and the data grants statement.
+						stmt, _ = json.MarshalIndent(*res.PolicyStatements, "", "  ")
+						what = "these statements"
+					}
+					fmt.Fprintf(e.stdout, "\nAdd %s to the key policy of %s, then check again:\n%s\n", what, res.KeyArn, stmt)
 				})
 				if !res.Ok {
 					return errFailed

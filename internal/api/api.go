@@ -142,6 +142,8 @@ func New(cfg Config) *API {
 				r.With(a.require(domain.RoleOperator)).Post("/regions", a.addRegion)
 				r.Get("/regions", a.listRegions)
 				r.Get("/regions/{region}", a.getRegion)
+				r.Get("/grants", a.listGrants)
+				r.With(a.require(domain.RoleOperator), a.throttle(ratelimit.NewPerKey(tokenEvery, tokenBurst))).Post("/grants/renew", a.renewGrants)
 				r.With(a.require(domain.RoleOperator)).Post("/collections", a.createCollection)
 				r.Get("/collections", a.listCollections)
 				r.Get("/collections/{col}", a.getCollection)
