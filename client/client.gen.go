@@ -19,48 +19,72 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for BackupState.
+const (
+	Complete BackupState = "complete"
+	Failed   BackupState = "failed"
+	Running  BackupState = "running"
+)
+
+// Valid indicates whether the value is a known member of the BackupState enum.
+func (e BackupState) Valid() bool {
+	switch e {
+	case Complete:
+		return true
+	case Failed:
+		return true
+	case Running:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CheckName.
 const (
-	Arn             CheckName = "arn"
-	Decrypt         CheckName = "decrypt"
-	DescribeKey     CheckName = "describe_key"
-	Encrypt         CheckName = "encrypt"
-	GenerateDataKey CheckName = "generate_data_key"
-	KeyManager      CheckName = "key_manager"
-	KeySpec         CheckName = "key_spec"
-	KeyState        CheckName = "key_state"
-	KeyUsage        CheckName = "key_usage"
-	MultiRegion     CheckName = "multi_region"
-	ReEncrypt       CheckName = "re_encrypt"
-	ReplicaOf       CheckName = "replica_of"
+	CheckNameArn             CheckName = "arn"
+	CheckNameCreateGrant     CheckName = "create_grant"
+	CheckNameDecrypt         CheckName = "decrypt"
+	CheckNameDescribeKey     CheckName = "describe_key"
+	CheckNameEncrypt         CheckName = "encrypt"
+	CheckNameGenerateDataKey CheckName = "generate_data_key"
+	CheckNameKeyManager      CheckName = "key_manager"
+	CheckNameKeySpec         CheckName = "key_spec"
+	CheckNameKeyState        CheckName = "key_state"
+	CheckNameKeyUsage        CheckName = "key_usage"
+	CheckNameMultiRegion     CheckName = "multi_region"
+	CheckNameReEncrypt       CheckName = "re_encrypt"
+	CheckNameReplicaOf       CheckName = "replica_of"
 )
 
 // Valid indicates whether the value is a known member of the CheckName enum.
 func (e CheckName) Valid() bool {
 	switch e {
-	case Arn:
+	case CheckNameArn:
 		return true
-	case Decrypt:
+	case CheckNameCreateGrant:
 		return true
-	case DescribeKey:
+	case CheckNameDecrypt:
 		return true
-	case Encrypt:
+	case CheckNameDescribeKey:
 		return true
-	case GenerateDataKey:
+	case CheckNameEncrypt:
 		return true
-	case KeyManager:
+	case CheckNameGenerateDataKey:
 		return true
-	case KeySpec:
+	case CheckNameKeyManager:
 		return true
-	case KeyState:
+	case CheckNameKeySpec:
 		return true
-	case KeyUsage:
+	case CheckNameKeyState:
 		return true
-	case MultiRegion:
+	case CheckNameKeyUsage:
 		return true
-	case ReEncrypt:
+	case CheckNameMultiRegion:
 		return true
-	case ReplicaOf:
+	case CheckNameReEncrypt:
+		return true
+	case CheckNameReplicaOf:
 		return true
 	default:
 		return false
@@ -109,6 +133,8 @@ func (e EncryptionMode) Valid() bool {
 // Defines values for ErrorCode.
 const (
 	ErrorCodeAliasNotSupported          ErrorCode = "alias_not_supported"
+	ErrorCodeBackupNotComplete          ErrorCode = "backup_not_complete"
+	ErrorCodeBackupRunning              ErrorCode = "backup_running"
 	ErrorCodeCmekRequiresNewOrg         ErrorCode = "cmek_requires_new_org"
 	ErrorCodeCollectionIngestHalted     ErrorCode = "collection_ingest_halted"
 	ErrorCodeCollectionNameTaken        ErrorCode = "collection_name_taken"
@@ -161,6 +187,10 @@ const (
 func (e ErrorCode) Valid() bool {
 	switch e {
 	case ErrorCodeAliasNotSupported:
+		return true
+	case ErrorCodeBackupNotComplete:
+		return true
+	case ErrorCodeBackupRunning:
 		return true
 	case ErrorCodeCmekRequiresNewOrg:
 		return true
@@ -291,6 +321,8 @@ const (
 	EventTypeCollectionPaused        EventType = "collection.paused"
 	EventTypeCollectionReactivated   EventType = "collection.reactivated"
 	EventTypeCollectionResumed       EventType = "collection.resumed"
+	EventTypeGrantCreated            EventType = "grant.created"
+	EventTypeGrantRetired            EventType = "grant.retired"
 	EventTypeKeyProbeError           EventType = "key.probe_error"
 	EventTypeKeyRestored             EventType = "key.restored"
 	EventTypeKeyUnavailable          EventType = "key.unavailable"
@@ -335,6 +367,10 @@ func (e EventType) Valid() bool {
 		return true
 	case EventTypeCollectionResumed:
 		return true
+	case EventTypeGrantCreated:
+		return true
+	case EventTypeGrantRetired:
+		return true
 	case EventTypeKeyProbeError:
 		return true
 	case EventTypeKeyRestored:
@@ -376,6 +412,75 @@ func (e EventType) Valid() bool {
 	case EventTypeWorkspaceCreated:
 		return true
 	case EventTypeWorkspaceDeleted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GrantOperations.
+const (
+	GrantOperationsDecrypt         GrantOperations = "Decrypt"
+	GrantOperationsDescribeKey     GrantOperations = "DescribeKey"
+	GrantOperationsEncrypt         GrantOperations = "Encrypt"
+	GrantOperationsGenerateDataKey GrantOperations = "GenerateDataKey"
+	GrantOperationsReEncryptFrom   GrantOperations = "ReEncryptFrom"
+	GrantOperationsReEncryptTo     GrantOperations = "ReEncryptTo"
+)
+
+// Valid indicates whether the value is a known member of the GrantOperations enum.
+func (e GrantOperations) Valid() bool {
+	switch e {
+	case GrantOperationsDecrypt:
+		return true
+	case GrantOperationsDescribeKey:
+		return true
+	case GrantOperationsEncrypt:
+		return true
+	case GrantOperationsGenerateDataKey:
+		return true
+	case GrantOperationsReEncryptFrom:
+		return true
+	case GrantOperationsReEncryptTo:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GrantPurpose.
+const (
+	GrantPurposeBackup GrantPurpose = "backup"
+	GrantPurposeData   GrantPurpose = "data"
+)
+
+// Valid indicates whether the value is a known member of the GrantPurpose enum.
+func (e GrantPurpose) Valid() bool {
+	switch e {
+	case GrantPurposeBackup:
+		return true
+	case GrantPurposeData:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GrantStatus.
+const (
+	GrantStatusActive   GrantStatus = "active"
+	GrantStatusRetired  GrantStatus = "retired"
+	GrantStatusRetiring GrantStatus = "retiring"
+)
+
+// Valid indicates whether the value is a known member of the GrantStatus enum.
+func (e GrantStatus) Valid() bool {
+	switch e {
+	case GrantStatusActive:
+		return true
+	case GrantStatusRetired:
+		return true
+	case GrantStatusRetiring:
 		return true
 	default:
 		return false
@@ -613,6 +718,62 @@ func (e GetKeyPolicyParamsFormat) Valid() bool {
 	}
 }
 
+// Backup defines model for Backup.
+type Backup struct {
+	// CollectionId Example: col_0d7n3b6f1s8h2j4k
+	CollectionId CollectionId `json:"collection_id"`
+
+	// CreatedAt RFC 3339, in UTC.
+	//
+	// Example: 2025-01-31T12:00:00Z
+	CreatedAt Timestamp `json:"created_at"`
+
+	// Documents The documents copied so far; all of them once `complete`.
+	Documents int64 `json:"documents"`
+
+	// FinishedAt RFC 3339, in UTC; null when it has not happened.
+	FinishedAt *NullableTimestamp `json:"finished_at"`
+
+	// Id Example: bak_0d7n3b6f1s8h2j4k
+	Id BackupId `json:"id"`
+
+	// KeyArn The key that wraps the backup's data keys: the region's backup key, or its data key when it
+	// has none. Empty for provider_managed organisations (the platform's key is never shown).
+	KeyArn string `json:"key_arn"`
+
+	// Region An AWS region name.
+	//
+	// Example: us-west-2
+	Region Region `json:"region"`
+
+	// State `running`: documents are being copied (`documents` counts them so far). `complete`: every
+	// document of the collection at the backup's moment is in it; it can be restored. `failed`: the
+	// copy stopped (its server died, or the database went away); take a new backup.
+	State BackupState `json:"state"`
+}
+
+// BackupId Example: bak_0d7n3b6f1s8h2j4k
+type BackupId = string
+
+// BackupList defines model for BackupList.
+type BackupList struct {
+	Backups []Backup `json:"backups"`
+
+	// NextCursor Pass as `cursor` for the next page; empty on the last page.
+	NextCursor NextCursor `json:"next_cursor"`
+}
+
+// BackupRestore defines model for BackupRestore.
+type BackupRestore struct {
+	// Name The new collection's name.
+	Name string `json:"name"`
+}
+
+// BackupState `running`: documents are being copied (`documents` counts them so far). `complete`: every
+// document of the collection at the backup's moment is in it; it can be restored. `failed`: the
+// copy stopped (its server died, or the database went away); take a new backup.
+type BackupState string
+
 // Check defines model for Check.
 type Check struct {
 	// Action The KMS action that was denied, e.g. `kms:GenerateDataKey`.
@@ -835,6 +996,41 @@ type EventList struct {
 // recorded once per run of the same error, the key status keeping the latest.
 type EventType string
 
+// Grant A KMS grant cmekd attached to a linked key for its data identity (SPEC §12).
+type Grant struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// GrantId KMS's grant id; the customer revokes the grant with it (`aws kms revoke-grant --key-id <key_arn> --grant-id <grant_id>`).
+	GrantId string `json:"grant_id"`
+
+	// GranteePrincipal The data identity, `CMEKD_DATA_PRINCIPAL`.
+	GranteePrincipal string `json:"grantee_principal"`
+	KeyArn           string `json:"key_arn"`
+
+	// Name Example: cmekd-org_5vyq3m2tzdgo4h7e-us-east-1-data
+	Name       string            `json:"name"`
+	Operations []GrantOperations `json:"operations"`
+	Purpose    GrantPurpose      `json:"purpose"`
+	Region     string            `json:"region"`
+
+	// Status `retiring`: the organisation is being deleted and the retirement worker has yet to hear KMS confirm it.
+	Status GrantStatus `json:"status"`
+}
+
+// GrantOperations defines model for Grant.Operations.
+type GrantOperations string
+
+// GrantPurpose defines model for Grant.Purpose.
+type GrantPurpose string
+
+// GrantStatus `retiring`: the organisation is being deleted and the retirement worker has yet to hear KMS confirm it.
+type GrantStatus string
+
+// GrantList defines model for GrantList.
+type GrantList struct {
+	Grants []Grant `json:"grants"`
+}
+
 // Health defines model for Health.
 type Health struct {
 	Status HealthStatus `json:"status"`
@@ -871,6 +1067,9 @@ type KeyCheckResult struct {
 	//
 	// Example: {"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Resource":"*","Sid":"cmekdAllowUseOfTheKey"}
 	PolicyStatement PolicyStatement `json:"policy_statement"`
+
+	// PolicyStatements In grant mode only, every statement to add to the key policy (the use statement, which is also `policy_statement`, and the statement that lets the control identity grant the data identity).
+	PolicyStatements *[]PolicyStatement `json:"policy_statements,omitempty"`
 }
 
 // KeyHealth `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
@@ -1018,9 +1217,9 @@ type PolicyVersion string
 type PolicyStatement struct {
 	Action []string `json:"Action"`
 
-	// Condition Condition operator → condition key → value, e.g. `{"Bool": {"kms:GrantIsForAWSResource": "true"}}`.
-	Condition *map[string]map[string]string `json:"Condition,omitempty"`
-	Effect    PolicyStatementEffect         `json:"Effect"`
+	// Condition Condition operator → condition key → value or values, e.g. `{"Bool": {"kms:GrantIsForAWSResource": "true"}}` or `{"ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", "Decrypt"]}}`.
+	Condition *map[string]map[string]PolicyStatement_Condition_AdditionalProperties `json:"Condition,omitempty"`
+	Effect    PolicyStatementEffect                                                 `json:"Effect"`
 	Principal struct {
 		// AWS One principal ARN, or several.
 		AWS PolicyStatement_Principal_AWS `json:"AWS"`
@@ -1029,6 +1228,17 @@ type PolicyStatement struct {
 
 	// Sid Names cmekd, so the statement can be found among the customer's own.
 	Sid string `json:"Sid"`
+}
+
+// PolicyStatementCondition0 defines model for PolicyStatement.Condition.0.
+type PolicyStatementCondition0 = string
+
+// PolicyStatementCondition1 defines model for PolicyStatement.Condition.1.
+type PolicyStatementCondition1 = []string
+
+// PolicyStatement_Condition_AdditionalProperties defines model for PolicyStatement.Condition.AdditionalProperties.
+type PolicyStatement_Condition_AdditionalProperties struct {
+	union json.RawMessage
 }
 
 // PolicyStatementEffect defines model for PolicyStatement.Effect.
@@ -1455,6 +1665,9 @@ type WorkspaceList struct {
 	Workspaces []Workspace `json:"workspaces"`
 }
 
+// Bak Example: bak_0d7n3b6f1s8h2j4k
+type Bak = BackupId
+
 // Col Example: col_0d7n3b6f1s8h2j4k
 type Col = CollectionId
 
@@ -1491,6 +1704,11 @@ type Wh = WebhookId
 //
 // Example: snowflake-scope
 type WorkspaceName = Name
+
+// BackupKeyUnavailable The body of every error response.
+//
+// Example: {"error":{"code":"alias_not_supported","details":{},"message":"alias ARNs are not supported: give the full key ARN, arn:aws:kms:\u003cregion\u003e:\u003caccount\u003e:key/\u003ckey-id\u003e"},"request_id":"req_4f1c2b9a7d3e8f6a5b0c1d2e"}
+type BackupKeyUnavailable = Error
 
 // BadCursor The body of every error response.
 //
@@ -1628,6 +1846,9 @@ type GetKeyPolicyParamsTemplate string
 // GetKeyPolicyParamsFormat defines parameters for GetKeyPolicy.
 type GetKeyPolicyParamsFormat string
 
+// GetKeyPolicy200JSONResponseBody2 defines parameters for GetKeyPolicy.
+type GetKeyPolicy200JSONResponseBody2 = []PolicyStatement
+
 // GetKeyPolicy200JSONResponseBody defines parameters for GetKeyPolicy.
 type GetKeyPolicy200JSONResponseBody struct {
 	union json.RawMessage
@@ -1647,6 +1868,18 @@ type CreateOrgParams struct {
 	// IdempotencyKey A key of the caller's choosing, remembered for 24 hours: a retry with the same key and body
 	// gets the first answer again and creates nothing new.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListBackupsParams defines parameters for ListBackups.
+type ListBackupsParams struct {
+	// CollectionId Only the backups of this collection (which may be deleted by now).
+	CollectionId *CollectionId `form:"collection_id,omitempty" json:"collection_id,omitempty"`
+
+	// Limit The most items to return.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; omit for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListCollectionsParams defines parameters for ListCollections.
@@ -1749,6 +1982,9 @@ type CreateOrgJSONRequestBody = OrganizationCreate
 // UpdateOrgJSONRequestBody defines body for UpdateOrg for application/json ContentType.
 type UpdateOrgJSONRequestBody = OrganizationUpdate
 
+// RestoreBackupJSONRequestBody defines body for RestoreBackup for application/json ContentType.
+type RestoreBackupJSONRequestBody = BackupRestore
+
 // CreateCollectionJSONRequestBody defines body for CreateCollection for application/json ContentType.
 type CreateCollectionJSONRequestBody = CollectionCreate
 
@@ -1775,6 +2011,68 @@ type CreateWebhookJSONRequestBody = WebhookCreate
 
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
+
+// AsPolicyStatementCondition0 returns the union data inside the PolicyStatement_Condition_AdditionalProperties as a PolicyStatementCondition0
+func (t PolicyStatement_Condition_AdditionalProperties) AsPolicyStatementCondition0() (PolicyStatementCondition0, error) {
+	var body PolicyStatementCondition0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPolicyStatementCondition0 overwrites any union data inside the PolicyStatement_Condition_AdditionalProperties as the provided PolicyStatementCondition0
+func (t *PolicyStatement_Condition_AdditionalProperties) FromPolicyStatementCondition0(v PolicyStatementCondition0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePolicyStatementCondition0 performs a merge with any union data inside the PolicyStatement_Condition_AdditionalProperties, using the provided PolicyStatementCondition0
+func (t *PolicyStatement_Condition_AdditionalProperties) MergePolicyStatementCondition0(v PolicyStatementCondition0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPolicyStatementCondition1 returns the union data inside the PolicyStatement_Condition_AdditionalProperties as a PolicyStatementCondition1
+func (t PolicyStatement_Condition_AdditionalProperties) AsPolicyStatementCondition1() (PolicyStatementCondition1, error) {
+	var body PolicyStatementCondition1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPolicyStatementCondition1 overwrites any union data inside the PolicyStatement_Condition_AdditionalProperties as the provided PolicyStatementCondition1
+func (t *PolicyStatement_Condition_AdditionalProperties) FromPolicyStatementCondition1(v PolicyStatementCondition1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePolicyStatementCondition1 performs a merge with any union data inside the PolicyStatement_Condition_AdditionalProperties, using the provided PolicyStatementCondition1
+func (t *PolicyStatement_Condition_AdditionalProperties) MergePolicyStatementCondition1(v PolicyStatementCondition1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PolicyStatement_Condition_AdditionalProperties) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PolicyStatement_Condition_AdditionalProperties) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // AsPolicyStatementPrincipalAWS0 returns the union data inside the PolicyStatement_Principal_AWS as a PolicyStatementPrincipalAWS0
 func (t PolicyStatement_Principal_AWS) AsPolicyStatementPrincipalAWS0() (PolicyStatementPrincipalAWS0, error) {
@@ -1880,6 +2178,32 @@ func (t *GetKeyPolicy200JSONResponseBody) FromPolicy(v Policy) error {
 
 // MergePolicy performs a merge with any union data inside the GetKeyPolicy200JSONResponseBody, using the provided Policy
 func (t *GetKeyPolicy200JSONResponseBody) MergePolicy(v Policy) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetKeyPolicy200JSONResponseBody2 returns the union data inside the GetKeyPolicy200JSONResponseBody as a GetKeyPolicy200JSONResponseBody2
+func (t GetKeyPolicy200JSONResponseBody) AsGetKeyPolicy200JSONResponseBody2() (GetKeyPolicy200JSONResponseBody2, error) {
+	var body GetKeyPolicy200JSONResponseBody2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetKeyPolicy200JSONResponseBody2 overwrites any union data inside the GetKeyPolicy200JSONResponseBody as the provided GetKeyPolicy200JSONResponseBody2
+func (t *GetKeyPolicy200JSONResponseBody) FromGetKeyPolicy200JSONResponseBody2(v GetKeyPolicy200JSONResponseBody2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetKeyPolicy200JSONResponseBody2 performs a merge with any union data inside the GetKeyPolicy200JSONResponseBody, using the provided GetKeyPolicy200JSONResponseBody2
+func (t *GetKeyPolicy200JSONResponseBody) MergeGetKeyPolicy200JSONResponseBody2(v GetKeyPolicy200JSONResponseBody2) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -2005,7 +2329,9 @@ type ClientInterface interface {
 	// CheckKeyWithBody Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -2017,7 +2343,9 @@ type ClientInterface interface {
 	// CheckKey Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -2033,6 +2361,13 @@ type ClientInterface interface {
 	// statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 	// HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 	// statement plus the use statement. Any role may call it.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+	// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+	// statement lets it `kms:CreateGrant` for the data identity alone
+	// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+	// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+	// of those two statements. The control identity never holds Encrypt or Decrypt.
 	//
 	// Corresponds with GET /v1/key-policy (the `GetKeyPolicy` operationId).
 	GetKeyPolicy(ctx context.Context, params *GetKeyPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2070,7 +2405,9 @@ type ClientInterface interface {
 
 	// DeleteOrg Delete an organisation with its collections, documents and tokens.
 	//
-	// Admin only.
+	// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+	// them for retirement, and a background worker retires each until KMS confirms (surviving
+	// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 	//
 	// Corresponds with DELETE /v1/orgs/{org} (the `DeleteOrg` operationId).
 	DeleteOrg(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2101,6 +2438,54 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /v1/orgs/{org} (the `UpdateOrg` operationId).
 	UpdateOrg(ctx context.Context, org Org, body UpdateOrgJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListBackups List the organisation's backups, newest first.
+	//
+	// Backups outlive their collection; they go with their organisation. Any role of the
+	// organisation, or the admin.
+	//
+	// Corresponds with GET /v1/orgs/{org}/backups (the `ListBackups` operationId).
+	ListBackups(ctx context.Context, org Org, params *ListBackupsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteBackup Delete a backup, its documents and its data-key copies.
+	//
+	// Writes `backup.deleted`. Operator, owner or admin.
+	//
+	// Corresponds with DELETE /v1/orgs/{org}/backups/{bak} (the `DeleteBackup` operationId).
+	DeleteBackup(ctx context.Context, org Org, bak Bak, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBackup Read a backup and its progress.
+	//
+	// Any role of the organisation, or the admin.
+	//
+	// Corresponds with GET /v1/orgs/{org}/backups/{bak} (the `GetBackup` operationId).
+	GetBackup(ctx context.Context, org Org, bak Bak, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreBackupWithBody Restore a backup into a new collection.
+	//
+	// A new collection `name` in the backup's region holding every document of the backup, in the
+	// original order and with the original content and `created_at`, under new document ids, sealed
+	// under new data keys of the region's data key. All or nothing: a restore that fails leaves no
+	// collection. Writes `collection.created` and `backup.restored` (`collection_id` the new
+	// collection, `details.backup_id` and `details.source_collection_id`). Operator, owner or admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/orgs/{org}/backups/{bak}/restore (the `RestoreBackup` operationId).
+	RestoreBackupWithBody(ctx context.Context, org Org, bak Bak, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreBackup Restore a backup into a new collection.
+	//
+	// A new collection `name` in the backup's region holding every document of the backup, in the
+	// original order and with the original content and `created_at`, under new document ids, sealed
+	// under new data keys of the region's data key. All or nothing: a restore that fails leaves no
+	// collection. Writes `collection.created` and `backup.restored` (`collection_id` the new
+	// collection, `details.backup_id` and `details.source_collection_id`). Operator, owner or admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/orgs/{org}/backups/{bak}/restore (the `RestoreBackup` operationId).
+	RestoreBackup(ctx context.Context, org Org, bak Bak, body RestoreBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListCollections List the organisation's collections.
 	//
@@ -2140,6 +2525,23 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/orgs/{org}/collections/{col} (the `GetCollection` operationId).
 	GetCollection(ctx context.Context, org Org, col Col, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBackup Back up a collection now.
+	//
+	// A consistent copy of every document of the collection at this moment: documents committed
+	// after it began are not in it, and none is half in. The collection's data keys are re-wrapped
+	// with KMS `ReEncrypt` under the region's backup key (or under its data key when it has none),
+	// so a backup never needs the collection's data key to be read, and it outlives the collection.
+	// Documents are copied as they are stored (ciphertext only).
+	//
+	// The first page of documents is copied before the answer: a collection that fits in one page
+	// answers `complete`; a larger one answers `running`, and is copied in the background, page by
+	// page, `documents` counting what is copied so far. A backup whose server died while copying
+	// becomes `failed` within a lease (30 s); take a new one. The `backup.created` event is written
+	// when the backup completes. Takes no body (an empty object is accepted). Operator, owner or admin.
+	//
+	// Corresponds with POST /v1/orgs/{org}/collections/{col}/backups (the `CreateBackup` operationId).
+	CreateBackup(ctx context.Context, org Org, col Col, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListDocuments List a collection's documents, decrypted.
 	//
@@ -2189,6 +2591,33 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/orgs/{org}/events (the `ListEvents` operationId).
 	ListEvents(ctx context.Context, org Org, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListGrants List the KMS grants on the organisation's keys, newest first.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) every
+	// linked customer key (data and backup, every region) carries one grant named
+	// `cmekd-<org id>-<region>-<purpose>`: its grantee is the data identity, its retiring principal
+	// the platform's control identity, its operations exactly the data path's, and it admits only
+	// the encryption context `{"cmekd:org": <org id>}`. `active` grants are on record as attached;
+	// one the customer revoked stays `active` here until `POST …/grants/renew` replaces it (then
+	// `retired`). Provider-managed organisations, and deployments with one identity, have none.
+	// Any role of the organisation, or the admin.
+	//
+	// Corresponds with GET /v1/orgs/{org}/grants (the `ListGrants` operationId).
+	ListGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RenewGrants Attach new grants to the keys whose grant the customer revoked, then probe.
+	//
+	// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
+	// monitor's probes only find the region unavailable). Each linked key whose grant no longer
+	// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+	// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
+	// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
+	// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
+	// it changes nothing. No body. Operator, owner or admin.
+	//
+	// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
+	RenewGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetKeyStatus Read the health of the organisation's linked key, per region.
 	//
@@ -2579,7 +3008,9 @@ func (c *Client) ListAllEvents(ctx context.Context, params *ListAllEventsParams,
 // CheckKeyWithBody Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -2601,7 +3032,9 @@ func (c *Client) CheckKeyWithBody(ctx context.Context, contentType string, body 
 // CheckKey Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -2627,6 +3060,13 @@ func (c *Client) CheckKey(ctx context.Context, body CheckKeyJSONRequestBody, req
 // statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 // HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 // statement plus the use statement. Any role may call it.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+// statement lets it `kms:CreateGrant` for the data identity alone
+// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+// of those two statements. The control identity never holds Encrypt or Decrypt.
 //
 // Corresponds with GET /v1/key-policy (the `GetKeyPolicy` operationId).
 func (c *Client) GetKeyPolicy(ctx context.Context, params *GetKeyPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2704,7 +3144,9 @@ func (c *Client) CreateOrg(ctx context.Context, params *CreateOrgParams, body Cr
 
 // DeleteOrg Delete an organisation with its collections, documents and tokens.
 //
-// Admin only.
+// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+// them for retirement, and a background worker retires each until KMS confirms (surviving
+// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 //
 // Corresponds with DELETE /v1/orgs/{org} (the `DeleteOrg` operationId).
 func (c *Client) DeleteOrg(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2766,6 +3208,104 @@ func (c *Client) UpdateOrgWithBody(ctx context.Context, org Org, contentType str
 // Corresponds with PATCH /v1/orgs/{org} (the `UpdateOrg` operationId).
 func (c *Client) UpdateOrg(ctx context.Context, org Org, body UpdateOrgJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateOrgRequest(c.Server, org, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListBackups List the organisation's backups, newest first.
+//
+// Backups outlive their collection; they go with their organisation. Any role of the
+// organisation, or the admin.
+//
+// Corresponds with GET /v1/orgs/{org}/backups (the `ListBackups` operationId).
+func (c *Client) ListBackups(ctx context.Context, org Org, params *ListBackupsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListBackupsRequest(c.Server, org, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteBackup Delete a backup, its documents and its data-key copies.
+//
+// Writes `backup.deleted`. Operator, owner or admin.
+//
+// Corresponds with DELETE /v1/orgs/{org}/backups/{bak} (the `DeleteBackup` operationId).
+func (c *Client) DeleteBackup(ctx context.Context, org Org, bak Bak, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteBackupRequest(c.Server, org, bak)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBackup Read a backup and its progress.
+//
+// Any role of the organisation, or the admin.
+//
+// Corresponds with GET /v1/orgs/{org}/backups/{bak} (the `GetBackup` operationId).
+func (c *Client) GetBackup(ctx context.Context, org Org, bak Bak, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBackupRequest(c.Server, org, bak)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreBackupWithBody Restore a backup into a new collection.
+//
+// A new collection `name` in the backup's region holding every document of the backup, in the
+// original order and with the original content and `created_at`, under new document ids, sealed
+// under new data keys of the region's data key. All or nothing: a restore that fails leaves no
+// collection. Writes `collection.created` and `backup.restored` (`collection_id` the new
+// collection, `details.backup_id` and `details.source_collection_id`). Operator, owner or admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/orgs/{org}/backups/{bak}/restore (the `RestoreBackup` operationId).
+func (c *Client) RestoreBackupWithBody(ctx context.Context, org Org, bak Bak, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreBackupRequestWithBody(c.Server, org, bak, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreBackup Restore a backup into a new collection.
+//
+// A new collection `name` in the backup's region holding every document of the backup, in the
+// original order and with the original content and `created_at`, under new document ids, sealed
+// under new data keys of the region's data key. All or nothing: a restore that fails leaves no
+// collection. Writes `collection.created` and `backup.restored` (`collection_id` the new
+// collection, `details.backup_id` and `details.source_collection_id`). Operator, owner or admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/orgs/{org}/backups/{bak}/restore (the `RestoreBackup` operationId).
+func (c *Client) RestoreBackup(ctx context.Context, org Org, bak Bak, body RestoreBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreBackupRequest(c.Server, org, bak, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2855,6 +3395,33 @@ func (c *Client) DeleteCollection(ctx context.Context, org Org, col Col, reqEdit
 // Corresponds with GET /v1/orgs/{org}/collections/{col} (the `GetCollection` operationId).
 func (c *Client) GetCollection(ctx context.Context, org Org, col Col, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetCollectionRequest(c.Server, org, col)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBackup Back up a collection now.
+//
+// A consistent copy of every document of the collection at this moment: documents committed
+// after it began are not in it, and none is half in. The collection's data keys are re-wrapped
+// with KMS `ReEncrypt` under the region's backup key (or under its data key when it has none),
+// so a backup never needs the collection's data key to be read, and it outlives the collection.
+// Documents are copied as they are stored (ciphertext only).
+//
+// The first page of documents is copied before the answer: a collection that fits in one page
+// answers `complete`; a larger one answers `running`, and is copied in the background, page by
+// page, `documents` counting what is copied so far. A backup whose server died while copying
+// becomes `failed` within a lease (30 s); take a new one. The `backup.created` event is written
+// when the backup completes. Takes no body (an empty object is accepted). Operator, owner or admin.
+//
+// Corresponds with POST /v1/orgs/{org}/collections/{col}/backups (the `CreateBackup` operationId).
+func (c *Client) CreateBackup(ctx context.Context, org Org, col Col, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBackupRequest(c.Server, org, col)
 	if err != nil {
 		return nil, err
 	}
@@ -2964,6 +3531,53 @@ func (c *Client) ResumeCollection(ctx context.Context, org Org, col Col, reqEdit
 // Corresponds with GET /v1/orgs/{org}/events (the `ListEvents` operationId).
 func (c *Client) ListEvents(ctx context.Context, org Org, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListEventsRequest(c.Server, org, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListGrants List the KMS grants on the organisation's keys, newest first.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) every
+// linked customer key (data and backup, every region) carries one grant named
+// `cmekd-<org id>-<region>-<purpose>`: its grantee is the data identity, its retiring principal
+// the platform's control identity, its operations exactly the data path's, and it admits only
+// the encryption context `{"cmekd:org": <org id>}`. `active` grants are on record as attached;
+// one the customer revoked stays `active` here until `POST …/grants/renew` replaces it (then
+// `retired`). Provider-managed organisations, and deployments with one identity, have none.
+// Any role of the organisation, or the admin.
+//
+// Corresponds with GET /v1/orgs/{org}/grants (the `ListGrants` operationId).
+func (c *Client) ListGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListGrantsRequest(c.Server, org)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RenewGrants Attach new grants to the keys whose grant the customer revoked, then probe.
+//
+// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
+// monitor's probes only find the region unavailable). Each linked key whose grant no longer
+// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
+// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
+// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
+// it changes nothing. No body. Operator, owner or admin.
+//
+// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
+func (c *Client) RenewGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRenewGrantsRequest(c.Server, org)
 	if err != nil {
 		return nil, err
 	}
@@ -4179,6 +4793,227 @@ func NewUpdateOrgRequestWithBody(server string, org Org, contentType string, bod
 	return req, nil
 }
 
+// NewListBackupsRequest constructs an http.Request for the ListBackups method
+func NewListBackupsRequest(server string, org Org, params *ListBackupsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/backups", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.CollectionId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "collection_id", *params.CollectionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteBackupRequest constructs an http.Request for the DeleteBackup method
+func NewDeleteBackupRequest(server string, org Org, bak Bak) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "bak", bak, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/backups/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetBackupRequest constructs an http.Request for the GetBackup method
+func NewGetBackupRequest(server string, org Org, bak Bak) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "bak", bak, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/backups/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRestoreBackupRequest calls the generic RestoreBackup builder with application/json body
+func NewRestoreBackupRequest(server string, org Org, bak Bak, body RestoreBackupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRestoreBackupRequestWithBody(server, org, bak, "application/json", bodyReader)
+}
+
+// NewRestoreBackupRequestWithBody constructs an http.Request for the RestoreBackup method, with any body, and a specified content type
+func NewRestoreBackupRequestWithBody(server string, org Org, bak Bak, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "bak", bak, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/backups/%s/restore", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListCollectionsRequest constructs an http.Request for the ListCollections method
 func NewListCollectionsRequest(server string, org Org, params *ListCollectionsParams) (*http.Request, error) {
 	var err error
@@ -4374,6 +5209,47 @@ func NewGetCollectionRequest(server string, org Org, col Col) (*http.Request, er
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateBackupRequest constructs an http.Request for the CreateBackup method
+func NewCreateBackupRequest(server string, org Org, col Col) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "col", col, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/collections/%s/backups", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -4697,6 +5573,74 @@ func NewListEventsRequest(server string, org Org, params *ListEventsParams) (*ht
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListGrantsRequest constructs an http.Request for the ListGrants method
+func NewListGrantsRequest(server string, org Org) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/grants", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRenewGrantsRequest constructs an http.Request for the RenewGrants method
+func NewRenewGrantsRequest(server string, org Org) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/grants/renew", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -6206,7 +7150,9 @@ type ClientWithResponsesInterface interface {
 	// CheckKeyWithBodyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -6218,7 +7164,9 @@ type ClientWithResponsesInterface interface {
 	// CheckKeyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 	//
 	// Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-	// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+	// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+	// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+	// and the grant is retired again: a key check stores nothing. A well-formed request
 	// always gets 200, also when a check fails; checks that could not run report `skipped`.
 	// Any role may call it.
 	//
@@ -6234,6 +7182,13 @@ type ClientWithResponsesInterface interface {
 	// statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 	// HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 	// statement plus the use statement. Any role may call it.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+	// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+	// statement lets it `kms:CreateGrant` for the data identity alone
+	// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+	// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+	// of those two statements. The control identity never holds Encrypt or Decrypt.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6275,7 +7230,9 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteOrgWithResponse Delete an organisation with its collections, documents and tokens.
 	//
-	// Admin only.
+	// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+	// them for retirement, and a background worker retires each until KMS confirms (surviving
+	// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6310,6 +7267,60 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /v1/orgs/{org} (the `UpdateOrg` operationId).
 	UpdateOrgWithResponse(ctx context.Context, org Org, body UpdateOrgJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrgResponse, error)
+
+	// ListBackupsWithResponse List the organisation's backups, newest first.
+	//
+	// Backups outlive their collection; they go with their organisation. Any role of the
+	// organisation, or the admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orgs/{org}/backups (the `ListBackups` operationId).
+	ListBackupsWithResponse(ctx context.Context, org Org, params *ListBackupsParams, reqEditors ...RequestEditorFn) (*ListBackupsResponse, error)
+
+	// DeleteBackupWithResponse Delete a backup, its documents and its data-key copies.
+	//
+	// Writes `backup.deleted`. Operator, owner or admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/orgs/{org}/backups/{bak} (the `DeleteBackup` operationId).
+	DeleteBackupWithResponse(ctx context.Context, org Org, bak Bak, reqEditors ...RequestEditorFn) (*DeleteBackupResponse, error)
+
+	// GetBackupWithResponse Read a backup and its progress.
+	//
+	// Any role of the organisation, or the admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orgs/{org}/backups/{bak} (the `GetBackup` operationId).
+	GetBackupWithResponse(ctx context.Context, org Org, bak Bak, reqEditors ...RequestEditorFn) (*GetBackupResponse, error)
+
+	// RestoreBackupWithBodyWithResponse Restore a backup into a new collection.
+	//
+	// A new collection `name` in the backup's region holding every document of the backup, in the
+	// original order and with the original content and `created_at`, under new document ids, sealed
+	// under new data keys of the region's data key. All or nothing: a restore that fails leaves no
+	// collection. Writes `collection.created` and `backup.restored` (`collection_id` the new
+	// collection, `details.backup_id` and `details.source_collection_id`). Operator, owner or admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orgs/{org}/backups/{bak}/restore (the `RestoreBackup` operationId).
+	RestoreBackupWithBodyWithResponse(ctx context.Context, org Org, bak Bak, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error)
+
+	// RestoreBackupWithResponse Restore a backup into a new collection.
+	//
+	// A new collection `name` in the backup's region holding every document of the backup, in the
+	// original order and with the original content and `created_at`, under new document ids, sealed
+	// under new data keys of the region's data key. All or nothing: a restore that fails leaves no
+	// collection. Writes `collection.created` and `backup.restored` (`collection_id` the new
+	// collection, `details.backup_id` and `details.source_collection_id`). Operator, owner or admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orgs/{org}/backups/{bak}/restore (the `RestoreBackup` operationId).
+	RestoreBackupWithResponse(ctx context.Context, org Org, bak Bak, body RestoreBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error)
 
 	// ListCollectionsWithResponse List the organisation's collections.
 	//
@@ -6355,6 +7366,25 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/orgs/{org}/collections/{col} (the `GetCollection` operationId).
 	GetCollectionWithResponse(ctx context.Context, org Org, col Col, reqEditors ...RequestEditorFn) (*GetCollectionResponse, error)
+
+	// CreateBackupWithResponse Back up a collection now.
+	//
+	// A consistent copy of every document of the collection at this moment: documents committed
+	// after it began are not in it, and none is half in. The collection's data keys are re-wrapped
+	// with KMS `ReEncrypt` under the region's backup key (or under its data key when it has none),
+	// so a backup never needs the collection's data key to be read, and it outlives the collection.
+	// Documents are copied as they are stored (ciphertext only).
+	//
+	// The first page of documents is copied before the answer: a collection that fits in one page
+	// answers `complete`; a larger one answers `running`, and is copied in the background, page by
+	// page, `documents` counting what is copied so far. A backup whose server died while copying
+	// becomes `failed` within a lease (30 s); take a new one. The `backup.created` event is written
+	// when the backup completes. Takes no body (an empty object is accepted). Operator, owner or admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orgs/{org}/collections/{col}/backups (the `CreateBackup` operationId).
+	CreateBackupWithResponse(ctx context.Context, org Org, col Col, reqEditors ...RequestEditorFn) (*CreateBackupResponse, error)
 
 	// ListDocumentsWithResponse List a collection's documents, decrypted.
 	//
@@ -6412,6 +7442,37 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/orgs/{org}/events (the `ListEvents` operationId).
 	ListEventsWithResponse(ctx context.Context, org Org, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error)
+
+	// ListGrantsWithResponse List the KMS grants on the organisation's keys, newest first.
+	//
+	// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) every
+	// linked customer key (data and backup, every region) carries one grant named
+	// `cmekd-<org id>-<region>-<purpose>`: its grantee is the data identity, its retiring principal
+	// the platform's control identity, its operations exactly the data path's, and it admits only
+	// the encryption context `{"cmekd:org": <org id>}`. `active` grants are on record as attached;
+	// one the customer revoked stays `active` here until `POST …/grants/renew` replaces it (then
+	// `retired`). Provider-managed organisations, and deployments with one identity, have none.
+	// Any role of the organisation, or the admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orgs/{org}/grants (the `ListGrants` operationId).
+	ListGrantsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*ListGrantsResponse, error)
+
+	// RenewGrantsWithResponse Attach new grants to the keys whose grant the customer revoked, then probe.
+	//
+	// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
+	// monitor's probes only find the region unavailable). Each linked key whose grant no longer
+	// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+	// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
+	// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
+	// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
+	// it changes nothing. No body. Operator, owner or admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
+	RenewGrantsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*RenewGrantsResponse, error)
 
 	// GetKeyStatusWithResponse Read the health of the organisation's linked key, per region.
 	//
@@ -8197,6 +9258,633 @@ func (r UpdateOrgResponse) ContentType() string {
 	return ""
 }
 
+// ListBackupsResponse200Headers the declared response headers of an HTTP 200 response for ListBackups
+type ListBackupsResponse200Headers struct {
+	XRequestId string
+}
+
+// ListBackupsResponse400Headers the declared response headers of an HTTP 400 response for ListBackups
+type ListBackupsResponse400Headers struct {
+	XRequestId string
+}
+
+// ListBackupsResponse401Headers the declared response headers of an HTTP 401 response for ListBackups
+type ListBackupsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// ListBackupsResponse403Headers the declared response headers of an HTTP 403 response for ListBackups
+type ListBackupsResponse403Headers struct {
+	XRequestId string
+}
+
+// ListBackupsResponse404Headers the declared response headers of an HTTP 404 response for ListBackups
+type ListBackupsResponse404Headers struct {
+	XRequestId string
+}
+
+// ListBackupsResponse415Headers the declared response headers of an HTTP 415 response for ListBackups
+type ListBackupsResponse415Headers struct {
+	XRequestId string
+}
+
+// ListBackupsResponse422Headers the declared response headers of an HTTP 422 response for ListBackups
+type ListBackupsResponse422Headers struct {
+	XRequestId string
+}
+
+// ListBackupsResponse500Headers the declared response headers of an HTTP 500 response for ListBackups
+type ListBackupsResponse500Headers struct {
+	XRequestId string
+}
+
+// ListBackupsResponse503Headers the declared response headers of an HTTP 503 response for ListBackups
+type ListBackupsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type ListBackupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BackupList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadCursor
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenWorkspace
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *DatabaseUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListBackupsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListBackupsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListBackupsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListBackupsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListBackupsResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ListBackupsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListBackupsResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListBackupsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListBackupsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListBackupsResponse) GetJSON200() *BackupList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListBackupsResponse) GetJSON400() *BadCursor {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListBackupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListBackupsResponse) GetJSON403() *ForbiddenWorkspace {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListBackupsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ListBackupsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListBackupsResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListBackupsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListBackupsResponse) GetJSON503() *DatabaseUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListBackupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListBackupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListBackupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListBackupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteBackupResponse204Headers the declared response headers of an HTTP 204 response for DeleteBackup
+type DeleteBackupResponse204Headers struct {
+	XRequestId string
+}
+
+// DeleteBackupResponse401Headers the declared response headers of an HTTP 401 response for DeleteBackup
+type DeleteBackupResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// DeleteBackupResponse403Headers the declared response headers of an HTTP 403 response for DeleteBackup
+type DeleteBackupResponse403Headers struct {
+	XRequestId string
+}
+
+// DeleteBackupResponse404Headers the declared response headers of an HTTP 404 response for DeleteBackup
+type DeleteBackupResponse404Headers struct {
+	XRequestId string
+}
+
+// DeleteBackupResponse409Headers the declared response headers of an HTTP 409 response for DeleteBackup
+type DeleteBackupResponse409Headers struct {
+	XRequestId string
+}
+
+// DeleteBackupResponse415Headers the declared response headers of an HTTP 415 response for DeleteBackup
+type DeleteBackupResponse415Headers struct {
+	XRequestId string
+}
+
+// DeleteBackupResponse500Headers the declared response headers of an HTTP 500 response for DeleteBackup
+type DeleteBackupResponse500Headers struct {
+	XRequestId string
+}
+
+// DeleteBackupResponse503Headers the declared response headers of an HTTP 503 response for DeleteBackup
+type DeleteBackupResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type DeleteBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenOperator
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *DatabaseUnavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *DeleteBackupResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteBackupResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteBackupResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *DeleteBackupResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *DeleteBackupResponse409Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *DeleteBackupResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeleteBackupResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteBackupResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteBackupResponse) GetJSON403() *ForbiddenOperator {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteBackupResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r DeleteBackupResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteBackupResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteBackupResponse) GetJSON503() *DatabaseUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBackupResponse200Headers the declared response headers of an HTTP 200 response for GetBackup
+type GetBackupResponse200Headers struct {
+	XRequestId string
+}
+
+// GetBackupResponse401Headers the declared response headers of an HTTP 401 response for GetBackup
+type GetBackupResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// GetBackupResponse403Headers the declared response headers of an HTTP 403 response for GetBackup
+type GetBackupResponse403Headers struct {
+	XRequestId string
+}
+
+// GetBackupResponse404Headers the declared response headers of an HTTP 404 response for GetBackup
+type GetBackupResponse404Headers struct {
+	XRequestId string
+}
+
+// GetBackupResponse415Headers the declared response headers of an HTTP 415 response for GetBackup
+type GetBackupResponse415Headers struct {
+	XRequestId string
+}
+
+// GetBackupResponse500Headers the declared response headers of an HTTP 500 response for GetBackup
+type GetBackupResponse500Headers struct {
+	XRequestId string
+}
+
+// GetBackupResponse503Headers the declared response headers of an HTTP 503 response for GetBackup
+type GetBackupResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type GetBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Backup
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenWorkspace
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *DatabaseUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetBackupResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetBackupResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetBackupResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetBackupResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *GetBackupResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetBackupResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBackupResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBackupResponse) GetJSON200() *Backup {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetBackupResponse) GetJSON403() *ForbiddenWorkspace {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r GetBackupResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetBackupResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetBackupResponse) GetJSON503() *DatabaseUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RestoreBackupResponse201Headers the declared response headers of an HTTP 201 response for RestoreBackup
+type RestoreBackupResponse201Headers struct {
+	XRequestId string
+}
+
+// RestoreBackupResponse400Headers the declared response headers of an HTTP 400 response for RestoreBackup
+type RestoreBackupResponse400Headers struct {
+	XRequestId string
+}
+
+// RestoreBackupResponse401Headers the declared response headers of an HTTP 401 response for RestoreBackup
+type RestoreBackupResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// RestoreBackupResponse403Headers the declared response headers of an HTTP 403 response for RestoreBackup
+type RestoreBackupResponse403Headers struct {
+	XRequestId string
+}
+
+// RestoreBackupResponse404Headers the declared response headers of an HTTP 404 response for RestoreBackup
+type RestoreBackupResponse404Headers struct {
+	XRequestId string
+}
+
+// RestoreBackupResponse409Headers the declared response headers of an HTTP 409 response for RestoreBackup
+type RestoreBackupResponse409Headers struct {
+	XRequestId string
+}
+
+// RestoreBackupResponse413Headers the declared response headers of an HTTP 413 response for RestoreBackup
+type RestoreBackupResponse413Headers struct {
+	XRequestId string
+}
+
+// RestoreBackupResponse415Headers the declared response headers of an HTTP 415 response for RestoreBackup
+type RestoreBackupResponse415Headers struct {
+	XRequestId string
+}
+
+// RestoreBackupResponse422Headers the declared response headers of an HTTP 422 response for RestoreBackup
+type RestoreBackupResponse422Headers struct {
+	XRequestId string
+}
+
+// RestoreBackupResponse500Headers the declared response headers of an HTTP 500 response for RestoreBackup
+type RestoreBackupResponse500Headers struct {
+	XRequestId string
+}
+
+// RestoreBackupResponse503Headers the declared response headers of an HTTP 503 response for RestoreBackup
+type RestoreBackupResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type RestoreBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Collection
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenOperator
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *InvalidRequest
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *DocumentReadFailed
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *KMSUnreachable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *RestoreBackupResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RestoreBackupResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RestoreBackupResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RestoreBackupResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RestoreBackupResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RestoreBackupResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RestoreBackupResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RestoreBackupResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RestoreBackupResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RestoreBackupResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RestoreBackupResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RestoreBackupResponse) GetJSON201() *Collection {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RestoreBackupResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RestoreBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RestoreBackupResponse) GetJSON403() *ForbiddenOperator {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RestoreBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RestoreBackupResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RestoreBackupResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RestoreBackupResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RestoreBackupResponse) GetJSON422() *InvalidRequest {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RestoreBackupResponse) GetJSON500() *DocumentReadFailed {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RestoreBackupResponse) GetJSON503() *KMSUnreachable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RestoreBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RestoreBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RestoreBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RestoreBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListCollectionsResponse200Headers the declared response headers of an HTTP 200 response for ListCollections
 type ListCollectionsResponse200Headers struct {
 	XRequestId string
@@ -8804,6 +10492,168 @@ func (r GetCollectionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetCollectionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateBackupResponse201Headers the declared response headers of an HTTP 201 response for CreateBackup
+type CreateBackupResponse201Headers struct {
+	XRequestId string
+}
+
+// CreateBackupResponse400Headers the declared response headers of an HTTP 400 response for CreateBackup
+type CreateBackupResponse400Headers struct {
+	XRequestId string
+}
+
+// CreateBackupResponse401Headers the declared response headers of an HTTP 401 response for CreateBackup
+type CreateBackupResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// CreateBackupResponse403Headers the declared response headers of an HTTP 403 response for CreateBackup
+type CreateBackupResponse403Headers struct {
+	XRequestId string
+}
+
+// CreateBackupResponse404Headers the declared response headers of an HTTP 404 response for CreateBackup
+type CreateBackupResponse404Headers struct {
+	XRequestId string
+}
+
+// CreateBackupResponse409Headers the declared response headers of an HTTP 409 response for CreateBackup
+type CreateBackupResponse409Headers struct {
+	XRequestId string
+}
+
+// CreateBackupResponse415Headers the declared response headers of an HTTP 415 response for CreateBackup
+type CreateBackupResponse415Headers struct {
+	XRequestId string
+}
+
+// CreateBackupResponse500Headers the declared response headers of an HTTP 500 response for CreateBackup
+type CreateBackupResponse500Headers struct {
+	XRequestId string
+}
+
+// CreateBackupResponse503Headers the declared response headers of an HTTP 503 response for CreateBackup
+type CreateBackupResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type CreateBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Backup
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenOperator
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *BackupKeyUnavailable
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateBackupResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *CreateBackupResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateBackupResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateBackupResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *CreateBackupResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CreateBackupResponse409Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *CreateBackupResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *CreateBackupResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateBackupResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateBackupResponse) GetJSON201() *Backup {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateBackupResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateBackupResponse) GetJSON403() *ForbiddenOperator {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateBackupResponse) GetJSON409() *BackupKeyUnavailable {
+	return r.JSON409
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateBackupResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateBackupResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateBackupResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateBackupResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9628,6 +11478,303 @@ func (r ListEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListGrantsResponse200Headers the declared response headers of an HTTP 200 response for ListGrants
+type ListGrantsResponse200Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse401Headers the declared response headers of an HTTP 401 response for ListGrants
+type ListGrantsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// ListGrantsResponse403Headers the declared response headers of an HTTP 403 response for ListGrants
+type ListGrantsResponse403Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse404Headers the declared response headers of an HTTP 404 response for ListGrants
+type ListGrantsResponse404Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse415Headers the declared response headers of an HTTP 415 response for ListGrants
+type ListGrantsResponse415Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse500Headers the declared response headers of an HTTP 500 response for ListGrants
+type ListGrantsResponse500Headers struct {
+	XRequestId string
+}
+
+// ListGrantsResponse503Headers the declared response headers of an HTTP 503 response for ListGrants
+type ListGrantsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type ListGrantsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GrantList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenWorkspace
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *DatabaseUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListGrantsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListGrantsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListGrantsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListGrantsResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ListGrantsResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListGrantsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListGrantsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListGrantsResponse) GetJSON200() *GrantList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListGrantsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListGrantsResponse) GetJSON403() *ForbiddenWorkspace {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListGrantsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ListGrantsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListGrantsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListGrantsResponse) GetJSON503() *DatabaseUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListGrantsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListGrantsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListGrantsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListGrantsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RenewGrantsResponse200Headers the declared response headers of an HTTP 200 response for RenewGrants
+type RenewGrantsResponse200Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse401Headers the declared response headers of an HTTP 401 response for RenewGrants
+type RenewGrantsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// RenewGrantsResponse403Headers the declared response headers of an HTTP 403 response for RenewGrants
+type RenewGrantsResponse403Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse404Headers the declared response headers of an HTTP 404 response for RenewGrants
+type RenewGrantsResponse404Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse415Headers the declared response headers of an HTTP 415 response for RenewGrants
+type RenewGrantsResponse415Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse422Headers the declared response headers of an HTTP 422 response for RenewGrants
+type RenewGrantsResponse422Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse429Headers the declared response headers of an HTTP 429 response for RenewGrants
+type RenewGrantsResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+// RenewGrantsResponse500Headers the declared response headers of an HTTP 500 response for RenewGrants
+type RenewGrantsResponse500Headers struct {
+	XRequestId string
+}
+
+// RenewGrantsResponse503Headers the declared response headers of an HTTP 503 response for RenewGrants
+type RenewGrantsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type RenewGrantsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GrantList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenOperator
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *KMSUnreachable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RenewGrantsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RenewGrantsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RenewGrantsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RenewGrantsResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RenewGrantsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RenewGrantsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RenewGrantsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RenewGrantsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RenewGrantsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RenewGrantsResponse) GetJSON200() *GrantList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RenewGrantsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RenewGrantsResponse) GetJSON403() *ForbiddenOperator {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RenewGrantsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RenewGrantsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RenewGrantsResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RenewGrantsResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RenewGrantsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RenewGrantsResponse) GetJSON503() *KMSUnreachable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RenewGrantsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RenewGrantsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RenewGrantsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RenewGrantsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13990,7 +16137,9 @@ func (c *ClientWithResponses) ListAllEventsWithResponse(ctx context.Context, par
 // CheckKeyWithBodyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -14008,7 +16157,9 @@ func (c *ClientWithResponses) CheckKeyWithBodyWithResponse(ctx context.Context, 
 // CheckKeyWithResponse Check a key ARN and prove the platform can use the key, storing nothing.
 //
 // Runs the key ARN rules and the verification probe (DescribeKey, GenerateDataKey, Decrypt,
-// Encrypt as the platform's principal) and reports every check, in order. A well-formed request
+// Encrypt as the platform's principal) and reports every check, in order. In grant mode the
+// check `create_grant` attaches a grant for the data identity, the crypto checks run through it,
+// and the grant is retired again: a key check stores nothing. A well-formed request
 // always gets 200, also when a check fails; checks that could not run report `skipped`.
 // Any role may call it.
 //
@@ -14030,6 +16181,13 @@ func (c *ClientWithResponses) CheckKeyWithResponse(ctx context.Context, body Che
 // statements. `format=terraform` gives the same policy as an `aws_kms_key_policy` resource in
 // HCL; since that resource holds a whole policy, `template=statement` then gives the key owner's
 // statement plus the use statement. Any role may call it.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) the
+// platform's control identity gets only `kms:DescribeKey` in the use statement, and a second
+// statement lets it `kms:CreateGrant` for the data identity alone
+// (`StringEquals kms:GranteePrincipal`) with the data operations at most
+// (`ForAllValues:StringEquals kms:GrantOperations`); `template=statement` then answers an array
+// of those two statements. The control identity never holds Encrypt or Decrypt.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -14095,7 +16253,9 @@ func (c *ClientWithResponses) CreateOrgWithResponse(ctx context.Context, params 
 
 // DeleteOrgWithResponse Delete an organisation with its collections, documents and tokens.
 //
-// Admin only.
+// Admin only. In grant mode the organisation's KMS grants are retired too: the deletion records
+// them for retirement, and a background worker retires each until KMS confirms (surviving
+// restarts), with a `grant.retired` event in the platform's trail (`GET /v1/events`).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -14153,6 +16313,90 @@ func (c *ClientWithResponses) UpdateOrgWithResponse(ctx context.Context, org Org
 		return nil, err
 	}
 	return ParseUpdateOrgResponse(rsp)
+}
+
+// ListBackupsWithResponse List the organisation's backups, newest first.
+//
+// Backups outlive their collection; they go with their organisation. Any role of the
+// organisation, or the admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orgs/{org}/backups (the `ListBackups` operationId).
+func (c *ClientWithResponses) ListBackupsWithResponse(ctx context.Context, org Org, params *ListBackupsParams, reqEditors ...RequestEditorFn) (*ListBackupsResponse, error) {
+	rsp, err := c.ListBackups(ctx, org, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListBackupsResponse(rsp)
+}
+
+// DeleteBackupWithResponse Delete a backup, its documents and its data-key copies.
+//
+// Writes `backup.deleted`. Operator, owner or admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/orgs/{org}/backups/{bak} (the `DeleteBackup` operationId).
+func (c *ClientWithResponses) DeleteBackupWithResponse(ctx context.Context, org Org, bak Bak, reqEditors ...RequestEditorFn) (*DeleteBackupResponse, error) {
+	rsp, err := c.DeleteBackup(ctx, org, bak, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteBackupResponse(rsp)
+}
+
+// GetBackupWithResponse Read a backup and its progress.
+//
+// Any role of the organisation, or the admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orgs/{org}/backups/{bak} (the `GetBackup` operationId).
+func (c *ClientWithResponses) GetBackupWithResponse(ctx context.Context, org Org, bak Bak, reqEditors ...RequestEditorFn) (*GetBackupResponse, error) {
+	rsp, err := c.GetBackup(ctx, org, bak, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBackupResponse(rsp)
+}
+
+// RestoreBackupWithBodyWithResponse Restore a backup into a new collection.
+//
+// A new collection `name` in the backup's region holding every document of the backup, in the
+// original order and with the original content and `created_at`, under new document ids, sealed
+// under new data keys of the region's data key. All or nothing: a restore that fails leaves no
+// collection. Writes `collection.created` and `backup.restored` (`collection_id` the new
+// collection, `details.backup_id` and `details.source_collection_id`). Operator, owner or admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orgs/{org}/backups/{bak}/restore (the `RestoreBackup` operationId).
+func (c *ClientWithResponses) RestoreBackupWithBodyWithResponse(ctx context.Context, org Org, bak Bak, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error) {
+	rsp, err := c.RestoreBackupWithBody(ctx, org, bak, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreBackupResponse(rsp)
+}
+
+// RestoreBackupWithResponse Restore a backup into a new collection.
+//
+// A new collection `name` in the backup's region holding every document of the backup, in the
+// original order and with the original content and `created_at`, under new document ids, sealed
+// under new data keys of the region's data key. All or nothing: a restore that fails leaves no
+// collection. Writes `collection.created` and `backup.restored` (`collection_id` the new
+// collection, `details.backup_id` and `details.source_collection_id`). Operator, owner or admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orgs/{org}/backups/{bak}/restore (the `RestoreBackup` operationId).
+func (c *ClientWithResponses) RestoreBackupWithResponse(ctx context.Context, org Org, bak Bak, body RestoreBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error) {
+	rsp, err := c.RestoreBackup(ctx, org, bak, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreBackupResponse(rsp)
 }
 
 // ListCollectionsWithResponse List the organisation's collections.
@@ -14228,6 +16472,31 @@ func (c *ClientWithResponses) GetCollectionWithResponse(ctx context.Context, org
 		return nil, err
 	}
 	return ParseGetCollectionResponse(rsp)
+}
+
+// CreateBackupWithResponse Back up a collection now.
+//
+// A consistent copy of every document of the collection at this moment: documents committed
+// after it began are not in it, and none is half in. The collection's data keys are re-wrapped
+// with KMS `ReEncrypt` under the region's backup key (or under its data key when it has none),
+// so a backup never needs the collection's data key to be read, and it outlives the collection.
+// Documents are copied as they are stored (ciphertext only).
+//
+// The first page of documents is copied before the answer: a collection that fits in one page
+// answers `complete`; a larger one answers `running`, and is copied in the background, page by
+// page, `documents` counting what is copied so far. A backup whose server died while copying
+// becomes `failed` within a lease (30 s); take a new one. The `backup.created` event is written
+// when the backup completes. Takes no body (an empty object is accepted). Operator, owner or admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orgs/{org}/collections/{col}/backups (the `CreateBackup` operationId).
+func (c *ClientWithResponses) CreateBackupWithResponse(ctx context.Context, org Org, col Col, reqEditors ...RequestEditorFn) (*CreateBackupResponse, error) {
+	rsp, err := c.CreateBackup(ctx, org, col, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBackupResponse(rsp)
 }
 
 // ListDocumentsWithResponse List a collection's documents, decrypted.
@@ -14321,6 +16590,49 @@ func (c *ClientWithResponses) ListEventsWithResponse(ctx context.Context, org Or
 		return nil, err
 	}
 	return ParseListEventsResponse(rsp)
+}
+
+// ListGrantsWithResponse List the KMS grants on the organisation's keys, newest first.
+//
+// In grant mode (the deployment runs a separate data identity, `CMEKD_DATA_PRINCIPAL`) every
+// linked customer key (data and backup, every region) carries one grant named
+// `cmekd-<org id>-<region>-<purpose>`: its grantee is the data identity, its retiring principal
+// the platform's control identity, its operations exactly the data path's, and it admits only
+// the encryption context `{"cmekd:org": <org id>}`. `active` grants are on record as attached;
+// one the customer revoked stays `active` here until `POST …/grants/renew` replaces it (then
+// `retired`). Provider-managed organisations, and deployments with one identity, have none.
+// Any role of the organisation, or the admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orgs/{org}/grants (the `ListGrants` operationId).
+func (c *ClientWithResponses) ListGrantsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*ListGrantsResponse, error) {
+	rsp, err := c.ListGrants(ctx, org, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListGrantsResponse(rsp)
+}
+
+// RenewGrantsWithResponse Attach new grants to the keys whose grant the customer revoked, then probe.
+//
+// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
+// monitor's probes only find the region unavailable). Each linked key whose grant no longer
+// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
+// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
+// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
+// it changes nothing. No body. Operator, owner or admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
+func (c *ClientWithResponses) RenewGrantsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*RenewGrantsResponse, error) {
+	rsp, err := c.RenewGrants(ctx, org, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRenewGrantsResponse(rsp)
 }
 
 // GetKeyStatusWithResponse Read the health of the organisation's linked key, per region.
@@ -16502,6 +18814,741 @@ func ParseUpdateOrgResponse(rsp *http.Response) (*UpdateOrgResponse, error) {
 	return response, nil
 }
 
+// ParseListBackupsResponse parses an HTTP response from a ListBackupsWithResponse call
+func ParseListBackupsResponse(rsp *http.Response) (*ListBackupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListBackupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BackupList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadCursor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenWorkspace
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest DatabaseUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListBackupsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListBackupsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListBackupsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListBackupsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListBackupsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers ListBackupsResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListBackupsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListBackupsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListBackupsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteBackupResponse parses an HTTP response from a DeleteBackupWithResponse call
+func ParseDeleteBackupResponse(rsp *http.Response) (*DeleteBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenOperator
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest DatabaseUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers DeleteBackupResponse204Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeleteBackupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteBackupResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers DeleteBackupResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers DeleteBackupResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 415:
+		var headers DeleteBackupResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeleteBackupResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteBackupResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBackupResponse parses an HTTP response from a GetBackupWithResponse call
+func ParseGetBackupResponse(rsp *http.Response) (*GetBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Backup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenWorkspace
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest DatabaseUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetBackupResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetBackupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetBackupResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetBackupResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers GetBackupResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetBackupResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetBackupResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRestoreBackupResponse parses an HTTP response from a RestoreBackupWithResponse call
+func ParseRestoreBackupResponse(rsp *http.Response) (*RestoreBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RestoreBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Collection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenOperator
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest InvalidRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest DocumentReadFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest KMSUnreachable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers RestoreBackupResponse201Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers RestoreBackupResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RestoreBackupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RestoreBackupResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers RestoreBackupResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers RestoreBackupResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers RestoreBackupResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RestoreBackupResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RestoreBackupResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers RestoreBackupResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RestoreBackupResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListCollectionsResponse parses an HTTP response from a ListCollectionsWithResponse call
 func ParseListCollectionsResponse(rsp *http.Response) (*ListCollectionsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -17200,6 +20247,195 @@ func ParseGetCollectionResponse(rsp *http.Response) (*GetCollectionResponse, err
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetCollectionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateBackupResponse parses an HTTP response from a CreateBackupWithResponse call
+func ParseCreateBackupResponse(rsp *http.Response) (*CreateBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Backup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenOperator
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest BackupKeyUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateBackupResponse201Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers CreateBackupResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateBackupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateBackupResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers CreateBackupResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers CreateBackupResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 415:
+		var headers CreateBackupResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers CreateBackupResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateBackupResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -18162,6 +21398,357 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListGrantsResponse parses an HTTP response from a ListGrantsWithResponse call
+func ParseListGrantsResponse(rsp *http.Response) (*ListGrantsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListGrantsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GrantList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenWorkspace
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest DatabaseUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListGrantsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListGrantsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListGrantsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListGrantsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers ListGrantsResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListGrantsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListGrantsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRenewGrantsResponse parses an HTTP response from a RenewGrantsWithResponse call
+func ParseRenewGrantsResponse(rsp *http.Response) (*RenewGrantsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RenewGrantsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GrantList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenOperator
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest KMSUnreachable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RenewGrantsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers RenewGrantsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RenewGrantsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers RenewGrantsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers RenewGrantsResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RenewGrantsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RenewGrantsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RenewGrantsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RenewGrantsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

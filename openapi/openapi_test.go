@@ -27,7 +27,7 @@ const (
 	admin                  // the admin token only
 )
 
-// routes is SPEC §5, §11, §13 and §14, route by route; the document must describe exactly these.
+// routes is SPEC §5, §11, §12, §13 and §14, route by route; the document must describe exactly these.
 var routes = map[string]access{
 	"POST /v1/key-checks":                                  anyRole,
 	"GET /v1/key-policy":                                   anyRole,
@@ -52,9 +52,17 @@ var routes = map[string]access{
 	"GET /v1/orgs/{org}/events":                            anyRole,
 	"GET /v1/events":                                       admin,
 	// SPEC §11.
-	"POST /v1/orgs/{org}/regions":         operator,
-	"GET /v1/orgs/{org}/regions":          anyRole,
-	"GET /v1/orgs/{org}/regions/{region}": anyRole,
+	"POST /v1/orgs/{org}/regions":                   operator,
+	"GET /v1/orgs/{org}/regions":                    anyRole,
+	"GET /v1/orgs/{org}/regions/{region}":           anyRole,
+	"POST /v1/orgs/{org}/collections/{col}/backups": operator,
+	"GET /v1/orgs/{org}/backups":                    anyRole,
+	"GET /v1/orgs/{org}/backups/{bak}":              anyRole,
+	"DELETE /v1/orgs/{org}/backups/{bak}":           operator,
+	"POST /v1/orgs/{org}/backups/{bak}/restore":     operator,
+	// SPEC §12.
+	"GET /v1/orgs/{org}/grants":        anyRole,
+	"POST /v1/orgs/{org}/grants/renew": operator,
 	// SPEC §13. Scope routes are anyRole here: the role they need is one on the scope, not the token's.
 	"POST /v1/orgs/{org}/workspaces":                                operator,
 	"GET /v1/orgs/{org}/workspaces":                                 operator,

@@ -32,7 +32,7 @@ type command struct {
 // commands is every command of cmekctl: the organisation's own rows here, those of secret scopes
 // (SPEC §13) and webhooks (§14) in secrets.go and webhooks.go. Routes the server adds later become
 // rows of one of these tables.
-var commands = slices.Concat(orgCommands, scopeCommands, webhookCommands)
+var commands = slices.Concat(orgCommands, backupCommands, scopeCommands, webhookCommands)
 
 // orgCommands are the rows of organisations, tokens, keys, collections, documents and events.
 var orgCommands = []command{
@@ -61,7 +61,13 @@ add. Exits 1 when a check fails.`,
 						return
 					}
 					stmt, _ := json.MarshalIndent(res.PolicyStatement, "", "  ")
-					fmt.Fprintf(e.stdout, "\nAdd this statement to the key policy of %s, then check again:\n%s\n", res.KeyArn, stmt)
+					what := "this statement"
+					if res.PolicyStatements != nil {
+						// Grant mode (SPEC §12): the use statement and the data grants statement.
+						stmt, _ = json.MarshalIndent(*res.PolicyStatements, "", "  ")
+						what = "these statements"
+					}
+					fmt.Fprintf(e.stdout, "\nAdd %s to the key policy of %s, then check again:\n%s\n", what, res.KeyArn, stmt)
 				})
 				if !res.Ok {
 					return errFailed

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cmekd/cmekd/internal/backups"
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/documents"
@@ -58,6 +59,7 @@ type Config struct {
 	Health      *health.Service
 	Secrets     *secrets.Service
 	Webhooks    *webhooks.Service
+	Backups     *backups.Service
 }
 
 // API serves cmekd's routes.
@@ -74,6 +76,7 @@ type API struct {
 	health      *health.Service
 	secrets     *secrets.Service
 	webhooks    *webhooks.Service
+	backups     *backups.Service
 }
 
 // New builds the router.
@@ -90,6 +93,7 @@ func New(cfg Config) *API {
 		health:      cfg.Health,
 		secrets:     cfg.Secrets,
 		webhooks:    cfg.Webhooks,
+		backups:     cfg.Backups,
 	}
 	r := chi.NewRouter()
 	r.Use(withRequestID, a.observe)
@@ -142,12 +146,19 @@ func New(cfg Config) *API {
 				r.With(a.require(domain.RoleOperator)).Post("/regions", a.addRegion)
 				r.Get("/regions", a.listRegions)
 				r.Get("/regions/{region}", a.getRegion)
+				r.Get("/grants", a.listGrants)
+				r.With(a.require(domain.RoleOperator), a.throttle(ratelimit.NewPerKey(tokenEvery, tokenBurst))).Post("/grants/renew", a.renewGrants)
 				r.With(a.require(domain.RoleOperator)).Post("/collections", a.createCollection)
 				r.Get("/collections", a.listCollections)
 				r.Get("/collections/{col}", a.getCollection)
 				r.With(a.require(domain.RoleOperator)).Delete("/collections/{col}", a.deleteCollection)
 				r.With(a.require(domain.RoleOperator)).Post("/collections/{col}/resume", a.resumeCollection)
 				r.With(a.require(domain.RoleOperator), limitBody(maxDocumentsBody)).Post("/collections/{col}/documents", a.ingestDocuments)
+				r.With(a.require(domain.RoleOperator)).Post("/collections/{col}/backups", a.createBackup)
+				r.Get("/backups", a.listBackups)
+				r.Get("/backups/{bak}", a.getBackup)
+				r.With(a.require(domain.RoleOperator)).Delete("/backups/{bak}", a.deleteBackup)
+				r.With(a.require(domain.RoleOperator)).Post("/backups/{bak}/restore", a.restoreBackup)
 				r.With(a.require(domain.RoleOperator)).Post("/workspaces", a.createWorkspace)
 				r.With(a.require(domain.RoleOperator)).Get("/workspaces", a.listWorkspaces)
 				r.With(a.require(domain.RoleOperator)).Delete("/workspaces/{workspace}", a.deleteWorkspace)
@@ -191,13 +202,14 @@ func (a *API) Routes() []string {
 	return out
 }
 
-// pathIDs answers 404 for a collection, document, token or webhook id in the path that is not shaped like
+// pathIDs answers 404 for a collection, document, token, webhook or backup id in the path that is not shaped like
 // one: such an id names nothing, and it never reaches a query (PostgreSQL refuses NUL bytes and
 // invalid UTF-8 in text). It runs per endpoint, once the router has read every path parameter.
 func (a *API) pathIDs(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, p := range [...]struct{ param, prefix, what string }{
 			{"col", "col", "collection"}, {"doc", "doc", "document"}, {"tok", "tok", "token"}, {"wh", "wh", "webhook"},
+			{"bak", "bak", "backup"},
 		} {
 			if id := chi.URLParam(r, p.param); id != "" && !domain.HasPrefix(id, p.prefix) {
 				a.writeError(w, r, domain.NotFound(p.what))

@@ -21,12 +21,16 @@ func (a *API) keyChecks(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	body := map[string]any{
 		"key_arn":          kc.KeyARN,
 		"ok":               kc.OK,
 		"checks":           kc.Checks,
 		"policy_statement": kc.PolicyStatement,
-	})
+	}
+	if kc.PolicyStatements != nil {
+		body["policy_statements"] = kc.PolicyStatements
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // keyPolicy answers the key policy the customer must add (§6), as JSON or Terraform.

@@ -39,6 +39,21 @@ type CreateInput struct {
 // ingest_halted when that region's data key is unavailable, read under a shared lock so a concurrent
 // state change cannot be missed.
 func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org, in CreateInput) (domain.Collection, error) {
+	var c domain.Collection
+	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		var err error
+		c, err = CreateIn(ctx, tx, p, org, in)
+		return err
+	})
+	if err != nil {
+		return domain.Collection{}, err
+	}
+	return c, nil
+}
+
+// CreateIn is Create inside the caller's transaction tx, for use cases that fill the new collection
+// in the same transaction (a restore of a backup, SPEC §11).
+func CreateIn(ctx context.Context, tx *store.Q, p domain.Principal, org domain.Org, in CreateInput) (domain.Collection, error) {
 	name, err := domain.ValidName("name", in.Name)
 	if err != nil {
 		return domain.Collection{}, err
@@ -57,23 +72,21 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org
 	if in.Recoverable != nil {
 		c.Recoverable = *in.Recoverable
 	}
-	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		h, linked, err := tx.ShareKeyHealth(ctx, org.ID, region, domain.PurposeData)
-		if err != nil {
-			return err
-		}
-		var key *domain.KeyHealth
-		if linked {
-			key = &h
-		}
-		c.State, c.StateReason = health.InitialState(key)
-		c.CreatedAt, c.StateChangedAt = tx.Now(), tx.Now()
-		if err := tx.InsertCollection(ctx, c); err != nil {
-			return err
-		}
-		return tx.InsertEvent(ctx, domain.Event{OrgID: org.ID, Type: domain.EventCollectionCreated,
-			Actor: p.Actor(), Region: c.Region, CollectionID: c.ID, ToState: c.State, Reason: c.StateReason})
-	})
+	h, linked, err := tx.ShareKeyHealth(ctx, org.ID, region, domain.PurposeData)
+	if err != nil {
+		return domain.Collection{}, err
+	}
+	var key *domain.KeyHealth
+	if linked {
+		key = &h
+	}
+	c.State, c.StateReason = health.InitialState(key)
+	c.CreatedAt, c.StateChangedAt = tx.Now(), tx.Now()
+	if err := tx.InsertCollection(ctx, c); err != nil {
+		return domain.Collection{}, err
+	}
+	err = tx.InsertEvent(ctx, domain.Event{OrgID: org.ID, Type: domain.EventCollectionCreated,
+		Actor: p.Actor(), Region: c.Region, CollectionID: c.ID, ToState: c.State, Reason: c.StateReason})
 	if err != nil {
 		return domain.Collection{}, err
 	}

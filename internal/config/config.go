@@ -33,21 +33,28 @@ type Config struct {
 	KMSEndpoint       string        `env:"CMEKD_KMS_ENDPOINT"`
 	KMSTimeout        time.Duration `env:"CMEKD_KMS_TIMEOUT" envDefault:"5s"`
 	PlatformPrincipal string        `env:"CMEKD_PLATFORM_PRINCIPAL"`
-	Regions           []string      `env:"CMEKD_REGIONS" envSeparator:","`
-	MultiRegionKeys   string        `env:"CMEKD_MULTI_REGION_KEYS" envDefault:"allowed"`
-	ProbeInterval     time.Duration `env:"CMEKD_PROBE_INTERVAL" envDefault:"60s"`
-	PauseAfter        time.Duration `env:"CMEKD_PAUSE_AFTER" envDefault:"6h"`
-	ProbeMaxRPS       float64       `env:"CMEKD_PROBE_MAX_RPS" envDefault:"100"`
-	DEKCacheTTL       time.Duration `env:"CMEKD_DEK_CACHE_TTL" envDefault:"5m"`
-	DEKMaxAge         time.Duration `env:"CMEKD_DEK_MAX_AGE" envDefault:"24h"`
-	DEKMaxDocuments   int           `env:"CMEKD_DEK_MAX_DOCUMENTS" envDefault:"100000"`
-	ProviderKeyARN    string        `env:"CMEKD_PROVIDER_KEY_ARN"`
-	Dev               bool          `env:"CMEKD_DEV"`
+	// DataPrincipal is the data identity of SPEC §12; set, it turns grant mode on.
+	DataPrincipal string `env:"CMEKD_DATA_PRINCIPAL"`
+	// DataProfile names the shared AWS config profile the data identity's credentials come from.
+	DataProfile     string        `env:"CMEKD_DATA_PROFILE"`
+	Regions         []string      `env:"CMEKD_REGIONS" envSeparator:","`
+	MultiRegionKeys string        `env:"CMEKD_MULTI_REGION_KEYS" envDefault:"allowed"`
+	ProbeInterval   time.Duration `env:"CMEKD_PROBE_INTERVAL" envDefault:"60s"`
+	PauseAfter      time.Duration `env:"CMEKD_PAUSE_AFTER" envDefault:"6h"`
+	ProbeMaxRPS     float64       `env:"CMEKD_PROBE_MAX_RPS" envDefault:"100"`
+	DEKCacheTTL     time.Duration `env:"CMEKD_DEK_CACHE_TTL" envDefault:"5m"`
+	DEKMaxAge       time.Duration `env:"CMEKD_DEK_MAX_AGE" envDefault:"24h"`
+	DEKMaxDocuments int           `env:"CMEKD_DEK_MAX_DOCUMENTS" envDefault:"100000"`
+	ProviderKeyARN  string        `env:"CMEKD_PROVIDER_KEY_ARN"`
+	Dev             bool          `env:"CMEKD_DEV"`
 	// WebhookHTTPHosts are exempt from the webhook URL rules: plain http and non-public addresses (SPEC §14).
 	WebhookHTTPHosts []string `env:"CMEKD_WEBHOOK_HTTP_HOSTS" envSeparator:","`
 	// WebhookRetryBase is the wait before a failed webhook delivery's first retry.
 	WebhookRetryBase time.Duration `env:"CMEKD_WEBHOOK_RETRY_BASE" envDefault:"10s"`
 }
+
+// GrantMode reports whether the platform runs as two identities with KMS grants (SPEC §12).
+func (c Config) GrantMode() bool { return c.DataPrincipal != "" }
 
 // ProviderKeys are the platform's keys CMEKD_PROVIDER_KEY_ARN lists, one per region at most.
 func (c Config) ProviderKeys() domain.ProviderKeys {
@@ -219,6 +226,7 @@ func (c *Config) validate(p *problems) {
 	if c.PlatformPrincipal != "" && !keypolicy.ValidPrincipal(c.PlatformPrincipal) {
 		bad("CMEKD_PLATFORM_PRINCIPAL", "%q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", c.PlatformPrincipal)
 	}
+	c.validateGrantMode(p)
 	if c.ProviderKeyARN != "" {
 		var arns []string
 		seen := map[string]string{}
@@ -254,6 +262,42 @@ func (c *Config) validate(p *problems) {
 	if pc, err := pgconn.ParseConfig(c.DatabaseURL); err != nil || pc.Database == "" {
 		// The URL may hold a password: the message never repeats it, nor the parser's words about it.
 		bad("CMEKD_DATABASE_URL", "must be a PostgreSQL URL naming a database, like postgres://user@host:5432/cmekd?sslmode=disable")
+	}
+}
+
+// validateGrantMode checks the two identities of SPEC §12. Both must be role or user ARNs: a key
+// policy that names an account root admits every principal of that account, so a root control
+// identity would admit the data identity to the control statements (and the other way round).
+func (c *Config) validateGrantMode(p *problems) {
+	if c.DataPrincipal == "" {
+		if c.DataProfile != "" {
+			p.add("CMEKD_DATA_PROFILE", "is set but CMEKD_DATA_PRINCIPAL is empty; set both for grant mode, or neither")
+		}
+		return
+	}
+	if c.Dev {
+		p.add("CMEKD_DATA_PRINCIPAL", "grant mode needs two AWS identities, and dev mode's embedded emulator has one: unset it or CMEKD_DEV")
+		return
+	}
+	named := []struct{ name, value string }{
+		{"CMEKD_PLATFORM_PRINCIPAL", c.PlatformPrincipal}, {"CMEKD_DATA_PRINCIPAL", c.DataPrincipal},
+	}
+	if !keypolicy.ValidPrincipal(c.DataPrincipal) {
+		p.add("CMEKD_DATA_PRINCIPAL", "%q is not an IAM principal ARN (arn:aws:iam::<account>:role/<name> or :user/<name>)", c.DataPrincipal)
+		named = named[:1]
+	}
+	for _, v := range named {
+		// An invalid platform principal is reported above.
+		if keypolicy.ValidPrincipal(v.value) && !keypolicy.IdentityPrincipal(v.value) {
+			p.add(v.name, "%q must be a role or user ARN (arn:aws:iam::<account>:role/<name> or :user/<name>) when CMEKD_DATA_PRINCIPAL is set: "+
+				"an account root or account id in a key policy admits every identity of that account, the other identity too", v.value)
+		}
+	}
+	if c.DataPrincipal == c.PlatformPrincipal {
+		p.add("CMEKD_DATA_PRINCIPAL", "must be another identity than CMEKD_PLATFORM_PRINCIPAL (%q): the point of grant mode is that the control identity cannot decrypt", c.DataPrincipal)
+	}
+	if c.DataProfile == "" {
+		p.add("CMEKD_DATA_PROFILE", "is required when CMEKD_DATA_PRINCIPAL is set: the shared AWS config profile (~/.aws/config) that holds the data identity's credentials")
 	}
 }
 

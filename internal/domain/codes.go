@@ -59,6 +59,9 @@ const (
 	// Regions (SPEC §11).
 	CodeRegionAlreadyLinked = "region_already_linked"
 	CodeRegionNotLinked     = "region_not_linked"
+	// Backups (SPEC §11): a restore of a backup that is not complete, a delete of one still copying.
+	CodeBackupNotComplete = "backup_not_complete"
+	CodeBackupRunning     = "backup_running"
 
 	// Workspaces and secret scopes (SPEC §13).
 	CodeWorkspaceNameTaken      = "workspace_name_taken"
@@ -103,7 +106,7 @@ var ErrorCodes = []string{
 	CodeIdempotencyKeyReused, CodeInvalidPrincipal,
 	CodeKeyUnavailable, CodeKMSUnreachable, CodeProviderKeyUnavailable, CodeCollectionIngestHalted, CodeCollectionPaused,
 	CodeCollectionUnrecoverable, CodeCollectionNameTaken, CodeCollectionNotPaused, CodeDocumentIntegrity,
-	CodeRegionAlreadyLinked, CodeRegionNotLinked,
+	CodeRegionAlreadyLinked, CodeRegionNotLinked, CodeBackupNotComplete, CodeBackupRunning,
 	CodeWorkspaceNameTaken, CodeSecretScopeNameTaken, CodeSecretScopeRoleRequired, CodeWorkspaceRoleNotAllowed,
 	CodeSecretIntegrity,
 	CodeInvalidWebhookURL, CodeWebhookDisabled,

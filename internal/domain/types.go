@@ -237,6 +237,9 @@ const (
 	EventSecretRead              = "secret.read"
 	EventWebhookDisabled         = "webhook.disabled"
 	EventWebhookTest             = "webhook.test"
+	// Grant events (SPEC §12) carry {"grant_id", "key_arn"} in Details.
+	EventGrantCreated = "grant.created"
+	EventGrantRetired = "grant.retired"
 )
 
 // EventTypes lists every event type, for validating the events filter.
@@ -249,6 +252,7 @@ var EventTypes = []string{
 	EventSecretScopeDeleted, EventSecretScopeRoleAssigned, EventSecretScopeRoleRemoved, EventSecretWritten,
 	EventSecretDeleted, EventSecretRead,
 	EventWebhookDisabled, EventWebhookTest,
+	EventGrantCreated, EventGrantRetired,
 }
 
 // Webhook endpoint statuses (SPEC §14).
@@ -332,4 +336,27 @@ func (p ProviderKeys) For(region string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Grant statuses (SPEC §12).
+const (
+	GrantActive   = "active"
+	GrantRetiring = "retiring"
+	GrantRetired  = "retired"
+)
+
+// Grant is a KMS grant cmekd attached to a linked key for the data identity (SPEC §12).
+type Grant struct {
+	ID               string
+	OrgID            string
+	Name             string
+	KeyARN           string
+	Region           string
+	Purpose          string
+	GranteePrincipal string
+	Operations       []string
+	Status           string
+	CreatedAt        time.Time
+	// Token is the grant token CreateGrant answered, for the data identity's first calls; never shown.
+	Token string
 }

@@ -120,10 +120,24 @@ func (e *env) replica(mutate ...func(*config.Config)) *env {
 
 // start runs a server on cfg; clk is its clock (nil: the wall clock).
 func start(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock) *env {
+	return startWith(t, cfg, kenv, clk, nil)
+}
+
+// startWith is start with the server's options adjusted by tune first (when not nil).
+func startWith(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock, tune func(*server.Options)) *env {
 	dbURL := cfg.DatabaseURL
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, serverOptions(kenv, logs, clk))
+	opts := serverOptions(kenv, logs, clk)
+	if cfg.GrantMode() {
+		// Two identities (SPEC §12): the emulator maps each access key to its role.
+		opts.KMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "test", "")
+		opts.DataKMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.DataAccessKey, "test", "")
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	srv, err := server.New(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)

@@ -30,6 +30,9 @@ const (
 	SidOwner  = "cmekdKeyOwnerAdministers"
 	SidUse    = "cmekdAllowUseOfTheKey"
 	SidGrants = "cmekdAllowGrantsForAWSResources"
+	// SidDataGrants is grant mode's statement that lets the control identity grant the data identity
+	// the data operations (SPEC §12).
+	SidDataGrants = "cmekdAllowGrantsToTheDataIdentity"
 )
 
 // Codes of the errors Generate and Terraform return, as *keyarn.Error so that callers answer them
@@ -48,6 +51,14 @@ const maxPolicyBytes = 32 * 1024
 // useActions are exactly what the verification probe (SPEC §4) needs, and no more.
 var useActions = []string{"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"}
 
+// controlActions are what the control identity holds itself in grant mode: it describes keys, and
+// reaches Encrypt and Decrypt only through the grants it makes to the data identity.
+var controlActions = []string{"kms:DescribeKey"}
+
+// GrantOperations are exactly the operations of a data-identity grant: what the data path and the
+// verification's crypto checks need (SPEC §12).
+var GrantOperations = []string{"Encrypt", "Decrypt", "GenerateDataKey", "ReEncryptFrom", "ReEncryptTo", "DescribeKey"}
+
 // grantActions let AWS services that act for the principals attach grants to the key.
 var grantActions = []string{"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"}
 
@@ -60,6 +71,8 @@ type Request struct {
 	AdditionalPrincipals []string
 	// Template defaults to TemplateStatement when empty.
 	Template Template
+	// DataPrincipal, when set, is CMEKD_DATA_PRINCIPAL: the policy is grant mode's (SPEC §12).
+	DataPrincipal string
 }
 
 // Document is an AWS key policy document.
@@ -77,6 +90,88 @@ type Statement struct {
 	Action    []string
 	Resource  string
 	Condition map[string]map[string]string `json:",omitempty"`
+	// ConditionSets are conditions on multivalued keys (kms:GrantOperations), whose values are lists.
+	// They are written into the same Condition element as Condition.
+	ConditionSets map[string]map[string][]string `json:"-"`
+}
+
+// statementJSON is a Statement as AWS writes it: one Condition element, each value a string or a
+// list.
+type statementJSON struct {
+	Sid       string
+	Effect    string
+	Principal Principal
+	Action    []string
+	Resource  string
+	Condition map[string]map[string]any `json:",omitempty"`
+}
+
+// MarshalJSON writes Condition and ConditionSets as the one Condition element.
+func (s Statement) MarshalJSON() ([]byte, error) {
+	out := statementJSON{Sid: s.Sid, Effect: s.Effect, Principal: s.Principal, Action: s.Action, Resource: s.Resource}
+	if len(s.Condition)+len(s.ConditionSets) > 0 {
+		out.Condition = map[string]map[string]any{}
+		add := func(op, key string, v any) {
+			if out.Condition[op] == nil {
+				out.Condition[op] = map[string]any{}
+			}
+			out.Condition[op][key] = v
+		}
+		for op, block := range s.Condition {
+			for k, v := range block {
+				add(op, k, v)
+			}
+		}
+		for op, block := range s.ConditionSets {
+			for k, v := range block {
+				add(op, k, v)
+			}
+		}
+	}
+	return encode(out, "")
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: string values into Condition, lists into ConditionSets.
+func (s *Statement) UnmarshalJSON(b []byte) error {
+	var in struct {
+		Sid       string
+		Effect    string
+		Principal Principal
+		Action    []string
+		Resource  string
+		Condition map[string]map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*s = Statement{Sid: in.Sid, Effect: in.Effect, Principal: in.Principal, Action: in.Action, Resource: in.Resource}
+	for op, block := range in.Condition {
+		for k, raw := range block {
+			var one string
+			if err := json.Unmarshal(raw, &one); err == nil {
+				if s.Condition == nil {
+					s.Condition = map[string]map[string]string{}
+				}
+				if s.Condition[op] == nil {
+					s.Condition[op] = map[string]string{}
+				}
+				s.Condition[op][k] = one
+				continue
+			}
+			var list []string
+			if err := json.Unmarshal(raw, &list); err != nil {
+				return fmt.Errorf("condition %s %s: %w", op, k, err)
+			}
+			if s.ConditionSets == nil {
+				s.ConditionSets = map[string]map[string][]string{}
+			}
+			if s.ConditionSets[op] == nil {
+				s.ConditionSets[op] = map[string][]string{}
+			}
+			s.ConditionSets[op][k] = list
+		}
+	}
+	return nil
 }
 
 // Principal names the AWS principals of a statement.
@@ -126,9 +221,10 @@ func UseStatement(platformPrincipal string, additional []string) Statement {
 	}
 }
 
-// Generate returns the Statement for TemplateStatement and a *Document for TemplateFull. It refuses
-// principals that ValidPrincipal refuses or that belong to another partition than the key, with
-// code invalid_principal; bare account ids become the account's root ARN.
+// Generate returns the Statement for TemplateStatement and a *Document for TemplateFull; in grant
+// mode (DataPrincipal set) TemplateStatement gives the []Statement to add, the use statement and the
+// data grants statement. It refuses principals that ValidPrincipal refuses or that belong to another
+// partition than the key, with code invalid_principal; bare account ids become the account's root ARN.
 func Generate(req Request) (any, error) {
 	if req.Template != "" && req.Template != TemplateStatement && req.Template != TemplateFull {
 		return nil, &keyarn.Error{Code: CodeInvalidRequest,
@@ -139,21 +235,51 @@ func Generate(req Request) (any, error) {
 		return nil, err
 	}
 	var v any = use
-	if req.Template == TemplateFull {
-		grants := Statement{
-			Sid:       SidGrants,
-			Effect:    "Allow",
-			Principal: Principal{AWS: slices.Clone(use.Principal.AWS)},
-			Action:    slices.Clone(grantActions),
-			Resource:  "*",
-			Condition: map[string]map[string]string{"Bool": {"kms:GrantIsForAWSResource": "true"}},
+	if req.DataPrincipal != "" {
+		v, err = grantMode(req, use)
+		if err != nil {
+			return nil, err
 		}
-		v = document(req.KeyARN, use, grants)
+	} else if req.Template == TemplateFull {
+		v = document(req.KeyARN, use, awsResourceGrants(use.Principal.AWS))
 	}
 	if err := checkSize(v); err != nil {
 		return nil, err
 	}
 	return v, nil
+}
+
+// awsResourceGrants lets AWS services acting for principals attach grants to the key, and only them:
+// kms:GrantIsForAWSResource is true only when an AWS service makes the grant.
+func awsResourceGrants(principals []string) Statement {
+	return Statement{
+		Sid:       SidGrants,
+		Effect:    "Allow",
+		Principal: Principal{AWS: slices.Clone(principals)},
+		Action:    slices.Clone(grantActions),
+		Resource:  "*",
+		Condition: map[string]map[string]string{"Bool": {"kms:GrantIsForAWSResource": "true"}},
+	}
+}
+
+// grantMode is the policy of SPEC §12: the control identity (and any additional principals) may only
+// describe the key and grant the data identity exactly the data operations. The data identity is in
+// no statement: it reaches the key through the grants alone. With TemplateFull the AWS-resource
+// grants statement remains, for the additional principals only (the customer's own, which AWS
+// services may act for); cmekd itself never needs it.
+func grantMode(req Request, use Statement) (any, error) {
+	data, err := normalize(req.DataPrincipal, req.KeyARN.Partition)
+	if err != nil {
+		return nil, err
+	}
+	statements := grantModeStatements(use.Principal.AWS, data)
+	if req.Template != TemplateFull {
+		return statements, nil
+	}
+	if additional := use.Principal.AWS[1:]; len(additional) > 0 {
+		statements = append(statements, awsResourceGrants(additional))
+	}
+	return document(req.KeyARN, statements...), nil
 }
 
 // useStatement validates the request and builds its use statement with normalised principals.
@@ -170,6 +296,34 @@ func useStatement(req Request) (Statement, error) {
 		principals = append(principals, n)
 	}
 	return UseStatement(principals[0], principals[1:]), nil
+}
+
+// GrantModeStatements are grant mode's use and data grants statements for the control identity
+// control and the data identity data, used as given (Generate validates and normalises them).
+func GrantModeStatements(control, data string) []Statement {
+	return grantModeStatements([]string{control}, data)
+}
+
+func grantModeStatements(principals []string, data string) []Statement {
+	use := Statement{
+		Sid:       SidUse,
+		Effect:    "Allow",
+		Principal: Principal{AWS: slices.Clone(principals)},
+		Action:    slices.Clone(controlActions),
+		Resource:  "*",
+	}
+	grants := Statement{
+		Sid:       SidDataGrants,
+		Effect:    "Allow",
+		Principal: Principal{AWS: slices.Clone(principals)},
+		Action:    []string{"kms:CreateGrant"},
+		Resource:  "*",
+		Condition: map[string]map[string]string{"StringEquals": {"kms:GranteePrincipal": data}},
+		ConditionSets: map[string]map[string][]string{
+			"ForAllValues:StringEquals": {"kms:GrantOperations": slices.Clone(GrantOperations)},
+		},
+	}
+	return []Statement{use, grants}
 }
 
 // document is a whole key policy: the key owner's account administers the key (without it a key
@@ -267,6 +421,15 @@ func ValidPrincipal(s string) bool {
 	cut := strings.LastIndexByte(rest, '/')
 	path, name := rest[:cut+1], rest[cut+1:]
 	return validName(name) && validPath(path)
+}
+
+// IdentityPrincipal reports whether s is a valid principal that names one IAM role or user, not an
+// account (its root or its id), which a key policy reads as every identity of that account.
+func IdentityPrincipal(s string) bool {
+	if !ValidPrincipal(s) || keyarn.ValidAccount(s) {
+		return false
+	}
+	return strings.SplitN(s, ":", 6)[5] != "root"
 }
 
 // validName follows IAM's rule for role and user names.

@@ -28,12 +28,17 @@ func Terraform(req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	doc, ok := v.(*Document)
-	if !ok {
-		doc = document(req.KeyARN, v.(Statement))
-		if err := checkSize(doc); err != nil {
-			return "", err
-		}
+	var doc *Document
+	switch v := v.(type) {
+	case *Document:
+		doc = v
+	case Statement:
+		doc = document(req.KeyARN, v)
+	case []Statement:
+		doc = document(req.KeyARN, v...)
+	}
+	if err := checkSize(doc); err != nil {
+		return "", err
 	}
 	// Converting from the JSON rendering keeps the HCL identical to the JSON format, field order included.
 	js, err := encode(doc, "")

@@ -307,6 +307,12 @@ func (k *Keyring) providerDown(keyARN string) error {
 // A refusal of the platform's own key is the platform's: 503 provider_key_unavailable, with nothing of
 // KMS's message (which may name the key) in it, and the key is checked again now.
 func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error) error {
+	return k.KMSError(ctx, orgID, keyARN, domain.PurposeData, err)
+}
+
+// KMSError is kmsError for a key linked for purpose (data or backup, SPEC §11): a customer-caused
+// refusal is key_unavailable with that purpose in its details.
+func (k *Keyring) KMSError(ctx context.Context, orgID, keyARN, purpose string, err error) error {
 	var ke *kms.Error
 	if !errors.As(err, &ke) {
 		return err
@@ -322,7 +328,7 @@ func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error)
 	}
 	// Best effort: if it fails, the key is still probed within an interval.
 	_ = k.cfg.Store.ProbeSoon(context.WithoutCancel(ctx), orgID, keyARN)
-	return domain.KeyUnavailableError(pe)
+	return domain.KeyUnavailableFor(purpose, pe)
 }
 
 // DropUnavailable returns a chore that drops from this replica's cache the data keys of every key a

@@ -37,6 +37,14 @@ type Config struct {
 	Endpoint string
 	// Credentials of the platform's principal; nil means the standard chain (config.LoadDefaultConfig).
 	Credentials aws.CredentialsProvider
+	// Profile, when Credentials is nil, names the shared AWS config profile to take credentials from
+	// (CMEKD_DATA_PROFILE for the data identity); "" means the standard chain's choice.
+	Profile string
+	// SharedConfigFiles and SharedCredentialsFiles replace the SDK's default shared files
+	// (~/.aws/config, ~/.aws/credentials, or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE) when set.
+	SharedConfigFiles, SharedCredentialsFiles []string
+	// Now is the clock grant tokens expire by; nil means time.Now.
+	Now func() time.Time
 	// Timeout bounds each call, retries included; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// MaxAttempts for the SDK standard retryer (throttling, 5xx, network); 0 means DefaultMaxAttempts.
@@ -59,6 +67,8 @@ type Client struct {
 
 	mu      sync.Mutex
 	regions map[string]*awskms.Client
+	// tokens are the grant tokens sent along with calls on a key (AddGrantToken).
+	tokens grantTokens
 }
 
 // KeyMetadata is what DescribeKey reports about a key.
@@ -102,9 +112,22 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	var awsCfg aws.Config
 	logger := sdkLogger(cfg.Logger)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Credentials == nil {
+		opts := []func(*config.LoadOptions) error{config.WithLogger(logger)}
+		if cfg.Profile != "" {
+			opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+		}
+		if cfg.SharedConfigFiles != nil {
+			opts = append(opts, config.WithSharedConfigFiles(cfg.SharedConfigFiles))
+		}
+		if cfg.SharedCredentialsFiles != nil {
+			opts = append(opts, config.WithSharedCredentialsFiles(cfg.SharedCredentialsFiles))
+		}
 		var err error
-		if awsCfg, err = config.LoadDefaultConfig(ctx, config.WithLogger(logger)); err != nil {
+		if awsCfg, err = config.LoadDefaultConfig(ctx, opts...); err != nil {
 			return nil, fmt.Errorf("kms: loading AWS configuration: %w", err)
 		}
 	} else {
@@ -143,6 +166,9 @@ func sdkLogger(log *slog.Logger) logging.Logger {
 		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "aws-sdk")
 	})
 }
+
+// now is the client's clock.
+func (c *Client) now() time.Time { return c.cfg.Now() }
 
 // idleConnsPerHost is how many idle connections to each regional endpoint are kept for reuse.
 const idleConnsPerHost = 64
@@ -212,7 +238,7 @@ func call[Out any](ctx context.Context, c *Client, op, keyARN string,
 func (c *Client) DescribeKey(ctx context.Context, keyARN string) (KeyMetadata, error) {
 	out, err := call(ctx, c, "DescribeKey", keyARN,
 		func(ctx context.Context, client *awskms.Client) (*awskms.DescribeKeyOutput, error) {
-			return client.DescribeKey(ctx, &awskms.DescribeKeyInput{KeyId: aws.String(keyARN)})
+			return client.DescribeKey(ctx, &awskms.DescribeKeyInput{KeyId: aws.String(keyARN), GrantTokens: c.tokens.of(keyARN, c.now())})
 		})
 	if err != nil {
 		return KeyMetadata{}, err
@@ -253,6 +279,7 @@ func (c *Client) ReEncrypt(ctx context.Context, fromARN string, wrapped []byte, 
 				SourceEncryptionContext:      fromCtx,
 				DestinationKeyId:             aws.String(toARN),
 				DestinationEncryptionContext: toCtx,
+				GrantTokens:                  c.tokens.of2(fromARN, toARN, c.now()),
 			})
 		})
 	if err != nil {
@@ -286,6 +313,7 @@ func (c *Client) GenerateDataKey(ctx context.Context, keyARN string, encCtx map[
 				KeyId:             aws.String(keyARN),
 				KeySpec:           types.DataKeySpecAes256,
 				EncryptionContext: encCtx,
+				GrantTokens:       c.tokens.of(keyARN, c.now()),
 			})
 		})
 	if err != nil {
@@ -303,6 +331,7 @@ func (c *Client) Decrypt(ctx context.Context, keyARN string, wrapped []byte, enc
 				KeyId:             aws.String(keyARN),
 				CiphertextBlob:    wrapped,
 				EncryptionContext: encCtx,
+				GrantTokens:       c.tokens.of(keyARN, c.now()),
 			})
 		})
 	if err != nil {
@@ -319,6 +348,7 @@ func (c *Client) Encrypt(ctx context.Context, keyARN string, plaintext []byte, e
 				KeyId:             aws.String(keyARN),
 				Plaintext:         plaintext,
 				EncryptionContext: encCtx,
+				GrantTokens:       c.tokens.of(keyARN, c.now()),
 			})
 		})
 	if err != nil {

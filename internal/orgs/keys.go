@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
 	"github.com/cmekd/cmekd/internal/verify"
@@ -19,6 +20,9 @@ type KeyCheck struct {
 	OK              bool
 	Checks          []domain.Check
 	PolicyStatement keypolicy.Statement
+	// PolicyStatements, in grant mode only, are every statement to add: the use statement and the
+	// data grants statement (SPEC §12).
+	PolicyStatements []keypolicy.Statement
 }
 
 // CheckKey runs §3 and §4 against a key and stores nothing; a failed check is still an answer.
@@ -41,9 +45,19 @@ func (s *Service) CheckKey(ctx context.Context, p domain.Principal, keyARN *stri
 	if err := s.awaitKeyCheck(ctx); err != nil {
 		return KeyCheck{}, err
 	}
-	report := s.cfg.Verifier.Verify(ctx, *keyARN, region, verify.OnboardingContext, verify.Full)
-	return KeyCheck{KeyARN: report.KeyARN, OK: report.OK(), Checks: report.Checks,
-		PolicyStatement: keypolicy.UseStatement(s.cfg.PlatformPrincipal, nil)}, nil
+	req := verify.Request{Key: *keyARN, Region: region, OrgID: verify.OnboardingContext, Steps: verify.Full}
+	if s.cfg.Verifier.GrantMode() {
+		// The check proves the grant can be made and used, then retires it: it stores nothing.
+		req.Grant, req.Ephemeral = grants.CheckName(), true
+	}
+	report := s.cfg.Verifier.Run(ctx, req)
+	kc := KeyCheck{KeyARN: report.KeyARN, OK: report.OK(), Checks: report.Checks,
+		PolicyStatement: keypolicy.UseStatement(s.cfg.PlatformPrincipal, nil)}
+	if s.cfg.DataPrincipal != "" {
+		kc.PolicyStatements = keypolicy.GrantModeStatements(s.cfg.PlatformPrincipal, s.cfg.DataPrincipal)
+		kc.PolicyStatement = kc.PolicyStatements[0]
+	}
+	return kc, nil
 }
 
 // mayCheck refuses an organisation token a check of a key outside its organisation's linked
@@ -133,7 +147,7 @@ func (s *Service) KeyPolicy(in PolicyInput) (Policy, error) {
 		return Policy{}, domain.Invalid("format", "format must be json or terraform")
 	}
 	req := keypolicy.Request{KeyARN: arn, PlatformPrincipal: s.cfg.PlatformPrincipal,
-		AdditionalPrincipals: in.AdditionalPrincipals, Template: tmpl}
+		AdditionalPrincipals: in.AdditionalPrincipals, Template: tmpl, DataPrincipal: s.cfg.DataPrincipal}
 	if in.Format == "terraform" {
 		hcl, err := keypolicy.Terraform(req)
 		if err != nil {

@@ -18,6 +18,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/grants"
+	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/store"
@@ -35,6 +37,13 @@ type Config struct {
 	AdminToken string
 	// PlatformPrincipal is named in generated key policies.
 	PlatformPrincipal string
+	// DataPrincipal is CMEKD_DATA_PRINCIPAL: set, generated policies are grant mode's (SPEC §12).
+	DataPrincipal string
+	// Grants, in grant mode, retires the grants of verifications whose links were not stored after
+	// all, and tells whether a key's grant still holds; nil without grants.
+	Grants *grants.Granter
+	// Health probes an organisation's keys after its grants are renewed.
+	Health *health.Service
 	// KeyChecksPerSecond bounds the key checks the whole service runs (each makes up to four KMS
 	// calls); 0 means no bound.
 	KeyChecksPerSecond float64
@@ -88,8 +97,9 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput
 	if err != nil {
 		return idempotency.Answer{}, err
 	}
+	var made []grants.Made
 	if o.Mode == domain.ModeCustomerManaged {
-		if err := s.verifyLinks(ctx, o.ID, o.Region, o.KeyARN, "", o.BackupKeyARN); err != nil {
+		if made, err = s.verifyLinks(ctx, o.ID, o.Region, o.KeyARN, "", o.BackupKeyARN); err != nil {
 			return idempotency.Answer{}, err
 		}
 	}
@@ -105,8 +115,15 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput
 		if err := insertVerified(ctx, tx, o.ID, actor, domain.Region{Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN}); err != nil {
 			return nil, err
 		}
+		if err := grants.Record(ctx, tx, actor, s.cfg.DataPrincipal, made); err != nil {
+			return nil, err
+		}
 		return render(o)
 	})
+	if err != nil || !fresh {
+		// Nothing of this organisation was stored (or a retry's first answer was): its grants go.
+		s.release(ctx, made)
+	}
 	if fresh {
 		s.cfg.Logger.InfoContext(ctx, "organisation created", "request_id", domain.RequestID(ctx), "org_id", o.ID, "key_arn", o.KeyARN, "mode", o.Mode)
 	}
@@ -276,14 +293,22 @@ func immutableKeyError(org domain.Org, enc json.RawMessage) error {
 
 // Delete removes an organisation with everything it owns; its org.deleted event stays on record.
 func (s *Service) Delete(ctx context.Context, p domain.Principal, org domain.Org) error {
+	retiring := 0
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		// The grants stay behind as the retirement worker's outbox (SPEC §12): deleting the
+		// organisation retires them, durably.
+		var err error
+		if retiring, err = tx.QueueOrgGrantRetirements(ctx, org.ID); err != nil {
+			return err
+		}
 		if err := tx.DeleteOrg(ctx, org.ID); err != nil {
 			return err
 		}
 		return tx.InsertEvent(ctx, domain.Event{OrgID: org.ID, Type: domain.EventOrgDeleted, Actor: p.Actor(), Region: org.Region})
 	})
 	if err == nil {
-		s.cfg.Logger.InfoContext(ctx, "organisation deleted", "request_id", domain.RequestID(ctx), "org_id", org.ID)
+		s.cfg.Logger.InfoContext(ctx, "organisation deleted", "request_id", domain.RequestID(ctx), "org_id", org.ID,
+			"grants_to_retire", retiring)
 	}
 	return err
 }

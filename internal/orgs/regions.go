@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
@@ -34,6 +35,7 @@ func (s *Service) AddRegion(ctx context.Context, p domain.Principal, org domain.
 		return domain.Region{}, errRegionLinked(in.Region)
 	}
 	r := domain.Region{OrgID: org.ID, Region: in.Region}
+	var made []grants.Made
 	if org.Mode == domain.ModeProviderManaged {
 		if strings.TrimSpace(in.KeyARN) != "" || strings.TrimSpace(in.BackupKeyARN) != "" {
 			return r, domain.Invalid("key_arn", "a provider-managed organisation uses the platform's key in every region: give no key_arn or backup_key_arn")
@@ -51,7 +53,7 @@ func (s *Service) AddRegion(ctx context.Context, p domain.Principal, org domain.
 			return r, err
 		}
 		r.KeyARN = keyARN
-		if err := s.verifyLinks(ctx, org.ID, in.Region, keyARN, replicaOf, r.BackupKeyARN); err != nil {
+		if made, err = s.verifyLinks(ctx, org.ID, in.Region, keyARN, replicaOf, r.BackupKeyARN); err != nil {
 			return r, err
 		}
 	}
@@ -64,9 +66,13 @@ func (s *Service) AddRegion(ctx context.Context, p domain.Principal, org domain.
 			Region: r.Region, Purpose: domain.PurposeData, Reason: r.KeyARN}); err != nil {
 			return err
 		}
-		return insertVerified(ctx, tx, org.ID, p.Actor(), r)
+		if err := insertVerified(ctx, tx, org.ID, p.Actor(), r); err != nil {
+			return err
+		}
+		return grants.Record(ctx, tx, p.Actor(), s.cfg.DataPrincipal, made)
 	})
 	if err != nil {
+		s.release(ctx, made)
 		return r, err
 	}
 	r.Status = domain.KeyHealthy
@@ -152,28 +158,69 @@ func insertVerified(ctx context.Context, tx *store.Q, orgID, actor string, r dom
 // that is set) and its backup key, when it has one that is another key. A failure the customer can
 // fix is 422 key_verification_failed with the failed key's checks and purpose; KMS being unreachable
 // is 503 kms_unreachable.
-func (s *Service) verifyLinks(ctx context.Context, orgID, region, keyARN, replicaOf, backupARN string) error {
-	if err := s.verifyKey(ctx, verify.Request{Key: keyARN, Region: region, OrgID: orgID, Steps: verify.Full, ReplicaOf: replicaOf},
-		domain.PurposeData); err != nil {
-		return err
+//
+// In grant mode each verified key gets its grant (SPEC §12), returned for the transaction that links
+// the keys to record; a backup key that is the data key itself is used through the data key's grant.
+// When the backup key fails, the data key's new grant is retired again: nothing is left behind.
+func (s *Service) verifyLinks(ctx context.Context, orgID, region, keyARN, replicaOf, backupARN string) ([]grants.Made, error) {
+	var made []grants.Made
+	data, err := s.verifyKey(ctx, s.linkRequest(orgID, region, domain.PurposeData, keyARN, replicaOf))
+	if err != nil {
+		return nil, err
 	}
+	made = appendMade(made, orgID, region, domain.PurposeData, keyARN, data)
 	if backupARN == "" || backupARN == keyARN {
-		return nil
+		return made, nil
 	}
-	return s.verifyKey(ctx, verify.Request{Key: backupARN, Region: region, OrgID: orgID, Steps: verify.Full}, domain.PurposeBackup)
+	backup, err := s.verifyKey(ctx, s.linkRequest(orgID, region, domain.PurposeBackup, backupARN, ""))
+	if err != nil {
+		s.release(ctx, made)
+		return nil, err
+	}
+	return appendMade(made, orgID, region, domain.PurposeBackup, backupARN, backup), nil
 }
 
-func (s *Service) verifyKey(ctx context.Context, req verify.Request, purpose string) error {
+// linkRequest is the verification of a key to link for purpose: in grant mode, with its grant.
+func (s *Service) linkRequest(orgID, region, purpose, keyARN, replicaOf string) verify.Request {
+	req := verify.Request{Key: keyARN, Region: region, OrgID: orgID, Steps: verify.Full, ReplicaOf: replicaOf, Purpose: purpose}
+	if s.cfg.Verifier.GrantMode() {
+		req.Grant = grants.Name(orgID, region, purpose)
+	}
+	return req
+}
+
+// appendMade adds the grant a passed verification kept, if any.
+func appendMade(made []grants.Made, orgID, region, purpose, keyARN string, r verify.Report) []grants.Made {
+	if r.Grant == nil {
+		return made
+	}
+	return append(made, grants.Made{Link: domain.KeyLink{OrgID: orgID, Region: region, Purpose: purpose, KeyARN: r.KeyARN}, Grant: *r.Grant})
+}
+
+// release retires the new grants of links that were not stored after all.
+func (s *Service) release(ctx context.Context, made []grants.Made) {
+	if s.cfg.Grants == nil {
+		return
+	}
+	for _, m := range made {
+		if m.Grant.New {
+			s.cfg.Grants.Release(context.WithoutCancel(ctx), m.Link.KeyARN, m.Grant.ID)
+		}
+	}
+}
+
+func (s *Service) verifyKey(ctx context.Context, req verify.Request) (verify.Report, error) {
+	purpose := req.Purpose
 	report := s.cfg.Verifier.Run(ctx, req)
 	if report.OK() {
-		return nil
+		return report, nil
 	}
 	details := map[string]any{"checks": report.Checks, "purpose": purpose, "key_arn": report.KeyARN}
 	if report.Transient() {
 		e := domain.Errorf(domain.KindUnavailable, domain.CodeKMSUnreachable,
 			"KMS could not be reached to verify the key; nothing was stored, retry shortly")
 		e.Details, e.RetryAfter = details, 5
-		return e
+		return report, e
 	}
 	what := "the key"
 	if purpose == domain.PurposeBackup {
@@ -185,7 +232,7 @@ func (s *Service) verifyKey(ctx context.Context, req verify.Request, purpose str
 	}
 	e := domain.Errorf(domain.KindInvalid, domain.CodeKeyVerificationFailed, "%s", msg)
 	e.Details = details
-	return e
+	return report, e
 }
 
 // Regions lists the regions an organisation uses, home first.

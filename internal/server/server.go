@@ -19,6 +19,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/api"
 	"github.com/cmekd/cmekd/internal/background"
+	"github.com/cmekd/cmekd/internal/backups"
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/config"
@@ -26,6 +27,7 @@ import (
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
+	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyarn"
@@ -60,10 +62,17 @@ type Options struct {
 	Clock clock.Clock
 	// KMSCredentials are the platform's AWS credentials; nil means the standard chain (or dev mode's).
 	KMSCredentials aws.CredentialsProvider
+	// DataKMSCredentials are the data identity's in grant mode (SPEC §12); nil means the shared
+	// config profile CMEKD_DATA_PROFILE.
+	DataKMSCredentials aws.CredentialsProvider
 	// DevOutput receives dev mode's banner; nil means stdout.
 	DevOutput io.Writer
 	// VerifyBackoff overrides the waits between retries of transient KMS failures during verification.
 	VerifyBackoff []time.Duration
+	// BackupPageSize is how many documents one step of a backup or restore moves, and BackupLease how
+	// long a backup's worker may go silent before its backup is failed; zero means the defaults.
+	BackupPageSize int
+	BackupLease    time.Duration
 }
 
 // New builds a server from cfg: it opens (and migrates) the database and binds the listen address,
@@ -119,7 +128,23 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		return nil, fmt.Errorf("configuration: CMEKD_KMS_ENDPOINT: %w", err)
 	}
 	rules := keyarn.Rules{Regions: cfg.Regions, MultiRegion: mr}
-	verifier := verify.New(kmsClient, rules, verify.Options{Backoff: opts.VerifyBackoff})
+	// In grant mode (SPEC §12) the data identity alone encrypts and decrypts: the data path, the
+	// crypto checks of verification and the probes run as it, through the grants the control
+	// identity attaches.
+	dataClient := kmsClient
+	verifyOpts := verify.Options{Backoff: opts.VerifyBackoff}
+	var granter *grants.Granter
+	if cfg.GrantMode() {
+		dataClient, err = kms.New(ctx, kms.Config{Endpoint: cfg.KMSEndpoint, Credentials: opts.DataKMSCredentials,
+			Profile: cfg.DataProfile, Timeout: cfg.KMSTimeout, Registerer: reg, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("configuration: CMEKD_DATA_PROFILE: %w", err)
+		}
+		granter = grants.NewGranter(grants.GranterConfig{Control: kmsClient, Data: dataClient,
+			ControlPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal, Store: st, Logger: log})
+		verifyOpts.Data, verifyOpts.Granter = dataClient, granter
+	}
+	verifier := verify.New(kmsClient, rules, verifyOpts)
 	// The platform's key is checked like a customer's (SPEC §16): unusable, it stops the server here;
 	// unreachable, /readyz answers 503 until the background check passes.
 	provider := providerkey.New(providerkey.Config{ARNs: cfg.ProviderKeys(), Verifier: verifier, Logger: log,
@@ -139,7 +164,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	// of it is cut off and recorded as a transient failure.
 	monitor := health.NewMonitor(healthSvc, health.MonitorConfig{Owner: replicaName(), MaxRPS: cfg.ProbeMaxRPS, Clock: clk})
 
-	keys := keyring.New(keyring.Config{Store: st, KMS: kmsClient, Cache: cache, Clock: clk, Provider: provider,
+	keys := keyring.New(keyring.Config{Store: st, KMS: dataClient, Cache: cache, Clock: clk, Provider: provider,
 		MaxAge: cfg.DEKMaxAge, MaxUses: cfg.DEKMaxDocuments})
 	idem := idempotency.New(st, string(cfg.AdminToken))
 	guard := webhooks.NewGuard(cfg.WebhookHTTPHosts, nil)
@@ -148,6 +173,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+
+	backupSvc := backups.New(backups.Config{Store: st, Keyring: keys, KMS: dataClient, ProviderKeys: cfg.ProviderKeys(), Logger: log,
+		Owner: replicaName(), PageSize: opts.BackupPageSize, Lease: opts.BackupLease})
 
 	s.background = []background.Service{
 		monitor,
@@ -160,6 +188,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		background.Every("dek-cache-revoker", time.Second, log, keys.DropUnavailable()),
 		background.Every("idempotency-purger", replayPurgeEvery, log, idem.Purge),
 		dispatcher,
+		// Deleted organisations' grants are retired by any replica, until KMS confirms (SPEC §12).
+		grants.NewRetirer(grants.RetirerConfig{Store: st, Control: kmsClient, Owner: replicaName(), Logger: log,
+			KMSTimeout: cfg.KMSTimeout}),
+		// Fails the backups whose worker died; on shutdown, stops this replica's copies in flight.
+		backupSvc,
+	}
+	if cfg.GrantMode() {
+		// Grants another replica made are used here with their tokens until KMS shows them everywhere.
+		s.background = append(s.background, grants.NewTokenSharer(st, dataClient, log, time.Second))
 	}
 	s.api = api.New(api.Config{
 		Logger:   log,
@@ -173,15 +210,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Idempotency: idem,
 		Clock:       clk,
 		Orgs: orgs.New(orgs.Config{Store: st, Verifier: verifier, Idempotency: idem, Logger: log, Rules: rules,
-			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal, KeyChecksPerSecond: keyChecksPerSecond,
-			ProviderRegion: func(region string) bool { _, ok := provider.For(region); return ok },
-			IsProviderKey:  provider.Is}),
+			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal, Grants: granter, Health: healthSvc,
+			KeyChecksPerSecond: keyChecksPerSecond,
+			ProviderRegion:     func(region string) bool { _, ok := provider.For(region); return ok },
+			IsProviderKey:      provider.Is}),
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),
 		Documents: documents.New(documents.Config{Store: st, Keyring: keys, Idempotency: idem,
 			ProviderKeys: cfg.ProviderKeys()}),
 		Health:   healthSvc,
 		Secrets:  secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeys: cfg.ProviderKeys()}),
 		Webhooks: webhooks.New(webhooks.Config{Store: st, Keyring: keys, Guard: guard, ProviderKeyARN: webhookKey(cfg)}),
+		Backups:  backupSvc,
 	})
 	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
 	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Now: clk.Now})

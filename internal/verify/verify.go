@@ -26,6 +26,7 @@ const (
 	CheckKeyManager      = "key_manager"
 	CheckMultiRegion     = "multi_region"
 	CheckReplicaOf       = "replica_of"
+	CheckCreateGrant     = "create_grant"
 	CheckGenerateDataKey = "generate_data_key"
 	CheckDecrypt         = "decrypt"
 	CheckReEncrypt       = "re_encrypt"
@@ -53,6 +54,19 @@ type Report struct {
 	// KeyARN is the normalised ARN, or the input as given when it is not a valid ARN.
 	KeyARN string
 	Checks []Check
+	// Grant is the grant the verification attached in grant mode and kept (the checks passed and the
+	// request was not Ephemeral); nil otherwise.
+	Grant *Grant
+}
+
+// Grant is a grant a verification attached (SPEC §12).
+type Grant struct {
+	// ID is the grant's id; Name the name it was made with.
+	ID, Name string
+	// New is false when KMS answered with the grant Request.KnownGrant names: it was still there.
+	New bool
+	// Token is the grant token KMS answered.
+	Token string
 }
 
 // OK reports whether every check passed.
@@ -102,9 +116,22 @@ type KMS interface {
 
 var _ KMS = (*kms.Client)(nil)
 
+// Granter attaches the data identity's grants to keys and retires them (SPEC §12); *grants.Granter
+// is one.
+type Granter interface {
+	// Attach makes (or, named the same, finds) the grant name on keyARN for orgID's encryption
+	// context, and makes the data identity's client carry its token.
+	Attach(ctx context.Context, keyARN, name, orgID string) (kms.Grant, error)
+	// Release retires a grant the caller made and keeps no more; when KMS cannot be reached now, it
+	// is left to the retirement worker.
+	Release(ctx context.Context, keyARN, grantID string)
+}
+
 // Verifier runs the checks.
 type Verifier struct {
 	kms     KMS
+	data    KMS
+	granter Granter
 	rules   keyarn.Rules
 	backoff []time.Duration
 }
@@ -113,6 +140,11 @@ type Verifier struct {
 type Options struct {
 	// Backoff are the waits before each retry of a transient failure; nil means 200ms, 1s.
 	Backoff []time.Duration
+	// Data, in grant mode, is the data identity's client: the crypto checks run as it (SPEC §12).
+	// Nil means they run as the platform's one identity.
+	Data KMS
+	// Granter, in grant mode, attaches the grant of requests that name one (Request.Grant).
+	Granter Granter
 }
 
 // New returns a Verifier calling KMS through client and judging ARNs by rules.
@@ -121,8 +153,15 @@ func New(client KMS, rules keyarn.Rules, opts Options) *Verifier {
 	if b == nil {
 		b = []time.Duration{200 * time.Millisecond, time.Second}
 	}
-	return &Verifier{kms: client, rules: rules, backoff: b}
+	data := opts.Data
+	if data == nil {
+		data = client
+	}
+	return &Verifier{kms: client, data: data, granter: opts.Granter, rules: rules, backoff: b}
 }
+
+// GrantMode reports whether the verifier runs as two identities with grants (SPEC §12).
+func (v *Verifier) GrantMode() bool { return v.granter != nil }
 
 // Steps selects which checks run.
 type Steps int
@@ -152,12 +191,26 @@ type Request struct {
 	// a missing key is explained with the command that replicates the home key, and the check
 	// replica_of proves Key is a replica of the home key's primary.
 	ReplicaOf string
+	// Grant, in grant mode, names the grant to attach before the crypto checks (check create_grant);
+	// they then run as the data identity through it. "" attaches none: the probe's crypto steps use
+	// the key's existing grant, and the platform's own keys need none.
+	Grant string
+	// KnownGrant is the id of the grant named Grant on record for the key, if any: KMS answering with
+	// it means the grant was still there, and a failure then does not retire it.
+	KnownGrant string
+	// Ephemeral retires the grant when the verification ends, whatever its outcome (key checks).
+	Ephemeral bool
+	// Purpose is the purpose of the key link being verified (data or backup); callers report it.
+	Purpose string
 }
 
 // Run runs the checks of a request.
 func (v *Verifier) Run(ctx context.Context, req Request) Report {
 	input, region, steps := req.Key, req.Region, req.Steps
 	r := &run{v: v, ctx: ctx, encCtx: map[string]string{"cmekd:org": req.OrgID}, steps: steps, replicaOf: req.ReplicaOf}
+	if v.granter != nil && steps == Full {
+		r.grantName, r.knownGrant = req.Grant, req.KnownGrant
+	}
 	var arn keyarn.ARN
 	var err error
 	if steps == Health {
@@ -179,8 +232,39 @@ func (v *Verifier) Run(ctx context.Context, req Request) Report {
 	r.arn = arn
 	r.add(Check{Name: CheckARN, OK: true})
 	r.describe()
+	r.attachGrant(req.OrgID)
 	r.crypto(steps)
-	return Report{KeyARN: arn.String(), Checks: r.checks}
+	report := Report{KeyARN: arn.String(), Checks: r.checks}
+	if g := r.grant; g != nil {
+		if report.OK() && !req.Ephemeral {
+			report.Grant = g
+		} else if g.New {
+			// What a failed verification or a key check made, it retires: nothing is left behind.
+			v.granter.Release(context.WithoutCancel(ctx), report.KeyARN, g.ID)
+		}
+	}
+	return report
+}
+
+// attachGrant runs create_grant in grant mode: the data identity's grant on the key, made by the
+// control identity (SPEC §12).
+func (r *run) attachGrant(orgID string) {
+	if r.grantName == "" {
+		return
+	}
+	if !r.keyFit {
+		r.skip(CheckCreateGrant, "not run: the key is not usable as described above")
+		return
+	}
+	g, err := retry(r, func() (kms.Grant, error) { return r.v.granter.Attach(r.ctx, r.arn.String(), r.grantName, orgID) })
+	if err != nil {
+		r.add(kmsCheck(CheckCreateGrant, err))
+		r.keyFit = false // the crypto checks have no grant to run through
+		r.noGrant = true
+		return
+	}
+	r.grant = &Grant{ID: g.ID, Name: r.grantName, New: g.ID != r.knownGrant, Token: g.Token}
+	r.add(Check{Name: CheckCreateGrant, OK: true})
 }
 
 // order lists the checks a run makes, in order: Health leaves out re_encrypt and encrypt (the
@@ -190,6 +274,9 @@ func (r *run) order() []string {
 	names := []string{CheckARN, CheckDescribeKey, CheckKeyState, CheckKeyUsage, CheckKeySpec, CheckKeyManager, CheckMultiRegion}
 	if r.replicaOf != "" {
 		names = append(names, CheckReplicaOf)
+	}
+	if r.grantName != "" {
+		names = append(names, CheckCreateGrant)
 	}
 	names = append(names, CheckGenerateDataKey, CheckDecrypt)
 	if r.steps == Full {
@@ -208,6 +295,11 @@ type run struct {
 	keyFit bool // describe and metadata checks passed
 	// replicaOf is the home key a derived replica must be a replica of; "" otherwise.
 	replicaOf string
+	// grantName is the grant create_grant attaches, "" when the run attaches none; knownGrant the
+	// id on record under that name; grant what create_grant made.
+	grantName, knownGrant string
+	grant                 *Grant
+	noGrant               bool // create_grant failed: the crypto checks were not run
 }
 
 func (r *run) add(c Check) { r.checks = append(r.checks, c) }
@@ -352,29 +444,33 @@ func (r *run) crypto(steps Steps) {
 		names = append(names, CheckReEncrypt, CheckEncrypt)
 	}
 	if !r.keyFit {
+		why := "not run: the key is not usable as described above"
+		if r.noGrant {
+			why = "not run: there is no grant for the data identity to use the key through"
+		}
 		for _, n := range names {
-			r.skip(n, "not run: the key is not usable as described above")
+			r.skip(n, why)
 		}
 		return
 	}
 	key := r.arn.String()
 	type dataKey struct{ plain, wrapped []byte }
 	dk, err := retry(r, func() (dataKey, error) {
-		p, w, err := r.v.kms.GenerateDataKey(r.ctx, key, r.encCtx)
+		p, w, err := r.v.data.GenerateDataKey(r.ctx, key, r.encCtx)
 		return dataKey{p, w}, err
 	})
 	if err != nil {
-		r.add(kmsCheck(CheckGenerateDataKey, err))
+		r.add(r.cryptoCheck(CheckGenerateDataKey, err))
 		r.skip(CheckDecrypt, "not run: there is no data key to decrypt")
 		if steps == Full {
 			r.skip(CheckReEncrypt, "not run: there is no data key to re-encrypt")
 		}
 	} else {
 		r.add(Check{Name: CheckGenerateDataKey, OK: true})
-		plain, err := retry(r, func() ([]byte, error) { return r.v.kms.Decrypt(r.ctx, key, dk.wrapped, r.encCtx) })
+		plain, err := retry(r, func() ([]byte, error) { return r.v.data.Decrypt(r.ctx, key, dk.wrapped, r.encCtx) })
 		switch {
 		case err != nil:
-			r.add(kmsCheck(CheckDecrypt, err))
+			r.add(r.cryptoCheck(CheckDecrypt, err))
 		case !bytes.Equal(plain, dk.plain):
 			r.add(Check{Name: CheckDecrypt, Code: CodeDecryptMismatch, Message: "Decrypt returned other bytes than GenerateDataKey made; the key cannot be trusted."})
 		default:
@@ -386,9 +482,9 @@ func (r *run) crypto(steps Steps) {
 			// Backups re-wrap data keys with ReEncrypt (SPEC §11); to the same key is enough to prove
 			// both halves of kms:ReEncrypt* are allowed.
 			if _, err := retry(r, func() ([]byte, error) {
-				return r.v.kms.ReEncrypt(r.ctx, key, dk.wrapped, r.encCtx, key, r.encCtx)
+				return r.v.data.ReEncrypt(r.ctx, key, dk.wrapped, r.encCtx, key, r.encCtx)
 			}); err != nil {
-				r.add(kmsCheck(CheckReEncrypt, err))
+				r.add(r.cryptoCheck(CheckReEncrypt, err))
 			} else {
 				r.add(Check{Name: CheckReEncrypt, OK: true})
 			}
@@ -399,11 +495,23 @@ func (r *run) crypto(steps Steps) {
 	}
 	canary := make([]byte, 16)
 	_, _ = rand.Read(canary)
-	if _, err := retry(r, func() ([]byte, error) { return r.v.kms.Encrypt(r.ctx, key, canary, r.encCtx) }); err != nil {
-		r.add(kmsCheck(CheckEncrypt, err))
+	if _, err := retry(r, func() ([]byte, error) { return r.v.data.Encrypt(r.ctx, key, canary, r.encCtx) }); err != nil {
+		r.add(r.cryptoCheck(CheckEncrypt, err))
 	} else {
 		r.add(Check{Name: CheckEncrypt, OK: true})
 	}
+}
+
+// cryptoCheck is kmsCheck for a crypto check. In grant mode those run as the data identity, which
+// only a grant admits: a refusal means the grant is gone (the customer revoked it) or never covered
+// the operation, and the advice says how to get one again.
+func (r *run) cryptoCheck(name string, err error) Check {
+	c := kmsCheck(name, err)
+	if r.v.granter != nil && c.Code == kms.CodeAccessDenied {
+		c.Message = fmt.Sprintf("The platform's data identity may not call %s on this key with the organisation's encryption context: "+
+			"its grant was revoked or retired. To let the platform use the key again, renew the grants (POST /v1/orgs/{org}/grants/renew).", c.Action)
+	}
+	return c
 }
 
 func wipe(b []byte) {

@@ -51,10 +51,15 @@ const (
 
 // policyAllowing lets the platform call only actions on the key.
 func policyAllowing(env *kmstest.Env, actions ...string) string {
+	return policyAllowingPrincipal(env, env.PlatformPrincipal, actions...)
+}
+
+// policyAllowingPrincipal lets principal call only actions on the key.
+func policyAllowingPrincipal(env *kmstest.Env, principal string, actions ...string) string {
 	list, _ := json.Marshal(actions)
 	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
 {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"kms:*","Resource":"*"},
-{"Effect":"Allow","Principal":{"AWS":%q},"Action":%s,"Resource":"*"}]}`, env.Account, env.PlatformPrincipal, list)
+{"Effect":"Allow","Principal":{"AWS":%q},"Action":%s,"Resource":"*"}]}`, env.Account, principal, list)
 }
 
 func TestVerify_ChecksInOrder(t *testing.T) {

@@ -39,6 +39,7 @@ func RunConformance(t *testing.T, env *Env) {
 			{"Aliases", testAliases},
 			{"MultiRegionReplica", testMultiRegionReplica},
 			{"Grants", testGrants},
+			{"GrantTokensAndRetirement", testGrantTokensAndRetirement},
 			{"PolicyDenial", testPolicyDenial},
 			{"WrongKeyUsage", testWrongKeyUsage},
 		} {
@@ -337,6 +338,65 @@ func testGrants(t *testing.T, env *Env) {
 	env.eventually(t, "the revoked grant no longer lets the platform make data keys", func() error {
 		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
 		return becomes(err, kms.CodeAccessDenied, "kms:GenerateDataKey")
+	})
+}
+
+// testGrantTokensAndRetirement is what grant mode (SPEC §12) needs of the client: a grant's token
+// makes it usable at once, before KMS has made it visible everywhere; ListGrants shows it with its
+// constraint; its retiring principal retires it, and retiring it again reports it gone.
+func testGrantTokensAndRetirement(t *testing.T, env *Env) {
+	caps := env.capabilities(t)
+	if caps.grants != "" {
+		t.Skip(caps.grants)
+	}
+	if caps.policies != "" {
+		t.Skip(caps.policies + "; a grant would change nothing")
+	}
+	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{DefaultPolicy: true})
+	platform := env.PlatformClient(t)
+	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
+	grant, err := customer.CreateGrant(t.Context(), &awskms.CreateGrantInput{
+		KeyId:             aws.String(keyARN),
+		GranteePrincipal:  aws.String(env.PlatformPrincipal),
+		RetiringPrincipal: aws.String(env.PlatformPrincipal),
+		Operations:        []types.GrantOperation{types.GrantOperationGenerateDataKey, types.GrantOperationDecrypt},
+		Constraints:       &types.GrantConstraints{EncryptionContextSubset: orgContext},
+		Name:              aws.String("cmekd-token-test"),
+	})
+	if err != nil {
+		t.Fatalf("CreateGrant: %v", err)
+	}
+	id := aws.ToString(grant.GrantId)
+	platform.AddGrantToken(keyARN, id, aws.ToString(grant.GrantToken))
+	// With the token no wait is needed, on AWS too.
+	generateDataKey(t, platform, keyARN, orgContext)
+	_, _, err = platform.GenerateDataKey(t.Context(), keyARN, map[string]string{"cmekd:org": "org_other"})
+	wantCode(t, err, kms.CodeAccessDenied, "kms:GenerateDataKey", "GenerateDataKey under a context the grant does not admit")
+
+	env.eventually(t, "ListGrants shows the grant", func() error {
+		list, err := env.ClientAs(t, env.CustomerAccessKey).ListGrants(t.Context(), keyARN)
+		if err != nil {
+			return err
+		}
+		for _, g := range list {
+			if g.ID == id && g.Retiring == env.PlatformPrincipal && g.ContextSubset["cmekd:org"] == orgContext["cmekd:org"] {
+				return nil
+			}
+		}
+		return notYet(fmt.Errorf("grant %s not listed: %+v", id, list))
+	})
+	if gone, err := platform.RetireGrant(t.Context(), keyARN, id); err != nil || gone {
+		t.Fatalf("RetireGrant = %v, %v", gone, err)
+	}
+	env.eventually(t, "the retired grant is gone", func() error {
+		gone, err := platform.RetireGrant(t.Context(), keyARN, id)
+		switch {
+		case err != nil:
+			return err
+		case !gone:
+			return notYet(errors.New("the grant is still there"))
+		}
+		return nil
 	})
 }
 

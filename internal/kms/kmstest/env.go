@@ -34,6 +34,13 @@ const (
 	PlatformAccessKey = "AKIACMEKDPLATFORM001"
 	// CustomerAccessKey is an unmapped access key id, so the emulator treats it as its account's root.
 	CustomerAccessKey = "AKIACMEKDCUSTOMER001"
+	// ControlPrincipal and DataPrincipal are the platform's two identities in grant mode (SPEC §12):
+	// roles, since an account root would admit the one to the other's statements.
+	ControlPrincipal = "arn:aws:iam::999988887777:role/cmekd-control"
+	DataPrincipal    = "arn:aws:iam::999988887777:role/cmekd-data"
+	// ControlAccessKey and DataAccessKey are the access key ids the emulator maps to them.
+	ControlAccessKey = "AKIACMEKDCONTROL0001"
+	DataAccessKey    = "AKIACMEKDDATA0000001"
 )
 
 // dummySecret signs requests to endpoints that check no signatures (the emulator, LocalStack).
@@ -107,8 +114,9 @@ func StartEmulatorBehind(t testing.TB, middleware func(http.Handler) http.Handle
 func startEmulator(t testing.TB, middleware func(http.Handler) http.Handler, replicaDelay time.Duration) *Env {
 	t.Helper()
 	var h http.Handler = emulator.New(emulator.Options{
-		Account:      EmulatorAccount,
-		Principals:   map[string]string{PlatformAccessKey: PlatformPrincipal},
+		Account: EmulatorAccount,
+		Principals: map[string]string{PlatformAccessKey: PlatformPrincipal,
+			ControlAccessKey: ControlPrincipal, DataAccessKey: DataPrincipal},
 		ReplicaDelay: replicaDelay,
 	})
 	if middleware != nil {
@@ -198,6 +206,20 @@ func (e *Env) PlatformClient(t testing.TB) *kms.Client {
 	})
 	if err != nil {
 		t.Fatalf("kmstest: platform client: %v", err)
+	}
+	return c
+}
+
+// ClientAs returns a new cmekd client acting as accessKey, with the quick retries of PlatformClient.
+func (e *Env) ClientAs(t testing.TB, accessKey string) *kms.Client {
+	t.Helper()
+	c, err := kms.New(context.Background(), kms.Config{
+		Endpoint:    e.Endpoint,
+		Credentials: e.provider(accessKey),
+		MaxBackoff:  10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("kmstest: client as %s: %v", accessKey, err)
 	}
 	return c
 }

@@ -1,0 +1,49 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/cmekd/cmekd/internal/domain"
+)
+
+type grantJSON struct {
+	GrantID          string    `json:"grant_id"`
+	Name             string    `json:"name"`
+	KeyARN           string    `json:"key_arn"`
+	Region           string    `json:"region"`
+	Purpose          string    `json:"purpose"`
+	GranteePrincipal string    `json:"grantee_principal"`
+	Operations       []string  `json:"operations"`
+	Status           string    `json:"status"`
+	CreatedAt        time.Time `json:"created_at"`
+}
+
+func writeGrants(w http.ResponseWriter, list []domain.Grant) {
+	out := make([]grantJSON, len(list))
+	for i, g := range list {
+		out[i] = grantJSON{GrantID: g.ID, Name: g.Name, KeyARN: g.KeyARN, Region: g.Region, Purpose: g.Purpose,
+			GranteePrincipal: g.GranteePrincipal, Operations: g.Operations, Status: g.Status, CreatedAt: g.CreatedAt}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"grants": out})
+}
+
+// listGrants answers the organisation's KMS grants (SPEC §12).
+func (a *API) listGrants(w http.ResponseWriter, r *http.Request) {
+	list, err := a.orgs.Grants(r.Context(), orgOf(r))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeGrants(w, list)
+}
+
+// renewGrants gives the keys whose grant the customer revoked new grants, then probes them.
+func (a *API) renewGrants(w http.ResponseWriter, r *http.Request) {
+	list, err := a.orgs.RenewGrants(r.Context(), principal(r.Context()), orgOf(r))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeGrants(w, list)
+}

@@ -1,0 +1,53 @@
+package domain
+
+import "time"
+
+// Backup states (SPEC §11).
+const (
+	BackupRunning  = "running"
+	BackupComplete = "complete"
+	BackupFailed   = "failed"
+)
+
+// Backup is a consistent copy of one collection's documents at one moment. It outlives its
+// collection and goes with its organisation.
+type Backup struct {
+	ID           string
+	OrgID        string
+	CollectionID string
+	Region       string
+	// KeyARN wraps the backup's data keys: the region's backup key, or its data key when it has none
+	// (the platform's key for provider_managed organisations).
+	KeyARN string
+	// KeyPurpose is the purpose of KeyARN's link: PurposeBackup, or PurposeData when the region has
+	// no backup key. A refusal of KeyARN is key_unavailable with this purpose.
+	KeyPurpose string
+	State      string
+	// Documents counts the documents copied so far (all of them once complete).
+	Documents  int64
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+// DataKeyOf is the KMS key that wraps the data keys of org's collections in region: the region's
+// linked data key, or the platform's key of the region for provider_managed organisations (SPEC §11).
+// "" when there is none.
+func DataKeyOf(org Org, region string, provider ProviderKeys) string {
+	if org.Mode == ModeCustomerManaged {
+		arn, _ := org.LinkedKey(region, PurposeData)
+		return arn
+	}
+	arn, _ := provider.For(region)
+	return arn
+}
+
+// BackupKeyOf is the KMS key that wraps the data keys of org's backups in region, and the purpose of
+// its link: the region's backup key when it has one, else the key DataKeyOf names.
+func BackupKeyOf(org Org, region string, provider ProviderKeys) (arn, purpose string) {
+	if org.Mode == ModeCustomerManaged {
+		if arn, ok := org.LinkedKey(region, PurposeBackup); ok {
+			return arn, PurposeBackup
+		}
+	}
+	return DataKeyOf(org, region, provider), PurposeData
+}
