@@ -168,11 +168,11 @@ func refuseRead(state string) error {
 	return nil
 }
 
-// Get reads and decrypts one document of organisation orgID, asking the database once for the
-// organisation, the collection's state and the document together (and once more, with KMS, when
+// Get reads and decrypts one document of organisation orgID, asking the database once for what it
+// needs of the organisation, the collection's state and the document together (and once more, with KMS, when
 // its data key is not cached: the key's binding to the collection is checked then).
 func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, error) {
-	org, col, sd, err := s.cfg.Store.ReadDocument(ctx, orgID, colID, id)
+	col, sd, err := s.cfg.Store.ReadDocument(ctx, orgID, colID, id)
 	if err != nil {
 		return Document{}, err
 	}
@@ -182,7 +182,7 @@ func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, e
 	if sd == nil {
 		return Document{}, domain.NotFound("document")
 	}
-	docs, err := s.open(ctx, org, colID, s.wrappingKey(org, col.Region), []store.SealedDocument{*sd})
+	docs, err := s.open(ctx, col.Org, colID, s.wrappingKey(col.Org, col.Region), []store.SealedDocument{*sd})
 	if err != nil {
 		return Document{}, err
 	}
@@ -192,14 +192,14 @@ func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, e
 // List reads and decrypts a page of documents of organisation orgID, in ingestion order, asking the
 // database once (and once more per data key, with KMS, that is not cached).
 func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Page) ([]Document, string, error) {
-	org, col, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, orgID, colID, page)
+	col, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, orgID, colID, page)
 	if err != nil {
 		return nil, "", err
 	}
 	if err := refuseRead(col.State); err != nil {
 		return nil, "", err
 	}
-	docs, err := s.open(ctx, org, colID, s.wrappingKey(org, col.Region), sealed)
+	docs, err := s.open(ctx, col.Org, colID, s.wrappingKey(col.Org, col.Region), sealed)
 	return docs, next, err
 }
 

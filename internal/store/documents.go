@@ -95,103 +95,106 @@ type RegionKeys struct {
 	Regions, KeyARNs []string
 }
 
-// documentRead is the statement of a read that follows the organisation's: a first row with the collection's state and region
-// (seq 0), then the documents that doc selects (from documents, with $1 the organisation and $2 the
-// collection). It is kept as simple as a plain select of the rows: PostgreSQL plans each run of it
-// afresh (a custom plan), and joins here cost more planning than they save. A collection that does
-// not exist gives no state row.
+// documentRead is the one statement of a read: a first row (seq 0) with what the read needs of the
+// organisation and of the collection — the organisation's mode and home region, the collection's
+// state and region, and the key linked for that region's data ($3, the data purpose) — then the
+// documents that doc selects (from documents, with $1 the organisation and $2 the collection). It
+// is kept as simple as a plain select of the rows: PostgreSQL plans each run of it afresh (a custom
+// plan), and what joins cost in planning they would cost every read. An organisation that does not
+// exist gives no first row; a collection that does not exist, an empty state.
 func documentRead(doc string) string {
 	return `
-SELECT state, region, 0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, NULL::bytea, 'epoch'::timestamptz
-FROM collections WHERE org_id = $1 AND id = $2
+SELECT coalesce(c.state, ''), coalesce(c.region, ''), o.encryption_mode, o.region, coalesce(l.key_arn, ''),
+    0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, NULL::bytea, 'epoch'::timestamptz
+FROM orgs o
+LEFT JOIN collections c ON c.org_id = o.id AND c.id = $2
+LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = $3
+WHERE o.id = $1
 UNION ALL
-SELECT '', '', seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM (` + doc + `) d`
+SELECT '', '', '', '', '', seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM (` + doc + `) d`
 }
 
-// CollectionRead is what a read learns of the collection it reads.
+// CollectionRead is what a read learns of the collection it reads and of its organisation.
 type CollectionRead struct {
 	State, Region string
+	// Org is the organisation as far as a read needs it: its id, mode and home region, and the key
+	// linked for the collection's region's data (none for provider_managed).
+	Org domain.Org
 }
 
-// readDocuments runs, in one round trip (a pipeline of two statements), the read of organisation
-// orgID and a documentRead of its collection, and returns the organisation, the collection's state
-// and region and its documents in seq order. An organisation that does not exist is not found,
-// whatever the rest.
-func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, arg ...any) (domain.Org, CollectionRead, []SealedDocument, error) {
+// readDocuments runs a documentRead and returns what it read of the organisation and the collection,
+// and the collection's documents in seq order.
+func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, arg ...any) (CollectionRead, []SealedDocument, error) {
 	var c CollectionRead
-	b := &pgx.Batch{}
-	b.Queue(orgSelect+` WHERE o.id = $1`, orgID)
-	b.Queue(sql, append([]any{orgID, collectionID}, arg...)...)
-	br := q.db.SendBatch(ctx, b)
-	defer br.Close()
-	org, err := scanOrg(br.QueryRow())
-	if errors.Is(err, domain.ErrNotFound) {
-		return org, c, nil, domain.NotFound("organisation")
-	} else if err != nil {
-		return org, c, nil, err
-	}
-	rows, err := br.Query()
+	rows, err := q.db.Query(ctx, sql, append([]any{orgID, collectionID, domain.PurposeData}, arg...)...)
 	if err != nil {
-		return org, c, nil, translate(err)
+		return c, nil, translate(err)
 	}
 	defer rows.Close()
 	found := false
 	var docs []SealedDocument
 	for rows.Next() {
 		var d SealedDocument
-		var state, region string
-		if err := rows.Scan(&state, &region, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt); err != nil {
-			return org, c, nil, translate(err)
+		var state, region, mode, home, arn string
+		if err := rows.Scan(&state, &region, &mode, &home, &arn, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt); err != nil {
+			return c, nil, translate(err)
 		}
-		if d.Seq == 0 {
-			c, found = CollectionRead{State: state, Region: region}, true // the collection's row
+		if d.Seq == 0 { // the first row
+			found = true
+			c = CollectionRead{State: state, Region: region, Org: domain.Org{ID: orgID, Region: home, Mode: mode}}
+			if arn != "" {
+				c.Org.Links = []domain.KeyLink{{OrgID: orgID, Region: region, Purpose: domain.PurposeData, KeyARN: arn}}
+			}
 			continue
 		}
 		d.OrgID, d.CollectionID, d.CreatedAt = orgID, collectionID, d.CreatedAt.UTC()
 		docs = append(docs, d)
 	}
 	if err := rows.Err(); err != nil {
-		return org, c, nil, translate(err)
+		return c, nil, translate(err)
 	}
-	if !found {
-		return org, c, nil, domain.NotFound("collection")
+	switch {
+	case !found:
+		return c, nil, domain.NotFound("organisation")
+	case c.State == "":
+		return c, nil, domain.NotFound("collection")
 	}
 	// A union keeps no order of its own: the page is put back in seq order here, not sorted in SQL.
 	slices.SortFunc(docs, func(a, b SealedDocument) int { return cmp.Compare(a.Seq, b.Seq) })
-	return org, c, docs, nil
+	return c, docs, nil
 }
 
 var (
 	readPageSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
-    WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, seq LIMIT $4`)
+    WHERE org_id = $1 AND collection_id = $2 AND seq > $4 ORDER BY collection_id, seq LIMIT $5`)
 	readOneSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
-    WHERE org_id = $1 AND collection_id = $2 AND id = $3`)
+    WHERE org_id = $1 AND collection_id = $2 AND id = $4`)
 )
 
-// ReadDocuments reads, in one round trip, organisation orgID, the state and region of its collection
-// collectionID and a page of that collection's sealed documents in ingestion order, and the cursor
-// of the next page (empty at the end). The documents are read whatever the state; the caller decides.
-func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page) (domain.Org, CollectionRead, []SealedDocument, string, error) {
+// ReadDocuments reads, in one statement, what a read needs of organisation orgID and its collection
+// collectionID, a page of that collection's sealed documents in ingestion order, and the cursor of
+// the next page (empty at the end). The documents are read whatever the state; the caller decides.
+func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page) (CollectionRead, []SealedDocument, string, error) {
 	after, err := decodeCursor(page)
 	if err != nil {
-		return domain.Org{}, CollectionRead{}, nil, "", err
+		return CollectionRead{}, nil, "", err
 	}
-	org, c, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, after.Seq, page.Limit+1)
+	c, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, after.Seq, page.Limit+1)
 	if err != nil {
-		return org, c, nil, "", err
+		return c, nil, "", err
 	}
 	docs, next, err := trim(docs, page.Limit, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
-	return org, c, docs, next, err
+	return c, docs, next, err
 }
 
-// ReadDocument reads, in one round trip, organisation orgID, the state and region of its collection
-// collectionID and one of that collection's sealed documents (nil when it has no such document).
-func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (domain.Org, CollectionRead, *SealedDocument, error) {
-	org, c, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, id)
+// ReadDocument reads, in one statement, what a read needs of organisation orgID and its collection
+// collectionID, and one of that collection's sealed documents (nil when it has no such document).
+func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (CollectionRead, *SealedDocument, error) {
+	c, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, id)
 	if err != nil || len(docs) == 0 {
-		return org, c, nil, err
+		return c, nil, err
 	}
-	return org, c, &docs[0], nil
+	return c, &docs[0], nil
 }
 
 // IngestTarget is what an ingest reads before it seals: the collection, its current data key (as
