@@ -220,7 +220,7 @@ func (s *Service) open(ctx context.Context, org domain.Org, colID, wrapping stri
 		err := s.cfg.Keyring.OpenCached(ctx, o, wrapping, id, func(box *keyring.Box) error {
 			for i := start; i < end; i++ {
 				sd := sealed[i]
-				plain, err := box.Open(sd.ID, sd.AADVersion, sd.Nonce, sd.Ciphertext)
+				plain, err := box.OpenSealed(sd.ID, sd.AADVersion, sd.Sealed)
 				if err != nil {
 					return err
 				}

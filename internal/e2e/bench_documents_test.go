@@ -350,7 +350,13 @@ func (c *benchClient) try(method, url string, body []byte, want int) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	rb, err := io.ReadAll(resp.Body)
+	var rb []byte
+	if resp.ContentLength > 0 { // read into a buffer of the answer's size, as a client that cares would
+		rb = make([]byte, resp.ContentLength)
+		_, err = io.ReadFull(resp.Body, rb)
+	} else {
+		rb, err = io.ReadAll(resp.Body)
+	}
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != want {
 		return nil, fmt.Errorf("%s %s: %d, want %d: %s %v", method, url, resp.StatusCode, want, rb, err)

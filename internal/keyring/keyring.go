@@ -155,6 +155,20 @@ func (b *Box) Open(itemID string, version int, nonce, ciphertext []byte) ([]byte
 	return plain, nil
 }
 
+// OpenSealed is Open of an item stored as nonce || ciphertext, decrypted in place: sealed is
+// overwritten and the plaintext returned is its front.
+func (b *Box) OpenSealed(itemID string, version int, sealed []byte) ([]byte, error) {
+	aad, ok := b.aad(itemID, version)
+	if !ok {
+		return nil, ErrIntegrity
+	}
+	plain, err := b.sealer.OpenSealed(aad, sealed)
+	if err != nil {
+		return nil, ErrIntegrity
+	}
+	return plain, nil
+}
+
 // Seal runs fn with a Box under the owner's current data key wrapped by keyARN, first making a new
 // data key when there is none young enough with room for n more items.
 func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, fn func(*Box) error) error {

@@ -20,7 +20,10 @@ type SealedDocument struct {
 	// AADVersion is the keyring AAD version the document was sealed with.
 	AADVersion        int
 	Nonce, Ciphertext []byte
-	CreatedAt         time.Time
+	// Sealed is Nonce || Ciphertext in one buffer, which Nonce and Ciphertext are slices of, as
+	// ReadDocuments and ReadDocument return them: it can be opened in place.
+	Sealed    []byte
+	CreatedAt time.Time
 }
 
 // ShareCollectionState reads a collection's state under a shared lock, so that a concurrent state
@@ -105,13 +108,13 @@ type RegionKeys struct {
 func documentRead(doc string) string {
 	return `
 SELECT coalesce(c.state, ''), coalesce(c.region, ''), o.encryption_mode, o.region, coalesce(l.key_arn, ''),
-    0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, NULL::bytea, 'epoch'::timestamptz
+    0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, 'epoch'::timestamptz
 FROM orgs o
 LEFT JOIN collections c ON c.org_id = o.id AND c.id = $2
 LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = $3
 WHERE o.id = $1
 UNION ALL
-SELECT '', '', '', '', '', seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM (` + doc + `) d`
+SELECT '', '', '', '', '', seq, id, data_key_id, aad_version, nonce || ciphertext, created_at FROM (` + doc + `) d`
 }
 
 // CollectionRead is what a read learns of the collection it reads and of its organisation.
@@ -136,7 +139,7 @@ func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, 
 	for rows.Next() {
 		var d SealedDocument
 		var state, region, mode, home, arn string
-		if err := rows.Scan(&state, &region, &mode, &home, &arn, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt); err != nil {
+		if err := rows.Scan(&state, &region, &mode, &home, &arn, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Sealed, &d.CreatedAt); err != nil {
 			return c, nil, translate(err)
 		}
 		if d.Seq == 0 { // the first row
@@ -146,6 +149,9 @@ func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, 
 				c.Org.Links = []domain.KeyLink{{OrgID: orgID, Region: region, Purpose: domain.PurposeData, KeyARN: arn}}
 			}
 			continue
+		}
+		if len(d.Sealed) >= nonceSize {
+			d.Nonce, d.Ciphertext = d.Sealed[:nonceSize:nonceSize], d.Sealed[nonceSize:]
 		}
 		d.OrgID, d.CollectionID, d.CreatedAt = orgID, collectionID, d.CreatedAt.UTC()
 		docs = append(docs, d)
@@ -163,6 +169,9 @@ func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, 
 	slices.SortFunc(docs, func(a, b SealedDocument) int { return cmp.Compare(a.Seq, b.Seq) })
 	return c, docs, nil
 }
+
+// nonceSize is the length of a document's nonce (the column's check).
+const nonceSize = 12
 
 var (
 	readPageSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
