@@ -141,8 +141,7 @@ func TestKeyring_MigrationKeepsDocumentsReadable(t *testing.T) {
 		cache := envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 10})
 		svc := documents.New(documents.Config{Store: st, Idempotency: idempotency.New(st, "test secret"),
 			Keyring: keyring.New(keyring.Config{Store: st, KMS: platform, Cache: cache, MaxAge: 24 * time.Hour, MaxUses: 1000})})
-		org := domain.Org{ID: orgID, Region: env.Region, Mode: domain.ModeCustomerManaged, KeyARN: keyARN}
-		doc, err := svc.Get(t.Context(), org, colID, docID)
+		doc, err := svc.Get(t.Context(), orgID, colID, docID)
 		if err != nil {
 			t.Fatalf("%s: Get of the document stored before the keyring: %v", step, err)
 		}

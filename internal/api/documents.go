@@ -22,6 +22,15 @@ const (
 // parseDocuments reads the documents of an ingest request: 1 to maxDocuments JSON objects, each at most
 // maxDocumentSize bytes as sent.
 func parseDocuments(raw []byte) ([]json.RawMessage, error) {
+	if docs, ok := compactDocuments(raw); ok {
+		return docs, nil
+	}
+	return parseDocumentsStrictly(raw)
+}
+
+// parseDocumentsStrictly is parseDocuments through encoding/json, for every body compactDocuments
+// gives up on: it names what is wrong with a refused one.
+func parseDocumentsStrictly(raw []byte) ([]json.RawMessage, error) {
 	var req struct {
 		Documents []json.RawMessage `json:"documents"`
 	}
@@ -84,7 +93,7 @@ func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getDocument(w http.ResponseWriter, r *http.Request) {
-	d, err := a.documents.Get(r.Context(), orgOf(r), chi.URLParam(r, "col"), chi.URLParam(r, "doc"))
+	d, err := a.documents.Get(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), chi.URLParam(r, "doc"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -98,7 +107,7 @@ func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	docs, next, err := a.documents.List(r.Context(), orgOf(r), chi.URLParam(r, "col"), page)
+	docs, next, err := a.documents.List(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), page)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

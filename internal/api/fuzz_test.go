@@ -47,6 +47,7 @@ func FuzzParseDocuments(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		sameAsStrict(t, raw)
 		docs, err := parseDocuments(raw)
 		if err != nil {
 			clientError(t, err, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)

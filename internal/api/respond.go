@@ -87,10 +87,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeRaw(w, status, b)
 }
 
+// writeRaw answers b, a JSON value, with its length: a page of documents goes out in one piece rather
+// than in chunks of net/http's buffer.
 func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }
 
 var (
@@ -119,7 +123,7 @@ func decodeBody(r *http.Request, dst any) ([]byte, error) {
 
 // readBody reads the whole body up to the route's limit (limitBody); an empty body is refused.
 func readBody(r *http.Request) ([]byte, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, bodyLimit(r.Context())))
+	raw, err := readAll(http.MaxBytesReader(nil, r.Body, bodyLimit(r.Context())), r.ContentLength, bodyLimit(r.Context()))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -132,6 +136,28 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, errEmptyBody
 	}
 	return raw, nil
+}
+
+// readAll is io.ReadAll into a buffer of the body's declared length (when it is within limit), so
+// that a large body is not copied over and over as the buffer grows.
+func readAll(rd io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 || length > limit {
+		return io.ReadAll(rd)
+	}
+	b := make([]byte, 0, length+1) // +1: room for the read that finds the end
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // the body was longer than declared
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 var (

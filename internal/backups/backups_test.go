@@ -150,7 +150,7 @@ func (f *fixture) contents(t testing.TB, o domain.Org, colID string) []string {
 	var out []string
 	page := domain.Page{Limit: 500}
 	for {
-		docs, next, err := f.docs.List(t.Context(), o, colID, page)
+		docs, next, err := f.docs.List(t.Context(), o.ID, colID, page)
 		if err != nil {
 			t.Fatal(err)
 		}

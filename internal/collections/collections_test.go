@@ -184,7 +184,7 @@ func TestCollections_DeleteRemovesDocumentsAndDataKeys(t *testing.T) {
 	if left, _, err := f.st.Documents(t.Context(), o.ID, gone.ID, domain.Page{Limit: 10}); err != nil || len(left) != 0 {
 		t.Errorf("%d documents left, %v", len(left), err)
 	}
-	if docs, _, err := f.docs.List(t.Context(), o, kept.ID, domain.Page{Limit: 10}); err != nil || len(docs) != 2 {
+	if docs, _, err := f.docs.List(t.Context(), o.ID, kept.ID, domain.Page{Limit: 10}); err != nil || len(docs) != 2 {
 		t.Errorf("the other collection reads %d documents, %v", len(docs), err)
 	}
 	evs := f.events(t, o.ID, domain.EventCollectionDeleted)

@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -59,6 +61,28 @@ func (s *Service) wrappingKey(org domain.Org, region string) string {
 	return s.cfg.ProviderKeys.Wrapping(org.Region, region)
 }
 
+// regionKeys is wrappingKey for every region where it names a key (the organisation's regions, its
+// links' and the platform keys'), for statements that read a collection and pick its region's key
+// themselves.
+func (s *Service) regionKeys(org domain.Org) store.RegionKeys {
+	regions := append([]string{org.Region}, org.Regions...)
+	for _, l := range org.Links {
+		regions = append(regions, l.Region)
+	}
+	for _, arn := range s.cfg.ProviderKeys {
+		if f := strings.SplitN(arn, ":", 5); len(f) == 5 {
+			regions = append(regions, f[3])
+		}
+	}
+	var rk store.RegionKeys
+	for _, r := range regions {
+		if arn := s.wrappingKey(org, r); arn != "" && !slices.Contains(rk.Regions, r) {
+			rk.Regions, rk.KeyARNs = append(rk.Regions, r), append(rk.KeyARNs, arn)
+		}
+	}
+	return rk
+}
+
 func owner(col domain.Collection) keyring.Owner {
 	return keyring.Owner{Purpose: keyring.Documents, OrgID: col.OrgID, ID: col.ID}
 }
@@ -66,55 +90,65 @@ func owner(col domain.Collection) keyring.Owner {
 // Ingest seals and stores documents in collection colID, all or none, in one transaction with the
 // idempotent answer, which render encodes from the new ids. Each document must already be a JSON
 // object. A retry under the same Idempotency-Key gets the first answer and stores nothing.
+//
+// It asks the database twice: once for the collection, its current data key and any stored answer,
+// and once for the write, a single statement that reads the state again under a shared lock (a halt
+// committed meanwhile wins) and stores the documents, their count and the answer.
 func (s *Service) Ingest(ctx context.Context, org domain.Org, colID string, docs []json.RawMessage, key idempotency.Key,
 	render func(ids []string) ([]byte, error)) (idempotency.Answer, error) {
-	col, err := s.cfg.Store.Collection(ctx, org.ID, colID)
+	o := keyring.Owner{Purpose: keyring.Documents, OrgID: org.ID, ID: colID}
+	target, err := s.cfg.Store.ReadIngestTarget(ctx, org.ID, colID, s.cfg.Keyring.Want(o, len(docs)), s.regionKeys(org), key.Lookup())
 	if err != nil {
 		return idempotency.Answer{}, err
 	}
-	if replay, err := s.cfg.Idempotency.Replayed(ctx, key); err != nil || replay != nil {
+	if replay, err := s.cfg.Idempotency.Stored(key, target.Replay); err != nil || replay != nil {
 		if replay == nil {
 			return idempotency.Answer{}, err
 		}
 		return *replay, nil
 	}
+	col := target.Collection
 	if err := refuseIngest(col.State); err != nil {
 		return idempotency.Answer{}, err
 	}
-	now := s.cfg.Store.Now()
-	sealed := make([]store.SealedDocument, len(docs))
-	ids := make([]string, len(docs))
-	err = s.cfg.Keyring.Seal(ctx, owner(col), s.wrappingKey(org, col.Region), len(docs), func(box *keyring.Box) error {
+	w := store.IngestWrite{OrgID: org.ID, CollectionID: col.ID, AADVersion: keyring.SealVersion, CreatedAt: s.cfg.Store.Now(),
+		IDs: make([]string, len(docs)), Nonces: make([][]byte, len(docs)), Ciphertexts: make([][]byte, len(docs))}
+	err = s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), target.DataKey, func(box *keyring.Box) error {
+		w.DataKeyID = box.DataKeyID()
 		for i, d := range docs {
-			ids[i] = domain.NewID("doc")
-			nonce, ct, err := box.Seal(ids[i], d)
+			w.IDs[i] = domain.NewID("doc")
+			nonce, ct, err := box.Seal(w.IDs[i], d)
 			if err != nil {
 				return err
 			}
-			sealed[i] = store.SealedDocument{ID: ids[i], OrgID: org.ID, CollectionID: col.ID, DataKeyID: box.DataKeyID(),
-				AADVersion: keyring.SealVersion, Nonce: nonce, Ciphertext: ct, CreatedAt: now}
+			w.Nonces[i], w.Ciphertexts[i] = nonce, ct
 		}
 		return nil
 	})
 	if err != nil {
 		return idempotency.Answer{}, err
 	}
-	a, _, err := s.cfg.Idempotency.Do(ctx, key, func(tx *store.Q) ([]byte, error) {
-		// The state is read again under a shared lock: a halt committed meanwhile wins.
-		state, err := tx.ShareCollectionState(ctx, org.ID, col.ID)
-		if err != nil {
-			return nil, err
-		}
-		if err := refuseIngest(state); err != nil {
-			return nil, err
-		}
-		if err := tx.InsertDocuments(ctx, sealed); err != nil {
-			return nil, err
-		}
-		return render(ids)
-	})
-	return a, err
+	body, err := render(w.IDs)
+	if err != nil {
+		return idempotency.Answer{}, err
+	}
+	w.Replay = key.Record(body)
+	state, stored, err := s.cfg.Store.WriteIngest(ctx, w, refusedIngest)
+	if err != nil {
+		return idempotency.Answer{}, err
+	}
+	if err := refuseIngest(state); err != nil {
+		return idempotency.Answer{}, err
+	}
+	if !stored {
+		// A concurrent request under the same key committed first: its answer is the answer.
+		return s.cfg.Idempotency.Winner(ctx, key)
+	}
+	return idempotency.Answer{Status: idempotency.Created, Body: body}, nil
 }
+
+// refusedIngest are the states refuseIngest refuses.
+var refusedIngest = []string{domain.StateIngestHalted, domain.StatePaused}
 
 func refuseIngest(state string) error {
 	switch state {
@@ -134,64 +168,59 @@ func refuseRead(state string) error {
 	return nil
 }
 
-// readable is the collection colID when its documents may be read.
-func (s *Service) readable(ctx context.Context, orgID, colID string) (domain.Collection, error) {
-	col, err := s.cfg.Store.Collection(ctx, orgID, colID)
-	if err != nil {
-		return col, err
-	}
-	return col, refuseRead(col.State)
-}
-
-// Get reads and decrypts one document of org.
-func (s *Service) Get(ctx context.Context, org domain.Org, colID, id string) (Document, error) {
-	col, err := s.readable(ctx, org.ID, colID)
+// Get reads and decrypts one document of organisation orgID, asking the database once for what it
+// needs of the organisation, the collection's state and the document together (and once more, with KMS, when
+// its data key is not cached: the key's binding to the collection is checked then).
+func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, error) {
+	col, sd, err := s.cfg.Store.ReadDocument(ctx, orgID, colID, id)
 	if err != nil {
 		return Document{}, err
 	}
-	sd, err := s.cfg.Store.Document(ctx, col.OrgID, col.ID, id)
-	if err != nil {
+	if err := refuseRead(col.State); err != nil {
 		return Document{}, err
 	}
-	docs, err := s.open(ctx, org, col, []store.SealedDocument{sd})
+	if sd == nil {
+		return Document{}, domain.NotFound("document")
+	}
+	docs, err := s.open(ctx, col.Org, colID, s.wrappingKey(col.Org, col.Region), []store.SealedDocument{*sd})
 	if err != nil {
 		return Document{}, err
 	}
 	return docs[0], nil
 }
 
-// List reads and decrypts a page of documents of org, in ingestion order.
-func (s *Service) List(ctx context.Context, org domain.Org, colID string, page domain.Page) ([]Document, string, error) {
-	col, err := s.readable(ctx, org.ID, colID)
+// List reads and decrypts a page of documents of organisation orgID, in ingestion order, asking the
+// database once (and once more per data key, with KMS, that is not cached).
+func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Page) ([]Document, string, error) {
+	col, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, orgID, colID, page)
 	if err != nil {
 		return nil, "", err
 	}
-	sealed, next, err := s.cfg.Store.Documents(ctx, col.OrgID, col.ID, page)
-	if err != nil {
+	if err := refuseRead(col.State); err != nil {
 		return nil, "", err
 	}
-	docs, err := s.open(ctx, org, col, sealed)
+	docs, err := s.open(ctx, col.Org, colID, s.wrappingKey(col.Org, col.Region), sealed)
 	return docs, next, err
 }
 
-// open decrypts documents with one keyring use per data key, each unwrapped only by org's wrapping
-// key. A document that fails authentication (moved to another row, tampered with, or naming a data
-// key that key does not wrap) is never returned.
-func (s *Service) open(ctx context.Context, org domain.Org, col domain.Collection, sealed []store.SealedDocument) ([]Document, error) {
+// open decrypts documents of collection colID with one keyring use per data key, each unwrapped only
+// by wrapping, the key of the collection's region. A document that fails authentication (moved to
+// another row, tampered with, or naming a data key that key does not wrap or that is not its
+// collection's) is never returned.
+func (s *Service) open(ctx context.Context, org domain.Org, colID, wrapping string, sealed []store.SealedDocument) ([]Document, error) {
 	out := make([]Document, len(sealed))
-	byKey := map[string][]int{} // data key id → indexes of its documents in sealed
-	var order []string
-	for i, sd := range sealed {
-		if _, ok := byKey[sd.DataKeyID]; !ok {
-			order = append(order, sd.DataKeyID)
+	o := keyring.Owner{Purpose: keyring.Documents, OrgID: org.ID, ID: colID}
+	for start := 0; start < len(sealed); {
+		// Documents come in runs of one data key (a page is usually a single run): one use per run.
+		id := sealed[start].DataKeyID
+		end := start + 1
+		for end < len(sealed) && sealed[end].DataKeyID == id {
+			end++
 		}
-		byKey[sd.DataKeyID] = append(byKey[sd.DataKeyID], i)
-	}
-	for _, id := range order {
-		err := s.cfg.Keyring.Open(ctx, owner(col), s.wrappingKey(org, col.Region), id, func(box *keyring.Box) error {
-			for _, i := range byKey[id] {
+		err := s.cfg.Keyring.OpenCached(ctx, o, wrapping, id, func(box *keyring.Box) error {
+			for i := start; i < end; i++ {
 				sd := sealed[i]
-				plain, err := box.Open(sd.ID, sd.AADVersion, sd.Nonce, sd.Ciphertext)
+				plain, err := box.OpenSealed(sd.ID, sd.AADVersion, sd.Sealed)
 				if err != nil {
 					return err
 				}
@@ -205,6 +234,7 @@ func (s *Service) open(ctx context.Context, org domain.Org, col domain.Collectio
 		if err != nil {
 			return nil, err
 		}
+		start = end
 	}
 	return out, nil
 }

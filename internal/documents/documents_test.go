@@ -118,7 +118,7 @@ func TestDocuments_IngestGetListRoundTrip(t *testing.T) {
 			t.Fatalf("%s: Ingest = %v, %v", mode, ids, err)
 		}
 		for i, id := range ids {
-			d, err := f.svc.Get(t.Context(), o, c.ID, id)
+			d, err := f.svc.Get(t.Context(), o.ID, c.ID, id)
 			if err != nil || d.ID != id || string(d.Data) != bodies[i] || d.CreatedAt.IsZero() {
 				t.Errorf("%s: Get %s = %+v, %v; want %s", mode, id, d, err, bodies[i])
 			}
@@ -126,7 +126,7 @@ func TestDocuments_IngestGetListRoundTrip(t *testing.T) {
 		var got []string
 		page := domain.Page{Limit: 2}
 		for {
-			docs, next, err := f.svc.List(t.Context(), o, c.ID, page)
+			docs, next, err := f.svc.List(t.Context(), o.ID, c.ID, page)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestDocuments_IngestReplaysIdempotencyKey(t *testing.T) {
 	other, _ := idempotency.New(nil, "test secret").Key("batch-1", "POST documents", "token:tok_1", []byte(`[{"a":2}]`))
 	_, err = f.ingest(t, o, c, other, `{"a":2}`)
 	wantCode(t, "another body under the key", err, domain.KindInvalid, domain.CodeIdempotencyKeyReused)
-	if docs, _, err := f.svc.List(t.Context(), o, c.ID, domain.Page{Limit: 10}); err != nil || len(docs) != 1 {
+	if docs, _, err := f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10}); err != nil || len(docs) != 1 {
 		t.Fatalf("%d documents stored, %v; want 1", len(docs), err)
 	}
 }
@@ -188,7 +188,7 @@ func TestDocuments_RefusalsByCollectionState(t *testing.T) {
 	}
 	_, err = f.ingest(t, o, c, idempotency.Key{}, `{"during":"halt"}`)
 	wantCode(t, "ingest while halted", err, domain.KindConflict, domain.CodeCollectionIngestHalted)
-	if d, err := f.svc.Get(t.Context(), o, c.ID, ids[0]); err != nil || string(d.Data) != `{"before":true}` {
+	if d, err := f.svc.Get(t.Context(), o.ID, c.ID, ids[0]); err != nil || string(d.Data) != `{"before":true}` {
 		t.Errorf("a halted collection still reads: %+v, %v", d, err)
 	}
 
@@ -197,9 +197,9 @@ func TestDocuments_RefusalsByCollectionState(t *testing.T) {
 	}
 	_, err = f.ingest(t, o, c, idempotency.Key{}, `{"during":"pause"}`)
 	wantCode(t, "ingest while paused", err, domain.KindConflict, domain.CodeCollectionPaused)
-	_, err = f.svc.Get(t.Context(), o, c.ID, ids[0])
+	_, err = f.svc.Get(t.Context(), o.ID, c.ID, ids[0])
 	wantCode(t, "get while paused", err, domain.KindConflict, domain.CodeCollectionPaused)
-	_, _, err = f.svc.List(t.Context(), o, c.ID, domain.Page{Limit: 10})
+	_, _, err = f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
 	wantCode(t, "list while paused", err, domain.KindConflict, domain.CodeCollectionPaused)
 
 	if n, _, _ := f.st.Documents(t.Context(), o.ID, c.ID, domain.Page{Limit: 10}); len(n) != 1 {
@@ -217,8 +217,8 @@ func TestDocuments_UnknownCollectionOrDocumentIsNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	for what, err := range map[string]error{
-		"another org's collection": func() error { _, err := f.svc.Get(t.Context(), other, c.ID, ids[0]); return err }(),
-		"an unknown document":      func() error { _, err := f.svc.Get(t.Context(), o, c.ID, "doc_missing"); return err }(),
+		"another org's collection": func() error { _, err := f.svc.Get(t.Context(), other.ID, c.ID, ids[0]); return err }(),
+		"an unknown document":      func() error { _, err := f.svc.Get(t.Context(), o.ID, c.ID, "doc_missing"); return err }(),
 		"ingest into no collection": func() error {
 			_, err := f.ingest(t, o, domain.Collection{ID: "col_missing"}, idempotency.Key{}, `{}`)
 			return err
@@ -242,15 +242,15 @@ func TestDocuments_CorruptRowIsIntegrityFailure(t *testing.T) {
 	f.exec(t, `UPDATE documents SET ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1) WHERE id = $1`, ids[0])
 	f.exec(t, `UPDATE documents SET id = 'doc_moved' WHERE id = $1`, ids[1])
 	for what, id := range map[string]string{"tampered": ids[0], "moved": "doc_moved"} {
-		_, err := f.svc.Get(t.Context(), o, c.ID, id)
+		_, err := f.svc.Get(t.Context(), o.ID, c.ID, id)
 		wantCode(t, what, err, domain.KindInternal, domain.CodeDocumentIntegrity)
 	}
-	docs, _, err := f.svc.List(t.Context(), o, c.ID, domain.Page{Limit: 10})
+	docs, _, err := f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
 	wantCode(t, "list", err, domain.KindInternal, domain.CodeDocumentIntegrity)
 	if docs != nil {
 		t.Errorf("a failed list returned %d documents", len(docs))
 	}
-	if d, err := f.svc.Get(t.Context(), o, c.ID, ids[2]); err != nil || string(d.Data) != `{"c":3}` {
+	if d, err := f.svc.Get(t.Context(), o.ID, c.ID, ids[2]); err != nil || string(d.Data) != `{"c":3}` {
 		t.Errorf("the untouched document: %+v, %v", d, err)
 	}
 }

@@ -31,32 +31,32 @@ const (
 
 // BenchmarkDocuments measures envelope-encrypted documents (SPEC §8) through the real server, with
 // PostgreSQL and the KMS emulator on loopback, under the default data-key cache TTL (5m) and count
-// bound (100,000 documents):
+// bound (100,000 documents), one request at a time. Each op is timed beside its floor, the same rows
+// written or read with pgx straight to PostgreSQL (no service, HTTP or encryption), alternately in
+// the same loop (paired), and reports docs/s, floor-docs/s, ratio and both sides' p50/p99:
 //
 //   - ingest/{customer,provider}_managed: one POST of 100 documents per op, into a collection made
-//     for each run, so the run's first batch pays for GenerateDataKey.
+//     for each run, so the run's first batch pays for GenerateDataKey. Floor: one pgx CopyFrom of the
+//     same 100 sealed documents.
 //   - read/{customer,provider}_managed: one GET of a page of 100 (limit=100) per op, cycling through
-//     the pages of a collection of 5,000 documents.
-//   - get/{customer,provider}_managed: one GET of a single document per op.
+//     the pages of a collection of 5,000 documents. Floor: the page's rows with one pgx select.
 //   - read/customer_managed_cold_cache: a page of 100 whose data key this server has never held: a
 //     second server ingests it into a fresh collection outside the timer, so every read pays for one
 //     KMS Decrypt.
-//   - floor/direct_pgx_insert and floor/direct_pgx_select: the same sealed bytes written with one
-//     pgx CopyFrom per 100 documents and read with the store's page query, without the service,
-//     HTTP or encryption: what PostgreSQL alone costs.
+//   - get/{customer,provider}_managed: one GET of a single document per op. Floor: its row by id.
 //
 // kms_calls/10k_docs counts the requests the emulator receives for documents (those whose
 // encryption context names a collection), so the monitor's health probes are not counted. Requests
-// go through a plain keep-alive http.Client, one at a time, not through the harness's do: OpenAPI
-// validation of each exchange would cost more than the server. The server runs in this process, so
-// allocs/op and B/op are the client's and the server's together; PostgreSQL's are not in them.
+// go through a plain keep-alive http.Client, not through the harness's do: OpenAPI validation of each
+// exchange would cost more than the server. The server runs in this process, so allocs/op and B/op
+// are the client's, the server's and the floor's together; PostgreSQL's are not in them.
 func BenchmarkDocuments(b *testing.B) {
 	calls := &documentKMSCalls{}
 	names := 0 // collections made while benchmarking get unique names
 	name := func(prefix string) string { names++; return fmt.Sprintf("%s-%d", prefix, names) }
 	e := setupWith(b, kmstest.StartEmulatorBehind(b, calls.middleware))
 	c := &benchClient{http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
-	batches, batchBytes := benchBatches(b)
+	batches := benchBatches(b)
 	cmekOrg, _ := e.cmekOrg("Acme")
 	orgs := []struct{ mode, org string }{
 		{"customer_managed", cmekOrg},
@@ -87,19 +87,31 @@ func BenchmarkDocuments(b *testing.B) {
 		}
 	}
 
+	ctx := context.Background()
+	// The floors write and read the same rows as the server, with pgx straight to PostgreSQL.
+	floorCol := c.collection(b, e.url, cmekOrg, name("floor"))
+	c.ingest(b, e.url, cmekOrg, floorCol, batches[0])
+	var floorKey string
+	if err := e.db.QueryRow(ctx, `SELECT id FROM data_keys WHERE owner_id = $1`, floorCol).Scan(&floorKey); err != nil {
+		b.Fatal(err)
+	}
+	sealed := sealBatches(b, batches, cmekOrg, floorCol)
+
 	b.Run("ingest", func(b *testing.B) {
 		for _, o := range orgs {
 			b.Run(o.mode, func(b *testing.B) {
 				col := c.collection(b, e.url, o.org, name("ingest"))
 				url := e.url + docsPath(o.org, col)
-				b.SetBytes(batchBytes)
 				before := calls.n.Load()
+				var p paired
 				i := 0
 				for b.Loop() {
-					c.send(b, "POST", url, batches[i%docBatches], http.StatusCreated)
+					p.server(func() { c.send(b, "POST", url, batches[i%docBatches], http.StatusCreated) })
+					p.floor(func() { floorInsert(b, e, sealed[i%docBatches], cmekOrg, floorCol, floorKey) })
 					i++
 				}
-				reportDocs(b, i*docsPerBatch, calls.n.Load()-before)
+				p.report(b, docsPerBatch)
+				reportKMS(b, i*docsPerBatch, calls.n.Load()-before)
 			})
 		}
 	})
@@ -112,15 +124,18 @@ func BenchmarkDocuments(b *testing.B) {
 				for p, cur := range rs.cursors {
 					urls[p] = e.url + docsPath(o.org, rs.col) + "?limit=100&cursor=" + cur
 				}
+				after := pageStarts(b, e, rs.col)
 				analyze(b)
-				b.SetBytes(batchBytes)
 				before := calls.n.Load()
+				var p paired
 				i := 0
 				for b.Loop() {
-					c.send(b, "GET", urls[i%len(urls)], nil, http.StatusOK)
+					p.server(func() { c.send(b, "GET", urls[i%len(urls)], nil, http.StatusOK) })
+					p.floor(func() { floorSelect(b, e, o.org, rs.col, after[i%len(after)]) })
 					i++
 				}
-				reportDocs(b, i*docsPerBatch, calls.n.Load()-before)
+				p.report(b, docsPerBatch)
+				reportKMS(b, i*docsPerBatch, calls.n.Load()-before)
 			})
 		}
 		// The writer is another server on the same database and KMS: the data keys it makes are
@@ -133,20 +148,23 @@ func BenchmarkDocuments(b *testing.B) {
 			// Each op reads the one page of a collection of its own, all ingested before the timer
 			// starts, so that the timed loop holds reads only, as the warm reads' does.
 			urls := make([]string, b.N)
+			cols := make([]string, b.N)
 			for i := range urls {
-				col := c.collection(b, e.url, cmekOrg, name("cold"))
-				c.ingest(b, writer.url, cmekOrg, col, batches[i%docBatches])
-				urls[i] = e.url + docsPath(cmekOrg, col) + "?limit=100"
+				cols[i] = c.collection(b, e.url, cmekOrg, name("cold"))
+				c.ingest(b, writer.url, cmekOrg, cols[i], batches[i%docBatches])
+				urls[i] = e.url + docsPath(cmekOrg, cols[i]) + "?limit=100"
 			}
 			analyze(b)
-			b.SetBytes(batchBytes)
 			before := calls.n.Load()
+			var p paired
 			b.ResetTimer()
-			for _, url := range urls {
-				c.send(b, "GET", url, nil, http.StatusOK)
+			for i, url := range urls {
+				p.server(func() { c.send(b, "GET", url, nil, http.StatusOK) })
+				p.floor(func() { floorSelect(b, e, cmekOrg, cols[i], 0) })
 			}
 			b.StopTimer()
-			reportDocs(b, b.N*docsPerBatch, calls.n.Load()-before)
+			p.report(b, docsPerBatch)
+			reportKMS(b, b.N*docsPerBatch, calls.n.Load()-before)
 		})
 	})
 
@@ -156,87 +174,131 @@ func BenchmarkDocuments(b *testing.B) {
 				rs := reads[o.mode]
 				base := e.url + docsPath(o.org, rs.col) + "/"
 				analyze(b)
-				b.SetBytes(batchBytes / docsPerBatch)
 				before := calls.n.Load()
+				var p paired
 				i := 0
 				for b.Loop() {
-					c.send(b, "GET", base+rs.ids[i%len(rs.ids)], nil, http.StatusOK)
+					id := rs.ids[i%len(rs.ids)]
+					p.server(func() { c.send(b, "GET", base+id, nil, http.StatusOK) })
+					p.floor(func() { floorGet(b, e, o.org, rs.col, id) })
 					i++
 				}
-				reportDocs(b, i, calls.n.Load()-before)
+				p.report(b, 1)
+				reportKMS(b, i, calls.n.Load()-before)
 			})
 		}
 	})
-
-	b.Run("floor", func(b *testing.B) {
-		ctx := context.Background()
-		b.Run("direct_pgx_insert", func(b *testing.B) {
-			// Rows need a collection and a data key to refer to: the server makes both.
-			col := c.collection(b, e.url, cmekOrg, name("floor"))
-			c.ingest(b, e.url, cmekOrg, col, batches[0])
-			var dataKeyID string
-			if err := e.db.QueryRow(ctx, `SELECT id FROM data_keys WHERE owner_id = $1`, col).Scan(&dataKeyID); err != nil {
-				b.Fatal(err)
-			}
-			sealed, sealedBytes := sealBatches(b, batches, cmekOrg, col)
-			columns := []string{"id", "org_id", "collection_id", "data_key_id", "nonce", "ciphertext", "created_at"}
-			b.SetBytes(sealedBytes)
-			i := 0
-			for b.Loop() {
-				batch := sealed[i%docBatches]
-				now := time.Now()
-				n, err := e.db.CopyFrom(ctx, pgx.Identifier{"documents"}, columns,
-					pgx.CopyFromSlice(len(batch), func(j int) ([]any, error) {
-						// Every insert needs fresh ids; the bytes are the same sealed documents.
-						return []any{domain.NewID("doc"), cmekOrg, col, dataKeyID, batch[j].nonce, batch[j].ciphertext, now}, nil
-					}))
-				if err != nil || n != int64(len(batch)) {
-					b.Fatalf("copy: %d rows, %v", n, err)
-				}
-				i++
-			}
-			reportDocs(b, i*docsPerBatch, -1)
-		})
-		b.Run("direct_pgx_select", func(b *testing.B) {
-			rs := reads["customer_managed"]
-			after := pageStarts(b, e, rs.col)
-			analyze(b)
-			b.SetBytes(batchBytes)
-			i := 0
-			for b.Loop() {
-				rows, err := e.db.Query(ctx, `SELECT seq, id, org_id, collection_id, data_key_id, nonce, ciphertext, created_at FROM documents
-WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`, cmekOrg, rs.col, after[i%len(after)], docsPerBatch+1)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n := 0
-				for rows.Next() {
-					var seq int64
-					var id, org, colID, dk string
-					var nonce, ct []byte
-					var at time.Time
-					if err := rows.Scan(&seq, &id, &org, &colID, &dk, &nonce, &ct, &at); err != nil {
-						b.Fatal(err)
-					}
-					n++
-				}
-				if err := rows.Err(); err != nil || n == 0 {
-					b.Fatalf("select: %d rows, %v", n, err)
-				}
-				i++
-			}
-			reportDocs(b, i*docsPerBatch, -1)
-		})
-	})
 }
 
-// reportDocs reports documents per second and, unless kmsCalls is negative (no KMS in the path),
-// the KMS requests made per 10,000 documents.
-func reportDocs(b *testing.B, docs int, kmsCalls int64) {
-	b.ReportMetric(float64(docs)/b.Elapsed().Seconds(), "docs/s")
-	if kmsCalls >= 0 {
-		b.ReportMetric(float64(kmsCalls)*10_000/float64(docs), "kms_calls/10k_docs")
+// paired times each op of the server beside the same work done on its floor, alternately, so that
+// both see the same machine however busy it is. ns/op is the time of one op and its floor together;
+// the figures are docs/s (the server's), floor-docs/s and their ratio, and each side's p50 and p99.
+type paired struct{ srv, flr []time.Duration }
+
+func (p *paired) server(op func()) { p.srv = append(p.srv, timed(op)) }
+func (p *paired) floor(op func())  { p.flr = append(p.flr, timed(op)) }
+
+func timed(op func()) time.Duration {
+	start := time.Now()
+	op()
+	return time.Since(start)
+}
+
+// report reports the pair's figures for ops of docs documents each.
+func (p *paired) report(b *testing.B, docs int) {
+	rate := func(d []time.Duration) float64 {
+		var sum time.Duration
+		for _, x := range d {
+			sum += x
+		}
+		return float64(len(d)*docs) / sum.Seconds()
 	}
+	srv, flr := rate(p.srv), rate(p.flr)
+	b.ReportMetric(srv, "docs/s")
+	b.ReportMetric(flr, "floor-docs/s")
+	b.ReportMetric(srv/flr, "ratio")
+	b.ReportMetric(ms(percentile(p.srv, 50)), "p50_ms")
+	b.ReportMetric(ms(percentile(p.srv, 99)), "p99_ms")
+	b.ReportMetric(ms(percentile(p.flr, 50)), "floor_p50_ms")
+	b.ReportMetric(ms(percentile(p.flr, 99)), "floor_p99_ms")
+}
+
+// floorInsert writes one sealed batch with one pgx CopyFrom, as a transaction of its own: the
+// ingest's floor.
+func floorInsert(tb testing.TB, e *env, batch []sealedDocument, org, col, dataKeyID string) {
+	if err := tryFloorInsert(e, batch, org, col, dataKeyID); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func tryFloorInsert(e *env, batch []sealedDocument, org, col, dataKeyID string) error {
+	now := time.Now()
+	n, err := e.db.CopyFrom(context.Background(), pgx.Identifier{"documents"},
+		[]string{"id", "org_id", "collection_id", "data_key_id", "aad_version", "nonce", "ciphertext", "created_at"},
+		pgx.CopyFromSlice(len(batch), func(j int) ([]any, error) {
+			// Every insert needs fresh ids; the bytes are the same sealed documents.
+			return []any{domain.NewID("doc"), org, col, dataKeyID, int16(2), batch[j].nonce, batch[j].ciphertext, now}, nil
+		}))
+	if err != nil || n != int64(len(batch)) {
+		return fmt.Errorf("copy: %d rows, %v", n, err)
+	}
+	return nil
+}
+
+// floorSelect reads the page of docsPerBatch (and one more, as the server does) after seq with pgx:
+// a page read's floor.
+func floorSelect(tb testing.TB, e *env, org, col string, after int64) {
+	if err := tryFloorSelect(e, org, col, after); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func tryFloorSelect(e *env, org, col string, after int64) error {
+	rows, err := e.db.Query(context.Background(), `SELECT seq, id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at
+FROM documents WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, seq LIMIT $4`, org, col, after, docsPerBatch+1)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for rows.Next() {
+		var d sealedRow
+		if err := rows.Scan(&d.seq, &d.id, &d.org, &d.col, &d.dataKey, &d.aad, &d.nonce, &d.ciphertext, &d.at); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil || n == 0 {
+		return fmt.Errorf("select: %d rows, %v", n, err)
+	}
+	return nil
+}
+
+// floorGet reads one document's row with pgx: a single get's floor.
+func floorGet(tb testing.TB, e *env, org, col, id string) {
+	if err := tryFloorGet(e, org, col, id); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func tryFloorGet(e *env, org, col, id string) error {
+	var d sealedRow
+	return e.db.QueryRow(context.Background(), `SELECT seq, id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at
+FROM documents WHERE org_id = $1 AND collection_id = $2 AND id = $3`, org, col, id).
+		Scan(&d.seq, &d.id, &d.org, &d.col, &d.dataKey, &d.aad, &d.nonce, &d.ciphertext, &d.at)
+}
+
+// sealedRow is a documents row as the floors read it.
+type sealedRow struct {
+	seq                   int64
+	id, org, col, dataKey string
+	aad                   int16
+	nonce, ciphertext     []byte
+	at                    time.Time
+}
+
+// reportKMS reports the KMS requests made per 10,000 documents.
+func reportKMS(b *testing.B, docs int, kmsCalls int64) {
+	b.ReportMetric(float64(kmsCalls)*10_000/float64(docs), "kms_calls/10k_docs")
 }
 
 // documentKMSCalls counts the KMS requests made for documents: those whose encryption context names a
@@ -263,13 +325,22 @@ type benchClient struct{ http *http.Client }
 
 // send makes one request, reads the whole answer and fails unless its status is want.
 func (c *benchClient) send(tb testing.TB, method, url string, body []byte, want int) []byte {
+	rb, err := c.try(method, url, body, want)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rb
+}
+
+// try is send for a goroutine other than the benchmark's: it returns what went wrong.
+func (c *benchClient) try(method, url string, body []byte, want int) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	hr, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	hr.Header.Set("Authorization", "Bearer "+adminToken)
 	if body != nil {
@@ -277,14 +348,20 @@ func (c *benchClient) send(tb testing.TB, method, url string, body []byte, want 
 	}
 	resp, err := c.http.Do(hr)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
-	rb, err := io.ReadAll(resp.Body)
+	var rb []byte
+	if resp.ContentLength > 0 { // read into a buffer of the answer's size, as a client that cares would
+		rb = make([]byte, resp.ContentLength)
+		_, err = io.ReadFull(resp.Body, rb)
+	} else {
+		rb, err = io.ReadAll(resp.Body)
+	}
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != want {
-		tb.Fatalf("%s %s: %d, want %d: %s %v", method, url, resp.StatusCode, want, rb, err)
+		return nil, fmt.Errorf("%s %s: %d, want %d: %s %v", method, url, resp.StatusCode, want, rb, err)
 	}
-	return rb
+	return rb, nil
 }
 
 // collection creates a collection through base (a server's URL) and returns its id.
@@ -363,13 +440,11 @@ func pageStarts(tb testing.TB, e *env, col string) []int64 {
 // sealedDocument is a document as the server stores it.
 type sealedDocument struct{ nonce, ciphertext []byte }
 
-// sealBatches seals every document of batches under a fresh data key as the server would, and returns
-// them with the mean sealed bytes of a batch.
-func sealBatches(tb testing.TB, batches [][]byte, org, col string) ([][]sealedDocument, int64) {
+// sealBatches seals every document of batches under a fresh data key as the server would.
+func sealBatches(tb testing.TB, batches [][]byte, org, col string) [][]sealedDocument {
 	key := make([]byte, envelope.KeySize)
 	_, _ = rand.Read(key)
 	out := make([][]sealedDocument, len(batches))
-	var total int
 	for i, body := range batches {
 		var req struct{ Documents []json.RawMessage }
 		if err := json.Unmarshal(body, &req); err != nil {
@@ -381,10 +456,9 @@ func sealBatches(tb testing.TB, batches [][]byte, org, col string) ([][]sealedDo
 				tb.Fatal(err)
 			}
 			out[i] = append(out[i], sealedDocument{nonce: nonce, ciphertext: ct})
-			total += len(nonce) + len(ct)
 		}
 	}
-	return out, int64(total / len(batches))
+	return out
 }
 
 // Vocabulary of the generated documents.
@@ -458,9 +532,8 @@ func benchDocument(r *mathrand.Rand, i int) []byte {
 	return out
 }
 
-// benchBatches returns docBatches request bodies of docsPerBatch documents each, and the mean bytes of
-// documents in a batch.
-func benchBatches(tb testing.TB) ([][]byte, int64) {
+// benchBatches returns docBatches request bodies of docsPerBatch documents each.
+func benchBatches(tb testing.TB) [][]byte {
 	r := mathrand.New(mathrand.NewPCG(1, 2))
 	out := make([][]byte, docBatches)
 	var total int
@@ -476,5 +549,5 @@ func benchBatches(tb testing.TB) ([][]byte, int64) {
 	if mean := total / (docBatches * docsPerBatch); mean < 900 || mean > 1150 {
 		tb.Fatalf("documents average %d bytes, want about 1 KiB", mean)
 	}
-	return out, int64(total / docBatches)
+	return out
 }

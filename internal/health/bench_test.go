@@ -28,9 +28,6 @@ import (
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
-// sweepKeys is how many linked keys BenchmarkSweep10kKeys sweeps.
-const sweepKeys = 10_000
-
 // queryCounter counts the queries the store sends: each is one round trip to PostgreSQL.
 type queryCounter struct{ n atomic.Int64 }
 
@@ -41,30 +38,49 @@ func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.T
 
 func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// BenchmarkSweep10kKeys measures one full monitor sweep over 10,000 linked keys, each a real key in
-// the emulator: per key a claim (in batches of 100), DescribeKey, GenerateDataKey and Decrypt over
-// HTTP, and the transaction that applies the outcome. One iteration is one sweep of every key, so
-// the figures are per sweep; the fake clock moves past the interval between sweeps so every key is
-// due again. Creating the keys and seeding the database happen once, before the timer.
+// emulatorKeys is how many distinct keys BenchmarkSweep creates in the emulator; larger sweeps link
+// several organisations to each (a key may back any number of them).
+const emulatorKeys = 10_000
+
+// BenchmarkSweep measures full monitor sweeps over 1,000, 10,000 and 100,000 linked keys, each
+// organisation's key a real key in the emulator: per batch of 100 keys a claim, per key DescribeKey,
+// GenerateDataKey and Decrypt over HTTP, and per batch the one statement that writes back every
+// result that changes nothing (all of them here: healthy keys stay healthy). One iteration is one
+// sweep of every key, so the figures are per sweep; the fake clock moves past the interval between
+// sweeps so every key is due again. Creating the keys (once, for all three sizes) and seeding each
+// size's database happen before the timer.
+//
+// Beside each sweep, its floor: the same probes (the same three KMS calls through the same client,
+// at the same concurrency, 16) without the database, over as many keys (at most 10,000), after each
+// sweep: bare-probes/s, and ratio = probes/s ÷ bare-probes/s. ns/op is a sweep and its floor together. db_roundtrips/key counts every query the store
+// sends during the sweeps; pg_cpu_s/sweep is the CPU time of the PostgreSQL backends serving them
+// (from /proc, when the server runs on this host) and pg_cpu_ms/1k_keys the same per thousand keys,
+// flat when the per-key cost is.
 //
 // The rate ceiling is lifted (MaxRPS) so that the sweep shows what the work costs. With the default
 // CMEKD_PROBE_MAX_RPS of 100 calls per second and region, the ceiling alone makes a sweep of 10,000
-// keys take 300 s (three calls per key).
-//
-// What limits it is CPU. The process (monitor, SDK client, pgx, and the emulator, which a CPU profile
-// puts at about a quarter of it) and the PostgreSQL backends use cpu_s/sweep + pg_cpu_s/sweep, about
-// 11 CPU-seconds per sweep together, so on 2 CPUs a sweep cannot take much under 6 s. Concurrency is
-// the default 16: 10 and 64 sweep as fast, and above 10 the SDK's transport (10 idle connections per
-// host) redials, at 64 about once every five calls.
-func BenchmarkSweep10kKeys(b *testing.B) {
-	ctx := context.Background()
-	var kmsCalls atomic.Int64
+// keys take 300 s (three calls per key). What limits the sweep then is the probes themselves: the
+// process's CPU (SDK client and the emulator in this process) on 2 shared CPUs.
+func BenchmarkSweep(b *testing.B) {
 	env := kmstest.StartEmulatorBehind(b, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			kmsCalls.Add(1)
+			sweepKMSCalls.Add(1)
 			next.ServeHTTP(w, r)
 		})
 	})
+	start := time.Now()
+	keys := createKeys(b, env, emulatorKeys)
+	b.Logf("setup: %d keys created in the emulator in %v", len(keys), time.Since(start).Round(time.Millisecond))
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(strconv.Itoa(n/1000)+"k_keys", func(b *testing.B) { benchSweep(b, env, keys, n) })
+	}
+}
+
+// sweepKMSCalls counts the requests the emulator of BenchmarkSweep receives.
+var sweepKMSCalls atomic.Int64
+
+func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n int) {
+	ctx := context.Background()
 	clk := testkit.NewClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
 	dbURL := testkit.Database(b)
 	queries := &queryCounter{}
@@ -78,47 +94,77 @@ func BenchmarkSweep10kKeys(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { admin.Close(ctx) })
-	start := time.Now()
-	keys := createKeys(b, env, sweepKeys)
-	created := time.Since(start)
-	seedLinkedKeys(b, admin, keys, clk.Now())
-	b.Logf("setup: %d keys created in the emulator in %v, their organisations seeded in %v",
-		sweepKeys, created.Round(time.Millisecond), (time.Since(start) - created).Round(time.Millisecond))
+	orgs := seedLinkedKeys(b, admin, keys, n, clk.Now())
 
 	v := verify.New(env.PlatformClient(b), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}})
 	svc := health.New(health.Config{Store: st, Verifier: v, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Interval: interval, PauseAfter: 6 * time.Hour})
-	m := health.NewMonitor(svc, health.MonitorConfig{Owner: "bench", MaxRPS: 1e9, Concurrency: 16, Clock: clk})
+	const concurrency = 16
+	m := health.NewMonitor(svc, health.MonitorConfig{Owner: "bench", MaxRPS: 1e9, Concurrency: concurrency, Clock: clk})
 
-	kmsCalls.Store(0)
-	queries.n.Store(0)
-	cpu0 := cpuTime(b)
+	// The floor: the same probes, at the same concurrency, with no database, over as many keys (at
+	// most emulatorKeys), run after each sweep so that both see the same machine.
+	bare := min(n, emulatorKeys)
+	bareProbes := func() {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range concurrency {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < bare; i = int(next.Add(1)) - 1 {
+					if o := svc.Probe(ctx, orgs[i], kmstest.EmulatorRegion, keys[i%len(keys)]); o.Kind != health.Healthy {
+						b.Errorf("bare probe of %s: %+v", keys[i%len(keys)], o)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+
+	var sweepTime, sweepCPU, bareTime, bareCPU time.Duration
+	var kmsCalls, roundTrips int64
 	pg0, pgVisible := backendCPU(b, admin)
 	sweeps := 0
 	for b.Loop() {
 		clk.Advance(interval * 11 / 10) // past the interval plus the largest jitter
-		n, err := m.Sweep(ctx)
+		calls0, queries0, cpu0, start := sweepKMSCalls.Load(), queries.n.Load(), cpuTime(b), time.Now()
+		got, err := m.Sweep(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if n != sweepKeys {
-			b.Fatalf("a sweep probed %d keys, want %d", n, sweepKeys)
+		sweepTime += time.Since(start)
+		sweepCPU += cpuTime(b) - cpu0
+		kmsCalls += sweepKMSCalls.Load() - calls0
+		roundTrips += queries.n.Load() - queries0
+		if got != n {
+			b.Fatalf("a sweep probed %d keys, want %d", got, n)
 		}
 		sweeps++
+		cpu0, start = cpuTime(b), time.Now()
+		bareProbes()
+		bareTime += time.Since(start)
+		bareCPU += cpuTime(b) - cpu0
 	}
-	cpu := cpuTime(b) - cpu0
-	probes := float64(sweeps * sweepKeys)
-	b.ReportMetric(b.Elapsed().Seconds()/float64(sweeps), "s/sweep")
-	b.ReportMetric(probes/b.Elapsed().Seconds(), "probes/s")
-	b.ReportMetric(float64(kmsCalls.Load())/probes, "kms_calls/key")
-	b.ReportMetric(float64(queries.n.Load())/probes, "db_roundtrips/key")
-	b.ReportMetric(cpu.Seconds()/float64(sweeps), "cpu_s/sweep")
+	probes := float64(sweeps * n)
+	rate := probes / sweepTime.Seconds()
+	floor := float64(sweeps*bare) / bareTime.Seconds()
+	b.ReportMetric(sweepTime.Seconds()/float64(sweeps), "s/sweep")
+	b.ReportMetric(rate, "probes/s")
+	b.ReportMetric(floor, "bare-probes/s")
+	b.ReportMetric(rate/floor, "ratio")
+	b.ReportMetric(float64(kmsCalls)/probes, "kms_calls/key")
+	b.ReportMetric(float64(roundTrips)/probes, "db_roundtrips/key")
+	b.ReportMetric(sweepCPU.Seconds()/float64(sweeps), "cpu_s/sweep")
+	b.ReportMetric(float64(sweepCPU.Microseconds())/probes, "cpu_us/probe")
+	b.ReportMetric(float64(bareCPU.Microseconds())/float64(sweeps*bare), "bare_cpu_us/probe")
+	// The bare probes ask PostgreSQL nothing, so the backends' CPU is the sweeps'.
 	if pg1, ok := backendCPU(b, admin); ok && pgVisible {
 		var pg time.Duration
 		for pid, t := range pg1 {
 			pg += t - pg0[pid]
 		}
 		b.ReportMetric(pg.Seconds()/float64(sweeps), "pg_cpu_s/sweep")
+		b.ReportMetric(float64(pg.Milliseconds())/probes*1000, "pg_cpu_ms/1k_keys")
 	}
 
 	var unhealthy int
@@ -161,20 +207,24 @@ func createKeys(b *testing.B, env *kmstest.Env, n int) []string {
 	return arns
 }
 
-// seedLinkedKeys stores one customer-managed organisation per key, with its key link, a healthy key
-// health row due at now and one active collection, copied in bulk.
-func seedLinkedKeys(b *testing.B, conn *pgx.Conn, keys []string, now time.Time) {
+// seedLinkedKeys stores n customer-managed organisations, the i-th linked to keys[i % len(keys)], each
+// with its key link, a healthy key health row due at now and one active collection, copied in bulk;
+// it returns their ids.
+func seedLinkedKeys(b *testing.B, conn *pgx.Conn, keys []string, n int, now time.Time) []string {
 	b.Helper()
 	ctx := context.Background()
-	orgs := make([][]any, len(keys))
-	links := make([][]any, len(keys))
-	health := make([][]any, len(keys))
-	cols := make([][]any, len(keys))
-	for i, k := range keys {
+	ids := make([]string, n)
+	orgs := make([][]any, n)
+	links := make([][]any, n)
+	health := make([][]any, n)
+	cols := make([][]any, n)
+	for i := range n {
+		k := keys[i%len(keys)]
 		org := domain.NewID("org")
+		ids[i] = org
 		orgs[i] = []any{org, "org " + strconv.Itoa(i), kmstest.EmulatorRegion, domain.ModeCustomerManaged, now}
 		links[i] = []any{org, kmstest.EmulatorRegion, domain.PurposeData, k, now}
-		health[i] = []any{org, kmstest.EmulatorRegion, domain.KeyHealthy, now, now, now}
+		health[i] = []any{org, kmstest.EmulatorRegion, domain.PurposeData, domain.KeyHealthy, now, now, now}
 		cols[i] = []any{domain.NewID("col"), org, "c", kmstest.EmulatorRegion, domain.StateActive, now, true, now}
 	}
 	for _, c := range []struct {
@@ -184,7 +234,7 @@ func seedLinkedKeys(b *testing.B, conn *pgx.Conn, keys []string, now time.Time) 
 	}{
 		{"orgs", []string{"id", "name", "region", "encryption_mode", "created_at"}, orgs},
 		{"key_links", []string{"org_id", "region", "purpose", "key_arn", "created_at"}, links},
-		{"key_health", []string{"org_id", "region", "status", "last_probe_at", "last_ok_at", "next_probe_at"}, health},
+		{"key_health", []string{"org_id", "region", "purpose", "status", "last_probe_at", "last_ok_at", "next_probe_at"}, health},
 		{"collections", []string{"id", "org_id", "name", "region", "state", "state_changed_at", "recoverable", "created_at"}, cols},
 	} {
 		if _, err := conn.CopyFrom(ctx, pgx.Identifier{c.table}, c.columns, pgx.CopyFromRows(c.rows)); err != nil {
@@ -194,6 +244,7 @@ func seedLinkedKeys(b *testing.B, conn *pgx.Conn, keys []string, now time.Time) 
 	if _, err := conn.Exec(ctx, `ANALYZE`); err != nil {
 		b.Fatal(err)
 	}
+	return ids
 }
 
 // cpuTime is the user and system CPU time the process has used.

@@ -3,11 +3,13 @@ package health
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/cmekd/cmekd/internal/clock"
+	"github.com/cmekd/cmekd/internal/store"
 )
 
 // callsPerProbe is how many KMS calls one health probe makes (DescribeKey, GenerateDataKey, Decrypt).
@@ -170,18 +172,46 @@ func (m *Monitor) heartbeat(ctx context.Context) {
 }
 
 // Sweep claims and probes due keys, batch after batch, until none is due; it returns how many keys
-// it probed.
+// it probed. A claimed batch is written back once its last probe is in: every result that changes
+// nothing (most: a healthy key found healthy) in one statement for the whole batch, and each of the
+// others in a transaction of its own, as Apply writes it. So a sweep asks the database about twice
+// per batch, not several times per key, while every result is still written under the lease and row
+// lock that Apply checks.
 func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	total := 0
 	sem := make(chan struct{}, m.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for ctx.Err() == nil {
-		due, err := m.svc.store.ClaimDue(ctx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), m.cfg.Lease, m.cfg.Batch)
-		if err != nil {
-			return total, err
+	// The next batch is claimed while this one's probes start, so that no probe slot waits for a
+	// claim's round trip; at most one batch is claimed ahead.
+	claimCtx, stopClaims := context.WithCancel(ctx)
+	defer stopClaims()
+	claims := make(chan []store.Due)
+	var claimErr error
+	claimed := make(chan struct{})
+	go func() {
+		defer close(claimed)
+		defer close(claims)
+		for claimCtx.Err() == nil {
+			due, err := m.svc.store.ClaimDue(claimCtx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), m.cfg.Lease, m.cfg.Batch)
+			if err != nil {
+				claimErr = err
+				return
+			}
+			select {
+			case claims <- due:
+			case <-claimCtx.Done():
+				return
+			}
+			if len(due) < m.cfg.Batch {
+				return
+			}
 		}
-		for _, d := range due {
+	}()
+	for due := range claims {
+		b := &batch{due: due, outcomes: make([]*Outcome, len(due))}
+		b.left.Store(int64(len(due)))
+		for i, d := range due {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -189,27 +219,70 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 			}
 			wg.Add(1)
 			go func() {
-				defer func() { <-sem; wg.Done() }()
-				m.probeOne(ctx, Key{d.OrgID, d.Region, d.Purpose}, d.KeyARN)
+				defer wg.Done()
+				b.outcomes[i] = m.probeOne(ctx, d)
+				<-sem
+				if b.left.Add(-1) == 0 {
+					m.save(ctx, b)
+				}
 			}()
 		}
 		total += len(due)
-		if len(due) < m.cfg.Batch {
-			return total, nil
-		}
 	}
-	return total, nil
+	<-claimed
+	if ctx.Err() != nil {
+		return total, nil
+	}
+	return total, claimErr
 }
 
-func (m *Monitor) probeOne(ctx context.Context, k Key, keyARN string) {
-	orgID, region := k.OrgID, k.Region
-	if err := m.limiter(region).WaitN(ctx, callsPerProbe); err != nil {
-		return // cancelled: the lease runs out and another sweep takes the key
+// batch is one claim's keys and, as they come in, their probes' outcomes (nil: not probed).
+type batch struct {
+	due      []store.Due
+	outcomes []*Outcome
+	left     atomic.Int64 // probes not yet in
+}
+
+// probeOne probes a claimed key within the region's share of the ceiling; nil when cancelled first
+// (the lease runs out and another sweep takes the key).
+func (m *Monitor) probeOne(ctx context.Context, d store.Due) *Outcome {
+	if err := m.limiter(d.Region).WaitN(ctx, callsPerProbe); err != nil {
+		return nil
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, m.cfg.Lease*3/4)
-	o := m.svc.Probe(probeCtx, orgID, region, keyARN)
-	cancel()
-	if _, _, err := m.svc.apply(ctx, k, m.cfg.Owner, "monitor", o, nil); err != nil && ctx.Err() == nil {
-		m.svc.log.ErrorContext(ctx, "apply probe result", "org_id", orgID, "region", region, "purpose", k.Purpose, "key_arn", keyARN, "error", err.Error())
+	defer cancel()
+	o := m.svc.Probe(probeCtx, d.OrgID, d.Region, d.KeyARN)
+	return &o
+}
+
+// save writes a batch's outcomes: those that change nothing in one statement, the rest (and any the
+// statement found changing something after all, or whose lease it found gone) through apply, which
+// drops a result whose lease has run out.
+func (m *Monitor) save(ctx context.Context, b *batch) {
+	now := m.svc.store.Now()
+	var quiet []store.ProbeNoChange
+	for i, d := range b.due {
+		if o := b.outcomes[i]; o != nil && o.Kind != CustomerCaused {
+			quiet = append(quiet, store.ProbeNoChange{OrgID: d.OrgID, Region: d.Region, Purpose: d.Purpose,
+				Healthy: o.Kind == Healthy, Error: o.Error, NextProbeAt: m.svc.nextProbe(now)})
+		}
+	}
+	written, err := m.svc.store.SaveNoChanges(ctx, m.cfg.Owner, now, quiet)
+	if err != nil && ctx.Err() == nil {
+		m.svc.log.ErrorContext(ctx, "save probe results", "keys", len(quiet), "error", err.Error())
+	}
+	done := make(map[Key]bool, len(written))
+	for _, w := range written {
+		done[Key{w.OrgID, w.Region, w.Purpose}] = true
+	}
+	for i, d := range b.due {
+		k := Key{d.OrgID, d.Region, d.Purpose}
+		if b.outcomes[i] == nil || done[k] {
+			continue
+		}
+		if _, _, err := m.svc.apply(ctx, k, m.cfg.Owner, "monitor", *b.outcomes[i], nil); err != nil && ctx.Err() == nil {
+			m.svc.log.ErrorContext(ctx, "apply probe result", "org_id", d.OrgID, "region", d.Region, "purpose", d.Purpose,
+				"key_arn", d.KeyARN, "error", err.Error())
+		}
 	}
 }

@@ -100,14 +100,11 @@ func (kp *Keeper) Do(ctx context.Context, k Key, work func(tx *store.Q) ([]byte,
 	})
 	switch {
 	case errors.Is(err, errRaceLost):
-		won, err := kp.Replayed(ctx, k)
-		if err == nil && won == nil {
-			err = errors.New("idempotency: the winning answer vanished")
-		}
+		won, err := kp.Winner(ctx, k)
 		if err != nil {
 			return Answer{}, false, err
 		}
-		return *won, false, nil
+		return won, false, nil
 	case err != nil:
 		return Answer{}, false, err
 	}
@@ -116,3 +113,49 @@ func (kp *Keeper) Do(ctx context.Context, k Key, work func(tx *store.Q) ([]byte,
 
 // Purge deletes stored answers past their 24 hours. Every replica may; the DELETE is idempotent.
 func (kp *Keeper) Purge(ctx context.Context) error { return kp.store.PurgeReplays(ctx) }
+
+// Lookup names k's stored answer for a caller that reads it within a statement of its own; nil for
+// the zero Key.
+func (k Key) Lookup() *store.ReplayKey {
+	if k.value == "" {
+		return nil
+	}
+	return &store.ReplayKey{Scope: k.scope, Key: k.value}
+}
+
+// Stored is Replayed for an answer the caller read itself (found, read under k.Lookup(); nil when
+// there was none): nil when there is nothing to replay, idempotency_key_reused when the key answered
+// another body.
+func (kp *Keeper) Stored(k Key, found *store.StoredReplay) (*Answer, error) {
+	if k.value == "" || found == nil {
+		return nil, nil
+	}
+	r, err := found.For(k.hash)
+	if err != nil {
+		return nil, err
+	}
+	return &Answer{Status: r.Status, Body: r.Body}, nil
+}
+
+// Record is the Created answer body to store under k in the statement that does the work it answers
+// for; nil for the zero Key.
+func (k Key) Record(body []byte) *store.ReplayRecord {
+	if k.value == "" {
+		return nil
+	}
+	return &store.ReplayRecord{ReplayKey: store.ReplayKey{Scope: k.scope, Key: k.value}, RequestHash: k.hash,
+		Replay: store.Replay{Status: Created, Body: body}}
+}
+
+// Winner is the answer of the concurrent request under k that committed first, for a caller whose
+// own answer was not stored (store.WriteIngest).
+func (kp *Keeper) Winner(ctx context.Context, k Key) (Answer, error) {
+	won, err := kp.Replayed(ctx, k)
+	if err == nil && won == nil {
+		err = errors.New("idempotency: the winning answer vanished")
+	}
+	if err != nil {
+		return Answer{}, err
+	}
+	return *won, nil
+}

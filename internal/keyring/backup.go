@@ -42,7 +42,7 @@ func (k *Keyring) SealNew(ctx context.Context, owner Owner, keyARN string, fn fu
 	if err != nil {
 		return err
 	}
-	return k.use(ctx, owner, dk, fn)
+	return k.SealWith(ctx, owner, keyARN, &dk, fn)
 }
 
 // MaxUses is how many items one data key may seal (CMEKD_DEK_MAX_DOCUMENTS).

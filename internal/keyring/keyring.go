@@ -155,23 +155,59 @@ func (b *Box) Open(itemID string, version int, nonce, ciphertext []byte) ([]byte
 	return plain, nil
 }
 
+// OpenSealed is Open of an item stored as nonce || ciphertext, decrypted in place: sealed is
+// overwritten and the plaintext returned is its front.
+func (b *Box) OpenSealed(itemID string, version int, sealed []byte) ([]byte, error) {
+	aad, ok := b.aad(itemID, version)
+	if !ok {
+		return nil, ErrIntegrity
+	}
+	plain, err := b.sealer.OpenSealed(aad, sealed)
+	if err != nil {
+		return nil, ErrIntegrity
+	}
+	return plain, nil
+}
+
 // Seal runs fn with a Box under the owner's current data key wrapped by keyARN, first making a new
 // data key when there is none young enough with room for n more items.
 func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, fn func(*Box) error) error {
 	if err := k.providerDown(keyARN); err != nil {
 		return err
 	}
-	now := k.cfg.Store.Now()
-	dk, err := k.cfg.Store.CurrentDataKey(ctx, owner.Purpose.Name, owner.ID, keyARN, now.Add(-k.cfg.MaxAge), n, k.cfg.MaxUses)
+	want := k.Want(owner, n)
+	dk, err := k.cfg.Store.CurrentDataKey(ctx, want.Purpose, want.OwnerID, keyARN, want.NotBefore, want.N, want.MaxUses)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
-		if dk, err = k.newDataKey(ctx, owner, keyARN, now); err != nil {
-			return err
-		}
+		return k.SealWith(ctx, owner, keyARN, nil, fn)
 	case err != nil:
 		return err
 	}
-	return k.use(ctx, owner, dk, fn)
+	return k.SealWith(ctx, owner, keyARN, &dk, fn)
+}
+
+// Want is the question Seal asks the store for the owner's current data key with room for n more
+// items (under the wrapping key the caller names), for callers that ask it within a statement of
+// their own (ReadIngestTarget) and then call SealWith.
+func (k *Keyring) Want(owner Owner, n int) store.DataKeyWant {
+	return store.DataKeyWant{Purpose: owner.Purpose.Name, OwnerID: owner.ID,
+		NotBefore: k.cfg.Store.Now().Add(-k.cfg.MaxAge), N: n, MaxUses: k.cfg.MaxUses}
+}
+
+// SealWith is Seal under current, the answer the store gave to Want: nil makes a new data key.
+func (k *Keyring) SealWith(ctx context.Context, owner Owner, keyARN string, current *store.DataKey, fn func(*Box) error) error {
+	if err := k.providerDown(keyARN); err != nil {
+		return err
+	}
+	if current == nil {
+		dk, err := k.newDataKey(ctx, owner, keyARN, k.cfg.Store.Now())
+		if err != nil {
+			return err
+		}
+		current = &dk
+	}
+	dk := *current
+	return k.use(ctx, owner, dk.ID, dk.KeyARN, func(context.Context) (store.DataKey, error) { return dk, nil }, fn)
 }
 
 // Open runs fn with a Box under the owner's data key id, unwrapped from its copy under keyARN: the
@@ -180,17 +216,37 @@ func (k *Keyring) Seal(ctx context.Context, owner Owner, keyARN string, n int, f
 // without asking KMS, so a row forged to name a data key under another key the platform may use
 // reads nothing.
 func (k *Keyring) Open(ctx context.Context, owner Owner, keyARN, dataKeyID string, fn func(*Box) error) error {
-	dk, err := k.cfg.Store.WrappedDataKey(ctx, dataKeyID, keyARN)
-	if errors.Is(err, domain.ErrNotFound) {
-		return ErrIntegrity
-	}
+	dk, err := k.wrapped(ctx, owner, keyARN, dataKeyID)
 	if err != nil {
 		return err
 	}
-	if dk.OrgID != owner.OrgID || dk.Purpose != owner.Purpose.Name || dk.OwnerID != owner.ID {
-		return ErrIntegrity // a row pointed at another owner's key: no need to ask KMS
+	return k.use(ctx, owner, dk.ID, dk.KeyARN, func(context.Context) (store.DataKey, error) { return dk, nil }, fn)
+}
+
+// OpenCached is Open that asks the database nothing when the cache holds the data key: the cache
+// keeps each data key under its owner (cacheID), and a key gets there only once it was found to be
+// the owner's with a copy under keyARN (or was made so), so a hit is that check made before. On a
+// miss the wrapped copy is read and checked as Open does.
+func (k *Keyring) OpenCached(ctx context.Context, owner Owner, keyARN, dataKeyID string, fn func(*Box) error) error {
+	return k.use(ctx, owner, dataKeyID, keyARN, func(ctx context.Context) (store.DataKey, error) {
+		return k.wrapped(ctx, owner, keyARN, dataKeyID)
+	}, fn)
+}
+
+// wrapped reads data key dataKeyID with its copy under keyARN: ErrIntegrity, without asking KMS,
+// when keyARN wraps no copy of it or it is another owner's.
+func (k *Keyring) wrapped(ctx context.Context, owner Owner, keyARN, dataKeyID string) (store.DataKey, error) {
+	dk, err := k.cfg.Store.WrappedDataKey(ctx, dataKeyID, keyARN)
+	if errors.Is(err, domain.ErrNotFound) {
+		return dk, ErrIntegrity
 	}
-	return k.use(ctx, owner, dk, fn)
+	if err != nil {
+		return dk, err
+	}
+	if dk.OrgID != owner.OrgID || dk.Purpose != owner.Purpose.Name || dk.OwnerID != owner.ID {
+		return dk, ErrIntegrity // a row pointed at another owner's key: no need to ask KMS
+	}
+	return dk, nil
 }
 
 // newDataKey makes a data key with KMS, stores it wrapped and caches the plaintext.
@@ -206,31 +262,42 @@ func (k *Keyring) newDataKey(ctx context.Context, owner Owner, keyARN string, no
 	if err := k.cfg.Store.InsertDataKey(ctx, dk); err != nil {
 		return dk, err
 	}
-	k.cfg.Cache.Put(dk.ID, keyARN, plain)
+	k.cfg.Cache.Put(cacheID(owner, dk.ID), keyARN, plain)
 	return dk, nil
 }
 
-// use runs fn with a Box under dk's plaintext, from the cache or unwrapped by KMS Decrypt.
-func (k *Keyring) use(ctx context.Context, owner Owner, dk store.DataKey, fn func(*Box) error) error {
+// use runs fn with a Box under data key id (wrapped by keyARN), from the cache or read with read and
+// unwrapped by KMS Decrypt.
+func (k *Keyring) use(ctx context.Context, owner Owner, id, keyARN string, read func(context.Context) (store.DataKey, error), fn func(*Box) error) error {
 	// A data key of a provider key known to be unusable is not used even from the cache, as for a
 	// customer's key (SPEC §16: once cmekd knows a key is unusable, reads fail at once).
-	if err := k.providerDown(dk.KeyARN); err != nil {
+	if err := k.providerDown(keyARN); err != nil {
 		return err
 	}
 	load := func(ctx context.Context) ([]byte, error) {
+		dk, err := read(ctx)
+		if err != nil {
+			return nil, err
+		}
 		plain, err := k.cfg.KMS.Decrypt(ctx, dk.KeyARN, dk.Wrapped, owner.encryptionContext())
 		if err != nil {
 			return nil, k.kmsError(ctx, dk.OrgID, dk.KeyARN, err)
 		}
 		return plain, nil
 	}
-	return k.cfg.Cache.Use(ctx, dk.ID, dk.KeyARN, load, func(key []byte) error {
+	return k.cfg.Cache.Use(ctx, cacheID(owner, id), keyARN, load, func(key []byte) error {
 		sealer, err := envelope.NewSealer(key)
 		if err != nil {
 			return err
 		}
-		return fn(&Box{owner: owner, dataKeyID: dk.ID, keyARN: dk.KeyARN, sealer: sealer})
+		return fn(&Box{owner: owner, dataKeyID: id, keyARN: keyARN, sealer: sealer})
 	})
+}
+
+// cacheID is what the cache keeps data key dataKeyID of owner under: its owner's, so that a row of
+// another owner naming the key never finds it there (SPEC §16).
+func cacheID(owner Owner, dataKeyID string) string {
+	return owner.Purpose.Name + "/" + owner.OrgID + "/" + owner.ID + "/" + dataKeyID
 }
 
 // platform reports whether keyARN is the platform's own key.

@@ -523,3 +523,36 @@ func TestKeyring_DropUnavailableDropsWhatAProbeElsewhereFoundUnusable(t *testing
 		t.Fatalf("after the drop: Open = %v after %d Decrypt calls, want 1", err, f.calls.get("Decrypt"))
 	}
 }
+
+// OpenCached asks the database nothing on a hit, so the cache must never hand one owner's data key to
+// another: the key sealed (and so cached) for owner opens for owner alone, and for no other owner,
+// organisation or purpose, without asking KMS.
+func TestKeyring_OpenCachedNeverHandsACachedDataKeyToAnotherOwner(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	owner := f.owner()
+	s := f.seal(t, f.ring, owner, 1)[0]
+	var plain []byte
+	err := f.ring.OpenCached(t.Context(), owner, f.keyARN, s.dataKeyID, func(b *keyring.Box) error {
+		var err error
+		plain, err = b.Open(s.itemID, keyring.SealVersion, s.nonce, s.ct)
+		return err
+	})
+	if err != nil || len(plain) == 0 {
+		t.Fatalf("OpenCached by its owner = %q, %v", plain, err)
+	}
+	for name, other := range map[string]keyring.Owner{
+		"another owner":        {Purpose: keyring.Documents, OrgID: owner.OrgID, ID: domain.NewID("col")},
+		"another organisation": {Purpose: keyring.Documents, OrgID: domain.NewID("org"), ID: owner.ID},
+		"another purpose":      {Purpose: keyring.Secrets, OrgID: owner.OrgID, ID: owner.ID},
+	} {
+		called := false
+		err := f.ring.OpenCached(t.Context(), other, f.keyARN, s.dataKeyID, func(*keyring.Box) error { called = true; return nil })
+		if !errors.Is(err, keyring.ErrIntegrity) || called {
+			t.Errorf("%s: OpenCached = %v (fn called %t), want ErrIntegrity", name, err, called)
+		}
+	}
+	if n := f.calls.get("Decrypt"); n != 0 {
+		t.Fatalf("%d Decrypt calls, want none", n)
+	}
+}

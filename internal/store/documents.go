@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,7 +20,10 @@ type SealedDocument struct {
 	// AADVersion is the keyring AAD version the document was sealed with.
 	AADVersion        int
 	Nonce, Ciphertext []byte
-	CreatedAt         time.Time
+	// Sealed is Nonce || Ciphertext in one buffer, which Nonce and Ciphertext are slices of, as
+	// ReadDocuments and ReadDocument return them: it can be opened in place.
+	Sealed    []byte
+	CreatedAt time.Time
 }
 
 // ShareCollectionState reads a collection's state under a shared lock, so that a concurrent state
@@ -84,4 +89,233 @@ func (q *Q) Documents(ctx context.Context, orgID, collectionID string, page doma
 		return `SELECT ` + documentColumns + ` FROM documents
 WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, seq LIMIT $4`, []any{orgID, collectionID, after.Seq, limit}
 	}, scanDocument, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
+}
+
+// RegionKeys are the keys that wrap an organisation's data keys, region by region: KeyARNs[i] wraps
+// those of its collections in Regions[i] (SPEC §11). A statement that reads a collection picks its
+// region's key itself, so that the caller need not read the collection first.
+type RegionKeys struct {
+	Regions, KeyARNs []string
+}
+
+// documentRead is the one statement of a read: a first row (seq 0) with what the read needs of the
+// organisation and of the collection — the organisation's mode and home region, the collection's
+// state and region, and the key linked for that region's data ($3, the data purpose) — then the
+// documents that doc selects (from documents, with $1 the organisation and $2 the collection). It
+// is kept as simple as a plain select of the rows: PostgreSQL plans each run of it afresh (a custom
+// plan), and what joins cost in planning they would cost every read. An organisation that does not
+// exist gives no first row; a collection that does not exist, an empty state.
+func documentRead(doc string) string {
+	return `
+SELECT coalesce(c.state, ''), coalesce(c.region, ''), o.encryption_mode, o.region, coalesce(l.key_arn, ''),
+    0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, 'epoch'::timestamptz
+FROM orgs o
+LEFT JOIN collections c ON c.org_id = o.id AND c.id = $2
+LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = $3
+WHERE o.id = $1
+UNION ALL
+SELECT '', '', '', '', '', seq, id, data_key_id, aad_version, nonce || ciphertext, created_at FROM (` + doc + `) d`
+}
+
+// CollectionRead is what a read learns of the collection it reads and of its organisation.
+type CollectionRead struct {
+	State, Region string
+	// Org is the organisation as far as a read needs it: its id, mode and home region, and the key
+	// linked for the collection's region's data (none for provider_managed).
+	Org domain.Org
+}
+
+// readDocuments runs a documentRead and returns what it read of the organisation and the collection,
+// and the collection's documents in seq order.
+func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, arg ...any) (CollectionRead, []SealedDocument, error) {
+	var c CollectionRead
+	rows, err := q.db.Query(ctx, sql, append([]any{orgID, collectionID, domain.PurposeData}, arg...)...)
+	if err != nil {
+		return c, nil, translate(err)
+	}
+	defer rows.Close()
+	found := false
+	var docs []SealedDocument
+	for rows.Next() {
+		var d SealedDocument
+		var state, region, mode, home, arn string
+		if err := rows.Scan(&state, &region, &mode, &home, &arn, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Sealed, &d.CreatedAt); err != nil {
+			return c, nil, translate(err)
+		}
+		if d.Seq == 0 { // the first row
+			found = true
+			c = CollectionRead{State: state, Region: region, Org: domain.Org{ID: orgID, Region: home, Mode: mode}}
+			if arn != "" {
+				c.Org.Links = []domain.KeyLink{{OrgID: orgID, Region: region, Purpose: domain.PurposeData, KeyARN: arn}}
+			}
+			continue
+		}
+		if len(d.Sealed) >= nonceSize {
+			d.Nonce, d.Ciphertext = d.Sealed[:nonceSize:nonceSize], d.Sealed[nonceSize:]
+		}
+		d.OrgID, d.CollectionID, d.CreatedAt = orgID, collectionID, d.CreatedAt.UTC()
+		docs = append(docs, d)
+	}
+	if err := rows.Err(); err != nil {
+		return c, nil, translate(err)
+	}
+	switch {
+	case !found:
+		return c, nil, domain.NotFound("organisation")
+	case c.State == "":
+		return c, nil, domain.NotFound("collection")
+	}
+	// A union keeps no order of its own: the page is put back in seq order here, not sorted in SQL.
+	slices.SortFunc(docs, func(a, b SealedDocument) int { return cmp.Compare(a.Seq, b.Seq) })
+	return c, docs, nil
+}
+
+// nonceSize is the length of a document's nonce (the column's check).
+const nonceSize = 12
+
+var (
+	readPageSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
+    WHERE org_id = $1 AND collection_id = $2 AND seq > $4 ORDER BY collection_id, seq LIMIT $5`)
+	readOneSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
+    WHERE org_id = $1 AND collection_id = $2 AND id = $4`)
+)
+
+// ReadDocuments reads, in one statement, what a read needs of organisation orgID and its collection
+// collectionID, a page of that collection's sealed documents in ingestion order, and the cursor of
+// the next page (empty at the end). The documents are read whatever the state; the caller decides.
+func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page) (CollectionRead, []SealedDocument, string, error) {
+	after, err := decodeCursor(page)
+	if err != nil {
+		return CollectionRead{}, nil, "", err
+	}
+	c, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, after.Seq, page.Limit+1)
+	if err != nil {
+		return c, nil, "", err
+	}
+	docs, next, err := trim(docs, page.Limit, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
+	return c, docs, next, err
+}
+
+// ReadDocument reads, in one statement, what a read needs of organisation orgID and its collection
+// collectionID, and one of that collection's sealed documents (nil when it has no such document).
+func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (CollectionRead, *SealedDocument, error) {
+	c, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, id)
+	if err != nil || len(docs) == 0 {
+		return c, nil, err
+	}
+	return c, &docs[0], nil
+}
+
+// IngestTarget is what an ingest reads before it seals: the collection, its current data key (as
+// CurrentDataKey would find it; nil when a new one is due) and the stored answer of the request's
+// Idempotency-Key (nil when there is none).
+type IngestTarget struct {
+	Collection domain.Collection
+	DataKey    *DataKey
+	Replay     *StoredReplay
+}
+
+// DataKeyWant is CurrentDataKey's question, but for the key: the owner's newest data key of Purpose,
+// younger than NotBefore, with room for N more uses under MaxUses.
+type DataKeyWant struct {
+	Purpose, OwnerID string
+	NotBefore        time.Time
+	N, MaxUses       int
+}
+
+// ReadIngestTarget reads an ingest's collection, its current data key wrapped by the key of the
+// collection's region in keys, and the stored answer (replay nil: the request had no
+// Idempotency-Key), in one statement.
+func (q *Q) ReadIngestTarget(ctx context.Context, orgID, collectionID string, want DataKeyWant, keys RegionKeys, replay *ReplayKey) (IngestTarget, error) {
+	var scope, key *string
+	if replay != nil {
+		scope, key = &replay.Scope, &replay.Key
+	}
+	var t IngestTarget
+	c := &t.Collection
+	var (
+		kID, kOrg, kPurpose, kOwner, kARN *string
+		kWrapped, rHash, rBody            []byte
+		kUses, rStatus                    *int
+		kAt                               *time.Time
+	)
+	err := q.db.QueryRow(ctx, `
+SELECT c.id, c.org_id, c.name, c.region, c.state, c.state_reason, c.state_changed_at, c.recoverable, c.created_at,
+    k.id, k.org_id, k.purpose, k.owner_id, k.key_arn, k.wrapped, k.uses, k.created_at, r.request_hash, r.status, r.body
+FROM collections c
+LEFT JOIN LATERAL (`+dataKeySelect+`
+    WHERE k.purpose = $3 AND k.owner_id = $4 AND k.created_at > $6 AND k.uses + $7 <= $8
+    AND w.key_arn = (SELECT m.arn FROM unnest($5::text[], $12::text[]) AS m (region, arn) WHERE m.region = c.region)
+    ORDER BY k.created_at DESC LIMIT 1) k ON true
+LEFT JOIN idempotency_keys r ON r.scope = $9::text AND r.key = $10::text AND r.created_at > $11
+WHERE c.org_id = $1 AND c.id = $2`,
+		orgID, collectionID, want.Purpose, want.OwnerID, keys.Regions, want.NotBefore, want.N, want.MaxUses,
+		scope, key, q.Now().Add(-IdempotencyTTL), keys.KeyARNs).Scan(
+		&c.ID, &c.OrgID, &c.Name, &c.Region, &c.State, &c.StateReason, &c.StateChangedAt, &c.Recoverable, &c.CreatedAt,
+		&kID, &kOrg, &kPurpose, &kOwner, &kARN, &kWrapped, &kUses, &kAt, &rHash, &rStatus, &rBody)
+	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
+		return t, domain.NotFound("collection")
+	} else if err != nil {
+		return t, err
+	}
+	c.StateChangedAt, c.CreatedAt = c.StateChangedAt.UTC(), c.CreatedAt.UTC()
+	if kID != nil {
+		t.DataKey = &DataKey{ID: *kID, OrgID: *kOrg, Purpose: *kPurpose, OwnerID: *kOwner, KeyARN: *kARN, Wrapped: kWrapped,
+			Uses: *kUses, CreatedAt: kAt.UTC()}
+	}
+	if rStatus != nil {
+		t.Replay = &StoredReplay{RequestHash: rHash, Replay: Replay{Status: *rStatus, Body: rBody}}
+	}
+	return t, nil
+}
+
+// IngestWrite is everything one ingest stores: its documents, sealed under one data key, and the
+// answer to its Idempotency-Key (nil when it had none).
+type IngestWrite struct {
+	OrgID, CollectionID, DataKeyID string
+	AADVersion                     int
+	CreatedAt                      time.Time
+	IDs                            []string
+	Nonces, Ciphertexts            [][]byte
+	Replay                         *ReplayRecord
+}
+
+// WriteIngest stores an ingest in one statement, so in one transaction: it reads the collection's
+// state under a shared lock (a state change by the monitor waits for it, or it for the state change,
+// and then sees the new state), and unless the state is one of refused it stores the answer, the
+// documents, and their count against the data key. The answer is stored only over none or an expired
+// one; when a live one is there (a concurrent request under the same key committed first), nothing
+// is stored and stored is false. state is the collection's state as locked.
+func (q *Q) WriteIngest(ctx context.Context, w IngestWrite, refused []string) (state string, stored bool, err error) {
+	var r ReplayRecord
+	var scope *string
+	if w.Replay != nil {
+		r, scope = *w.Replay, &w.Replay.Scope
+	}
+	err = q.db.QueryRow(ctx, `
+WITH c AS MATERIALIZED (SELECT state FROM collections WHERE org_id = $1 AND id = $2 FOR SHARE),
+ok AS (SELECT FROM c WHERE state <> ALL ($3::text[])),
+r AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at)
+    SELECT $4::text, $5::text, $6::bytea, $7::int, $8::bytea, $9::timestamptz WHERE $4::text IS NOT NULL AND EXISTS (SELECT FROM ok)
+    ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
+        body = EXCLUDED.body, created_at = EXCLUDED.created_at
+    WHERE idempotency_keys.created_at <= $10
+    RETURNING 1),
+go AS (SELECT FROM ok WHERE $4::text IS NULL OR EXISTS (SELECT FROM r)),
+d AS (
+    INSERT INTO documents (id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at)
+    SELECT u.id, $1, $2, $11, $12, u.nonce, u.ciphertext, $9
+    FROM unnest($13::text[], $14::bytea[], $15::bytea[]) AS u (id, nonce, ciphertext)
+    WHERE EXISTS (SELECT FROM go)),
+n AS (UPDATE data_keys SET uses = uses + cardinality($13::text[]) WHERE id = $11 AND EXISTS (SELECT FROM go))
+SELECT state, EXISTS (SELECT FROM go) FROM c`,
+		w.OrgID, w.CollectionID, refused, scope, r.Key, r.RequestHash, r.Status, r.Body, w.CreatedAt, w.CreatedAt.Add(-IdempotencyTTL),
+		w.DataKeyID, int16(w.AADVersion), w.IDs, w.Nonces, w.Ciphertexts).Scan(&state, &stored)
+	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
+		return "", false, domain.NotFound("collection")
+	} else if err != nil {
+		return "", false, err
+	}
+	return state, stored, nil
 }

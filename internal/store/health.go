@@ -177,3 +177,65 @@ SELECT 'collection', state, count(*) FROM collections GROUP BY state`)
 	}
 	return keys, collections, err
 }
+
+// ProbeNoChange is a probe result that changes no state, written with others in one statement by
+// SaveNoChanges: a healthy key found healthy (Healthy), or a transient failure repeating the key's
+// last error (Error set, the same code as the one on record).
+type ProbeNoChange struct {
+	OrgID, Region, Purpose string
+	Healthy                bool
+	Error                  *domain.ProbeError
+	NextProbeAt            time.Time
+}
+
+// SaveNoChanges writes, in one statement, probe results that owner made under its leases at now and
+// that change no state, and releases those leases. A result is written only where it still changes
+// nothing and the lease still holds, all checked on the locked row: for Healthy, the key is not on
+// record as unavailable and, for a data key, no collection of its region is halted (Decide would
+// reactivate it); for a transient error, the error on record has the same code (Decide would record
+// a new one with an event). It returns the keys it wrote; the caller applies the others one by one,
+// in a transaction each, as before.
+//
+// Collections are halted only under a lock on their key's health row (a probe's transaction, or a
+// collection created while its key is unavailable), so a key this statement finds not unavailable
+// cannot gain a halted collection behind its back.
+func (q *Q) SaveNoChanges(ctx context.Context, owner string, now time.Time, rs []ProbeNoChange) ([]Due, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	n := len(rs)
+	orgs, regions, purposes := make([]string, n), make([]string, n), make([]string, n)
+	healthy, next := make([]bool, n), make([]time.Time, n)
+	codes, actions, msgs := make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range rs {
+		orgs[i], regions[i], purposes[i], healthy[i], next[i] = r.OrgID, r.Region, r.Purpose, r.Healthy, r.NextProbeAt
+		if r.Error != nil {
+			codes[i], actions[i], msgs[i] = r.Error.Code, r.Error.Action, r.Error.Message
+		}
+	}
+	rows, err := q.db.Query(ctx, `
+UPDATE key_health h SET
+    status = CASE WHEN u.healthy THEN $3 ELSE h.status END,
+    last_probe_at = $2,
+    last_ok_at = CASE WHEN u.healthy THEN $2 ELSE h.last_ok_at END,
+    unavailable_since = CASE WHEN u.healthy THEN NULL ELSE h.unavailable_since END,
+    last_error_code = u.code, last_error_action = u.action, last_error_message = u.message,
+    next_probe_at = u.next, lease_owner = '', lease_until = NULL
+FROM unnest($7::text[], $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[], $14::timestamptz[])
+    AS u (org_id, region, purpose, healthy, code, action, message, next)
+WHERE h.org_id = u.org_id AND h.region = u.region AND h.purpose = u.purpose
+  AND h.lease_owner = $1 AND h.lease_until > $2
+  AND CASE WHEN u.healthy THEN h.status <> $4 AND (h.purpose <> $5 OR NOT EXISTS (
+          SELECT FROM collections c WHERE c.org_id = h.org_id AND c.region = h.region AND c.state = $6))
+      ELSE h.last_error_code <> '' AND h.last_error_code = u.code END
+RETURNING h.org_id, h.region, h.purpose`,
+		owner, now, domain.KeyHealthy, domain.KeyUnavailable, domain.PurposeData, domain.StateIngestHalted,
+		orgs, regions, purposes, healthy, codes, actions, msgs, next)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(r pgx.Row) (Due, error) {
+		var d Due
+		return d, r.Scan(&d.OrgID, &d.Region, &d.Purpose)
+	})
+}

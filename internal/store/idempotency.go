@@ -33,10 +33,7 @@ func (q *Q) Replayed(ctx context.Context, scope, key string, requestHash []byte)
 	} else if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(h, requestHash) {
-		return nil, errIdempotencyKeyReused
-	}
-	return &r, nil
+	return (&StoredReplay{RequestHash: h, Replay: r}).For(requestHash)
 }
 
 // SaveReplay stores the answer in the same transaction as the work it answers for. It returns
@@ -60,4 +57,31 @@ WHERE idempotency_keys.created_at <= $7`,
 func (q *Q) PurgeReplays(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at <= $1`, q.Now().Add(-IdempotencyTTL))
 	return translate(err)
+}
+
+// ReplayKey names a stored answer: the request's scope and Idempotency-Key.
+type ReplayKey struct {
+	Scope, Key string
+}
+
+// StoredReplay is a stored answer as read, with the hash of the request it answered.
+type StoredReplay struct {
+	RequestHash []byte
+	Replay
+}
+
+// For is the stored answer for a request with requestHash: idempotency_key_reused when it answered
+// another request.
+func (s *StoredReplay) For(requestHash []byte) (*Replay, error) {
+	if !bytes.Equal(s.RequestHash, requestHash) {
+		return nil, errIdempotencyKeyReused
+	}
+	return &s.Replay, nil
+}
+
+// ReplayRecord is an answer to store in the statement that does the work it answers for.
+type ReplayRecord struct {
+	ReplayKey
+	RequestHash []byte
+	Replay
 }
