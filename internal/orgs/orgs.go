@@ -105,14 +105,11 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput
 	}
 	a, fresh, err := s.cfg.Idempotency.Do(ctx, key, func(tx *store.Q) ([]byte, error) {
 		o.CreatedAt = tx.Now()
-		if err := tx.InsertOrg(ctx, o); err != nil {
-			return nil, err
-		}
 		actor := p.Actor()
-		if err := tx.InsertEvent(ctx, domain.Event{OrgID: o.ID, Type: domain.EventOrgCreated, Actor: actor, Region: o.Region}); err != nil {
-			return nil, err
-		}
-		if err := insertVerified(ctx, tx, o.ID, actor, domain.Region{Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN}); err != nil {
+		events := append([]domain.Event{{OrgID: o.ID, Type: domain.EventOrgCreated, Actor: actor, Region: o.Region}},
+			verifiedEvents(o.ID, actor, domain.Region{Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN})...)
+		// One round trip for the organisation, its links and these events.
+		if err := tx.InsertOrg(ctx, o, events...); err != nil {
 			return nil, err
 		}
 		if err := grants.Record(ctx, tx, actor, s.cfg.DataPrincipal, made); err != nil {

@@ -143,11 +143,20 @@ func links(orgID string, r domain.Region) []domain.KeyLink {
 	return out
 }
 
-// insertVerified writes a key.verified event for each key a new region links.
-func insertVerified(ctx context.Context, tx *store.Q, orgID, actor string, r domain.Region) error {
+// verifiedEvents are the key.verified events of the keys a new region links.
+func verifiedEvents(orgID, actor string, r domain.Region) []domain.Event {
+	var out []domain.Event
 	for _, l := range links(orgID, r) {
-		if err := tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: domain.EventKeyVerified, Actor: actor,
-			Region: r.Region, Purpose: l.Purpose, Reason: l.KeyARN}); err != nil {
+		out = append(out, domain.Event{OrgID: orgID, Type: domain.EventKeyVerified, Actor: actor,
+			Region: r.Region, Purpose: l.Purpose, Reason: l.KeyARN})
+	}
+	return out
+}
+
+// insertVerified writes the key.verified events of the keys a new region links.
+func insertVerified(ctx context.Context, tx *store.Q, orgID, actor string, r domain.Region) error {
+	for _, e := range verifiedEvents(orgID, actor, r) {
+		if err := tx.InsertEvent(ctx, e); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,16 @@ import (
 // row's seq is drawn) before its seq, so that every seq is drawn by a transaction whose id is already
 // assigned: the webhook dispatcher's horizon (EventHorizon) relies on it.
 func (q *Q) InsertEvent(ctx context.Context, e domain.Event) error {
+	_, err := q.db.Exec(ctx, insertEventSQL, q.eventArgs(e)...)
+	return translate(err)
+}
+
+const insertEventSQL = `
+INSERT INTO events (id, org_id, type, at, actor, region, collection_id, from_state, to_state, reason, webhook_id, details, purpose)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM (SELECT pg_current_xact_id()) AS xact`
+
+// eventArgs are insertEventSQL's arguments for e, its id, time and details filled in when empty.
+func (q *Q) eventArgs(e domain.Event) []any {
 	if e.ID == "" {
 		e.ID = domain.NewID("evt")
 	}
@@ -23,11 +33,7 @@ func (q *Q) InsertEvent(ctx context.Context, e domain.Event) error {
 	if e.Details == nil {
 		e.Details = map[string]any{}
 	}
-	_, err := q.db.Exec(ctx, `
-INSERT INTO events (id, org_id, type, at, actor, region, collection_id, from_state, to_state, reason, webhook_id, details, purpose)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM (SELECT pg_current_xact_id()) AS xact`,
-		e.ID, e.OrgID, e.Type, e.At, e.Actor, e.Region, e.CollectionID, e.FromState, e.ToState, e.Reason, e.WebhookID, e.Details, e.Purpose)
-	return translate(err)
+	return []any{e.ID, e.OrgID, e.Type, e.At, e.Actor, e.Region, e.CollectionID, e.FromState, e.ToState, e.Reason, e.WebhookID, e.Details, e.Purpose}
 }
 
 const eventColumns = `e.seq, e.id, e.org_id, e.type, e.at, e.actor, e.region, e.collection_id, e.from_state, e.to_state, e.reason, e.webhook_id, e.details, e.purpose`

@@ -41,34 +41,59 @@ func scanOrg(row pgx.Row) (domain.Org, error) {
 
 // InsertOrg stores a new organisation with its home region and, for customer_managed, that region's
 // data key link (and backup key link, when it names one) with their health rows (healthy: the keys
-// were just verified).
-func (q *Q) InsertOrg(ctx context.Context, o domain.Org) error {
-	if _, err := q.db.Exec(ctx, `INSERT INTO orgs (id, name, region, encryption_mode, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		o.ID, o.Name, o.Region, o.Mode, o.CreatedAt); err != nil {
-		return translate(err)
+// were just verified), and events, all in one round trip (a pipelined batch): inside the caller's
+// transaction, a creation asks the database little more than its commit.
+func (q *Q) InsertOrg(ctx context.Context, o domain.Org, events ...domain.Event) error {
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO orgs (id, name, region, encryption_mode, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		o.ID, o.Name, o.Region, o.Mode, o.CreatedAt)
+	b.Queue(insertRegionSQL, o.ID, o.Region, o.CreatedAt)
+	for _, l := range links(domain.Region{OrgID: o.ID, Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN, CreatedAt: o.CreatedAt}) {
+		b.Queue(insertKeyLinkSQL, l.OrgID, l.Region, l.Purpose, l.KeyARN, l.CreatedAt)
+		b.Queue(insertKeyHealthSQL, l.OrgID, l.Region, l.Purpose, l.CreatedAt)
 	}
-	return q.InsertRegion(ctx, domain.Region{OrgID: o.ID, Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN, CreatedAt: o.CreatedAt})
+	for _, e := range events {
+		b.Queue(insertEventSQL, q.eventArgs(e)...)
+	}
+	return translate(q.db.SendBatch(ctx, b).Close())
+}
+
+const (
+	insertRegionSQL    = `INSERT INTO org_regions (org_id, region, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	insertKeyLinkSQL   = `INSERT INTO key_links (org_id, region, purpose, key_arn, created_at) VALUES ($1, $2, $3, $4, $5)`
+	insertKeyHealthSQL = `
+INSERT INTO key_health (org_id, region, purpose, status, last_probe_at, last_ok_at, next_probe_at)
+VALUES ($1, $2, $3, 'healthy', $4, $4, $4)
+ON CONFLICT (org_id, region, purpose) DO NOTHING`
+)
+
+// links are a region's key links: its data key (none for provider_managed) and its backup key, when
+// it names one.
+func links(r domain.Region) []domain.KeyLink {
+	var out []domain.KeyLink
+	for _, l := range []domain.KeyLink{
+		{OrgID: r.OrgID, Region: r.Region, Purpose: domain.PurposeData, KeyARN: r.KeyARN, CreatedAt: r.CreatedAt},
+		{OrgID: r.OrgID, Region: r.Region, Purpose: domain.PurposeBackup, KeyARN: r.BackupKeyARN, CreatedAt: r.CreatedAt},
+	} {
+		if l.KeyARN != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // InsertRegion records a region the organisation uses with its key links: the data key (none for a
 // provider-managed organisation) and the backup key, when named. A region already there is
 // region_already_linked.
 func (q *Q) InsertRegion(ctx context.Context, r domain.Region) error {
-	tag, err := q.db.Exec(ctx, `INSERT INTO org_regions (org_id, region, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-		r.OrgID, r.Region, r.CreatedAt)
+	tag, err := q.db.Exec(ctx, insertRegionSQL, r.OrgID, r.Region, r.CreatedAt)
 	if err != nil {
 		return translate(err)
 	}
 	if tag.RowsAffected() == 0 {
 		return domain.Errorf(domain.KindConflict, domain.CodeRegionAlreadyLinked, "the organisation already uses region %s; its key links are for good", r.Region)
 	}
-	for _, l := range []domain.KeyLink{
-		{OrgID: r.OrgID, Region: r.Region, Purpose: domain.PurposeData, KeyARN: r.KeyARN, CreatedAt: r.CreatedAt},
-		{OrgID: r.OrgID, Region: r.Region, Purpose: domain.PurposeBackup, KeyARN: r.BackupKeyARN, CreatedAt: r.CreatedAt},
-	} {
-		if l.KeyARN == "" {
-			continue
-		}
+	for _, l := range links(r) {
 		if err := q.InsertKeyLink(ctx, l); err != nil {
 			return err
 		}
@@ -78,15 +103,10 @@ func (q *Q) InsertRegion(ctx context.Context, r domain.Region) error {
 
 // InsertKeyLink links a key for good, with its health row; it never updates an existing link.
 func (q *Q) InsertKeyLink(ctx context.Context, l domain.KeyLink) error {
-	_, err := q.db.Exec(ctx, `INSERT INTO key_links (org_id, region, purpose, key_arn, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		l.OrgID, l.Region, l.Purpose, l.KeyARN, l.CreatedAt)
-	if err != nil {
+	if _, err := q.db.Exec(ctx, insertKeyLinkSQL, l.OrgID, l.Region, l.Purpose, l.KeyARN, l.CreatedAt); err != nil {
 		return translate(err)
 	}
-	_, err = q.db.Exec(ctx, `
-INSERT INTO key_health (org_id, region, purpose, status, last_probe_at, last_ok_at, next_probe_at)
-VALUES ($1, $2, $3, 'healthy', $4, $4, $4)
-ON CONFLICT (org_id, region, purpose) DO NOTHING`, l.OrgID, l.Region, l.Purpose, l.CreatedAt)
+	_, err := q.db.Exec(ctx, insertKeyHealthSQL, l.OrgID, l.Region, l.Purpose, l.CreatedAt)
 	return translate(err)
 }
 
