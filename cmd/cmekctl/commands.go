@@ -348,6 +348,30 @@ aws kms replicate-key command that creates it. The key is verified before anythi
 			}
 		}},
 
+	{name: "grants", orgScoped: true, summary: "list the KMS grants cmekd holds on the organisation's keys (grant mode)",
+		help: `Lists the grants cmekd attached to the organisation's keys for its data identity (with
+CMEKD_DATA_PRINCIPAL set): grant id, name, key, region, purpose, operations and status. The key's
+owner revokes one with aws kms revoke-grant --key-id <key ARN> --grant-id <grant id>.`,
+		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
+			r, err := e.api.ListGrantsWithResponse(ctx, e.org)
+			if err := answer(r, err); err != nil {
+				return err
+			}
+			e.grants(*r.JSON200)
+			return nil
+		})},
+	{name: "grants renew", orgScoped: true, summary: "attach new grants where the customer revoked them, then probe (operator)",
+		help: `Re-verifies each key whose grant is gone with a new grant and probes; the region's collections
+come back as the key is healthy again. cmekd never does this by itself: renewing is the customer's act.`,
+		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
+			r, err := e.api.RenewGrantsWithResponse(ctx, e.org)
+			if err := answer(r, err); err != nil {
+				return err
+			}
+			e.grants(*r.JSON200)
+			return nil
+		})},
+
 	{name: "collections create", orgScoped: true, summary: "create a collection (operator)",
 		help: `Creates a collection in one of the organisation's regions (--region; its home by default).
 --unrecoverable makes a collection that, once paused by a lost key, can never be resumed.`,

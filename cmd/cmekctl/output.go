@@ -81,6 +81,19 @@ func (e *env) regions(l client.OrgRegionList) {
 	})
 }
 
+func (e *env) grants(l client.GrantList) {
+	ids := make([]string, len(l.Grants))
+	for i, g := range l.Grants {
+		ids[i] = g.GrantId
+	}
+	e.print(l, ids, func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "GRANT ID\tNAME\tREGION\tPURPOSE\tSTATUS\tCREATED\tKEY ARN")
+		for _, g := range l.Grants {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.GrantId, g.Name, g.Region, g.Purpose, g.Status, stamp(g.CreatedAt), g.KeyArn)
+		}
+	})
+}
+
 func (e *env) keyStatus(s *client.KeyStatus) {
 	// The platform's key (a provider_managed organisation's) shows no ARN: its id is its region.
 	ids := make([]string, len(s.Regions))
