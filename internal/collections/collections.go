@@ -64,7 +64,7 @@ func CreateIn(ctx context.Context, tx *store.Q, p domain.Principal, org domain.O
 	}
 	if !org.HasRegion(region) {
 		e := domain.Errorf(domain.KindInvalid, domain.CodeRegionNotLinked,
-			"the organisation does not use region %q; add it first with POST /v1/orgs/{org}/regions", truncate(region, 40))
+			"the organisation does not use region %q; add it first with POST /v1/orgs/{org}/regions", domain.Clip(region, 40))
 		e.Details = map[string]any{"field": "region", "regions": org.Regions}
 		return domain.Collection{}, e
 	}
@@ -185,11 +185,4 @@ func (s *Service) Resume(ctx context.Context, p domain.Principal, orgID, colID s
 		return col, domain.KeyUnavailableError(o.Error)
 	}
 	return resumed, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -50,15 +49,10 @@ var (
 		"the stored document failed its integrity check and was not returned")
 )
 
-// wrappingKey is the KMS key that wraps the data keys of a collection: its region's data key, or the
-// platform's key of that region for provider_managed organisations (SPEC §11; its default key in
-// their home region). "" when there is none, which seals and opens nothing.
+// wrappingKey is the KMS key that wraps the data keys of org's collections in region
+// (domain.DataKeyOf).
 func (s *Service) wrappingKey(org domain.Org, region string) string {
-	if org.Mode == domain.ModeCustomerManaged {
-		arn, _ := org.LinkedKey(region, domain.PurposeData)
-		return arn
-	}
-	return s.cfg.ProviderKeys.Wrapping(org.Region, region)
+	return domain.DataKeyOf(org, region, s.cfg.ProviderKeys)
 }
 
 // regionKeys is wrappingKey for every region where it names a key (the organisation's regions, its
@@ -69,11 +63,7 @@ func (s *Service) regionKeys(org domain.Org) store.RegionKeys {
 	for _, l := range org.Links {
 		regions = append(regions, l.Region)
 	}
-	for _, arn := range s.cfg.ProviderKeys {
-		if f := strings.SplitN(arn, ":", 5); len(f) == 5 {
-			regions = append(regions, f[3])
-		}
-	}
+	regions = append(regions, s.cfg.ProviderKeys.Regions()...)
 	var rk store.RegionKeys
 	for _, r := range regions {
 		if arn := s.wrappingKey(org, r); arn != "" && !slices.Contains(rk.Regions, r) {

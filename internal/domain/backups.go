@@ -28,26 +28,3 @@ type Backup struct {
 	CreatedAt  time.Time
 	FinishedAt *time.Time
 }
-
-// DataKeyOf is the KMS key that wraps the data keys of org's collections in region: the region's
-// linked data key, or the platform's key of the region for provider_managed organisations (SPEC §11).
-// "" when there is none.
-func DataKeyOf(org Org, region string, provider ProviderKeys) string {
-	if org.Mode == ModeCustomerManaged {
-		arn, _ := org.LinkedKey(region, PurposeData)
-		return arn
-	}
-	arn, _ := provider.For(region)
-	return arn
-}
-
-// BackupKeyOf is the KMS key that wraps the data keys of org's backups in region, and the purpose of
-// its link: the region's backup key when it has one, else the key DataKeyOf names.
-func BackupKeyOf(org Org, region string, provider ProviderKeys) (arn, purpose string) {
-	if org.Mode == ModeCustomerManaged {
-		if arn, ok := org.LinkedKey(region, PurposeBackup); ok {
-			return arn, PurposeBackup
-		}
-	}
-	return DataKeyOf(org, region, provider), PurposeData
-}

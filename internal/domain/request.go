@@ -67,3 +67,11 @@ type Check struct {
 	Action  string `json:"action,omitempty"`
 	Message string `json:"message,omitempty"`
 }
+
+// Clip shortens s to at most n bytes (then with "…"), for quoting what a client sent in a message.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -106,6 +106,21 @@ type Region struct {
 	CreatedAt time.Time
 }
 
+// Links are the region's key links: its data key (none for provider_managed) and its backup key,
+// when it names one.
+func (r Region) Links() []KeyLink {
+	var out []KeyLink
+	for _, l := range []KeyLink{
+		{OrgID: r.OrgID, Region: r.Region, Purpose: PurposeData, KeyARN: r.KeyARN, CreatedAt: r.CreatedAt},
+		{OrgID: r.OrgID, Region: r.Region, Purpose: PurposeBackup, KeyARN: r.BackupKeyARN, CreatedAt: r.CreatedAt},
+	} {
+		if l.KeyARN != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // KeyLink binds an organisation, in one region and for one purpose, to a key ARN, for good.
 type KeyLink struct {
 	OrgID     string
@@ -330,12 +345,52 @@ func (p ProviderKeys) Wrapping(home, region string) string {
 // For is the platform's key of region, and whether it lists one there.
 func (p ProviderKeys) For(region string) (string, bool) {
 	for _, a := range p {
-		// arn:<partition>:kms:<region>:…
-		if f := strings.SplitN(a, ":", 5); len(f) == 5 && f[3] == region {
+		if arnRegion(a) == region {
 			return a, true
 		}
 	}
 	return "", false
+}
+
+// Regions are the regions the platform lists a key for.
+func (p ProviderKeys) Regions() []string {
+	out := make([]string, 0, len(p))
+	for _, a := range p {
+		if r := arnRegion(a); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// arnRegion is the region field of a key ARN (arn:<partition>:kms:<region>:…); "" for anything else.
+func arnRegion(arn string) string {
+	if f := strings.SplitN(arn, ":", 5); len(f) == 5 {
+		return f[3]
+	}
+	return ""
+}
+
+// DataKeyOf is the KMS key that wraps the data keys of org's collections (and secrets) in region: the
+// region's linked data key, or for provider_managed organisations the platform's key that
+// ProviderKeys.Wrapping names (SPEC §11). "" when there is none.
+func DataKeyOf(org Org, region string, provider ProviderKeys) string {
+	if org.Mode == ModeCustomerManaged {
+		arn, _ := org.LinkedKey(region, PurposeData)
+		return arn
+	}
+	return provider.Wrapping(org.Region, region)
+}
+
+// BackupKeyOf is the KMS key that wraps the data keys of org's backups in region, and the purpose of
+// its link: the region's backup key when it has one, else the key DataKeyOf names.
+func BackupKeyOf(org Org, region string, provider ProviderKeys) (arn, purpose string) {
+	if org.Mode == ModeCustomerManaged {
+		if arn, ok := org.LinkedKey(region, PurposeBackup); ok {
+			return arn, PurposeBackup
+		}
+	}
+	return DataKeyOf(org, region, provider), PurposeData
 }
 
 // Grant statuses (SPEC §12).

@@ -173,7 +173,7 @@ func (s *Service) Validate(in CreateInput) (domain.Org, error) {
 		if o.BackupKeyARN, err = s.backupKey(in.Encryption.BackupKeyARN, in.Region, "encryption.backup_key_arn"); err != nil {
 			return o, err
 		}
-		o.Links = links(o.ID, domain.Region{Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN})
+		o.Links = domain.Region{OrgID: o.ID, Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN}.Links()
 	default:
 		return o, domain.Invalid("encryption.mode", "encryption.mode must be customer_managed or provider_managed")
 	}
@@ -201,16 +201,9 @@ func (s *Service) CheckRegion(region string) error {
 		return nil
 	}
 	e := domain.Errorf(domain.KindInvalid, domain.CodeUnsupportedRegion,
-		"region %q is not served by this deployment", truncate(region, 40))
+		"region %q is not served by this deployment", domain.Clip(region, 40))
 	e.Details = map[string]any{"regions": s.cfg.Rules.Regions}
 	return e
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // arnError turns a key ARN rule violation (or a key-policy refusal, which speaks the same type) into

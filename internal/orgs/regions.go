@@ -131,22 +131,11 @@ func (s *Service) backupKey(raw, region, field string) (string, error) {
 	return a.String(), nil
 }
 
-// links are the key links of a region: its data key and, when it has one, its backup key.
-func links(orgID string, r domain.Region) []domain.KeyLink {
-	var out []domain.KeyLink
-	if r.KeyARN != "" {
-		out = append(out, domain.KeyLink{OrgID: orgID, Region: r.Region, Purpose: domain.PurposeData, KeyARN: r.KeyARN})
-	}
-	if r.BackupKeyARN != "" {
-		out = append(out, domain.KeyLink{OrgID: orgID, Region: r.Region, Purpose: domain.PurposeBackup, KeyARN: r.BackupKeyARN})
-	}
-	return out
-}
-
 // verifiedEvents are the key.verified events of the keys a new region links.
 func verifiedEvents(orgID, actor string, r domain.Region) []domain.Event {
 	var out []domain.Event
-	for _, l := range links(orgID, r) {
+	r.OrgID = orgID
+	for _, l := range r.Links() {
 		out = append(out, domain.Event{OrgID: orgID, Type: domain.EventKeyVerified, Actor: actor,
 			Region: r.Region, Purpose: l.Purpose, Reason: l.KeyARN})
 	}

@@ -318,13 +318,10 @@ func owner(scope domain.SecretScope) keyring.Owner {
 	return keyring.Owner{Purpose: keyring.Secrets, OrgID: scope.OrgID, ID: scope.ID}
 }
 
-// wrappingKey is the KMS key that wraps an organisation's data keys: its home region's key, or the
-// platform's for provider_managed organisations (as for documents).
+// wrappingKey is the KMS key that wraps an organisation's secret data keys: its home region's data
+// key (domain.DataKeyOf), as for documents.
 func (s *Service) wrappingKey(org domain.Org) string {
-	if org.Mode == domain.ModeCustomerManaged {
-		return org.KeyARN
-	}
-	return s.cfg.ProviderKeys.Wrapping(org.Region, org.Region)
+	return domain.DataKeyOf(org, org.Region, s.cfg.ProviderKeys)
 }
 
 // usable refuses at once when cmekd already knows the organisation's key is unusable (SPEC §16), so

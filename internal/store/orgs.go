@@ -48,7 +48,7 @@ func (q *Q) InsertOrg(ctx context.Context, o domain.Org, events ...domain.Event)
 	b.Queue(`INSERT INTO orgs (id, name, region, encryption_mode, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		o.ID, o.Name, o.Region, o.Mode, o.CreatedAt)
 	b.Queue(insertRegionSQL, o.ID, o.Region, o.CreatedAt)
-	for _, l := range links(domain.Region{OrgID: o.ID, Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN, CreatedAt: o.CreatedAt}) {
+	for _, l := range (domain.Region{OrgID: o.ID, Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN, CreatedAt: o.CreatedAt}).Links() {
 		b.Queue(insertKeyLinkSQL, l.OrgID, l.Region, l.Purpose, l.KeyARN, l.CreatedAt)
 		b.Queue(insertKeyHealthSQL, l.OrgID, l.Region, l.Purpose, l.CreatedAt)
 	}
@@ -67,21 +67,6 @@ VALUES ($1, $2, $3, 'healthy', $4, $4, $4)
 ON CONFLICT (org_id, region, purpose) DO NOTHING`
 )
 
-// links are a region's key links: its data key (none for provider_managed) and its backup key, when
-// it names one.
-func links(r domain.Region) []domain.KeyLink {
-	var out []domain.KeyLink
-	for _, l := range []domain.KeyLink{
-		{OrgID: r.OrgID, Region: r.Region, Purpose: domain.PurposeData, KeyARN: r.KeyARN, CreatedAt: r.CreatedAt},
-		{OrgID: r.OrgID, Region: r.Region, Purpose: domain.PurposeBackup, KeyARN: r.BackupKeyARN, CreatedAt: r.CreatedAt},
-	} {
-		if l.KeyARN != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // InsertRegion records a region the organisation uses with its key links: the data key (none for a
 // provider-managed organisation) and the backup key, when named. A region already there is
 // region_already_linked.
@@ -93,7 +78,7 @@ func (q *Q) InsertRegion(ctx context.Context, r domain.Region) error {
 	if tag.RowsAffected() == 0 {
 		return domain.Errorf(domain.KindConflict, domain.CodeRegionAlreadyLinked, "the organisation already uses region %s; its key links are for good", r.Region)
 	}
-	for _, l := range links(r) {
+	for _, l := range r.Links() {
 		if err := q.InsertKeyLink(ctx, l); err != nil {
 			return err
 		}
