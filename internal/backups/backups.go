@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/collections"
+	"github.com/cmekd/cmekd/internal/background"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/keyring"
@@ -125,18 +126,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.stop()
 		s.workers.Wait()
 	}()
-	t := time.NewTicker(s.cfg.Lease / 2)
-	defer t.Stop()
-	for {
-		if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-			s.cfg.Logger.WarnContext(ctx, "backup sweep failed", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return background.Every(s.Name(), s.cfg.Lease/2, s.cfg.Logger, s.Sweep).Run(ctx)
 }
 
 // Sweep fails every running backup whose worker's lease has run out.

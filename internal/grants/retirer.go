@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cmekd/cmekd/internal/background"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/store"
@@ -62,18 +63,10 @@ func (r *Retirer) Name() string { return "grant-retirer" }
 
 // Run retires due grants every interval until ctx ends.
 func (r *Retirer) Run(ctx context.Context) error {
-	t := time.NewTicker(r.every)
-	defer t.Stop()
-	for {
-		if _, err := r.RetireDue(ctx); err != nil && ctx.Err() == nil {
-			r.log.WarnContext(ctx, "grant retirement round failed", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return background.Every(r.Name(), r.every, r.log, func(ctx context.Context) error {
+		_, err := r.RetireDue(ctx)
+		return err
+	}).Run(ctx)
 }
 
 // RetireDue retires the grants that are due now and returns how many it retired. It claims one grant

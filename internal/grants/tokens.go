@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cmekd/cmekd/internal/background"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/store"
 )
@@ -33,18 +34,7 @@ func (s *TokenSharer) Name() string { return "grant-token-sharer" }
 
 // Run shares tokens every interval until ctx ends.
 func (s *TokenSharer) Run(ctx context.Context) error {
-	t := time.NewTicker(s.every)
-	defer t.Stop()
-	for {
-		if err := s.Share(ctx); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "could not read recent grant tokens", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return background.Every(s.Name(), s.every, s.log, s.Share).Run(ctx)
 }
 
 // Share hands the data identity's client the tokens of the grants made within kms.GrantTokenTTL.
