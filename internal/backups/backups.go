@@ -22,8 +22,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/background"
+	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/keyring"
