@@ -150,17 +150,18 @@ func (f *fixture) contents(t testing.TB, o domain.Org, colID string) []string {
 	var out []string
 	page := domain.Page{Limit: 500}
 	for {
-		docs, next, err := f.docs.List(t.Context(), o.ID, colID, page)
+		p, err := f.docs.List(t.Context(), o.ID, colID, page)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range docs {
+		for _, d := range p.Docs {
 			out = append(out, string(d.Data))
 		}
-		if next == "" {
+		p.Release()
+		if p.Next == "" {
 			return out
 		}
-		page.Cursor = next
+		page.Cursor = p.Next
 	}
 }
 

@@ -184,8 +184,8 @@ func TestCollections_DeleteRemovesDocumentsAndDataKeys(t *testing.T) {
 	if left, _, err := f.st.Documents(t.Context(), o.ID, gone.ID, domain.Page{Limit: 10}); err != nil || len(left) != 0 {
 		t.Errorf("%d documents left, %v", len(left), err)
 	}
-	if docs, _, err := f.docs.List(t.Context(), o.ID, kept.ID, domain.Page{Limit: 10}); err != nil || len(docs) != 2 {
-		t.Errorf("the other collection reads %d documents, %v", len(docs), err)
+	if p, err := f.docs.List(t.Context(), o.ID, kept.ID, domain.Page{Limit: 10}); err != nil || len(p.Docs) != 2 {
+		t.Errorf("the other collection reads %+v, %v; want 2 documents", p, err)
 	}
 	evs := f.events(t, o.ID, domain.EventCollectionDeleted)
 	if len(evs) != 1 || evs[0].CollectionID != gone.ID || evs[0].FromState != domain.StateActive || evs[0].Actor != "admin" {

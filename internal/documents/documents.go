@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -179,18 +180,54 @@ func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, e
 	return docs[0], nil
 }
 
+// Page is a page of decrypted documents in ingestion order, and the cursor of the next page (empty
+// at the end). Its documents' data lives in one buffer borrowed from a pool: Release wipes it and
+// gives it back once the page has been written out, and the page's data must not be used after.
+type Page struct {
+	Docs []Document
+	Next string
+	buf  *[]byte
+}
+
+// Release wipes the page's buffer and returns it to the pool. It is safe to call more than once.
+func (p *Page) Release() {
+	if p == nil || p.buf == nil {
+		return
+	}
+	b := *p.buf
+	clear(b[:cap(b)])
+	if cap(b) <= maxPooledPage {
+		*p.buf = b[:0]
+		pages.Put(p.buf)
+	}
+	p.buf, p.Docs = nil, nil
+}
+
+// pages are the buffers pages are read into, so that a read allocates none once the server is
+// warm; buffers over maxPooledPage (a page of unusually large documents) go to the collector.
+var pages = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledPage = 1 << 20
+
 // List reads and decrypts a page of documents of organisation orgID, in ingestion order, asking the
-// database once (and once more per data key, with KMS, that is not cached).
-func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Page) ([]Document, string, error) {
-	col, sealed, next, err := s.cfg.Store.ReadDocuments(ctx, orgID, colID, page)
+// database once (and once more per data key, with KMS, that is not cached). The caller releases the
+// page.
+func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Page) (*Page, error) {
+	p := &Page{buf: pages.Get().(*[]byte)}
+	col, sealed, next, buf, err := s.cfg.Store.ReadDocuments(ctx, orgID, colID, page, (*p.buf)[:0])
+	*p.buf = buf
+	if err == nil {
+		err = refuseRead(col.State)
+	}
+	if err == nil {
+		p.Docs, err = s.open(ctx, col.Org, colID, s.wrappingKey(col.Org, col.Region), sealed)
+	}
 	if err != nil {
-		return nil, "", err
+		p.Release()
+		return nil, err
 	}
-	if err := refuseRead(col.State); err != nil {
-		return nil, "", err
-	}
-	docs, err := s.open(ctx, col.Org, colID, s.wrappingKey(col.Org, col.Region), sealed)
-	return docs, next, err
+	p.Next = next
+	return p, nil
 }
 
 // open decrypts documents of collection colID with one keyring use per data key, each unwrapped only

@@ -126,17 +126,23 @@ func TestDocuments_IngestGetListRoundTrip(t *testing.T) {
 		var got []string
 		page := domain.Page{Limit: 2}
 		for {
-			docs, next, err := f.svc.List(t.Context(), o.ID, c.ID, page)
+			p, err := f.svc.List(t.Context(), o.ID, c.ID, page)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, d := range docs {
+			for _, d := range p.Docs {
 				got = append(got, string(d.Data))
 			}
-			if next == "" {
+			// Released, a page's buffer holds no plaintext: it is wiped before another read takes it.
+			data := p.Docs[0].Data
+			p.Release()
+			if string(data) != string(make([]byte, len(data))) {
+				t.Errorf("%s: a released page still holds %q", mode, data)
+			}
+			if p.Next == "" {
 				break
 			}
-			page.Cursor = next
+			page.Cursor = p.Next
 		}
 		if !reflect.DeepEqual(got, bodies) {
 			t.Errorf("%s: List read %v, want %v", mode, got, bodies)
@@ -169,8 +175,8 @@ func TestDocuments_IngestReplaysIdempotencyKey(t *testing.T) {
 	other, _ := idempotency.New(nil, "test secret").Key("batch-1", "POST documents", "token:tok_1", []byte(`[{"a":2}]`))
 	_, err = f.ingest(t, o, c, other, `{"a":2}`)
 	wantCode(t, "another body under the key", err, domain.KindInvalid, domain.CodeIdempotencyKeyReused)
-	if docs, _, err := f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10}); err != nil || len(docs) != 1 {
-		t.Fatalf("%d documents stored, %v; want 1", len(docs), err)
+	if p, err := f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10}); err != nil || len(p.Docs) != 1 {
+		t.Fatalf("documents stored: %+v, %v; want 1", p, err)
 	}
 }
 
@@ -199,7 +205,7 @@ func TestDocuments_RefusalsByCollectionState(t *testing.T) {
 	wantCode(t, "ingest while paused", err, domain.KindConflict, domain.CodeCollectionPaused)
 	_, err = f.svc.Get(t.Context(), o.ID, c.ID, ids[0])
 	wantCode(t, "get while paused", err, domain.KindConflict, domain.CodeCollectionPaused)
-	_, _, err = f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
+	_, err = f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
 	wantCode(t, "list while paused", err, domain.KindConflict, domain.CodeCollectionPaused)
 
 	if n, _, _ := f.st.Documents(t.Context(), o.ID, c.ID, domain.Page{Limit: 10}); len(n) != 1 {
@@ -245,10 +251,10 @@ func TestDocuments_CorruptRowIsIntegrityFailure(t *testing.T) {
 		_, err := f.svc.Get(t.Context(), o.ID, c.ID, id)
 		wantCode(t, what, err, domain.KindInternal, domain.CodeDocumentIntegrity)
 	}
-	docs, _, err := f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
+	p, err := f.svc.List(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
 	wantCode(t, "list", err, domain.KindInternal, domain.CodeDocumentIntegrity)
-	if docs != nil {
-		t.Errorf("a failed list returned %d documents", len(docs))
+	if p != nil {
+		t.Errorf("a failed list returned %d documents", len(p.Docs))
 	}
 	if d, err := f.svc.Get(t.Context(), o.ID, c.ID, ids[2]); err != nil || string(d.Data) != `{"c":3}` {
 		t.Errorf("the untouched document: %+v, %v", d, err)

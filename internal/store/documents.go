@@ -1,13 +1,12 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cmekd/cmekd/internal/domain"
 )
@@ -98,24 +97,16 @@ type RegionKeys struct {
 	Regions, KeyARNs []string
 }
 
-// documentRead is the one statement of a read: a first row (seq 0) with what the read needs of the
-// organisation and of the collection — the organisation's mode and home region, the collection's
-// state and region, and the key linked for that region's data ($3, the data purpose) — then the
-// documents that doc selects (from documents, with $1 the organisation and $2 the collection). It
-// is kept as simple as a plain select of the rows: PostgreSQL plans each run of it afresh (a custom
-// plan), and what joins cost in planning they would cost every read. An organisation that does not
-// exist gives no first row; a collection that does not exist, an empty state.
-func documentRead(doc string) string {
-	return `
-SELECT coalesce(c.state, ''), coalesce(c.region, ''), o.encryption_mode, o.region, coalesce(l.key_arn, ''),
-    0::bigint, ''::text, ''::text, 0::smallint, NULL::bytea, 'epoch'::timestamptz
+// readTarget is the first statement of a read: what it needs of the organisation and of the
+// collection — the collection's state and region, the organisation's mode and home region, and the
+// key linked for that region's data ($3, the data purpose). An organisation that does not exist gives
+// no row; a collection that does not exist, an empty state.
+const readTarget = `
+SELECT coalesce(c.state, ''), coalesce(c.region, ''), o.encryption_mode, o.region, coalesce(l.key_arn, '')
 FROM orgs o
 LEFT JOIN collections c ON c.org_id = o.id AND c.id = $2
 LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = $3
-WHERE o.id = $1
-UNION ALL
-SELECT '', '', '', '', '', seq, id, data_key_id, aad_version, nonce || ciphertext, created_at FROM (` + doc + `) d`
-}
+WHERE o.id = $1`
 
 // CollectionRead is what a read learns of the collection it reads and of its organisation.
 type CollectionRead struct {
@@ -125,85 +116,130 @@ type CollectionRead struct {
 	Org domain.Org
 }
 
-// readDocuments runs a documentRead (want is how many documents it may return, for the slice's
-// capacity) and returns what it read of the organisation and the collection,
-// and the collection's documents in seq order.
-func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, want int, arg ...any) (CollectionRead, []SealedDocument, error) {
+// readDocuments reads what a read needs of the organisation and the collection (readTarget) and the
+// collection's documents that sql selects (with $1 the organisation, $2 the collection and then arg),
+// both statements sent at once and answered in one round trip; want is how many documents it may
+// return, for the slices' capacity. The documents come in seq order, their sealed bytes appended to
+// buf, which it returns (grown, perhaps moved): each document's Sealed is a slice of it, so that a
+// page costs one buffer rather than one a row, and a caller that reuses buf allocates none.
+//
+// The two are plain statements rather than one that joins them: PostgreSQL plans each simply (and
+// soon reuses a generic plan), where a union of the two cost as much again in planning on some
+// connections as the page itself.
+func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, want int, buf []byte, arg ...any) (CollectionRead, []SealedDocument, []byte, error) {
 	var c CollectionRead
-	rows, err := q.db.Query(ctx, sql, append([]any{orgID, collectionID, domain.PurposeData}, arg...)...)
+	batch := &pgx.Batch{}
+	batch.Queue(readTarget, orgID, collectionID, domain.PurposeData)
+	batch.Queue(sql, append([]any{orgID, collectionID}, arg...)...)
+	br := q.db.SendBatch(ctx, batch)
+	defer br.Close()
+	var arn string
+	err := br.QueryRow().Scan(&c.State, &c.Region, &c.Org.Mode, &c.Org.Region, &arn)
+	switch err := translate(err); {
+	case errors.Is(err, domain.ErrNotFound):
+		return c, nil, buf, domain.NotFound("organisation")
+	case err != nil:
+		return c, nil, buf, err
+	case c.State == "":
+		return c, nil, buf, domain.NotFound("collection")
+	}
+	c.Org.ID = orgID
+	if arn != "" {
+		c.Org.Links = []domain.KeyLink{{OrgID: orgID, Region: c.Region, Purpose: domain.PurposeData, KeyARN: arn}}
+	}
+	rows, err := br.Query()
 	if err != nil {
-		return c, nil, translate(err)
+		return c, nil, buf, translate(err)
 	}
 	defer rows.Close()
-	found := false
+	// The sealed columns are copied from the row's raw bytes when they come in binary format (as they
+	// do from a prepared statement); Scan skips a nil destination.
+	fds := rows.FieldDescriptions()
+	raw := len(fds) == documentReadColumnCount && fds[nonceColumn].Format == pgtype.BinaryFormatCode &&
+		fds[nonceColumn+1].Format == pgtype.BinaryFormatCode
 	docs := make([]SealedDocument, 0, want)
+	ends := make([]int, 0, want) // where each document's sealed bytes end in buf
+	from := len(buf)             // where the first document's sealed bytes start
 	// Scanned into once per row and copied out: variables whose addresses go to Scan live on the heap,
-	// so declaring them in the loop would cost six allocations a row.
+	// so declaring them in the loop would cost allocations every row.
 	var d SealedDocument
-	var state, region, mode, home, arn string
+	var nonce, ciphertext any = &d.Nonce, &d.Ciphertext
+	if raw {
+		nonce, ciphertext = nil, nil
+	}
 	for rows.Next() {
 		d = SealedDocument{}
-		if err := rows.Scan(&state, &region, &mode, &home, &arn, &d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, &d.Sealed, &d.CreatedAt); err != nil {
-			return c, nil, translate(err)
+		if err := rows.Scan(&d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, nonce, ciphertext, &d.CreatedAt); err != nil {
+			return c, nil, buf, translate(err)
 		}
-		if d.Seq == 0 { // the first row
-			found = true
-			c = CollectionRead{State: state, Region: region, Org: domain.Org{ID: orgID, Region: home, Mode: mode}}
-			if arn != "" {
-				c.Org.Links = []domain.KeyLink{{OrgID: orgID, Region: region, Purpose: domain.PurposeData, KeyARN: arn}}
-			}
-			continue
+		if raw {
+			v := rows.RawValues()
+			buf = append(append(buf, v[nonceColumn]...), v[nonceColumn+1]...)
+		} else {
+			buf = append(append(buf, d.Nonce...), d.Ciphertext...)
 		}
-		if len(d.Sealed) >= nonceSize {
-			d.Nonce, d.Ciphertext = d.Sealed[:nonceSize:nonceSize], d.Sealed[nonceSize:]
+		ends = append(ends, len(buf))
+		// Consecutive rows name the same data key: they share its string.
+		if n := len(docs); n > 0 && docs[n-1].DataKeyID == d.DataKeyID {
+			d.DataKeyID = docs[n-1].DataKeyID
 		}
 		d.OrgID, d.CollectionID, d.CreatedAt = orgID, collectionID, d.CreatedAt.UTC()
 		docs = append(docs, d)
 	}
 	if err := rows.Err(); err != nil {
-		return c, nil, translate(err)
+		return c, nil, buf, translate(err)
 	}
-	switch {
-	case !found:
-		return c, nil, domain.NotFound("organisation")
-	case c.State == "":
-		return c, nil, domain.NotFound("collection")
+	// buf is complete: the documents' slices of it are cut now, as it may have moved while growing.
+	for i := range docs {
+		s := buf[from:ends[i]:ends[i]]
+		docs[i].Sealed, docs[i].Nonce, docs[i].Ciphertext = s, nil, nil
+		if len(s) >= nonceSize {
+			docs[i].Nonce, docs[i].Ciphertext = s[:nonceSize:nonceSize], s[nonceSize:]
+		}
+		from = ends[i]
 	}
-	// A union keeps no order of its own: the page is put back in seq order here, not sorted in SQL.
-	slices.SortFunc(docs, func(a, b SealedDocument) int { return cmp.Compare(a.Seq, b.Seq) })
-	return c, docs, nil
+	return c, docs, buf, nil
 }
+
+// documentReadColumns are the columns a read selects of its documents; nonceColumn is where the
+// nonce is among them, the ciphertext right after it.
+const (
+	documentReadColumns     = `seq, id, data_key_id, aad_version, nonce, ciphertext, created_at`
+	documentReadColumnCount = 7
+	nonceColumn             = 4
+)
 
 // nonceSize is the length of a document's nonce (the column's check).
 const nonceSize = 12
 
 var (
-	readPageSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
-    WHERE org_id = $1 AND collection_id = $2 AND seq > $4 ORDER BY collection_id, seq LIMIT $5`)
-	readOneSQL = documentRead(`SELECT seq, id, data_key_id, aad_version, nonce, ciphertext, created_at FROM documents
-    WHERE org_id = $1 AND collection_id = $2 AND id = $4`)
+	readPageSQL = `SELECT ` + documentReadColumns + ` FROM documents
+WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, seq LIMIT $4`
+	readOneSQL = `SELECT ` + documentReadColumns + ` FROM documents WHERE org_id = $1 AND collection_id = $2 AND id = $3`
 )
 
-// ReadDocuments reads, in one statement, what a read needs of organisation orgID and its collection
+// ReadDocuments reads, in one round trip, what a read needs of organisation orgID and its collection
 // collectionID, a page of that collection's sealed documents in ingestion order, and the cursor of
 // the next page (empty at the end). The documents are read whatever the state; the caller decides.
-func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page) (CollectionRead, []SealedDocument, string, error) {
+// Their sealed bytes are appended to buf, which is returned: each document's Sealed is a slice of
+// it (buf may be nil).
+func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page, buf []byte) (CollectionRead, []SealedDocument, string, []byte, error) {
 	after, err := decodeCursor(page)
 	if err != nil {
-		return CollectionRead{}, nil, "", err
+		return CollectionRead{}, nil, "", buf, err
 	}
-	c, docs, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, page.Limit+1, after.Seq, page.Limit+1)
+	c, docs, buf, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, page.Limit+1, buf, after.Seq, page.Limit+1)
 	if err != nil {
-		return c, nil, "", err
+		return c, nil, "", buf, err
 	}
 	docs, next, err := trim(docs, page.Limit, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
-	return c, docs, next, err
+	return c, docs, next, buf, err
 }
 
-// ReadDocument reads, in one statement, what a read needs of organisation orgID and its collection
+// ReadDocument reads, in one round trip, what a read needs of organisation orgID and its collection
 // collectionID, and one of that collection's sealed documents (nil when it has no such document).
 func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (CollectionRead, *SealedDocument, error) {
-	c, docs, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, 1, id)
+	c, docs, _, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, 1, nil, id)
 	if err != nil || len(docs) == 0 {
 		return c, nil, err
 	}
