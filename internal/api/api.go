@@ -125,10 +125,12 @@ func New(cfg Config) *API {
 		r.Route("/orgs/{org}", func(r chi.Router) {
 			// Organisation scoping comes first, so a foreign organisation answers 404 to every token.
 			r.Use(a.inOrgScope)
-			// Document reads leave reading the organisation to their service, which reads it with
-			// the documents in one round trip; every other route has it loaded first.
+			// Documents leave reading the organisation to their service, which reads it with the
+			// collection in one round trip; every other route has it loaded first.
 			r.With(a.pathIDs, a.notWorkspace).Get("/collections/{col}/documents", a.listDocuments)
 			r.With(a.pathIDs, a.notWorkspace).Get("/collections/{col}/documents/{doc}", a.getDocument)
+			r.With(a.pathIDs, a.notWorkspace, a.require(domain.RoleOperator), limitBody(maxDocumentsBody)).
+				Post("/collections/{col}/documents", a.ingestDocuments)
 			r = r.With(a.inOrg, a.pathIDs)
 			// The one route a workspace token may call (SPEC §13).
 			r.Get("/secret-scopes/{scope}/secrets/{key}", a.getSecret)
@@ -153,7 +155,6 @@ func New(cfg Config) *API {
 				r.Get("/collections/{col}", a.getCollection)
 				r.With(a.require(domain.RoleOperator)).Delete("/collections/{col}", a.deleteCollection)
 				r.With(a.require(domain.RoleOperator)).Post("/collections/{col}/resume", a.resumeCollection)
-				r.With(a.require(domain.RoleOperator), limitBody(maxDocumentsBody)).Post("/collections/{col}/documents", a.ingestDocuments)
 				r.With(a.require(domain.RoleOperator)).Post("/collections/{col}/backups", a.createBackup)
 				r.Get("/backups", a.listBackups)
 				r.Get("/backups/{bak}", a.getBackup)

@@ -70,26 +70,23 @@ func parseDocumentsStrictly(raw []byte) ([]json.RawMessage, error) {
 	return req.Documents, nil
 }
 
+// ingestDocuments answers an ingest. Its organisation is read with the collection by the documents
+// service, in one round trip, rather than loaded first: what is wrong with the body is answered only
+// once the organisation is known to exist, as on the organisation routes that load it first.
 func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
-	raw, err := readBody(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	docs, err := parseDocuments(raw)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	colID := chi.URLParam(r, "col")
-	key, err := a.idempotencyKey(r, "documents:"+colID, raw)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	ans, err := a.documents.Ingest(r.Context(), orgOf(r), colID, docs, key, func(ids []string) ([]byte, error) {
+	in := documents.IngestRequest{Render: func(ids []string) ([]byte, error) {
 		return json.Marshal(map[string]any{"ids": ids})
-	})
+	}}
+	raw, err := readBody(r)
+	if err == nil {
+		in.Docs, err = parseDocuments(raw)
+	}
+	if err == nil {
+		in.Key, err = a.idempotencyKey(r, "documents:"+colID, raw)
+	}
+	in.Invalid = err
+	ans, err := a.documents.Ingest(r.Context(), chi.URLParam(r, "org"), colID, in)
 	a.writeAnswer(w, r, ans, err)
 }
 

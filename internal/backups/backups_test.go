@@ -136,7 +136,7 @@ func (f *fixture) ingest(t testing.TB, o domain.Org, col domain.Collection, from
 		for i := range docs {
 			docs[i] = json.RawMessage(fmt.Sprintf(`{"n":%d,"text":"document %d"}`, from+done+i, from+done+i))
 		}
-		_, err := f.docs.Ingest(t.Context(), o, col.ID, docs, idempotency.Key{}, func([]string) ([]byte, error) { return []byte("{}"), nil })
+		_, err := f.docs.Ingest(t.Context(), o.ID, col.ID, documents.IngestRequest{Docs: docs, Render: func([]string) ([]byte, error) { return []byte("{}"), nil }})
 		if err != nil {
 			t.Fatal(err)
 		}

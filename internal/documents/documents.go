@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -56,47 +55,53 @@ func (s *Service) wrappingKey(org domain.Org, region string) string {
 	return domain.DataKeyOf(org, region, s.cfg.ProviderKeys)
 }
 
-// regionKeys is wrappingKey for every region where it names a key (the organisation's regions, its
-// links' and the platform keys'), for statements that read a collection and pick its region's key
-// themselves.
-func (s *Service) regionKeys(org domain.Org) store.RegionKeys {
-	regions := append([]string{org.Region}, org.Regions...)
-	for _, l := range org.Links {
-		regions = append(regions, l.Region)
-	}
-	regions = append(regions, s.cfg.ProviderKeys.Regions()...)
-	var rk store.RegionKeys
-	for _, r := range regions {
-		if arn := s.wrappingKey(org, r); arn != "" && !slices.Contains(rk.Regions, r) {
-			rk.Regions, rk.KeyARNs = append(rk.Regions, r), append(rk.KeyARNs, arn)
-		}
-	}
-	return rk
-}
-
 func owner(col domain.Collection) keyring.Owner {
 	return keyring.Owner{Purpose: keyring.Documents, OrgID: col.OrgID, ID: col.ID}
 }
 
-// Ingest seals and stores documents in collection colID, all or none, in one transaction with the
-// idempotent answer, which render encodes from the new ids. Each document must already be a JSON
-// object. A retry under the same Idempotency-Key gets the first answer and stores nothing.
+// IngestRequest is one ingest as the API read it.
+type IngestRequest struct {
+	// Docs are the documents, each already a compacted JSON object.
+	Docs []json.RawMessage
+	// Key is the request's Idempotency-Key (none when it had none).
+	Key idempotency.Key
+	// Render encodes the answer from the new documents' ids.
+	Render func(ids []string) ([]byte, error)
+	// Invalid is what was wrong with the request as sent (its body, its Idempotency-Key), if anything:
+	// it is the answer once the organisation is known to exist, for a missing organisation answers 404
+	// before anything else, as on every organisation route.
+	Invalid error
+}
+
+// Ingest seals and stores documents in collection colID of organisation orgID, all or none, in one
+// transaction with the idempotent answer, which in.Render encodes from the new ids. A retry under the
+// same Idempotency-Key gets the first answer and stores nothing.
 //
-// It asks the database twice: once for the collection, its current data key and any stored answer,
-// and once for the write, a single statement that reads the state again under a shared lock (a halt
-// committed meanwhile wins) and stores the documents, their count and the answer.
-func (s *Service) Ingest(ctx context.Context, org domain.Org, colID string, docs []json.RawMessage, key idempotency.Key,
-	render func(ids []string) ([]byte, error)) (idempotency.Answer, error) {
-	o := keyring.Owner{Purpose: keyring.Documents, OrgID: org.ID, ID: colID}
-	target, err := s.cfg.Store.ReadIngestTarget(ctx, org.ID, colID, s.cfg.Keyring.Want(o, len(docs)), s.regionKeys(org), key.Lookup())
-	if err != nil {
+// It asks the database twice: once for the organisation, the collection, its current data key and any
+// stored answer, and once for the write, a single statement that reads the state again under a shared
+// lock (a halt committed meanwhile wins) and stores the documents, their count and the answer.
+func (s *Service) Ingest(ctx context.Context, orgID, colID string, in IngestRequest) (idempotency.Answer, error) {
+	o := keyring.Owner{Purpose: keyring.Documents, OrgID: orgID, ID: colID}
+	target, err := s.cfg.Store.ReadIngestTarget(ctx, orgID, colID, s.cfg.Keyring.Want(o, len(in.Docs)),
+		[]string(s.cfg.ProviderKeys), in.Key.Lookup())
+	switch {
+	case errors.Is(err, domain.ErrNotFound) && target.Org.ID == "": // the organisation: 404 before all
+		return idempotency.Answer{}, err
+	case in.Invalid != nil:
+		return idempotency.Answer{}, in.Invalid
+	case err != nil:
 		return idempotency.Answer{}, err
 	}
+	key, docs, org := in.Key, in.Docs, target.Org
 	if replay, err := s.cfg.Idempotency.Stored(key, target.Replay); err != nil || replay != nil {
 		if replay == nil {
 			return idempotency.Answer{}, err
 		}
 		return *replay, nil
+	}
+	// The statement narrows the data key to those its organisation's keys could wrap; this is the rule.
+	if target.DataKey != nil && target.DataKey.KeyARN != s.wrappingKey(org, target.Collection.Region) {
+		target.DataKey = nil
 	}
 	col := target.Collection
 	if err := refuseIngest(col.State); err != nil {
@@ -119,7 +124,7 @@ func (s *Service) Ingest(ctx context.Context, org domain.Org, colID string, docs
 	if err != nil {
 		return idempotency.Answer{}, err
 	}
-	body, err := render(w.IDs)
+	body, err := in.Render(w.IDs)
 	if err != nil {
 		return idempotency.Answer{}, err
 	}

@@ -77,7 +77,7 @@ func renderIDs(ids []string) ([]byte, error) { return json.Marshal(ids) }
 
 func (f *fixture) ingest(t *testing.T, o domain.Org, c domain.Collection, key idempotency.Key, docs ...string) ([]string, error) {
 	t.Helper()
-	a, err := f.svc.Ingest(t.Context(), o, c.ID, raw(docs...), key, renderIDs)
+	a, err := f.svc.Ingest(t.Context(), o.ID, c.ID, documents.IngestRequest{Docs: raw(docs...), Key: key, Render: renderIDs})
 	if err != nil {
 		return nil, err
 	}

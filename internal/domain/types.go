@@ -352,17 +352,6 @@ func (p ProviderKeys) For(region string) (string, bool) {
 	return "", false
 }
 
-// Regions are the regions the platform lists a key for.
-func (p ProviderKeys) Regions() []string {
-	out := make([]string, 0, len(p))
-	for _, a := range p {
-		if r := arnRegion(a); r != "" {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // arnRegion is the region field of a key ARN (arn:<partition>:kms:<region>:…); "" for anything else.
 func arnRegion(arn string) string {
 	if f := strings.SplitN(arn, ":", 5); len(f) == 5 {

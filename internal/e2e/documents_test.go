@@ -572,9 +572,16 @@ func TestDocuments_RolesAndIsolation(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, col2); n != 1 {
 		t.Fatalf("deleting one collection touched another: %d documents left, want 1", n)
 	}
+	// What is wrong with an ingest's body is answered once its organisation is known to exist, and
+	// before its collection is looked for, as on every organisation route.
+	bad := []byte(`{"documents": [1]}`)
+	e.wantError(http.StatusUnprocessableEntity, "invalid_request", req{method: "POST", path: docsPath(org, "col_0000000000000000"), token: adminToken, raw: bad})
 	e.must(http.StatusNoContent, req{method: "DELETE", path: "/v1/orgs/" + org, token: adminToken})
 	if n := e.count(`SELECT count(*) FROM documents WHERE org_id = $1`, org) + e.count(`SELECT count(*) FROM data_keys WHERE org_id = $1`, org); n != 0 {
 		t.Fatalf("%d document rows of a deleted organisation remain", n)
+	}
+	for _, body := range [][]byte{bad, []byte(`{"documents": [`), []byte(`{"documents": [{}]}`)} {
+		e.wantError(http.StatusNotFound, "not_found", req{method: "POST", path: docsPath(org, col2), token: adminToken, raw: body})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -87,5 +88,58 @@ FROM documents WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY co
 			}
 		}
 	})
-	_ = fmt.Sprint
+	b.Run("write", func(b *testing.B) {
+		for b.Loop() {
+			w := store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: st.Now()}
+			for _, d := range docs[:100] {
+				w.IDs = append(w.IDs, domain.NewID("doc"))
+				w.Nonces, w.Ciphertexts = append(w.Nonces, d.Nonce), append(w.Ciphertexts, d.Ciphertext)
+			}
+			if _, ok, err := st.WriteIngest(ctx, w, []string{"paused"}); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("write_floor", func(b *testing.B) {
+		for b.Loop() {
+			now := st.Now()
+			n, err := db.CopyFrom(ctx, pgx.Identifier{"documents"},
+				[]string{"id", "org_id", "collection_id", "data_key_id", "aad_version", "nonce", "ciphertext", "created_at"},
+				pgx.CopyFromSlice(100, func(j int) ([]any, error) {
+					d := docs[j]
+					return []any{domain.NewID("doc"), o.ID, c.ID, k.ID, int16(2), d.Nonce, d.Ciphertext, now}, nil
+				}))
+			if err != nil || n != 100 {
+				b.Fatal(n, err)
+			}
+		}
+	})
+	b.Run("org", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := st.Org(ctx, o.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("org_floor", func(b *testing.B) {
+		for b.Loop() {
+			var id string
+			if err := db.QueryRow(ctx, `SELECT id FROM orgs WHERE id = $1`, o.ID).Scan(&id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("org_explain", func(b *testing.B) {
+		for range 8 {
+			rows, _ := db.Query(ctx, "EXPLAIN (ANALYZE, SUMMARY) "+store.OrgSelectForTest+` WHERE o.id = $1`, o.ID)
+			for rows.Next() {
+				var l string
+				rows.Scan(&l)
+				if strings.Contains(l, "Time") {
+					fmt.Println(l)
+				}
+			}
+			rows.Close()
+		}
+	})
 }

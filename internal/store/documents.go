@@ -90,13 +90,6 @@ WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, se
 	}, scanDocument, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
 }
 
-// RegionKeys are the keys that wrap an organisation's data keys, region by region: KeyARNs[i] wraps
-// those of its collections in Regions[i] (SPEC §11). A statement that reads a collection picks its
-// region's key itself, so that the caller need not read the collection first.
-type RegionKeys struct {
-	Regions, KeyARNs []string
-}
-
 // readTarget is the first statement of a read: what it needs of the organisation and of the
 // collection — the collection's state and region, the organisation's mode and home region, and the
 // key linked for that region's data ($3, the data purpose). An organisation that does not exist gives
@@ -246,13 +239,17 @@ func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (C
 	return c, &docs[0], nil
 }
 
-// IngestTarget is what an ingest reads before it seals: the collection, its current data key (as
-// CurrentDataKey would find it; nil when a new one is due) and the stored answer of the request's
-// Idempotency-Key (nil when there is none).
+// IngestTarget is what an ingest reads before it seals: what it needs of the organisation and the
+// collection (as a read does), the collection, its newest data key with room for the ingest (nil when
+// there is none) and the stored answer of the request's Idempotency-Key (nil when there is none).
 type IngestTarget struct {
+	CollectionRead
 	Collection domain.Collection
-	DataKey    *DataKey
-	Replay     *StoredReplay
+	// DataKey is the newest of the collection's data keys that could still take the ingest and that is
+	// wrapped by one of the keys asked for. The caller checks that it is wrapped by the collection's
+	// region's key (domain.DataKeyOf) before it seals under it.
+	DataKey *DataKey
+	Replay  *StoredReplay
 }
 
 // DataKeyWant is CurrentDataKey's question, but for the key: the owner's newest data key of Purpose,
@@ -263,10 +260,13 @@ type DataKeyWant struct {
 	N, MaxUses       int
 }
 
-// ReadIngestTarget reads an ingest's collection, its current data key wrapped by the key of the
-// collection's region in keys, and the stored answer (replay nil: the request had no
-// Idempotency-Key), in one statement.
-func (q *Q) ReadIngestTarget(ctx context.Context, orgID, collectionID string, want DataKeyWant, keys RegionKeys, replay *ReplayKey) (IngestTarget, error) {
+// ReadIngestTarget reads, in one statement, what an ingest into collection collectionID of
+// organisation orgID needs before it seals: the organisation as a read needs it, the collection, its
+// current data key as want asks (wrapped by the key linked for the collection's region's data, or,
+// for a provider_managed organisation, by one of platformKeys), and the stored answer (replay nil: the
+// request had no Idempotency-Key). A missing organisation is ErrNotFound "organisation"; a missing
+// collection, ErrNotFound "collection".
+func (q *Q) ReadIngestTarget(ctx context.Context, orgID, collectionID string, want DataKeyWant, platformKeys []string, replay *ReplayKey) (IngestTarget, error) {
 	var scope, key *string
 	if replay != nil {
 		scope, key = &replay.Scope, &replay.Key
@@ -274,31 +274,47 @@ func (q *Q) ReadIngestTarget(ctx context.Context, orgID, collectionID string, wa
 	var t IngestTarget
 	c := &t.Collection
 	var (
-		kID, kOrg, kPurpose, kOwner, kARN *string
-		kWrapped, rHash, rBody            []byte
-		kUses, rStatus                    *int
-		kAt                               *time.Time
+		cID, cOrg, cName, cRegion, cState, cReason, arn *string
+		cChanged, cAt                                   *time.Time
+		cRecoverable                                    *bool
+		kID, kOrg, kPurpose, kOwner, kARN               *string
+		kWrapped, rHash, rBody                          []byte
+		kUses, rStatus                                  *int
+		kAt                                             *time.Time
 	)
 	err := q.db.QueryRow(ctx, `
-SELECT c.id, c.org_id, c.name, c.region, c.state, c.state_reason, c.state_changed_at, c.recoverable, c.created_at,
+SELECT o.encryption_mode, o.region, l.key_arn,
+    c.id, c.org_id, c.name, c.region, c.state, c.state_reason, c.state_changed_at, c.recoverable, c.created_at,
     k.id, k.org_id, k.purpose, k.owner_id, k.key_arn, k.wrapped, k.uses, k.created_at, r.request_hash, r.status, r.body
-FROM collections c
+FROM orgs o
+LEFT JOIN collections c ON c.org_id = o.id AND c.id = $2
+LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = 'data'
 LEFT JOIN LATERAL (`+dataKeySelect+`
-    WHERE k.purpose = $3 AND k.owner_id = $4 AND k.created_at > $6 AND k.uses + $7 <= $8
-    AND w.key_arn = (SELECT m.arn FROM unnest($5::text[], $12::text[]) AS m (region, arn) WHERE m.region = c.region)
+    WHERE c.id IS NOT NULL AND k.purpose = $3 AND k.owner_id = $4 AND k.created_at > $5 AND k.uses + $6 <= $7
+    AND (w.key_arn = l.key_arn OR o.encryption_mode = 'provider_managed' AND w.key_arn = ANY ($11::text[]))
     ORDER BY k.created_at DESC LIMIT 1) k ON true
-LEFT JOIN idempotency_keys r ON r.scope = $9::text AND r.key = $10::text AND r.created_at > $11
-WHERE c.org_id = $1 AND c.id = $2`,
-		orgID, collectionID, want.Purpose, want.OwnerID, keys.Regions, want.NotBefore, want.N, want.MaxUses,
-		scope, key, q.Now().Add(-IdempotencyTTL), keys.KeyARNs).Scan(
-		&c.ID, &c.OrgID, &c.Name, &c.Region, &c.State, &c.StateReason, &c.StateChangedAt, &c.Recoverable, &c.CreatedAt,
+LEFT JOIN idempotency_keys r ON r.scope = $8::text AND r.key = $9::text AND r.created_at > $10
+WHERE o.id = $1`,
+		orgID, collectionID, want.Purpose, want.OwnerID, want.NotBefore, want.N, want.MaxUses,
+		scope, key, q.Now().Add(-IdempotencyTTL), platformKeys).Scan(
+		&t.Org.Mode, &t.Org.Region, &arn,
+		&cID, &cOrg, &cName, &cRegion, &cState, &cReason, &cChanged, &cRecoverable, &cAt,
 		&kID, &kOrg, &kPurpose, &kOwner, &kARN, &kWrapped, &kUses, &kAt, &rHash, &rStatus, &rBody)
 	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return t, domain.NotFound("collection")
+		return t, domain.NotFound("organisation")
 	} else if err != nil {
 		return t, err
 	}
-	c.StateChangedAt, c.CreatedAt = c.StateChangedAt.UTC(), c.CreatedAt.UTC()
+	t.Org.ID = orgID
+	if cID == nil {
+		return t, domain.NotFound("collection")
+	}
+	*c = domain.Collection{ID: *cID, OrgID: *cOrg, Name: *cName, Region: *cRegion, State: *cState, StateReason: *cReason,
+		StateChangedAt: cChanged.UTC(), Recoverable: *cRecoverable, CreatedAt: cAt.UTC()}
+	t.State, t.Region = c.State, c.Region
+	if arn != nil {
+		t.Org.Links = []domain.KeyLink{{OrgID: orgID, Region: c.Region, Purpose: domain.PurposeData, KeyARN: *arn}}
+	}
 	if kID != nil {
 		t.DataKey = &DataKey{ID: *kID, OrgID: *kOrg, Purpose: *kPurpose, OwnerID: *kOwner, KeyARN: *kARN, Wrapped: kWrapped,
 			Uses: *kUses, CreatedAt: kAt.UTC()}

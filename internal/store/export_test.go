@@ -15,3 +15,4 @@ func (q *Q) Count(ctx context.Context, sql string, args ...any) (int, error) {
 	err := q.db.QueryRow(ctx, sql, args...).Scan(&n)
 	return n, translate(err)
 }
+const OrgSelectForTest = orgSelect
