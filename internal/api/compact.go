@@ -24,34 +24,36 @@ func compactDocuments(raw []byte) ([]json.RawMessage, bool) {
 		return nil, false
 	}
 	c := compactor{in: raw, out: make([]byte, 0, len(raw))}
-	c.space()
+	c.skip()
 	if !c.take('{') {
 		return nil, false
 	}
-	c.space()
+	c.skip()
 	if !c.takeString(`"documents"`) {
 		return nil, false
 	}
-	c.space()
+	c.skip()
 	if !c.take(':') {
 		return nil, false
 	}
-	c.space()
+	c.skip()
 	if !c.take('[') {
 		return nil, false
 	}
 	var docs []json.RawMessage
 	for {
-		c.space()
+		c.skip()
 		if c.i >= len(c.in) || c.in[c.i] != '{' || len(docs) == maxDocuments {
 			return nil, false // an empty list, a non-object or too many: the strict path says which
 		}
 		from, start := c.i, len(c.out)
+		c.mark = c.i
 		if !c.object(1) || c.i-from > maxDocumentSize {
 			return nil, false
 		}
+		c.flush()
 		docs = append(docs, c.out[start:len(c.out):len(c.out)])
-		c.space()
+		c.skip()
 		if c.take(']') {
 			break
 		}
@@ -59,33 +61,59 @@ func compactDocuments(raw []byte) ([]json.RawMessage, bool) {
 			return nil, false
 		}
 	}
-	c.space()
+	c.skip()
 	if !c.take('}') {
 		return nil, false
 	}
-	c.space()
+	c.skip()
 	return docs, c.i == len(c.in)
 }
 
-// compactor validates JSON from in and appends it to out without insignificant whitespace.
+// compactor validates JSON from in and appends it to out without insignificant whitespace. It does not
+// copy token by token: it copies each run of the input between two stretches of whitespace at once
+// (from mark to where the whitespace starts), so that a document sent compact is one copy.
 type compactor struct {
-	in  []byte
-	i   int
-	out []byte
+	in   []byte
+	i    int
+	mark int // the start of the input not yet copied to out
+	out  []byte
 }
 
-func (c *compactor) space() {
-	for c.i < len(c.in) {
-		switch c.in[c.i] {
-		case ' ', '\t', '\n', '\r':
-			c.i++
-		default:
-			return
-		}
+// isSpace is JSON's insignificant whitespace.
+var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
+// plain are the bytes a string may hold as they are: all but control characters, '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for b := 0x20; b < 256; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+// skip consumes whitespace outside the documents, where nothing is copied.
+func (c *compactor) skip() {
+	for c.i < len(c.in) && isSpace[c.in[c.i]] {
+		c.i++
 	}
 }
 
-// take consumes b, which is not written out.
+// space consumes whitespace inside a document: what came before it is copied, it is not.
+func (c *compactor) space() {
+	if c.i >= len(c.in) || !isSpace[c.in[c.i]] {
+		return
+	}
+	c.flush()
+	c.skip()
+	c.mark = c.i
+}
+
+// flush copies the input from mark up to here.
+func (c *compactor) flush() {
+	c.out = append(c.out, c.in[c.mark:c.i]...)
+	c.mark = c.i
+}
+
+// take consumes b, outside the documents.
 func (c *compactor) take(b byte) bool {
 	if c.i < len(c.in) && c.in[c.i] == b {
 		c.i++
@@ -94,7 +122,7 @@ func (c *compactor) take(b byte) bool {
 	return false
 }
 
-// takeString consumes s, which is not written out.
+// takeString consumes s.
 func (c *compactor) takeString(s string) bool {
 	if len(c.in)-c.i >= len(s) && string(c.in[c.i:c.i+len(s)]) == s {
 		c.i += len(s)
@@ -103,15 +131,8 @@ func (c *compactor) takeString(s string) bool {
 	return false
 }
 
-// emit copies b to out and consumes it.
-func (c *compactor) emit(b byte) bool {
-	if c.i < len(c.in) && c.in[c.i] == b {
-		c.out = append(c.out, b)
-		c.i++
-		return true
-	}
-	return false
-}
+// emit consumes b inside a document, where it is kept.
+func (c *compactor) emit(b byte) bool { return c.take(b) }
 
 func (c *compactor) value(depth int) bool {
 	if c.i >= len(c.in) {
@@ -193,17 +214,19 @@ func (c *compactor) array(depth int) bool {
 // string copies a string as it is: the input is valid UTF-8 already. An escape of a UTF-16 surrogate
 // gives up, for the strict path to judge whether it is half of a pair.
 func (c *compactor) string() bool {
-	start := c.i
 	c.i++ // the opening quote
-	for c.i < len(c.in) {
-		switch b := c.in[c.i]; {
-		case b == '"':
+	for {
+		for c.i < len(c.in) && plain[c.in[c.i]] {
 			c.i++
-			c.out = append(c.out, c.in[start:c.i]...)
-			return true
-		case b < 0x20:
+		}
+		if c.i >= len(c.in) {
 			return false
-		case b == '\\':
+		}
+		switch c.in[c.i] {
+		case '"':
+			c.i++
+			return true
+		case '\\':
 			if c.i+1 >= len(c.in) {
 				return false
 			}
@@ -219,24 +242,16 @@ func (c *compactor) string() bool {
 			default:
 				return false
 			}
-		default:
-			c.i++
+		default: // a control character
+			return false
 		}
 	}
-	return false
 }
 
-func (c *compactor) literal(s string) bool {
-	if !c.takeString(s) {
-		return false
-	}
-	c.out = append(c.out, s...)
-	return true
-}
+func (c *compactor) literal(s string) bool { return c.takeString(s) }
 
 // number copies a number of JSON's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (c *compactor) number() bool {
-	start := c.i
 	c.take('-')
 	switch {
 	case c.take('0'):
@@ -254,7 +269,6 @@ func (c *compactor) number() bool {
 			return false
 		}
 	}
-	c.out = append(c.out, c.in[start:c.i]...)
 	return true
 }
 
