@@ -15,4 +15,3 @@ func (q *Q) Count(ctx context.Context, sql string, args ...any) (int, error) {
 	err := q.db.QueryRow(ctx, sql, args...).Scan(&n)
 	return n, translate(err)
 }
-const OrgSelectForTest = orgSelect
