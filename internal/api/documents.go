@@ -71,22 +71,26 @@ func parseDocumentsStrictly(raw []byte) ([]json.RawMessage, error) {
 }
 
 // ingestDocuments answers an ingest. Its organisation is read with the collection by the documents
-// service, in one round trip, rather than loaded first: what is wrong with the body is answered only
-// once the organisation is known to exist, as on the organisation routes that load it first.
+// service, in one round trip, while the body is read and parsed here; what is wrong with the body is
+// answered only once the organisation is known to exist, as on the organisation routes that load it
+// first.
 func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 	colID := chi.URLParam(r, "col")
-	in := documents.IngestRequest{Render: func(ids []string) ([]byte, error) {
-		return json.Marshal(map[string]any{"ids": ids})
-	}}
-	raw, err := readBody(r)
-	if err == nil {
-		in.Docs, err = parseDocuments(raw)
-	}
-	if err == nil {
-		in.Key, err = a.idempotencyKey(r, "documents:"+colID, raw)
-	}
-	in.Invalid = err
-	ans, err := a.documents.Ingest(r.Context(), chi.URLParam(r, "org"), colID, in)
+	route, header, actor := "documents:"+colID, r.Header.Get("Idempotency-Key"), principal(r.Context()).Actor()
+	ans, err := a.documents.IngestWhile(r.Context(), chi.URLParam(r, "org"), colID, a.idem.Lookup(header, route, actor),
+		func() (documents.IngestRequest, error) {
+			in := documents.IngestRequest{Render: func(ids []string) ([]byte, error) {
+				return json.Marshal(map[string]any{"ids": ids})
+			}}
+			raw, err := readBody(r)
+			if err == nil {
+				in.Docs, err = parseDocuments(raw)
+			}
+			if err == nil {
+				in.Key, err = a.idem.Key(header, route, actor, raw)
+			}
+			return in, err
+		})
 	a.writeAnswer(w, r, ans, err)
 }
 

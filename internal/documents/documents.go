@@ -67,28 +67,48 @@ type IngestRequest struct {
 	Key idempotency.Key
 	// Render encodes the answer from the new documents' ids.
 	Render func(ids []string) ([]byte, error)
-	// Invalid is what was wrong with the request as sent (its body, its Idempotency-Key), if anything:
-	// it is the answer once the organisation is known to exist, for a missing organisation answers 404
-	// before anything else, as on every organisation route.
-	Invalid error
 }
 
 // Ingest seals and stores documents in collection colID of organisation orgID, all or none, in one
 // transaction with the idempotent answer, which in.Render encodes from the new ids. A retry under the
 // same Idempotency-Key gets the first answer and stores nothing.
+func (s *Service) Ingest(ctx context.Context, orgID, colID string, in IngestRequest) (idempotency.Answer, error) {
+	return s.IngestWhile(ctx, orgID, colID, in.Key.Lookup(), func() (IngestRequest, error) { return in, nil })
+}
+
+// IngestWhile is Ingest of the request prepare reads (its body parsed and checked, its
+// Idempotency-Key made), which it runs while the database answers its first question, so that
+// reading the request and that round trip overlap; replay names the request's stored answer (nil:
+// it has no Idempotency-Key). What prepare finds wrong with the request is the answer once the
+// organisation is known to exist, for a missing organisation answers 404 before anything else, as on
+// every organisation route.
 //
-// It asks the database twice: once for the organisation, the collection, its current data key and any
+// It asks the database twice: once for the organisation, the collection, its newest data key and any
 // stored answer, and once for the write, a single statement that reads the state again under a shared
 // lock (a halt committed meanwhile wins) and stores the documents, their count and the answer.
-func (s *Service) Ingest(ctx context.Context, orgID, colID string, in IngestRequest) (idempotency.Answer, error) {
+func (s *Service) IngestWhile(ctx context.Context, orgID, colID string, replay *store.ReplayKey,
+	prepare func() (IngestRequest, error)) (idempotency.Answer, error) {
 	o := keyring.Owner{Purpose: keyring.Documents, OrgID: orgID, ID: colID}
-	target, err := s.cfg.Store.ReadIngestTarget(ctx, orgID, colID, s.cfg.Keyring.Want(o, len(in.Docs)),
-		[]string(s.cfg.ProviderKeys), in.Key.Lookup())
+	// The key is asked for with room for one document, as the count is not known yet; whether it has
+	// room for all of them is checked below.
+	want := s.cfg.Keyring.Want(o, 1)
+	type read struct {
+		target store.IngestTarget
+		err    error
+	}
+	got := make(chan read, 1)
+	go func() {
+		t, err := s.cfg.Store.ReadIngestTarget(ctx, orgID, colID, want, []string(s.cfg.ProviderKeys), replay)
+		got <- read{t, err}
+	}()
+	in, invalid := prepare()
+	r := <-got
+	target, err := r.target, r.err
 	switch {
 	case errors.Is(err, domain.ErrNotFound) && target.Org.ID == "": // the organisation: 404 before all
 		return idempotency.Answer{}, err
-	case in.Invalid != nil:
-		return idempotency.Answer{}, in.Invalid
+	case invalid != nil:
+		return idempotency.Answer{}, invalid
 	case err != nil:
 		return idempotency.Answer{}, err
 	}
@@ -100,7 +120,8 @@ func (s *Service) Ingest(ctx context.Context, orgID, colID string, in IngestRequ
 		return *replay, nil
 	}
 	// The statement narrows the data key to those its organisation's keys could wrap; this is the rule.
-	if target.DataKey != nil && target.DataKey.KeyARN != s.wrappingKey(org, target.Collection.Region) {
+	// A key without room for the whole batch is not used: a new one is made.
+	if dk := target.DataKey; dk != nil && (dk.KeyARN != s.wrappingKey(org, target.Collection.Region) || dk.Uses+len(docs) > want.MaxUses) {
 		target.DataKey = nil
 	}
 	col := target.Collection

@@ -36,6 +36,17 @@ func (kp *Keeper) Key(header, route, actor string, raw []byte) (Key, error) {
 	return Key{scope: route + "|" + actor, value: header, hash: mac.Sum(nil)}, nil
 }
 
+// Lookup is Key(header, route, actor, …).Lookup() for a caller that has not read the body yet: it
+// names the stored answer to look for, nil when there is no Idempotency-Key or it is not one Key
+// takes (whose error the caller gets from Key).
+func (kp *Keeper) Lookup(header, route, actor string) *store.ReplayKey {
+	k, err := kp.Key(header, route, actor, nil)
+	if err != nil {
+		return nil
+	}
+	return k.Lookup()
+}
+
 // Answer is a response: its status and its body as sent.
 type Answer struct {
 	Status int
