@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -19,11 +20,23 @@ const maxFastDepth = 512
 
 // compactDocuments returns the documents of an ingest body, compacted, or false when the body must go
 // the strict way.
-func compactDocuments(raw []byte) ([]json.RawMessage, bool) {
+func compactDocuments(raw []byte) ([]json.RawMessage, bool) { return compactDocumentsInto(raw, nil) }
+
+// compactDocumentsInto is compactDocuments writing the documents into buf (nil: a new buffer), which
+// it grows to len(raw) and stores back: compacted documents are never longer than the body, so they
+// are all slices of that one buffer.
+func compactDocumentsInto(raw []byte, buf *[]byte) ([]json.RawMessage, bool) {
 	if !utf8.Valid(raw) {
 		return nil, false
 	}
-	c := compactor{in: raw, out: make([]byte, 0, len(raw))}
+	var out []byte
+	if buf != nil {
+		out = slices.Grow((*buf)[:0], len(raw))
+		*buf = out
+	} else {
+		out = make([]byte, 0, len(raw))
+	}
+	c := compactor{in: raw, out: out}
 	c.skip()
 	if !c.take('{') {
 		return nil, false

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cmekd/cmekd/internal/bufpool"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 )
@@ -22,8 +22,12 @@ const (
 
 // parseDocuments reads the documents of an ingest request: 1 to maxDocuments JSON objects, each at most
 // maxDocumentSize bytes as sent.
-func parseDocuments(raw []byte) ([]json.RawMessage, error) {
-	if docs, ok := compactDocuments(raw); ok {
+func parseDocuments(raw []byte) ([]json.RawMessage, error) { return parseDocumentsInto(raw, nil) }
+
+// parseDocumentsInto is parseDocuments with the usual body's documents compacted into buf
+// (compactDocumentsInto); the strict path's go to a buffer of their own.
+func parseDocumentsInto(raw []byte, buf *[]byte) ([]json.RawMessage, error) {
+	if docs, ok := compactDocumentsInto(raw, buf); ok {
 		return docs, nil
 	}
 	return parseDocumentsStrictly(raw)
@@ -77,14 +81,19 @@ func parseDocumentsStrictly(raw []byte) ([]json.RawMessage, error) {
 func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 	colID := chi.URLParam(r, "col")
 	route, header, actor := "documents:"+colID, r.Header.Get("Idempotency-Key"), principal(r.Context()).Actor()
+	// The body and its compacted documents are read into pooled buffers, given back (wiped) once the
+	// documents are sealed and stored.
+	body, compacted := bodies.Get(), bodies.Get()
+	defer bodies.Put(body)
+	defer bodies.Put(compacted)
 	ans, err := a.documents.IngestWhile(r.Context(), chi.URLParam(r, "org"), colID, a.idem.Lookup(header, route, actor),
 		func() (documents.IngestRequest, error) {
 			in := documents.IngestRequest{Render: func(ids []string) ([]byte, error) {
 				return json.Marshal(map[string]any{"ids": ids})
 			}}
-			raw, err := readBody(r)
+			raw, err := readBodyInto(r, body)
 			if err == nil {
-				in.Docs, err = parseDocuments(raw)
+				in.Docs, err = parseDocumentsInto(raw, compacted)
 			}
 			if err == nil {
 				in.Key, err = a.idem.Key(header, route, actor, raw)
@@ -115,8 +124,8 @@ func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.Release()
-	out := answers.Get().(*[]byte)
-	defer releaseAnswer(out)
+	out := answers.Get()
+	defer answers.Put(out)
 	b := append((*out)[:0], `{"documents":[`...)
 	// The documents of one ingest share its time: it is formatted once for a run of them.
 	var at time.Time
@@ -137,21 +146,13 @@ func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, http.StatusOK, b)
 }
 
-// answers are the buffers pages of documents are written out from, reused so that a read allocates
-// none once the server is warm. A buffer holds decrypted documents: it is wiped before it goes back,
-// and one grown over maxPooledAnswer (a page of unusually large documents) goes to the collector.
-var answers = sync.Pool{New: func() any { return new([]byte) }}
-
-const maxPooledAnswer = 1 << 20
-
-func releaseAnswer(out *[]byte) {
-	b := *out
-	clear(b[:cap(b)])
-	if cap(b) <= maxPooledAnswer {
-		*out = b[:0]
-		answers.Put(out)
-	}
-}
+// Pooled buffers: answers, the pages of documents written out (they hold decrypted documents), and
+// bodies, ingest bodies and their compacted documents. Each is wiped before it is lent again, and one
+// grown past 1 MiB (a page or body of unusually large documents) goes to the collector.
+var (
+	answers = bufpool.New(1 << 20)
+	bodies  = bufpool.New(1 << 20)
+)
 
 // appendDocument appends a document as JSON. Its data is appended as stored: it was compacted and
 // validated at ingestion and has passed AES-GCM authentication since, so it is the same valid JSON, and

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -122,8 +123,19 @@ func decodeBody(r *http.Request, dst any) ([]byte, error) {
 }
 
 // readBody reads the whole body up to the route's limit (limitBody); an empty body is refused.
-func readBody(r *http.Request) ([]byte, error) {
-	raw, err := readAll(http.MaxBytesReader(nil, r.Body, bodyLimit(r.Context())), r.ContentLength, bodyLimit(r.Context()))
+func readBody(r *http.Request) ([]byte, error) { return readBodyInto(r, nil) }
+
+// readBodyInto is readBody into buf (nil: a new buffer), which it grows and stores back; the body
+// returned is *buf.
+func readBodyInto(r *http.Request, buf *[]byte) ([]byte, error) {
+	var dst []byte
+	if buf != nil {
+		dst = (*buf)[:0]
+	}
+	raw, err := readAll(http.MaxBytesReader(nil, r.Body, bodyLimit(r.Context())), r.ContentLength, bodyLimit(r.Context()), dst)
+	if buf != nil {
+		*buf = raw
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -138,13 +150,14 @@ func readBody(r *http.Request) ([]byte, error) {
 	return raw, nil
 }
 
-// readAll is io.ReadAll into a buffer of the body's declared length (when it is within limit), so
-// that a large body is not copied over and over as the buffer grows.
-func readAll(rd io.Reader, length, limit int64) ([]byte, error) {
+// readAll is io.ReadAll into dst (appending; nil for a new buffer), grown at once to the body's
+// declared length (when it is within limit), so that a large body is not copied over and over as the
+// buffer grows.
+func readAll(rd io.Reader, length, limit int64, dst []byte) ([]byte, error) {
 	if length <= 0 || length > limit {
-		return io.ReadAll(rd)
+		length = 512
 	}
-	b := make([]byte, 0, length+1) // +1: room for the read that finds the end
+	b := slices.Grow(dst, int(length)+1) // +1: room for the read that finds the end
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)] // the body was longer than declared

@@ -8,10 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
+	"slices"
 	"time"
 
+	"github.com/cmekd/cmekd/internal/bufpool"
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/store"
@@ -129,22 +131,32 @@ func (s *Service) IngestWhile(ctx context.Context, orgID, colID string, replay *
 		return idempotency.Answer{}, err
 	}
 	w := store.IngestWrite{OrgID: org.ID, CollectionID: col.ID, AADVersion: keyring.SealVersion, CreatedAt: s.cfg.Store.Now(),
-		IDs: make([]string, len(docs)), Nonces: make([][]byte, len(docs)), Ciphertexts: make([][]byte, len(docs))}
+		IDs: make([]string, len(docs)), Ends: make([]int32, len(docs))}
+	// The batch is sealed into one pooled buffer sized for all of it, each document's nonce and
+	// ciphertext after the last one's, which is how the write sends them.
+	size := 0
+	for _, d := range docs {
+		size += envelope.SealedSize(len(d))
+	}
+	buf := batches.Get()
+	defer batches.Put(buf)
+	*buf = slices.Grow(*buf, size)
 	err = s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), target.DataKey, func(box *keyring.Box) error {
 		w.DataKeyID = box.DataKeyID()
 		for i, d := range docs {
 			w.IDs[i] = domain.NewID("doc")
-			nonce, ct, err := box.Seal(w.IDs[i], d)
+			_, _, grown, err := box.SealAppend(*buf, w.IDs[i], d)
 			if err != nil {
 				return err
 			}
-			w.Nonces[i], w.Ciphertexts[i] = nonce, ct
+			*buf, w.Ends[i] = grown, int32(len(grown))
 		}
 		return nil
 	})
 	if err != nil {
 		return idempotency.Answer{}, err
 	}
+	w.Sealed = *buf
 	body, err := in.Render(w.IDs)
 	if err != nil {
 		return idempotency.Answer{}, err
@@ -220,26 +232,22 @@ func (p *Page) Release() {
 	if p == nil || p.buf == nil {
 		return
 	}
-	b := *p.buf
-	clear(b[:cap(b)])
-	if cap(b) <= maxPooledPage {
-		*p.buf = b[:0]
-		pages.Put(p.buf)
-	}
+	pages.Put(p.buf)
 	p.buf, p.Docs = nil, nil
 }
 
-// pages are the buffers pages are read into, so that a read allocates none once the server is
-// warm; buffers over maxPooledPage (a page of unusually large documents) go to the collector.
-var pages = sync.Pool{New: func() any { return new([]byte) }}
-
-const maxPooledPage = 1 << 20
+// Buffers of pages read and of batches sealed; a buffer past the bound (a page or batch of unusually
+// large documents) goes to the collector.
+var (
+	pages   = bufpool.New(1 << 20)
+	batches = bufpool.New(1 << 20)
+)
 
 // List reads and decrypts a page of documents of organisation orgID, in ingestion order, asking the
 // database once (and once more per data key, with KMS, that is not cached). The caller releases the
 // page.
 func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Page) (*Page, error) {
-	p := &Page{buf: pages.Get().(*[]byte)}
+	p := &Page{buf: pages.Get()}
 	col, sealed, next, buf, err := s.cfg.Store.ReadDocuments(ctx, orgID, colID, page, (*p.buf)[:0])
 	*p.buf = buf
 	if err == nil {

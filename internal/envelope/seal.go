@@ -105,12 +105,24 @@ func Open(key []byte, aad AAD, nonce, ciphertext []byte) ([]byte, error) {
 
 // Seal is the package's Seal under the Sealer's key.
 func (s *Sealer) Seal(aad AAD, plaintext []byte) (nonce, ciphertext []byte, err error) {
-	if aad.Label == "" || aad.OrgID == "" || aad.OwnerID == "" || aad.ItemID == "" {
-		return nil, nil, fmt.Errorf("envelope: sealing needs a label and org, owner and item ids, got %+v", aad)
-	}
 	// The AEAD draws the nonce itself and puts it in front: one allocation holds both results.
-	out := s.aead.Seal(make([]byte, 0, nonceSize+len(plaintext)+tagSize), nil, plaintext, aad.bytes())
-	return out[:nonceSize:nonceSize], out[nonceSize:], nil
+	nonce, ciphertext, _, err = s.SealAppend(make([]byte, 0, SealedSize(len(plaintext))), aad, plaintext)
+	return nonce, ciphertext, err
+}
+
+// SealedSize is how many bytes Seal makes of a plaintext of n bytes: nonce, ciphertext and tag.
+func SealedSize(n int) int { return nonceSize + n + tagSize }
+
+// SealAppend is Seal into dst: it appends the nonce and the ciphertext to dst and returns them as
+// slices of the result, which is dst grown (moved) when it lacked SealedSize(len(plaintext)) bytes of
+// room. A batch sealed into one buffer sized for all of it costs one allocation, or none from a pool.
+func (s *Sealer) SealAppend(dst []byte, aad AAD, plaintext []byte) (nonce, ciphertext, out []byte, err error) {
+	if aad.Label == "" || aad.OrgID == "" || aad.OwnerID == "" || aad.ItemID == "" {
+		return nil, nil, dst, fmt.Errorf("envelope: sealing needs a label and org, owner and item ids, got %+v", aad)
+	}
+	start := len(dst)
+	out = s.aead.Seal(dst, nil, plaintext, aad.bytes())
+	return out[start : start+nonceSize : start+nonceSize], out[start+nonceSize : len(out) : len(out)], out, nil
 }
 
 // Open is the package's Open under the Sealer's key.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/cmekd/cmekd/internal/envelope"
@@ -81,6 +82,54 @@ func TestSeal_ResultsDoNotAlias(t *testing.T) {
 	nonce = append(nonce, 0xff)
 	if _, err := envelope.Open(key, docAAD, nonce[:12], ciphertext); err != nil {
 		t.Errorf("appending to the nonce broke the ciphertext: %v", err)
+	}
+}
+
+// TestSealAppend_BatchInOneBuffer: items sealed one after another into a buffer sized for them all
+// land in it without moving it, each opens under its own AAD, and none overwrites another.
+func TestSealAppend_BatchInOneBuffer(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	s, err := envelope.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := [][]byte{[]byte(`{"a":1}`), []byte(`{"b":"two"}`), {}}
+	size := 0
+	for _, p := range items {
+		size += envelope.SealedSize(len(p))
+	}
+	buf := make([]byte, 0, size)
+	type sealed struct{ nonce, ciphertext []byte }
+	var out []sealed
+	for i, p := range items {
+		aad := docAAD
+		aad.ItemID = fmt.Sprint("doc_", i)
+		nonce, ct, grown, err := s.SealAppend(buf, aad, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &grown[:cap(grown)][0] != &buf[:cap(buf)][0] {
+			t.Fatalf("item %d moved a buffer sized for the batch", i)
+		}
+		buf = grown
+		out = append(out, sealed{nonce, ct})
+	}
+	if len(buf) != size {
+		t.Fatalf("the batch took %d bytes, SealedSize says %d", len(buf), size)
+	}
+	for i, o := range out {
+		aad := docAAD
+		aad.ItemID = fmt.Sprint("doc_", i)
+		got, err := envelope.Open(key, aad, o.nonce, o.ciphertext)
+		if err != nil || !bytes.Equal(got, items[i]) {
+			t.Errorf("item %d opens as %q, %v; want %q", i, got, err, items[i])
+		}
+	}
+	// Appending to one item's ciphertext must not run over the next item.
+	_ = append(out[0].ciphertext, 0xff)
+	if _, err := s.Open(envelope.AAD{Label: docAAD.Label, OrgID: "org_1", OwnerID: "col_1", ItemID: "doc_1"}, out[1].nonce, out[1].ciphertext); err != nil {
+		t.Errorf("appending to one item broke the next: %v", err)
 	}
 }
 

@@ -141,6 +141,13 @@ func (b *Box) Seal(itemID string, plaintext []byte) (nonce, ciphertext []byte, e
 	return b.sealer.Seal(aad, plaintext)
 }
 
+// SealAppend is Seal into dst (envelope.Sealer.SealAppend): the nonce and ciphertext are slices of the
+// returned buffer, which is dst grown when it lacked room.
+func (b *Box) SealAppend(dst []byte, itemID string, plaintext []byte) (nonce, ciphertext, out []byte, err error) {
+	aad, _ := b.aad(itemID, SealVersion)
+	return b.sealer.SealAppend(dst, aad, plaintext)
+}
+
 // Open reverses Seal for an item stored with AAD version (SealVersion since it was introduced, AADv1
 // before); an item moved to another row, owner, purpose or wrapping key fails with ErrIntegrity.
 func (b *Box) Open(itemID string, version int, nonce, ciphertext []byte) ([]byte, error) {

@@ -92,8 +92,7 @@ FROM documents WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY co
 		for b.Loop() {
 			w := store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: st.Now()}
 			for _, d := range docs[:100] {
-				w.IDs = append(w.IDs, domain.NewID("doc"))
-				w.Nonces, w.Ciphertexts = append(w.Nonces, d.Nonce), append(w.Ciphertexts, d.Ciphertext)
+				w.Add(domain.NewID("doc"), d.Nonce[:len(d.Nonce)+len(d.Ciphertext)])
 			}
 			if _, ok, err := st.WriteIngest(ctx, w, []string{"paused"}); err != nil || !ok {
 				b.Fatal(ok, err)

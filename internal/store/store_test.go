@@ -555,6 +555,48 @@ func TestStore_InsertDocuments_CountsUses(t *testing.T) {
 	}
 }
 
+// TestStore_WriteIngest_StoresEachDocumentAsSent: documents of different sizes, sent as one buffer
+// with their ends, read back each with its own nonce and ciphertext, counted against the data key;
+// a refused state stores nothing.
+func TestStore_WriteIngest_StoresEachDocumentAsSent(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeCustomerManaged)
+	c := f.collection(t, o.ID, region)
+	k := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	w := store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: f.st.Now()}
+	var want [][]byte
+	for i, n := range []int{16, 1, 300} {
+		sealed := append(bytes.Repeat([]byte{byte('a' + i)}, 12), bytes.Repeat([]byte{byte('A' + i)}, n)...)
+		want = append(want, sealed)
+		w.Add(domain.NewID("doc"), sealed)
+	}
+	state, stored, err := f.st.WriteIngest(t.Context(), w, []string{domain.StatePaused})
+	if err != nil || !stored || state != domain.StateActive {
+		t.Fatalf("WriteIngest = %q, %v, %v", state, stored, err)
+	}
+	docs, _, err := f.st.Documents(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
+	if err != nil || len(docs) != 3 {
+		t.Fatalf("Documents = %d, %v; want 3", len(docs), err)
+	}
+	for i, d := range docs {
+		if d.ID != w.IDs[i] || !bytes.Equal(append(bytes.Clone(d.Nonce), d.Ciphertext...), want[i]) || len(d.Nonce) != 12 {
+			t.Errorf("document %d: %s %x|%x, want %s %x", i, d.ID, d.Nonce, d.Ciphertext, w.IDs[i], want[i])
+		}
+	}
+	if k, err := f.st.WrappedDataKey(t.Context(), k.ID, o.KeyARN); err != nil || k.Uses != 3 {
+		t.Errorf("data key has %d uses (%v), want 3", k.Uses, err)
+	}
+	w.IDs, w.Sealed, w.Ends = nil, nil, nil
+	w.Add(domain.NewID("doc"), want[0])
+	if state, stored, err := f.st.WriteIngest(t.Context(), w, []string{domain.StateActive}); err != nil || stored || state != domain.StateActive {
+		t.Fatalf("WriteIngest into a refused state = %q, %v, %v; want nothing stored", state, stored, err)
+	}
+	if n := f.count(t, `SELECT count(*) FROM documents WHERE collection_id = $1`, c.ID); n != 3 {
+		t.Errorf("%d documents after a refused write, want 3", n)
+	}
+}
+
 func TestStore_Document_ReadsBackWithinItsCollection(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
