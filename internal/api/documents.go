@@ -118,29 +118,31 @@ func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	p, err := a.documents.List(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), page)
+	// Each document is written into the answer as it is opened (documents.ListEach).
+	out := answers.Get()
+	defer answers.Put(out)
+	b := append((*out)[:0], `{"documents":[`...)
+	n := 0
+	// The documents of one ingest share its time: it is formatted once for a run of them.
+	var at time.Time
+	var stamp []byte
+	next, err := a.documents.ListEach(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), page, func(d documents.Document) {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		if n == 0 || !d.CreatedAt.Equal(at) {
+			at, stamp = d.CreatedAt, d.CreatedAt.AppendFormat(stamp[:0], time.RFC3339Nano)
+		}
+		b = appendDocumentAt(b, d, stamp)
+		n++
+	})
+	*out = b
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	defer p.Release()
-	out := answers.Get()
-	defer answers.Put(out)
-	b := append((*out)[:0], `{"documents":[`...)
-	// The documents of one ingest share its time: it is formatted once for a run of them.
-	var at time.Time
-	var stamp []byte
-	for i, d := range p.Docs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		if i == 0 || !d.CreatedAt.Equal(at) {
-			at, stamp = d.CreatedAt, d.CreatedAt.AppendFormat(stamp[:0], time.RFC3339Nano)
-		}
-		b = appendDocumentAt(b, d, stamp)
-	}
 	b = append(b, `],"next_cursor":`...)
-	b = strconv.AppendQuote(b, p.Next) // a cursor is base64url: nothing in it needs JSON escaping
+	b = strconv.AppendQuote(b, next) // a cursor is base64url: nothing in it needs JSON escaping
 	b = append(b, '}')
 	*out = b
 	writeRaw(w, http.StatusOK, b)

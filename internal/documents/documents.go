@@ -220,7 +220,7 @@ func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, e
 
 // Page is a page of decrypted documents in ingestion order, and the cursor of the next page (empty
 // at the end). Its documents' data lives in one buffer borrowed from a pool: Release wipes it and
-// gives it back once the page has been written out, and the page's data must not be used after.
+// gives it back once the page has been used, and the page's data must not be used after.
 type Page struct {
 	Docs []Document
 	Next string
@@ -243,25 +243,92 @@ var (
 	batches = bufpool.New(1 << 20)
 )
 
-// List reads and decrypts a page of documents of organisation orgID, in ingestion order, asking the
-// database once (and once more per data key, with KMS, that is not cached). The caller releases the
-// page.
+// List is ListEach into a Page of its own (its documents copied into the page's buffer). The caller
+// releases the page.
 func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Page) (*Page, error) {
 	p := &Page{buf: pages.Get()}
-	col, sealed, next, buf, err := s.cfg.Store.ReadDocuments(ctx, orgID, colID, page, (*p.buf)[:0])
-	*p.buf = buf
-	if err == nil {
-		err = refuseRead(col.State)
-	}
-	if err == nil {
-		p.Docs, err = s.open(ctx, col.Org, colID, s.wrappingKey(col.Org, col.Region), sealed)
-	}
+	type span struct{ from, to int }
+	var spans []span
+	next, err := s.ListEach(ctx, orgID, colID, page, func(d Document) {
+		from := len(*p.buf)
+		*p.buf = append(*p.buf, d.Data...)
+		spans = append(spans, span{from, len(*p.buf)})
+		p.Docs = append(p.Docs, d)
+	})
 	if err != nil {
 		p.Release()
 		return nil, err
 	}
+	for i, sp := range spans { // the buffer is complete: cut each document's data from it
+		p.Docs[i].Data = (*p.buf)[sp.from:sp.to:sp.to]
+	}
 	p.Next = next
 	return p, nil
+}
+
+// ListEach reads and decrypts a page of documents of organisation orgID, in ingestion order, asking
+// the database once (and once more per data key, with KMS, that is not cached), and hands each
+// document to emit in order; it returns the cursor of the next page (empty at the end). A document's
+// data is valid only during its call of emit: it lives in a buffer that is wiped once the page is
+// done. On an error the documents emitted so far are not the page and must not be answered.
+//
+// Documents under a data key the cache holds are opened, and emitted, as they come off the
+// connection, while the rest of the page is still on its way; the first one under a key it does not
+// hold ends that: the page is read to its end and the connection let go before that key is loaded
+// (which may need another connection), and the rest are opened then.
+func (s *Service) ListEach(ctx context.Context, orgID, colID string, page domain.Page, emit func(Document)) (string, error) {
+	buf := pages.Get()
+	defer pages.Put(buf)
+	rows, err := s.cfg.Store.StreamDocuments(ctx, orgID, colID, page, *buf)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	col := rows.Target
+	if err := refuseRead(col.State); err != nil {
+		return "", err
+	}
+	o := keyring.Owner{Purpose: keyring.Documents, OrgID: orgID, ID: colID}
+	wrapping := s.wrappingKey(col.Org, col.Region)
+	opened := 0
+	more := rows.Next()
+	for more {
+		id := rows.Doc().DataKeyID
+		hit, err := s.cfg.Keyring.OpenIfCached(o, wrapping, id, func(box *keyring.Box) error {
+			for ; more && rows.Doc().DataKeyID == id; more = rows.Next() {
+				d := rows.Doc()
+				pt, err := box.OpenSealed(d.ID, d.AADVersion, d.Sealed)
+				if err != nil {
+					return err
+				}
+				emit(Document{ID: d.ID, Data: pt, CreatedAt: d.CreatedAt})
+				opened++
+			}
+			return nil
+		})
+		if errors.Is(err, keyring.ErrIntegrity) {
+			return "", errCorrupt
+		}
+		if err != nil {
+			return "", err
+		}
+		if !hit {
+			break
+		}
+	}
+	sealed, next, grown, err := rows.Finish()
+	*buf = grown
+	if err != nil {
+		return "", err
+	}
+	rest, err := s.open(ctx, col.Org, colID, wrapping, sealed[opened:])
+	if err != nil {
+		return "", err
+	}
+	for _, d := range rest {
+		emit(d)
+	}
+	return next, nil
 }
 
 // open decrypts documents of collection colID with one keyring use per data key, each unwrapped only

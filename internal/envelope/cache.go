@@ -115,6 +115,27 @@ func (c *Cache) Use(ctx context.Context, id, keyARN string, load func(context.Co
 	return fn(e.key)
 }
 
+// TryUse is Use for a key the cache holds already: it runs fn and reports true on a hit, and on a
+// miss runs nothing and reports false at once, without loading the key or waiting for a load under
+// way. It is for a caller that must not wait (one reading rows off a database connection, which a
+// load may need).
+func (c *Cache) TryUse(id, keyARN string, fn func(key []byte) error) (bool, error) {
+	c.mu.Lock()
+	now := c.clock.Now()
+	c.sweepLocked(now)
+	e := c.entries[ref{id, keyARN}]
+	if e == nil || c.expired(e, now) {
+		c.mu.Unlock()
+		return false, nil
+	}
+	e.refs.Add(1)
+	c.lru.MoveToFront(e.lru)
+	c.mu.Unlock()
+	c.metrics.hits.Inc()
+	defer c.release(e)
+	return true, fn(e.key)
+}
+
 // acquire returns the fresh entry for id with a reference taken, loading it if need be.
 func (c *Cache) acquire(ctx context.Context, id ref, load func(context.Context) ([]byte, error)) (*entry, error) {
 	for missed := false; ; missed = true {

@@ -688,3 +688,48 @@ func BenchmarkCacheHit(b *testing.B) {
 		}
 	})
 }
+
+// TestCache_TryUseRunsOnlyOnAHit: TryUse runs fn with the cached key and reports true; for a key not
+// loaded, under another KMS key, or past the TTL it runs nothing, loads nothing and reports false.
+func TestCache_TryUseRunsOnlyOnAHit(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Clock: clk})
+	l := newLoader()
+	ran := func(id, keyARN string) (bool, bool) {
+		called := false
+		hit, err := c.TryUse(id, keyARN, func(key []byte) error {
+			called = true
+			if !bytes.Equal(key, keyFor(id)) {
+				t.Errorf("TryUse(%s) handed %x, want %x", id, key, keyFor(id))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hit, called
+	}
+	if hit, called := ran("dek_a", testKeyARN); hit || called {
+		t.Fatalf("a key never loaded: hit %v, fn ran %v", hit, called)
+	}
+	use(t, c, l, "dek_a")
+	if hit, called := ran("dek_a", testKeyARN); !hit || !called {
+		t.Fatalf("a cached key: hit %v, fn ran %v", hit, called)
+	}
+	if hit, called := ran("dek_a", testKeyARN+"-other"); hit || called {
+		t.Fatalf("the key under another KMS key: hit %v, fn ran %v", hit, called)
+	}
+	clk.Advance(ttl + time.Nanosecond)
+	if hit, called := ran("dek_a", testKeyARN); hit || called {
+		t.Fatalf("a key past the TTL: hit %v, fn ran %v", hit, called)
+	}
+	if got := l.Loads("dek_a"); got != 1 {
+		t.Errorf("loads = %d, want 1: TryUse never loads", got)
+	}
+	wantErr := errors.New("fn failed")
+	use(t, c, l, "dek_b")
+	if hit, err := c.TryUse("dek_b", testKeyARN, func([]byte) error { return wantErr }); !hit || !errors.Is(err, wantErr) {
+		t.Errorf("fn's error: hit %v, %v", hit, err)
+	}
+}

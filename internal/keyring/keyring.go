@@ -240,6 +240,27 @@ func (k *Keyring) OpenCached(ctx context.Context, owner Owner, keyARN, dataKeyID
 	}, fn)
 }
 
+// OpenIfCached is OpenCached for a data key the cache holds: on a miss it runs nothing and reports
+// false at once, asking neither the database nor KMS, and without waiting for another caller's load
+// of the key (envelope.Cache.TryUse).
+func (k *Keyring) OpenIfCached(owner Owner, keyARN, dataKeyID string, fn func(*Box) error) (bool, error) {
+	if err := k.providerDown(keyARN); err != nil {
+		return false, err
+	}
+	return k.cfg.Cache.TryUse(cacheID(owner, dataKeyID), keyARN, func(key []byte) error {
+		return k.withBox(owner, dataKeyID, keyARN, key, fn)
+	})
+}
+
+// withBox runs fn with a Box of the owner's data key id (wrapped by keyARN) from its plaintext key.
+func (k *Keyring) withBox(owner Owner, id, keyARN string, key []byte, fn func(*Box) error) error {
+	sealer, err := envelope.NewSealer(key)
+	if err != nil {
+		return err
+	}
+	return fn(&Box{owner: owner, dataKeyID: id, keyARN: keyARN, sealer: sealer})
+}
+
 // wrapped reads data key dataKeyID with its copy under keyARN: ErrIntegrity, without asking KMS,
 // when keyARN wraps no copy of it or it is another owner's.
 func (k *Keyring) wrapped(ctx context.Context, owner Owner, keyARN, dataKeyID string) (store.DataKey, error) {
@@ -293,11 +314,7 @@ func (k *Keyring) use(ctx context.Context, owner Owner, id, keyARN string, read 
 		return plain, nil
 	}
 	return k.cfg.Cache.Use(ctx, cacheID(owner, id), keyARN, load, func(key []byte) error {
-		sealer, err := envelope.NewSealer(key)
-		if err != nil {
-			return err
-		}
-		return fn(&Box{owner: owner, dataKeyID: id, keyARN: keyARN, sealer: sealer})
+		return k.withBox(owner, id, keyARN, key, fn)
 	})
 }
 

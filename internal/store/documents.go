@@ -109,89 +109,170 @@ type CollectionRead struct {
 	Org domain.Org
 }
 
-// readDocuments reads what a read needs of the organisation and the collection (readTarget) and the
-// collection's documents that sql selects (with $1 the organisation, $2 the collection and then arg),
-// both statements sent at once and answered in one round trip; want is how many documents it may
-// return, for the slices' capacity. The documents come in seq order, their sealed bytes appended to
-// buf, which it returns (grown, perhaps moved): each document's Sealed is a slice of it, so that a
-// page costs one buffer rather than one a row, and a caller that reuses buf allocates none.
+// DocumentStream is a read of a collection's sealed documents as they come from the database: each
+// can be opened while the rest are still on their way. Its documents' sealed bytes go one after the
+// other into one buffer (the caller's, grown as need be), so that a page costs one buffer rather than
+// one a row, and a caller that reuses the buffer allocates none.
 //
-// The two are plain statements rather than one that joins them: PostgreSQL plans each simply (and
-// soon reuses a generic plan), where a union of the two cost as much again in planning on some
+// It is read from two plain statements sent at once and answered in one round trip, readTarget and
+// the documents' select, rather than one that joins them: PostgreSQL plans each simply (and soon
+// reuses a generic plan), where a union of the two cost as much again in planning on some
 // connections as the page itself.
-func (q *Q) readDocuments(ctx context.Context, sql, orgID, collectionID string, want int, buf []byte, arg ...any) (CollectionRead, []SealedDocument, []byte, error) {
-	var c CollectionRead
+type DocumentStream struct {
+	// Target is what the read needs of the organisation and the collection.
+	Target CollectionRead
+
+	orgID, collectionID string
+	br                  pgx.BatchResults
+	rows                pgx.Rows
+	raw                 bool // the sealed columns come in binary format: copied from the row's raw bytes
+	limit               int  // the documents Next yields; a row past them only tells that more follow
+	buf                 []byte
+	starts              []int // where each document's sealed bytes are in buf
+	docs                []SealedDocument
+	more                bool
+	err                 error
+	scan                struct {
+		d                 SealedDocument
+		nonce, ciphertext any
+	}
+}
+
+// streamDocuments starts a read: it sends readTarget and sql (which selects documentReadColumns with
+// $1 the organisation, $2 the collection and then arg), reads the target and readies the documents,
+// of which Next yields at most limit (a row past them marks that more follow). A missing organisation
+// or collection is ErrNotFound naming it. The caller closes the stream.
+func (q *Q) streamDocuments(ctx context.Context, sql, orgID, collectionID string, limit int, buf []byte, arg ...any) (*DocumentStream, error) {
+	s := &DocumentStream{orgID: orgID, collectionID: collectionID, limit: limit, buf: buf,
+		docs: make([]SealedDocument, 0, limit), starts: make([]int, 0, limit)}
 	batch := &pgx.Batch{}
 	batch.Queue(readTarget, orgID, collectionID, domain.PurposeData)
 	batch.Queue(sql, append([]any{orgID, collectionID}, arg...)...)
-	br := q.db.SendBatch(ctx, batch)
-	defer br.Close()
+	s.br = q.db.SendBatch(ctx, batch)
+	c := &s.Target
 	var arn string
-	err := br.QueryRow().Scan(&c.State, &c.Region, &c.Org.Mode, &c.Org.Region, &arn)
+	err := s.br.QueryRow().Scan(&c.State, &c.Region, &c.Org.Mode, &c.Org.Region, &arn)
 	switch err := translate(err); {
 	case errors.Is(err, domain.ErrNotFound):
-		return c, nil, buf, domain.NotFound("organisation")
+		s.Close()
+		return nil, domain.NotFound("organisation")
 	case err != nil:
-		return c, nil, buf, err
+		s.Close()
+		return nil, err
 	case c.State == "":
-		return c, nil, buf, domain.NotFound("collection")
+		s.Close()
+		return nil, domain.NotFound("collection")
 	}
 	c.Org.ID = orgID
 	if arn != "" {
 		c.Org.Links = []domain.KeyLink{{OrgID: orgID, Region: c.Region, Purpose: domain.PurposeData, KeyARN: arn}}
 	}
-	rows, err := br.Query()
-	if err != nil {
-		return c, nil, buf, translate(err)
+	if s.rows, err = s.br.Query(); err != nil {
+		s.Close()
+		return nil, translate(err)
 	}
-	defer rows.Close()
-	// The sealed columns are copied from the row's raw bytes when they come in binary format (as they
-	// do from a prepared statement); Scan skips a nil destination.
-	fds := rows.FieldDescriptions()
-	raw := len(fds) == documentReadColumnCount && fds[nonceColumn].Format == pgtype.BinaryFormatCode &&
+	fds := s.rows.FieldDescriptions()
+	s.raw = len(fds) == documentReadColumnCount && fds[nonceColumn].Format == pgtype.BinaryFormatCode &&
 		fds[nonceColumn+1].Format == pgtype.BinaryFormatCode
-	docs := make([]SealedDocument, 0, want)
-	ends := make([]int, 0, want) // where each document's sealed bytes end in buf
-	from := len(buf)             // where the first document's sealed bytes start
 	// Scanned into once per row and copied out: variables whose addresses go to Scan live on the heap,
-	// so declaring them in the loop would cost allocations every row.
-	var d SealedDocument
-	var nonce, ciphertext any = &d.Nonce, &d.Ciphertext
-	if raw {
-		nonce, ciphertext = nil, nil
+	// so declaring them per row would cost allocations every row. Scan skips a nil destination.
+	s.scan.nonce, s.scan.ciphertext = &s.scan.d.Nonce, &s.scan.d.Ciphertext
+	if s.raw {
+		s.scan.nonce, s.scan.ciphertext = nil, nil
 	}
-	for rows.Next() {
-		d = SealedDocument{}
-		if err := rows.Scan(&d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, nonce, ciphertext, &d.CreatedAt); err != nil {
-			return c, nil, buf, translate(err)
-		}
-		if raw {
-			v := rows.RawValues()
-			buf = append(append(buf, v[nonceColumn]...), v[nonceColumn+1]...)
-		} else {
-			buf = append(append(buf, d.Nonce...), d.Ciphertext...)
-		}
-		ends = append(ends, len(buf))
-		// Consecutive rows name the same data key: they share its string.
-		if n := len(docs); n > 0 && docs[n-1].DataKeyID == d.DataKeyID {
-			d.DataKeyID = docs[n-1].DataKeyID
-		}
-		d.OrgID, d.CollectionID, d.CreatedAt = orgID, collectionID, d.CreatedAt.UTC()
-		docs = append(docs, d)
+	return s, nil
+}
+
+// Next reads the next document, false at the end of the page or on an error (Err).
+func (s *DocumentStream) Next() bool {
+	if s.err != nil || s.rows == nil || !s.rows.Next() {
+		return false
 	}
-	if err := rows.Err(); err != nil {
-		return c, nil, buf, translate(err)
+	d := &s.scan.d
+	*d = SealedDocument{}
+	if err := s.rows.Scan(&d.Seq, &d.ID, &d.DataKeyID, &d.AADVersion, s.scan.nonce, s.scan.ciphertext, &d.CreatedAt); err != nil {
+		s.err = translate(err)
+		return false
 	}
-	// buf is complete: the documents' slices of it are cut now, as it may have moved while growing.
-	for i := range docs {
-		s := buf[from:ends[i]:ends[i]]
-		docs[i].Sealed, docs[i].Nonce, docs[i].Ciphertext = s, nil, nil
-		if len(s) >= nonceSize {
-			docs[i].Nonce, docs[i].Ciphertext = s[:nonceSize:nonceSize], s[nonceSize:]
+	if len(s.docs) == s.limit {
+		s.more = true
+		return false
+	}
+	start := len(s.buf)
+	if s.raw {
+		v := s.rows.RawValues()
+		s.buf = append(append(s.buf, v[nonceColumn]...), v[nonceColumn+1]...)
+	} else {
+		s.buf = append(append(s.buf, d.Nonce...), d.Ciphertext...)
+	}
+	// Consecutive rows name the same data key: they share its string.
+	if n := len(s.docs); n > 0 && s.docs[n-1].DataKeyID == d.DataKeyID {
+		d.DataKeyID = s.docs[n-1].DataKeyID
+	}
+	d.OrgID, d.CollectionID, d.CreatedAt = s.orgID, s.collectionID, d.CreatedAt.UTC()
+	s.starts = append(s.starts, start)
+	s.docs = append(s.docs, *d)
+	s.cut(len(s.docs)-1, len(s.buf))
+	return true
+}
+
+// cut points document i's Sealed, Nonce and Ciphertext at buf[starts[i]:end].
+func (s *DocumentStream) cut(i, end int) {
+	d := &s.docs[i]
+	b := s.buf[s.starts[i]:end:end]
+	d.Sealed, d.Nonce, d.Ciphertext = b, nil, nil
+	if len(b) >= nonceSize {
+		d.Nonce, d.Ciphertext = b[:nonceSize:nonceSize], b[nonceSize:]
+	}
+}
+
+// Doc is the document Next read. Its Sealed is a slice of the stream's buffer that holds until the
+// next call of Next (the buffer may move as it grows); what is written into it stays, and moves with
+// it.
+func (s *DocumentStream) Doc() *SealedDocument { return &s.docs[len(s.docs)-1] }
+
+// Err is what stopped Next early, if anything.
+func (s *DocumentStream) Err() error { return s.err }
+
+// Finish reads what is left of the page and closes the stream. It returns the page's documents in
+// seq order, each Sealed a slice of buf (which it returns, grown), and the cursor of the next page
+// (empty at the end).
+func (s *DocumentStream) Finish() (docs []SealedDocument, next string, buf []byte, err error) {
+	for s.Next() {
+	}
+	s.Close()
+	if s.err != nil {
+		return nil, "", s.buf, s.err
+	}
+	// The buffer is complete: every document's slices of it are cut again, as it may have moved.
+	for i := range s.docs {
+		end := len(s.buf)
+		if i+1 < len(s.starts) {
+			end = s.starts[i+1]
 		}
-		from = ends[i]
+		s.cut(i, end)
 	}
-	return c, docs, buf, nil
+	if s.more && len(s.docs) > 0 {
+		next = cursor{Seq: s.docs[len(s.docs)-1].Seq}.String()
+	}
+	return s.docs, next, s.buf, nil
+}
+
+// Close ends the read; it is safe to call more than once.
+func (s *DocumentStream) Close() {
+	if s.rows != nil {
+		s.rows.Close()
+		if err := s.rows.Err(); err != nil && s.err == nil {
+			s.err = translate(err)
+		}
+		s.rows = nil
+	}
+	if s.br != nil {
+		if err := s.br.Close(); err != nil && s.err == nil {
+			s.err = translate(err)
+		}
+		s.br = nil
+	}
 }
 
 // documentReadColumns are the columns a read selects of its documents; nonceColumn is where the
@@ -211,32 +292,41 @@ WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, se
 	readOneSQL = `SELECT ` + documentReadColumns + ` FROM documents WHERE org_id = $1 AND collection_id = $2 AND id = $3`
 )
 
-// ReadDocuments reads, in one round trip, what a read needs of organisation orgID and its collection
-// collectionID, a page of that collection's sealed documents in ingestion order, and the cursor of
-// the next page (empty at the end). The documents are read whatever the state; the caller decides.
-// Their sealed bytes are appended to buf, which is returned: each document's Sealed is a slice of
-// it (buf may be nil).
-func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page, buf []byte) (CollectionRead, []SealedDocument, string, []byte, error) {
+// StreamDocuments starts a read, in one round trip, of what a read needs of organisation orgID and its
+// collection collectionID, and of a page of that collection's sealed documents in ingestion order,
+// appended to buf (which may be nil). The documents are read whatever the state; the caller decides.
+// The caller closes the stream (Finish does).
+func (q *Q) StreamDocuments(ctx context.Context, orgID, collectionID string, page domain.Page, buf []byte) (*DocumentStream, error) {
 	after, err := decodeCursor(page)
+	if err != nil {
+		return nil, err
+	}
+	return q.streamDocuments(ctx, readPageSQL, orgID, collectionID, page.Limit, buf, after.Seq, page.Limit+1)
+}
+
+// ReadDocuments is StreamDocuments read to its end: the target, the page's documents (each Sealed a
+// slice of the returned buffer) and the cursor of the next page (empty at the end).
+func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page, buf []byte) (CollectionRead, []SealedDocument, string, []byte, error) {
+	s, err := q.StreamDocuments(ctx, orgID, collectionID, page, buf)
 	if err != nil {
 		return CollectionRead{}, nil, "", buf, err
 	}
-	c, docs, buf, err := q.readDocuments(ctx, readPageSQL, orgID, collectionID, page.Limit+1, buf, after.Seq, page.Limit+1)
-	if err != nil {
-		return c, nil, "", buf, err
-	}
-	docs, next, err := trim(docs, page.Limit, func(d SealedDocument) cursor { return cursor{Seq: d.Seq} })
-	return c, docs, next, buf, err
+	docs, next, buf, err := s.Finish()
+	return s.Target, docs, next, buf, err
 }
 
 // ReadDocument reads, in one round trip, what a read needs of organisation orgID and its collection
 // collectionID, and one of that collection's sealed documents (nil when it has no such document).
 func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (CollectionRead, *SealedDocument, error) {
-	c, docs, _, err := q.readDocuments(ctx, readOneSQL, orgID, collectionID, 1, nil, id)
-	if err != nil || len(docs) == 0 {
-		return c, nil, err
+	s, err := q.streamDocuments(ctx, readOneSQL, orgID, collectionID, 1, nil, id)
+	if err != nil {
+		return CollectionRead{}, nil, err
 	}
-	return c, &docs[0], nil
+	docs, _, _, err := s.Finish()
+	if err != nil || len(docs) == 0 {
+		return s.Target, nil, err
+	}
+	return s.Target, &docs[0], nil
 }
 
 // IngestTarget is what an ingest reads before it seals: what it needs of the organisation and the

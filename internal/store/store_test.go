@@ -638,6 +638,68 @@ func TestStore_Documents_PagesInIngestionOrder(t *testing.T) {
 	}
 }
 
+// TestStore_ReadDocuments_PagesWithTheTarget: a read pages through a collection in ingestion order,
+// each document as stored, its sealed bytes (nonce || ciphertext) slices of one buffer, with what the
+// read needs of the organisation and the collection; a missing organisation or collection is 404.
+func TestStore_ReadDocuments_PagesWithTheTarget(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeCustomerManaged)
+	c, other := f.collection(t, o.ID, region), f.collection(t, o.ID, region)
+	dk := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	want := f.documents(t, c, dk, 5)
+	f.documents(t, other, f.dataKey(t, o.ID, other.ID, o.KeyARN, 0), 2)
+	var got []store.SealedDocument
+	var buf []byte
+	page := domain.Page{Limit: 2}
+	for {
+		target, docs, next, b, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, page, buf[:0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTarget := store.CollectionRead{State: domain.StateActive, Region: region,
+			Org: domain.Org{ID: o.ID, Region: region, Mode: o.Mode, Links: []domain.KeyLink{{OrgID: o.ID, Region: region, Purpose: domain.PurposeData, KeyARN: o.KeyARN}}}}
+		if !reflect.DeepEqual(target, wantTarget) {
+			t.Fatalf("target %+v, want %+v", target, wantTarget)
+		}
+		for _, d := range docs {
+			if indexIn(b, d.Sealed) < 0 {
+				t.Fatalf("document %s's sealed bytes are not in the read's buffer", d.ID)
+			}
+			// The next page reuses the buffer: what this one read is copied out first.
+			d.Seq, d.Sealed, d.Nonce, d.Ciphertext = 0, nil, bytes.Clone(d.Nonce), bytes.Clone(d.Ciphertext)
+			got = append(got, d)
+		}
+		buf = b
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	for i := range want {
+		want[i].Seq = 0
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("read %+v,\nwant %+v", got, want)
+	}
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, "col_0000000000000000", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a missing collection: %v", err)
+	}
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), "org_0000000000000000", c.ID, domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a missing organisation: %v", err)
+	}
+}
+
+// indexIn is where sub starts within b (sub a slice of b), for checking that it is one.
+func indexIn(b, sub []byte) int {
+	for i := range b {
+		if &b[i] == &sub[0] {
+			return i
+		}
+	}
+	return -1
+}
+
 func TestStore_Events_NewestFirstByType(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
