@@ -96,20 +96,22 @@ type Due struct {
 
 // ClaimDue leases up to limit keys whose probe is due and that no live lease holds, for owner until
 // now+lease. Rows locked by another replica's claim are skipped, so replicas never claim the same key.
+// The rows are updated by the row versions the claim locked (a TID scan), and each key's ARN read by
+// its link's primary key: joined in the UPDATE's FROM instead, the planner hashed the whole of
+// key_health and key_links on every claim, a cost that grew with the number of keys.
 func (q *Q) ClaimDue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Due, error) {
 	rows, err := q.db.Query(ctx, `
 WITH due AS (
-    SELECT org_id, region, purpose FROM key_health
+    SELECT ctid FROM key_health
     WHERE next_probe_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
     ORDER BY next_probe_at
     LIMIT $4
     FOR UPDATE SKIP LOCKED
 )
 UPDATE key_health h SET lease_owner = $1, lease_until = $3
-FROM due, key_links k
-WHERE h.org_id = due.org_id AND h.region = due.region AND h.purpose = due.purpose
-  AND k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose
-RETURNING h.org_id, h.region, h.purpose, k.key_arn`, owner, now, now.Add(lease), limit)
+WHERE h.ctid = ANY (ARRAY(SELECT ctid FROM due))
+RETURNING h.org_id, h.region, h.purpose,
+    (SELECT k.key_arn FROM key_links k WHERE k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose)`, owner, now, now.Add(lease), limit)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -196,6 +198,10 @@ type ProbeNoChange struct {
 // a new one with an event). It returns the keys it wrote; the caller applies the others one by one,
 // in a transaction each, as before.
 //
+// Each row is found by its primary key and updated by its row version (a TID scan): joined with the
+// results by key instead, the planner, expecting the lease condition to leave one row, hashed the
+// whole table on every save.
+//
 // Collections are halted only under a lock on their key's health row (a probe's transaction, or a
 // collection created while its key is unavailable), so a key this statement finds not unavailable
 // cannot gain a halted collection behind its back.
@@ -221,9 +227,10 @@ UPDATE key_health h SET
     unavailable_since = CASE WHEN u.healthy THEN NULL ELSE h.unavailable_since END,
     last_error_code = u.code, last_error_action = u.action, last_error_message = u.message,
     next_probe_at = u.next, lease_owner = '', lease_until = NULL
-FROM unnest($7::text[], $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[], $14::timestamptz[])
-    AS u (org_id, region, purpose, healthy, code, action, message, next)
-WHERE h.org_id = u.org_id AND h.region = u.region AND h.purpose = u.purpose
+FROM (SELECT u.*, (SELECT x.ctid FROM key_health x WHERE x.org_id = u.org_id AND x.region = u.region AND x.purpose = u.purpose) AS row
+    FROM unnest($7::text[], $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[], $14::timestamptz[])
+        AS u (org_id, region, purpose, healthy, code, action, message, next)) u
+WHERE h.ctid = u.row AND h.org_id = u.org_id AND h.region = u.region AND h.purpose = u.purpose
   AND h.lease_owner = $1 AND h.lease_until > $2
   AND CASE WHEN u.healthy THEN h.status <> $4 AND (h.purpose <> $5 OR NOT EXISTS (
           SELECT FROM collections c WHERE c.org_id = h.org_id AND c.region = h.region AND c.state = $6))
