@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cmekd/cmekd/internal/domain"
 )
@@ -92,7 +93,13 @@ func (q *Q) HoldsLease(ctx context.Context, orgID, region, purpose, owner string
 // Due is a key claimed for probing.
 type Due struct {
 	OrgID, Region, Purpose, KeyARN string
+	// Row is the version of the key's health row the claim left, by which SaveNoChanges finds it
+	// without a lookup (when nothing changed the row since).
+	Row RowVersion
 }
+
+// RowVersion is where a version of a row is (its ctid); the zero value knows none.
+type RowVersion struct{ tid pgtype.TID }
 
 // ClaimDue leases up to limit keys whose probe is due and that no live lease holds, for owner until
 // now+lease. Rows locked by another replica's claim are skipped, so replicas never claim the same key.
@@ -111,13 +118,13 @@ WITH due AS (
 UPDATE key_health h SET lease_owner = $1, lease_until = $3
 WHERE h.ctid = ANY (ARRAY(SELECT ctid FROM due))
 RETURNING h.org_id, h.region, h.purpose,
-    (SELECT k.key_arn FROM key_links k WHERE k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose)`, owner, now, now.Add(lease), limit)
+    (SELECT k.key_arn FROM key_links k WHERE k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose), h.ctid`, owner, now, now.Add(lease), limit)
 	if err != nil {
 		return nil, translate(err)
 	}
 	return collect(rows, func(r pgx.Row) (Due, error) {
 		var d Due
-		return d, r.Scan(&d.OrgID, &d.Region, &d.Purpose, &d.KeyARN)
+		return d, r.Scan(&d.OrgID, &d.Region, &d.Purpose, &d.KeyARN, &d.Row.tid)
 	})
 }
 
@@ -185,6 +192,8 @@ SELECT 'collection', state, count(*) FROM collections GROUP BY state`)
 // last error (Error set, the same code as the one on record).
 type ProbeNoChange struct {
 	OrgID, Region, Purpose string
+	// Row is the row version the claim left (Due.Row); zero: the row is looked up by its key.
+	Row                    RowVersion
 	Healthy                bool
 	Error                  *domain.ProbeError
 	NextProbeAt            time.Time
@@ -198,9 +207,10 @@ type ProbeNoChange struct {
 // a new one with an event). It returns the keys it wrote; the caller applies the others one by one,
 // in a transaction each, as before.
 //
-// Each row is found by its primary key and updated by its row version (a TID scan): joined with the
-// results by key instead, the planner, expecting the lease condition to leave one row, hashed the
-// whole table on every save.
+// Each row is updated by its version, the one its claim left (a TID scan), or else the one found by
+// its primary key; a row changed since its claim is not found by the claim's version and is applied
+// as a change. Joined with the results by key instead, the planner, expecting the lease condition to
+// leave one row, hashed the whole table on every save.
 //
 // Collections are halted only under a lock on their key's health row (a probe's transaction, or a
 // collection created while its key is unavailable), so a key this statement finds not unavailable
@@ -213,8 +223,9 @@ func (q *Q) SaveNoChanges(ctx context.Context, owner string, now time.Time, rs [
 	orgs, regions, purposes := make([]string, n), make([]string, n), make([]string, n)
 	healthy, next := make([]bool, n), make([]time.Time, n)
 	codes, actions, msgs := make([]string, n), make([]string, n), make([]string, n)
+	tids := make([]pgtype.TID, n)
 	for i, r := range rs {
-		orgs[i], regions[i], purposes[i], healthy[i], next[i] = r.OrgID, r.Region, r.Purpose, r.Healthy, r.NextProbeAt
+		orgs[i], regions[i], purposes[i], healthy[i], next[i], tids[i] = r.OrgID, r.Region, r.Purpose, r.Healthy, r.NextProbeAt, r.Row.tid
 		if r.Error != nil {
 			codes[i], actions[i], msgs[i] = r.Error.Code, r.Error.Action, r.Error.Message
 		}
@@ -227,17 +238,17 @@ UPDATE key_health h SET
     unavailable_since = CASE WHEN u.healthy THEN NULL ELSE h.unavailable_since END,
     last_error_code = u.code, last_error_action = u.action, last_error_message = u.message,
     next_probe_at = u.next, lease_owner = '', lease_until = NULL
-FROM (SELECT u.*, (SELECT x.ctid FROM key_health x WHERE x.org_id = u.org_id AND x.region = u.region AND x.purpose = u.purpose) AS row
-    FROM unnest($7::text[], $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[], $14::timestamptz[])
-        AS u (org_id, region, purpose, healthy, code, action, message, next)) u
-WHERE h.ctid = u.row AND h.org_id = u.org_id AND h.region = u.region AND h.purpose = u.purpose
+FROM unnest($7::text[], $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::tid[])
+    AS u (org_id, region, purpose, healthy, code, action, message, next, row)
+WHERE h.ctid = coalesce(u.row, (SELECT x.ctid FROM key_health x WHERE x.org_id = u.org_id AND x.region = u.region AND x.purpose = u.purpose))
+  AND h.org_id = u.org_id AND h.region = u.region AND h.purpose = u.purpose
   AND h.lease_owner = $1 AND h.lease_until > $2
   AND CASE WHEN u.healthy THEN h.status <> $4 AND (h.purpose <> $5 OR NOT EXISTS (
           SELECT FROM collections c WHERE c.org_id = h.org_id AND c.region = h.region AND c.state = $6))
       ELSE h.last_error_code <> '' AND h.last_error_code = u.code END
 RETURNING h.org_id, h.region, h.purpose`,
 		owner, now, domain.KeyHealthy, domain.KeyUnavailable, domain.PurposeData, domain.StateIngestHalted,
-		orgs, regions, purposes, healthy, codes, actions, msgs, next)
+		orgs, regions, purposes, healthy, codes, actions, msgs, next, tids)
 	if err != nil {
 		return nil, translate(err)
 	}

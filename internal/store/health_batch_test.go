@@ -40,8 +40,13 @@ func TestStore_SaveNoChanges_WritesOnlyWhatChangesNothingUnderALiveLease(t *test
 			t.Fatal(err)
 		}
 	}
-	if due, err := f.st.ClaimDue(ctx, "r1", t0, time.Minute, 100); err != nil || len(due) != 6 {
+	due, err := f.st.ClaimDue(ctx, "r1", t0, time.Minute, 100)
+	if err != nil || len(due) != 6 {
 		t.Fatalf("ClaimDue = %d keys, %v", len(due), err)
+	}
+	rows := map[string]store.RowVersion{} // the row versions r1's claim left
+	for _, d := range due {
+		rows[d.OrgID] = d.Row
 	}
 	// r1 loses the lease on lost (released here, as when it runs out) and r2 takes it.
 	if err := f.st.SaveKeyHealth(ctx, f.health(t, lost.ID)); err != nil {
@@ -52,8 +57,15 @@ func TestStore_SaveNoChanges_WritesOnlyWhatChangesNothingUnderALiveLease(t *test
 	}
 
 	now, next := t0.Add(10*time.Second), t0.Add(5*time.Minute)
+	// Every result names the row version r1's claim left (lost's is stale: r2 has claimed it since),
+	// but the healthy key's, which is looked up by its key instead.
 	result := func(orgID string, err *domain.ProbeError) store.ProbeNoChange {
-		return store.ProbeNoChange{OrgID: orgID, Region: region, Purpose: domain.PurposeData, Healthy: err == nil, Error: err, NextProbeAt: next}
+		r := store.ProbeNoChange{OrgID: orgID, Region: region, Purpose: domain.PurposeData, Healthy: err == nil, Error: err,
+			NextProbeAt: next, Row: rows[orgID]}
+		if orgID == healthy.ID {
+			r.Row = store.RowVersion{}
+		}
+		return r
 	}
 	written, err := f.st.SaveNoChanges(ctx, "r1", now, []store.ProbeNoChange{
 		result(healthy.ID, nil), result(halted.ID, nil), result(unavailable.ID, nil),
