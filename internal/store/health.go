@@ -193,10 +193,10 @@ SELECT 'collection', state, count(*) FROM collections GROUP BY state`)
 type ProbeNoChange struct {
 	OrgID, Region, Purpose string
 	// Row is the row version the claim left (Due.Row); zero: the row is looked up by its key.
-	Row                    RowVersion
-	Healthy                bool
-	Error                  *domain.ProbeError
-	NextProbeAt            time.Time
+	Row         RowVersion
+	Healthy     bool
+	Error       *domain.ProbeError
+	NextProbeAt time.Time
 }
 
 // SaveNoChanges writes, in one statement, probe results that owner made under its leases at now and
