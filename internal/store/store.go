@@ -179,15 +179,17 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.
 func (s *Store) InTx(ctx context.Context, fn func(*Q) error) error {
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return translate(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	defer conn.Release()
+	tx := &lazyTx{conn: conn}
+	defer tx.rollback(ctx) // a no-op after commit
 	if err := fn(&Q{db: tx, clock: s.clock, stamp: s.Now()}); err != nil {
 		return err
 	}
-	return translate(tx.Commit(ctx))
+	return translate(tx.commit(ctx))
 }
 
 // ErrUnavailable is the answer of every query while the database cannot be reached (SPEC §16): the
