@@ -33,10 +33,12 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## bench: the benchmarks whose figures are in README.md. The sweep of 100,000 keys and the scale
-## benchmarks' seeding of a million rows take minutes on a loaded machine: hence the timeout.
+## bench: the benchmarks whose figures are in README.md, one package at a time (-p 1: go test would
+## otherwise run two packages' benchmarks at once, each weighing on the other's figures). The sweep
+## of 100,000 keys and the scale benchmarks' seeding of a million rows take minutes on a loaded
+## machine: hence the timeout.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -timeout 60m ./...
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -benchtime 2s -timeout 60m ./...
 
 ## generate: the Go client in client/ from openapi/openapi.yaml (oapi-codegen, pinned in go.mod as a tool)
 generate:

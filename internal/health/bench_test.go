@@ -43,7 +43,7 @@ func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryE
 const emulatorKeys = 10_000
 
 // BenchmarkSweep measures full monitor sweeps over 1,000, 10,000 and 100,000 linked keys, each
-// organisation's key a real key in the emulator: per batch of 100 keys a claim, per key DescribeKey,
+// organisation's key a real key in the emulator: per batch of 250 keys a claim, per key DescribeKey,
 // GenerateDataKey and Decrypt over HTTP, and per batch the one statement that writes back every
 // result that changes nothing (all of them here: healthy keys stay healthy). One op is one sweep of
 // every key, or for the smaller sizes as many as make 20,000 probes (sweepRounds); the figures are

@@ -24,7 +24,7 @@ type MonitorConfig struct {
 	MaxRPS float64
 	// Concurrency bounds probes in flight; 0 means 16.
 	Concurrency int
-	// Batch is how many due keys one claim takes; 0 means 100.
+	// Batch is how many due keys one claim takes; 0 means 250.
 	Batch int
 	// Lease is how long a claim holds; 0 means the probe interval. A probe is cut off at three
 	// quarters of it, so its result lands while the lease still holds.
@@ -57,7 +57,7 @@ func NewMonitor(svc *Service, cfg MonitorConfig) *Monitor {
 		cfg.Concurrency = 16
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 100
+		cfg.Batch = 250
 	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Lease <= 0 {
@@ -212,11 +212,17 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	go func() {
 		defer close(claimed)
 		defer close(claims)
+		var from time.Time // when the last batch was due: the next claim starts there
 		for claimCtx.Err() == nil {
-			due, err := m.svc.store.ClaimDue(claimCtx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), m.cfg.Lease, m.cfg.Batch)
+			due, err := m.svc.store.ClaimDueFrom(claimCtx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), from, m.cfg.Lease, m.cfg.Batch)
 			if err != nil {
 				claimErr = err
 				return
+			}
+			for _, d := range due {
+				if d.Due.After(from) {
+					from = d.Due
+				}
 			}
 			select {
 			case claims <- due:

@@ -96,6 +96,8 @@ type Due struct {
 	// Row is the version of the key's health row the claim left, by which SaveNoChanges finds it
 	// without a lookup (when nothing changed the row since).
 	Row RowVersion
+	// Due is when the key's probe was due.
+	Due time.Time
 }
 
 // RowVersion is where a version of a row is (its ctid); the zero value knows none.
@@ -107,10 +109,19 @@ type RowVersion struct{ tid pgtype.TID }
 // its link's primary key: joined in the UPDATE's FROM instead, the planner hashed the whole of
 // key_health and key_links on every claim, a cost that grew with the number of keys.
 func (q *Q) ClaimDue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Due, error) {
+	return q.ClaimDueFrom(ctx, owner, now, time.Time{}, lease, limit)
+}
+
+// ClaimDueFrom is ClaimDue of the keys due at from or later: a sweep that claims batch after batch
+// passes the time its last batch was due, so that each claim's index scan starts where the last one
+// ended instead of walking again past the entries the sweep's own writes left dead (until vacuum) in
+// front of it. A key due earlier that this sweep could not claim (another replica's) is that
+// replica's, or the next sweep's.
+func (q *Q) ClaimDueFrom(ctx context.Context, owner string, now, from time.Time, lease time.Duration, limit int) ([]Due, error) {
 	rows, err := q.db.Query(ctx, `
 WITH due AS (
     SELECT ctid FROM key_health
-    WHERE next_probe_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+    WHERE next_probe_at <= $2 AND next_probe_at >= $5 AND (lease_until IS NULL OR lease_until <= $2)
     ORDER BY next_probe_at
     LIMIT $4
     FOR UPDATE SKIP LOCKED
@@ -118,13 +129,16 @@ WITH due AS (
 UPDATE key_health h SET lease_owner = $1, lease_until = $3
 WHERE h.ctid = ANY (ARRAY(SELECT ctid FROM due))
 RETURNING h.org_id, h.region, h.purpose,
-    (SELECT k.key_arn FROM key_links k WHERE k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose), h.ctid`, owner, now, now.Add(lease), limit)
+    (SELECT k.key_arn FROM key_links k WHERE k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose), h.ctid,
+    h.next_probe_at`, owner, now, now.Add(lease), limit, from)
 	if err != nil {
 		return nil, translate(err)
 	}
 	return collect(rows, func(r pgx.Row) (Due, error) {
 		var d Due
-		return d, r.Scan(&d.OrgID, &d.Region, &d.Purpose, &d.KeyARN, &d.Row.tid)
+		err := r.Scan(&d.OrgID, &d.Region, &d.Purpose, &d.KeyARN, &d.Row.tid, &d.Due)
+		d.Due = d.Due.UTC()
+		return d, err
 	})
 }
 

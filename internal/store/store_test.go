@@ -801,6 +801,36 @@ func TestStore_SaveKeyHealth_WritesEveryField(t *testing.T) {
 	}
 }
 
+// TestStore_ClaimDueFrom_StartsWhereTheLastBatchWasDue: keys due before from are left for another
+// sweep; those due at from or later (and by now) are claimed, earliest first, each with when it was
+// due.
+func TestStore_ClaimDueFrom_StartsWhereTheLastBatchWasDue(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	var orgs []domain.Org
+	for i := range 4 {
+		o := f.org(t, domain.ModeCustomerManaged)
+		h := f.health(t, o.ID)
+		h.NextProbeAt = t0.Add(time.Duration(i-3) * time.Minute) // due 3, 2, 1 and 0 minutes before t0
+		if err := f.st.SaveKeyHealth(t.Context(), h); err != nil {
+			t.Fatal(err)
+		}
+		orgs = append(orgs, o)
+	}
+	due, err := f.st.ClaimDueFrom(t.Context(), "r1", t0, t0.Add(-2*time.Minute), time.Minute, 2)
+	if err != nil || len(due) != 2 || due[0].OrgID != orgs[1].ID || due[1].OrgID != orgs[2].ID ||
+		!due[0].Due.Equal(t0.Add(-2*time.Minute)) || !due[1].Due.Equal(t0.Add(-time.Minute)) {
+		t.Fatalf("ClaimDueFrom = %+v, %v; want the keys due 2 and 1 minutes before", due, err)
+	}
+	due, err = f.st.ClaimDueFrom(t.Context(), "r1", t0, due[1].Due, time.Minute, 2)
+	if err != nil || len(due) != 1 || due[0].OrgID != orgs[3].ID {
+		t.Fatalf("the next claim = %+v, %v; want the key due at t0 only", due, err)
+	}
+	if due, err := f.st.ClaimDue(t.Context(), "r2", t0, time.Minute, 10); err != nil || len(due) != 1 || due[0].OrgID != orgs[0].ID {
+		t.Fatalf("ClaimDue = %+v, %v; want the key left before from", due, err)
+	}
+}
+
 func TestStore_ClaimDue_LeasesKeys(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -820,7 +850,7 @@ func TestStore_ClaimDue_LeasesKeys(t *testing.T) {
 			if due[i].Row == (store.RowVersion{}) {
 				t.Errorf("the claim of %s names no row version", due[i].OrgID)
 			}
-			due[i].Row = store.RowVersion{} // where the row is, is the database's business
+			due[i].Row, due[i].Due = store.RowVersion{}, time.Time{} // where the row is, is the database's business
 		}
 		return due
 	}
