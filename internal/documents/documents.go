@@ -284,6 +284,8 @@ func (s *Service) ListEach(ctx context.Context, orgID, colID string, page domain
 		return "", err
 	}
 	defer rows.Close()
+	// Whatever happens, the buffer in use (which holds opened documents) is the one wiped and lent again.
+	defer func() { *buf = rows.Buffer() }()
 	col := rows.Target
 	if err := refuseRead(col.State); err != nil {
 		return "", err
@@ -316,8 +318,7 @@ func (s *Service) ListEach(ctx context.Context, orgID, colID string, page domain
 			break
 		}
 	}
-	sealed, next, grown, err := rows.Finish()
-	*buf = grown
+	sealed, next, _, err := rows.Finish()
 	if err != nil {
 		return "", err
 	}

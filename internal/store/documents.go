@@ -231,6 +231,10 @@ func (s *DocumentStream) cut(i, end int) {
 // it.
 func (s *DocumentStream) Doc() *SealedDocument { return &s.docs[len(s.docs)-1] }
 
+// Buffer is the stream's buffer as it stands (grown, perhaps moved, since the caller's), for a caller
+// that lends buffers and must take back, and wipe, the one in use whatever happened.
+func (s *DocumentStream) Buffer() []byte { return s.buf }
+
 // Err is what stopped Next early, if anything.
 func (s *DocumentStream) Err() error { return s.err }
 
