@@ -25,22 +25,33 @@ type Key struct {
 // body is identified by an HMAC under the keeper's secret, which the database does not hold, so that
 // a stored hash never confirms a guess about a body (SPEC §16). An empty header gives the zero Key.
 func (kp *Keeper) Key(header, route, actor string, raw []byte) (Key, error) {
+	k, err := named(header, route, actor)
+	if err != nil || k.value == "" {
+		return k, err
+	}
+	mac := hmac.New(sha256.New, kp.secret)
+	mac.Write(raw)
+	k.hash = mac.Sum(nil)
+	return k, nil
+}
+
+// named is the Key that header names for route and actor, without its request hash: the zero Key
+// when there is no header.
+func named(header, route, actor string) (Key, error) {
 	if header == "" {
 		return Key{}, nil
 	}
 	if len(header) > 255 || !utf8.ValidString(header) {
 		return Key{}, domain.Invalid("Idempotency-Key", "the Idempotency-Key header must be at most 255 characters")
 	}
-	mac := hmac.New(sha256.New, kp.secret)
-	mac.Write(raw)
-	return Key{scope: route + "|" + actor, value: header, hash: mac.Sum(nil)}, nil
+	return Key{scope: route + "|" + actor, value: header}, nil
 }
 
 // Lookup is Key(header, route, actor, …).Lookup() for a caller that has not read the body yet: it
 // names the stored answer to look for, nil when there is no Idempotency-Key or it is not one Key
 // takes (whose error the caller gets from Key).
 func (kp *Keeper) Lookup(header, route, actor string) *store.ReplayKey {
-	k, err := kp.Key(header, route, actor, nil)
+	k, err := named(header, route, actor)
 	if err != nil {
 		return nil
 	}
