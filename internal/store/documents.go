@@ -25,19 +25,6 @@ type SealedDocument struct {
 	CreatedAt time.Time
 }
 
-// ShareCollectionState reads a collection's state under a shared lock, so that a concurrent state
-// change by the monitor waits for this transaction (or this one waits for it).
-func (q *Q) ShareCollectionState(ctx context.Context, orgID, id string) (string, error) {
-	var state string
-	err := q.db.QueryRow(ctx, `SELECT state FROM collections WHERE org_id = $1 AND id = $2 FOR SHARE`, orgID, id).Scan(&state)
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return "", domain.NotFound("collection")
-	} else if err != nil {
-		return "", err
-	}
-	return state, nil
-}
-
 // InsertDocuments stores sealed documents and counts them against their data key.
 func (q *Q) InsertDocuments(ctx context.Context, docs []SealedDocument) error {
 	if len(docs) == 0 {

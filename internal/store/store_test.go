@@ -401,21 +401,6 @@ func TestStore_SetCollectionState(t *testing.T) {
 	if err != nil || got.State != domain.StatePaused || got.StateReason != "key_disabled" || !got.StateChangedAt.Equal(at) {
 		t.Fatalf("after SetCollectionState: %+v, %v", got, err)
 	}
-	var state string
-	err = f.st.InTx(t.Context(), func(tx *store.Q) error {
-		state, err = tx.ShareCollectionState(t.Context(), o.ID, c.ID)
-		return err
-	})
-	if err != nil || state != domain.StatePaused {
-		t.Errorf("ShareCollectionState = %q, %v", state, err)
-	}
-	err = f.st.InTx(t.Context(), func(tx *store.Q) error {
-		_, err := tx.ShareCollectionState(t.Context(), o.ID, "col_missing")
-		return err
-	})
-	if !errors.Is(err, domain.ErrNotFound) {
-		t.Errorf("ShareCollectionState of an unknown collection: %v", err)
-	}
 }
 
 func TestStore_DeleteCollection_RemovesItsDocuments(t *testing.T) {
