@@ -115,11 +115,7 @@ func (c *Client) RetireGrant(ctx context.Context, keyARN, grantID string) (gone 
 		func(ctx context.Context, client *awskms.Client) (*awskms.RetireGrantOutput, error) {
 			return client.RetireGrant(ctx, &awskms.RetireGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(grantID)})
 		})
-	c.tokens.forget(keyARN, grantID)
-	if grantGone(err) {
-		return true, nil
-	}
-	return false, err
+	return c.ended(keyARN, grantID, err)
 }
 
 // RevokeGrant revokes grant grantID of keyARN, as a principal the key policy allows kms:RevokeGrant
@@ -129,6 +125,12 @@ func (c *Client) RevokeGrant(ctx context.Context, keyARN, grantID string) (gone 
 		func(ctx context.Context, client *awskms.Client) (*awskms.RevokeGrantOutput, error) {
 			return client.RevokeGrant(ctx, &awskms.RevokeGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(grantID)})
 		})
+	return c.ended(keyARN, grantID, err)
+}
+
+// ended is the answer of a retirement or revocation of grant grantID that KMS answered with err: its
+// token is forgotten either way, and a grant already gone is gone, not a failure.
+func (c *Client) ended(keyARN, grantID string, err error) (gone bool, _ error) {
 	c.tokens.forget(keyARN, grantID)
 	if grantGone(err) {
 		return true, nil

@@ -293,7 +293,10 @@ func testMultiRegionReplica(t *testing.T, env *Env) {
 	}
 }
 
-func testGrants(t *testing.T, env *Env) {
+// grantSetup skips a grants test where the endpoint has no grants or enforces no policies (a grant
+// would change nothing), and otherwise makes a key under the default policy, which admits the
+// platform to nothing, and the platform's and the customer's clients.
+func grantSetup(t *testing.T, env *Env) (keyARN string, platform *kms.Client, customer *awskms.Client) {
 	caps := env.capabilities(t)
 	if caps.grants != "" {
 		t.Skip(caps.grants)
@@ -301,9 +304,11 @@ func testGrants(t *testing.T, env *Env) {
 	if caps.policies != "" {
 		t.Skip(caps.policies + "; a grant would change nothing")
 	}
-	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{DefaultPolicy: true})
-	platform := env.PlatformClient(t)
-	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
+	return env.CreateCustomerKey(t, env.Region, KeyOptions{DefaultPolicy: true}), env.PlatformClient(t), env.SDK(t, env.Region, env.CustomerAccessKey)
+}
+
+func testGrants(t *testing.T, env *Env) {
+	keyARN, platform, customer := grantSetup(t, env)
 	_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
 	wantCode(t, err, kms.CodeAccessDenied, "kms:GenerateDataKey", "GenerateDataKey before the grant")
 
@@ -345,16 +350,7 @@ func testGrants(t *testing.T, env *Env) {
 // makes it usable at once, before KMS has made it visible everywhere; ListGrants shows it with its
 // constraint; its retiring principal retires it, and retiring it again reports it gone.
 func testGrantTokensAndRetirement(t *testing.T, env *Env) {
-	caps := env.capabilities(t)
-	if caps.grants != "" {
-		t.Skip(caps.grants)
-	}
-	if caps.policies != "" {
-		t.Skip(caps.policies + "; a grant would change nothing")
-	}
-	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{DefaultPolicy: true})
-	platform := env.PlatformClient(t)
-	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
+	keyARN, platform, customer := grantSetup(t, env)
 	grant, err := customer.CreateGrant(t.Context(), &awskms.CreateGrantInput{
 		KeyId:             aws.String(keyARN),
 		GranteePrincipal:  aws.String(env.PlatformPrincipal),
