@@ -13,15 +13,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cmekd/cmekd/internal/access"
 	"github.com/cmekd/cmekd/internal/backups"
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/orgs"
-	"github.com/cmekd/cmekd/internal/ratelimit"
 	"github.com/cmekd/cmekd/internal/secrets"
 	"github.com/cmekd/cmekd/internal/webhooks"
 	"github.com/cmekd/cmekd/openapi"
@@ -53,7 +54,9 @@ type Config struct {
 	// Clock times the per-token rate limits; nil means the wall clock.
 	Clock clock.Clock
 	// The use-case services the handlers call.
+	Access      *access.Service
 	Orgs        *orgs.Service
+	Grants      *grants.Service
 	Collections *collections.Service
 	Documents   *documents.Service
 	Health      *health.Service
@@ -70,7 +73,9 @@ type API struct {
 	idem        *idempotency.Keeper
 	clock       clock.Clock
 	router      chi.Router
+	access      *access.Service
 	orgs        *orgs.Service
+	grants      *grants.Service
 	collections *collections.Service
 	documents   *documents.Service
 	health      *health.Service
@@ -87,7 +92,9 @@ func New(cfg Config) *API {
 		ready:       cfg.Ready,
 		idem:        cfg.Idempotency,
 		clock:       clock.Or(cfg.Clock),
+		access:      cfg.Access,
 		orgs:        cfg.Orgs,
+		grants:      cfg.Grants,
 		collections: cfg.Collections,
 		documents:   cfg.Documents,
 		health:      cfg.Health,
@@ -119,7 +126,7 @@ func New(cfg Config) *API {
 			r.With(a.require(domain.RoleAdmin)).Post("/orgs", a.createOrg)
 			r.Get("/orgs", a.listOrgs)
 			r.With(a.require(domain.RoleAdmin)).Get("/events", a.listAllEvents)
-			r.With(a.throttle(ratelimit.NewPerKey(tokenEvery, tokenBurst))).Post("/key-checks", a.keyChecks)
+			r.With(a.throttle(access.NewPerKey(tokenEvery, tokenBurst))).Post("/key-checks", a.keyChecks)
 			r.Get("/key-policy", a.keyPolicy)
 		})
 		r.Route("/orgs/{org}", func(r chi.Router) {
@@ -144,12 +151,12 @@ func New(cfg Config) *API {
 				r.With(a.require(domain.RoleOwner)).Delete("/tokens/{tok}", a.revokeToken)
 				r.Get("/events", a.listEvents)
 				r.Get("/key-status", a.keyStatus)
-				r.With(a.require(domain.RoleOperator), a.throttle(ratelimit.NewPerKey(tokenEvery, tokenBurst))).Post("/key-status/probe", a.probeNow)
+				r.With(a.require(domain.RoleOperator), a.throttle(access.NewPerKey(tokenEvery, tokenBurst))).Post("/key-status/probe", a.probeNow)
 				r.With(a.require(domain.RoleOperator)).Post("/regions", a.addRegion)
 				r.Get("/regions", a.listRegions)
 				r.Get("/regions/{region}", a.getRegion)
 				r.Get("/grants", a.listGrants)
-				r.With(a.require(domain.RoleOperator), a.throttle(ratelimit.NewPerKey(tokenEvery, tokenBurst))).Post("/grants/renew", a.renewGrants)
+				r.With(a.require(domain.RoleOperator), a.throttle(access.NewPerKey(tokenEvery, tokenBurst))).Post("/grants/renew", a.renewGrants)
 				r.With(a.require(domain.RoleOperator)).Post("/collections", a.createCollection)
 				r.Get("/collections", a.listCollections)
 				r.Get("/collections/{col}", a.getCollection)

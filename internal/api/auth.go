@@ -7,9 +7,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cmekd/cmekd/internal/access"
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/orgs"
-	"github.com/cmekd/cmekd/internal/ratelimit"
 )
 
 var errForbidden = domain.Errorf(domain.KindForbidden, domain.CodeForbidden, "this token's role may not do that")
@@ -22,7 +21,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			secret = ""
 		}
-		p, err := a.orgs.Authenticate(r.Context(), secret)
+		p, err := a.access.Authenticate(r.Context(), secret)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -52,13 +51,13 @@ func (a *API) require(min domain.Role) func(http.Handler) http.Handler {
 
 // throttle refuses a token's request with 429 rate_limited while its bucket in l is empty. The admin,
 // the platform's own operator, is not throttled per token (the platform-wide bounds still hold).
-func (a *API) throttle(l *ratelimit.PerKey) func(http.Handler) http.Handler {
+func (a *API) throttle(l *access.PerKey) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p := principal(r.Context())
 			if p.Role != domain.RoleAdmin {
 				if ok, wait := l.Allow(p.TokenID, a.clock.Now()); !ok {
-					a.writeError(w, r, orgs.RateLimited(wait))
+					a.writeError(w, r, access.RateLimited(wait))
 					return
 				}
 			}

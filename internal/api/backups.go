@@ -20,17 +20,9 @@ type backupJSON struct {
 	FinishedAt   *time.Time `json:"finished_at"`
 }
 
-// toBackupJSON encodes a backup for org. The platform's key is never shown to a tenant (SPEC §16):
-// a provider-managed organisation's backups name no key.
-func toBackupJSON(org domain.Org) func(domain.Backup) backupJSON {
-	return func(b domain.Backup) backupJSON {
-		arn := b.KeyARN
-		if org.Mode != domain.ModeCustomerManaged {
-			arn = ""
-		}
-		return backupJSON{ID: b.ID, CollectionID: b.CollectionID, Region: b.Region, KeyARN: arn, State: b.State,
-			Documents: b.Documents, CreatedAt: b.CreatedAt, FinishedAt: b.FinishedAt}
-	}
+func toBackupJSON(b domain.Backup) backupJSON {
+	return backupJSON{ID: b.ID, CollectionID: b.CollectionID, Region: b.Region, KeyARN: b.KeyARN, State: b.State,
+		Documents: b.Documents, CreatedAt: b.CreatedAt, FinishedAt: b.FinishedAt}
 }
 
 func (a *API) createBackup(w http.ResponseWriter, r *http.Request) {
@@ -44,13 +36,12 @@ func (a *API) createBackup(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	org := orgOf(r)
-	b, err := a.backups.Create(r.Context(), principal(r.Context()), org, chi.URLParam(r, "col"))
+	b, err := a.backups.Create(r.Context(), principal(r.Context()), orgOf(r), chi.URLParam(r, "col"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, toBackupJSON(org)(b))
+	writeJSON(w, http.StatusCreated, toBackupJSON(b))
 }
 
 func (a *API) listBackups(w http.ResponseWriter, r *http.Request) {
@@ -59,28 +50,21 @@ func (a *API) listBackups(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	col := r.URL.Query().Get("collection_id")
-	if col != "" && !domain.HasPrefix(col, "col") {
-		a.writeError(w, r, domain.Invalid("collection_id", "collection_id must be a collection id (col_…)"))
-		return
-	}
-	org := orgOf(r)
-	list, next, err := a.backups.List(r.Context(), org.ID, col, page)
+	list, next, err := a.backups.List(r.Context(), orgOf(r), r.URL.Query().Get("collection_id"), page)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"backups": mapSlice(list, toBackupJSON(org)), "next_cursor": next})
+	writeJSON(w, http.StatusOK, map[string]any{"backups": mapSlice(list, toBackupJSON), "next_cursor": next})
 }
 
 func (a *API) getBackup(w http.ResponseWriter, r *http.Request) {
-	org := orgOf(r)
-	b, err := a.backups.Get(r.Context(), org.ID, chi.URLParam(r, "bak"))
+	b, err := a.backups.Get(r.Context(), orgOf(r), chi.URLParam(r, "bak"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toBackupJSON(org)(b))
+	writeJSON(w, http.StatusOK, toBackupJSON(b))
 }
 
 func (a *API) deleteBackup(w http.ResponseWriter, r *http.Request) {

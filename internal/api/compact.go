@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/cmekd/cmekd/internal/documents"
+
 	"encoding/json"
 	"slices"
 	"unicode/utf8"
@@ -56,12 +58,12 @@ func compactDocumentsInto(raw []byte, buf *[]byte) ([]json.RawMessage, bool) {
 	var docs []json.RawMessage
 	for {
 		c.skip()
-		if c.i >= len(c.in) || c.in[c.i] != '{' || len(docs) == maxDocuments {
+		if c.i >= len(c.in) || c.in[c.i] != '{' || len(docs) == documents.MaxDocuments {
 			return nil, false // an empty list, a non-object or too many: the strict path says which
 		}
 		from, start := c.i, len(c.out)
 		c.mark = c.i
-		if !c.object(1) || c.i-from > maxDocumentSize {
+		if !c.object(1) || c.i-from > documents.MaxDocumentSize {
 			return nil, false
 		}
 		c.flush()

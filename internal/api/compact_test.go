@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/cmekd/cmekd/internal/documents"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -68,9 +70,9 @@ func TestCompactDocuments_MatchesStrictPath(t *testing.T) {
 		`{"documents":[{"a":[1,2,]}]}`, `{"documents":[{"a":1,}]}`, `{"documents":[{,}]}`, `{"documents":[{}]}`,
 		`{"documents":[{}],}`, `{"documents":[{}]}}`, `{"documents":[{}]}]`, `{"documents":[{}]} x`, `{"documents":[{}],"documents":[{}]}`,
 		`{"Documents":[{}]}`, `{"documents":[]}`, `{"documents":[1]}`, `{"documents":[{"a":"` + "\x01" + `"}]}`,
-		`{"documents":[{"a":"` + "\xff" + `"}]}`, `{"documents":[{"a":"unterminated}]}`, `{"documents":[{"a":1}` + strings.Repeat(",{}", maxDocuments) + `]}`,
+		`{"documents":[{"a":"` + "\xff" + `"}]}`, `{"documents":[{"a":"unterminated}]}`, `{"documents":[{"a":1}` + strings.Repeat(",{}", documents.MaxDocuments) + `]}`,
 		`{"documents":[` + strings.Repeat(`{"a":`, 600) + `1` + strings.Repeat(`}`, 600) + `]}`,
-		`{"documents":[{"big":"` + strings.Repeat("x", maxDocumentSize) + `"}]}`,
+		`{"documents":[{"big":"` + strings.Repeat("x", documents.MaxDocumentSize) + `"}]}`,
 		` { "documents" : [ { "a" : [ 1 , { "b" : null } , true , false ] } , { } ] } `,
 	} {
 		sameAsStrict(t, []byte(b))

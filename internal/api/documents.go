@@ -12,16 +12,11 @@ import (
 	"github.com/cmekd/cmekd/internal/bufpool"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/idempotency"
 )
 
-// Document limits of SPEC §5; the body limit is maxDocumentsBody.
-const (
-	maxDocuments    = 1000
-	maxDocumentSize = 256 << 10
-)
-
-// parseDocuments reads the documents of an ingest request: 1 to maxDocuments JSON objects, each at most
-// maxDocumentSize bytes as sent.
+// parseDocuments reads the documents of an ingest request: 1 to documents.MaxDocuments JSON objects,
+// each at most documents.MaxDocumentSize bytes as sent (the documents service's limits).
 func parseDocuments(raw []byte) ([]json.RawMessage, error) { return parseDocumentsInto(raw, nil) }
 
 // parseDocumentsInto is parseDocuments with the usual body's documents compacted into buf
@@ -42,11 +37,8 @@ func parseDocumentsStrictly(raw []byte) ([]json.RawMessage, error) {
 	if err := decodeJSON(raw, &req); err != nil {
 		return nil, err
 	}
-	switch n := len(req.Documents); {
-	case n == 0:
-		return nil, domain.Invalid("documents", "documents must hold at least one JSON object")
-	case n > maxDocuments:
-		return nil, domain.Invalid("documents", "documents holds %d items; at most %d are taken at once", n, maxDocuments)
+	if n := len(req.Documents); n == 0 || n > documents.MaxDocuments {
+		return nil, documents.TooMany(n)
 	}
 	// Compacted documents are never longer than the body, so one buffer of its size holds them all and
 	// each document is a slice of it: one allocation instead of one per document.
@@ -58,11 +50,8 @@ func parseDocumentsStrictly(raw []byte) ([]json.RawMessage, error) {
 			e.Details["index"] = i
 			return nil, e
 		}
-		if len(d) > maxDocumentSize {
-			e := domain.Errorf(domain.KindTooLarge, domain.CodePayloadTooLarge,
-				"documents[%d] has %d bytes; a document may have at most %d", i, len(d), maxDocumentSize)
-			e.Details = map[string]any{"field": "documents", "index": i}
-			return nil, e
+		if len(d) > documents.MaxDocumentSize {
+			return nil, documents.TooLarge(i, len(d))
 		}
 		// Documents are stored as sent, minus insignificant whitespace around and inside them.
 		start := buf.Len()
@@ -81,26 +70,31 @@ func parseDocumentsStrictly(raw []byte) ([]json.RawMessage, error) {
 func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 	colID := chi.URLParam(r, "col")
 	route, header, actor := "documents:"+colID, r.Header.Get("Idempotency-Key"), principal(r.Context()).Actor()
+	pending := a.documents.BeginIngest(r.Context(), chi.URLParam(r, "org"), colID, a.idem.Lookup(header, route, actor))
 	// The body and its compacted documents are read into pooled buffers, given back (wiped) once the
 	// documents are sealed and stored.
 	body, compacted := bodies.Get(), bodies.Get()
 	defer bodies.Put(body)
 	defer bodies.Put(compacted)
-	ans, err := a.documents.IngestWhile(r.Context(), chi.URLParam(r, "org"), colID, a.idem.Lookup(header, route, actor),
-		func() (documents.IngestRequest, error) {
-			in := documents.IngestRequest{Render: func(ids []string) ([]byte, error) {
-				return json.Marshal(map[string]any{"ids": ids})
-			}}
-			raw, err := readBodyInto(r, body)
-			if err == nil {
-				in.Docs, err = parseDocumentsInto(raw, compacted)
-			}
-			if err == nil {
-				in.Key, err = a.idem.Key(header, route, actor, raw)
-			}
-			return in, err
-		})
-	a.writeAnswer(w, r, ans, err)
+	raw, err := readBodyInto(r, body)
+	var docs []json.RawMessage
+	if err == nil {
+		docs, err = parseDocumentsInto(raw, compacted)
+	}
+	var key idempotency.Key
+	if err == nil {
+		key, err = a.idem.Key(header, route, actor, raw)
+	}
+	if err != nil {
+		a.writeError(w, r, pending.Refuse(err))
+		return
+	}
+	res, err := pending.Ingest(docs, key)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, res)
 }
 
 func (a *API) getDocument(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/cmekd/cmekd/internal/documents"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -53,7 +55,7 @@ func FuzzParseDocuments(f *testing.F) {
 			clientError(t, err, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
 			return
 		}
-		if len(docs) < 1 || len(docs) > maxDocuments {
+		if len(docs) < 1 || len(docs) > documents.MaxDocuments {
 			t.Fatalf("accepted %d documents", len(docs))
 		}
 		for i, d := range docs {
@@ -65,7 +67,7 @@ func FuzzParseDocuments(f *testing.F) {
 			if err := json.Compact(&c, d); err != nil || !bytes.Equal(c.Bytes(), d) {
 				t.Fatalf("document %d is not compact: %q", i, d)
 			}
-			if len(d) > maxDocumentSize {
+			if len(d) > documents.MaxDocumentSize {
 				t.Fatalf("document %d has %d bytes", i, len(d))
 			}
 		}

@@ -28,9 +28,9 @@ func writeGrants(w http.ResponseWriter, list []domain.Grant) {
 	writeJSON(w, http.StatusOK, map[string]any{"grants": out})
 }
 
-// listGrants answers the organisation's KMS grants (SPEC §12).
+// listGrants answers the organisation's KMS grants .
 func (a *API) listGrants(w http.ResponseWriter, r *http.Request) {
-	list, err := a.orgs.Grants(r.Context(), orgOf(r))
+	list, err := a.grants.List(r.Context(), orgOf(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -40,7 +40,7 @@ func (a *API) listGrants(w http.ResponseWriter, r *http.Request) {
 
 // renewGrants gives the keys whose grant the customer revoked new grants, then probes them.
 func (a *API) renewGrants(w http.ResponseWriter, r *http.Request) {
-	list, err := a.orgs.RenewGrants(r.Context(), principal(r.Context()), orgOf(r))
+	list, err := a.grants.Renew(r.Context(), principal(r.Context()), orgOf(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

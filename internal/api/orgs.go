@@ -27,16 +27,8 @@ type encryptionJSON struct {
 	Status       string `json:"status"`
 }
 
-// toOrgJSON shows an organisation; a provider_managed one's key status is the platform key's.
-func (a *API) toOrgJSON(o domain.Org) orgJSON {
-	if o.Mode == domain.ModeProviderManaged {
-		o.KeyStatus = a.health.ProviderKeyStatus(o.Region)
-	}
-	regions := o.Regions
-	if len(regions) == 0 {
-		regions = []string{o.Region}
-	}
-	return orgJSON{ID: o.ID, Name: o.Name, Region: o.Region, Regions: regions, CreatedAt: o.CreatedAt,
+func toOrgJSON(o domain.Org) orgJSON {
+	return orgJSON{ID: o.ID, Name: o.Name, Region: o.Region, Regions: o.Regions, CreatedAt: o.CreatedAt,
 		Encryption: encryptionJSON{Mode: o.Mode, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN, Status: o.KeyStatus}}
 }
 
@@ -64,15 +56,6 @@ func (a *API) idempotencyKey(r *http.Request, route string, raw []byte) (idempot
 	return a.idem.Key(r.Header.Get("Idempotency-Key"), route, principal(r.Context()).Actor(), raw)
 }
 
-// writeAnswer writes an idempotent answer, fresh or replayed, as it was made.
-func (a *API) writeAnswer(w http.ResponseWriter, r *http.Request, ans idempotency.Answer, err error) {
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeRaw(w, ans.Status, ans.Body)
-}
-
 func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 	var req createOrgRequest
 	raw, err := decodeBody(r, &req)
@@ -85,10 +68,12 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	ans, err := a.orgs.Create(r.Context(), principal(r.Context()), req.input(), key, func(o domain.Org) ([]byte, error) {
-		return json.Marshal(a.toOrgJSON(o))
-	})
-	a.writeAnswer(w, r, ans, err)
+	o, err := a.orgs.Create(r.Context(), principal(r.Context()), req.input(), key)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toOrgJSON(o))
 }
 
 func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) {
@@ -102,11 +87,11 @@ func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"orgs": mapSlice(list, a.toOrgJSON), "next_cursor": next})
+	writeJSON(w, http.StatusOK, map[string]any{"orgs": mapSlice(list, toOrgJSON), "next_cursor": next})
 }
 
 func (a *API) getOrg(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.toOrgJSON(orgOf(r)))
+	writeJSON(w, http.StatusOK, toOrgJSON(orgOf(r)))
 }
 
 func (a *API) patchOrg(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +108,7 @@ func (a *API) patchOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.toOrgJSON(org))
+	writeJSON(w, http.StatusOK, toOrgJSON(org))
 }
 
 func (a *API) deleteOrg(w http.ResponseWriter, r *http.Request) {

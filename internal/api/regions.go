@@ -19,12 +19,7 @@ type regionJSON struct {
 	CreatedAt    time.Time `json:"created_at"`
 }
 
-// toRegionJSON shows a region; a provider_managed organisation's shows the platform key's status and
-// no ARN (SPEC §16).
-func (a *API) toRegionJSON(org domain.Org, rg domain.Region) regionJSON {
-	if org.Mode == domain.ModeProviderManaged {
-		rg.Status = a.health.ProviderKeyStatus(rg.Region)
-	}
+func toRegionJSON(rg domain.Region) regionJSON {
 	return regionJSON{Region: rg.Region, Home: rg.Home, KeyARN: rg.KeyARN, BackupKeyARN: rg.BackupKeyARN, Status: rg.Status, CreatedAt: rg.CreatedAt}
 }
 
@@ -38,37 +33,29 @@ func (a *API) addRegion(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	org := orgOf(r)
-	rg, err := a.orgs.AddRegion(r.Context(), principal(r.Context()), org,
+	rg, err := a.orgs.AddRegion(r.Context(), principal(r.Context()), orgOf(r),
 		orgs.RegionInput{Region: req.Region, KeyARN: req.KeyARN, BackupKeyARN: req.BackupKeyARN})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	rg.Home = rg.Region == org.Region
-	writeJSON(w, http.StatusCreated, a.toRegionJSON(org, rg))
+	writeJSON(w, http.StatusCreated, toRegionJSON(rg))
 }
 
 func (a *API) listRegions(w http.ResponseWriter, r *http.Request) {
-	org := orgOf(r)
-	regions, err := a.orgs.Regions(r.Context(), org)
+	regions, err := a.orgs.Regions(r.Context(), orgOf(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]regionJSON, len(regions))
-	for i, rg := range regions {
-		out[i] = a.toRegionJSON(org, rg)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"regions": out})
+	writeJSON(w, http.StatusOK, map[string]any{"regions": mapSlice(regions, toRegionJSON)})
 }
 
 func (a *API) getRegion(w http.ResponseWriter, r *http.Request) {
-	org := orgOf(r)
-	rg, err := a.orgs.Region(r.Context(), org, chi.URLParam(r, "region"))
+	rg, err := a.orgs.Region(r.Context(), orgOf(r), chi.URLParam(r, "region"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.toRegionJSON(org, rg))
+	writeJSON(w, http.StatusOK, toRegionJSON(rg))
 }

@@ -6,8 +6,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cmekd/cmekd/internal/access"
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/orgs"
 )
 
 type tokenJSON struct {
@@ -34,8 +34,8 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	tok, secret, err := a.orgs.CreateToken(r.Context(), principal(r.Context()), orgOf(r).ID,
-		orgs.TokenInput{Name: req.Name, Role: req.Role, Workspace: req.Workspace})
+	tok, secret, err := a.access.CreateToken(r.Context(), principal(r.Context()), orgOf(r).ID,
+		access.TokenInput{Name: req.Name, Role: req.Role, Workspace: req.Workspace})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -52,7 +52,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	toks, next, err := a.orgs.Tokens(r.Context(), orgOf(r).ID, page)
+	toks, next, err := a.access.Tokens(r.Context(), orgOf(r).ID, page)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -61,7 +61,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
-	if err := a.orgs.RevokeToken(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "tok")); err != nil {
+	if err := a.access.RevokeToken(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "tok")); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

@@ -211,7 +211,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org
 	}()
 	select {
 	case r := <-first:
-		return r.backup, r.err
+		return tenantView(org)(r.backup), r.err
 	case <-ctx.Done():
 		return domain.Backup{}, ctx.Err() // the copy goes on; the backup lists as it does
 	}
@@ -350,14 +350,33 @@ func (s *Service) reEncryptError(ctx context.Context, b domain.Backup, src strin
 	return s.cfg.Keyring.KMSError(ctx, b.OrgID, key, purpose, err)
 }
 
+// tenantView is a backup as org's tenants see it: the platform's key is never shown to them, so a
+// provider-managed organisation's backups name no key.
+func tenantView(org domain.Org) func(domain.Backup) domain.Backup {
+	return func(b domain.Backup) domain.Backup {
+		if org.Mode != domain.ModeCustomerManaged {
+			b.KeyARN = ""
+		}
+		return b
+	}
+}
+
 // Get reads one backup of the organisation.
-func (s *Service) Get(ctx context.Context, orgID, id string) (domain.Backup, error) {
-	return s.cfg.Store.Backup(ctx, orgID, id)
+func (s *Service) Get(ctx context.Context, org domain.Org, id string) (domain.Backup, error) {
+	b, err := s.cfg.Store.Backup(ctx, org.ID, id)
+	return tenantView(org)(b), err
 }
 
 // List lists the organisation's backups, newest first, of one collection when collectionID is set.
-func (s *Service) List(ctx context.Context, orgID, collectionID string, page domain.Page) ([]domain.Backup, string, error) {
-	return s.cfg.Store.Backups(ctx, orgID, collectionID, page)
+func (s *Service) List(ctx context.Context, org domain.Org, collectionID string, page domain.Page) ([]domain.Backup, string, error) {
+	if collectionID != "" && !domain.HasPrefix(collectionID, "col") {
+		return nil, "", domain.Invalid("collection_id", "collection_id must be a collection id (col_…)")
+	}
+	list, next, err := s.cfg.Store.Backups(ctx, org.ID, collectionID, page)
+	for i := range list {
+		list[i] = tenantView(org)(list[i])
+	}
+	return list, next, err
 }
 
 // Delete removes a backup that is not running, with its event, in one transaction.

@@ -136,7 +136,7 @@ func (f *fixture) ingest(t testing.TB, o domain.Org, col domain.Collection, from
 		for i := range docs {
 			docs[i] = json.RawMessage(fmt.Sprintf(`{"n":%d,"text":"document %d"}`, from+done+i, from+done+i))
 		}
-		_, err := f.docs.Ingest(t.Context(), o.ID, col.ID, documents.IngestRequest{Docs: docs, Render: func([]string) ([]byte, error) { return []byte("{}"), nil }})
+		_, err := f.docs.Ingest(t.Context(), o.ID, col.ID, docs, idempotency.Key{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func (f *fixture) waitState(t testing.TB, o domain.Org, id, state string) domain
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		b, err := f.svc.Get(t.Context(), o.ID, id)
+		b, err := f.svc.Get(t.Context(), o, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +316,7 @@ func TestBackup_LargeCollectionIsCopiedInTheBackground(t *testing.T) {
 	if done.Documents != 2500 || done.FinishedAt == nil {
 		t.Fatalf("finished backup %+v", done)
 	}
-	list, _, err := f.svc.List(t.Context(), o.ID, col.ID, domain.Page{Limit: 10})
+	list, _, err := f.svc.List(t.Context(), o, col.ID, domain.Page{Limit: 10})
 	if err != nil || len(list) != 1 || list[0].ID != b.ID {
 		t.Fatalf("list = %v, %v", list, err)
 	}
@@ -460,7 +460,7 @@ func TestSweep_FailsABackupWhoseWorkerDied(t *testing.T) {
 	if err := f.svc.Delete(t.Context(), admin, o.ID, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Get(t.Context(), o.ID, b.ID); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := f.svc.Get(t.Context(), o, b.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("get after delete: %v", err)
 	}
 	if n := f.count(t, `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.deleted' AND details->>'backup_id' = $2`, o.ID, b.ID); n != 1 {
@@ -477,7 +477,7 @@ func TestBackup_OfAnotherOrganisationIsNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Get(t.Context(), other.ID, b.ID); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := f.svc.Get(t.Context(), other, b.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("get: %v", err)
 	}
 	if _, err := f.svc.Restore(t.Context(), admin, other, b.ID, "x"); !errors.Is(err, domain.ErrNotFound) {

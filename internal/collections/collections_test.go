@@ -163,9 +163,8 @@ func TestCollections_DeleteRemovesDocumentsAndDataKeys(t *testing.T) {
 	o := f.org(t)
 	gone, kept := f.create(t, o, "gone", true), f.create(t, o, "kept", true)
 	for _, c := range []domain.Collection{gone, kept} {
-		if _, err := f.docs.Ingest(t.Context(), o.ID, c.ID, documents.IngestRequest{
-			Docs:   []json.RawMessage{json.RawMessage(`{"a":1}`), json.RawMessage(`{"b":2}`)},
-			Render: func([]string) ([]byte, error) { return []byte("{}"), nil }}); err != nil {
+		if _, err := f.docs.Ingest(t.Context(), o.ID, c.ID,
+			[]json.RawMessage{json.RawMessage(`{"a":1}`), json.RawMessage(`{"b":2}`)}, idempotency.Key{}); err != nil {
 			t.Fatal(err)
 		}
 	}

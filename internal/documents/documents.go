@@ -61,87 +61,152 @@ func owner(col domain.Collection) keyring.Owner {
 	return keyring.Owner{Purpose: keyring.Documents, OrgID: col.OrgID, ID: col.ID}
 }
 
-// IngestRequest is one ingest as the API read it.
-type IngestRequest struct {
-	// Docs are the documents, each already a compacted JSON object.
-	Docs []json.RawMessage
-	// Key is the request's Idempotency-Key (none when it had none).
-	Key idempotency.Key
-	// Render encodes the answer from the new documents' ids.
-	Render func(ids []string) ([]byte, error)
+// Limits of one ingest: how many documents it takes, and how large each may be as sent.
+const (
+	MaxDocuments    = 1000
+	MaxDocumentSize = 256 << 10
+)
+
+// TooMany is the refusal of an ingest of n documents, n outside 1 to MaxDocuments.
+func TooMany(n int) error {
+	if n == 0 {
+		return domain.Invalid("documents", "documents must hold at least one JSON object")
+	}
+	return domain.Invalid("documents", "documents holds %d items; at most %d are taken at once", n, MaxDocuments)
 }
 
-// Ingest seals and stores documents in collection colID of organisation orgID, all or none, in one
-// transaction with the idempotent answer, which in.Render encodes from the new ids. A retry under the
-// same Idempotency-Key gets the first answer and stores nothing.
-func (s *Service) Ingest(ctx context.Context, orgID, colID string, in IngestRequest) (idempotency.Answer, error) {
-	return s.IngestWhile(ctx, orgID, colID, in.Key.Lookup(), func() (IngestRequest, error) { return in, nil })
+// TooLarge is the refusal of an ingest whose document i has size bytes as sent, over MaxDocumentSize.
+func TooLarge(i, size int) error {
+	e := domain.Errorf(domain.KindTooLarge, domain.CodePayloadTooLarge,
+		"documents[%d] has %d bytes; a document may have at most %d", i, size, MaxDocumentSize)
+	e.Details = map[string]any{"field": "documents", "index": i}
+	return e
 }
 
-// IngestWhile is Ingest of the request prepare reads (its body parsed and checked, its
-// Idempotency-Key made), which it runs while the database answers its first question, so that
-// reading the request and that round trip overlap; replay names the request's stored answer (nil:
-// it has no Idempotency-Key). What prepare finds wrong with the request is the answer once the
-// organisation is known to exist, for a missing organisation answers 404 before anything else, as on
-// every organisation route.
+// Ingested is the result of an ingest: the new documents' ids, in the order they were sent. It is
+// what a retry under the same Idempotency-Key gets again.
+type Ingested struct {
+	IDs []string `json:"ids"`
+}
+
+// Ingest seals and stores docs (each a compacted JSON object) in collection colID of organisation
+// orgID, all or none, in one transaction with the idempotent result. A retry under the same
+// Idempotency-Key gets the first result and stores nothing.
+func (s *Service) Ingest(ctx context.Context, orgID, colID string, docs []json.RawMessage, key idempotency.Key) (Ingested, error) {
+	return s.BeginIngest(ctx, orgID, colID, key.Lookup()).Ingest(docs, key)
+}
+
+// PendingIngest is an ingest begun: the database is asked for its target (the organisation, the
+// collection, its newest data key and any stored result) while the caller reads and parses the
+// request, so that the two overlap. The caller ends it with Ingest or Refuse.
+type PendingIngest struct {
+	s            *Service
+	ctx          context.Context
+	orgID, colID string
+	want         store.DataKeyWant
+	got          chan ingestTarget
+}
+
+type ingestTarget struct {
+	target store.IngestTarget
+	err    error
+}
+
+// BeginIngest starts an ingest into collection colID of organisation orgID; replay names the
+// request's stored result (nil: it has no Idempotency-Key).
 //
-// It asks the database twice: once for the organisation, the collection, its newest data key and any
-// stored answer, and once for the write, a single statement that reads the state again under a shared
-// lock (a halt committed meanwhile wins) and stores the documents, their count and the answer.
-func (s *Service) IngestWhile(ctx context.Context, orgID, colID string, replay *store.ReplayKey,
-	prepare func() (IngestRequest, error)) (idempotency.Answer, error) {
+// An ingest asks the database twice: once for the organisation, the collection, its newest data
+// key and any stored result, and once for the write, a single statement that reads the state again
+// under a shared lock (a halt committed meanwhile wins) and stores the documents, their count and
+// the result.
+func (s *Service) BeginIngest(ctx context.Context, orgID, colID string, replay *store.ReplayKey) *PendingIngest {
 	o := keyring.Owner{Purpose: keyring.Documents, OrgID: orgID, ID: colID}
 	// The key is asked for with room for one document, as the count is not known yet; whether it has
-	// room for all of them is checked below.
-	want := s.cfg.Keyring.Want(o, 1)
-	type read struct {
-		target store.IngestTarget
-		err    error
-	}
-	got := make(chan read, 1)
+	// room for all of them is checked by Ingest.
+	p := &PendingIngest{s: s, ctx: ctx, orgID: orgID, colID: colID, want: s.cfg.Keyring.Want(o, 1), got: make(chan ingestTarget, 1)}
 	go func() {
-		t, err := s.cfg.Store.ReadIngestTarget(ctx, orgID, colID, want, []string(s.cfg.ProviderKeys), replay)
-		got <- read{t, err}
+		t, err := s.cfg.Store.ReadIngestTarget(ctx, orgID, colID, p.want, []string(s.cfg.ProviderKeys), replay)
+		p.got <- ingestTarget{t, err}
 	}()
-	in, invalid := prepare()
-	r := <-got
+	return p
+}
+
+// Refuse ends an ingest whose request the caller found wrong (invalid): a missing organisation is
+// answered before anything wrong with the request, as on every organisation route.
+func (p *PendingIngest) Refuse(invalid error) error {
+	if r := <-p.got; errors.Is(r.err, domain.ErrNotFound) && r.target.Org.ID == "" {
+		return r.err
+	}
+	return invalid
+}
+
+// Ingest ends the ingest with the request's documents (each a compacted JSON object, at most
+// MaxDocumentSize bytes as sent) and its Idempotency-Key.
+func (p *PendingIngest) Ingest(docs []json.RawMessage, key idempotency.Key) (Ingested, error) {
+	s, ctx := p.s, p.ctx
+	r := <-p.got
 	target, err := r.target, r.err
-	switch {
-	case errors.Is(err, domain.ErrNotFound) && target.Org.ID == "": // the organisation: 404 before all
-		return idempotency.Answer{}, err
-	case invalid != nil:
-		return idempotency.Answer{}, invalid
-	case err != nil:
-		return idempotency.Answer{}, err
+	if err == nil && (len(docs) == 0 || len(docs) > MaxDocuments) {
+		err = TooMany(len(docs))
 	}
-	key, docs, org := in.Key, in.Docs, target.Org
-	if replay, err := s.cfg.Idempotency.Stored(key, target.Replay); err != nil || replay != nil {
-		if replay == nil {
-			return idempotency.Answer{}, err
-		}
-		return *replay, nil
+	if err != nil {
+		return Ingested{}, err
 	}
+	if prev, err := s.cfg.Idempotency.Found(key, target.Replay); err != nil || prev != nil {
+		return decodeIngested(prev, err)
+	}
+	org, col := target.Org, target.Collection
 	// The statement narrows the data key to those its organisation's keys could wrap; this is the rule.
 	// A key without room for the whole batch is not used: a new one is made.
-	if dk := target.DataKey; dk != nil && (dk.KeyARN != s.wrappingKey(org, target.Collection.Region) || dk.Uses+len(docs) > want.MaxUses) {
+	if dk := target.DataKey; dk != nil && (dk.KeyARN != s.wrappingKey(org, col.Region) || dk.Uses+len(docs) > p.want.MaxUses) {
 		target.DataKey = nil
 	}
-	col := target.Collection
 	if err := refuseIngest(col.State); err != nil {
-		return idempotency.Answer{}, err
+		return Ingested{}, err
 	}
+	buf := batches.Get()
+	defer batches.Put(buf)
+	w, err := s.seal(ctx, org, col, target.DataKey, docs, buf)
+	if err != nil {
+		return Ingested{}, err
+	}
+	result := Ingested{IDs: w.IDs}
+	if w.Replay, err = key.Record(result); err != nil {
+		return Ingested{}, err
+	}
+	state, stored, err := s.cfg.Store.WriteIngest(ctx, w, refusedIngest)
+	if err != nil {
+		return Ingested{}, err
+	}
+	if err := refuseIngest(state); err != nil {
+		return Ingested{}, err
+	}
+	if !stored {
+		// A concurrent request under the same key committed first: its result is the result.
+		return decodeIngested(s.cfg.Idempotency.Winner(ctx, key))
+	}
+	return result, nil
+}
+
+func decodeIngested(prev []byte, err error) (Ingested, error) {
+	if err != nil {
+		return Ingested{}, err
+	}
+	return idempotency.Decode[Ingested](prev)
+}
+
+// seal seals the batch into buf, sized for all of it, each document's nonce and ciphertext after
+// the last one's, which is how the write sends them.
+func (s *Service) seal(ctx context.Context, org domain.Org, col domain.Collection, dk *store.DataKey, docs []json.RawMessage,
+	buf *[]byte) (store.IngestWrite, error) {
 	w := store.IngestWrite{OrgID: org.ID, CollectionID: col.ID, AADVersion: keyring.SealVersion, CreatedAt: s.cfg.Store.Now(),
 		IDs: make([]string, len(docs)), Ends: make([]int32, len(docs))}
-	// The batch is sealed into one pooled buffer sized for all of it, each document's nonce and
-	// ciphertext after the last one's, which is how the write sends them.
 	size := 0
 	for _, d := range docs {
 		size += envelope.SealedSize(len(d))
 	}
-	buf := batches.Get()
-	defer batches.Put(buf)
 	*buf = slices.Grow(*buf, size)
-	err = s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), target.DataKey, func(box *keyring.Box) error {
+	err := s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), dk, func(box *keyring.Box) error {
 		w.DataKeyID = box.DataKeyID()
 		for i, d := range docs {
 			w.IDs[i] = domain.NewID("doc")
@@ -153,27 +218,8 @@ func (s *Service) IngestWhile(ctx context.Context, orgID, colID string, replay *
 		}
 		return nil
 	})
-	if err != nil {
-		return idempotency.Answer{}, err
-	}
 	w.Sealed = *buf
-	body, err := in.Render(w.IDs)
-	if err != nil {
-		return idempotency.Answer{}, err
-	}
-	w.Replay = key.Record(body)
-	state, stored, err := s.cfg.Store.WriteIngest(ctx, w, refusedIngest)
-	if err != nil {
-		return idempotency.Answer{}, err
-	}
-	if err := refuseIngest(state); err != nil {
-		return idempotency.Answer{}, err
-	}
-	if !stored {
-		// A concurrent request under the same key committed first: its answer is the answer.
-		return s.cfg.Idempotency.Winner(ctx, key)
-	}
-	return idempotency.Answer{Status: idempotency.Created, Body: body}, nil
+	return w, err
 }
 
 // refusedIngest are the states refuseIngest refuses.

@@ -73,19 +73,10 @@ func raw(docs ...string) []json.RawMessage {
 	return out
 }
 
-func renderIDs(ids []string) ([]byte, error) { return json.Marshal(ids) }
-
 func (f *fixture) ingest(t *testing.T, o domain.Org, c domain.Collection, key idempotency.Key, docs ...string) ([]string, error) {
 	t.Helper()
-	a, err := f.svc.Ingest(t.Context(), o.ID, c.ID, documents.IngestRequest{Docs: raw(docs...), Key: key, Render: renderIDs})
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	if err := json.Unmarshal(a.Body, &ids); err != nil || a.Status != idempotency.Created {
-		t.Fatalf("answer %d %s (%v)", a.Status, a.Body, err)
-	}
-	return ids, nil
+	res, err := f.svc.Ingest(t.Context(), o.ID, c.ID, raw(docs...), key)
+	return res.IDs, err
 }
 
 func wantCode(t *testing.T, what string, err error, kind domain.Kind, code string) {

@@ -1,12 +1,20 @@
-// Package idempotency keeps the answers of requests made with an Idempotency-Key (SPEC §1): a retry
-// with the same key and body gets the first answer again and creates nothing new; the same key with
-// another body is refused. An answer is stored in the transaction that did the work it answers for.
+// Package idempotency keeps the results of requests made with an Idempotency-Key: a retry with the
+// same key and body gets the first result again and creates nothing new; the same key with another
+// body is refused. A result is stored in the transaction that did the work it is the result of, as
+// the domain value the service returned (the organisation, the documents' ids), which the API
+// renders as it renders a fresh one.
+//
+// One protocol serves every idempotent use case: Key names the request, Replayed (or Lookup and
+// Found, for a caller that reads it in a statement of its own) finds a stored result, Save (or
+// Record, written by the caller's own statement) stores the new one, and Winner answers a request
+// that lost the race to a concurrent one under the same key.
 package idempotency
 
 import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"unicode/utf8"
 
@@ -23,7 +31,7 @@ type Key struct {
 // Key reads a request's Idempotency-Key header value for route, sent by actor with body raw. The
 // scope keeps principals and routes apart, so one caller's key never replays another's answer. The
 // body is identified by an HMAC under the keeper's secret, which the database does not hold, so that
-// a stored hash never confirms a guess about a body (SPEC §16). An empty header gives the zero Key.
+// a stored hash never confirms a guess about a body. An empty header gives the zero Key.
 func (kp *Keeper) Key(header, route, actor string, raw []byte) (Key, error) {
 	k, err := named(header, route, actor)
 	if err != nil || k.value == "" {
@@ -58,13 +66,7 @@ func (kp *Keeper) Lookup(header, route, actor string) *store.ReplayKey {
 	return k.Lookup()
 }
 
-// Answer is a response: its status and its body as sent.
-type Answer struct {
-	Status int
-	Body   []byte
-}
-
-// Keeper stores and replays answers.
+// Keeper stores and replays results.
 type Keeper struct {
 	store  *store.Store
 	secret []byte
@@ -78,9 +80,14 @@ func New(st *store.Store, secret string) *Keeper {
 	return &Keeper{store: st, secret: mac.Sum(nil)}
 }
 
-// Replayed is the stored answer for k, or nil when there is none (always for the zero Key). The same
-// key with another body is idempotency_key_reused.
-func (kp *Keeper) Replayed(ctx context.Context, k Key) (*Answer, error) {
+// ErrLost says a concurrent request under the same key committed its result first: the caller
+// rolls back what it did and answers with Winner instead.
+var ErrLost = errors.New("idempotency: a concurrent request with this key won")
+
+// Replayed is the result stored under k, read in a statement of its own: nil when there is none
+// (always for the zero Key); idempotency_key_reused when k answered another body. A caller that
+// reads it within a statement of its own names it with k.Lookup() and hands it to Found.
+func (kp *Keeper) Replayed(ctx context.Context, k Key) ([]byte, error) {
 	if k.value == "" {
 		return nil, nil
 	}
@@ -88,55 +95,10 @@ func (kp *Keeper) Replayed(ctx context.Context, k Key) (*Answer, error) {
 	if err != nil || r == nil {
 		return nil, err
 	}
-	return &Answer{Status: r.Status, Body: r.Body}, nil
+	return r.Body, nil
 }
 
-// errRaceLost says a concurrent request with the same key committed first.
-var errRaceLost = errors.New("idempotency: a concurrent request with this key won")
-
-// Created is the status of every answer Do makes: both idempotent routes create (an organisation,
-// documents), and a replay answers what the first request answered.
-const Created = 201
-
-// Do runs work in one transaction and answers Created with the body work returns, storing that answer
-// under k in the same transaction. fresh is false when a concurrent request with the same key
-// committed first: then work is rolled back and that request's answer is returned instead.
-func (kp *Keeper) Do(ctx context.Context, k Key, work func(tx *store.Q) ([]byte, error)) (a Answer, fresh bool, err error) {
-	err = kp.store.InTx(ctx, func(tx *store.Q) error {
-		body, err := work(tx)
-		if err != nil {
-			return err
-		}
-		a = Answer{Status: Created, Body: body}
-		if k.value == "" {
-			return nil
-		}
-		saved, err := tx.SaveReplay(ctx, k.scope, k.value, k.hash, store.Replay{Status: Created, Body: body})
-		if err != nil {
-			return err
-		}
-		if !saved {
-			return errRaceLost
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errRaceLost):
-		won, err := kp.Winner(ctx, k)
-		if err != nil {
-			return Answer{}, false, err
-		}
-		return won, false, nil
-	case err != nil:
-		return Answer{}, false, err
-	}
-	return a, true, nil
-}
-
-// Purge deletes stored answers past their 24 hours. Every replica may; the DELETE is idempotent.
-func (kp *Keeper) Purge(ctx context.Context) error { return kp.store.PurgeReplays(ctx) }
-
-// Lookup names k's stored answer for a caller that reads it within a statement of its own; nil for
+// Lookup names k's stored result for a caller that reads it within a statement of its own; nil for
 // the zero Key.
 func (k Key) Lookup() *store.ReplayKey {
 	if k.value == "" {
@@ -145,10 +107,9 @@ func (k Key) Lookup() *store.ReplayKey {
 	return &store.ReplayKey{Scope: k.scope, Key: k.value}
 }
 
-// Stored is Replayed for an answer the caller read itself (found, read under k.Lookup(); nil when
-// there was none): nil when there is nothing to replay, idempotency_key_reused when the key answered
-// another body.
-func (kp *Keeper) Stored(k Key, found *store.StoredReplay) (*Answer, error) {
+// Found is Replayed for a result the caller read itself (found, read under k.Lookup(); nil when
+// there was none).
+func (kp *Keeper) Found(k Key, found *store.StoredReplay) ([]byte, error) {
 	if k.value == "" || found == nil {
 		return nil, nil
 	}
@@ -156,28 +117,53 @@ func (kp *Keeper) Stored(k Key, found *store.StoredReplay) (*Answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Answer{Status: r.Status, Body: r.Body}, nil
+	return r.Body, nil
 }
 
-// Record is the Created answer body to store under k in the statement that does the work it answers
-// for; nil for the zero Key.
-func (k Key) Record(body []byte) *store.ReplayRecord {
+// Record is result, encoded, to store under k in the statement or transaction that does the work
+// it is the result of; nil for the zero Key.
+func (k Key) Record(result any) (*store.ReplayRecord, error) {
 	if k.value == "" {
-		return nil
+		return nil, nil
+	}
+	body, err := json.Marshal(result)
+	if err != nil {
+		return nil, err
 	}
 	return &store.ReplayRecord{ReplayKey: store.ReplayKey{Scope: k.scope, Key: k.value}, RequestHash: k.hash,
-		Replay: store.Replay{Status: Created, Body: body}}
+		Replay: store.Replay{Body: body}}, nil
 }
 
-// Winner is the answer of the concurrent request under k that committed first, for a caller whose
-// own answer was not stored (store.WriteIngest).
-func (kp *Keeper) Winner(ctx context.Context, k Key) (Answer, error) {
+// Save stores result under k within tx, the transaction that did the work; ErrLost when a
+// concurrent request under k committed first. Nothing is stored for the zero Key.
+func Save(ctx context.Context, tx *store.Q, k Key, result any) error {
+	rec, err := k.Record(result)
+	if err != nil || rec == nil {
+		return err
+	}
+	saved, err := tx.SaveReplay(ctx, rec.Scope, rec.Key, rec.RequestHash, rec.Replay)
+	if err == nil && !saved {
+		err = ErrLost
+	}
+	return err
+}
+
+// Winner is the result of the concurrent request under k that committed first, for a caller whose
+// own result was not stored (ErrLost, or store.WriteIngest's stored false).
+func (kp *Keeper) Winner(ctx context.Context, k Key) ([]byte, error) {
 	won, err := kp.Replayed(ctx, k)
 	if err == nil && won == nil {
-		err = errors.New("idempotency: the winning answer vanished")
+		err = errors.New("idempotency: the winning result vanished")
 	}
-	if err != nil {
-		return Answer{}, err
-	}
-	return *won, nil
+	return won, err
+}
+
+// Purge deletes stored results past their 24 hours. Every replica may; the DELETE is idempotent.
+func (kp *Keeper) Purge(ctx context.Context) error { return kp.store.PurgeReplays(ctx) }
+
+// Decode is a stored result as the service that stored it encoded it.
+func Decode[T any](body []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(body, &v)
+	return v, err
 }

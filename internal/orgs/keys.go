@@ -2,7 +2,7 @@ package orgs
 
 import (
 	"context"
-	"math"
+	"github.com/cmekd/cmekd/internal/access"
 	"slices"
 	"strings"
 	"time"
@@ -96,7 +96,7 @@ func (s *Service) awaitKeyCheck(ctx context.Context) error {
 	wait := r.Delay()
 	if wait > maxKeyCheckWait {
 		r.Cancel()
-		return RateLimited(wait)
+		return access.RateLimited(wait)
 	}
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -109,13 +109,6 @@ func (s *Service) awaitKeyCheck(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// RateLimited is 429 rate_limited, retryable after wait (at least a second).
-func RateLimited(wait time.Duration) *domain.Error {
-	e := domain.Errorf(domain.KindRateLimited, domain.CodeRateLimited, "too many requests of this kind; retry after the Retry-After seconds")
-	e.RetryAfter = max(1, int(math.Ceil(wait.Seconds())))
-	return e
 }
 
 // PolicyInput is what GET /v1/key-policy asks for.

@@ -1,14 +1,10 @@
-// Package orgs is the use-case service of organisations (SPEC §5): creation (validate, verify the key,
-// then one transaction with the key link, the events and the idempotent answer), rename, deletion,
-// tokens and authentication, the audit trail, and the key checks and key policies of onboarding.
+// Package orgs is the use-case service of organisations: creation (validate, verify the key, then
+// one transaction with the key link, the events and the idempotent result), rename, deletion,
+// regions, the audit trail, and the key checks and key policies of onboarding.
 package orgs
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -33,8 +29,6 @@ type Config struct {
 	Idempotency *idempotency.Keeper
 	Logger      *slog.Logger
 	Rules       keyarn.Rules
-	// AdminToken is CMEKD_ADMIN_TOKEN, the platform operator's token.
-	AdminToken string
 	// PlatformPrincipal is named in generated key policies.
 	PlatformPrincipal string
 	// DataPrincipal is CMEKD_DATA_PRINCIPAL: set, generated policies are grant mode's (SPEC §12).
@@ -86,52 +80,69 @@ type EncryptionInput struct {
 }
 
 // Create validates, verifies the key of a customer-managed organisation, then stores the
-// organisation, its key link and its events in one transaction with the idempotent answer, which
-// render encodes. A retry under the same Idempotency-Key gets the first answer.
-func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput, key idempotency.Key,
-	render func(domain.Org) ([]byte, error)) (idempotency.Answer, error) {
-	if replay, err := s.cfg.Idempotency.Replayed(ctx, key); err != nil || replay != nil {
-		return deref(replay), err
+// organisation, its key link, its events and the idempotent result in one transaction. A retry under
+// the same Idempotency-Key gets the organisation the first request made, and makes none.
+func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput, key idempotency.Key) (domain.Org, error) {
+	if prev, err := s.cfg.Idempotency.Replayed(ctx, key); err != nil || prev != nil {
+		return s.replayed(prev, err)
 	}
 	o, err := s.Validate(in)
 	if err != nil {
-		return idempotency.Answer{}, err
+		return domain.Org{}, err
 	}
 	var made []grants.Made
 	if o.Mode == domain.ModeCustomerManaged {
 		if made, err = s.verifyLinks(ctx, o.ID, o.Region, o.KeyARN, "", o.BackupKeyARN); err != nil {
-			return idempotency.Answer{}, err
+			return domain.Org{}, err
 		}
 	}
-	a, fresh, err := s.cfg.Idempotency.Do(ctx, key, func(tx *store.Q) ([]byte, error) {
+	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
 		o.CreatedAt = tx.Now()
 		actor := p.Actor()
 		events := append([]domain.Event{{OrgID: o.ID, Type: domain.EventOrgCreated, Actor: actor, Region: o.Region}},
 			verifiedEvents(o.ID, actor, domain.Region{Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN})...)
 		// One round trip for the organisation, its links and these events.
 		if err := tx.InsertOrg(ctx, o, events...); err != nil {
-			return nil, err
+			return err
 		}
 		if err := grants.Record(ctx, tx, actor, s.cfg.DataPrincipal, made); err != nil {
-			return nil, err
+			return err
 		}
-		return render(o)
+		return idempotency.Save(ctx, tx, key, o)
 	})
-	if err != nil || !fresh {
-		// Nothing of this organisation was stored (or a retry's first answer was): its grants go.
+	if err != nil {
+		// Nothing of this organisation was stored: its grants go.
 		s.release(ctx, made)
 	}
-	if fresh {
-		s.cfg.Logger.InfoContext(ctx, "organisation created", "request_id", domain.RequestID(ctx), "org_id", o.ID, "key_arn", o.KeyARN, "mode", o.Mode)
+	if errors.Is(err, idempotency.ErrLost) {
+		return s.replayed(s.cfg.Idempotency.Winner(ctx, key))
 	}
-	return a, err
+	if err != nil {
+		return domain.Org{}, err
+	}
+	s.cfg.Logger.InfoContext(ctx, "organisation created", "request_id", domain.RequestID(ctx), "org_id", o.ID, "key_arn", o.KeyARN, "mode", o.Mode)
+	return s.tenantView(o), nil
 }
 
-func deref(a *idempotency.Answer) idempotency.Answer {
-	if a == nil {
-		return idempotency.Answer{}
+// replayed is the organisation an earlier request under the same Idempotency-Key made.
+func (s *Service) replayed(prev []byte, err error) (domain.Org, error) {
+	if err != nil {
+		return domain.Org{}, err
 	}
-	return *a
+	o, err := idempotency.Decode[domain.Org](prev)
+	return s.tenantView(o), err
+}
+
+// tenantView is the organisation as its tenants see it: the platform's key is never shown to them,
+// and a provider_managed organisation's key status is the platform key's in its home region.
+func (s *Service) tenantView(o domain.Org) domain.Org {
+	if o.Mode == domain.ModeProviderManaged && s.cfg.Health != nil {
+		o.KeyStatus = s.cfg.Health.ProviderKeyStatus(o.Region)
+	}
+	if len(o.Regions) == 0 {
+		o.Regions = []string{o.Region}
+	}
+	return o
 }
 
 // Validate checks a create request against the rules of §3 and turns it into the organisation to
@@ -216,9 +227,10 @@ func arnError(err error) error {
 	return err
 }
 
-// Get reads one organisation.
+// Get reads one organisation as its tenants see it.
 func (s *Service) Get(ctx context.Context, id string) (domain.Org, error) {
-	return s.cfg.Store.Org(ctx, id)
+	o, err := s.cfg.Store.Org(ctx, id)
+	return s.tenantView(o), err
 }
 
 // List lists the organisations p may see: all for the admin, its own for an organisation token.
@@ -227,7 +239,11 @@ func (s *Service) List(ctx context.Context, p domain.Principal, page domain.Page
 	if p.Role != domain.RoleAdmin {
 		only = p.OrgID
 	}
-	return s.cfg.Store.Orgs(ctx, page, only)
+	list, next, err := s.cfg.Store.Orgs(ctx, page, only)
+	for i := range list {
+		list[i] = s.tenantView(list[i])
+	}
+	return list, next, err
 }
 
 // PatchInput is what PATCH /v1/orgs/{org} asks for; Encryption is whatever the body held there.
@@ -312,108 +328,4 @@ func (s *Service) Events(ctx context.Context, orgID, typ string, page domain.Pag
 		return nil, "", e
 	}
 	return s.cfg.Store.Events(ctx, orgID, typ, page)
-}
-
-// tokenPrefix marks cmekd secrets so secret scanners can find leaked ones.
-const tokenPrefix = "cmekd_"
-
-// newTokenSecret returns a fresh secret (256 random bits) and the hash that is stored instead.
-func newTokenSecret() (secret string, hash []byte) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	secret = tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	return secret, hashSecret(secret)
-}
-
-func hashSecret(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
-	return h[:]
-}
-
-var errUnauthorized = domain.Errorf(domain.KindUnauthenticated, domain.CodeUnauthorized,
-	"send a valid token as Authorization: Bearer <token>")
-
-// Authenticate resolves a bearer secret into a Principal: the admin token from configuration, or a
-// live organisation token looked up by the hash of its secret.
-func (s *Service) Authenticate(ctx context.Context, secret string) (domain.Principal, error) {
-	switch {
-	case secret == "":
-		return domain.Principal{}, errUnauthorized
-	case s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.AdminToken)) == 1:
-		return domain.Principal{Role: domain.RoleAdmin}, nil
-	case strings.HasPrefix(secret, tokenPrefix):
-		tok, err := s.cfg.Store.TokenByHash(ctx, hashSecret(secret))
-		if errors.Is(err, domain.ErrNotFound) {
-			return domain.Principal{}, errUnauthorized
-		} else if err != nil {
-			return domain.Principal{}, err
-		}
-		return domain.Principal{Role: tok.Role, OrgID: tok.OrgID, TokenID: tok.ID, Workspace: tok.Workspace}, nil
-	}
-	return domain.Principal{}, errUnauthorized
-}
-
-// TokenInput is what POST …/tokens asks for.
-type TokenInput struct {
-	Name string
-	Role string
-	// Workspace names the workspace of a token with role workspace (SPEC §13), and only of one.
-	Workspace string
-}
-
-// CreateToken makes a token of the organisation; the secret is returned once and only its hash kept.
-func (s *Service) CreateToken(ctx context.Context, p domain.Principal, orgID string, in TokenInput) (domain.Token, string, error) {
-	name, err := domain.ValidName("name", in.Name)
-	if err != nil {
-		return domain.Token{}, "", err
-	}
-	r := domain.Role(in.Role)
-	switch {
-	case !r.Valid():
-		return domain.Token{}, "", domain.Invalid("role", "role must be owner, operator, member or workspace")
-	case r == domain.RoleWorkspace && in.Workspace == "":
-		return domain.Token{}, "", domain.Invalid("workspace", "a token with role workspace names its workspace")
-	case r != domain.RoleWorkspace && in.Workspace != "":
-		return domain.Token{}, "", domain.Invalid("workspace", "only a token with role workspace belongs to a workspace")
-	}
-	secret, hash := newTokenSecret()
-	tok := domain.Token{ID: domain.NewID("tok"), OrgID: orgID, Name: name, Role: r}
-	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		if r == domain.RoleWorkspace {
-			w, err := tx.Workspace(ctx, orgID, in.Workspace)
-			if errors.Is(err, domain.ErrNotFound) {
-				return domain.Invalid("workspace", "the organisation has no workspace of that name")
-			} else if err != nil {
-				return err
-			}
-			tok.WorkspaceID, tok.Workspace = w.ID, w.Name
-		}
-		tok.CreatedAt = tx.Now()
-		if err := tx.InsertToken(ctx, tok, hash); err != nil {
-			return err
-		}
-		return tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: domain.EventTokenCreated,
-			Actor: p.Actor(), Reason: tok.ID + " (" + string(r) + ")"})
-	})
-	if err != nil {
-		return domain.Token{}, "", err
-	}
-	return tok, secret, nil
-}
-
-// Tokens lists the organisation's live tokens.
-func (s *Service) Tokens(ctx context.Context, orgID string, page domain.Page) ([]domain.Token, string, error) {
-	return s.cfg.Store.Tokens(ctx, orgID, page)
-}
-
-// RevokeToken revokes a live token of the organisation.
-func (s *Service) RevokeToken(ctx context.Context, p domain.Principal, orgID, id string) error {
-	return s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		if err := tx.RevokeToken(ctx, orgID, id); err != nil {
-			return err
-		}
-		return tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: domain.EventTokenRevoked, Actor: p.Actor(), Reason: id})
-	})
 }

@@ -76,6 +76,7 @@ func (s *Service) AddRegion(ctx context.Context, p domain.Principal, org domain.
 		return r, err
 	}
 	r.Status = domain.KeyHealthy
+	r = s.regionView(org, r)
 	s.cfg.Logger.InfoContext(ctx, "region linked", "request_id", domain.RequestID(ctx), "org_id", org.ID, "region", r.Region,
 		"key_arn", r.KeyARN, "backup_key_arn", r.BackupKeyARN)
 	return r, nil
@@ -166,7 +167,7 @@ func (s *Service) verifyLinks(ctx context.Context, orgID, region, keyARN, replic
 	if err != nil {
 		return nil, err
 	}
-	made = appendMade(made, orgID, region, domain.PurposeData, keyARN, data)
+	made = grants.Kept(made, orgID, region, domain.PurposeData, data)
 	if backupARN == "" || backupARN == keyARN {
 		return made, nil
 	}
@@ -175,67 +176,44 @@ func (s *Service) verifyLinks(ctx context.Context, orgID, region, keyARN, replic
 		s.release(ctx, made)
 		return nil, err
 	}
-	return appendMade(made, orgID, region, domain.PurposeBackup, backupARN, backup), nil
+	return grants.Kept(made, orgID, region, domain.PurposeBackup, backup), nil
 }
 
 // linkRequest is the verification of a key to link for purpose: in grant mode, with its grant.
 func (s *Service) linkRequest(orgID, region, purpose, keyARN, replicaOf string) verify.Request {
-	req := verify.Request{Key: keyARN, Region: region, OrgID: orgID, Steps: verify.Full, ReplicaOf: replicaOf, Purpose: purpose}
-	if s.cfg.Verifier.GrantMode() {
-		req.Grant = grants.Name(orgID, region, purpose)
-	}
-	return req
-}
-
-// appendMade adds the grant a passed verification kept, if any.
-func appendMade(made []grants.Made, orgID, region, purpose, keyARN string, r verify.Report) []grants.Made {
-	if r.Grant == nil {
-		return made
-	}
-	return append(made, grants.Made{Link: domain.KeyLink{OrgID: orgID, Region: region, Purpose: purpose, KeyARN: r.KeyARN}, Grant: *r.Grant})
+	return grants.LinkRequest(s.cfg.Verifier.GrantMode(), orgID, region, purpose, keyARN, replicaOf)
 }
 
 // release retires the new grants of links that were not stored after all.
 func (s *Service) release(ctx context.Context, made []grants.Made) {
-	if s.cfg.Grants == nil {
-		return
-	}
-	for _, m := range made {
-		if m.Grant.New {
-			s.cfg.Grants.Release(context.WithoutCancel(ctx), m.Link.KeyARN, m.Grant.ID)
-		}
-	}
+	s.cfg.Grants.ReleaseNew(ctx, made)
 }
 
 func (s *Service) verifyKey(ctx context.Context, req verify.Request) (verify.Report, error) {
-	purpose := req.Purpose
 	report := s.cfg.Verifier.Run(ctx, req)
-	if report.OK() {
-		return report, nil
-	}
-	details := map[string]any{"checks": report.Checks, "purpose": purpose, "key_arn": report.KeyARN}
-	if report.Transient() {
-		e := domain.Errorf(domain.KindUnavailable, domain.CodeKMSUnreachable,
-			"KMS could not be reached to verify the key; nothing was stored, retry shortly")
-		e.Details, e.RetryAfter = details, 5
-		return report, e
-	}
-	what := "the key"
-	if purpose == domain.PurposeBackup {
-		what = "the backup key"
-	}
-	msg := what + " could not be verified; nothing was stored. Fix what the failed checks say and retry"
-	if c, ok := report.FirstFailure(); ok && c.Message != "" {
-		msg = what + " could not be verified (" + c.Name + "): " + c.Message
-	}
-	e := domain.Errorf(domain.KindInvalid, domain.CodeKeyVerificationFailed, "%s", msg)
-	e.Details = details
-	return report, e
+	return report, verify.Failure(report, req.Purpose)
 }
 
-// Regions lists the regions an organisation uses, home first.
+// Regions lists the regions an organisation uses, home first, as its tenants see them.
 func (s *Service) Regions(ctx context.Context, org domain.Org) ([]domain.Region, error) {
-	return s.cfg.Store.Regions(ctx, org.ID)
+	list, err := s.cfg.Store.Regions(ctx, org.ID)
+	for i := range list {
+		list[i] = s.regionView(org, list[i])
+	}
+	return list, err
+}
+
+// regionView is a region as the organisation's tenants see it: a provider_managed organisation's
+// regions use the platform's keys, which are never shown to them; their status is that key's.
+func (s *Service) regionView(org domain.Org, r domain.Region) domain.Region {
+	r.Home = r.Region == org.Region
+	if org.Mode == domain.ModeProviderManaged {
+		r.KeyARN, r.BackupKeyARN = "", ""
+		if s.cfg.Health != nil {
+			r.Status = s.cfg.Health.ProviderKeyStatus(r.Region)
+		}
+	}
+	return r
 }
 
 // Region reads one region of an organisation.
@@ -243,5 +221,6 @@ func (s *Service) Region(ctx context.Context, org domain.Org, region string) (do
 	if !keyarn.ValidRegion(region) {
 		return domain.Region{}, domain.NotFound("region") // names no region: never reaches a query
 	}
-	return s.cfg.Store.Region(ctx, org.ID, region)
+	r, err := s.cfg.Store.Region(ctx, org.ID, region)
+	return s.regionView(org, r), err
 }

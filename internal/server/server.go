@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cmekd/cmekd/internal/access"
 	"io"
 	"log/slog"
 	"net"
@@ -209,11 +210,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		},
 		Idempotency: idem,
 		Clock:       clk,
+		Access:      access.New(st, string(cfg.AdminToken)),
 		Orgs: orgs.New(orgs.Config{Store: st, Verifier: verifier, Idempotency: idem, Logger: log, Rules: rules,
-			AdminToken: string(cfg.AdminToken), PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal, Grants: granter, Health: healthSvc,
+			PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal, Grants: granter, Health: healthSvc,
 			KeyChecksPerSecond: keyChecksPerSecond,
 			ProviderRegion:     func(region string) bool { _, ok := provider.For(region); return ok },
 			IsProviderKey:      provider.Is}),
+		Grants: grants.NewService(grants.ServiceConfig{Store: st, Verifier: verifier, Granter: granter,
+			DataPrincipal: cfg.DataPrincipal, Prober: healthSvc, Logger: log}),
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),
 		Documents: documents.New(documents.Config{Store: st, Keyring: keys, Idempotency: idem,
 			ProviderKeys: cfg.ProviderKeys()}),

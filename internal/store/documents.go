@@ -360,13 +360,13 @@ func (q *Q) ReadIngestTarget(ctx context.Context, orgID, collectionID string, wa
 		cRecoverable                                    *bool
 		kID, kOrg, kPurpose, kOwner, kARN               *string
 		kWrapped, rHash, rBody                          []byte
-		kUses, rStatus                                  *int
+		kUses                                           *int
 		kAt                                             *time.Time
 	)
 	err := q.db.QueryRow(ctx, `
 SELECT o.encryption_mode, o.region, l.key_arn,
     c.id, c.org_id, c.name, c.region, c.state, c.state_reason, c.state_changed_at, c.recoverable, c.created_at,
-    k.id, k.org_id, k.purpose, k.owner_id, k.key_arn, k.wrapped, k.uses, k.created_at, r.request_hash, r.status, r.body
+    k.id, k.org_id, k.purpose, k.owner_id, k.key_arn, k.wrapped, k.uses, k.created_at, r.request_hash, r.body
 FROM orgs o
 LEFT JOIN collections c ON c.org_id = o.id AND c.id = $2
 LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = 'data'
@@ -380,7 +380,7 @@ WHERE o.id = $1`,
 		scope, key, q.Now().Add(-IdempotencyTTL), platformKeys).Scan(
 		&t.Org.Mode, &t.Org.Region, &arn,
 		&cID, &cOrg, &cName, &cRegion, &cState, &cReason, &cChanged, &cRecoverable, &cAt,
-		&kID, &kOrg, &kPurpose, &kOwner, &kARN, &kWrapped, &kUses, &kAt, &rHash, &rStatus, &rBody)
+		&kID, &kOrg, &kPurpose, &kOwner, &kARN, &kWrapped, &kUses, &kAt, &rHash, &rBody)
 	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
 		return t, domain.NotFound("organisation")
 	} else if err != nil {
@@ -400,8 +400,8 @@ WHERE o.id = $1`,
 		t.DataKey = &DataKey{ID: *kID, OrgID: *kOrg, Purpose: *kPurpose, OwnerID: *kOwner, KeyARN: *kARN, Wrapped: kWrapped,
 			Uses: *kUses, CreatedAt: kAt.UTC()}
 	}
-	if rStatus != nil {
-		t.Replay = &StoredReplay{RequestHash: rHash, Replay: Replay{Status: *rStatus, Body: rBody}}
+	if rHash != nil {
+		t.Replay = &StoredReplay{RequestHash: rHash, Replay: Replay{Body: rBody}}
 	}
 	return t, nil
 }
@@ -453,22 +453,22 @@ func (q *Q) WriteIngest(ctx context.Context, w IngestWrite, refused []string) (s
 WITH c AS MATERIALIZED (SELECT state FROM collections WHERE org_id = $1 AND id = $2 FOR SHARE),
 ok AS (SELECT FROM c WHERE state <> ALL ($3::text[])),
 r AS (
-    INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at)
-    SELECT $4::text, $5::text, $6::bytea, $7::int, $8::bytea, $9::timestamptz WHERE $4::text IS NOT NULL AND EXISTS (SELECT FROM ok)
-    ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
+    INSERT INTO idempotency_keys (scope, key, request_hash, body, created_at)
+    SELECT $4::text, $5::text, $6::bytea, $7::bytea, $8::timestamptz WHERE $4::text IS NOT NULL AND EXISTS (SELECT FROM ok)
+    ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
         body = EXCLUDED.body, created_at = EXCLUDED.created_at
-    WHERE idempotency_keys.created_at <= $10
+    WHERE idempotency_keys.created_at <= $9
     RETURNING 1),
 go AS (SELECT FROM ok WHERE $4::text IS NULL OR EXISTS (SELECT FROM r)),
 d AS (
     INSERT INTO documents (id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at)
-    SELECT u.id, $1, $2, $11, $12, substring($14::bytea FROM u.start + 1 FOR 12),
-        substring($14::bytea FROM u.start + 13 FOR u.stop - u.start - 12), $9
-    FROM unnest($13::text[], $15::int[], $16::int[]) AS u (id, start, stop)
+    SELECT u.id, $1, $2, $10, $11, substring($13::bytea FROM u.start + 1 FOR 12),
+        substring($13::bytea FROM u.start + 13 FOR u.stop - u.start - 12), $8
+    FROM unnest($12::text[], $14::int[], $15::int[]) AS u (id, start, stop)
     WHERE EXISTS (SELECT FROM go)),
-n AS (UPDATE data_keys SET uses = uses + cardinality($13::text[]) WHERE id = $11 AND EXISTS (SELECT FROM go))
+n AS (UPDATE data_keys SET uses = uses + cardinality($12::text[]) WHERE id = $10 AND EXISTS (SELECT FROM go))
 SELECT state, EXISTS (SELECT FROM go) FROM c`,
-		w.OrgID, w.CollectionID, refused, scope, r.Key, r.RequestHash, r.Status, r.Body, w.CreatedAt, w.CreatedAt.Add(-IdempotencyTTL),
+		w.OrgID, w.CollectionID, refused, scope, r.Key, r.RequestHash, r.Body, w.CreatedAt, w.CreatedAt.Add(-IdempotencyTTL),
 		w.DataKeyID, int16(w.AADVersion), w.IDs, w.Sealed, starts(w.Ends), w.Ends).Scan(&state, &stored)
 	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
 		return "", false, domain.NotFound("collection")

@@ -12,10 +12,10 @@ import (
 // IdempotencyTTL is how long a stored answer is replayed (SPEC §1).
 const IdempotencyTTL = 24 * time.Hour
 
-// Replay is a stored answer to a request made with an Idempotency-Key.
+// Replay is the stored result of a request made with an Idempotency-Key, encoded by the service
+// that made it.
 type Replay struct {
-	Status int
-	Body   []byte
+	Body []byte
 }
 
 var errIdempotencyKeyReused = domain.Errorf(domain.KindInvalid, domain.CodeIdempotencyKeyReused,
@@ -26,8 +26,8 @@ var errIdempotencyKeyReused = domain.Errorf(domain.KindInvalid, domain.CodeIdemp
 func (q *Q) Replayed(ctx context.Context, scope, key string, requestHash []byte) (*Replay, error) {
 	var r Replay
 	var h []byte
-	err := q.db.QueryRow(ctx, `SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at > $3`,
-		scope, key, q.Now().Add(-IdempotencyTTL)).Scan(&h, &r.Status, &r.Body)
+	err := q.db.QueryRow(ctx, `SELECT request_hash, body FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at > $3`,
+		scope, key, q.Now().Add(-IdempotencyTTL)).Scan(&h, &r.Body)
 	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
@@ -42,11 +42,11 @@ func (q *Q) Replayed(ctx context.Context, scope, key string, requestHash []byte)
 func (q *Q) SaveReplay(ctx context.Context, scope, key string, requestHash []byte, r Replay) (bool, error) {
 	// An expired row is replaced; a live one wins.
 	tag, err := q.db.Exec(ctx, `
-INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
+INSERT INTO idempotency_keys (scope, key, request_hash, body, created_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
     body = EXCLUDED.body, created_at = EXCLUDED.created_at
-WHERE idempotency_keys.created_at <= $7`,
-		scope, key, requestHash, r.Status, r.Body, q.Now(), q.Now().Add(-IdempotencyTTL))
+WHERE idempotency_keys.created_at <= $6`,
+		scope, key, requestHash, r.Body, q.Now(), q.Now().Add(-IdempotencyTTL))
 	if err != nil {
 		return false, translate(err)
 	}

@@ -1,16 +1,19 @@
-// Package ratelimit bounds how often one caller may make the platform do expensive work on its behalf
-// (key checks and probes-now drive KMS calls; SPEC §16). Limits are per replica, in memory.
-package ratelimit
+package access
 
 import (
+	"math"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/cmekd/cmekd/internal/domain"
 )
 
-// PerKey is a token bucket per key (a token id, say). Buckets of keys not seen for a while are
-// forgotten, so memory stays bounded by the callers of the last few minutes.
+// PerKey bounds how often one caller may make the platform do expensive work on its behalf (key
+// checks and probes-now drive KMS calls), in memory per replica: a token bucket per key (a token
+// id, say). Buckets of keys not seen for a while are forgotten, so memory stays bounded by the
+// callers of the last few minutes.
 type PerKey struct {
 	every time.Duration
 	burst int
@@ -58,4 +61,11 @@ func (p *PerKey) Allow(key string, now time.Time) (bool, time.Duration) {
 		return false, d
 	}
 	return true, 0
+}
+
+// RateLimited is 429 rate_limited, retryable after wait (at least a second).
+func RateLimited(wait time.Duration) *domain.Error {
+	e := domain.Errorf(domain.KindRateLimited, domain.CodeRateLimited, "too many requests of this kind; retry after the Retry-After seconds")
+	e.RetryAfter = max(1, int(math.Ceil(wait.Seconds())))
+	return e
 }

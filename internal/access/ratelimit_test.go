@@ -1,15 +1,15 @@
-package ratelimit_test
+package access_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/cmekd/cmekd/internal/ratelimit"
+	"github.com/cmekd/cmekd/internal/access"
 )
 
 func TestPerKey_BurstThenOneEveryInterval(t *testing.T) {
 	t.Parallel()
-	l := ratelimit.NewPerKey(time.Second, 3)
+	l := access.NewPerKey(time.Second, 3)
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 3 {
 		if ok, _ := l.Allow("tok_a", now); !ok {

@@ -1,0 +1,89 @@
+package access_test
+
+import (
+	"testing"
+
+	"github.com/cmekd/cmekd/internal/access"
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/testkit"
+)
+
+var admin = domain.Principal{Role: domain.RoleAdmin}
+
+const adminToken = "admin-token-for-tests"
+
+type fixture struct {
+	st  *store.Store
+	svc *access.Service
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return &fixture{st: st, svc: access.New(st, adminToken)}
+}
+
+// org stores a provider-managed organisation for tokens to belong to.
+func (f *fixture) org(t *testing.T) domain.Org {
+	t.Helper()
+	o := domain.Org{ID: domain.NewID("org"), Name: "plain", Region: "us-west-2", Mode: domain.ModeProviderManaged,
+		KeyStatus: domain.KeyHealthy, Regions: []string{"us-west-2"}}
+	if err := f.st.InsertOrg(t.Context(), o, domain.Event{OrgID: o.ID, Type: domain.EventOrgCreated, Actor: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (f *fixture) eventTypes(t *testing.T, orgID string) []string {
+	t.Helper()
+	evs, _, err := f.st.Events(t.Context(), orgID, "", domain.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	return types
+}
+
+func wantCode(t *testing.T, err error, kind domain.Kind, code string) {
+	t.Helper()
+	if e, ok := domain.AsError(err); !ok || e.Kind != kind || e.Code != code {
+		t.Fatalf("error %v, want kind %d code %s", err, kind, code)
+	}
+}
+
+func TestAccess_TokensAuthenticateUntilRevoked(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t)
+	tok, secret, err := f.svc.CreateToken(t.Context(), admin, o.ID, access.TokenInput{Name: "ci", Role: string(domain.RoleOperator)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(t.Context(), secret)
+	if err != nil || p != (domain.Principal{Role: domain.RoleOperator, OrgID: o.ID, TokenID: tok.ID}) {
+		t.Fatalf("Authenticate = %+v, %v", p, err)
+	}
+	if p, err := f.svc.Authenticate(t.Context(), adminToken); err != nil || p.Role != domain.RoleAdmin {
+		t.Fatalf("admin token: %+v, %v", p, err)
+	}
+	if err := f.svc.RevokeToken(t.Context(), admin, o.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{secret, "", "cmekd_forged", adminToken + "x"} {
+		_, err := f.svc.Authenticate(t.Context(), s)
+		wantCode(t, err, domain.KindUnauthenticated, domain.CodeUnauthorized)
+	}
+	_, _, err = f.svc.CreateToken(t.Context(), admin, o.ID, access.TokenInput{Name: "x", Role: "superuser"})
+	wantCode(t, err, domain.KindInvalid, domain.CodeInvalidRequest)
+	if got := f.eventTypes(t, o.ID); len(got) != 3 || got[0] != domain.EventTokenRevoked || got[1] != domain.EventTokenCreated {
+		t.Fatalf("events %v", got)
+	}
+}
