@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
-	"github.com/cmekd/cmekd/internal/testserver"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 func TestBackups_CreateListRestoreDelete(t *testing.T) {

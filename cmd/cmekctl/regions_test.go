@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
-	"github.com/cmekd/cmekd/internal/testserver"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 // TestRegions_AddTheReplicaOfTheHomeKey walks the README's regions example with cmekctl: the replica

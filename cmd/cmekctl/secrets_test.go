@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
-	"github.com/cmekd/cmekd/internal/testserver"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 // customerOrg starts a server with env, creates an organisation on a customer key and returns the

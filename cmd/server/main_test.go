@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/config"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // env sets every CMEKD_ variable the server reads, so nothing from the caller's environment leaks in.

@@ -6,7 +6,7 @@ import (
 	"github.com/cmekd/cmekd/internal/access"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/store"
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 var admin = domain.Principal{Role: domain.RoleAdmin}

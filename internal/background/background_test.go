@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/background"
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // logs is a logger whose lines a test can read.

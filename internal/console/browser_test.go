@@ -17,8 +17,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/cmekd/cmekd/client"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
-	"github.com/cmekd/cmekd/internal/testserver"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 // screenshotDir is where the browser tests leave their screenshots: $CMEKD_SCREENSHOTS_DIR, or a

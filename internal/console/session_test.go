@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cmekd/cmekd/internal/testserver"
+	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 // browser is an HTTP client with a cookie jar, as a browser on the console's origin would be.

@@ -8,13 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // httpAllowed are the directories whose code may import net/http: the HTTP interface, the server
 // that serves it, the KMS client and emulator and the webhook dispatcher (HTTP is their transport),
-// the binaries, and the test support that checks real HTTP traffic. Every other package speaks domain types only, so that no
-// HTTP status ever leaks into a rule.
+// the binaries, the cloud emulators and the test support that checks real HTTP traffic. Every other
+// package speaks domain types only, so that no HTTP status ever leaks into a rule.
 var httpAllowed = []string{
 	"cmd/",
 	"internal/api/",
@@ -22,10 +22,9 @@ var httpAllowed = []string{
 	"internal/kms/",
 	"internal/webhooks/", // delivers over HTTP
 	"internal/console/",  // serves the web console beside the API
-	"internal/testserver/",
-	"client/", // the public Go client of the API
-
-	"internal/openapitest/",
+	"internal/testing/",  // test support: starts real servers, checks real HTTP traffic
+	"client/",            // the public Go client of the API
+	"emulator/",          // the cloud emulators, a product of their own
 }
 
 // TestLayering_NetHTTPOnlyAtTheEdges fails when a package outside httpAllowed imports net/http.

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/server"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // setupBackups starts a server whose backups and restores move pageSize documents a step.

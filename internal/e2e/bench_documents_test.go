@@ -19,7 +19,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // Shape of the workload: batches of docsPerBatch documents of about 1 KiB, drawn from

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // loadClients is how many clients BenchmarkLoad runs at once.

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // benchKeys is how many customer keys the created organisations take turns on; a key may back any

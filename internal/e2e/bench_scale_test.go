@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // scaleRows is how many documents, and how many events, BenchmarkScale seeds.

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/config"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // TestFaults_DatabaseOutageAnswers503ThenRecovers stops the server's own private PostgreSQL under

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/cmekd/cmekd/internal/config"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // grantMode runs the server as two identities (SPEC §12): the control identity (the standard

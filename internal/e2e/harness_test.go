@@ -18,10 +18,10 @@ import (
 
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/config"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
-	"github.com/cmekd/cmekd/internal/openapitest"
 	"github.com/cmekd/cmekd/internal/server"
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/openapitest"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 const adminToken = "admin-token-for-tests-0123456789abcdef"

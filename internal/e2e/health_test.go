@@ -11,7 +11,7 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cmekd/cmekd/internal/config"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // fastProbes makes the monitor probe every second and pause after pauseAfter.

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/server"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // TestProviderKey_UnusableKeyStopsStart: a provider key the platform cannot use is the operator's

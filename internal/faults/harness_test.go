@@ -8,7 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // adminToken is the server's admin token (CMEKD_ADMIN_TOKEN needs at least 32 characters).

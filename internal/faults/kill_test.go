@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // batch is one idempotent ingestion and what its first attempt got back.

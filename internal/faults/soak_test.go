@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 var (

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cmekd/cmekd/internal/kms"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // series maps "operation/outcome" to a value of one metric family.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cmekd/cmekd/internal/openapitest"
+	"github.com/cmekd/cmekd/internal/testing/openapitest"
 	"github.com/cmekd/cmekd/openapi"
 )
 

@@ -1,5 +1,5 @@
 // Package testserver starts the real cmekd for tests outside internal/e2e (the CLI's, the console's):
-// a fresh PostgreSQL database (internal/testkit), the KMS emulator over real HTTP (internal/kms/kmstest)
+// a fresh PostgreSQL database (internal/testing/testkit), the KMS emulator over real HTTP (internal/testing/kmstest)
 // and the server on a random loopback port. It depends only on server.New and Run, so it survives
 // changes to how the server is put together.
 package testserver
@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/cmekd/cmekd/internal/config"
-	"github.com/cmekd/cmekd/internal/kms/kmstest"
 	"github.com/cmekd/cmekd/internal/server"
-	"github.com/cmekd/cmekd/internal/testkit"
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // AdminToken is the platform operator's token of every test server.
