@@ -64,6 +64,9 @@ func (c Config) ProviderKeys() domain.ProviderKeys {
 	return strings.Split(c.ProviderKeyARN, ",")
 }
 
+// devProbeInterval is dev mode's CMEKD_PROBE_INTERVAL unless it is set.
+const devProbeInterval = 10 * time.Second
+
 // devWebhookHost is the host dev mode lets webhooks reach over plain http: a receiver on the
 // developer's own machine.
 const devWebhookHost = "127.0.0.1"
@@ -109,6 +112,10 @@ func Load(environ map[string]string) (Config, error) {
 	}
 	if c.Dev && len(c.WebhookHTTPHosts) == 0 && !p.failed["CMEKD_WEBHOOK_HTTP_HOSTS"] {
 		c.WebhookHTTPHosts = []string{devWebhookHost}
+	}
+	if c.Dev && lookup("CMEKD_PROBE_INTERVAL") == "" {
+		// A key the developer disables in the tour shows within seconds.
+		c.ProbeInterval = devProbeInterval
 	}
 	c.validate(p)
 	return c, p.err()

@@ -388,3 +388,17 @@ func TestUnknown_NamesMisspeltVariables(t *testing.T) {
 		t.Fatalf("Unknown = %v, want %v", got, want)
 	}
 }
+
+// TestLoad_DevModeProbesEveryTenSecondsUnlessTold: a key disabled in dev mode's tour shows within
+// seconds; CMEKD_PROBE_INTERVAL still wins.
+func TestLoad_DevModeProbesEveryTenSecondsUnlessTold(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load(map[string]string{"CMEKD_DEV": "1"})
+	if err != nil || got.ProbeInterval != 10*time.Second {
+		t.Fatalf("dev mode probe interval %s, %v; want 10s", got.ProbeInterval, err)
+	}
+	got, err = config.Load(map[string]string{"CMEKD_DEV": "1", "CMEKD_PROBE_INTERVAL": "45s"})
+	if err != nil || got.ProbeInterval != 45*time.Second {
+		t.Fatalf("dev mode with CMEKD_PROBE_INTERVAL=45s: %s, %v", got.ProbeInterval, err)
+	}
+}

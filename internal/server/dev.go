@@ -37,61 +37,61 @@ const (
 	devPlatformIdentity = "arn:aws:iam::" + devPlatformAccount + ":root"
 )
 
-// devMode starts the KMS emulator on a loopback port, creates the platform's provider key and a
-// customer key whose policy already admits the platform, and fills in the configuration to use them.
-// It returns the platform's credentials and what to print.
-func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (aws.CredentialsProvider, func(), error) {
+// devEnv is dev mode once prepared: the platform's credentials, how to stop the emulator, and the
+// banner to print once the server has the database and its address.
+type devEnv struct {
+	creds  aws.CredentialsProvider
+	stop   func()
+	banner func(w io.Writer)
+}
+
+// devSaved is what dev mode keeps across restarts beside the emulator's keys, so that the exports a
+// developer pasted keep working: the admin token and the emulator's address.
+type devSaved struct {
+	AdminToken string `json:"admin_token"`
+	KMSAddr    string `json:"kms_addr"`
+}
+
+// devMode starts the KMS emulator on a loopback port (the one of the last start when it is free),
+// creates the platform's provider key and a customer key whose policy already admits the platform,
+// and fills in the configuration to use them. It prints nothing: the banner is for the caller to
+// print once everything else has started, and nothing is kept on disk until it has.
+func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devEnv, error) {
 	if !slices.Contains(cfg.Regions, devRegion) {
 		// Dev mode's keys live in devRegion: without it, every organisation it suggests would be refused.
-		return nil, nil, fmt.Errorf("configuration: CMEKD_REGIONS: dev mode's keys are in %s, so it must be one of the regions, got %s",
+		return nil, fmt.Errorf("configuration: CMEKD_REGIONS: dev mode's keys are in %s, so it must be one of the regions, got %s",
 			devRegion, strings.Join(cfg.Regions, ","))
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, fmt.Errorf("dev mode: listen for the KMS emulator: %w", err)
 	}
 	// The keys outlive the process next to the database they protect, so that what dev mode stored
 	// yesterday still reads today: <user cache dir>/cmekd/<database name>.kms-state.json.
 	stateFile, err := devStateFile(cfg.DatabaseURL)
 	if err != nil {
-		ln.Close()
-		return nil, nil, fmt.Errorf("dev mode: KMS emulator state: %w", err)
+		return nil, fmt.Errorf("dev mode: KMS emulator state: %w", err)
+	}
+	savedFile := strings.TrimSuffix(stateFile, ".kms-state.json") + ".dev.json"
+	saved := loadDevSaved(savedFile)
+	ln, err := listenDevKMS(saved.KMSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("dev mode: listen for the KMS emulator: %w", err)
 	}
 	emu, err := emulator.Open(emulator.Options{Account: devAccount, Logger: log.With("component", "kms-emulator"),
 		Principals: map[string]string{devPlatformAKID: devPlatformIdentity}, ReplicaDelay: emulator.DefaultReplicaDelay,
 		StateFile: stateFile})
 	if err != nil {
 		ln.Close()
-		return nil, nil, fmt.Errorf("dev mode: %w", err)
+		return nil, fmt.Errorf("dev mode: %w", err)
 	}
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	stop := func() { _ = srv.Close() }
+	env := &devEnv{stop: func() { _ = srv.Close() }, creds: credentials.NewStaticCredentialsProvider(devPlatformAKID, devSecret, "")}
 	endpoint := "http://" + ln.Addr().String()
-
-	customer := awskms.New(awskms.Options{Region: devRegion, BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider(devCustomerAKID, devSecret, "")})
-	policy := keypolicy.UseStatement(devPlatformIdentity, nil)
-	doc := map[string]any{"Version": "2012-10-17", "Statement": []any{
-		map[string]any{"Sid": "cmekdKeyOwnerAdministers", "Effect": "Allow", "Principal": map[string]any{"AWS": "arn:aws:iam::" + devAccount + ":root"}, "Action": "kms:*", "Resource": "*"},
-		policy,
-	}}
-	pb, _ := json.Marshal(doc)
-	key, err := devKey(ctx, customer, "dev customer key", string(pb))
+	customerARN, err := devKeys(ctx, cfg, endpoint)
 	if err != nil {
-		stop()
-		return nil, nil, fmt.Errorf("dev mode: customer key: %w", err)
+		env.stop()
+		return nil, err
 	}
-	// The provider key lives in the same emulator; its policy admits the platform the same way.
-	provider, err := devKey(ctx, customer, "dev provider key", string(pb))
-	if err != nil {
-		stop()
-		return nil, nil, fmt.Errorf("dev mode: provider key: %w", err)
-	}
-	cfg.KMSEndpoint = endpoint
-	cfg.PlatformPrincipal = devPlatformIdentity
-	if cfg.ProviderKeyARN == "" {
-		cfg.ProviderKeyARN = aws.ToString(provider.KeyMetadata.Arn)
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = config.Secret(saved.AdminToken)
 	}
 	if cfg.AdminToken == "" {
 		b := make([]byte, 32)
@@ -102,25 +102,87 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.W
 	if cfg.Addr == ":8080" {
 		cfg.Addr = "127.0.0.1:8080"
 	}
-	port := cfg.Addr
+	token := string(cfg.AdminToken)
+	env.banner = func(w io.Writer) {
+		if token != saved.AdminToken || ln.Addr().String() != saved.KMSAddr {
+			saveDevSaved(savedFile, devSaved{AdminToken: token, KMSAddr: ln.Addr().String()})
+		}
+		printDevBanner(w, devBanner{endpoint: endpoint, stateFile: stateFile, customerARN: customerARN, token: token, addr: cfg.Addr})
+	}
+	return env, nil
+}
+
+// devKeys makes (or finds again) dev mode's customer key and the platform's provider key in the
+// emulator at endpoint, and points the configuration at them; it returns the customer key's ARN.
+func devKeys(ctx context.Context, cfg *config.Config, endpoint string) (string, error) {
+	customer := awskms.New(awskms.Options{Region: devRegion, BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(devCustomerAKID, devSecret, "")})
+	doc := map[string]any{"Version": "2012-10-17", "Statement": []any{
+		map[string]any{"Sid": "cmekdKeyOwnerAdministers", "Effect": "Allow", "Principal": map[string]any{"AWS": "arn:aws:iam::" + devAccount + ":root"}, "Action": "kms:*", "Resource": "*"},
+		keypolicy.UseStatement(devPlatformIdentity, nil),
+	}}
+	pb, _ := json.Marshal(doc)
+	key, err := devKey(ctx, customer, "dev customer key", string(pb))
+	if err != nil {
+		return "", fmt.Errorf("dev mode: customer key: %w", err)
+	}
+	// The provider key lives in the same emulator; its policy admits the platform the same way.
+	provider, err := devKey(ctx, customer, "dev provider key", string(pb))
+	if err != nil {
+		return "", fmt.Errorf("dev mode: provider key: %w", err)
+	}
+	cfg.KMSEndpoint = endpoint
+	cfg.PlatformPrincipal = devPlatformIdentity
+	if cfg.ProviderKeyARN == "" {
+		cfg.ProviderKeyARN = aws.ToString(provider.KeyMetadata.Arn)
+	}
+	return aws.ToString(key.KeyMetadata.Arn), nil
+}
+
+// listenDevKMS listens on addr, the emulator's address of the last start, when it is free, so that
+// a pasted CMEKD_DEV_KMS still reaches it; otherwise on a free loopback port.
+func listenDevKMS(addr string) (net.Listener, error) {
+	if addr != "" {
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			return ln, nil
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+func loadDevSaved(path string) devSaved {
+	var s devSaved
+	if b, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(b, &s) // a damaged file is a first start
+	}
+	return s
+}
+
+func saveDevSaved(path string, s devSaved) {
+	b, _ := json.Marshal(s)
+	_ = os.WriteFile(path, b, 0o600) // the admin token: for the developer only
+}
+
+// devBanner is what dev mode prints once the server is up.
+type devBanner struct {
+	endpoint, stateFile, customerARN, token, addr string
+}
+
+// printDevBanner prints where things are, what to try, and last the exports to paste.
+func printDevBanner(w io.Writer, b devBanner) {
+	port := b.addr
 	if i := strings.LastIndex(port, ":"); i >= 0 {
 		port = port[i+1:]
 	}
-	customerARN := aws.ToString(key.KeyMetadata.Arn)
-	// A new state file has a new key, so the suggested organisation gets a new name: names are unique.
-	orgName := "Acme " + aws.ToString(key.KeyMetadata.KeyId)[:8]
-	fmt.Fprintf(out, `
+	// Organisation names are unique: the suggested one carries the key's id, new with a new state.
+	orgName := "Acme " + b.customerARN[strings.LastIndex(b.customerARN, "/")+1:][:8]
+	fmt.Fprintf(w, `
 cmekd dev mode: embedded KMS emulator at %s (keys kept in %s)
   customer key ARN:  %s   (its policy already admits the platform)
   platform principal %s
+  keys are probed every few seconds; the admin token and the emulator's address stay the same across restarts
 
-Export these in the shell you run cmekctl in (make build puts it in bin/; the README walks through it):
-  export CMEKD_URL=http://127.0.0.1:%s
-  export CMEKD_TOKEN=%s
-  export CMEKD_KEY_ARN=%s
-  export CMEKD_DEV_KMS=%s CMEKD_DEV_OWNER_ACCESS_KEY=%s
-
-Then, for example:
+Then, for example (make build puts cmekctl in bin/; the README walks through it):
   cmekctl key-check "$CMEKD_KEY_ARN"
   cmekctl orgs create --name "%s" --region %s --key-arn "$CMEKD_KEY_ARN"
   scripts/walkthrough.sh        (every step of the README's walkthrough, end to end)
@@ -128,9 +190,14 @@ Then, for example:
 Drive the key as its owner with the AWS CLI (the owner's access key, any secret):
   AWS_ACCESS_KEY_ID=$CMEKD_DEV_OWNER_ACCESS_KEY AWS_SECRET_ACCESS_KEY=x aws --endpoint-url "$CMEKD_DEV_KMS" --region %s kms disable-key --key-id "$CMEKD_KEY_ARN"
 
-`, endpoint, stateFile, customerARN, devPlatformIdentity, port, string(cfg.AdminToken), customerARN, endpoint, devCustomerAKID,
-		orgName, devRegion, devRegion)
-	return credentials.NewStaticCredentialsProvider(devPlatformAKID, devSecret, ""), stop, nil
+Export these in the shell you run cmekctl in:
+  export CMEKD_URL=http://127.0.0.1:%s
+  export CMEKD_TOKEN=%s
+  export CMEKD_KEY_ARN=%s
+  export CMEKD_DEV_KMS=%s CMEKD_DEV_OWNER_ACCESS_KEY=%s
+
+`, b.endpoint, b.stateFile, b.customerARN, devPlatformIdentity, orgName, devRegion, devRegion,
+		port, b.token, b.customerARN, b.endpoint, devCustomerAKID)
 }
 
 // devStateFile is where dev mode keeps its emulator's state for the database of databaseURL.

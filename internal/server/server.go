@@ -92,18 +92,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	}()
 
 	creds := opts.KMSCredentials
+	var dev *devEnv
 	if cfg.Dev {
-		out := opts.DevOutput
-		if out == nil {
-			out = os.Stdout
-		}
-		devCreds, stop, err := devMode(ctx, &cfg, log, out)
-		if err != nil {
+		var err error
+		if dev, err = devMode(ctx, &cfg, log); err != nil {
 			return nil, err
 		}
-		s.closers = append(s.closers, stop)
+		s.closers = append(s.closers, dev.stop)
 		if creds == nil {
-			creds = devCreds
+			creds = dev.creds
 		}
 	}
 	// config.Load has checked every value; this only turns the setting into its type.
@@ -245,6 +242,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ok = true
+	if dev != nil {
+		// Printed only now that the database answers and the address is bound: what it says works.
+		out := opts.DevOutput
+		if out == nil {
+			out = os.Stdout
+		}
+		dev.banner(out)
+	}
 	return s, nil
 }
 
