@@ -1,9 +1,9 @@
-// Package emulator is an AWS KMS that speaks the AWS JSON 1.1 protocol
+// Package awsemu is an AWS KMS that speaks the AWS JSON 1.1 protocol
 // (POST /, X-Amz-Target: TrentService.<Op>) well enough for aws-sdk-go-v2,
 // the AWS CLI and Terraform's AWS provider: per-region keys, aliases, tags,
 // multi-region replicas, grants, enforced key policies and real AES-256-GCM.
 // Its state is in memory, or kept in a file across restarts (Options.StateFile).
-package emulator
+package awsemu
 
 import (
 	"crypto/rand"
