@@ -7,120 +7,109 @@ type keyMetadataOutput struct {
 	KeyMetadata *keyMetadata `json:"KeyMetadata"`
 }
 
-// keyIDInput is the input of the operations that take only a key.
-type keyIDInput struct {
-	KeyId       string
-	GrantTokens []string
+// newKeyInput are the members CreateKey and ReplicateKey share: what the new
+// key is given besides its material.
+type newKeyInput struct {
+	Policy                         string
+	BypassPolicyLockoutSafetyCheck bool
+	Description                    string
+	Tags                           []tag
 }
 
-// validateKeyID checks a required KeyId member.
-func validateKeyID(v *validator, keyID string) {
-	v.required("keyId", keyID != "")
-	v.strLen("keyId", keyID, 1, 2048)
-}
-
-// withKey resolves the KeyId, authorizes action on the key and runs fn with
-// e.mu held.
-func (c *call) withKey(keyID string, mode resolveMode, action string, fn func(r *region, k *key) (any, error)) (any, error) {
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
-	k, err := c.resolveLocked(r, keyID, mode)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.authorizeLocked(k, action, nil, nil); err != nil {
-		return nil, err
-	}
-	return fn(r, k)
-}
-
-// keyOp is the shape of the operations whose input is just a KeyId.
-func (c *call) keyOp(body []byte, mode resolveMode, action string, fn func(r *region, k *key) (any, error)) (any, error) {
-	var in keyIDInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.grantTokens(in.GrantTokens)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
-		return nil, err
-	}
-	return c.withKey(in.KeyId, mode, action, fn)
-}
-
-func (c *call) createKey(body []byte) (any, error) {
-	var in struct {
-		Policy                         string
-		Description                    string
-		KeyUsage                       string
-		CustomerMasterKeySpec          string
-		KeySpec                        string
-		Origin                         string
-		CustomKeyStoreId               string
-		XksKeyId                       string
-		BypassPolicyLockoutSafetyCheck bool
-		MultiRegion                    bool
-		Tags                           []tag
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
+// check checks the members' shape.
+func (in *newKeyInput) check(v *validator) {
 	v.tags(in.Tags)
 	v.strLen("policy", in.Policy, 1, maxPolicyLength)
 	v.strLen("description", in.Description, 0, 8192)
-	v.enum("keyUsage", in.KeyUsage, keyUsageNames)
-	v.enum("customerMasterKeySpec", in.CustomerMasterKeySpec, legacySpecNames)
-	v.enum("keySpec", in.KeySpec, keySpecNames)
-	v.enum("origin", in.Origin, originNames)
-	if err := v.err(); err != nil {
-		return nil, err
+}
+
+// parsePolicy parses the policy, if there is one.
+func (in *newKeyInput) parsePolicy() (*policyDoc, error) {
+	if in.Policy == "" {
+		return nil, nil
 	}
-	if err := checkTags(in.Tags); err != nil {
-		return nil, err
-	}
-	if in.KeySpec != "" && in.CustomerMasterKeySpec != "" {
-		return nil, newError(errValidation, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
-	}
-	if (in.Origin != "" && in.Origin != "AWS_KMS") || in.CustomKeyStoreId != "" || in.XksKeyId != "" {
-		return nil, newError(errUnsupportedOp, "This KMS emulator creates only keys with origin AWS_KMS outside custom key stores.")
-	}
-	spec := cmpOr(in.KeySpec, in.CustomerMasterKeySpec, specSymmetric)
-	usage := cmpOr(in.KeyUsage, usageEncrypt)
-	if _, ok := keySpecs[spec][usage]; !ok {
-		return nil, newError(errValidation, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
-	}
-	var doc *policyDoc
-	if in.Policy != "" {
-		var err error
-		if doc, err = parsePolicy(in.Policy); err != nil {
-			return nil, err
-		}
-	}
-	id := newUUID()
-	if in.MultiRegion {
-		id = "mrk-" + randomHex(16)
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
+	return parsePolicy(in.Policy)
+}
+
+// newKeyLocked makes the key a CreateKey or ReplicateKey asks for in r, with
+// the request's policy (doc, already parsed; nil for the default one),
+// description and tags. A policy of the request must pass the lockout check.
+func (c *call) newKeyLocked(r *region, id, spec, usage string, m *material, in *newKeyInput, doc *policyDoc) (*key, error) {
 	if doc != nil {
 		if err := c.checkLockout(doc, keyARN(r.name, c.e.account, id), in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 	}
-	k := c.e.addKeyLocked(r, id, spec, usage, managerCustomer, in.Description, c.now, newMaterial(spec, in.MultiRegion, r.name))
+	k := c.e.addKeyLocked(r, id, spec, usage, managerCustomer, in.Description, c.now, m)
 	if doc != nil {
 		k.doc, k.policy = doc, in.Policy
 	}
 	setTags(k, in.Tags)
-	c.key = k.arn
-	return keyMetadataOutput{c.e.metadata(k)}, nil
+	return k, nil
+}
+
+type createKeyInput struct {
+	newKeyInput
+	KeyUsage              string
+	CustomerMasterKeySpec string
+	KeySpec               string
+	Origin                string
+	CustomKeyStoreId      string
+	XksKeyId              string
+	MultiRegion           bool
+}
+
+// specAndUsage checks what kind of key a CreateKey asks for and returns its
+// spec and usage, defaults filled in.
+func (in *createKeyInput) specAndUsage() (spec, usage string, err error) {
+	if in.KeySpec != "" && in.CustomerMasterKeySpec != "" {
+		return "", "", newError(errValidation, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
+	}
+	if (in.Origin != "" && in.Origin != "AWS_KMS") || in.CustomKeyStoreId != "" || in.XksKeyId != "" {
+		return "", "", newError(errUnsupportedOp, "This KMS emulator creates only keys with origin AWS_KMS outside custom key stores.")
+	}
+	spec = cmpOr(in.KeySpec, in.CustomerMasterKeySpec, specSymmetric)
+	usage = cmpOr(in.KeyUsage, usageEncrypt)
+	if _, ok := keySpecs[spec][usage]; !ok {
+		return "", "", newError(errValidation, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+	}
+	return spec, usage, nil
+}
+
+func (c *call) createKey(body []byte) (any, error) {
+	var in createKeyInput
+	if err := decodeValid(body, &in, func(v *validator) {
+		in.check(v)
+		v.enum("keyUsage", in.KeyUsage, keyUsageNames)
+		v.enum("customerMasterKeySpec", in.CustomerMasterKeySpec, legacySpecNames)
+		v.enum("keySpec", in.KeySpec, keySpecNames)
+		v.enum("origin", in.Origin, originNames)
+	}); err != nil {
+		return nil, err
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
+	spec, usage, err := in.specAndUsage()
+	if err != nil {
+		return nil, err
+	}
+	doc, err := in.parsePolicy()
+	if err != nil {
+		return nil, err
+	}
+	id := newUUID()
+	if in.MultiRegion {
+		id = "mrk-" + randomHex(16)
+	}
+	return c.inRegion(func(r *region) (any, error) {
+		k, err := c.newKeyLocked(r, id, spec, usage, newMaterial(spec, in.MultiRegion, r.name), &in.newKeyInput, doc)
+		if err != nil {
+			return nil, err
+		}
+		c.key = k.arn
+		return keyMetadataOutput{c.e.metadata(k)}, nil
+	})
 }
 
 // cmpOr returns the first non-empty string.
@@ -134,52 +123,81 @@ func cmpOr(vals ...string) string {
 }
 
 func (c *call) describeKey(body []byte) (any, error) {
-	return c.keyOp(body, aliasesToo, "DescribeKey", func(_ *region, k *key) (any, error) {
+	return c.keyOp(body, access{mode: aliasesToo, action: "DescribeKey"}, func(_ *region, k *key) (any, error) {
 		return keyMetadataOutput{c.e.metadata(k)}, nil
 	})
 }
 
 func (c *call) enableKey(body []byte) (any, error) {
-	return c.keyOp(body, keyOnly, "EnableKey", func(_ *region, k *key) (any, error) {
+	return c.keyOp(body, access{action: "EnableKey"}, func(_ *region, k *key) (any, error) {
 		return nil, setState(k, stateEnabled)
 	})
 }
 
 func (c *call) disableKey(body []byte) (any, error) {
-	return c.keyOp(body, keyOnly, "DisableKey", func(_ *region, k *key) (any, error) {
+	return c.keyOp(body, access{action: "DisableKey"}, func(_ *region, k *key) (any, error) {
 		return nil, setState(k, stateDisabled)
 	})
 }
 
 func setState(k *key, state string) error {
-	if k.state != stateEnabled && k.state != stateDisabled {
-		return errKeyState(k)
+	if err := checkSettled(k); err != nil {
+		return err
 	}
 	k.state = state
 	return nil
 }
 
+// checkSettled refuses changes to a key that is neither Enabled nor Disabled:
+// one on its way out, or one still being made.
+func checkSettled(k *key) error {
+	if k.state != stateEnabled && k.state != stateDisabled {
+		return errKeyState(k)
+	}
+	return nil
+}
+
+// daysInput is the input of the operations that take a key and a number of
+// days: ScheduleKeyDeletion's waiting period, EnableKeyRotation's period.
+type daysInput struct {
+	KeyId                string
+	PendingWindowInDays  *int32
+	RotationPeriodInDays *int32
+}
+
+// daysMember describes the member of a daysInput an operation reads.
+type daysMember struct {
+	member      string // as validation messages name it
+	lo, hi, def int32
+	of          func(*daysInput) *int32
+}
+
+var (
+	pendingWindow  = daysMember{"pendingWindowInDays", 7, 30, 30, func(in *daysInput) *int32 { return in.PendingWindowInDays }}
+	rotationPeriod = daysMember{"rotationPeriodInDays", 90, 2560, 365, func(in *daysInput) *int32 { return in.RotationPeriodInDays }}
+)
+
+// withDays decodes a daysInput and runs fn on its key with the days member
+// d describes, or its default.
+func (c *call) withDays(body []byte, d daysMember, action string, fn func(r *region, k *key, days int32) (any, error)) (any, error) {
+	var in daysInput
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.intRange(d.member, d.of(&in), d.lo, d.hi)
+	}); err != nil {
+		return nil, err
+	}
+	n := d.def
+	if p := d.of(&in); p != nil {
+		n = *p
+	}
+	return c.withKey(in.KeyId, access{action: action}, func(r *region, k *key) (any, error) { return fn(r, k, n) })
+}
+
 func (c *call) scheduleKeyDeletion(body []byte) (any, error) {
-	var in struct {
-		KeyId               string
-		PendingWindowInDays *int32
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.intRange("pendingWindowInDays", in.PendingWindowInDays, 7, 30)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	days := int32(30)
-	if in.PendingWindowInDays != nil {
-		days = *in.PendingWindowInDays
-	}
-	return c.withKey(in.KeyId, keyOnly, "ScheduleKeyDeletion", func(r *region, k *key) (any, error) {
-		if k.state != stateEnabled && k.state != stateDisabled {
-			return nil, errKeyState(k)
+	return c.withDays(body, pendingWindow, "ScheduleKeyDeletion", func(r *region, k *key, days int32) (any, error) {
+		if err := checkSettled(k); err != nil {
+			return nil, err
 		}
 		r.pending++
 		// A primary multi-region key outlives its replicas: its waiting period starts when the
@@ -199,7 +217,7 @@ func (c *call) scheduleKeyDeletion(body []byte) (any, error) {
 }
 
 func (c *call) cancelKeyDeletion(body []byte) (any, error) {
-	return c.keyOp(body, keyOnly, "CancelKeyDeletion", func(r *region, k *key) (any, error) {
+	return c.keyOp(body, access{action: "CancelKeyDeletion"}, func(r *region, k *key) (any, error) {
 		if !pendingDeletion(k) {
 			return nil, newError(errInvalidState, "%s is not pending deletion.", k.arn)
 		}
@@ -212,24 +230,16 @@ func (c *call) cancelKeyDeletion(body []byte) (any, error) {
 
 func (c *call) replicateKey(body []byte) (any, error) {
 	var in struct {
-		KeyId                          string
-		ReplicaRegion                  string
-		Policy                         string
-		BypassPolicyLockoutSafetyCheck bool
-		Description                    string
-		Tags                           []tag
+		newKeyInput
+		KeyId         string
+		ReplicaRegion string
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.tags(in.Tags)
-	v.required("replicaRegion", in.ReplicaRegion != "")
-	v.strLen("replicaRegion", in.ReplicaRegion, 1, 32)
-	v.strLen("policy", in.Policy, 1, maxPolicyLength)
-	v.strLen("description", in.Description, 0, 8192)
-	if err := v.err(); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.required("replicaRegion", in.ReplicaRegion != "")
+		v.strLen("replicaRegion", in.ReplicaRegion, 1, 32)
+		in.check(v)
+	}); err != nil {
 		return nil, err
 	}
 	if err := checkTags(in.Tags); err != nil {
@@ -238,55 +248,54 @@ func (c *call) replicateKey(body []byte) (any, error) {
 	if !regionPattern.MatchString(in.ReplicaRegion) {
 		return nil, newError(errValidation, "1 validation error detected: Value '%s' at 'replicaRegion' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$", in.ReplicaRegion)
 	}
-	var doc *policyDoc
-	if in.Policy != "" {
-		var err error
-		if doc, err = parsePolicy(in.Policy); err != nil {
+	doc, err := in.parsePolicy()
+	if err != nil {
+		return nil, err
+	}
+	return c.withKey(in.KeyId, access{action: "ReplicateKey"}, func(r *region, k *key) (any, error) {
+		if err := c.checkReplicable(r, k, in.ReplicaRegion); err != nil {
 			return nil, err
 		}
-	}
-	return c.withKey(in.KeyId, keyOnly, "ReplicateKey", func(r *region, k *key) (any, error) {
-		m := k.shared
-		switch {
-		case !m.multiRegion:
-			return nil, newError(errUnsupportedOp, "%s is not a multi-Region key.", k.arn)
-		case m.primary != r.name:
-			return nil, newError(errUnsupportedOp, "%s is not a primary multi-Region key; replicate the primary key.", k.arn)
-		case pendingDeletion(k):
-			return nil, errKeyPendingDeletion(k.arn)
-		case in.ReplicaRegion == r.name:
-			return nil, newError(errValidation, "The replica region must differ from the region of the primary key.")
-		case partition(in.ReplicaRegion) != partition(r.name):
-			return nil, newError(errValidation, "The replica region %s is not in the partition of the primary key.", in.ReplicaRegion)
-		}
 		dest := c.e.regionLocked(in.ReplicaRegion, c.now)
-		if _, ok := dest.keys[k.id]; ok {
-			return nil, newError(errAlreadyExists, "Replica key %s already exists.", keyARN(in.ReplicaRegion, c.e.account, k.id))
+		replica, err := c.newKeyLocked(dest, k.id, k.spec, k.usage, k.shared, &in.newKeyInput, doc)
+		if err != nil {
+			return nil, err
 		}
-		replicaARN := keyARN(in.ReplicaRegion, c.e.account, k.id)
-		if doc != nil {
-			if err := c.checkLockout(doc, replicaARN, in.BypassPolicyLockoutSafetyCheck); err != nil {
-				return nil, err
-			}
-		}
-		replica := c.e.addKeyLocked(dest, k.id, k.spec, k.usage, managerCustomer, in.Description, c.now, m)
-		if doc != nil {
-			replica.doc, replica.policy = doc, in.Policy
-		}
-		setTags(replica, in.Tags)
 		// As on AWS, a replica takes a while to be made; clients must wait for it.
 		if d := c.e.replicaDelay; d > 0 {
 			replica.state, replica.ready = stateCreating, c.now.Add(d)
 			dest.pending++
 		}
 		delete(dest.deleted, k.id)
-		m.replicas = append(m.replicas, in.ReplicaRegion)
+		k.shared.replicas = append(k.shared.replicas, in.ReplicaRegion)
 		return struct {
 			ReplicaKeyMetadata *keyMetadata
 			ReplicaPolicy      string
 			ReplicaTags        []tag
 		}{c.e.metadata(replica), replica.policy, tagList(replica)}, nil
 	})
+}
+
+// checkReplicable refuses a replica of k (in r) in dest that AWS refuses.
+// e.mu must be held.
+func (c *call) checkReplicable(r *region, k *key, dest string) error {
+	m := k.shared
+	switch {
+	case !m.multiRegion:
+		return newError(errUnsupportedOp, "%s is not a multi-Region key.", k.arn)
+	case m.primary != r.name:
+		return newError(errUnsupportedOp, "%s is not a primary multi-Region key; replicate the primary key.", k.arn)
+	case pendingDeletion(k):
+		return errKeyPendingDeletion(k.arn)
+	case dest == r.name:
+		return newError(errValidation, "The replica region must differ from the region of the primary key.")
+	case partition(dest) != partition(r.name):
+		return newError(errValidation, "The replica region %s is not in the partition of the primary key.", dest)
+	}
+	if d := c.e.regions[dest]; d != nil && d.keys[k.id] != nil {
+		return newError(errAlreadyExists, "Replica key %s already exists.", keyARN(dest, c.e.account, k.id))
+	}
+	return nil
 }
 
 type policyInput struct {
@@ -296,54 +305,47 @@ type policyInput struct {
 	BypassPolicyLockoutSafetyCheck bool
 }
 
-// checkPolicyName accepts the only key policy name KMS has.
-func checkPolicyName(name string) error {
-	if name != "" && name != "default" {
-		return newError(errNotFound, "No such policy exists: %s", name)
+// decodePolicyInput reads a GetKeyPolicy or PutKeyPolicy request; put says
+// whether it carries a policy.
+func decodePolicyInput(body []byte, put bool) (policyInput, error) {
+	var in policyInput
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.strLen("policyName", in.PolicyName, 1, 128)
+		if put {
+			v.required("policy", in.Policy != "")
+			v.strLen("policy", in.Policy, 1, maxPolicyLength)
+		}
+	}); err != nil {
+		return in, err
 	}
-	return nil
+	// KMS has only one key policy name.
+	if in.PolicyName != "" && in.PolicyName != "default" {
+		return in, newError(errNotFound, "No such policy exists: %s", in.PolicyName)
+	}
+	return in, nil
 }
 
 func (c *call) getKeyPolicy(body []byte) (any, error) {
-	var in policyInput
-	if err := decode(body, &in); err != nil {
+	in, err := decodePolicyInput(body, false)
+	if err != nil {
 		return nil, err
 	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.strLen("policyName", in.PolicyName, 1, 128)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := checkPolicyName(in.PolicyName); err != nil {
-		return nil, err
-	}
-	return c.withKey(in.KeyId, keyOnly, "GetKeyPolicy", func(_ *region, k *key) (any, error) {
+	return c.withKey(in.KeyId, access{action: "GetKeyPolicy"}, func(_ *region, k *key) (any, error) {
 		return map[string]string{"Policy": k.policy, "PolicyName": "default"}, nil
 	})
 }
 
 func (c *call) putKeyPolicy(body []byte) (any, error) {
-	var in policyInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.strLen("policyName", in.PolicyName, 1, 128)
-	v.required("policy", in.Policy != "")
-	v.strLen("policy", in.Policy, 1, maxPolicyLength)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := checkPolicyName(in.PolicyName); err != nil {
+	in, err := decodePolicyInput(body, true)
+	if err != nil {
 		return nil, err
 	}
 	doc, err := parsePolicy(in.Policy)
 	if err != nil {
 		return nil, err
 	}
-	return c.withKey(in.KeyId, keyOnly, "PutKeyPolicy", func(_ *region, k *key) (any, error) {
+	return c.withKey(in.KeyId, access{action: "PutKeyPolicy"}, func(_ *region, k *key) (any, error) {
 		if err := c.checkLockout(doc, k.arn, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
@@ -360,57 +362,39 @@ func checkRotatable(k *key) error {
 	return nil
 }
 
+// setRotation is the part EnableKeyRotation and DisableKeyRotation share: the
+// checks, in AWS's order, before fn changes the rotation of k's material.
+func setRotation(k *key, fn func(m *material)) (any, error) {
+	if err := checkUsable(k); err != nil {
+		return nil, err
+	}
+	if err := checkRotatable(k); err != nil {
+		return nil, err
+	}
+	m := k.shared
+	if m.multiRegion && m.primary != k.region {
+		return nil, newError(errUnsupportedOp, "%s is a multi-Region replica key; rotation is set on its primary key.", k.arn)
+	}
+	fn(m)
+	return nil, nil
+}
+
 func (c *call) enableKeyRotation(body []byte) (any, error) {
-	var in struct {
-		KeyId                string
-		RotationPeriodInDays *int32
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.intRange("rotationPeriodInDays", in.RotationPeriodInDays, 90, 2560)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	period := int32(365)
-	if in.RotationPeriodInDays != nil {
-		period = *in.RotationPeriodInDays
-	}
-	return c.withKey(in.KeyId, keyOnly, "EnableKeyRotation", func(_ *region, k *key) (any, error) {
-		if err := checkUsable(k); err != nil {
-			return nil, err
-		}
-		if err := checkRotatable(k); err != nil {
-			return nil, err
-		}
-		m := k.shared
-		if m.multiRegion && m.primary != k.region {
-			return nil, newError(errUnsupportedOp, "%s is a multi-Region replica key; rotation is set on its primary key.", k.arn)
-		}
-		if !m.rotation {
-			m.rotationSince = c.now
-		}
-		m.rotation, m.rotationPeriod = true, period
-		return nil, nil
+	return c.withDays(body, rotationPeriod, "EnableKeyRotation", func(_ *region, k *key, days int32) (any, error) {
+		return setRotation(k, func(m *material) {
+			if !m.rotation {
+				m.rotationSince = c.now
+			}
+			m.rotation, m.rotationPeriod = true, days
+		})
 	})
 }
 
 func (c *call) disableKeyRotation(body []byte) (any, error) {
-	return c.keyOp(body, keyOnly, "DisableKeyRotation", func(_ *region, k *key) (any, error) {
-		if err := checkUsable(k); err != nil {
-			return nil, err
-		}
-		if err := checkRotatable(k); err != nil {
-			return nil, err
-		}
-		m := k.shared
-		if m.multiRegion && m.primary != k.region {
-			return nil, newError(errUnsupportedOp, "%s is a multi-Region replica key; rotation is set on its primary key.", k.arn)
-		}
-		m.rotation, m.rotationPeriod, m.rotationSince = false, 0, time.Time{}
-		return nil, nil
+	return c.keyOp(body, access{action: "DisableKeyRotation"}, func(_ *region, k *key) (any, error) {
+		return setRotation(k, func(m *material) {
+			m.rotation, m.rotationPeriod, m.rotationSince = false, 0, time.Time{}
+		})
 	})
 }
 
@@ -419,19 +403,16 @@ func (c *call) updateKeyDescription(body []byte) (any, error) {
 		KeyId       string
 		Description *string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.required("description", in.Description != nil)
+		if in.Description != nil {
+			v.strLen("description", *in.Description, 0, 8192)
+		}
+	}); err != nil {
 		return nil, err
 	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.required("description", in.Description != nil)
-	if in.Description != nil {
-		v.strLen("description", *in.Description, 0, 8192)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	return c.withKey(in.KeyId, keyOnly, "UpdateKeyDescription", func(_ *region, k *key) (any, error) {
+	return c.withKey(in.KeyId, access{action: "UpdateKeyDescription"}, func(_ *region, k *key) (any, error) {
 		if pendingDeletion(k) {
 			return nil, errKeyPendingDeletion(k.arn)
 		}
@@ -440,34 +421,8 @@ func (c *call) updateKeyDescription(body []byte) (any, error) {
 	})
 }
 
-func (c *call) listKeyPolicies(body []byte) (any, error) {
-	var in struct {
-		KeyId  string
-		Limit  *int32
-		Marker string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.intRange("limit", in.Limit, 1, 1000)
-	v.strLen("marker", in.Marker, 1, 320)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	return c.withKey(in.KeyId, keyOnly, "ListKeyPolicies", func(*region, *key) (any, error) {
-		// A key has exactly one policy, and KMS names it "default".
-		page, next, err := paginate([]string{"default"}, func(s string) string { return s }, in.Limit, 100, in.Marker)
-		if err != nil {
-			return nil, err
-		}
-		return listOutput("PolicyNames", page, next), nil
-	})
-}
-
 func (c *call) getKeyRotationStatus(body []byte) (any, error) {
-	return c.keyOp(body, keyOnly, "GetKeyRotationStatus", func(_ *region, k *key) (any, error) {
+	return c.keyOp(body, access{action: "GetKeyRotationStatus"}, func(_ *region, k *key) (any, error) {
 		if err := checkRotatable(k); err != nil {
 			return nil, err
 		}

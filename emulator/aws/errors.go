@@ -85,6 +85,12 @@ func (v *validator) required(member string, present bool) {
 	}
 }
 
+// keyID checks a required KeyId member.
+func (v *validator) keyID(id string) {
+	v.required("keyId", id != "")
+	v.strLen("keyId", id, 1, 2048)
+}
+
 // strLen checks an optional string's length; empty strings count as absent.
 func (v *validator) strLen(member, val string, lo, hi int) {
 	switch {

@@ -1,48 +1,79 @@
 package awsemu
 
 import (
-	"cmp"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
 
-// paginate returns one page of items, which are sorted by sortKey, starting at
-// marker, and the marker of the next page ("" on the last). Markers are
+// pageInput holds the paging members of every list operation.
+type pageInput struct {
+	Limit  *int32
+	Marker string
+}
+
+// paging is how one list operation pages: the member its entries are
+// answered in, its default and largest page, and its longest marker.
+type paging struct {
+	member   string
+	def, max int32
+	marker   int
+}
+
+var (
+	keysPaging        = paging{member: "Keys", def: 100, max: 1000, marker: 1024}
+	aliasesPaging     = paging{member: "Aliases", def: 50, max: 100, marker: 1024}
+	grantsPaging      = paging{member: "Grants", def: 50, max: 100, marker: 1024}
+	keyPoliciesPaging = paging{member: "PolicyNames", def: 100, max: 1000, marker: 320}
+	tagsPaging        = paging{member: "Tags", def: 50, max: 50, marker: 1024}
+)
+
+// page checks the paging members of a list request.
+func (v *validator) page(in pageInput, p paging) {
+	v.intRange("limit", in.Limit, 1, p.max)
+	v.strLen("marker", in.Marker, 1, p.marker)
+}
+
+// listPage is the answer of every list operation: the page of items that
+// in.Marker starts, sorted by sortKey (items is sorted in place), each made
+// an entry, and the marker of the next page if there is one. Markers are
 // opaque to clients: the base64 of the first sort key of the page they start.
-func paginate[T any](items []T, sortKey func(T) string, limit *int32, def int, marker string) ([]T, string, error) {
+func listPage[T, E any](in pageInput, p paging, items []T, sortKey func(T) string, entry func(T) E) (any, error) {
 	start := ""
-	if marker != "" {
-		b, err := base64.RawURLEncoding.DecodeString(marker)
+	if in.Marker != "" {
+		b, err := base64.RawURLEncoding.DecodeString(in.Marker)
 		if err != nil {
-			return nil, "", newError(errInvalidMarker, "The marker is not valid.")
+			return nil, newError(errInvalidMarker, "The marker is not valid.")
 		}
 		start = string(b)
 	}
-	n := def
-	if limit != nil {
-		n = int(*limit)
+	n := int(p.def)
+	if in.Limit != nil {
+		n = int(*in.Limit)
 	}
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(sortKey(a), sortKey(b)) })
 	i, _ := slices.BinarySearchFunc(items, start, func(it T, s string) int { return strings.Compare(sortKey(it), s) })
 	rest := items[i:]
+	out := map[string]any{"Truncated": len(rest) > n}
 	if len(rest) > n {
-		return rest[:n], base64.RawURLEncoding.EncodeToString([]byte(sortKey(rest[n]))), nil
+		out["NextMarker"] = base64.RawURLEncoding.EncodeToString([]byte(sortKey(rest[n])))
+		rest = rest[:n]
 	}
-	return rest, "", nil
+	entries := make([]E, 0, len(rest))
+	for _, it := range rest {
+		entries = append(entries, entry(it))
+	}
+	out[p.member] = entries
+	return out, nil
 }
+
+// itself is the entry of the lists whose items are their entries.
+func itself[T any](t T) T { return t }
 
 // seqKey makes creation order sort as text.
 func seqKey(seq uint64) string { return fmt.Sprintf("%020d", seq) }
-
-// listOutput is the shape of every paginated KMS list.
-func listOutput[T any](member string, entries []T, next string) map[string]any {
-	out := map[string]any{member: entries, "Truncated": next != ""}
-	if next != "" {
-		out["NextMarker"] = next
-	}
-	return out
-}
 
 type keyListEntry struct {
 	KeyId  string `json:"KeyId"`
@@ -50,36 +81,31 @@ type keyListEntry struct {
 }
 
 func (c *call) listKeys(body []byte) (any, error) {
+	var in pageInput
+	if err := decodeValid(body, &in, func(v *validator) { v.page(in, keysPaging) }); err != nil {
+		return nil, err
+	}
+	return c.inRegion(func(r *region) (any, error) {
+		return listPage(in, keysPaging, slices.Collect(maps.Values(r.keys)), func(k *key) string { return seqKey(k.seq) },
+			func(k *key) keyListEntry { return keyListEntry{KeyId: k.id, KeyArn: k.arn} })
+	})
+}
+
+func (c *call) listKeyPolicies(body []byte) (any, error) {
 	var in struct {
-		Limit  *int32
-		Marker string
+		KeyId string
+		pageInput
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.page(in.pageInput, keyPoliciesPaging)
+	}); err != nil {
 		return nil, err
 	}
-	var v validator
-	v.intRange("limit", in.Limit, 1, 1000)
-	v.strLen("marker", in.Marker, 1, 1024)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	r := c.e.regionLocked(c.region, c.now)
-	entries := make([]*key, 0, len(r.keys))
-	for _, k := range r.keys {
-		entries = append(entries, k)
-	}
-	c.e.mu.Unlock()
-	slices.SortFunc(entries, func(a, b *key) int { return cmp.Compare(a.seq, b.seq) })
-	page, next, err := paginate(entries, func(k *key) string { return seqKey(k.seq) }, in.Limit, 100, in.Marker)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]keyListEntry, 0, len(page))
-	for _, k := range page {
-		out = append(out, keyListEntry{KeyId: k.id, KeyArn: k.arn})
-	}
-	return listOutput("Keys", out, next), nil
+	return c.withKey(in.KeyId, access{action: "ListKeyPolicies"}, func(*region, *key) (any, error) {
+		// A key has exactly one policy, and KMS names it "default".
+		return listPage(in.pageInput, keyPoliciesPaging, []string{"default"}, itself, itself)
+	})
 }
 
 type aliasListEntry struct {
@@ -92,47 +118,33 @@ type aliasListEntry struct {
 
 func (c *call) listAliases(body []byte) (any, error) {
 	var in struct {
-		KeyId  string
-		Limit  *int32
-		Marker string
+		KeyId string
+		pageInput
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.strLen("keyId", in.KeyId, 1, 2048)
+		v.page(in.pageInput, aliasesPaging)
+	}); err != nil {
 		return nil, err
 	}
-	var v validator
-	v.strLen("keyId", in.KeyId, 1, 2048)
-	v.intRange("limit", in.Limit, 1, 100)
-	v.strLen("marker", in.Marker, 1, 1024)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	r := c.e.regionLocked(c.region, c.now)
-	target := ""
-	if in.KeyId != "" {
-		k, err := c.resolveLocked(r, in.KeyId, keyOnly)
-		if err != nil {
-			c.e.mu.Unlock()
-			return nil, err
+	return c.inRegion(func(r *region) (any, error) {
+		aliases := slices.Collect(maps.Values(r.aliases))
+		if in.KeyId != "" {
+			// Listing the aliases of a key needs no permission on it, as on AWS.
+			k, err := c.resolveLocked(r, in.KeyId, keyOnly)
+			if err != nil {
+				return nil, err
+			}
+			aliases = slices.DeleteFunc(aliases, func(a *alias) bool { return a.keyID != k.id })
 		}
-		target = k.id
-	}
-	var entries []aliasListEntry
-	for _, a := range r.aliases {
-		if target == "" || a.keyID == target {
-			entries = append(entries, aliasListEntry{
-				AliasName: a.name, AliasArn: aliasARN(r.name, c.e.account, a.name), TargetKeyId: a.keyID,
-				CreationDate: epoch(a.created), LastUpdatedDate: epoch(a.updated),
+		return listPage(in.pageInput, aliasesPaging, aliases, func(a *alias) string { return a.name },
+			func(a *alias) aliasListEntry {
+				return aliasListEntry{
+					AliasName: a.name, AliasArn: aliasARN(r.name, c.e.account, a.name), TargetKeyId: a.keyID,
+					CreationDate: epoch(a.created), LastUpdatedDate: epoch(a.updated),
+				}
 			})
-		}
-	}
-	c.e.mu.Unlock()
-	slices.SortFunc(entries, func(a, b aliasListEntry) int { return strings.Compare(a.AliasName, b.AliasName) })
-	page, next, err := paginate(entries, func(a aliasListEntry) string { return a.AliasName }, in.Limit, 50, in.Marker)
-	if err != nil {
-		return nil, err
-	}
-	return listOutput("Aliases", page, next), nil
+	})
 }
 
 // aliasInput is the input of CreateAlias and UpdateAlias.
@@ -144,17 +156,14 @@ type aliasInput struct {
 // decodeAlias reads and checks an alias request; target says whether it names a key.
 func decodeAlias(body []byte, target bool) (aliasInput, error) {
 	var in aliasInput
-	if err := decode(body, &in); err != nil {
-		return in, err
-	}
-	var v validator
-	v.required("aliasName", in.AliasName != "")
-	v.strLen("aliasName", in.AliasName, 1, 256)
-	if target {
-		v.required("targetKeyId", in.TargetKeyId != "")
-		v.strLen("targetKeyId", in.TargetKeyId, 1, 2048)
-	}
-	if err := v.err(); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.required("aliasName", in.AliasName != "")
+		v.strLen("aliasName", in.AliasName, 1, 256)
+		if target {
+			v.required("targetKeyId", in.TargetKeyId != "")
+			v.strLen("targetKeyId", in.TargetKeyId, 1, 2048)
+		}
+	}); err != nil {
 		return in, err
 	}
 	switch {
@@ -175,7 +184,7 @@ func (c *call) aliasLocked(r *region, name, action string) (*alias, error) {
 	}
 	k := r.keys[a.keyID]
 	c.key = k.arn
-	if err := c.authorizeLocked(k, action, nil, nil); err != nil {
+	if err := c.authorizeLocked(k, access{action: action}); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -186,14 +195,13 @@ func (c *call) deleteAlias(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
-	if _, err := c.aliasLocked(r, in.AliasName, "DeleteAlias"); err != nil {
-		return nil, err
-	}
-	delete(r.aliases, in.AliasName)
-	return nil, nil
+	return c.inRegion(func(r *region) (any, error) {
+		if _, err := c.aliasLocked(r, in.AliasName, "DeleteAlias"); err != nil {
+			return nil, err
+		}
+		delete(r.aliases, in.AliasName)
+		return nil, nil
+	})
 }
 
 func (c *call) updateAlias(body []byte) (any, error) {
@@ -201,33 +209,29 @@ func (c *call) updateAlias(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
-	a, err := c.aliasLocked(r, in.AliasName, "UpdateAlias")
-	if err != nil {
-		return nil, err
-	}
-	old := r.keys[a.keyID]
-	k, err := c.resolveLocked(r, in.TargetKeyId, keyOnly)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.authorizeLocked(k, "UpdateAlias", nil, nil); err != nil {
-		return nil, err
-	}
-	switch {
-	case pendingDeletion(k):
-		return nil, errKeyPendingDeletion(k.arn)
-	case k.manager != managerCustomer:
-		return nil, newError(errNotFound, "Alias cannot point to an AWS managed key.")
-	case k.spec != old.spec || k.usage != old.usage:
-		// AWS keeps an alias on keys of one type, so that code using it keeps working.
-		return nil, newError(errValidation, "The new target key %s has key spec %s and usage %s; the current one has %s and %s.",
-			k.arn, k.spec, k.usage, old.spec, old.usage)
-	}
-	a.keyID, a.updated = k.id, c.now
-	return nil, nil
+	return c.inRegion(func(r *region) (any, error) {
+		a, err := c.aliasLocked(r, in.AliasName, "UpdateAlias")
+		if err != nil {
+			return nil, err
+		}
+		old := r.keys[a.keyID]
+		k, err := c.keyLocked(r, in.TargetKeyId, access{action: "UpdateAlias"})
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case pendingDeletion(k):
+			return nil, errKeyPendingDeletion(k.arn)
+		case k.manager != managerCustomer:
+			return nil, newError(errNotFound, "Alias cannot point to an AWS managed key.")
+		case k.spec != old.spec || k.usage != old.usage:
+			// AWS keeps an alias on keys of one type, so that code using it keeps working.
+			return nil, newError(errValidation, "The new target key %s has key spec %s and usage %s; the current one has %s and %s.",
+				k.arn, k.spec, k.usage, old.spec, old.usage)
+		}
+		a.keyID, a.updated = k.id, c.now
+		return nil, nil
+	})
 }
 
 func (c *call) createAlias(body []byte) (any, error) {
@@ -235,22 +239,14 @@ func (c *call) createAlias(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
-	k, err := c.resolveLocked(r, in.TargetKeyId, keyOnly)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.authorizeLocked(k, "CreateAlias", nil, nil); err != nil {
-		return nil, err
-	}
-	if pendingDeletion(k) {
-		return nil, errKeyPendingDeletion(k.arn)
-	}
-	if _, ok := r.aliases[in.AliasName]; ok {
-		return nil, newError(errAlreadyExists, "An alias with the name %s already exists", aliasARN(r.name, c.e.account, in.AliasName))
-	}
-	r.aliases[in.AliasName] = &alias{name: in.AliasName, keyID: k.id, created: c.now, updated: c.now}
-	return nil, nil
+	return c.withKey(in.TargetKeyId, access{action: "CreateAlias"}, func(r *region, k *key) (any, error) {
+		if pendingDeletion(k) {
+			return nil, errKeyPendingDeletion(k.arn)
+		}
+		if _, ok := r.aliases[in.AliasName]; ok {
+			return nil, newError(errAlreadyExists, "An alias with the name %s already exists", aliasARN(r.name, c.e.account, in.AliasName))
+		}
+		r.aliases[in.AliasName] = &alias{name: in.AliasName, keyID: k.id, created: c.now, updated: c.now}
+		return nil, nil
+	})
 }
