@@ -364,24 +364,8 @@ func (op operator) evaluate(have []string, want []string) (ok, supported bool) {
 		absent := len(have) == 0
 		return anyOf(want, func(w string) bool { return strings.EqualFold(w, strconv.FormatBool(absent)) }), true
 	}
-	var cmp func(have, want string) bool
-	negated := false
-	switch op.base {
-	case "StringEquals":
-		cmp = func(h, w string) bool { return h == w }
-	case "StringNotEquals":
-		cmp, negated = func(h, w string) bool { return h == w }, true
-	case "StringEqualsIgnoreCase":
-		cmp = strings.EqualFold
-	case "StringNotEqualsIgnoreCase":
-		cmp, negated = strings.EqualFold, true
-	case "StringLike", "ArnEquals", "ArnLike":
-		cmp = globMatch2
-	case "StringNotLike", "ArnNotEquals", "ArnNotLike":
-		cmp, negated = globMatch2, true
-	case "Bool":
-		cmp = strings.EqualFold
-	default:
+	cmp, negated, supported := comparison(op.base)
+	if !supported {
 		return false, false
 	}
 	if len(have) == 0 {
@@ -398,27 +382,36 @@ func (op operator) evaluate(have []string, want []string) (ok, supported bool) {
 		m := anyOf(want, func(w string) bool { return cmp(h, w) })
 		return m != negated
 	}
-	switch op.set {
-	case "ForAllValues":
-		for _, h := range have {
-			if !hit(h) {
-				return false, true
-			}
-		}
-		return true, true
-	case "ForAnyValue":
+	switch {
+	case op.set == "ForAnyValue":
 		return anyOf(have, hit), true
-	}
-	if negated {
+	case op.set == "ForAllValues", negated:
 		// A negated single-valued operator holds when no value matches.
-		for _, h := range have {
-			if !hit(h) {
-				return false, true
-			}
-		}
-		return true, true
+		return !anyOf(have, func(h string) bool { return !hit(h) }), true
 	}
 	return anyOf(have, hit), true
+}
+
+// comparison is how a condition operator compares a request value with a
+// policy value, and whether it negates the result; supported is false for
+// operators the emulator does not model.
+func comparison(base string) (cmp func(have, want string) bool, negated, supported bool) {
+	equal := func(h, w string) bool { return h == w }
+	switch base {
+	case "StringEquals":
+		return equal, false, true
+	case "StringNotEquals":
+		return equal, true, true
+	case "StringEqualsIgnoreCase", "Bool":
+		return strings.EqualFold, false, true
+	case "StringNotEqualsIgnoreCase":
+		return strings.EqualFold, true, true
+	case "StringLike", "ArnEquals", "ArnLike":
+		return globMatch2, false, true
+	case "StringNotLike", "ArnNotEquals", "ArnNotLike":
+		return globMatch2, true, true
+	}
+	return nil, false, false
 }
 
 // globMatch2 is globMatch with the request value first, as condition
