@@ -20,6 +20,11 @@ func newError(typ, format string, args ...any) *apiError {
 	return &apiError{typ: typ, msg: fmt.Sprintf(format, args...), status: http.StatusBadRequest}
 }
 
+// internalError is a failure of the emulator, not of the request.
+func internalError(msg string) *apiError {
+	return &apiError{typ: errInternal, msg: msg, status: http.StatusInternalServerError}
+}
+
 // The error names of the KMS API (and of the AWS request layer in front of it).
 const (
 	errAccessDenied       = "AccessDeniedException"

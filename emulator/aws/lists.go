@@ -91,20 +91,28 @@ func (c *call) listKeys(body []byte) (any, error) {
 	})
 }
 
-func (c *call) listKeyPolicies(body []byte) (any, error) {
-	var in struct {
-		KeyId string
-		pageInput
-	}
+// keyPageInput is the input of the lists of one key's things.
+type keyPageInput struct {
+	KeyId string
+	pageInput
+}
+
+// withKeyPage decodes a keyPageInput and runs fn on its key with e.mu held.
+func (c *call) withKeyPage(body []byte, p paging, action string, fn func(k *key, in pageInput) (any, error)) (any, error) {
+	var in keyPageInput
 	if err := decodeValid(body, &in, func(v *validator) {
 		v.keyID(in.KeyId)
-		v.page(in.pageInput, keyPoliciesPaging)
+		v.page(in.pageInput, p)
 	}); err != nil {
 		return nil, err
 	}
-	return c.withKey(in.KeyId, access{action: "ListKeyPolicies"}, func(*region, *key) (any, error) {
+	return c.withKey(in.KeyId, access{action: action}, func(_ *region, k *key) (any, error) { return fn(k, in.pageInput) })
+}
+
+func (c *call) listKeyPolicies(body []byte) (any, error) {
+	return c.withKeyPage(body, keyPoliciesPaging, "ListKeyPolicies", func(_ *key, in pageInput) (any, error) {
 		// A key has exactly one policy, and KMS names it "default".
-		return listPage(in.pageInput, keyPoliciesPaging, []string{"default"}, itself, itself)
+		return listPage(in, keyPoliciesPaging, []string{"default"}, itself, itself)
 	})
 }
 

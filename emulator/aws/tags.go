@@ -112,17 +112,7 @@ func (c *call) untagResource(body []byte) (any, error) {
 }
 
 func (c *call) listResourceTags(body []byte) (any, error) {
-	var in struct {
-		KeyId string
-		pageInput
-	}
-	if err := decodeValid(body, &in, func(v *validator) {
-		v.keyID(in.KeyId)
-		v.page(in.pageInput, tagsPaging)
-	}); err != nil {
-		return nil, err
-	}
-	return c.withKey(in.KeyId, access{action: "ListResourceTags"}, func(_ *region, k *key) (any, error) {
-		return listPage(in.pageInput, tagsPaging, tagList(k), func(t tag) string { return t.TagKey }, itself)
+	return c.withKeyPage(body, tagsPaging, "ListResourceTags", func(k *key, in pageInput) (any, error) {
+		return listPage(in, tagsPaging, tagList(k), func(t tag) string { return t.TagKey }, itself)
 	})
 }
