@@ -183,45 +183,38 @@ func decodeAlias(body []byte, target bool) (aliasInput, error) {
 	return in, nil
 }
 
-// aliasLocked finds an alias of the call's region and authorizes action on
-// the key it names, as AWS does (the permission is on the key).
-func (c *call) aliasLocked(r *region, name, action string) (*alias, error) {
-	a, ok := r.aliases[name]
-	if !ok {
-		return nil, newError(errNotFound, "Alias %s is not found.", aliasARN(r.name, c.e.account, name))
-	}
-	k := r.keys[a.keyID]
-	c.key = k.arn
-	if err := c.authorizeLocked(k, access{action: action}); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
-func (c *call) deleteAlias(body []byte) (any, error) {
-	in, err := decodeAlias(body, false)
+// withAlias decodes an alias request (target says whether it names a key),
+// finds the alias in the call's region and authorizes action on the key it
+// names, as AWS does (the permission is on the key); then it runs fn with
+// e.mu held.
+func (c *call) withAlias(body []byte, target bool, action string, fn func(r *region, a *alias, in aliasInput) (any, error)) (any, error) {
+	in, err := decodeAlias(body, target)
 	if err != nil {
 		return nil, err
 	}
 	return c.inRegion(func(r *region) (any, error) {
-		if _, err := c.aliasLocked(r, in.AliasName, "DeleteAlias"); err != nil {
+		a, ok := r.aliases[in.AliasName]
+		if !ok {
+			return nil, newError(errNotFound, "Alias %s is not found.", aliasARN(r.name, c.e.account, in.AliasName))
+		}
+		k := r.keys[a.keyID]
+		c.key = k.arn
+		if err := c.authorizeLocked(k, access{action: action}); err != nil {
 			return nil, err
 		}
-		delete(r.aliases, in.AliasName)
+		return fn(r, a, in)
+	})
+}
+
+func (c *call) deleteAlias(body []byte) (any, error) {
+	return c.withAlias(body, false, "DeleteAlias", func(r *region, a *alias, _ aliasInput) (any, error) {
+		delete(r.aliases, a.name)
 		return nil, nil
 	})
 }
 
 func (c *call) updateAlias(body []byte) (any, error) {
-	in, err := decodeAlias(body, true)
-	if err != nil {
-		return nil, err
-	}
-	return c.inRegion(func(r *region) (any, error) {
-		a, err := c.aliasLocked(r, in.AliasName, "UpdateAlias")
-		if err != nil {
-			return nil, err
-		}
+	return c.withAlias(body, true, "UpdateAlias", func(r *region, a *alias, in aliasInput) (any, error) {
 		old := r.keys[a.keyID]
 		k, err := c.keyLocked(r, in.TargetKeyId, access{action: "UpdateAlias"})
 		if err != nil {

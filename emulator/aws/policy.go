@@ -447,53 +447,44 @@ func globMatch(pattern, s string) bool {
 // defaultPolicy is the policy AWS gives a key created without one: the
 // owning account, and so (here) every principal in it, may do everything.
 func defaultPolicy(part, account string) (*policyDoc, string) {
-	text := fmt.Sprintf(`{
-  "Version" : "2012-10-17",
-  "Id" : "key-default-1",
-  "Statement" : [ {
-    "Sid" : "Enable IAM User Permissions",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : %q
-    },
-    "Action" : "kms:*",
-    "Resource" : "*"
-  } ]
-}`, rootARN(part, account))
-	return mustPolicy(text), text
+	return builtinPolicy("key-default-1",
+		allowStatement("Enable IAM User Permissions", rootARN(part, account), `"kms:*"`))
 }
 
 // managedPolicy is the policy of a region's AWS-managed key: every principal
 // may use it and read it, nobody may administer it.
 func managedPolicy(part, account string) (*policyDoc, string) {
-	text := fmt.Sprintf(`{
-  "Version" : "2012-10-17",
-  "Id" : "auto-cmekd-test",
-  "Statement" : [ {
-    "Sid" : "Allow access through cmekd for all principals",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : "*"
-    },
-    "Action" : [ "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey" ],
-    "Resource" : "*"
-  }, {
-    "Sid" : "Allow direct access to key metadata to the account",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : %q
-    },
-    "Action" : [ "kms:Describe*", "kms:Get*", "kms:List*" ],
-    "Resource" : "*"
-  } ]
-}`, rootARN(part, account))
-	return mustPolicy(text), text
+	return builtinPolicy("auto-cmekd-test",
+		allowStatement("Allow access through cmekd for all principals", "*",
+			`[ "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey" ]`),
+		allowStatement("Allow direct access to key metadata to the account", rootARN(part, account),
+			`[ "kms:Describe*", "kms:Get*", "kms:List*" ]`))
 }
 
-func mustPolicy(text string) *policyDoc {
+// builtinPolicy is a policy of the emulator's own, laid out as AWS lays out
+// the policies it writes, with its parsed form.
+func builtinPolicy(id string, statements ...string) (*policyDoc, string) {
+	text := fmt.Sprintf(`{
+  "Version" : "2012-10-17",
+  "Id" : %q,
+  "Statement" : [ %s ]
+}`, id, strings.Join(statements, ", "))
 	doc, err := parsePolicy(text)
 	if err != nil {
 		panic("emulator: built-in policy is malformed: " + err.Error())
 	}
-	return doc
+	return doc, text
+}
+
+// allowStatement lets principal perform actions (a JSON string or list) on the key.
+func allowStatement(sid, principal, actions string) string {
+	return fmt.Sprintf(`{
+    "Sid" : %q,
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : %q
+    },
+    "Action" : %s,
+    "Resource" : "*"
+  }`, sid, principal, actions)
 }
