@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cmekd/cmekd/internal/kms/emulator"
+	awsemu "github.com/cmekd/cmekd/emulator/aws"
 )
 
 func main() {
@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	fs := flag.NewFlagSet("kms-emulator", flag.ContinueOnError)
 	fs.SetOutput(logOut)
 	addr := fs.String("addr", "127.0.0.1:4599", "listen address")
-	account := fs.String("account", emulator.DefaultAccount, "AWS account that owns the keys")
+	account := fs.String("account", awsemu.DefaultAccount, "AWS account that owns the keys")
 	principals := map[string]string{}
 	fs.Func("principal", "`AKID=ARN`: the principal an access key id acts as (repeatable)", func(s string) error {
 		akid, arn, ok := strings.Cut(s, "=")
@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		return nil
 	})
 	stateFile := fs.String("state", "", "`FILE` that keeps keys, policies, grants, aliases and tags across restarts (rewritten atomically after each change); empty: in memory only")
-	replicaDelay := fs.Duration("replica-delay", emulator.DefaultReplicaDelay, "how long a new multi-region replica stays Creating before it is Enabled")
+	replicaDelay := fs.Duration("replica-delay", awsemu.DefaultReplicaDelay, "how long a new multi-region replica stays Creating before it is Enabled")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		return fmt.Errorf("-replica-delay must not be negative, got %s", *replicaDelay)
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
-	em, err := emulator.Open(emulator.Options{Account: *account, Principals: principals, Logger: log,
+	em, err := awsemu.Open(awsemu.Options{Account: *account, Principals: principals, Logger: log,
 		ReplicaDelay: *replicaDelay, StateFile: *stateFile})
 	if err != nil {
 		return err

@@ -21,9 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
+	awsemu "github.com/cmekd/cmekd/emulator/aws"
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/keypolicy"
-	"github.com/cmekd/cmekd/internal/kms/emulator"
 )
 
 // Identities of dev mode's embedded KMS emulator.
@@ -74,8 +74,8 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devEnv
 	if err != nil {
 		return nil, fmt.Errorf("dev mode: listen for the KMS emulator: %w", err)
 	}
-	emu, err := emulator.Open(emulator.Options{Account: devAccount, Logger: log.With("component", "kms-emulator"),
-		Principals: map[string]string{devPlatformAKID: devPlatformIdentity}, ReplicaDelay: emulator.DefaultReplicaDelay,
+	emu, err := awsemu.Open(awsemu.Options{Account: devAccount, Logger: log.With("component", "kms-emulator"),
+		Principals: map[string]string{devPlatformAKID: devPlatformIdentity}, ReplicaDelay: awsemu.DefaultReplicaDelay,
 		StateFile: stateFile})
 	if err != nil {
 		ln.Close()

@@ -18,8 +18,8 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	awsemu "github.com/cmekd/cmekd/emulator/aws"
 	"github.com/cmekd/cmekd/internal/kms"
-	"github.com/cmekd/cmekd/internal/kms/emulator"
 )
 
 // Identities of the emulator started by StartEmulator.
@@ -109,11 +109,11 @@ func StartEmulatorBehind(t testing.TB, middleware func(http.Handler) http.Handle
 	return startEmulator(t, middleware, 0)
 }
 
-// startEmulator is StartEmulatorBehind with a replica delay (emulator.Options.ReplicaDelay); the
+// startEmulator is StartEmulatorBehind with a replica delay (awsemu.Options.ReplicaDelay); the
 // exported starters use none, so that callers who replicate need not wait.
 func startEmulator(t testing.TB, middleware func(http.Handler) http.Handler, replicaDelay time.Duration) *Env {
 	t.Helper()
-	var h http.Handler = emulator.New(emulator.Options{
+	var h http.Handler = awsemu.New(awsemu.Options{
 		Account: EmulatorAccount,
 		Principals: map[string]string{PlatformAccessKey: PlatformPrincipal,
 			ControlAccessKey: ControlPrincipal, DataAccessKey: DataPrincipal},

@@ -1,4 +1,4 @@
-package emulator
+package awsemu
 
 import (
 	"slices"
@@ -52,34 +52,23 @@ func tagList(k *key) []tag {
 	return out
 }
 
-// checkTaggable refuses tag changes on a key that is going away.
-func checkTaggable(k *key) error {
-	if k.state != stateEnabled && k.state != stateDisabled {
-		return errKeyState(k)
-	}
-	return nil
-}
-
 func (c *call) tagResource(body []byte) (any, error) {
 	var in struct {
 		KeyId string
 		Tags  []tag
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.required("tags", in.Tags != nil)
-	v.tags(in.Tags)
-	if err := v.err(); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.required("tags", in.Tags != nil)
+		v.tags(in.Tags)
+	}); err != nil {
 		return nil, err
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	return c.withKey(in.KeyId, keyOnly, "TagResource", func(_ *region, k *key) (any, error) {
-		if err := checkTaggable(k); err != nil {
+	return c.withKey(in.KeyId, access{action: "TagResource"}, func(_ *region, k *key) (any, error) {
+		if err := checkSettled(k); err != nil {
 			return nil, err
 		}
 		added := 0
@@ -101,21 +90,18 @@ func (c *call) untagResource(body []byte) (any, error) {
 		KeyId   string
 		TagKeys []string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.required("tagKeys", in.TagKeys != nil)
+		for _, key := range in.TagKeys {
+			v.required("tagKeys.member", key != "")
+			v.strLen("tagKeys.member", key, 1, 128)
+		}
+	}); err != nil {
 		return nil, err
 	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.required("tagKeys", in.TagKeys != nil)
-	for _, key := range in.TagKeys {
-		v.required("tagKeys.member", key != "")
-		v.strLen("tagKeys.member", key, 1, 128)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	return c.withKey(in.KeyId, keyOnly, "UntagResource", func(_ *region, k *key) (any, error) {
-		if err := checkTaggable(k); err != nil {
+	return c.withKey(in.KeyId, access{action: "UntagResource"}, func(_ *region, k *key) (any, error) {
+		if err := checkSettled(k); err != nil {
 			return nil, err
 		}
 		for _, key := range in.TagKeys {
@@ -126,26 +112,7 @@ func (c *call) untagResource(body []byte) (any, error) {
 }
 
 func (c *call) listResourceTags(body []byte) (any, error) {
-	var in struct {
-		KeyId  string
-		Limit  *int32
-		Marker string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.intRange("limit", in.Limit, 1, 50)
-	v.strLen("marker", in.Marker, 1, 1024)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	return c.withKey(in.KeyId, keyOnly, "ListResourceTags", func(_ *region, k *key) (any, error) {
-		page, next, err := paginate(tagList(k), func(t tag) string { return t.TagKey }, in.Limit, 50, in.Marker)
-		if err != nil {
-			return nil, err
-		}
-		return listOutput("Tags", page, next), nil
+	return c.withKeyPage(body, tagsPaging, "ListResourceTags", func(k *key, in pageInput) (any, error) {
+		return listPage(in, tagsPaging, tagList(k), func(t tag) string { return t.TagKey }, itself)
 	})
 }

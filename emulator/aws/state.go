@@ -1,4 +1,4 @@
-package emulator
+package awsemu
 
 import (
 	"cmp"
@@ -184,20 +184,25 @@ func (e *Emulator) load() error {
 	if err != nil {
 		return fmt.Errorf("kms emulator state: %w", err)
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("kms emulator state %s: "+format, append([]any{e.stateFile}, args...)...)
+	if err := e.restore(b); err != nil {
+		return fmt.Errorf("kms emulator state %s: %w", e.stateFile, err)
 	}
+	return nil
+}
+
+// restore installs the state b encodes.
+func (e *Emulator) restore(b []byte) error {
 	var st savedState
 	if err := json.Unmarshal(b, &st); err != nil {
-		return bad("%v", err)
+		return err
 	}
 	switch {
 	case st.Version != stateVersion:
-		return bad("version %d, want %d", st.Version, stateVersion)
+		return fmt.Errorf("version %d, want %d", st.Version, stateVersion)
 	case st.Account != e.account:
-		return bad("keys of account %s, not %s", st.Account, e.account)
+		return fmt.Errorf("keys of account %s, not %s", st.Account, e.account)
 	case len(st.TokenSecret) != 32:
-		return bad("no grant token secret")
+		return errors.New("no grant token secret")
 	}
 	materials := make([]*material, len(st.Materials))
 	for i, sm := range st.Materials {
@@ -205,7 +210,7 @@ func (e *Emulator) load() error {
 			rotation: sm.Rotation, rotationPeriod: sm.RotationPeriod, rotationSince: sm.RotationSince}
 		if sm.Secret != nil {
 			if len(sm.Secret) != 32 {
-				return bad("a key secret of %d bytes", len(sm.Secret))
+				return fmt.Errorf("a key secret of %d bytes", len(sm.Secret))
 			}
 			m.setSecret(sm.Secret)
 		}
@@ -213,45 +218,54 @@ func (e *Emulator) load() error {
 	}
 	e.seq, e.tokenSecret = st.Seq, st.TokenSecret
 	for _, sr := range st.Regions {
-		r := newRegion(sr.Name)
-		for _, sk := range sr.Keys {
-			if sk.Material < 0 || sk.Material >= len(materials) {
-				return bad("key %s has no material", sk.ID)
-			}
-			doc, err := parsePolicy(sk.Policy)
-			if err != nil {
-				return bad("key %s: %v", sk.ID, err)
-			}
-			k := &key{
-				id: sk.ID, arn: keyARN(sr.Name, e.account, sk.ID), region: sr.Name, seq: sk.Seq, created: sk.Created,
-				description: sk.Description, spec: sk.Spec, usage: sk.Usage, manager: sk.Manager, state: sk.State,
-				deletion: sk.Deletion, window: sk.Window, ready: sk.Ready, policy: sk.Policy, doc: doc,
-				shared: materials[sk.Material], tags: sk.Tags,
-			}
-			if k.tags == nil {
-				k.tags = map[string]string{}
-			}
-			for _, sg := range sk.Grants {
-				g := &grant{id: sg.ID, key: k, seq: sg.Seq, name: sg.Name, grantee: sg.Grantee, retiring: sg.Retiring,
-					operations: sg.Operations, subset: sg.Subset, equals: sg.Equals, created: sg.Created}
-				k.grants = append(k.grants, g)
-				e.grants[g.id] = g
-			}
-			if k.state == stateCreating || pendingDeletion(k) {
-				r.pending++
-			}
-			r.keys[k.id] = k
-		}
-		for _, sa := range sr.Aliases {
-			if r.keys[sa.KeyID] == nil {
-				return bad("alias %s names no key", sa.Name)
-			}
-			r.aliases[sa.Name] = &alias{name: sa.Name, keyID: sa.KeyID, created: sa.Created, updated: sa.Updated}
-		}
-		for _, id := range sr.Deleted {
-			r.deleted[id] = true
+		r, err := e.restoreRegion(sr, materials)
+		if err != nil {
+			return err
 		}
 		e.regions[sr.Name] = r
 	}
 	return nil
+}
+
+// restoreRegion rebuilds one region, its keys' grants added to e.grants.
+func (e *Emulator) restoreRegion(sr savedRegion, materials []*material) (*region, error) {
+	r := newRegion(sr.Name)
+	for _, sk := range sr.Keys {
+		if sk.Material < 0 || sk.Material >= len(materials) {
+			return nil, fmt.Errorf("key %s has no material", sk.ID)
+		}
+		doc, err := parsePolicy(sk.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %v", sk.ID, err)
+		}
+		k := &key{
+			id: sk.ID, arn: keyARN(sr.Name, e.account, sk.ID), region: sr.Name, seq: sk.Seq, created: sk.Created,
+			description: sk.Description, spec: sk.Spec, usage: sk.Usage, manager: sk.Manager, state: sk.State,
+			deletion: sk.Deletion, window: sk.Window, ready: sk.Ready, policy: sk.Policy, doc: doc,
+			shared: materials[sk.Material], tags: sk.Tags,
+		}
+		if k.tags == nil {
+			k.tags = map[string]string{}
+		}
+		for _, sg := range sk.Grants {
+			g := &grant{id: sg.ID, key: k, seq: sg.Seq, name: sg.Name, grantee: sg.Grantee, retiring: sg.Retiring,
+				operations: sg.Operations, subset: sg.Subset, equals: sg.Equals, created: sg.Created}
+			k.grants = append(k.grants, g)
+			e.grants[g.id] = g
+		}
+		if k.state == stateCreating || pendingDeletion(k) {
+			r.pending++
+		}
+		r.keys[k.id] = k
+	}
+	for _, sa := range sr.Aliases {
+		if r.keys[sa.KeyID] == nil {
+			return nil, fmt.Errorf("alias %s names no key", sa.Name)
+		}
+		r.aliases[sa.Name] = &alias{name: sa.Name, keyID: sa.KeyID, created: sa.Created, updated: sa.Updated}
+	}
+	for _, id := range sr.Deleted {
+		r.deleted[id] = true
+	}
+	return r, nil
 }

@@ -1,4 +1,4 @@
-package emulator_test
+package awsemu_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/cmekd/cmekd/internal/kms/emulator"
+	awsemu "github.com/cmekd/cmekd/emulator/aws"
 )
 
 const (
@@ -57,16 +57,16 @@ type env struct {
 
 func setup(t testing.TB) *env {
 	t.Helper()
-	return setupWith(t, emulator.Options{})
+	return setupWith(t, awsemu.Options{})
 }
 
 // setupWith is setup with options; the account, principals and clock are the tests' own.
-func setupWith(t testing.TB, opts emulator.Options) *env {
+func setupWith(t testing.TB, opts awsemu.Options) *env {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	em, err := emulator.Open(testOptions(opts, clk))
+	em, err := awsemu.Open(testOptions(opts, clk))
 	if err != nil {
-		t.Fatalf("emulator.Open: %v", err)
+		t.Fatalf("awsemu.Open: %v", err)
 	}
 	srv := httptest.NewServer(em)
 	t.Cleanup(srv.Close)
@@ -74,7 +74,7 @@ func setupWith(t testing.TB, opts emulator.Options) *env {
 }
 
 // testOptions fills in the tests' account, principals and clock.
-func testOptions(opts emulator.Options, clk *clock) emulator.Options {
+func testOptions(opts awsemu.Options, clk *clock) awsemu.Options {
 	opts.Account = account
 	opts.Principals = map[string]string{
 		akidApp:      appRole,

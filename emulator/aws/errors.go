@@ -1,4 +1,4 @@
-package emulator
+package awsemu
 
 import (
 	"fmt"
@@ -18,6 +18,11 @@ func (e *apiError) Error() string { return e.typ + ": " + e.msg }
 
 func newError(typ, format string, args ...any) *apiError {
 	return &apiError{typ: typ, msg: fmt.Sprintf(format, args...), status: http.StatusBadRequest}
+}
+
+// internalError is a failure of the emulator, not of the request.
+func internalError(msg string) *apiError {
+	return &apiError{typ: errInternal, msg: msg, status: http.StatusInternalServerError}
 }
 
 // The error names of the KMS API (and of the AWS request layer in front of it).
@@ -83,6 +88,12 @@ func (v *validator) required(member string, present bool) {
 	if !present {
 		v.add("Value null at '%s' failed to satisfy constraint: Member must not be null", member)
 	}
+}
+
+// keyID checks a required KeyId member.
+func (v *validator) keyID(id string) {
+	v.required("keyId", id != "")
+	v.strLen("keyId", id, 1, 2048)
 }
 
 // strLen checks an optional string's length; empty strings count as absent.

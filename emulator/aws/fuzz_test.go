@@ -1,4 +1,4 @@
-package emulator_test
+package awsemu_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cmekd/cmekd/internal/kms/emulator"
+	awsemu "github.com/cmekd/cmekd/emulator/aws"
 )
 
 // errorNames are every error the emulator may answer; anything else in
@@ -56,7 +56,7 @@ func call(t testing.TB, h http.Handler, target, body string) (int, map[string]an
 // replace $KEY and $ARN in fuzzed bodies) and a ciphertext under it ($BLOB,
 // encryption context {"a":"b"}), so that fuzzing reaches past key lookup.
 func fuzzFixture(t testing.TB) (http.Handler, *strings.Replacer) {
-	em := emulator.New(emulator.Options{})
+	em := awsemu.New(awsemu.Options{})
 	_, created := call(t, em, "CreateKey", `{}`)
 	md := created["KeyMetadata"].(map[string]any)
 	id, arn := md["KeyId"].(string), md["Arn"].(string)
@@ -124,16 +124,16 @@ func FuzzRequest(f *testing.F) {
 }
 
 func FuzzCiphertext(f *testing.F) {
-	em := emulator.New(emulator.Options{})
+	em := awsemu.New(awsemu.Options{})
 	_, enc := call(f, em, "Encrypt", `{"KeyId":"alias/aws/cmekd-test","Plaintext":"c2VjcmV0"}`)
 	genuine, _ := base64.StdEncoding.DecodeString(enc["CiphertextBlob"].(string))
 	f.Add(genuine)
-	f.Add(append(emulator.EncodeBlobHeader("us-west-2", "mrk-00000000000000000000000000000000"), make([]byte, 28)...))
+	f.Add(append(awsemu.EncodeBlobHeader("us-west-2", "mrk-00000000000000000000000000000000"), make([]byte, 28)...))
 	f.Add([]byte{1, 0, 0})
 	f.Fuzz(func(t *testing.T, blob []byte) {
-		region, keyID, header, nonce, sealed, parsed := emulator.ParseBlob(blob)
+		region, keyID, header, nonce, sealed, parsed := awsemu.ParseBlob(blob)
 		if parsed {
-			if !bytes.Equal(emulator.EncodeBlobHeader(region, keyID), header) ||
+			if !bytes.Equal(awsemu.EncodeBlobHeader(region, keyID), header) ||
 				!bytes.Equal(slices.Concat(header, nonce, sealed), blob) || len(nonce) != 12 || len(sealed) < 16 {
 				t.Fatalf("parse of %x does not round-trip: %q %q", blob, region, keyID)
 			}

@@ -1,4 +1,4 @@
-package emulator_test
+package awsemu_test
 
 import (
 	"net/http/httptest"
@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/cmekd/cmekd/internal/kms/emulator"
+	awsemu "github.com/cmekd/cmekd/emulator/aws"
 )
 
 // restartable serves the emulator kept in one state file; restart replaces it
@@ -37,9 +37,9 @@ func (r *restartable) restart() {
 	if r.srv != nil {
 		r.srv.Close()
 	}
-	em, err := emulator.Open(testOptions(emulator.Options{StateFile: r.file}, r.clock))
+	em, err := awsemu.Open(testOptions(awsemu.Options{StateFile: r.file}, r.clock))
 	if err != nil {
-		r.t.Fatalf("emulator.Open: %v", err)
+		r.t.Fatalf("awsemu.Open: %v", err)
 	}
 	r.srv = httptest.NewServer(em)
 	r.env = &env{url: r.srv.URL, clock: r.clock}
@@ -137,25 +137,25 @@ func TestState_BadFileRefused(t *testing.T) {
 	createKey(t, e.root(), nil)
 	tests := []struct {
 		name, content string
-		opts          emulator.Options
+		opts          awsemu.Options
 		want          string
 	}{
-		{"not JSON", "{", emulator.Options{}, "kms emulator state"},
-		{"another version", `{"version":99,"account":"111122223333"}`, emulator.Options{}, "version 99"},
+		{"not JSON", "{", awsemu.Options{}, "kms emulator state"},
+		{"another version", `{"version":99,"account":"111122223333"}`, awsemu.Options{}, "version 99"},
 	}
 	for _, tc := range tests {
 		file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
 		ok(t, os.WriteFile(file, []byte(tc.content), 0o600))
 		tc.opts.StateFile = file
-		if _, err := emulator.Open(tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := awsemu.Open(tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Open = %v, want an error naming %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := emulator.Open(emulator.Options{Account: "444455556666", StateFile: kept}); err == nil ||
+	if _, err := awsemu.Open(awsemu.Options{Account: "444455556666", StateFile: kept}); err == nil ||
 		!strings.Contains(err.Error(), "account 111122223333") {
 		t.Errorf("Open of another account's state = %v", err)
 	}
-	if _, err := emulator.Open(emulator.Options{StateFile: filepath.Join(dir, "absent.json")}); err != nil {
+	if _, err := awsemu.Open(awsemu.Options{StateFile: filepath.Join(dir, "absent.json")}); err != nil {
 		t.Errorf("a missing state file is an empty state, got %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package emulator
+package awsemu
 
 import (
 	"bytes"
@@ -364,24 +364,8 @@ func (op operator) evaluate(have []string, want []string) (ok, supported bool) {
 		absent := len(have) == 0
 		return anyOf(want, func(w string) bool { return strings.EqualFold(w, strconv.FormatBool(absent)) }), true
 	}
-	var cmp func(have, want string) bool
-	negated := false
-	switch op.base {
-	case "StringEquals":
-		cmp = func(h, w string) bool { return h == w }
-	case "StringNotEquals":
-		cmp, negated = func(h, w string) bool { return h == w }, true
-	case "StringEqualsIgnoreCase":
-		cmp = strings.EqualFold
-	case "StringNotEqualsIgnoreCase":
-		cmp, negated = strings.EqualFold, true
-	case "StringLike", "ArnEquals", "ArnLike":
-		cmp = globMatch2
-	case "StringNotLike", "ArnNotEquals", "ArnNotLike":
-		cmp, negated = globMatch2, true
-	case "Bool":
-		cmp = strings.EqualFold
-	default:
+	cmp, negated, supported := comparison(op.base)
+	if !supported {
 		return false, false
 	}
 	if len(have) == 0 {
@@ -398,27 +382,36 @@ func (op operator) evaluate(have []string, want []string) (ok, supported bool) {
 		m := anyOf(want, func(w string) bool { return cmp(h, w) })
 		return m != negated
 	}
-	switch op.set {
-	case "ForAllValues":
-		for _, h := range have {
-			if !hit(h) {
-				return false, true
-			}
-		}
-		return true, true
-	case "ForAnyValue":
+	switch {
+	case op.set == "ForAnyValue":
 		return anyOf(have, hit), true
-	}
-	if negated {
+	case op.set == "ForAllValues", negated:
 		// A negated single-valued operator holds when no value matches.
-		for _, h := range have {
-			if !hit(h) {
-				return false, true
-			}
-		}
-		return true, true
+		return !anyOf(have, func(h string) bool { return !hit(h) }), true
 	}
 	return anyOf(have, hit), true
+}
+
+// comparison is how a condition operator compares a request value with a
+// policy value, and whether it negates the result; supported is false for
+// operators the emulator does not model.
+func comparison(base string) (cmp func(have, want string) bool, negated, supported bool) {
+	equal := func(h, w string) bool { return h == w }
+	switch base {
+	case "StringEquals":
+		return equal, false, true
+	case "StringNotEquals":
+		return equal, true, true
+	case "StringEqualsIgnoreCase", "Bool":
+		return strings.EqualFold, false, true
+	case "StringNotEqualsIgnoreCase":
+		return strings.EqualFold, true, true
+	case "StringLike", "ArnEquals", "ArnLike":
+		return globMatch2, false, true
+	case "StringNotLike", "ArnNotEquals", "ArnNotLike":
+		return globMatch2, true, true
+	}
+	return nil, false, false
 }
 
 // globMatch2 is globMatch with the request value first, as condition
@@ -454,53 +447,44 @@ func globMatch(pattern, s string) bool {
 // defaultPolicy is the policy AWS gives a key created without one: the
 // owning account, and so (here) every principal in it, may do everything.
 func defaultPolicy(part, account string) (*policyDoc, string) {
-	text := fmt.Sprintf(`{
-  "Version" : "2012-10-17",
-  "Id" : "key-default-1",
-  "Statement" : [ {
-    "Sid" : "Enable IAM User Permissions",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : %q
-    },
-    "Action" : "kms:*",
-    "Resource" : "*"
-  } ]
-}`, rootARN(part, account))
-	return mustPolicy(text), text
+	return builtinPolicy("key-default-1",
+		allowStatement("Enable IAM User Permissions", rootARN(part, account), `"kms:*"`))
 }
 
 // managedPolicy is the policy of a region's AWS-managed key: every principal
 // may use it and read it, nobody may administer it.
 func managedPolicy(part, account string) (*policyDoc, string) {
-	text := fmt.Sprintf(`{
-  "Version" : "2012-10-17",
-  "Id" : "auto-cmekd-test",
-  "Statement" : [ {
-    "Sid" : "Allow access through cmekd for all principals",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : "*"
-    },
-    "Action" : [ "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey" ],
-    "Resource" : "*"
-  }, {
-    "Sid" : "Allow direct access to key metadata to the account",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : %q
-    },
-    "Action" : [ "kms:Describe*", "kms:Get*", "kms:List*" ],
-    "Resource" : "*"
-  } ]
-}`, rootARN(part, account))
-	return mustPolicy(text), text
+	return builtinPolicy("auto-cmekd-test",
+		allowStatement("Allow access through cmekd for all principals", "*",
+			`[ "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey" ]`),
+		allowStatement("Allow direct access to key metadata to the account", rootARN(part, account),
+			`[ "kms:Describe*", "kms:Get*", "kms:List*" ]`))
 }
 
-func mustPolicy(text string) *policyDoc {
+// builtinPolicy is a policy of the emulator's own, laid out as AWS lays out
+// the policies it writes, with its parsed form.
+func builtinPolicy(id string, statements ...string) (*policyDoc, string) {
+	text := fmt.Sprintf(`{
+  "Version" : "2012-10-17",
+  "Id" : %q,
+  "Statement" : [ %s ]
+}`, id, strings.Join(statements, ", "))
 	doc, err := parsePolicy(text)
 	if err != nil {
 		panic("emulator: built-in policy is malformed: " + err.Error())
 	}
-	return doc
+	return doc, text
+}
+
+// allowStatement lets principal perform actions (a JSON string or list) on the key.
+func allowStatement(sid, principal, actions string) string {
+	return fmt.Sprintf(`{
+    "Sid" : %q,
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : %q
+    },
+    "Action" : %s,
+    "Resource" : "*"
+  }`, sid, principal, actions)
 }

@@ -1,9 +1,9 @@
-// Package emulator is an AWS KMS that speaks the AWS JSON 1.1 protocol
+// Package awsemu is an AWS KMS that speaks the AWS JSON 1.1 protocol
 // (POST /, X-Amz-Target: TrentService.<Op>) well enough for aws-sdk-go-v2,
 // the AWS CLI and Terraform's AWS provider: per-region keys, aliases, tags,
 // multi-region replicas, grants, enforced key policies and real AES-256-GCM.
 // Its state is in memory, or kept in a file across restarts (Options.StateFile).
-package emulator
+package awsemu
 
 import (
 	"crypto/rand"
@@ -123,6 +123,13 @@ type call struct {
 	principal principal
 	now       time.Time
 	key       string // the key the request was about, for the log line
+	requestID string // made once a request, for the answer's header, its body and the log
+}
+
+// logOutcome writes the one log line of a request.
+func (c *call) logOutcome(outcome string) {
+	c.e.log.Info("kms request", "request_id", c.requestID, "op", c.op, "region", c.region,
+		"principal", c.principal.arn, "key", c.key, "outcome", outcome)
 }
 
 type handlerFunc func(c *call, body []byte) (any, error)
@@ -181,25 +188,24 @@ const targetPrefix = "TrentService."
 
 // ServeHTTP answers one KMS API request.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := &call{e: e, op: strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)}
-	requestID := newUUID()
-	w.Header().Set("X-Amzn-RequestId", requestID)
+	c := &call{e: e, op: strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix), requestID: newUUID()}
+	w.Header().Set("X-Amzn-RequestId", c.requestID)
 	defer func() {
 		if p := recover(); p != nil {
-			e.log.Error("kms emulator panic", "request_id", requestID, "op", c.op, "panic", fmt.Sprint(p))
-			e.respond(w, c, requestID, nil, &apiError{typ: errInternal, msg: "internal failure", status: http.StatusInternalServerError})
+			e.log.Error("kms emulator panic", "request_id", c.requestID, "op", c.op, "panic", fmt.Sprint(p))
+			c.respond(w, nil, internalError("internal failure"))
 		}
 	}()
 	if err := c.authenticate(r); err != nil {
-		e.respond(w, c, requestID, nil, err)
+		c.respond(w, nil, err)
 		return
 	}
 	if c.service == "sts" {
-		e.serveSTS(w, r, c, requestID)
+		c.serveSTS(w, r)
 		return
 	}
 	out, err := c.serve(r)
-	e.respond(w, c, requestID, out, err)
+	c.respond(w, out, err)
 }
 
 func (c *call) serve(r *http.Request) (any, error) {
@@ -230,12 +236,12 @@ func (c *call) serve(r *http.Request) (any, error) {
 	if err := c.e.saveAfter(c.op); err != nil {
 		// The change is made in memory but not kept: say so rather than answer as if it were.
 		c.e.log.Error("kms emulator could not save its state", "file", c.e.stateFile, "op", c.op, "err", err)
-		return nil, &apiError{typ: errInternal, msg: "the emulator could not save its state", status: http.StatusInternalServerError}
+		return nil, internalError("the emulator could not save its state")
 	}
 	return out, nil
 }
 
-func (e *Emulator) respond(w http.ResponseWriter, c *call, requestID string, out any, err error) {
+func (c *call) respond(w http.ResponseWriter, out any, err error) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	outcome := "ok"
 	status := http.StatusOK
@@ -243,8 +249,8 @@ func (e *Emulator) respond(w http.ResponseWriter, c *call, requestID string, out
 	if err != nil {
 		var ae *apiError
 		if !errors.As(err, &ae) {
-			ae = &apiError{typ: errInternal, msg: "internal failure", status: http.StatusInternalServerError}
-			e.log.Error("kms emulator failure", "request_id", requestID, "op", c.op, "err", err)
+			ae = internalError("internal failure")
+			c.e.log.Error("kms emulator failure", "request_id", c.requestID, "op", c.op, "err", err)
 		}
 		outcome, status = ae.typ, ae.status
 		w.Header().Set("X-Amzn-ErrorType", ae.typ)
@@ -252,14 +258,13 @@ func (e *Emulator) respond(w http.ResponseWriter, c *call, requestID string, out
 	} else if out != nil {
 		var mErr error
 		if body, mErr = json.Marshal(out); mErr != nil {
-			e.respond(w, c, requestID, nil, mErr)
+			c.respond(w, nil, mErr)
 			return
 		}
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-	e.log.Info("kms request", "request_id", requestID, "op", c.op, "region", c.region,
-		"principal", c.principal.arn, "key", c.key, "outcome", outcome)
+	c.logOutcome(outcome)
 }
 
 // principal is the caller, as its SigV4 access key id maps it.

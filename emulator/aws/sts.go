@@ -1,4 +1,4 @@
-package emulator
+package awsemu
 
 import (
 	"encoding/xml"
@@ -11,7 +11,7 @@ import (
 // provider asks it for its account, without which it cannot write a key's default policy
 // (aws_kms_key_policy's destroy restores that policy). It names the caller as the emulator maps
 // its access key. STS speaks the AWS query protocol: a form body in, XML out.
-func (e *Emulator) serveSTS(w http.ResponseWriter, r *http.Request, c *call, requestID string) {
+func (c *call) serveSTS(w http.ResponseWriter, r *http.Request) {
 	c.op = "sts:GetCallerIdentity"
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	form, formErr := url.ParseQuery(string(body))
@@ -19,19 +19,17 @@ func (e *Emulator) serveSTS(w http.ResponseWriter, r *http.Request, c *call, req
 	if r.Method != http.MethodPost || err != nil || formErr != nil || form.Get("Action") != "GetCallerIdentity" {
 		w.WriteHeader(http.StatusBadRequest)
 		out, _ := xml.Marshal(stsError{Type: "Sender", Code: "InvalidAction",
-			Message: "This KMS emulator answers only the STS action GetCallerIdentity.", RequestID: requestID})
+			Message: "This KMS emulator answers only the STS action GetCallerIdentity.", RequestID: c.requestID})
 		_, _ = w.Write(out)
-		e.log.Info("kms request", "request_id", requestID, "op", c.op, "region", c.region,
-			"principal", c.principal.arn, "outcome", "InvalidAction")
+		c.logOutcome("InvalidAction")
 		return
 	}
 	out, _ := xml.Marshal(callerIdentityResponse{
 		Result:    callerIdentity{Arn: c.principal.arn, UserID: c.principal.account, Account: c.principal.account},
-		RequestID: requestID,
+		RequestID: c.requestID,
 	})
 	_, _ = w.Write(out)
-	e.log.Info("kms request", "request_id", requestID, "op", c.op, "region", c.region,
-		"principal", c.principal.arn, "outcome", "ok")
+	c.logOutcome("ok")
 }
 
 type callerIdentityResponse struct {

@@ -1,4 +1,4 @@
-package emulator
+package awsemu
 
 import (
 	"crypto/hmac"
@@ -128,23 +128,20 @@ var (
 	granteePattern = regexp.MustCompile(`^(\d{12}|arn:aws[a-z-]*:(iam|sts)::\d{12}:.+|[a-z0-9.-]+\.amazonaws\.com(\.cn)?)$`)
 )
 
-func (c *call) createGrant(body []byte) (any, error) {
-	var in struct {
-		KeyId             string
-		GranteePrincipal  string
-		RetiringPrincipal string
-		Operations        []string
-		Constraints       *grantConstraints
-		GrantTokens       []string
-		Name              string
-		DryRun            bool
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	v.required("keyId", in.KeyId != "")
-	v.strLen("keyId", in.KeyId, 1, 2048)
+// grantInput is the input of CreateGrant.
+type grantInput struct {
+	KeyId             string
+	GranteePrincipal  string
+	RetiringPrincipal string
+	Operations        []string
+	Constraints       *grantConstraints
+	GrantTokens       []string
+	Name              string
+	DryRun            bool
+}
+
+func (in *grantInput) check(v *validator) {
+	v.keyID(in.KeyId)
 	v.required("granteePrincipal", in.GranteePrincipal != "")
 	v.strLen("granteePrincipal", in.GranteePrincipal, 1, 256)
 	v.strLen("retiringPrincipal", in.RetiringPrincipal, 1, 256)
@@ -157,12 +154,11 @@ func (c *call) createGrant(body []byte) (any, error) {
 	if in.Name != "" && !grantNamePattern.MatchString(in.Name) {
 		v.add("Value '%s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$", in.Name)
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
-		return nil, err
-	}
+}
+
+// grant returns the grant the request asks for, not yet on its key, or why
+// KMS refuses it.
+func (in *grantInput) grant(now time.Time) (*grant, error) {
 	for _, p := range []string{in.GranteePrincipal, in.RetiringPrincipal} {
 		if p != "" && !granteePattern.MatchString(p) {
 			return nil, newError(errValidation, "Invalid principal: %s", p)
@@ -181,46 +177,61 @@ func (c *call) createGrant(body []byte) (any, error) {
 	}
 	ops := slices.Clone(in.Operations)
 	slices.Sort(ops)
-	ops = slices.Compact(ops)
+	return &grant{name: in.Name, grantee: in.GranteePrincipal, retiring: in.RetiringPrincipal,
+		operations: slices.Compact(ops), subset: subset, equals: equals, created: now}, nil
+}
 
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
-	k, err := c.resolveLocked(r, in.KeyId, keyOnly)
+// conditions are the condition keys of the key policy's judgement on a
+// CreateGrant of child.
+func (child *grant) conditions() map[string][]string {
+	cond := grantConditions()
+	cond["kms:GrantOperations"] = child.operations
+	cond["kms:GranteePrincipal"] = []string{child.grantee}
+	if child.retiring != "" {
+		cond["kms:RetiringPrincipal"] = []string{child.retiring}
+	}
+	return cond
+}
+
+// sameAs tells whether g is the grant a named request asks for again.
+func (g *grant) sameAs(child *grant) bool {
+	return child.name != "" && g.name == child.name && g.grantee == child.grantee && g.retiring == child.retiring &&
+		slices.Equal(g.operations, child.operations) && maps.Equal(g.subset, child.subset) && maps.Equal(g.equals, child.equals)
+}
+
+func (c *call) createGrant(body []byte) (any, error) {
+	var in grantInput
+	if err := decodeValid(body, &in, in.check); err != nil {
+		return nil, err
+	}
+	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	child, err := in.grant(c.now)
 	if err != nil {
 		return nil, err
 	}
-	cond := grantConditions()
-	cond["kms:GrantOperations"] = ops
-	cond["kms:GranteePrincipal"] = []string{in.GranteePrincipal}
-	if in.RetiringPrincipal != "" {
-		cond["kms:RetiringPrincipal"] = []string{in.RetiringPrincipal}
-	}
-	child := &grant{key: k, name: in.Name, grantee: in.GranteePrincipal, retiring: in.RetiringPrincipal,
-		operations: ops, subset: subset, equals: equals, created: c.now}
-	byGrant := func(g *grant) bool { return g.mayCreate(c.principal, child) }
-	if err := c.authorizeWith(k, "CreateGrant", nil, cond, byGrant); err != nil {
-		return nil, err
-	}
-	if err := checkUsable(k); err != nil {
-		return nil, err
-	}
-	if in.DryRun {
-		return nil, newError(errDryRun, msgDryRun)
-	}
-	// A named grant is idempotent: the same request again returns the same
-	// grant (with a new token), as KMS does.
-	for _, g := range k.grants {
-		if in.Name != "" && g.name == in.Name && g.grantee == in.GranteePrincipal && g.retiring == in.RetiringPrincipal &&
-			slices.Equal(g.operations, ops) && maps.Equal(g.subset, subset) && maps.Equal(g.equals, equals) {
-			return map[string]string{"GrantToken": c.e.grantToken(g.id), "GrantId": g.id}, nil
+	a := access{action: "CreateGrant", extra: child.conditions(),
+		byGrant: func(g *grant) bool { return g.mayCreate(c.principal, child) }}
+	return c.withKey(in.KeyId, a, func(_ *region, k *key) (any, error) {
+		if err := checkUsable(k); err != nil {
+			return nil, err
 		}
-	}
-	c.e.seq++
-	child.id, child.seq = randomHex(32), c.e.seq
-	k.grants = append(k.grants, child)
-	c.e.grants[child.id] = child
-	return map[string]string{"GrantToken": c.e.grantToken(child.id), "GrantId": child.id}, nil
+		if in.DryRun {
+			return nil, newError(errDryRun, msgDryRun)
+		}
+		// A named grant is idempotent: the same request again returns the same
+		// grant (with a new token), as KMS does.
+		if i := slices.IndexFunc(k.grants, func(g *grant) bool { return g.sameAs(child) }); i >= 0 {
+			child = k.grants[i]
+		} else {
+			c.e.seq++
+			child.id, child.seq, child.key = randomHex(32), c.e.seq, k
+			k.grants = append(k.grants, child)
+			c.e.grants[child.id] = child
+		}
+		return map[string]string{"GrantToken": c.e.grantToken(child.id), "GrantId": child.id}, nil
+	})
 }
 
 // Grant tokens are "AQ" (like KMS's, so that a command line never takes one
@@ -279,58 +290,38 @@ func (c *call) checkGrantTokens(tokens []string) error {
 
 func (c *call) listGrants(body []byte) (any, error) {
 	var in struct {
-		KeyId            string
-		Limit            *int32
-		Marker           string
+		KeyId string
+		pageInput
 		GrantId          string
 		GranteePrincipal string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.page(in.pageInput, grantsPaging)
+		v.strLen("grantId", in.GrantId, 1, 128)
+		v.strLen("granteePrincipal", in.GranteePrincipal, 1, 256)
+	}); err != nil {
 		return nil, err
 	}
-	var v validator
-	v.required("keyId", in.KeyId != "")
-	v.strLen("keyId", in.KeyId, 1, 2048)
-	v.intRange("limit", in.Limit, 1, 100)
-	v.strLen("marker", in.Marker, 1, 1024)
-	v.strLen("grantId", in.GrantId, 1, 128)
-	v.strLen("granteePrincipal", in.GranteePrincipal, 1, 256)
-	if err := v.err(); err != nil {
-		return nil, err
+	return c.withKey(in.KeyId, access{action: "ListGrants", extra: grantConditions()}, func(_ *region, k *key) (any, error) {
+		matching := slices.DeleteFunc(slices.Clone(k.grants), func(g *grant) bool {
+			return (in.GrantId != "" && g.id != in.GrantId) || (in.GranteePrincipal != "" && g.grantee != in.GranteePrincipal)
+		})
+		return listPage(in.pageInput, grantsPaging, matching, func(g *grant) string { return seqKey(g.seq) }, c.grantEntry)
+	})
+}
+
+// grantEntry is g as ListGrants shows it.
+func (c *call) grantEntry(g *grant) grantListEntry {
+	e := grantListEntry{
+		KeyId: g.key.arn, GrantId: g.id, Name: g.name, CreationDate: epoch(g.created),
+		GranteePrincipal: g.grantee, RetiringPrincipal: g.retiring,
+		IssuingAccount: rootARN(partition(g.key.region), c.e.account), Operations: g.operations,
 	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
-	k, err := c.resolveLocked(r, in.KeyId, keyOnly)
-	if err != nil {
-		return nil, err
+	if g.subset != nil || g.equals != nil {
+		e.Constraints = &grantConstraints{EncryptionContextSubset: g.subset, EncryptionContextEquals: g.equals}
 	}
-	if err := c.authorizeLocked(k, "ListGrants", nil, grantConditions()); err != nil {
-		return nil, err
-	}
-	var matching []*grant
-	for _, g := range k.grants {
-		if (in.GrantId == "" || g.id == in.GrantId) && (in.GranteePrincipal == "" || g.grantee == in.GranteePrincipal) {
-			matching = append(matching, g)
-		}
-	}
-	page, next, err := paginate(matching, func(g *grant) string { return seqKey(g.seq) }, in.Limit, 50, in.Marker)
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]grantListEntry, 0, len(page))
-	for _, g := range page {
-		e := grantListEntry{
-			KeyId: k.arn, GrantId: g.id, Name: g.name, CreationDate: epoch(g.created),
-			GranteePrincipal: g.grantee, RetiringPrincipal: g.retiring,
-			IssuingAccount: rootARN(partition(k.region), c.e.account), Operations: g.operations,
-		}
-		if g.subset != nil || g.equals != nil {
-			e.Constraints = &grantConstraints{EncryptionContextSubset: g.subset, EncryptionContextEquals: g.equals}
-		}
-		entries = append(entries, e)
-	}
-	return listOutput("Grants", entries, next), nil
+	return e
 }
 
 func (c *call) retireGrant(body []byte) (any, error) {
@@ -340,52 +331,50 @@ func (c *call) retireGrant(body []byte) (any, error) {
 		GrantId    string
 		DryRun     bool
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	v.strLen("grantToken", in.GrantToken, 1, 8192)
-	v.strLen("keyId", in.KeyId, 1, 2048)
-	v.strLen("grantId", in.GrantId, 1, 128)
-	if err := v.err(); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.strLen("grantToken", in.GrantToken, 1, 8192)
+		v.strLen("keyId", in.KeyId, 1, 2048)
+		v.strLen("grantId", in.GrantId, 1, 128)
+	}); err != nil {
 		return nil, err
 	}
 	if in.GrantToken == "" && (in.KeyId == "" || in.GrantId == "") {
 		return nil, newError(errValidation, "Either GrantToken, or KeyId and GrantId, must be specified.")
 	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
-	var g *grant
-	if in.GrantToken != "" {
-		id, _ := c.e.tokenGrantID(in.GrantToken)
-		g = c.e.grants[id]
-		if g == nil || g.key.region != r.name {
-			return nil, newError(errInvalidGrantToken, "The grant token is not valid.")
-		}
-		c.key = g.key.arn
-	} else {
-		k, err := c.resolveLocked(r, in.KeyId, keyOnly)
+	return c.inRegion(func(r *region) (any, error) {
+		g, err := c.retiredGrantLocked(r, in.GrantToken, in.KeyId, in.GrantId)
 		if err != nil {
 			return nil, err
 		}
-		if g, err = findGrant(k, in.GrantId); err != nil {
+		// The grant, not the key policy, says who may retire it.
+		p := c.principal
+		mayRetire := (g.retiring != "" && principalMatches(g.retiring, p)) ||
+			(slices.Contains(g.operations, "RetireGrant") && principalMatches(g.grantee, p)) ||
+			p.arn == rootARN(partition(r.name), c.e.account)
+		if !mayRetire {
+			return nil, c.accessDenied("RetireGrant", g.key.arn)
+		}
+		return nil, c.e.endGrantLocked(g, in.DryRun)
+	})
+}
+
+// retiredGrantLocked finds the grant a RetireGrant names, by its token or by
+// its key and id. e.mu must be held.
+func (c *call) retiredGrantLocked(r *region, token, keyID, grantID string) (*grant, error) {
+	if token == "" {
+		k, err := c.resolveLocked(r, keyID, keyOnly)
+		if err != nil {
 			return nil, err
 		}
+		return findGrant(k, grantID)
 	}
-	// The grant, not the key policy, says who may retire it.
-	p := c.principal
-	mayRetire := (g.retiring != "" && principalMatches(g.retiring, p)) ||
-		(slices.Contains(g.operations, "RetireGrant") && principalMatches(g.grantee, p)) ||
-		p.arn == rootARN(partition(r.name), c.e.account)
-	if !mayRetire {
-		return nil, c.accessDenied("RetireGrant", g.key.arn)
+	id, _ := c.e.tokenGrantID(token)
+	g := c.e.grants[id]
+	if g == nil || g.key.region != r.name {
+		return nil, newError(errInvalidGrantToken, "The grant token is not valid.")
 	}
-	if in.DryRun {
-		return nil, newError(errDryRun, msgDryRun)
-	}
-	c.e.removeGrantLocked(g)
-	return nil, nil
+	c.key = g.key.arn
+	return g, nil
 }
 
 func (c *call) revokeGrant(body []byte) (any, error) {
@@ -394,36 +383,20 @@ func (c *call) revokeGrant(body []byte) (any, error) {
 		GrantId string
 		DryRun  bool
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.required("grantId", in.GrantId != "")
+		v.strLen("grantId", in.GrantId, 1, 128)
+	}); err != nil {
 		return nil, err
 	}
-	var v validator
-	v.required("keyId", in.KeyId != "")
-	v.strLen("keyId", in.KeyId, 1, 2048)
-	v.required("grantId", in.GrantId != "")
-	v.strLen("grantId", in.GrantId, 1, 128)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
-	k, err := c.resolveLocked(r, in.KeyId, keyOnly)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.authorizeLocked(k, "RevokeGrant", nil, grantConditions()); err != nil {
-		return nil, err
-	}
-	g, err := findGrant(k, in.GrantId)
-	if err != nil {
-		return nil, err
-	}
-	if in.DryRun {
-		return nil, newError(errDryRun, msgDryRun)
-	}
-	c.e.removeGrantLocked(g)
-	return nil, nil
+	return c.withKey(in.KeyId, access{action: "RevokeGrant", extra: grantConditions()}, func(_ *region, k *key) (any, error) {
+		g, err := findGrant(k, in.GrantId)
+		if err != nil {
+			return nil, err
+		}
+		return nil, c.e.endGrantLocked(g, in.DryRun)
+	})
 }
 
 func findGrant(k *key, id string) (*grant, error) {
@@ -438,7 +411,13 @@ func findGrant(k *key, id string) (*grant, error) {
 	return nil, newError(errNotFound, "Grant ID %s not found", id)
 }
 
-func (e *Emulator) removeGrantLocked(g *grant) {
+// endGrantLocked retires or revokes g, unless the request is a dry run.
+// e.mu must be held.
+func (e *Emulator) endGrantLocked(g *grant, dryRun bool) error {
+	if dryRun {
+		return newError(errDryRun, msgDryRun)
+	}
 	g.key.grants = slices.DeleteFunc(g.key.grants, func(x *grant) bool { return x == g })
 	delete(e.grants, g.id)
+	return nil
 }

@@ -1,4 +1,4 @@
-package emulator
+package awsemu
 
 // ParseBlob exposes the ciphertext-blob parser to the fuzz tests: it reports
 // the key a blob names and its parts, or ok=false for a malformed blob.

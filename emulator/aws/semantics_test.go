@@ -1,4 +1,4 @@
-package emulator_test
+package awsemu_test
 
 import (
 	"maps"
@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/cmekd/cmekd/internal/kms/emulator"
+	awsemu "github.com/cmekd/cmekd/emulator/aws"
 )
 
 // platformAdminPolicy lets the platform (another account) do everything the
@@ -315,7 +315,7 @@ func TestMultiRegionPrimary_WaitsInPendingReplicaDeletion(t *testing.T) {
 
 func TestReplica_CreatingThenEnabledAfterTheDelay(t *testing.T) {
 	t.Parallel()
-	e := setupWith(t, emulator.Options{ReplicaDelay: 3 * time.Second})
+	e := setupWith(t, awsemu.Options{ReplicaDelay: 3 * time.Second})
 	east, eu := e.client("us-east-1", akidRoot), e.client("eu-west-1", akidRoot)
 	md := createKey(t, east, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
 	out, err := east.ReplicateKey(bg, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")})

@@ -1,22 +1,20 @@
-package emulator
+package awsemu
 
 import (
 	"slices"
 	"strings"
 )
 
-// authorizeLocked decides whether the caller may perform action ("Encrypt")
-// on k: an explicit Deny in the key policy refuses, an Allow or a grant
-// admits, anything else refuses. encCtx is the request's encryption context
-// (nil for operations without one); extra adds condition keys. e.mu must be held.
-func (c *call) authorizeLocked(k *key, action string, encCtx map[string]string, extra map[string][]string) error {
-	return c.authorizeWith(k, action, encCtx, extra, func(g *grant) bool { return g.admits(c.principal, action, encCtx) })
-}
-
-// authorizeWith is authorizeLocked with the test that decides whether a grant
-// admits the request. Administrative actions are refused to other accounts
-// before any policy is read: AWS documents them "Cross-account use: No".
-func (c *call) authorizeWith(k *key, action string, encCtx map[string]string, extra map[string][]string, byGrant func(*grant) bool) error {
+// authorizeLocked decides whether the caller may perform a.action
+// ("Encrypt") on k: an explicit Deny in the key policy refuses, an Allow or a
+// grant admits, anything else refuses. Administrative actions are refused to
+// other accounts before any policy is read: AWS documents them "Cross-account
+// use: No". e.mu must be held.
+func (c *call) authorizeLocked(k *key, a access) error {
+	action, byGrant := a.action, a.byGrant
+	if byGrant == nil {
+		byGrant = func(g *grant) bool { return g.admits(c.principal, action, a.encCtx) }
+	}
 	if c.principal.account != c.e.account && !slices.Contains(crossAccountActions, action) {
 		return newError(errAccessDenied, "User: %s is not authorized to perform: kms:%s on resource: %s because kms:%s cannot be used across accounts",
 			c.principal.arn, action, k.arn, action)
@@ -25,7 +23,7 @@ func (c *call) authorizeWith(k *key, action string, encCtx map[string]string, ex
 		principal: c.principal,
 		action:    "kms:" + action,
 		resource:  k.arn,
-		context:   conditionContext(c.principal, encCtx, extra),
+		context:   conditionContext(c.principal, a.encCtx, a.extra),
 	}
 	switch k.doc.evaluate(req) {
 	case denied:

@@ -1,4 +1,4 @@
-package emulator
+package awsemu
 
 import (
 	"crypto/cipher"
@@ -18,29 +18,34 @@ func checkAlgorithm(k *key, alg string) error {
 // useKey resolves, authorizes and checks the key of a symmetric operation.
 // The key's identity and cipher do not change, so the caller may use them
 // after the lock is released.
-func (c *call) useKey(keyID, action, alg string, encCtx map[string]string) (*key, cipher.AEAD, error) {
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r := c.e.regionLocked(c.region, c.now)
-	k, err := c.resolveLocked(r, keyID, aliasesToo)
+func (c *call) useKey(keyID, action, alg string, encCtx map[string]string) (k *key, aead cipher.AEAD, err error) {
+	_, err = c.inRegion(func(r *region) (any, error) {
+		k, err = c.usableLocked(r, keyID, access{mode: aliasesToo, action: action, encCtx: encCtx}, alg)
+		return nil, err
+	})
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := c.usableLocked(k, action, alg, encCtx); err != nil {
 		return nil, nil, err
 	}
 	return k, k.shared.aead, nil
 }
 
-// usableLocked runs the checks, in AWS's order, of a symmetric operation on k.
-func (c *call) usableLocked(k *key, action, alg string, encCtx map[string]string) error {
-	if err := c.authorizeLocked(k, action, encCtx, nil); err != nil {
-		return err
+// usableLocked resolves keyID in r and runs the checks, in AWS's order, of a
+// symmetric operation on the key. e.mu must be held.
+func (c *call) usableLocked(r *region, keyID string, a access, alg string) (*key, error) {
+	k, err := c.keyLocked(r, keyID, a)
+	if err != nil {
+		return nil, err
 	}
+	return k, checkCrypto(k, a, alg)
+}
+
+// checkCrypto is what a symmetric operation asks of k once the caller may use
+// it: it is Enabled, symmetric, and alg is its algorithm.
+func checkCrypto(k *key, a access, alg string) error {
 	if err := checkUsable(k); err != nil {
 		return err
 	}
-	if err := checkSymmetric(k, action); err != nil {
+	if err := checkSymmetric(k, a.action); err != nil {
 		return err
 	}
 	return checkAlgorithm(k, alg)
@@ -62,44 +67,80 @@ func (c *call) blobKeyLocked(r *region, h blobHeader) (*key, error) {
 
 // openInput is a ciphertext to be decrypted, as Decrypt and ReEncrypt take it.
 type openInput struct {
-	blob   []byte
-	keyID  string // the optional KeyId that must name the blob's key
-	action string // "Decrypt" or "ReEncryptFrom"
-	alg    string
-	encCtx map[string]string
+	blob  []byte
+	keyID string // the optional KeyId that must name the blob's key
+	alg   string
+	a     access // "Decrypt" or "ReEncryptFrom", with the blob's encryption context
+}
+
+// opened is a ciphertext blob whose key the caller may use, in its parts.
+type opened struct {
+	k                     *key
+	encCtx                map[string]string
+	header, nonce, sealed []byte
 }
 
 // openLocked parses the blob and checks that the caller may open it; the
-// decryption itself happens after the lock is released.
-func (c *call) openLocked(r *region, in openInput) (k *key, header, nonce, sealed []byte, err error) {
+// decryption itself (plaintext) happens after the lock is released.
+func (c *call) openLocked(r *region, in openInput) (*opened, error) {
 	h, header, nonce, sealed, err := parseBlob(in.blob)
 	if err != nil {
-		return nil, nil, nil, nil, newError(errInvalidCiphertext, msgInvalidCiphertext)
+		return nil, newError(errInvalidCiphertext, msgInvalidCiphertext)
 	}
 	if in.keyID != "" {
 		named, err := c.resolveLocked(r, in.keyID, aliasesToo)
 		if err != nil {
-			return nil, nil, nil, nil, err
+			return nil, err
 		}
 		if named.id != h.keyID {
-			return nil, nil, nil, nil, newError(errIncorrectKey, msgIncorrectKey)
+			return nil, newError(errIncorrectKey, msgIncorrectKey)
 		}
 	}
-	if k, err = c.blobKeyLocked(r, h); err != nil {
-		return nil, nil, nil, nil, err
+	k, err := c.blobKeyLocked(r, h)
+	if err != nil {
+		return nil, err
 	}
-	if err := c.usableLocked(k, in.action, in.alg, in.encCtx); err != nil {
-		return nil, nil, nil, nil, err
+	if err := c.authorizeLocked(k, in.a); err != nil {
+		return nil, err
 	}
-	return k, header, nonce, sealed, nil
+	if err := checkCrypto(k, in.a, in.alg); err != nil {
+		return nil, err
+	}
+	return &opened{k: k, encCtx: in.a.encCtx, header: header, nonce: nonce, sealed: sealed}, nil
 }
 
-func openSealed(k *key, header, nonce, sealed []byte, encCtx map[string]string) ([]byte, error) {
-	pt, err := openBlob(k.shared.aead, header, nonce, sealed, encCtx)
+// plaintext decrypts the blob.
+func (o *opened) plaintext() ([]byte, error) {
+	pt, err := openBlob(o.k.shared.aead, o.header, o.nonce, o.sealed, o.encCtx)
 	if err != nil {
 		return nil, newError(errInvalidCiphertext, msgInvalidCiphertext)
 	}
 	return pt, nil
+}
+
+// open is the part Decrypt and ReEncrypt share: the grant tokens checked, the
+// blob opened and, with its key's lock still held, then (if not nil) run; the
+// plaintext comes after the lock is released, unless the request is a dry run.
+func (c *call) open(in openInput, tokens []string, dryRun bool, then func(r *region) error) (*opened, []byte, error) {
+	if err := c.checkGrantTokens(tokens); err != nil {
+		return nil, nil, err
+	}
+	var o *opened
+	_, err := c.inRegion(func(r *region) (any, error) {
+		var err error
+		if o, err = c.openLocked(r, in); err == nil && then != nil {
+			err = then(r)
+		}
+		return nil, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if dryRun {
+		return nil, nil, newError(errDryRun, msgDryRun)
+	}
+	pt, err := o.plaintext()
+	return o, pt, err
 }
 
 type encryptOutput struct {
@@ -117,16 +158,13 @@ func (c *call) encrypt(body []byte) (any, error) {
 		EncryptionAlgorithm string
 		DryRun              bool
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.required("plaintext", in.Plaintext != nil)
-	v.blobLen("plaintext", in.Plaintext, 1, maxPlaintext)
-	v.grantTokens(in.GrantTokens)
-	v.enum("encryptionAlgorithm", in.EncryptionAlgorithm, encryptionAlgs)
-	if err := v.err(); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.required("plaintext", in.Plaintext != nil)
+		v.blobLen("plaintext", in.Plaintext, 1, maxPlaintext)
+		v.grantTokens(in.GrantTokens)
+		v.enum("encryptionAlgorithm", in.EncryptionAlgorithm, encryptionAlgs)
+	}); err != nil {
 		return nil, err
 	}
 	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
@@ -169,15 +207,12 @@ func (c *call) generateDataKeyWithoutPlaintext(body []byte) (any, error) {
 
 func (c *call) dataKey(body []byte, action string) (any, error) {
 	var in dataKeyInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateKeyID(&v, in.KeyId)
-	v.intRange("numberOfBytes", in.NumberOfBytes, 1, 1024)
-	v.enum("keySpec", in.KeySpec, dataKeySpecs)
-	v.grantTokens(in.GrantTokens)
-	if err := v.err(); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.keyID(in.KeyId)
+		v.intRange("numberOfBytes", in.NumberOfBytes, 1, 1024)
+		v.enum("keySpec", in.KeySpec, dataKeySpecs)
+		v.grantTokens(in.GrantTokens)
+	}); err != nil {
 		return nil, err
 	}
 	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
@@ -221,34 +256,17 @@ func (c *call) decrypt(body []byte) (any, error) {
 		EncryptionAlgorithm string
 		DryRun              bool
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.required("ciphertextBlob", in.CiphertextBlob != nil)
+		v.blobLen("ciphertextBlob", in.CiphertextBlob, 1, maxCiphertext)
+		v.grantTokens(in.GrantTokens)
+		v.strLen("keyId", in.KeyId, 1, 2048)
+		v.enum("encryptionAlgorithm", in.EncryptionAlgorithm, encryptionAlgs)
+	}); err != nil {
 		return nil, err
 	}
-	var v validator
-	v.required("ciphertextBlob", in.CiphertextBlob != nil)
-	v.blobLen("ciphertextBlob", in.CiphertextBlob, 1, maxCiphertext)
-	v.grantTokens(in.GrantTokens)
-	v.strLen("keyId", in.KeyId, 1, 2048)
-	v.enum("encryptionAlgorithm", in.EncryptionAlgorithm, encryptionAlgs)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	r := c.e.regionLocked(c.region, c.now)
-	k, header, nonce, sealed, err := c.openLocked(r, openInput{
-		blob: in.CiphertextBlob, keyID: in.KeyId, action: "Decrypt", alg: in.EncryptionAlgorithm, encCtx: in.EncryptionContext,
-	})
-	c.e.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if in.DryRun {
-		return nil, newError(errDryRun, msgDryRun)
-	}
-	pt, err := openSealed(k, header, nonce, sealed, in.EncryptionContext)
+	o, pt, err := c.open(openInput{blob: in.CiphertextBlob, keyID: in.KeyId, alg: in.EncryptionAlgorithm,
+		a: access{action: "Decrypt", encCtx: in.EncryptionContext}}, in.GrantTokens, in.DryRun, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +274,7 @@ func (c *call) decrypt(body []byte) (any, error) {
 		KeyId               string
 		Plaintext           blob
 		EncryptionAlgorithm string
-	}{k.arn, pt, algSymmetric}, nil
+	}{o.k.arn, pt, algSymmetric}, nil
 }
 
 func (c *call) reEncrypt(body []byte) (any, error) {
@@ -271,44 +289,26 @@ func (c *call) reEncrypt(body []byte) (any, error) {
 		GrantTokens                    []string
 		DryRun                         bool
 	}
-	if err := decode(body, &in); err != nil {
+	if err := decodeValid(body, &in, func(v *validator) {
+		v.required("ciphertextBlob", in.CiphertextBlob != nil)
+		v.blobLen("ciphertextBlob", in.CiphertextBlob, 1, maxCiphertext)
+		v.strLen("sourceKeyId", in.SourceKeyId, 1, 2048)
+		v.required("destinationKeyId", in.DestinationKeyId != "")
+		v.strLen("destinationKeyId", in.DestinationKeyId, 1, 2048)
+		v.enum("sourceEncryptionAlgorithm", in.SourceEncryptionAlgorithm, encryptionAlgs)
+		v.enum("destinationEncryptionAlgorithm", in.DestinationEncryptionAlgorithm, encryptionAlgs)
+		v.grantTokens(in.GrantTokens)
+	}); err != nil {
 		return nil, err
 	}
-	var v validator
-	v.required("ciphertextBlob", in.CiphertextBlob != nil)
-	v.blobLen("ciphertextBlob", in.CiphertextBlob, 1, maxCiphertext)
-	v.strLen("sourceKeyId", in.SourceKeyId, 1, 2048)
-	v.required("destinationKeyId", in.DestinationKeyId != "")
-	v.strLen("destinationKeyId", in.DestinationKeyId, 1, 2048)
-	v.enum("sourceEncryptionAlgorithm", in.SourceEncryptionAlgorithm, encryptionAlgs)
-	v.enum("destinationEncryptionAlgorithm", in.DestinationEncryptionAlgorithm, encryptionAlgs)
-	v.grantTokens(in.GrantTokens)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	if err := c.checkGrantTokens(in.GrantTokens); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	r := c.e.regionLocked(c.region, c.now)
-	src, header, nonce, sealed, err := c.openLocked(r, openInput{
-		blob: in.CiphertextBlob, keyID: in.SourceKeyId, action: "ReEncryptFrom",
-		alg: in.SourceEncryptionAlgorithm, encCtx: in.SourceEncryptionContext,
-	})
 	var dst *key
-	if err == nil {
-		if dst, err = c.resolveLocked(r, in.DestinationKeyId, aliasesToo); err == nil {
-			err = c.usableLocked(dst, "ReEncryptTo", in.DestinationEncryptionAlgorithm, in.DestinationEncryptionContext)
-		}
-	}
-	c.e.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if in.DryRun {
-		return nil, newError(errDryRun, msgDryRun)
-	}
-	pt, err := openSealed(src, header, nonce, sealed, in.SourceEncryptionContext)
+	src, pt, err := c.open(openInput{blob: in.CiphertextBlob, keyID: in.SourceKeyId, alg: in.SourceEncryptionAlgorithm,
+		a: access{action: "ReEncryptFrom", encCtx: in.SourceEncryptionContext}}, in.GrantTokens, in.DryRun,
+		func(r *region) (err error) {
+			dst, err = c.usableLocked(r, in.DestinationKeyId,
+				access{mode: aliasesToo, action: "ReEncryptTo", encCtx: in.DestinationEncryptionContext}, in.DestinationEncryptionAlgorithm)
+			return err
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -319,5 +319,5 @@ func (c *call) reEncrypt(body []byte) (any, error) {
 		KeyId                          string
 		SourceEncryptionAlgorithm      string
 		DestinationEncryptionAlgorithm string
-	}{ct, src.arn, dst.arn, algSymmetric, algSymmetric}, nil
+	}{ct, src.k.arn, dst.arn, algSymmetric, algSymmetric}, nil
 }
