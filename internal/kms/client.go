@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go/logging"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cmekd/cmekd/internal/domain"
 )
 
 // Defaults for the zero values of Config.
@@ -182,7 +184,7 @@ func (c *Client) forKey(action, keyARN string) (*awskms.Client, *Error) {
 	a, err := arn.Parse(keyARN)
 	if err != nil || a.Service != "kms" || a.Partition == "" || a.AccountID == "" || a.Resource == "" ||
 		!regionPattern.MatchString(a.Region) {
-		return nil, &Error{Code: CodeInvalidKeyARN, Action: action, Err: err,
+		return nil, &Error{Code: domain.CodeInvalidKeyARN, Action: action, Err: err,
 			Message: fmt.Sprintf("%q is not a KMS key ARN that names a region", keyARN)}
 	}
 	c.mu.Lock()
@@ -245,7 +247,7 @@ func (c *Client) DescribeKey(ctx context.Context, keyARN string) (KeyMetadata, e
 	}
 	md := out.KeyMetadata
 	if md == nil {
-		return KeyMetadata{}, &Error{Code: CodeKMSError, Action: "kms:DescribeKey",
+		return KeyMetadata{}, &Error{Code: domain.CodeKMSError, Action: "kms:DescribeKey",
 			Message: "DescribeKey answered without key metadata"}
 	}
 	meta := KeyMetadata{
@@ -323,7 +325,7 @@ func (c *Client) GenerateDataKey(ctx context.Context, keyARN string, encCtx map[
 }
 
 // Decrypt unwraps a ciphertext blob made under keyARN with encCtx. KMS is told the key, so a blob made
-// under any other key fails with CodeInvalidCiphertext instead of being decrypted by that key.
+// under any other key fails with domain.CodeInvalidCiphertext instead of being decrypted by that key.
 func (c *Client) Decrypt(ctx context.Context, keyARN string, wrapped []byte, encCtx map[string]string) ([]byte, error) {
 	out, err := call(ctx, c, "Decrypt", keyARN,
 		func(ctx context.Context, client *awskms.Client) (*awskms.DecryptOutput, error) {
