@@ -223,7 +223,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Backups:  backupSvc,
 	})
 	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
-	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Now: clk.Now})
+	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Clock: clk, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
