@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/domain"
 )
 
@@ -45,8 +46,8 @@ type Config struct {
 	// SharedConfigFiles and SharedCredentialsFiles replace the SDK's default shared files
 	// (~/.aws/config, ~/.aws/credentials, or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE) when set.
 	SharedConfigFiles, SharedCredentialsFiles []string
-	// Now is the clock grant tokens expire by; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time grant tokens expire by; nil means the wall clock.
+	Clock clock.Clock
 	// Timeout bounds each call, retries included; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// MaxAttempts for the SDK standard retryer (throttling, 5xx, network); 0 means DefaultMaxAttempts.
@@ -114,9 +115,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	var awsCfg aws.Config
 	logger := sdkLogger(cfg.Logger)
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Credentials == nil {
 		opts := []func(*config.LoadOptions) error{config.WithLogger(logger)}
 		if cfg.Profile != "" {
@@ -170,7 +169,7 @@ func sdkLogger(log *slog.Logger) logging.Logger {
 }
 
 // now is the client's clock.
-func (c *Client) now() time.Time { return c.cfg.Now() }
+func (c *Client) now() time.Time { return c.cfg.Clock.Now() }
 
 // idleConnsPerHost is how many idle connections to each regional endpoint are kept for reuse.
 const idleConnsPerHost = 64

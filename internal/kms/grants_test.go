@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/kms/kmstest"
@@ -241,7 +242,7 @@ func TestClient_GrantTokensExpire(t *testing.T) {
 	env := kmstest.StartEmulatorBehind(t, rec.wrap)
 	key := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{Policy: grantPolicy(env)})
 	now := time.Now()
-	c, err := kms.New(context.Background(), kms.Config{Endpoint: env.Endpoint, Now: func() time.Time { return now },
+	c, err := kms.New(context.Background(), kms.Config{Endpoint: env.Endpoint, Clock: clock.Func(func() time.Time { return now }),
 		Credentials: credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "x", "")})
 	if err != nil {
 		t.Fatal(err)

@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	kmsClient, err := kms.New(ctx, kms.Config{Endpoint: cfg.KMSEndpoint, Credentials: creds,
-		Timeout: cfg.KMSTimeout, Registerer: reg, Logger: log})
+		Timeout: cfg.KMSTimeout, Clock: clk, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: CMEKD_KMS_ENDPOINT: %w", err)
 	}
@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	var granter *grants.Granter
 	if cfg.GrantMode() {
 		dataClient, err = kms.New(ctx, kms.Config{Endpoint: cfg.KMSEndpoint, Credentials: opts.DataKMSCredentials,
-			Profile: cfg.DataProfile, Timeout: cfg.KMSTimeout, Registerer: reg, Logger: log})
+			Profile: cfg.DataProfile, Timeout: cfg.KMSTimeout, Clock: clk, Registerer: reg, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("configuration: CMEKD_DATA_PROFILE: %w", err)
 		}
@@ -175,7 +175,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	}
 
 	backupSvc := backups.New(backups.Config{Store: st, Keyring: keys, KMS: dataClient, ProviderKeys: cfg.ProviderKeys(), Logger: log,
-		Owner: replicaName(), PageSize: opts.BackupPageSize, Lease: opts.BackupLease})
+		Owner: replicaName(), PageSize: opts.BackupPageSize, Lease: opts.BackupLease, Clock: clk})
 
 	s.background = []background.Service{
 		monitor,
