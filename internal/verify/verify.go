@@ -441,6 +441,19 @@ func (r *run) crypto(steps Steps) {
 		return
 	}
 	key := r.arn.String()
+	r.dataKeyRoundTrip(key, steps)
+	if steps != Full {
+		return
+	}
+	canary := make([]byte, 16)
+	_, _ = rand.Read(canary)
+	_, err := retry(r, func() ([]byte, error) { return r.v.data.Encrypt(r.ctx, key, canary, r.encCtx) })
+	r.cryptoOutcome(CheckEncrypt, err)
+}
+
+// dataKeyRoundTrip runs GenerateDataKey, Decrypt of its ciphertext and (for Full) ReEncrypt of that
+// ciphertext to the same key.
+func (r *run) dataKeyRoundTrip(key string, steps Steps) {
 	type dataKey struct{ plain, wrapped []byte }
 	dk, err := retry(r, func() (dataKey, error) {
 		p, w, err := r.v.data.GenerateDataKey(r.ctx, key, r.encCtx)
@@ -452,41 +465,37 @@ func (r *run) crypto(steps Steps) {
 		if steps == Full {
 			r.skip(CheckReEncrypt, "not run: there is no data key to re-encrypt")
 		}
-	} else {
-		r.add(domain.Check{Name: CheckGenerateDataKey, OK: true})
-		plain, err := retry(r, func() ([]byte, error) { return r.v.data.Decrypt(r.ctx, key, dk.wrapped, r.encCtx) })
-		switch {
-		case err != nil:
-			r.add(r.cryptoCheck(CheckDecrypt, err))
-		case !bytes.Equal(plain, dk.plain):
-			r.add(domain.Check{Name: CheckDecrypt, Code: domain.CodeDecryptMismatch, Message: "Decrypt returned other bytes than GenerateDataKey made; the key cannot be trusted."})
-		default:
-			r.add(domain.Check{Name: CheckDecrypt, OK: true})
-		}
-		wipe(dk.plain)
-		wipe(plain)
-		if steps == Full {
-			// Backups re-wrap data keys with ReEncrypt (SPEC §11); to the same key is enough to prove
-			// both halves of kms:ReEncrypt* are allowed.
-			if _, err := retry(r, func() ([]byte, error) {
-				return r.v.data.ReEncrypt(r.ctx, key, dk.wrapped, r.encCtx, key, r.encCtx)
-			}); err != nil {
-				r.add(r.cryptoCheck(CheckReEncrypt, err))
-			} else {
-				r.add(domain.Check{Name: CheckReEncrypt, OK: true})
-			}
-		}
-	}
-	if steps != Full {
 		return
 	}
-	canary := make([]byte, 16)
-	_, _ = rand.Read(canary)
-	if _, err := retry(r, func() ([]byte, error) { return r.v.data.Encrypt(r.ctx, key, canary, r.encCtx) }); err != nil {
-		r.add(r.cryptoCheck(CheckEncrypt, err))
-	} else {
-		r.add(domain.Check{Name: CheckEncrypt, OK: true})
+	r.add(domain.Check{Name: CheckGenerateDataKey, OK: true})
+	plain, err := retry(r, func() ([]byte, error) { return r.v.data.Decrypt(r.ctx, key, dk.wrapped, r.encCtx) })
+	switch {
+	case err != nil:
+		r.add(r.cryptoCheck(CheckDecrypt, err))
+	case !bytes.Equal(plain, dk.plain):
+		r.add(domain.Check{Name: CheckDecrypt, Code: domain.CodeDecryptMismatch, Message: "Decrypt returned other bytes than GenerateDataKey made; the key cannot be trusted."})
+	default:
+		r.add(domain.Check{Name: CheckDecrypt, OK: true})
 	}
+	wipe(dk.plain)
+	wipe(plain)
+	if steps == Full {
+		// Backups re-wrap data keys with ReEncrypt (SPEC §11); to the same key is enough to prove
+		// both halves of kms:ReEncrypt* are allowed.
+		_, err := retry(r, func() ([]byte, error) {
+			return r.v.data.ReEncrypt(r.ctx, key, dk.wrapped, r.encCtx, key, r.encCtx)
+		})
+		r.cryptoOutcome(CheckReEncrypt, err)
+	}
+}
+
+// cryptoOutcome records crypto check name as passed, or as failed with err.
+func (r *run) cryptoOutcome(name string, err error) {
+	if err != nil {
+		r.add(r.cryptoCheck(name, err))
+		return
+	}
+	r.add(domain.Check{Name: name, OK: true})
 }
 
 // cryptoCheck is kmsCheck for a crypto check. In grant mode those run as the data identity, which
