@@ -244,6 +244,35 @@ func testMultiRegionReplica(t *testing.T, env *Env) {
 		t.Errorf("primary = %+v, want a multi-region key with an mrk- id", primary)
 	}
 
+	replicaARN := replicate(t, env, platform, primaryARN)
+	replica, err := platform.DescribeKey(t.Context(), replicaARN)
+	if err != nil {
+		t.Fatalf("DescribeKey replica: %v", err)
+	}
+	if !replica.MultiRegion || replica.KeyID != primary.KeyID {
+		t.Errorf("replica = %+v, want multi-region with key id %s", replica, primary.KeyID)
+	}
+
+	plaintext, wrapped := generateDataKey(t, platform, primaryARN, orgContext)
+	got, err := platform.Decrypt(t.Context(), replicaARN, wrapped, orgContext)
+	if err != nil || !bytes.Equal(got, plaintext) {
+		t.Errorf("the replica does not decrypt the primary's data key: %v", err)
+	}
+	canary := []byte("made in the replica region")
+	ciphertext, err := platform.Encrypt(t.Context(), replicaARN, canary, orgContext)
+	if err != nil {
+		t.Fatalf("Encrypt under the replica: %v", err)
+	}
+	got, err = platform.Decrypt(t.Context(), primaryARN, ciphertext, orgContext)
+	if err != nil || !bytes.Equal(got, canary) {
+		t.Errorf("the primary does not decrypt the replica's ciphertext: %v", err)
+	}
+}
+
+// replicate replicates the multi-region key primaryARN to another region and waits until the
+// replica is enabled; it returns the replica's ARN.
+func replicate(t *testing.T, env *Env, platform *kms.Client, primaryARN string) string {
+	t.Helper()
 	replicaRegion := otherRegion(env.Region)
 	out, err := env.SDK(t, env.Region, env.CustomerAccessKey).ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{
 		KeyId: aws.String(primaryARN), ReplicaRegion: aws.String(replicaRegion), Policy: aws.String(env.PlatformPolicy())})
@@ -270,28 +299,7 @@ func testMultiRegionReplica(t *testing.T, env *Env) {
 		}
 		return nil
 	})
-	replica, err := platform.DescribeKey(t.Context(), replicaARN)
-	if err != nil {
-		t.Fatalf("DescribeKey replica: %v", err)
-	}
-	if !replica.MultiRegion || replica.KeyID != primary.KeyID {
-		t.Errorf("replica = %+v, want multi-region with key id %s", replica, primary.KeyID)
-	}
-
-	plaintext, wrapped := generateDataKey(t, platform, primaryARN, orgContext)
-	got, err := platform.Decrypt(t.Context(), replicaARN, wrapped, orgContext)
-	if err != nil || !bytes.Equal(got, plaintext) {
-		t.Errorf("the replica does not decrypt the primary's data key: %v", err)
-	}
-	canary := []byte("made in the replica region")
-	ciphertext, err := platform.Encrypt(t.Context(), replicaARN, canary, orgContext)
-	if err != nil {
-		t.Fatalf("Encrypt under the replica: %v", err)
-	}
-	got, err = platform.Decrypt(t.Context(), primaryARN, ciphertext, orgContext)
-	if err != nil || !bytes.Equal(got, canary) {
-		t.Errorf("the primary does not decrypt the replica's ciphertext: %v", err)
-	}
+	return replicaARN
 }
 
 // grantSetup skips a grants test where the endpoint has no grants or enforces no policies (a grant
