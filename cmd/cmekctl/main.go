@@ -82,32 +82,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "see cmekctl %s --help\n", cmd.name)
 		return exitUsage
 	}
-	if len(positional) != len(cmd.args) {
-		fmt.Fprintf(stderr, "cmekctl %s: want %s; see cmekctl %s --help\n", cmd.name, argsText(cmd), cmd.name)
-		return exitUsage
-	}
-	switch e.output {
-	case "table", "json", "id":
-	default:
-		fmt.Fprintf(stderr, "cmekctl: -o %q: want table, json or id\n", e.output)
-		return exitUsage
-	}
-	if cmd.orgScoped && e.org == "" {
-		fmt.Fprintf(stderr, "cmekctl %s: which organisation? pass --org ID or export CMEKD_ORG\n", cmd.name)
-		return exitUsage
-	}
-	base := getenv("CMEKD_URL")
-	if base == "" {
-		fmt.Fprintln(stderr, "cmekctl: set CMEKD_URL to the server, e.g. export CMEKD_URL=http://127.0.0.1:8080")
-		return exitUsage
-	}
-	token := getenv("CMEKD_TOKEN")
-	if token == "" {
-		fmt.Fprintln(stderr, "cmekctl: set CMEKD_TOKEN to your API token (dev mode prints one)")
-		return exitUsage
-	}
-	if e.api, err = client.New(base, token, client.Options{UserAgent: "cmekctl"}); err != nil {
-		fmt.Fprintln(stderr, "cmekctl:", err)
+	if msg := e.connect(cmd, positional, getenv); msg != "" {
+		fmt.Fprintln(stderr, msg)
 		return exitUsage
 	}
 	if err := runCmd(ctx, e, positional); err != nil {
@@ -117,6 +93,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitFailed
 	}
 	return exitOK
+}
+
+// connect checks what cmd was given (its arguments, the output, the organisation, the server and
+// the token) and opens e's API client. A message is a usage error, for stderr.
+func (e *env) connect(cmd *command, positional []string, getenv func(string) string) string {
+	if len(positional) != len(cmd.args) {
+		return fmt.Sprintf("cmekctl %s: want %s; see cmekctl %s --help", cmd.name, argsText(cmd), cmd.name)
+	}
+	switch e.output {
+	case "table", "json", "id":
+	default:
+		return fmt.Sprintf("cmekctl: -o %q: want table, json or id", e.output)
+	}
+	if cmd.orgScoped && e.org == "" {
+		return fmt.Sprintf("cmekctl %s: which organisation? pass --org ID or export CMEKD_ORG", cmd.name)
+	}
+	base := getenv("CMEKD_URL")
+	if base == "" {
+		return "cmekctl: set CMEKD_URL to the server, e.g. export CMEKD_URL=http://127.0.0.1:8080"
+	}
+	token := getenv("CMEKD_TOKEN")
+	if token == "" {
+		return "cmekctl: set CMEKD_TOKEN to your API token (dev mode prints one)"
+	}
+	var err error
+	if e.api, err = client.New(base, token, client.Options{UserAgent: "cmekctl"}); err != nil {
+		return "cmekctl: " + err.Error()
+	}
+	return ""
 }
 
 // parseInterspersed parses flags before, between and after positional arguments.

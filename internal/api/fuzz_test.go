@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/cmekd/cmekd/internal/api/respond"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/orgs"
@@ -25,14 +26,14 @@ func clientError(t *testing.T, err error, want ...int) {
 		t.Fatalf("%T %v is not a domain error: it would answer 500", err, err)
 	}
 	for _, s := range want {
-		if statuses[de.Kind] == s {
+		if respond.Status(de.Kind) == s {
 			if de.Code == "" || de.Message == "" {
 				t.Fatalf("error without code or message: %+v", de)
 			}
 			return
 		}
 	}
-	t.Fatalf("status %d (%s), want one of %v", statuses[de.Kind], de.Code, want)
+	t.Fatalf("status %d (%s), want one of %v", respond.Status(de.Kind), de.Code, want)
 }
 
 // FuzzParseDocuments feeds arbitrary bodies to the ingest parser: it never panics, refuses with a

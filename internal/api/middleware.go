@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -12,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cmekd/cmekd/internal/api/respond"
 	"github.com/cmekd/cmekd/internal/domain"
 )
 
@@ -27,14 +26,7 @@ func requestID(ctx context.Context) string { return domain.RequestID(ctx) }
 // withRequestID echoes the caller's X-Request-Id or makes one, on every response.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !domain.ValidRequestID(id) {
-			var b [12]byte
-			_, _ = rand.Read(b[:])
-			id = "req_" + hex.EncodeToString(b[:])
-		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(domain.WithRequestID(r.Context(), id)))
+		next.ServeHTTP(w, respond.WithRequestID(w, r))
 	})
 }
 
@@ -94,7 +86,7 @@ func (a *API) observe(next http.Handler) http.Handler {
 				a.log.ErrorContext(r.Context(), "panic", "request_id", requestID(r.Context()),
 					"panic", p, "stack", string(debug.Stack()))
 				if sw.status == 0 {
-					a.writeError(sw, r, errInternal)
+					a.writeError(sw, r, respond.ErrInternal)
 				}
 			}
 			route := chi.RouteContext(r.Context()).RoutePattern()

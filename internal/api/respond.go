@@ -5,102 +5,29 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/cmekd/cmekd/internal/api/respond"
 	"github.com/cmekd/cmekd/internal/domain"
 )
 
-// errorBody is SPEC §1's error shape.
-type errorBody struct {
-	Error     errorDetail `json:"error"`
-	RequestID string      `json:"request_id"`
-}
-
-type errorDetail struct {
-	Code    string         `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details"`
-}
-
-// statuses is the one table from error kind to HTTP status (SPEC §1).
-var statuses = map[domain.Kind]int{
-	domain.KindInternal:         http.StatusInternalServerError,
-	domain.KindMalformed:        http.StatusBadRequest,
-	domain.KindUnauthenticated:  http.StatusUnauthorized,
-	domain.KindForbidden:        http.StatusForbidden,
-	domain.KindNotFound:         http.StatusNotFound,
-	domain.KindMethodNotAllowed: http.StatusMethodNotAllowed,
-	domain.KindConflict:         http.StatusConflict,
-	domain.KindTooLarge:         http.StatusRequestEntityTooLarge,
-	domain.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
-	domain.KindInvalid:          http.StatusUnprocessableEntity,
-	domain.KindUnavailable:      http.StatusServiceUnavailable,
-	domain.KindRateLimited:      http.StatusTooManyRequests,
-}
-
-// writeError is the one writer of error bodies. Domain errors are shown as they are; anything else
-// is logged with the request id and answered with a generic 500 that reveals nothing.
+// writeError answers err through the one writer of error bodies, logging on the API's logger.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e, ok := domain.AsError(err)
-	if !ok {
-		a.log.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
-			"method", r.Method, "path", r.URL.Path, "error", err.Error())
-		e = errInternal
-	}
-	status := statuses[e.Kind]
-	details := e.Details
-	if details == nil {
-		details = map[string]any{}
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cmekd"`)
-	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
-	}
-	writeJSON(w, status, errorBody{
-		Error:     errorDetail{Code: e.Code, Message: e.Message, Details: details},
-		RequestID: requestID(r.Context()),
-	})
+	respond.Error(w, r, a.log, err)
 }
 
-// writeJSON answers v as JSON. HTML characters are not escaped: documents read back as they were
-// ingested, and every answer is application/json, never HTML.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(v)
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if err != nil {
-		// Only our own types are marshalled; failing here is a programming error.
-		slog.Error("encode response", "error", err)
-		http.Error(w, `{"error":{"code":"internal_error","message":"encoding failed","details":{}}}`, http.StatusInternalServerError)
-		return
-	}
-	writeRaw(w, status, b)
-}
-
-// writeRaw answers b, a JSON value, with its length: a page of documents goes out in one piece rather
-// than in chunks of net/http's buffer.
-func writeRaw(w http.ResponseWriter, status int, b []byte) {
-	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
+// writeJSON and writeRaw are respond's, under the names the handlers use.
+var (
+	writeJSON = respond.JSON
+	writeRaw  = respond.Raw
+)
 
 var (
-	errInternal = domain.Errorf(domain.KindInternal, domain.CodeInternal,
-		"an internal error occurred; quote the request id when you report it")
 	errUnsupportedMediaType = domain.Errorf(domain.KindUnsupportedMedia, domain.CodeUnsupportedMediaType,
 		"send the request body as JSON with Content-Type: application/json")
 	errEmptyBody = domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "the request body is empty; send a JSON object")

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/background"
+	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
@@ -74,12 +75,15 @@ type Config struct {
 	// MaxCopies bounds the copies this replica runs at once (each holds a database connection for
 	// its whole length); DefaultMaxCopies when 0. A backup asked for beyond it waits for a turn.
 	MaxCopies int
+	// Clock paces a copy's progress records; nil means the wall clock.
+	Clock clock.Clock
 }
 
 // Service runs the backup use cases, and is the background service that fails backups whose worker
 // died.
 type Service struct {
-	cfg Config
+	cfg   Config
+	clock clock.Clock
 	// work is the context of the copies that go on after their request has been answered; Run's end
 	// cancels it and waits for them.
 	work    context.Context
@@ -110,7 +114,7 @@ func New(cfg Config) *Service {
 		cfg.MaxCopies = DefaultMaxCopies
 	}
 	work, stop := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, work: work, stop: stop, copies: make(chan struct{}, cfg.MaxCopies)}
+	return &Service{cfg: cfg, clock: clock.Or(cfg.Clock), work: work, stop: stop, copies: make(chan struct{}, cfg.MaxCopies)}
 }
 
 // Name names the background service.
@@ -217,20 +221,59 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org
 	}
 }
 
+// firstAnswer hands the request that started a copy its first page (or the copy's failure), once.
+type firstAnswer struct {
+	ch   chan<- firstPage
+	sent bool
+}
+
+func (f *firstAnswer) send(p firstPage) {
+	if !f.sent {
+		f.sent = true
+		f.ch <- p
+	}
+}
+
 // copy copies the backup in one snapshot and reports to first once its first page is in (or it
 // failed before). It runs under the service's work context, not the request's.
 func (s *Service) copy(actor string, b domain.Backup, src string, first chan<- firstPage) {
 	ctx := s.work
 	log := s.cfg.Logger.With("org_id", b.OrgID, "backup_id", b.ID, "collection_id", b.CollectionID)
-	reported := false
-	report := func(r firstPage) {
-		if !reported {
-			reported = true
-			first <- r
+	answer := &firstAnswer{ch: first}
+	copied, err := s.copySnapshot(ctx, actor, b, src, answer)
+	if err == nil {
+		done, rerr := s.cfg.Store.Backup(ctx, b.OrgID, b.ID)
+		if rerr != nil { // committed all the same: answer what is known
+			done = b
+			done.State, done.Documents = domain.BackupComplete, copied
 		}
+		answer.send(firstPage{backup: done})
+		log.InfoContext(ctx, "backup complete", "documents", copied)
+		return
 	}
+	// Nothing of the copy was committed. Before the first answer the backup never existed for the
+	// client, so it goes; afterwards it is failed, and lists so.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if !answer.sent {
+		if derr := s.cfg.Store.DiscardBackup(bg, b.ID); derr != nil {
+			log.WarnContext(bg, "discard refused backup", "error", derr.Error()) // the sweeper fails it
+		}
+		answer.send(firstPage{err: err})
+		return
+	}
+	if _, ferr := s.cfg.Store.FinishBackup(bg, b.ID, domain.BackupFailed, copied); ferr != nil {
+		log.WarnContext(bg, "mark backup failed", "error", ferr.Error()) // the sweeper fails it
+	}
+	log.WarnContext(bg, "backup failed", "documents", copied, "error", err.Error())
+}
+
+// copySnapshot copies the collection's keys and documents into the backup in one REPEATABLE READ
+// transaction and marks it complete there, renewing the lease between pages and answering after the
+// first. It returns how many documents it copied, committed or not.
+func (s *Service) copySnapshot(ctx context.Context, actor string, b domain.Backup, src string, answer *firstAnswer) (int64, error) {
 	var copied int64
-	renewed := time.Now()
+	renewed := s.clock.Now()
 	err := s.cfg.Store.InSnapshot(ctx, func(tx *store.Q) error {
 		// The snapshot's first read: a collection deleted since Create read it is not backed up empty.
 		if _, err := tx.Collection(ctx, b.OrgID, b.CollectionID); err != nil {
@@ -249,15 +292,15 @@ func (s *Service) copy(actor string, b domain.Backup, src string, first chan<- f
 			if n < s.cfg.PageSize {
 				break
 			}
-			if !reported || time.Since(renewed) >= progressEvery {
+			if !answer.sent || s.clock.Now().Sub(renewed) >= progressEvery {
 				if err := s.renew(ctx, b.ID, copied); err != nil {
 					return err
 				}
-				renewed = time.Now()
+				renewed = s.clock.Now()
 			}
 			running := b
 			running.Documents = copied
-			report(firstPage{backup: running})
+			answer.send(firstPage{backup: running})
 		}
 		ok, err := tx.FinishBackup(ctx, b.ID, domain.BackupComplete, copied)
 		if err != nil {
@@ -269,31 +312,7 @@ func (s *Service) copy(actor string, b domain.Backup, src string, first chan<- f
 		return tx.InsertEvent(ctx, domain.Event{OrgID: b.OrgID, Type: domain.EventBackupCreated, Actor: actor, Region: b.Region,
 			CollectionID: b.CollectionID, Details: map[string]any{"backup_id": b.ID, "documents": copied}})
 	})
-	if err == nil {
-		done, rerr := s.cfg.Store.Backup(ctx, b.OrgID, b.ID)
-		if rerr != nil { // committed all the same: answer what is known
-			done = b
-			done.State, done.Documents = domain.BackupComplete, copied
-		}
-		report(firstPage{backup: done})
-		log.InfoContext(ctx, "backup complete", "documents", copied)
-		return
-	}
-	// Nothing of the copy was committed. Before the first answer the backup never existed for the
-	// client, so it goes; afterwards it is failed, and lists so.
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if !reported {
-		if derr := s.cfg.Store.DiscardBackup(bg, b.ID); derr != nil {
-			log.WarnContext(bg, "discard refused backup", "error", derr.Error()) // the sweeper fails it
-		}
-		report(firstPage{err: err})
-		return
-	}
-	if _, ferr := s.cfg.Store.FinishBackup(bg, b.ID, domain.BackupFailed, copied); ferr != nil {
-		log.WarnContext(bg, "mark backup failed", "error", ferr.Error()) // the sweeper fails it
-	}
-	log.WarnContext(bg, "backup failed", "documents", copied, "error", err.Error())
+	return copied, err
 }
 
 // rewrapKeys re-wraps, inside KMS, every data key of the collection under the backup's key, bound to

@@ -18,11 +18,14 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/cmekd/cmekd/internal/api/respond"
+	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/domain"
 )
 
@@ -45,15 +48,18 @@ type Config struct {
 	API http.Handler
 	// Secret seals session cookies; every replica given the same secret accepts the same cookies.
 	Secret []byte
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time sessions expire by; nil means the wall clock.
+	Clock clock.Clock
+	// Logger receives the errors the console cannot show; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Console serves /console/ and authenticates API requests that carry its session cookie.
 type Console struct {
 	api    http.Handler
 	aead   cipher.AEAD
-	now    func() time.Time
+	clock  clock.Clock
+	log    *slog.Logger
 	static http.Handler
 }
 
@@ -75,11 +81,12 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
 	}
-	return &Console{api: cfg.API, aead: aead, now: now, static: http.StripPrefix(Prefix, http.FileServerFS(sub))}, nil
+	return &Console{api: cfg.API, aead: aead, clock: clock.Or(cfg.Clock), log: log,
+		static: http.StripPrefix(Prefix, http.FileServerFS(sub))}, nil
 }
 
 // Wrap serves the console under /console/ and everything else with api, which sees the session
@@ -115,7 +122,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == Prefix+"session":
 		c.session(w, r)
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
-		writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "the console's pages are read with GET")
+		c.fail(w, r, errPagesReadOnly)
 	default:
 		c.static.ServeHTTP(w, r)
 	}
@@ -126,41 +133,45 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 		s, ok := c.open(r)
 		if !ok {
-			writeError(w, r, http.StatusUnauthorized, "unauthorized", "not signed in")
+			c.fail(w, r, errNotSignedIn)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
+		respond.JSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
 	case http.MethodPost:
 		if !sameOrigin(r) {
-			writeError(w, r, http.StatusForbidden, "forbidden", "sign in from the console's own page")
+			c.fail(w, r, errOtherOrigin)
 			return
 		}
 		var in struct {
 			Token string `json:"token"`
 		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&in); err != nil || strings.TrimSpace(in.Token) == "" {
-			writeError(w, r, http.StatusBadRequest, "invalid_request", "send {\"token\": \"…\"}")
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&in); err != nil {
+			c.fail(w, r, errSignInBody)
+			return
+		}
+		if strings.TrimSpace(in.Token) == "" {
+			c.fail(w, r, errNoToken)
 			return
 		}
 		token := strings.TrimSpace(in.Token)
 		if !c.accepted(r, token) {
-			writeError(w, r, http.StatusUnauthorized, "unauthorized", "that token is not valid")
+			c.fail(w, r, errBadToken)
 			return
 		}
 		var b [16]byte
 		_, _ = rand.Read(b[:])
-		s := session{Token: token, CSRF: hex.EncodeToString(b[:]), Expires: c.now().Add(sessionTTL).Unix()}
+		s := session{Token: token, CSRF: hex.EncodeToString(b[:]), Expires: c.clock.Now().Add(sessionTTL).Unix()}
 		http.SetCookie(w, c.cookie(r, c.seal(s), int(sessionTTL/time.Second)))
-		writeJSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
+		respond.JSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
 	case http.MethodDelete:
 		if s, ok := c.open(r); ok && !c.csrfOK(r, s) {
-			writeError(w, r, http.StatusForbidden, "forbidden", "missing or wrong "+csrfHeader)
+			c.fail(w, r, errSignOutCSRF)
 			return
 		}
 		http.SetCookie(w, c.cookie(r, "", -1))
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "GET, POST or DELETE")
+		c.fail(w, r, errSessionMethod)
 	}
 }
 
@@ -215,7 +226,7 @@ func (c *Console) Authenticate(next http.Handler) http.Handler {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 		default:
 			if !c.csrfOK(r, s) {
-				writeError(w, r, http.StatusForbidden, "forbidden", "missing or wrong "+csrfHeader+"; reload the console")
+				c.fail(w, r, errWriteCSRF)
 				return
 			}
 		}
@@ -260,7 +271,7 @@ func (c *Console) open(r *http.Request) (session, bool) {
 		return session{}, false
 	}
 	s, err := c.unseal(ck.Value)
-	if err != nil || c.now().Unix() >= s.Expires {
+	if err != nil || c.clock.Now().Unix() >= s.Expires {
 		return session{}, false
 	}
 	return s, true
@@ -281,26 +292,21 @@ func (c *Console) unseal(v string) (session, error) {
 	return s, err
 }
 
-// writeError answers in the API's error shape, so the console's script reads one kind of error.
-func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
-	id := r.Header.Get("X-Request-Id")
-	if !domain.ValidRequestID(id) {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		id = "req_" + hex.EncodeToString(b[:])
-	}
-	w.Header().Set("X-Request-Id", id)
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cmekd"`)
-	}
-	writeJSON(w, status, map[string]any{
-		"error":      map[string]any{"code": code, "message": message, "details": map[string]any{}},
-		"request_id": id,
-	})
-}
+// The console's refusals, in the API's vocabulary: the same kinds, codes and statuses.
+var (
+	errPagesReadOnly = domain.Errorf(domain.KindMethodNotAllowed, domain.CodeMethodNotAllowed, "the console's pages are read with GET")
+	errSessionMethod = domain.Errorf(domain.KindMethodNotAllowed, domain.CodeMethodNotAllowed, "GET, POST or DELETE")
+	errNotSignedIn   = domain.Errorf(domain.KindUnauthenticated, domain.CodeUnauthorized, "not signed in")
+	errBadToken      = domain.Errorf(domain.KindUnauthenticated, domain.CodeUnauthorized, "that token is not valid")
+	errOtherOrigin   = domain.Errorf(domain.KindForbidden, domain.CodeForbidden, "sign in from the console's own page")
+	errSignOutCSRF   = domain.Errorf(domain.KindForbidden, domain.CodeForbidden, "missing or wrong "+csrfHeader)
+	errWriteCSRF     = domain.Errorf(domain.KindForbidden, domain.CodeForbidden, "missing or wrong "+csrfHeader+"; reload the console")
+	errSignInBody    = domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "send {\"token\": \"…\"}")
+	errNoToken       = domain.Invalid("token", "token is required: send {\"token\": \"…\"}")
+)
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// fail answers err through the API's one writer of error bodies, with a request id of its own: the
+// console answers before the API's middleware has given the request one.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	respond.Error(w, respond.WithRequestID(w, r), c.log, err)
 }

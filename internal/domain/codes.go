@@ -2,7 +2,7 @@ package domain
 
 // Every code of SPEC.md, spelled once. Error codes are what an error body's "code" says; check codes
 // are what a verification check's "code" says (SPEC §4). Packages that own a rule (keyarn, kms,
-// verify) name these constants rather than spell the strings again.
+// verify, keypolicy) name these constants; none spells a code again or re-exports one.
 const (
 	// Request shape (SPEC §1).
 	CodeInvalidJSON          = "invalid_json"
@@ -77,21 +77,34 @@ const (
 // Check codes of SPEC §4: why a verification check failed. Probes report them in last_error, and
 // key_unavailable carries one as details.reason.
 const (
-	CodeAccessDenied        = "access_denied"
-	CodeKeyDisabled         = "key_disabled"
-	CodeKeyPendingDeletion  = "key_pending_deletion"
-	CodeKeyNotFound         = "key_not_found"
-	CodeKeyStateInvalid     = "key_state_invalid"
+	// CodeAccessDenied means the key policy or grants do not let the platform perform the action.
+	CodeAccessDenied = "access_denied"
+	// CodeKeyDisabled means the customer disabled the key.
+	CodeKeyDisabled = "key_disabled"
+	// CodeKeyPendingDeletion means the customer scheduled the key for deletion.
+	CodeKeyPendingDeletion = "key_pending_deletion"
+	// CodeKeyNotFound means the key does not exist (or no longer exists) in its region.
+	CodeKeyNotFound = "key_not_found"
+	// CodeKeyStateInvalid means the key is in a state other than disabled or pending deletion that
+	// forbids the call.
+	CodeKeyStateInvalid = "key_state_invalid"
+	// CodeWrongKeyUsage means the key cannot perform symmetric encryption (asymmetric, HMAC or
+	// signing keys).
 	CodeWrongKeyUsage       = "wrong_key_usage"
 	CodeWrongKeySpec        = "wrong_key_spec"
 	CodeAWSManagedKey       = "aws_managed_key"
 	CodeMultiRegionMismatch = "multi_region_mismatch"
 	CodeDecryptMismatch     = "decrypt_mismatch"
 	CodeNotAReplica         = "not_a_replica"
-	CodeInvalidCiphertext   = "invalid_ciphertext"
-	CodeKMSUnavailable      = "kms_unavailable"
-	CodeKMSError            = "kms_error"
-	CodeSkipped             = "skipped"
+	// CodeInvalidCiphertext means the ciphertext, its encryption context or its key do not match.
+	CodeInvalidCiphertext = "invalid_ciphertext"
+	// CodeKMSUnavailable means KMS could not be reached, timed out, throttled us or failed on its
+	// side; retryable.
+	CodeKMSUnavailable = "kms_unavailable"
+	// CodeKMSError means KMS rejected the request for a reason that is neither the customer's key nor
+	// an outage (a ValidationException, credentials KMS does not recognise, an unknown exception).
+	CodeKMSError = "kms_error"
+	CodeSkipped  = "skipped"
 )
 
 // ErrorCodes lists every code an error body may carry, for the test that holds the OpenAPI

@@ -1,5 +1,5 @@
 // Package domain holds cmekd's types, error kinds and SPEC codes, shared by the HTTP, service and
-// store layers. It knows nothing of HTTP: the one table from error kind to status lives in api.
+// store layers. It knows nothing of HTTP: the one table from error kind to status lives in api/respond.
 package domain
 
 import (

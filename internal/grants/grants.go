@@ -124,7 +124,7 @@ func (g *Granter) Held(ctx context.Context, keyARN, orgID string) (bool, error) 
 		return false, err
 	}
 	switch ke.Code {
-	case kms.CodeAccessDenied, kms.CodeKeyNotFound:
+	case domain.CodeAccessDenied, domain.CodeKeyNotFound:
 		return false, nil
 	}
 	return true, nil

@@ -183,22 +183,10 @@ func (m *Monitor) heartbeat(ctx context.Context) {
 // for it, cost the sweep about a tenth of a probe's CPU.
 func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	total := 0
-	type job struct {
-		b *batch
-		i int
-	}
-	jobs := make(chan job, m.cfg.Batch)
+	jobs := make(chan probeJob, m.cfg.Batch)
 	var wg sync.WaitGroup
 	for range m.cfg.Concurrency {
-		wg.Go(func() {
-			for j := range jobs {
-				j.b.outcomes[j.i] = m.probeOne(j.b.ctx, j.b.due[j.i])
-				if j.b.left.Add(-1) == 0 {
-					j.b.cancel()
-					m.save(ctx, j.b)
-				}
-			}
-		})
+		wg.Go(func() { m.prober(ctx, jobs) })
 	}
 	defer wg.Wait()
 	defer close(jobs)
@@ -211,28 +199,7 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	claimed := make(chan struct{})
 	go func() {
 		defer close(claimed)
-		defer close(claims)
-		var from time.Time // when the last batch was due: the next claim starts there
-		for claimCtx.Err() == nil {
-			due, err := m.svc.store.ClaimDueFrom(claimCtx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), from, m.cfg.Lease, m.cfg.Batch)
-			if err != nil {
-				claimErr = err
-				return
-			}
-			for _, d := range due {
-				if d.Due.After(from) {
-					from = d.Due
-				}
-			}
-			select {
-			case claims <- due:
-			case <-claimCtx.Done():
-				return
-			}
-			if len(due) < m.cfg.Batch {
-				return
-			}
-		}
+		claimErr = m.claimAhead(claimCtx, claims)
 	}()
 	for due := range claims {
 		// A batch's probes must be in while its lease holds (three quarters of it, to leave room for
@@ -242,7 +209,7 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 		b.left.Store(int64(len(due)))
 		for i := range due {
 			select {
-			case jobs <- job{b, i}:
+			case jobs <- probeJob{b, i}:
 			case <-ctx.Done():
 				b.cancel()
 				return total, nil
@@ -255,6 +222,51 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 		return total, nil
 	}
 	return total, claimErr
+}
+
+// probeJob is one key of a batch for a prober.
+type probeJob struct {
+	b *batch
+	i int
+}
+
+// prober probes the keys it takes from jobs until jobs closes; the prober of a batch's last key
+// writes the batch back.
+func (m *Monitor) prober(ctx context.Context, jobs <-chan probeJob) {
+	for j := range jobs {
+		j.b.outcomes[j.i] = m.probeOne(j.b.ctx, j.b.due[j.i])
+		if j.b.left.Add(-1) == 0 {
+			j.b.cancel()
+			m.save(ctx, j.b)
+		}
+	}
+}
+
+// claimAhead claims batches of due keys and hands them to claims, each claim starting where the last
+// batch was due, until a batch comes back short or ctx ends; then it closes claims.
+func (m *Monitor) claimAhead(ctx context.Context, claims chan<- []store.Due) error {
+	defer close(claims)
+	var from time.Time // when the last batch was due: the next claim starts there
+	for ctx.Err() == nil {
+		due, err := m.svc.store.ClaimDueFrom(ctx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), from, m.cfg.Lease, m.cfg.Batch)
+		if err != nil {
+			return err
+		}
+		for _, d := range due {
+			if d.Due.After(from) {
+				from = d.Due
+			}
+		}
+		select {
+		case claims <- due:
+		case <-ctx.Done():
+			return nil
+		}
+		if len(due) < m.cfg.Batch {
+			return nil
+		}
+	}
+	return nil
 }
 
 // batch is one claim's keys and, as they come in, their probes' outcomes (nil: not probed).

@@ -130,26 +130,8 @@ func (s *Service) apply(ctx context.Context, k Key, leaseOwner, actor string, o 
 		}
 		d = Decide(h, cols, o, now, s.pauseAfter)
 		d.Key.NextProbeAt = s.nextProbe(now)
-		if err := tx.SaveKeyHealth(ctx, d.Key); err != nil {
+		if err := record(ctx, tx, k, actor, o, d, now); err != nil {
 			return err
-		}
-		if d.KeyEvent != "" {
-			ev := domain.Event{OrgID: orgID, Type: d.KeyEvent, Actor: actor, Region: region, Purpose: k.Purpose, Reason: d.Reason}
-			if d.KeyEvent == domain.EventKeyProbeError && o.Error != nil {
-				ev.Reason = o.Error.Code + ": " + o.Error.Message
-			}
-			if err := tx.InsertEvent(ctx, ev); err != nil {
-				return err
-			}
-		}
-		for _, c := range d.Changes {
-			if err := tx.SetCollectionState(ctx, c.CollectionID, c.To, stateReason(c), now); err != nil {
-				return err
-			}
-			if err := tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: c.Event, Actor: actor, Region: region,
-				CollectionID: c.CollectionID, FromState: c.From, ToState: c.To, Reason: c.Reason}); err != nil {
-				return err
-			}
 		}
 		if extra != nil {
 			if err := extra(tx); err != nil {
@@ -162,9 +144,42 @@ func (s *Service) apply(ctx context.Context, k Key, leaseOwner, actor string, o 
 	if err != nil || !applied {
 		return d, false, err
 	}
+	s.report(ctx, k, d)
+	return d, true, nil
+}
+
+// record writes decision d about key k in tx: the key's health, its event, and each collection's new
+// state with its event.
+func record(ctx context.Context, tx *store.Q, k Key, actor string, o Outcome, d Decision, now time.Time) error {
+	if err := tx.SaveKeyHealth(ctx, d.Key); err != nil {
+		return err
+	}
+	if d.KeyEvent != "" {
+		ev := domain.Event{OrgID: k.OrgID, Type: d.KeyEvent, Actor: actor, Region: k.Region, Purpose: k.Purpose, Reason: d.Reason}
+		if d.KeyEvent == domain.EventKeyProbeError && o.Error != nil {
+			ev.Reason = o.Error.Code + ": " + o.Error.Message
+		}
+		if err := tx.InsertEvent(ctx, ev); err != nil {
+			return err
+		}
+	}
+	for _, c := range d.Changes {
+		if err := tx.SetCollectionState(ctx, c.CollectionID, c.To, stateReason(c), now); err != nil {
+			return err
+		}
+		if err := tx.InsertEvent(ctx, domain.Event{OrgID: k.OrgID, Type: c.Event, Actor: actor, Region: k.Region,
+			CollectionID: c.CollectionID, FromState: c.From, ToState: c.To, Reason: c.Reason}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// report counts and logs a committed decision about key k.
+func (s *Service) report(ctx context.Context, k Key, d Decision) {
 	for _, c := range d.Changes {
 		s.changes.WithLabelValues(c.To).Inc()
-		s.log.InfoContext(ctx, "collection state changed", "org_id", orgID, "region", region, "collection_id", c.CollectionID,
+		s.log.InfoContext(ctx, "collection state changed", "org_id", k.OrgID, "region", k.Region, "collection_id", c.CollectionID,
 			"from", c.From, "to", c.To, "reason", c.Reason)
 	}
 	if d.KeyEvent != "" {
@@ -173,9 +188,8 @@ func (s *Service) apply(ctx context.Context, k Key, leaseOwner, actor string, o 
 		if d.KeyEvent == domain.EventKeyUnavailable {
 			level = slog.LevelWarn
 		}
-		s.log.Log(ctx, level, d.KeyEvent, "org_id", orgID, "region", region, "purpose", k.Purpose, "key_arn", d.Key.KeyARN, "reason", d.Reason)
+		s.log.Log(ctx, level, d.KeyEvent, "org_id", k.OrgID, "region", k.Region, "purpose", k.Purpose, "key_arn", d.Key.KeyARN, "reason", d.Reason)
 	}
-	return d, true, nil
 }
 
 // stateReason is what a collection's state_reason says after a change: empty once active again.

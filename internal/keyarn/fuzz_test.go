@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
 )
 
@@ -29,9 +30,9 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	known := map[string]bool{
-		keyarn.CodeInvalidKeyARN:     true,
-		keyarn.CodeAliasNotSupported: true,
-		keyarn.CodeKeyARNRequired:    true,
+		domain.CodeInvalidKeyARN:     true,
+		domain.CodeAliasNotSupported: true,
+		domain.CodeKeyARNRequired:    true,
 	}
 	f.Fuzz(func(t *testing.T, input string) {
 		got, err := keyarn.Parse(input)

@@ -43,17 +43,6 @@ type Error struct {
 // Error reports the code and the message.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// The SPEC §3 codes, each answered with HTTP 422.
-const (
-	CodeInvalidKeyARN              = domain.CodeInvalidKeyARN
-	CodeAliasNotSupported          = domain.CodeAliasNotSupported
-	CodeKeyARNRequired             = domain.CodeKeyARNRequired
-	CodeKeyRegionMismatch          = domain.CodeKeyRegionMismatch
-	CodeUnsupportedRegion          = domain.CodeUnsupportedRegion
-	CodeMultiRegionKeyRequired     = domain.CodeMultiRegionKeyRequired
-	CodeMultiRegionKeyNotSupported = domain.CodeMultiRegionKeyNotSupported
-)
-
 const (
 	// maxInputLen bounds what Parse looks at, so a huge input costs nothing (SPEC §3: 2 KiB+ is invalid).
 	maxInputLen = 2048
@@ -69,13 +58,13 @@ const (
 // else that is not a well-formed key ARN with invalid_key_arn. Every error is an *Error.
 func Parse(s string) (ARN, error) {
 	if len(s) >= maxInputLen {
-		return ARN{}, errorf(CodeInvalidKeyARN,
+		return ARN{}, errorf(domain.CodeInvalidKeyARN,
 			"the key ARN is %d bytes long; a KMS key ARN is well under %d bytes: give the full key ARN, %s",
 			len(s), maxInputLen, expectedForm)
 	}
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return ARN{}, errorf(CodeKeyARNRequired,
+		return ARN{}, errorf(domain.CodeKeyARNRequired,
 			"a key ARN is required: give the full key ARN, %s", expectedForm)
 	}
 	if !strings.HasPrefix(s, "arn:") {
@@ -84,16 +73,16 @@ func Parse(s string) (ARN, error) {
 	// SplitN keeps any further colons in the resource, where the key id check refuses them.
 	parts := strings.SplitN(s, ":", 6)
 	if len(parts) != 6 {
-		return ARN{}, errorf(CodeInvalidKeyARN,
+		return ARN{}, errorf(domain.CodeInvalidKeyARN,
 			"%s is not a KMS key ARN: expected %s", echo(s), expectedForm)
 	}
 	partition, service, region, account, resource := parts[1], parts[2], parts[3], parts[4], parts[5]
 	if service != "kms" {
-		return ARN{}, errorf(CodeInvalidKeyARN,
+		return ARN{}, errorf(domain.CodeInvalidKeyARN,
 			"the ARN is for service %s, not kms: give the ARN of a KMS key, %s", echo(service), expectedForm)
 	}
 	if strings.HasPrefix(resource, "alias/") {
-		return ARN{}, errorf(CodeAliasNotSupported,
+		return ARN{}, errorf(domain.CodeAliasNotSupported,
 			"alias ARNs are not supported: give the full key ARN, %s; aws kms describe-key --key-id %s shows it",
 			expectedForm, echo(resource))
 	}
@@ -101,16 +90,16 @@ func Parse(s string) (ARN, error) {
 		return ARN{}, err
 	}
 	if !ValidAccount(account) {
-		return ARN{}, errorf(CodeInvalidKeyARN,
+		return ARN{}, errorf(domain.CodeInvalidKeyARN,
 			"the account in the key ARN is %s; an AWS account id is exactly 12 digits", echo(account))
 	}
 	keyID, ok := strings.CutPrefix(resource, "key/")
 	if !ok {
-		return ARN{}, errorf(CodeInvalidKeyARN,
+		return ARN{}, errorf(domain.CodeInvalidKeyARN,
 			"the resource in the key ARN is %s; a KMS key ARN ends in key/<key-id>", echo(resource))
 	}
 	if !isKeyID(keyID) {
-		return ARN{}, errorf(CodeInvalidKeyARN,
+		return ARN{}, errorf(domain.CodeInvalidKeyARN,
 			"the key id in the key ARN is %s; a key id is a lowercase UUID (1234abcd-12ab-34cd-56ef-1234567890ab) or mrk- and 32 lowercase hex digits",
 			echo(keyID))
 	}
@@ -123,34 +112,34 @@ func parseNonARN(s string) error {
 	lower := strings.ToLower(s)
 	switch {
 	case strings.HasPrefix(lower, "alias/"):
-		return errorf(CodeKeyARNRequired,
+		return errorf(domain.CodeKeyARNRequired,
 			"an alias name is not enough: give the full key ARN, %s; aws kms describe-key --key-id %s shows it",
 			expectedForm, echo(s))
 	case isKeyID(lower), isKeyID(strings.TrimPrefix(lower, "key/")):
-		return errorf(CodeKeyARNRequired,
+		return errorf(domain.CodeKeyARNRequired,
 			"a key id is not enough: give the full key ARN, %s; aws kms describe-key --key-id %s shows it",
 			expectedForm, echo(s))
 	default:
-		return errorf(CodeInvalidKeyARN, "%s is not a KMS key ARN: expected %s", echo(s), expectedForm)
+		return errorf(domain.CodeInvalidKeyARN, "%s is not a KMS key ARN: expected %s", echo(s), expectedForm)
 	}
 }
 
 // checkPartition accepts the three partitions of SPEC §3, each only with the regions of its family.
 func checkPartition(partition, region string) error {
 	if !ValidRegion(region) {
-		return errorf(CodeInvalidKeyARN,
+		return errorf(domain.CodeInvalidKeyARN,
 			"the region in the key ARN is %s; expected an AWS region name such as us-west-2", echo(region))
 	}
 	want := partitionOf(region)
 	switch partition {
 	case "aws", "aws-cn", "aws-us-gov":
 	default:
-		return errorf(CodeInvalidKeyARN,
+		return errorf(domain.CodeInvalidKeyARN,
 			"the partition in the key ARN is %s; expected aws, aws-cn or aws-us-gov (for %s: %s)",
 			echo(partition), region, want)
 	}
 	if partition != want {
-		return errorf(CodeInvalidKeyARN,
+		return errorf(domain.CodeInvalidKeyARN,
 			"region %s belongs to partition %s, not %s: the key ARN should start with arn:%s:kms:%s:",
 			region, want, partition, want, region)
 	}
@@ -244,26 +233,26 @@ func (r Rules) Check(input, linkRegion string) (ARN, error) {
 		if a.MultiRegion() && ValidRegion(linkRegion) {
 			msg += ", such as this multi-region key's replica " + a.InRegion(linkRegion).String()
 		}
-		return ARN{}, &Error{Code: CodeKeyRegionMismatch, Message: msg}
+		return ARN{}, &Error{Code: domain.CodeKeyRegionMismatch, Message: msg}
 	}
 	regions := r.Regions
 	if regions == nil {
 		regions = DefaultRegions()
 	}
 	if !slices.Contains(regions, a.Region) {
-		return ARN{}, errorf(CodeUnsupportedRegion,
+		return ARN{}, errorf(domain.CodeUnsupportedRegion,
 			"region %s is not served by this deployment; use a key in one of: %s",
 			a.Region, strings.Join(regions, ", "))
 	}
 	switch r.MultiRegion {
 	case MultiRegionRequired:
 		if !a.MultiRegion() {
-			return ARN{}, errorf(CodeMultiRegionKeyRequired,
+			return ARN{}, errorf(domain.CodeMultiRegionKeyRequired,
 				"this deployment requires a multi-region key (its key id starts with mrk-); create one with aws kms create-key --multi-region and give its ARN")
 		}
 	case MultiRegionRejected:
 		if a.MultiRegion() {
-			return ARN{}, errorf(CodeMultiRegionKeyNotSupported,
+			return ARN{}, errorf(domain.CodeMultiRegionKeyNotSupported,
 				"this deployment does not accept multi-region keys (key ids starting with mrk-); give the ARN of a single-region key")
 		}
 	}

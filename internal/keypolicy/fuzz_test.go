@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
 )
@@ -39,7 +40,7 @@ func FuzzTerraform(f *testing.F) {
 			one.AdditionalPrincipals = []string{p}
 			if _, err := keypolicy.Terraform(one); err != nil {
 				var e *keyarn.Error
-				if !errors.As(err, &e) || e.Code != keypolicy.CodeInvalidPrincipal {
+				if !errors.As(err, &e) || e.Code != domain.CodeInvalidPrincipal {
 					t.Fatalf("Terraform with %q: %v, want nil or invalid_principal", p, err)
 				}
 				continue

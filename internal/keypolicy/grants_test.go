@@ -13,6 +13,7 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
@@ -110,7 +111,7 @@ func TestGenerate_GrantModeRefusesABadDataPrincipal(t *testing.T) {
 		req.DataPrincipal = p
 		_, err := keypolicy.Generate(req)
 		var e *keyarn.Error
-		if !errors.As(err, &e) || e.Code != keypolicy.CodeInvalidPrincipal {
+		if !errors.As(err, &e) || e.Code != domain.CodeInvalidPrincipal {
 			t.Errorf("data principal %q: %v, want invalid_principal", p, err)
 		}
 	}

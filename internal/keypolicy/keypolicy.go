@@ -35,13 +35,6 @@ const (
 	SidDataGrants = "cmekdAllowGrantsToTheDataIdentity"
 )
 
-// Codes of the errors Generate and Terraform return, as *keyarn.Error so that callers answer them
-// with 422 like the key ARN rules.
-const (
-	CodeInvalidPrincipal = domain.CodeInvalidPrincipal
-	CodeInvalidRequest   = domain.CodeInvalidRequest
-)
-
 // policyVersion is the only current version of the AWS policy language.
 const policyVersion = "2012-10-17"
 
@@ -227,7 +220,7 @@ func UseStatement(platformPrincipal string, additional []string) Statement {
 // partition than the key, with code invalid_principal; bare account ids become the account's root ARN.
 func Generate(req Request) (any, error) {
 	if req.Template != "" && req.Template != TemplateStatement && req.Template != TemplateFull {
-		return nil, &keyarn.Error{Code: CodeInvalidRequest,
+		return nil, &keyarn.Error{Code: domain.CodeInvalidRequest,
 			Message: fmt.Sprintf("template must be %s or %s", TemplateStatement, TemplateFull)}
 	}
 	use, err := useStatement(req)
@@ -346,7 +339,7 @@ func checkSize(v any) error {
 		return err
 	}
 	if len(b) > maxPolicyBytes {
-		return &keyarn.Error{Code: CodeInvalidPrincipal, Message: fmt.Sprintf(
+		return &keyarn.Error{Code: domain.CodeInvalidPrincipal, Message: fmt.Sprintf(
 			"the policy with these principals is %d bytes, and a KMS key policy holds at most %d: give fewer additional principals",
 			len(b), maxPolicyBytes)}
 	}
@@ -374,7 +367,7 @@ func encode(v any, indent string) ([]byte, error) {
 func normalize(p, partition string) (string, error) {
 	// %.100q below quotes at most 100 runes of the input.
 	if !ValidPrincipal(p) {
-		return "", &keyarn.Error{Code: CodeInvalidPrincipal, Message: fmt.Sprintf(
+		return "", &keyarn.Error{Code: domain.CodeInvalidPrincipal, Message: fmt.Sprintf(
 			"principal %.100q is not an IAM principal: give arn:%s:iam::<account>:root, arn:%s:iam::<account>:role/<name>, arn:%s:iam::<account>:user/<name> or a 12-digit account id",
 			p, partition, partition, partition)}
 	}
@@ -382,7 +375,7 @@ func normalize(p, partition string) (string, error) {
 		return rootARN(partition, p), nil
 	}
 	if got := strings.SplitN(p, ":", 3)[1]; got != partition {
-		return "", &keyarn.Error{Code: CodeInvalidPrincipal, Message: fmt.Sprintf(
+		return "", &keyarn.Error{Code: domain.CodeInvalidPrincipal, Message: fmt.Sprintf(
 			"principal %.100q is in partition %s but the key is in %s: a key policy only admits principals of its own partition",
 			p, got, partition)}
 	}

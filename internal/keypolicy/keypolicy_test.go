@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
 )
@@ -232,20 +233,20 @@ func TestGenerate_Refusals(t *testing.T) {
 		mention string
 	}{
 		{"invalid additional principal", keypolicy.Request{KeyARN: key, PlatformPrincipal: platform, AdditionalPrincipals: []string{"arn:aws:iam::444455556666:role/ok", "bob"}},
-			keypolicy.CodeInvalidPrincipal, `"bob"`},
+			domain.CodeInvalidPrincipal, `"bob"`},
 		{"wildcard principal", keypolicy.Request{KeyARN: key, PlatformPrincipal: platform, AdditionalPrincipals: []string{"*"}},
-			keypolicy.CodeInvalidPrincipal, "12-digit account id"},
-		{"empty platform principal", keypolicy.Request{KeyARN: key}, keypolicy.CodeInvalidPrincipal, `""`},
+			domain.CodeInvalidPrincipal, "12-digit account id"},
+		{"empty platform principal", keypolicy.Request{KeyARN: key}, domain.CodeInvalidPrincipal, `""`},
 		{"principal of another partition", keypolicy.Request{KeyARN: key, PlatformPrincipal: platform, AdditionalPrincipals: []string{"arn:aws-cn:iam::444455556666:root"}},
-			keypolicy.CodeInvalidPrincipal, "aws-cn"},
+			domain.CodeInvalidPrincipal, "aws-cn"},
 		{"long principal echoed in part", keypolicy.Request{KeyARN: key, PlatformPrincipal: platform, AdditionalPrincipals: []string{long + "*"}},
-			keypolicy.CodeInvalidPrincipal, "not an IAM principal"},
+			domain.CodeInvalidPrincipal, "not an IAM principal"},
 		{"policy over 32 KiB", keypolicy.Request{KeyARN: key, PlatformPrincipal: platform, AdditionalPrincipals: many},
-			keypolicy.CodeInvalidPrincipal, "32768"},
+			domain.CodeInvalidPrincipal, "32768"},
 		{"full policy over 32 KiB", keypolicy.Request{KeyARN: key, PlatformPrincipal: platform, AdditionalPrincipals: many[:40], Template: keypolicy.TemplateFull},
-			keypolicy.CodeInvalidPrincipal, "32768"},
-		{"zero key ARN", keypolicy.Request{PlatformPrincipal: platform}, keyarn.CodeInvalidKeyARN, ""},
-		{"unknown template", keypolicy.Request{KeyARN: key, PlatformPrincipal: platform, Template: "whole"}, keypolicy.CodeInvalidRequest, "statement or full"},
+			domain.CodeInvalidPrincipal, "32768"},
+		{"zero key ARN", keypolicy.Request{PlatformPrincipal: platform}, domain.CodeInvalidKeyARN, ""},
+		{"unknown template", keypolicy.Request{KeyARN: key, PlatformPrincipal: platform, Template: "whole"}, domain.CodeInvalidRequest, "statement or full"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -356,7 +356,7 @@ func (k *Keyring) KMSError(ctx context.Context, orgID, keyARN, purpose string, e
 		return err
 	}
 	pe := &domain.ProbeError{Code: ke.Code, Action: ke.Action, Message: ke.Message}
-	if ke.Transient() || ke.Code == kms.CodeKMSError {
+	if ke.Transient() || ke.Code == domain.CodeKMSError {
 		return domain.KMSUnreachableError(pe)
 	}
 	k.cfg.Cache.DropKey(keyARN)

@@ -23,6 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go/logging"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cmekd/cmekd/internal/clock"
+	"github.com/cmekd/cmekd/internal/domain"
 )
 
 // Defaults for the zero values of Config.
@@ -43,8 +46,8 @@ type Config struct {
 	// SharedConfigFiles and SharedCredentialsFiles replace the SDK's default shared files
 	// (~/.aws/config, ~/.aws/credentials, or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE) when set.
 	SharedConfigFiles, SharedCredentialsFiles []string
-	// Now is the clock grant tokens expire by; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time grant tokens expire by; nil means the wall clock.
+	Clock clock.Clock
 	// Timeout bounds each call, retries included; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// MaxAttempts for the SDK standard retryer (throttling, 5xx, network); 0 means DefaultMaxAttempts.
@@ -112,9 +115,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	var awsCfg aws.Config
 	logger := sdkLogger(cfg.Logger)
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Credentials == nil {
 		opts := []func(*config.LoadOptions) error{config.WithLogger(logger)}
 		if cfg.Profile != "" {
@@ -168,7 +169,7 @@ func sdkLogger(log *slog.Logger) logging.Logger {
 }
 
 // now is the client's clock.
-func (c *Client) now() time.Time { return c.cfg.Now() }
+func (c *Client) now() time.Time { return c.cfg.Clock.Now() }
 
 // idleConnsPerHost is how many idle connections to each regional endpoint are kept for reuse.
 const idleConnsPerHost = 64
@@ -182,7 +183,7 @@ func (c *Client) forKey(action, keyARN string) (*awskms.Client, *Error) {
 	a, err := arn.Parse(keyARN)
 	if err != nil || a.Service != "kms" || a.Partition == "" || a.AccountID == "" || a.Resource == "" ||
 		!regionPattern.MatchString(a.Region) {
-		return nil, &Error{Code: CodeInvalidKeyARN, Action: action, Err: err,
+		return nil, &Error{Code: domain.CodeInvalidKeyARN, Action: action, Err: err,
 			Message: fmt.Sprintf("%q is not a KMS key ARN that names a region", keyARN)}
 	}
 	c.mu.Lock()
@@ -245,7 +246,7 @@ func (c *Client) DescribeKey(ctx context.Context, keyARN string) (KeyMetadata, e
 	}
 	md := out.KeyMetadata
 	if md == nil {
-		return KeyMetadata{}, &Error{Code: CodeKMSError, Action: "kms:DescribeKey",
+		return KeyMetadata{}, &Error{Code: domain.CodeKMSError, Action: "kms:DescribeKey",
 			Message: "DescribeKey answered without key metadata"}
 	}
 	meta := KeyMetadata{
@@ -323,7 +324,7 @@ func (c *Client) GenerateDataKey(ctx context.Context, keyARN string, encCtx map[
 }
 
 // Decrypt unwraps a ciphertext blob made under keyARN with encCtx. KMS is told the key, so a blob made
-// under any other key fails with CodeInvalidCiphertext instead of being decrypted by that key.
+// under any other key fails with domain.CodeInvalidCiphertext instead of being decrypted by that key.
 func (c *Client) Decrypt(ctx context.Context, keyARN string, wrapped []byte, encCtx map[string]string) ([]byte, error) {
 	out, err := call(ctx, c, "Decrypt", keyARN,
 		func(ctx context.Context, client *awskms.Client) (*awskms.DecryptOutput, error) {

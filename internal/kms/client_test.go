@@ -19,6 +19,7 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
@@ -94,7 +95,7 @@ func TestClient_SendsEachCallToTheRegionOfItsARN(t *testing.T) {
 		// another region's ARN is found only if the call really went to that other region.
 		elsewhere := strings.Replace(keys[region], ":"+region+":", ":sa-east-1:", 1)
 		_, err = client.DescribeKey(t.Context(), elsewhere)
-		wantCode(t, err, kms.CodeKeyNotFound, "kms:DescribeKey")
+		wantCode(t, err, domain.CodeKeyNotFound, "kms:DescribeKey")
 	}
 }
 
@@ -122,7 +123,7 @@ func TestClient_RefusesNamesWithoutRegion(t *testing.T) {
 		"arn:aws:kms:us-east-1:111122223333",
 	} {
 		_, _, err := client.GenerateDataKey(t.Context(), name, encCtx)
-		wantCode(t, err, kms.CodeInvalidKeyARN, "kms:GenerateDataKey")
+		wantCode(t, err, domain.CodeInvalidKeyARN, "kms:GenerateDataKey")
 	}
 	if n := requests.Load(); n != 0 {
 		t.Errorf("%d requests reached the endpoint", n)
@@ -176,23 +177,23 @@ func TestClassify_RealResponses(t *testing.T) {
 		action string
 	}{
 		{"policy denies DescribeKey", func() error { _, err := platform.DescribeKey(ctx, denied); return err },
-			kms.CodeAccessDenied, "kms:DescribeKey"},
+			domain.CodeAccessDenied, "kms:DescribeKey"},
 		{"policy denies GenerateDataKey", func() error { _, _, err := platform.GenerateDataKey(ctx, denied, encCtx); return err },
-			kms.CodeAccessDenied, "kms:GenerateDataKey"},
+			domain.CodeAccessDenied, "kms:GenerateDataKey"},
 		{"disabled", func() error { _, err := platform.Encrypt(ctx, disabled, []byte("x"), encCtx); return err },
-			kms.CodeKeyDisabled, "kms:Encrypt"},
+			domain.CodeKeyDisabled, "kms:Encrypt"},
 		{"pending deletion", func() error { _, _, err := platform.GenerateDataKey(ctx, deleted, encCtx); return err },
-			kms.CodeKeyPendingDeletion, "kms:GenerateDataKey"},
+			domain.CodeKeyPendingDeletion, "kms:GenerateDataKey"},
 		{"not found", func() error { _, err := platform.DescribeKey(ctx, missing); return err },
-			kms.CodeKeyNotFound, "kms:DescribeKey"},
+			domain.CodeKeyNotFound, "kms:DescribeKey"},
 		{"signing key", func() error { _, _, err := platform.GenerateDataKey(ctx, signing, encCtx); return err },
-			kms.CodeWrongKeyUsage, "kms:GenerateDataKey"},
+			domain.CodeWrongKeyUsage, "kms:GenerateDataKey"},
 		{"other context", func() error { _, err := platform.Decrypt(ctx, usable, wrapped, nil); return err },
-			kms.CodeInvalidCiphertext, "kms:Decrypt"},
+			domain.CodeInvalidCiphertext, "kms:Decrypt"},
 		{"garbage", func() error { _, err := platform.Decrypt(ctx, usable, bytes.Repeat([]byte{7}, 64), encCtx); return err },
-			kms.CodeInvalidCiphertext, "kms:Decrypt"},
+			domain.CodeInvalidCiphertext, "kms:Decrypt"},
 		{"other key", func() error { _, err := platform.Decrypt(ctx, other, wrapped, encCtx); return err },
-			kms.CodeInvalidCiphertext, "kms:Decrypt"},
+			domain.CodeInvalidCiphertext, "kms:Decrypt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			kerr := wantCode(t, tc.call(), tc.code, tc.action)
@@ -239,9 +240,9 @@ func TestClient_RetriesTransientFailures(t *testing.T) {
 		{"throttled twice, third attempt succeeds", 400, "ThrottlingException", 2, 3, "", 3},
 		{"503 twice, third attempt succeeds", 503, "ServiceUnavailableException", 2, 3, "", 3},
 		{"500 once, second attempt succeeds", 500, "KMSInternalException", 1, 3, "", 2},
-		{"throttled beyond the attempts", 400, "ThrottlingException", 5, 3, kms.CodeUnavailable, 3},
-		{"one attempt only", 503, "ServiceUnavailableException", 1, 1, kms.CodeUnavailable, 1},
-		{"refusals are not retried", 400, "AccessDeniedException", 1, 3, kms.CodeAccessDenied, 1},
+		{"throttled beyond the attempts", 400, "ThrottlingException", 5, 3, domain.CodeKMSUnavailable, 3},
+		{"one attempt only", 503, "ServiceUnavailableException", 1, 1, domain.CodeKMSUnavailable, 1},
+		{"refusals are not retried", 400, "AccessDeniedException", 1, 3, domain.CodeAccessDenied, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -283,7 +284,7 @@ func TestClient_TimeoutIsTransient(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = client.DescribeKey(t.Context(), "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
-	kerr := wantCode(t, err, kms.CodeUnavailable, "kms:DescribeKey")
+	kerr := wantCode(t, err, domain.CodeKMSUnavailable, "kms:DescribeKey")
 	if !kerr.Transient() || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("timeout = %v, want a transient error wrapping the deadline", err)
 	}
@@ -296,7 +297,7 @@ func TestClient_CallerCancellationIsTransient(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, _, err := env.PlatformClient(t).GenerateDataKey(ctx, keyARN, encCtx)
-	wantCode(t, err, kms.CodeUnavailable, "kms:GenerateDataKey")
+	wantCode(t, err, domain.CodeKMSUnavailable, "kms:GenerateDataKey")
 }
 
 func TestNew_UsesTheStandardChainWithoutCredentials(t *testing.T) {
@@ -318,7 +319,7 @@ func TestNew_UsesTheStandardChainWithoutCredentials(t *testing.T) {
 		t.Errorf("DescribeKey of a key admitting the platform: %v", err)
 	}
 	_, err = client.DescribeKey(t.Context(), env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{DefaultPolicy: true}))
-	wantCode(t, err, kms.CodeAccessDenied, "kms:DescribeKey")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:DescribeKey")
 }
 
 func TestClient_ConcurrentCallsAcrossRegions(t *testing.T) {

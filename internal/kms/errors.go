@@ -1,8 +1,6 @@
 package kms
 
 import (
-	"github.com/cmekd/cmekd/internal/domain"
-
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,36 +8,13 @@ import (
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
-)
 
-// Failure codes of SPEC §4 (and §3 for a key name the client cannot route).
-const (
-	// CodeAccessDenied means the key policy or grants do not let the platform perform Action.
-	CodeAccessDenied = domain.CodeAccessDenied
-	// CodeKeyDisabled means the customer disabled the key.
-	CodeKeyDisabled = domain.CodeKeyDisabled
-	// CodeKeyPendingDeletion means the customer scheduled the key for deletion.
-	CodeKeyPendingDeletion = domain.CodeKeyPendingDeletion
-	// CodeKeyNotFound means the key does not exist (or no longer exists) in its region.
-	CodeKeyNotFound = domain.CodeKeyNotFound
-	// CodeKeyStateInvalid means the key is in a state other than disabled or pending deletion that forbids the call.
-	CodeKeyStateInvalid = domain.CodeKeyStateInvalid
-	// CodeWrongKeyUsage means the key cannot perform symmetric encryption (asymmetric, HMAC or signing keys).
-	CodeWrongKeyUsage = domain.CodeWrongKeyUsage
-	// CodeInvalidCiphertext means the ciphertext, its encryption context or its key do not match.
-	CodeInvalidCiphertext = domain.CodeInvalidCiphertext
-	// CodeInvalidKeyARN means the key name is not an ARN the client can route to a region.
-	CodeInvalidKeyARN = domain.CodeInvalidKeyARN
-	// CodeUnavailable means KMS could not be reached, timed out, throttled us or failed on its side; retryable.
-	CodeUnavailable = domain.CodeKMSUnavailable
-	// CodeKMSError means KMS rejected the request for a reason that is neither the customer's key nor an
-	// outage (a ValidationException, credentials KMS does not recognise, an unknown exception).
-	CodeKMSError = domain.CodeKMSError
+	"github.com/cmekd/cmekd/internal/domain"
 )
 
 // Error is a classified KMS failure.
 type Error struct {
-	// Code is one of the Code constants.
+	// Code is one of domain's check codes (domain.CheckCodes).
 	Code string
 	// Action is the KMS action that failed, like "kms:GenerateDataKey".
 	Action string
@@ -57,34 +32,34 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying SDK or transport error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Transient reports whether retrying later may succeed: true only for CodeUnavailable.
-func (e *Error) Transient() bool { return e.Code == CodeUnavailable }
+// Transient reports whether retrying later may succeed: true only for domain.CodeKMSUnavailable.
+func (e *Error) Transient() bool { return e.Code == domain.CodeKMSUnavailable }
 
 // apiCodes maps KMS exception names to failure codes. KMSInvalidStateException is decided by its
-// message, and outage-like exceptions are listed so that they never fall through to CodeKMSError.
+// message, and outage-like exceptions are listed so that they never fall through to domain.CodeKMSError.
 var apiCodes = map[string]string{
-	"AccessDeniedException":       CodeAccessDenied,
-	"DisabledException":           CodeKeyDisabled,
-	"NotFoundException":           CodeKeyNotFound,
-	"InvalidKeyUsageException":    CodeWrongKeyUsage,
-	"InvalidCiphertextException":  CodeInvalidCiphertext,
-	"IncorrectKeyException":       CodeInvalidCiphertext,
-	"InvalidArnException":         CodeInvalidKeyARN,
-	"ThrottlingException":         CodeUnavailable,
-	"LimitExceededException":      CodeUnavailable,
-	"KMSInternalException":        CodeUnavailable,
-	"DependencyTimeoutException":  CodeUnavailable,
-	"KeyUnavailableException":     CodeUnavailable,
-	"ServiceUnavailableException": CodeUnavailable,
-	"InternalFailure":             CodeUnavailable,
-	"RequestTimeout":              CodeUnavailable,
-	"RequestTimeoutException":     CodeUnavailable,
+	"AccessDeniedException":       domain.CodeAccessDenied,
+	"DisabledException":           domain.CodeKeyDisabled,
+	"NotFoundException":           domain.CodeKeyNotFound,
+	"InvalidKeyUsageException":    domain.CodeWrongKeyUsage,
+	"InvalidCiphertextException":  domain.CodeInvalidCiphertext,
+	"IncorrectKeyException":       domain.CodeInvalidCiphertext,
+	"InvalidArnException":         domain.CodeInvalidKeyARN,
+	"ThrottlingException":         domain.CodeKMSUnavailable,
+	"LimitExceededException":      domain.CodeKMSUnavailable,
+	"KMSInternalException":        domain.CodeKMSUnavailable,
+	"DependencyTimeoutException":  domain.CodeKMSUnavailable,
+	"KeyUnavailableException":     domain.CodeKMSUnavailable,
+	"ServiceUnavailableException": domain.CodeKMSUnavailable,
+	"InternalFailure":             domain.CodeKMSUnavailable,
+	"RequestTimeout":              domain.CodeKMSUnavailable,
+	"RequestTimeoutException":     domain.CodeKMSUnavailable,
 }
 
 // Classify turns any failure of a KMS call for action (like "kms:GenerateDataKey") into an *Error.
 // It returns nil for nil and err itself when err already is an *Error.
 //
-// Anything without an answer from KMS (network errors, deadlines, cancellation) is CodeUnavailable, as
+// Anything without an answer from KMS (network errors, deadlines, cancellation) is domain.CodeKMSUnavailable, as
 // is every 5xx: a failure must never be blamed on the customer's key unless KMS said so.
 func Classify(action string, err error) *Error {
 	if err == nil {
@@ -97,7 +72,7 @@ func Classify(action string, err error) *Error {
 	e := &Error{Action: action, Err: err, Message: err.Error()}
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) {
-		e.Code = CodeUnavailable
+		e.Code = domain.CodeKMSUnavailable
 		return e
 	}
 	e.Message = apiErr.ErrorMessage()
@@ -107,16 +82,16 @@ func Classify(action string, err error) *Error {
 	code := apiErr.ErrorCode()
 	switch {
 	case code == "KMSInvalidStateException":
-		e.Code = CodeKeyStateInvalid
+		e.Code = domain.CodeKeyStateInvalid
 		if pendingDeletion(e.Message) {
-			e.Code = CodeKeyPendingDeletion
+			e.Code = domain.CodeKeyPendingDeletion
 		}
 	case apiCodes[code] != "":
 		e.Code = apiCodes[code]
 	case serverSide(err, apiErr):
-		e.Code = CodeUnavailable
+		e.Code = domain.CodeKMSUnavailable
 	default:
-		e.Code = CodeKMSError
+		e.Code = domain.CodeKMSError
 	}
 	return e
 }

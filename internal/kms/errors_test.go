@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
 )
 
@@ -36,35 +37,35 @@ func TestClassify(t *testing.T) {
 		err  error
 		code string
 	}{
-		{"access denied", httpError(http.StatusBadRequest, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}), kms.CodeAccessDenied},
-		{"disabled", &types.DisabledException{Message: aws.String("key is disabled")}, kms.CodeKeyDisabled},
-		{"not found", &types.NotFoundException{Message: aws.String("does not exist")}, kms.CodeKeyNotFound},
+		{"access denied", httpError(http.StatusBadRequest, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}), domain.CodeAccessDenied},
+		{"disabled", &types.DisabledException{Message: aws.String("key is disabled")}, domain.CodeKeyDisabled},
+		{"not found", &types.NotFoundException{Message: aws.String("does not exist")}, domain.CodeKeyNotFound},
 		{"pending deletion (AWS)", &types.KMSInvalidStateException{
-			Message: aws.String("arn:aws:kms:us-east-1:111122223333:key/k is pending deletion.")}, kms.CodeKeyPendingDeletion},
+			Message: aws.String("arn:aws:kms:us-east-1:111122223333:key/k is pending deletion.")}, domain.CodeKeyPendingDeletion},
 		{"pending deletion (state name)", &types.KMSInvalidStateException{
-			Message: aws.String("key/k is PendingDeletion")}, kms.CodeKeyPendingDeletion},
+			Message: aws.String("key/k is PendingDeletion")}, domain.CodeKeyPendingDeletion},
 		{"pending replica deletion", &types.KMSInvalidStateException{
-			Message: aws.String("key/mrk-1 is pending replica deletion")}, kms.CodeKeyPendingDeletion},
+			Message: aws.String("key/mrk-1 is pending replica deletion")}, domain.CodeKeyPendingDeletion},
 		{"other invalid state", &types.KMSInvalidStateException{
-			Message: aws.String("key/k is pending import")}, kms.CodeKeyStateInvalid},
-		{"invalid key usage", &types.InvalidKeyUsageException{}, kms.CodeWrongKeyUsage},
-		{"invalid ciphertext", &types.InvalidCiphertextException{}, kms.CodeInvalidCiphertext},
-		{"incorrect key", &types.IncorrectKeyException{}, kms.CodeInvalidCiphertext},
-		{"invalid ARN", &types.InvalidArnException{}, kms.CodeInvalidKeyARN},
-		{"throttling", &smithy.GenericAPIError{Code: "ThrottlingException"}, kms.CodeUnavailable},
-		{"limit exceeded", &types.LimitExceededException{}, kms.CodeUnavailable},
-		{"internal", &types.KMSInternalException{}, kms.CodeUnavailable},
-		{"dependency timeout", &types.DependencyTimeoutException{}, kms.CodeUnavailable},
-		{"key unavailable", &types.KeyUnavailableException{}, kms.CodeUnavailable},
-		{"unknown 5xx", httpError(http.StatusBadGateway, &smithy.GenericAPIError{Code: "BadGateway"}), kms.CodeUnavailable},
-		{"server fault", &smithy.GenericAPIError{Code: "Mystery", Fault: smithy.FaultServer}, kms.CodeUnavailable},
-		{"validation", httpError(http.StatusBadRequest, &smithy.GenericAPIError{Code: "ValidationException"}), kms.CodeKMSError},
-		{"unrecognized client", &smithy.GenericAPIError{Code: "UnrecognizedClientException"}, kms.CodeKMSError},
+			Message: aws.String("key/k is pending import")}, domain.CodeKeyStateInvalid},
+		{"invalid key usage", &types.InvalidKeyUsageException{}, domain.CodeWrongKeyUsage},
+		{"invalid ciphertext", &types.InvalidCiphertextException{}, domain.CodeInvalidCiphertext},
+		{"incorrect key", &types.IncorrectKeyException{}, domain.CodeInvalidCiphertext},
+		{"invalid ARN", &types.InvalidArnException{}, domain.CodeInvalidKeyARN},
+		{"throttling", &smithy.GenericAPIError{Code: "ThrottlingException"}, domain.CodeKMSUnavailable},
+		{"limit exceeded", &types.LimitExceededException{}, domain.CodeKMSUnavailable},
+		{"internal", &types.KMSInternalException{}, domain.CodeKMSUnavailable},
+		{"dependency timeout", &types.DependencyTimeoutException{}, domain.CodeKMSUnavailable},
+		{"key unavailable", &types.KeyUnavailableException{}, domain.CodeKMSUnavailable},
+		{"unknown 5xx", httpError(http.StatusBadGateway, &smithy.GenericAPIError{Code: "BadGateway"}), domain.CodeKMSUnavailable},
+		{"server fault", &smithy.GenericAPIError{Code: "Mystery", Fault: smithy.FaultServer}, domain.CodeKMSUnavailable},
+		{"validation", httpError(http.StatusBadRequest, &smithy.GenericAPIError{Code: "ValidationException"}), domain.CodeKMSError},
+		{"unrecognized client", &smithy.GenericAPIError{Code: "UnrecognizedClientException"}, domain.CodeKMSError},
 		{"retries exhausted", &retry.MaxAttemptsError{Attempt: 3,
-			Err: httpError(http.StatusBadRequest, &smithy.GenericAPIError{Code: "ThrottlingException"})}, kms.CodeUnavailable},
-		{"deadline", &aws.RequestCanceledError{Err: context.DeadlineExceeded}, kms.CodeUnavailable},
-		{"cancelled", fmt.Errorf("send: %w", context.Canceled), kms.CodeUnavailable},
-		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, kms.CodeUnavailable},
+			Err: httpError(http.StatusBadRequest, &smithy.GenericAPIError{Code: "ThrottlingException"})}, domain.CodeKMSUnavailable},
+		{"deadline", &aws.RequestCanceledError{Err: context.DeadlineExceeded}, domain.CodeKMSUnavailable},
+		{"cancelled", fmt.Errorf("send: %w", context.Canceled), domain.CodeKMSUnavailable},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, domain.CodeKMSUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -76,7 +77,7 @@ func TestClassify(t *testing.T) {
 			if got.Code != tc.code || got.Action != "kms:GenerateDataKey" {
 				t.Errorf("Classify = %s on %s, want %s on kms:GenerateDataKey", got.Code, got.Action, tc.code)
 			}
-			if got.Transient() != (tc.code == kms.CodeUnavailable) {
+			if got.Transient() != (tc.code == domain.CodeKMSUnavailable) {
 				t.Errorf("Transient() = %v for %s", got.Transient(), got.Code)
 			}
 			if !errors.Is(got, tc.err) {
@@ -105,7 +106,7 @@ func TestClassify_NilAndClassified(t *testing.T) {
 	if got := kms.Classify("kms:Decrypt", nil); got != nil {
 		t.Errorf("Classify(nil) = %v, want nil", got)
 	}
-	classified := &kms.Error{Code: kms.CodeKeyDisabled, Action: "kms:Decrypt", Message: "disabled"}
+	classified := &kms.Error{Code: domain.CodeKeyDisabled, Action: "kms:Decrypt", Message: "disabled"}
 	if got := kms.Classify("kms:Encrypt", fmt.Errorf("probe: %w", classified)); got != classified {
 		t.Errorf("Classify of a classified error = %v, want it unchanged", got)
 	}

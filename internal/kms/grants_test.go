@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/cmekd/cmekd/internal/clock"
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
@@ -88,9 +90,9 @@ func TestClient_GrantLifecycle(t *testing.T) {
 	orgCtx := map[string]string{"cmekd:org": "org_a"}
 
 	_, _, err := control.GenerateDataKey(ctx, key, orgCtx)
-	wantCode(t, err, kms.CodeAccessDenied, "kms:GenerateDataKey")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:GenerateDataKey")
 	_, _, err = data.GenerateDataKey(ctx, key, orgCtx)
-	wantCode(t, err, kms.CodeAccessDenied, "kms:GenerateDataKey")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:GenerateDataKey")
 
 	req := kms.GrantRequest{Name: "cmekd-org_a-us-east-1-data", Grantee: kmstest.DataPrincipal, Retiring: kmstest.ControlPrincipal,
 		Operations: dataOperations, ContextSubset: map[string]string{"cmekd:org": "org_a"}}
@@ -98,11 +100,11 @@ func TestClient_GrantLifecycle(t *testing.T) {
 	other := req
 	other.Grantee = kmstest.ControlPrincipal
 	_, err = control.CreateGrant(ctx, key, other)
-	wantCode(t, err, kms.CodeAccessDenied, "kms:CreateGrant")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:CreateGrant")
 	more := req
 	more.Operations = append(slices.Clone(dataOperations), "CreateGrant")
 	_, err = control.CreateGrant(ctx, key, more)
-	wantCode(t, err, kms.CodeAccessDenied, "kms:CreateGrant")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:CreateGrant")
 
 	g, err := control.CreateGrant(ctx, key, req)
 	if err != nil || g.ID == "" || g.Token == "" {
@@ -139,11 +141,11 @@ func TestClient_GrantLifecycle(t *testing.T) {
 	}
 	// The constraint: another organisation's context is refused, and so is the control identity.
 	_, err = data.Decrypt(ctx, key, wrapped, map[string]string{"cmekd:org": "org_b"})
-	wantCode(t, err, kms.CodeAccessDenied, "kms:Decrypt")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:Decrypt")
 	_, _, err = data.GenerateDataKey(ctx, key, map[string]string{"cmekd:org": "org_b"})
-	wantCode(t, err, kms.CodeAccessDenied, "kms:GenerateDataKey")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:GenerateDataKey")
 	_, err = control.Decrypt(ctx, key, wrapped, orgCtx)
-	wantCode(t, err, kms.CodeAccessDenied, "kms:Decrypt")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:Decrypt")
 
 	list, err := env.ClientAs(t, env.CustomerAccessKey).ListGrants(ctx, key)
 	if err != nil || len(list) != 1 {
@@ -160,7 +162,7 @@ func TestClient_GrantLifecycle(t *testing.T) {
 		t.Fatalf("RetireGrant = %v, %v", gone, err)
 	}
 	_, _, err = data.GenerateDataKey(ctx, key, orgCtx)
-	wantCode(t, err, kms.CodeAccessDenied, "kms:GenerateDataKey")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:GenerateDataKey")
 	if gone, err := control.RetireGrant(ctx, key, g.ID); err != nil || !gone {
 		t.Fatalf("retiring a retired grant = %v, %v; want gone", gone, err)
 	}
@@ -183,7 +185,7 @@ func TestClient_GrantLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = control.RevokeGrant(ctx, key, g3.ID)
-	wantCode(t, err, kms.CodeAccessDenied, "kms:RevokeGrant")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:RevokeGrant")
 }
 
 // TestClient_CredentialsFromASharedConfigProfile: the data identity's credentials come from a named
@@ -223,7 +225,7 @@ func TestClient_CredentialsFromASharedConfigProfile(t *testing.T) {
 			t.Errorf("profile %q: %v", tc.profile, err)
 		}
 		if !tc.allowed {
-			wantCode(t, err, kms.CodeAccessDenied, "kms:Encrypt")
+			wantCode(t, err, domain.CodeAccessDenied, "kms:Encrypt")
 		}
 	}
 	if _, err := kms.New(context.Background(), kms.Config{Endpoint: env.Endpoint, Profile: "no-such-profile",
@@ -240,7 +242,7 @@ func TestClient_GrantTokensExpire(t *testing.T) {
 	env := kmstest.StartEmulatorBehind(t, rec.wrap)
 	key := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{Policy: grantPolicy(env)})
 	now := time.Now()
-	c, err := kms.New(context.Background(), kms.Config{Endpoint: env.Endpoint, Now: func() time.Time { return now },
+	c, err := kms.New(context.Background(), kms.Config{Endpoint: env.Endpoint, Clock: clock.Func(func() time.Time { return now }),
 		Credentials: credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "x", "")})
 	if err != nil {
 		t.Fatal(err)

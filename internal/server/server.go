@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	kmsClient, err := kms.New(ctx, kms.Config{Endpoint: cfg.KMSEndpoint, Credentials: creds,
-		Timeout: cfg.KMSTimeout, Registerer: reg, Logger: log})
+		Timeout: cfg.KMSTimeout, Clock: clk, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: CMEKD_KMS_ENDPOINT: %w", err)
 	}
@@ -134,7 +134,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	var granter *grants.Granter
 	if cfg.GrantMode() {
 		dataClient, err = kms.New(ctx, kms.Config{Endpoint: cfg.KMSEndpoint, Credentials: opts.DataKMSCredentials,
-			Profile: cfg.DataProfile, Timeout: cfg.KMSTimeout, Registerer: reg, Logger: log})
+			Profile: cfg.DataProfile, Timeout: cfg.KMSTimeout, Clock: clk, Registerer: reg, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("configuration: CMEKD_DATA_PROFILE: %w", err)
 		}
@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	}
 
 	backupSvc := backups.New(backups.Config{Store: st, Keyring: keys, KMS: dataClient, ProviderKeys: cfg.ProviderKeys(), Logger: log,
-		Owner: replicaName(), PageSize: opts.BackupPageSize, Lease: opts.BackupLease})
+		Owner: replicaName(), PageSize: opts.BackupPageSize, Lease: opts.BackupLease, Clock: clk})
 
 	s.background = []background.Service{
 		monitor,
@@ -224,7 +224,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Backups:  backupSvc,
 	})
 	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
-	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Now: clk.Now})
+	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Clock: clk, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

@@ -33,27 +33,14 @@ const (
 	CheckEncrypt         = "encrypt"
 )
 
-// Failure codes of checks that are not KMS errors (those come from kms.Code*).
-const (
-	CodeSkipped             = domain.CodeSkipped
-	CodeWrongKeySpec        = domain.CodeWrongKeySpec
-	CodeAWSManagedKey       = domain.CodeAWSManagedKey
-	CodeMultiRegionMismatch = domain.CodeMultiRegionMismatch
-	CodeDecryptMismatch     = domain.CodeDecryptMismatch
-	CodeNotAReplica         = domain.CodeNotAReplica
-)
-
 // OnboardingContext is the encryption-context value used before an organisation exists.
 const OnboardingContext = "onboarding"
-
-// Check is one step's result.
-type Check = domain.Check
 
 // Report is the outcome of a verification.
 type Report struct {
 	// KeyARN is the normalised ARN, or the input as given when it is not a valid ARN.
 	KeyARN string
-	Checks []Check
+	Checks []domain.Check
 	// Grant is the grant the verification attached in grant mode and kept (the checks passed and the
 	// request was not Ephemeral); nil otherwise.
 	Grant *Grant
@@ -80,13 +67,13 @@ func (r Report) OK() bool {
 }
 
 // FirstFailure is the first failed check that ran (not skipped), if any.
-func (r Report) FirstFailure() (Check, bool) {
+func (r Report) FirstFailure() (domain.Check, bool) {
 	for _, c := range r.Checks {
-		if !c.OK && c.Code != CodeSkipped {
+		if !c.OK && c.Code != domain.CodeSkipped {
 			return c, true
 		}
 	}
-	return Check{}, false
+	return domain.Check{}, false
 }
 
 // Transient reports whether the report failed only because KMS could not be reached: every failed
@@ -94,10 +81,10 @@ func (r Report) FirstFailure() (Check, bool) {
 func (r Report) Transient() bool {
 	failed := false
 	for _, c := range r.Checks {
-		if c.OK || c.Code == CodeSkipped {
+		if c.OK || c.Code == domain.CodeSkipped {
 			continue
 		}
-		if c.Code != kms.CodeUnavailable && c.Code != kms.CodeKMSError {
+		if c.Code != domain.CodeKMSUnavailable && c.Code != domain.CodeKMSError {
 			return false
 		}
 		failed = true
@@ -223,14 +210,14 @@ func (v *Verifier) Run(ctx context.Context, req Request) Report {
 	if err != nil {
 		var ae *keyarn.Error
 		if !errors.As(err, &ae) {
-			ae = &keyarn.Error{Code: keyarn.CodeInvalidKeyARN, Message: err.Error()}
+			ae = &keyarn.Error{Code: domain.CodeInvalidKeyARN, Message: err.Error()}
 		}
-		r.add(Check{Name: CheckARN, Code: ae.Code, Message: ae.Message})
+		r.add(domain.Check{Name: CheckARN, Code: ae.Code, Message: ae.Message})
 		r.skipRest(CheckARN)
 		return Report{KeyARN: input, Checks: r.checks}
 	}
 	r.arn = arn
-	r.add(Check{Name: CheckARN, OK: true})
+	r.add(domain.Check{Name: CheckARN, OK: true})
 	r.describe()
 	r.attachGrant(req.OrgID)
 	r.crypto(steps)
@@ -264,7 +251,7 @@ func (r *run) attachGrant(orgID string) {
 		return
 	}
 	r.grant = &Grant{ID: g.ID, Name: r.grantName, New: g.ID != r.knownGrant, Token: g.Token}
-	r.add(Check{Name: CheckCreateGrant, OK: true})
+	r.add(domain.Check{Name: CheckCreateGrant, OK: true})
 }
 
 // order lists the checks a run makes, in order: Health leaves out re_encrypt and encrypt (the
@@ -291,7 +278,7 @@ type run struct {
 	arn    keyarn.ARN
 	encCtx map[string]string
 	steps  Steps
-	checks []Check
+	checks []domain.Check
 	keyFit bool // describe and metadata checks passed
 	// replicaOf is the home key a derived replica must be a replica of; "" otherwise.
 	replicaOf string
@@ -302,10 +289,10 @@ type run struct {
 	noGrant               bool // create_grant failed: the crypto checks were not run
 }
 
-func (r *run) add(c Check) { r.checks = append(r.checks, c) }
+func (r *run) add(c domain.Check) { r.checks = append(r.checks, c) }
 
 func (r *run) skip(name, why string) {
-	r.add(Check{Name: name, Code: CodeSkipped, Message: why})
+	r.add(domain.Check{Name: name, Code: domain.CodeSkipped, Message: why})
 }
 
 func (r *run) skipRest(after string) {
@@ -319,12 +306,12 @@ func (r *run) skipRest(after string) {
 }
 
 // kmsCheck turns a classified KMS failure into a failed check with advice.
-func kmsCheck(name string, err error) Check {
+func kmsCheck(name string, err error) domain.Check {
 	var ke *kms.Error
 	if !errors.As(err, &ke) {
-		ke = &kms.Error{Code: kms.CodeUnavailable, Message: err.Error()}
+		ke = &kms.Error{Code: domain.CodeKMSUnavailable, Message: err.Error()}
 	}
-	return Check{Name: name, Code: ke.Code, Action: ke.Action, Message: advice(ke)}
+	return domain.Check{Name: name, Code: ke.Code, Action: ke.Action, Message: advice(ke)}
 }
 
 // retry calls fn, retrying transient failures with backoff.
@@ -350,7 +337,7 @@ func (r *run) describe() {
 	md, err := retry(r, func() (kms.KeyMetadata, error) { return r.v.kms.DescribeKey(r.ctx, r.arn.String()) })
 	if err != nil {
 		c := kmsCheck(CheckDescribeKey, err)
-		if c.Code == kms.CodeKeyNotFound && r.replicaOf != "" {
+		if c.Code == domain.CodeKeyNotFound && r.replicaOf != "" {
 			c.Message = fmt.Sprintf("The home key has no replica in %s yet. Create it with: aws kms replicate-key --key-id %s --replica-region %s "+
 				"and give the replica the same key-policy statement as the home key (GET /v1/key-policy?key_arn=%s).",
 				r.arn.Region, r.replicaOf, r.arn.Region, r.arn)
@@ -365,10 +352,10 @@ func (r *run) describe() {
 		}
 		return
 	}
-	r.add(Check{Name: CheckDescribeKey, OK: true})
+	r.add(domain.Check{Name: CheckDescribeKey, OK: true})
 	fit := true
 	check := func(name string, ok bool, code, format string, args ...any) {
-		c := Check{Name: name, OK: ok}
+		c := domain.Check{Name: name, OK: ok}
 		if !ok {
 			c.Code, c.Message = code, fmt.Sprintf(format, args...)
 			fit = false
@@ -379,20 +366,20 @@ func (r *run) describe() {
 	case "Enabled":
 		check(CheckKeyState, true, "", "")
 	case "Disabled":
-		check(CheckKeyState, false, kms.CodeKeyDisabled, "The key is disabled. Enable it: aws kms enable-key --key-id %s", r.arn)
+		check(CheckKeyState, false, domain.CodeKeyDisabled, "The key is disabled. Enable it: aws kms enable-key --key-id %s", r.arn)
 	case "PendingDeletion", "PendingReplicaDeletion":
-		check(CheckKeyState, false, kms.CodeKeyPendingDeletion, "The key is scheduled for deletion. Cancel the deletion and enable the key: aws kms cancel-key-deletion --key-id %s && aws kms enable-key --key-id %s", r.arn, r.arn)
+		check(CheckKeyState, false, domain.CodeKeyPendingDeletion, "The key is scheduled for deletion. Cancel the deletion and enable the key: aws kms cancel-key-deletion --key-id %s && aws kms enable-key --key-id %s", r.arn, r.arn)
 	default:
-		check(CheckKeyState, false, kms.CodeKeyStateInvalid, "The key is in state %s; it must be Enabled.", md.State)
+		check(CheckKeyState, false, domain.CodeKeyStateInvalid, "The key is in state %s; it must be Enabled.", md.State)
 	}
-	check(CheckKeyUsage, md.Usage == "ENCRYPT_DECRYPT", kms.CodeWrongKeyUsage,
+	check(CheckKeyUsage, md.Usage == "ENCRYPT_DECRYPT", domain.CodeWrongKeyUsage,
 		"The key's usage is %s; create a key with usage ENCRYPT_DECRYPT (symmetric encryption).", md.Usage)
-	check(CheckKeySpec, md.Spec == "SYMMETRIC_DEFAULT", CodeWrongKeySpec,
+	check(CheckKeySpec, md.Spec == "SYMMETRIC_DEFAULT", domain.CodeWrongKeySpec,
 		"The key's spec is %s; create a symmetric key (SYMMETRIC_DEFAULT).", md.Spec)
-	check(CheckKeyManager, md.Manager == "CUSTOMER", CodeAWSManagedKey,
+	check(CheckKeyManager, md.Manager == "CUSTOMER", domain.CodeAWSManagedKey,
 		"The key is managed by AWS; AWS-managed keys cannot be shared. Create a customer-managed key.")
 	mrOK, mrMsg := r.multiRegion(md)
-	check(CheckMultiRegion, mrOK, CodeMultiRegionMismatch, "%s", mrMsg)
+	check(CheckMultiRegion, mrOK, domain.CodeMultiRegionMismatch, "%s", mrMsg)
 	if r.replicaOf != "" {
 		c := r.replicaCheck(md)
 		fit = fit && c.OK
@@ -403,7 +390,7 @@ func (r *run) describe() {
 
 // replicaCheck proves a derived replica is a replica of the home key's primary: both name the same
 // primary key in their MultiRegionConfiguration (SPEC §11).
-func (r *run) replicaCheck(md kms.KeyMetadata) Check {
+func (r *run) replicaCheck(md kms.KeyMetadata) domain.Check {
 	home, err := retry(r, func() (kms.KeyMetadata, error) { return r.v.kms.DescribeKey(r.ctx, r.replicaOf) })
 	if err != nil {
 		c := kmsCheck(CheckReplicaOf, err)
@@ -412,13 +399,13 @@ func (r *run) replicaCheck(md kms.KeyMetadata) Check {
 	}
 	switch {
 	case md.PrimaryARN == "" || home.PrimaryARN == "":
-		return Check{Name: CheckReplicaOf, Code: CodeNotAReplica,
+		return domain.Check{Name: CheckReplicaOf, Code: domain.CodeNotAReplica,
 			Message: fmt.Sprintf("%s is not a multi-region replica of %s.", r.arn, r.replicaOf)}
 	case md.PrimaryARN != home.PrimaryARN:
-		return Check{Name: CheckReplicaOf, Code: CodeNotAReplica,
+		return domain.Check{Name: CheckReplicaOf, Code: domain.CodeNotAReplica,
 			Message: fmt.Sprintf("%s is a replica of %s, not of the home key's primary %s.", r.arn, md.PrimaryARN, home.PrimaryARN)}
 	}
-	return Check{Name: CheckReplicaOf, OK: true}
+	return domain.Check{Name: CheckReplicaOf, OK: true}
 }
 
 // multiRegion checks the key's MultiRegion flag against its ARN and the deployment's policy.
@@ -454,6 +441,19 @@ func (r *run) crypto(steps Steps) {
 		return
 	}
 	key := r.arn.String()
+	r.dataKeyRoundTrip(key, steps)
+	if steps != Full {
+		return
+	}
+	canary := make([]byte, 16)
+	_, _ = rand.Read(canary)
+	_, err := retry(r, func() ([]byte, error) { return r.v.data.Encrypt(r.ctx, key, canary, r.encCtx) })
+	r.cryptoOutcome(CheckEncrypt, err)
+}
+
+// dataKeyRoundTrip runs GenerateDataKey, Decrypt of its ciphertext and (for Full) ReEncrypt of that
+// ciphertext to the same key.
+func (r *run) dataKeyRoundTrip(key string, steps Steps) {
 	type dataKey struct{ plain, wrapped []byte }
 	dk, err := retry(r, func() (dataKey, error) {
 		p, w, err := r.v.data.GenerateDataKey(r.ctx, key, r.encCtx)
@@ -465,49 +465,45 @@ func (r *run) crypto(steps Steps) {
 		if steps == Full {
 			r.skip(CheckReEncrypt, "not run: there is no data key to re-encrypt")
 		}
-	} else {
-		r.add(Check{Name: CheckGenerateDataKey, OK: true})
-		plain, err := retry(r, func() ([]byte, error) { return r.v.data.Decrypt(r.ctx, key, dk.wrapped, r.encCtx) })
-		switch {
-		case err != nil:
-			r.add(r.cryptoCheck(CheckDecrypt, err))
-		case !bytes.Equal(plain, dk.plain):
-			r.add(Check{Name: CheckDecrypt, Code: CodeDecryptMismatch, Message: "Decrypt returned other bytes than GenerateDataKey made; the key cannot be trusted."})
-		default:
-			r.add(Check{Name: CheckDecrypt, OK: true})
-		}
-		wipe(dk.plain)
-		wipe(plain)
-		if steps == Full {
-			// Backups re-wrap data keys with ReEncrypt (SPEC §11); to the same key is enough to prove
-			// both halves of kms:ReEncrypt* are allowed.
-			if _, err := retry(r, func() ([]byte, error) {
-				return r.v.data.ReEncrypt(r.ctx, key, dk.wrapped, r.encCtx, key, r.encCtx)
-			}); err != nil {
-				r.add(r.cryptoCheck(CheckReEncrypt, err))
-			} else {
-				r.add(Check{Name: CheckReEncrypt, OK: true})
-			}
-		}
-	}
-	if steps != Full {
 		return
 	}
-	canary := make([]byte, 16)
-	_, _ = rand.Read(canary)
-	if _, err := retry(r, func() ([]byte, error) { return r.v.data.Encrypt(r.ctx, key, canary, r.encCtx) }); err != nil {
-		r.add(r.cryptoCheck(CheckEncrypt, err))
-	} else {
-		r.add(Check{Name: CheckEncrypt, OK: true})
+	r.add(domain.Check{Name: CheckGenerateDataKey, OK: true})
+	plain, err := retry(r, func() ([]byte, error) { return r.v.data.Decrypt(r.ctx, key, dk.wrapped, r.encCtx) })
+	switch {
+	case err != nil:
+		r.add(r.cryptoCheck(CheckDecrypt, err))
+	case !bytes.Equal(plain, dk.plain):
+		r.add(domain.Check{Name: CheckDecrypt, Code: domain.CodeDecryptMismatch, Message: "Decrypt returned other bytes than GenerateDataKey made; the key cannot be trusted."})
+	default:
+		r.add(domain.Check{Name: CheckDecrypt, OK: true})
 	}
+	wipe(dk.plain)
+	wipe(plain)
+	if steps == Full {
+		// Backups re-wrap data keys with ReEncrypt (SPEC §11); to the same key is enough to prove
+		// both halves of kms:ReEncrypt* are allowed.
+		_, err := retry(r, func() ([]byte, error) {
+			return r.v.data.ReEncrypt(r.ctx, key, dk.wrapped, r.encCtx, key, r.encCtx)
+		})
+		r.cryptoOutcome(CheckReEncrypt, err)
+	}
+}
+
+// cryptoOutcome records crypto check name as passed, or as failed with err.
+func (r *run) cryptoOutcome(name string, err error) {
+	if err != nil {
+		r.add(r.cryptoCheck(name, err))
+		return
+	}
+	r.add(domain.Check{Name: name, OK: true})
 }
 
 // cryptoCheck is kmsCheck for a crypto check. In grant mode those run as the data identity, which
 // only a grant admits: a refusal means the grant is gone (the customer revoked it) or never covered
 // the operation, and the advice says how to get one again.
-func (r *run) cryptoCheck(name string, err error) Check {
+func (r *run) cryptoCheck(name string, err error) domain.Check {
 	c := kmsCheck(name, err)
-	if r.v.granter != nil && c.Code == kms.CodeAccessDenied {
+	if r.v.granter != nil && c.Code == domain.CodeAccessDenied {
 		c.Message = fmt.Sprintf("The platform's data identity may not call %s on this key with the organisation's encryption context: "+
 			"its grant was revoked or retired. To let the platform use the key again, renew the grants (POST /v1/orgs/{org}/grants/renew).", c.Action)
 	}
@@ -523,19 +519,19 @@ func wipe(b []byte) {
 // advice is a sentence a customer can act on for a KMS failure.
 func advice(e *kms.Error) string {
 	switch e.Code {
-	case kms.CodeAccessDenied:
+	case domain.CodeAccessDenied:
 		return fmt.Sprintf("The key policy does not allow the platform to call %s. Add the policy statement from GET /v1/key-policy to the key's policy.", e.Action)
-	case kms.CodeKeyDisabled:
+	case domain.CodeKeyDisabled:
 		return "The key is disabled. Enable it with aws kms enable-key."
-	case kms.CodeKeyPendingDeletion:
+	case domain.CodeKeyPendingDeletion:
 		return "The key is scheduled for deletion. Cancel the deletion (aws kms cancel-key-deletion) and enable the key."
-	case kms.CodeKeyNotFound:
-		return "No such key in this account and region. Check the key ARN (aws kms describe-key --key-id <arn>)."
-	case kms.CodeKeyStateInvalid:
+	case domain.CodeKeyNotFound:
+		return "No such key in this account and region. domain.Check the key ARN (aws kms describe-key --key-id <arn>)."
+	case domain.CodeKeyStateInvalid:
 		return "The key's state does not allow this operation: " + e.Message
-	case kms.CodeWrongKeyUsage:
+	case domain.CodeWrongKeyUsage:
 		return "The key cannot encrypt: it must be a symmetric ENCRYPT_DECRYPT key."
-	case kms.CodeUnavailable:
+	case domain.CodeKMSUnavailable:
 		return "KMS could not be reached or throttled the request; try again shortly. (" + e.Message + ")"
 	}
 	return e.Message

@@ -269,24 +269,24 @@ func TestVerify_RetriesTransientFailures(t *testing.T) {
 
 func TestReport_Judgement(t *testing.T) {
 	t.Parallel()
-	ok := verify.Check{Name: "a", OK: true}
-	skipped := verify.Check{Name: "s", Code: domain.CodeSkipped}
-	down := verify.Check{Name: "d", Code: domain.CodeKMSUnavailable}
-	kmsErr := verify.Check{Name: "e", Code: domain.CodeKMSError}
-	denied := verify.Check{Name: "x", Code: domain.CodeAccessDenied}
+	ok := domain.Check{Name: "a", OK: true}
+	skipped := domain.Check{Name: "s", Code: domain.CodeSkipped}
+	down := domain.Check{Name: "d", Code: domain.CodeKMSUnavailable}
+	kmsErr := domain.Check{Name: "e", Code: domain.CodeKMSError}
+	denied := domain.Check{Name: "x", Code: domain.CodeAccessDenied}
 	for _, tc := range []struct {
 		name          string
-		checks        []verify.Check
+		checks        []domain.Check
 		ok, transient bool
 		first         string
 	}{
 		{"no checks", nil, false, false, ""},
-		{"all passed", []verify.Check{ok, ok}, true, false, ""},
-		{"an outage", []verify.Check{ok, down, skipped}, false, true, "d"},
-		{"a KMS-side error", []verify.Check{ok, kmsErr}, false, true, "e"},
-		{"an outage and a refusal", []verify.Check{down, denied}, false, false, "d"},
-		{"a refusal after skips", []verify.Check{skipped, denied}, false, false, "x"},
-		{"only skips", []verify.Check{skipped}, false, false, ""},
+		{"all passed", []domain.Check{ok, ok}, true, false, ""},
+		{"an outage", []domain.Check{ok, down, skipped}, false, true, "d"},
+		{"a KMS-side error", []domain.Check{ok, kmsErr}, false, true, "e"},
+		{"an outage and a refusal", []domain.Check{down, denied}, false, false, "d"},
+		{"a refusal after skips", []domain.Check{skipped, denied}, false, false, "x"},
+		{"only skips", []domain.Check{skipped}, false, false, ""},
 	} {
 		r := verify.Report{Checks: tc.checks}
 		c, found := r.FirstFailure()

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/cmekd/cmekd/internal/kms"
+	"github.com/cmekd/cmekd/internal/domain"
 )
 
 // capabilities are what a target KMS can do, found once per Env by asking it. Each missing one is
@@ -77,7 +77,7 @@ func (e *Env) detect(t *testing.T) *capabilities {
 		if e.EnforcesPolicies {
 			t.Fatal("kmstest: the Env claims to enforce key policies, but " + c.policies)
 		}
-	} else if cerr := codeIs(err, kms.CodeAccessDenied, "kms:DescribeKey"); cerr != nil {
+	} else if cerr := codeIs(err, domain.CodeAccessDenied, "kms:DescribeKey"); cerr != nil {
 		t.Fatalf("kmstest: DescribeKey of a key with the default policy, as the platform: %v", cerr)
 	}
 

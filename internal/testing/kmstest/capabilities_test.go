@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
 )
 
@@ -68,8 +69,8 @@ func TestConformance_SkipsWhatTheTargetLacksNamingIt(t *testing.T) {
 // and fails at once on anything else.
 func TestEventuallyChecks_OnlyTheStateBeforeTheChangeIsRetried(t *testing.T) {
 	t.Parallel()
-	disabled := &kms.Error{Code: kms.CodeKeyDisabled, Action: "kms:Decrypt"}
-	denied := &kms.Error{Code: kms.CodeAccessDenied, Action: "kms:Decrypt"}
+	disabled := &kms.Error{Code: domain.CodeKeyDisabled, Action: "kms:Decrypt"}
+	denied := &kms.Error{Code: domain.CodeAccessDenied, Action: "kms:Decrypt"}
 	for _, tc := range []struct {
 		name         string
 		err          error
@@ -88,7 +89,7 @@ func TestEventuallyChecks_OnlyTheStateBeforeTheChangeIsRetried(t *testing.T) {
 		if tc.checkBecomes {
 			check = becomes
 		}
-		got := check(tc.err, kms.CodeKeyDisabled, "kms:Decrypt")
+		got := check(tc.err, domain.CodeKeyDisabled, "kms:Decrypt")
 		if (got == nil) != tc.wantNil || errors.Is(got, errNotYet) != tc.wantRetried {
 			t.Errorf("%s: %v; want nil %v, retried %v", tc.name, got, tc.wantNil, tc.wantRetried)
 		}

@@ -15,6 +15,7 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
 )
 
@@ -112,11 +113,11 @@ func testEncryptionContext(t *testing.T, env *Env) {
 		"none":        nil,
 	} {
 		_, err := platform.Decrypt(t.Context(), keyARN, ciphertext, encCtx)
-		wantCode(t, err, kms.CodeInvalidCiphertext, "kms:Decrypt", "Decrypt with "+name+" context")
+		wantCode(t, err, domain.CodeInvalidCiphertext, "kms:Decrypt", "Decrypt with "+name+" context")
 	}
 	other := env.CreateCustomerKey(t, env.Region, KeyOptions{})
 	_, err = platform.Decrypt(t.Context(), other, ciphertext, orgContext)
-	wantCode(t, err, kms.CodeInvalidCiphertext, "kms:Decrypt", "Decrypt naming another key")
+	wantCode(t, err, domain.CodeInvalidCiphertext, "kms:Decrypt", "Decrypt naming another key")
 }
 
 func testDisableEnable(t *testing.T, env *Env) {
@@ -130,12 +131,12 @@ func testDisableEnable(t *testing.T, env *Env) {
 	}
 	env.eventually(t, "the disabled key refuses GenerateDataKey", func() error {
 		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-		return becomes(err, kms.CodeKeyDisabled, "kms:GenerateDataKey")
+		return becomes(err, domain.CodeKeyDisabled, "kms:GenerateDataKey")
 	})
 	_, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
-	wantCode(t, err, kms.CodeKeyDisabled, "kms:Decrypt", "Decrypt under a disabled key")
+	wantCode(t, err, domain.CodeKeyDisabled, "kms:Decrypt", "Decrypt under a disabled key")
 	_, err = platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext)
-	wantCode(t, err, kms.CodeKeyDisabled, "kms:Encrypt", "Encrypt under a disabled key")
+	wantCode(t, err, domain.CodeKeyDisabled, "kms:Encrypt", "Encrypt under a disabled key")
 	wantState(t, platform, keyARN, "Disabled")
 
 	if _, err := customer.EnableKey(t.Context(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
@@ -146,7 +147,7 @@ func testDisableEnable(t *testing.T, env *Env) {
 		if err == nil && !bytes.Equal(got, plaintext) {
 			return errors.New("another data key came back")
 		}
-		return stillCode(err, kms.CodeKeyDisabled, "kms:Decrypt")
+		return stillCode(err, domain.CodeKeyDisabled, "kms:Decrypt")
 	})
 	wantState(t, platform, keyARN, "Enabled")
 }
@@ -163,10 +164,10 @@ func testScheduleCancelDeletion(t *testing.T, env *Env) {
 	}
 	env.eventually(t, "the key pending deletion refuses GenerateDataKey", func() error {
 		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-		return becomes(err, kms.CodeKeyPendingDeletion, "kms:GenerateDataKey")
+		return becomes(err, domain.CodeKeyPendingDeletion, "kms:GenerateDataKey")
 	})
 	_, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
-	wantCode(t, err, kms.CodeKeyPendingDeletion, "kms:Decrypt", "Decrypt under a key pending deletion")
+	wantCode(t, err, domain.CodeKeyPendingDeletion, "kms:Decrypt", "Decrypt under a key pending deletion")
 	wantState(t, platform, keyARN, "PendingDeletion")
 
 	if _, err := customer.CancelKeyDeletion(t.Context(), &awskms.CancelKeyDeletionInput{KeyId: aws.String(keyARN)}); err != nil {
@@ -175,10 +176,10 @@ func testScheduleCancelDeletion(t *testing.T, env *Env) {
 	// A cancelled deletion leaves the key disabled: the customer must enable it on purpose.
 	env.eventually(t, "the key is disabled after the cancelled deletion", func() error {
 		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-		if codeIs(err, kms.CodeKeyPendingDeletion, "kms:GenerateDataKey") == nil {
+		if codeIs(err, domain.CodeKeyPendingDeletion, "kms:GenerateDataKey") == nil {
 			return notYet(err)
 		}
-		return codeIs(err, kms.CodeKeyDisabled, "kms:GenerateDataKey")
+		return codeIs(err, domain.CodeKeyDisabled, "kms:GenerateDataKey")
 	})
 	wantState(t, platform, keyARN, "Disabled")
 }
@@ -187,9 +188,9 @@ func testUnknownKey(t *testing.T, env *Env) {
 	keyARN := fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", env.Region, env.Account, randomUUID())
 	platform := env.PlatformClient(t)
 	_, err := platform.DescribeKey(t.Context(), keyARN)
-	wantCode(t, err, kms.CodeKeyNotFound, "kms:DescribeKey", "DescribeKey of an unknown key")
+	wantCode(t, err, domain.CodeKeyNotFound, "kms:DescribeKey", "DescribeKey of an unknown key")
 	_, _, err = platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-	wantCode(t, err, kms.CodeKeyNotFound, "kms:GenerateDataKey", "GenerateDataKey under an unknown key")
+	wantCode(t, err, domain.CodeKeyNotFound, "kms:GenerateDataKey", "GenerateDataKey under an unknown key")
 }
 
 func testAliases(t *testing.T, env *Env) {
@@ -243,32 +244,7 @@ func testMultiRegionReplica(t *testing.T, env *Env) {
 		t.Errorf("primary = %+v, want a multi-region key with an mrk- id", primary)
 	}
 
-	replicaRegion := otherRegion(env.Region)
-	out, err := env.SDK(t, env.Region, env.CustomerAccessKey).ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{
-		KeyId: aws.String(primaryARN), ReplicaRegion: aws.String(replicaRegion), Policy: aws.String(env.PlatformPolicy())})
-	if err != nil {
-		t.Fatalf("ReplicateKey to %s: %v", replicaRegion, err)
-	}
-	replicaARN := aws.ToString(out.ReplicaKeyMetadata.Arn)
-	env.cleanupKey(t, replicaRegion, replicaARN)
-	if want := strings.Replace(primaryARN, ":"+env.Region+":", ":"+replicaRegion+":", 1); replicaARN != want {
-		t.Errorf("replica ARN = %s, want %s (same key id, replica region)", replicaARN, want)
-	}
-	// A replica is Creating for a while on AWS (and the emulator) before it can be used.
-	env.eventually(t, "the replica is enabled", func() error {
-		md, err := platform.DescribeKey(t.Context(), replicaARN)
-		switch {
-		case err != nil && codeIs(err, kms.CodeKeyNotFound, "kms:DescribeKey") == nil:
-			return notYet(err) // AWS may not know the replica at once
-		case err != nil:
-			return err
-		case md.State == "Creating":
-			return notYet(fmt.Errorf("replica state %s", md.State))
-		case md.State != "Enabled":
-			return fmt.Errorf("replica state %s, want Creating then Enabled", md.State)
-		}
-		return nil
-	})
+	replicaARN := replicate(t, env, platform, primaryARN)
 	replica, err := platform.DescribeKey(t.Context(), replicaARN)
 	if err != nil {
 		t.Fatalf("DescribeKey replica: %v", err)
@@ -293,6 +269,39 @@ func testMultiRegionReplica(t *testing.T, env *Env) {
 	}
 }
 
+// replicate replicates the multi-region key primaryARN to another region and waits until the
+// replica is enabled; it returns the replica's ARN.
+func replicate(t *testing.T, env *Env, platform *kms.Client, primaryARN string) string {
+	t.Helper()
+	replicaRegion := otherRegion(env.Region)
+	out, err := env.SDK(t, env.Region, env.CustomerAccessKey).ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{
+		KeyId: aws.String(primaryARN), ReplicaRegion: aws.String(replicaRegion), Policy: aws.String(env.PlatformPolicy())})
+	if err != nil {
+		t.Fatalf("ReplicateKey to %s: %v", replicaRegion, err)
+	}
+	replicaARN := aws.ToString(out.ReplicaKeyMetadata.Arn)
+	env.cleanupKey(t, replicaRegion, replicaARN)
+	if want := strings.Replace(primaryARN, ":"+env.Region+":", ":"+replicaRegion+":", 1); replicaARN != want {
+		t.Errorf("replica ARN = %s, want %s (same key id, replica region)", replicaARN, want)
+	}
+	// A replica is Creating for a while on AWS (and the emulator) before it can be used.
+	env.eventually(t, "the replica is enabled", func() error {
+		md, err := platform.DescribeKey(t.Context(), replicaARN)
+		switch {
+		case err != nil && codeIs(err, domain.CodeKeyNotFound, "kms:DescribeKey") == nil:
+			return notYet(err) // AWS may not know the replica at once
+		case err != nil:
+			return err
+		case md.State == "Creating":
+			return notYet(fmt.Errorf("replica state %s", md.State))
+		case md.State != "Enabled":
+			return fmt.Errorf("replica state %s, want Creating then Enabled", md.State)
+		}
+		return nil
+	})
+	return replicaARN
+}
+
 // grantSetup skips a grants test where the endpoint has no grants or enforces no policies (a grant
 // would change nothing), and otherwise makes a key under the default policy, which admits the
 // platform to nothing, and the platform's and the customer's clients.
@@ -310,7 +319,7 @@ func grantSetup(t *testing.T, env *Env) (keyARN string, platform *kms.Client, cu
 func testGrants(t *testing.T, env *Env) {
 	keyARN, platform, customer := grantSetup(t, env)
 	_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-	wantCode(t, err, kms.CodeAccessDenied, "kms:GenerateDataKey", "GenerateDataKey before the grant")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:GenerateDataKey", "GenerateDataKey before the grant")
 
 	grant, err := customer.CreateGrant(t.Context(), &awskms.CreateGrantInput{
 		KeyId:            aws.String(keyARN),
@@ -324,7 +333,7 @@ func testGrants(t *testing.T, env *Env) {
 	env.eventually(t, "the grant lets the platform make data keys", func() error {
 		plaintext, wrapped, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
 		if err != nil {
-			return stillCode(err, kms.CodeAccessDenied, "kms:GenerateDataKey")
+			return stillCode(err, domain.CodeAccessDenied, "kms:GenerateDataKey")
 		}
 		got, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
 		if err == nil && !bytes.Equal(got, plaintext) {
@@ -334,7 +343,7 @@ func testGrants(t *testing.T, env *Env) {
 	})
 	// The grant names two operations only; the policy still refuses the rest.
 	_, err = platform.DescribeKey(t.Context(), keyARN)
-	wantCode(t, err, kms.CodeAccessDenied, "kms:DescribeKey", "DescribeKey, which the grant does not allow")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:DescribeKey", "DescribeKey, which the grant does not allow")
 
 	if _, err := customer.RevokeGrant(t.Context(), &awskms.RevokeGrantInput{
 		KeyId: aws.String(keyARN), GrantId: grant.GrantId}); err != nil {
@@ -342,7 +351,7 @@ func testGrants(t *testing.T, env *Env) {
 	}
 	env.eventually(t, "the revoked grant no longer lets the platform make data keys", func() error {
 		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-		return becomes(err, kms.CodeAccessDenied, "kms:GenerateDataKey")
+		return becomes(err, domain.CodeAccessDenied, "kms:GenerateDataKey")
 	})
 }
 
@@ -367,7 +376,7 @@ func testGrantTokensAndRetirement(t *testing.T, env *Env) {
 	// With the token no wait is needed, on AWS too.
 	generateDataKey(t, platform, keyARN, orgContext)
 	_, _, err = platform.GenerateDataKey(t.Context(), keyARN, map[string]string{"cmekd:org": "org_other"})
-	wantCode(t, err, kms.CodeAccessDenied, "kms:GenerateDataKey", "GenerateDataKey under a context the grant does not admit")
+	wantCode(t, err, domain.CodeAccessDenied, "kms:GenerateDataKey", "GenerateDataKey under a context the grant does not admit")
 
 	env.eventually(t, "ListGrants shows the grant", func() error {
 		list, err := env.ClientAs(t, env.CustomerAccessKey).ListGrants(t.Context(), keyARN)
@@ -423,7 +432,7 @@ func testPolicyDenial(t *testing.T, env *Env) {
 			return err
 		}},
 	} {
-		wantCode(t, tc.call(), kms.CodeAccessDenied, tc.action, tc.action+" as the platform")
+		wantCode(t, tc.call(), domain.CodeAccessDenied, tc.action, tc.action+" as the platform")
 	}
 }
 
@@ -445,9 +454,9 @@ func testWrongKeyUsage(t *testing.T, env *Env) {
 				t.Errorf("DescribeKey reports %s/%s", md.Spec, md.Usage)
 			}
 			_, err = platform.Encrypt(t.Context(), probe.keyARN, []byte("x"), orgContext)
-			wantCode(t, err, kms.CodeWrongKeyUsage, "kms:Encrypt", "Encrypt")
+			wantCode(t, err, domain.CodeWrongKeyUsage, "kms:Encrypt", "Encrypt")
 			_, _, err = platform.GenerateDataKey(t.Context(), probe.keyARN, orgContext)
-			wantCode(t, err, kms.CodeWrongKeyUsage, "kms:GenerateDataKey", "GenerateDataKey")
+			wantCode(t, err, domain.CodeWrongKeyUsage, "kms:GenerateDataKey", "GenerateDataKey")
 		})
 	}
 }
@@ -474,7 +483,7 @@ func testTransientOutage(t *testing.T, env *Env) {
 		{"kms:Encrypt", func() error { _, err := platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext); return err }},
 		{"kms:Decrypt", func() error { _, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext); return err }},
 	} {
-		kerr := wantCode(t, tc.call(), kms.CodeUnavailable, tc.action, tc.action+" during the outage")
+		kerr := wantCode(t, tc.call(), domain.CodeKMSUnavailable, tc.action, tc.action+" during the outage")
 		if kerr != nil && !kerr.Transient() {
 			t.Errorf("%s during the outage: not transient", tc.action)
 		}

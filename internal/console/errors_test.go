@@ -1,0 +1,87 @@
+package console_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cmekd/cmekd/internal/console"
+)
+
+// TestConsole_ErrorsSpeakTheAPIsVocabulary holds every refusal of the console to the API's error
+// shape: the status the API gives the same fault, its code, an empty details object and the request
+// id of the X-Request-Id header.
+func TestConsole_ErrorsSpeakTheAPIsVocabulary(t *testing.T) {
+	t.Parallel()
+	// The API stand-in accepts one token.
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer good" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	c, err := console.New(console.Config{API: api, Secret: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Wrap(api)
+
+	signIn := httptest.NewRequest(http.MethodPost, "/console/session", strings.NewReader(`{"token":"good"}`))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, signIn)
+	if rec.Code != http.StatusOK || len(rec.Result().Cookies()) == 0 {
+		t.Fatalf("sign in: %d %s", rec.Code, rec.Body)
+	}
+	cookie := rec.Result().Cookies()[0]
+
+	tests := []struct {
+		name, method, path, body string
+		cookie                   bool
+		status                   int
+		code                     string
+	}{
+		{"page written to", http.MethodPost, "/console/index.html", "", false, 405, "method_not_allowed"},
+		{"session method", http.MethodPut, "/console/session", "", false, 405, "method_not_allowed"},
+		{"not signed in", http.MethodGet, "/console/session", "", false, 401, "unauthorized"},
+		{"token refused", http.MethodPost, "/console/session", `{"token":"bad"}`, false, 401, "unauthorized"},
+		{"body not JSON", http.MethodPost, "/console/session", `{"token":`, false, 400, "invalid_json"},
+		{"no token", http.MethodPost, "/console/session", `{"token":" "}`, false, 422, "invalid_request"},
+		{"write without CSRF token", http.MethodPost, "/v1/orgs", `{}`, true, 403, "forbidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			req.Header.Set("X-Request-Id", "req_console_test")
+			if tt.cookie {
+				req.AddCookie(cookie)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var body struct {
+				Error struct {
+					Code    string         `json:"code"`
+					Message string         `json:"message"`
+					Details map[string]any `json:"details"`
+				} `json:"error"`
+				RequestID string `json:"request_id"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("body %q: %v", rec.Body, err)
+			}
+			if rec.Code != tt.status || body.Error.Code != tt.code {
+				t.Fatalf("got %d %s, want %d %s", rec.Code, body.Error.Code, tt.status, tt.code)
+			}
+			if body.Error.Message == "" || body.Error.Details == nil || body.RequestID != "req_console_test" ||
+				rec.Header().Get("X-Request-Id") != "req_console_test" {
+				t.Errorf("body %s, X-Request-Id %q", rec.Body, rec.Header().Get("X-Request-Id"))
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); (tt.status == 401) != (got != "") {
+				t.Errorf("WWW-Authenticate %q on %d", got, tt.status)
+			}
+		})
+	}
+}

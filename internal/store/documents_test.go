@@ -1,0 +1,174 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/store"
+)
+
+func TestStore_InsertDocuments_CountsUses(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeCustomerManaged)
+	c := f.collection(t, o.ID, region)
+	a, b := f.dataKey(t, o.ID, c.ID, o.KeyARN, 1), f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	f.documents(t, c, a, 3)
+	f.documents(t, c, b, 2)
+	if err := f.st.InsertDocuments(t.Context(), nil); err != nil {
+		t.Fatalf("no documents: %v", err)
+	}
+	for id, want := range map[string]int{a.ID: 4, b.ID: 2} {
+		if k, err := f.st.WrappedDataKey(t.Context(), id, o.KeyARN); err != nil || k.Uses != want {
+			t.Errorf("data key %s has %d uses (%v), want %d", id, k.Uses, err, want)
+		}
+	}
+}
+
+// TestStore_WriteIngest_StoresEachDocumentAsSent: documents of different sizes, sent as one buffer
+// with their ends, read back each with its own nonce and ciphertext, counted against the data key;
+// a refused state stores nothing.
+func TestStore_WriteIngest_StoresEachDocumentAsSent(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeCustomerManaged)
+	c := f.collection(t, o.ID, region)
+	k := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	w := store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: f.st.Now()}
+	var want [][]byte
+	for i, n := range []int{16, 1, 300} {
+		sealed := append(bytes.Repeat([]byte{byte('a' + i)}, 12), bytes.Repeat([]byte{byte('A' + i)}, n)...)
+		want = append(want, sealed)
+		w.Add(domain.NewID("doc"), sealed)
+	}
+	state, stored, err := f.st.WriteIngest(t.Context(), w, []string{domain.StatePaused})
+	if err != nil || !stored || state != domain.StateActive {
+		t.Fatalf("WriteIngest = %q, %v, %v", state, stored, err)
+	}
+	docs, _, err := f.st.Documents(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
+	if err != nil || len(docs) != 3 {
+		t.Fatalf("Documents = %d, %v; want 3", len(docs), err)
+	}
+	for i, d := range docs {
+		if d.ID != w.IDs[i] || !bytes.Equal(append(bytes.Clone(d.Nonce), d.Ciphertext...), want[i]) || len(d.Nonce) != 12 {
+			t.Errorf("document %d: %s %x|%x, want %s %x", i, d.ID, d.Nonce, d.Ciphertext, w.IDs[i], want[i])
+		}
+	}
+	if k, err := f.st.WrappedDataKey(t.Context(), k.ID, o.KeyARN); err != nil || k.Uses != 3 {
+		t.Errorf("data key has %d uses (%v), want 3", k.Uses, err)
+	}
+	w.IDs, w.Sealed, w.Ends = nil, nil, nil
+	w.Add(domain.NewID("doc"), want[0])
+	if state, stored, err := f.st.WriteIngest(t.Context(), w, []string{domain.StateActive}); err != nil || stored || state != domain.StateActive {
+		t.Fatalf("WriteIngest into a refused state = %q, %v, %v; want nothing stored", state, stored, err)
+	}
+	if n := f.count(t, `SELECT count(*) FROM documents WHERE collection_id = $1`, c.ID); n != 3 {
+		t.Errorf("%d documents after a refused write, want 3", n)
+	}
+}
+
+func TestStore_Document_ReadsBackWithinItsCollection(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeCustomerManaged)
+	c, other := f.collection(t, o.ID, region), f.collection(t, o.ID, region)
+	want := f.documents(t, c, f.dataKey(t, o.ID, c.ID, o.KeyARN, 0), 1)[0]
+	got, err := f.st.Document(t.Context(), o.ID, c.ID, want.ID)
+	want.Seq = got.Seq
+	if err != nil || !reflect.DeepEqual(got, want) || got.Seq == 0 {
+		t.Fatalf("Document = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := f.st.Document(t.Context(), o.ID, other.ID, want.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("a document through another collection: %v, want ErrNotFound", err)
+	}
+}
+
+func TestStore_Documents_PagesInIngestionOrder(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeCustomerManaged)
+	c, other := f.collection(t, o.ID, region), f.collection(t, o.ID, region)
+	dk := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	var want []string
+	for range 3 {
+		for _, d := range f.documents(t, c, dk, 2) {
+			want = append(want, d.ID)
+		}
+		f.documents(t, other, f.dataKey(t, o.ID, other.ID, o.KeyARN, 0), 1)
+	}
+	pages := allPages(t, 4, func(p domain.Page) ([]store.SealedDocument, string, error) {
+		return f.st.Documents(t.Context(), o.ID, c.ID, p)
+	})
+	if pages[0][0].AADVersion != 2 {
+		t.Errorf("AADVersion read back as %d, want 2", pages[0][0].AADVersion)
+	}
+	if got := flat(pages, func(d store.SealedDocument) string { return d.ID }); !reflect.DeepEqual(got, want) ||
+		!reflect.DeepEqual(sizes(pages), []int{4, 2}) {
+		t.Errorf("pages %v of %v, want [4 2] of %v", sizes(pages), got, want)
+	}
+}
+
+// TestStore_ReadDocuments_PagesWithTheTarget: a read pages through a collection in ingestion order,
+// each document as stored, its sealed bytes (nonce || ciphertext) slices of one buffer, with what the
+// read needs of the organisation and the collection; a missing organisation or collection is 404.
+func TestStore_ReadDocuments_PagesWithTheTarget(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeCustomerManaged)
+	c, other := f.collection(t, o.ID, region), f.collection(t, o.ID, region)
+	dk := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	want := f.documents(t, c, dk, 5)
+	f.documents(t, other, f.dataKey(t, o.ID, other.ID, o.KeyARN, 0), 2)
+	var got []store.SealedDocument
+	var buf []byte
+	page := domain.Page{Limit: 2}
+	for {
+		target, docs, next, b, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, page, buf[:0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTarget := store.CollectionRead{State: domain.StateActive, Region: region,
+			Org: domain.Org{ID: o.ID, Region: region, Mode: o.Mode, Links: []domain.KeyLink{{OrgID: o.ID, Region: region, Purpose: domain.PurposeData, KeyARN: o.KeyARN}}}}
+		if !reflect.DeepEqual(target, wantTarget) {
+			t.Fatalf("target %+v, want %+v", target, wantTarget)
+		}
+		for _, d := range docs {
+			if indexIn(b, d.Sealed) < 0 {
+				t.Fatalf("document %s's sealed bytes are not in the read's buffer", d.ID)
+			}
+			// The next page reuses the buffer: what this one read is copied out first.
+			d.Seq, d.Sealed, d.Nonce, d.Ciphertext = 0, nil, bytes.Clone(d.Nonce), bytes.Clone(d.Ciphertext)
+			got = append(got, d)
+		}
+		buf = b
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	for i := range want {
+		want[i].Seq = 0
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("read %+v,\nwant %+v", got, want)
+	}
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, "col_0000000000000000", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a missing collection: %v", err)
+	}
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), "org_0000000000000000", c.ID, domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a missing organisation: %v", err)
+	}
+}
+
+// indexIn is where sub starts within b (sub a slice of b), for checking that it is one.
+func indexIn(b, sub []byte) int {
+	for i := range b {
+		if &b[i] == &sub[0] {
+			return i
+		}
+	}
+	return -1
+}
