@@ -2,6 +2,8 @@ package gcp_test
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"errors"
 	"hash/crc32"
 	"log/slog"
@@ -436,7 +438,33 @@ func TestBadTokens_AreUnauthenticated(t *testing.T) {
 	defer anon.Close()
 	_, err = anon.ListKeyRings(ctx, &kmspb.ListKeyRingsRequest{Parent: location}).Next()
 	wantCode(t, err, codes.Unauthenticated, "missing required authentication credential")
+
+	// An unsigned JWT (alg none) naming a real identity and its key id.
+	kid := replaceField(t, `"private_key_id": "x"`, mustRead(t, filepath.Join(en.dir, adminSA+".json")), "private_key_id")
+	kid = strings.TrimSuffix(strings.TrimPrefix(kid, `"private_key_id": "`), `"`)
+	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	now := time.Now().Unix()
+	unsigned := seg(`{"alg":"none","typ":"JWT","kid":"`+kid+`"}`) + "." +
+		seg(fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":"https://cloudkms.googleapis.com/","iat":%d,"exp":%d}`, adminSA, adminSA, now, now+3600)) + "."
+	raw, err := kms.NewKeyManagementClient(ctx, option.WithEndpoint(en.addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(grpccreds.NewTLS(en.ca.ClientConfig()))),
+		option.WithGRPCDialOption(grpc.WithPerRPCCredentials(bearer(unsigned))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_, err = raw.ListKeyRings(ctx, &kmspb.ListKeyRingsRequest{Parent: location}).Next()
+	wantCode(t, err, codes.Unauthenticated, "invalid authentication credentials")
 }
+
+// bearer sends a fixed bearer token.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return true }
 
 func mustRead(t *testing.T, path string) []byte {
 	t.Helper()
@@ -473,10 +501,11 @@ func replaceField(t *testing.T, forged string, orig []byte, field string) string
 func TestTokenEndpoint_ExchangesAssertionForAccessToken(t *testing.T) {
 	t.Parallel()
 	en := setup(t)
-	creds, err := credentials.DetectDefault(&credentials.DetectOptions{
-		CredentialsFile: filepath.Join(en.dir, adminSA+".json"),
-		Scopes:          []string{"https://www.googleapis.com/auth/cloud-platform"},
-		Client:          &http.Client{Transport: &http.Transport{TLSClientConfig: en.ca.ClientConfig()}},
+	// Google's auth library exchanges a JWT at the key file's token_uri when it does not sign
+	// its own bearer tokens.
+	creds, err := credentials.NewCredentialsFromFile(credentials.ServiceAccount, filepath.Join(en.dir, adminSA+".json"), &credentials.DetectOptions{
+		Scopes: []string{"https://www.googleapis.com/auth/cloud-platform"},
+		Client: &http.Client{Transport: &http.Transport{TLSClientConfig: en.ca.ClientConfig()}},
 	})
 	if err != nil {
 		t.Fatal(err)
