@@ -3,8 +3,8 @@ package gcp_test
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"log/slog"
 	"net"
@@ -108,12 +108,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 // client is the official Cloud KMS client with email's key file, as a customer dials it.
 func (en *env) client(t *testing.T, email string, extra ...option.ClientOption) *kms.KeyManagementClient {
 	t.Helper()
-	opts := append([]option.ClientOption{
-		option.WithEndpoint(en.addr),
+	return en.dial(t, append([]option.ClientOption{
 		option.WithAuthCredentialsFile(option.ServiceAccount, filepath.Join(en.dir, email+".json")),
+	}, extra...)...)
+}
+
+// dial is the official client on the emulator's address, trusting its CA, authenticated by opts.
+func (en *env) dial(t *testing.T, opts ...option.ClientOption) *kms.KeyManagementClient {
+	t.Helper()
+	c, err := kms.NewKeyManagementClient(context.Background(), append([]option.ClientOption{
+		option.WithEndpoint(en.addr),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(grpccreds.NewTLS(en.ca.ClientConfig()))),
-	}, extra...)
-	c, err := kms.NewKeyManagementClient(context.Background(), opts...)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,21 +427,11 @@ func TestBadTokens_AreUnauthenticated(t *testing.T) {
 	if err := os.WriteFile(path, []byte(forged), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bad, err := kms.NewKeyManagementClient(ctx, option.WithEndpoint(en.addr), option.WithAuthCredentialsFile(option.ServiceAccount, path),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(grpccreds.NewTLS(en.ca.ClientConfig()))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bad.Close()
+	bad := en.dial(t, option.WithAuthCredentialsFile(option.ServiceAccount, path))
 	_, err = bad.ListKeyRings(ctx, &kmspb.ListKeyRingsRequest{Parent: location}).Next()
 	wantCode(t, err, codes.Unauthenticated, "invalid authentication credentials")
 
-	anon, err := kms.NewKeyManagementClient(ctx, option.WithEndpoint(en.addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(grpccreds.NewTLS(en.ca.ClientConfig()))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer anon.Close()
+	anon := en.dial(t, option.WithoutAuthentication())
 	_, err = anon.ListKeyRings(ctx, &kmspb.ListKeyRingsRequest{Parent: location}).Next()
 	wantCode(t, err, codes.Unauthenticated, "missing required authentication credential")
 
@@ -446,13 +442,7 @@ func TestBadTokens_AreUnauthenticated(t *testing.T) {
 	now := time.Now().Unix()
 	unsigned := seg(`{"alg":"none","typ":"JWT","kid":"`+kid+`"}`) + "." +
 		seg(fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":"https://cloudkms.googleapis.com/","iat":%d,"exp":%d}`, adminSA, adminSA, now, now+3600)) + "."
-	raw, err := kms.NewKeyManagementClient(ctx, option.WithEndpoint(en.addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(grpccreds.NewTLS(en.ca.ClientConfig()))),
-		option.WithGRPCDialOption(grpc.WithPerRPCCredentials(bearer(unsigned))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := en.dial(t, option.WithoutAuthentication(), option.WithGRPCDialOption(grpc.WithPerRPCCredentials(bearer(unsigned))))
 	_, err = raw.ListKeyRings(ctx, &kmspb.ListKeyRingsRequest{Parent: location}).Next()
 	wantCode(t, err, codes.Unauthenticated, "invalid authentication credentials")
 }
@@ -540,7 +530,7 @@ func TestState_RoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The restored emulator rewrote its identities' key files: the same keys, its own token_uri.
-	app2 := again.client(t, appSA, option.WithAuthCredentialsFile(option.ServiceAccount, filepath.Join(again.dir, appSA+".json")))
+	app2 := again.client(t, appSA)
 	if pt, err := decrypt(app2, key, ct, nil); err != nil || string(pt) != "kept" {
 		t.Fatalf("Decrypt after restore = %q, %v", pt, err)
 	}
