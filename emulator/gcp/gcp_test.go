@@ -406,6 +406,16 @@ func TestResources_ErrorsAsCloudKMS(t *testing.T) {
 	bind(t, admin, sign.GetName(), "serviceAccount:"+adminSA, "roles/cloudkms.cryptoKeyEncrypterDecrypter")
 	_, err = admin.Encrypt(ctx, &kmspb.EncryptRequest{Name: sign.GetName(), Plaintext: []byte("x")})
 	wantCode(t, err, codes.InvalidArgument, "ENCRYPT_DECRYPT")
+	stale, err := admin.GetIamPolicy(ctx, &iampb.GetIamPolicyRequest{Resource: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind(t, admin, key, "serviceAccount:"+appSA, "roles/cloudkms.viewer")
+	_, err = admin.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: key, Policy: stale})
+	wantCode(t, err, codes.Aborted, "concurrent policy changes")
+	_, err = admin.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: key, Policy: &iampb.Policy{
+		Bindings: []*iampb.Binding{{Role: "roles/cloudkms.owner", Members: []string{"serviceAccount:" + appSA}}}}})
+	wantCode(t, err, codes.InvalidArgument, "roles/cloudkms.owner")
 	rings, err := admin.ListKeyRings(ctx, &kmspb.ListKeyRingsRequest{Parent: location}).Next()
 	if err != nil || rings.GetName() != location+"/keyRings/ring" {
 		t.Fatalf("ListKeyRings = %v, %v", rings, err)
