@@ -106,7 +106,7 @@ func routeVault(method, path string) (*kvOp, string, string) {
 	if len(seg) > 1 {
 		name = seg[1]
 	}
-	if len(seg) > 2 && seg[0] == "keys" {
+	if len(seg) > 2 && seg[0] == "keys" && validVersion(seg[2]) {
 		ver = seg[2]
 	}
 	switch route := method + " " + seg[0] + "/" + shape(seg); route {
@@ -124,8 +124,9 @@ func routeVault(method, path string) (*kvOp, string, string) {
 		op = &opUpdate
 	case "DELETE keys/n":
 		op = &opDelete
-	case "POST keys/n/v/wrapkey", "POST keys/n/v/unwrapkey", "POST keys/n/v/encrypt", "POST keys/n/v/decrypt":
-		op = map[string]*kvOp{"wrapkey": &opWrap, "unwrapkey": &opUnwrap, "encrypt": &opEncrypt, "decrypt": &opDecrypt}[seg[3]]
+	case "POST keys/n/v/wrapkey", "POST keys/n/v/unwrapkey", "POST keys/n/v/encrypt", "POST keys/n/v/decrypt",
+		"POST keys/n/wrapkey", "POST keys/n/unwrapkey", "POST keys/n/encrypt", "POST keys/n/decrypt":
+		op = map[string]*kvOp{"wrapkey": &opWrap, "unwrapkey": &opUnwrap, "encrypt": &opEncrypt, "decrypt": &opDecrypt}[seg[len(seg)-1]]
 	case "GET deletedkeys/":
 		op = &opListDeleted
 	case "GET deletedkeys/n":

@@ -196,10 +196,16 @@ func (e *Emulator) signingKey() []byte {
 	return e.st.SigningKey
 }
 
-// audienceOf maps the one scope of a client-credentials request to the token's audience:
-// "https://vault.azure.net/.default" → "https://vault.azure.net".
+// audienceOf maps the one resource scope of a client-credentials request to the token's
+// audience: "https://vault.azure.net/.default" → "https://vault.azure.net". MSAL adds the OpenID
+// scopes, which Entra ID ignores in this flow.
 func audienceOf(scope string) (string, bool) {
-	fields := strings.Fields(scope)
+	var fields []string
+	for _, f := range strings.Fields(scope) {
+		if f != "openid" && f != "offline_access" && f != "profile" {
+			fields = append(fields, f)
+		}
+	}
 	if len(fields) != 1 {
 		return "", false
 	}
