@@ -2,9 +2,9 @@ package azure_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -131,11 +131,7 @@ func (e *env) keys(t *testing.T, vaultURL string, cred azcore.TokenCredential) *
 
 func (e *env) roles(t *testing.T, id azure.Identity) *armauthorization.RoleAssignmentsClient {
 	t.Helper()
-	c, err := armauthorization.NewRoleAssignmentsClient(id.SubscriptionID, e.credential(t, id), &arm.ClientOptions{ClientOptions: e.options()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return armClient(t, e, id, e.credential(t, id))
 }
 
 const (
@@ -228,4 +224,13 @@ func assignmentOf(admin azure.Identity, roleGUID, principal string) armauthoriza
 func kidVersion(kid string) string {
 	id := azkeys.ID(kid)
 	return id.Version()
+}
+
+func armClient(t *testing.T, e *env, id azure.Identity, cred azcore.TokenCredential) *armauthorization.RoleAssignmentsClient {
+	t.Helper()
+	c, err := armauthorization.NewRoleAssignmentsClient(id.SubscriptionID, cred, &arm.ClientOptions{ClientOptions: e.options()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
