@@ -80,15 +80,14 @@ func splitPoint(pub *ecdh.PublicKey) (x, y []byte, err error) {
 
 var errAlgorithm = errors.New("algorithm not supported for this key")
 
-// oaepHash is the hash of an RSA algorithm; nil hash with ok means PKCS #1 v1.5.
+// oaepHash is the hash of an RSA-OAEP algorithm. RSA1_5 is not offered: Go deprecates
+// PKCS #1 v1.5 encryption, and CMEK wraps use RSA-OAEP-256.
 func oaepHash(alg string) (hash.Hash, bool) {
 	switch alg {
 	case "RSA-OAEP":
 		return sha1.New(), true
 	case "RSA-OAEP-256":
 		return sha256.New(), true
-	case "RSA1_5":
-		return nil, true
 	}
 	return nil, false
 }
@@ -103,24 +102,17 @@ func rsaSeal(material []byte, alg string, plain []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h == nil {
-		return rsa.EncryptPKCS1v15(rand.Reader, &k.PublicKey, plain)
-	}
 	return rsa.EncryptOAEP(h, rand.Reader, &k.PublicKey, plain, nil)
 }
 
 // rsaOpen decrypts (unwraps) with an RSA private key.
 func rsaOpen(material []byte, alg string, sealed []byte) ([]byte, error) {
-	h, ok := oaepHash(alg)
-	if !ok {
+	if _, ok := oaepHash(alg); !ok {
 		return nil, errAlgorithm
 	}
 	k, err := rsaKey(material)
 	if err != nil {
 		return nil, err
-	}
-	if h == nil {
-		return rsa.DecryptPKCS1v15(nil, k, sealed)
 	}
 	return k.Decrypt(nil, sealed, &rsa.OAEPOptions{Hash: hashID(alg)})
 }
