@@ -1,0 +1,236 @@
+package azure_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+
+	"github.com/cmekd/cmekd/emulator/azure"
+	"github.com/cmekd/cmekd/emulator/tlsca"
+)
+
+// clock is the emulator's stubbable time: real time plus an offset a test moves.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.offset) }
+
+func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.offset += d; c.mu.Unlock() }
+
+type env struct {
+	em     *azure.Emulator
+	dir    string
+	clock  *clock
+	client *http.Client
+	ca     *tlsca.CA
+}
+
+// setup starts the emulator on 127.0.0.1 over TLS and returns a client whose transport dials
+// every host name to it, keeping the name for TLS and routing, as CMEKD_AZURE_ENDPOINT does.
+func setup(t *testing.T) *env {
+	t.Helper()
+	ca, err := tlsca.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: t.TempDir(), clock: &clock{}, ca: ca}
+	e.em, err = azure.New(azure.Options{Now: e.clock.now, CredentialsDir: e.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client = e.serve(t, e.em)
+	return e
+}
+
+func (e *env) serve(t *testing.T, h http.Handler) *http.Client {
+	t.Helper()
+	cfg, err := e.ca.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, TLSConfig: cfg, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	addr := ln.Addr().String()
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, addr)
+		},
+		TLSClientConfig:   e.ca.ClientConfig(),
+		ForceAttemptHTTP2: true,
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func (e *env) options() azcore.ClientOptions {
+	return azcore.ClientOptions{Transport: e.client, Retry: policy.RetryOptions{MaxRetries: -1}}
+}
+
+// identity adds an identity and reads back the file it wrote, as a user of the binary would.
+func (e *env) identity(t *testing.T, name, vault string) azure.Identity {
+	t.Helper()
+	if _, err := e.em.AddIdentity(name, vault); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(e.dir, name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id azure.Identity
+	if err := json.Unmarshal(b, &id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (e *env) credential(t *testing.T, id azure.Identity) azcore.TokenCredential {
+	t.Helper()
+	cred, err := azidentity.NewClientSecretCredential(id.TenantID, id.ClientID, id.ClientSecret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: e.options()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+func (e *env) keys(t *testing.T, vaultURL string, cred azcore.TokenCredential) *azkeys.Client {
+	t.Helper()
+	c, err := azkeys.NewClient(vaultURL, cred, &azkeys.ClientOptions{ClientOptions: e.options()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) roles(t *testing.T, id azure.Identity) *armauthorization.RoleAssignmentsClient {
+	t.Helper()
+	return armClient(t, e, id, e.credential(t, id))
+}
+
+const (
+	roleCryptoServiceEncryptionUser = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+	roleReader                      = "21090545-7ca7-4776-b22c-e363652d74d2"
+)
+
+func assign(t *testing.T, rc *armauthorization.RoleAssignmentsClient, admin azure.Identity, scope, roleGUID, principal string) string {
+	t.Helper()
+	name := newName(t)
+	_, err := rc.Create(context.Background(), scope, name, armauthorization.RoleAssignmentCreateParameters{
+		Properties: &armauthorization.RoleAssignmentProperties{
+			RoleDefinitionID: to.Ptr("/subscriptions/" + admin.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + roleGUID),
+			PrincipalID:      to.Ptr(principal),
+			PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
+		}}, nil)
+	if err != nil {
+		t.Fatalf("assign %s at %s: %v", roleGUID, scope, err)
+	}
+	return name
+}
+
+func newName(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:]
+}
+
+// wantErr checks that err is an Azure response error of status whose text holds every want.
+func wantErr(t *testing.T, err error, status int, want ...string) {
+	t.Helper()
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		t.Fatalf("want HTTP %d error, got %v", status, err)
+	}
+	if re.StatusCode != status {
+		t.Fatalf("want HTTP %d, got %d: %v", status, re.StatusCode, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("error lacks %q:\n%v", w, err)
+		}
+	}
+}
+
+func vaultScope(id azure.Identity, vault string) string {
+	return "/subscriptions/" + id.SubscriptionID + "/resourceGroups/" + id.ResourceGroup + "/providers/Microsoft.KeyVault/vaults/" + vault
+}
+
+func wrap(t *testing.T, c *azkeys.Client, name, version string, dek []byte) (string, []byte) {
+	t.Helper()
+	res, err := c.WrapKey(context.Background(), name, version, azkeys.KeyOperationParameters{
+		Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
+	if err != nil {
+		t.Fatalf("wrap: %v", err)
+	}
+	return string(*res.KID), res.Result
+}
+
+func unwrap(c *azkeys.Client, kid string, wrapped []byte) ([]byte, error) {
+	id := azkeys.ID(kid)
+	res, err := c.UnwrapKey(context.Background(), id.Name(), id.Version(), azkeys.KeyOperationParameters{
+		Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: wrapped}, nil)
+	return res.Result, err
+}
+
+func mustUnwrap(t *testing.T, c *azkeys.Client, kid string, wrapped, want []byte) {
+	t.Helper()
+	got, err := unwrap(c, kid, wrapped)
+	if err != nil {
+		t.Fatalf("unwrap %s: %v", kid, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("unwrap returned other bytes")
+	}
+}
+
+func assignmentOf(admin azure.Identity, roleGUID, principal string) armauthorization.RoleAssignmentCreateParameters {
+	return armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
+		RoleDefinitionID: to.Ptr("/subscriptions/" + admin.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + roleGUID),
+		PrincipalID:      to.Ptr(principal),
+		PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
+	}}
+}
+
+func kidVersion(kid string) string {
+	id := azkeys.ID(kid)
+	return id.Version()
+}
+
+func armClient(t *testing.T, e *env, id azure.Identity, cred azcore.TokenCredential) *armauthorization.RoleAssignmentsClient {
+	t.Helper()
+	c, err := armauthorization.NewRoleAssignmentsClient(id.SubscriptionID, cred, &arm.ClientOptions{ClientOptions: e.options()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
