@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,7 +50,12 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	})
 	stateFile := fs.String("state", "", "`FILE` that keeps keys, policies, grants, aliases and tags across restarts (rewritten atomically after each change); empty: in memory only")
 	replicaDelay := fs.Duration("replica-delay", awsemu.DefaultReplicaDelay, "how long a new multi-region replica stays Creating before it is Enabled")
+	var cl clouds
+	cl.flags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cl.check(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -59,11 +65,31 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		return fmt.Errorf("-replica-delay must not be negative, got %s", *replicaDelay)
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
-	em, err := awsemu.Open(awsemu.Options{Account: *account, Principals: principals, Logger: log,
-		ReplicaDelay: *replicaDelay, StateFile: *stateFile})
+	// A companion cloud's change is kept by the AWS emulator's state file, written off its caller's
+	// path (and only once that emulator exists: restoring the file changes nothing to keep).
+	var saver atomic.Pointer[awsemu.Emulator]
+	companions, err := cl.open(log, func() {
+		if e := saver.Load(); e != nil {
+			go func() { _ = e.Save() }()
+		}
+	})
 	if err != nil {
 		return err
 	}
+	em, err := awsemu.Open(awsemu.Options{Account: *account, Principals: principals, Logger: log,
+		ReplicaDelay: *replicaDelay, StateFile: *stateFile, Companions: companions})
+	if err != nil {
+		return err
+	}
+	saver.Store(em)
+	if err := cl.identities(); err != nil {
+		return err
+	}
+	stopClouds, err := cl.serve(log)
+	if err != nil {
+		return err
+	}
+	defer stopClouds()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

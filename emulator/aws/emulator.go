@@ -33,6 +33,9 @@ type Options struct {
 	// StateFile, when set, keeps keys, policies, grants, aliases and tags across restarts: Open
 	// loads it and every change rewrites it atomically. Only Open accepts it.
 	StateFile string
+	// Companions are the other clouds' emulators whose states StateFile keeps too, by name; Open
+	// restores them, and each calls Save when its state changes.
+	Companions map[string]Companion
 }
 
 // DefaultAccount is the account that owns the keys when Options.Account is empty.
@@ -54,6 +57,7 @@ type Emulator struct {
 
 	replicaDelay time.Duration
 	stateFile    string
+	companions   map[string]Companion
 
 	mu          sync.Mutex
 	regions     map[string]*region
@@ -94,6 +98,7 @@ func newEmulator(opts Options) *Emulator {
 		now:          opts.Now,
 		replicaDelay: opts.ReplicaDelay,
 		stateFile:    opts.StateFile,
+		companions:   opts.Companions,
 		regions:      map[string]*region{},
 		grants:       map[string]*grant{},
 		tokenSecret:  make([]byte, 32),

@@ -26,6 +26,26 @@ type savedState struct {
 	TokenSecret []byte          `json:"token_secret"`
 	Materials   []savedMaterial `json:"materials"`
 	Regions     []savedRegion   `json:"regions"`
+	// Clouds are the companions' states (Options.Companions), by name.
+	Clouds map[string]json.RawMessage `json:"clouds,omitempty"`
+}
+
+// Companion is another cloud's emulator whose state is kept in the same state file, so that one
+// -state file keeps every cloud the emulator serves.
+type Companion interface {
+	MarshalState() ([]byte, error)
+	UnmarshalState([]byte) error
+}
+
+// Save writes the state file now: a companion's state changed. Without a state file it does
+// nothing.
+func (e *Emulator) Save() error {
+	if e.stateFile == "" {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return writeAtomically(e.stateFile, e.snapshotLocked())
 }
 
 // savedMaterial is one key's secret, or a multi-region set's, shared by its keys.
@@ -145,6 +165,16 @@ func (e *Emulator) snapshotLocked() []byte {
 		slices.Sort(sr.Deleted)
 		st.Regions = append(st.Regions, sr)
 	}
+	for name, c := range e.companions {
+		if b, err := c.MarshalState(); err == nil {
+			if st.Clouds == nil {
+				st.Clouds = map[string]json.RawMessage{}
+			}
+			st.Clouds[name] = b
+		} else {
+			e.log.Error("kms emulator could not save a companion's state", "cloud", name, "err", err)
+		}
+	}
 	b, err := json.MarshalIndent(st, "", " ")
 	if err != nil {
 		panic("emulator: state does not encode: " + err.Error()) // maps of strings and times always do
@@ -215,6 +245,13 @@ func (e *Emulator) restore(b []byte) error {
 			m.setSecret(sm.Secret)
 		}
 		materials[i] = m
+	}
+	for name, b := range st.Clouds {
+		if c, ok := e.companions[name]; ok {
+			if err := c.UnmarshalState(b); err != nil {
+				return fmt.Errorf("%s state: %w", name, err)
+			}
+		}
 	}
 	e.seq, e.tokenSecret = st.Seq, st.TokenSecret
 	for _, sr := range st.Regions {
