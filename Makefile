@@ -33,7 +33,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## bench: the benchmarks whose figures are in README.md, one package at a time (-p 1: go test would
+## bench: the benchmarks whose figures are in docs/benchmarks.md, one package at a time (-p 1: go test would
 ## otherwise run two packages' benchmarks at once, each weighing on the other's figures). The sweep
 ## of 100,000 keys and the scale benchmarks' seeding of a million rows take minutes on a loaded
 ## machine: hence the timeout.

@@ -62,7 +62,7 @@ Flags:
   -h        print this help
   -version  print the version and exit
 
-Configuration comes from these environment variables (README.md, "Configuration", says what each means):
+Configuration comes from these environment variables (docs/configuration.md says what each means):
 `)
 	for _, v := range config.Describe() {
 		def := v.Default
