@@ -23,6 +23,7 @@ type command struct {
 	name      string   // "orgs create"
 	args      []string // positional arguments, e.g. ["ARN"]
 	orgScoped bool     // takes --org (default $CMEKD_ORG)
+	local     bool     // runs without a server: no CMEKD_URL or CMEKD_TOKEN needed
 	summary   string   // one line for cmekctl --help
 	help      string   // what it does, for cmekctl NAME --help
 	// setup declares the command's flags and returns what runs once they are parsed.
@@ -32,7 +33,7 @@ type command struct {
 // commands is every command of cmekctl: the organisation's own rows here, those of secret scopes
 // (SPEC §13) and webhooks (§14) in secrets.go and webhooks.go. Routes the server adds later become
 // rows of one of these tables.
-var commands = slices.Concat(orgCommands, backupCommands, scopeCommands, webhookCommands)
+var commands = slices.Concat(orgCommands, backupCommands, scopeCommands, webhookCommands, localCommands)
 
 // orgCommands are the rows of organisations, tokens, keys, collections, documents and events.
 var orgCommands = []command{

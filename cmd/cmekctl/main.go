@@ -58,6 +58,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return exitOK
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	cmd, rest := lookup(args)
 	if cmd == nil {
 		fmt.Fprintf(stderr, "cmekctl: unknown command %q; see cmekctl --help\n", strings.Join(args, " "))
@@ -95,6 +98,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if cmd.orgScoped && e.org == "" {
 		fmt.Fprintf(stderr, "cmekctl %s: which organisation? pass --org ID or export CMEKD_ORG\n", cmd.name)
 		return exitUsage
+	}
+	if cmd.local {
+		if err := runCmd(ctx, e, positional); err != nil {
+			e.failure(cmd.name, err)
+			return exitFailed
+		}
+		return exitOK
 	}
 	base := getenv("CMEKD_URL")
 	if base == "" {
