@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's walkthrough, end to end, with cmekctl: start `make run`, paste the exports it prints,
+# The README's tour, end to end, with cmekctl: start `make run`, paste the exports it prints,
 # then run this. It checks the dev customer key, creates an organisation linked to it, stores
 # encrypted documents, then (with the AWS CLI v2) disables the key as its owner and shows the
 # collection halt and recover. cmd/cmekctl's TestWalkthrough runs it against a real server.

@@ -26,7 +26,7 @@ collection.`,
 						p.CollectionId = col
 					}
 					r, err := e.api.ListBackupsWithResponse(ctx, e.org, p)
-					if err := answer(r, err); err != nil {
+					if err := e.answer(r, err); err != nil {
 						return nil, "", err
 					}
 					return r.JSON200.Backups, r.JSON200.NextCursor, nil
@@ -47,7 +47,7 @@ and --wait polls it until it is complete (exit 1 if it fails).`,
 			wait := fs.Bool("wait", false, "wait until the backup is complete or failed")
 			return func(ctx context.Context, e *env, args []string) error {
 				r, err := e.api.CreateBackupWithResponse(ctx, e.org, args[0])
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				b := *r.JSON201
@@ -58,7 +58,7 @@ and --wait polls it until it is complete (exit 1 if it fails).`,
 					case <-time.After(500 * time.Millisecond):
 					}
 					g, err := e.api.GetBackupWithResponse(ctx, e.org, b.Id)
-					if err := answer(g, err); err != nil {
+					if err := e.answer(g, err); err != nil {
 						return err
 					}
 					b = *g.JSON200
@@ -74,7 +74,7 @@ and --wait polls it until it is complete (exit 1 if it fails).`,
 		help: `Shows the backup BACKUP_ID (bak_…): its state and the documents copied so far.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.GetBackupWithResponse(ctx, e.org, args[0])
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.backups(client.BackupList{Backups: []client.Backup{*r.JSON200}})
@@ -85,7 +85,7 @@ and --wait polls it until it is complete (exit 1 if it fails).`,
 still running cannot be deleted.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.DeleteBackupWithResponse(ctx, e.org, args[0])
-			return done(e, "deleted "+args[0], answer(r, err))
+			return done(e, "deleted "+args[0], e.answer(r, err))
 		})},
 	{name: "backups restore", args: []string{"BACKUP_ID"}, orgScoped: true, summary: "restore a backup into a new collection (operator)",
 		help: `Restores the complete backup BACKUP_ID into a new collection --name in the backup's region: every
@@ -97,7 +97,7 @@ document, in order, under new ids and new data keys of the region's data key. Al
 					return errors.New("--name is required")
 				}
 				r, err := e.api.RestoreBackupWithResponse(ctx, e.org, args[0], client.BackupRestore{Name: *name})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				e.collections(client.CollectionList{Collections: []client.Collection{*r.JSON201}})

@@ -33,7 +33,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "cmekctl")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// Stamped as make build stamps, so that TestVersion sees the stamp come through.
+	ldflags := "-X " + versionPkg + ".Version=" + stampVersion + " -X " + versionPkg + ".Commit=" + stampCommit +
+		" -X " + versionPkg + ".Date=" + stampDate
+	if out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build cmekctl: %v\n%s", err, out)
 		os.Exit(1)
 	}

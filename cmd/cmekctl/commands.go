@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ type command struct {
 	name      string   // "orgs create"
 	args      []string // positional arguments, e.g. ["ARN"]
 	orgScoped bool     // takes --org (default $CMEKD_ORG)
+	local     bool     // runs without a server: no CMEKD_URL or CMEKD_TOKEN needed
 	summary   string   // one line for cmekctl --help
 	help      string   // what it does, for cmekctl NAME --help
 	// setup declares the command's flags and returns what runs once they are parsed.
@@ -32,7 +34,7 @@ type command struct {
 // commands is every command of cmekctl: the organisation's own rows here, those of secret scopes
 // (SPEC §13) and webhooks (§14) in secrets.go and webhooks.go. Routes the server adds later become
 // rows of one of these tables.
-var commands = slices.Concat(orgCommands, backupCommands, scopeCommands, webhookCommands)
+var commands = slices.Concat(orgCommands, backupCommands, scopeCommands, webhookCommands, localCommands)
 
 // orgCommands are the rows of organisations, tokens, keys, collections, documents and events.
 var orgCommands = []command{
@@ -49,7 +51,7 @@ add. Exits 1 when a check fails.`,
 					body.Region = region
 				}
 				r, err := e.api.CheckKeyWithResponse(ctx, body)
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				res := r.JSON200
@@ -91,7 +93,7 @@ that lets the platform use the key, as JSON or as an aws_kms_key_policy Terrafor
 					p.AdditionalPrincipal = (*[]string)(&principals)
 				}
 				r, err := e.api.GetKeyPolicyWithResponse(ctx, p)
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				if *format == "terraform" {
@@ -107,7 +109,7 @@ that lets the platform use the key, as JSON or as an aws_kms_key_policy Terrafor
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			all, err := collect(func(cursor *string) ([]client.Organization, string, error) {
 				r, err := e.api.ListOrgsWithResponse(ctx, &client.ListOrgsParams{Cursor: cursor, Limit: ptr(500)})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return nil, "", err
 				}
 				return r.JSON200.Orgs, r.JSON200.NextCursor, nil
@@ -123,7 +125,7 @@ that lets the platform use the key, as JSON or as an aws_kms_key_policy Terrafor
 the key's health.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			r, err := e.api.GetOrgWithResponse(ctx, e.org)
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.orgs(client.OrganizationList{Orgs: []client.Organization{*r.JSON200}})
@@ -157,7 +159,7 @@ the request carries an Idempotency-Key.`,
 					return errors.New("--backup-key-arn needs --key-arn")
 				}
 				r, err := e.api.CreateOrgWithResponse(ctx, nil, body)
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				e.orgs(client.OrganizationList{Orgs: []client.Organization{*r.JSON201}})
@@ -173,7 +175,7 @@ the request carries an Idempotency-Key.`,
 					return errors.New("--name is required")
 				}
 				r, err := e.api.UpdateOrgWithResponse(ctx, e.org, client.UpdateOrgJSONRequestBody{Name: name})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				e.orgs(client.OrganizationList{Orgs: []client.Organization{*r.JSON200}})
@@ -184,7 +186,7 @@ the request carries an Idempotency-Key.`,
 		help: `Deletes the organisation named by --org, with everything it holds. There is no undo.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			r, err := e.api.DeleteOrgWithResponse(ctx, e.org)
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "deleted %s\n", e.org)
@@ -196,7 +198,7 @@ the request carries an Idempotency-Key.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			all, err := collect(func(cursor *string) ([]client.Token, string, error) {
 				r, err := e.api.ListTokensWithResponse(ctx, e.org, &client.ListTokensParams{Cursor: cursor, Limit: ptr(500)})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return nil, "", err
 				}
 				return r.JSON200.Tokens, r.JSON200.NextCursor, nil
@@ -233,7 +235,7 @@ time it is shown. -o id prints the secret alone, for export CMEKD_TOKEN=$(...).`
 					body.Workspace = workspace
 				}
 				r, err := e.api.CreateTokenWithResponse(ctx, e.org, body)
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				t := r.JSON201
@@ -248,7 +250,7 @@ time it is shown. -o id prints the secret alone, for export CMEKD_TOKEN=$(...).`
 		help: `Revokes the token with id TOKEN_ID (tok_…); requests with its secret fail from then on.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.RevokeTokenWithResponse(ctx, e.org, args[0])
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "revoked %s\n", args[0])
@@ -266,7 +268,7 @@ the table again whenever something changed, until interrupted.`,
 				last := ""
 				return poll(ctx, e.stderr, *watch, *interval, func() error {
 					r, err := e.api.GetKeyStatusWithResponse(ctx, e.org)
-					if err := answer(r, err); err != nil {
+					if err := e.answer(r, err); err != nil {
 						return err
 					}
 					if now := string(r.Body); now != last {
@@ -283,7 +285,7 @@ applies the outcome at once: halted collections resume when the key is healthy, 
 when it is not. Prints the key status.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			r, err := e.api.ProbeKeyWithResponse(ctx, e.org)
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.keyStatus(r.JSON200)
@@ -296,7 +298,7 @@ when.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			all, err := collect(func(cursor *string) ([]client.Collection, string, error) {
 				r, err := e.api.ListCollectionsWithResponse(ctx, e.org, &client.ListCollectionsParams{Cursor: cursor, Limit: ptr(500)})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return nil, "", err
 				}
 				return r.JSON200.Collections, r.JSON200.NextCursor, nil
@@ -314,7 +316,7 @@ when.`,
 		help: `Lists the organisation's regions with their data and backup keys and the data key's health.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			r, err := e.api.ListRegionsWithResponse(ctx, e.org)
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.regions(*r.JSON200)
@@ -340,7 +342,7 @@ aws kms replicate-key command that creates it. The key is verified before anythi
 					body.BackupKeyArn = backupARN
 				}
 				r, err := e.api.AddRegionWithResponse(ctx, e.org, body)
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				e.regions(client.OrgRegionList{Regions: []client.OrgRegion{*r.JSON201}})
@@ -354,7 +356,7 @@ CMEKD_DATA_PRINCIPAL set): grant id, name, key, region, purpose, operations and 
 owner revokes one with aws kms revoke-grant --key-id <key ARN> --grant-id <grant id>.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			r, err := e.api.ListGrantsWithResponse(ctx, e.org)
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.grants(*r.JSON200)
@@ -365,7 +367,7 @@ owner revokes one with aws kms revoke-grant --key-id <key ARN> --grant-id <grant
 come back as the key is healthy again. cmekd never does this by itself: renewing is the customer's act.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			r, err := e.api.RenewGrantsWithResponse(ctx, e.org)
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.grants(*r.JSON200)
@@ -391,7 +393,7 @@ come back as the key is healthy again. cmekd never does this by itself: renewing
 					body.Recoverable = ptr(false)
 				}
 				r, err := e.api.CreateCollectionWithResponse(ctx, e.org, body)
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				e.collections(client.CollectionList{Collections: []client.Collection{*r.JSON201}})
@@ -418,7 +420,7 @@ page first; --cursor takes the next page, whose cursor is printed on stderr.`,
 					p.Cursor = cursor
 				}
 				r, err := e.api.ListDocumentsWithResponse(ctx, e.org, args[0], p)
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				l := r.JSON200
@@ -426,11 +428,19 @@ page first; --cursor takes the next page, whose cursor is printed on stderr.`,
 				for i, d := range l.Documents {
 					ids[i] = d.Id
 				}
+				// The data as sent: decoded into the client's maps, numbers and key order would change.
+				var page struct {
+					Documents []struct {
+						Data json.RawMessage `json:"data"`
+					} `json:"documents"`
+				}
+				if err := json.Unmarshal(r.Body, &page); err != nil || len(page.Documents) != len(l.Documents) {
+					return fmt.Errorf("the server answered something that is not a page of documents: %v", err)
+				}
 				e.print(l, ids, func(tw *tabwriter.Writer) {
 					fmt.Fprintln(tw, "ID\tCREATED\tDATA")
-					for _, d := range l.Documents {
-						b, _ := json.Marshal(d.Data)
-						fmt.Fprintf(tw, "%s\t%s\t%s\n", d.Id, stamp(d.CreatedAt), b)
+					for i, d := range l.Documents {
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", d.Id, stamp(d.CreatedAt), page.Documents[i].Data)
 					}
 				})
 				if l.NextCursor != "" {
@@ -450,8 +460,14 @@ request carries an Idempotency-Key.`,
 				if err != nil {
 					return err
 				}
-				r, err := e.api.IngestDocumentsWithResponse(ctx, e.org, args[0], nil, client.IngestDocumentsJSONRequestBody{Documents: docs})
-				if err := answer(r, err); err != nil {
+				body, err := json.Marshal(struct {
+					Documents []json.RawMessage `json:"documents"`
+				}{docs}) // RawMessage is copied as written (compacted): numbers and key order kept
+				if err != nil {
+					return err
+				}
+				r, err := e.api.IngestDocumentsWithBodyWithResponse(ctx, e.org, args[0], nil, "application/json", bytes.NewReader(body))
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				e.print(r.JSON201, r.JSON201.Ids, func(tw *tabwriter.Writer) {
@@ -467,7 +483,7 @@ request carries an Idempotency-Key.`,
 		help: `Prints the document DOCUMENT_ID (doc_…) of the collection as JSON: its data as it was ingested.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.GetDocumentWithResponse(ctx, e.org, args[0], args[1])
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			if e.output == "id" {
@@ -493,7 +509,7 @@ appears, asking every --interval until interrupted (-o json: one JSON object per
 				}
 				if !*follow {
 					r, err := e.api.ListEventsWithResponse(ctx, e.org, p)
-					if err := answer(r, err); err != nil {
+					if err := e.answer(r, err); err != nil {
 						return err
 					}
 					e.events(r.JSON200.Events, true)
@@ -503,7 +519,7 @@ appears, asking every --interval until interrupted (-o json: one JSON object per
 				header := true
 				return poll(ctx, e.stderr, true, *interval, func() error {
 					r, err := e.api.ListEventsWithResponse(ctx, e.org, p)
-					if err := answer(r, err); err != nil {
+					if err := e.answer(r, err); err != nil {
 						return err
 					}
 					var fresh []client.Event
@@ -570,11 +586,18 @@ func noFlags(fn func(context.Context, *env, []string) error) func(*flag.FlagSet)
 // answer turns a generated call's outcome into an error: the transport's, or the API's error body.
 // Every generated response holds the HTTP response and its body in fields of the same names.
 func answer[R interface{ StatusCode() int }](r R, err error) error {
+	_, err = body(r, err)
+	return err
+}
+
+// body is the answer's body, or the error it was.
+func body[R interface{ StatusCode() int }](r R, err error) ([]byte, error) {
 	if err != nil {
-		return err
+		return nil, err
 	}
 	v := reflect.ValueOf(r).Elem()
-	return client.CheckResponse(v.FieldByName("HTTPResponse").Interface().(*http.Response), v.FieldByName("Body").Bytes())
+	b := v.FieldByName("Body").Bytes()
+	return b, client.CheckResponse(v.FieldByName("HTTPResponse").Interface().(*http.Response), b)
 }
 
 // collect calls page with each cursor until the last page and returns the items of them all.
@@ -618,8 +641,10 @@ func poll(ctx context.Context, stderr io.Writer, repeat bool, interval time.Dura
 	}
 }
 
-// readDocuments reads JSON objects from file ("-": r), as one array or one object per line.
-func readDocuments(file string, r io.Reader) ([]map[string]any, error) {
+// readDocuments reads JSON objects from file ("-": r), as one array or one object per line, and
+// returns them as they were written: never decoded into maps, which would round big numbers and
+// reorder keys.
+func readDocuments(file string, r io.Reader) ([]json.RawMessage, error) {
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {
@@ -632,25 +657,30 @@ func readDocuments(file string, r io.Reader) ([]map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var docs []map[string]any
-	if trimmed := strings.TrimSpace(string(b)); strings.HasPrefix(trimmed, "[") {
-		if err := json.Unmarshal(b, &docs); err != nil {
+	var docs []json.RawMessage
+	if trimmed := bytes.TrimSpace(b); bytes.HasPrefix(trimmed, []byte("[")) {
+		if err := json.Unmarshal(trimmed, &docs); err != nil {
 			return nil, fmt.Errorf("documents: %w", err)
 		}
-		return docs, nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	for {
-		var d map[string]any
-		if err := dec.Decode(&d); err == io.EOF {
-			break
-		} else if err != nil {
-			return nil, fmt.Errorf("documents: document %d: %w", len(docs)+1, err)
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		for {
+			var d json.RawMessage
+			if err := dec.Decode(&d); err == io.EOF {
+				break
+			} else if err != nil {
+				return nil, fmt.Errorf("documents: document %d: %w", len(docs)+1, err)
+			}
+			docs = append(docs, d)
 		}
-		docs = append(docs, d)
 	}
 	if len(docs) == 0 {
 		return nil, errors.New("documents: no document given")
+	}
+	for i, d := range docs {
+		if !bytes.HasPrefix(bytes.TrimSpace(d), []byte("{")) {
+			return nil, fmt.Errorf("documents: document %d is not a JSON object", i+1)
+		}
 	}
 	return docs, nil
 }

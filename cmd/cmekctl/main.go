@@ -44,6 +44,20 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// answers counts the API's answers; sent is the last one's body, which -o json prints as sent
+	// when it was the only one.
+	answers int
+	sent    []byte
+}
+
+// answer checks an API answer and keeps its body for -o json.
+func (e *env) answer(r interface{ StatusCode() int }, err error) error {
+	b, err := body(r, err)
+	if err == nil {
+		e.answers++
+		e.sent = b
+	}
+	return err
 }
 
 // run is cmekctl with its process around it injected, so tests and main share it.
@@ -57,6 +71,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return exitUsage
 		}
 		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	cmd, rest := lookup(args)
 	if cmd == nil {
@@ -109,6 +126,9 @@ func (e *env) connect(cmd *command, positional []string, getenv func(string) str
 	if cmd.orgScoped && e.org == "" {
 		return fmt.Sprintf("cmekctl %s: which organisation? pass --org ID or export CMEKD_ORG", cmd.name)
 	}
+	if cmd.local {
+		return "" // answered without the server
+	}
 	base := getenv("CMEKD_URL")
 	if base == "" {
 		return "cmekctl: set CMEKD_URL to the server, e.g. export CMEKD_URL=http://127.0.0.1:8080"
@@ -148,9 +168,18 @@ func lookup(args []string) (*command, []string) {
 		}
 	}
 	if c := find(args[0]); c != nil {
+		if len(args) > 1 && args[1] == "list" && lists(c) { // cmekctl orgs list: the same as cmekctl orgs
+			return c, args[2:]
+		}
 		return c, args[1:]
 	}
 	return nil, nil
+}
+
+// lists reports whether c is a bare noun that lists (orgs, collections, documents, …), which
+// cmekctl NOUN list names too.
+func lists(c *command) bool {
+	return !strings.Contains(c.name, " ") && strings.HasPrefix(c.summary, "list ")
 }
 
 func find(name string) *command {
@@ -182,7 +211,8 @@ Environment:
   CMEKD_ORG     the organisation that organisation commands act on (or --org ID)
 
 Every command takes -o table (default, for people), -o json (the API's own JSON, for scripts) or
--o id (only the id(s) of what it shows or makes). Exit status: 0 done, 1 refused or a key check
+-o id (only the id(s) of what it shows or makes). Where a bare noun lists (cmekctl orgs),
+cmekctl NOUN list does the same. Exit status: 0 done, 1 refused or a key check
 failed (the reason is on stderr), 2 usage error.
 
 Commands:

@@ -11,10 +11,18 @@ import (
 	"github.com/cmekd/cmekd/client"
 )
 
-// print writes v as -o asks: JSON, the ids alone, or the table that table draws.
+// print writes v as -o asks: JSON, the ids alone, or the table that table draws. JSON is the API's
+// answer as sent when one answer made v (no number or key order changed), else v encoded.
 func (e *env) print(v any, ids []string, table func(tw *tabwriter.Writer)) {
 	switch e.output {
 	case "json":
+		if e.answers == 1 && e.sent != nil {
+			e.stdout.Write(e.sent)
+			if !bytes.HasSuffix(e.sent, []byte("\n")) {
+				fmt.Fprintln(e.stdout)
+			}
+			return
+		}
 		b, _ := json.MarshalIndent(v, "", "  ")
 		fmt.Fprintf(e.stdout, "%s\n", b)
 	case "id":
@@ -28,8 +36,16 @@ func (e *env) print(v any, ids []string, table func(tw *tabwriter.Writer)) {
 	}
 }
 
-// raw writes a JSON answer as the server sent it, indented.
+// raw writes a JSON answer as the server sent it: exactly with -o json, else indented (whitespace
+// alone changes).
 func (e *env) raw(body []byte) error {
+	if e.output == "json" {
+		e.stdout.Write(body)
+		if !bytes.HasSuffix(body, []byte("\n")) {
+			fmt.Fprintln(e.stdout)
+		}
+		return nil
+	}
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, body, "", "  "); err != nil {
 		return fmt.Errorf("the server answered something that is not JSON: %w", err)

@@ -21,7 +21,7 @@ sees every scope. Values are never shown here.`,
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			all, err := collect(func(cursor *string) ([]client.SecretScope, string, error) {
 				r, err := e.api.ListSecretScopesWithResponse(ctx, e.org, &client.ListSecretScopesParams{Cursor: cursor, Limit: ptr(500)})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return nil, "", err
 				}
 				return r.JSON200.SecretScopes, r.JSON200.NextCursor, nil
@@ -37,7 +37,7 @@ sees every scope. Values are never shown here.`,
 the organisation but a workspace's may; the creating token becomes the scope's manager.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.CreateSecretScopeWithResponse(ctx, e.org, client.SecretScopeCreate{Name: args[0]})
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.scopes(client.SecretScopeList{SecretScopes: []client.SecretScope{*r.JSON201}})
@@ -47,7 +47,7 @@ the organisation but a workspace's may; the creating token becomes the scope's m
 		help: `Shows the secret scope SCOPE: its id, who created it and when.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.GetSecretScopeWithResponse(ctx, e.org, args[0])
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.scopes(client.SecretScopeList{SecretScopes: []client.SecretScope{*r.JSON200}})
@@ -57,7 +57,7 @@ the organisation but a workspace's may; the creating token becomes the scope's m
 		help: `Deletes the secret scope SCOPE with every secret in it and every role on it. There is no undo.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.DeleteSecretScopeWithResponse(ctx, e.org, args[0])
-			return done(e, "deleted scope "+args[0], answer(r, err))
+			return done(e, "deleted scope "+args[0], e.answer(r, err))
 		})},
 
 	{name: "roles", orgScoped: true, summary: "list who holds which role on a secret scope (manager)",
@@ -66,7 +66,7 @@ the organisation but a workspace's may; the creating token becomes the scope's m
 		setup: scoped(false, func(*flag.FlagSet) func(context.Context, *env, string, string) error {
 			return func(ctx context.Context, e *env, scope, _ string) error {
 				r, err := e.api.ListSecretScopeRolesWithResponse(ctx, e.org, scope)
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				e.roles(r.JSON200)
@@ -86,7 +86,7 @@ scope's roles as they now stand.`,
 				}
 				r, err := e.api.AssignSecretScopeRoleWithResponse(ctx, e.org, scope,
 					client.AssignSecretScopeRoleJSONRequestBody{Principal: *principal, Role: client.ScopeRole(*role)})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				e.roles(r.JSON200)
@@ -102,7 +102,7 @@ scope's roles as they now stand.`,
 					return errors.New("--principal is required")
 				}
 				r, err := e.api.RemoveSecretScopeRoleWithResponse(ctx, e.org, scope, *principal)
-				return done(e, "removed the role of "+*principal+" on "+scope, answer(r, err))
+				return done(e, "removed the role of "+*principal+" on "+scope, e.answer(r, err))
 			}
 		})},
 
@@ -113,7 +113,7 @@ cmekctl secrets get reads one.`,
 			return func(ctx context.Context, e *env, scope, _ string) error {
 				all, err := collect(func(cursor *string) ([]client.SecretMeta, string, error) {
 					r, err := e.api.ListSecretsWithResponse(ctx, e.org, scope, &client.ListSecretsParams{Cursor: cursor, Limit: ptr(500)})
-					if err := answer(r, err); err != nil {
+					if err := e.answer(r, err); err != nil {
 						return nil, "", err
 					}
 					return r.JSON200.Secrets, r.JSON200.NextCursor, nil
@@ -138,7 +138,7 @@ UTF-8, at most 64 KiB. The value is never printed: the answer is the key and its
 					return err
 				}
 				r, err := e.api.PutSecretWithResponse(ctx, e.org, scope, key, client.PutSecretJSONRequestBody{Value: value})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				meta := r.JSON200
@@ -157,7 +157,7 @@ workspace is reader of. Every read is an event (secret.read) in the audit trail.
 		setup: scoped(true, func(*flag.FlagSet) func(context.Context, *env, string, string) error {
 			return func(ctx context.Context, e *env, scope, key string) error {
 				r, err := e.api.GetSecretWithResponse(ctx, e.org, scope, key)
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				if e.output == "json" {
@@ -172,7 +172,7 @@ workspace is reader of. Every read is an event (secret.read) in the audit trail.
 		setup: scoped(true, func(*flag.FlagSet) func(context.Context, *env, string, string) error {
 			return func(ctx context.Context, e *env, scope, key string) error {
 				r, err := e.api.DeleteSecretWithResponse(ctx, e.org, scope, key)
-				return done(e, "deleted "+key+" of "+scope, answer(r, err))
+				return done(e, "deleted "+key+" of "+scope, e.answer(r, err))
 			}
 		})},
 
@@ -182,7 +182,7 @@ workspace is reader of. Every read is an event (secret.read) in the audit trail.
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			all, err := collect(func(cursor *string) ([]client.Workspace, string, error) {
 				r, err := e.api.ListWorkspacesWithResponse(ctx, e.org, &client.ListWorkspacesParams{Cursor: cursor, Limit: ptr(500)})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return nil, "", err
 				}
 				return r.JSON200.Workspaces, r.JSON200.NextCursor, nil
@@ -199,7 +199,7 @@ workspace is reader of. Every read is an event (secret.read) in the audit trail.
 --role workspace --workspace WORKSPACE.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.CreateWorkspaceWithResponse(ctx, e.org, client.WorkspaceCreate{Name: args[0]})
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.workspaces(client.WorkspaceList{Workspaces: []client.Workspace{*r.JSON201}})
@@ -209,7 +209,7 @@ workspace is reader of. Every read is an event (secret.read) in the audit trail.
 		help: `Deletes the workspace WORKSPACE, revoking its tokens and removing its roles on every scope.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.DeleteWorkspaceWithResponse(ctx, e.org, args[0])
-			return done(e, "deleted workspace "+args[0], answer(r, err))
+			return done(e, "deleted workspace "+args[0], e.answer(r, err))
 		})},
 }
 

@@ -20,7 +20,7 @@ they are active or disabled (after 24 hours without a successful delivery). Secr
 		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
 			all, err := collect(func(cursor *string) ([]client.Webhook, string, error) {
 				r, err := e.api.ListWebhooksWithResponse(ctx, e.org, &client.ListWebhooksParams{Cursor: cursor, Limit: ptr(500)})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return nil, "", err
 				}
 				return r.JSON200.Webhooks, r.JSON200.NextCursor, nil
@@ -54,7 +54,7 @@ the only time it is shown. Deliveries carry Cmekd-Signature: t=<unix>,v1=<hex HM
 					return errors.New("--url and --events are required")
 				}
 				r, err := e.api.CreateWebhookWithResponse(ctx, e.org, client.WebhookCreate{Url: *url, Events: types})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				w := r.JSON201
@@ -68,7 +68,7 @@ the only time it is shown. Deliveries carry Cmekd-Signature: t=<unix>,v1=<hex HM
 		help: `Shows the webhook WEBHOOK_ID (wh_…): its URL, event types and status.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.GetWebhookWithResponse(ctx, e.org, args[0])
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			e.webhooks(client.WebhookList{Webhooks: []client.Webhook{*r.JSON200}}, "")
@@ -78,14 +78,14 @@ the only time it is shown. Deliveries carry Cmekd-Signature: t=<unix>,v1=<hex HM
 		help: `Deletes the webhook WEBHOOK_ID (wh_…) with its delivery history.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.DeleteWebhookWithResponse(ctx, e.org, args[0])
-			return done(e, "deleted "+args[0], answer(r, err))
+			return done(e, "deleted "+args[0], e.answer(r, err))
 		})},
 	{name: "webhooks test", args: []string{"WEBHOOK_ID"}, orgScoped: true, summary: "send a webhook.test delivery now (owner)",
 		help: `Sends a webhook.test event to the webhook WEBHOOK_ID (and to no other endpoint) and prints its
 event id; cmekctl webhooks deliveries WEBHOOK_ID shows how the attempt went.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			r, err := e.api.TestWebhookWithResponse(ctx, e.org, args[0])
-			if err := answer(r, err); err != nil {
+			if err := e.answer(r, err); err != nil {
 				return err
 			}
 			t := r.JSON202
@@ -101,7 +101,7 @@ receiver's HTTP status (- when no answer came), the latency and the error.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 			all, err := collect(func(cursor *string) ([]client.WebhookDelivery, string, error) {
 				r, err := e.api.ListWebhookDeliveriesWithResponse(ctx, e.org, args[0], &client.ListWebhookDeliveriesParams{Cursor: cursor, Limit: ptr(500)})
-				if err := answer(r, err); err != nil {
+				if err := e.answer(r, err); err != nil {
 					return nil, "", err
 				}
 				return r.JSON200.Deliveries, r.JSON200.NextCursor, nil

@@ -21,7 +21,11 @@ import (
 	"time"
 
 	awsemu "github.com/cmekd/cmekd/emulator/aws"
+	"github.com/cmekd/cmekd/internal/version"
 )
+
+// stdout is where -version answers (logs go to the writer run is given).
+var stdout io.Writer = os.Stdout
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -50,6 +54,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	})
 	stateFile := fs.String("state", "", "`FILE` that keeps keys, policies, grants, aliases and tags across restarts (rewritten atomically after each change); empty: in memory only")
 	replicaDelay := fs.Duration("replica-delay", awsemu.DefaultReplicaDelay, "how long a new multi-region replica stays Creating before it is Enabled")
+	showVersion := fs.Bool("version", false, "print the version, commit and build date, and exit")
 	var cl clouds
 	cl.flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +62,10 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	}
 	if err := cl.check(); err != nil {
 		return err
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "kms-emulator", version.Get())
+		return nil
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())

@@ -12,16 +12,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/server"
+	"github.com/cmekd/cmekd/internal/version"
 )
-
-// version is set at build time (-ldflags "-X main.version=…"); otherwise the module's build info
-// says what it can.
-var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -33,7 +29,7 @@ func main() {
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cmekd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version, commit and build date, and exit")
 	fs.Usage = func() { usage(stdout) }
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -42,7 +38,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *showVersion {
-		fmt.Fprintln(stdout, "cmekd", versionString())
+		fmt.Fprintln(stdout, "cmekd", version.Get())
 		return 0
 	}
 	if err := run(ctx); err != nil {
@@ -60,9 +56,9 @@ Usage: cmekd [-h] [-version]
 
 Flags:
   -h        print this help
-  -version  print the version and exit
+  -version  print the version, commit and build date, and exit
 
-Configuration comes from these environment variables (README.md, "Configuration", says what each means):
+Configuration comes from these environment variables (docs/configuration.md says what each means):
 `)
 	for _, v := range config.Describe() {
 		def := v.Default
@@ -71,25 +67,6 @@ Configuration comes from these environment variables (README.md, "Configuration"
 		}
 		fmt.Fprintf(w, "  %-26s default %s\n", v.Name, def)
 	}
-}
-
-// versionString is the build's version: the one set at build time, else the module version and VCS
-// revision Go recorded.
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" {
-			v += " " + s.Value
-		}
-	}
-	return v
 }
 
 func run(ctx context.Context) error {

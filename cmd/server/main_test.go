@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
+	"github.com/cmekd/cmekd/internal/version"
 )
 
 // env sets every CMEKD_ variable the server reads, so nothing from the caller's environment leaks in.
@@ -92,6 +95,17 @@ func TestRun_ServesUntilCancelledThenStops(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	v := version.Get()
+	want := fmt.Sprintf(`cmekd_build_info{commit=%q,date=%q,goversion=%q,version=%q} 1`, v.Commit, v.Date, v.GoVersion, v.Version)
+	if !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run after cancel = %v, want a clean stop", err)
@@ -116,8 +130,11 @@ func TestCLI_HelpAndVersion(t *testing.T) {
 		t.Errorf("cmekd -h does not show defaults:\n%s", out.String())
 	}
 	out.Reset()
-	if code := cli(context.Background(), []string{"-version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "cmekd ") {
+	if code := cli(context.Background(), []string{"-version"}, &out, &errOut); code != 0 || out.String() != "cmekd "+version.Get().String()+"\n" {
 		t.Fatalf("cmekd -version exited %d with %q", code, out.String())
+	}
+	if v := version.Get(); !strings.Contains(out.String(), "commit "+v.Commit) || !strings.Contains(out.String(), "built "+v.Date) {
+		t.Errorf("cmekd -version lacks the commit or the build date: %q", out.String())
 	}
 	if code := cli(context.Background(), []string{"-bogus"}, &out, &errOut); code != 2 {
 		t.Fatalf("an unknown flag exited %d, want 2", code)

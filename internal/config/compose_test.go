@@ -65,10 +65,10 @@ func TestDockerCompose_ConfiguresAValidServer(t *testing.T) {
 	}
 }
 
-// TestREADME_DocumentsEveryVariable: the configuration table of README.md has a row for every
+// TestDocs_DocumentEveryVariable: the configuration table of docs/configuration.md has a row for every
 // variable cmekd reads, and none for a variable it does not.
-func TestREADME_DocumentsEveryVariable(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+func TestDocs_DocumentEveryVariable(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +80,11 @@ func TestREADME_DocumentsEveryVariable(t *testing.T) {
 	}
 	for _, v := range config.Variables() {
 		if !rows[v] {
-			t.Errorf("README.md's configuration table has no row for %s", v)
+			t.Errorf("docs/configuration.md has no row for %s", v)
 		}
 		delete(rows, v)
 	}
 	for v := range rows {
-		t.Errorf("README.md documents %s, which cmekd does not read", v)
+		t.Errorf("docs/configuration.md documents %s, which cmekd does not read", v)
 	}
 }

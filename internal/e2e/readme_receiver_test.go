@@ -15,16 +15,16 @@ import (
 	"time"
 )
 
-// readmeReceiver is the Go code block under "### Verifying a delivery" in README.md.
+// readmeReceiver is the Go code block under "## Verifying a delivery" in docs/webhooks.md.
 func readmeReceiver(t *testing.T) string {
 	t.Helper()
-	raw, err := os.ReadFile("../../README.md")
+	raw, err := os.ReadFile("../../docs/webhooks.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(raw), "### Verifying a delivery")
+	_, rest, ok := strings.Cut(string(raw), "## Verifying a delivery")
 	if !ok {
-		t.Fatal("README.md has no \"### Verifying a delivery\" section")
+		t.Fatal("docs/webhooks.md has no \"## Verifying a delivery\" section")
 	}
 	_, code, ok := strings.Cut(rest, "```go\n")
 	if !ok {
@@ -34,7 +34,7 @@ func readmeReceiver(t *testing.T) string {
 	return code
 }
 
-// TestREADME_ReceiverVerifiesRealDeliveries builds the README's receiver, points an endpoint at it
+// TestREADME_ReceiverVerifiesRealDeliveries builds the receiver of docs/webhooks.md, points an endpoint at it
 // and checks that it verifies cmekd's deliveries and refuses a forged one.
 func TestREADME_ReceiverVerifiesRealDeliveries(t *testing.T) {
 	t.Parallel()
@@ -48,12 +48,12 @@ func TestREADME_ReceiverVerifiesRealDeliveries(t *testing.T) {
 	bin := filepath.Join(dir, "receiver")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skipf("no go command to build the README's receiver with: %v", err)
+		t.Skipf("no go command to build the receiver of docs/webhooks.md with: %v", err)
 	}
 	build := exec.Command(goBin, "build", "-o", bin, ".")
 	build.Dir = dir
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("the README's receiver does not build: %v\n%s", err, out)
+		t.Fatalf("the receiver of docs/webhooks.md does not build: %v\n%s", err, out)
 	}
 
 	e := setup(t)
@@ -107,7 +107,7 @@ func TestREADME_ReceiverVerifiesRealDeliveries(t *testing.T) {
 	test := e.must(http.StatusAccepted, req{method: "POST", path: "/v1/orgs/" + org + "/webhooks/" + wh + "/test", token: adminToken})
 	eventually(t, 10*time.Second, "the delivery logged", func() bool { return len(e.deliveries(org, wh)) > 0 })
 	if d := e.deliveries(org, wh)[0]; d["status_code"] != float64(http.StatusNoContent) {
-		t.Fatalf("the README receiver answered %v: %v", d["status_code"], d)
+		t.Fatalf("the receiver of docs/webhooks.md answered %v: %v", d["status_code"], d)
 	}
 	eventually(t, 5*time.Second, "the receiver to print the verified event", func() bool {
 		mu.Lock()

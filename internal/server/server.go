@@ -39,6 +39,7 @@ import (
 	"github.com/cmekd/cmekd/internal/secrets"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
+	"github.com/cmekd/cmekd/internal/version"
 	"github.com/cmekd/cmekd/internal/webhooks"
 )
 
@@ -118,7 +119,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	s.closers = append(s.closers, st.Close)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		version.Collector())
 
 	kmsClient, err := kms.New(ctx, kms.Config{Endpoint: cfg.KMSEndpoint, Credentials: creds,
 		Timeout: cfg.KMSTimeout, Clock: clk, Registerer: reg, Logger: log})
