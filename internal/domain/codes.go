@@ -72,6 +72,14 @@ const (
 	// Webhooks (SPEC §14).
 	CodeInvalidWebhookURL = "invalid_webhook_url"
 	CodeWebhookDisabled   = "webhook_disabled"
+
+	// Key providers: Google Cloud KMS and Azure Key Vault beside AWS KMS.
+	CodeInvalidKeyID         = "invalid_key_id"
+	CodeKeyVersionNotAllowed = "key_version_not_allowed"
+	CodeKeyARNNotApplicable  = "key_arn_not_applicable"
+	CodeProviderMismatch     = "provider_mismatch"
+	CodeUnsupportedProvider  = "unsupported_provider"
+	CodeKeyIDRequired        = "key_id_required"
 )
 
 // Check codes of SPEC §4: why a verification check failed. Probes report them in last_error, and
@@ -105,6 +113,18 @@ const (
 	// an outage (a ValidationException, credentials KMS does not recognise, an unknown exception).
 	CodeKMSError = "kms_error"
 	CodeSkipped  = "skipped"
+	// CodeKeyExpired and CodeKeyNotYetValid mean the key is outside its validity window (Azure's
+	// expiry and not-before).
+	CodeKeyExpired     = "key_expired"
+	CodeKeyNotYetValid = "key_not_yet_valid"
+	// CodeWrongKeyPurpose means a Google Cloud key is not for ENCRYPT_DECRYPT.
+	CodeWrongKeyPurpose = "wrong_key_purpose"
+	// CodeWrongKeyType means an Azure key is not RSA (2048 bits or more) or, on Managed HSM, oct-HSM.
+	CodeWrongKeyType = "wrong_key_type"
+	// CodeKeyOpsNotAllowed means an Azure key does not allow wrapKey and unwrapKey.
+	CodeKeyOpsNotAllowed = "key_ops_not_allowed"
+	// CodeKeyDeleted means the key (or its every version) was destroyed or purged.
+	CodeKeyDeleted = "key_deleted"
 )
 
 // ErrorCodes lists every code an error body may carry, for the test that holds the OpenAPI
@@ -123,6 +143,7 @@ var ErrorCodes = []string{
 	CodeWorkspaceNameTaken, CodeSecretScopeNameTaken, CodeSecretScopeRoleRequired, CodeWorkspaceRoleNotAllowed,
 	CodeSecretIntegrity,
 	CodeInvalidWebhookURL, CodeWebhookDisabled,
+	CodeInvalidKeyID, CodeKeyVersionNotAllowed, CodeKeyARNNotApplicable, CodeProviderMismatch, CodeUnsupportedProvider, CodeKeyIDRequired,
 }
 
 // CheckCodes lists every code a verification check may carry.
@@ -132,4 +153,6 @@ var CheckCodes = []string{
 	CodeInvalidCiphertext, CodeKMSUnavailable, CodeKMSError, CodeSkipped,
 	CodeInvalidKeyARN, CodeAliasNotSupported, CodeKeyARNRequired, CodeKeyRegionMismatch,
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,
+	CodeKeyExpired, CodeKeyNotYetValid, CodeWrongKeyPurpose, CodeWrongKeyType, CodeKeyOpsNotAllowed, CodeKeyDeleted,
+	CodeInvalidKeyID, CodeKeyVersionNotAllowed,
 }

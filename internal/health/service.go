@@ -14,10 +14,16 @@ import (
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
+// Verifier is what probing a key asks of verification, whatever the key's provider; the provider
+// set is one.
+type Verifier interface {
+	Verify(ctx context.Context, input, region, orgID string, steps verify.Steps) verify.Report
+}
+
 // Config configures the service.
 type Config struct {
 	Store      *store.Store
-	Verifier   *verify.Verifier
+	Verifier   Verifier
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Provider is the platform's key: the key of every provider_managed organisation's regions.
@@ -33,7 +39,7 @@ type Config struct {
 // Service probes keys and applies what it finds. The monitor, the probe-now route and resume share it.
 type Service struct {
 	store      *store.Store
-	verifier   *verify.Verifier
+	verifier   Verifier
 	provider   *providerkey.Key
 	log        *slog.Logger
 	interval   time.Duration

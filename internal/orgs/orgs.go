@@ -22,10 +22,16 @@ import (
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
+// Verifier runs the checks of a key, whatever its provider; the provider set is one.
+type Verifier interface {
+	Run(ctx context.Context, req verify.Request) verify.Report
+	GrantMode() bool
+}
+
 // Config configures the service.
 type Config struct {
 	Store       *store.Store
-	Verifier    *verify.Verifier
+	Verifier    Verifier
 	Idempotency *idempotency.Keeper
 	Logger      *slog.Logger
 	Rules       keyarn.Rules

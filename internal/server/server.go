@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cmekd/cmekd/internal/access"
+	"github.com/cmekd/cmekd/internal/provider"
+	awsprovider "github.com/cmekd/cmekd/internal/provider/aws"
 	"io"
 	"log/slog"
 	"net"
@@ -145,11 +147,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		verifyOpts.Data, verifyOpts.Granter = dataClient, granter
 	}
 	verifier := verify.New(kmsClient, rules, verifyOpts)
+	// Every key is reached through the provider set, which routes each call by the key id's cloud.
+	providers := provider.NewSet(cfg.GrantMode(), awsprovider.New(awsprovider.Config{Data: dataClient, Verifier: verifier, Rules: rules,
+		PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal}))
 	// The platform's key is checked like a customer's (SPEC §16): unusable, it stops the server here;
 	// unreachable, /readyz answers 503 until the background check passes.
-	provider := providerkey.New(providerkey.Config{ARNs: cfg.ProviderKeys(), Verifier: verifier, Logger: log,
+	platformKey := providerkey.New(providerkey.Config{ARNs: cfg.ProviderKeys(), Verifier: providers, Logger: log,
 		Interval: cfg.ProbeInterval})
-	if err := provider.Start(ctx); err != nil {
+	if err := platformKey.Start(ctx); err != nil {
 		return nil, err
 	}
 
@@ -157,14 +162,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	cache := envelope.NewCache(envelope.CacheOptions{TTL: cfg.DEKCacheTTL, MaxEntries: dekCacheEntries, Clock: clk, Registerer: reg})
 	// Plaintext data keys leave memory when the server stops.
 	s.closers = append(s.closers, cache.Purge)
-	healthSvc := health.New(health.Config{Store: st, Verifier: verifier, Provider: provider, Logger: log, Registerer: reg,
+	healthSvc := health.New(health.Config{Store: st, Verifier: providers, Provider: platformKey, Logger: log, Registerer: reg,
 		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter, Unusable: func(arn string) { cache.DropKey(arn) }})
 	// A lease is the probe interval, never more, so a dead replica's keys are probed again within an
 	// interval however short it is (SPEC §16); a probe that KMS does not answer within three quarters
 	// of it is cut off and recorded as a transient failure.
 	monitor := health.NewMonitor(healthSvc, health.MonitorConfig{Owner: replicaName(), MaxRPS: cfg.ProbeMaxRPS, Clock: clk})
 
-	keys := keyring.New(keyring.Config{Store: st, KMS: dataClient, Cache: cache, Clock: clk, Provider: provider,
+	keys := keyring.New(keyring.Config{Store: st, KMS: providers, Cache: cache, Clock: clk, Provider: platformKey,
 		MaxAge: cfg.DEKMaxAge, MaxUses: cfg.DEKMaxDocuments})
 	idem := idempotency.New(st, string(cfg.AdminToken))
 	guard := webhooks.NewGuard(cfg.WebhookHTTPHosts, nil)
@@ -174,12 +179,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		return nil, err
 	}
 
-	backupSvc := backups.New(backups.Config{Store: st, Keyring: keys, KMS: dataClient, ProviderKeys: cfg.ProviderKeys(), Logger: log,
+	backupSvc := backups.New(backups.Config{Store: st, Keyring: keys, KMS: providers, ProviderKeys: cfg.ProviderKeys(), Logger: log,
 		Owner: replicaName(), PageSize: opts.BackupPageSize, Lease: opts.BackupLease, Clock: clk})
 
 	s.background = []background.Service{
 		monitor,
-		provider,
+		platformKey,
 		// Expired data keys leave memory at least every quarter of their TTL, so a key nobody reads
 		// again does not linger until the next read of it.
 		background.Every("dek-cache-sweeper", max(cfg.DEKCacheTTL/4, 100*time.Millisecond), log,
@@ -205,16 +210,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			if err := st.Ready(ctx); err != nil {
 				return err
 			}
-			return provider.Ready(ctx)
+			return platformKey.Ready(ctx)
 		},
 		Idempotency: idem,
 		Clock:       clk,
 		Access:      access.New(st, string(cfg.AdminToken)),
-		Orgs: orgs.New(orgs.Config{Store: st, Verifier: verifier, Idempotency: idem, Logger: log, Rules: rules,
+		Orgs: orgs.New(orgs.Config{Store: st, Verifier: providers, Idempotency: idem, Logger: log, Rules: rules,
 			PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal, Grants: granter, Health: healthSvc,
 			KeyChecksPerSecond: keyChecksPerSecond,
-			ProviderRegion:     func(region string) bool { _, ok := provider.For(region); return ok },
-			IsProviderKey:      provider.Is}),
+			ProviderRegion:     func(region string) bool { _, ok := platformKey.For(region); return ok },
+			IsProviderKey:      platformKey.Is}),
 		Grants: grants.NewService(grants.ServiceConfig{Store: st, Verifier: verifier, Granter: granter,
 			DataPrincipal: cfg.DataPrincipal, Prober: healthSvc, Logger: log}),
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),
