@@ -2,6 +2,8 @@ package api
 
 import (
 	"github.com/cmekd/cmekd/internal/documents"
+	"github.com/cmekd/cmekd/internal/provider"
+	awsprovider "github.com/cmekd/cmekd/internal/provider/aws"
 
 	"bytes"
 	"encoding/json"
@@ -92,7 +94,7 @@ func FuzzCreateOrgRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	rules := keyarn.Rules{Regions: []string{"us-west-2", "us-east-1", "eu-west-1"}}
-	svc := orgs.New(orgs.Config{Rules: rules})
+	svc := orgs.New(orgs.Config{Rules: rules, Providers: provider.NewSet(false, awsprovider.New(awsprovider.Config{Rules: rules}))})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var req createOrgRequest
 		if err := decodeJSON(raw, &req); err != nil {

@@ -22,14 +22,30 @@ type orgJSON struct {
 
 type encryptionJSON struct {
 	Mode         string `json:"mode"`
+	Provider     string `json:"provider"`
+	KeyID        string `json:"key_id,omitempty"`
 	KeyARN       string `json:"key_arn,omitempty"`
+	BackupKeyID  string `json:"backup_key_id,omitempty"`
 	BackupKeyARN string `json:"backup_key_arn,omitempty"`
 	Status       string `json:"status"`
 }
 
+// toEncryptionJSON shows an organisation's keys: key_id for every provider, and for AWS key_arn,
+// its synonym, as well.
+func toEncryptionJSON(o domain.Org) encryptionJSON {
+	e := encryptionJSON{Mode: o.Mode, Provider: domain.ProviderAWS, KeyID: o.KeyARN, BackupKeyID: o.BackupKeyARN, Status: o.KeyStatus}
+	if p := domain.ProviderOf(o.KeyARN); p != "" {
+		e.Provider = p
+	}
+	if e.Provider == domain.ProviderAWS {
+		e.KeyARN, e.BackupKeyARN = o.KeyARN, o.BackupKeyARN
+	}
+	return e
+}
+
 func toOrgJSON(o domain.Org) orgJSON {
 	return orgJSON{ID: o.ID, Name: o.Name, Region: o.Region, Regions: o.Regions, CreatedAt: o.CreatedAt,
-		Encryption: encryptionJSON{Mode: o.Mode, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN, Status: o.KeyStatus}}
+		Encryption: toEncryptionJSON(o)}
 }
 
 type createOrgRequest struct {
@@ -37,8 +53,11 @@ type createOrgRequest struct {
 	Region     string `json:"region"`
 	Encryption *struct {
 		Mode         string `json:"mode"`
+		Provider     string `json:"provider"`
 		KeyARN       string `json:"key_arn"`
+		KeyID        string `json:"key_id"`
 		BackupKeyARN string `json:"backup_key_arn"`
+		BackupKeyID  string `json:"backup_key_id"`
 	} `json:"encryption"`
 }
 
@@ -46,7 +65,9 @@ type createOrgRequest struct {
 func (req createOrgRequest) input() orgs.CreateInput {
 	in := orgs.CreateInput{Name: req.Name, Region: req.Region}
 	if req.Encryption != nil {
-		in.Encryption = &orgs.EncryptionInput{Mode: req.Encryption.Mode, KeyARN: req.Encryption.KeyARN, BackupKeyARN: req.Encryption.BackupKeyARN}
+		e := req.Encryption
+		in.Encryption = &orgs.EncryptionInput{Mode: e.Mode, Provider: e.Provider, KeyARN: e.KeyARN, KeyID: e.KeyID,
+			BackupKeyARN: e.BackupKeyARN, BackupKeyID: e.BackupKeyID}
 	}
 	return in
 }

@@ -13,28 +13,37 @@ import (
 type regionJSON struct {
 	Region       string    `json:"region"`
 	Home         bool      `json:"home"`
+	KeyID        string    `json:"key_id"`
 	KeyARN       string    `json:"key_arn"`
+	BackupKeyID  string    `json:"backup_key_id"`
 	BackupKeyARN string    `json:"backup_key_arn"`
 	Status       string    `json:"status"`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
+// toRegionJSON shows a region's keys: key_id for every provider, and for AWS key_arn, its synonym.
 func toRegionJSON(rg domain.Region) regionJSON {
-	return regionJSON{Region: rg.Region, Home: rg.Home, KeyARN: rg.KeyARN, BackupKeyARN: rg.BackupKeyARN, Status: rg.Status, CreatedAt: rg.CreatedAt}
+	j := regionJSON{Region: rg.Region, Home: rg.Home, KeyID: rg.KeyARN, BackupKeyID: rg.BackupKeyARN, Status: rg.Status, CreatedAt: rg.CreatedAt}
+	if domain.ProviderOf(rg.KeyARN) != domain.ProviderGCP && domain.ProviderOf(rg.KeyARN) != domain.ProviderAzure {
+		j.KeyARN, j.BackupKeyARN = rg.KeyARN, rg.BackupKeyARN
+	}
+	return j
 }
 
 func (a *API) addRegion(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Region       string `json:"region"`
 		KeyARN       string `json:"key_arn"`
+		KeyID        string `json:"key_id"`
 		BackupKeyARN string `json:"backup_key_arn"`
+		BackupKeyID  string `json:"backup_key_id"`
 	}
 	if _, err := decodeBody(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	rg, err := a.orgs.AddRegion(r.Context(), principal(r.Context()), orgOf(r),
-		orgs.RegionInput{Region: req.Region, KeyARN: req.KeyARN, BackupKeyARN: req.BackupKeyARN})
+		orgs.RegionInput{Region: req.Region, KeyARN: req.KeyARN, KeyID: req.KeyID, BackupKeyARN: req.BackupKeyARN, BackupKeyID: req.BackupKeyID})
 	if err != nil {
 		a.writeError(w, r, err)
 		return

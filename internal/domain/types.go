@@ -404,3 +404,44 @@ type Grant struct {
 	// Token is the grant token CreateGrant answered, for the data identity's first calls; never shown.
 	Token string
 }
+
+// Key providers, by name.
+const (
+	ProviderAWS   = "aws"
+	ProviderGCP   = "gcp"
+	ProviderAzure = "azure"
+)
+
+// ProviderOf is the provider a key id belongs to by its shape: an ARN is AWS's, a resource name
+// under projects/ Google Cloud's, an https URL Azure's; "" when it is none of them.
+func ProviderOf(keyID string) string {
+	switch {
+	case strings.HasPrefix(keyID, "arn:"):
+		return ProviderAWS
+	case strings.HasPrefix(keyID, "projects/"):
+		return ProviderGCP
+	case len(keyID) >= 8 && strings.EqualFold(keyID[:8], "https://"):
+		return ProviderAzure
+	}
+	return ""
+}
+
+// KeyScope is who owns a key, as far as its id tells: an AWS account, a Google Cloud project, an
+// Azure vault's host; "" when the id tells none.
+func KeyScope(keyID string) string {
+	switch ProviderOf(keyID) {
+	case ProviderAWS:
+		if parts := strings.Split(keyID, ":"); len(parts) >= 6 {
+			return "aws:" + parts[4]
+		}
+	case ProviderGCP:
+		if parts := strings.Split(keyID, "/"); len(parts) >= 2 && parts[1] != "" {
+			return "gcp:" + parts[1]
+		}
+	case ProviderAzure:
+		if host, _, _ := strings.Cut(keyID[8:], "/"); host != "" {
+			return "azure:" + strings.ToLower(host)
+		}
+	}
+	return ""
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/provider"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/verify"
 )
@@ -50,6 +51,8 @@ type Config struct {
 	// ProviderRegion reports whether the platform has a key in a region (CMEKD_PROVIDER_KEY_ARN), so
 	// that a provider-managed organisation may add it (SPEC §11).
 	ProviderRegion func(region string) bool
+	// Providers are the key providers the deployment serves.
+	Providers *provider.Set
 	// IsProviderKey reports whether an ARN is one of the platform's own keys, which no organisation
 	// may link as its customer key.
 	IsProviderKey func(keyARN string) bool
@@ -79,10 +82,15 @@ type CreateInput struct {
 
 // EncryptionInput is the encryption a new organisation asks for.
 type EncryptionInput struct {
-	Mode   string
-	KeyARN string
-	// BackupKeyARN names the home region's optional backup key (SPEC §11).
+	Mode string
+	// Provider is the key's provider ("" is AWS); the key is named by KeyID or, for AWS only, by
+	// its synonym KeyARN.
+	Provider string
+	KeyARN   string
+	KeyID    string
+	// BackupKeyARN or BackupKeyID names the home region's optional backup key.
 	BackupKeyARN string
+	BackupKeyID  string
 }
 
 // Create validates, verifies the key of a customer-managed organisation, then stores the
@@ -151,49 +159,72 @@ func (s *Service) tenantView(o domain.Org) domain.Org {
 	return o
 }
 
-// Validate checks a create request against the rules of §3 and turns it into the organisation to
-// store; it does not verify the key.
+// Validate checks a create request against the key rules of its provider and turns it into the
+// organisation to store; it does not verify the key.
 func (s *Service) Validate(in CreateInput) (domain.Org, error) {
 	name, err := domain.ValidName("name", in.Name)
 	if err != nil {
 		return domain.Org{}, err
 	}
-	if err := s.CheckRegion(in.Region); err != nil {
+	enc := in.Encryption
+	if enc == nil {
+		enc = &EncryptionInput{Mode: domain.ModeProviderManaged}
+	}
+	if err := s.CheckRegion(in.Region, enc.Provider); err != nil {
 		return domain.Org{}, err
 	}
 	o := domain.Org{ID: domain.NewID("org"), Name: name, Region: in.Region, Mode: domain.ModeProviderManaged, KeyStatus: domain.KeyHealthy,
 		Regions: []string{in.Region}}
-	if in.Encryption == nil {
-		return o, nil
-	}
-	switch in.Encryption.Mode {
+	switch enc.Mode {
 	case domain.ModeProviderManaged:
-		if in.Encryption.KeyARN != "" {
-			return o, domain.Invalid("encryption.key_arn", "key_arn is only given with mode customer_managed")
-		}
-		if in.Encryption.BackupKeyARN != "" {
-			return o, domain.Invalid("encryption.backup_key_arn", "backup_key_arn is only given with mode customer_managed: the platform's key wraps a provider-managed organisation's backups")
-		}
+		return o, providerManagedKeys(enc)
 	case domain.ModeCustomerManaged:
-		if strings.TrimSpace(in.Encryption.KeyARN) == "" {
+		return s.customerManaged(o, enc)
+	}
+	return o, domain.Invalid("encryption.mode", "encryption.mode must be customer_managed or provider_managed")
+}
+
+// providerManagedKeys refuses keys named for a provider-managed organisation: the platform's key
+// wraps its data and its backups.
+func providerManagedKeys(enc *EncryptionInput) error {
+	switch {
+	case enc.KeyARN != "":
+		return domain.Invalid("encryption.key_arn", "key_arn is only given with mode customer_managed")
+	case enc.KeyID != "":
+		return domain.Invalid("encryption.key_id", "key_id is only given with mode customer_managed")
+	case enc.BackupKeyARN != "":
+		return domain.Invalid("encryption.backup_key_arn", "backup_key_arn is only given with mode customer_managed: the platform's key wraps a provider-managed organisation's backups")
+	case enc.BackupKeyID != "":
+		return domain.Invalid("encryption.backup_key_id", "backup_key_id is only given with mode customer_managed: the platform's key wraps a provider-managed organisation's backups")
+	case enc.Provider != "" && enc.Provider != domain.ProviderAWS:
+		return domain.Invalid("encryption.provider", "a provider-managed organisation uses the platform's key: give no provider")
+	}
+	return nil
+}
+
+// customerManaged links o to the key enc names, checked by its provider's rules in o's region.
+func (s *Service) customerManaged(o domain.Org, enc *EncryptionInput) (domain.Org, error) {
+	ref := KeyRef{Provider: enc.Provider, KeyARN: enc.KeyARN, KeyID: enc.KeyID}
+	p, key, err := s.resolve(ref, "encryption.key_id")
+	if err != nil {
+		return o, err
+	}
+	if strings.TrimSpace(key) == "" {
+		if p.Name() == domain.ProviderAWS {
 			return o, domain.Errorf(domain.KindInvalid, domain.CodeKeyARNRequired,
 				"encryption.key_arn is required with mode customer_managed: give the full key ARN, arn:aws:kms:<region>:<account>:key/<key-id>")
 		}
-		arn, err := s.cfg.Rules.Check(in.Encryption.KeyARN, in.Region)
-		if err != nil {
-			return o, arnError(err)
-		}
-		if err := s.notProviderKey(arn.String(), "encryption.key_arn"); err != nil {
-			return o, err
-		}
-		o.Mode, o.KeyARN, o.KeyStatus = domain.ModeCustomerManaged, arn.String(), domain.KeyHealthy
-		if o.BackupKeyARN, err = s.backupKey(in.Encryption.BackupKeyARN, in.Region, "encryption.backup_key_arn"); err != nil {
-			return o, err
-		}
-		o.Links = domain.Region{OrgID: o.ID, Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN}.Links()
-	default:
-		return o, domain.Invalid("encryption.mode", "encryption.mode must be customer_managed or provider_managed")
+		return o, domain.Errorf(domain.KindInvalid, domain.CodeKeyIDRequired, "encryption.key_id is required with mode customer_managed")
 	}
+	if o.KeyARN, err = s.identify(p, key, o.Region, keyField(ref, "encryption.key_id"), false); err != nil {
+		return o, err
+	}
+	o.Mode, o.KeyStatus = domain.ModeCustomerManaged, domain.KeyHealthy
+	backup := KeyRef{KeyARN: enc.BackupKeyARN, KeyID: enc.BackupKeyID}
+	if o.BackupKeyARN, err = s.backupKey(p, backup, o.Region, "encryption.backup_key_id"); err != nil {
+		return o, err
+	}
+	o.Links = domain.Region{OrgID: o.ID, Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN}.Links()
 	return o, nil
 }
 
@@ -209,17 +240,18 @@ func (s *Service) notProviderKey(keyARN, field string) error {
 	return e
 }
 
-// CheckRegion refuses a region this deployment does not serve.
-func (s *Service) CheckRegion(region string) error {
+// CheckRegion refuses a region this deployment does not serve for the provider's keys ("" is AWS).
+func (s *Service) CheckRegion(region, providerName string) error {
 	if region == "" {
 		return domain.Invalid("region", "region is required, e.g. \"us-west-2\"")
 	}
-	if slices.Contains(s.cfg.Rules.Regions, region) {
+	regions := s.regionsOf(providerName)
+	if slices.Contains(regions, region) {
 		return nil
 	}
 	e := domain.Errorf(domain.KindInvalid, domain.CodeUnsupportedRegion,
 		"region %q is not served by this deployment", domain.Clip(region, 40))
-	e.Details = map[string]any{"regions": s.cfg.Rules.Regions}
+	e.Details = map[string]any{"regions": regions}
 	return e
 }
 

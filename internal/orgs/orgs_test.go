@@ -3,6 +3,8 @@ package orgs_test
 import (
 	"encoding/json"
 	"errors"
+	"github.com/cmekd/cmekd/internal/provider"
+	awsprovider "github.com/cmekd/cmekd/internal/provider/aws"
 	"testing"
 	"time"
 
@@ -37,10 +39,12 @@ func setup(t *testing.T) *fixture {
 	}
 	t.Cleanup(st.Close)
 	env := kmstest.StartEmulator(t)
+	rules := keyarn.Rules{Regions: []string{env.Region}}
+	verifier := verify.New(env.PlatformClient(t), rules, verify.Options{Backoff: []time.Duration{}})
+	providers := provider.NewSet(false, awsprovider.New(awsprovider.Config{Data: env.PlatformClient(t), Verifier: verifier, Rules: rules,
+		PlatformPrincipal: env.PlatformPrincipal}))
 	svc := orgs.New(orgs.Config{Store: st, Idempotency: idempotency.New(st, "test secret"), Logger: testkit.Discard(),
-		Verifier:          verify.New(env.PlatformClient(t), keyarn.Rules{Regions: []string{env.Region}}, verify.Options{Backoff: []time.Duration{}}),
-		Rules:             keyarn.Rules{Regions: []string{env.Region}},
-		PlatformPrincipal: env.PlatformPrincipal})
+		Verifier: providers, Providers: providers, Rules: rules, PlatformPrincipal: env.PlatformPrincipal})
 	return &fixture{st: st, env: env, svc: svc}
 }
 

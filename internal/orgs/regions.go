@@ -2,7 +2,6 @@ package orgs
 
 import (
 	"context"
-	"strings"
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/grants"
@@ -14,10 +13,11 @@ import (
 // RegionInput is what POST /v1/orgs/{org}/regions asks for (SPEC §11).
 type RegionInput struct {
 	Region string
-	// KeyARN is the region's data key; "" derives the replica of a multi-region home key.
-	KeyARN string
-	// BackupKeyARN is the region's optional backup key.
-	BackupKeyARN string
+	// KeyARN or KeyID is the region's data key; none derives the replica of a multi-region AWS
+	// home key.
+	KeyARN, KeyID string
+	// BackupKeyARN or BackupKeyID is the region's optional backup key.
+	BackupKeyARN, BackupKeyID string
 }
 
 // AddRegion links a new region to an organisation: its keys are checked (§3, with the region as the
@@ -28,7 +28,7 @@ type RegionInput struct {
 // and mrk- id, the new region; its verification proves it is a replica of the home key's primary.
 // A provider-managed organisation may add a region where the platform has a key.
 func (s *Service) AddRegion(ctx context.Context, p domain.Principal, org domain.Org, in RegionInput) (domain.Region, error) {
-	if err := s.CheckRegion(in.Region); err != nil {
+	if err := s.CheckRegion(in.Region, domain.ProviderOf(org.KeyARN)); err != nil {
 		return domain.Region{}, err
 	}
 	if org.HasRegion(in.Region) {
@@ -37,7 +37,7 @@ func (s *Service) AddRegion(ctx context.Context, p domain.Principal, org domain.
 	r := domain.Region{OrgID: org.ID, Region: in.Region}
 	var made []grants.Made
 	if org.Mode == domain.ModeProviderManaged {
-		if strings.TrimSpace(in.KeyARN) != "" || strings.TrimSpace(in.BackupKeyARN) != "" {
+		if (KeyRef{KeyARN: in.KeyARN, KeyID: in.KeyID}).given() || (KeyRef{KeyARN: in.BackupKeyARN, KeyID: in.BackupKeyID}).given() {
 			return r, domain.Invalid("key_arn", "a provider-managed organisation uses the platform's key in every region: give no key_arn or backup_key_arn")
 		}
 		if s.cfg.ProviderRegion == nil || !s.cfg.ProviderRegion(in.Region) {
@@ -49,7 +49,8 @@ func (s *Service) AddRegion(ctx context.Context, p domain.Principal, org domain.
 		if err != nil {
 			return r, err
 		}
-		if r.BackupKeyARN, err = s.backupKey(in.BackupKeyARN, in.Region, "backup_key_arn"); err != nil {
+		p, _ := s.cfg.Providers.Named(domain.ProviderOf(org.KeyARN))
+		if r.BackupKeyARN, err = s.backupKey(p, KeyRef{KeyARN: in.BackupKeyARN, KeyID: in.BackupKeyID}, in.Region, "backup_key_id"); err != nil {
 			return r, err
 		}
 		r.KeyARN = keyARN
@@ -87,18 +88,25 @@ func errRegionLinked(region string) error {
 		"the organisation already uses region %s; a region's key links are for good", region)
 }
 
-// regionKey is the data key a new region links: the given key_arn, checked against the region, or
-// the replica of the multi-region home key (and then the home key, which it must be a replica of).
+// regionKey is the data key a new region links: the key named, checked by the organisation's
+// provider against the region, or, for AWS, the replica of the multi-region home key (and then
+// the home key, which it must be a replica of).
 func (s *Service) regionKey(org domain.Org, in RegionInput) (keyARN, replicaOf string, err error) {
-	if strings.TrimSpace(in.KeyARN) != "" {
-		a, err := s.cfg.Rules.Check(in.KeyARN, in.Region)
-		if err != nil {
-			return "", "", arnError(err)
-		}
-		if err := s.notProviderKey(a.String(), "key_arn"); err != nil {
+	ref := KeyRef{Provider: domain.ProviderOf(org.KeyARN), KeyARN: in.KeyARN, KeyID: in.KeyID}
+	if ref.given() {
+		if err := sameProvider(org, in.KeyID+in.KeyARN, keyField(ref, "key_id")); err != nil {
 			return "", "", err
 		}
-		return a.String(), "", nil
+		p, key, err := s.resolve(ref, "key_id")
+		if err != nil {
+			return "", "", err
+		}
+		id, err := s.identify(p, key, in.Region, keyField(ref, "key_id"), false)
+		return id, "", err
+	}
+	if ref.Provider != domain.ProviderAWS {
+		return "", "", domain.Errorf(domain.KindInvalid, domain.CodeKeyIDRequired,
+			"a %s key cannot be derived for another region: give key_id, the key to link in %s", ref.Provider, in.Region)
 	}
 	home, err := keyarn.Parse(org.KeyARN)
 	if err != nil || !home.MultiRegion() {
@@ -110,26 +118,6 @@ func (s *Service) regionKey(org domain.Org, in RegionInput) (keyARN, replicaOf s
 		return "", "", arnError(err)
 	}
 	return a.String(), org.KeyARN, nil
-}
-
-// backupKey checks an optional backup key ARN against region (§3); "" is no backup key.
-func (s *Service) backupKey(raw, region, field string) (string, error) {
-	if strings.TrimSpace(raw) == "" {
-		return "", nil
-	}
-	a, err := s.cfg.Rules.Check(raw, region)
-	if err != nil {
-		e := arnError(err)
-		if de, ok := e.(*domain.Error); ok {
-			de.Message = field + ": " + de.Message
-			de.Details = map[string]any{"field": field}
-		}
-		return "", e
-	}
-	if err := s.notProviderKey(a.String(), field); err != nil {
-		return "", err
-	}
-	return a.String(), nil
 }
 
 // verifiedEvents are the key.verified events of the keys a new region links.

@@ -16,24 +16,13 @@ import (
 
 // Names of the providers.
 const (
-	AWS   = "aws"
-	GCP   = "gcp"
-	Azure = "azure"
+	AWS   = domain.ProviderAWS
+	GCP   = domain.ProviderGCP
+	Azure = domain.ProviderAzure
 )
 
-// Of is the provider a key id belongs to by its shape: an ARN is AWS's, a resource name under
-// projects/ Google Cloud's, an https URL Azure's; "" when it is none of them.
-func Of(keyID string) string {
-	switch {
-	case strings.HasPrefix(keyID, "arn:"):
-		return AWS
-	case strings.HasPrefix(keyID, "projects/"):
-		return GCP
-	case strings.HasPrefix(strings.ToLower(keyID), "https://"):
-		return Azure
-	}
-	return ""
-}
+// Of is the provider a key id belongs to by its shape (domain.ProviderOf).
+func Of(keyID string) string { return domain.ProviderOf(keyID) }
 
 // Wrapper wraps and unwraps data keys under a customer's (or the platform's) key, bound to an
 // encryption context. Every failure is a *kms.Error whose Code tells a customer-caused failure

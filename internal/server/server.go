@@ -219,7 +219,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal, Grants: granter, Health: healthSvc,
 			KeyChecksPerSecond: keyChecksPerSecond,
 			ProviderRegion:     func(region string) bool { _, ok := platformKey.For(region); return ok },
-			IsProviderKey:      platformKey.Is}),
+			IsProviderKey:      platformKey.Is, Providers: providers}),
 		Grants: grants.NewService(grants.ServiceConfig{Store: st, Verifier: verifier, Granter: granter,
 			DataPrincipal: cfg.DataPrincipal, Prober: healthSvc, Logger: log}),
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc}),

@@ -185,6 +185,18 @@ func (q *Q) LinkedAccounts(ctx context.Context, orgID string) ([]string, error) 
 	})
 }
 
+// LinkedKeys are the ids of every key the organisation links, all regions and purposes.
+func (q *Q) LinkedKeys(ctx context.Context, orgID string) ([]string, error) {
+	rows, err := q.db.Query(ctx, `SELECT DISTINCT key_arn FROM key_links WHERE org_id = $1 ORDER BY 1`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(r pgx.Row) (string, error) {
+		var k string
+		return k, r.Scan(&k)
+	})
+}
+
 // utc normalises a nullable time read from the database.
 func utc(t *time.Time) *time.Time {
 	if t == nil {
