@@ -918,6 +918,9 @@ type ErrorDetails struct {
 	// Field The request field at fault (`unknown_field`, `invalid_request`, `invalid_json`).
 	Field *string `json:"field,omitempty"`
 
+	// Pointer Where in the body a member is named twice, as a JSON Pointer (`malformed_request`).
+	Pointer *string `json:"pointer,omitempty"`
+
 	// Purpose Which key (`data` or `backup`) is unusable (`key_unavailable`) or failed verification (`key_verification_failed`).
 	Purpose *string `json:"purpose,omitempty"`
 

@@ -14,7 +14,8 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeNotFound             = "not_found"
 	// CodeMalformedRequest is a request that is not even HTTP (a malformed request line, bad
-	// percent-escapes in the path, headers too large), refused before any route is matched.
+	// percent-escapes in the path, headers too large), refused before any route is matched, or a body
+	// whose meaning is ambiguous (a name twice in one object).
 	CodeMalformedRequest = "malformed_request"
 	CodeInternal         = "internal_error"
 	CodeUnavailable      = "unavailable"
