@@ -44,3 +44,32 @@ func TestHostile_DuplicateNamesAreRefused(t *testing.T) {
 	// The same bodies without the duplicate are taken.
 	e.must(201, req{method: "POST", path: docsPath(org, col), token: adminToken, raw: []byte(`{"documents":[ {"a": {"b": [ {"c":1, "d":2, "e" :3} ]}} ]}`)})
 }
+
+// TestHostile_NamesRefuseSeparatorsAndNoncharacters: line and paragraph separators and Unicode
+// noncharacters in names are refused as format characters are, with 422 invalid_request, and
+// nothing is stored.
+func TestHostile_NamesRefuseSeparatorsAndNoncharacters(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	org := e.createOrg("Acme")
+	for _, name := range []string{"Ev\u2028il", "Ev\u2029il", "Ev\ufdd0il", "Ev\uffffil", "Ev\U0001fffeil", "Ev\U0010ffffil"} {
+		for _, r := range []req{
+			{method: "POST", path: "/v1/orgs", body: map[string]any{"name": name, "region": "us-west-2"}},
+			{method: "PATCH", path: "/v1/orgs/" + org, body: map[string]any{"name": name}},
+			{method: "POST", path: "/v1/orgs/" + org + "/collections", body: map[string]any{"name": name}},
+			{method: "POST", path: "/v1/orgs/" + org + "/tokens", body: map[string]any{"name": name, "role": "member"}},
+		} {
+			r.token = adminToken
+			e.wantError(422, "invalid_request", r)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM orgs`) + e.count(`SELECT count(*) FROM collections`); n != 1 {
+		t.Fatalf("refused requests stored rows: %d organisations and collections, want 1", n)
+	}
+	if n := e.count(`SELECT count(*) FROM tokens WHERE org_id = $1`, org); n != 0 {
+		t.Fatalf("%d tokens stored", n)
+	}
+	if got := e.must(200, req{method: "GET", path: "/v1/orgs/" + org, token: adminToken})["name"]; got != "Acme" {
+		t.Fatalf("the organisation is now called %v", got)
+	}
+}
