@@ -73,3 +73,23 @@ func TestHostile_NamesRefuseSeparatorsAndNoncharacters(t *testing.T) {
 		t.Fatalf("the organisation is now called %v", got)
 	}
 }
+
+// TestHostile_WebhookURLsRefuseBadPortsAndEmbeddedAddresses: a port outside 1–65535 and an IPv6
+// literal that embeds an internal IPv4 address are refused at creation with 422
+// invalid_webhook_url, and no endpoint is stored.
+func TestHostile_WebhookURLsRefuseBadPortsAndEmbeddedAddresses(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	org := e.createOrg("Acme")
+	for _, url := range []string{
+		"https://hooks.example.com:0/cmekd", "https://hooks.example.com:99999/cmekd", "https://hooks.example.com:65536/cmekd",
+		"http://127.0.0.1:0/cmekd", "https://[::ffff:0:127.0.0.1]/cmekd", "https://[::ffff:0:a9fe:a9fe]/cmekd",
+		"https://[64:ff9b::10.0.0.1]/cmekd", "https://[2002:a9fe:a9fe::1]/cmekd", "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/cmekd",
+	} {
+		e.wantError(422, "invalid_webhook_url", req{method: "POST", path: "/v1/orgs/" + org + "/webhooks", token: adminToken,
+			body: map[string]any{"url": url, "events": []string{"*"}}})
+	}
+	if n := e.count(`SELECT count(*) FROM webhooks`); n != 0 {
+		t.Fatalf("%d webhooks stored", n)
+	}
+}
