@@ -957,7 +957,8 @@ type Event struct {
 
 	// Details What the event's type concerns, always an object (`{}` when nothing): `{"scope", "key", "version"}`
 	// for secrets, `{"scope"}` (with `principal` and `role` for role events) for scopes, `{"workspace"}`
-	// for workspaces. Never a secret value.
+	// for workspaces, `{"data_keys_destroyed", "grants_retiring", "backups_deleted"}` (counts) for
+	// `org.deleted`. Never a secret value.
 	Details   map[string]interface{} `json:"details"`
 	FromState string                 `json:"from_state"`
 

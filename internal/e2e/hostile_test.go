@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -91,5 +92,36 @@ func TestHostile_WebhookURLsRefuseBadPortsAndEmbeddedAddresses(t *testing.T) {
 	}
 	if n := e.count(`SELECT count(*) FROM webhooks`); n != 0 {
 		t.Fatalf("%d webhooks stored", n)
+	}
+}
+
+// TestHostile_OrgDeletedTellsWhatWasDestroyed: the org.deleted event counts the data keys destroyed,
+// the grants being retired and the backups deleted with the organisation.
+func TestHostile_OrgDeletedTellsWhatWasDestroyed(t *testing.T) {
+	t.Parallel()
+	e := setup(t, grantMode)
+	dataKey, backupKey := e.grantKey(), e.grantKey()
+	org := e.must(201, req{method: "POST", path: "/v1/orgs", token: adminToken, body: map[string]any{
+		"name": "Doomed", "region": home,
+		"encryption": map[string]any{"mode": "customer_managed", "key_arn": dataKey, "backup_key_arn": backupKey}}})["id"].(string)
+	for _, name := range []string{"a", "b"} {
+		col := e.collection(org, name, true)["id"].(string)
+		e.ingest(org, col, map[string]any{"n": 1})
+		e.backup(org, col, adminToken)
+	}
+	keys := e.count(`SELECT count(*) FROM data_keys WHERE org_id = $1`, org)
+	grants := e.count(`SELECT count(*) FROM grants WHERE org_id = $1 AND status = 'active'`, org)
+	if keys < 2 || grants != 2 {
+		t.Fatalf("%d data keys and %d grants before the delete", keys, grants)
+	}
+	e.must(204, req{method: "DELETE", path: "/v1/orgs/" + org, token: adminToken})
+	evs := e.must(200, req{method: "GET", path: "/v1/events?type=org.deleted", token: adminToken})["events"].([]any)
+	if len(evs) != 1 {
+		t.Fatalf("org.deleted events: %v", evs)
+	}
+	got := evs[0].(map[string]any)["details"]
+	want := map[string]any{"data_keys_destroyed": float64(keys), "grants_retiring": float64(grants), "backups_deleted": float64(2)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("details %v, want %v", got, want)
 	}
 }
