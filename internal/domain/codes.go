@@ -27,6 +27,7 @@ const (
 	CodeForbidden          = "forbidden"
 	CodeKeyCheckNotAllowed = "key_check_not_allowed"
 	CodeRateLimited        = "rate_limited"
+	CodeLimitExceeded      = "limit_exceeded"
 
 	// Key ARN rules (SPEC §3).
 	CodeInvalidKeyARN              = "invalid_key_arn"
@@ -100,7 +101,7 @@ const (
 var ErrorCodes = []string{
 	CodeInvalidJSON, CodeUnknownField, CodeInvalidRequest, CodeInvalidCursor, CodePayloadTooLarge,
 	CodeUnsupportedMediaType, CodeMethodNotAllowed, CodeNotFound, CodeMalformedRequest, CodeInternal, CodeUnavailable, CodeDatabaseUnavailable,
-	CodeUnauthorized, CodeForbidden, CodeKeyCheckNotAllowed, CodeRateLimited,
+	CodeUnauthorized, CodeForbidden, CodeKeyCheckNotAllowed, CodeRateLimited, CodeLimitExceeded,
 	CodeInvalidKeyARN, CodeAliasNotSupported, CodeKeyARNRequired, CodeKeyRegionMismatch,
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,
 	CodeKeyVerificationFailed, CodeOrgNameTaken, CodeKeyLinkImmutable, CodeCMEKRequiresNewOrg,

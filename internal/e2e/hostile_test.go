@@ -1,8 +1,12 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
+
+	"github.com/cmekd/cmekd/internal/config"
 )
 
 // TestHostile_DuplicateNamesAreRefused: a body that names a member twice in one object, at the top
@@ -124,4 +128,128 @@ func TestHostile_OrgDeletedTellsWhatWasDestroyed(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("details %v, want %v", got, want)
 	}
+}
+
+// TestHostile_PerOrganisationLimitsHoldUnderConcurrentCreations: with small configured limits, ten
+// concurrent creations of each limited thing create exactly the limit, and the rest answer 422
+// limit_exceeded with details.limit and the count; revoked tokens and new versions of a secret do
+// not count, and another organisation has limits of its own.
+func TestHostile_PerOrganisationLimitsHoldUnderConcurrentCreations(t *testing.T) {
+	t.Parallel()
+	const limit = 3
+	e := setup(t, func(c *config.Config) {
+		c.MaxTokensPerOrg, c.MaxWebhooksPerOrg, c.MaxCollectionsPerOrg = limit, limit, limit
+		c.MaxSecretScopesPerOrg, c.MaxSecretsPerScope, c.MaxWorkspacesPerOrg = limit, limit, limit
+	})
+	org, _ := e.cmekOrg("Acme")
+	owner := e.token(org, "owner") // one of the limit's tokens
+	e.must(201, req{method: "POST", path: "/v1/orgs/" + org + "/secret-scopes", token: owner, body: map[string]any{"name": "prod"}})
+	base := "/v1/orgs/" + org
+	for _, tc := range []struct {
+		what  string
+		limit int // what is left of the limit
+		r     func(i int) req
+		rows  string
+	}{
+		{"tokens", limit - 1, func(i int) req {
+			return req{method: "POST", path: base + "/tokens", body: map[string]any{"name": fmt.Sprint("t", i), "role": "member"}}
+		}, `SELECT count(*) FROM tokens WHERE org_id = $1`},
+		{"webhooks", limit, func(i int) req {
+			return req{method: "POST", path: base + "/webhooks", body: map[string]any{"url": fmt.Sprintf("http://127.0.0.1:9/%d", i), "events": []string{"*"}}}
+		}, `SELECT count(*) FROM webhooks WHERE org_id = $1`},
+		{"collections", limit, func(i int) req {
+			return req{method: "POST", path: base + "/collections", body: map[string]any{"name": fmt.Sprint("c", i)}}
+		}, `SELECT count(*) FROM collections WHERE org_id = $1`},
+		{"secret scopes", limit - 1, func(i int) req {
+			return req{method: "POST", path: base + "/secret-scopes", body: map[string]any{"name": fmt.Sprint("s", i)}}
+		}, `SELECT count(*) FROM secret_scopes WHERE org_id = $1`},
+		{"workspaces", limit, func(i int) req {
+			return req{method: "POST", path: base + "/workspaces", body: map[string]any{"name": fmt.Sprint("w", i)}}
+		}, `SELECT count(*) FROM workspaces WHERE org_id = $1`},
+		{"secrets", limit, func(i int) req {
+			return req{method: "PUT", path: base + "/secret-scopes/prod/secrets/" + fmt.Sprint("k", i), body: map[string]any{"value": "v"}}
+		}, `SELECT count(*) FROM secrets WHERE org_id = $1`},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			var wg sync.WaitGroup
+			statuses := make([]response, 10)
+			for i := range statuses {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := tc.r(i)
+					r.token = owner
+					statuses[i] = e.do(r)
+				}()
+			}
+			wg.Wait()
+			created := 0
+			for _, resp := range statuses {
+				switch resp.Status {
+				case 201:
+					created++
+				case 422:
+					var body struct {
+						Error struct {
+							Code    string
+							Details map[string]any
+						}
+					}
+					if err := json.Unmarshal(resp.Body, &body); err != nil || body.Error.Code != "limit_exceeded" ||
+						body.Error.Details["limit"] != float64(limit) || body.Error.Details["count"] != float64(limit) {
+						t.Fatalf("422 %s", resp.Body)
+					}
+				default:
+					t.Fatalf("%d %s", resp.Status, resp.Body)
+				}
+			}
+			if created != tc.limit {
+				t.Fatalf("%d created, want %d", created, tc.limit)
+			}
+			if n := e.count(tc.rows, org); n != limit {
+				t.Fatalf("%d stored, want %d", n, limit)
+			}
+		})
+	}
+	// A new version of a key within the limit is no new key; a revoked token frees its place.
+	for _, s := range e.must(200, req{method: "GET", path: base + "/secret-scopes/prod/secrets", token: owner})["secrets"].([]any) {
+		e.must(200, req{method: "PUT", path: base + "/secret-scopes/prod/secrets/" + s.(map[string]any)["key"].(string), token: owner, body: map[string]any{"value": "v2"}})
+	}
+	toks := e.must(200, req{method: "GET", path: base + "/tokens", token: adminToken})["tokens"].([]any)
+	for _, tok := range toks {
+		if id := tok.(map[string]any)["id"].(string); tok.(map[string]any)["role"] == "member" {
+			e.must(204, req{method: "DELETE", path: base + "/tokens/" + id, token: adminToken})
+			break
+		}
+	}
+	e.must(201, req{method: "POST", path: base + "/tokens", token: adminToken, body: map[string]any{"name": "again", "role": "member"}})
+	e.wantError(422, "limit_exceeded", req{method: "POST", path: base + "/tokens", token: adminToken, body: map[string]any{"name": "more", "role": "member"}})
+	other := e.createOrg("Other")
+	e.must(201, req{method: "POST", path: "/v1/orgs/" + other + "/collections", token: adminToken, body: map[string]any{"name": "c"}})
+}
+
+// TestHostile_KeyChecksAreRateLimitedPerOrganisation: an organisation's tokens together cannot make
+// more key checks at once than the organisation's bucket holds, though each stays within its own.
+func TestHostile_KeyChecksAreRateLimitedPerOrganisation(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	org, key := e.cmekOrg("Acme")
+	limited := 0
+	for range 4 {
+		tok := e.token(org, "member")
+		for range 8 { // within a token's burst of 10
+			resp := e.do(req{method: "POST", path: "/v1/key-checks", token: tok, body: map[string]any{"key_arn": key}})
+			switch {
+			case resp.Status == 429 && resp.Code(t) == "rate_limited" && resp.Header.Get("Retry-After") != "":
+				limited++
+			case resp.Status != 200:
+				t.Fatalf("%d %s", resp.Status, resp.Body)
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("32 key checks at once from four tokens of one organisation were never limited")
+	}
+	other, otherKey := e.cmekOrg("Other")
+	e.must(200, req{method: "POST", path: "/v1/key-checks", token: e.token(other, "member"), body: map[string]any{"key_arn": otherKey}})
 }
