@@ -159,6 +159,7 @@ const (
 	ErrorCodeKeyUnavailable             ErrorCode = "key_unavailable"
 	ErrorCodeKeyVerificationFailed      ErrorCode = "key_verification_failed"
 	ErrorCodeKmsUnreachable             ErrorCode = "kms_unreachable"
+	ErrorCodeLimitExceeded              ErrorCode = "limit_exceeded"
 	ErrorCodeMalformedRequest           ErrorCode = "malformed_request"
 	ErrorCodeMethodNotAllowed           ErrorCode = "method_not_allowed"
 	ErrorCodeMultiRegionKeyNotSupported ErrorCode = "multi_region_key_not_supported"
@@ -239,6 +240,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeKeyVerificationFailed:
 		return true
 	case ErrorCodeKmsUnreachable:
+		return true
+	case ErrorCodeLimitExceeded:
 		return true
 	case ErrorCodeMalformedRequest:
 		return true
@@ -915,8 +918,17 @@ type ErrorDetails struct {
 	// Checks Every verification check (`key_verification_failed`).
 	Checks *[]Check `json:"checks,omitempty"`
 
+	// Count How many the organisation (or the scope) holds now (`limit_exceeded`).
+	Count *int `json:"count,omitempty"`
+
 	// Field The request field at fault (`unknown_field`, `invalid_request`, `invalid_json`).
 	Field *string `json:"field,omitempty"`
+
+	// Limit The limit that was reached (`limit_exceeded`).
+	Limit *int `json:"limit,omitempty"`
+
+	// Pointer Where in the body a member is named twice, as a JSON Pointer (`malformed_request`).
+	Pointer *string `json:"pointer,omitempty"`
 
 	// Purpose Which key (`data` or `backup`) is unusable (`key_unavailable`) or failed verification (`key_verification_failed`).
 	Purpose *string `json:"purpose,omitempty"`
@@ -927,6 +939,9 @@ type ErrorDetails struct {
 	// Required `manager`: edit role assignments, delete the scope, and everything a writer may.
 	// `writer`: create, update, delete and list secrets, and read values. `reader`: read values.
 	Required *ScopeRole `json:"required,omitempty"`
+
+	// Resource What the limit counts, in words, e.g. `tokens` (`limit_exceeded`).
+	Resource *string `json:"resource,omitempty"`
 }
 
 // ErrorInfo What went wrong, for programs (`code`, `details`) and for people (`message`).
@@ -954,7 +969,8 @@ type Event struct {
 
 	// Details What the event's type concerns, always an object (`{}` when nothing): `{"scope", "key", "version"}`
 	// for secrets, `{"scope"}` (with `principal` and `role` for role events) for scopes, `{"workspace"}`
-	// for workspaces. Never a secret value.
+	// for workspaces, `{"data_keys_destroyed", "grants_retiring", "backups_deleted"}` (counts) for
+	// `org.deleted`. Never a secret value.
 	Details   map[string]interface{} `json:"details"`
 	FromState string                 `json:"from_state"`
 
@@ -1769,6 +1785,11 @@ type InvalidListQuery = Error
 //
 // Example: {"error":{"code":"alias_not_supported","details":{},"message":"alias ARNs are not supported: give the full key ARN, arn:aws:kms:\u003cregion\u003e:\u003caccount\u003e:key/\u003ckey-id\u003e"},"request_id":"req_4f1c2b9a7d3e8f6a5b0c1d2e"}
 type InvalidRequest = Error
+
+// InvalidRequestOrLimit The body of every error response.
+//
+// Example: {"error":{"code":"alias_not_supported","details":{},"message":"alias ARNs are not supported: give the full key ARN, arn:aws:kms:\u003cregion\u003e:\u003caccount\u003e:key/\u003ckey-id\u003e"},"request_id":"req_4f1c2b9a7d3e8f6a5b0c1d2e"}
+type InvalidRequestOrLimit = Error
 
 // KMSUnreachable The body of every error response.
 //
@@ -12761,7 +12782,7 @@ type CreateSecretScopeResponse struct {
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *InvalidRequest
+	JSON422 *InvalidRequestOrLimit
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -12831,7 +12852,7 @@ func (r CreateSecretScopeResponse) GetJSON415() *UnsupportedMediaType {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r CreateSecretScopeResponse) GetJSON422() *InvalidRequest {
+func (r CreateSecretScopeResponse) GetJSON422() *InvalidRequestOrLimit {
 	return r.JSON422
 }
 
@@ -14445,7 +14466,7 @@ type CreateTokenResponse struct {
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *InvalidRequest
+	JSON422 *InvalidRequestOrLimit
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -14508,7 +14529,7 @@ func (r CreateTokenResponse) GetJSON415() *UnsupportedMediaType {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r CreateTokenResponse) GetJSON422() *InvalidRequest {
+func (r CreateTokenResponse) GetJSON422() *InvalidRequestOrLimit {
 	return r.JSON422
 }
 
@@ -15826,7 +15847,7 @@ type CreateWorkspaceResponse struct {
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *InvalidRequest
+	JSON422 *InvalidRequestOrLimit
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -15896,7 +15917,7 @@ func (r CreateWorkspaceResponse) GetJSON415() *UnsupportedMediaType {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r CreateWorkspaceResponse) GetJSON422() *InvalidRequest {
+func (r CreateWorkspaceResponse) GetJSON422() *InvalidRequestOrLimit {
 	return r.JSON422
 }
 
@@ -22896,7 +22917,7 @@ func ParseCreateSecretScopeResponse(rsp *http.Response) (*CreateSecretScopeRespo
 		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest InvalidRequest
+		var dest InvalidRequestOrLimit
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -24871,7 +24892,7 @@ func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) 
 		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest InvalidRequest
+		var dest InvalidRequestOrLimit
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -26486,7 +26507,7 @@ func ParseCreateWorkspaceResponse(rsp *http.Response) (*CreateWorkspaceResponse,
 		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest InvalidRequest
+		var dest InvalidRequestOrLimit
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -20,11 +20,13 @@ import (
 type Service struct {
 	store      *store.Store
 	adminToken string
+	maxTokens  int
 }
 
-// New returns a Service over st; adminToken is the platform operator's token (CMEKD_ADMIN_TOKEN).
-func New(st *store.Store, adminToken string) *Service {
-	return &Service{store: st, adminToken: adminToken}
+// New returns a Service over st; adminToken is the platform operator's token (CMEKD_ADMIN_TOKEN),
+// maxTokens the most live tokens an organisation may hold (0: no limit).
+func New(st *store.Store, adminToken string, maxTokens int) *Service {
+	return &Service{store: st, adminToken: adminToken, maxTokens: maxTokens}
 }
 
 // tokenPrefix marks cmekd secrets so secret scanners can find leaked ones.
@@ -94,6 +96,13 @@ func (s *Service) CreateToken(ctx context.Context, p domain.Principal, orgID str
 	secret, hash := newTokenSecret()
 	tok := domain.Token{ID: domain.NewID("tok"), OrgID: orgID, Name: name, Role: r}
 	err = s.store.InTx(ctx, func(tx *store.Q) error {
+		n, err := tx.CountForLimit(ctx, store.LimitedTokens, orgID)
+		if err != nil {
+			return err
+		}
+		if err := domain.WithinLimit("tokens", s.maxTokens, n); err != nil {
+			return err
+		}
 		if r == domain.RoleWorkspace {
 			w, err := tx.Workspace(ctx, orgID, in.Workspace)
 			if errors.Is(err, domain.ErrNotFound) {

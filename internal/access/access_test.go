@@ -25,7 +25,7 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	return &fixture{st: st, svc: access.New(st, adminToken)}
+	return &fixture{st: st, svc: access.New(st, adminToken, 0)}
 }
 
 // org stores a provider-managed organisation for tokens to belong to.

@@ -49,14 +49,22 @@ func (a *API) require(min domain.Role) func(http.Handler) http.Handler {
 	}
 }
 
-// throttle refuses a token's request with 429 rate_limited while its bucket in l is empty. The admin,
-// the platform's own operator, is not throttled per token (the platform-wide bounds still hold).
-func (a *API) throttle(l *access.PerKey) func(http.Handler) http.Handler {
+// throttle refuses a route's request with 429 rate_limited while its token's bucket, or then its
+// organisation's, is empty. The token's is taken first, so that a token over its own bound does not
+// drain what its organisation's other tokens may use. The admin, the platform's own operator, is not
+// throttled (the platform-wide bounds still hold).
+func (a *API) throttle() func(http.Handler) http.Handler {
+	perToken, perOrg := access.NewPerKey(tokenEvery, tokenBurst), access.NewPerKey(orgEvery, orgBurst)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p := principal(r.Context())
 			if p.Role != domain.RoleAdmin {
-				if ok, wait := l.Allow(p.TokenID, a.clock.Now()); !ok {
+				now := a.clock.Now()
+				ok, wait := perToken.Allow(p.TokenID, now)
+				if ok {
+					ok, wait = perOrg.Allow(p.OrgID, now)
+				}
+				if !ok {
 					a.writeError(w, r, access.RateLimited(wait))
 					return
 				}

@@ -16,6 +16,10 @@ import (
 // treats in its own way (other spellings of the field, escapes of surrogates, deep nesting, limits
 // exceeded) — makes it give up, and the strict path answers as it always did. What it accepts it
 // returns byte for byte as that path would (TestCompactDocuments_MatchesStrictPath, FuzzParseDocuments).
+//
+// A name twice in one object makes it give up too: the strict path refuses the body. Names are
+// compared as the text they stand for ("a" and "\u0061" are one name). Checking them here costs less
+// than a validating pass of jsontext over the documents (BenchmarkParseDocuments).
 
 // maxFastDepth is the deepest nesting the fast path follows; deeper bodies take the strict path.
 const maxFastDepth = 512
@@ -88,11 +92,25 @@ func compactDocumentsInto(raw []byte, buf *[]byte) ([]json.RawMessage, bool) {
 // copy token by token: it copies each run of the input between two stretches of whitespace at once
 // (from mark to where the whitespace starts), so that a document sent compact is one copy.
 type compactor struct {
-	in   []byte
-	i    int
-	mark int // the start of the input not yet copied to out
-	out  []byte
+	in      []byte
+	i       int
+	mark    int // the start of the input not yet copied to out
+	out     []byte
+	escaped bool       // whether the last string read held an escape
+	names   []nameSpan // the names of the objects being read, innermost last
+	text    []byte     // the unescaped text of names that hold escapes
 }
+
+// nameSpan is a member name of an object being read: in[from:to], or text[from:to] when it held an
+// escape.
+type nameSpan struct {
+	from, to int
+	escaped  bool
+}
+
+// manyNames is the member count past which an object's names are looked up in a map rather than
+// compared one by one.
+const manyNames = 32
 
 // isSpace is JSON's insignificant whitespace.
 var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
@@ -180,9 +198,15 @@ func (c *compactor) object(depth int) bool {
 	if c.emit('}') {
 		return true
 	}
+	base := len(c.names)
+	var seen map[string]struct{}
 	for {
 		c.space()
+		from := c.i + 1
 		if c.i >= len(c.in) || c.in[c.i] != '"' || !c.string() {
+			return false
+		}
+		if !c.newName(base, from, c.i-1, &seen) {
 			return false
 		}
 		c.space()
@@ -195,12 +219,88 @@ func (c *compactor) object(depth int) bool {
 		}
 		c.space()
 		if c.emit('}') {
+			c.names = c.names[:base]
+			if base == 0 {
+				c.text = c.text[:0]
+			}
 			return true
 		}
 		if !c.emit(',') {
 			return false
 		}
 	}
+}
+
+// newName records the name in[from:to] of the object whose names start at names[base], and reports
+// false when the object already has it.
+func (c *compactor) newName(base, from, to int, seen *map[string]struct{}) bool {
+	n := nameSpan{from: from, to: to}
+	if c.escaped {
+		n = nameSpan{from: len(c.text), escaped: true}
+		c.text = unescape(c.text, c.in[from:to])
+		n.to = len(c.text)
+	}
+	name := c.name(n)
+	switch members := c.names[base:]; {
+	case *seen != nil:
+	case len(members) < manyNames:
+		for _, m := range members {
+			if m.to-m.from == len(name) && string(c.name(m)) == string(name) {
+				return false
+			}
+		}
+		c.names = append(c.names, n)
+		return true
+	default:
+		*seen = make(map[string]struct{}, 2*manyNames)
+		for _, m := range members {
+			(*seen)[string(c.name(m))] = struct{}{}
+		}
+	}
+	if _, dup := (*seen)[string(name)]; dup {
+		return false
+	}
+	(*seen)[string(name)] = struct{}{}
+	return true
+}
+
+// name is the text of a recorded name.
+func (c *compactor) name(n nameSpan) []byte {
+	if n.escaped {
+		return c.text[n.from:n.to]
+	}
+	return c.in[n.from:n.to]
+}
+
+// unescape appends the text a string's contents s stand for to dst. s is valid (string accepted it),
+// and holds no escape of a surrogate.
+func unescape(dst, s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			dst = append(dst, s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, _ := hex4(s, i+1)
+			dst = utf8.AppendRune(dst, r)
+			i += 4
+		default: // '"', '\\', '/'
+			dst = append(dst, s[i])
+		}
+	}
+	return dst
 }
 
 func (c *compactor) array(depth int) bool {
@@ -230,6 +330,7 @@ func (c *compactor) array(depth int) bool {
 // gives up, for the strict path to judge whether it is half of a pair.
 func (c *compactor) string() bool {
 	c.i++ // the opening quote
+	c.escaped = false
 	for {
 		for c.i < len(c.in) && plain[c.in[c.i]] {
 			c.i++
@@ -245,6 +346,7 @@ func (c *compactor) string() bool {
 			if c.i+1 >= len(c.in) {
 				return false
 			}
+			c.escaped = true
 			switch c.in[c.i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				c.i += 2

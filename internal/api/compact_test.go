@@ -1,10 +1,13 @@
 package api
 
 import (
+	"github.com/cmekd/cmekd/internal/api/respond"
 	"github.com/cmekd/cmekd/internal/documents"
+	"github.com/cmekd/cmekd/internal/domain"
 
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -74,8 +77,45 @@ func TestCompactDocuments_MatchesStrictPath(t *testing.T) {
 		`{"documents":[` + strings.Repeat(`{"a":`, 600) + `1` + strings.Repeat(`}`, 600) + `]}`,
 		`{"documents":[{"big":"` + strings.Repeat("x", documents.MaxDocumentSize) + `"}]}`,
 		` { "documents" : [ { "a" : [ 1 , { "b" : null } , true , false ] } , { } ] } `,
+		`{"documents":[{"a":1,"a":1}]}`, `{"documents":[{"a":{"b":1,"c":{},"b":2}}]}`, `{"documents":[{"a":1,"\u0061":2}]}`,
+		`{"documents":[{"a":[{"x":1},{"x":1}],"b":{"x":{"x":1}}}]}`, `{"documents":[{"\n":1,"\u000a":2}]}`,
 	} {
 		sameAsStrict(t, []byte(b))
+	}
+}
+
+// TestParseDocuments_RefusesDuplicateNames: a name twice in one object of a document, however deep,
+// spelled the same or with escapes, and however many members the object has, is refused with 400
+// malformed_request; the same name in different objects is not a duplicate.
+func TestParseDocuments_RefusesDuplicateNames(t *testing.T) {
+	many := func(extra string) string {
+		var b strings.Builder
+		for i := range 100 {
+			fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+		}
+		return `{"documents":[{` + b.String() + extra + `}]}`
+	}
+	for _, b := range []string{
+		`{"documents":[{"a":1,"a":1}]}`, `{"documents":[{"a":{"b":1,"c":{},"b":2}}]}`, `{"documents":[{"a":1,"\u0061":2}]}`,
+		`{"documents":[ { "x" : [ { "y" : 1 , "y" : 2 } ] } ]}`, `{"documents":[{"\n":1,"\u000a":2}]}`, `{"documents":[{"\/":1,"/":2}]}`,
+		`{"documents":[{"é":1,"\u00e9":2}]}`, many(`"k57":0`), many(`"k\u0035\u0037":0`),
+		`{"documents":[{"a":1}],"documents":[{"a":1}]}`,
+	} {
+		_, err := parseDocuments([]byte(b))
+		var de *domain.Error
+		if !errors.As(err, &de) || respond.Status(de.Kind) != 400 || de.Code != domain.CodeMalformedRequest {
+			t.Errorf("%s: %v, want 400 %s", b, err, domain.CodeMalformedRequest)
+		}
+	}
+	for _, b := range []string{
+		`{"documents":[{"a":[{"x":1},{"x":1}],"b":{"x":{"x":1}}},{"a":1}]}`, `{"documents":[{"a":1,"A":2,"a ":3}]}`, many(`"k100":0`),
+	} {
+		if _, ok := compactDocuments([]byte(b)); !ok {
+			t.Errorf("the fast path gave up on %s", b)
+		}
+		if _, err := parseDocuments([]byte(b)); err != nil {
+			t.Errorf("%s: %v", b, err)
+		}
 	}
 }
 
@@ -112,12 +152,7 @@ func randomObject(r *rand.Rand, depth int) map[string]any {
 }
 
 func BenchmarkParseDocuments(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 2))
-	docs := make([]any, 100)
-	for k := range docs {
-		docs[k] = randomObject(r, 0)
-	}
-	raw, _ := json.Marshal(map[string]any{"documents": docs})
+	raw := benchBody()
 	for _, p := range []struct {
 		name  string
 		parse func([]byte) ([]json.RawMessage, error)
@@ -131,4 +166,15 @@ func BenchmarkParseDocuments(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchBody is the body BenchmarkParseDocuments parses: 100 random documents.
+func benchBody() []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	docs := make([]any, 100)
+	for k := range docs {
+		docs[k] = randomObject(r, 0)
+	}
+	raw, _ := json.Marshal(map[string]any{"documents": docs})
+	return raw
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/cmekd/cmekd/internal/api/respond"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/keyarn"
@@ -48,6 +50,7 @@ func FuzzParseDocuments(f *testing.F) {
 		`{"documents":[{"a":1}],"extra":true}`, `{"documents":[{"a":1}]} {}`, `{"documents":[{"a":`,
 		`{"documents":[  { "spaced" : [ 1 , 2 ] }  ]}`, `{"documents":[{"html":"<b>&</b>"}]}`,
 		`{"documents":{"a":1}}`, `{"DOCUMENTS":[{"a":1}]}`,
+		`{"documents":[{"a":1,"a":2}]}`, `{"documents":[{"a":{"b":1,"\u0062":2}}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -132,11 +135,13 @@ func FuzzCreateOrgRequest(f *testing.F) {
 	})
 }
 
-// FuzzDecodeJSON: text is text. Whatever decodeJSON accepts is valid UTF-8, an object, and holds no
-// escape of a lone surrogate (which encoding/json would silently turn into U+FFFD).
+// FuzzDecodeJSON: text is text. Whatever decodeJSON accepts is valid UTF-8, an object, holds no
+// escape of a lone surrogate (which encoding/json would silently turn into U+FFFD) and no name twice
+// in one object (strict JSON, as jsontext reads it).
 func FuzzDecodeJSON(f *testing.F) {
 	for _, s := range []string{`{"name":"a"}`, `{"name":"\ud800"}`, `{"name":"\udc00"}`, `{"name":"\ud83d\ude00"}`,
-		`{"name":"\\ud800"}`, `null`, "{\"name\":\"\xff\xfe\"}", `{"name":"\u200f"}`, `[1]`, ` {"name":"x"} `} {
+		`{"name":"\\ud800"}`, `null`, "{\"name\":\"\xff\xfe\"}", `{"name":"\u200f"}`, `[1]`, ` {"name":"x"} `,
+		`{"name":"a","name":"b"}`, `{"name":"a","n\u0061me":"b"}`, `{"x":{"y":1,"y":2},"name":"a"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -147,7 +152,7 @@ func FuzzDecodeJSON(f *testing.F) {
 			clientError(t, err, http.StatusBadRequest)
 			return
 		}
-		if !utf8.Valid(raw) || bytes.TrimSpace(raw)[0] != '{' {
+		if !utf8.Valid(raw) || bytes.TrimSpace(raw)[0] != '{' || !jsontext.Value(raw).IsValid() {
 			t.Fatalf("accepted %q", raw)
 		}
 		// A U+FFFD in what was decoded was sent as one, never made up from a lone surrogate.
@@ -174,6 +179,9 @@ func TestDecodeJSON_TextIsText(t *testing.T) {
 		{"{\"name\":\"\xff\xfe\"}", false},
 		{`null`, false},
 		{` [] `, false},
+		{`{"name":"a","name":"b"}`, false},
+		{`{"name":"a","n\u0061me":"b"}`, false},
+		{`{"name":"a","x":{"y":[{"z":1,"z":1}]}}`, false},
 	} {
 		var v struct {
 			Name string `json:"name"`

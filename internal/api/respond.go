@@ -12,6 +12,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/cmekd/cmekd/internal/api/respond"
 	"github.com/cmekd/cmekd/internal/domain"
 )
@@ -107,9 +109,10 @@ var (
 		"the request body holds a \\u escape of a lone UTF-16 surrogate, which is no character")
 )
 
-// decodeJSON decodes exactly one JSON object from raw into dst, strictly. Text is text (SPEC §16):
-// invalid UTF-8 and escapes of lone surrogates, which encoding/json would silently turn into U+FFFD,
-// are refused.
+// decodeJSON decodes exactly one JSON object from raw into dst, strictly. Text is text: invalid UTF-8
+// and escapes of lone surrogates, which encoding/json would silently turn into U+FFFD, are refused.
+// So is a name given twice in one object, anywhere in the body: encoding/json would let the last one
+// win, and what a proxy or a log read as the first would not be what was done.
 func decodeJSON(raw []byte, dst any) error {
 	if !utf8.Valid(raw) {
 		return errNotUTF8
@@ -120,6 +123,9 @@ func decodeJSON(raw []byte, dst any) error {
 	if loneSurrogate(raw) {
 		return errLoneSurrogate
 	}
+	if err := duplicateName(raw); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -129,6 +135,21 @@ func decodeJSON(raw []byte, dst any) error {
 		return domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// duplicateName refuses raw when an object in it names a member twice, names being compared as the
+// text they stand for. Other faults are left to encoding/json, which words them as clients know.
+func duplicateName(raw []byte) error {
+	dec := jsontext.NewDecoder(bytes.NewBuffer(raw))
+	_, err := dec.ReadValue()
+	var syntax *jsontext.SyntacticError
+	if !errors.As(err, &syntax) || !errors.Is(syntax.Err, jsontext.ErrDuplicateName) {
+		return nil
+	}
+	e := domain.Errorf(domain.KindMalformed, domain.CodeMalformedRequest,
+		"the request body names a member twice in one object (at %q); send each name once", string(syntax.JSONPointer))
+	e.Details = map[string]any{"pointer": string(syntax.JSONPointer)}
+	return e
 }
 
 // loneSurrogate reports whether raw holds a \u escape of a UTF-16 surrogate that is not a high one

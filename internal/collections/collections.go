@@ -17,6 +17,8 @@ type Config struct {
 	Store *store.Store
 	// Health probes the key of a collection that resumes and applies the result (SPEC §7).
 	Health *health.Service
+	// MaxPerOrg is the most collections an organisation may have (0: no limit).
+	MaxPerOrg int
 }
 
 // Service runs the collection use cases.
@@ -41,7 +43,13 @@ type CreateInput struct {
 func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org, in CreateInput) (domain.Collection, error) {
 	var c domain.Collection
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		var err error
+		n, err := tx.CountForLimit(ctx, store.LimitedCollections, org.ID)
+		if err != nil {
+			return err
+		}
+		if err := domain.WithinLimit("collections", s.cfg.MaxPerOrg, n); err != nil {
+			return err
+		}
 		c, err = CreateIn(ctx, tx, p, org, in)
 		return err
 	})

@@ -51,6 +51,19 @@ type Config struct {
 	WebhookHTTPHosts []string `env:"CMEKD_WEBHOOK_HTTP_HOSTS" envSeparator:","`
 	// WebhookRetryBase is the wait before a failed webhook delivery's first retry.
 	WebhookRetryBase time.Duration `env:"CMEKD_WEBHOOK_RETRY_BASE" envDefault:"10s"`
+	// Per-organisation limits: the most of each an organisation may hold.
+	MaxTokensPerOrg       int `env:"CMEKD_MAX_TOKENS_PER_ORG" envDefault:"1000"`
+	MaxWebhooksPerOrg     int `env:"CMEKD_MAX_WEBHOOKS_PER_ORG" envDefault:"25"`
+	MaxCollectionsPerOrg  int `env:"CMEKD_MAX_COLLECTIONS_PER_ORG" envDefault:"10000"`
+	MaxSecretScopesPerOrg int `env:"CMEKD_MAX_SECRET_SCOPES_PER_ORG" envDefault:"1000"`
+	MaxSecretsPerScope    int `env:"CMEKD_MAX_SECRETS_PER_SCOPE" envDefault:"10000"`
+	MaxWorkspacesPerOrg   int `env:"CMEKD_MAX_WORKSPACES_PER_ORG" envDefault:"100"`
+}
+
+// Limits are the per-organisation limits the CMEKD_MAX_…_PER_… variables set.
+func (c Config) Limits() domain.Limits {
+	return domain.Limits{Tokens: c.MaxTokensPerOrg, Webhooks: c.MaxWebhooksPerOrg, Collections: c.MaxCollectionsPerOrg,
+		SecretScopes: c.MaxSecretScopesPerOrg, SecretsPerScope: c.MaxSecretsPerScope, Workspaces: c.MaxWorkspacesPerOrg}
 }
 
 // GrantMode reports whether the platform runs as two identities with KMS grants (SPEC §12).
@@ -213,6 +226,18 @@ func (c *Config) validate(p *problems) {
 	}
 	if c.DEKMaxDocuments <= 0 {
 		bad("CMEKD_DEK_MAX_DOCUMENTS", "must be positive, got %d", c.DEKMaxDocuments)
+	}
+	for _, v := range []struct {
+		name string
+		n    int
+	}{
+		{"CMEKD_MAX_TOKENS_PER_ORG", c.MaxTokensPerOrg}, {"CMEKD_MAX_WEBHOOKS_PER_ORG", c.MaxWebhooksPerOrg},
+		{"CMEKD_MAX_COLLECTIONS_PER_ORG", c.MaxCollectionsPerOrg}, {"CMEKD_MAX_SECRET_SCOPES_PER_ORG", c.MaxSecretScopesPerOrg},
+		{"CMEKD_MAX_SECRETS_PER_SCOPE", c.MaxSecretsPerScope}, {"CMEKD_MAX_WORKSPACES_PER_ORG", c.MaxWorkspacesPerOrg},
+	} {
+		if v.n <= 0 {
+			bad(v.name, "must be a positive count, got %d", v.n)
+		}
 	}
 	if c.KMSEndpoint != "" {
 		u, err := url.Parse(c.KMSEndpoint)

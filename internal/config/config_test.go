@@ -63,6 +63,9 @@ func TestLoad_DefaultsWhenOnlyRequiredVariablesAreSet(t *testing.T) {
 		ProviderKeyARN:    keyARN,
 		Dev:               false,
 		WebhookRetryBase:  10 * time.Second,
+		// The per-organisation limits.
+		MaxTokensPerOrg: 1000, MaxWebhooksPerOrg: 25, MaxCollectionsPerOrg: 10000,
+		MaxSecretScopesPerOrg: 1000, MaxSecretsPerScope: 10000, MaxWorkspacesPerOrg: 100,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(required only) =\n%+v\nwant\n%+v", got, want)
@@ -130,6 +133,9 @@ func TestLoad_RefusesBadValues(t *testing.T) {
 		value string
 	}{
 		{"CMEKD_ADDR", "8080"},
+		{"CMEKD_MAX_TOKENS_PER_ORG", "0"},
+		{"CMEKD_MAX_SECRETS_PER_SCOPE", "-1"},
+		{"CMEKD_MAX_WEBHOOKS_PER_ORG", "many"},
 		{"CMEKD_WEBHOOK_RETRY_BASE", "10"},
 		{"CMEKD_WEBHOOK_RETRY_BASE", "0s"},
 		{"CMEKD_WEBHOOK_RETRY_BASE", "2h"},

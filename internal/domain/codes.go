@@ -14,7 +14,8 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeNotFound             = "not_found"
 	// CodeMalformedRequest is a request that is not even HTTP (a malformed request line, bad
-	// percent-escapes in the path, headers too large), refused before any route is matched.
+	// percent-escapes in the path, headers too large), refused before any route is matched, or a body
+	// whose meaning is ambiguous (a name twice in one object).
 	CodeMalformedRequest = "malformed_request"
 	CodeInternal         = "internal_error"
 	CodeUnavailable      = "unavailable"
@@ -26,6 +27,7 @@ const (
 	CodeForbidden          = "forbidden"
 	CodeKeyCheckNotAllowed = "key_check_not_allowed"
 	CodeRateLimited        = "rate_limited"
+	CodeLimitExceeded      = "limit_exceeded"
 
 	// Key ARN rules (SPEC §3).
 	CodeInvalidKeyARN              = "invalid_key_arn"
@@ -132,7 +134,7 @@ const (
 var ErrorCodes = []string{
 	CodeInvalidJSON, CodeUnknownField, CodeInvalidRequest, CodeInvalidCursor, CodePayloadTooLarge,
 	CodeUnsupportedMediaType, CodeMethodNotAllowed, CodeNotFound, CodeMalformedRequest, CodeInternal, CodeUnavailable, CodeDatabaseUnavailable,
-	CodeUnauthorized, CodeForbidden, CodeKeyCheckNotAllowed, CodeRateLimited,
+	CodeUnauthorized, CodeForbidden, CodeKeyCheckNotAllowed, CodeRateLimited, CodeLimitExceeded,
 	CodeInvalidKeyARN, CodeAliasNotSupported, CodeKeyARNRequired, CodeKeyRegionMismatch,
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,
 	CodeKeyVerificationFailed, CodeOrgNameTaken, CodeKeyLinkImmutable, CodeCMEKRequiresNewOrg,

@@ -40,9 +40,10 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// ValidName trims a display name and checks it: 1–100 characters, no control characters and no
-// Unicode format characters (bidi overrides, zero-width characters), which would make two names look
-// alike or a name display other than it reads (SPEC §16).
+// ValidName trims a display name and checks it: 1–100 characters, no control characters, no Unicode
+// format characters (bidi overrides, zero-width characters) or line and paragraph separators, which
+// would make two names look alike, a name display other than it reads or break the line it is shown
+// on, and no noncharacters, which are not text.
 func ValidName(field, s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || utf8.RuneCountInString(s) > 100 {
@@ -52,11 +53,20 @@ func ValidName(field, s string) (string, error) {
 		if unicode.IsControl(r) {
 			return "", Invalid(field, "%s must not contain control characters", field)
 		}
-		if unicode.Is(unicode.Cf, r) {
+		if unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
 			return "", Invalid(field, "%s must not contain invisible formatting characters such as U+%04X", field, r)
+		}
+		if noncharacter(r) {
+			return "", Invalid(field, "%s must not contain U+%04X, which is not a character", field, r)
 		}
 	}
 	return s, nil
+}
+
+// noncharacter reports whether r is one of Unicode's 66 noncharacters: U+FDD0 to U+FDEF, and the last
+// two code points of every plane.
+func noncharacter(r rune) bool {
+	return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE
 }
 
 // Check is one verification step's result (SPEC §4), in the shape clients see it.

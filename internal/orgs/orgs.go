@@ -337,22 +337,30 @@ func immutableKeyError(org domain.Org, enc json.RawMessage) error {
 
 // Delete removes an organisation with everything it owns; its org.deleted event stays on record.
 func (s *Service) Delete(ctx context.Context, p domain.Principal, org domain.Org) error {
-	retiring := 0
+	var retiring, dataKeys, backups int
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		// The grants stay behind as the retirement worker's outbox (SPEC §12): deleting the
-		// organisation retires them, durably.
+		// Counted under the organisation's lock, so that the event tells what the delete destroyed.
+		if err := tx.LockOrg(ctx, org.ID); err != nil {
+			return err
+		}
 		var err error
+		if dataKeys, backups, err = tx.OrgHoldings(ctx, org.ID); err != nil {
+			return err
+		}
+		// The grants stay behind as the retirement worker's outbox: deleting the organisation retires
+		// them, durably.
 		if retiring, err = tx.QueueOrgGrantRetirements(ctx, org.ID); err != nil {
 			return err
 		}
 		if err := tx.DeleteOrg(ctx, org.ID); err != nil {
 			return err
 		}
-		return tx.InsertEvent(ctx, domain.Event{OrgID: org.ID, Type: domain.EventOrgDeleted, Actor: p.Actor(), Region: org.Region})
+		return tx.InsertEvent(ctx, domain.Event{OrgID: org.ID, Type: domain.EventOrgDeleted, Actor: p.Actor(), Region: org.Region,
+			Details: map[string]any{"data_keys_destroyed": dataKeys, "grants_retiring": retiring, "backups_deleted": backups}})
 	})
 	if err == nil {
 		s.cfg.Logger.InfoContext(ctx, "organisation deleted", "request_id", domain.RequestID(ctx), "org_id", org.ID,
-			"grants_to_retire", retiring)
+			"data_keys_destroyed", dataKeys, "grants_to_retire", retiring, "backups_deleted", backups)
 	}
 	return err
 }

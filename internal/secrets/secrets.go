@@ -27,6 +27,8 @@ type Config struct {
 	// ProviderKeys wrap the data keys of provider_managed organisations: the home region's seals
 	// their secrets.
 	ProviderKeys domain.ProviderKeys
+	// Limits bound an organisation's scopes, workspaces and the keys of each scope (0: no limit).
+	Limits domain.Limits
 }
 
 // Service runs the workspace, scope and secret use cases.
@@ -149,6 +151,13 @@ func (s *Service) CreateScope(ctx context.Context, p domain.Principal, orgID, na
 	}
 	scope := domain.SecretScope{ID: domain.NewID("scp"), OrgID: orgID, Name: name, CreatedBy: holder(p)}
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		n, err := tx.CountForLimit(ctx, store.LimitedSecretScopes, orgID)
+		if err != nil {
+			return err
+		}
+		if err := domain.WithinLimit("secret scopes", s.cfg.Limits.SecretScopes, n); err != nil {
+			return err
+		}
 		scope.CreatedAt = tx.Now()
 		if err := tx.InsertScope(ctx, scope); err != nil {
 			return err
@@ -389,7 +398,7 @@ func (s *Service) Put(ctx context.Context, p domain.Principal, org domain.Org, n
 		}
 		stored := false
 		err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-			if _, err := tx.ShareScope(ctx, org.ID, scope.ID); err != nil {
+			if err := s.lockScope(ctx, tx, org.ID, scope.ID, sealed.Version == 1); err != nil {
 				return err
 			}
 			sealed.UpdatedAt = tx.Now()
@@ -407,6 +416,20 @@ func (s *Service) Put(ctx context.Context, p domain.Principal, org domain.Org, n
 		}
 	}
 	return meta, false, errContended
+}
+
+// lockScope holds the scope for a write of one of its keys; for a new key, against other new keys
+// too, so that the count of its keys stays within the limit.
+func (s *Service) lockScope(ctx context.Context, tx *store.Q, orgID, scopeID string, newKey bool) error {
+	if !newKey {
+		_, err := tx.ShareScope(ctx, orgID, scopeID)
+		return err
+	}
+	n, err := tx.CountScopeSecretsForLimit(ctx, orgID, scopeID)
+	if err != nil {
+		return err
+	}
+	return domain.WithinLimit("secrets in this scope", s.cfg.Limits.SecretsPerScope, n)
 }
 
 // maxPutAttempts bounds how often Put seals again after losing a race for the same key.

@@ -18,6 +18,13 @@ func (s *Service) CreateWorkspace(ctx context.Context, p domain.Principal, orgID
 	}
 	w := domain.Workspace{ID: domain.NewID("wsp"), OrgID: orgID, Name: name}
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		n, err := tx.CountForLimit(ctx, store.LimitedWorkspaces, orgID)
+		if err != nil {
+			return err
+		}
+		if err := domain.WithinLimit("workspaces", s.cfg.Limits.Workspaces, n); err != nil {
+			return err
+		}
 		w.CreatedAt = tx.Now()
 		if err := tx.InsertWorkspace(ctx, w); err != nil {
 			return err

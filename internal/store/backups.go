@@ -220,10 +220,11 @@ FROM backups b WHERE r.backup_id = $1 AND r.lease_owner = $2 AND b.id = r.backup
 }
 
 // FinishBackup moves a running backup to state (complete or failed) with its document count; it
-// answers false when it was no longer running.
+// answers false when it was no longer running. Its finished_at is the clock's time now, not the
+// transaction's stamp: the copy's transaction is stamped when its snapshot is taken, at the start.
 func (q *Q) FinishBackup(ctx context.Context, id, state string, documents int64) (bool, error) {
 	tag, err := q.db.Exec(ctx, `UPDATE backups SET state = $2, documents = $3, finished_at = $4 WHERE id = $1 AND state = 'running'`,
-		id, state, documents, q.Now())
+		id, state, documents, q.clock.Now().UTC().Truncate(time.Microsecond))
 	if err != nil {
 		return false, translate(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -68,6 +69,11 @@ func (g *Guard) parse(raw string) (*url.URL, bool, error) {
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return nil, false, invalidURL("the URL must not have a fragment")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, false, invalidURL("the URL's port must be 1 to 65535, not %s", domain.Clip(p, 10))
+		}
 	}
 	exempt := g.exempt[normalHost(u.Hostname())]
 	switch {
@@ -153,14 +159,15 @@ func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn
 
 // refusedPrefixes are ranges that are neither loopback, private, link-local, multicast nor
 // unspecified (netip's own tests catch those) and still are no place to deliver to: CGNAT, "this
-// network", IETF and documentation ranges, and IPv6 forms that embed an IPv4 address (IPv4-compatible,
-// NAT64, 6to4, Teredo), which could carry an internal one.
+// network", IETF and documentation ranges, and IPv6 forms that embed an IPv4 address
+// (IPv4-compatible, IPv4-translated, NAT64, 6to4, Teredo), which could carry an internal one and are
+// refused whole: a translator or relay on the way would deliver to the IPv4 address inside.
 var refusedPrefixes = func() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range []string{
 		"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
 		"203.0.113.0/24", "240.0.0.0/4",
-		"::/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32", "2002::/16", "fec0::/10",
+		"::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32", "2002::/16", "fec0::/10",
 	} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
@@ -181,5 +188,21 @@ func Public(a netip.Addr) bool {
 			return false
 		}
 	}
+	if v4, ok := isatap(a); ok && !Public(v4) {
+		return false
+	}
 	return true
+}
+
+// isatap returns the IPv4 address an ISATAP interface identifier (::0:5efe:a.b.c.d, the u and g bits
+// of its first byte either way) embeds in a.
+func isatap(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	if b[8]&^0x03 != 0 || b[9] != 0 || b[10] != 0x5e || b[11] != 0xfe {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4([4]byte(b[12:16])), true
 }

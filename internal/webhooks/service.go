@@ -23,6 +23,8 @@ type Config struct {
 	Guard   *Guard
 	// ProviderKeyARN is the platform's own key (CMEKD_PROVIDER_KEY_ARN), which seals every secret.
 	ProviderKeyARN string
+	// MaxPerOrg is the most endpoints an organisation may have (0: no limit).
+	MaxPerOrg int
 }
 
 // Service runs the webhook endpoint use cases.
@@ -79,6 +81,13 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput) (dom
 	if err := s.cfg.Guard.Check(ctx, in.URL); err != nil {
 		return domain.Webhook{}, "", err
 	}
+	// A first count, before a data key is made for a webhook that cannot be; the one that holds is
+	// in the transaction that stores it.
+	if n, err := s.cfg.Store.CountForLimit(ctx, store.LimitedWebhooks, orgID); err != nil {
+		return domain.Webhook{}, "", err
+	} else if err := domain.WithinLimit("webhooks", s.cfg.MaxPerOrg, n); err != nil {
+		return domain.Webhook{}, "", err
+	}
 	w := domain.Webhook{ID: domain.NewID("wh"), OrgID: orgID, URL: in.URL, Events: events, Status: domain.WebhookActive}
 	var raw [32]byte
 	_, _ = rand.Read(raw[:])
@@ -93,8 +102,19 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput) (dom
 	if err != nil {
 		return domain.Webhook{}, "", platformKeyError(err)
 	}
-	w.CreatedAt = s.cfg.Store.Now()
-	if err := s.cfg.Store.InsertWebhook(ctx, w, sealed); err != nil {
+	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
+		n, err := tx.CountForLimit(ctx, store.LimitedWebhooks, orgID)
+		if err != nil {
+			return err
+		}
+		if err := domain.WithinLimit("webhooks", s.cfg.MaxPerOrg, n); err != nil {
+			return err
+		}
+		w.CreatedAt = tx.Now()
+		return tx.InsertWebhook(ctx, w, sealed)
+	})
+	if err != nil {
+		_, _ = s.cfg.Store.DeleteDataKeys(context.WithoutCancel(ctx), keyring.WebhookSecrets.Name, w.ID) // its secret's, now unused
 		return domain.Webhook{}, "", err
 	}
 	return w, secret, nil

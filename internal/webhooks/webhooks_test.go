@@ -22,6 +22,14 @@ func TestPublic_RefusesInternalRanges(t *testing.T) {
 		"::1": false, "::": false, "fe80::1": false, "fc00::1": false, "fd00:ec2::254": false, "ff02::1": false,
 		"::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false, "::ffff:169.254.169.254": false, "::ffff:8.8.8.8": true,
 		"::127.0.0.1": false, "64:ff9b::a00:1": false, "2002:a00:1::1": false, "2001:db8::1": false,
+		// Every form that embeds an IPv4 address: IPv4-translated, mapped, compatible, NAT64 (well-known
+		// and local-use), 6to4, Teredo and ISATAP.
+		"::ffff:0:127.0.0.1": false, "::ffff:0:10.0.0.1": false, "::ffff:0:169.254.169.254": false, "::ffff:0:8.8.8.8": false,
+		"::ffff:7f00:1": false, "::a9fe:a9fe": false, "64:ff9b::127.0.0.1": false, "64:ff9b::169.254.169.254": false,
+		"64:ff9b:1::a9fe:a9fe": false, "2002:7f00:1::": false, "2002:a9fe:a9fe::1": false,
+		"2001:0:4136:e378:8000:63bf:80ff:fffe": false, "2001::ffff:ffff": false,
+		"2a00:1450::5efe:127.0.0.1": false, "2a00:1450::200:5efe:10.0.0.1": false, "2a00:1450::5efe:8.8.8.8": true,
+		"2a00:1450:4001:81c::200e": true,
 	} {
 		if got := Public(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("Public(%s) = %v, want %v", addr, got, want)
@@ -96,6 +104,9 @@ func TestGuard_Check(t *testing.T) {
 		"http://public.example/hook": false, "https://mixed.example/hook": false, "https://nowhere.example/": false,
 		"https://10.0.0.1/": false, "https://public.example/#frag": false, "https://u:p@public.example/": false,
 		"public.example/hook": false, "": false,
+		"https://public.example:0/": false, "https://public.example:99999/": false, "https://public.example:65536/": false,
+		"http://127.0.0.1:0/hook": false, "https://public.example:00443/": true, "https://public.example:65535/": true,
+		"https://[::ffff:0:127.0.0.1]/": false, "https://[64:ff9b::10.0.0.1]/": false, "https://[2002:a00:1::1]:443/": false,
 	} {
 		if err := g.Check(context.Background(), url); (err == nil) != ok {
 			t.Errorf("Check(%q) = %v, want ok=%v", url, err, ok)

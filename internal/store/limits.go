@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmekd/cmekd/internal/domain"
+)
+
+// LockOrg locks an organisation's row until the transaction ends, so that what is counted of it next
+// stays true until then: rows that reference the organisation cannot be inserted meanwhile (their
+// foreign key check waits), and another LockOrg waits.
+func (q *Q) LockOrg(ctx context.Context, orgID string) error {
+	var one int
+	err := q.db.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE`, orgID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.NotFound("organisation")
+	}
+	return translate(err)
+}
+
+// OrgHoldings counts what deleting an organisation destroys: its data keys (of every purpose) and its
+// backups.
+func (q *Q) OrgHoldings(ctx context.Context, orgID string) (dataKeys, backups int, err error) {
+	err = q.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM data_keys WHERE org_id = $1), (SELECT count(*) FROM backups WHERE org_id = $1)`,
+		orgID).Scan(&dataKeys, &backups)
+	return dataKeys, backups, translate(err)
+}
+
+// Limited is what a per-organisation limit counts.
+type Limited int
+
+// What per-organisation limits count.
+const (
+	LimitedTokens Limited = iota
+	LimitedWebhooks
+	LimitedCollections
+	LimitedSecretScopes
+	LimitedWorkspaces
+)
+
+var limitedCounts = [...]string{
+	LimitedTokens:       `SELECT count(*) FROM tokens WHERE org_id = $1 AND revoked_at IS NULL`,
+	LimitedWebhooks:     `SELECT count(*) FROM webhooks WHERE org_id = $1`,
+	LimitedCollections:  `SELECT count(*) FROM collections WHERE org_id = $1`,
+	LimitedSecretScopes: `SELECT count(*) FROM secret_scopes WHERE org_id = $1`,
+	LimitedWorkspaces:   `SELECT count(*) FROM workspaces WHERE org_id = $1`,
+}
+
+// CountForLimit counts what of the organisation is limited, for a transaction that then creates one
+// more: it first locks the organisation's row against other such counts (not against the rest of its
+// work: rows referencing it can still be inserted), so that concurrent creations count one after the
+// other and cannot pass the limit together. The count is a statement of its own, run once the lock is
+// held, so it sees what the creation before it committed.
+func (q *Q) CountForLimit(ctx context.Context, what Limited, orgID string) (int, error) {
+	var one, n int
+	err := q.db.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR NO KEY UPDATE`, orgID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, domain.NotFound("organisation")
+	} else if err != nil {
+		return 0, translate(err)
+	}
+	err = q.db.QueryRow(ctx, limitedCounts[what], orgID).Scan(&n)
+	return n, translate(err)
+}
+
+// CountScopeSecretsForLimit is CountForLimit of a scope's keys: it locks the scope's row as ShareScope
+// does, but against other such counts too, and counts its keys.
+func (q *Q) CountScopeSecretsForLimit(ctx context.Context, orgID, scopeID string) (int, error) {
+	var one, n int
+	err := q.db.QueryRow(ctx, `SELECT 1 FROM secret_scopes WHERE org_id = $1 AND id = $2 FOR NO KEY UPDATE`, orgID, scopeID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, domain.NotFound("secret scope")
+	} else if err != nil {
+		return 0, translate(err)
+	}
+	err = q.db.QueryRow(ctx, `SELECT count(*) FROM secrets WHERE scope_id = $1`, scopeID).Scan(&n)
+	return n, translate(err)
+}
