@@ -48,3 +48,4 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/cmekd ./cmd/server
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/kms-emulator ./cmd/kms-emulator
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/cmekctl ./cmd/cmekctl
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/terraform-provider-cmekd ./cmd/terraform-provider-cmekd
