@@ -128,7 +128,12 @@ func (tf *Terraform) Exec(t testing.TB, dir string, args ...string) (string, int
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tf.bin, append(args[:1:1], append([]string{"-no-color"}, args[1:]...)...)...)
+	// -no-color follows the command: "plan", or "state rm".
+	n := 1
+	if args[0] == "state" && len(args) > 1 {
+		n = 2
+	}
+	cmd := exec.CommandContext(ctx, tf.bin, append(args[:n:n], append([]string{"-no-color"}, args[n:]...)...)...)
 	cmd.Dir, cmd.Env = dir, tf.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
