@@ -112,8 +112,10 @@ func (r *collection) Read(ctx context.Context, req resource.ReadRequest, resp *r
 
 // Update is never called with a change: every argument requires replacement.
 func (r *collection) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan collectionModel
+	var plan, state collectionModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	plan.State, plan.StateReason = state.State, state.StateReason
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 

@@ -188,9 +188,15 @@ func (r *organization) Read(ctx context.Context, req resource.ReadRequest, resp 
 }
 
 func (r *organization) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan orgModel
+	var plan, state orgModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
+		return
+	}
+	if plan.Name.Equal(state.Name) { // only timeouts changed (the first apply after an import)
+		plan.KeyStatus = state.KeyStatus
+		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 		return
 	}
 	name := plan.Name.ValueString()

@@ -164,11 +164,13 @@ func (r *region) Read(ctx context.Context, req resource.ReadRequest, resp *resou
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 }
 
-// Update has nothing to do: every attribute that can be set either fails the plan when changed or
-// is computed.
+// Update changes nothing in cmekd: every argument that can be set fails the plan when changed, so
+// only timeouts get here (the first apply after an import records them).
 func (r *region) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan regionModel
+	var plan, state regionModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	plan.Home, plan.Status = state.Home, state.Status
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 

@@ -105,8 +105,10 @@ func (r *webhook) Read(ctx context.Context, req resource.ReadRequest, resp *reso
 
 // Update is never called with a change: every argument requires replacement.
 func (r *webhook) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan webhookModel
+	var plan, state webhookModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	plan.Status = state.Status
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 
