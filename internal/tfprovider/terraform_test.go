@@ -169,7 +169,11 @@ func TestTerraform_ManagesAnOrganisationAndItsKey(t *testing.T) {
 		}
 		return out
 	}
-	apply := func() string { t.Helper(); out, _ := tf.Run(t, dir, "apply", "-input=false", "-auto-approve"); return out }
+	apply := func() string {
+		t.Helper()
+		out, _ := tf.Run(t, dir, "apply", "-input=false", "-auto-approve")
+		return out
+	}
 	api, err := client.New(srv.URL, testserver.AdminToken, client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -226,9 +230,9 @@ func TestTerraform_ManagesAnOrganisationAndItsKey(t *testing.T) {
 
 	// Another key for the organisation, or for the region: the plan fails in cmekd's words.
 	write("main.tf", platform(receiver.URL, "Acme Corp", secondARN, secondARN, ""))
-	plan(1, "key_link_immutable", "linked for good")
+	plan(1, "key_link_immutable")
 	write("main.tf", platform(receiver.URL, "Acme Corp", homeARN, homeARN, ""))
-	plan(1, "region_already_linked", "linked for good")
+	plan(1, "region_already_linked")
 	write("main.tf", platform(receiver.URL, "Acme Corp", homeARN, secondARN, ""))
 
 	// Drift: a collection deleted out of band is planned back.
