@@ -57,8 +57,9 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 VERSION_PKG := github.com/cmekd/cmekd/internal/version
 LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).Date=$(DATE)
 
-## build: static binaries in bin/ (cmekd, kms-emulator, cmekctl), stamped with version, commit and date
+## build: static binaries in bin/ (cmekd, kms-emulator, cmekctl, terraform-provider-cmekd), stamped with version, commit and date
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cmekd ./cmd/server
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/kms-emulator ./cmd/kms-emulator
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cmekctl ./cmd/cmekctl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/terraform-provider-cmekd ./cmd/terraform-provider-cmekd

@@ -88,7 +88,9 @@ func azureKeys(t *testing.T, addr, idFile, vault string, ca *tlsca.CA) *azkeys.C
 	id.TenantID, id.ClientID, id.ClientSecret = raw["tenant_id"], raw["client_id"], raw["client_secret"]
 	dialer := &net.Dialer{}
 	tr := &http.Transport{TLSClientConfig: ca.ClientConfig(), ForceAttemptHTTP2: true,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) { return dialer.DialContext(ctx, network, addr) }}
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, addr)
+		}}
 	opts := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
 	cred, err := azidentity.NewClientSecretCredential(id.TenantID, id.ClientID, id.ClientSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})

@@ -1,16 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -19,10 +12,8 @@ import (
 
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
+	"github.com/cmekd/cmekd/internal/testing/tftest"
 )
-
-// terraformMirror is where the machine keeps the AWS provider for offline use.
-const terraformMirror = "/opt/tf-plugins"
 
 // tfConfig is the platform engineer's configuration: keys, a multi-region
 // primary and its replica, an alias and a grant. The second version changes
@@ -102,22 +93,22 @@ output "primary_id" { value = aws_kms_key.primary.key_id }
 // succeed: an operation it needs and the emulator lacks fails the test.
 func TestTerraform_ManagesKeysAgainstTheEmulator(t *testing.T) {
 	t.Parallel()
-	tf := findTerraform(t)
+	tf := tftest.Find(t, tftest.Options{})
 	srv := startServer(t) // the default -replica-delay: the provider must wait for the replica
 	dir := t.TempDir()
 	write := func(name, text string) { writeFile(t, dir, name, []byte(text)) }
 
 	write("main.tf", tfConfig(srv.endpoint, false))
-	tf.run(t, dir, "init", "-input=false")
-	if out, code := tf.run(t, dir, "plan", "-input=false", "-detailed-exitcode", "-out=first.plan"); code != 2 {
+	tf.Run(t, dir, "init", "-input=false")
+	if out, code := tf.Run(t, dir, "plan", "-input=false", "-detailed-exitcode", "-out=first.plan"); code != 2 {
 		t.Fatalf("first plan exit %d, want 2 (changes):\n%s", code, out)
 	}
-	tf.run(t, dir, "apply", "-input=false", "first.plan")
+	tf.Run(t, dir, "apply", "-input=false", "first.plan")
 	var outputs struct {
 		TenantARN struct{ Value string } `json:"tenant_arn"`
 		PrimaryID struct{ Value string } `json:"primary_id"`
 	}
-	if err := json.Unmarshal(tf.output(t, dir, "output", "-json"), &outputs); err != nil {
+	if err := json.Unmarshal(tf.Output(t, dir, "output", "-json"), &outputs); err != nil {
 		t.Fatalf("terraform output: %v", err)
 	}
 
@@ -132,9 +123,9 @@ func TestTerraform_ManagesKeysAgainstTheEmulator(t *testing.T) {
 	}
 	write("cmekd.tf", policyTF)
 	write("main.tf", tfConfig(srv.endpoint, true))
-	tf.run(t, dir, "apply", "-input=false", "-auto-approve")
+	tf.Run(t, dir, "apply", "-input=false", "-auto-approve")
 	// key_id as a full ARN, or anything the emulator reads back otherwise than AWS, shows here.
-	if out, code := tf.run(t, dir, "plan", "-input=false", "-detailed-exitcode"); code != 0 {
+	if out, code := tf.Run(t, dir, "plan", "-input=false", "-detailed-exitcode"); code != 0 {
 		t.Fatalf("plan after apply exit %d, want 0 (no changes):\n%s", code, out)
 	}
 
@@ -154,7 +145,7 @@ func TestTerraform_ManagesKeysAgainstTheEmulator(t *testing.T) {
 		t.Fatalf("tenant key tags = %+v (%v), want team and env", tags, err)
 	}
 
-	tf.run(t, dir, "destroy", "-input=false", "-auto-approve")
+	tf.Run(t, dir, "destroy", "-input=false", "-auto-approve")
 	for _, c := range []struct {
 		region, key string
 		state       types.KeyState
@@ -186,109 +177,4 @@ func TestTerraform_ManagesKeysAgainstTheEmulator(t *testing.T) {
 func sdk(endpoint, region string) *awskms.Client {
 	return awskms.New(awskms.Options{Region: region, BaseEndpoint: aws.String(endpoint), Retryer: aws.NopRetryer{},
 		Credentials: credentials.NewStaticCredentialsProvider(customerAKID, "x", "")})
-}
-
-// terraform runs the terraform binary with an environment of its own: the
-// offline provider mirror, no checkpoint calls, no credentials or settings of
-// the machine's.
-type terraform struct {
-	bin string
-	env []string
-}
-
-// findTerraform skips the test unless terraform and the AWS provider mirror are on the machine.
-func findTerraform(t *testing.T) *terraform {
-	t.Helper()
-	bin, err := exec.LookPath("terraform")
-	if err != nil {
-		t.Skip("terraform is not installed (not on PATH); the Terraform test needs it and the AWS provider in " + terraformMirror)
-	}
-	if _, err := os.Stat(filepath.Join(terraformMirror, "registry.terraform.io", "hashicorp", "aws")); err != nil {
-		t.Skip("no AWS provider in the mirror " + terraformMirror + " (registry.terraform.io/hashicorp/aws); the Terraform test runs offline from it")
-	}
-	dir := t.TempDir()
-	rc := writeFile(t, dir, "terraformrc", []byte(`provider_installation {
-  filesystem_mirror {
-    path = "`+terraformMirror+`"
-  }
-  direct {
-    exclude = ["*/*"]
-  }
-}
-`))
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "AWS_") || strings.HasPrefix(name, "TF_") || name == "HOME" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env,
-		"HOME="+dir,
-		"TF_CLI_CONFIG_FILE="+rc,
-		"TF_IN_AUTOMATION=1",
-		"TF_INPUT=0",
-		"TF_DATA_DIR="+filepath.Join(dir, "data"),
-		"TF_PLUGIN_CACHE_DIR="+mkdir(t, filepath.Join(dir, "plugin-cache")),
-		"CHECKPOINT_DISABLE=1", // no version check against checkpoint-api.hashicorp.com
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE="+writeFile(t, dir, "aws-config", nil),
-		"AWS_SHARED_CREDENTIALS_FILE="+writeFile(t, dir, "aws-credentials", nil),
-		"NO_PROXY=127.0.0.1",
-	)
-	return &terraform{bin: bin, env: env}
-}
-
-func mkdir(t *testing.T, path string) string {
-	t.Helper()
-	if err := os.MkdirAll(path, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// run runs terraform in dir and returns its output and exit status; any
-// status but 0 and, for plan -detailed-exitcode, 2 (changes) fails the test.
-func (tf *terraform) run(t *testing.T, dir string, args ...string) (string, int) {
-	t.Helper()
-	out, code := tf.exec(t, dir, args...)
-	if code != 0 && !(code == 2 && args[0] == "plan") {
-		t.Fatalf("terraform %s: exit %d\n%s", strings.Join(args, " "), code, out)
-	}
-	return string(out), code
-}
-
-// output runs a terraform command that must succeed and returns its stdout.
-func (tf *terraform) output(t *testing.T, dir string, args ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tf.bin, args...)
-	cmd.Dir, cmd.Env = dir, tf.env
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("terraform %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return out
-}
-
-func (tf *terraform) exec(t *testing.T, dir string, args ...string) ([]byte, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tf.bin, append(args[:1:1], append([]string{"-no-color"}, args[1:]...)...)...)
-	cmd.Dir, cmd.Env = dir, tf.env
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return out, 0
-	case errors.As(err, &exit):
-		return out, exit.ExitCode()
-	}
-	t.Fatalf("terraform %s: %v\n%s", strings.Join(args, " "), err, out)
-	return nil, 0
 }

@@ -16,7 +16,9 @@ type KeyRef struct {
 }
 
 // given reports whether the request names a key at all.
-func (k KeyRef) given() bool { return strings.TrimSpace(k.KeyARN) != "" || strings.TrimSpace(k.KeyID) != "" }
+func (k KeyRef) given() bool {
+	return strings.TrimSpace(k.KeyARN) != "" || strings.TrimSpace(k.KeyID) != ""
+}
 
 // resolve is the provider and the key id a request names, field being where the key is named
 // ("encryption.key_id", "backup_key_id", …). For AWS key_id is the key ARN and key_arn its synonym:

@@ -67,7 +67,9 @@ func ARNError(err error) error {
 }
 
 // Verify runs the verify package's checks.
-func (p *Provider) Verify(ctx context.Context, req verify.Request) verify.Report { return p.verifier.Run(ctx, req) }
+func (p *Provider) Verify(ctx context.Context, req verify.Request) verify.Report {
+	return p.verifier.Run(ctx, req)
+}
 
 // Access is the key-policy statement (JSON or Terraform) of the key's policy the customer adds.
 func (p *Provider) Access(keyID, format string) ([]byte, error) {

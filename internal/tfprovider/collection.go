@@ -1,0 +1,147 @@
+package tfprovider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/cmekd/cmekd/client"
+)
+
+var _ resource.ResourceWithImportState = (*collection)(nil)
+
+// collection is cmekd_collection. cmekd has no route to change a collection, so every argument
+// replaces it (deleting its documents): the plan says so.
+type collection struct{ api }
+
+func newCollection() resource.Resource { return &collection{} }
+
+type collectionModel struct {
+	ID          types.String `tfsdk:"id"`
+	OrgID       types.String `tfsdk:"org_id"`
+	Name        types.String `tfsdk:"name"`
+	Region      types.String `tfsdk:"region"`
+	Recoverable types.Bool   `tfsdk:"recoverable"`
+	State       types.String `tfsdk:"state"`
+	StateReason types.String `tfsdk:"state_reason"`
+	CreatedAt   types.String `tfsdk:"created_at"`
+}
+
+func (r *collection) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_collection"
+}
+
+func (r *collection) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		Description: "A data collection of an organisation, encrypted under the key of its region. Changing any argument replaces it, documents included.",
+		Attributes: map[string]schema.Attribute{
+			"id":     stable("The collection's id (col_…)."),
+			"org_id": orgAttribute(),
+			"name": replacedOnChange(schema.StringAttribute{
+				Required:    true,
+				Description: "The collection's name. cmekd cannot rename a collection: changing it replaces the collection.",
+			}),
+			"region": schema.StringAttribute{
+				Optional:    true,
+				Computed:    true,
+				Description: "A region the organisation uses (default: its home). Changing it replaces the collection.",
+				PlanModifiers: []planmodifier.String{
+					stringplanmodifier.UseStateForUnknown(),
+					stringplanmodifier.RequiresReplace(),
+				},
+			},
+			"recoverable": schema.BoolAttribute{
+				Optional:      true,
+				Computed:      true,
+				Default:       booldefault.StaticBool(true),
+				Description:   "Whether a paused collection may be resumed (default true). Changing it replaces the collection.",
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
+			},
+			"state":        schema.StringAttribute{Computed: true, Description: "active, ingest_halted or paused, as of the last read."},
+			"state_reason": schema.StringAttribute{Computed: true, Description: "Why the collection left active; empty when it has not."},
+			"created_at":   stable("RFC 3339, UTC."),
+		},
+	}
+}
+
+func (r *collection) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan collectionModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	out, err := r.c.CreateCollectionWithResponse(ctx, plan.OrgID.ValueString(), client.CreateCollectionJSONRequestBody{
+		Name:        plan.Name.ValueString(),
+		Region:      plan.Region.ValueStringPointer(),
+		Recoverable: plan.Recoverable.ValueBoolPointer(),
+	})
+	if unreachable(&resp.Diagnostics, "create the collection", err) ||
+		failed(&resp.Diagnostics, "create the collection", out.HTTPResponse, out.Body) {
+		return
+	}
+	plan.fill(out.JSON201)
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+}
+
+func (r *collection) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state collectionModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	out, err := r.c.GetCollectionWithResponse(ctx, state.OrgID.ValueString(), state.ID.ValueString())
+	if unreachable(&resp.Diagnostics, "read the collection", err) {
+		return
+	}
+	if gone(out.HTTPResponse) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if failed(&resp.Diagnostics, "read the collection", out.HTTPResponse, out.Body) {
+		return
+	}
+	state.fill(out.JSON200)
+	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+}
+
+// Update is never called with a change: every argument requires replacement.
+func (r *collection) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state collectionModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	plan.State, plan.StateReason = state.State, state.StateReason
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+}
+
+func (r *collection) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state collectionModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	out, err := r.c.DeleteCollectionWithResponse(ctx, state.OrgID.ValueString(), state.ID.ValueString())
+	if unreachable(&resp.Diagnostics, "delete the collection", err) || gone(out.HTTPResponse) {
+		return
+	}
+	failed(&resp.Diagnostics, "delete the collection", out.HTTPResponse, out.Body)
+}
+
+func (r *collection) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	importChild(ctx, req, resp, "id", "<org id>/<collection id>")
+}
+
+func (m *collectionModel) fill(c *client.Collection) {
+	m.ID = types.StringValue(c.Id)
+	m.Name = types.StringValue(c.Name)
+	m.Region = types.StringValue(c.Region)
+	m.Recoverable = types.BoolValue(c.Recoverable)
+	m.State = types.StringValue(string(c.State))
+	m.StateReason = types.StringValue(c.StateReason)
+	m.CreatedAt = types.StringValue(timestamp(c.CreatedAt))
+}

@@ -1,0 +1,99 @@
+package tfprovider
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/cmekd/cmekd/client"
+)
+
+// keyCheck is the data source cmekd_key_check: cmekd's verification of a key, run at every read and
+// storing nothing; a failed check is an answer, not an error, so configurations can assert on it
+// (a check block or a precondition).
+type keyCheck struct{ dataAPI }
+
+func newKeyCheck() datasource.DataSource { return &keyCheck{} }
+
+type keyCheckModel struct {
+	ID              types.String `tfsdk:"id"`
+	KeyARN          types.String `tfsdk:"key_arn"`
+	Region          types.String `tfsdk:"region"`
+	OK              types.Bool   `tfsdk:"ok"`
+	Checks          types.List   `tfsdk:"checks"`
+	PolicyStatement types.String `tfsdk:"policy_statement"`
+}
+
+// checkAttrs is one check's object type in state.
+var checkAttrs = map[string]attr.Type{
+	"name": types.StringType, "ok": types.BoolType, "code": types.StringType,
+	"action": types.StringType, "message": types.StringType,
+}
+
+func (d *keyCheck) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_key_check"
+}
+
+func (d *keyCheck) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		Description: "Runs cmekd's checks of a key (ARN rules, then each KMS call cmekd will make) and stores nothing.",
+		Attributes: map[string]schema.Attribute{
+			"id":      schema.StringAttribute{Computed: true, Description: "The key ARN as checked."},
+			"key_arn": schema.StringAttribute{Required: true, Description: "The full key ARN to check."},
+			"region":  schema.StringAttribute{Optional: true, Description: "The region the key would be linked for; when given, the key must be in it."},
+			"ok":      schema.BoolAttribute{Computed: true, Description: "Every check passed."},
+			"checks": schema.ListNestedAttribute{
+				Computed:    true,
+				Description: "Every check in the order it ran.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"name":    schema.StringAttribute{Computed: true, Description: "The check, e.g. generate_data_key."},
+					"ok":      schema.BoolAttribute{Computed: true, Description: "Whether it passed."},
+					"code":    schema.StringAttribute{Computed: true, Description: "Why it failed, e.g. access_denied; skipped when an earlier check failed."},
+					"action":  schema.StringAttribute{Computed: true, Description: "The KMS action denied, e.g. kms:GenerateDataKey."},
+					"message": schema.StringAttribute{Computed: true, Description: "What to do about it."},
+				}},
+			},
+			"policy_statement": schema.StringAttribute{Computed: true, Description: "cmekd's key-policy statement for the key, as JSON."},
+		},
+	}
+}
+
+func (d *keyCheck) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var m keyCheckModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	out, err := d.c.CheckKeyWithResponse(ctx, client.CheckKeyJSONRequestBody{KeyArn: m.KeyARN.ValueString(), Region: m.Region.ValueStringPointer()})
+	if unreachable(&resp.Diagnostics, "check the key", err) ||
+		failed(&resp.Diagnostics, "check the key", out.HTTPResponse, out.Body) {
+		return
+	}
+	// The statement is kept as cmekd wrote it, not as the client's struct would write it again.
+	var raw struct {
+		PolicyStatement json.RawMessage `json:"policy_statement"`
+	}
+	if err := json.Unmarshal(out.Body, &raw); err != nil {
+		resp.Diagnostics.AddError("cmekd answered a key check that is not JSON", err.Error())
+		return
+	}
+	r := out.JSON200
+	checks := make([]attr.Value, 0, len(r.Checks))
+	for _, c := range r.Checks {
+		checks = append(checks, types.ObjectValueMust(checkAttrs, map[string]attr.Value{
+			"name": types.StringValue(string(c.Name)), "ok": types.BoolValue(c.Ok), "code": types.StringPointerValue(c.Code),
+			"action": types.StringPointerValue(c.Action), "message": types.StringPointerValue(c.Message),
+		}))
+	}
+	list, diags := types.ListValue(types.ObjectType{AttrTypes: checkAttrs}, checks)
+	resp.Diagnostics.Append(diags...)
+	m.ID = types.StringValue(r.KeyArn)
+	m.OK = types.BoolValue(r.Ok)
+	m.Checks = list
+	m.PolicyStatement = types.StringValue(string(raw.PolicyStatement))
+	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+}

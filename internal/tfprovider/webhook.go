@@ -1,0 +1,141 @@
+package tfprovider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/cmekd/cmekd/client"
+)
+
+var _ resource.ResourceWithImportState = (*webhook)(nil)
+
+// webhook is cmekd_webhook. Its signing secret is shown by cmekd once, at creation: it is kept in
+// state as given then (sensitive) and never read again, so an imported webhook has none.
+type webhook struct{ api }
+
+func newWebhook() resource.Resource { return &webhook{} }
+
+type webhookModel struct {
+	ID        types.String `tfsdk:"id"`
+	OrgID     types.String `tfsdk:"org_id"`
+	URL       types.String `tfsdk:"url"`
+	Events    types.List   `tfsdk:"events"`
+	Secret    types.String `tfsdk:"secret"`
+	Status    types.String `tfsdk:"status"`
+	CreatedAt types.String `tfsdk:"created_at"`
+}
+
+func (r *webhook) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_webhook"
+}
+
+func (r *webhook) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	secret := stable("The signing secret (whsec_…), as cmekd showed it at creation; null after import.")
+	secret.Sensitive = true
+	resp.Schema = schema.Schema{
+		Description: "An endpoint that hears of an organisation's events, signed with its secret. Owner or admin. Changing url or events replaces it (and its secret).",
+		Attributes: map[string]schema.Attribute{
+			"id":     stable("The webhook's id (wh_…)."),
+			"org_id": orgAttribute(),
+			"url": replacedOnChange(schema.StringAttribute{
+				Required:    true,
+				Description: "Where deliveries are POSTed: https to a public address. Changing it replaces the webhook.",
+			}),
+			"events": schema.ListAttribute{
+				Required:      true,
+				ElementType:   types.StringType,
+				Description:   `The event types to deliver, or ["*"]. Changing them replaces the webhook.`,
+				PlanModifiers: []planmodifier.List{listplanmodifier.RequiresReplace()},
+			},
+			"secret":     secret,
+			"status":     schema.StringAttribute{Computed: true, Description: "active, or disabled after 24 hours without a delivery."},
+			"created_at": stable("RFC 3339, UTC."),
+		},
+	}
+}
+
+func (r *webhook) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan webhookModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	var events []string
+	resp.Diagnostics.Append(plan.Events.ElementsAs(ctx, &events, false)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	out, err := r.c.CreateWebhookWithResponse(ctx, plan.OrgID.ValueString(),
+		client.CreateWebhookJSONRequestBody{Url: plan.URL.ValueString(), Events: events})
+	if unreachable(&resp.Diagnostics, "create the webhook", err) ||
+		failed(&resp.Diagnostics, "create the webhook", out.HTTPResponse, out.Body) {
+		return
+	}
+	w := out.JSON201
+	plan.Secret = types.StringValue(w.Secret)
+	resp.Diagnostics.Append(plan.fill(ctx, client.Webhook{
+		Id: w.Id, Url: w.Url, Events: w.Events, Status: client.WebhookStatus(w.Status), CreatedAt: w.CreatedAt,
+	})...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+}
+
+func (r *webhook) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state webhookModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	out, err := r.c.GetWebhookWithResponse(ctx, state.OrgID.ValueString(), state.ID.ValueString())
+	if unreachable(&resp.Diagnostics, "read the webhook", err) {
+		return
+	}
+	if gone(out.HTTPResponse) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if failed(&resp.Diagnostics, "read the webhook", out.HTTPResponse, out.Body) {
+		return
+	}
+	resp.Diagnostics.Append(state.fill(ctx, *out.JSON200)...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+}
+
+// Update is never called with a change: every argument requires replacement.
+func (r *webhook) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state webhookModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	plan.Status = state.Status
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+}
+
+func (r *webhook) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state webhookModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	out, err := r.c.DeleteWebhookWithResponse(ctx, state.OrgID.ValueString(), state.ID.ValueString())
+	if unreachable(&resp.Diagnostics, "delete the webhook", err) || gone(out.HTTPResponse) {
+		return
+	}
+	failed(&resp.Diagnostics, "delete the webhook", out.HTTPResponse, out.Body)
+}
+
+func (r *webhook) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	importChild(ctx, req, resp, "id", "<org id>/<webhook id>")
+}
+
+// fill copies what cmekd answered; the secret is left as it is (cmekd never shows it again).
+func (m *webhookModel) fill(ctx context.Context, w client.Webhook) diag.Diagnostics {
+	m.ID = types.StringValue(w.Id)
+	m.URL = types.StringValue(w.Url)
+	m.Status = types.StringValue(string(w.Status))
+	m.CreatedAt = types.StringValue(timestamp(w.CreatedAt))
+	var diags diag.Diagnostics
+	m.Events, diags = types.ListValueFrom(ctx, types.StringType, w.Events)
+	return diags
+}
