@@ -86,6 +86,9 @@ func serve(h http.Handler) (addr string, stop func()) {
 type fixture struct {
 	t        testing.TB
 	admin    azemu.Identity
+	// adminName is the admin's identity name in the emulator; adminCred its credential.
+	adminName string
+	adminCred azcore.TokenCredential
 	vault    string
 	keys     *azkeys.Client
 	roles    *armauthorization.RoleAssignmentsClient
@@ -97,9 +100,11 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	u := unique(t)
 	f := &fixture{t: t, vault: "kv" + u[:12]}
-	f.admin = addIdentity(t, "admin-"+u, f.vault)
+	f.adminName = "admin-" + u
+	f.admin = addIdentity(t, f.adminName, f.vault)
 	f.platform = addIdentity(t, "platform-"+u, "")
 	adminCred := credential(t, f.admin)
+	f.adminCred = adminCred
 	var err error
 	if f.keys, err = azkeys.NewClient(f.vaultURL(), adminCred, &azkeys.ClientOptions{ClientOptions: emu.opts}); err != nil {
 		t.Fatal(err)
@@ -258,7 +263,6 @@ func wantFailure(t testing.TB, r verify.Report, name, code string) domain.Check 
 	}
 	return failed
 }
-
 
 func describe(r verify.Report) string {
 	var b strings.Builder
