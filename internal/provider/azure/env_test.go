@@ -84,16 +84,16 @@ func serve(h http.Handler) (addr string, stop func()) {
 
 // fixture is one test's customer (an admin with a vault) and the platform's principal.
 type fixture struct {
-	t        testing.TB
-	admin    azemu.Identity
+	t     testing.TB
+	admin azemu.Identity
 	// adminName is the admin's identity name in the emulator; adminCred its credential.
 	adminName string
 	adminCred azcore.TokenCredential
-	vault    string
-	keys     *azkeys.Client
-	roles    *armauthorization.RoleAssignmentsClient
-	platform azemu.Identity
-	p        *azure.Provider
+	vault     string
+	keys      *azkeys.Client
+	roles     *armauthorization.RoleAssignmentsClient
+	platform  azemu.Identity
+	p         *azure.Provider
 }
 
 func newFixture(t testing.TB) *fixture {
