@@ -62,7 +62,7 @@ func TestAccess_TerraformAndCLI(t *testing.T) {
 				`--assignee-principal-type ServicePrincipal --scope "$(az keyvault show --name cmek --query id -o tsv)/keys/data"`},
 			hsm + " terraform": {`resource "azurerm_key_vault_managed_hardware_security_module_role_assignment" "cmekd_data"`, `scope              = "/keys/data"`,
 				`name           = "33413926-3206-4cdd-b39a-83574fe37a17"`},
-			hsm + " cli": {`az keyvault role assignment create --hsm-name cmekhsm --role "Managed HSM Crypto Service Encryption User"`, "--scope /keys/data"},
+			hsm + " cli":  {`az keyvault role assignment create --hsm-name cmekhsm --role "Managed HSM Crypto Service Encryption User"`, "--scope /keys/data"},
 			hsm + " json": {`"scope": "/keys/data"`, `"managedHsm": "https://cmekhsm.managedhsm.azure.net"`},
 		}[tc.key+" "+tc.format]
 		wantIn(t, string(out), want...)
