@@ -58,6 +58,22 @@ type Config struct {
 	MaxSecretScopesPerOrg int `env:"CMEKD_MAX_SECRET_SCOPES_PER_ORG" envDefault:"1000"`
 	MaxSecretsPerScope    int `env:"CMEKD_MAX_SECRETS_PER_SCOPE" envDefault:"10000"`
 	MaxWorkspacesPerOrg   int `env:"CMEKD_MAX_WORKSPACES_PER_ORG" envDefault:"100"`
+	// Providers are the key providers served: aws, gcp, azure.
+	Providers []string `env:"CMEKD_PROVIDERS" envSeparator:"," envDefault:"aws"`
+	// Google Cloud KMS: the platform's service account (serviceAccount:…), an endpoint override
+	// (host:port) and the regions (locations) served. Credentials come from Application Default
+	// Credentials (GOOGLE_APPLICATION_CREDENTIALS).
+	GCPPrincipal   string   `env:"CMEKD_GCP_PRINCIPAL"`
+	GCPKMSEndpoint string   `env:"CMEKD_GCP_KMS_ENDPOINT"`
+	GCPRegions     []string `env:"CMEKD_GCP_REGIONS" envSeparator:"," envDefault:"us-central1,us-east1,europe-west1"`
+	// Azure Key Vault: the platform's service principal (object id), the host:port every Azure
+	// host is dialled to (keeping its name), and the regions served. Credentials come from
+	// AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.
+	AzurePrincipal string   `env:"CMEKD_AZURE_PRINCIPAL"`
+	AzureEndpoint  string   `env:"CMEKD_AZURE_ENDPOINT"`
+	AzureRegions   []string `env:"CMEKD_AZURE_REGIONS" envSeparator:"," envDefault:"eastus,westus2,westeurope"`
+	// TLSCAFile is a PEM file of a CA that provider endpoints may present (the emulator's).
+	TLSCAFile string `env:"CMEKD_TLS_CA_FILE"`
 }
 
 // Limits are the per-organisation limits the CMEKD_MAX_…_PER_… variables set.
@@ -259,6 +275,7 @@ func (c *Config) validate(p *problems) {
 		bad("CMEKD_PLATFORM_PRINCIPAL", "%q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", c.PlatformPrincipal)
 	}
 	c.validateGrantMode(p)
+	c.validateProviders(p)
 	if c.ProviderKeyARN != "" {
 		var arns []string
 		seen := map[string]string{}
@@ -300,6 +317,34 @@ func (c *Config) validate(p *problems) {
 // validateGrantMode checks the two identities of SPEC §12. Both must be role or user ARNs: a key
 // policy that names an account root admits every principal of that account, so a root control
 // identity would admit the data identity to the control statements (and the other way round).
+// validateProviders refuses a provider cmekd does not know, and an enabled provider without what it
+// needs.
+func (c *Config) validateProviders(p *problems) {
+	for _, name := range c.Providers {
+		switch name {
+		case "aws":
+		case "gcp":
+			if !strings.HasPrefix(c.GCPPrincipal, "serviceAccount:") && !c.Dev {
+				p.add("CMEKD_GCP_PRINCIPAL", "gcp is in CMEKD_PROVIDERS: give the platform's service account, serviceAccount:<email>")
+			}
+		case "azure":
+			if c.AzurePrincipal == "" && !c.Dev {
+				p.add("CMEKD_AZURE_PRINCIPAL", "azure is in CMEKD_PROVIDERS: give the object id of the platform's service principal")
+			}
+		default:
+			p.add("CMEKD_PROVIDERS", "%q is not a provider: give a comma-separated list of aws, gcp and azure", name)
+		}
+	}
+	if !slices.Contains(c.Providers, "aws") {
+		p.add("CMEKD_PROVIDERS", "must include aws: the platform's own key (CMEKD_PROVIDER_KEY_ARN) is an AWS key")
+	}
+	if c.TLSCAFile != "" {
+		if b, err := os.ReadFile(c.TLSCAFile); err != nil || !strings.Contains(string(b), "BEGIN CERTIFICATE") {
+			p.add("CMEKD_TLS_CA_FILE", "%q is not a readable PEM file of a CA certificate", c.TLSCAFile)
+		}
+	}
+}
+
 func (c *Config) validateGrantMode(p *problems) {
 	if c.DataPrincipal == "" {
 		if c.DataProfile != "" {

@@ -66,6 +66,9 @@ func TestLoad_DefaultsWhenOnlyRequiredVariablesAreSet(t *testing.T) {
 		// The per-organisation limits.
 		MaxTokensPerOrg: 1000, MaxWebhooksPerOrg: 25, MaxCollectionsPerOrg: 10000,
 		MaxSecretScopesPerOrg: 1000, MaxSecretsPerScope: 10000, MaxWorkspacesPerOrg: 100,
+		// The key providers: AWS alone unless told, and the regions served for the others.
+		Providers:  []string{"aws"},
+		GCPRegions: []string{"us-central1", "us-east1", "europe-west1"}, AzureRegions: []string{"eastus", "westus2", "westeurope"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(required only) =\n%+v\nwant\n%+v", got, want)
@@ -406,5 +409,36 @@ func TestLoad_DevModeProbesEveryTenSecondsUnlessTold(t *testing.T) {
 	got, err = config.Load(map[string]string{"CMEKD_DEV": "1", "CMEKD_PROBE_INTERVAL": "45s"})
 	if err != nil || got.ProbeInterval != 45*time.Second {
 		t.Fatalf("dev mode with CMEKD_PROBE_INTERVAL=45s: %s, %v", got.ProbeInterval, err)
+	}
+}
+
+// TestLoad_ProvidersNeedWhatTheyUse: an unknown provider, or gcp and azure without their principals,
+// stop the server naming the variable; AWS is always served (the platform's key is AWS's).
+func TestLoad_ProvidersNeedWhatTheyUse(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"CMEKD_PROVIDERS": "aws,oracle"}, "CMEKD_PROVIDERS"},
+		{map[string]string{"CMEKD_PROVIDERS": "gcp"}, "CMEKD_PROVIDERS"},
+		{map[string]string{"CMEKD_PROVIDERS": "aws,gcp"}, "CMEKD_GCP_PRINCIPAL"},
+		{map[string]string{"CMEKD_PROVIDERS": "aws,gcp", "CMEKD_GCP_PRINCIPAL": "user:someone@example.com"}, "CMEKD_GCP_PRINCIPAL"},
+		{map[string]string{"CMEKD_PROVIDERS": "aws,azure"}, "CMEKD_AZURE_PRINCIPAL"},
+		{map[string]string{"CMEKD_TLS_CA_FILE": "/nonexistent/ca.pem"}, "CMEKD_TLS_CA_FILE"},
+	}
+	for _, c := range cases {
+		env := required()
+		maps.Copy(env, c.env)
+		_, err := config.Load(env)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error naming %s", c.env, err, c.want)
+		}
+	}
+	env := required()
+	maps.Copy(env, map[string]string{"CMEKD_PROVIDERS": "aws,gcp,azure", "CMEKD_GCP_PRINCIPAL": "serviceAccount:cmekd@platform.iam.gserviceaccount.com",
+		"CMEKD_AZURE_PRINCIPAL": "00000000-0000-0000-0000-000000000001"})
+	if got, err := config.Load(env); err != nil || len(got.Providers) != 3 {
+		t.Fatalf("all three providers: %+v, %v", got.Providers, err)
 	}
 }

@@ -148,8 +148,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	}
 	verifier := verify.New(kmsClient, rules, verifyOpts)
 	// Every key is reached through the provider set, which routes each call by the key id's cloud.
-	providers := provider.NewSet(cfg.GrantMode(), awsprovider.New(awsprovider.Config{Data: dataClient, Verifier: verifier, Rules: rules,
-		PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal}))
+	clouds, closeClouds, err := cloudProviders(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, closeClouds)
+	providers := provider.NewSet(cfg.GrantMode(), append([]provider.Provider{awsprovider.New(awsprovider.Config{Data: dataClient,
+		Verifier: verifier, Rules: rules, PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal})}, clouds...)...)
 	// The platform's key is checked like a customer's (SPEC §16): unusable, it stops the server here;
 	// unreachable, /readyz answers 503 until the background check passes.
 	platformKey := providerkey.New(providerkey.Config{ARNs: cfg.ProviderKeys(), Verifier: providers, Logger: log,
