@@ -90,19 +90,17 @@ func (r *run) describe() bool {
 	}
 	r.add(domain.Check{Name: CheckGetKey, OK: true})
 	symmetric := ck.GetPurpose() == kmspb.CryptoKey_ENCRYPT_DECRYPT
-	fit := symmetric
-	if symmetric {
-		fit = r.keyState(ck.GetPrimary())
-		r.add(domain.Check{Name: CheckKeyPurpose, OK: true})
-	} else {
+	switch {
+	case !symmetric:
 		r.add(domain.Check{Name: verify.CheckKeyState, Code: domain.CodeSkipped,
 			Message: "not run: only ENCRYPT_DECRYPT keys have a primary version"})
 		r.add(domain.Check{Name: CheckKeyPurpose, Code: domain.CodeWrongKeyPurpose, Message: purposeAdvice(r.key, ck.GetPurpose().String())})
+	case r.keyState(ck.GetPrimary()):
+		r.add(domain.Check{Name: CheckKeyPurpose, OK: true})
+		return true
 	}
-	if !fit {
-		r.skipRest("not run: the key is not usable as described above")
-	}
-	return fit
+	r.skipRest("not run: the key is not usable as described above")
+	return false
 }
 
 // keyState checks that the key's primary version is enabled.
