@@ -68,15 +68,12 @@ func (p *Provider) GenerateDataKey(ctx context.Context, keyID string, encCtx map
 // and verified both ways. The ciphertext names the version that made it.
 func (p *Provider) Encrypt(ctx context.Context, keyID string, plaintext []byte, encCtx map[string]string) ([]byte, error) {
 	aad := contextAAD(encCtx)
-	req := &kmspb.EncryptRequest{
-		Name: keyID, Plaintext: plaintext, AdditionalAuthenticatedData: aad,
-		PlaintextCrc32C: crc32c(plaintext), AdditionalAuthenticatedDataCrc32C: crc32c(aad),
-	}
-	return call(ctx, p, permEncrypt, func(ctx context.Context) ([]byte, error) {
-		resp, err := p.client.Encrypt(ctx, req, noRetry)
+	req := &kmspb.EncryptRequest{Name: keyID, Plaintext: plaintext, PlaintextCrc32C: crc32c(plaintext),
+		AdditionalAuthenticatedData: aad, AdditionalAuthenticatedDataCrc32C: crc32c(aad)}
+	return checked(ctx, p, permEncrypt, func(ctx context.Context) (*kmspb.EncryptResponse, error) {
+		return p.client.Encrypt(ctx, req, noRetry)
+	}, func(resp *kmspb.EncryptResponse) ([]byte, error) {
 		switch {
-		case err != nil:
-			return nil, err
 		case !resp.GetVerifiedPlaintextCrc32C() || !resp.GetVerifiedAdditionalAuthenticatedDataCrc32C():
 			return nil, corrupted(permEncrypt, "the request's checksums were not verified")
 		case resp.GetCiphertextCrc32C().GetValue() != crc32c(resp.GetCiphertext()).GetValue():
@@ -90,20 +87,28 @@ func (p *Provider) Encrypt(ctx context.Context, keyID string, plaintext []byte, 
 // encCtx, with CRC32C sent and verified both ways.
 func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, encCtx map[string]string) ([]byte, error) {
 	aad := contextAAD(encCtx)
-	req := &kmspb.DecryptRequest{
-		Name: keyID, Ciphertext: wrapped, AdditionalAuthenticatedData: aad,
-		CiphertextCrc32C: crc32c(wrapped), AdditionalAuthenticatedDataCrc32C: crc32c(aad),
-	}
-	return call(ctx, p, permDecrypt, func(ctx context.Context) ([]byte, error) {
-		resp, err := p.client.Decrypt(ctx, req, noRetry)
-		if err != nil {
-			return nil, err
-		}
+	req := &kmspb.DecryptRequest{Name: keyID, Ciphertext: wrapped, CiphertextCrc32C: crc32c(wrapped),
+		AdditionalAuthenticatedData: aad, AdditionalAuthenticatedDataCrc32C: crc32c(aad)}
+	return checked(ctx, p, permDecrypt, func(ctx context.Context) (*kmspb.DecryptResponse, error) {
+		return p.client.Decrypt(ctx, req, noRetry)
+	}, func(resp *kmspb.DecryptResponse) ([]byte, error) {
 		if resp.GetPlaintextCrc32C().GetValue() != crc32c(resp.GetPlaintext()).GetValue() {
 			clear(resp.GetPlaintext())
 			return nil, corrupted(permDecrypt, "plaintext_crc32c")
 		}
 		return resp.GetPlaintext(), nil
+	})
+}
+
+// checked is call of rpc whose answer must pass integrity, which returns the bytes it carries; an
+// answer that fails is retried like any transient failure.
+func checked[R any](ctx context.Context, p *Provider, permission string, rpc func(context.Context) (R, error), integrity func(R) ([]byte, error)) ([]byte, error) {
+	return call(ctx, p, permission, func(ctx context.Context) ([]byte, error) {
+		resp, err := rpc(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return integrity(resp)
 	})
 }
 
