@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,21 @@ func BenchmarkVerifyAndProbe(b *testing.B) {
 			}
 			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), bc.unit)
 		})
+	}
+}
+
+// Not parallel: it sets the environment.
+func TestNew_UsesApplicationDefaultCredentials(t *testing.T) {
+	en := shared(t)
+	key := en.grantedKey(t)
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", filepath.Join(en.creds, platformSA+".json"))
+	p, err := gcp.New(context.Background(), gcp.Config{Endpoint: en.addr, RootCAs: en.ca.Pool(), Principal: platformSA})
+	must(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	if r := p.Verify(context.Background(), verify.Request{Key: key, OrgID: "org_1", Steps: verify.Full}); !r.OK() {
+		t.Fatalf("verification as the ADC identity: %+v", r.Checks)
+	}
+	if s, _ := json.Marshal(p.Statement(key)); !strings.Contains(string(s), `"serviceAccount:`+platformSA+`"`) {
+		t.Fatalf("a bare email is not taken as serviceAccount:EMAIL: %s", s)
 	}
 }
