@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/provider"
@@ -150,6 +152,9 @@ func TestAccess_Formats(t *testing.T) {
 
 	tf, err := p.Access(goodKey, "terraform")
 	must(t, err)
+	if _, diags := hclsyntax.ParseConfig(tf, "access.tf", hcl.InitialPos); diags.HasErrors() {
+		t.Fatalf("terraform does not parse: %v\n%s", diags, tf)
+	}
 	if n := strings.Count(string(tf), `resource "google_kms_crypto_key_iam_member"`); n != 2 ||
 		strings.Count(string(tf), `crypto_key_id = "`+goodKey+`"`) != 2 || strings.Count(string(tf), `member        = "`+member+`"`) != 2 ||
 		!strings.Contains(string(tf), `"cmekd_crypto_key_encrypter_decrypter"`) || !strings.Contains(string(tf), `"cmekd_viewer"`) {
