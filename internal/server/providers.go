@@ -10,6 +10,7 @@ import (
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/provider"
 	"github.com/cmekd/cmekd/internal/provider/azure"
+	"github.com/cmekd/cmekd/internal/provider/gcp"
 )
 
 // cloudProviders are the providers other than AWS that cfg serves, and how to close them.
@@ -31,7 +32,7 @@ func cloudProviders(ctx context.Context, cfg config.Config) ([]provider.Provider
 			closeAll()
 			return nil, nil, err
 		}
-		out, closers = append(out, p), append(closers, p.Close)
+		out, closers = append(out, p), append(closers, func() { _ = p.Close() })
 	}
 	if slices.Contains(cfg.Providers, provider.Azure) {
 		p, err := azure.New(azure.Config{Endpoint: cfg.AzureEndpoint, RootCAs: roots, Principal: cfg.AzurePrincipal,
@@ -61,10 +62,12 @@ func rootCAs(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// gcpProvider is Google Cloud KMS as cfg configures it.
-func gcpProvider(_ context.Context, _ config.Config, _ *x509.CertPool) (interface {
-	provider.Provider
-	Close()
-}, error) {
-	return nil, fmt.Errorf("configuration: CMEKD_PROVIDERS: gcp is not built into this server yet")
+// gcpProvider is Google Cloud KMS as cfg configures it, with Application Default Credentials.
+func gcpProvider(ctx context.Context, cfg config.Config, roots *x509.CertPool) (*gcp.Provider, error) {
+	p, err := gcp.New(ctx, gcp.Config{Endpoint: cfg.GCPKMSEndpoint, RootCAs: roots, Principal: cfg.GCPPrincipal,
+		Regions: cfg.GCPRegions, Timeout: cfg.KMSTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: gcp: %w", err)
+	}
+	return p, nil
 }
