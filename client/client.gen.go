@@ -48,13 +48,20 @@ const (
 	CheckNameDescribeKey     CheckName = "describe_key"
 	CheckNameEncrypt         CheckName = "encrypt"
 	CheckNameGenerateDataKey CheckName = "generate_data_key"
+	CheckNameGetKey          CheckName = "get_key"
+	CheckNameKeyId           CheckName = "key_id"
 	CheckNameKeyManager      CheckName = "key_manager"
+	CheckNameKeyOps          CheckName = "key_ops"
+	CheckNameKeyPurpose      CheckName = "key_purpose"
 	CheckNameKeySpec         CheckName = "key_spec"
 	CheckNameKeyState        CheckName = "key_state"
+	CheckNameKeyType         CheckName = "key_type"
 	CheckNameKeyUsage        CheckName = "key_usage"
 	CheckNameMultiRegion     CheckName = "multi_region"
 	CheckNameReEncrypt       CheckName = "re_encrypt"
 	CheckNameReplicaOf       CheckName = "replica_of"
+	CheckNameUnwrapKey       CheckName = "unwrap_key"
+	CheckNameWrapKey         CheckName = "wrap_key"
 )
 
 // Valid indicates whether the value is a known member of the CheckName enum.
@@ -72,11 +79,21 @@ func (e CheckName) Valid() bool {
 		return true
 	case CheckNameGenerateDataKey:
 		return true
+	case CheckNameGetKey:
+		return true
+	case CheckNameKeyId:
+		return true
 	case CheckNameKeyManager:
+		return true
+	case CheckNameKeyOps:
+		return true
+	case CheckNameKeyPurpose:
 		return true
 	case CheckNameKeySpec:
 		return true
 	case CheckNameKeyState:
+		return true
+	case CheckNameKeyType:
 		return true
 	case CheckNameKeyUsage:
 		return true
@@ -85,6 +102,10 @@ func (e CheckName) Valid() bool {
 	case CheckNameReEncrypt:
 		return true
 	case CheckNameReplicaOf:
+		return true
+	case CheckNameUnwrapKey:
+		return true
+	case CheckNameWrapKey:
 		return true
 	default:
 		return false
@@ -149,15 +170,19 @@ const (
 	ErrorCodeInvalidCursor              ErrorCode = "invalid_cursor"
 	ErrorCodeInvalidJson                ErrorCode = "invalid_json"
 	ErrorCodeInvalidKeyArn              ErrorCode = "invalid_key_arn"
+	ErrorCodeInvalidKeyId               ErrorCode = "invalid_key_id"
 	ErrorCodeInvalidPrincipal           ErrorCode = "invalid_principal"
 	ErrorCodeInvalidRequest             ErrorCode = "invalid_request"
 	ErrorCodeInvalidWebhookUrl          ErrorCode = "invalid_webhook_url"
+	ErrorCodeKeyArnNotApplicable        ErrorCode = "key_arn_not_applicable"
 	ErrorCodeKeyArnRequired             ErrorCode = "key_arn_required"
 	ErrorCodeKeyCheckNotAllowed         ErrorCode = "key_check_not_allowed"
+	ErrorCodeKeyIdRequired              ErrorCode = "key_id_required"
 	ErrorCodeKeyLinkImmutable           ErrorCode = "key_link_immutable"
 	ErrorCodeKeyRegionMismatch          ErrorCode = "key_region_mismatch"
 	ErrorCodeKeyUnavailable             ErrorCode = "key_unavailable"
 	ErrorCodeKeyVerificationFailed      ErrorCode = "key_verification_failed"
+	ErrorCodeKeyVersionNotAllowed       ErrorCode = "key_version_not_allowed"
 	ErrorCodeKmsUnreachable             ErrorCode = "kms_unreachable"
 	ErrorCodeLimitExceeded              ErrorCode = "limit_exceeded"
 	ErrorCodeMalformedRequest           ErrorCode = "malformed_request"
@@ -168,6 +193,7 @@ const (
 	ErrorCodeOrgNameTaken               ErrorCode = "org_name_taken"
 	ErrorCodePayloadTooLarge            ErrorCode = "payload_too_large"
 	ErrorCodeProviderKeyUnavailable     ErrorCode = "provider_key_unavailable"
+	ErrorCodeProviderMismatch           ErrorCode = "provider_mismatch"
 	ErrorCodeRateLimited                ErrorCode = "rate_limited"
 	ErrorCodeRegionAlreadyLinked        ErrorCode = "region_already_linked"
 	ErrorCodeRegionNotLinked            ErrorCode = "region_not_linked"
@@ -178,6 +204,7 @@ const (
 	ErrorCodeUnavailable                ErrorCode = "unavailable"
 	ErrorCodeUnknownField               ErrorCode = "unknown_field"
 	ErrorCodeUnsupportedMediaType       ErrorCode = "unsupported_media_type"
+	ErrorCodeUnsupportedProvider        ErrorCode = "unsupported_provider"
 	ErrorCodeUnsupportedRegion          ErrorCode = "unsupported_region"
 	ErrorCodeWebhookDisabled            ErrorCode = "webhook_disabled"
 	ErrorCodeWorkspaceNameTaken         ErrorCode = "workspace_name_taken"
@@ -221,15 +248,21 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeInvalidKeyArn:
 		return true
+	case ErrorCodeInvalidKeyId:
+		return true
 	case ErrorCodeInvalidPrincipal:
 		return true
 	case ErrorCodeInvalidRequest:
 		return true
 	case ErrorCodeInvalidWebhookUrl:
 		return true
+	case ErrorCodeKeyArnNotApplicable:
+		return true
 	case ErrorCodeKeyArnRequired:
 		return true
 	case ErrorCodeKeyCheckNotAllowed:
+		return true
+	case ErrorCodeKeyIdRequired:
 		return true
 	case ErrorCodeKeyLinkImmutable:
 		return true
@@ -238,6 +271,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeKeyUnavailable:
 		return true
 	case ErrorCodeKeyVerificationFailed:
+		return true
+	case ErrorCodeKeyVersionNotAllowed:
 		return true
 	case ErrorCodeKmsUnreachable:
 		return true
@@ -259,6 +294,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeProviderKeyUnavailable:
 		return true
+	case ErrorCodeProviderMismatch:
+		return true
 	case ErrorCodeRateLimited:
 		return true
 	case ErrorCodeRegionAlreadyLinked:
@@ -278,6 +315,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeUnknownField:
 		return true
 	case ErrorCodeUnsupportedMediaType:
+		return true
+	case ErrorCodeUnsupportedProvider:
 		return true
 	case ErrorCodeUnsupportedRegion:
 		return true
@@ -559,6 +598,27 @@ func (e PolicyStatementEffect) Valid() bool {
 	}
 }
 
+// Defines values for Provider.
+const (
+	Aws   Provider = "aws"
+	Azure Provider = "azure"
+	Gcp   Provider = "gcp"
+)
+
+// Valid indicates whether the value is a known member of the Provider enum.
+func (e Provider) Valid() bool {
+	switch e {
+	case Aws:
+		return true
+	case Azure:
+		return true
+	case Gcp:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessStatus.
 const (
 	Ready ReadinessStatus = "ready"
@@ -705,6 +765,7 @@ func (e GetKeyPolicyParamsTemplate) Valid() bool {
 
 // Defines values for GetKeyPolicyParamsFormat.
 const (
+	Cli       GetKeyPolicyParamsFormat = "cli"
 	Json      GetKeyPolicyParamsFormat = "json"
 	Terraform GetKeyPolicyParamsFormat = "terraform"
 )
@@ -712,6 +773,8 @@ const (
 // Valid indicates whether the value is a known member of the GetKeyPolicyParamsFormat enum.
 func (e GetKeyPolicyParamsFormat) Valid() bool {
 	switch e {
+	case Cli:
+		return true
 	case Json:
 		return true
 	case Terraform:
@@ -744,7 +807,7 @@ type Backup struct {
 	// has none. Empty for provider_managed organisations (the platform's key is never shown).
 	KeyArn string `json:"key_arn"`
 
-	// Region An AWS region name.
+	// Region A region of the organisation's key provider (`us-west-2` for AWS, `us-central1` for Google Cloud, `eastus` for Azure).
 	//
 	// Example: us-west-2
 	Region Region `json:"region"`
@@ -779,7 +842,7 @@ type BackupState string
 
 // Check defines model for Check.
 type Check struct {
-	// Action The KMS action that was denied, e.g. `kms:GenerateDataKey`.
+	// Action The action or permission that was denied, e.g. `kms:GenerateDataKey`, `cloudkms.cryptoKeyVersions.useToEncrypt`, `Microsoft.KeyVault/vaults/keys/wrap/action`.
 	Action *string `json:"action,omitempty"`
 
 	// Code Why a check failed: an ARN rule's code (for `arn`), `access_denied`, `key_disabled`,
@@ -789,15 +852,28 @@ type Check struct {
 	// `invalid_ciphertext` (KMS would not decrypt its own ciphertext), `kms_error` (KMS refused the
 	// request for a reason that is neither the key nor an outage), the transient `kms_unavailable`,
 	// or `skipped` when an earlier failure kept it from running.
+	// Google Cloud and Azure keys add `invalid_key_id` and `key_version_not_allowed` (for
+	// `key_id`), `wrong_key_purpose` (a Cloud KMS key not for ENCRYPT_DECRYPT), `wrong_key_type`
+	// (an Azure key neither RSA of 2048 bits or more nor oct-HSM), `key_ops_not_allowed` (an Azure
+	// key without wrapKey and unwrapKey), `key_expired` and `key_not_yet_valid` (outside the key's
+	// validity window) and `key_deleted` (destroyed or purged).
 	Code    *string `json:"code,omitempty"`
 	Message *string `json:"message,omitempty"`
 
-	// Name The verification steps, in the order they run.
+	// Name The verification steps, in the order they run. AWS: `arn`, `describe_key`, `key_state`,
+	// `key_usage`, `key_spec`, `key_manager`, `multi_region`, `replica_of`, `create_grant`,
+	// `generate_data_key`, `decrypt`, `re_encrypt`, `encrypt`. Google Cloud: `key_id`, `get_key`,
+	// `key_state`, `key_purpose`, `encrypt`, `decrypt`. Azure: `key_id`, `get_key`, `key_state`,
+	// `key_type`, `key_ops`, `wrap_key`, `unwrap_key`.
 	Name CheckName `json:"name"`
 	Ok   bool      `json:"ok"`
 }
 
-// CheckName The verification steps, in the order they run.
+// CheckName The verification steps, in the order they run. AWS: `arn`, `describe_key`, `key_state`,
+// `key_usage`, `key_spec`, `key_manager`, `multi_region`, `replica_of`, `create_grant`,
+// `generate_data_key`, `decrypt`, `re_encrypt`, `encrypt`. Google Cloud: `key_id`, `get_key`,
+// `key_state`, `key_purpose`, `encrypt`, `decrypt`. Azure: `key_id`, `get_key`, `key_state`,
+// `key_type`, `key_ops`, `wrap_key`, `unwrap_key`.
 type CheckName string
 
 // Collection defines model for Collection.
@@ -814,7 +890,7 @@ type Collection struct {
 	// Recoverable Whether a paused collection may be resumed.
 	Recoverable bool `json:"recoverable"`
 
-	// Region An AWS region name.
+	// Region A region of the organisation's key provider (`us-west-2` for AWS, `us-central1` for Google Cloud, `eastus` for Azure).
 	//
 	// Example: us-west-2
 	Region Region `json:"region"`
@@ -1055,17 +1131,27 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
-// KeyArn A full KMS key ARN, `arn:<partition>:kms:<region>:<account>:key/<key-id>`.
+// KeyArn A linked key's id: for AWS the full key ARN, `arn:<partition>:kms:<region>:<account>:key/<key-id>`;
+// for Google Cloud the CryptoKey's name, `projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>`;
+// for Azure the versionless key URL, `https://<vault>.vault.azure.net/keys/<name>` (or a Managed HSM's).
 //
 // Example: arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
 type KeyArn = string
 
 // KeyCheckRequest defines model for KeyCheckRequest.
 type KeyCheckRequest struct {
-	// KeyArn The key ARN to check; surrounding whitespace is trimmed.
-	KeyArn string `json:"key_arn"`
+	// KeyArn For AWS, a synonym of `key_id`; one of the two is required.
+	KeyArn *string `json:"key_arn,omitempty"`
 
-	// Region The region the key would be linked for; when given, the key must be in it.
+	// KeyId The key to check (an AWS key ARN, a Google Cloud CryptoKey name, an Azure key URL); surrounding whitespace is trimmed.
+	KeyId *string `json:"key_id,omitempty"`
+
+	// Provider The key provider: `aws` (AWS KMS), `gcp` (Google Cloud KMS) or `azure` (Azure Key Vault and
+	// Managed HSM). A deployment serves those `CMEKD_PROVIDERS` names; another is
+	// `unsupported_provider`.
+	Provider *Provider `json:"provider,omitempty"`
+
+	// Region The region the key would be linked for; when given, the key must be in it (Azure keys do not tell their region).
 	Region *string `json:"region,omitempty"`
 }
 
@@ -1073,19 +1159,27 @@ type KeyCheckRequest struct {
 type KeyCheckResult struct {
 	Checks []Check `json:"checks"`
 
-	// KeyArn The key ARN as checked.
-	KeyArn string `json:"key_arn"`
+	// KeyArn For an AWS key, `key_id` again.
+	KeyArn *string `json:"key_arn,omitempty"`
+
+	// KeyId The key as checked.
+	KeyId string `json:"key_id"`
 
 	// Ok Every check passed.
 	Ok bool `json:"ok"`
 
-	// PolicyStatement One statement of an AWS key policy, in AWS's own field names.
-	//
-	// Example: {"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Resource":"*","Sid":"cmekdAllowUseOfTheKey"}
-	PolicyStatement PolicyStatement `json:"policy_statement"`
+	// PolicyStatement What the customer grants the platform: for AWS the key-policy statement
+	// (`PolicyStatement`); for Google Cloud the IAM bindings to add on the CryptoKey
+	// (`{"bindings":[{"role","members"}]}`); for Azure the role assignment's properties.
+	PolicyStatement interface{} `json:"policy_statement"`
 
-	// PolicyStatements In grant mode only, every statement to add to the key policy (the use statement, which is also `policy_statement`, and the statement that lets the control identity grant the data identity).
+	// PolicyStatements In grant mode only (AWS), every statement to add to the key policy (the use statement, which is also `policy_statement`, and the statement that lets the control identity grant the data identity).
 	PolicyStatements *[]PolicyStatement `json:"policy_statements,omitempty"`
+
+	// Provider The key provider: `aws` (AWS KMS), `gcp` (Google Cloud KMS) or `azure` (Azure Key Vault and
+	// Managed HSM). A deployment serves those `CMEKD_PROVIDERS` names; another is
+	// `unsupported_provider`.
+	Provider Provider `json:"provider"`
 }
 
 // KeyHealth `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
@@ -1117,6 +1211,9 @@ type OrgRegion struct {
 	// BackupKeyArn The region's backup key; empty when it has none (backups are then wrapped by the data key).
 	BackupKeyArn string `json:"backup_key_arn"`
 
+	// BackupKeyId The region's backup key; empty when it has none.
+	BackupKeyId string `json:"backup_key_id"`
+
 	// CreatedAt RFC 3339, in UTC.
 	//
 	// Example: 2025-01-31T12:00:00Z
@@ -1128,7 +1225,10 @@ type OrgRegion struct {
 	// KeyArn The region's data key; empty for `provider_managed` (the platform's key).
 	KeyArn string `json:"key_arn"`
 
-	// Region An AWS region name.
+	// KeyId The region's data key, of any provider; empty for `provider_managed` (the platform's key).
+	KeyId string `json:"key_id"`
+
+	// Region A region of the organisation's key provider (`us-west-2` for AWS, `us-central1` for Google Cloud, `eastus` for Azure).
 	//
 	// Example: us-west-2
 	Region Region `json:"region"`
@@ -1151,15 +1251,26 @@ type Organization struct {
 	// Example: 2025-01-31T12:00:00Z
 	CreatedAt  Timestamp `json:"created_at"`
 	Encryption struct {
-		// BackupKeyArn The home region's backup key; absent when it has none.
+		// BackupKeyArn For an AWS backup key, `backup_key_id` again.
 		BackupKeyArn *KeyArn `json:"backup_key_arn,omitempty"`
 
-		// KeyArn The linked key; absent for `provider_managed`.
+		// BackupKeyId The home region's backup key; absent when it has none.
+		BackupKeyId *KeyArn `json:"backup_key_id,omitempty"`
+
+		// KeyArn For an AWS key, `key_id` again (its synonym); absent for the other providers and for `provider_managed`.
 		KeyArn *KeyArn `json:"key_arn,omitempty"`
+
+		// KeyId The linked key; absent for `provider_managed`.
+		KeyId *KeyArn `json:"key_id,omitempty"`
 
 		// Mode `customer_managed`: data is encrypted under the organisation's own KMS key.
 		// `provider_managed`: under the platform's key.
 		Mode EncryptionMode `json:"mode"`
+
+		// Provider The key provider: `aws` (AWS KMS), `gcp` (Google Cloud KMS) or `azure` (Azure Key Vault and
+		// Managed HSM). A deployment serves those `CMEKD_PROVIDERS` names; another is
+		// `unsupported_provider`.
+		Provider Provider `json:"provider"`
 
 		// Status `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
 		// (for the platform's own key, in key-status of a provider_managed organisation: the platform's
@@ -1171,7 +1282,7 @@ type Organization struct {
 	Id   OrgId  `json:"id"`
 	Name string `json:"name"`
 
-	// Region An AWS region name.
+	// Region A region of the organisation's key provider (`us-west-2` for AWS, `us-central1` for Google Cloud, `eastus` for Azure).
 	//
 	// Example: us-west-2
 	Region Region `json:"region"`
@@ -1182,24 +1293,41 @@ type Organization struct {
 
 // OrganizationCreate defines model for OrganizationCreate.
 type OrganizationCreate struct {
-	Encryption *struct {
-		// BackupKeyArn An optional second key of the home region that wraps the data keys of backups
-		// (`customer_managed` only); checked, verified and linked for good like the data key.
-		BackupKeyArn *string `json:"backup_key_arn,omitempty"`
-
-		// KeyArn The full key ARN, for `customer_managed`; surrounding whitespace is trimmed.
-		KeyArn *string `json:"key_arn,omitempty"`
-
-		// Mode `customer_managed`: data is encrypted under the organisation's own KMS key.
-		// `provider_managed`: under the platform's key.
-		Mode EncryptionMode `json:"mode"`
-	} `json:"encryption,omitempty"`
-	Name string `json:"name"`
+	Encryption *OrganizationCreateEncryption `json:"encryption,omitempty"`
+	Name       string                        `json:"name"`
 
 	// Region The organisation's home region; a `customer_managed` key must be in it.
 	//
 	// Example: us-west-2
 	Region string `json:"region"`
+}
+
+// OrganizationCreateEncryption defines model for OrganizationCreate.encryption.
+type OrganizationCreateEncryption struct {
+	// BackupKeyArn For AWS, a synonym of `backup_key_id`.
+	BackupKeyArn *string `json:"backup_key_arn,omitempty"`
+
+	// BackupKeyId An optional second key of the home region, of the same provider, that wraps the data
+	// keys of backups (`customer_managed` only); checked, verified and linked for good like the
+	// data key.
+	BackupKeyId *string `json:"backup_key_id,omitempty"`
+
+	// KeyArn For AWS, a synonym of `key_id` (both given must agree, else `invalid_key_id`); for the other providers `key_arn_not_applicable`.
+	KeyArn *string `json:"key_arn,omitempty"`
+
+	// KeyId The key, for `customer_managed`: an AWS key ARN, a Google Cloud CryptoKey name (never a
+	// version: `key_version_not_allowed`) or a versionless Azure key URL. Surrounding
+	// whitespace is trimmed.
+	KeyId *string `json:"key_id,omitempty"`
+
+	// Mode `customer_managed`: data is encrypted under the organisation's own KMS key.
+	// `provider_managed`: under the platform's key.
+	Mode EncryptionMode `json:"mode"`
+
+	// Provider The key provider: `aws` (AWS KMS), `gcp` (Google Cloud KMS) or `azure` (Azure Key Vault and
+	// Managed HSM). A deployment serves those `CMEKD_PROVIDERS` names; another is
+	// `unsupported_provider`.
+	Provider *Provider `json:"provider,omitempty"`
 }
 
 // OrganizationList defines model for OrganizationList.
@@ -1286,6 +1414,11 @@ type ProbeError struct {
 	Message string `json:"message"`
 }
 
+// Provider The key provider: `aws` (AWS KMS), `gcp` (Google Cloud KMS) or `azure` (Azure Key Vault and
+// Managed HSM). A deployment serves those `CMEKD_PROVIDERS` names; another is
+// `unsupported_provider`.
+type Provider string
+
 // Readiness defines model for Readiness.
 type Readiness struct {
 	Status ReadinessStatus `json:"status"`
@@ -1294,19 +1427,26 @@ type Readiness struct {
 // ReadinessStatus defines model for Readiness.Status.
 type ReadinessStatus string
 
-// Region An AWS region name.
+// Region A region of the organisation's key provider (`us-west-2` for AWS, `us-central1` for Google Cloud, `eastus` for Azure).
 //
 // Example: us-west-2
 type Region = string
 
 // RegionCreate defines model for RegionCreate.
 type RegionCreate struct {
-	// BackupKeyArn An optional backup key of the region (it may be the same ARN as the data key).
+	// BackupKeyArn For AWS, a synonym of `backup_key_id`.
 	BackupKeyArn *string `json:"backup_key_arn,omitempty"`
 
-	// KeyArn The region's data key, any key of that region. Omitted: the replica of the multi-region
-	// home key (same `mrk-` id, this region).
+	// BackupKeyId An optional backup key of the region (it may be the same key as the data key).
+	BackupKeyId *string `json:"backup_key_id,omitempty"`
+
+	// KeyArn For AWS, a synonym of `key_id`.
 	KeyArn *string `json:"key_arn,omitempty"`
+
+	// KeyId The region's data key, any key of that region and of the organisation's provider
+	// (`provider_mismatch` otherwise). Omitted: for AWS the replica of the multi-region home key
+	// (same `mrk-` id, this region); for Google Cloud and Azure `key_id_required`.
+	KeyId *string `json:"key_id,omitempty"`
 
 	// Region The region to add.
 	//
@@ -1319,7 +1459,10 @@ type RegionCreate struct {
 // platform's own key, which shows `region`, `purpose` and `status` only: its ARN and its errors
 // are the platform's, never shown to a tenant.
 type RegionKeyStatus struct {
-	// KeyArn A full KMS key ARN, `arn:<partition>:kms:<region>:<account>:key/<key-id>`.
+	// KeyArn A linked key's id: for AWS the full key ARN, `arn:<partition>:kms:<region>:<account>:key/<key-id>`;
+	// for Google Cloud the CryptoKey's name, `projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>`;
+	// for Azure the versionless key URL, `https://<vault>.vault.azure.net/keys/<name>` (or a Managed HSM's).
+	//
 	//
 	// Example: arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
 	KeyArn *KeyArn `json:"key_arn,omitempty"`
@@ -1341,7 +1484,7 @@ type RegionKeyStatus struct {
 	// backups and restores fail and changes no collection's state).
 	Purpose RegionKeyStatusPurpose `json:"purpose"`
 
-	// Region An AWS region name.
+	// Region A region of the organisation's key provider (`us-west-2` for AWS, `us-central1` for Google Cloud, `eastus` for Azure).
 	//
 	// Example: us-west-2
 	Region Region `json:"region"`
@@ -1845,15 +1988,25 @@ type ListAllEventsParams struct {
 
 // GetKeyPolicyParams defines parameters for GetKeyPolicy.
 type GetKeyPolicyParams struct {
-	// KeyArn The full key ARN, `arn:<partition>:kms:<region>:<account>:key/<key-id>`.
-	KeyArn string `form:"key_arn" json:"key_arn"`
+	// Provider The key's provider (default `aws`). For `gcp` and `azure` the answer is the access to grant instead of a key policy (see `format`).
+	Provider *Provider `form:"provider,omitempty" json:"provider,omitempty"`
+
+	// KeyId The key (an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL); for AWS `key_arn` may name it instead.
+	KeyId *string `form:"key_id,omitempty" json:"key_id,omitempty"`
+
+	// KeyArn For AWS, the full key ARN, `arn:<partition>:kms:<region>:<account>:key/<key-id>` (a synonym of `key_id`).
+	KeyArn *string `form:"key_arn,omitempty" json:"key_arn,omitempty"`
 
 	// Template `statement`: the one statement letting the platform use the key. `full`: a complete key
 	// policy (owner account root with `kms:*`, the use statement, and a grants statement for
 	// AWS resources).
 	Template *GetKeyPolicyParamsTemplate `form:"template,omitempty" json:"template,omitempty"`
 
-	// Format `json` answers `application/json`; `terraform` answers HCL as `text/plain`.
+	// Format `json` answers `application/json`; `terraform` answers HCL as `text/plain`; `cli` (Google
+	// Cloud and Azure) answers the `gcloud` or `az` lines that grant the access, as `text/plain`.
+	// For Google Cloud the access is two IAM bindings on the CryptoKey for the platform's service
+	// account (`roles/cloudkms.cryptoKeyEncrypterDecrypter` and `roles/cloudkms.viewer`); for
+	// Azure one role assignment of Key Vault Crypto Service Encryption User at the key's scope.
 	Format *GetKeyPolicyParamsFormat `form:"format,omitempty" json:"format,omitempty"`
 
 	// AdditionalPrincipal More IAM principals (role, user or account root ARNs, or 12-digit account ids) added to the
@@ -4520,12 +4673,40 @@ func NewGetKeyPolicyRequest(server string, params *GetKeyPolicyParams) (*http.Re
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
-		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "key_arn", params.KeyArn, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-			return nil, err
-		} else {
-			for _, qp := range strings.Split(queryFrag, "&") {
-				rawQueryFragments = append(rawQueryFragments, qp)
+		if params.Provider != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "provider", *params.Provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
 			}
+
+		}
+
+		if params.KeyId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "key_id", *params.KeyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.KeyArn != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "key_arn", *params.KeyArn, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
 		}
 
 		if params.Template != nil {
@@ -8262,7 +8443,7 @@ type CheckKeyResponse struct {
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *InvalidRequest
+	JSON422 *Error
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -8322,7 +8503,7 @@ func (r CheckKeyResponse) GetJSON415() *UnsupportedMediaType {
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r CheckKeyResponse) GetJSON422() *InvalidRequest {
+func (r CheckKeyResponse) GetJSON422() *Error {
 	return r.JSON422
 }
 
@@ -17614,7 +17795,7 @@ func ParseCheckKeyResponse(rsp *http.Response) (*CheckKeyResponse, error) {
 		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest InvalidRequest
+		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -38,24 +38,28 @@ var commands = slices.Concat(orgCommands, backupCommands, scopeCommands, webhook
 
 // orgCommands are the rows of organisations, tokens, keys, collections, documents and events.
 var orgCommands = []command{
-	{name: "key-check", args: []string{"ARN"}, summary: "check a key ARN and prove the platform can use the key",
+	{name: "key-check", args: []string{"KEY"}, summary: "check a key (AWS key ARN, Google Cloud CryptoKey, Azure key URL) and prove the platform can use it",
 		help: `Runs every check of the onboarding verification as the platform would (the ARN rules, then
 DescribeKey, GenerateDataKey, Decrypt and Encrypt with the platform's principal) and stores nothing.
 Prints each check with ✓ or ✗, the denied KMS action and advice, then the key-policy statement to
 add. Exits 1 when a check fails.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			region := fs.String("region", "", "the `REGION` the key is to be linked for (default: the ARN's)")
+			prov := fs.String("provider", "", "the key's `PROVIDER`: aws (default), gcp or azure")
 			return func(ctx context.Context, e *env, args []string) error {
-				body := client.KeyCheckRequest{KeyArn: args[0]}
+				body := client.KeyCheckRequest{KeyId: &args[0]}
 				if *region != "" {
 					body.Region = region
+				}
+				if *prov != "" {
+					body.Provider = (*client.Provider)(prov)
 				}
 				r, err := e.api.CheckKeyWithResponse(ctx, body)
 				if err := e.answer(r, err); err != nil {
 					return err
 				}
 				res := r.JSON200
-				e.print(res, []string{res.KeyArn}, func(tw *tabwriter.Writer) {
+				e.print(res, []string{res.KeyId}, func(tw *tabwriter.Writer) {
 					checksTable(tw, res.Checks)
 					tw.Flush()
 					if res.Ok {
@@ -63,13 +67,18 @@ add. Exits 1 when a check fails.`,
 						return
 					}
 					stmt, _ := json.MarshalIndent(res.PolicyStatement, "", "  ")
+					if res.Provider != client.Aws {
+						fmt.Fprintf(e.stdout, "\nGrant the platform this access on %s (cmekctl key-policy --provider %s --format cli %s prints the commands), then check again:\n%s\n",
+							res.KeyId, res.Provider, res.KeyId, stmt)
+						return
+					}
 					what := "this statement"
 					if res.PolicyStatements != nil {
 						// Grant mode (SPEC §12): the use statement and the data grants statement.
 						stmt, _ = json.MarshalIndent(*res.PolicyStatements, "", "  ")
 						what = "these statements"
 					}
-					fmt.Fprintf(e.stdout, "\nAdd %s to the key policy of %s, then check again:\n%s\n", what, res.KeyArn, stmt)
+					fmt.Fprintf(e.stdout, "\nAdd %s to the key policy of %s, then check again:\n%s\n", what, res.KeyId, stmt)
 				})
 				if !res.Ok {
 					return errFailed
@@ -83,12 +92,17 @@ that lets the platform use the key, as JSON or as an aws_kms_key_policy Terrafor
 (--format terraform, which always holds a whole policy: the owner statement and the use statement).`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			template := fs.String("template", "statement", "`statement` (one statement) or full (a whole key policy)")
-			format := fs.String("format", "json", "`json` or terraform")
+			format := fs.String("format", "json", "`json`, terraform or (gcp, azure) cli")
+			prov := fs.String("provider", "", "the key's `PROVIDER`: aws (default), gcp or azure")
 			var principals multi
 			fs.Var(&principals, "principal", "another IAM principal `ARN` to admit (repeatable)")
 			return func(ctx context.Context, e *env, args []string) error {
-				p := &client.GetKeyPolicyParams{KeyArn: args[0],
-					Template: (*client.GetKeyPolicyParamsTemplate)(template), Format: (*client.GetKeyPolicyParamsFormat)(format)}
+				p := &client.GetKeyPolicyParams{KeyId: &args[0], Format: (*client.GetKeyPolicyParamsFormat)(format)}
+				if *prov != "" && *prov != "aws" {
+					p.Provider = (*client.Provider)(prov)
+				} else {
+					p.Template = (*client.GetKeyPolicyParamsTemplate)(template)
+				}
 				if len(principals) > 0 {
 					p.AdditionalPrincipal = (*[]string)(&principals)
 				}
@@ -139,24 +153,31 @@ the request carries an Idempotency-Key.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			name := fs.String("name", "", "the organisation's `NAME` (required, unique)")
 			region := fs.String("region", "", "its `REGION`, e.g. us-west-2 (required)")
-			keyARN := fs.String("key-arn", "", "the customer's key `ARN` (customer_managed); empty: provider_managed")
+			keyARN := fs.String("key-arn", "", "the customer's AWS key `ARN` (customer_managed); empty: provider_managed")
+			keyID := fs.String("key-id", "", "the customer's `KEY` of any provider: an AWS key ARN, a Google Cloud CryptoKey name or an Azure key URL")
+			prov := fs.String("provider", "", "the key's `PROVIDER`: aws (default), gcp or azure")
 			backupARN := fs.String("backup-key-arn", "", "an optional backup key `ARN` of the same region (customer_managed)")
 			return func(ctx context.Context, e *env, _ []string) error {
 				if *name == "" || *region == "" {
 					return errors.New("--name and --region are required")
 				}
 				body := client.OrganizationCreate{Name: *name, Region: *region}
-				if *keyARN != "" {
-					body.Encryption = &struct {
-						BackupKeyArn *string               `json:"backup_key_arn,omitempty"`
-						KeyArn       *string               `json:"key_arn,omitempty"`
-						Mode         client.EncryptionMode `json:"mode"`
-					}{KeyArn: keyARN, Mode: client.CustomerManaged}
+				if *keyARN != "" || *keyID != "" {
+					body.Encryption = &client.OrganizationCreateEncryption{Mode: client.CustomerManaged}
+					if *keyARN != "" {
+						body.Encryption.KeyArn = keyARN
+					}
+					if *keyID != "" {
+						body.Encryption.KeyId = keyID
+					}
+					if *prov != "" {
+						body.Encryption.Provider = (*client.Provider)(prov)
+					}
 					if *backupARN != "" {
 						body.Encryption.BackupKeyArn = backupARN
 					}
 				} else if *backupARN != "" {
-					return errors.New("--backup-key-arn needs --key-arn")
+					return errors.New("--backup-key-arn needs --key-arn or --key-id")
 				}
 				r, err := e.api.CreateOrgWithResponse(ctx, nil, body)
 				if err := e.answer(r, err); err != nil {

@@ -20,11 +20,13 @@ var httpAllowed = []string{
 	"internal/api/",
 	"internal/server/",
 	"internal/kms/",
-	"internal/webhooks/", // delivers over HTTP
-	"internal/console/",  // serves the web console beside the API
-	"internal/testing/",  // test support: starts real servers, checks real HTTP traffic
-	"client/",            // the public Go client of the API
-	"emulator/",          // the cloud emulators, a product of their own
+	"internal/webhooks/",   // delivers over HTTP
+	"internal/console/",    // serves the web console beside the API
+	"internal/testing/",    // test support: starts real servers, checks real HTTP traffic
+	"client/",              // the public Go client of the API
+	"emulator/",            // the cloud emulators, a product of their own
+	"internal/provider/",   // the clouds' SDKs speak HTTP (Azure's transport is cmekd's to set)
+	"internal/tfprovider/", // the Terraform provider, a client of the API
 }
 
 // TestLayering_NetHTTPOnlyAtTheEdges fails when a package outside httpAllowed imports net/http.

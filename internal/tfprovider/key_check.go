@@ -68,7 +68,7 @@ func (d *keyCheck) Read(ctx context.Context, req datasource.ReadRequest, resp *d
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	out, err := d.c.CheckKeyWithResponse(ctx, client.CheckKeyJSONRequestBody{KeyArn: m.KeyARN.ValueString(), Region: m.Region.ValueStringPointer()})
+	out, err := d.c.CheckKeyWithResponse(ctx, client.CheckKeyJSONRequestBody{KeyArn: m.KeyARN.ValueStringPointer(), Region: m.Region.ValueStringPointer()})
 	if unreachable(&resp.Diagnostics, "check the key", err) ||
 		failed(&resp.Diagnostics, "check the key", out.HTTPResponse, out.Body) {
 		return
@@ -91,7 +91,7 @@ func (d *keyCheck) Read(ctx context.Context, req datasource.ReadRequest, resp *d
 	}
 	list, diags := types.ListValue(types.ObjectType{AttrTypes: checkAttrs}, checks)
 	resp.Diagnostics.Append(diags...)
-	m.ID = types.StringValue(r.KeyArn)
+	m.ID = types.StringValue(r.KeyId)
 	m.OK = types.BoolValue(r.Ok)
 	m.Checks = list
 	m.PolicyStatement = types.StringValue(string(raw.PolicyStatement))

@@ -58,7 +58,7 @@ func (d *keyPolicy) Schema(_ context.Context, _ datasource.SchemaRequest, resp *
 func (d *keyPolicy) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m keyPolicyModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	params := client.GetKeyPolicyParams{KeyArn: m.KeyARN.ValueString()}
+	params := client.GetKeyPolicyParams{KeyArn: m.KeyARN.ValueStringPointer()}
 	template := client.GetKeyPolicyParamsTemplate("full")
 	if !m.Template.IsNull() {
 		template = client.GetKeyPolicyParamsTemplate(m.Template.ValueString())

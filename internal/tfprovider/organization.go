@@ -143,11 +143,8 @@ func (r *organization) Create(ctx context.Context, req resource.CreateRequest, r
 
 	body := client.CreateOrgJSONRequestBody{Name: plan.Name.ValueString(), Region: plan.Region.ValueString()}
 	if !plan.KeyARN.IsNull() || !plan.BackupKeyARN.IsNull() {
-		body.Encryption = &struct {
-			BackupKeyArn *string               `json:"backup_key_arn,omitempty"`
-			KeyArn       *string               `json:"key_arn,omitempty"`
-			Mode         client.EncryptionMode `json:"mode"`
-		}{BackupKeyArn: plan.BackupKeyARN.ValueStringPointer(), KeyArn: plan.KeyARN.ValueStringPointer(), Mode: "customer_managed"}
+		body.Encryption = &client.OrganizationCreateEncryption{BackupKeyArn: plan.BackupKeyARN.ValueStringPointer(),
+			KeyArn: plan.KeyARN.ValueStringPointer(), Mode: "customer_managed"}
 	}
 	var created *client.CreateOrgResponse
 	err := untilVerified(ctx, func(ctx context.Context) (*http.Response, []byte, error) {
