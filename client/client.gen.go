@@ -784,6 +784,19 @@ func (e GetKeyPolicyParamsFormat) Valid() bool {
 	}
 }
 
+// AzureRoleAssignment The role assignment an Azure customer makes at the key's scope (Key Vault Crypto Service
+// Encryption User for the platform's service principal); `{subscription-id}` and
+// `{resource-group}` are the vault's, which a key URL does not tell.
+type AzureRoleAssignment struct {
+	// ManagedHsm The Managed HSM whose local role assignments hold it; absent for a vault.
+	ManagedHsm         *string `json:"managedHsm,omitempty"`
+	PrincipalId        string  `json:"principalId"`
+	PrincipalType      string  `json:"principalType"`
+	RoleDefinitionId   string  `json:"roleDefinitionId"`
+	RoleDefinitionName string  `json:"roleDefinitionName"`
+	Scope              string  `json:"scope"`
+}
+
 // Backup defines model for Backup.
 type Backup struct {
 	// CollectionId Example: col_0d7n3b6f1s8h2j4k
@@ -1087,6 +1100,16 @@ type EventList struct {
 // EventType `key.probe_error` is a probe KMS did not answer (or throttled); it changes no state and is
 // recorded once per run of the same error, the key status keeping the latest.
 type EventType string
+
+// GCPBindings The IAM bindings a Google Cloud customer adds on the CryptoKey, exactly enough.
+type GCPBindings struct {
+	Bindings []struct {
+		Members []string `json:"members"`
+
+		// Role Example: roles/cloudkms.cryptoKeyEncrypterDecrypter
+		Role string `json:"role"`
+	} `json:"bindings"`
+}
 
 // Grant A KMS grant cmekd attached to a linked key for its data identity (SPEC §12).
 type Grant struct {
@@ -2378,6 +2401,58 @@ func (t *GetKeyPolicy200JSONResponseBody) FromGetKeyPolicy200JSONResponseBody2(v
 
 // MergeGetKeyPolicy200JSONResponseBody2 performs a merge with any union data inside the GetKeyPolicy200JSONResponseBody, using the provided GetKeyPolicy200JSONResponseBody2
 func (t *GetKeyPolicy200JSONResponseBody) MergeGetKeyPolicy200JSONResponseBody2(v GetKeyPolicy200JSONResponseBody2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGCPBindings returns the union data inside the GetKeyPolicy200JSONResponseBody as a GCPBindings
+func (t GetKeyPolicy200JSONResponseBody) AsGCPBindings() (GCPBindings, error) {
+	var body GCPBindings
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGCPBindings overwrites any union data inside the GetKeyPolicy200JSONResponseBody as the provided GCPBindings
+func (t *GetKeyPolicy200JSONResponseBody) FromGCPBindings(v GCPBindings) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGCPBindings performs a merge with any union data inside the GetKeyPolicy200JSONResponseBody, using the provided GCPBindings
+func (t *GetKeyPolicy200JSONResponseBody) MergeGCPBindings(v GCPBindings) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAzureRoleAssignment returns the union data inside the GetKeyPolicy200JSONResponseBody as a AzureRoleAssignment
+func (t GetKeyPolicy200JSONResponseBody) AsAzureRoleAssignment() (AzureRoleAssignment, error) {
+	var body AzureRoleAssignment
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAzureRoleAssignment overwrites any union data inside the GetKeyPolicy200JSONResponseBody as the provided AzureRoleAssignment
+func (t *GetKeyPolicy200JSONResponseBody) FromAzureRoleAssignment(v AzureRoleAssignment) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAzureRoleAssignment performs a merge with any union data inside the GetKeyPolicy200JSONResponseBody, using the provided AzureRoleAssignment
+func (t *GetKeyPolicy200JSONResponseBody) MergeAzureRoleAssignment(v AzureRoleAssignment) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -138,7 +138,7 @@ func TestUsageErrors_ExitTwoAndSayWhatIsMissing(t *testing.T) {
 		{[]string{"orgs"}, nil, "CMEKD_URL"},
 		{[]string{"orgs"}, map[string]string{"CMEKD_URL": "http://127.0.0.1:1"}, "CMEKD_TOKEN"},
 		{[]string{"collections"}, map[string]string{"CMEKD_URL": "http://127.0.0.1:1", "CMEKD_TOKEN": "x"}, "CMEKD_ORG"},
-		{[]string{"key-check"}, nil, "ARN"},
+		{[]string{"key-check"}, nil, "KEY"},
 		{[]string{"orgs", "-o", "yaml"}, map[string]string{"CMEKD_URL": "http://127.0.0.1:1", "CMEKD_TOKEN": "x"}, "table, json or id"},
 	} {
 		r := cli(t, tc.env, "", tc.args...)

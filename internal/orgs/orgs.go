@@ -170,6 +170,9 @@ func (s *Service) Validate(in CreateInput) (domain.Org, error) {
 	if enc == nil {
 		enc = &EncryptionInput{Mode: domain.ModeProviderManaged}
 	}
+	if _, ok := s.cfg.Providers.Named(enc.Provider); enc.Provider != "" && !ok {
+		return domain.Org{}, s.cfg.Providers.Unsupported(enc.Provider)
+	}
 	if err := s.CheckRegion(in.Region, enc.Provider); err != nil {
 		return domain.Org{}, err
 	}
