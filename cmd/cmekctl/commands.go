@@ -110,7 +110,7 @@ that lets the platform use the key, as JSON or as an aws_kms_key_policy Terrafor
 				if err := e.answer(r, err); err != nil {
 					return err
 				}
-				if *format == "terraform" {
+				if *format == "terraform" || *format == "cli" {
 					_, err := e.stdout.Write(r.Body)
 					return err
 				}

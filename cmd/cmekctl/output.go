@@ -60,13 +60,13 @@ func (e *env) orgs(l client.OrganizationList) {
 		ids[i] = o.Id
 	}
 	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "ID\tNAME\tREGION\tMODE\tKEY\tKEY ARN")
+		fmt.Fprintln(tw, "ID\tNAME\tREGION\tMODE\tKEY\tPROVIDER\tKEY ID")
 		for _, o := range l.Orgs {
-			arn := "-"
-			if o.Encryption.KeyArn != nil {
-				arn = *o.Encryption.KeyArn
+			id := "-"
+			if o.Encryption.KeyId != nil {
+				id = *o.Encryption.KeyId
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Id, o.Name, o.Region, o.Encryption.Mode, o.Encryption.Status, arn)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Id, o.Name, o.Region, o.Encryption.Mode, o.Encryption.Status, o.Encryption.Provider, id)
 		}
 	})
 }
@@ -90,9 +90,9 @@ func (e *env) regions(l client.OrgRegionList) {
 		ids[i] = r.Region
 	}
 	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "REGION\tHOME\tKEY\tKEY ARN\tBACKUP KEY ARN\tSINCE")
+		fmt.Fprintln(tw, "REGION\tHOME\tKEY\tKEY ID\tBACKUP KEY ID\tSINCE")
 		for _, r := range l.Regions {
-			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\t%s\t%s\n", r.Region, r.Home, r.Status, dash(r.KeyArn), dash(r.BackupKeyArn), stamp(r.CreatedAt))
+			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\t%s\t%s\n", r.Region, r.Home, r.Status, dash(r.KeyId), dash(r.BackupKeyId), stamp(r.CreatedAt))
 		}
 	})
 }

@@ -131,7 +131,7 @@ func TestRun_ServesEveryCloudAndKeepsThemInOneStateFile(t *testing.T) {
 	if _, err := az.CreateKey(t.Context(), "k1", azkeys.CreateKeyParameters{Kty: &kty, KeySize: to.Ptr[int32](2048)}, nil); err != nil {
 		t.Fatalf("CreateKey as the vault's administrator: %v", err)
 	}
-	time.Sleep(200 * time.Millisecond) // the companions' saves are written off their callers' paths
+
 	stop()
 
 	stop = startClouds(t, args...)

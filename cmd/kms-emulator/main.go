@@ -74,12 +74,12 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		return fmt.Errorf("-replica-delay must not be negative, got %s", *replicaDelay)
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
-	// A companion cloud's change is kept by the AWS emulator's state file, written off its caller's
+	// A companion cloud's change is kept by the AWS emulator's state file, written on its caller's
 	// path (and only once that emulator exists: restoring the file changes nothing to keep).
 	var saver atomic.Pointer[awsemu.Emulator]
 	companions, err := cl.open(log, func() {
 		if e := saver.Load(); e != nil {
-			go func() { _ = e.Save() }()
+			_ = e.Save() // called outside the cloud's lock; the AWS emulator's is taken, then the cloud's
 		}
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,6 +42,7 @@ const (
 // banner to print once the server has the database and its address.
 type devEnv struct {
 	creds  aws.CredentialsProvider
+	clouds cloudCredentials
 	stop   func()
 	banner func(w io.Writer)
 }
@@ -50,6 +52,8 @@ type devEnv struct {
 type devSaved struct {
 	AdminToken string `json:"admin_token"`
 	KMSAddr    string `json:"kms_addr"`
+	GCPAddr    string `json:"gcp_addr,omitempty"`
+	AzureAddr  string `json:"azure_addr,omitempty"`
 }
 
 // devMode starts the KMS emulator on a loopback port (the one of the last start when it is free),
@@ -74,22 +78,38 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devEnv
 	if err != nil {
 		return nil, fmt.Errorf("dev mode: listen for the KMS emulator: %w", err)
 	}
-	emu, err := awsemu.Open(awsemu.Options{Account: devAccount, Logger: log.With("component", "kms-emulator"),
-		Principals: map[string]string{devPlatformAKID: devPlatformIdentity}, ReplicaDelay: awsemu.DefaultReplicaDelay,
-		StateFile: stateFile})
+	// Google Cloud and Azure are kept in the AWS emulator's state file, with their CA beside it.
+	var saver atomic.Pointer[awsemu.Emulator]
+	clouds, companions, err := newDevClouds(strings.TrimSuffix(stateFile, ".kms-state.json")+".clouds", log, func() {
+		if e := saver.Load(); e != nil {
+			_ = e.Save() // called outside the cloud's lock; the AWS emulator's is taken, then the cloud's
+		}
+	})
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("dev mode: %w", err)
 	}
+	emu, err := awsemu.Open(awsemu.Options{Account: devAccount, Logger: log.With("component", "kms-emulator"),
+		Principals: map[string]string{devPlatformAKID: devPlatformIdentity}, ReplicaDelay: awsemu.DefaultReplicaDelay,
+		StateFile: stateFile, Companions: companions})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("dev mode: %w", err)
+	}
+	saver.Store(emu)
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	env := &devEnv{stop: func() { _ = srv.Close() }, creds: credentials.NewStaticCredentialsProvider(devPlatformAKID, devSecret, "")}
+	env := &devEnv{stop: func() { clouds.stop(); _ = srv.Close() }, creds: credentials.NewStaticCredentialsProvider(devPlatformAKID, devSecret, "")}
 	endpoint := "http://" + ln.Addr().String()
 	customerARN, err := devKeys(ctx, cfg, endpoint)
+	if err == nil {
+		err = clouds.start(ctx, cfg, saved)
+	}
 	if err != nil {
 		env.stop()
-		return nil, err
+		return nil, fmt.Errorf("dev mode: %w", err)
 	}
+	env.clouds = clouds.credentials()
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = config.Secret(saved.AdminToken)
 	}
@@ -104,10 +124,12 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devEnv
 	}
 	token := string(cfg.AdminToken)
 	env.banner = func(w io.Writer) {
-		if token != saved.AdminToken || ln.Addr().String() != saved.KMSAddr {
-			saveDevSaved(savedFile, devSaved{AdminToken: token, KMSAddr: ln.Addr().String()})
+		now := devSaved{AdminToken: token, KMSAddr: ln.Addr().String(), GCPAddr: clouds.gcpAddr, AzureAddr: clouds.azureAddr}
+		if now != saved {
+			saveDevSaved(savedFile, now)
 		}
-		printDevBanner(w, devBanner{endpoint: endpoint, stateFile: stateFile, customerARN: customerARN, token: token, addr: cfg.Addr})
+		printDevBanner(w, devBanner{endpoint: endpoint, stateFile: stateFile, customerARN: customerARN, token: token, addr: cfg.Addr,
+			clouds: clouds.banner(), cloudExports: clouds.exports()})
 	}
 	return env, nil
 }
@@ -166,6 +188,8 @@ func saveDevSaved(path string, s devSaved) {
 // devBanner is what dev mode prints once the server is up.
 type devBanner struct {
 	endpoint, stateFile, customerARN, token, addr string
+	// clouds and cloudExports are what dev mode prints of Google Cloud and Azure.
+	clouds, cloudExports string
 }
 
 // printDevBanner prints where things are, what to try, and last the exports to paste.
@@ -189,14 +213,14 @@ Then, for example (make build puts cmekctl in bin/; the README walks through it)
 
 Drive the key as its owner with the AWS CLI (the owner's access key, any secret):
   AWS_ACCESS_KEY_ID=$CMEKD_DEV_OWNER_ACCESS_KEY AWS_SECRET_ACCESS_KEY=x aws --endpoint-url "$CMEKD_DEV_KMS" --region %s kms disable-key --key-id "$CMEKD_KEY_ARN"
-
+%s
 Export these in the shell you run cmekctl in:
-  export CMEKD_URL=http://127.0.0.1:%s
+%s  export CMEKD_URL=http://127.0.0.1:%s
   export CMEKD_TOKEN=%s
   export CMEKD_KEY_ARN=%s
   export CMEKD_DEV_KMS=%s CMEKD_DEV_OWNER_ACCESS_KEY=%s
 
-`, b.endpoint, b.stateFile, b.customerARN, devPlatformIdentity, orgName, devRegion, devRegion,
+`, b.endpoint, b.stateFile, b.customerARN, devPlatformIdentity, orgName, devRegion, devRegion, b.clouds, b.cloudExports,
 		port, b.token, b.customerARN, b.endpoint, devCustomerAKID)
 }
 

@@ -13,8 +13,15 @@ import (
 	"github.com/cmekd/cmekd/internal/provider/gcp"
 )
 
+// cloudCredentials are the platform's credentials for the clouds other than AWS when they do not
+// come from the environment (dev mode's).
+type cloudCredentials struct {
+	gcpFile string
+	azure   *azure.ClientSecret
+}
+
 // cloudProviders are the providers other than AWS that cfg serves, and how to close them.
-func cloudProviders(ctx context.Context, cfg config.Config) ([]provider.Provider, func(), error) {
+func cloudProviders(ctx context.Context, cfg config.Config, creds cloudCredentials) ([]provider.Provider, func(), error) {
 	var out []provider.Provider
 	var closers []func()
 	closeAll := func() {
@@ -27,7 +34,7 @@ func cloudProviders(ctx context.Context, cfg config.Config) ([]provider.Provider
 		return nil, nil, err
 	}
 	if slices.Contains(cfg.Providers, provider.GCP) {
-		p, err := gcpProvider(ctx, cfg, roots)
+		p, err := gcpProvider(ctx, cfg, roots, creds.gcpFile)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -36,7 +43,7 @@ func cloudProviders(ctx context.Context, cfg config.Config) ([]provider.Provider
 	}
 	if slices.Contains(cfg.Providers, provider.Azure) {
 		p, err := azure.New(azure.Config{Endpoint: cfg.AzureEndpoint, RootCAs: roots, Principal: cfg.AzurePrincipal,
-			Regions: cfg.AzureRegions, Timeout: cfg.KMSTimeout})
+			Regions: cfg.AzureRegions, Timeout: cfg.KMSTimeout, ClientSecret: creds.azure})
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("configuration: azure: %w", err)
@@ -63,8 +70,8 @@ func rootCAs(file string) (*x509.CertPool, error) {
 }
 
 // gcpProvider is Google Cloud KMS as cfg configures it, with Application Default Credentials.
-func gcpProvider(ctx context.Context, cfg config.Config, roots *x509.CertPool) (*gcp.Provider, error) {
-	p, err := gcp.New(ctx, gcp.Config{Endpoint: cfg.GCPKMSEndpoint, RootCAs: roots, Principal: cfg.GCPPrincipal,
+func gcpProvider(ctx context.Context, cfg config.Config, roots *x509.CertPool, credentialsFile string) (*gcp.Provider, error) {
+	p, err := gcp.New(ctx, gcp.Config{Endpoint: cfg.GCPKMSEndpoint, RootCAs: roots, Principal: cfg.GCPPrincipal, CredentialsFile: credentialsFile,
 		Regions: cfg.GCPRegions, Timeout: cfg.KMSTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: gcp: %w", err)

@@ -148,7 +148,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	}
 	verifier := verify.New(kmsClient, rules, verifyOpts)
 	// Every key is reached through the provider set, which routes each call by the key id's cloud.
-	clouds, closeClouds, err := cloudProviders(ctx, cfg)
+	var cloudCreds cloudCredentials
+	if dev != nil {
+		cloudCreds = dev.clouds
+	}
+	clouds, closeClouds, err := cloudProviders(ctx, cfg, cloudCreds)
 	if err != nil {
 		return nil, err
 	}

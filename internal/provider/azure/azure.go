@@ -35,6 +35,9 @@ type Config struct {
 	// Credential is the platform's identity; nil means azidentity's environment credential
 	// (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET) over the same transport.
 	Credential azcore.TokenCredential
+	// ClientSecret, when Credential is nil, is a service principal's secret used over the provider's
+	// own transport (dev mode's); nil means the environment credential.
+	ClientSecret *ClientSecret
 	// Principal is CMEKD_AZURE_PRINCIPAL: the object id of the platform's service principal, to which
 	// customers assign the role.
 	Principal string
@@ -67,6 +70,11 @@ type Provider struct {
 
 var _ provider.Provider = (*Provider)(nil)
 
+// ClientSecret is a service principal's client credentials.
+type ClientSecret struct {
+	TenantID, ClientID, Secret string
+}
+
 // New returns the provider, or an error naming the setting that is missing or wrong.
 func New(cfg Config) (*Provider, error) {
 	if strings.TrimSpace(cfg.Principal) == "" {
@@ -93,6 +101,15 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	if p.cred == nil && cfg.ClientSecret != nil {
+		cs := cfg.ClientSecret
+		cred, err := azidentity.NewClientSecretCredential(cs.TenantID, cs.ClientID, cs.Secret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: p.options()})
+		if err != nil {
+			return nil, fmt.Errorf("azure: client secret credential: %w", err)
+		}
+		p.cred = cred
 	}
 	if p.cred == nil {
 		cred, err := azidentity.NewEnvironmentCredential(&azidentity.EnvironmentCredentialOptions{ClientOptions: p.options()})
