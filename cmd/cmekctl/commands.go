@@ -604,13 +604,6 @@ func noFlags(fn func(context.Context, *env, []string) error) func(*flag.FlagSet)
 	return func(*flag.FlagSet) func(context.Context, *env, []string) error { return fn }
 }
 
-// answer turns a generated call's outcome into an error: the transport's, or the API's error body.
-// Every generated response holds the HTTP response and its body in fields of the same names.
-func answer[R interface{ StatusCode() int }](r R, err error) error {
-	_, err = body(r, err)
-	return err
-}
-
 // body is the answer's body, or the error it was.
 func body[R interface{ StatusCode() int }](r R, err error) ([]byte, error) {
 	if err != nil {

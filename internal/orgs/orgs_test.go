@@ -23,8 +23,6 @@ import (
 
 var admin = domain.Principal{Role: domain.RoleAdmin}
 
-const adminToken = "admin-token-for-tests"
-
 type fixture struct {
 	st  *store.Store
 	env *kmstest.Env
