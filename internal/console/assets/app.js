@@ -189,7 +189,15 @@ function checksTable(checks) {
     c.ok ? h('span', { class: 'ok' }, '✓', h('span', { class: 'visually-hidden' }, ' passed'))
       : c.code === 'skipped' ? h('span', { class: 'hint' }, '–', h('span', { class: 'visually-hidden' }, ' not run'))
         : h('span', { class: 'bad' }, '✗', h('span', { class: 'visually-hidden' }, ' failed')),
-    c.name, c.code || '—', c.action || '—', h('span', { class: 'wrap' }, c.message || '—')]));
+    c.name, c.code || '—', c.action || '—', advice(c.message)]));
+}
+
+// advice is a check's message, its fix in the customer's own CLI (after the last ': ') set as code.
+function advice(msg) {
+  if (!msg) return '—';
+  const m = msg.match(/^([\s\S]*?:\s)((?:gcloud|az|aws|cmekctl) [\s\S]*)$/);
+  if (!m) return h('span', { class: 'wrap' }, msg);
+  return h('span', { class: 'wrap' }, m[1], h('code', { class: 'cmd' }, m[2]));
 }
 
 // regionOf is the region a key names: an AWS ARN's, a Google Cloud key's location. An Azure key
