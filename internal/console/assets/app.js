@@ -454,7 +454,7 @@ async function org(id) {
       h('h2', { id: 'key-health' }, 'Key health'),
       table('Key health per region and purpose', ['Region', 'Purpose', 'Status', 'Last probe', 'Last OK', 'Unavailable since', 'Last error'], keyRows),
       h('div', { class: 'row' }, act('Check key now', () => call('POST', base + '/key-status/probe'), { class: 'secondary', id: 'probe' }),
-        h('span', { class: 'hint' }, 'after the customer fixed the key policy or re-enabled the key'))),
+        h('span', { class: 'hint' }, 'after the customer fixed the key\'s access or re-enabled the key'))),
     h('section', { 'aria-labelledby': 'collections' },
       h('h2', { id: 'collections' }, 'Collections'),
       colRows.length ? table('Collections', ['Name', 'ID', 'State', 'Reason', 'Since', 'Action'], colRows) : h('p', {}, 'No collections yet.'),
