@@ -52,6 +52,9 @@ type page struct {
 	dir   string
 	width int
 	shots int
+	// prefix starts the screenshots' file names, so that tests sharing $CMEKD_SCREENSHOTS_DIR keep
+	// apart.
+	prefix string
 }
 
 func openBrowser(t *testing.T, width, height int) *page {
@@ -110,7 +113,7 @@ func (p *page) shot(name string) {
 		p.t.Fatalf("screenshot %s: %v", name, err)
 	}
 	p.shots++
-	file := filepath.Join(p.dir, fmt.Sprintf("%dpx-%02d-%s.png", p.width, p.shots, name))
+	file := filepath.Join(p.dir, fmt.Sprintf("%s%dpx-%02d-%s.png", p.prefix, p.width, p.shots, name))
 	if err := os.WriteFile(file, png, 0o644); err != nil {
 		p.t.Fatal(err)
 	}
@@ -186,9 +189,9 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 				waitText("h1", "Organisations"))
 			p.shot("organisations")
 
-			p.run("open the wizard", chromedp.Click(chromedp.CSS(`nav a[href="#/onboard"]`)), chromedp.WaitVisible(chromedp.ID("key-arn")))
+			p.run("open the wizard", chromedp.Click(chromedp.CSS(`nav a[href="#/onboard"]`)), chromedp.WaitVisible(chromedp.ID("key-id")))
 			p.run("check a key that does not admit the platform",
-				chromedp.SendKeys(chromedp.ID("key-arn"), keyARN+kb.Enter),
+				chromedp.SendKeys(chromedp.ID("key-id"), keyARN+kb.Enter),
 				waitText("#checks-failed", "describe_key (kms:DescribeKey denied)"),
 				waitText("#results table", "access_denied"),
 				waitText("#policy", `"Sid"`))
@@ -226,7 +229,8 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 			p.shot("wizard-check-passed")
 			p.run("create the organisation",
 				chromedp.SendKeys(chromedp.ID("org-name"), "Acme"+kb.Enter),
-				waitText("h1", "Acme"), waitText("main", "customer_managed"))
+				waitText("h1", "Acme"), waitText("main", "customer_managed"),
+				waitText("#org-provider", "AWS KMS"), waitText("#org-key-id", keyARN))
 			p.run("create a collection",
 				chromedp.SendKeys(chromedp.ID("collection-name"), "events"+kb.Enter),
 				waitText("section[aria-labelledby=collections] table", "active"))

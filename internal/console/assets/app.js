@@ -145,92 +145,206 @@ function signIn() {
 
 async function orgs() {
   const l = await call('GET', '/v1/orgs?limit=500');
-  const rows = l.orgs.map((o) => [h('a', { href: '#/orgs/' + o.id }, o.name), o.region, o.encryption.mode, badge(o.encryption.status)]);
+  const rows = l.orgs.map((o) => [h('a', { href: '#/orgs/' + o.id }, o.name), o.region, o.encryption.mode,
+    o.encryption.mode === 'provider_managed' ? 'the platform\'s key' : providerName(o.encryption.provider),
+    h('span', { class: 'arn' }, o.encryption.key_id || o.encryption.key_arn || '—'), badge(o.encryption.status)]);
   page('Organisations',
     h('p', {}, h('a', { href: '#/onboard' }, 'New organisation'), ' — link a customer\'s KMS key, checked live.'),
-    rows.length ? table('Organisations', ['Name', 'Region', 'Encryption', 'Key'], rows) : h('p', {}, 'No organisations yet.'));
+    rows.length ? table('Organisations', ['Name', 'Region', 'Encryption', 'Provider', 'Key id', 'Key'], rows) : h('p', {}, 'No organisations yet.'));
 }
 
 // ---- onboarding wizard ----
+
+// PROVIDERS are the key providers the wizard offers, in its order. The API has no route that tells
+// which of them a deployment serves, so all three are offered and the server's unsupported_provider
+// answer is shown as it comes.
+const PROVIDERS = {
+  aws: {
+    name: 'AWS KMS', short: 'AWS', keyLabel: 'Key ARN', keyName: 'key ARN',
+    placeholder: 'arn:aws:kms:<region>:<account>:key/<id>',
+    hint: 'The full key ARN: arn:aws:kms:<region>:<account>:key/<key-id>. Aliases are not accepted.',
+    region: 'us-west-2', formats: ['json', 'terraform'], toGrant: 'Add this to the key policy, then check again', granted: 'The key policy, for your records',
+  },
+  gcp: {
+    name: 'Google Cloud KMS', short: 'Google Cloud', keyLabel: 'CryptoKey name', keyName: 'CryptoKey name',
+    placeholder: 'projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>',
+    hint: 'The CryptoKey\'s resource name: projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key> — the key, not one of its versions, so that rotation is followed.',
+    region: 'us-central1', formats: ['json', 'terraform', 'cli'], toGrant: 'Add these IAM bindings to the key, then check again', granted: 'The IAM bindings, for your records',
+  },
+  azure: {
+    name: 'Azure Key Vault', short: 'Azure', keyLabel: 'Key identifier', keyName: 'key identifier',
+    placeholder: 'https://<vault>.vault.azure.net/keys/<name>',
+    hint: 'The versionless key URL: https://<vault>.vault.azure.net/keys/<name> (a Managed HSM key: https://<hsm>.managedhsm.azure.net/keys/<name>), so that rotation is followed.',
+    region: 'eastus', formats: ['json', 'terraform', 'cli'], toGrant: 'Make this role assignment on the key, then check again', granted: 'The role assignment, for your records',
+  },
+};
+const FORMAT_NAMES = { json: 'JSON', terraform: 'Terraform', cli: 'CLI' };
+
+function providerName(p) {
+  return (PROVIDERS[p] && PROVIDERS[p].name) || p || '—';
+}
 
 function checksTable(checks) {
   return table('Key checks', ['Result', 'Check', 'Code', 'Denied action', 'Advice'], checks.map((c) => [
     c.ok ? h('span', { class: 'ok' }, '✓', h('span', { class: 'visually-hidden' }, ' passed'))
       : c.code === 'skipped' ? h('span', { class: 'hint' }, '–', h('span', { class: 'visually-hidden' }, ' not run'))
         : h('span', { class: 'bad' }, '✗', h('span', { class: 'visually-hidden' }, ' failed')),
-    c.name, c.code || '—', c.action || '—', h('span', { class: 'wrap' }, c.message || '—')]));
+    c.name, c.code || '—', c.action || '—', advice(c.message)]));
 }
 
-function regionOf(arn) {
-  const parts = arn.trim().split(':');
-  return parts.length > 3 ? parts[3] : '';
+// advice is a check's message, its fix in the customer's own CLI (after the last ': ') set as code.
+function advice(msg) {
+  if (!msg) return '—';
+  const m = msg.match(/^([\s\S]*?:\s)((?:gcloud|az|aws|cmekctl) [\s\S]*)$/);
+  if (!m) return h('span', { class: 'wrap' }, msg);
+  return h('span', { class: 'wrap' }, m[1], h('code', { class: 'cmd' }, m[2]));
 }
 
-// policyPanel shows the policy for keyARN as JSON or Terraform, with a copy button.
-function policyPanel(keyARN) {
-  const pre = h('pre', { id: 'policy', tabindex: '0', 'aria-label': 'Key policy' });
+// regionOf is the region a key names: an AWS ARN's, a Google Cloud key's location. An Azure key
+// URL does not tell its region.
+function regionOf(provider, keyID) {
+  const id = keyID.trim();
+  if (provider === 'aws') {
+    const parts = id.split(':');
+    return parts.length > 3 ? parts[3] : '';
+  }
+  if (provider === 'gcp') {
+    const m = id.match(/\/locations\/([^/]+)\//);
+    return m ? m[1] : '';
+  }
+  return '';
+}
+
+// accessNote says what to do with the access shown in format.
+function accessNote(provider, format) {
+  const notes = {
+    aws: {
+      json: 'Add this statement beside the statements already in the key policy.',
+      terraform: 'An aws_kms_key_policy resource replaces the whole policy, so it holds the key owner\'s statement too.',
+    },
+    gcp: {
+      json: 'Add these bindings to the CryptoKey\'s IAM policy, beside the bindings it has.',
+      terraform: 'Each google_kms_crypto_key_iam_member adds one member to one role and leaves the key\'s other bindings alone.',
+      cli: 'Run these as an administrator of the key (roles/cloudkms.admin).',
+    },
+    azure: {
+      json: 'The role assignment to make at the key\'s scope; {subscription-id} and {resource-group} are the vault\'s.',
+      terraform: 'An azurerm_role_assignment at the key\'s scope; {subscription-id} and {resource-group} are the vault\'s.',
+      cli: 'Run this as someone who may assign roles on the vault (Owner or User Access Administrator); {subscription-id} and {resource-group} are the vault\'s.',
+    },
+  };
+  return notes[provider][format];
+}
+
+// accessPanel shows the access the platform needs on keyID — the key-policy statement of an AWS
+// key, the IAM bindings of a Google Cloud key, the role assignment of an Azure key — in each of
+// the provider's formats, with a copy button.
+function accessPanel(provider, keyID) {
+  const formats = PROVIDERS[provider].formats;
+  const pre = h('pre', { id: 'policy', tabindex: '0', role: 'tabpanel' });
   const note = h('p', { class: 'hint', id: 'policy-note' });
-  const tabs = ['json', 'terraform'].map((f) => h('button', { type: 'button', role: 'tab', id: 'tab-' + f,
+  let shown = formats[0];
+  let seq = 0;
+  const tabs = formats.map((f, i) => h('button', { type: 'button', role: 'tab', id: 'tab-' + f,
     'aria-controls': 'policy', 'aria-selected': 'false', tabindex: '-1', onclick: () => show(f),
     onkeydown: (ev) => {
-      if (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft') {
-        const next = f === 'json' ? 'terraform' : 'json';
-        show(next);
-        document.getElementById('tab-' + next).focus();
-      }
-    } }, f === 'json' ? 'JSON' : 'Terraform'));
-  async function show(format) {
-    for (const t of tabs) {
-      const on = t.id === 'tab-' + format;
-      t.setAttribute('aria-selected', String(on));
-      t.tabIndex = on ? 0 : -1;
-    }
-    note.textContent = format === 'json'
-      ? 'Add this statement beside the statements already in the key policy.'
-      : 'An aws_kms_key_policy resource replaces the whole policy, so it holds the key owner\'s statement too.';
-    pre.textContent = 'Loading…';
-    try {
-      const q = '/v1/key-policy?format=' + format + '&key_arn=' + encodeURIComponent(keyARN);
-      const p = await call('GET', q);
-      pre.textContent = typeof p === 'string' ? p : JSON.stringify(p, null, 2);
-    } catch (e) {
-      pre.replaceChildren(errorBox(e));
-    }
-  }
-  const copy = button('Copy policy', async () => {
+      const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: formats.length - 1 }[ev.key];
+      if (to === undefined) return;
+      ev.preventDefault();
+      const next = formats[(to + formats.length) % formats.length];
+      show(next);
+      document.getElementById('tab-' + next).focus();
+    } }, FORMAT_NAMES[f]));
+  const copy = button('Copy', async () => {
     try {
       await navigator.clipboard.writeText(pre.textContent);
-      announce('Policy copied');
+      announce(FORMAT_NAMES[shown] + ' copied');
     } catch (_) {
       const r = document.createRange();
       r.selectNodeContents(pre);
       getSelection().removeAllRanges();
       getSelection().addRange(r);
-      announce('Policy selected: press Ctrl+C to copy');
+      announce(FORMAT_NAMES[shown] + ' selected: press Ctrl+C to copy');
     }
-  }, { class: 'secondary' });
-  show('json');
-  return h('div', {}, h('div', { role: 'tablist', 'aria-label': 'Policy format' }, tabs), note, pre, h('div', { class: 'row' }, copy));
+  }, { class: 'secondary', id: 'copy-policy' });
+  async function show(format) {
+    shown = format;
+    const mine = ++seq;
+    for (const t of tabs) {
+      const on = t.id === 'tab-' + format;
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+    }
+    pre.setAttribute('aria-labelledby', 'tab-' + format);
+    note.textContent = accessNote(provider, format);
+    copy.textContent = provider === 'aws' ? 'Copy policy' : format === 'cli' ? 'Copy commands' : 'Copy ' + FORMAT_NAMES[format];
+    pre.textContent = 'Loading…';
+    try {
+      const q = new URLSearchParams({ provider, key_id: keyID, format });
+      const p = await call('GET', '/v1/key-policy?' + q);
+      if (mine === seq) pre.textContent = typeof p === 'string' ? p : JSON.stringify(p, null, 2);
+    } catch (e) {
+      if (mine === seq) pre.replaceChildren(errorBox(e));
+    }
+  }
+  show(shown);
+  return h('div', { class: 'access' },
+    h('div', { role: 'tablist', 'aria-label': provider === 'aws' ? 'Policy format' : 'Access format' }, tabs),
+    note, pre, h('div', { class: 'row' }, copy));
+}
+
+// providerError is an error box for the key check, adding to unsupported_provider the providers
+// the server says it serves.
+function providerError(e) {
+  const box = errorBox(e);
+  if (e.code === 'unsupported_provider' && Array.isArray(e.details.providers)) {
+    box.append(h('p', { class: 'hint', id: 'served-providers' },
+      'This deployment serves ' + e.details.providers.map(providerName).join(', ') +
+      '. Choose one of those, or have the operator add the provider to CMEKD_PROVIDERS.'));
+  }
+  return box;
 }
 
 function onboard() {
-  const arn = h('input', { id: 'key-arn', name: 'key_arn', autocomplete: 'off', spellcheck: 'false', required: true,
-    'aria-describedby': 'key-arn-hint' });
+  let provider = 'aws';
+  const keyInput = h('input', { id: 'key-id', name: 'key_id', autocomplete: 'off', spellcheck: 'false', required: true,
+    'aria-describedby': 'key-id-hint' });
+  const keyLabel = h('label', { for: 'key-id', id: 'key-id-label' });
+  const keyHint = h('p', { class: 'hint', id: 'key-id-hint' });
+  const intro = h('p', { id: 'wizard-intro' });
   const results = h('div', { id: 'results', 'aria-live': 'polite' });
   const checkBtn = h('button', { type: 'submit' }, 'Check key');
+  const choices = Object.entries(PROVIDERS).map(([p, d]) => {
+    const radio = h('input', { type: 'radio', name: 'provider', id: 'provider-' + p, value: p, checked: p === provider,
+      onchange: () => { if (radio.checked) choose(p); } });
+    return h('label', { class: 'choice', for: 'provider-' + p }, radio,
+      h('span', {}, d.name, h('span', { class: 'choice-hint' }, d.keyName)));
+  });
+  function choose(p) {
+    provider = p;
+    const d = PROVIDERS[p];
+    keyLabel.textContent = d.keyLabel;
+    keyInput.placeholder = d.placeholder;
+    keyHint.textContent = d.hint;
+    intro.textContent = 'Paste the customer\'s ' + d.name + ' ' + d.keyName + '. Every check runs live against ' + d.short +
+      ' as the platform; nothing is stored until you create the organisation.';
+    results.replaceChildren();
+  }
   async function check() {
-    const keyARN = arn.value.trim();
+    const p = provider;
+    const keyID = keyInput.value.trim();
     results.replaceChildren(h('p', {}, 'Checking…'));
     let res;
     try {
-      res = await call('POST', '/v1/key-checks', { key_arn: keyARN });
+      res = await call('POST', '/v1/key-checks', { provider: p, key_id: keyID });
     } catch (e) {
-      results.replaceChildren(errorBox(e));
+      results.replaceChildren(providerError(e));
+      announce('The key check was refused: ' + e.message);
       return;
     }
     const failed = res.checks.filter((c) => !c.ok && c.code !== 'skipped');
     const again = button('Check again', (ev) => busy(ev.currentTarget, check), { class: 'secondary', id: 'check-again' });
-    const parts = [h('h2', {}, 'Checks'), checksTable(res.checks)];
+    const parts = [h('h2', {}, 'Checks of the ' + providerName(p) + ' key'), checksTable(res.checks)];
     if (res.ok) {
       parts.push(h('p', { class: 'ok', id: 'checks-ok' }, 'Every check passed: the platform can use this key.'));
     } else {
@@ -239,26 +353,26 @@ function onboard() {
         failed.map((c) => c.name + (c.action ? ' (' + c.action + ' denied)' : '')).join(', ') + '.'));
     }
     if (res.checks[0] && res.checks[0].ok) {
-      parts.push(h('h2', {}, res.ok ? 'The key policy, for your records' : 'Add this to the key policy, then check again'),
-        policyPanel(keyARN));
+      parts.push(h('h2', {}, res.ok ? PROVIDERS[p].granted : PROVIDERS[p].toGrant), accessPanel(p, res.key_id || keyID));
     }
     parts.push(h('div', { class: 'row' }, again));
-    if (res.ok) parts.push(createForm(keyARN));
+    if (res.ok) parts.push(createForm(p, res.key_id || keyID));
     results.replaceChildren(...parts);
     announce(res.ok ? 'Every check passed' : failed.length + ' checks failed');
   }
   const form = h('form', { class: 'stack', onsubmit: (ev) => { ev.preventDefault(); busy(checkBtn, check); } },
-    h('div', {}, h('label', { for: 'key-arn' }, 'Key ARN'), arn,
-      h('p', { class: 'hint', id: 'key-arn-hint' }, 'The full key ARN: arn:aws:kms:<region>:<account>:key/<key-id>. Aliases are not accepted.')),
+    h('fieldset', { class: 'providers' }, h('legend', {}, 'Key provider'), h('div', { class: 'choices' }, choices)),
+    h('div', {}, keyLabel, keyInput, keyHint),
     h('div', {}, checkBtn));
-  page('New organisation',
-    h('p', {}, 'Paste the customer\'s KMS key ARN. Every check runs live against KMS as the platform; nothing is stored until you create the organisation.'),
-    form, results);
+  choose(provider);
+  page('New organisation', intro, form, results);
 }
 
-function createForm(keyARN) {
+function createForm(provider, keyID) {
+  const d = PROVIDERS[provider];
   const name = h('input', { id: 'org-name', name: 'name', required: true, autocomplete: 'organization' });
-  const region = h('input', { id: 'org-region', name: 'region', required: true, value: regionOf(keyARN) });
+  const region = h('input', { id: 'org-region', name: 'region', required: true, autocomplete: 'off', spellcheck: 'false',
+    value: regionOf(provider, keyID), placeholder: d.region, 'aria-describedby': 'org-region-hint' });
   const err = h('div');
   const submit = h('button', { type: 'submit' }, 'Create organisation');
   return h('form', { class: 'stack', onsubmit: (ev) => {
@@ -267,18 +381,22 @@ function createForm(keyARN) {
       err.replaceChildren();
       try {
         const o = await call('POST', '/v1/orgs', { name: name.value.trim(), region: region.value.trim(),
-          encryption: { mode: 'customer_managed', key_arn: keyARN } });
+          encryption: { mode: 'customer_managed', provider, key_id: keyID } });
         announce('Organisation created');
         go('#/orgs/' + o.id);
       } catch (e) {
-        err.replaceChildren(errorBox(e));
+        err.replaceChildren(providerError(e));
       }
     });
   } },
   h('h2', {}, 'Create the organisation'),
   h('p', { class: 'hint' }, 'The key link is permanent: an organisation never changes its key.'),
+  h('dl', { class: 'facts' }, h('dt', {}, 'Provider'), h('dd', {}, d.name), h('dt', {}, d.keyLabel), h('dd', { class: 'arn' }, keyID)),
   h('div', {}, h('label', { for: 'org-name' }, 'Organisation name'), name),
-  h('div', {}, h('label', { for: 'org-region' }, 'Region'), region),
+  h('div', {}, h('label', { for: 'org-region' }, 'Region'), region,
+    h('p', { class: 'hint', id: 'org-region-hint' }, provider === 'azure'
+      ? 'The vault\'s Azure region, e.g. eastus: a key URL does not tell it, so it is yours to give.'
+      : 'A ' + d.short + ' region this deployment serves, e.g. ' + d.region + '; the key must be in it.')),
   h('div', {}, submit), err);
 }
 
@@ -327,14 +445,16 @@ async function org(id) {
       h('dt', {}, 'ID'), h('dd', {}, o.id),
       h('dt', {}, 'Region'), h('dd', {}, o.region),
       h('dt', {}, 'Encryption'), h('dd', {}, o.encryption.mode),
-      h('dt', {}, 'Key ARN'), h('dd', { class: 'arn' }, o.encryption.key_arn || 'the platform\'s own key'),
+      h('dt', {}, 'Provider'), h('dd', { id: 'org-provider' }, o.encryption.mode === 'provider_managed' ? 'the platform\'s own key' : providerName(o.encryption.provider)),
+      h('dt', {}, 'Key id'), h('dd', { class: 'arn', id: 'org-key-id' }, o.encryption.key_id || o.encryption.key_arn || 'the platform\'s own key'),
+      o.encryption.backup_key_id ? [h('dt', {}, 'Backup key id'), h('dd', { class: 'arn' }, o.encryption.backup_key_id)] : null,
       h('dt', {}, 'Key'), h('dd', {}, badge(o.encryption.status))),
     msg,
     h('section', { 'aria-labelledby': 'key-health' },
       h('h2', { id: 'key-health' }, 'Key health'),
       table('Key health per region and purpose', ['Region', 'Purpose', 'Status', 'Last probe', 'Last OK', 'Unavailable since', 'Last error'], keyRows),
       h('div', { class: 'row' }, act('Check key now', () => call('POST', base + '/key-status/probe'), { class: 'secondary', id: 'probe' }),
-        h('span', { class: 'hint' }, 'after the customer fixed the key policy or re-enabled the key'))),
+        h('span', { class: 'hint' }, 'after the customer fixed the key\'s access or re-enabled the key'))),
     h('section', { 'aria-labelledby': 'collections' },
       h('h2', { id: 'collections' }, 'Collections'),
       colRows.length ? table('Collections', ['Name', 'ID', 'State', 'Reason', 'Since', 'Action'], colRows) : h('p', {}, 'No collections yet.'),
