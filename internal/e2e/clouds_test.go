@@ -208,6 +208,18 @@ func TestAzure_KeyLife(t *testing.T) {
 			body: map[string]any{"name": "Refused " + c.code, "region": "eastus", "encryption": c.enc}})
 	}
 
+	// An expired key halts the organisation as the customer's doing; a later expiry brings it back.
+	org1 := e.orgOfKey(key)
+	col1 := e.collection(org1, "expiring", true)["id"].(string)
+	a.SetExpiry(t, "data", time.Now().Add(-time.Minute))
+	e.probe(org1)
+	if c := e.waitState(org1, col1, "ingest_halted"); c["state_reason"] != "key_expired" {
+		t.Errorf("halted for %v, want key_expired", c["state_reason"])
+	}
+	a.SetExpiry(t, "data", time.Time{})
+	e.probe(org1)
+	e.waitState(org1, col1, "active")
+
 	// Soft delete halts the organisation; recovering the key brings it back.
 	other := a.Key(t, "doomed")
 	a.Assign(t, e.access(cloudKey{provider: "azure", id: other}))
@@ -223,4 +235,14 @@ func TestAzure_KeyLife(t *testing.T) {
 	a.Recover(t, "doomed")
 	e.probe(org)
 	e.waitState(org, col, "active")
+}
+
+// orgOfKey is the organisation linked to key.
+func (e *env) orgOfKey(key string) string {
+	e.t.Helper()
+	var org string
+	if err := e.db.QueryRow(e.t.Context(), `SELECT org_id FROM key_links WHERE key_arn = $1 LIMIT 1`, key).Scan(&org); err != nil {
+		e.t.Fatal(err)
+	}
+	return org
 }

@@ -309,6 +309,18 @@ func (a *Azure) SetEnabled(t testing.TB, name string, enabled bool) {
 	}
 }
 
+// SetExpiry sets when a key expires (the zero time: a day from now, as good as never for a test).
+func (a *Azure) SetExpiry(t testing.TB, name string, exp time.Time) {
+	t.Helper()
+	if exp.IsZero() {
+		exp = time.Now().Add(24 * time.Hour)
+	}
+	_, err := a.Keys.UpdateKey(context.Background(), name, "", azkeys.UpdateKeyParameters{KeyAttributes: &azkeys.KeyAttributes{Expires: &exp}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Rotate makes a new version of a key.
 func (a *Azure) Rotate(t testing.TB, name string) {
 	t.Helper()
