@@ -365,6 +365,7 @@ const (
 	EventTypeCollectionResumed       EventType = "collection.resumed"
 	EventTypeGrantCreated            EventType = "grant.created"
 	EventTypeGrantRetired            EventType = "grant.retired"
+	EventTypeKeyEventReceived        EventType = "key.event_received"
 	EventTypeKeyProbeError           EventType = "key.probe_error"
 	EventTypeKeyRestored             EventType = "key.restored"
 	EventTypeKeyUnavailable          EventType = "key.unavailable"
@@ -412,6 +413,8 @@ func (e EventType) Valid() bool {
 	case EventTypeGrantCreated:
 		return true
 	case EventTypeGrantRetired:
+		return true
+	case EventTypeKeyEventReceived:
 		return true
 	case EventTypeKeyProbeError:
 		return true
@@ -538,6 +541,36 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyEventAcceptedStatus.
+const (
+	Accepted KeyEventAcceptedStatus = "accepted"
+)
+
+// Valid indicates whether the value is a known member of the KeyEventAcceptedStatus enum.
+func (e KeyEventAcceptedStatus) Valid() bool {
+	switch e {
+	case Accepted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyEventsEnabledApiKeyName.
+const (
+	CmekdEventsKey KeyEventsEnabledApiKeyName = "Cmekd-Events-Key"
+)
+
+// Valid indicates whether the value is a known member of the KeyEventsEnabledApiKeyName enum.
+func (e KeyEventsEnabledApiKeyName) Valid() bool {
+	switch e {
+	case CmekdEventsKey:
 		return true
 	default:
 		return false
@@ -1086,6 +1119,18 @@ type Event struct {
 // EventPurpose The purpose of the key a key event is about (`data` or `backup`); empty for other events.
 type EventPurpose string
 
+// EventBridgeEvent One AWS EventBridge event, as an API destination sends it.
+type EventBridgeEvent struct {
+	Account              *string                 `json:"account,omitempty"`
+	Detail               *map[string]interface{} `json:"detail,omitempty"`
+	DetailType           string                  `json:"detail-type"`
+	Id                   string                  `json:"id"`
+	Region               *string                 `json:"region,omitempty"`
+	Resources            *[]string               `json:"resources,omitempty"`
+	Source               string                  `json:"source"`
+	AdditionalProperties map[string]interface{}  `json:"-"`
+}
+
 // EventId Example: evt_3a8k1m6q9s2v5x7z
 type EventId = string
 
@@ -1203,6 +1248,73 @@ type KeyCheckResult struct {
 	// Managed HSM). A deployment serves those `CMEKD_PROVIDERS` names; another is
 	// `unsupported_provider`.
 	Provider Provider `json:"provider"`
+}
+
+// KeyEventAccepted defines model for KeyEventAccepted.
+type KeyEventAccepted struct {
+	Status KeyEventAcceptedStatus `json:"status"`
+}
+
+// KeyEventAcceptedStatus defines model for KeyEventAccepted.Status.
+type KeyEventAcceptedStatus string
+
+// KeyEventsEnabled defines model for KeyEventsEnabled.
+type KeyEventsEnabled struct {
+	// ApiKey Shown in this answer only; cmekd keeps a keyed hash of it.
+	ApiKey string `json:"api_key"`
+
+	// ApiKeyName The header the api key is sent in.
+	ApiKeyName KeyEventsEnabledApiKeyName `json:"api_key_name"`
+
+	// Endpoint Where EventBridge delivers the events (`CMEKD_PUBLIC_URL` + `/v1/key-events/aws/{org}`).
+	Endpoint string `json:"endpoint"`
+
+	// Setup What to run in the account of the organisation's keys: an EventBridge connection with the api
+	// key, an API destination to `endpoint`, a rule on the default bus of each region of the keys, its
+	// target, and the IAM role that lets EventBridge invoke the destination.
+	Setup KeyEventsSetup `json:"setup"`
+}
+
+// KeyEventsEnabledApiKeyName The header the api key is sent in.
+type KeyEventsEnabledApiKeyName string
+
+// KeyEventsSetup What to run in the account of the organisation's keys: an EventBridge connection with the api
+// key, an API destination to `endpoint`, a rule on the default bus of each region of the keys, its
+// target, and the IAM role that lets EventBridge invoke the destination.
+type KeyEventsSetup struct {
+	// Cli A POSIX shell script of AWS CLI v2 calls that runs as printed (it holds the api key).
+	Cli string `json:"cli"`
+
+	// Cloudformation The same as a CloudFormation template (JSON), one stack per region.
+	Cloudformation string `json:"cloudformation"`
+
+	// EventPattern The rule's event pattern, limited to the organisation's linked keys.
+	EventPattern map[string]interface{} `json:"event_pattern"`
+
+	// Terraform The same as a Terraform configuration of the AWS provider.
+	Terraform string `json:"terraform"`
+}
+
+// KeyEventsStatus defines model for KeyEventsStatus.
+type KeyEventsStatus struct {
+	// Configured Whether key events are on; when false the other fields are empty.
+	Configured bool `json:"configured"`
+
+	// CreatedAt RFC 3339, in UTC; null when it has not happened.
+	CreatedAt *NullableTimestamp `json:"created_at"`
+	Endpoint  string             `json:"endpoint"`
+
+	// EventsMatched Those that named a linked key.
+	EventsMatched int `json:"events_matched"`
+
+	// EventsReceived Events delivered with the right api key, matched or not.
+	EventsReceived int `json:"events_received"`
+
+	// LastEventAt RFC 3339, in UTC; null when it has not happened.
+	LastEventAt *NullableTimestamp `json:"last_event_at"`
+
+	// LastEventName The CloudTrail event name of the last event (`DisableKey`…), or its detail type.
+	LastEventName string `json:"last_event_name"`
 }
 
 // KeyHealth `healthy`: the last probe could use the key. `unavailable`: the customer made the key unusable
@@ -2009,6 +2121,12 @@ type ListAllEventsParams struct {
 	Type *EventType `form:"type,omitempty" json:"type,omitempty"`
 }
 
+// ReceiveKeyEventParams defines parameters for ReceiveKeyEvent.
+type ReceiveKeyEventParams struct {
+	// CmekdEventsKey The organisation's key events api key (from `POST /v1/orgs/{org}/key-events`).
+	CmekdEventsKey *string `json:"Cmekd-Events-Key,omitempty"`
+}
+
 // GetKeyPolicyParams defines parameters for GetKeyPolicy.
 type GetKeyPolicyParams struct {
 	// Provider The key's provider (default `aws`). For `gcp` and `azure` the answer is the access to grant instead of a key policy (see `format`).
@@ -2173,6 +2291,9 @@ type ListWorkspacesParams struct {
 // CheckKeyJSONRequestBody defines body for CheckKey for application/json ContentType.
 type CheckKeyJSONRequestBody = KeyCheckRequest
 
+// ReceiveKeyEventJSONRequestBody defines body for ReceiveKeyEvent for application/json ContentType.
+type ReceiveKeyEventJSONRequestBody = EventBridgeEvent
+
 // CreateOrgJSONRequestBody defines body for CreateOrg for application/json ContentType.
 type CreateOrgJSONRequestBody = OrganizationCreate
 
@@ -2208,6 +2329,158 @@ type CreateWebhookJSONRequestBody = WebhookCreate
 
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
+
+// Getter for additional properties for EventBridgeEvent. Returns the specified
+// element and whether it was found
+func (a EventBridgeEvent) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for EventBridgeEvent
+func (a *EventBridgeEvent) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for EventBridgeEvent to handle AdditionalProperties
+func (a *EventBridgeEvent) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["account"]; found {
+		err = json.Unmarshal(raw, &a.Account)
+		if err != nil {
+			return fmt.Errorf("error reading 'account': %w", err)
+		}
+		delete(object, "account")
+	}
+
+	if raw, found := object["detail"]; found {
+		err = json.Unmarshal(raw, &a.Detail)
+		if err != nil {
+			return fmt.Errorf("error reading 'detail': %w", err)
+		}
+		delete(object, "detail")
+	}
+
+	if raw, found := object["detail-type"]; found {
+		err = json.Unmarshal(raw, &a.DetailType)
+		if err != nil {
+			return fmt.Errorf("error reading 'detail-type': %w", err)
+		}
+		delete(object, "detail-type")
+	}
+
+	if raw, found := object["id"]; found {
+		err = json.Unmarshal(raw, &a.Id)
+		if err != nil {
+			return fmt.Errorf("error reading 'id': %w", err)
+		}
+		delete(object, "id")
+	}
+
+	if raw, found := object["region"]; found {
+		err = json.Unmarshal(raw, &a.Region)
+		if err != nil {
+			return fmt.Errorf("error reading 'region': %w", err)
+		}
+		delete(object, "region")
+	}
+
+	if raw, found := object["resources"]; found {
+		err = json.Unmarshal(raw, &a.Resources)
+		if err != nil {
+			return fmt.Errorf("error reading 'resources': %w", err)
+		}
+		delete(object, "resources")
+	}
+
+	if raw, found := object["source"]; found {
+		err = json.Unmarshal(raw, &a.Source)
+		if err != nil {
+			return fmt.Errorf("error reading 'source': %w", err)
+		}
+		delete(object, "source")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for EventBridgeEvent to handle AdditionalProperties
+func (a EventBridgeEvent) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Account != nil {
+		object["account"], err = json.Marshal(a.Account)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'account': %w", err)
+		}
+	}
+
+	if a.Detail != nil {
+		object["detail"], err = json.Marshal(a.Detail)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'detail': %w", err)
+		}
+	}
+
+	object["detail-type"], err = json.Marshal(a.DetailType)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'detail-type': %w", err)
+	}
+
+	object["id"], err = json.Marshal(a.Id)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'id': %w", err)
+	}
+
+	if a.Region != nil {
+		object["region"], err = json.Marshal(a.Region)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'region': %w", err)
+		}
+	}
+
+	if a.Resources != nil {
+		object["resources"], err = json.Marshal(a.Resources)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'resources': %w", err)
+		}
+	}
+
+	object["source"], err = json.Marshal(a.Source)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'source': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // AsPolicyStatementCondition0 returns the union data inside the PolicyStatement_Condition_AdditionalProperties as a PolicyStatementCondition0
 func (t PolicyStatement_Condition_AdditionalProperties) AsPolicyStatementCondition0() (PolicyStatementCondition0, error) {
@@ -2603,6 +2876,36 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/key-checks (the `CheckKey` operationId).
 	CheckKey(ctx context.Context, body CheckKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ReceiveKeyEventWithBody Deliver one AWS EventBridge event (the customer's API destination calls this).
+	//
+	// No bearer token: the `Cmekd-Events-Key` header authenticates the call, and a wrong or missing key
+	// and an unknown organisation answer the same 401. One event, at most 256 KiB. Every well-formed
+	// event with the right key is accepted (202), whether it names a linked key or not; one that does
+	// (in `resources`, or `detail.requestParameters.keyId` as an ARN or a key id of the event's
+	// `account` and `region`) is recorded as `key.event_received` and makes cmekd probe that key at
+	// once (at most once a second per key). The event is a hint only: the probe decides the key's
+	// state, so a forged event changes nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/key-events/aws/{org} (the `ReceiveKeyEvent` operationId).
+	ReceiveKeyEventWithBody(ctx context.Context, org Org, params *ReceiveKeyEventParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveKeyEvent Deliver one AWS EventBridge event (the customer's API destination calls this).
+	//
+	// No bearer token: the `Cmekd-Events-Key` header authenticates the call, and a wrong or missing key
+	// and an unknown organisation answer the same 401. One event, at most 256 KiB. Every well-formed
+	// event with the right key is accepted (202), whether it names a linked key or not; one that does
+	// (in `resources`, or `detail.requestParameters.keyId` as an ARN or a key id of the event's
+	// `account` and `region`) is recorded as `key.event_received` and makes cmekd probe that key at
+	// once (at most once a second per key). The event is a hint only: the probe decides the key's
+	// state, so a forged event changes nothing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/key-events/aws/{org} (the `ReceiveKeyEvent` operationId).
+	ReceiveKeyEvent(ctx context.Context, org Org, params *ReceiveKeyEventParams, body ReceiveKeyEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetKeyPolicy Generate the key-policy statement (or whole key policy) the customer must add.
 	//
 	// The generated policy is exactly enough: put into the key, it makes every verification check
@@ -2867,6 +3170,31 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
 	RenewGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DisableKeyEvents Turn key events off; their api key stops working at once.
+	//
+	// Owner or admin. The EventBridge rule in the customer's account is theirs to delete.
+	//
+	// Corresponds with DELETE /v1/orgs/{org}/key-events (the `DisableKeyEvents` operationId).
+	DisableKeyEvents(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetKeyEvents Whether key events are on, and what has arrived.
+	//
+	// Any role of the organisation, or the admin. Never shows the api key.
+	//
+	// Corresponds with GET /v1/orgs/{org}/key-events (the `GetKeyEvents` operationId).
+	GetKeyEvents(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnableKeyEvents Turn key events on, or give them a new api key; the api key is shown in this answer only.
+	//
+	// Owner or admin. The organisation's AWS KMS key events (EventBridge) become hints: an event about
+	// a linked key makes cmekd probe that key at once, and the probe decides its state. The answer
+	// holds the api key EventBridge must send in the `Cmekd-Events-Key` header, and the setup to run
+	// in the customer's account (AWS CLI script, Terraform, CloudFormation), written for every key the
+	// organisation links. Calling it again rotates the api key: the old one stops working at once.
+	//
+	// Corresponds with POST /v1/orgs/{org}/key-events (the `EnableKeyEvents` operationId).
+	EnableKeyEvents(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetKeyStatus Read the health of the organisation's linked key, per region.
 	//
@@ -3292,6 +3620,56 @@ func (c *Client) CheckKeyWithBody(ctx context.Context, contentType string, body 
 // Corresponds with POST /v1/key-checks (the `CheckKey` operationId).
 func (c *Client) CheckKey(ctx context.Context, body CheckKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCheckKeyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveKeyEventWithBody Deliver one AWS EventBridge event (the customer's API destination calls this).
+//
+// No bearer token: the `Cmekd-Events-Key` header authenticates the call, and a wrong or missing key
+// and an unknown organisation answer the same 401. One event, at most 256 KiB. Every well-formed
+// event with the right key is accepted (202), whether it names a linked key or not; one that does
+// (in `resources`, or `detail.requestParameters.keyId` as an ARN or a key id of the event's
+// `account` and `region`) is recorded as `key.event_received` and makes cmekd probe that key at
+// once (at most once a second per key). The event is a hint only: the probe decides the key's
+// state, so a forged event changes nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/key-events/aws/{org} (the `ReceiveKeyEvent` operationId).
+func (c *Client) ReceiveKeyEventWithBody(ctx context.Context, org Org, params *ReceiveKeyEventParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveKeyEventRequestWithBody(c.Server, org, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveKeyEvent Deliver one AWS EventBridge event (the customer's API destination calls this).
+//
+// No bearer token: the `Cmekd-Events-Key` header authenticates the call, and a wrong or missing key
+// and an unknown organisation answer the same 401. One event, at most 256 KiB. Every well-formed
+// event with the right key is accepted (202), whether it names a linked key or not; one that does
+// (in `resources`, or `detail.requestParameters.keyId` as an ARN or a key id of the event's
+// `account` and `region`) is recorded as `key.event_received` and makes cmekd probe that key at
+// once (at most once a second per key). The event is a hint only: the probe decides the key's
+// state, so a forged event changes nothing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/key-events/aws/{org} (the `ReceiveKeyEvent` operationId).
+func (c *Client) ReceiveKeyEvent(ctx context.Context, org Org, params *ReceiveKeyEventParams, body ReceiveKeyEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveKeyEventRequest(c.Server, org, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3827,6 +4205,61 @@ func (c *Client) ListGrants(ctx context.Context, org Org, reqEditors ...RequestE
 // Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
 func (c *Client) RenewGrants(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRenewGrantsRequest(c.Server, org)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DisableKeyEvents Turn key events off; their api key stops working at once.
+//
+// Owner or admin. The EventBridge rule in the customer's account is theirs to delete.
+//
+// Corresponds with DELETE /v1/orgs/{org}/key-events (the `DisableKeyEvents` operationId).
+func (c *Client) DisableKeyEvents(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDisableKeyEventsRequest(c.Server, org)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetKeyEvents Whether key events are on, and what has arrived.
+//
+// Any role of the organisation, or the admin. Never shows the api key.
+//
+// Corresponds with GET /v1/orgs/{org}/key-events (the `GetKeyEvents` operationId).
+func (c *Client) GetKeyEvents(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetKeyEventsRequest(c.Server, org)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnableKeyEvents Turn key events on, or give them a new api key; the api key is shown in this answer only.
+//
+// Owner or admin. The organisation's AWS KMS key events (EventBridge) become hints: an event about
+// a linked key makes cmekd probe that key at once, and the probe decides its state. The answer
+// holds the api key EventBridge must send in the `Cmekd-Events-Key` header, and the setup to run
+// in the customer's account (AWS CLI script, Terraform, CloudFormation), written for every key the
+// organisation links. Calling it again rotates the api key: the old one stops working at once.
+//
+// Corresponds with POST /v1/orgs/{org}/key-events (the `EnableKeyEvents` operationId).
+func (c *Client) EnableKeyEvents(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnableKeyEventsRequest(c.Server, org)
 	if err != nil {
 		return nil, err
 	}
@@ -4716,6 +5149,68 @@ func NewCheckKeyRequestWithBody(server string, contentType string, body io.Reade
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewReceiveKeyEventRequest calls the generic ReceiveKeyEvent builder with application/json body
+func NewReceiveKeyEventRequest(server string, org Org, params *ReceiveKeyEventParams, body ReceiveKeyEventJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReceiveKeyEventRequestWithBody(server, org, params, "application/json", bodyReader)
+}
+
+// NewReceiveKeyEventRequestWithBody constructs an http.Request for the ReceiveKeyEvent method, with any body, and a specified content type
+func NewReceiveKeyEventRequestWithBody(server string, org Org, params *ReceiveKeyEventParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/key-events/aws/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.CmekdEventsKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Cmekd-Events-Key", *params.CmekdEventsKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Cmekd-Events-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -5908,6 +6403,108 @@ func NewRenewGrantsRequest(server string, org Org) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/v1/orgs/%s/grants/renew", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDisableKeyEventsRequest constructs an http.Request for the DisableKeyEvents method
+func NewDisableKeyEventsRequest(server string, org Org) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/key-events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetKeyEventsRequest constructs an http.Request for the GetKeyEvents method
+func NewGetKeyEventsRequest(server string, org Org) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/key-events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEnableKeyEventsRequest constructs an http.Request for the EnableKeyEvents method
+func NewEnableKeyEventsRequest(server string, org Org) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orgs/%s/key-events", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -7452,6 +8049,36 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/key-checks (the `CheckKey` operationId).
 	CheckKeyWithResponse(ctx context.Context, body CheckKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CheckKeyResponse, error)
 
+	// ReceiveKeyEventWithBodyWithResponse Deliver one AWS EventBridge event (the customer's API destination calls this).
+	//
+	// No bearer token: the `Cmekd-Events-Key` header authenticates the call, and a wrong or missing key
+	// and an unknown organisation answer the same 401. One event, at most 256 KiB. Every well-formed
+	// event with the right key is accepted (202), whether it names a linked key or not; one that does
+	// (in `resources`, or `detail.requestParameters.keyId` as an ARN or a key id of the event's
+	// `account` and `region`) is recorded as `key.event_received` and makes cmekd probe that key at
+	// once (at most once a second per key). The event is a hint only: the probe decides the key's
+	// state, so a forged event changes nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/key-events/aws/{org} (the `ReceiveKeyEvent` operationId).
+	ReceiveKeyEventWithBodyWithResponse(ctx context.Context, org Org, params *ReceiveKeyEventParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveKeyEventResponse, error)
+
+	// ReceiveKeyEventWithResponse Deliver one AWS EventBridge event (the customer's API destination calls this).
+	//
+	// No bearer token: the `Cmekd-Events-Key` header authenticates the call, and a wrong or missing key
+	// and an unknown organisation answer the same 401. One event, at most 256 KiB. Every well-formed
+	// event with the right key is accepted (202), whether it names a linked key or not; one that does
+	// (in `resources`, or `detail.requestParameters.keyId` as an ARN or a key id of the event's
+	// `account` and `region`) is recorded as `key.event_received` and makes cmekd probe that key at
+	// once (at most once a second per key). The event is a hint only: the probe decides the key's
+	// state, so a forged event changes nothing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/key-events/aws/{org} (the `ReceiveKeyEvent` operationId).
+	ReceiveKeyEventWithResponse(ctx context.Context, org Org, params *ReceiveKeyEventParams, body ReceiveKeyEventJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveKeyEventResponse, error)
+
 	// GetKeyPolicyWithResponse Generate the key-policy statement (or whole key policy) the customer must add.
 	//
 	// The generated policy is exactly enough: put into the key, it makes every verification check
@@ -7750,6 +8377,37 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/orgs/{org}/grants/renew (the `RenewGrants` operationId).
 	RenewGrantsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*RenewGrantsResponse, error)
+
+	// DisableKeyEventsWithResponse Turn key events off; their api key stops working at once.
+	//
+	// Owner or admin. The EventBridge rule in the customer's account is theirs to delete.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/orgs/{org}/key-events (the `DisableKeyEvents` operationId).
+	DisableKeyEventsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*DisableKeyEventsResponse, error)
+
+	// GetKeyEventsWithResponse Whether key events are on, and what has arrived.
+	//
+	// Any role of the organisation, or the admin. Never shows the api key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orgs/{org}/key-events (the `GetKeyEvents` operationId).
+	GetKeyEventsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*GetKeyEventsResponse, error)
+
+	// EnableKeyEventsWithResponse Turn key events on, or give them a new api key; the api key is shown in this answer only.
+	//
+	// Owner or admin. The organisation's AWS KMS key events (EventBridge) become hints: an event about
+	// a linked key makes cmekd probe that key at once, and the probe decides its state. The answer
+	// holds the api key EventBridge must send in the `Cmekd-Events-Key` header, and the setup to run
+	// in the customer's account (AWS CLI script, Terraform, CloudFormation), written for every key the
+	// organisation links. Calling it again rotates the api key: the old one stops working at once.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orgs/{org}/key-events (the `EnableKeyEvents` operationId).
+	EnableKeyEventsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*EnableKeyEventsResponse, error)
 
 	// GetKeyStatusWithResponse Read the health of the organisation's linked key, per region.
 	//
@@ -8620,6 +9278,141 @@ func (r CheckKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CheckKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReceiveKeyEventResponse202Headers the declared response headers of an HTTP 202 response for ReceiveKeyEvent
+type ReceiveKeyEventResponse202Headers struct {
+	XRequestId string
+}
+
+// ReceiveKeyEventResponse400Headers the declared response headers of an HTTP 400 response for ReceiveKeyEvent
+type ReceiveKeyEventResponse400Headers struct {
+	XRequestId string
+}
+
+// ReceiveKeyEventResponse401Headers the declared response headers of an HTTP 401 response for ReceiveKeyEvent
+type ReceiveKeyEventResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// ReceiveKeyEventResponse413Headers the declared response headers of an HTTP 413 response for ReceiveKeyEvent
+type ReceiveKeyEventResponse413Headers struct {
+	XRequestId string
+}
+
+// ReceiveKeyEventResponse429Headers the declared response headers of an HTTP 429 response for ReceiveKeyEvent
+type ReceiveKeyEventResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+// ReceiveKeyEventResponse500Headers the declared response headers of an HTTP 500 response for ReceiveKeyEvent
+type ReceiveKeyEventResponse500Headers struct {
+	XRequestId string
+}
+
+// ReceiveKeyEventResponse503Headers the declared response headers of an HTTP 503 response for ReceiveKeyEvent
+type ReceiveKeyEventResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type ReceiveKeyEventResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *KeyEventAccepted
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *ReceiveKeyEventResponse202Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ReceiveKeyEventResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReceiveKeyEventResponse401Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ReceiveKeyEventResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReceiveKeyEventResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ReceiveKeyEventResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReceiveKeyEventResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ReceiveKeyEventResponse) GetJSON202() *KeyEventAccepted {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReceiveKeyEventResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReceiveKeyEventResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ReceiveKeyEventResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ReceiveKeyEventResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReceiveKeyEventResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReceiveKeyEventResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReceiveKeyEventResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReceiveKeyEventResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReceiveKeyEventResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReceiveKeyEventResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12052,6 +12845,415 @@ func (r RenewGrantsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RenewGrantsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DisableKeyEventsResponse204Headers the declared response headers of an HTTP 204 response for DisableKeyEvents
+type DisableKeyEventsResponse204Headers struct {
+	XRequestId string
+}
+
+// DisableKeyEventsResponse401Headers the declared response headers of an HTTP 401 response for DisableKeyEvents
+type DisableKeyEventsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// DisableKeyEventsResponse403Headers the declared response headers of an HTTP 403 response for DisableKeyEvents
+type DisableKeyEventsResponse403Headers struct {
+	XRequestId string
+}
+
+// DisableKeyEventsResponse404Headers the declared response headers of an HTTP 404 response for DisableKeyEvents
+type DisableKeyEventsResponse404Headers struct {
+	XRequestId string
+}
+
+// DisableKeyEventsResponse415Headers the declared response headers of an HTTP 415 response for DisableKeyEvents
+type DisableKeyEventsResponse415Headers struct {
+	XRequestId string
+}
+
+// DisableKeyEventsResponse500Headers the declared response headers of an HTTP 500 response for DisableKeyEvents
+type DisableKeyEventsResponse500Headers struct {
+	XRequestId string
+}
+
+// DisableKeyEventsResponse503Headers the declared response headers of an HTTP 503 response for DisableKeyEvents
+type DisableKeyEventsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type DisableKeyEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenOwner
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *DisableKeyEventsResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DisableKeyEventsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DisableKeyEventsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *DisableKeyEventsResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *DisableKeyEventsResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DisableKeyEventsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DisableKeyEventsResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DisableKeyEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DisableKeyEventsResponse) GetJSON403() *ForbiddenOwner {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DisableKeyEventsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r DisableKeyEventsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DisableKeyEventsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DisableKeyEventsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DisableKeyEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DisableKeyEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DisableKeyEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DisableKeyEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetKeyEventsResponse200Headers the declared response headers of an HTTP 200 response for GetKeyEvents
+type GetKeyEventsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetKeyEventsResponse401Headers the declared response headers of an HTTP 401 response for GetKeyEvents
+type GetKeyEventsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// GetKeyEventsResponse403Headers the declared response headers of an HTTP 403 response for GetKeyEvents
+type GetKeyEventsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetKeyEventsResponse404Headers the declared response headers of an HTTP 404 response for GetKeyEvents
+type GetKeyEventsResponse404Headers struct {
+	XRequestId string
+}
+
+// GetKeyEventsResponse415Headers the declared response headers of an HTTP 415 response for GetKeyEvents
+type GetKeyEventsResponse415Headers struct {
+	XRequestId string
+}
+
+// GetKeyEventsResponse500Headers the declared response headers of an HTTP 500 response for GetKeyEvents
+type GetKeyEventsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetKeyEventsResponse503Headers the declared response headers of an HTTP 503 response for GetKeyEvents
+type GetKeyEventsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type GetKeyEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *KeyEventsStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenWorkspace
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetKeyEventsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetKeyEventsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetKeyEventsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetKeyEventsResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *GetKeyEventsResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetKeyEventsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetKeyEventsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetKeyEventsResponse) GetJSON200() *KeyEventsStatus {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetKeyEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetKeyEventsResponse) GetJSON403() *ForbiddenWorkspace {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetKeyEventsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r GetKeyEventsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetKeyEventsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetKeyEventsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetKeyEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetKeyEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetKeyEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetKeyEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EnableKeyEventsResponse201Headers the declared response headers of an HTTP 201 response for EnableKeyEvents
+type EnableKeyEventsResponse201Headers struct {
+	XRequestId string
+}
+
+// EnableKeyEventsResponse401Headers the declared response headers of an HTTP 401 response for EnableKeyEvents
+type EnableKeyEventsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// EnableKeyEventsResponse403Headers the declared response headers of an HTTP 403 response for EnableKeyEvents
+type EnableKeyEventsResponse403Headers struct {
+	XRequestId string
+}
+
+// EnableKeyEventsResponse404Headers the declared response headers of an HTTP 404 response for EnableKeyEvents
+type EnableKeyEventsResponse404Headers struct {
+	XRequestId string
+}
+
+// EnableKeyEventsResponse415Headers the declared response headers of an HTTP 415 response for EnableKeyEvents
+type EnableKeyEventsResponse415Headers struct {
+	XRequestId string
+}
+
+// EnableKeyEventsResponse422Headers the declared response headers of an HTTP 422 response for EnableKeyEvents
+type EnableKeyEventsResponse422Headers struct {
+	XRequestId string
+}
+
+// EnableKeyEventsResponse500Headers the declared response headers of an HTTP 500 response for EnableKeyEvents
+type EnableKeyEventsResponse500Headers struct {
+	XRequestId string
+}
+
+// EnableKeyEventsResponse503Headers the declared response headers of an HTTP 503 response for EnableKeyEvents
+type EnableKeyEventsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type EnableKeyEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *KeyEventsEnabled
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ForbiddenOwner
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *EnableKeyEventsResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EnableKeyEventsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EnableKeyEventsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EnableKeyEventsResponse404Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *EnableKeyEventsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *EnableKeyEventsResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *EnableKeyEventsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EnableKeyEventsResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r EnableKeyEventsResponse) GetJSON201() *KeyEventsEnabled {
+	return r.JSON201
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EnableKeyEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r EnableKeyEventsResponse) GetJSON403() *ForbiddenOwner {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EnableKeyEventsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r EnableKeyEventsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r EnableKeyEventsResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EnableKeyEventsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EnableKeyEventsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EnableKeyEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnableKeyEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnableKeyEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnableKeyEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -16451,6 +17653,48 @@ func (c *ClientWithResponses) CheckKeyWithResponse(ctx context.Context, body Che
 	return ParseCheckKeyResponse(rsp)
 }
 
+// ReceiveKeyEventWithBodyWithResponse Deliver one AWS EventBridge event (the customer's API destination calls this).
+//
+// No bearer token: the `Cmekd-Events-Key` header authenticates the call, and a wrong or missing key
+// and an unknown organisation answer the same 401. One event, at most 256 KiB. Every well-formed
+// event with the right key is accepted (202), whether it names a linked key or not; one that does
+// (in `resources`, or `detail.requestParameters.keyId` as an ARN or a key id of the event's
+// `account` and `region`) is recorded as `key.event_received` and makes cmekd probe that key at
+// once (at most once a second per key). The event is a hint only: the probe decides the key's
+// state, so a forged event changes nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/key-events/aws/{org} (the `ReceiveKeyEvent` operationId).
+func (c *ClientWithResponses) ReceiveKeyEventWithBodyWithResponse(ctx context.Context, org Org, params *ReceiveKeyEventParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveKeyEventResponse, error) {
+	rsp, err := c.ReceiveKeyEventWithBody(ctx, org, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveKeyEventResponse(rsp)
+}
+
+// ReceiveKeyEventWithResponse Deliver one AWS EventBridge event (the customer's API destination calls this).
+//
+// No bearer token: the `Cmekd-Events-Key` header authenticates the call, and a wrong or missing key
+// and an unknown organisation answer the same 401. One event, at most 256 KiB. Every well-formed
+// event with the right key is accepted (202), whether it names a linked key or not; one that does
+// (in `resources`, or `detail.requestParameters.keyId` as an ARN or a key id of the event's
+// `account` and `region`) is recorded as `key.event_received` and makes cmekd probe that key at
+// once (at most once a second per key). The event is a hint only: the probe decides the key's
+// state, so a forged event changes nothing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/key-events/aws/{org} (the `ReceiveKeyEvent` operationId).
+func (c *ClientWithResponses) ReceiveKeyEventWithResponse(ctx context.Context, org Org, params *ReceiveKeyEventParams, body ReceiveKeyEventJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveKeyEventResponse, error) {
+	rsp, err := c.ReceiveKeyEvent(ctx, org, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveKeyEventResponse(rsp)
+}
+
 // GetKeyPolicyWithResponse Generate the key-policy statement (or whole key policy) the customer must add.
 //
 // The generated policy is exactly enough: put into the key, it makes every verification check
@@ -16910,6 +18154,55 @@ func (c *ClientWithResponses) RenewGrantsWithResponse(ctx context.Context, org O
 		return nil, err
 	}
 	return ParseRenewGrantsResponse(rsp)
+}
+
+// DisableKeyEventsWithResponse Turn key events off; their api key stops working at once.
+//
+// Owner or admin. The EventBridge rule in the customer's account is theirs to delete.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/orgs/{org}/key-events (the `DisableKeyEvents` operationId).
+func (c *ClientWithResponses) DisableKeyEventsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*DisableKeyEventsResponse, error) {
+	rsp, err := c.DisableKeyEvents(ctx, org, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDisableKeyEventsResponse(rsp)
+}
+
+// GetKeyEventsWithResponse Whether key events are on, and what has arrived.
+//
+// Any role of the organisation, or the admin. Never shows the api key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orgs/{org}/key-events (the `GetKeyEvents` operationId).
+func (c *ClientWithResponses) GetKeyEventsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*GetKeyEventsResponse, error) {
+	rsp, err := c.GetKeyEvents(ctx, org, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetKeyEventsResponse(rsp)
+}
+
+// EnableKeyEventsWithResponse Turn key events on, or give them a new api key; the api key is shown in this answer only.
+//
+// Owner or admin. The organisation's AWS KMS key events (EventBridge) become hints: an event about
+// a linked key makes cmekd probe that key at once, and the probe decides its state. The answer
+// holds the api key EventBridge must send in the `Cmekd-Events-Key` header, and the setup to run
+// in the customer's account (AWS CLI script, Terraform, CloudFormation), written for every key the
+// organisation links. Calling it again rotates the api key: the old one stops working at once.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orgs/{org}/key-events (the `EnableKeyEvents` operationId).
+func (c *ClientWithResponses) EnableKeyEventsWithResponse(ctx context.Context, org Org, reqEditors ...RequestEditorFn) (*EnableKeyEventsResponse, error) {
+	rsp, err := c.EnableKeyEvents(ctx, org, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnableKeyEventsResponse(rsp)
 }
 
 // GetKeyStatusWithResponse Read the health of the organisation's linked key, per region.
@@ -18006,6 +19299,168 @@ func ParseCheckKeyResponse(rsp *http.Response) (*CheckKeyResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers CheckKeyResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReceiveKeyEventResponse parses an HTTP response from a ReceiveKeyEventWithResponse call
+func ParseReceiveKeyEventResponse(rsp *http.Response) (*ReceiveKeyEventResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReceiveKeyEventResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest KeyEventAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers ReceiveKeyEventResponse202Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 400:
+		var headers ReceiveKeyEventResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ReceiveKeyEventResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 413:
+		var headers ReceiveKeyEventResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReceiveKeyEventResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ReceiveKeyEventResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReceiveKeyEventResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -22026,6 +23481,484 @@ func ParseRenewGrantsResponse(rsp *http.Response) (*RenewGrantsResponse, error) 
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers RenewGrantsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDisableKeyEventsResponse parses an HTTP response from a DisableKeyEventsWithResponse call
+func ParseDisableKeyEventsResponse(rsp *http.Response) (*DisableKeyEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DisableKeyEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenOwner
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers DisableKeyEventsResponse204Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers DisableKeyEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DisableKeyEventsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers DisableKeyEventsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers DisableKeyEventsResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers DisableKeyEventsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DisableKeyEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetKeyEventsResponse parses an HTTP response from a GetKeyEventsWithResponse call
+func ParseGetKeyEventsResponse(rsp *http.Response) (*GetKeyEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetKeyEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest KeyEventsStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenWorkspace
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetKeyEventsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetKeyEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetKeyEventsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetKeyEventsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers GetKeyEventsResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetKeyEventsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetKeyEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEnableKeyEventsResponse parses an HTTP response from a EnableKeyEventsWithResponse call
+func ParseEnableKeyEventsResponse(rsp *http.Response) (*EnableKeyEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnableKeyEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest KeyEventsEnabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ForbiddenOwner
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers EnableKeyEventsResponse201Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers EnableKeyEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EnableKeyEventsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers EnableKeyEventsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 415:
+		var headers EnableKeyEventsResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers EnableKeyEventsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers EnableKeyEventsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers EnableKeyEventsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	})
 	stateFile := fs.String("state", "", "`FILE` that keeps keys, policies, grants, aliases and tags across restarts (rewritten atomically after each change); empty: in memory only")
 	replicaDelay := fs.Duration("replica-delay", awsemu.DefaultReplicaDelay, "how long a new multi-region replica stays Creating before it is Enabled")
+	eventDelay := fs.Duration("event-delay", 0, "how long EventBridge waits before delivering a key event to an API destination")
 	showVersion := fs.Bool("version", false, "print the version, commit and build date, and exit")
 	var cl clouds
 	cl.flags(fs)
@@ -73,6 +74,9 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	if *replicaDelay < 0 {
 		return fmt.Errorf("-replica-delay must not be negative, got %s", *replicaDelay)
 	}
+	if *eventDelay < 0 {
+		return fmt.Errorf("-event-delay must not be negative, got %s", *eventDelay)
+	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	// A companion cloud's change is kept by the AWS emulator's state file, written on its caller's
 	// path (and only once that emulator exists: restoring the file changes nothing to keep).
@@ -86,7 +90,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		return err
 	}
 	em, err := awsemu.Open(awsemu.Options{Account: *account, Principals: principals, Logger: log,
-		ReplicaDelay: *replicaDelay, StateFile: *stateFile, Companions: companions})
+		ReplicaDelay: *replicaDelay, EventDelay: *eventDelay, StateFile: *stateFile, Companions: companions})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,8 @@ type Options struct {
 	// StateFile, when set, keeps keys, policies, grants, aliases and tags across restarts: Open
 	// loads it and every change rewrites it atomically. Only Open accepts it.
 	StateFile string
+	// EventDelay delays every EventBridge delivery to an API destination (the -event-delay flag).
+	EventDelay time.Duration
 	// Companions are the other clouds' emulators whose states StateFile keeps too, by name; Open
 	// restores them, and each calls Save when its state changes.
 	Companions map[string]Companion
@@ -61,10 +64,13 @@ type Emulator struct {
 
 	mu          sync.Mutex
 	regions     map[string]*region
-	grants      map[string]*grant // by grant id, across regions
-	tokenSecret []byte            // signs grant tokens, so that a forged one is recognised
-	seq         uint64            // creation order of keys and grants, for stable listing
-	regionAdded bool              // a region (and its AWS-managed key) appeared since the last save
+	grants      map[string]*grant   // by grant id, across regions
+	tokenSecret []byte              // signs grant tokens, so that a forged one is recognised
+	seq         uint64              // creation order of keys and grants, for stable listing
+	regionAdded bool                // a region (and its AWS-managed key) appeared since the last save
+	events      *eventsState        // EventBridge rules, targets, connections and API destinations
+	roles       map[string]*iamRole // IAM roles, by name
+	eventDelay  time.Duration
 }
 
 // New returns an empty in-memory emulator; each region gets its AWS-managed
@@ -102,6 +108,7 @@ func newEmulator(opts Options) *Emulator {
 		regions:      map[string]*region{},
 		grants:       map[string]*grant{},
 		tokenSecret:  make([]byte, 32),
+		eventDelay:   opts.EventDelay,
 	}
 	_, _ = rand.Read(e.tokenSecret)
 	if e.account == "" {
@@ -205,8 +212,12 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.respond(w, nil, err)
 		return
 	}
-	if c.service == "sts" {
+	switch c.service {
+	case "sts":
 		c.serveSTS(w, r)
+		return
+	case "iam":
+		c.serveIAM(w, r)
 		return
 	}
 	out, err := c.serve(r)
@@ -214,10 +225,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *call) serve(r *http.Request) (any, error) {
-	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix) {
-		return nil, newError(errUnknownOperation, "Operation is not supported: %s %s", r.Method, r.Header.Get("X-Amz-Target"))
+	target := r.Header.Get("X-Amz-Target")
+	ops := operations
+	if c.service == "events" && strings.HasPrefix(target, eventsTargetPrefix) {
+		c.op, ops = strings.TrimPrefix(target, eventsTargetPrefix), eventsOperations
+	} else if r.Method != http.MethodPost || !strings.HasPrefix(target, targetPrefix) {
+		return nil, newError(errUnknownOperation, "Operation is not supported: %s %s", r.Method, target)
 	}
-	h, ok := operations[c.op]
+	h, ok := ops[c.op]
 	if !ok {
 		for _, name := range unimplemented {
 			if name == c.op {
@@ -237,6 +252,9 @@ func (c *call) serve(r *http.Request) (any, error) {
 	out, err := h(c, body)
 	if err != nil {
 		return nil, err
+	}
+	if c.service == "kms" && c.key != "" && slices.Contains(emittingOps, c.op) {
+		c.emitCall(c.key, body)
 	}
 	if err := c.e.saveAfter(c.op); err != nil {
 		// The change is made in memory but not kept: say so rather than answer as if it were.
@@ -309,7 +327,9 @@ func (c *call) authenticate(r *http.Request) error {
 	if len(scope) != 5 || scope[0] == "" || !datePattern.MatchString(scope[1]) || scope[4] != "aws4_request" {
 		return newError(errIncompleteSig, "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term.")
 	}
-	if scope[3] != "kms" && scope[3] != "sts" {
+	switch scope[3] {
+	case "kms", "sts", "events", "iam":
+	default:
 		return newError(errInvalidSignature, "Credential should be scoped to correct service: 'kms'.")
 	}
 	c.service = scope[3]

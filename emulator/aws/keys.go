@@ -155,6 +155,7 @@ func (e *Emulator) settleRegionLocked(r *region, now time.Time) (changed bool) {
 
 // deleteKeyLocked completes the deletion of k.
 func (e *Emulator) deleteKeyLocked(r *region, k *key) {
+	e.emitDeletionLocked(r.name, k.arn, k.id, k.deletion)
 	delete(r.keys, k.id)
 	r.deleted[k.id] = true
 	r.pending--

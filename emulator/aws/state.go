@@ -26,6 +26,9 @@ type savedState struct {
 	TokenSecret []byte          `json:"token_secret"`
 	Materials   []savedMaterial `json:"materials"`
 	Regions     []savedRegion   `json:"regions"`
+	// Events are EventBridge's rules, targets, connections and API destinations; Roles IAM's roles.
+	Events *eventsState        `json:"events,omitempty"`
+	Roles  map[string]*iamRole `json:"roles,omitempty"`
 	// Clouds are the companions' states (Options.Companions), by name.
 	Clouds map[string]json.RawMessage `json:"clouds,omitempty"`
 }
@@ -110,7 +113,7 @@ func (e *Emulator) saveAfter(op string) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if slices.Contains(readOnly, op) && !e.regionAdded {
+	if (slices.Contains(readOnly, op) || slices.Contains(eventsReadOnly, op) || strings.HasPrefix(op, "iam:Get") || strings.HasPrefix(op, "iam:List")) && !e.regionAdded {
 		return nil
 	}
 	e.regionAdded = false
@@ -120,7 +123,7 @@ func (e *Emulator) saveAfter(op string) error {
 
 // snapshotLocked encodes the state. e.mu must be held.
 func (e *Emulator) snapshotLocked() []byte {
-	st := savedState{Version: stateVersion, Account: e.account, Seq: e.seq, TokenSecret: e.tokenSecret}
+	st := savedState{Version: stateVersion, Account: e.account, Seq: e.seq, TokenSecret: e.tokenSecret, Events: e.events, Roles: e.roles}
 	index := map[*material]int{}
 	names := make([]string, 0, len(e.regions))
 	for name := range e.regions {
@@ -253,7 +256,7 @@ func (e *Emulator) restore(b []byte) error {
 			}
 		}
 	}
-	e.seq, e.tokenSecret = st.Seq, st.TokenSecret
+	e.seq, e.tokenSecret, e.events, e.roles = st.Seq, st.TokenSecret, st.Events, st.Roles
 	for _, sr := range st.Regions {
 		r, err := e.restoreRegion(sr, materials)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/idempotency"
+	"github.com/cmekd/cmekd/internal/keyevents"
 	"github.com/cmekd/cmekd/internal/orgs"
 	"github.com/cmekd/cmekd/internal/secrets"
 	"github.com/cmekd/cmekd/internal/webhooks"
@@ -67,6 +68,7 @@ type Config struct {
 	Secrets     *secrets.Service
 	Webhooks    *webhooks.Service
 	Backups     *backups.Service
+	KeyEvents   *keyevents.Service
 }
 
 // API serves cmekd's routes.
@@ -86,6 +88,7 @@ type API struct {
 	secrets     *secrets.Service
 	webhooks    *webhooks.Service
 	backups     *backups.Service
+	keyEvents   *keyevents.Service
 }
 
 // New builds the router.
@@ -105,6 +108,7 @@ func New(cfg Config) *API {
 		secrets:     cfg.Secrets,
 		webhooks:    cfg.Webhooks,
 		backups:     cfg.Backups,
+		keyEvents:   cfg.KeyEvents,
 	}
 	r := chi.NewRouter()
 	r.Use(withRequestID, a.observe)
@@ -122,6 +126,10 @@ func New(cfg Config) *API {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openapi.Spec)
 	})
+
+	// A customer's EventBridge delivers key events here: no bearer token, the organisation's events api
+	// key instead (checked by the handler), so it stands outside /v1's authentication.
+	r.Post("/v1/key-events/aws/{org}", a.receiveKeyEvent)
 
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(a.authenticate, limitBody(maxBody), a.requireJSON)
@@ -155,6 +163,9 @@ func New(cfg Config) *API {
 				r.With(a.require(domain.RoleOwner)).Delete("/tokens/{tok}", a.revokeToken)
 				r.Get("/events", a.listEvents)
 				r.Get("/key-status", a.keyStatus)
+				r.With(a.require(domain.RoleOwner)).Post("/key-events", a.enableKeyEvents)
+				r.Get("/key-events", a.getKeyEvents)
+				r.With(a.require(domain.RoleOwner)).Delete("/key-events", a.disableKeyEvents)
 				r.With(a.require(domain.RoleOperator), a.throttle()).Post("/key-status/probe", a.probeNow)
 				r.With(a.require(domain.RoleOperator)).Post("/regions", a.addRegion)
 				r.Get("/regions", a.listRegions)

@@ -74,6 +74,13 @@ type Config struct {
 	AzureRegions   []string `env:"CMEKD_AZURE_REGIONS" envSeparator:"," envDefault:"eastus,westus2,westeurope"`
 	// TLSCAFile is a PEM file of a CA that provider endpoints may present (the emulator's).
 	TLSCAFile string `env:"CMEKD_TLS_CA_FILE"`
+	// PublicURL is the base URL customers' clouds reach cmekd at: key events are delivered to it.
+	// Empty means http://127.0.0.1 at the port the server listens on.
+	PublicURL string `env:"CMEKD_PUBLIC_URL"`
+	// ProbeIntervalWithEvents replaces ProbeInterval for organisations whose key events arrived
+	// within EventsFresh: their events tell cmekd of a change at once, the probe is the safety net.
+	ProbeIntervalWithEvents time.Duration `env:"CMEKD_PROBE_INTERVAL_WITH_EVENTS" envDefault:"15m"`
+	EventsFresh             time.Duration `env:"CMEKD_EVENTS_FRESH" envDefault:"24h"`
 }
 
 // Limits are the per-organisation limits the CMEKD_MAX_…_PER_… variables set.
@@ -217,6 +224,7 @@ func (c *Config) validate(p *problems) {
 	}{
 		{"CMEKD_KMS_TIMEOUT", c.KMSTimeout}, {"CMEKD_PROBE_INTERVAL", c.ProbeInterval},
 		{"CMEKD_PAUSE_AFTER", c.PauseAfter}, {"CMEKD_DEK_CACHE_TTL", c.DEKCacheTTL}, {"CMEKD_DEK_MAX_AGE", c.DEKMaxAge},
+		{"CMEKD_PROBE_INTERVAL_WITH_EVENTS", c.ProbeIntervalWithEvents}, {"CMEKD_EVENTS_FRESH", c.EventsFresh},
 	}
 	for _, v := range positive {
 		if v.d <= 0 {
@@ -253,6 +261,12 @@ func (c *Config) validate(p *problems) {
 	} {
 		if v.n <= 0 {
 			bad(v.name, "must be a positive count, got %d", v.n)
+		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			bad("CMEKD_PUBLIC_URL", "%q is not an http(s) base URL like https://cmekd.example.com (no query, fragment or credentials)", c.PublicURL)
 		}
 	}
 	if c.KMSEndpoint != "" {

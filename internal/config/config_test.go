@@ -69,6 +69,7 @@ func TestLoad_DefaultsWhenOnlyRequiredVariablesAreSet(t *testing.T) {
 		// The key providers: AWS alone unless told, and the regions served for the others.
 		Providers:  []string{"aws"},
 		GCPRegions: []string{"us-central1", "us-east1", "europe-west1"}, AzureRegions: []string{"eastus", "westus2", "westeurope"},
+		ProbeIntervalWithEvents: 15 * time.Minute, EventsFresh: 24 * time.Hour,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(required only) =\n%+v\nwant\n%+v", got, want)

@@ -257,10 +257,14 @@ const (
 	EventGrantRetired = "grant.retired"
 )
 
+// EventKeyEventReceived is a cloud key event about a linked key: a hint that made cmekd probe the
+// key at once (details: event_name, event_id). The probe, not the event, decides.
+const EventKeyEventReceived = "key.event_received"
+
 // EventTypes lists every event type, for validating the events filter.
 var EventTypes = []string{
 	EventOrgCreated, EventOrgDeleted, EventOrgRenamed, EventKeyVerified, EventKeyUnavailable, EventKeyRestored,
-	EventKeyProbeError, EventCollectionCreated, EventCollectionHalted, EventCollectionPaused,
+	EventKeyProbeError, EventKeyEventReceived, EventCollectionCreated, EventCollectionHalted, EventCollectionPaused,
 	EventCollectionReactivated, EventCollectionResumed, EventCollectionDeleted, EventTokenCreated,
 	EventTokenRevoked, EventRegionLinked, EventBackupCreated, EventBackupDeleted, EventBackupRestored,
 	EventWorkspaceCreated, EventWorkspaceDeleted, EventSecretScopeCreated,
@@ -444,4 +448,16 @@ func KeyScope(keyID string) string {
 		}
 	}
 	return ""
+}
+
+// KeyEvents is an organisation's delivery of its keys' cloud events (AWS EventBridge): the hints
+// that make cmekd probe a key at once. The api key itself is never stored, only its keyed hash.
+type KeyEvents struct {
+	OrgID          string
+	APIKeyHash     []byte
+	EventsReceived int64
+	EventsMatched  int64
+	LastEventAt    *time.Time
+	LastEventName  string
+	CreatedAt      time.Time
 }

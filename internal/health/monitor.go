@@ -297,7 +297,7 @@ func (m *Monitor) save(ctx context.Context, b *batch) {
 	for i, d := range b.due {
 		if o := b.outcomes[i]; o != nil && o.Kind != CustomerCaused {
 			quiet = append(quiet, store.ProbeNoChange{OrgID: d.OrgID, Region: d.Region, Purpose: d.Purpose, Row: d.Row,
-				Healthy: o.Kind == Healthy, Error: o.Error, NextProbeAt: m.svc.nextProbe(now)})
+				Healthy: o.Kind == Healthy, Error: o.Error, NextProbeAt: m.svc.nextProbe(now, d.EventsAt)})
 		}
 	}
 	written, err := m.svc.store.SaveNoChanges(ctx, m.cfg.Owner, now, quiet)

@@ -30,6 +30,10 @@ type Config struct {
 	Provider *providerkey.Key
 	// Interval is CMEKD_PROBE_INTERVAL; PauseAfter is CMEKD_PAUSE_AFTER.
 	Interval, PauseAfter time.Duration
+	// IntervalWithEvents (CMEKD_PROBE_INTERVAL_WITH_EVENTS) replaces Interval for the keys of an
+	// organisation whose key events arrived within EventsFresh (CMEKD_EVENTS_FRESH): the events tell
+	// cmekd of a change at once, and the probe stays the safety net. Zero keeps Interval for all.
+	IntervalWithEvents, EventsFresh time.Duration
 	// Unusable, when set, is told the ARN of a key a probe found unusable (customer-caused), before
 	// that is on record: the server drops the key's data keys from this replica's cache with it, so
 	// reads here fail at once; the other replicas learn it from the database (SPEC §16).
@@ -44,15 +48,17 @@ type Service struct {
 	log        *slog.Logger
 	interval   time.Duration
 	pauseAfter time.Duration
-	unusable   func(keyARN string)
-	probes     *prometheus.CounterVec
-	changes    *prometheus.CounterVec
+	// withEvents and eventsFresh are Config's IntervalWithEvents and EventsFresh.
+	withEvents, eventsFresh time.Duration
+	unusable                func(keyARN string)
+	probes                  *prometheus.CounterVec
+	changes                 *prometheus.CounterVec
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, verifier: cfg.Verifier, provider: cfg.Provider, log: cfg.Logger, interval: cfg.Interval, pauseAfter: cfg.PauseAfter,
-		unusable: cfg.Unusable,
+		unusable: cfg.Unusable, withEvents: cfg.IntervalWithEvents, eventsFresh: cfg.EventsFresh,
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cmekd_key_probes_total",
 			Help: "Key probes by outcome (healthy, customer_caused, transient)."}, []string{"outcome"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cmekd_collection_transitions_total",
@@ -83,10 +89,21 @@ func (s *Service) Probe(ctx context.Context, orgID, region, keyARN string) Outco
 }
 
 // nextProbe spreads probes over time: the interval with ±10% jitter, so keys linked together are
-// not probed together forever.
-func (s *Service) nextProbe(now time.Time) time.Time {
-	jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(s.interval))
-	return now.Add(s.interval + jitter)
+// not probed together forever. The interval is the one with events when the key's organisation had
+// key events at eventsAt (nil: never) within the freshness window.
+func (s *Service) nextProbe(now time.Time, eventsAt *time.Time) time.Time {
+	interval := s.interval
+	if s.freshEvents(now, eventsAt) {
+		interval = s.withEvents
+	}
+	jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(interval))
+	return now.Add(interval + jitter)
+}
+
+// freshEvents reports whether key events that last arrived at eventsAt put their organisation on the
+// schedule with events at now.
+func (s *Service) freshEvents(now time.Time, eventsAt *time.Time) bool {
+	return s.withEvents > 0 && eventsAt != nil && !eventsAt.Before(now.Add(-s.eventsFresh))
 }
 
 // Key names one linked key: an organisation's key of a region and purpose.
@@ -135,7 +152,13 @@ func (s *Service) apply(ctx context.Context, k Key, leaseOwner, actor string, o 
 			}
 		}
 		d = Decide(h, cols, o, now, s.pauseAfter)
-		d.Key.NextProbeAt = s.nextProbe(now)
+		var eventsAt *time.Time
+		if s.withEvents > 0 {
+			if eventsAt, err = tx.LastKeyEventAt(ctx, orgID); err != nil {
+				return err
+			}
+		}
+		d.Key.NextProbeAt = s.nextProbe(now, eventsAt)
 		if err := record(ctx, tx, k, actor, o, d, now); err != nil {
 			return err
 		}
@@ -204,6 +227,14 @@ func stateReason(c Change) string {
 		return ""
 	}
 	return c.Reason
+}
+
+// ProbeKey probes one linked key, keyARN, now and applies the outcome, as probe-now does for all of an
+// organisation's keys: key events use it for the key an event names.
+func (s *Service) ProbeKey(ctx context.Context, k Key, keyARN, actor string) error {
+	o := s.Probe(ctx, k.OrgID, k.Region, keyARN)
+	_, _, err := s.apply(ctx, k, "", actor, o, nil)
+	return err
 }
 
 // KeyStatus is the health of every linked key of an organisation (SPEC §5 key-status, §11 purpose).

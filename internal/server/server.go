@@ -34,6 +34,7 @@ import (
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyarn"
+	"github.com/cmekd/cmekd/internal/keyevents"
 	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/orgs"
@@ -172,7 +173,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	// Plaintext data keys leave memory when the server stops.
 	s.closers = append(s.closers, cache.Purge)
 	healthSvc := health.New(health.Config{Store: st, Verifier: providers, Provider: platformKey, Logger: log, Registerer: reg,
-		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter, Unusable: func(arn string) { cache.DropKey(arn) }})
+		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter, Unusable: func(arn string) { cache.DropKey(arn) },
+		IntervalWithEvents: cfg.ProbeIntervalWithEvents, EventsFresh: cfg.EventsFresh})
 	// A lease is the probe interval, never more, so a dead replica's keys are probed again within an
 	// interval however short it is (SPEC §16); a probe that KMS does not answer within three quarters
 	// of it is cut off and recorded as a transient failure.
@@ -191,8 +193,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	backupSvc := backups.New(backups.Config{Store: st, Keyring: keys, KMS: providers, ProviderKeys: cfg.ProviderKeys(), Logger: log,
 		Owner: replicaName(), PageSize: opts.BackupPageSize, Lease: opts.BackupLease, Clock: clk})
 
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (CMEKD_ADDR): %w", cfg.Addr, err)
+	}
+	s.listener = specListener{ln}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = localURL(ln.Addr())
+	}
+	keyEvents := keyevents.New(keyevents.Config{Store: st, Prober: healthSvc, Secret: string(cfg.AdminToken), PublicURL: publicURL,
+		Logger: log, Registerer: reg, Clock: clk})
+
 	s.background = []background.Service{
 		monitor,
+		// The probes key events ask for stop with the server.
+		keyEvents,
 		platformKey,
 		// Expired data keys leave memory at least every quarter of their TTL, so a key nobody reads
 		// again does not linger until the next read of it.
@@ -234,21 +250,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Collections: collections.New(collections.Config{Store: st, Health: healthSvc, MaxPerOrg: cfg.MaxCollectionsPerOrg}),
 		Documents: documents.New(documents.Config{Store: st, Keyring: keys, Idempotency: idem,
 			ProviderKeys: cfg.ProviderKeys()}),
-		Health:   healthSvc,
-		Secrets:  secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeys: cfg.ProviderKeys(), Limits: cfg.Limits()}),
-		Webhooks: webhooks.New(webhooks.Config{Store: st, Keyring: keys, Guard: guard, ProviderKeyARN: webhookKey(cfg), MaxPerOrg: cfg.MaxWebhooksPerOrg}),
-		Backups:  backupSvc,
+		Health:    healthSvc,
+		Secrets:   secrets.New(secrets.Config{Store: st, Keyring: keys, ProviderKeys: cfg.ProviderKeys(), Limits: cfg.Limits()}),
+		Webhooks:  webhooks.New(webhooks.Config{Store: st, Keyring: keys, Guard: guard, ProviderKeyARN: webhookKey(cfg), MaxPerOrg: cfg.MaxWebhooksPerOrg}),
+		Backups:   backupSvc,
+		KeyEvents: keyEvents,
 	})
 	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
 	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Clock: clk, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s (CMEKD_ADDR): %w", cfg.Addr, err)
-	}
-	s.listener = specListener{ln}
 	s.http = &http.Server{
 		Handler:           cons.Wrap(s.api),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -267,6 +279,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		dev.banner(out)
 	}
 	return s, nil
+}
+
+// localURL is the base URL of a listener on this machine: CMEKD_PUBLIC_URL's default, on loopback
+// when the listener takes every address.
+func localURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // URL is the base URL the server answers on.

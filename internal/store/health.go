@@ -98,6 +98,8 @@ type Due struct {
 	Row RowVersion
 	// Due is when the key's probe was due.
 	Due time.Time
+	// EventsAt is when the organisation's last key event arrived; nil when none ever did.
+	EventsAt *time.Time
 }
 
 // RowVersion is where a version of a row is (its ctid); the zero value knows none.
@@ -130,14 +132,14 @@ UPDATE key_health h SET lease_owner = $1, lease_until = $3
 WHERE h.ctid = ANY (ARRAY(SELECT ctid FROM due))
 RETURNING h.org_id, h.region, h.purpose,
     (SELECT k.key_arn FROM key_links k WHERE k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose), h.ctid,
-    h.next_probe_at`, owner, now, now.Add(lease), limit, from)
+    h.next_probe_at, (SELECT e.last_event_at FROM key_event_sources e WHERE e.org_id = h.org_id)`, owner, now, now.Add(lease), limit, from)
 	if err != nil {
 		return nil, translate(err)
 	}
 	return collect(rows, func(r pgx.Row) (Due, error) {
 		var d Due
-		err := r.Scan(&d.OrgID, &d.Region, &d.Purpose, &d.KeyARN, &d.Row.tid, &d.Due)
-		d.Due = d.Due.UTC()
+		err := r.Scan(&d.OrgID, &d.Region, &d.Purpose, &d.KeyARN, &d.Row.tid, &d.Due, &d.EventsAt)
+		d.Due, d.EventsAt = d.Due.UTC(), utc(d.EventsAt)
 		return d, err
 	})
 }
