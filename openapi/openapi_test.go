@@ -25,6 +25,9 @@ const (
 	operator               // operator, owner or admin
 	owner                  // owner or admin
 	admin                  // the admin token only
+	// eventKey is the key-events delivery route: no token, the api key of the organisation's
+	// EventBridge connection; a wrong key and an unknown organisation both answer 401.
+	eventKey
 )
 
 // routes is SPEC §5, §11, §12, §13 and §14, route by route; the document must describe exactly these.
@@ -41,6 +44,9 @@ var routes = map[string]access{
 	"DELETE /v1/orgs/{org}/tokens/{tok}":                   owner,
 	"GET /v1/orgs/{org}/key-status":                        anyRole,
 	"POST /v1/orgs/{org}/key-status/probe":                 operator,
+	"POST /v1/orgs/{org}/key-events":                       owner,
+	"GET /v1/orgs/{org}/key-events":                        anyRole,
+	"DELETE /v1/orgs/{org}/key-events":                     owner,
 	"POST /v1/orgs/{org}/collections":                      operator,
 	"GET /v1/orgs/{org}/collections":                       anyRole,
 	"GET /v1/orgs/{org}/collections/{col}":                 anyRole,
@@ -88,6 +94,8 @@ var routes = map[string]access{
 	"GET /readyz":       public,
 	"GET /metrics":      public,
 	"GET /openapi.yaml": public,
+	// Key events: the customer's EventBridge delivers with the api key of its connection, no token.
+	"POST /v1/key-events/aws/{org}": eventKey,
 }
 
 func load(t *testing.T) *openapi3.T {
@@ -177,6 +185,22 @@ func TestSpec_OperationsAreComplete(t *testing.T) {
 			}
 
 			want := map[int]bool{}
+			if who == eventKey {
+				// One event body, checked as EventBridge sends it; an organisation it does not know is
+				// a 401 like a wrong key, never a 404.
+				want[400], want[401], want[413], want[500], want[503] = true, true, true, true, true
+				for _, status := range []int{400, 401, 413, 500, 503} {
+					if !has(status) {
+						t.Errorf("no %d response", status)
+					}
+				}
+				for _, status := range []int{403, 404} {
+					if has(status) {
+						t.Errorf("documents a %d this operation cannot answer", status)
+					}
+				}
+				return
+			}
 			if who != public {
 				// Every /v1 operation refuses a body that is not JSON, bodiless ones included.
 				want[401], want[415], want[500], want[503] = true, true, true, true
