@@ -52,6 +52,23 @@ func emptyDatabase(t *testing.T) string {
 	return u.String()
 }
 
+// migrator is an empty database (its URL and a connection to it) and the goose provider that
+// migrates it.
+func migrator(t *testing.T) (string, *sql.DB, *goose.Provider) {
+	t.Helper()
+	dbURL := emptyDatabase(t)
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dbURL, db, p
+}
+
 // columns lists a table's columns with their type and nullability, by name: a column added back by
 // a down migration comes last, and that is no change of shape.
 func columns(t *testing.T, db *sql.DB, table string) []string {
@@ -85,16 +102,7 @@ func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
 // migrates up (00005 and whatever follows) and reads the document through the documents service; down to 4 restores the old shape.
 func TestKeyring_MigrationKeepsDocumentsReadable(t *testing.T) {
 	t.Parallel()
-	dbURL := emptyDatabase(t)
-	db, err := sql.Open("pgx", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbURL, db, p := migrator(t)
 	if _, err := p.UpTo(t.Context(), 4); err != nil {
 		t.Fatal(err)
 	}
@@ -209,16 +217,7 @@ FROM data_keys k JOIN wrapped_keys w ON w.data_key_id = k.id WHERE k.id = $1`, d
 // (version 15's code cannot open it, and version 16 again would take it for version 1): down refuses.
 func TestKeyBinding_DownRefusedWhileKeyBoundItemsExist(t *testing.T) {
 	t.Parallel()
-	dbURL := emptyDatabase(t)
-	db, err := sql.Open("pgx", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, db, p := migrator(t)
 	if _, err := p.Up(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	awsemu "github.com/cmekd/cmekd/emulator/aws"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 const (
@@ -31,28 +31,10 @@ const (
 	sessionARN   = "arn:aws:sts::999988887777:assumed-role/cmekd-platform/probe-1"
 )
 
-// clock is a settable time source, so tests cross days without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is one emulator behind a real HTTP server, with a clock it reads.
 type env struct {
 	url   string
-	clock *clock
+	clock *testkit.Clock // settable, so tests cross days without sleeping
 }
 
 func setup(t testing.TB) *env {
@@ -63,7 +45,7 @@ func setup(t testing.TB) *env {
 // setupWith is setup with options; the account, principals and clock are the tests' own.
 func setupWith(t testing.TB, opts awsemu.Options) *env {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	em, err := awsemu.Open(testOptions(opts, clk))
 	if err != nil {
 		t.Fatalf("awsemu.Open: %v", err)
@@ -74,7 +56,7 @@ func setupWith(t testing.TB, opts awsemu.Options) *env {
 }
 
 // testOptions fills in the tests' account, principals and clock.
-func testOptions(opts awsemu.Options, clk *clock) awsemu.Options {
+func testOptions(opts awsemu.Options, clk *testkit.Clock) awsemu.Options {
 	opts.Account = account
 	opts.Principals = map[string]string{
 		akidApp:      appRole,

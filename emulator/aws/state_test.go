@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	awsemu "github.com/cmekd/cmekd/emulator/aws"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // restartable serves the emulator kept in one state file; restart replaces it
@@ -20,13 +21,13 @@ import (
 type restartable struct {
 	t     *testing.T
 	file  string
-	clock *clock
+	clock *testkit.Clock
 	srv   *httptest.Server
 	*env
 }
 
 func startKept(t *testing.T, file string) *restartable {
-	r := &restartable{t: t, file: file, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	r := &restartable{t: t, file: file, clock: testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	r.restart()
 	t.Cleanup(func() { r.srv.Close() })
 	return r

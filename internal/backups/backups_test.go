@@ -174,6 +174,52 @@ func (f *fixture) count(t testing.TB, query string, args ...any) int {
 	return n
 }
 
+// wantCount fails the test with msg (which formats the count) unless query counts want.
+func (f *fixture) wantCount(t testing.TB, want int, msg, query string, args ...any) {
+	t.Helper()
+	if n := f.count(t, query, args...); n != want {
+		t.Fatalf(msg, n)
+	}
+}
+
+// backup creates a backup of the collection.
+func (f *fixture) backup(t testing.TB, o domain.Org, colID string) domain.Backup {
+	t.Helper()
+	b, err := f.svc.Create(t.Context(), admin, o, colID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// restore restores the backup as a new collection called name.
+func (f *fixture) restore(t testing.TB, o domain.Org, id, name string) domain.Collection {
+	t.Helper()
+	c, err := f.svc.Restore(t.Context(), admin, o, id, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// restoresAs restores the backup as name and fails the test unless the new collection holds want.
+func (f *fixture) restoresAs(t *testing.T, o domain.Org, id, name string, want []string) domain.Collection {
+	t.Helper()
+	c := f.restore(t, o, id, name)
+	equal(t, f.contents(t, o, c.ID), want)
+	return c
+}
+
+// filled is a fresh organisation (with a backup key when withBackupKey) and a collection of it
+// holding n documents.
+func (f *fixture) filled(t testing.TB, withBackupKey bool, name string, n int) (domain.Org, domain.Collection) {
+	t.Helper()
+	o := f.org(t, withBackupKey)
+	col := f.collection(t, o, name)
+	f.ingest(t, o, col, 0, n)
+	return o, col
+}
+
 func (f *fixture) waitState(t testing.TB, o domain.Org, id, state string) domain.Backup {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -234,24 +280,16 @@ func (f *fixture) enable(t *testing.T, keyARN string) {
 func TestBackup_RestoresEveryDocumentInOrderAfterTheCollectionIsGone(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 0)
-	o := f.org(t, true)
-	col := f.collection(t, o, "events")
-	f.ingest(t, o, col, 0, 25)
+	o, col := f.filled(t, true, "events", 25)
 	f.ingest(t, o, col, 25, 10)
 	want := f.contents(t, o, col.ID)
 
-	b, err := f.svc.Create(t.Context(), admin, o, col.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := f.backup(t, o, col.ID)
 	if b.State != domain.BackupComplete || b.Documents != 35 || b.KeyARN != o.BackupKeyARN || b.CollectionID != col.ID || b.Region != o.Region {
 		t.Fatalf("backup = %+v", b)
 	}
 	// The backup's data keys are wrapped by the backup key alone.
-	if n := f.count(t, `SELECT count(*) FROM backup_keys WHERE backup_id = $1 AND key_arn = $2 AND source_key_arn = $3`,
-		b.ID, o.BackupKeyARN, o.KeyARN); n != 1 {
-		t.Fatalf("%d data-key copies under the backup key, want 1", n)
-	}
+	f.wantCount(t, 1, "%d data-key copies under the backup key, want 1", `SELECT count(*) FROM backup_keys WHERE backup_id = $1 AND key_arn = $2 AND source_key_arn = $3`, b.ID, o.BackupKeyARN, o.KeyARN)
 	// Backups outlive their collection.
 	if err := f.st.DeleteCollection(t.Context(), o.ID, col.ID); err != nil {
 		t.Fatal(err)
@@ -259,56 +297,35 @@ func TestBackup_RestoresEveryDocumentInOrderAfterTheCollectionIsGone(t *testing.
 	if _, err := f.st.DeleteDataKeys(t.Context(), keyring.Documents.Name, col.ID); err != nil {
 		t.Fatal(err)
 	}
-	restored, err := f.svc.Restore(t.Context(), admin, o, b.ID, "events-restored")
-	if err != nil {
-		t.Fatal(err)
-	}
+	restored := f.restore(t, o, b.ID, "events-restored")
 	if restored.Region != o.Region || restored.State != domain.StateActive || restored.ID == col.ID {
 		t.Fatalf("restored collection %+v", restored)
 	}
 	equal(t, f.contents(t, o, restored.ID), want)
-	if n := f.count(t, `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.restored' AND collection_id = $2
-AND details->>'backup_id' = $3 AND details->>'source_collection_id' = $4`, o.ID, restored.ID, b.ID, col.ID); n != 1 {
-		t.Fatalf("%d backup.restored events", n)
-	}
-	if n := f.count(t, `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.created' AND collection_id = $2`, o.ID, col.ID); n != 1 {
-		t.Fatalf("%d backup.created events", n)
-	}
+	f.wantCount(t, 1, "%d backup.restored events", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.restored' AND collection_id = $2
+AND details->>'backup_id' = $3 AND details->>'source_collection_id' = $4`, o.ID, restored.ID, b.ID, col.ID)
+	f.wantCount(t, 1, "%d backup.created events", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.created' AND collection_id = $2`, o.ID, col.ID)
 	// A second restore under the same name is the collection's name rule.
-	_, err = f.svc.Restore(t.Context(), admin, o, b.ID, "events-restored")
+	_, err := f.svc.Restore(t.Context(), admin, o, b.ID, "events-restored")
 	wantCode(t, err, domain.CodeCollectionNameTaken, "")
 }
 
 func TestBackup_WithoutABackupKeyUsesTheDataKey(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 0)
-	o := f.org(t, false)
-	col := f.collection(t, o, "events")
-	f.ingest(t, o, col, 0, 3)
-	b, err := f.svc.Create(t.Context(), admin, o, col.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, col := f.filled(t, false, "events", 3)
+	b := f.backup(t, o, col.ID)
 	if b.KeyARN != o.KeyARN || b.KeyPurpose != domain.PurposeData {
 		t.Fatalf("backup %+v", b)
 	}
-	r, err := f.svc.Restore(t.Context(), admin, o, b.ID, "copy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	equal(t, f.contents(t, o, r.ID), f.contents(t, o, col.ID))
+	f.restoresAs(t, o, b.ID, "copy", f.contents(t, o, col.ID))
 }
 
 func TestBackup_LargeCollectionIsCopiedInTheBackground(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 100)
-	o := f.org(t, true)
-	col := f.collection(t, o, "big")
-	f.ingest(t, o, col, 0, 2500)
-	b, err := f.svc.Create(t.Context(), admin, o, col.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, col := f.filled(t, true, "big", 2500)
+	b := f.backup(t, o, col.ID)
 	if b.State != domain.BackupRunning || b.Documents != 100 {
 		t.Fatalf("first answer %+v, want running after one page", b)
 	}
@@ -320,19 +337,13 @@ func TestBackup_LargeCollectionIsCopiedInTheBackground(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].ID != b.ID {
 		t.Fatalf("list = %v, %v", list, err)
 	}
-	r, err := f.svc.Restore(t.Context(), admin, o, b.ID, "big-restored")
-	if err != nil {
-		t.Fatal(err)
-	}
-	equal(t, f.contents(t, o, r.ID), f.contents(t, o, col.ID))
+	f.restoresAs(t, o, b.ID, "big-restored", f.contents(t, o, col.ID))
 }
 
 func TestBackup_IsOneMomentWhateverIsIngestedMeanwhile(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 10)
-	o := f.org(t, true)
-	col := f.collection(t, o, "events")
-	f.ingest(t, o, col, 0, 45)
+	o, col := f.filled(t, true, "events", 45)
 	want := f.contents(t, o, col.ID)
 	reached, release := f.kms.hold()
 	defer release()
@@ -356,87 +367,62 @@ func TestBackup_IsOneMomentWhateverIsIngestedMeanwhile(t *testing.T) {
 	if done.Documents != 45 {
 		t.Fatalf("the backup holds %d documents, want the 45 committed before it began", done.Documents)
 	}
-	r, err := f.svc.Restore(t.Context(), admin, o, done.ID, "moment")
-	if err != nil {
-		t.Fatal(err)
-	}
-	equal(t, f.contents(t, o, r.ID), want)
+	f.restoresAs(t, o, done.ID, "moment", want)
 }
 
 func TestBackup_RefusedKeysAnswerTheirPurposeAndLeaveNothing(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 0)
-	o := f.org(t, true)
-	col := f.collection(t, o, "events")
-	f.ingest(t, o, col, 0, 5)
-	b, err := f.svc.Create(t.Context(), admin, o, col.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, col := f.filled(t, true, "events", 5)
+	b := f.backup(t, o, col.ID)
 
-	f.disable(t, o.BackupKeyARN)
-	_, err = f.svc.Create(t.Context(), admin, o, col.ID)
-	wantCode(t, err, domain.CodeKeyUnavailable, domain.PurposeBackup)
-	_, err = f.svc.Restore(t.Context(), admin, o, b.ID, "nope")
-	wantCode(t, err, domain.CodeKeyUnavailable, domain.PurposeBackup)
-	if n := f.count(t, `SELECT count(*) FROM backups WHERE org_id = $1`, o.ID); n != 1 {
-		t.Fatalf("%d backups after a refused one, want 1", n)
+	collections := func() {
+		f.wantCount(t, 1, "%d collections after a refused restore, want 1", `SELECT count(*) FROM collections WHERE org_id = $1`, o.ID)
 	}
-	if n := f.count(t, `SELECT count(*) FROM collections WHERE org_id = $1`, o.ID); n != 1 {
-		t.Fatalf("%d collections after a refused restore, want 1", n)
+	for _, k := range []struct {
+		arn, purpose string
+		leftNothing  func()
+	}{
+		{o.BackupKeyARN, domain.PurposeBackup, func() {
+			f.wantCount(t, 1, "%d backups after a refused one, want 1", `SELECT count(*) FROM backups WHERE org_id = $1`, o.ID)
+			collections()
+			if c, err := f.st.Collection(t.Context(), o.ID, col.ID); err != nil || c.State != domain.StateActive {
+				t.Fatalf("collection after the backup key failed: %+v, %v", c, err)
+			}
+		}},
+		{o.KeyARN, domain.PurposeData, func() {
+			collections()
+			f.wantCount(t, 1, "%d data keys after a refused restore, want the collection's 1", `SELECT count(*) FROM data_keys WHERE org_id = $1`, o.ID)
+		}},
+	} {
+		f.disable(t, k.arn)
+		_, err := f.svc.Create(t.Context(), admin, o, col.ID)
+		wantCode(t, err, domain.CodeKeyUnavailable, k.purpose)
+		_, err = f.svc.Restore(t.Context(), admin, o, b.ID, "nope")
+		wantCode(t, err, domain.CodeKeyUnavailable, k.purpose)
+		k.leftNothing()
+		f.enable(t, k.arn)
 	}
-	if c, err := f.st.Collection(t.Context(), o.ID, col.ID); err != nil || c.State != domain.StateActive {
-		t.Fatalf("collection after the backup key failed: %+v, %v", c, err)
-	}
-	f.enable(t, o.BackupKeyARN)
-
-	f.disable(t, o.KeyARN)
-	_, err = f.svc.Create(t.Context(), admin, o, col.ID)
-	wantCode(t, err, domain.CodeKeyUnavailable, domain.PurposeData)
-	_, err = f.svc.Restore(t.Context(), admin, o, b.ID, "nope")
-	wantCode(t, err, domain.CodeKeyUnavailable, domain.PurposeData)
-	if n := f.count(t, `SELECT count(*) FROM collections WHERE org_id = $1`, o.ID); n != 1 {
-		t.Fatalf("%d collections after a refused restore, want 1", n)
-	}
-	if n := f.count(t, `SELECT count(*) FROM data_keys WHERE org_id = $1`, o.ID); n != 1 {
-		t.Fatalf("%d data keys after a refused restore, want the collection's 1", n)
-	}
-	f.enable(t, o.KeyARN)
-	if _, err := f.svc.Restore(t.Context(), admin, o, b.ID, "yes"); err != nil {
-		t.Fatal(err)
-	}
+	f.restore(t, o, b.ID, "yes")
 }
 
 func TestRestore_FailingMidwayLeavesNoCollection(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 2)
-	o := f.org(t, true)
-	col := f.collection(t, o, "events")
-	f.ingest(t, o, col, 0, 7)
-	b, err := f.svc.Create(t.Context(), admin, o, col.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, col := f.filled(t, true, "events", 7)
+	b := f.backup(t, o, col.ID)
 	b = f.waitState(t, o, b.ID, domain.BackupComplete)
 	// The last document of the backup is tampered with: the restore fails on its last page.
 	if _, err := f.db.Exec(t.Context(), `UPDATE backup_documents SET ciphertext = ciphertext || '\x00'::bytea
 WHERE backup_id = $1 AND seq = (SELECT max(seq) FROM backup_documents WHERE backup_id = $1)`, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.Restore(t.Context(), admin, o, b.ID, "half")
+	_, err := f.svc.Restore(t.Context(), admin, o, b.ID, "half")
 	wantCode(t, err, domain.CodeDocumentIntegrity, "")
-	if n := f.count(t, `SELECT count(*) FROM collections WHERE org_id = $1`, o.ID); n != 1 {
-		t.Fatalf("%d collections, want only the original", n)
-	}
-	if n := f.count(t, `SELECT count(*) FROM documents WHERE org_id = $1`, o.ID); n != 7 {
-		t.Fatalf("%d documents, want only the original 7", n)
-	}
-	if n := f.count(t, `SELECT count(*) FROM data_keys WHERE org_id = $1 AND owner_id <> $2`, o.ID, col.ID); n != 0 {
-		t.Fatalf("%d data keys of the failed restore remain", n)
-	}
-	if n := f.count(t, `SELECT count(*) FROM events WHERE org_id = $1 AND type IN ('backup.restored', 'collection.created')`, o.ID); n != 0 {
-		t.Fatalf("%d events of the failed restore", n)
-	}
+	f.wantCount(t, 1, "%d collections, want only the original", `SELECT count(*) FROM collections WHERE org_id = $1`, o.ID)
+	f.wantCount(t, 7, "%d documents, want only the original 7", `SELECT count(*) FROM documents WHERE org_id = $1`, o.ID)
+	f.wantCount(t, 0, "%d data keys of the failed restore remain", `SELECT count(*) FROM data_keys WHERE org_id = $1 AND owner_id <> $2`, o.ID, col.ID)
+	f.wantCount(t, 0, "%d events of the failed restore", `SELECT count(*) FROM events WHERE org_id = $1 AND type IN ('backup.restored', 'collection.created')`, o.ID)
 }
 
 func TestSweep_FailsABackupWhoseWorkerDied(t *testing.T) {
@@ -463,9 +449,7 @@ func TestSweep_FailsABackupWhoseWorkerDied(t *testing.T) {
 	if _, err := f.svc.Get(t.Context(), o, b.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("get after delete: %v", err)
 	}
-	if n := f.count(t, `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.deleted' AND details->>'backup_id' = $2`, o.ID, b.ID); n != 1 {
-		t.Fatalf("%d backup.deleted events", n)
-	}
+	f.wantCount(t, 1, "%d backup.deleted events", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.deleted' AND details->>'backup_id' = $2`, o.ID, b.ID)
 }
 
 func TestBackup_OfAnotherOrganisationIsNotFound(t *testing.T) {
@@ -473,10 +457,7 @@ func TestBackup_OfAnotherOrganisationIsNotFound(t *testing.T) {
 	f := setup(t, 0)
 	a, other := f.org(t, false), f.org(t, false)
 	col := f.collection(t, a, "events")
-	b, err := f.svc.Create(t.Context(), admin, a, col.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := f.backup(t, a, col.ID)
 	if _, err := f.svc.Get(t.Context(), other, b.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("get: %v", err)
 	}
@@ -494,22 +475,15 @@ func TestBackup_OfAnotherOrganisationIsNotFound(t *testing.T) {
 func TestRestore_ABackupNamingAnotherKeyReadsNothing(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 0)
-	o := f.org(t, true)
-	col := f.collection(t, o, "events")
-	f.ingest(t, o, col, 0, 3)
-	b, err := f.svc.Create(t.Context(), admin, o, col.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, col := f.filled(t, true, "events", 3)
+	b := f.backup(t, o, col.ID)
 	// A row forged to name the data key, which the platform may also use, is never unwrapped by it.
 	if _, err := f.db.Exec(t.Context(), `UPDATE backups SET key_arn = $2 WHERE id = $1`, b.ID, o.KeyARN); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.Restore(t.Context(), admin, o, b.ID, "forged")
+	_, err := f.svc.Restore(t.Context(), admin, o, b.ID, "forged")
 	wantCode(t, err, domain.CodeDocumentIntegrity, "")
-	if n := f.count(t, `SELECT count(*) FROM collections WHERE org_id = $1`, o.ID); n != 1 {
-		t.Fatalf("%d collections after a forged restore", n)
-	}
+	f.wantCount(t, 1, "%d collections after a forged restore", `SELECT count(*) FROM collections WHERE org_id = $1`, o.ID)
 }
 
 func TestRestore_SealsAtMostTheDataKeyBoundUnderEachNewKey(t *testing.T) {
@@ -520,36 +494,15 @@ func TestRestore_SealsAtMostTheDataKeyBoundUnderEachNewKey(t *testing.T) {
 	for i := 0; i < 25; i += 5 {
 		f.ingest(t, o, col, i, 5)
 	}
-	b, err := f.svc.Create(t.Context(), admin, o, col.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := f.backup(t, o, col.ID)
 	b = f.waitState(t, o, b.ID, domain.BackupComplete)
-	if n := f.count(t, `SELECT count(*) FROM backup_keys WHERE backup_id = $1`, b.ID); n != 3 {
-		t.Fatalf("%d data-key copies, want the collection's 3", n)
-	}
-	r, err := f.svc.Restore(t.Context(), admin, o, b.ID, "bounded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	equal(t, f.contents(t, o, r.ID), f.contents(t, o, col.ID))
-	if n := f.count(t, `SELECT count(*) FROM data_keys WHERE owner_id = $1`, r.ID); n != 3 {
-		t.Fatalf("the restore made %d data keys, want 3 for 25 documents at 10 each", n)
-	}
-	if n := f.count(t, `SELECT count(*) FROM data_keys WHERE owner_id = $1 AND uses > 10`, r.ID); n != 0 {
-		t.Fatalf("%d data keys of the restore seal more than 10 documents", n)
-	}
+	f.wantCount(t, 3, "%d data-key copies, want the collection's 3", `SELECT count(*) FROM backup_keys WHERE backup_id = $1`, b.ID)
+	r := f.restoresAs(t, o, b.ID, "bounded", f.contents(t, o, col.ID))
+	f.wantCount(t, 3, "the restore made %d data keys, want 3 for 25 documents at 10 each", `SELECT count(*) FROM data_keys WHERE owner_id = $1`, r.ID)
+	f.wantCount(t, 0, "%d data keys of the restore seal more than 10 documents", `SELECT count(*) FROM data_keys WHERE owner_id = $1 AND uses > 10`, r.ID)
 	// An empty backup restores an empty collection, with no data key.
 	empty := f.collection(t, o, "empty")
-	eb, err := f.svc.Create(t.Context(), admin, o, empty.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	er, err := f.svc.Restore(t.Context(), admin, o, eb.ID, "empty-restored")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := f.count(t, `SELECT count(*) FROM data_keys WHERE owner_id = $1`, er.ID); n != 0 {
-		t.Fatalf("the empty restore made %d data keys", n)
-	}
+	eb := f.backup(t, o, empty.ID)
+	er := f.restore(t, o, eb.ID, "empty-restored")
+	f.wantCount(t, 0, "the empty restore made %d data keys", `SELECT count(*) FROM data_keys WHERE owner_id = $1`, er.ID)
 }

@@ -13,9 +13,7 @@ import (
 func TestBackup_FinishedAtIsWhenItFinished(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 100)
-	o := f.org(t, true)
-	col := f.collection(t, o, "events")
-	f.ingest(t, o, col, 0, 10)
+	o, col := f.filled(t, true, "events", 10)
 	reached, release := f.kms.hold()
 	defer release()
 	got := make(chan error, 1)

@@ -71,7 +71,7 @@ func TestStore_LockCollectionsIn_OneRegion(t *testing.T) {
 	o := f.org(t, domain.ModeProviderManaged)
 	a, b := f.collection(t, o.ID, region), f.collection(t, o.ID, region)
 	f.collection(t, o.ID, "us-west-2")
-	err := f.st.InTx(t.Context(), func(tx *store.Q) error {
+	f.inTx(t, func(tx *store.Q) error {
 		cols, err := tx.LockCollectionsIn(t.Context(), o.ID, region)
 		if err != nil {
 			return err
@@ -85,9 +85,6 @@ func TestStore_LockCollectionsIn_OneRegion(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestStore_SetCollectionState(t *testing.T) {

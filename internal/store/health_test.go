@@ -33,7 +33,7 @@ func TestStore_KeyHealth_NewLinkIsHealthyAndDue(t *testing.T) {
 	if hs, err := f.st.KeyHealth(t.Context(), p.ID); err != nil || len(hs) != 0 {
 		t.Fatalf("provider-managed key health %+v, %v; want none", hs, err)
 	}
-	err := f.st.InTx(t.Context(), func(tx *store.Q) error {
+	f.inTx(t, func(tx *store.Q) error {
 		if _, linked, err := tx.ShareKeyHealth(t.Context(), p.ID, region, domain.PurposeData); err != nil || linked {
 			return fmt.Errorf("ShareKeyHealth of a provider-managed org: linked %t, %v", linked, err)
 		}
@@ -49,9 +49,6 @@ func TestStore_KeyHealth_NewLinkIsHealthyAndDue(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestStore_SaveKeyHealth_WritesEveryField(t *testing.T) {

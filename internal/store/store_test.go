@@ -38,6 +38,14 @@ func setup(t *testing.T) *fixture {
 	return &fixture{st: st, clock: clk}
 }
 
+// inTx runs fn in a transaction and fails the test on its error.
+func (f *fixture) inTx(t *testing.T, fn func(tx *store.Q) error) {
+	t.Helper()
+	if err := f.st.InTx(t.Context(), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // org stores an organisation of mode, created now, on a key of its own when customer-managed.
 func (f *fixture) org(t *testing.T, mode string) domain.Org {
 	t.Helper()

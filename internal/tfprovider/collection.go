@@ -20,7 +20,7 @@ var _ resource.ResourceWithImportState = (*collection)(nil)
 // replaces it (deleting its documents): the plan says so.
 type collection struct{ api }
 
-func newCollection() resource.Resource { return &collection{} }
+func newCollection() resource.Resource { return &collection{api{suffix: "_collection"}} }
 
 type collectionModel struct {
 	ID          types.String `tfsdk:"id"`
@@ -31,10 +31,6 @@ type collectionModel struct {
 	State       types.String `tfsdk:"state"`
 	StateReason types.String `tfsdk:"state_reason"`
 	CreatedAt   types.String `tfsdk:"created_at"`
-}
-
-func (r *collection) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_collection"
 }
 
 func (r *collection) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -71,65 +67,30 @@ func (r *collection) Schema(_ context.Context, _ resource.SchemaRequest, resp *r
 }
 
 func (r *collection) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan collectionModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.CreateCollectionWithResponse(ctx, plan.OrgID.ValueString(), client.CreateCollectionJSONRequestBody{
-		Name:        plan.Name.ValueString(),
-		Region:      plan.Region.ValueStringPointer(),
-		Recoverable: plan.Recoverable.ValueBoolPointer(),
-	})
-	if unreachable(&resp.Diagnostics, "create the collection", err) ||
-		failed(&resp.Diagnostics, "create the collection", out.HTTPResponse, out.Body) {
-		return
-	}
-	plan.fill(out.JSON201)
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	create(ctx, req, resp, "create the collection", func(ctx context.Context, plan *collectionModel) (*client.CreateCollectionResponse, error) {
+		return r.c.CreateCollectionWithResponse(ctx, plan.OrgID.ValueString(), client.CreateCollectionJSONRequestBody{
+			Name:        plan.Name.ValueString(),
+			Region:      plan.Region.ValueStringPointer(),
+			Recoverable: plan.Recoverable.ValueBoolPointer(),
+		})
+	}, func(m *collectionModel, out *client.CreateCollectionResponse) { m.fill(out.JSON201) })
 }
 
 func (r *collection) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state collectionModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.GetCollectionWithResponse(ctx, state.OrgID.ValueString(), state.ID.ValueString())
-	if unreachable(&resp.Diagnostics, "read the collection", err) {
-		return
-	}
-	if gone(out.HTTPResponse) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if failed(&resp.Diagnostics, "read the collection", out.HTTPResponse, out.Body) {
-		return
-	}
-	state.fill(out.JSON200)
-	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	readBack(ctx, req, resp, "read the collection", func(ctx context.Context, m *collectionModel) (*client.GetCollectionResponse, error) {
+		return r.c.GetCollectionWithResponse(ctx, m.OrgID.ValueString(), m.ID.ValueString())
+	}, nil, func(m *collectionModel, out *client.GetCollectionResponse) { m.fill(out.JSON200) })
 }
 
 // Update is never called with a change: every argument requires replacement.
 func (r *collection) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state collectionModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	plan.State, plan.StateReason = state.State, state.StateReason
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	unchanged(ctx, req, resp, func(plan, state *collectionModel) { plan.State, plan.StateReason = state.State, state.StateReason })
 }
 
 func (r *collection) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state collectionModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.DeleteCollectionWithResponse(ctx, state.OrgID.ValueString(), state.ID.ValueString())
-	if unreachable(&resp.Diagnostics, "delete the collection", err) || gone(out.HTTPResponse) {
-		return
-	}
-	failed(&resp.Diagnostics, "delete the collection", out.HTTPResponse, out.Body)
+	remove(ctx, req, resp, "delete the collection", func(ctx context.Context, m *collectionModel) (*client.DeleteCollectionResponse, error) {
+		return r.c.DeleteCollectionWithResponse(ctx, m.OrgID.ValueString(), m.ID.ValueString())
+	})
 }
 
 func (r *collection) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

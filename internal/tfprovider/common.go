@@ -21,10 +21,17 @@ import (
 	"github.com/cmekd/cmekd/client"
 )
 
-// api is what every resource and data source holds: the client the provider configured. It is nil
-// while the provider's own configuration is unknown (planning before another resource exists).
+// api is what every resource and data source holds: its type name after the provider's (e.g.
+// "_collection") and the client the provider configured. The client is nil while the provider's own
+// configuration is unknown (planning before another resource exists).
 type api struct {
-	c *client.ClientWithResponses
+	suffix string
+	c      *client.ClientWithResponses
+}
+
+// Metadata names a resource.
+func (a *api) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + a.suffix
 }
 
 // configure takes the client from the provider's ResourceData or DataSourceData.
@@ -173,27 +180,28 @@ const verifyRetry = 3 * time.Second
 // untilVerified runs a create that verifies a key (an organisation, a region) until it is accepted,
 // refused for good, or ctx (the create timeout) ends. A key policy just written, a replica still
 // being made and an unreachable KMS pass on their own after a while, so those failures are asked
-// again; anything else is answered at once. create keeps the last answer; the error is a request
+// again; anything else is answered at once. It returns the last answer; the error is a request
 // that got none, unless an answer came before the timeout cut a retry short.
-func untilVerified(ctx context.Context, create func(context.Context) (*http.Response, []byte, error)) error {
+func untilVerified[R response](ctx context.Context, create func(context.Context) (R, error)) (R, error) {
+	var last R
 	answered := false
 	for {
-		resp, body, err := create(ctx)
+		out, err := create(ctx)
 		if err != nil {
 			if answered && ctx.Err() != nil {
-				return nil
+				return last, nil
 			}
-			return err
+			return last, err
 		}
-		answered = true
-		if !mayPassSoon(resp, body) {
-			return nil
+		last, answered = out, true
+		if !mayPassSoon(answerOf(out), out.GetBody()) {
+			return last, nil
 		}
 		t := time.NewTimer(verifyRetry)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil
+			return last, nil
 		case <-t.C:
 		}
 	}
@@ -227,6 +235,11 @@ func mayPassSoon(resp *http.Response, body []byte) bool {
 
 // dataAPI is api for data sources, whose Configure has its own request types.
 type dataAPI struct{ api }
+
+// Metadata names a data source.
+func (a *dataAPI) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + a.suffix
+}
 
 // Configure satisfies datasource.DataSourceWithConfigure.
 func (a *dataAPI) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {

@@ -3,6 +3,8 @@ package tfprovider
 import (
 	"net/http"
 	"testing"
+
+	"github.com/cmekd/cmekd/client"
 )
 
 func TestMayPassSoon_RetriesOnlyWhatTimeFixes(t *testing.T) {
@@ -36,5 +38,13 @@ func TestMayPassSoon_RetriesOnlyWhatTimeFixes(t *testing.T) {
 		if got := mayPassSoon(resp, body); got != c.want {
 			t.Errorf("%s: mayPassSoon = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+func TestAnswerOf_IsTheGeneratedResponsesHTTPResponse(t *testing.T) {
+	t.Parallel()
+	want := &http.Response{StatusCode: http.StatusNotFound}
+	if got := answerOf(&client.GetOrgResponse{HTTPResponse: want}); got != want {
+		t.Errorf("answerOf = %v, want the response's HTTPResponse %v", got, want)
 	}
 }

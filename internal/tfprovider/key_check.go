@@ -17,7 +17,7 @@ import (
 // (a check block or a precondition).
 type keyCheck struct{ dataAPI }
 
-func newKeyCheck() datasource.DataSource { return &keyCheck{} }
+func newKeyCheck() datasource.DataSource { return &keyCheck{dataAPI{api{suffix: "_key_check"}}} }
 
 type keyCheckModel struct {
 	ID              types.String `tfsdk:"id"`
@@ -32,10 +32,6 @@ type keyCheckModel struct {
 var checkAttrs = map[string]attr.Type{
 	"name": types.StringType, "ok": types.BoolType, "code": types.StringType,
 	"action": types.StringType, "message": types.StringType,
-}
-
-func (d *keyCheck) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_key_check"
 }
 
 func (d *keyCheck) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
@@ -63,14 +59,12 @@ func (d *keyCheck) Schema(_ context.Context, _ datasource.SchemaRequest, resp *d
 }
 
 func (d *keyCheck) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
-	var m keyCheckModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
+	m, ok := stored[keyCheckModel](ctx, req.Config, &resp.Diagnostics)
+	if !ok {
 		return
 	}
 	out, err := d.c.CheckKeyWithResponse(ctx, client.CheckKeyJSONRequestBody{KeyArn: m.KeyARN.ValueStringPointer(), Region: m.Region.ValueStringPointer()})
-	if unreachable(&resp.Diagnostics, "check the key", err) ||
-		failed(&resp.Diagnostics, "check the key", out.HTTPResponse, out.Body) {
+	if !answered(&resp.Diagnostics, "check the key", out, err) {
 		return
 	}
 	// The statement is kept as cmekd wrote it, not as the client's struct would write it again.

@@ -17,7 +17,7 @@ import (
 // as JSON for aws_kms_key_policy (or an aws_kms_key's policy).
 type keyPolicy struct{ dataAPI }
 
-func newKeyPolicy() datasource.DataSource { return &keyPolicy{} }
+func newKeyPolicy() datasource.DataSource { return &keyPolicy{dataAPI{api{suffix: "_key_policy"}}} }
 
 type keyPolicyModel struct {
 	ID                   types.String `tfsdk:"id"`
@@ -25,10 +25,6 @@ type keyPolicyModel struct {
 	Template             types.String `tfsdk:"template"`
 	AdditionalPrincipals types.List   `tfsdk:"additional_principals"`
 	JSON                 types.String `tfsdk:"json"`
-}
-
-func (d *keyPolicy) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_key_policy"
 }
 
 func (d *keyPolicy) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
@@ -73,8 +69,7 @@ func (d *keyPolicy) Read(ctx context.Context, req datasource.ReadRequest, resp *
 		return
 	}
 	out, err := d.c.GetKeyPolicyWithResponse(ctx, &params)
-	if unreachable(&resp.Diagnostics, "generate the key policy", err) ||
-		failed(&resp.Diagnostics, "generate the key policy", out.HTTPResponse, out.Body) {
+	if !answered(&resp.Diagnostics, "generate the key policy", out, err) {
 		return
 	}
 	var compact bytes.Buffer

@@ -2,7 +2,6 @@ package tfprovider
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -27,7 +26,7 @@ var (
 // it fails the plan with cmekd's own answer rather than replacing an organisation and its data.
 type organization struct{ api }
 
-func newOrganization() resource.Resource { return &organization{} }
+func newOrganization() resource.Resource { return &organization{api{suffix: "_organization"}} }
 
 type orgModel struct {
 	ID           types.String   `tfsdk:"id"`
@@ -39,10 +38,6 @@ type orgModel struct {
 	KeyStatus    types.String   `tfsdk:"key_status"`
 	CreatedAt    types.String   `tfsdk:"created_at"`
 	Timeouts     timeouts.Value `tfsdk:"timeouts"`
-}
-
-func (r *organization) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_organization"
 }
 
 func (r *organization) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -80,29 +75,13 @@ func (r *organization) Schema(ctx context.Context, _ resource.SchemaRequest, res
 // with: it asks cmekd (a PATCH that carries only encryption, which cmekd refuses before it looks at
 // anything else), so the message is the one the API would give.
 func (r *organization) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
-		return
-	}
-	var state, plan orgModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	var changed []path.Path
-	for _, a := range []struct {
-		name        string
-		state, plan types.String
-	}{
-		{"region", state.Region, plan.Region},
-		{"key_arn", state.KeyARN, plan.KeyARN},
-		{"backup_key_arn", state.BackupKeyARN, plan.BackupKeyARN},
-	} {
-		// Unknown counts as a change: a key being replaced cannot take the link with it.
-		if !a.state.Equal(a.plan) {
-			changed = append(changed, path.Root(a.name))
+	state, plan, changed := relinked(ctx, req, &resp.Diagnostics, func(state, plan *orgModel) []linkPart {
+		return []linkPart{
+			{"region", state.Region, plan.Region},
+			{"key_arn", state.KeyARN, plan.KeyARN},
+			{"backup_key_arn", state.BackupKeyARN, plan.BackupKeyARN},
 		}
-	}
+	})
 	if len(changed) == 0 {
 		return
 	}
@@ -131,57 +110,21 @@ func (r *organization) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 }
 
 func (r *organization) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan orgModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	timeout, diags := plan.Timeouts.Create(ctx, orgCreateTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	body := client.CreateOrgJSONRequestBody{Name: plan.Name.ValueString(), Region: plan.Region.ValueString()}
-	if !plan.KeyARN.IsNull() || !plan.BackupKeyARN.IsNull() {
-		body.Encryption = &client.OrganizationCreateEncryption{BackupKeyArn: plan.BackupKeyARN.ValueStringPointer(),
-			KeyArn: plan.KeyARN.ValueStringPointer(), Mode: "customer_managed"}
-	}
-	var created *client.CreateOrgResponse
-	err := untilVerified(ctx, func(ctx context.Context) (*http.Response, []byte, error) {
-		out, err := r.c.CreateOrgWithResponse(ctx, &client.CreateOrgParams{}, body)
-		if err != nil {
-			return nil, nil, err
-		}
-		created = out
-		return out.HTTPResponse, out.Body, nil
-	})
-	if unreachable(&resp.Diagnostics, "create the organisation", err) ||
-		failed(&resp.Diagnostics, "create the organisation", created.HTTPResponse, created.Body) {
-		return
-	}
-	plan.fill(created.JSON201)
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	createVerified(ctx, req, resp, "create the organisation", orgCreateTimeout, func(m *orgModel) timeouts.Value { return m.Timeouts },
+		func(ctx context.Context, plan *orgModel) (*client.CreateOrgResponse, error) {
+			body := client.CreateOrgJSONRequestBody{Name: plan.Name.ValueString(), Region: plan.Region.ValueString()}
+			if !plan.KeyARN.IsNull() || !plan.BackupKeyARN.IsNull() {
+				body.Encryption = &client.OrganizationCreateEncryption{BackupKeyArn: plan.BackupKeyARN.ValueStringPointer(),
+					KeyArn: plan.KeyARN.ValueStringPointer(), Mode: "customer_managed"}
+			}
+			return r.c.CreateOrgWithResponse(ctx, &client.CreateOrgParams{}, body)
+		}, func(m *orgModel, out *client.CreateOrgResponse) { m.fill(out.JSON201) })
 }
 
 func (r *organization) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state orgModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.GetOrgWithResponse(ctx, state.ID.ValueString())
-	if unreachable(&resp.Diagnostics, "read the organisation", err) {
-		return
-	}
-	if gone(out.HTTPResponse) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if failed(&resp.Diagnostics, "read the organisation", out.HTTPResponse, out.Body) {
-		return
-	}
-	state.fill(out.JSON200)
-	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	readBack(ctx, req, resp, "read the organisation", func(ctx context.Context, m *orgModel) (*client.GetOrgResponse, error) {
+		return r.c.GetOrgWithResponse(ctx, m.ID.ValueString())
+	}, nil, func(m *orgModel, out *client.GetOrgResponse) { m.fill(out.JSON200) })
 }
 
 func (r *organization) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -198,8 +141,7 @@ func (r *organization) Update(ctx context.Context, req resource.UpdateRequest, r
 	}
 	name := plan.Name.ValueString()
 	out, err := r.c.UpdateOrgWithResponse(ctx, plan.ID.ValueString(), client.UpdateOrgJSONRequestBody{Name: &name})
-	if unreachable(&resp.Diagnostics, "rename the organisation", err) ||
-		failed(&resp.Diagnostics, "rename the organisation", out.HTTPResponse, out.Body) {
+	if !answered(&resp.Diagnostics, "rename the organisation", out, err) {
 		return
 	}
 	plan.fill(out.JSON200)
@@ -207,16 +149,9 @@ func (r *organization) Update(ctx context.Context, req resource.UpdateRequest, r
 }
 
 func (r *organization) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state orgModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.DeleteOrgWithResponse(ctx, state.ID.ValueString())
-	if unreachable(&resp.Diagnostics, "delete the organisation", err) || gone(out.HTTPResponse) {
-		return
-	}
-	failed(&resp.Diagnostics, "delete the organisation", out.HTTPResponse, out.Body)
+	remove(ctx, req, resp, "delete the organisation", func(ctx context.Context, m *orgModel) (*client.DeleteOrgResponse, error) {
+		return r.c.DeleteOrgWithResponse(ctx, m.ID.ValueString())
+	})
 }
 
 func (r *organization) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

@@ -3,11 +3,9 @@ package tfprovider
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
@@ -29,7 +27,7 @@ var (
 // no way to change or remove a region's link, so any change fails the plan and destroy only forgets.
 type region struct{ api }
 
-func newRegion() resource.Resource { return &region{} }
+func newRegion() resource.Resource { return &region{api{suffix: "_region"}} }
 
 type regionModel struct {
 	ID           types.String   `tfsdk:"id"`
@@ -41,10 +39,6 @@ type regionModel struct {
 	Status       types.String   `tfsdk:"status"`
 	CreatedAt    types.String   `tfsdk:"created_at"`
 	Timeouts     timeouts.Value `tfsdk:"timeouts"`
-}
-
-func (r *region) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_region"
 }
 
 func (r *region) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -84,94 +78,42 @@ func (r *region) Schema(ctx context.Context, _ resource.SchemaRequest, resp *res
 // with region_already_linked and has no route to unlink one, so replacing would only leave the old
 // link behind; the words are cmekd's.
 func (r *region) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
-		return
-	}
-	var state, plan regionModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	for _, a := range []struct {
-		name        string
-		state, plan types.String
-	}{
-		{"org_id", state.OrgID, plan.OrgID},
-		{"region", state.Region, plan.Region},
-		{"key_arn", state.KeyARN, plan.KeyARN},
-		{"backup_key_arn", state.BackupKeyARN, plan.BackupKeyARN},
-	} {
-		if !a.state.Equal(a.plan) {
-			resp.Diagnostics.AddAttributeError(path.Root(a.name), "cmekd refuses to change a region: region_already_linked",
-				fmt.Sprintf("the organisation already uses region %s; a region's key links are for good.\n"+
-					"cmekd can neither change nor remove a region's key link; it goes only with its organisation.", state.Region.ValueString()))
+	state, _, changed := relinked(ctx, req, &resp.Diagnostics, func(state, plan *regionModel) []linkPart {
+		return []linkPart{
+			{"org_id", state.OrgID, plan.OrgID},
+			{"region", state.Region, plan.Region},
+			{"key_arn", state.KeyARN, plan.KeyARN},
+			{"backup_key_arn", state.BackupKeyARN, plan.BackupKeyARN},
 		}
+	})
+	for _, p := range changed {
+		resp.Diagnostics.AddAttributeError(p, "cmekd refuses to change a region: region_already_linked",
+			fmt.Sprintf("the organisation already uses region %s; a region's key links are for good.\n"+
+				"cmekd can neither change nor remove a region's key link; it goes only with its organisation.", state.Region.ValueString()))
 	}
 }
 
 func (r *region) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan regionModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	timeout, diags := plan.Timeouts.Create(ctx, regionCreateTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	body := client.AddRegionJSONRequestBody{
-		Region:       plan.Region.ValueString(),
-		KeyArn:       plan.KeyARN.ValueStringPointer(),
-		BackupKeyArn: plan.BackupKeyARN.ValueStringPointer(),
-	}
-	var out *client.AddRegionResponse
-	err := untilVerified(ctx, func(ctx context.Context) (*http.Response, []byte, error) {
-		o, err := r.c.AddRegionWithResponse(ctx, plan.OrgID.ValueString(), body)
-		if err != nil {
-			return nil, nil, err
-		}
-		out = o
-		return o.HTTPResponse, o.Body, nil
-	})
-	if unreachable(&resp.Diagnostics, "add the region", err) ||
-		failed(&resp.Diagnostics, "add the region", out.HTTPResponse, out.Body) {
-		return
-	}
-	plan.fill(plan.OrgID.ValueString(), out.JSON201)
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	createVerified(ctx, req, resp, "add the region", regionCreateTimeout, func(m *regionModel) timeouts.Value { return m.Timeouts },
+		func(ctx context.Context, plan *regionModel) (*client.AddRegionResponse, error) {
+			return r.c.AddRegionWithResponse(ctx, plan.OrgID.ValueString(), client.AddRegionJSONRequestBody{
+				Region:       plan.Region.ValueString(),
+				KeyArn:       plan.KeyARN.ValueStringPointer(),
+				BackupKeyArn: plan.BackupKeyARN.ValueStringPointer(),
+			})
+		}, func(m *regionModel, out *client.AddRegionResponse) { m.fill(m.OrgID.ValueString(), out.JSON201) })
 }
 
 func (r *region) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state regionModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.GetRegionWithResponse(ctx, state.OrgID.ValueString(), state.Region.ValueString())
-	if unreachable(&resp.Diagnostics, "read the region", err) {
-		return
-	}
-	if gone(out.HTTPResponse) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if failed(&resp.Diagnostics, "read the region", out.HTTPResponse, out.Body) {
-		return
-	}
-	state.fill(state.OrgID.ValueString(), out.JSON200)
-	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	readBack(ctx, req, resp, "read the region", func(ctx context.Context, m *regionModel) (*client.GetRegionResponse, error) {
+		return r.c.GetRegionWithResponse(ctx, m.OrgID.ValueString(), m.Region.ValueString())
+	}, nil, func(m *regionModel, out *client.GetRegionResponse) { m.fill(m.OrgID.ValueString(), out.JSON200) })
 }
 
 // Update changes nothing in cmekd: every argument that can be set fails the plan when changed, so
 // only timeouts get here (the first apply after an import records them).
 func (r *region) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state regionModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	plan.Home, plan.Status = state.Home, state.Status
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	unchanged(ctx, req, resp, func(plan, state *regionModel) { plan.Home, plan.Status = state.Home, state.Status })
 }
 
 // Delete only forgets: a region's key link lasts as long as its organisation.

@@ -16,7 +16,7 @@ var _ resource.ResourceWithImportState = (*secretScope)(nil)
 // rename one, so a new name replaces the scope, and its secrets and role assignments go with it.
 type secretScope struct{ api }
 
-func newSecretScope() resource.Resource { return &secretScope{} }
+func newSecretScope() resource.Resource { return &secretScope{api{suffix: "_secret_scope"}} }
 
 type secretScopeModel struct {
 	ID        types.String `tfsdk:"id"`
@@ -24,10 +24,6 @@ type secretScopeModel struct {
 	Name      types.String `tfsdk:"name"`
 	CreatedBy types.String `tfsdk:"created_by"`
 	CreatedAt types.String `tfsdk:"created_at"`
-}
-
-func (r *secretScope) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_secret_scope"
 }
 
 func (r *secretScope) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -47,61 +43,30 @@ func (r *secretScope) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 }
 
 func (r *secretScope) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan secretScopeModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.CreateSecretScopeWithResponse(ctx, plan.OrgID.ValueString(),
-		client.CreateSecretScopeJSONRequestBody{Name: plan.Name.ValueString()})
-	if unreachable(&resp.Diagnostics, "create the secret scope", err) ||
-		failed(&resp.Diagnostics, "create the secret scope", out.HTTPResponse, out.Body) {
-		return
-	}
-	plan.fill(out.JSON201)
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	create(ctx, req, resp, "create the secret scope", func(ctx context.Context, plan *secretScopeModel) (*client.CreateSecretScopeResponse, error) {
+		return r.c.CreateSecretScopeWithResponse(ctx, plan.OrgID.ValueString(),
+			client.CreateSecretScopeJSONRequestBody{Name: plan.Name.ValueString()})
+	}, func(m *secretScopeModel, out *client.CreateSecretScopeResponse) { m.fill(out.JSON201) })
 }
 
 func (r *secretScope) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state secretScopeModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.GetSecretScopeWithResponse(ctx, state.OrgID.ValueString(), state.Name.ValueString())
-	if unreachable(&resp.Diagnostics, "read the secret scope", err) {
-		return
-	}
-	// A scope deleted and made again under the same name out of band is another scope.
-	if gone(out.HTTPResponse) || (out.JSON200 != nil && !state.ID.IsNull() && out.JSON200.Id != state.ID.ValueString()) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if failed(&resp.Diagnostics, "read the secret scope", out.HTTPResponse, out.Body) {
-		return
-	}
-	state.fill(out.JSON200)
-	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	readBack(ctx, req, resp, "read the secret scope", func(ctx context.Context, m *secretScopeModel) (*client.GetSecretScopeResponse, error) {
+		return r.c.GetSecretScopeWithResponse(ctx, m.OrgID.ValueString(), m.Name.ValueString())
+	}, func(m *secretScopeModel, out *client.GetSecretScopeResponse) bool {
+		// A scope deleted and made again under the same name out of band is another scope.
+		return out.JSON200 == nil || m.ID.IsNull() || out.JSON200.Id == m.ID.ValueString()
+	}, func(m *secretScopeModel, out *client.GetSecretScopeResponse) { m.fill(out.JSON200) })
 }
 
 // Update is never called with a change: every argument requires replacement.
 func (r *secretScope) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan secretScopeModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	unchanged[secretScopeModel](ctx, req, resp, nil)
 }
 
 func (r *secretScope) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state secretScopeModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.DeleteSecretScopeWithResponse(ctx, state.OrgID.ValueString(), state.Name.ValueString())
-	if unreachable(&resp.Diagnostics, "delete the secret scope", err) || gone(out.HTTPResponse) {
-		return
-	}
-	failed(&resp.Diagnostics, "delete the secret scope", out.HTTPResponse, out.Body)
+	remove(ctx, req, resp, "delete the secret scope", func(ctx context.Context, m *secretScopeModel) (*client.DeleteSecretScopeResponse, error) {
+		return r.c.DeleteSecretScopeWithResponse(ctx, m.OrgID.ValueString(), m.Name.ValueString())
+	})
 }
 
 func (r *secretScope) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

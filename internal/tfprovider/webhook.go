@@ -19,7 +19,7 @@ var _ resource.ResourceWithImportState = (*webhook)(nil)
 // state as given then (sensitive) and never read again, so an imported webhook has none.
 type webhook struct{ api }
 
-func newWebhook() resource.Resource { return &webhook{} }
+func newWebhook() resource.Resource { return &webhook{api{suffix: "_webhook"}} }
 
 type webhookModel struct {
 	ID        types.String `tfsdk:"id"`
@@ -29,10 +29,6 @@ type webhookModel struct {
 	Secret    types.String `tfsdk:"secret"`
 	Status    types.String `tfsdk:"status"`
 	CreatedAt types.String `tfsdk:"created_at"`
-}
-
-func (r *webhook) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_webhook"
 }
 
 func (r *webhook) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -61,68 +57,39 @@ func (r *webhook) Schema(_ context.Context, _ resource.SchemaRequest, resp *reso
 }
 
 func (r *webhook) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan webhookModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	var events []string
-	resp.Diagnostics.Append(plan.Events.ElementsAs(ctx, &events, false)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.CreateWebhookWithResponse(ctx, plan.OrgID.ValueString(),
-		client.CreateWebhookJSONRequestBody{Url: plan.URL.ValueString(), Events: events})
-	if unreachable(&resp.Diagnostics, "create the webhook", err) ||
-		failed(&resp.Diagnostics, "create the webhook", out.HTTPResponse, out.Body) {
-		return
-	}
-	w := out.JSON201
-	plan.Secret = types.StringValue(w.Secret)
-	resp.Diagnostics.Append(plan.fill(ctx, client.Webhook{
-		Id: w.Id, Url: w.Url, Events: w.Events, Status: client.WebhookStatus(w.Status), CreatedAt: w.CreatedAt,
-	})...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	create(ctx, req, resp, "create the webhook", func(ctx context.Context, plan *webhookModel) (*client.CreateWebhookResponse, error) {
+		var events []string
+		if resp.Diagnostics.Append(plan.Events.ElementsAs(ctx, &events, false)...); resp.Diagnostics.HasError() {
+			return nil, nil
+		}
+		return r.c.CreateWebhookWithResponse(ctx, plan.OrgID.ValueString(),
+			client.CreateWebhookJSONRequestBody{Url: plan.URL.ValueString(), Events: events})
+	}, func(m *webhookModel, out *client.CreateWebhookResponse) {
+		w := out.JSON201
+		m.Secret = types.StringValue(w.Secret)
+		resp.Diagnostics.Append(m.fill(ctx, client.Webhook{
+			Id: w.Id, Url: w.Url, Events: w.Events, Status: client.WebhookStatus(w.Status), CreatedAt: w.CreatedAt,
+		})...)
+	})
 }
 
 func (r *webhook) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state webhookModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.GetWebhookWithResponse(ctx, state.OrgID.ValueString(), state.ID.ValueString())
-	if unreachable(&resp.Diagnostics, "read the webhook", err) {
-		return
-	}
-	if gone(out.HTTPResponse) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if failed(&resp.Diagnostics, "read the webhook", out.HTTPResponse, out.Body) {
-		return
-	}
-	resp.Diagnostics.Append(state.fill(ctx, *out.JSON200)...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	readBack(ctx, req, resp, "read the webhook", func(ctx context.Context, m *webhookModel) (*client.GetWebhookResponse, error) {
+		return r.c.GetWebhookWithResponse(ctx, m.OrgID.ValueString(), m.ID.ValueString())
+	}, nil, func(m *webhookModel, out *client.GetWebhookResponse) {
+		resp.Diagnostics.Append(m.fill(ctx, *out.JSON200)...)
+	})
 }
 
 // Update is never called with a change: every argument requires replacement.
 func (r *webhook) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state webhookModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	plan.Status = state.Status
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	unchanged(ctx, req, resp, func(plan, state *webhookModel) { plan.Status = state.Status })
 }
 
 func (r *webhook) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state webhookModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.c.DeleteWebhookWithResponse(ctx, state.OrgID.ValueString(), state.ID.ValueString())
-	if unreachable(&resp.Diagnostics, "delete the webhook", err) || gone(out.HTTPResponse) {
-		return
-	}
-	failed(&resp.Diagnostics, "delete the webhook", out.HTTPResponse, out.Body)
+	remove(ctx, req, resp, "delete the webhook", func(ctx context.Context, m *webhookModel) (*client.DeleteWebhookResponse, error) {
+		return r.c.DeleteWebhookWithResponse(ctx, m.OrgID.ValueString(), m.ID.ValueString())
+	})
 }
 
 func (r *webhook) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
