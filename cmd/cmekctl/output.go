@@ -60,13 +60,13 @@ func (e *env) orgs(l client.OrganizationList) {
 		ids[i] = o.Id
 	}
 	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "ID\tNAME\tREGION\tMODE\tKEY\tPROVIDER\tKEY ID")
+		fmt.Fprintln(tw, "ID\tNAME\tREGION\tMODE\tKEY\tKEY ID\tPROVIDER")
 		for _, o := range l.Orgs {
 			id := "-"
 			if o.Encryption.KeyId != nil {
 				id = *o.Encryption.KeyId
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Id, o.Name, o.Region, o.Encryption.Mode, o.Encryption.Status, o.Encryption.Provider, id)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Id, o.Name, o.Region, o.Encryption.Mode, o.Encryption.Status, id, o.Encryption.Provider)
 		}
 	})
 }
