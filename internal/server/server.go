@@ -221,9 +221,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			}
 			return platformKey.Ready(ctx)
 		},
-		Idempotency: idem,
-		Clock:       clk,
-		Access:      access.New(st, string(cfg.AdminToken), cfg.MaxTokensPerOrg),
+		Idempotency:      idem,
+		Clock:            clk,
+		MaxInflightBytes: cfg.MaxInflightBytes,
+		Access:           access.New(st, string(cfg.AdminToken), cfg.MaxTokensPerOrg),
 		Orgs: orgs.New(orgs.Config{Store: st, Verifier: providers, Idempotency: idem, Logger: log, Rules: rules,
 			PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal, Grants: granter, Health: healthSvc,
 			KeyChecksPerSecond: keyChecksPerSecond,
