@@ -200,6 +200,7 @@ const (
 	ErrorCodeSecretIntegrityFailed      ErrorCode = "secret_integrity_failed"
 	ErrorCodeSecretScopeNameTaken       ErrorCode = "secret_scope_name_taken"
 	ErrorCodeSecretScopeRoleRequired    ErrorCode = "secret_scope_role_required"
+	ErrorCodeServerBusy                 ErrorCode = "server_busy"
 	ErrorCodeUnauthorized               ErrorCode = "unauthorized"
 	ErrorCodeUnavailable                ErrorCode = "unavailable"
 	ErrorCodeUnknownField               ErrorCode = "unknown_field"
@@ -307,6 +308,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeSecretScopeNameTaken:
 		return true
 	case ErrorCodeSecretScopeRoleRequired:
+		return true
+	case ErrorCodeServerBusy:
 		return true
 	case ErrorCodeUnauthorized:
 		return true

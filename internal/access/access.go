@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/store"
@@ -136,6 +137,32 @@ func (s *Service) RevokeToken(ctx context.Context, p domain.Principal, orgID, id
 		if err := tx.RevokeToken(ctx, orgID, id); err != nil {
 			return err
 		}
+		// The console sessions it stood behind end with it, on every replica.
+		if err := tx.DeleteTokenSessions(ctx, id); err != nil {
+			return err
+		}
 		return tx.InsertEvent(ctx, domain.Event{OrgID: orgID, Type: domain.EventTokenRevoked, Actor: p.Actor(), Reason: id})
 	})
+}
+
+// StartSession records a console session of the token secret until expires and returns its id. The
+// record names the token by id, never by its secret.
+func (s *Service) StartSession(ctx context.Context, secret string, expires time.Time) (string, error) {
+	p, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return "", err
+	}
+	id := domain.NewID("ses")
+	return id, s.store.InsertSession(ctx, id, p.TokenID, p.OrgID, expires)
+}
+
+// SessionLive reports whether console session id is live: not ended, not expired, its token not
+// revoked.
+func (s *Service) SessionLive(ctx context.Context, id string) (bool, error) {
+	return s.store.SessionLive(ctx, id)
+}
+
+// EndSession ends console session id.
+func (s *Service) EndSession(ctx context.Context, id string) error {
+	return s.store.DeleteSession(ctx, id)
 }

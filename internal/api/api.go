@@ -41,10 +41,13 @@ const (
 	orgBurst   = 20
 )
 
-// Body limits: documents may be large (SPEC §5), everything else is small.
+// Body limits: documents may be large (SPEC §5), everything else is small. An ingest holds its body
+// about four times over while it runs: the body, its documents compacted, the documents sealed, and
+// the database driver's copy of them.
 const (
 	maxBody          = 1 << 20
 	maxDocumentsBody = 8 << 20
+	ingestHolds      = 4
 )
 
 // Config is what the API needs from the rest of the server.
@@ -58,6 +61,9 @@ type Config struct {
 	Idempotency *idempotency.Keeper
 	// Clock times the per-token rate limits; nil means the wall clock.
 	Clock clock.Clock
+	// MaxInflightBytes bounds the memory the bodies of requests in flight take together; zero means
+	// DefaultMaxInflightBytes.
+	MaxInflightBytes int64
 	// The use-case services the handlers call.
 	Access      *access.Service
 	Orgs        *orgs.Service
@@ -78,6 +84,7 @@ type API struct {
 	ready       func(context.Context) error
 	idem        *idempotency.Keeper
 	clock       clock.Clock
+	inflight    *inflight
 	router      chi.Router
 	access      *access.Service
 	orgs        *orgs.Service
@@ -99,6 +106,7 @@ func New(cfg Config) *API {
 		ready:       cfg.Ready,
 		idem:        cfg.Idempotency,
 		clock:       clock.Or(cfg.Clock),
+		inflight:    newInflight(cfg.MaxInflightBytes),
 		access:      cfg.Access,
 		orgs:        cfg.Orgs,
 		grants:      cfg.Grants,
@@ -111,7 +119,7 @@ func New(cfg Config) *API {
 		keyEvents:   cfg.KeyEvents,
 	}
 	r := chi.NewRouter()
-	r.Use(withRequestID, a.observe)
+	r.Use(withRequestID, a.observe, a.admit)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { a.writeError(w, r, domain.NotFound("route")) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, domain.Errorf(domain.KindMethodNotAllowed, domain.CodeMethodNotAllowed, "method %s is not allowed here", r.Method))
@@ -132,7 +140,7 @@ func New(cfg Config) *API {
 	r.Post("/v1/key-events/aws/{org}", a.receiveKeyEvent)
 
 	r.Route("/v1", func(r chi.Router) {
-		r.Use(a.authenticate, limitBody(maxBody), a.requireJSON)
+		r.Use(a.authenticate, limitBody(maxBody, 1), a.requireJSON)
 		r.Group(func(r chi.Router) {
 			r.Use(a.notWorkspace)
 			r.With(a.require(domain.RoleAdmin)).Post("/orgs", a.createOrg)
@@ -148,7 +156,7 @@ func New(cfg Config) *API {
 			// collection in one round trip; every other route has it loaded first.
 			r.With(a.pathIDs, a.notWorkspace).Get("/collections/{col}/documents", a.listDocuments)
 			r.With(a.pathIDs, a.notWorkspace).Get("/collections/{col}/documents/{doc}", a.getDocument)
-			r.With(a.pathIDs, a.notWorkspace, a.require(domain.RoleOperator), limitBody(maxDocumentsBody)).
+			r.With(a.pathIDs, a.notWorkspace, a.require(domain.RoleOperator), limitBody(maxDocumentsBody, ingestHolds)).
 				Post("/collections/{col}/documents", a.ingestDocuments)
 			r = r.With(a.inOrg, a.pathIDs)
 			// The one route a workspace token may call (SPEC §13).

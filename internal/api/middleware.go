@@ -121,23 +121,29 @@ func methodLabel(m string) string {
 	return "other"
 }
 
-// limitBody sets the most bytes a handler will read of the request body. Routes may raise the limit of
-// the group they are in (documents take up to 8 MiB); the innermost limit wins because decodeBody
-// applies it when it reads.
-func limitBody(n int64) func(http.Handler) http.Handler {
+// limitBody sets the most bytes a handler will read of the request body, and how many times over
+// the handler holds what it read while it runs (an ingest keeps its body, the documents compacted, the
+// documents sealed and the database driver's copy of those): the body is reserved at that weight
+// against the memory bodies in flight may take (reserveBody). Routes may raise the limit of the group
+// they are in (documents take up to 8 MiB); the innermost limit wins because readBodyInto applies it
+// when it reads.
+func limitBody(n, holds int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, n)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, bodyRule{limit: n, holds: holds})))
 		})
 	}
 }
 
 type bodyLimitKey struct{}
 
-// bodyLimit is the limit limitBody set; maxBody when none did.
-func bodyLimit(ctx context.Context) int64 {
-	if n, ok := ctx.Value(bodyLimitKey{}).(int64); ok {
-		return n
+// bodyRule is what limitBody set.
+type bodyRule struct{ limit, holds int64 }
+
+// bodyRuleOf is the rule limitBody set; maxBody held once when none did.
+func bodyRuleOf(ctx context.Context) bodyRule {
+	if b, ok := ctx.Value(bodyLimitKey{}).(bodyRule); ok {
+		return b
 	}
-	return maxBody
+	return bodyRule{limit: maxBody, holds: 1}
 }

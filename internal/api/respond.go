@@ -57,19 +57,22 @@ func readBody(r *http.Request) ([]byte, error) { return readBodyInto(r, nil) }
 // readBodyInto is readBody into buf (nil: a new buffer), which it grows and stores back; the body
 // returned is *buf.
 func readBodyInto(r *http.Request, buf *[]byte) ([]byte, error) {
+	if err := reserveBody(r); err != nil {
+		return nil, err
+	}
 	var dst []byte
 	if buf != nil {
 		dst = (*buf)[:0]
 	}
-	raw, err := readAll(http.MaxBytesReader(nil, r.Body, bodyLimit(r.Context())), r.ContentLength, bodyLimit(r.Context()), dst)
+	limit := bodyRuleOf(r.Context()).limit
+	raw, err := readAll(http.MaxBytesReader(nil, r.Body, limit), r.ContentLength, limit, dst)
 	if buf != nil {
 		*buf = raw
 	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, domain.Errorf(domain.KindTooLarge, domain.CodePayloadTooLarge,
-				"the request body exceeds %d bytes", tooBig.Limit)
+			return nil, tooLarge(tooBig.Limit)
 		}
 		return nil, domain.Errorf(domain.KindMalformed, domain.CodeInvalidJSON, "the request body could not be read")
 	}
@@ -77,6 +80,11 @@ func readBodyInto(r *http.Request, buf *[]byte) ([]byte, error) {
 		return nil, errEmptyBody
 	}
 	return raw, nil
+}
+
+// tooLarge refuses a body longer than limit bytes.
+func tooLarge(limit int64) error {
+	return domain.Errorf(domain.KindTooLarge, domain.CodePayloadTooLarge, "the request body exceeds %d bytes", limit)
 }
 
 // readAll is io.ReadAll into dst (appending; nil for a new buffer), grown at once to the body's

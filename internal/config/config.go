@@ -25,6 +25,9 @@ import (
 // MaxDEKCacheTTL is the longest a plaintext data key may stay in memory (SPEC §8).
 const MaxDEKCacheTTL = 5 * time.Minute
 
+// MinInflightBytes is the least CMEKD_MAX_INFLIGHT_BYTES may be: room for the largest request body.
+const MinInflightBytes = 8 << 20
+
 // Config is every setting of the server.
 type Config struct {
 	Addr              string        `env:"CMEKD_ADDR" envDefault:":8080"`
@@ -58,6 +61,9 @@ type Config struct {
 	MaxSecretScopesPerOrg int `env:"CMEKD_MAX_SECRET_SCOPES_PER_ORG" envDefault:"1000"`
 	MaxSecretsPerScope    int `env:"CMEKD_MAX_SECRETS_PER_SCOPE" envDefault:"10000"`
 	MaxWorkspacesPerOrg   int `env:"CMEKD_MAX_WORKSPACES_PER_ORG" envDefault:"100"`
+	// MaxInflightBytes bounds the memory the bodies of requests in flight take together; past it a
+	// request waits briefly, then is answered 503 server_busy.
+	MaxInflightBytes int64 `env:"CMEKD_MAX_INFLIGHT_BYTES" envDefault:"268435456"`
 	// Providers are the key providers served: aws, gcp, azure.
 	Providers []string `env:"CMEKD_PROVIDERS" envSeparator:"," envDefault:"aws"`
 	// Google Cloud KMS: the platform's service account (serviceAccount:…), an endpoint override
@@ -179,6 +185,7 @@ var kinds = map[reflect.Type]string{
 	reflect.TypeFor[bool]():          "true or false (or 1 or 0)",
 	reflect.TypeFor[float64]():       "a number, like 100 or 2.5",
 	reflect.TypeFor[int]():           "a whole number, like 100000",
+	reflect.TypeFor[int64]():         "a whole number, like 100000",
 }
 
 // parseErrors records every variable the env library could not parse, by its variable name.
@@ -268,6 +275,9 @@ func (c *Config) validate(p *problems) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			bad("CMEKD_PUBLIC_URL", "%q is not an http(s) base URL like https://cmekd.example.com (no query, fragment or credentials)", c.PublicURL)
 		}
+	}
+	if c.MaxInflightBytes < MinInflightBytes {
+		bad("CMEKD_MAX_INFLIGHT_BYTES", "must be at least %d (8 MiB, the largest request body), got %d", MinInflightBytes, c.MaxInflightBytes)
 	}
 	if c.KMSEndpoint != "" {
 		u, err := url.Parse(c.KMSEndpoint)

@@ -65,7 +65,7 @@ func TestLoad_DefaultsWhenOnlyRequiredVariablesAreSet(t *testing.T) {
 		WebhookRetryBase:  10 * time.Second,
 		// The per-organisation limits.
 		MaxTokensPerOrg: 1000, MaxWebhooksPerOrg: 25, MaxCollectionsPerOrg: 10000,
-		MaxSecretScopesPerOrg: 1000, MaxSecretsPerScope: 10000, MaxWorkspacesPerOrg: 100,
+		MaxSecretScopesPerOrg: 1000, MaxSecretsPerScope: 10000, MaxWorkspacesPerOrg: 100, MaxInflightBytes: 256 << 20,
 		// The key providers: AWS alone unless told, and the regions served for the others.
 		Providers:  []string{"aws"},
 		GCPRegions: []string{"us-central1", "us-east1", "europe-west1"}, AzureRegions: []string{"eastus", "westus2", "westeurope"},
@@ -140,6 +140,8 @@ func TestLoad_RefusesBadValues(t *testing.T) {
 		{"CMEKD_MAX_TOKENS_PER_ORG", "0"},
 		{"CMEKD_MAX_SECRETS_PER_SCOPE", "-1"},
 		{"CMEKD_MAX_WEBHOOKS_PER_ORG", "many"},
+		{"CMEKD_MAX_INFLIGHT_BYTES", "1048576"},
+		{"CMEKD_MAX_INFLIGHT_BYTES", "256MiB"},
 		{"CMEKD_WEBHOOK_RETRY_BASE", "10"},
 		{"CMEKD_WEBHOOK_RETRY_BASE", "0s"},
 		{"CMEKD_WEBHOOK_RETRY_BASE", "2h"},

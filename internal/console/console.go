@@ -5,6 +5,7 @@
 package console
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -52,15 +53,29 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives the errors the console cannot show; nil means slog.Default().
 	Logger *slog.Logger
+	// Sessions keeps the record of every session, shared by the replicas: a cookie stands for a
+	// session only while its record does.
+	Sessions Sessions
+}
+
+// Sessions records console sessions where every replica sees them.
+type Sessions interface {
+	// StartSession records a session of the token secret until expires and returns its id.
+	StartSession(ctx context.Context, secret string, expires time.Time) (string, error)
+	// SessionLive reports whether session id is live: not ended, not expired, its token not revoked.
+	SessionLive(ctx context.Context, id string) (bool, error)
+	// EndSession ends session id.
+	EndSession(ctx context.Context, id string) error
 }
 
 // Console serves /console/ and authenticates API requests that carry its session cookie.
 type Console struct {
-	api    http.Handler
-	aead   cipher.AEAD
-	clock  clock.Clock
-	log    *slog.Logger
-	static http.Handler
+	api      http.Handler
+	sessions Sessions
+	aead     cipher.AEAD
+	clock    clock.Clock
+	log      *slog.Logger
+	static   http.Handler
 }
 
 // New returns the console; the cookie key is derived from cfg.Secret with HKDF.
@@ -85,7 +100,10 @@ func New(cfg Config) (*Console, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Console{api: cfg.API, aead: aead, clock: clock.Or(cfg.Clock), log: log,
+	if cfg.Sessions == nil {
+		return nil, errors.New("console: no session store")
+	}
+	return &Console{api: cfg.API, sessions: cfg.Sessions, aead: aead, clock: clock.Or(cfg.Clock), log: log,
 		static: http.StripPrefix(Prefix, http.FileServerFS(sub))}, nil
 }
 
@@ -102,8 +120,10 @@ func (c *Console) Wrap(api http.Handler) http.Handler {
 	})
 }
 
-// session is what the sealed cookie holds.
+// session is what the sealed cookie holds: the id of the session's record, and the token it signs in
+// with, which the server never stores.
 type session struct {
+	ID      string `json:"i"`
 	Token   string `json:"t"`
 	CSRF    string `json:"c"`
 	Expires int64  `json:"e"`
@@ -131,9 +151,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (c *Console) session(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
-		s, ok := c.open(r)
-		if !ok {
-			c.fail(w, r, errNotSignedIn)
+		s, err := c.open(r)
+		if err != nil {
+			c.fail(w, r, err)
 			return
 		}
 		respond.JSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
@@ -160,13 +180,26 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) {
 		}
 		var b [16]byte
 		_, _ = rand.Read(b[:])
-		s := session{Token: token, CSRF: hex.EncodeToString(b[:]), Expires: c.clock.Now().Add(sessionTTL).Unix()}
+		expires := c.clock.Now().Add(sessionTTL)
+		id, err := c.sessions.StartSession(r.Context(), token, expires)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		s := session{ID: id, Token: token, CSRF: hex.EncodeToString(b[:]), Expires: expires.Unix()}
 		http.SetCookie(w, c.cookie(r, c.seal(s), int(sessionTTL/time.Second)))
 		respond.JSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
 	case http.MethodDelete:
-		if s, ok := c.open(r); ok && !c.csrfOK(r, s) {
-			c.fail(w, r, errSignOutCSRF)
-			return
+		// The record goes, so the cookie is refused everywhere even if the browser keeps it.
+		if s, err := c.open(r); err == nil {
+			if !c.csrfOK(r, s) {
+				c.fail(w, r, errSignOutCSRF)
+				return
+			}
+			if err := c.sessions.EndSession(r.Context(), s.ID); err != nil {
+				c.fail(w, r, err)
+				return
+			}
 		}
 		http.SetCookie(w, c.cookie(r, "", -1))
 		w.WriteHeader(http.StatusNoContent)
@@ -219,9 +252,12 @@ func (c *Console) Authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		s, ok := c.open(r)
-		if !ok {
+		s, err := c.open(r)
+		if errors.Is(err, errNotSignedIn) {
 			next.ServeHTTP(w, r) // no session: the API answers 401
+			return
+		} else if err != nil {
+			c.fail(w, r, err)
 			return
 		}
 		switch r.Method {
@@ -266,17 +302,26 @@ func (c *Console) seal(s session) string {
 	return base64.RawURLEncoding.EncodeToString(c.aead.Seal(nonce, nonce, plain, []byte(cookieName)))
 }
 
-// open returns the request's live session, if its cookie is one this console sealed.
-func (c *Console) open(r *http.Request) (session, bool) {
+// open returns the request's live session: its cookie is one this console sealed, not expired, and
+// the session's record is still there (not ended by signing out or by revoking its token). Without
+// one the error is errNotSignedIn.
+func (c *Console) open(r *http.Request) (session, error) {
 	ck, err := r.Cookie(cookieName)
 	if err != nil {
-		return session{}, false
+		return session{}, errNotSignedIn
 	}
 	s, err := c.unseal(ck.Value)
-	if err != nil || c.clock.Now().Unix() >= s.Expires {
-		return session{}, false
+	if err != nil || s.ID == "" || c.clock.Now().Unix() >= s.Expires {
+		return session{}, errNotSignedIn
 	}
-	return s, true
+	live, err := c.sessions.SessionLive(r.Context(), s.ID)
+	if err != nil {
+		return session{}, err
+	}
+	if !live {
+		return session{}, errNotSignedIn
+	}
+	return s, nil
 }
 
 func (c *Console) unseal(v string) (session, error) {

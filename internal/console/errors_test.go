@@ -1,11 +1,14 @@
 package console_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cmekd/cmekd/internal/console"
 )
@@ -23,7 +26,7 @@ func TestConsole_ErrorsSpeakTheAPIsVocabulary(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	c, err := console.New(console.Config{API: api, Secret: []byte("0123456789abcdef0123456789abcdef")})
+	c, err := console.New(console.Config{API: api, Secret: []byte("0123456789abcdef0123456789abcdef"), Sessions: &memorySessions{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,4 +87,36 @@ func TestConsole_ErrorsSpeakTheAPIsVocabulary(t *testing.T) {
 			}
 		})
 	}
+}
+
+// memorySessions is a session store in memory, for a console without a database.
+type memorySessions struct {
+	mu   sync.Mutex
+	live map[string]bool
+	n    int
+}
+
+func (m *memorySessions) StartSession(context.Context, string, time.Time) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.live == nil {
+		m.live = map[string]bool{}
+	}
+	m.n++
+	id := "ses_" + strings.Repeat("x", m.n)
+	m.live[id] = true
+	return id, nil
+}
+
+func (m *memorySessions) SessionLive(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.live[id], nil
+}
+
+func (m *memorySessions) EndSession(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.live, id)
+	return nil
 }

@@ -21,6 +21,9 @@ const (
 	CodeUnavailable      = "unavailable"
 	// CodeDatabaseUnavailable is a request that needed the database while it was unreachable.
 	CodeDatabaseUnavailable = "database_unavailable"
+	// CodeServerBusy is a request whose body would take the server past the memory that request bodies
+	// in flight may hold together (CMEKD_MAX_INFLIGHT_BYTES); retryable.
+	CodeServerBusy = "server_busy"
 
 	// Authentication, roles and limits (SPEC §2, §16).
 	CodeUnauthorized       = "unauthorized"
@@ -134,7 +137,7 @@ const (
 var ErrorCodes = []string{
 	CodeInvalidJSON, CodeUnknownField, CodeInvalidRequest, CodeInvalidCursor, CodePayloadTooLarge,
 	CodeUnsupportedMediaType, CodeMethodNotAllowed, CodeNotFound, CodeMalformedRequest, CodeInternal, CodeUnavailable, CodeDatabaseUnavailable,
-	CodeUnauthorized, CodeForbidden, CodeKeyCheckNotAllowed, CodeRateLimited, CodeLimitExceeded,
+	CodeServerBusy, CodeUnauthorized, CodeForbidden, CodeKeyCheckNotAllowed, CodeRateLimited, CodeLimitExceeded,
 	CodeInvalidKeyARN, CodeAliasNotSupported, CodeKeyARNRequired, CodeKeyRegionMismatch,
 	CodeUnsupportedRegion, CodeMultiRegionKeyRequired, CodeMultiRegionKeyNotSupported,
 	CodeKeyVerificationFailed, CodeOrgNameTaken, CodeKeyLinkImmutable, CodeCMEKRequiresNewOrg,

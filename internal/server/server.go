@@ -228,6 +228,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		// Grants another replica made are used here with their tokens until KMS shows them everywhere.
 		s.background = append(s.background, grants.NewTokenSharer(st, dataClient, log, time.Second))
 	}
+	accessSvc := access.New(st, string(cfg.AdminToken), cfg.MaxTokensPerOrg)
 	s.api = api.New(api.Config{
 		Logger:   log,
 		Registry: reg,
@@ -237,9 +238,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			}
 			return platformKey.Ready(ctx)
 		},
-		Idempotency: idem,
-		Clock:       clk,
-		Access:      access.New(st, string(cfg.AdminToken), cfg.MaxTokensPerOrg),
+		Idempotency:      idem,
+		Clock:            clk,
+		MaxInflightBytes: cfg.MaxInflightBytes,
+		Access:           accessSvc,
 		Orgs: orgs.New(orgs.Config{Store: st, Verifier: providers, Idempotency: idem, Logger: log, Rules: rules,
 			PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal, Grants: granter, Health: healthSvc,
 			KeyChecksPerSecond: keyChecksPerSecond,
@@ -257,7 +259,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		KeyEvents: keyEvents,
 	})
 	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
-	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Clock: clk, Logger: log})
+	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Clock: clk, Logger: log,
+		Sessions: accessSvc})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
