@@ -122,6 +122,7 @@ func New(cfg Config) *API {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openapi.Spec)
 	})
+	browserRoutes(r)
 
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(a.authenticate, limitBody(maxBody), a.requireJSON)
