@@ -2823,6 +2823,27 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// GetRoot Sends a browser to the web console at /console/.
+	//
+	// Corresponds with GET / (the `GetRoot` operationId).
+	GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAPIReference This document rendered in the browser, from assets embedded in the server.
+	//
+	// An HTML page that loads `/openapi.yaml` and renders it with the Redoc bundle at
+	// `/docs/redoc.standalone.js`; it asks nothing of any other origin.
+	//
+	// Corresponds with GET /docs (the `GetAPIReference` operationId).
+	GetAPIReference(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAPIReferenceRenderer The renderer that /docs loads, a pinned Redoc release embedded in the server.
+	//
+	// Cached for a day, then revalidated by its `ETag` (`If-None-Match` answers 304 while it is
+	// unchanged).
+	//
+	// Corresponds with GET /docs/redoc.standalone.js (the `GetAPIReferenceRenderer` operationId).
+	GetAPIReferenceRenderer(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetHealth Liveness; answers while the process serves requests.
 	//
 	// Corresponds with GET /healthz (the `GetHealth` operationId).
@@ -3505,6 +3526,57 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /v1/orgs/{org}/workspaces/{workspace} (the `DeleteWorkspace` operationId).
 	DeleteWorkspace(ctx context.Context, org Org, workspace WorkspaceName, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// GetRoot Sends a browser to the web console at /console/.
+//
+// Corresponds with GET / (the `GetRoot` operationId).
+func (c *Client) GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRootRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAPIReference This document rendered in the browser, from assets embedded in the server.
+//
+// An HTML page that loads `/openapi.yaml` and renders it with the Redoc bundle at
+// `/docs/redoc.standalone.js`; it asks nothing of any other origin.
+//
+// Corresponds with GET /docs (the `GetAPIReference` operationId).
+func (c *Client) GetAPIReference(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAPIReferenceRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAPIReferenceRenderer The renderer that /docs loads, a pinned Redoc release embedded in the server.
+//
+// Cached for a day, then revalidated by its `ETag` (`If-None-Match` answers 304 while it is
+// unchanged).
+//
+// Corresponds with GET /docs/redoc.standalone.js (the `GetAPIReferenceRenderer` operationId).
+func (c *Client) GetAPIReferenceRenderer(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAPIReferenceRendererRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // GetHealth Liveness; answers while the process serves requests.
@@ -4928,6 +5000,87 @@ func (c *Client) DeleteWorkspace(ctx context.Context, org Org, workspace Workspa
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewGetRootRequest constructs an http.Request for the GetRoot method
+func NewGetRootRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAPIReferenceRequest constructs an http.Request for the GetAPIReference method
+func NewGetAPIReferenceRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAPIReferenceRendererRequest constructs an http.Request for the GetAPIReferenceRenderer method
+func NewGetAPIReferenceRendererRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs/redoc.standalone.js")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewGetHealthRequest constructs an http.Request for the GetHealth method
@@ -7986,6 +8139,33 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// GetRootWithResponse Sends a browser to the web console at /console/.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET / (the `GetRoot` operationId).
+	GetRootWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRootResponse, error)
+
+	// GetAPIReferenceWithResponse This document rendered in the browser, from assets embedded in the server.
+	//
+	// An HTML page that loads `/openapi.yaml` and renders it with the Redoc bundle at
+	// `/docs/redoc.standalone.js`; it asks nothing of any other origin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs (the `GetAPIReference` operationId).
+	GetAPIReferenceWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAPIReferenceResponse, error)
+
+	// GetAPIReferenceRendererWithResponse The renderer that /docs loads, a pinned Redoc release embedded in the server.
+	//
+	// Cached for a day, then revalidated by its `ETag` (`If-None-Match` answers 304 while it is
+	// unchanged).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs/redoc.standalone.js (the `GetAPIReferenceRenderer` operationId).
+	GetAPIReferenceRendererWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAPIReferenceRendererResponse, error)
+
 	// GetHealthWithResponse Liveness; answers while the process serves requests.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -8760,6 +8940,139 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /v1/orgs/{org}/workspaces/{workspace} (the `DeleteWorkspace` operationId).
 	DeleteWorkspaceWithResponse(ctx context.Context, org Org, workspace WorkspaceName, reqEditors ...RequestEditorFn) (*DeleteWorkspaceResponse, error)
+}
+
+// GetRootResponse302Headers the declared response headers of an HTTP 302 response for GetRoot
+type GetRootResponse302Headers struct {
+	Location   string
+	XRequestId string
+}
+
+type GetRootResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *GetRootResponse302Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRootResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRootResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRootResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRootResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAPIReferenceResponse200Headers the declared response headers of an HTTP 200 response for GetAPIReference
+type GetAPIReferenceResponse200Headers struct {
+	XRequestId string
+}
+
+type GetAPIReferenceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAPIReferenceResponse200Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAPIReferenceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAPIReferenceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAPIReferenceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAPIReferenceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAPIReferenceRendererResponse200Headers the declared response headers of an HTTP 200 response for GetAPIReferenceRenderer
+type GetAPIReferenceRendererResponse200Headers struct {
+	ETag       string
+	XRequestId string
+}
+
+// GetAPIReferenceRendererResponse304Headers the declared response headers of an HTTP 304 response for GetAPIReferenceRenderer
+type GetAPIReferenceRendererResponse304Headers struct {
+	ETag       string
+	XRequestId string
+}
+
+type GetAPIReferenceRendererResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAPIReferenceRendererResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetAPIReferenceRendererResponse304Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAPIReferenceRendererResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAPIReferenceRendererResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAPIReferenceRendererResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAPIReferenceRendererResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // GetHealthResponse200Headers the declared response headers of an HTTP 200 response for GetHealth
@@ -17548,6 +17861,51 @@ func (r DeleteWorkspaceResponse) ContentType() string {
 	return ""
 }
 
+// GetRootWithResponse Sends a browser to the web console at /console/.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET / (the `GetRoot` operationId).
+func (c *ClientWithResponses) GetRootWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRootResponse, error) {
+	rsp, err := c.GetRoot(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRootResponse(rsp)
+}
+
+// GetAPIReferenceWithResponse This document rendered in the browser, from assets embedded in the server.
+//
+// An HTML page that loads `/openapi.yaml` and renders it with the Redoc bundle at
+// `/docs/redoc.standalone.js`; it asks nothing of any other origin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs (the `GetAPIReference` operationId).
+func (c *ClientWithResponses) GetAPIReferenceWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAPIReferenceResponse, error) {
+	rsp, err := c.GetAPIReference(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAPIReferenceResponse(rsp)
+}
+
+// GetAPIReferenceRendererWithResponse The renderer that /docs loads, a pinned Redoc release embedded in the server.
+//
+// Cached for a day, then revalidated by its `ETag` (`If-None-Match` answers 304 while it is
+// unchanged).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs/redoc.standalone.js (the `GetAPIReferenceRenderer` operationId).
+func (c *ClientWithResponses) GetAPIReferenceRendererWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAPIReferenceRendererResponse, error) {
+	rsp, err := c.GetAPIReferenceRenderer(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAPIReferenceRendererResponse(rsp)
+}
+
 // GetHealthWithResponse Liveness; answers while the process serves requests.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -18765,6 +19123,124 @@ func (c *ClientWithResponses) DeleteWorkspaceWithResponse(ctx context.Context, o
 		return nil, err
 	}
 	return ParseDeleteWorkspaceResponse(rsp)
+}
+
+// ParseGetRootResponse parses an HTTP response from a GetRootWithResponse call
+func ParseGetRootResponse(rsp *http.Response) (*GetRootResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRootResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers GetRootResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers302 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAPIReferenceResponse parses an HTTP response from a GetAPIReferenceWithResponse call
+func ParseGetAPIReferenceResponse(rsp *http.Response) (*GetAPIReferenceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAPIReferenceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAPIReferenceResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAPIReferenceRendererResponse parses an HTTP response from a GetAPIReferenceRendererWithResponse call
+func ParseGetAPIReferenceRendererResponse(rsp *http.Response) (*GetAPIReferenceRendererResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAPIReferenceRendererResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAPIReferenceRendererResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetAPIReferenceRendererResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers304 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseGetHealthResponse parses an HTTP response from a GetHealthWithResponse call

@@ -90,10 +90,13 @@ var routes = map[string]access{
 	"DELETE /v1/orgs/{org}/webhooks/{wh}":                           owner,
 	"POST /v1/orgs/{org}/webhooks/{wh}/test":                        owner,
 	"GET /v1/orgs/{org}/webhooks/{wh}/deliveries":                   owner,
-	"GET /healthz":      public,
-	"GET /readyz":       public,
-	"GET /metrics":      public,
-	"GET /openapi.yaml": public,
+	"GET /healthz":                  public,
+	"GET /readyz":                   public,
+	"GET /metrics":                  public,
+	"GET /openapi.yaml":             public,
+	"GET /":                         public,
+	"GET /docs":                     public,
+	"GET /docs/redoc.standalone.js": public,
 	// Key events: the customer's EventBridge delivers with the api key of its connection, no token.
 	"POST /v1/key-events/aws/{org}": eventKey,
 }
@@ -173,12 +176,13 @@ func TestSpec_OperationsAreComplete(t *testing.T) {
 			has := func(status int) bool { return o.op.Responses.Status(status) != nil }
 			success := false
 			for code := range o.op.Responses.Map() {
-				if n, err := strconv.Atoi(code); err == nil && n >= 200 && n < 300 {
+				// A redirect is the whole answer of GET /, which sends browsers to the console.
+				if n, err := strconv.Atoi(code); err == nil && n >= 200 && n < 400 {
 					success = true
 				}
 			}
 			if !success {
-				t.Error("no 2xx response")
+				t.Error("no 2xx or 3xx response")
 			}
 			if o.op.Responses.Default() != nil {
 				t.Error("a default response hides undocumented statuses; list them")

@@ -42,7 +42,8 @@ collection.`,
 		help: `Takes a consistent backup of the collection COLLECTION_ID: every document committed before it
 began, none after. Its data keys are re-wrapped under the region's backup key (or its data key
 when it has none). A large collection is copied in the background: the backup answers running,
-and --wait polls it until it is complete (exit 1 if it fails).`,
+and --wait polls it until it is complete (exit 1 if it fails), showing the documents copied so far
+when stdout is a terminal.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			wait := fs.Bool("wait", false, "wait until the backup is complete or failed")
 			return func(ctx context.Context, e *env, args []string) error {
@@ -51,9 +52,12 @@ and --wait polls it until it is complete (exit 1 if it fails).`,
 					return err
 				}
 				b := *r.JSON201
+				bar := newProgress(e.stdout)
 				for *wait && b.State == client.Running {
+					bar.show("backup %s: running, %d documents copied", b.Id, b.Documents)
 					select {
 					case <-ctx.Done():
+						bar.clear()
 						return ctx.Err()
 					case <-time.After(500 * time.Millisecond):
 					}
@@ -63,6 +67,7 @@ and --wait polls it until it is complete (exit 1 if it fails).`,
 					}
 					b = *g.JSON200
 				}
+				bar.clear()
 				e.backups(client.BackupList{Backups: []client.Backup{b}})
 				if b.State == client.Failed {
 					return errFailed

@@ -60,10 +60,15 @@ add. Exits 1 when a check fails.`,
 				}
 				res := r.JSON200
 				e.print(res, []string{res.KeyId}, func(tw *tabwriter.Writer) {
-					checksTable(tw, res.Checks)
+					checksTable(tw, res.Checks, res.KeyId)
 					tw.Flush()
 					if res.Ok {
 						fmt.Fprintln(e.stdout, "\nEvery check passed: the platform can use this key.")
+						return
+					}
+					if res.PolicyStatement == nil || slices.ContainsFunc(res.Checks, func(c client.Check) bool { return c.Name == "arn" && !c.Ok }) {
+						// No statement can name a key that was not identified: the ARN is fixed first.
+						fmt.Fprintln(e.stdout, "\nFix the key ARN as the arn check says, then check again.")
 						return
 					}
 					stmt, _ := json.MarshalIndent(res.PolicyStatement, "", "  ")

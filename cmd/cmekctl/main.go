@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err := runCmd(ctx, e, positional); err != nil {
 		if !errors.Is(err, errFailed) {
-			e.failure(cmd.name, err)
+			e.failure(ctx, cmd.name, err, args)
 		}
 		return exitFailed
 	}

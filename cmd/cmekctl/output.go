@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,27 +160,37 @@ func (e *env) events(evs []client.Event, header bool) {
 	})
 }
 
-// checksTable draws verification checks with ✓ and ✗.
-func checksTable(tw *tabwriter.Writer, checks []client.Check) {
+// checksTable draws verification checks with ✓ and ✗, their advice naming cmekctl commands (key,
+// when known, in them).
+func checksTable(tw *tabwriter.Writer, checks []client.Check, key string) {
 	fmt.Fprintln(tw, "\tCHECK\tCODE\tACTION\tADVICE")
 	for _, c := range checks {
 		mark := "✓"
 		if !c.Ok {
 			mark = "✗"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, c.Name, dashp(c.Code), dashp(c.Action), dashp(c.Message))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, c.Name, dashp(c.Code), dashp(c.Action), advise(dashp(c.Message), key))
 	}
 }
 
-// failure explains an error; a refused verification also shows its checks.
-func (e *env) failure(name string, err error) {
-	fmt.Fprintf(e.stderr, "cmekctl %s: %v\n", name, err)
+// failure explains an error with what to do next; a refused verification also shows its checks.
+// typed is the command line as given, for the advice to retry it.
+func (e *env) failure(ctx context.Context, name string, err error, typed []string) {
+	fmt.Fprintf(e.stderr, "cmekctl %s: %s\n", name, advise(err.Error(), ""))
 	var apiErr *client.APIError
 	if errors.As(err, &apiErr) && apiErr.Body.Error.Details.Checks != nil {
 		tw := tabwriter.NewWriter(e.stderr, 0, 0, 2, ' ', 0)
-		checksTable(tw, *apiErr.Body.Error.Details.Checks)
+		checksTable(tw, *apiErr.Body.Error.Details.Checks, "")
 		tw.Flush()
-		fmt.Fprintln(e.stderr, "\ncmekctl key-check ARN prints the key-policy statement to add.")
+		if h := e.hint(ctx, name, apiErr, typed); h != "" {
+			fmt.Fprintf(e.stderr, "\n%s\n", h)
+		} else {
+			fmt.Fprintln(e.stderr, "\ncmekctl key-check KEY prints the key-policy statement to add.")
+		}
+		return
+	}
+	if h := e.hint(ctx, name, err, typed); h != "" {
+		fmt.Fprintf(e.stderr, "%s\n", h)
 	}
 }
 

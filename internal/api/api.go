@@ -134,6 +134,7 @@ func New(cfg Config) *API {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openapi.Spec)
 	})
+	browserRoutes(r)
 
 	// A customer's EventBridge delivers key events here: no bearer token, the organisation's events api
 	// key instead (checked by the handler), so it stands outside /v1's authentication.

@@ -82,9 +82,14 @@ func Parse(s string) (ARN, error) {
 			"the ARN is for service %s, not kms: give the ARN of a KMS key, %s", echo(service), expectedForm)
 	}
 	if strings.HasPrefix(resource, "alias/") {
+		// An alias names a key only in its own region: the command asks that region, not the CLI's default.
+		where := ""
+		if ValidRegion(region) {
+			where = " --region " + region
+		}
 		return ARN{}, errorf(domain.CodeAliasNotSupported,
-			"alias ARNs are not supported: give the full key ARN, %s; aws kms describe-key --key-id %s shows it",
-			expectedForm, echo(resource))
+			"alias ARNs are not supported: give the full key ARN, %s; aws kms describe-key --key-id %s%s shows it",
+			expectedForm, echo(resource), where)
 	}
 	if err := checkPartition(partition, region); err != nil {
 		return ARN{}, err

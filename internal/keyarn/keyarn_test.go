@@ -155,7 +155,7 @@ func TestParse_MessagesTellWhatIsExpected(t *testing.T) {
 		want  []string
 	}{
 		{"alias arn", "arn:aws:kms:us-west-2:111122223333:alias/orders",
-			[]string{"alias ARNs are not supported", "arn:aws:kms:<region>:<account>:key/<key-id>", `describe-key --key-id "alias/orders"`}},
+			[]string{"alias ARNs are not supported", "arn:aws:kms:<region>:<account>:key/<key-id>", `describe-key --key-id "alias/orders" --region us-west-2 shows`}},
 		{"alias name", "alias/orders",
 			[]string{"arn:aws:kms:<region>:<account>:key/<key-id>", `describe-key --key-id "alias/orders"`}},
 		{"bare key id", uuid, []string{"full key ARN", uuid}},

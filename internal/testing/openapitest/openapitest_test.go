@@ -26,7 +26,7 @@ func (r *recorder) Errorf(format string, args ...any) {
 }
 
 const (
-	orgJSON = `{"id":"org_5k2m9x0q7w3r8t1v","name":"Acme","region":"us-west-2","regions":["us-west-2"],"encryption":{"mode":"customer_managed",` +
+	orgJSON = `{"id":"org_5k2m9x0q7w3r8t1v","name":"Acme","region":"us-west-2","regions":["us-west-2"],"encryption":{"mode":"customer_managed","provider":"aws",` +
 		`"key_arn":"arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab","status":"healthy"},` +
 		`"created_at":"2025-01-31T12:00:00Z"}`
 	keyStatusJSON = `{"regions":[{"region":"us-west-2","purpose":"data","key_arn":"arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",` +

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testserver"
+)
+
+// routeInAdvice is an HTTP route where cmekctl should have named a command.
+var routeInAdvice = regexp.MustCompile(`/v1/|\b(GET|POST|PUT|PATCH|DELETE) /`)
+
+func TestAdvise_NamesCommandsForTheRoutesTheServerNames(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, key, want string }{
+		{"Add the policy statement from GET /v1/key-policy to the key's policy.", "arn:k",
+			"Add the policy statement from cmekctl key-policy arn:k to the key's policy."},
+		{"give the replica the same statement (GET /v1/key-policy?key_arn=arn:aws:kms:us-west-2:1:key/mrk-1).", "",
+			"give the replica the same statement (cmekctl key-policy arn:aws:kms:us-west-2:1:key/mrk-1)."},
+		{"renew the grants (POST /v1/orgs/{org}/grants/renew).", "", "renew the grants (cmekctl grants renew)."},
+		{`the organisation does not use region "x"; add it first with POST /v1/orgs/{org}/regions`, "",
+			`the organisation does not use region "x"; add it first with cmekctl regions add --region REGION`},
+		{"restore the key, then POST …/resume", "", "restore the key, then cmekctl collections resume COLLECTION_ID"},
+	} {
+		if got := advise(tc.in, tc.key); got != tc.want {
+			t.Errorf("advise(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestAdvice_TheCLIsOwnWordsNameNoRoute reads cmekctl's source: its messages (help aside, which
+// documents what the API does) name commands, not routes.
+func TestAdvice_TheCLIsOwnWordsNameNoRoute(t *testing.T) {
+	t.Parallel()
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	printed := regexp.MustCompile(`(?:Fprint\w*|Errorf|errors\.New|return) *\([^\n]*"[^"\n]*"`)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") || e.Name() == "advice.go" {
+			continue
+		}
+		b, err := os.ReadFile(e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range printed.FindAllString(string(b), -1) {
+			if routeInAdvice.MatchString(m) {
+				t.Errorf("%s prints a route: %s", e.Name(), m)
+			}
+		}
+	}
+}
+
+func TestKeyCheck_AdviceNamesCommandsAndAnAliasGetsNoStatement(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, nil)
+	env := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
+
+	r := cli(t, env, "", "key-check", keyARN)
+	if r.code != 1 || !strings.Contains(r.stdout, "cmekctl key-policy "+keyARN) || routeInAdvice.MatchString(r.stdout+r.stderr) {
+		t.Errorf("key-check of a key that does not admit the platform: exit %d; want its advice to name cmekctl key-policy and no route:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	alias := "arn:aws:kms:eu-west-1:111122223333:alias/warehouse"
+	r = cli(t, env, "", "key-check", alias)
+	out := r.stdout + r.stderr
+	if r.code != 1 || !strings.Contains(out, "alias") {
+		t.Fatalf("key-check of an alias ARN: exit %d\n%s", r.code, out)
+	}
+	if strings.Contains(out, `"Sid"`) || strings.Contains(out, "Add this statement") || strings.Contains(out, "null") {
+		t.Errorf("key-check of an alias ARN prints a policy statement:\n%s", out)
+	}
+	if want := `aws kms describe-key --key-id "alias/warehouse" --region eu-west-1`; !strings.Contains(out, want) {
+		t.Errorf("key-check of an alias ARN does not suggest %q:\n%s", want, out)
+	}
+}
+
+// TestRegionsAdd_ReplicaNotThereYetSaysToWaitAndRetryTheSameCommand: the replica is being created
+// when the operator adds the region; cmekctl shows the command to run again, and it then succeeds.
+func TestRegionsAdd_ReplicaNotThereYetSaysToWaitAndRetryTheSameCommand(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, nil)
+	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	home := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{MultiRegion: true})
+	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Initech", "--region", testserver.Home, "--key-arn", home, "-o", "id"))
+	const west = "us-west-2"
+	r := cli(t, admin, "", "regions", "add", "--org", org, "--region", west)
+	retry := "cmekctl regions add --org " + org + " --region " + west
+	if r.code != 1 || !strings.Contains(r.stderr, "wait, then retry:\n  "+retry+"\n") || routeInAdvice.MatchString(r.stdout+r.stderr) {
+		t.Fatalf("regions add before the replica exists: exit %d; want the retry %q and no route\nstdout %s\nstderr %s", r.code, retry, r.stdout, r.stderr)
+	}
+	if _, err := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey).ReplicateKey(context.Background(), &awskms.ReplicateKeyInput{
+		KeyId: aws.String(home), ReplicaRegion: aws.String(west), Policy: aws.String(s.KMS.PlatformPolicy())}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, admin, "", strings.Fields(strings.TrimPrefix(retry, "cmekctl "))...)
+}
