@@ -234,8 +234,8 @@ func TestNew_DevModeWithoutPostgreSQLSaysWhatToInstall(t *testing.T) {
 func TestWithoutPassword(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"postgres://postgres@127.0.0.1:5432/cmekd?sslmode=disable":             "postgres://postgres@127.0.0.1:5432/cmekd?sslmode=disable",
-		"postgres://me:s3cret@db.internal/cmekd":                               "postgres://me@db.internal/cmekd",
+		"postgres://postgres@127.0.0.1:5432/cmekd?sslmode=disable":            "postgres://postgres@127.0.0.1:5432/cmekd?sslmode=disable",
+		"postgres://me:s3cret@db.internal/cmekd":                              "postgres://me@db.internal/cmekd",
 		"postgres://me@db.internal/cmekd?password=s3cret&sslmode=verify-full": "postgres://me@db.internal/cmekd?sslmode=verify-full",
 	} {
 		if got := withoutPassword(in); got != want {
