@@ -25,18 +25,26 @@ var ErrNoBinaries = errors.New("no PostgreSQL server binaries (initdb and pg_ctl
 // run the server as (PostgreSQL refuses to run as root).
 var ErrNoPostgresUser = errors.New("running as root without a postgres user to run PostgreSQL as (it refuses to run as root)")
 
-// SearchDirs is where FindBinaries looks unless told: PATH's directories, then
-// /usr/lib/postgresql/<version>/bin (Debian and Ubuntu), newest version first.
+// SearchDirs is where FindBinaries looks unless told: PATH's directories, then the versioned
+// directories that packages do not put in PATH, newest version first: /usr/lib/postgresql/<version>/bin
+// (Debian, Ubuntu) and Homebrew's postgresql@<version>, which is keg-only.
 func SearchDirs() []string {
 	dirs := filepath.SplitList(os.Getenv("PATH"))
-	versioned, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	var versioned []string
+	for _, pattern := range []string{"/usr/lib/postgresql/*/bin", "/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin"} {
+		found, _ := filepath.Glob(pattern)
+		versioned = append(versioned, found...)
+	}
 	// By version number, not by name: 9.6 is older than 10.
-	slices.SortFunc(versioned, func(a, b string) int { return compareVersions(versionOf(b), versionOf(a)) })
+	slices.SortStableFunc(versioned, func(a, b string) int { return compareVersions(versionOf(b), versionOf(a)) })
 	return append(dirs, versioned...)
 }
 
-// versionOf is the <version> of /usr/lib/postgresql/<version>/bin.
-func versionOf(binDir string) string { return filepath.Base(filepath.Dir(binDir)) }
+// versionOf is the <version> of .../<version>/bin or .../postgresql@<version>/bin.
+func versionOf(binDir string) string {
+	name := filepath.Base(filepath.Dir(binDir))
+	return name[strings.LastIndex(name, "@")+1:]
+}
 
 // compareVersions orders dotted version numbers numerically.
 func compareVersions(a, b string) int {

@@ -20,6 +20,15 @@ func TestCompareVersions_Numerically(t *testing.T) {
 	}
 }
 
+func TestVersionOf_DebianAndHomebrewDirectories(t *testing.T) {
+	t.Parallel()
+	for dir, want := range map[string]string{"/usr/lib/postgresql/15/bin": "15", "/opt/homebrew/opt/postgresql@16/bin": "16", "/usr/lib/postgresql/9.6/bin": "9.6"} {
+		if got := versionOf(dir); got != want {
+			t.Errorf("versionOf(%s) = %s, want %s", dir, got, want)
+		}
+	}
+}
+
 // TestFindBinaries_NoneWhereNoneAre: a directory without initdb and pg_ctl is no answer.
 func TestFindBinaries_NoneWhereNoneAre(t *testing.T) {
 	t.Parallel()

@@ -80,7 +80,7 @@ func devPrivateCluster(cfg *config.Config, where DevPostgres, why string, log *s
 	version := (&pgcluster.Cluster{Dir: dir}).Version()
 	bin, err := pgcluster.FindBinaries(dirs, version)
 	if errors.Is(err, pgcluster.ErrNoBinaries) {
-		return devDB{}, fmt.Errorf("dev mode: %s, and PostgreSQL's server binaries (initdb, pg_ctl) are neither in PATH nor in /usr/lib/postgresql/*/bin, "+
+		return devDB{}, fmt.Errorf("dev mode: %s, and PostgreSQL's server binaries (initdb, pg_ctl) are not installed (looked in PATH, /usr/lib/postgresql/*/bin and Homebrew's postgresql@*), "+
 			"so dev mode cannot start a PostgreSQL cluster of its own: %s, or set CMEKD_DATABASE_URL to a PostgreSQL server", why, devInstall)
 	}
 	if err != nil {
