@@ -9,9 +9,14 @@ help:
 	@awk 'match($$0, /^## [a-z-]+: /) { d[substr($$0, 4, RLENGTH - 5)] = substr($$0, RLENGTH + 1) } \
 	  /^[a-z-]+:/ { t = $$1; sub(/:.*/, "", t); printf "  %-9s %s\n", t, d[t] }' $(MAKEFILE_LIST)
 
-## run: the server in dev mode (embedded KMS emulator, local PostgreSQL)
+## run: the server in dev mode (embedded KMS emulator; PostgreSQL at 127.0.0.1:5432 or a private cluster); Ctrl-C stops it
+# Built, then run by bash with job control (set -m) where stderr is a terminal: the server gets a
+# process group of its own, the terminal's foreground one, so Ctrl-C reaches it alone and it exits 0,
+# and so does make. In the group Ctrl-C reaches, make would die of the SIGINT itself (it re-raises
+# it once its child has exited), whatever the server answered.
 run:
-	CMEKD_DEV=1 $(GO) run ./cmd/server
+	@$(GO) build -ldflags "$(LDFLAGS)" -o bin/cmekd ./cmd/server
+	@CMEKD_DEV=1 bash -c 'if [ -t 2 ]; then set -m; fi; bin/cmekd; exit $$?'
 
 # The race detector needs cgo; machines without a C compiler run the tests without it.
 RACE := $(shell command -v gcc >/dev/null 2>&1 && echo -race)

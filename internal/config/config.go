@@ -50,6 +50,12 @@ type Config struct {
 	DEKMaxDocuments int           `env:"CMEKD_DEK_MAX_DOCUMENTS" envDefault:"100000"`
 	ProviderKeyARN  string        `env:"CMEKD_PROVIDER_KEY_ARN"`
 	Dev             bool          `env:"CMEKD_DEV"`
+	// DevPostgres is which PostgreSQL dev mode uses: auto, private (a cluster of its own) or external
+	// (CMEKD_DATABASE_URL's).
+	DevPostgres string `env:"CMEKD_DEV_POSTGRES" envDefault:"auto"`
+	// DatabaseURLSet reports whether CMEKD_DATABASE_URL was given rather than defaulted: dev mode's
+	// auto only starts a private cluster in place of the default.
+	DatabaseURLSet bool
 	// WebhookHTTPHosts are exempt from the webhook URL rules: plain http and non-public addresses (SPEC §14).
 	WebhookHTTPHosts []string `env:"CMEKD_WEBHOOK_HTTP_HOSTS" envSeparator:","`
 	// WebhookRetryBase is the wait before a failed webhook delivery's first retry.
@@ -155,6 +161,7 @@ func Load(environ map[string]string) (Config, error) {
 	if c.Dev && len(c.WebhookHTTPHosts) == 0 && !p.failed["CMEKD_WEBHOOK_HTTP_HOSTS"] {
 		c.WebhookHTTPHosts = []string{devWebhookHost}
 	}
+	c.DatabaseURLSet = lookup("CMEKD_DATABASE_URL") != ""
 	if c.Dev && lookup("CMEKD_PROBE_INTERVAL") == "" {
 		// A key the developer disables in the tour shows within seconds.
 		c.ProbeInterval = devProbeInterval
@@ -331,6 +338,15 @@ func (c *Config) validate(p *problems) {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		bad("CMEKD_ADMIN_TOKEN", "must be at least 32 characters")
+	}
+	switch c.DevPostgres {
+	case "auto", "external":
+	case "private":
+		if c.DatabaseURLSet {
+			bad("CMEKD_DEV_POSTGRES", "private starts a PostgreSQL cluster of its own, so CMEKD_DATABASE_URL must be unset (or CMEKD_DEV_POSTGRES external to use it)")
+		}
+	default:
+		bad("CMEKD_DEV_POSTGRES", "must be auto, private or external, got %q", c.DevPostgres)
 	}
 	if pc, err := pgconn.ParseConfig(c.DatabaseURL); err != nil || pc.Database == "" {
 		// The URL may hold a password: the message never repeats it, nor the parser's words about it.

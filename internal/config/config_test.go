@@ -62,6 +62,7 @@ func TestLoad_DefaultsWhenOnlyRequiredVariablesAreSet(t *testing.T) {
 		DEKMaxDocuments:   100000,
 		ProviderKeyARN:    keyARN,
 		Dev:               false,
+		DevPostgres:       "auto",
 		WebhookRetryBase:  10 * time.Second,
 		// The per-organisation limits.
 		MaxTokensPerOrg: 1000, MaxWebhooksPerOrg: 25, MaxCollectionsPerOrg: 10000,
@@ -206,6 +207,8 @@ func TestLoad_RefusesBadValues(t *testing.T) {
 		{"CMEKD_PROVIDER_KEY_ARN", "arn:aws:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
 		{"CMEKD_ADMIN_TOKEN", "short-token"},
 		{"CMEKD_DEV", "yes"},
+		{"CMEKD_DEV_POSTGRES", "embedded"},
+		{"CMEKD_DEV_POSTGRES", "Private"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -264,6 +267,13 @@ func TestLoad_AcceptsGoodValues(t *testing.T) {
 			func(c config.Config) bool { return c.Addr == "127.0.0.1:0" }},
 		{"probe rate below one per second", map[string]string{"CMEKD_PROBE_MAX_RPS": "0.5"},
 			func(c config.Config) bool { return c.ProbeMaxRPS == 0.5 }},
+		{"dev mode's PostgreSQL defaults to auto, the database URL to unset", map[string]string{"CMEKD_DEV": "1"},
+			func(c config.Config) bool { return c.DevPostgres == "auto" && !c.DatabaseURLSet }},
+		{"dev mode's PostgreSQL private", map[string]string{"CMEKD_DEV": "1", "CMEKD_DEV_POSTGRES": "private"},
+			func(c config.Config) bool { return c.DevPostgres == "private" }},
+		{"dev mode's PostgreSQL external, at a database URL given", map[string]string{"CMEKD_DEV": "1", "CMEKD_DEV_POSTGRES": "external",
+			"CMEKD_DATABASE_URL": "postgres://me@db.internal/cmekd"},
+			func(c config.Config) bool { return c.DevPostgres == "external" && c.DatabaseURLSet }},
 		{"dev mode with a chosen admin token", map[string]string{"CMEKD_DEV": "1", "CMEKD_ADMIN_TOKEN": token},
 			func(c config.Config) bool { return c.Dev && c.AdminToken == token }},
 	}
@@ -279,6 +289,14 @@ func TestLoad_AcceptsGoodValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoad_RefusesAPrivateClusterBesideADatabaseURL: a private cluster replaces the database URL, so
+// one given is a contradiction, not something to ignore.
+func TestLoad_RefusesAPrivateClusterBesideADatabaseURL(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(map[string]string{"CMEKD_DEV": "1", "CMEKD_DEV_POSTGRES": "private", "CMEKD_DATABASE_URL": "postgres://me@db.internal/cmekd"})
+	wantNamed(t, err, "CMEKD_DEV_POSTGRES")
 }
 
 func TestLoad_ErrorNeverShowsTheAdminToken(t *testing.T) {

@@ -45,6 +45,8 @@ type devEnv struct {
 	clouds cloudCredentials
 	stop   func()
 	banner func(w io.Writer)
+	// database is what the banner says of the database; "" says nothing.
+	database string
 }
 
 // devSaved is what dev mode keeps across restarts beside the emulator's keys, so that the exports a
@@ -128,7 +130,7 @@ func devMode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devEnv
 		if now != saved {
 			saveDevSaved(savedFile, now)
 		}
-		printDevBanner(w, devBanner{endpoint: endpoint, stateFile: stateFile, customerARN: customerARN, token: token, addr: cfg.Addr,
+		printDevBanner(w, devBanner{database: env.database, endpoint: endpoint, stateFile: stateFile, customerARN: customerARN, token: token, addr: cfg.Addr,
 			clouds: clouds.banner(), cloudExports: clouds.exports()})
 	}
 	return env, nil
@@ -187,7 +189,7 @@ func saveDevSaved(path string, s devSaved) {
 
 // devBanner is what dev mode prints once the server is up.
 type devBanner struct {
-	endpoint, stateFile, customerARN, token, addr string
+	database, endpoint, stateFile, customerARN, token, addr string
 	// clouds and cloudExports are what dev mode prints of Google Cloud and Azure.
 	clouds, cloudExports string
 }
@@ -200,8 +202,12 @@ func printDevBanner(w io.Writer, b devBanner) {
 	}
 	// Organisation names are unique: the suggested one carries the key's id, new with a new state.
 	orgName := "Acme " + b.customerARN[strings.LastIndex(b.customerARN, "/")+1:][:8]
+	database := ""
+	if b.database != "" {
+		database = "\n  database           " + b.database
+	}
 	fmt.Fprintf(w, `
-cmekd dev mode: embedded KMS emulator at %s (keys kept in %s)
+cmekd dev mode: embedded KMS emulator at %s (keys kept in %s)%s
   customer key ARN:  %s   (its policy already admits the platform)
   platform principal %s
   keys are probed every few seconds; the admin token and the emulator's address stay the same across restarts
@@ -220,7 +226,7 @@ Export these in the shell you run cmekctl in:
   export CMEKD_KEY_ARN=%s
   export CMEKD_DEV_KMS=%s CMEKD_DEV_OWNER_ACCESS_KEY=%s
 
-`, b.endpoint, b.stateFile, b.customerARN, devPlatformIdentity, orgName, devRegion, devRegion, b.clouds, b.cloudExports,
+`, b.endpoint, b.stateFile, database, b.customerARN, devPlatformIdentity, orgName, devRegion, devRegion, b.clouds, b.cloudExports,
 		port, b.token, b.customerARN, b.endpoint, devCustomerAKID)
 }
 

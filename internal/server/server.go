@@ -72,6 +72,8 @@ type Options struct {
 	DataKMSCredentials aws.CredentialsProvider
 	// DevOutput receives dev mode's banner; nil means stdout.
 	DevOutput io.Writer
+	// DevPostgres is where dev mode looks for PostgreSQL; the zero value means this machine's usual places.
+	DevPostgres DevPostgres
 	// VerifyBackoff overrides the waits between retries of transient KMS failures during verification.
 	VerifyBackoff []time.Duration
 	// BackupPageSize is how many documents one step of a backup or restore moves, and BackupLease how
@@ -98,10 +100,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	creds := opts.KMSCredentials
 	var dev *devEnv
 	if cfg.Dev {
-		var err error
+		// The database first: the emulator's state file is named after it.
+		db, err := devDatabase(&cfg, opts.DevPostgres, log)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, db.stop)
 		if dev, err = devMode(ctx, &cfg, log); err != nil {
 			return nil, err
 		}
+		dev.database = db.banner
 		s.closers = append(s.closers, dev.stop)
 		if creds == nil {
 			creds = dev.creds
