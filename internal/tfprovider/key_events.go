@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/cmekd/cmekd/client"
@@ -18,7 +20,8 @@ var _ resource.ResourceWithImportState = (*keyEvents)(nil)
 // keyEvents is cmekd_key_events: an organisation's key events turned on. cmekd shows the api key,
 // and the setup that holds it, once, in its answer to the POST: they are kept in state as given
 // then (sensitive) and never read again, so an imported one has none. Any change of rotate
-// replaces the resource, which turns events off and on again: a new api key and a new setup.
+// from one value to another replaces the resource, which turns events off and on again: a new api
+// key and a new setup.
 type keyEvents struct{ api }
 
 func newKeyEvents() resource.Resource { return &keyEvents{api{suffix: "_key_events"}} }
@@ -52,10 +55,14 @@ func (r *keyEvents) Schema(_ context.Context, _ resource.SchemaRequest, resp *re
 		Attributes: map[string]schema.Attribute{
 			"id":     stable("The organisation's id, which names its key events."),
 			"org_id": orgAttribute(),
-			"rotate": replacedOnChange(schema.StringAttribute{
+			"rotate": schema.StringAttribute{
 				Optional:    true,
-				Description: "Any value; changing it replaces the resource: events are turned off and on again, with a new api key and setup (the old key stops working at once).",
-			}),
+				Description: "Any value; changing it from one value to another replaces the resource: events are turned off and on again, with a new api key and setup (the old key stops working at once). Set where it was unset (after an import), it is only recorded.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplaceIf(
+					func(_ context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
+						resp.RequiresReplace = !req.StateValue.IsNull()
+					}, "Changing rotate from a value replaces the key events (a new api key).", "Changing rotate from a value replaces the key events (a new api key).")},
+			},
 			"endpoint":        stable("Where EventBridge delivers the events."),
 			"api_key_name":    stable("The header the api key is sent in (Cmekd-Events-Key)."),
 			"api_key":         secret("The api key (kev_…) as cmekd showed it when events were turned on; null after import."),
@@ -120,7 +127,7 @@ func (r *keyEvents) Read(ctx context.Context, req resource.ReadRequest, resp *re
 	}, func(m *keyEventsModel, out *client.GetKeyEventsResponse) { m.fill(out.JSON200) })
 }
 
-// Update is never called with a change: every argument requires replacement.
+// Update only records rotate where state had none (after an import): cmekd is asked nothing.
 func (r *keyEvents) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	unchanged(ctx, req, resp, func(plan, state *keyEventsModel) {
 		plan.EventsReceived, plan.EventsMatched = state.EventsReceived, state.EventsMatched
