@@ -97,6 +97,13 @@ resource "cmekd_secret_scope" "snowflake" {
   name   = "snowflake"
 }
 
+# Key events: AWS KMS events about the key, delivered by EventBridge, make cmekd probe it at once.
+# cmekd shows the api key, and the setup that holds it, once: kept in state, sensitive.
+resource "cmekd_key_events" "acme" {
+  org_id = cmekd_organization.acme.id
+  rotate = "1" # any other value: a new api key
+}
+
 output "org_id" {
   value = cmekd_organization.acme.id
 }
@@ -107,5 +114,11 @@ output "key_checks_pass" {
 
 output "webhook_secret" {
   value     = cmekd_webhook.alerts.secret
+  sensitive = true
+}
+
+# The AWS CLI script that makes EventBridge deliver the key's events to cmekd (it holds the api key).
+output "key_events_setup_cli" {
+  value     = cmekd_key_events.acme.cli
   sensitive = true
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/cmekd/cmekd/client"
@@ -21,6 +22,8 @@ func newKeyCheck() datasource.DataSource { return &keyCheck{dataAPI{api{suffix: 
 
 type keyCheckModel struct {
 	ID              types.String `tfsdk:"id"`
+	KeyProvider     types.String `tfsdk:"key_provider"`
+	KeyID           types.String `tfsdk:"key_id"`
 	KeyARN          types.String `tfsdk:"key_arn"`
 	Region          types.String `tfsdk:"region"`
 	OK              types.Bool   `tfsdk:"ok"`
@@ -36,11 +39,22 @@ var checkAttrs = map[string]attr.Type{
 
 func (d *keyCheck) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		Description: "Runs cmekd's checks of a key (ARN rules, then each KMS call cmekd will make) and stores nothing.",
+		Description: "Runs cmekd's checks of a key (its identifier's rules, then each call cmekd will make to the key's provider) and stores nothing.",
 		Attributes: map[string]schema.Attribute{
-			"id":      schema.StringAttribute{Computed: true, Description: "The key ARN as checked."},
-			"key_arn": schema.StringAttribute{Required: true, Description: "The full key ARN to check."},
-			"region":  schema.StringAttribute{Optional: true, Description: "The region the key would be linked for; when given, the key must be in it."},
+			"id": schema.StringAttribute{Computed: true, Description: "The key as checked."},
+			"key_provider": schema.StringAttribute{
+				Optional:    true,
+				Computed:    true,
+				Description: "The key's provider: aws (default), gcp or azure.",
+				Validators:  []validator.String{oneOf("aws", "gcp", "azure")},
+			},
+			"key_id": schema.StringAttribute{
+				Optional:    true,
+				Computed:    true,
+				Description: "The key to check: an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL. For aws, key_arn may name it instead.",
+			},
+			"key_arn": schema.StringAttribute{Optional: true, Description: "For aws, the full key ARN to check (a synonym of key_id)."},
+			"region":  schema.StringAttribute{Optional: true, Description: "The region the key would be linked for; when given, the key must be in it (Azure keys do not tell their region)."},
 			"ok":      schema.BoolAttribute{Computed: true, Description: "Every check passed."},
 			"checks": schema.ListNestedAttribute{
 				Computed:    true,
@@ -63,7 +77,7 @@ func (d *keyCheck) Read(ctx context.Context, req datasource.ReadRequest, resp *d
 	if !ok {
 		return
 	}
-	out, err := d.c.CheckKeyWithResponse(ctx, client.CheckKeyJSONRequestBody{KeyArn: m.KeyARN.ValueStringPointer(), Region: m.Region.ValueStringPointer()})
+	out, err := d.c.CheckKeyWithResponse(ctx, checkRequest(m))
 	if !answered(&resp.Diagnostics, "check the key", out, err) {
 		return
 	}
@@ -86,8 +100,25 @@ func (d *keyCheck) Read(ctx context.Context, req datasource.ReadRequest, resp *d
 	list, diags := types.ListValue(types.ObjectType{AttrTypes: checkAttrs}, checks)
 	resp.Diagnostics.Append(diags...)
 	m.ID = types.StringValue(r.KeyId)
+	m.KeyID = types.StringValue(r.KeyId)
+	m.KeyProvider = types.StringValue(string(r.Provider))
+	if r.Provider == "" {
+		m.KeyProvider = types.StringValue("aws")
+	}
 	m.OK = types.BoolValue(r.Ok)
 	m.Checks = list
 	m.PolicyStatement = types.StringValue(string(raw.PolicyStatement))
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+}
+
+// checkRequest is the body of the check a configuration asks for: the key by the names it gives,
+// with its provider when it names one (cmekd's default is aws).
+func checkRequest(m keyCheckModel) client.CheckKeyJSONRequestBody {
+	body := client.CheckKeyJSONRequestBody{KeyId: m.KeyID.ValueStringPointer(), KeyArn: m.KeyARN.ValueStringPointer(),
+		Region: m.Region.ValueStringPointer()}
+	if !m.KeyProvider.IsNull() {
+		p := client.Provider(m.KeyProvider.ValueString())
+		body.Provider = &p
+	}
+	return body
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/cmekd/cmekd/client"
@@ -22,7 +24,7 @@ var (
 )
 
 // organization is cmekd_organization: an organisation and its home region's key link. The name
-// changes in place; the key link (region, key_arn, backup_key_arn) is linked for good, so changing
+// changes in place; the key link (region, key_provider, key_id or key_arn, and the backup key) is linked for good, so changing
 // it fails the plan with cmekd's own answer rather than replacing an organisation and its data.
 type organization struct{ api }
 
@@ -32,7 +34,10 @@ type orgModel struct {
 	ID           types.String   `tfsdk:"id"`
 	Name         types.String   `tfsdk:"name"`
 	Region       types.String   `tfsdk:"region"`
+	KeyProvider  types.String   `tfsdk:"key_provider"`
+	KeyID        types.String   `tfsdk:"key_id"`
 	KeyARN       types.String   `tfsdk:"key_arn"`
+	BackupKeyID  types.String   `tfsdk:"backup_key_id"`
 	BackupKeyARN types.String   `tfsdk:"backup_key_arn"`
 	Mode         types.String   `tfsdk:"mode"`
 	KeyStatus    types.String   `tfsdk:"key_status"`
@@ -53,13 +58,32 @@ func (r *organization) Schema(ctx context.Context, _ resource.SchemaRequest, res
 				Required:    true,
 				Description: "The home region. Part of the key link: cannot change.",
 			},
+			"key_provider": schema.StringAttribute{
+				Optional:    true,
+				Computed:    true,
+				Default:     stringdefault.StaticString("aws"),
+				Description: "The key's provider: aws (default), gcp or azure (cmekd's encryption.provider). Part of the key link: cannot change.",
+				Validators:  []validator.String{oneOf("aws", "gcp", "azure")},
+			},
+			"key_id": schema.StringAttribute{
+				Optional:    true,
+				Computed:    true,
+				Description: "The customer's key (customer_managed): an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL; omitted with key_arn: the platform's key (provider_managed). For aws, key_arn names the same key: give one. Verified at creation, linked for good.",
+			},
 			"key_arn": schema.StringAttribute{
 				Optional:    true,
-				Description: "The customer's full KMS key ARN (customer_managed); omitted: the platform's key (provider_managed). Verified at creation, linked for good.",
+				Computed:    true,
+				Description: "For aws, the customer's full KMS key ARN: a synonym of key_id (shown in state beside it); refused by cmekd for the other providers. Linked for good.",
+			},
+			"backup_key_id": schema.StringAttribute{
+				Optional:    true,
+				Computed:    true,
+				Description: "An optional second key of the home region, of the same provider, for backups. Linked for good.",
 			},
 			"backup_key_arn": schema.StringAttribute{
 				Optional:    true,
-				Description: "An optional second key of the home region for backups. Linked for good.",
+				Computed:    true,
+				Description: "For aws, a synonym of backup_key_id. Linked for good.",
 			},
 			"mode":       stable("customer_managed or provider_managed."),
 			"key_status": schema.StringAttribute{Computed: true, Description: "healthy, unavailable or unknown, as of the last read."},
@@ -71,25 +95,62 @@ func (r *organization) Schema(ctx context.Context, _ resource.SchemaRequest, res
 	}
 }
 
-// ModifyPlan fails a plan that changes the key link, with the words cmekd answers such a change
+// ModifyPlan plans key_id and key_arn (and their backup twins) from whichever the configuration
+// gives, then fails a plan that changes the key link, with the words cmekd answers such a change
 // with: it asks cmekd (a PATCH that carries only encryption, which cmekd refuses before it looks at
 // anything else), so the message is the one the API would give.
 func (r *organization) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroyed
+	}
+	var config, planned orgModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &planned)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	planned.KeyID, planned.KeyARN = synonyms(planned.KeyProvider, config.KeyID, config.KeyARN)
+	planned.BackupKeyID, planned.BackupKeyARN = synonyms(planned.KeyProvider, config.BackupKeyID, config.BackupKeyARN)
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, planned)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	req.Plan = resp.Plan
+	configured := map[string]bool{}
 	state, plan, changed := relinked(ctx, req, &resp.Diagnostics, func(state, plan *orgModel) []linkPart {
-		return []linkPart{
+		parts := []linkPart{
 			{"region", state.Region, plan.Region},
+			{"key_provider", state.KeyProvider, plan.KeyProvider},
+			{"key_id", state.KeyID, plan.KeyID},
 			{"key_arn", state.KeyARN, plan.KeyARN},
+			{"backup_key_id", state.BackupKeyID, plan.BackupKeyID},
 			{"backup_key_arn", state.BackupKeyARN, plan.BackupKeyARN},
 		}
+		for name, v := range map[string]types.String{"region": config.Region, "key_provider": config.KeyProvider,
+			"key_id": config.KeyID, "key_arn": config.KeyARN, "backup_key_id": config.BackupKeyID, "backup_key_arn": config.BackupKeyARN} {
+			configured[name] = !v.IsNull()
+		}
+		return parts
 	})
 	if len(changed) == 0 {
 		return
 	}
+	// The error goes on the attributes the configuration writes; a synonym planned from another
+	// would only repeat it. A key removed altogether is reported where it was.
+	var shown []path.Path
+	for _, p := range changed {
+		if configured[p.String()] {
+			shown = append(shown, p)
+		}
+	}
+	if len(shown) == 0 {
+		shown = changed[:1]
+	}
 	summary, detail := "key link is immutable", "cmekd links an organisation's key for good."
 	if r.c != nil {
 		enc := map[string]any{"mode": "provider_managed"}
-		if !plan.KeyARN.IsNull() {
-			enc = map[string]any{"mode": "customer_managed", "key_arn": plan.KeyARN.ValueString()}
+		if !plan.KeyID.IsNull() {
+			enc = map[string]any{"mode": "customer_managed", "provider": plan.KeyProvider.ValueString(), "key_id": plan.KeyID.ValueString()}
 		}
 		out, err := r.c.UpdateOrgWithResponse(ctx, state.ID.ValueString(), client.UpdateOrgJSONRequestBody{Encryption: enc})
 		switch {
@@ -103,19 +164,40 @@ func (r *organization) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 			}
 		}
 	}
-	for _, p := range changed {
+	for _, p := range shown {
 		resp.Diagnostics.AddAttributeError(p, summary, detail+
 			"\nTo use another key, create a new cmekd_organization and move the data: Terraform does not replace an organisation, since deleting one deletes its data.")
 	}
+}
+
+// synonyms plans a key's two names from the configuration: key_id is the key given by either, and
+// key_arn, for aws, the same key (cmekd returns both); for the other providers key_arn stays as
+// configured (cmekd refuses it). A provider not yet known leaves an unconfigured key_arn unknown.
+func synonyms(provider, id, arn types.String) (types.String, types.String) {
+	key := id
+	if key.IsNull() {
+		key = arn
+	}
+	if !arn.IsNull() || key.IsNull() {
+		return key, arn
+	}
+	switch {
+	case provider.IsUnknown():
+		return key, types.StringUnknown()
+	case provider.ValueString() == "aws":
+		return key, key
+	}
+	return key, types.StringNull()
 }
 
 func (r *organization) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	createVerified(ctx, req, resp, "create the organisation", orgCreateTimeout, func(m *orgModel) timeouts.Value { return m.Timeouts },
 		func(ctx context.Context, plan *orgModel) (*client.CreateOrgResponse, error) {
 			body := client.CreateOrgJSONRequestBody{Name: plan.Name.ValueString(), Region: plan.Region.ValueString()}
-			if !plan.KeyARN.IsNull() || !plan.BackupKeyARN.IsNull() {
-				body.Encryption = &client.OrganizationCreateEncryption{BackupKeyArn: plan.BackupKeyARN.ValueStringPointer(),
-					KeyArn: plan.KeyARN.ValueStringPointer(), Mode: "customer_managed"}
+			if body.Encryption = createEncryption(plan); body.Encryption == nil && plan.KeyProvider.ValueString() != "aws" {
+				resp.Diagnostics.AddAttributeError(path.Root("key_id"), "key_id missing",
+					"An organisation of key_provider "+plan.KeyProvider.ValueString()+" needs its key_id: only aws serves the platform's own key (provider_managed).")
+				return nil, nil
 			}
 			return r.c.CreateOrgWithResponse(ctx, &client.CreateOrgParams{}, body)
 		}, func(m *orgModel, out *client.CreateOrgResponse) { m.fill(out.JSON201) })
@@ -163,9 +245,27 @@ func (m *orgModel) fill(o *client.Organization) {
 	m.ID = types.StringValue(o.Id)
 	m.Name = types.StringValue(o.Name)
 	m.Region = types.StringValue(o.Region)
+	m.KeyProvider = types.StringValue(string(o.Encryption.Provider))
+	if o.Encryption.Provider == "" {
+		m.KeyProvider = types.StringValue("aws")
+	}
+	m.KeyID = types.StringPointerValue(o.Encryption.KeyId)
 	m.KeyARN = types.StringPointerValue(o.Encryption.KeyArn)
+	m.BackupKeyID = types.StringPointerValue(o.Encryption.BackupKeyId)
 	m.BackupKeyARN = types.StringPointerValue(o.Encryption.BackupKeyArn)
 	m.Mode = types.StringValue(string(o.Encryption.Mode))
 	m.KeyStatus = types.StringValue(string(o.Encryption.Status))
 	m.CreatedAt = types.StringValue(timestamp(o.CreatedAt))
+}
+
+// createEncryption is the encryption of a create: customer_managed with the planned keys by both
+// their names as planned, or nil (provider_managed) when the plan has no key.
+func createEncryption(plan *orgModel) *client.OrganizationCreateEncryption {
+	if plan.KeyID.IsNull() && plan.KeyARN.IsNull() && plan.BackupKeyID.IsNull() && plan.BackupKeyARN.IsNull() {
+		return nil
+	}
+	provider := client.Provider(plan.KeyProvider.ValueString())
+	return &client.OrganizationCreateEncryption{Mode: "customer_managed", Provider: &provider,
+		KeyId: plan.KeyID.ValueStringPointer(), KeyArn: plan.KeyARN.ValueStringPointer(),
+		BackupKeyId: plan.BackupKeyID.ValueStringPointer(), BackupKeyArn: plan.BackupKeyARN.ValueStringPointer()}
 }

@@ -43,7 +43,7 @@ func (p *cmekdProvider) Metadata(_ context.Context, _ provider.MetadataRequest, 
 
 func (p *cmekdProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		Description: "Manages cmekd organisations, their key links, collections, webhooks and secret scopes.",
+		Description: "Manages cmekd organisations, their key links, collections, webhooks, secret scopes and key events.",
 		Attributes: map[string]schema.Attribute{
 			"url": schema.StringAttribute{
 				Optional:    true,
@@ -104,6 +104,7 @@ func (p *cmekdProvider) Resources(context.Context) []func() resource.Resource {
 		newCollection,
 		newWebhook,
 		newSecretScope,
+		newKeyEvents,
 	}
 }
 

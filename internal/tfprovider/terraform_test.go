@@ -140,9 +140,25 @@ output "webhook_secret" {
 `
 }
 
+// keyEvents turns the organisation's key events on; rotate is its rotate argument.
+func keyEvents(rotate string) string {
+	return `
+resource "cmekd_key_events" "acme" {
+  org_id = cmekd_organization.acme.id
+  rotate = "` + rotate + `"
+}
+
+output "key_events_api_key" {
+  value     = cmekd_key_events.acme.api_key
+  sensitive = true
+}
+output "key_events_endpoint" { value = cmekd_key_events.acme.endpoint }
+`
+}
+
 // TestTerraform_ManagesAnOrganisationAndItsKey runs the provider, built from this repository, with
 // the terraform CLI against a real cmekd and the KMS emulator (whose keys the AWS provider makes):
-// apply, an empty second plan, a rename in place, a key change refused at plan time in cmekd's words,
+// apply (key events included), an empty second plan, a rename in place, key events rotated, a key change refused at plan time in cmekd's words,
 // a collection deleted out of band and planned back, every resource imported, and destroy.
 func TestTerraform_ManagesAnOrganisationAndItsKey(t *testing.T) {
 	t.Parallel()
@@ -191,6 +207,7 @@ func TestTerraform_ManagesAnOrganisationAndItsKey(t *testing.T) {
 	policies := "aws_kms_key_policy.home, aws_kms_key_policy.second"
 	write("keys.tf", customerKeys(srv.KMS.Endpoint))
 	write("main.tf", platform(receiver.URL, "Acme", "aws_kms_key.home.arn", "aws_kms_key.second.arn", policies))
+	write("events.tf", keyEvents("1"))
 	apply()
 	var outputs map[string]struct{ Value any }
 	if err := json.Unmarshal(tf.Output(t, dir, "output", "-json"), &outputs); err != nil {
@@ -200,6 +217,13 @@ func TestTerraform_ManagesAnOrganisationAndItsKey(t *testing.T) {
 	orgID, colID, whID := value("org_id"), value("collection_id"), value("webhook_id")
 	if secret := value("webhook_secret"); !strings.HasPrefix(secret, "whsec_") {
 		t.Errorf("webhook secret in state = %q, want the whsec_… cmekd showed at creation", secret)
+	}
+	apiKey := value("key_events_api_key")
+	if !strings.HasPrefix(apiKey, "kev_") || !strings.HasSuffix(value("key_events_endpoint"), "/v1/key-events/aws/"+orgID) {
+		t.Errorf("key events in state: api key %q, endpoint %q; want the kev_… cmekd showed and the organisation's endpoint", apiKey, value("key_events_endpoint"))
+	}
+	if st, err := api.GetKeyEventsWithResponse(t.Context(), orgID); err != nil || st.JSON200 == nil || !st.JSON200.Configured {
+		t.Errorf("key events after apply: %+v (%v), want configured", st, err)
 	}
 	if ok, _ := outputs["key_ok"].Value.(bool); !ok {
 		t.Errorf("cmekd_key_check.ok = false after cmekd's policy was applied")
@@ -228,6 +252,15 @@ func TestTerraform_ManagesAnOrganisationAndItsKey(t *testing.T) {
 		t.Fatalf("organisation after rename: %+v (%v)", org, err)
 	}
 
+	// Another rotate value replaces the key events: a new api key.
+	write("events.tf", keyEvents("2"))
+	if out := apply(); !strings.Contains(out, "cmekd_key_events.acme must be replaced") || !strings.Contains(out, "1 added, 0 changed, 1 destroyed") {
+		t.Errorf("rotate:\n%s", out)
+	}
+	if rotated := string(tf.Output(t, dir, "output", "-raw", "key_events_api_key")); !strings.HasPrefix(rotated, "kev_") || rotated == apiKey {
+		t.Errorf("api key after rotate = %q, want a new kev_… (was %q)", rotated, apiKey)
+	}
+
 	// Another key for the organisation, or for the region: the plan fails in cmekd's words.
 	write("main.tf", platform(receiver.URL, "Acme Corp", secondARN, secondARN, ""))
 	plan(1, "key_link_immutable")
@@ -235,18 +268,22 @@ func TestTerraform_ManagesAnOrganisationAndItsKey(t *testing.T) {
 	plan(1, "region_already_linked")
 	write("main.tf", platform(receiver.URL, "Acme Corp", homeARN, secondARN, ""))
 
-	// Drift: a collection deleted out of band is planned back.
+	// Drift: a collection deleted and key events turned off out of band are planned back.
 	if out, err := api.DeleteCollectionWithResponse(t.Context(), orgID, colID); err != nil || out.StatusCode() != http.StatusNoContent {
 		t.Fatalf("deleting the collection out of band: %v %v", out, err)
 	}
-	if out := apply(); !strings.Contains(out, "cmekd_collection.events will be created") || !strings.Contains(out, "1 added, 0 changed, 0 destroyed") {
+	if out, err := api.DisableKeyEventsWithResponse(t.Context(), orgID); err != nil || out.StatusCode() != http.StatusNoContent {
+		t.Fatalf("turning key events off out of band: %v %v", out, err)
+	}
+	if out := apply(); !strings.Contains(out, "cmekd_collection.events will be created") || !strings.Contains(out, "cmekd_key_events.acme will be created") ||
+		!strings.Contains(out, "2 added, 0 changed, 0 destroyed") {
 		t.Errorf("drift:\n%s", out)
 	}
 
 	// Import: every resource forgotten, then imported by id, plans clean.
 	colID = string(tf.Output(t, dir, "output", "-raw", "collection_id"))
 	tf.Run(t, dir, "state", "rm", "cmekd_organization.acme", "cmekd_region.second", "cmekd_collection.events",
-		"cmekd_webhook.alerts", "cmekd_secret_scope.snowflake")
+		"cmekd_webhook.alerts", "cmekd_secret_scope.snowflake", "cmekd_key_events.acme")
 	tf.Run(t, dir, "import", "-input=false", "cmekd_organization.acme", orgID) // the CLI form
 	write("imports.tf", `
 import {
@@ -265,15 +302,29 @@ import {
   to = cmekd_secret_scope.snowflake
   id = "`+orgID+`/snowflake"
 }
+import {
+  to = cmekd_key_events.acme
+  id = "`+orgID+`"
+}
 `)
 	// The organisation and the region change only to record their timeouts, which no import can know.
-	if out := apply(); !strings.Contains(out, "4 imported, 0 added, 2 changed, 0 destroyed") {
+	// Key events imported have no api key: cmekd showed it once. rotate, which cmekd does not keep,
+	// comes back from the configuration: an update in place that sends nothing.
+	if out := apply(); !strings.Contains(out, "5 imported, 0 added, 3 changed, 0 destroyed") {
 		t.Errorf("import:\n%s", out)
 	}
 	if err := os.Remove(filepath.Join(dir, "imports.tf")); err != nil {
 		t.Fatal(err)
 	}
 	plan(0)
+	// A null output leaves the state's outputs altogether.
+	outputs = nil
+	if err := json.Unmarshal(tf.Output(t, dir, "output", "-json"), &outputs); err != nil {
+		t.Fatal(err)
+	}
+	if key, ok := outputs["key_events_api_key"]; ok && key.Value != nil {
+		t.Errorf("api key after import = %v, want none (cmekd shows it once)", key.Value)
+	}
 
 	out, _ := tf.Run(t, dir, "destroy", "-input=false", "-auto-approve")
 	if !strings.Contains(out, "cmekd keeps the region") {
@@ -281,5 +332,8 @@ import {
 	}
 	if org, err := api.GetOrgWithResponse(t.Context(), orgID); err != nil || org.StatusCode() != http.StatusNotFound {
 		t.Errorf("organisation after destroy: %v (%v), want 404", org.Status(), err)
+	}
+	if !strings.Contains(out, "cmekd_key_events.acme: Destruction complete") {
+		t.Errorf("destroy did not turn key events off:\n%s", out)
 	}
 }
