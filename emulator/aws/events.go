@@ -588,7 +588,9 @@ func (c *call) emitCall(keyARN string, body []byte) {
 	}
 	ev := map[string]any{
 		"version": "0", "id": newUUID(), "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
-		"account": account, "time": c.now.UTC().Format(time.RFC3339), "region": region, "resources": []string{keyARN},
+		"account": account, "time": c.now.UTC().Format(time.RFC3339), "region": region,
+		// As on AWS, a CloudTrail record's event names the key in detail.resources only.
+		"resources": []string{},
 		"detail": map[string]any{
 			"eventVersion": "1.08", "eventSource": "kms.amazonaws.com", "eventName": c.op, "awsRegion": region,
 			"eventTime": c.now.UTC().Format(time.RFC3339), "eventID": newUUID(), "eventType": "AwsApiCall", "requestID": c.requestID,

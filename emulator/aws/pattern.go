@@ -3,6 +3,7 @@ package awsemu
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -10,7 +11,7 @@ import (
 // field the pattern names must match; an array of a pattern lists alternatives (exact values, or
 // the matchers prefix, suffix, anything-but, exists, equals-ignore-case, numeric); an object names
 // nested fields; "$or" takes any of its patterns. An event field that is an array matches when any
-// of its elements does.
+// of its elements does, an array of objects when one of its objects matches the nested pattern.
 func matchPattern(pattern map[string]any, event map[string]any) bool {
 	for name, want := range pattern {
 		if name == "$or" {
@@ -30,6 +31,17 @@ func matchPattern(pattern map[string]any, event map[string]any) bool {
 		got, present := event[name]
 		switch w := want.(type) {
 		case map[string]any:
+			if arr, ok := got.([]any); ok {
+				// An array of objects (a CloudTrail record's detail.resources): the nested pattern
+				// matches when one of its objects does.
+				if !slices.ContainsFunc(arr, func(v any) bool {
+					o, ok := v.(map[string]any)
+					return ok && matchPattern(w, o)
+				}) {
+					return false
+				}
+				continue
+			}
 			sub, ok := got.(map[string]any)
 			if !ok {
 				// A nested pattern of a missing field matches only if all it asks is absence.

@@ -18,8 +18,8 @@ type Event struct {
 	// Name is the CloudTrail event name (DisableKey, …), or the detail type of an event without one
 	// (KMS CMK Deletion).
 	Name string
-	// Keys are the key ARNs or key ids the event names: its resources, the request's keyId and the
-	// detail's key-id, as written.
+	// Keys are the key ARNs or key ids the event names: its resources, the request's keyId, the
+	// detail's key-id and the ARNs of the detail's resources, as written.
 	Keys []string
 }
 
@@ -64,6 +64,10 @@ func Parse(body []byte) (Event, error) {
 		RequestParameters struct {
 			KeyID string `json:"keyId"`
 		} `json:"requestParameters"`
+		// A CloudTrail record names the key here (its top-level resources is empty).
+		Resources []struct {
+			ARN string `json:"ARN"`
+		} `json:"resources"`
 	}
 	if len(raw.Detail) > 0 && string(raw.Detail) != "null" {
 		if err := json.Unmarshal(raw.Detail, &detail); err != nil {
@@ -80,6 +84,11 @@ func Parse(body []byte) (Event, error) {
 	for _, k := range []string{detail.RequestParameters.KeyID, detail.KeyID} {
 		if k != "" {
 			ev.Keys = append(ev.Keys, k)
+		}
+	}
+	for _, r := range detail.Resources {
+		if r.ARN != "" {
+			ev.Keys = append(ev.Keys, r.ARN)
 		}
 	}
 	return ev, nil

@@ -29,6 +29,7 @@ func TestMatch_NamesLinkedKeysOnly(t *testing.T) {
 		want []string // purposes matched, in link order
 	}{
 		{"resource ARN", `{"id":"1","source":"aws.kms","detail-type":"AWS API Call via CloudTrail","resources":["` + dataARN + `"],"detail":{"eventName":"DisableKey"}}`, []string{"data"}},
+		{"detail.resources ARN (a CloudTrail record: the top-level resources empty, keyId a grant's)", `{"id":"1","source":"aws.kms","detail-type":"AWS API Call via CloudTrail","resources":[],"detail":{"eventName":"RetireGrant","requestParameters":{"grantToken":"t"},"resources":[{"accountId":"111122223333","type":"AWS::KMS::Key","ARN":"` + dataARN + `"}]}}`, []string{"data"}},
 		{"keyId as ARN", `{"id":"1","source":"aws.kms","detail-type":"AWS API Call via CloudTrail","detail":{"eventName":"DisableKey","requestParameters":{"keyId":"` + backupARN + `"}}}`, []string{"backup"}},
 		{"bare key id in the event's account and region", `{"id":"1","source":"aws.kms","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"us-east-1","detail":{"eventName":"DisableKey","requestParameters":{"keyId":"1234abcd-12ab-34cd-56ef-1234567890ab"}}}`, []string{"data"}},
 		{"bare key id of another region", `{"id":"1","source":"aws.kms","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"us-west-2","detail":{"eventName":"DisableKey","requestParameters":{"keyId":"1234abcd-12ab-34cd-56ef-1234567890ab"}}}`, nil},

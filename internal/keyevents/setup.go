@@ -36,14 +36,16 @@ type place struct {
 }
 
 // Pattern is the EventBridge rule's pattern for the key ARNs: KMS's own events, and the CloudTrail
-// records of the calls in EventNames, about those keys only.
+// records of the calls in EventNames, about those keys only. The two name the key in different places:
+// KMS's own events in the top-level resources, a CloudTrail record (whose top-level resources is
+// empty) in detail.resources[].ARN.
 func Pattern(arns []string) map[string]any {
 	return map[string]any{
-		"source":    []string{"aws.kms"},
-		"resources": arns,
+		"source": []string{"aws.kms"},
 		"$or": []any{
-			map[string]any{"detail-type": []string{cloudTrailType}, "detail": map[string]any{"eventName": EventNames}},
-			map[string]any{"detail-type": DetailTypes},
+			map[string]any{"detail-type": []string{cloudTrailType},
+				"detail": map[string]any{"eventName": EventNames, "resources": map[string]any{"ARN": arns}}},
+			map[string]any{"detail-type": DetailTypes, "resources": arns},
 		},
 	}
 }
