@@ -200,6 +200,7 @@ func matchNumeric(arg, v any) bool {
 func parsePattern(s string) (map[string]any, error) {
 	var p map[string]any
 	if err := json.Unmarshal([]byte(s), &p); err != nil || p == nil {
+		//lint:ignore ST1005 EventBridge's own message, word for word
 		return nil, errors.New("Event pattern is not valid JSON object.")
 	}
 	if err := checkPattern(p); err != nil {
@@ -216,6 +217,7 @@ func checkPattern(p map[string]any) error {
 				for _, a := range w {
 					sub, ok := a.(map[string]any)
 					if !ok {
+						//lint:ignore ST1005 EventBridge's own message, word for word
 						return errors.New("Event pattern is not valid. Reason: $or must hold objects.")
 					}
 					if err := checkPattern(sub); err != nil {
