@@ -526,7 +526,7 @@ func advice(e *kms.Error) string {
 	case domain.CodeKeyPendingDeletion:
 		return "The key is scheduled for deletion. Cancel the deletion (aws kms cancel-key-deletion) and enable the key."
 	case domain.CodeKeyNotFound:
-		return "No such key in this account and region. domain.Check the key ARN (aws kms describe-key --key-id <arn>)."
+		return "No such key in this account and region. Check the key ARN (aws kms describe-key --key-id <arn>)."
 	case domain.CodeKeyStateInvalid:
 		return "The key's state does not allow this operation: " + e.Message
 	case domain.CodeWrongKeyUsage:
