@@ -113,7 +113,8 @@ func (c *clouds) serve(log *slog.Logger) (stop func(), err error) {
 		if err != nil {
 			return nil, err
 		}
-		go func() { _ = c.gcp.Serve(ln, tlsCfg) }()
+		// Each server takes its own copy: an http.Server writes into its TLS configuration.
+		go func() { _ = c.gcp.Serve(ln, tlsCfg.Clone()) }()
 		stops = append(stops, func() { _ = c.gcp.Close() })
 		log.Info("google cloud kms emulator listening", "addr", ln.Addr().String(), "tls_dir", c.tlsDir)
 	}
@@ -123,7 +124,7 @@ func (c *clouds) serve(log *slog.Logger) (stop func(), err error) {
 			stopAll()
 			return nil, err
 		}
-		srv := &http.Server{Handler: c.azure, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: c.azure, TLSConfig: tlsCfg.Clone(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.ServeTLS(ln, "", "") }()
 		stops = append(stops, func() { _ = srv.Close() })
 		log.Info("azure emulator listening", "addr", ln.Addr().String(), "tls_dir", c.tlsDir)

@@ -71,10 +71,11 @@ func (d *devClouds) start(ctx context.Context, cfg *config.Config, saved devSave
 	if err != nil {
 		return err
 	}
-	if err := d.startGCP(tlsCfg, saved.GCPAddr); err != nil {
+	// Each server takes its own copy: an http.Server writes into its TLS configuration.
+	if err := d.startGCP(tlsCfg.Clone(), saved.GCPAddr); err != nil {
 		return err
 	}
-	if err := d.startAzure(ctx, tlsCfg, ca, saved.AzureAddr); err != nil {
+	if err := d.startAzure(ctx, tlsCfg.Clone(), ca, saved.AzureAddr); err != nil {
 		return err
 	}
 	cfg.Providers = []string{"aws", "gcp", "azure"}
