@@ -1480,7 +1480,9 @@ type OrganizationUpdate struct {
 	// Encryption Never accepted, whatever its value (null included): the key link is permanent. It is
 	// described only so that asking for it gets a 409 explaining why, not a 400.
 	Encryption interface{} `json:"encryption,omitempty"`
-	Name       *string     `json:"name,omitempty"`
+
+	// Name The new name; `null`, like leaving it out, keeps the name.
+	Name *string `json:"name,omitempty"`
 }
 
 // Policy A whole AWS key policy document.
@@ -2119,13 +2121,13 @@ type UnsupportedMediaType = Error
 
 // ListAllEventsParams defines parameters for ListAllEvents.
 type ListAllEventsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Type Only events of this type.
+	// Type Only events of this type; empty (`type=`) means every type.
 	Type *EventType `form:"type,omitempty" json:"type,omitempty"`
 }
 
@@ -2179,7 +2181,7 @@ type GetKeyPolicy200JSONResponseBody struct {
 
 // ListOrgsParams defines parameters for ListOrgs.
 type ListOrgsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2195,10 +2197,10 @@ type CreateOrgParams struct {
 
 // ListBackupsParams defines parameters for ListBackups.
 type ListBackupsParams struct {
-	// CollectionId Only the backups of this collection (which may be deleted by now).
+	// CollectionId Only the backups of this collection (which may be deleted by now); empty means every collection's.
 	CollectionId *CollectionId `form:"collection_id,omitempty" json:"collection_id,omitempty"`
 
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2207,7 +2209,7 @@ type ListBackupsParams struct {
 
 // ListCollectionsParams defines parameters for ListCollections.
 type ListCollectionsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2216,7 +2218,7 @@ type ListCollectionsParams struct {
 
 // ListDocumentsParams defines parameters for ListDocuments.
 type ListDocumentsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2232,19 +2234,19 @@ type IngestDocumentsParams struct {
 
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Type Only events of this type.
+	// Type Only events of this type; empty (`type=`) means every type.
 	Type *EventType `form:"type,omitempty" json:"type,omitempty"`
 }
 
 // ListSecretScopesParams defines parameters for ListSecretScopes.
 type ListSecretScopesParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2253,7 +2255,7 @@ type ListSecretScopesParams struct {
 
 // ListSecretsParams defines parameters for ListSecrets.
 type ListSecretsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2262,7 +2264,7 @@ type ListSecretsParams struct {
 
 // ListTokensParams defines parameters for ListTokens.
 type ListTokensParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2271,7 +2273,7 @@ type ListTokensParams struct {
 
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2280,7 +2282,7 @@ type ListWebhooksParams struct {
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
 type ListWebhookDeliveriesParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2289,7 +2291,7 @@ type ListWebhookDeliveriesParams struct {
 
 // ListWorkspacesParams defines parameters for ListWorkspaces.
 type ListWorkspacesParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
