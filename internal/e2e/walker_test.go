@@ -69,10 +69,12 @@ func TestOpenAPI_EveryAnswerOfHostileInputIsDocumented(t *testing.T) {
 			sort.Strings(methods)
 			for _, m := range methods {
 				op := ops[m]
+				seen := map[int]int{}
 				for _, r := range w.battery(rng, tmpl, m, item, op) {
-					w.send(r)
+					seen[w.send(r)]++
 					sent++
 				}
+				t.Logf("%s %s: answers %v", m, tmpl, seen)
 			}
 		})
 	}
