@@ -1480,7 +1480,9 @@ type OrganizationUpdate struct {
 	// Encryption Never accepted, whatever its value (null included): the key link is permanent. It is
 	// described only so that asking for it gets a 409 explaining why, not a 400.
 	Encryption interface{} `json:"encryption,omitempty"`
-	Name       *string     `json:"name,omitempty"`
+
+	// Name The new name; `null`, like leaving it out, keeps the name.
+	Name *string `json:"name,omitempty"`
 }
 
 // Policy A whole AWS key policy document.
@@ -2077,6 +2079,11 @@ type InvalidRequestOrLimit = Error
 // Example: {"error":{"code":"alias_not_supported","details":{},"message":"alias ARNs are not supported: give the full key ARN, arn:aws:kms:\u003cregion\u003e:\u003caccount\u003e:key/\u003ckey-id\u003e"},"request_id":"req_4f1c2b9a7d3e8f6a5b0c1d2e"}
 type KMSUnreachable = Error
 
+// MethodNotAllowed The body of every error response.
+//
+// Example: {"error":{"code":"alias_not_supported","details":{},"message":"alias ARNs are not supported: give the full key ARN, arn:aws:kms:\u003cregion\u003e:\u003caccount\u003e:key/\u003ckey-id\u003e"},"request_id":"req_4f1c2b9a7d3e8f6a5b0c1d2e"}
+type MethodNotAllowed = Error
+
 // NotFound The body of every error response.
 //
 // Example: {"error":{"code":"alias_not_supported","details":{},"message":"alias ARNs are not supported: give the full key ARN, arn:aws:kms:\u003cregion\u003e:\u003caccount\u003e:key/\u003ckey-id\u003e"},"request_id":"req_4f1c2b9a7d3e8f6a5b0c1d2e"}
@@ -2114,13 +2121,13 @@ type UnsupportedMediaType = Error
 
 // ListAllEventsParams defines parameters for ListAllEvents.
 type ListAllEventsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Type Only events of this type.
+	// Type Only events of this type; empty (`type=`) means every type.
 	Type *EventType `form:"type,omitempty" json:"type,omitempty"`
 }
 
@@ -2174,7 +2181,7 @@ type GetKeyPolicy200JSONResponseBody struct {
 
 // ListOrgsParams defines parameters for ListOrgs.
 type ListOrgsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2190,10 +2197,10 @@ type CreateOrgParams struct {
 
 // ListBackupsParams defines parameters for ListBackups.
 type ListBackupsParams struct {
-	// CollectionId Only the backups of this collection (which may be deleted by now).
+	// CollectionId Only the backups of this collection (which may be deleted by now); empty means every collection's.
 	CollectionId *CollectionId `form:"collection_id,omitempty" json:"collection_id,omitempty"`
 
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2202,7 +2209,7 @@ type ListBackupsParams struct {
 
 // ListCollectionsParams defines parameters for ListCollections.
 type ListCollectionsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2211,7 +2218,7 @@ type ListCollectionsParams struct {
 
 // ListDocumentsParams defines parameters for ListDocuments.
 type ListDocumentsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2227,19 +2234,19 @@ type IngestDocumentsParams struct {
 
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Type Only events of this type.
+	// Type Only events of this type; empty (`type=`) means every type.
 	Type *EventType `form:"type,omitempty" json:"type,omitempty"`
 }
 
 // ListSecretScopesParams defines parameters for ListSecretScopes.
 type ListSecretScopesParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2248,7 +2255,7 @@ type ListSecretScopesParams struct {
 
 // ListSecretsParams defines parameters for ListSecrets.
 type ListSecretsParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2257,7 +2264,7 @@ type ListSecretsParams struct {
 
 // ListTokensParams defines parameters for ListTokens.
 type ListTokensParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2266,7 +2273,7 @@ type ListTokensParams struct {
 
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2275,7 +2282,7 @@ type ListWebhooksParams struct {
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
 type ListWebhookDeliveriesParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -2284,7 +2291,7 @@ type ListWebhookDeliveriesParams struct {
 
 // ListWorkspacesParams defines parameters for ListWorkspaces.
 type ListWorkspacesParams struct {
-	// Limit The most items to return.
+	// Limit The most items to return; empty (`limit=`) means the default.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; omit for the first page.
@@ -8948,11 +8955,25 @@ type GetRootResponse302Headers struct {
 	XRequestId string
 }
 
+// GetRootResponse405Headers the declared response headers of an HTTP 405 response for GetRoot
+type GetRootResponse405Headers struct {
+	XRequestId string
+}
+
 type GetRootResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// Headers302 the parsed response headers for an HTTP 302 response
 	Headers302 *GetRootResponse302Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetRootResponse405Headers
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetRootResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetBody returns the raw response body bytes
@@ -8989,11 +9010,25 @@ type GetAPIReferenceResponse200Headers struct {
 	XRequestId string
 }
 
+// GetAPIReferenceResponse405Headers the declared response headers of an HTTP 405 response for GetAPIReference
+type GetAPIReferenceResponse405Headers struct {
+	XRequestId string
+}
+
 type GetAPIReferenceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetAPIReferenceResponse200Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetAPIReferenceResponse405Headers
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetAPIReferenceResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetBody returns the raw response body bytes
@@ -9037,13 +9072,27 @@ type GetAPIReferenceRendererResponse304Headers struct {
 	XRequestId string
 }
 
+// GetAPIReferenceRendererResponse405Headers the declared response headers of an HTTP 405 response for GetAPIReferenceRenderer
+type GetAPIReferenceRendererResponse405Headers struct {
+	XRequestId string
+}
+
 type GetAPIReferenceRendererResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetAPIReferenceRendererResponse200Headers
 	// Headers304 the parsed response headers for an HTTP 304 response
 	Headers304 *GetAPIReferenceRendererResponse304Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetAPIReferenceRendererResponse405Headers
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetAPIReferenceRendererResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetBody returns the raw response body bytes
@@ -9080,18 +9129,32 @@ type GetHealthResponse200Headers struct {
 	XRequestId string
 }
 
+// GetHealthResponse405Headers the declared response headers of an HTTP 405 response for GetHealth
+type GetHealthResponse405Headers struct {
+	XRequestId string
+}
+
 type GetHealthResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetHealthResponse200Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetHealthResponse405Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetHealthResponse) GetJSON200() *Health {
 	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetHealthResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetBody returns the raw response body bytes
@@ -9128,11 +9191,25 @@ type GetMetricsResponse200Headers struct {
 	XRequestId string
 }
 
+// GetMetricsResponse405Headers the declared response headers of an HTTP 405 response for GetMetrics
+type GetMetricsResponse405Headers struct {
+	XRequestId string
+}
+
 type GetMetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetMetricsResponse200Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetMetricsResponse405Headers
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetMetricsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetBody returns the raw response body bytes
@@ -9169,18 +9246,32 @@ type GetOpenAPIDocumentResponse200Headers struct {
 	XRequestId string
 }
 
+// GetOpenAPIDocumentResponse405Headers the declared response headers of an HTTP 405 response for GetOpenAPIDocument
+type GetOpenAPIDocumentResponse405Headers struct {
+	XRequestId string
+}
+
 type GetOpenAPIDocumentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// YAML200 the response for an HTTP 200 `application/yaml` response
 	YAML200 *map[string]interface{}
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetOpenAPIDocumentResponse200Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetOpenAPIDocumentResponse405Headers
 }
 
 // GetYAML200 returns the response for an HTTP 200 `application/yaml` response
 func (r GetOpenAPIDocumentResponse) GetYAML200() *map[string]interface{} {
 	return r.YAML200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetOpenAPIDocumentResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetBody returns the raw response body bytes
@@ -9217,6 +9308,11 @@ type GetReadinessResponse200Headers struct {
 	XRequestId string
 }
 
+// GetReadinessResponse405Headers the declared response headers of an HTTP 405 response for GetReadiness
+type GetReadinessResponse405Headers struct {
+	XRequestId string
+}
+
 // GetReadinessResponse503Headers the declared response headers of an HTTP 503 response for GetReadiness
 type GetReadinessResponse503Headers struct {
 	RetryAfter int
@@ -9228,10 +9324,14 @@ type GetReadinessResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Readiness
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetReadinessResponse200Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetReadinessResponse405Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetReadinessResponse503Headers
 }
@@ -9239,6 +9339,11 @@ type GetReadinessResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetReadinessResponse) GetJSON200() *Readiness {
 	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetReadinessResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -9296,6 +9401,11 @@ type ListAllEventsResponse403Headers struct {
 	XRequestId string
 }
 
+// ListAllEventsResponse405Headers the declared response headers of an HTTP 405 response for ListAllEvents
+type ListAllEventsResponse405Headers struct {
+	XRequestId string
+}
+
 // ListAllEventsResponse415Headers the declared response headers of an HTTP 415 response for ListAllEvents
 type ListAllEventsResponse415Headers struct {
 	XRequestId string
@@ -9328,6 +9438,8 @@ type ListAllEventsResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *ForbiddenAdmin
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -9344,6 +9456,8 @@ type ListAllEventsResponse struct {
 	Headers401 *ListAllEventsResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *ListAllEventsResponse403Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListAllEventsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListAllEventsResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -9372,6 +9486,11 @@ func (r ListAllEventsResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r ListAllEventsResponse) GetJSON403() *ForbiddenAdmin {
 	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListAllEventsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -9444,6 +9563,11 @@ type CheckKeyResponse403Headers struct {
 	XRequestId string
 }
 
+// CheckKeyResponse405Headers the declared response headers of an HTTP 405 response for CheckKey
+type CheckKeyResponse405Headers struct {
+	XRequestId string
+}
+
 // CheckKeyResponse413Headers the declared response headers of an HTTP 413 response for CheckKey
 type CheckKeyResponse413Headers struct {
 	XRequestId string
@@ -9487,6 +9611,8 @@ type CheckKeyResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Error
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -9507,6 +9633,8 @@ type CheckKeyResponse struct {
 	Headers401 *CheckKeyResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *CheckKeyResponse403Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CheckKeyResponse405Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *CheckKeyResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -9539,6 +9667,11 @@ func (r CheckKeyResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CheckKeyResponse) GetJSON403() *Error {
 	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CheckKeyResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -9616,6 +9749,11 @@ type ReceiveKeyEventResponse401Headers struct {
 	XRequestId      string
 }
 
+// ReceiveKeyEventResponse405Headers the declared response headers of an HTTP 405 response for ReceiveKeyEvent
+type ReceiveKeyEventResponse405Headers struct {
+	XRequestId string
+}
+
 // ReceiveKeyEventResponse413Headers the declared response headers of an HTTP 413 response for ReceiveKeyEvent
 type ReceiveKeyEventResponse413Headers struct {
 	XRequestId string
@@ -9647,6 +9785,8 @@ type ReceiveKeyEventResponse struct {
 	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -9661,6 +9801,8 @@ type ReceiveKeyEventResponse struct {
 	Headers400 *ReceiveKeyEventResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ReceiveKeyEventResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ReceiveKeyEventResponse405Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *ReceiveKeyEventResponse413Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -9684,6 +9826,11 @@ func (r ReceiveKeyEventResponse) GetJSON400() *Error {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ReceiveKeyEventResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ReceiveKeyEventResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -9751,6 +9898,11 @@ type GetKeyPolicyResponse403Headers struct {
 	XRequestId string
 }
 
+// GetKeyPolicyResponse405Headers the declared response headers of an HTTP 405 response for GetKeyPolicy
+type GetKeyPolicyResponse405Headers struct {
+	XRequestId string
+}
+
 // GetKeyPolicyResponse415Headers the declared response headers of an HTTP 415 response for GetKeyPolicy
 type GetKeyPolicyResponse415Headers struct {
 	XRequestId string
@@ -9781,6 +9933,8 @@ type GetKeyPolicyResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *ForbiddenWorkspace
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -9795,6 +9949,8 @@ type GetKeyPolicyResponse struct {
 	Headers401 *GetKeyPolicyResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *GetKeyPolicyResponse403Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetKeyPolicyResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *GetKeyPolicyResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -9818,6 +9974,11 @@ func (r GetKeyPolicyResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r GetKeyPolicyResponse) GetJSON403() *ForbiddenWorkspace {
 	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetKeyPolicyResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -9890,6 +10051,11 @@ type ListOrgsResponse403Headers struct {
 	XRequestId string
 }
 
+// ListOrgsResponse405Headers the declared response headers of an HTTP 405 response for ListOrgs
+type ListOrgsResponse405Headers struct {
+	XRequestId string
+}
+
 // ListOrgsResponse415Headers the declared response headers of an HTTP 415 response for ListOrgs
 type ListOrgsResponse415Headers struct {
 	XRequestId string
@@ -9922,6 +10088,8 @@ type ListOrgsResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *ForbiddenWorkspace
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -9938,6 +10106,8 @@ type ListOrgsResponse struct {
 	Headers401 *ListOrgsResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *ListOrgsResponse403Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListOrgsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListOrgsResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -9966,6 +10136,11 @@ func (r ListOrgsResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r ListOrgsResponse) GetJSON403() *ForbiddenWorkspace {
 	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListOrgsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -10038,6 +10213,11 @@ type CreateOrgResponse403Headers struct {
 	XRequestId string
 }
 
+// CreateOrgResponse405Headers the declared response headers of an HTTP 405 response for CreateOrg
+type CreateOrgResponse405Headers struct {
+	XRequestId string
+}
+
 // CreateOrgResponse409Headers the declared response headers of an HTTP 409 response for CreateOrg
 type CreateOrgResponse409Headers struct {
 	XRequestId string
@@ -10080,6 +10260,8 @@ type CreateOrgResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *ForbiddenAdmin
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -10100,6 +10282,8 @@ type CreateOrgResponse struct {
 	Headers401 *CreateOrgResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *CreateOrgResponse403Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CreateOrgResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *CreateOrgResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -10132,6 +10316,11 @@ func (r CreateOrgResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CreateOrgResponse) GetJSON403() *ForbiddenAdmin {
 	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CreateOrgResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -10214,6 +10403,11 @@ type DeleteOrgResponse404Headers struct {
 	XRequestId string
 }
 
+// DeleteOrgResponse405Headers the declared response headers of an HTTP 405 response for DeleteOrg
+type DeleteOrgResponse405Headers struct {
+	XRequestId string
+}
+
 // DeleteOrgResponse415Headers the declared response headers of an HTTP 415 response for DeleteOrg
 type DeleteOrgResponse415Headers struct {
 	XRequestId string
@@ -10239,6 +10433,8 @@ type DeleteOrgResponse struct {
 	JSON403 *ForbiddenAdmin
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -10253,6 +10449,8 @@ type DeleteOrgResponse struct {
 	Headers403 *DeleteOrgResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteOrgResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteOrgResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *DeleteOrgResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -10274,6 +10472,11 @@ func (r DeleteOrgResponse) GetJSON403() *ForbiddenAdmin {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteOrgResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteOrgResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -10341,6 +10544,11 @@ type GetOrgResponse404Headers struct {
 	XRequestId string
 }
 
+// GetOrgResponse405Headers the declared response headers of an HTTP 405 response for GetOrg
+type GetOrgResponse405Headers struct {
+	XRequestId string
+}
+
 // GetOrgResponse415Headers the declared response headers of an HTTP 415 response for GetOrg
 type GetOrgResponse415Headers struct {
 	XRequestId string
@@ -10368,6 +10576,8 @@ type GetOrgResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -10382,6 +10592,8 @@ type GetOrgResponse struct {
 	Headers403 *GetOrgResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetOrgResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetOrgResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *GetOrgResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -10408,6 +10620,11 @@ func (r GetOrgResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetOrgResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetOrgResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -10480,6 +10697,11 @@ type UpdateOrgResponse404Headers struct {
 	XRequestId string
 }
 
+// UpdateOrgResponse405Headers the declared response headers of an HTTP 405 response for UpdateOrg
+type UpdateOrgResponse405Headers struct {
+	XRequestId string
+}
+
 // UpdateOrgResponse409Headers the declared response headers of an HTTP 409 response for UpdateOrg
 type UpdateOrgResponse409Headers struct {
 	XRequestId string
@@ -10524,6 +10746,8 @@ type UpdateOrgResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -10546,6 +10770,8 @@ type UpdateOrgResponse struct {
 	Headers403 *UpdateOrgResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *UpdateOrgResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *UpdateOrgResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *UpdateOrgResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -10583,6 +10809,11 @@ func (r UpdateOrgResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r UpdateOrgResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r UpdateOrgResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -10670,6 +10901,11 @@ type ListBackupsResponse404Headers struct {
 	XRequestId string
 }
 
+// ListBackupsResponse405Headers the declared response headers of an HTTP 405 response for ListBackups
+type ListBackupsResponse405Headers struct {
+	XRequestId string
+}
+
 // ListBackupsResponse415Headers the declared response headers of an HTTP 415 response for ListBackups
 type ListBackupsResponse415Headers struct {
 	XRequestId string
@@ -10704,6 +10940,8 @@ type ListBackupsResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -10722,6 +10960,8 @@ type ListBackupsResponse struct {
 	Headers403 *ListBackupsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListBackupsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListBackupsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListBackupsResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -10755,6 +10995,11 @@ func (r ListBackupsResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListBackupsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListBackupsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -10827,6 +11072,11 @@ type DeleteBackupResponse404Headers struct {
 	XRequestId string
 }
 
+// DeleteBackupResponse405Headers the declared response headers of an HTTP 405 response for DeleteBackup
+type DeleteBackupResponse405Headers struct {
+	XRequestId string
+}
+
 // DeleteBackupResponse409Headers the declared response headers of an HTTP 409 response for DeleteBackup
 type DeleteBackupResponse409Headers struct {
 	XRequestId string
@@ -10857,6 +11107,8 @@ type DeleteBackupResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -10873,6 +11125,8 @@ type DeleteBackupResponse struct {
 	Headers403 *DeleteBackupResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteBackupResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteBackupResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *DeleteBackupResponse409Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -10896,6 +11150,11 @@ func (r DeleteBackupResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteBackupResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteBackupResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -10968,6 +11227,11 @@ type GetBackupResponse404Headers struct {
 	XRequestId string
 }
 
+// GetBackupResponse405Headers the declared response headers of an HTTP 405 response for GetBackup
+type GetBackupResponse405Headers struct {
+	XRequestId string
+}
+
 // GetBackupResponse415Headers the declared response headers of an HTTP 415 response for GetBackup
 type GetBackupResponse415Headers struct {
 	XRequestId string
@@ -10995,6 +11259,8 @@ type GetBackupResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -11009,6 +11275,8 @@ type GetBackupResponse struct {
 	Headers403 *GetBackupResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetBackupResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetBackupResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *GetBackupResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -11035,6 +11303,11 @@ func (r GetBackupResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetBackupResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetBackupResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -11107,6 +11380,11 @@ type RestoreBackupResponse404Headers struct {
 	XRequestId string
 }
 
+// RestoreBackupResponse405Headers the declared response headers of an HTTP 405 response for RestoreBackup
+type RestoreBackupResponse405Headers struct {
+	XRequestId string
+}
+
 // RestoreBackupResponse409Headers the declared response headers of an HTTP 409 response for RestoreBackup
 type RestoreBackupResponse409Headers struct {
 	XRequestId string
@@ -11151,6 +11429,8 @@ type RestoreBackupResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -11173,6 +11453,8 @@ type RestoreBackupResponse struct {
 	Headers403 *RestoreBackupResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *RestoreBackupResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *RestoreBackupResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *RestoreBackupResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -11210,6 +11492,11 @@ func (r RestoreBackupResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r RestoreBackupResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r RestoreBackupResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -11297,6 +11584,11 @@ type ListCollectionsResponse404Headers struct {
 	XRequestId string
 }
 
+// ListCollectionsResponse405Headers the declared response headers of an HTTP 405 response for ListCollections
+type ListCollectionsResponse405Headers struct {
+	XRequestId string
+}
+
 // ListCollectionsResponse415Headers the declared response headers of an HTTP 415 response for ListCollections
 type ListCollectionsResponse415Headers struct {
 	XRequestId string
@@ -11331,6 +11623,8 @@ type ListCollectionsResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -11349,6 +11643,8 @@ type ListCollectionsResponse struct {
 	Headers403 *ListCollectionsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListCollectionsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListCollectionsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListCollectionsResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -11382,6 +11678,11 @@ func (r ListCollectionsResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListCollectionsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListCollectionsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -11459,6 +11760,11 @@ type CreateCollectionResponse404Headers struct {
 	XRequestId string
 }
 
+// CreateCollectionResponse405Headers the declared response headers of an HTTP 405 response for CreateCollection
+type CreateCollectionResponse405Headers struct {
+	XRequestId string
+}
+
 // CreateCollectionResponse409Headers the declared response headers of an HTTP 409 response for CreateCollection
 type CreateCollectionResponse409Headers struct {
 	XRequestId string
@@ -11503,6 +11809,8 @@ type CreateCollectionResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -11525,6 +11833,8 @@ type CreateCollectionResponse struct {
 	Headers403 *CreateCollectionResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *CreateCollectionResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CreateCollectionResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *CreateCollectionResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -11562,6 +11872,11 @@ func (r CreateCollectionResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateCollectionResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CreateCollectionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -11644,6 +11959,11 @@ type DeleteCollectionResponse404Headers struct {
 	XRequestId string
 }
 
+// DeleteCollectionResponse405Headers the declared response headers of an HTTP 405 response for DeleteCollection
+type DeleteCollectionResponse405Headers struct {
+	XRequestId string
+}
+
 // DeleteCollectionResponse415Headers the declared response headers of an HTTP 415 response for DeleteCollection
 type DeleteCollectionResponse415Headers struct {
 	XRequestId string
@@ -11669,6 +11989,8 @@ type DeleteCollectionResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -11683,6 +12005,8 @@ type DeleteCollectionResponse struct {
 	Headers403 *DeleteCollectionResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteCollectionResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteCollectionResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *DeleteCollectionResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -11704,6 +12028,11 @@ func (r DeleteCollectionResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteCollectionResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteCollectionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -11771,6 +12100,11 @@ type GetCollectionResponse404Headers struct {
 	XRequestId string
 }
 
+// GetCollectionResponse405Headers the declared response headers of an HTTP 405 response for GetCollection
+type GetCollectionResponse405Headers struct {
+	XRequestId string
+}
+
 // GetCollectionResponse415Headers the declared response headers of an HTTP 415 response for GetCollection
 type GetCollectionResponse415Headers struct {
 	XRequestId string
@@ -11798,6 +12132,8 @@ type GetCollectionResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -11812,6 +12148,8 @@ type GetCollectionResponse struct {
 	Headers403 *GetCollectionResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetCollectionResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetCollectionResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *GetCollectionResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -11838,6 +12176,11 @@ func (r GetCollectionResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetCollectionResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetCollectionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -11910,6 +12253,11 @@ type CreateBackupResponse404Headers struct {
 	XRequestId string
 }
 
+// CreateBackupResponse405Headers the declared response headers of an HTTP 405 response for CreateBackup
+type CreateBackupResponse405Headers struct {
+	XRequestId string
+}
+
 // CreateBackupResponse409Headers the declared response headers of an HTTP 409 response for CreateBackup
 type CreateBackupResponse409Headers struct {
 	XRequestId string
@@ -11944,6 +12292,8 @@ type CreateBackupResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *BackupKeyUnavailable
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -11962,6 +12312,8 @@ type CreateBackupResponse struct {
 	Headers403 *CreateBackupResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *CreateBackupResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CreateBackupResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *CreateBackupResponse409Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -11995,6 +12347,11 @@ func (r CreateBackupResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateBackupResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CreateBackupResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -12072,6 +12429,11 @@ type ListDocumentsResponse404Headers struct {
 	XRequestId string
 }
 
+// ListDocumentsResponse405Headers the declared response headers of an HTTP 405 response for ListDocuments
+type ListDocumentsResponse405Headers struct {
+	XRequestId string
+}
+
 // ListDocumentsResponse409Headers the declared response headers of an HTTP 409 response for ListDocuments
 type ListDocumentsResponse409Headers struct {
 	XRequestId string
@@ -12111,6 +12473,8 @@ type ListDocumentsResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *DocumentsUnreadable
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -12131,6 +12495,8 @@ type ListDocumentsResponse struct {
 	Headers403 *ListDocumentsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListDocumentsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListDocumentsResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *ListDocumentsResponse409Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -12166,6 +12532,11 @@ func (r ListDocumentsResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListDocumentsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListDocumentsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -12248,6 +12619,11 @@ type IngestDocumentsResponse404Headers struct {
 	XRequestId string
 }
 
+// IngestDocumentsResponse405Headers the declared response headers of an HTTP 405 response for IngestDocuments
+type IngestDocumentsResponse405Headers struct {
+	XRequestId string
+}
+
 // IngestDocumentsResponse409Headers the declared response headers of an HTTP 409 response for IngestDocuments
 type IngestDocumentsResponse409Headers struct {
 	XRequestId string
@@ -12292,6 +12668,8 @@ type IngestDocumentsResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -12314,6 +12692,8 @@ type IngestDocumentsResponse struct {
 	Headers403 *IngestDocumentsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *IngestDocumentsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *IngestDocumentsResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *IngestDocumentsResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -12351,6 +12731,11 @@ func (r IngestDocumentsResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r IngestDocumentsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r IngestDocumentsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -12433,6 +12818,11 @@ type GetDocumentResponse404Headers struct {
 	XRequestId string
 }
 
+// GetDocumentResponse405Headers the declared response headers of an HTTP 405 response for GetDocument
+type GetDocumentResponse405Headers struct {
+	XRequestId string
+}
+
 // GetDocumentResponse409Headers the declared response headers of an HTTP 409 response for GetDocument
 type GetDocumentResponse409Headers struct {
 	XRequestId string
@@ -12465,6 +12855,8 @@ type GetDocumentResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *DocumentsUnreadable
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -12481,6 +12873,8 @@ type GetDocumentResponse struct {
 	Headers403 *GetDocumentResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetDocumentResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetDocumentResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *GetDocumentResponse409Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -12509,6 +12903,11 @@ func (r GetDocumentResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetDocumentResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetDocumentResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -12581,6 +12980,11 @@ type ResumeCollectionResponse404Headers struct {
 	XRequestId string
 }
 
+// ResumeCollectionResponse405Headers the declared response headers of an HTTP 405 response for ResumeCollection
+type ResumeCollectionResponse405Headers struct {
+	XRequestId string
+}
+
 // ResumeCollectionResponse409Headers the declared response headers of an HTTP 409 response for ResumeCollection
 type ResumeCollectionResponse409Headers struct {
 	XRequestId string
@@ -12613,6 +13017,8 @@ type ResumeCollectionResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -12629,6 +13035,8 @@ type ResumeCollectionResponse struct {
 	Headers403 *ResumeCollectionResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ResumeCollectionResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ResumeCollectionResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *ResumeCollectionResponse409Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -12657,6 +13065,11 @@ func (r ResumeCollectionResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ResumeCollectionResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ResumeCollectionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -12734,6 +13147,11 @@ type ListEventsResponse404Headers struct {
 	XRequestId string
 }
 
+// ListEventsResponse405Headers the declared response headers of an HTTP 405 response for ListEvents
+type ListEventsResponse405Headers struct {
+	XRequestId string
+}
+
 // ListEventsResponse415Headers the declared response headers of an HTTP 415 response for ListEvents
 type ListEventsResponse415Headers struct {
 	XRequestId string
@@ -12768,6 +13186,8 @@ type ListEventsResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -12786,6 +13206,8 @@ type ListEventsResponse struct {
 	Headers403 *ListEventsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListEventsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListEventsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListEventsResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -12819,6 +13241,11 @@ func (r ListEventsResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListEventsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListEventsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -12891,6 +13318,11 @@ type ListGrantsResponse404Headers struct {
 	XRequestId string
 }
 
+// ListGrantsResponse405Headers the declared response headers of an HTTP 405 response for ListGrants
+type ListGrantsResponse405Headers struct {
+	XRequestId string
+}
+
 // ListGrantsResponse415Headers the declared response headers of an HTTP 415 response for ListGrants
 type ListGrantsResponse415Headers struct {
 	XRequestId string
@@ -12918,6 +13350,8 @@ type ListGrantsResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -12932,6 +13366,8 @@ type ListGrantsResponse struct {
 	Headers403 *ListGrantsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListGrantsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListGrantsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListGrantsResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -12958,6 +13394,11 @@ func (r ListGrantsResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListGrantsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListGrantsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -13025,6 +13466,11 @@ type RenewGrantsResponse404Headers struct {
 	XRequestId string
 }
 
+// RenewGrantsResponse405Headers the declared response headers of an HTTP 405 response for RenewGrants
+type RenewGrantsResponse405Headers struct {
+	XRequestId string
+}
+
 // RenewGrantsResponse415Headers the declared response headers of an HTTP 415 response for RenewGrants
 type RenewGrantsResponse415Headers struct {
 	XRequestId string
@@ -13063,6 +13509,8 @@ type RenewGrantsResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -13081,6 +13529,8 @@ type RenewGrantsResponse struct {
 	Headers403 *RenewGrantsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *RenewGrantsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *RenewGrantsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *RenewGrantsResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -13111,6 +13561,11 @@ func (r RenewGrantsResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r RenewGrantsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r RenewGrantsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -13188,6 +13643,11 @@ type DisableKeyEventsResponse404Headers struct {
 	XRequestId string
 }
 
+// DisableKeyEventsResponse405Headers the declared response headers of an HTTP 405 response for DisableKeyEvents
+type DisableKeyEventsResponse405Headers struct {
+	XRequestId string
+}
+
 // DisableKeyEventsResponse415Headers the declared response headers of an HTTP 415 response for DisableKeyEvents
 type DisableKeyEventsResponse415Headers struct {
 	XRequestId string
@@ -13213,6 +13673,8 @@ type DisableKeyEventsResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -13227,6 +13689,8 @@ type DisableKeyEventsResponse struct {
 	Headers403 *DisableKeyEventsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DisableKeyEventsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DisableKeyEventsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *DisableKeyEventsResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -13248,6 +13712,11 @@ func (r DisableKeyEventsResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DisableKeyEventsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DisableKeyEventsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -13315,6 +13784,11 @@ type GetKeyEventsResponse404Headers struct {
 	XRequestId string
 }
 
+// GetKeyEventsResponse405Headers the declared response headers of an HTTP 405 response for GetKeyEvents
+type GetKeyEventsResponse405Headers struct {
+	XRequestId string
+}
+
 // GetKeyEventsResponse415Headers the declared response headers of an HTTP 415 response for GetKeyEvents
 type GetKeyEventsResponse415Headers struct {
 	XRequestId string
@@ -13342,6 +13816,8 @@ type GetKeyEventsResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -13356,6 +13832,8 @@ type GetKeyEventsResponse struct {
 	Headers403 *GetKeyEventsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetKeyEventsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetKeyEventsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *GetKeyEventsResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -13382,6 +13860,11 @@ func (r GetKeyEventsResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetKeyEventsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetKeyEventsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -13449,6 +13932,11 @@ type EnableKeyEventsResponse404Headers struct {
 	XRequestId string
 }
 
+// EnableKeyEventsResponse405Headers the declared response headers of an HTTP 405 response for EnableKeyEvents
+type EnableKeyEventsResponse405Headers struct {
+	XRequestId string
+}
+
 // EnableKeyEventsResponse415Headers the declared response headers of an HTTP 415 response for EnableKeyEvents
 type EnableKeyEventsResponse415Headers struct {
 	XRequestId string
@@ -13481,6 +13969,8 @@ type EnableKeyEventsResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -13497,6 +13987,8 @@ type EnableKeyEventsResponse struct {
 	Headers403 *EnableKeyEventsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *EnableKeyEventsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *EnableKeyEventsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *EnableKeyEventsResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -13525,6 +14017,11 @@ func (r EnableKeyEventsResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r EnableKeyEventsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r EnableKeyEventsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -13597,6 +14094,11 @@ type GetKeyStatusResponse404Headers struct {
 	XRequestId string
 }
 
+// GetKeyStatusResponse405Headers the declared response headers of an HTTP 405 response for GetKeyStatus
+type GetKeyStatusResponse405Headers struct {
+	XRequestId string
+}
+
 // GetKeyStatusResponse415Headers the declared response headers of an HTTP 415 response for GetKeyStatus
 type GetKeyStatusResponse415Headers struct {
 	XRequestId string
@@ -13624,6 +14126,8 @@ type GetKeyStatusResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -13638,6 +14142,8 @@ type GetKeyStatusResponse struct {
 	Headers403 *GetKeyStatusResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetKeyStatusResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetKeyStatusResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *GetKeyStatusResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -13664,6 +14170,11 @@ func (r GetKeyStatusResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetKeyStatusResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetKeyStatusResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -13731,6 +14242,11 @@ type ProbeKeyResponse404Headers struct {
 	XRequestId string
 }
 
+// ProbeKeyResponse405Headers the declared response headers of an HTTP 405 response for ProbeKey
+type ProbeKeyResponse405Headers struct {
+	XRequestId string
+}
+
 // ProbeKeyResponse415Headers the declared response headers of an HTTP 415 response for ProbeKey
 type ProbeKeyResponse415Headers struct {
 	XRequestId string
@@ -13764,6 +14280,8 @@ type ProbeKeyResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -13780,6 +14298,8 @@ type ProbeKeyResponse struct {
 	Headers403 *ProbeKeyResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ProbeKeyResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ProbeKeyResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ProbeKeyResponse415Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -13808,6 +14328,11 @@ func (r ProbeKeyResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ProbeKeyResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ProbeKeyResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -13880,6 +14405,11 @@ type ListRegionsResponse404Headers struct {
 	XRequestId string
 }
 
+// ListRegionsResponse405Headers the declared response headers of an HTTP 405 response for ListRegions
+type ListRegionsResponse405Headers struct {
+	XRequestId string
+}
+
 // ListRegionsResponse415Headers the declared response headers of an HTTP 415 response for ListRegions
 type ListRegionsResponse415Headers struct {
 	XRequestId string
@@ -13907,6 +14437,8 @@ type ListRegionsResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -13921,6 +14453,8 @@ type ListRegionsResponse struct {
 	Headers403 *ListRegionsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListRegionsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListRegionsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListRegionsResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -13947,6 +14481,11 @@ func (r ListRegionsResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListRegionsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListRegionsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -14019,6 +14558,11 @@ type AddRegionResponse404Headers struct {
 	XRequestId string
 }
 
+// AddRegionResponse405Headers the declared response headers of an HTTP 405 response for AddRegion
+type AddRegionResponse405Headers struct {
+	XRequestId string
+}
+
 // AddRegionResponse409Headers the declared response headers of an HTTP 409 response for AddRegion
 type AddRegionResponse409Headers struct {
 	XRequestId string
@@ -14063,6 +14607,8 @@ type AddRegionResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -14085,6 +14631,8 @@ type AddRegionResponse struct {
 	Headers403 *AddRegionResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *AddRegionResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *AddRegionResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *AddRegionResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -14122,6 +14670,11 @@ func (r AddRegionResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r AddRegionResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r AddRegionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -14204,6 +14757,11 @@ type GetRegionResponse404Headers struct {
 	XRequestId string
 }
 
+// GetRegionResponse405Headers the declared response headers of an HTTP 405 response for GetRegion
+type GetRegionResponse405Headers struct {
+	XRequestId string
+}
+
 // GetRegionResponse415Headers the declared response headers of an HTTP 415 response for GetRegion
 type GetRegionResponse415Headers struct {
 	XRequestId string
@@ -14231,6 +14789,8 @@ type GetRegionResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -14245,6 +14805,8 @@ type GetRegionResponse struct {
 	Headers403 *GetRegionResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetRegionResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetRegionResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *GetRegionResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -14271,6 +14833,11 @@ func (r GetRegionResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetRegionResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetRegionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -14343,6 +14910,11 @@ type ListSecretScopesResponse404Headers struct {
 	XRequestId string
 }
 
+// ListSecretScopesResponse405Headers the declared response headers of an HTTP 405 response for ListSecretScopes
+type ListSecretScopesResponse405Headers struct {
+	XRequestId string
+}
+
 // ListSecretScopesResponse415Headers the declared response headers of an HTTP 415 response for ListSecretScopes
 type ListSecretScopesResponse415Headers struct {
 	XRequestId string
@@ -14377,6 +14949,8 @@ type ListSecretScopesResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -14395,6 +14969,8 @@ type ListSecretScopesResponse struct {
 	Headers403 *ListSecretScopesResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListSecretScopesResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListSecretScopesResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListSecretScopesResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -14428,6 +15004,11 @@ func (r ListSecretScopesResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListSecretScopesResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListSecretScopesResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -14505,6 +15086,11 @@ type CreateSecretScopeResponse404Headers struct {
 	XRequestId string
 }
 
+// CreateSecretScopeResponse405Headers the declared response headers of an HTTP 405 response for CreateSecretScope
+type CreateSecretScopeResponse405Headers struct {
+	XRequestId string
+}
+
 // CreateSecretScopeResponse409Headers the declared response headers of an HTTP 409 response for CreateSecretScope
 type CreateSecretScopeResponse409Headers struct {
 	XRequestId string
@@ -14549,6 +15135,8 @@ type CreateSecretScopeResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -14571,6 +15159,8 @@ type CreateSecretScopeResponse struct {
 	Headers403 *CreateSecretScopeResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *CreateSecretScopeResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CreateSecretScopeResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *CreateSecretScopeResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -14608,6 +15198,11 @@ func (r CreateSecretScopeResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateSecretScopeResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CreateSecretScopeResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -14690,6 +15285,11 @@ type DeleteSecretScopeResponse404Headers struct {
 	XRequestId string
 }
 
+// DeleteSecretScopeResponse405Headers the declared response headers of an HTTP 405 response for DeleteSecretScope
+type DeleteSecretScopeResponse405Headers struct {
+	XRequestId string
+}
+
 // DeleteSecretScopeResponse415Headers the declared response headers of an HTTP 415 response for DeleteSecretScope
 type DeleteSecretScopeResponse415Headers struct {
 	XRequestId string
@@ -14715,6 +15315,8 @@ type DeleteSecretScopeResponse struct {
 	JSON403 *ScopeForbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -14729,6 +15331,8 @@ type DeleteSecretScopeResponse struct {
 	Headers403 *DeleteSecretScopeResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteSecretScopeResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteSecretScopeResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *DeleteSecretScopeResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -14750,6 +15354,11 @@ func (r DeleteSecretScopeResponse) GetJSON403() *ScopeForbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteSecretScopeResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteSecretScopeResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -14817,6 +15426,11 @@ type GetSecretScopeResponse404Headers struct {
 	XRequestId string
 }
 
+// GetSecretScopeResponse405Headers the declared response headers of an HTTP 405 response for GetSecretScope
+type GetSecretScopeResponse405Headers struct {
+	XRequestId string
+}
+
 // GetSecretScopeResponse415Headers the declared response headers of an HTTP 415 response for GetSecretScope
 type GetSecretScopeResponse415Headers struct {
 	XRequestId string
@@ -14844,6 +15458,8 @@ type GetSecretScopeResponse struct {
 	JSON403 *ForbiddenWorkspace
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -14858,6 +15474,8 @@ type GetSecretScopeResponse struct {
 	Headers403 *GetSecretScopeResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetSecretScopeResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetSecretScopeResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *GetSecretScopeResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -14884,6 +15502,11 @@ func (r GetSecretScopeResponse) GetJSON403() *ForbiddenWorkspace {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetSecretScopeResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetSecretScopeResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -14951,6 +15574,11 @@ type ListSecretScopeRolesResponse404Headers struct {
 	XRequestId string
 }
 
+// ListSecretScopeRolesResponse405Headers the declared response headers of an HTTP 405 response for ListSecretScopeRoles
+type ListSecretScopeRolesResponse405Headers struct {
+	XRequestId string
+}
+
 // ListSecretScopeRolesResponse415Headers the declared response headers of an HTTP 415 response for ListSecretScopeRoles
 type ListSecretScopeRolesResponse415Headers struct {
 	XRequestId string
@@ -14978,6 +15606,8 @@ type ListSecretScopeRolesResponse struct {
 	JSON403 *ScopeForbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -14992,6 +15622,8 @@ type ListSecretScopeRolesResponse struct {
 	Headers403 *ListSecretScopeRolesResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListSecretScopeRolesResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListSecretScopeRolesResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListSecretScopeRolesResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -15018,6 +15650,11 @@ func (r ListSecretScopeRolesResponse) GetJSON403() *ScopeForbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListSecretScopeRolesResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListSecretScopeRolesResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -15090,6 +15727,11 @@ type AssignSecretScopeRoleResponse404Headers struct {
 	XRequestId string
 }
 
+// AssignSecretScopeRoleResponse405Headers the declared response headers of an HTTP 405 response for AssignSecretScopeRole
+type AssignSecretScopeRoleResponse405Headers struct {
+	XRequestId string
+}
+
 // AssignSecretScopeRoleResponse413Headers the declared response headers of an HTTP 413 response for AssignSecretScopeRole
 type AssignSecretScopeRoleResponse413Headers struct {
 	XRequestId string
@@ -15129,6 +15771,8 @@ type AssignSecretScopeRoleResponse struct {
 	JSON403 *ScopeForbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -15149,6 +15793,8 @@ type AssignSecretScopeRoleResponse struct {
 	Headers403 *AssignSecretScopeRoleResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *AssignSecretScopeRoleResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *AssignSecretScopeRoleResponse405Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *AssignSecretScopeRoleResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -15184,6 +15830,11 @@ func (r AssignSecretScopeRoleResponse) GetJSON403() *ScopeForbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r AssignSecretScopeRoleResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r AssignSecretScopeRoleResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -15261,6 +15912,11 @@ type RemoveSecretScopeRoleResponse404Headers struct {
 	XRequestId string
 }
 
+// RemoveSecretScopeRoleResponse405Headers the declared response headers of an HTTP 405 response for RemoveSecretScopeRole
+type RemoveSecretScopeRoleResponse405Headers struct {
+	XRequestId string
+}
+
 // RemoveSecretScopeRoleResponse415Headers the declared response headers of an HTTP 415 response for RemoveSecretScopeRole
 type RemoveSecretScopeRoleResponse415Headers struct {
 	XRequestId string
@@ -15286,6 +15942,8 @@ type RemoveSecretScopeRoleResponse struct {
 	JSON403 *ScopeForbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -15300,6 +15958,8 @@ type RemoveSecretScopeRoleResponse struct {
 	Headers403 *RemoveSecretScopeRoleResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *RemoveSecretScopeRoleResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *RemoveSecretScopeRoleResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *RemoveSecretScopeRoleResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -15321,6 +15981,11 @@ func (r RemoveSecretScopeRoleResponse) GetJSON403() *ScopeForbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r RemoveSecretScopeRoleResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r RemoveSecretScopeRoleResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -15393,6 +16058,11 @@ type ListSecretsResponse404Headers struct {
 	XRequestId string
 }
 
+// ListSecretsResponse405Headers the declared response headers of an HTTP 405 response for ListSecrets
+type ListSecretsResponse405Headers struct {
+	XRequestId string
+}
+
 // ListSecretsResponse415Headers the declared response headers of an HTTP 415 response for ListSecrets
 type ListSecretsResponse415Headers struct {
 	XRequestId string
@@ -15427,6 +16097,8 @@ type ListSecretsResponse struct {
 	JSON403 *ScopeForbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -15445,6 +16117,8 @@ type ListSecretsResponse struct {
 	Headers403 *ListSecretsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListSecretsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListSecretsResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListSecretsResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -15478,6 +16152,11 @@ func (r ListSecretsResponse) GetJSON403() *ScopeForbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListSecretsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListSecretsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -15550,6 +16229,11 @@ type DeleteSecretResponse404Headers struct {
 	XRequestId string
 }
 
+// DeleteSecretResponse405Headers the declared response headers of an HTTP 405 response for DeleteSecret
+type DeleteSecretResponse405Headers struct {
+	XRequestId string
+}
+
 // DeleteSecretResponse415Headers the declared response headers of an HTTP 415 response for DeleteSecret
 type DeleteSecretResponse415Headers struct {
 	XRequestId string
@@ -15575,6 +16259,8 @@ type DeleteSecretResponse struct {
 	JSON403 *ScopeForbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -15589,6 +16275,8 @@ type DeleteSecretResponse struct {
 	Headers403 *DeleteSecretResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteSecretResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteSecretResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *DeleteSecretResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -15610,6 +16298,11 @@ func (r DeleteSecretResponse) GetJSON403() *ScopeForbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteSecretResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteSecretResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -15677,6 +16370,11 @@ type GetSecretResponse404Headers struct {
 	XRequestId string
 }
 
+// GetSecretResponse405Headers the declared response headers of an HTTP 405 response for GetSecret
+type GetSecretResponse405Headers struct {
+	XRequestId string
+}
+
 // GetSecretResponse409Headers the declared response headers of an HTTP 409 response for GetSecret
 type GetSecretResponse409Headers struct {
 	XRequestId string
@@ -15709,6 +16407,8 @@ type GetSecretResponse struct {
 	JSON403 *ScopeForbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -15725,6 +16425,8 @@ type GetSecretResponse struct {
 	Headers403 *GetSecretResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetSecretResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetSecretResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *GetSecretResponse409Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -15753,6 +16455,11 @@ func (r GetSecretResponse) GetJSON403() *ScopeForbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetSecretResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetSecretResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -15835,6 +16542,11 @@ type PutSecretResponse404Headers struct {
 	XRequestId string
 }
 
+// PutSecretResponse405Headers the declared response headers of an HTTP 405 response for PutSecret
+type PutSecretResponse405Headers struct {
+	XRequestId string
+}
+
 // PutSecretResponse409Headers the declared response headers of an HTTP 409 response for PutSecret
 type PutSecretResponse409Headers struct {
 	XRequestId string
@@ -15881,6 +16593,8 @@ type PutSecretResponse struct {
 	JSON403 *ScopeForbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -15905,6 +16619,8 @@ type PutSecretResponse struct {
 	Headers403 *PutSecretResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *PutSecretResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *PutSecretResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *PutSecretResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -15947,6 +16663,11 @@ func (r PutSecretResponse) GetJSON403() *ScopeForbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r PutSecretResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r PutSecretResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -16034,6 +16755,11 @@ type ListTokensResponse404Headers struct {
 	XRequestId string
 }
 
+// ListTokensResponse405Headers the declared response headers of an HTTP 405 response for ListTokens
+type ListTokensResponse405Headers struct {
+	XRequestId string
+}
+
 // ListTokensResponse415Headers the declared response headers of an HTTP 415 response for ListTokens
 type ListTokensResponse415Headers struct {
 	XRequestId string
@@ -16068,6 +16794,8 @@ type ListTokensResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -16086,6 +16814,8 @@ type ListTokensResponse struct {
 	Headers403 *ListTokensResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListTokensResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListTokensResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListTokensResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -16119,6 +16849,11 @@ func (r ListTokensResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListTokensResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListTokensResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -16196,6 +16931,11 @@ type CreateTokenResponse404Headers struct {
 	XRequestId string
 }
 
+// CreateTokenResponse405Headers the declared response headers of an HTTP 405 response for CreateToken
+type CreateTokenResponse405Headers struct {
+	XRequestId string
+}
+
 // CreateTokenResponse413Headers the declared response headers of an HTTP 413 response for CreateToken
 type CreateTokenResponse413Headers struct {
 	XRequestId string
@@ -16235,6 +16975,8 @@ type CreateTokenResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -16255,6 +16997,8 @@ type CreateTokenResponse struct {
 	Headers403 *CreateTokenResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *CreateTokenResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CreateTokenResponse405Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *CreateTokenResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -16290,6 +17034,11 @@ func (r CreateTokenResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateTokenResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CreateTokenResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -16367,6 +17116,11 @@ type RevokeTokenResponse404Headers struct {
 	XRequestId string
 }
 
+// RevokeTokenResponse405Headers the declared response headers of an HTTP 405 response for RevokeToken
+type RevokeTokenResponse405Headers struct {
+	XRequestId string
+}
+
 // RevokeTokenResponse415Headers the declared response headers of an HTTP 415 response for RevokeToken
 type RevokeTokenResponse415Headers struct {
 	XRequestId string
@@ -16392,6 +17146,8 @@ type RevokeTokenResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -16406,6 +17162,8 @@ type RevokeTokenResponse struct {
 	Headers403 *RevokeTokenResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *RevokeTokenResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *RevokeTokenResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *RevokeTokenResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -16427,6 +17185,11 @@ func (r RevokeTokenResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r RevokeTokenResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r RevokeTokenResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -16499,6 +17262,11 @@ type ListWebhooksResponse404Headers struct {
 	XRequestId string
 }
 
+// ListWebhooksResponse405Headers the declared response headers of an HTTP 405 response for ListWebhooks
+type ListWebhooksResponse405Headers struct {
+	XRequestId string
+}
+
 // ListWebhooksResponse415Headers the declared response headers of an HTTP 415 response for ListWebhooks
 type ListWebhooksResponse415Headers struct {
 	XRequestId string
@@ -16533,6 +17301,8 @@ type ListWebhooksResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -16551,6 +17321,8 @@ type ListWebhooksResponse struct {
 	Headers403 *ListWebhooksResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListWebhooksResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListWebhooksResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListWebhooksResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -16584,6 +17356,11 @@ func (r ListWebhooksResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListWebhooksResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListWebhooksResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -16661,6 +17438,11 @@ type CreateWebhookResponse404Headers struct {
 	XRequestId string
 }
 
+// CreateWebhookResponse405Headers the declared response headers of an HTTP 405 response for CreateWebhook
+type CreateWebhookResponse405Headers struct {
+	XRequestId string
+}
+
 // CreateWebhookResponse413Headers the declared response headers of an HTTP 413 response for CreateWebhook
 type CreateWebhookResponse413Headers struct {
 	XRequestId string
@@ -16700,6 +17482,8 @@ type CreateWebhookResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -16720,6 +17504,8 @@ type CreateWebhookResponse struct {
 	Headers403 *CreateWebhookResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *CreateWebhookResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CreateWebhookResponse405Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *CreateWebhookResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -16755,6 +17541,11 @@ func (r CreateWebhookResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateWebhookResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CreateWebhookResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -16832,6 +17623,11 @@ type DeleteWebhookResponse404Headers struct {
 	XRequestId string
 }
 
+// DeleteWebhookResponse405Headers the declared response headers of an HTTP 405 response for DeleteWebhook
+type DeleteWebhookResponse405Headers struct {
+	XRequestId string
+}
+
 // DeleteWebhookResponse415Headers the declared response headers of an HTTP 415 response for DeleteWebhook
 type DeleteWebhookResponse415Headers struct {
 	XRequestId string
@@ -16857,6 +17653,8 @@ type DeleteWebhookResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -16871,6 +17669,8 @@ type DeleteWebhookResponse struct {
 	Headers403 *DeleteWebhookResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteWebhookResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteWebhookResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *DeleteWebhookResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -16892,6 +17692,11 @@ func (r DeleteWebhookResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteWebhookResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteWebhookResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -16959,6 +17764,11 @@ type GetWebhookResponse404Headers struct {
 	XRequestId string
 }
 
+// GetWebhookResponse405Headers the declared response headers of an HTTP 405 response for GetWebhook
+type GetWebhookResponse405Headers struct {
+	XRequestId string
+}
+
 // GetWebhookResponse415Headers the declared response headers of an HTTP 415 response for GetWebhook
 type GetWebhookResponse415Headers struct {
 	XRequestId string
@@ -16986,6 +17796,8 @@ type GetWebhookResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -17000,6 +17812,8 @@ type GetWebhookResponse struct {
 	Headers403 *GetWebhookResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetWebhookResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetWebhookResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *GetWebhookResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -17026,6 +17840,11 @@ func (r GetWebhookResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetWebhookResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetWebhookResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -17098,6 +17917,11 @@ type ListWebhookDeliveriesResponse404Headers struct {
 	XRequestId string
 }
 
+// ListWebhookDeliveriesResponse405Headers the declared response headers of an HTTP 405 response for ListWebhookDeliveries
+type ListWebhookDeliveriesResponse405Headers struct {
+	XRequestId string
+}
+
 // ListWebhookDeliveriesResponse415Headers the declared response headers of an HTTP 415 response for ListWebhookDeliveries
 type ListWebhookDeliveriesResponse415Headers struct {
 	XRequestId string
@@ -17132,6 +17956,8 @@ type ListWebhookDeliveriesResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -17150,6 +17976,8 @@ type ListWebhookDeliveriesResponse struct {
 	Headers403 *ListWebhookDeliveriesResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListWebhookDeliveriesResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListWebhookDeliveriesResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListWebhookDeliveriesResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -17183,6 +18011,11 @@ func (r ListWebhookDeliveriesResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListWebhookDeliveriesResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -17255,6 +18088,11 @@ type TestWebhookResponse404Headers struct {
 	XRequestId string
 }
 
+// TestWebhookResponse405Headers the declared response headers of an HTTP 405 response for TestWebhook
+type TestWebhookResponse405Headers struct {
+	XRequestId string
+}
+
 // TestWebhookResponse409Headers the declared response headers of an HTTP 409 response for TestWebhook
 type TestWebhookResponse409Headers struct {
 	XRequestId string
@@ -17287,6 +18125,8 @@ type TestWebhookResponse struct {
 	JSON403 *ForbiddenOwner
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -17303,6 +18143,8 @@ type TestWebhookResponse struct {
 	Headers403 *TestWebhookResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *TestWebhookResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *TestWebhookResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *TestWebhookResponse409Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -17331,6 +18173,11 @@ func (r TestWebhookResponse) GetJSON403() *ForbiddenOwner {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r TestWebhookResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r TestWebhookResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -17408,6 +18255,11 @@ type ListWorkspacesResponse404Headers struct {
 	XRequestId string
 }
 
+// ListWorkspacesResponse405Headers the declared response headers of an HTTP 405 response for ListWorkspaces
+type ListWorkspacesResponse405Headers struct {
+	XRequestId string
+}
+
 // ListWorkspacesResponse415Headers the declared response headers of an HTTP 415 response for ListWorkspaces
 type ListWorkspacesResponse415Headers struct {
 	XRequestId string
@@ -17442,6 +18294,8 @@ type ListWorkspacesResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -17460,6 +18314,8 @@ type ListWorkspacesResponse struct {
 	Headers403 *ListWorkspacesResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListWorkspacesResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListWorkspacesResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ListWorkspacesResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -17493,6 +18349,11 @@ func (r ListWorkspacesResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListWorkspacesResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListWorkspacesResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -17570,6 +18431,11 @@ type CreateWorkspaceResponse404Headers struct {
 	XRequestId string
 }
 
+// CreateWorkspaceResponse405Headers the declared response headers of an HTTP 405 response for CreateWorkspace
+type CreateWorkspaceResponse405Headers struct {
+	XRequestId string
+}
+
 // CreateWorkspaceResponse409Headers the declared response headers of an HTTP 409 response for CreateWorkspace
 type CreateWorkspaceResponse409Headers struct {
 	XRequestId string
@@ -17614,6 +18480,8 @@ type CreateWorkspaceResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -17636,6 +18504,8 @@ type CreateWorkspaceResponse struct {
 	Headers403 *CreateWorkspaceResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *CreateWorkspaceResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CreateWorkspaceResponse405Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *CreateWorkspaceResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -17673,6 +18543,11 @@ func (r CreateWorkspaceResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateWorkspaceResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CreateWorkspaceResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -17755,6 +18630,11 @@ type DeleteWorkspaceResponse404Headers struct {
 	XRequestId string
 }
 
+// DeleteWorkspaceResponse405Headers the declared response headers of an HTTP 405 response for DeleteWorkspace
+type DeleteWorkspaceResponse405Headers struct {
+	XRequestId string
+}
+
 // DeleteWorkspaceResponse415Headers the declared response headers of an HTTP 415 response for DeleteWorkspace
 type DeleteWorkspaceResponse415Headers struct {
 	XRequestId string
@@ -17780,6 +18660,8 @@ type DeleteWorkspaceResponse struct {
 	JSON403 *ForbiddenOperator
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -17794,6 +18676,8 @@ type DeleteWorkspaceResponse struct {
 	Headers403 *DeleteWorkspaceResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteWorkspaceResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteWorkspaceResponse405Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *DeleteWorkspaceResponse415Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -17815,6 +18699,11 @@ func (r DeleteWorkspaceResponse) GetJSON403() *ForbiddenOperator {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteWorkspaceResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteWorkspaceResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
 }
 
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
@@ -19140,6 +20029,19 @@ func ParseGetRootResponse(rsp *http.Response) (*GetRootResponse, error) {
 
 	switch {
 	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
 		var headers GetRootResponse302Headers
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
@@ -19156,6 +20058,16 @@ func ParseGetRootResponse(rsp *http.Response) (*GetRootResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers302 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetRootResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	}
 
 	return response, nil
@@ -19175,6 +20087,16 @@ func ParseGetAPIReferenceResponse(rsp *http.Response) (*GetAPIReferenceResponse,
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	}
+
+	switch {
 	case rsp.StatusCode == 200:
 		var headers GetAPIReferenceResponse200Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -19185,6 +20107,16 @@ func ParseGetAPIReferenceResponse(rsp *http.Response) (*GetAPIReferenceResponse,
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetAPIReferenceResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	}
 
 	return response, nil
@@ -19201,6 +20133,19 @@ func ParseGetAPIReferenceRendererResponse(rsp *http.Response) (*GetAPIReferenceR
 	response := &GetAPIReferenceRendererResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	}
 
 	switch {
@@ -19238,6 +20183,16 @@ func ParseGetAPIReferenceRendererResponse(rsp *http.Response) (*GetAPIReferenceR
 			headers.XRequestId = value
 		}
 		response.Headers304 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetAPIReferenceRendererResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	}
 
 	return response, nil
@@ -19264,6 +20219,13 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	}
 
 	switch {
@@ -19277,6 +20239,16 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetHealthResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	}
 
 	return response, nil
@@ -19296,6 +20268,16 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	}
+
+	switch {
 	case rsp.StatusCode == 200:
 		var headers GetMetricsResponse200Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -19306,6 +20288,16 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetMetricsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	}
 
 	return response, nil
@@ -19332,6 +20324,13 @@ func ParseGetOpenAPIDocumentResponse(rsp *http.Response) (*GetOpenAPIDocumentRes
 		}
 		response.YAML200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	}
 
 	switch {
@@ -19345,6 +20344,16 @@ func ParseGetOpenAPIDocumentResponse(rsp *http.Response) (*GetOpenAPIDocumentRes
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetOpenAPIDocumentResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	}
 
 	return response, nil
@@ -19371,6 +20380,13 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -19391,6 +20407,16 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetReadinessResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetReadinessResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -19454,6 +20480,13 @@ func ParseListAllEventsResponse(rsp *http.Response) (*ListAllEventsResponse, err
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
@@ -19533,6 +20566,16 @@ func ParseListAllEventsResponse(rsp *http.Response) (*ListAllEventsResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListAllEventsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListAllEventsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -19627,6 +20670,13 @@ func ParseCheckKeyResponse(rsp *http.Response) (*CheckKeyResponse, error) {
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -19719,6 +20769,16 @@ func ParseCheckKeyResponse(rsp *http.Response) (*CheckKeyResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 405:
+		var headers CheckKeyResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 413:
 		var headers CheckKeyResponse413Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -19833,6 +20893,13 @@ func ParseReceiveKeyEventResponse(rsp *http.Response) (*ReceiveKeyEventResponse,
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -19901,6 +20968,16 @@ func ParseReceiveKeyEventResponse(rsp *http.Response) (*ReceiveKeyEventResponse,
 			headers.XRequestId = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ReceiveKeyEventResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 413:
 		var headers ReceiveKeyEventResponse413Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -19995,6 +21072,13 @@ func ParseGetKeyPolicyResponse(rsp *http.Response) (*GetKeyPolicyResponse, error
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -20066,6 +21150,16 @@ func ParseGetKeyPolicyResponse(rsp *http.Response) (*GetKeyPolicyResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetKeyPolicyResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers GetKeyPolicyResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -20160,6 +21254,13 @@ func ParseListOrgsResponse(rsp *http.Response) (*ListOrgsResponse, error) {
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -20238,6 +21339,16 @@ func ParseListOrgsResponse(rsp *http.Response) (*ListOrgsResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListOrgsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListOrgsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -20332,6 +21443,13 @@ func ParseCreateOrgResponse(rsp *http.Response) (*CreateOrgResponse, error) {
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -20424,6 +21542,16 @@ func ParseCreateOrgResponse(rsp *http.Response) (*CreateOrgResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 405:
+		var headers CreateOrgResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers CreateOrgResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -20534,6 +21662,13 @@ func ParseDeleteOrgResponse(rsp *http.Response) (*DeleteOrgResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -20605,6 +21740,16 @@ func ParseDeleteOrgResponse(rsp *http.Response) (*DeleteOrgResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteOrgResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers DeleteOrgResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -20689,6 +21834,13 @@ func ParseGetOrgResponse(rsp *http.Response) (*GetOrgResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -20760,6 +21912,16 @@ func ParseGetOrgResponse(rsp *http.Response) (*GetOrgResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetOrgResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers GetOrgResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -20850,6 +22012,13 @@ func ParseUpdateOrgResponse(rsp *http.Response) (*UpdateOrgResponse, error) {
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
@@ -20953,6 +22122,16 @@ func ParseUpdateOrgResponse(rsp *http.Response) (*UpdateOrgResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers UpdateOrgResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers UpdateOrgResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -21074,6 +22253,13 @@ func ParseListBackupsResponse(rsp *http.Response) (*ListBackupsResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -21162,6 +22348,16 @@ func ParseListBackupsResponse(rsp *http.Response) (*ListBackupsResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListBackupsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListBackupsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -21252,6 +22448,13 @@ func ParseDeleteBackupResponse(rsp *http.Response) (*DeleteBackupResponse, error
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -21330,6 +22533,16 @@ func ParseDeleteBackupResponse(rsp *http.Response) (*DeleteBackupResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteBackupResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers DeleteBackupResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -21424,6 +22637,13 @@ func ParseGetBackupResponse(rsp *http.Response) (*GetBackupResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -21495,6 +22715,16 @@ func ParseGetBackupResponse(rsp *http.Response) (*GetBackupResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetBackupResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers GetBackupResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -21585,6 +22815,13 @@ func ParseRestoreBackupResponse(rsp *http.Response) (*RestoreBackupResponse, err
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
@@ -21688,6 +22925,16 @@ func ParseRestoreBackupResponse(rsp *http.Response) (*RestoreBackupResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers RestoreBackupResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers RestoreBackupResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -21809,6 +23056,13 @@ func ParseListCollectionsResponse(rsp *http.Response) (*ListCollectionsResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -21897,6 +23151,16 @@ func ParseListCollectionsResponse(rsp *http.Response) (*ListCollectionsResponse,
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListCollectionsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListCollectionsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -21997,6 +23261,13 @@ func ParseCreateCollectionResponse(rsp *http.Response) (*CreateCollectionRespons
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
@@ -22100,6 +23371,16 @@ func ParseCreateCollectionResponse(rsp *http.Response) (*CreateCollectionRespons
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers CreateCollectionResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers CreateCollectionResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -22210,6 +23491,13 @@ func ParseDeleteCollectionResponse(rsp *http.Response) (*DeleteCollectionRespons
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -22281,6 +23569,16 @@ func ParseDeleteCollectionResponse(rsp *http.Response) (*DeleteCollectionRespons
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteCollectionResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers DeleteCollectionResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -22365,6 +23663,13 @@ func ParseGetCollectionResponse(rsp *http.Response) (*GetCollectionResponse, err
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -22436,6 +23741,16 @@ func ParseGetCollectionResponse(rsp *http.Response) (*GetCollectionResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetCollectionResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers GetCollectionResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -22527,6 +23842,13 @@ func ParseCreateBackupResponse(rsp *http.Response) (*CreateBackupResponse, error
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest BackupKeyUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -22615,6 +23937,16 @@ func ParseCreateBackupResponse(rsp *http.Response) (*CreateBackupResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers CreateBackupResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers CreateBackupResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -22716,6 +24048,13 @@ func ParseListDocumentsResponse(rsp *http.Response) (*ListDocumentsResponse, err
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest DocumentsUnreadable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -22811,6 +24150,16 @@ func ParseListDocumentsResponse(rsp *http.Response) (*ListDocumentsResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListDocumentsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers ListDocumentsResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -22922,6 +24271,13 @@ func ParseIngestDocumentsResponse(rsp *http.Response) (*IngestDocumentsResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -23024,6 +24380,16 @@ func ParseIngestDocumentsResponse(rsp *http.Response) (*IngestDocumentsResponse,
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers IngestDocumentsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers IngestDocumentsResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -23138,6 +24504,13 @@ func ParseGetDocumentResponse(rsp *http.Response) (*GetDocumentResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest DocumentsUnreadable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -23216,6 +24589,16 @@ func ParseGetDocumentResponse(rsp *http.Response) (*GetDocumentResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetDocumentResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers GetDocumentResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -23310,6 +24693,13 @@ func ParseResumeCollectionResponse(rsp *http.Response) (*ResumeCollectionRespons
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -23388,6 +24778,16 @@ func ParseResumeCollectionResponse(rsp *http.Response) (*ResumeCollectionRespons
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ResumeCollectionResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers ResumeCollectionResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -23489,6 +24889,13 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -23577,6 +24984,16 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListEventsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListEventsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -23671,6 +25088,13 @@ func ParseListGrantsResponse(rsp *http.Response) (*ListGrantsResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -23742,6 +25166,16 @@ func ParseListGrantsResponse(rsp *http.Response) (*ListGrantsResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListGrantsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListGrantsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -23825,6 +25259,13 @@ func ParseRenewGrantsResponse(rsp *http.Response) (*RenewGrantsResponse, error) 
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
@@ -23911,6 +25352,16 @@ func ParseRenewGrantsResponse(rsp *http.Response) (*RenewGrantsResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers RenewGrantsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers RenewGrantsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -24018,6 +25469,13 @@ func ParseDisableKeyEventsResponse(rsp *http.Response) (*DisableKeyEventsRespons
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -24089,6 +25547,16 @@ func ParseDisableKeyEventsResponse(rsp *http.Response) (*DisableKeyEventsRespons
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers DisableKeyEventsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers DisableKeyEventsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -24173,6 +25641,13 @@ func ParseGetKeyEventsResponse(rsp *http.Response) (*GetKeyEventsResponse, error
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -24244,6 +25719,16 @@ func ParseGetKeyEventsResponse(rsp *http.Response) (*GetKeyEventsResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetKeyEventsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers GetKeyEventsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -24328,6 +25813,13 @@ func ParseEnableKeyEventsResponse(rsp *http.Response) (*EnableKeyEventsResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -24406,6 +25898,16 @@ func ParseEnableKeyEventsResponse(rsp *http.Response) (*EnableKeyEventsResponse,
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers EnableKeyEventsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers EnableKeyEventsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -24500,6 +26002,13 @@ func ParseGetKeyStatusResponse(rsp *http.Response) (*GetKeyStatusResponse, error
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -24571,6 +26080,16 @@ func ParseGetKeyStatusResponse(rsp *http.Response) (*GetKeyStatusResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetKeyStatusResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers GetKeyStatusResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -24655,6 +26174,13 @@ func ParseProbeKeyResponse(rsp *http.Response) (*ProbeKeyResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -24733,6 +26259,16 @@ func ParseProbeKeyResponse(rsp *http.Response) (*ProbeKeyResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ProbeKeyResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ProbeKeyResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -24834,6 +26370,13 @@ func ParseListRegionsResponse(rsp *http.Response) (*ListRegionsResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -24905,6 +26448,16 @@ func ParseListRegionsResponse(rsp *http.Response) (*ListRegionsResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListRegionsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListRegionsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -24995,6 +26548,13 @@ func ParseAddRegionResponse(rsp *http.Response) (*AddRegionResponse, error) {
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
@@ -25098,6 +26658,16 @@ func ParseAddRegionResponse(rsp *http.Response) (*AddRegionResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers AddRegionResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers AddRegionResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -25212,6 +26782,13 @@ func ParseGetRegionResponse(rsp *http.Response) (*GetRegionResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25283,6 +26860,16 @@ func ParseGetRegionResponse(rsp *http.Response) (*GetRegionResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetRegionResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers GetRegionResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -25374,6 +26961,13 @@ func ParseListSecretScopesResponse(rsp *http.Response) (*ListSecretScopesRespons
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25462,6 +27056,16 @@ func ParseListSecretScopesResponse(rsp *http.Response) (*ListSecretScopesRespons
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListSecretScopesResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListSecretScopesResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -25562,6 +27166,13 @@ func ParseCreateSecretScopeResponse(rsp *http.Response) (*CreateSecretScopeRespo
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
@@ -25665,6 +27276,16 @@ func ParseCreateSecretScopeResponse(rsp *http.Response) (*CreateSecretScopeRespo
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers CreateSecretScopeResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers CreateSecretScopeResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -25775,6 +27396,13 @@ func ParseDeleteSecretScopeResponse(rsp *http.Response) (*DeleteSecretScopeRespo
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25846,6 +27474,16 @@ func ParseDeleteSecretScopeResponse(rsp *http.Response) (*DeleteSecretScopeRespo
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteSecretScopeResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers DeleteSecretScopeResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -25930,6 +27568,13 @@ func ParseGetSecretScopeResponse(rsp *http.Response) (*GetSecretScopeResponse, e
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26001,6 +27646,16 @@ func ParseGetSecretScopeResponse(rsp *http.Response) (*GetSecretScopeResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetSecretScopeResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers GetSecretScopeResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -26085,6 +27740,13 @@ func ParseListSecretScopeRolesResponse(rsp *http.Response) (*ListSecretScopeRole
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26156,6 +27818,16 @@ func ParseListSecretScopeRolesResponse(rsp *http.Response) (*ListSecretScopeRole
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListSecretScopeRolesResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListSecretScopeRolesResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -26246,6 +27918,13 @@ func ParseAssignSecretScopeRoleResponse(rsp *http.Response) (*AssignSecretScopeR
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -26342,6 +28021,16 @@ func ParseAssignSecretScopeRoleResponse(rsp *http.Response) (*AssignSecretScopeR
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers AssignSecretScopeRoleResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 413:
 		var headers AssignSecretScopeRoleResponse413Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -26442,6 +28131,13 @@ func ParseRemoveSecretScopeRoleResponse(rsp *http.Response) (*RemoveSecretScopeR
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26513,6 +28209,16 @@ func ParseRemoveSecretScopeRoleResponse(rsp *http.Response) (*RemoveSecretScopeR
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers RemoveSecretScopeRoleResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers RemoveSecretScopeRoleResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -26604,6 +28310,13 @@ func ParseListSecretsResponse(rsp *http.Response) (*ListSecretsResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26692,6 +28405,16 @@ func ParseListSecretsResponse(rsp *http.Response) (*ListSecretsResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListSecretsResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListSecretsResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -26782,6 +28505,13 @@ func ParseDeleteSecretResponse(rsp *http.Response) (*DeleteSecretResponse, error
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26853,6 +28583,16 @@ func ParseDeleteSecretResponse(rsp *http.Response) (*DeleteSecretResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteSecretResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers DeleteSecretResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -26937,6 +28677,13 @@ func ParseGetSecretResponse(rsp *http.Response) (*GetSecretResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -27015,6 +28762,16 @@ func ParseGetSecretResponse(rsp *http.Response) (*GetSecretResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetSecretResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers GetSecretResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -27122,6 +28879,13 @@ func ParsePutSecretResponse(rsp *http.Response) (*PutSecretResponse, error) {
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
@@ -27235,6 +28999,16 @@ func ParsePutSecretResponse(rsp *http.Response) (*PutSecretResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers PutSecretResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers PutSecretResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -27356,6 +29130,13 @@ func ParseListTokensResponse(rsp *http.Response) (*ListTokensResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -27444,6 +29225,16 @@ func ParseListTokensResponse(rsp *http.Response) (*ListTokensResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListTokensResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListTokensResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -27545,6 +29336,13 @@ func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -27640,6 +29438,16 @@ func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers CreateTokenResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 413:
 		var headers CreateTokenResponse413Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -27740,6 +29548,13 @@ func ParseRevokeTokenResponse(rsp *http.Response) (*RevokeTokenResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -27811,6 +29626,16 @@ func ParseRevokeTokenResponse(rsp *http.Response) (*RevokeTokenResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers RevokeTokenResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers RevokeTokenResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -27902,6 +29727,13 @@ func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -27990,6 +29822,16 @@ func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListWebhooksResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListWebhooksResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -28091,6 +29933,13 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28186,6 +30035,16 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers CreateWebhookResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 413:
 		var headers CreateWebhookResponse413Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -28286,6 +30145,13 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28357,6 +30223,16 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteWebhookResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers DeleteWebhookResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -28441,6 +30317,13 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28512,6 +30395,16 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetWebhookResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers GetWebhookResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -28603,6 +30496,13 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28691,6 +30591,16 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListWebhookDeliveriesResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListWebhookDeliveriesResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -28785,6 +30695,13 @@ func ParseTestWebhookResponse(rsp *http.Response) (*TestWebhookResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28863,6 +30780,16 @@ func ParseTestWebhookResponse(rsp *http.Response) (*TestWebhookResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers TestWebhookResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers TestWebhookResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -28964,6 +30891,13 @@ func ParseListWorkspacesResponse(rsp *http.Response) (*ListWorkspacesResponse, e
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -29052,6 +30986,16 @@ func ParseListWorkspacesResponse(rsp *http.Response) (*ListWorkspacesResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListWorkspacesResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers ListWorkspacesResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -29152,6 +31096,13 @@ func ParseCreateWorkspaceResponse(rsp *http.Response) (*CreateWorkspaceResponse,
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
@@ -29255,6 +31206,16 @@ func ParseCreateWorkspaceResponse(rsp *http.Response) (*CreateWorkspaceResponse,
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers CreateWorkspaceResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 409:
 		var headers CreateWorkspaceResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -29365,6 +31326,13 @@ func ParseDeleteWorkspaceResponse(rsp *http.Response) (*DeleteWorkspaceResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
 		var dest UnsupportedMediaType
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -29436,6 +31404,16 @@ func ParseDeleteWorkspaceResponse(rsp *http.Response) (*DeleteWorkspaceResponse,
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteWorkspaceResponse405Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
 	case rsp.StatusCode == 415:
 		var headers DeleteWorkspaceResponse415Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {

@@ -5,7 +5,6 @@ package openapitest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +31,12 @@ type Validator struct {
 // load parses and validates the document once per test binary: it never changes at run time, and
 // kin-openapi only reads it while validating, so parallel tests can share it.
 var load = sync.OnceValues(func() (*Validator, error) {
+	// The browser's pages are text like any other: their bodies are strings to the document.
+	for _, ct := range []string{"text/html", "text/javascript"} {
+		if openapi3filter.RegisteredBodyDecoder(ct) == nil {
+			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
+		}
+	}
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(openapi.Spec)
 	if err != nil {
@@ -80,6 +85,19 @@ var badInput = []int{
 // Security is not checked: tests of authentication assert on it themselves.
 func (v *Validator) Check(t testing.TB, req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) {
 	t.Helper()
+	v.check(t, req, reqBody, resp, respBody, func(status int) bool { return !slices.Contains(badInput, status) })
+}
+
+// CheckHostile is Check for requests a test sends wrong on purpose, whatever their answer: the
+// request is held to the document only when the server took it (a 2xx or 3xx answer), since hostile
+// input the server accepts must be input the document allows; the answer always is.
+func (v *Validator) CheckHostile(t testing.TB, req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) {
+	t.Helper()
+	v.check(t, req, reqBody, resp, respBody, func(status int) bool { return status < 400 })
+}
+
+func (v *Validator) check(t testing.TB, req *http.Request, reqBody []byte, resp *http.Response, respBody []byte, holdRequest func(int) bool) {
+	t.Helper()
 	ctx := context.Background()
 	exchange := fmt.Sprintf("%s %s → %d", req.Method, req.URL.Path, resp.StatusCode)
 
@@ -89,9 +107,9 @@ func (v *Validator) Check(t testing.TB, req *http.Request, reqBody []byte, resp 
 
 	route, params, err := v.router.FindRoute(r)
 	if errors.Is(err, routers.ErrMethodNotAllowed) && resp.StatusCode == http.StatusMethodNotAllowed {
-		// The document cannot list the methods a path does not serve; hold the answer to the
-		// common error shape instead.
-		if err := v.checkError(resp, respBody); err != nil {
+		// No operation serves the method, so the answer is held to the 405 every operation of the
+		// path must list.
+		if err := v.checkMethodNotAllowed(ctx, r, resp, respBody); err != nil {
 			t.Errorf("%s: %v", exchange, err)
 		}
 		return
@@ -109,7 +127,7 @@ func (v *Validator) Check(t testing.TB, req *http.Request, reqBody []byte, resp 
 		SchemaValidationOptions: terse,
 	}
 	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
-	if !slices.Contains(badInput, resp.StatusCode) {
+	if holdRequest(resp.StatusCode) {
 		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
 			t.Errorf("%s: request does not match openapi.yaml: %v", exchange, err)
 		}
@@ -127,17 +145,44 @@ func (v *Validator) Check(t testing.TB, req *http.Request, reqBody []byte, resp 
 	}
 }
 
-// checkError holds a response to the Error schema and the X-Request-Id header every response carries.
-func (v *Validator) checkError(resp *http.Response, body []byte) error {
-	if resp.Header.Get("X-Request-Id") == "" {
-		return errors.New(`response header "X-Request-Id" missing`)
+// methods are the methods a path's operations may have.
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// checkMethodNotAllowed holds a 405 to the path of r: every operation the path has must list 405,
+// and the answer must match what they list.
+func (v *Validator) checkMethodNotAllowed(ctx context.Context, r *http.Request, resp *http.Response, body []byte) error {
+	found := false
+	for _, m := range methods {
+		other := r.Clone(ctx)
+		other.Method = m
+		route, params, err := v.router.FindRoute(other)
+		if err != nil {
+			continue
+		}
+		found = true
+		if route.Operation.Responses.Status(http.StatusMethodNotAllowed) == nil {
+			return fmt.Errorf("openapi.yaml does not list 405 for %s %s", m, route.Path)
+		}
+		opts := &openapi3filter.Options{
+			AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+			IncludeResponseStatus:   true,
+			SkipSettingDefaults:     true,
+			MultiError:              true,
+			SchemaValidationOptions: terse,
+		}
+		out := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: other, PathParams: params, Route: route, Options: opts},
+			Status:                 resp.StatusCode,
+			Header:                 resp.Header,
+			Options:                opts,
+		}
+		out.SetBodyBytes(body)
+		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+			return fmt.Errorf("response does not match the 405 of %s %s: %v\nbody: %s", m, route.Path, err, truncate(body))
+		}
 	}
-	var value any
-	if err := json.Unmarshal(body, &value); err != nil {
-		return fmt.Errorf("error body is not JSON: %v\nbody: %s", err, truncate(body))
-	}
-	if err := v.doc.Components.Schemas["Error"].Value.VisitJSON(value, terse...); err != nil {
-		return fmt.Errorf("error body does not match the Error schema: %v\nbody: %s", err, truncate(body))
+	if !found {
+		return errors.New("openapi.yaml has no operation on this path")
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "405 with another body", method: "PUT", url: "/v1/orgs/org_5k2m9x0q7w3r8t1v",
 			status: 405, respHeader: idHeader, respBody: `{"message":"no"}`,
-			wantErrorHas: []string{"PUT /v1/orgs/org_5k2m9x0q7w3r8t1v → 405", "Error schema"},
+			wantErrorHas: []string{"PUT /v1/orgs/org_5k2m9x0q7w3r8t1v → 405", "response does not match the 405 of"},
 		},
 		{
 			name: "request with an unknown field, accepted", method: "POST", url: "http://127.0.0.1:8080/v1/orgs",
