@@ -195,7 +195,7 @@ func TestOrgLife_CreateIngestReadWithRolesAndNoTokenInLogs(t *testing.T) {
 		t.Fatalf("orgs create -o id printed %q", org)
 	}
 	table := must(t, admin, "", "orgs")
-	if !regexp.MustCompile(org + `\s+Acme\s+us-east-1\s+customer_managed\s+\w+\s+aws\s+` + regexp.QuoteMeta(keyARN)).MatchString(table) {
+	if !regexp.MustCompile(org + `\s+Acme\s+us-east-1\s+customer_managed\s+\w+\s+` + regexp.QuoteMeta(keyARN) + `\s+aws`).MatchString(table) {
 		t.Errorf("orgs table lacks the new organisation:\n%s", table)
 	}
 	// A second organisation on a key that does not admit the platform is refused, with every check.
