@@ -133,6 +133,12 @@ func TestBrowserRoutes_ServeTheRenderedReferenceAndSendTheRootToTheConsole(t *te
 			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 2000)`))
 			t.Fatalf("createOrg's summary never showed: %v\npage text:\n%s", err, text)
 		}
+		// The browser reports a violation after the fact: wait a little for the reports of the
+		// foreign requests already seen (the check below fails on any that never comes).
+		settled := `performance.getEntriesByType('resource').map(e => e.name).filter(n => new URL(n).origin !== location.origin && !/^(data|blob):/.test(n)).every(n => window.cspBlocked.includes(n))`
+		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = chromedp.Do(waitCtx, chromedp.Poll[chromedp.Void](settled, chromedp.WithPollingInterval(50*time.Millisecond)))
+		cancel()
 		type requests struct {
 			Foreign []string `json:"foreign"`
 			Blocked []string `json:"blocked"`
