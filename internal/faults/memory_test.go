@@ -1,16 +1,13 @@
 package faults_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,23 +249,4 @@ func errorCode(body []byte) string {
 }
 
 // peakRSS is the process's peak resident set (VmHWM) in MiB.
-func peakRSS(t testing.TB, p *process) float64 {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			var kb float64
-			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%f kB", &kb); err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
-			}
-			return kb / 1024
-		}
-	}
-	t.Fatal("no VmHWM in /proc/<pid>/status")
-	return 0
-}
+func peakRSS(t testing.TB, p *process) float64 { return procStatusMiB(t, p, "VmHWM") }

@@ -188,7 +188,10 @@ func pct(l []time.Duration, p int) string {
 }
 
 // serverRSS is the server process's resident set in MiB, from /proc/<pid>/status.
-func serverRSS(t testing.TB, p *process) float64 {
+func serverRSS(t testing.TB, p *process) float64 { return procStatusMiB(t, p, "VmRSS") }
+
+// procStatusMiB is a field of the process's /proc/<pid>/status given in kB (VmRSS, VmHWM), in MiB.
+func procStatusMiB(t testing.TB, p *process, field string) float64 {
 	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
@@ -197,15 +200,15 @@ func serverRSS(t testing.TB, p *process) float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			var kb float64
 			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%f kB", &kb); err != nil {
-				t.Fatalf("VmRSS %q: %v", v, err)
+				t.Fatalf("%s %q: %v", field, v, err)
 			}
 			return kb / 1024
 		}
 	}
-	t.Fatal("no VmRSS in /proc/<pid>/status")
+	t.Fatalf("no %s in /proc/<pid>/status", field)
 	return 0
 }
 
