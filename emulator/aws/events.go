@@ -105,6 +105,40 @@ func ebDecode(body []byte, in any) error {
 	return nil
 }
 
+// decodeLocked is the prelude of the EventBridge handlers: it decodes the request into a T, then
+// runs f with c.e.mu held.
+func decodeLocked[T any](c *call, body []byte, f func(in *T) (any, error)) (any, error) {
+	var in T
+	if err := ebDecode(body, &in); err != nil {
+		return nil, err
+	}
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	return f(&in)
+}
+
+// namedLocked runs f, with c.e.mu held, on the resource that find finds by the request's Name.
+func namedLocked[R any](c *call, body []byte, find func(*call, string) (*R, error), f func(*R) (any, error)) (any, error) {
+	return decodeLocked(c, body, func(in *struct{ Name string }) (any, error) {
+		r, err := find(c, in.Name)
+		if err != nil {
+			return nil, err
+		}
+		return f(r)
+	})
+}
+
+// ruleDo runs f, with c.e.mu held, on the rule the request names.
+func (c *call) ruleDo(body []byte, f func(*ebRule) (any, error)) (any, error) {
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	r, err := c.ruleLocked(body)
+	if err != nil {
+		return nil, err
+	}
+	return f(r)
+}
+
 func notFound(what, name string) error {
 	return newError(errResourceNotFound, "%s %s does not exist.", what, name)
 }
@@ -204,43 +238,31 @@ func (c *call) ruleLocked(body []byte) (*ebRule, error) {
 }
 
 func (c *call) describeRule(body []byte) (any, error) {
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r, err := c.ruleLocked(body)
-	if err != nil {
-		return nil, err
-	}
-	out := ruleJSON(r)
-	out["CreatedBy"] = c.account()
-	return out, nil
+	return c.ruleDo(body, func(r *ebRule) (any, error) {
+		out := ruleJSON(r)
+		out["CreatedBy"] = c.account()
+		return out, nil
+	})
 }
 
 func (c *call) setRuleState(body []byte, state string) (any, error) {
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r, err := c.ruleLocked(body)
-	if err != nil {
-		return nil, err
-	}
-	r.State = state
-	return struct{}{}, nil
+	return c.ruleDo(body, func(r *ebRule) (any, error) {
+		r.State = state
+		return struct{}{}, nil
+	})
 }
 
 func (c *call) listRules(body []byte) (any, error) {
-	var in struct{ NamePrefix, EventBusName string }
-	if err := ebDecode(body, &in); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	rules := []map[string]any{}
-	for _, r := range c.e.eventsLocked().Rules {
-		if r.Region == c.region && strings.HasPrefix(r.Name, in.NamePrefix) {
-			rules = append(rules, ruleJSON(r))
+	return decodeLocked(c, body, func(in *struct{ NamePrefix, EventBusName string }) (any, error) {
+		rules := []map[string]any{}
+		for _, r := range c.e.eventsLocked().Rules {
+			if r.Region == c.region && strings.HasPrefix(r.Name, in.NamePrefix) {
+				rules = append(rules, ruleJSON(r))
+			}
 		}
-	}
-	sort.Slice(rules, func(i, j int) bool { return rules[i]["Name"].(string) < rules[j]["Name"].(string) })
-	return map[string]any{"Rules": rules}, nil
+		sort.Slice(rules, func(i, j int) bool { return rules[i]["Name"].(string) < rules[j]["Name"].(string) })
+		return map[string]any{"Rules": rules}, nil
+	})
 }
 
 func (c *call) deleteRule(body []byte) (any, error) {
@@ -271,35 +293,27 @@ func (c *call) putTargets(body []byte) (any, error) {
 	if err := ebDecode(body, &in); err != nil {
 		return nil, err
 	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r, err := c.ruleLocked(body)
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range in.Targets {
-		if t.Id == "" || t.Arn == "" {
-			return nil, newError(errValidation, "A target needs an Id and an Arn.")
+	return c.ruleDo(body, func(r *ebRule) (any, error) {
+		for _, t := range in.Targets {
+			if t.Id == "" || t.Arn == "" {
+				return nil, newError(errValidation, "A target needs an Id and an Arn.")
+			}
+			i := slices.IndexFunc(r.Targets, func(x ebTarget) bool { return x.Id == t.Id })
+			if i >= 0 {
+				r.Targets[i] = t
+			} else {
+				r.Targets = append(r.Targets, t)
+			}
 		}
-		i := slices.IndexFunc(r.Targets, func(x ebTarget) bool { return x.Id == t.Id })
-		if i >= 0 {
-			r.Targets[i] = t
-		} else {
-			r.Targets = append(r.Targets, t)
-		}
-	}
-	return map[string]any{"FailedEntryCount": 0, "FailedEntries": []any{}}, nil
+		return map[string]any{"FailedEntryCount": 0, "FailedEntries": []any{}}, nil
+	})
 }
 
 func (c *call) listTargetsByRule(body []byte) (any, error) {
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r, err := c.ruleLocked(body)
-	if err != nil {
-		return nil, err
-	}
-	targets := append([]ebTarget{}, r.Targets...)
-	return map[string]any{"Targets": targets}, nil
+	return c.ruleDo(body, func(r *ebRule) (any, error) {
+		targets := append([]ebTarget{}, r.Targets...)
+		return map[string]any{"Targets": targets}, nil
+	})
 }
 
 func (c *call) removeTargets(body []byte) (any, error) {
@@ -307,14 +321,10 @@ func (c *call) removeTargets(body []byte) (any, error) {
 	if err := ebDecode(body, &in); err != nil {
 		return nil, err
 	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	r, err := c.ruleLocked(body)
-	if err != nil {
-		return nil, err
-	}
-	r.Targets = slices.DeleteFunc(r.Targets, func(t ebTarget) bool { return slices.Contains(in.Ids, t.Id) })
-	return map[string]any{"FailedEntryCount": 0, "FailedEntries": []any{}}, nil
+	return c.ruleDo(body, func(r *ebRule) (any, error) {
+		r.Targets = slices.DeleteFunc(r.Targets, func(t ebTarget) bool { return slices.Contains(in.Ids, t.Id) })
+		return map[string]any{"FailedEntryCount": 0, "FailedEntries": []any{}}, nil
+	})
 }
 
 type connectionInput struct {
@@ -353,47 +363,42 @@ func (c *call) createConnection(body []byte) (any, error) {
 		"LastModifiedTime": unixSeconds(cn.Modified)}, nil
 }
 
-func (c *call) connectionLocked(name string) (*ebConnection, error) {
-	cn := c.e.eventsLocked().Connections[c.region+"/"+name]
-	if cn == nil {
-		return nil, notFound("Connection", name)
+// regional finds the resource of this call's region named name in m, or answers that what is not there.
+func regional[R any](c *call, m map[string]*R, what, name string) (*R, error) {
+	r := m[c.region+"/"+name]
+	if r == nil {
+		return nil, notFound(what, name)
 	}
-	return cn, nil
+	return r, nil
+}
+
+func (c *call) connectionLocked(name string) (*ebConnection, error) {
+	return regional(c, c.e.eventsLocked().Connections, "Connection", name)
 }
 
 func (c *call) updateConnection(body []byte) (any, error) {
-	var in connectionInput
-	if err := ebDecode(body, &in); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	cn, err := c.connectionLocked(in.Name)
-	if err != nil {
-		return nil, err
-	}
-	if a := in.AuthParameters.ApiKeyAuthParameters; a != nil {
-		cn.APIKeyName, cn.APIKeyValue = cmpOr(a.ApiKeyName, cn.APIKeyName), cmpOr(a.ApiKeyValue, cn.APIKeyValue)
-	}
-	if in.Description != "" {
-		cn.Description = in.Description
-	}
-	cn.Modified = c.now
-	return map[string]any{"ConnectionArn": cn.Arn, "ConnectionState": "AUTHORIZED", "CreationTime": unixSeconds(cn.Created),
-		"LastModifiedTime": unixSeconds(cn.Modified)}, nil
+	return decodeLocked(c, body, func(in *connectionInput) (any, error) {
+		cn, err := c.connectionLocked(in.Name)
+		if err != nil {
+			return nil, err
+		}
+		if a := in.AuthParameters.ApiKeyAuthParameters; a != nil {
+			cn.APIKeyName, cn.APIKeyValue = cmpOr(a.ApiKeyName, cn.APIKeyName), cmpOr(a.ApiKeyValue, cn.APIKeyValue)
+		}
+		if in.Description != "" {
+			cn.Description = in.Description
+		}
+		cn.Modified = c.now
+		return map[string]any{"ConnectionArn": cn.Arn, "ConnectionState": "AUTHORIZED", "CreationTime": unixSeconds(cn.Created),
+			"LastModifiedTime": unixSeconds(cn.Modified)}, nil
+	})
 }
 
 func (c *call) describeConnection(body []byte) (any, error) {
-	var in struct{ Name string }
-	if err := ebDecode(body, &in); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	cn, err := c.connectionLocked(in.Name)
-	if err != nil {
-		return nil, err
-	}
+	return namedLocked(c, body, (*call).connectionLocked, c.connectionJSON)
+}
+
+func (c *call) connectionJSON(cn *ebConnection) (any, error) {
 	out := map[string]any{"ConnectionArn": cn.Arn, "Name": cn.Name, "ConnectionState": "AUTHORIZED", "AuthorizationType": cn.AuthorizationType,
 		// The value is a secret: EventBridge keeps it in Secrets Manager and never shows it.
 		"AuthParameters": map[string]any{"ApiKeyAuthParameters": map[string]string{"ApiKeyName": cn.APIKeyName}},
@@ -406,19 +411,11 @@ func (c *call) describeConnection(body []byte) (any, error) {
 }
 
 func (c *call) deleteConnection(body []byte) (any, error) {
-	var in struct{ Name string }
-	if err := ebDecode(body, &in); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	cn, err := c.connectionLocked(in.Name)
-	if err != nil {
-		return nil, err
-	}
-	delete(c.e.eventsLocked().Connections, c.region+"/"+cn.Name)
-	return map[string]any{"ConnectionArn": cn.Arn, "ConnectionState": "DELETING", "CreationTime": unixSeconds(cn.Created),
-		"LastModifiedTime": unixSeconds(c.now)}, nil
+	return namedLocked(c, body, (*call).connectionLocked, func(cn *ebConnection) (any, error) {
+		delete(c.e.eventsLocked().Connections, c.region+"/"+cn.Name)
+		return map[string]any{"ConnectionArn": cn.Arn, "ConnectionState": "DELETING", "CreationTime": unixSeconds(cn.Created),
+			"LastModifiedTime": unixSeconds(c.now)}, nil
+	})
 }
 
 func (c *call) createAPIDestination(body []byte) (any, error) {
@@ -468,24 +465,14 @@ func loopback(host string) bool {
 }
 
 func (c *call) destinationLocked(name string) (*ebDestination, error) {
-	d := c.e.eventsLocked().Destinations[c.region+"/"+name]
-	if d == nil {
-		return nil, notFound("An api-destination", name)
-	}
-	return d, nil
+	return regional(c, c.e.eventsLocked().Destinations, "An api-destination", name)
 }
 
 func (c *call) describeAPIDestination(body []byte) (any, error) {
-	var in struct{ Name string }
-	if err := ebDecode(body, &in); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	d, err := c.destinationLocked(in.Name)
-	if err != nil {
-		return nil, err
-	}
+	return namedLocked(c, body, (*call).destinationLocked, destinationJSON)
+}
+
+func destinationJSON(d *ebDestination) (any, error) {
 	out := map[string]any{"ApiDestinationArn": d.Arn, "Name": d.Name, "ApiDestinationState": "ACTIVE", "ConnectionArn": d.ConnectionArn,
 		"InvocationEndpoint": d.Endpoint, "HttpMethod": d.Method, "InvocationRateLimitPerSecond": d.RateLimit,
 		"CreationTime": unixSeconds(d.Created), "LastModifiedTime": unixSeconds(d.Modified)}
@@ -496,65 +483,46 @@ func (c *call) describeAPIDestination(body []byte) (any, error) {
 }
 
 func (c *call) deleteAPIDestination(body []byte) (any, error) {
-	var in struct{ Name string }
-	if err := ebDecode(body, &in); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	d, err := c.destinationLocked(in.Name)
-	if err != nil {
-		return nil, err
-	}
-	delete(c.e.eventsLocked().Destinations, c.region+"/"+d.Name)
-	return struct{}{}, nil
+	return namedLocked(c, body, (*call).destinationLocked, func(d *ebDestination) (any, error) {
+		delete(c.e.eventsLocked().Destinations, c.region+"/"+d.Name)
+		return struct{}{}, nil
+	})
+}
+
+// eventTagsInput is what ListTagsForResource, TagResource and UntagResource send.
+type eventTagsInput struct {
+	ResourceARN string
+	Tags        []struct{ Key, Value string }
+	TagKeys     []string
 }
 
 func (c *call) listEventTags(body []byte) (any, error) {
-	var in struct{ ResourceARN string }
-	if err := ebDecode(body, &in); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	tags := []map[string]string{}
-	for k, v := range c.e.eventsLocked().Tags[in.ResourceARN] {
-		tags = append(tags, map[string]string{"Key": k, "Value": v})
-	}
-	sort.Slice(tags, func(i, j int) bool { return tags[i]["Key"] < tags[j]["Key"] })
-	return map[string]any{"Tags": tags}, nil
+	return decodeLocked(c, body, func(in *eventTagsInput) (any, error) {
+		tags := []map[string]string{}
+		for k, v := range c.e.eventsLocked().Tags[in.ResourceARN] {
+			tags = append(tags, map[string]string{"Key": k, "Value": v})
+		}
+		sort.Slice(tags, func(i, j int) bool { return tags[i]["Key"] < tags[j]["Key"] })
+		return map[string]any{"Tags": tags}, nil
+	})
 }
 
 func (c *call) tagEventResource(body []byte) (any, error) {
-	var in struct {
-		ResourceARN string
-		Tags        []struct{ Key, Value string }
-	}
-	if err := ebDecode(body, &in); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	for _, t := range in.Tags {
-		c.e.eventsLocked().tag(in.ResourceARN, t.Key, t.Value)
-	}
-	return struct{}{}, nil
+	return decodeLocked(c, body, func(in *eventTagsInput) (any, error) {
+		for _, t := range in.Tags {
+			c.e.eventsLocked().tag(in.ResourceARN, t.Key, t.Value)
+		}
+		return struct{}{}, nil
+	})
 }
 
 func (c *call) untagEventResource(body []byte) (any, error) {
-	var in struct {
-		ResourceARN string
-		TagKeys     []string
-	}
-	if err := ebDecode(body, &in); err != nil {
-		return nil, err
-	}
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	for _, k := range in.TagKeys {
-		delete(c.e.eventsLocked().Tags[in.ResourceARN], k)
-	}
-	return struct{}{}, nil
+	return decodeLocked(c, body, func(in *eventTagsInput) (any, error) {
+		for _, k := range in.TagKeys {
+			delete(c.e.eventsLocked().Tags[in.ResourceARN], k)
+		}
+		return struct{}{}, nil
+	})
 }
 
 // eventsLocked is the EventBridge state. c.e.mu must be held.
