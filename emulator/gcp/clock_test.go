@@ -1,37 +1,22 @@
 package gcp
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
-// clock is a settable clock: the tests that need time to pass run below the gRPC layer, whose
-// callers' tokens carry the real time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// The tests that need time to pass run below the gRPC layer, whose callers' tokens carry the real
+// time, on a settable clock.
 
 func TestScheduledDestruction_DestroysWhenDue(t *testing.T) {
 	t.Parallel()
-	c := &clock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	e, err := New(Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -45,11 +30,11 @@ func TestScheduledDestruction_DestroysWhenDue(t *testing.T) {
 	v := k.Versions[0]
 	v.State, v.DestroyTime = kmspb.CryptoKeyVersion_DESTROY_SCHEDULED, c.Now().Add(k.DestroyDuration)
 
-	c.advance(k.DestroyDuration - time.Second)
+	c.Advance(k.DestroyDuration - time.Second)
 	if e.key(n); v.State != kmspb.CryptoKeyVersion_DESTROY_SCHEDULED {
 		t.Fatalf("destroyed early: %s", v.State)
 	}
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	if e.key(n); v.State != kmspb.CryptoKeyVersion_DESTROYED || v.Material != nil || !v.DestroyedAt.Equal(v.DestroyTime) {
 		t.Fatalf("after the scheduled time: %s, material kept %v", v.State, v.Material != nil)
 	}
@@ -58,7 +43,7 @@ func TestScheduledDestruction_DestroysWhenDue(t *testing.T) {
 func TestAutomaticRotation_MakesANewPrimaryWhenDue(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	c := &clock{now: start}
+	c := testkit.NewClock(start)
 	e, err := New(Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +58,7 @@ func TestAutomaticRotation_MakesANewPrimaryWhenDue(t *testing.T) {
 	}
 	k.Primary = k.addVersion(start)
 	// Due on day 1 and (missed) on day 91: one new version, and the next time after now.
-	c.advance(100 * 24 * time.Hour)
+	c.Advance(100 * 24 * time.Hour)
 	e.settle(k)
 	if k.Primary != 2 || len(k.Versions) != 2 || !k.NextRotation.Equal(start.Add((1+90+90)*24*time.Hour)) {
 		t.Fatalf("after rotation: primary %d of %d, next %s", k.Primary, len(k.Versions), k.NextRotation)

@@ -148,6 +148,17 @@ func (en *env) key(t *testing.T, admin *kms.KeyManagementClient) string {
 	return k.GetName()
 }
 
+// appKey sets up an emulator and a key that appSA may use with the encrypter-decrypter role and
+// extra roles, and returns the admin's and the app's clients and the key's name.
+func appKey(t *testing.T, extra ...string) (en *env, admin, app *kms.KeyManagementClient, key string) {
+	t.Helper()
+	en = setup(t)
+	admin, app = en.client(t, adminSA), en.client(t, appSA)
+	key = en.key(t, admin)
+	bind(t, admin, key, "serviceAccount:"+appSA, append([]string{"roles/cloudkms.cryptoKeyEncrypterDecrypter"}, extra...)...)
+	return en, admin, app, key
+}
+
 // bind sets key's policy to the bindings of roles for member, as customers grant cmekd.
 func bind(t *testing.T, admin *kms.KeyManagementClient, resource, member string, roles ...string) {
 	t.Helper()
@@ -238,10 +249,7 @@ func TestGrantedIdentity_EncryptsAndDecryptsWithAAD(t *testing.T) {
 
 func TestEncrypt_RefusesCorruptedChecksums(t *testing.T) {
 	t.Parallel()
-	en := setup(t)
-	admin, app := en.client(t, adminSA), en.client(t, appSA)
-	key := en.key(t, admin)
-	bind(t, admin, key, "serviceAccount:"+appSA, "roles/cloudkms.cryptoKeyEncrypterDecrypter")
+	_, _, app, key := appKey(t)
 	ctx := context.Background()
 	_, err := app.Encrypt(ctx, &kmspb.EncryptRequest{Name: key, Plaintext: []byte("x"), PlaintextCrc32C: wrapperspb.Int64(1)})
 	wantCode(t, err, codes.InvalidArgument, "plaintext_crc32c")
@@ -254,10 +262,7 @@ func TestEncrypt_RefusesCorruptedChecksums(t *testing.T) {
 
 func TestRemovedBinding_DeniesNamingThePermission(t *testing.T) {
 	t.Parallel()
-	en := setup(t)
-	admin, app := en.client(t, adminSA), en.client(t, appSA)
-	key := en.key(t, admin)
-	bind(t, admin, key, "serviceAccount:"+appSA, "roles/cloudkms.cryptoKeyEncrypterDecrypter", "roles/cloudkms.viewer")
+	_, admin, app, key := appKey(t, "roles/cloudkms.viewer")
 	ct := encrypt(t, app, key, []byte("x"), nil).GetCiphertext()
 
 	bind(t, admin, key, "serviceAccount:"+appSA, "roles/cloudkms.cryptoKeyEncrypterDecrypter")
@@ -283,10 +288,7 @@ func TestRemovedBinding_DeniesNamingThePermission(t *testing.T) {
 
 func TestDisabledPrimary_FailsEncryptAndDecrypt(t *testing.T) {
 	t.Parallel()
-	en := setup(t)
-	admin, app := en.client(t, adminSA), en.client(t, appSA)
-	key := en.key(t, admin)
-	bind(t, admin, key, "serviceAccount:"+appSA, "roles/cloudkms.cryptoKeyEncrypterDecrypter")
+	_, admin, app, key := appKey(t)
 	ct := encrypt(t, app, key, []byte("x"), nil).GetCiphertext()
 	setState(t, admin, key+"/cryptoKeyVersions/1", kmspb.CryptoKeyVersion_DISABLED)
 
@@ -314,10 +316,7 @@ func setState(t *testing.T, admin *kms.KeyManagementClient, version string, s km
 
 func TestRotation_KeepsOldCiphertextsReadable(t *testing.T) {
 	t.Parallel()
-	en := setup(t)
-	admin, app := en.client(t, adminSA), en.client(t, appSA)
-	key := en.key(t, admin)
-	bind(t, admin, key, "serviceAccount:"+appSA, "roles/cloudkms.cryptoKeyEncrypterDecrypter")
+	_, admin, app, key := appKey(t)
 	ctx := context.Background()
 	old := encrypt(t, app, key, []byte("before"), nil).GetCiphertext()
 
@@ -354,10 +353,7 @@ func TestRotation_KeepsOldCiphertextsReadable(t *testing.T) {
 
 func TestDestroyScheduled_ThenRestoredDisabled(t *testing.T) {
 	t.Parallel()
-	en := setup(t)
-	admin, app := en.client(t, adminSA), en.client(t, appSA)
-	key := en.key(t, admin)
-	bind(t, admin, key, "serviceAccount:"+appSA, "roles/cloudkms.cryptoKeyEncrypterDecrypter")
+	_, admin, app, key := appKey(t)
 	ct := encrypt(t, app, key, []byte("x"), nil).GetCiphertext()
 	ctx := context.Background()
 	v1 := key + "/cryptoKeyVersions/1"
@@ -522,10 +518,7 @@ func TestTokenEndpoint_ExchangesAssertionForAccessToken(t *testing.T) {
 
 func TestState_RoundTrips(t *testing.T) {
 	t.Parallel()
-	en := setup(t)
-	admin, app := en.client(t, adminSA), en.client(t, appSA)
-	key := en.key(t, admin)
-	bind(t, admin, key, "serviceAccount:"+appSA, "roles/cloudkms.cryptoKeyEncrypterDecrypter")
+	en, _, app, key := appKey(t)
 	ct := encrypt(t, app, key, []byte("kept"), nil).GetCiphertext()
 	if en.changes.Load() == 0 {
 		t.Fatal("OnChange was never called")
