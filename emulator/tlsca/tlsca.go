@@ -4,6 +4,7 @@
 package tlsca
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,6 +17,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -141,6 +143,32 @@ func (ca *CA) ServerConfig(names ...string) (*tls.Config, error) {
 		return nil, err
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// Serve serves h over TLS, with a certificate for DefaultNames, on a random port of 127.0.0.1
+// until stop; addr is where it listens.
+func (ca *CA) Serve(h http.Handler) (addr string, stop func(), err error) {
+	cfg, err := ca.ServerConfig()
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, TLSConfig: cfg, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// Transport is an HTTP transport that trusts this CA alone and dials every host name to addr,
+// keeping the name for TLS and routing, as a client of the emulator's Azure hosts does.
+func (ca *CA) Transport(addr string) *http.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Transport{TLSClientConfig: ca.ClientConfig(), ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, addr)
+		}}
 }
 
 // Issue makes a server certificate for names; none means DefaultNames.

@@ -126,11 +126,7 @@ func (d *devClouds) startAzure(ctx context.Context, tlsCfg *tls.Config, ca *tlsc
 
 // azureKey makes dev mode's Azure key unless an earlier start did.
 func (d *devClouds) azureKey(ctx context.Context, ca *tlsca.CA) error {
-	tr := &http.Transport{TLSClientConfig: ca.ClientConfig(), ForceAttemptHTTP2: true,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, d.azureAddr)
-		}}
-	opts := azcore.ClientOptions{Transport: &http.Client{Transport: tr}, Retry: policy.RetryOptions{MaxRetries: -1}}
+	opts := azcore.ClientOptions{Transport: &http.Client{Transport: ca.Transport(d.azureAddr)}, Retry: policy.RetryOptions{MaxRetries: -1}}
 	cred, err := azidentity.NewClientSecretCredential(d.platformAz.TenantID, d.platformAz.ClientID, d.platformAz.ClientSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -56,12 +55,7 @@ func runTests(m *testing.M) int {
 	addr, stop := serve(emu.em)
 	defer stop()
 	emu.addr = addr
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		},
-		TLSClientConfig: emu.ca.ClientConfig(), ForceAttemptHTTP2: true,
-	}
+	tr := emu.ca.Transport(addr)
 	defer tr.CloseIdleConnections()
 	emu.opts = azcore.ClientOptions{Transport: &http.Client{Transport: tr, Timeout: 30 * time.Second}, Retry: policy.RetryOptions{MaxRetries: -1}}
 	return m.Run()
@@ -69,17 +63,11 @@ func runTests(m *testing.M) int {
 
 // serve serves h over TLS with the emulator's CA on a random port of 127.0.0.1.
 func serve(h http.Handler) (addr string, stop func()) {
-	cfg, err := emu.ca.ServerConfig()
+	addr, stop, err := emu.ca.Serve(h)
 	if err != nil {
 		panic(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	srv := &http.Server{Handler: h, TLSConfig: cfg, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.ServeTLS(ln, "", "") }()
-	return ln.Addr().String(), func() { _ = srv.Close() }
+	return addr, stop
 }
 
 // fixture is one test's customer (an admin with a vault) and the platform's principal.

@@ -6,7 +6,6 @@ package cloudtest
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -220,22 +219,12 @@ func StartAzure(t testing.TB) *Azure {
 	if a.Platform, err = emu.AddIdentity("cmekd-platform", ""); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ca.ServerConfig()
-	if err != nil {
+	var stop func()
+	if a.Endpoint, stop, err = ca.Serve(emu); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: emu, TLSConfig: cfg, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.ServeTLS(ln, "", "") }()
-	t.Cleanup(func() { _ = srv.Close() })
-	a.Endpoint = ln.Addr().String()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, a.Endpoint)
-		}}
+	t.Cleanup(stop)
+	tr := ca.Transport(a.Endpoint)
 	opts := azcore.ClientOptions{Transport: &http.Client{Transport: tr}, Retry: policy.RetryOptions{MaxRetries: -1}}
 	cred, err := azidentity.NewClientSecretCredential(a.admin.TenantID, a.admin.ClientID, a.admin.ClientSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
