@@ -20,11 +20,7 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{})
 	return &fixture{st: st, svc: access.New(st, adminToken, 0)}
 }
 

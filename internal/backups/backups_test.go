@@ -74,11 +74,7 @@ func setup(t testing.TB, pageSize int) *fixture {
 func setupBounded(t testing.TB, pageSize, maxUses int) *fixture {
 	t.Helper()
 	dbURL := testkit.Database(t)
-	st, err := store.Open(t.Context(), dbURL, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, dbURL, store.Options{})
 	db, err := pgxpool.New(t.Context(), dbURL)
 	if err != nil {
 		t.Fatal(err)

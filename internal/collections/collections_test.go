@@ -34,11 +34,7 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{})
 	env := kmstest.StartEmulator(t)
 	platform := env.PlatformClient(t)
 	hs := health.New(health.Config{Store: st, Logger: testkit.Discard(), Interval: time.Minute, PauseAfter: 6 * time.Hour,

@@ -31,11 +31,7 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{dbURL: testkit.Database(t), env: kmstest.StartEmulator(t)}
-	st, err := store.Open(t.Context(), f.dbURL, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, f.dbURL, store.Options{})
 	f.st = st
 	f.providerKey = f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
 	ring := keyring.New(keyring.Config{Store: st, KMS: f.env.PlatformClient(t), MaxAge: time.Hour, MaxUses: 100,

@@ -42,11 +42,7 @@ func setup(t *testing.T) *fixture {
 	f := &fixture{env: kmstest.StartEmulator(t)}
 	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	f.now.Store(&start)
-	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{Clock: clock.Func(func() time.Time { return *f.now.Load() })})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: clock.Func(func() time.Time { return *f.now.Load() })})
 	f.st = st
 	f.key = f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{DefaultPolicy: true})
 	arn, err := keyarn.Parse(f.key)

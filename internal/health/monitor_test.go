@@ -33,11 +33,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	clk := testkit.NewClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
-	st, err := store.Open(context.Background(), testkit.Database(t), store.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: clk})
 	env := kmstest.StartEmulator(t)
 	v := verify.New(env.PlatformClient(t), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}})
 	svc := health.New(health.Config{Store: st, Verifier: v, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

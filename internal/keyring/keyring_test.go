@@ -57,11 +57,7 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{clock: testkit.NewClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)), calls: &calls{n: map[string]int{}}}
 	f.dbURL = testkit.Database(t)
-	st, err := store.Open(t.Context(), f.dbURL, store.Options{Clock: f.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, f.dbURL, store.Options{Clock: f.clock})
 	f.st = st
 	f.env = kmstest.StartEmulatorBehind(t, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -31,11 +31,7 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{})
 	env := kmstest.StartEmulator(t)
 	rules := keyarn.Rules{Regions: []string{env.Region}}
 	verifier := verify.New(env.PlatformClient(t), rules, verify.Options{Backoff: []time.Duration{}})

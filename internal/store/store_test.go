@@ -30,11 +30,7 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	clk := testkit.NewClock(t0)
-	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: clk})
 	return &fixture{st: st, clock: clk}
 }
 

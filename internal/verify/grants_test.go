@@ -51,11 +51,7 @@ func newGrantFixture(t *testing.T) *grantFixture {
 		})
 	})
 	f.key = f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{Policy: grantPolicy(t, f.env)})
-	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{})
 	control, data := f.env.ClientAs(t, kmstest.ControlAccessKey), f.env.ClientAs(t, kmstest.DataAccessKey)
 	granter := grants.NewGranter(grants.GranterConfig{Control: control, Data: data, ControlPrincipal: kmstest.ControlPrincipal,
 		DataPrincipal: kmstest.DataPrincipal, Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
