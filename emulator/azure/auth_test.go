@@ -101,14 +101,8 @@ func TestAssignmentsListAndFilter(t *testing.T) {
 // keys and assignments.
 func TestStateRoundTrip(t *testing.T) {
 	e := setup(t)
-	admin := e.identity(t, "admin", "cmekvault")
+	admin, _, kid, wrapped := e.wrappedDEK(t)
 	ctx := context.Background()
-	kc := e.keys(t, vaultURL, e.credential(t, admin))
-	if _, err := kc.CreateKey(ctx, "cmk", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}, nil); err != nil {
-		t.Fatal(err)
-	}
-	dek := []byte("0123456789abcdef0123456789abcdef")
-	kid, wrapped := wrap(t, kc, "cmk", "", dek)
 	data, err := e.em.MarshalState()
 	if err != nil {
 		t.Fatal(err)

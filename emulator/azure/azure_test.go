@@ -170,6 +170,22 @@ func vaultScope(id azure.Identity, vault string) string {
 	return "/subscriptions/" + id.SubscriptionID + "/resourceGroups/" + id.ResourceGroup + "/providers/Microsoft.KeyVault/vaults/" + vault
 }
 
+// dek is the data key the tests wrap.
+var dek = []byte("0123456789abcdef0123456789abcdef")
+
+// wrappedDEK adds the administrator of cmekvault and an RSA key "cmk" in it, and wraps dek with
+// the key: it returns the administrator, its keys client, and the kid and the wrapped key.
+func (e *env) wrappedDEK(t *testing.T) (admin azure.Identity, kc *azkeys.Client, kid string, wrapped []byte) {
+	t.Helper()
+	admin = e.identity(t, "admin", "cmekvault")
+	kc = e.keys(t, vaultURL, e.credential(t, admin))
+	if _, err := kc.CreateKey(context.Background(), "cmk", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	kid, wrapped = wrap(t, kc, "cmk", "", dek)
+	return admin, kc, kid, wrapped
+}
+
 func wrap(t *testing.T, c *azkeys.Client, name, version string, dek []byte) (string, []byte) {
 	t.Helper()
 	res, err := c.WrapKey(context.Background(), name, version, azkeys.KeyOperationParameters{

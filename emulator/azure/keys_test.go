@@ -24,7 +24,6 @@ func TestGrantWrapRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	pk := e.keys(t, vaultURL, e.credential(t, platform))
-	dek := []byte("0123456789abcdef0123456789abcdef")
 	_, err := pk.WrapKey(ctx, "cmk", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
 	wantErr(t, err, http.StatusForbidden, "ForbiddenByRbac", "Action: 'Microsoft.KeyVault/vaults/keys/wrap/action'")
 
@@ -74,14 +73,8 @@ func TestRoleWithoutWrap(t *testing.T) {
 // rotated key still unwraps with the version named by the kid that wrapped.
 func TestDisabledExpiredRotated(t *testing.T) {
 	e := setup(t)
-	admin := e.identity(t, "admin", "cmekvault")
+	_, kc, kid, wrapped := e.wrappedDEK(t)
 	ctx := context.Background()
-	kc := e.keys(t, vaultURL, e.credential(t, admin))
-	if _, err := kc.CreateKey(ctx, "cmk", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}, nil); err != nil {
-		t.Fatal(err)
-	}
-	dek := []byte("0123456789abcdef0123456789abcdef")
-	kid, wrapped := wrap(t, kc, "cmk", "", dek)
 	update := func(attrs azkeys.KeyAttributes) {
 		t.Helper()
 		if _, err := kc.UpdateKey(ctx, "cmk", "", azkeys.UpdateKeyParameters{KeyAttributes: &attrs}, nil); err != nil {
@@ -128,7 +121,6 @@ func TestSoftDeleteRecoverPurge(t *testing.T) {
 	if err := create(); err != nil {
 		t.Fatal(err)
 	}
-	dek := []byte("0123456789abcdef0123456789abcdef")
 	kid, wrapped := wrap(t, kc, "cmk", "", dek)
 	del, err := kc.DeleteKey(ctx, "cmk", nil)
 	if err != nil {
@@ -175,7 +167,6 @@ func TestManagedHSMOctKeyWrap(t *testing.T) {
 	if _, err := hc.CreateKey(ctx, "aes", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeOctHSM), KeySize: to.Ptr[int32](256)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	dek := []byte("0123456789abcdef0123456789abcdef")
 	res, err := hc.WrapKey(ctx, "aes", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmA256KW), Value: dek}, nil)
 	if err != nil {
 		t.Fatal(err)
