@@ -23,17 +23,13 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/cmekd/cmekd/emulator/tlsca"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // freeAddr is a loopback address nothing listens on now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testkit.FreeAddr(t)
 }
 
 // startClouds runs the binary's run with every cloud until the returned stop is called.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -56,12 +55,7 @@ func TestRun_RefusesBadConfigurationNamingTheVariable(t *testing.T) {
 // emulator, waits until it is ready, and stops it as SIGTERM would.
 func TestRun_ServesUntilCancelledThenStops(t *testing.T) {
 	kenv := kmstest.StartEmulator(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	env(t, map[string]string{
 		"CMEKD_ADDR":               addr,
 		"CMEKD_DATABASE_URL":       testkit.Database(t),

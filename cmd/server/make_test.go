@@ -3,15 +3,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,12 +33,7 @@ func TestMakeRun_CtrlCExitsZero(t *testing.T) {
 		t.Skipf("no pseudo-terminal to run make run in: %v", err)
 	}
 	defer ptm.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command("make", "run")
 	cmd.Dir = "../.."
 	for _, kv := range os.Environ() {
@@ -71,7 +63,7 @@ func TestMakeRun_CtrlCExitsZero(t *testing.T) {
 	}
 	pts.Close()
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	go func() {
 		b := make([]byte, 4096)
 		for {
@@ -132,22 +124,4 @@ func openPTY() (ptm, pts *os.File, err error) {
 		return nil, nil, err
 	}
 	return ptm, pts, nil
-}
-
-// syncBuffer is a buffer one goroutine writes while another reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,12 +1,9 @@
 package background_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -15,26 +12,6 @@ import (
 	"github.com/cmekd/cmekd/internal/background"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
-
-// logs is a logger whose lines a test can read.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logs) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 func TestEvery_RunsAtStartAndOnEachTickUntilCancelled(t *testing.T) {
 	t.Parallel()
@@ -81,9 +58,9 @@ func TestEvery_RunsAtStartAndOnEachTickUntilCancelled(t *testing.T) {
 func TestEvery_FailedRunIsLoggedAndTheNextComes(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var l logs
+		var l testkit.SyncBuffer
 		var runs atomic.Int32
-		p := background.Every("purger", time.Second, l.logger(), func(context.Context) error {
+		p := background.Every("purger", time.Second, l.Logger(), func(context.Context) error {
 			if runs.Add(1) == 1 {
 				return errors.New("database away")
 			}
@@ -107,9 +84,9 @@ func TestEvery_FailedRunIsLoggedAndTheNextComes(t *testing.T) {
 func TestEvery_FailureAfterCancelIsNotLogged(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var l logs
+		var l testkit.SyncBuffer
 		ctx, cancel := context.WithCancel(t.Context())
-		p := background.Every("monitor", time.Minute, l.logger(), func(ctx context.Context) error {
+		p := background.Every("monitor", time.Minute, l.Logger(), func(ctx context.Context) error {
 			cancel() // the server stops while the chore runs
 			return ctx.Err()
 		})
@@ -134,10 +111,10 @@ func (s service) Run(ctx context.Context) error { return s.run(ctx) }
 func TestStart_WaitsForEveryService(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var l logs
+		var l testkit.SyncBuffer
 		var slowDone, tickerDone atomic.Bool
 		var ticks atomic.Int32
-		ticker := background.Every("ticker", time.Second, l.logger(), func(context.Context) error { ticks.Add(1); return nil })
+		ticker := background.Every("ticker", time.Second, l.Logger(), func(context.Context) error { ticks.Add(1); return nil })
 		slow := service{"slow", func(ctx context.Context) error {
 			<-ctx.Done()
 			time.Sleep(5 * time.Second) // a clean stop that takes a while
@@ -146,7 +123,7 @@ func TestStart_WaitsForEveryService(t *testing.T) {
 		}}
 		broken := service{"broken", func(context.Context) error { return errors.New("cannot start") }}
 		ctx, cancel := context.WithCancel(t.Context())
-		wait := background.Start(ctx, l.logger(), slow, service{"ticker", func(ctx context.Context) error {
+		wait := background.Start(ctx, l.Logger(), slow, service{"ticker", func(ctx context.Context) error {
 			defer tickerDone.Store(true)
 			return ticker.Run(ctx)
 		}}, broken)

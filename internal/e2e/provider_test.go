@@ -13,6 +13,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/server"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // TestProviderKey_UnusableKeyStopsStart: a provider key the platform cannot use is the operator's
@@ -31,7 +32,7 @@ func TestProviderKey_UnusableKeyStopsStart(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig(t, kenv)
 			cfg.ProviderKeyARN = keyARN
-			srv, err := server.New(context.Background(), cfg, serverOptions(kenv, &syncBuffer{}, nil))
+			srv, err := server.New(context.Background(), cfg, serverOptions(kenv, &testkit.SyncBuffer{}, nil))
 			if err == nil {
 				srv.Close()
 				t.Fatal("the server started on an unusable provider key")

@@ -3,13 +3,13 @@ package server
 import (
 	"bytes"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cmekd/cmekd/internal/config"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // devStart prepares dev mode as a start of the server would, prints its banner, and stops it.
@@ -67,12 +67,7 @@ func TestDevMode_PastedExportsSurviveARestart(t *testing.T) {
 func TestNew_DevModePrintsNothingUntilTheDatabaseAnswers(t *testing.T) {
 	cache := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", cache)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := testkit.FreeAddr(t)
 	cfg, err := config.Load(map[string]string{"CMEKD_DEV": "1", "CMEKD_ADDR": "127.0.0.1:0",
 		"CMEKD_DATABASE_URL": "postgres://postgres@" + closed + "/cmekd_devtest?sslmode=disable&connect_timeout=2"})
 	if err != nil {

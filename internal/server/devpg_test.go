@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,18 +15,13 @@ import (
 
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/pgcluster"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // closedAddr is a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testkit.FreeAddr(t)
 }
 
 // devConfig is dev mode's configuration from vars, as cmekd would load it from the environment.

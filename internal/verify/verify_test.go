@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
@@ -200,13 +200,7 @@ func TestVerify_AccessDeniedAdviceNamesTheAction(t *testing.T) {
 // closedEndpoint is the URL of a port nothing listens on.
 func closedEndpoint(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
+	return "http://" + testkit.FreeAddr(t)
 }
 
 func platformAt(t *testing.T, endpoint string) *kms.Client {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/provider"
 	"github.com/cmekd/cmekd/internal/provider/gcp"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
@@ -98,10 +98,7 @@ func TestVerify_HealthIgnoresTheServedRegions(t *testing.T) {
 func TestVerify_UnreachableIsTransientAfterRetries(t *testing.T) {
 	t.Parallel()
 	en := shared(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	closed := ln.Addr().String()
-	must(t, ln.Close())
+	closed := testkit.FreeAddr(t)
 	backoff := []time.Duration{50 * time.Millisecond, 50 * time.Millisecond}
 	p := en.provider(t, closed, gcp.Config{Backoff: backoff, Timeout: 2 * time.Second})
 	t.Cleanup(func() { _ = p.Close() })
@@ -117,7 +114,7 @@ func TestVerify_UnreachableIsTransientAfterRetries(t *testing.T) {
 	if took := time.Since(start); took < 100*time.Millisecond {
 		t.Fatalf("answered in %s: the failure was not retried with backoff", took)
 	}
-	_, _, err = p.GenerateDataKey(context.Background(), goodKey, nil)
+	_, _, err := p.GenerateDataKey(context.Background(), goodKey, nil)
 	wantKMSError(t, err, domain.CodeKMSUnavailable, "cloudkms.cryptoKeyVersions.useToEncrypt")
 }
 

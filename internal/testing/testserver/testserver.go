@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +35,7 @@ type Server struct {
 	KMS *kmstest.Env
 	// Env is the configuration it was started with, as CMEKD_* variables.
 	Env  map[string]string
-	logs *logBuffer
+	logs *testkit.SyncBuffer
 }
 
 // Start runs a server for the duration of t; env overrides or adds CMEKD_* variables.
@@ -59,7 +57,7 @@ func Start(t testing.TB, env map[string]string) *Server {
 	if err != nil {
 		t.Fatalf("testserver: configuration: %v", err)
 	}
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	srv := run(t, cfg, server.Options{
 		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
 		KMSCredentials: credentials.NewStaticCredentialsProvider(kenv.PlatformAccessKey, "test", ""),
@@ -73,12 +71,7 @@ func Start(t testing.TB, env map[string]string) *Server {
 func StartDev(t testing.TB) (banner string) {
 	t.Helper()
 	// Dev mode prints its address before it listens, so it is given a port, not :0.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	cfg, err := config.Load(map[string]string{"CMEKD_DEV": "1", "CMEKD_ADDR": addr, "CMEKD_DATABASE_URL": testkit.Database(t)})
 	if err != nil {
 		t.Fatalf("testserver: configuration: %v", err)
@@ -112,21 +105,3 @@ func run(t testing.TB, cfg config.Config, opts server.Options) *server.Server {
 
 // Logs is every line the server has logged so far, for tests that look for leaked secrets.
 func (s *Server) Logs() string { return s.logs.String() }
-
-// logBuffer collects log lines written from many goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
