@@ -379,11 +379,7 @@ func TestGrants_KeyPolicyIsExactlyEnough(t *testing.T) {
 			}
 		})
 	}
-	e.t = t
-	e.putPolicy(key, doc)
-	if resp := e.createCMEK("restored", key); resp.Status != http.StatusCreated {
-		t.Fatalf("after restoring the policy: %d %s", resp.Status, resp.Body)
-	}
+	e.restorePolicy(t, key, doc)
 }
 
 // TestGrants_FailedVerificationRetiresItsGrants: a backup key that fails verification leaves no grant

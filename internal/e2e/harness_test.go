@@ -29,31 +29,13 @@ const adminToken = "admin-token-for-tests-0123456789abcdef"
 // home is the region organisations live in unless a test says otherwise; the emulator's home too.
 const home = kmstest.EmulatorRegion
 
-// syncBuffer collects the server's log lines so tests can scan them for secrets.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one running server with its own database.
 type env struct {
 	t     testing.TB
 	url   string
 	dbURL string
 	srv   *server.Server
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	api   *openapitest.Validator
 	db    *pgxpool.Pool
 	kms   *kmstest.Env
@@ -126,7 +108,7 @@ func start(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock) 
 // startWith is start with the server's options adjusted by tune first (when not nil).
 func startWith(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock, tune func(*server.Options)) *env {
 	dbURL := cfg.DatabaseURL
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := serverOptions(kenv, logs, clk)
 	if cfg.GrantMode() {
@@ -210,19 +192,10 @@ type req struct {
 	allow500            bool // a 500 is the right answer (a corrupted row), not a server bug
 }
 
-// do sends a request and validates the exchange against the OpenAPI document.
-func (e *env) do(r req) response {
+// request is r as an HTTP request carrying body: its content type when there is a body, its
+// token and its headers.
+func (e *env) request(r req, body []byte) *http.Request {
 	e.t.Helper()
-	var body []byte
-	switch {
-	case r.raw != nil:
-		body = r.raw
-	case r.body != nil:
-		var err error
-		if body, err = json.Marshal(r.body); err != nil {
-			e.t.Fatal(err)
-		}
-	}
 	hr, err := http.NewRequest(r.method, e.url+r.path, bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
@@ -240,6 +213,23 @@ func (e *env) do(r req) response {
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
 	}
+	return hr
+}
+
+// do sends a request and validates the exchange against the OpenAPI document.
+func (e *env) do(r req) response {
+	e.t.Helper()
+	var body []byte
+	switch {
+	case r.raw != nil:
+		body = r.raw
+	case r.body != nil:
+		var err error
+		if body, err = json.Marshal(r.body); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	hr := e.request(r, body)
 	resp, err := http.DefaultClient.Do(hr)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", r.method, r.path, err)

@@ -207,6 +207,17 @@ func (e *env) policyFor(key string) map[string]any {
 	return e.must(http.StatusOK, req{method: "GET", path: "/v1/key-policy?template=full&key_arn=" + url.QueryEscape(key), token: adminToken})
 }
 
+// restorePolicy, back in the test t after its subtests, puts doc back as key's policy and
+// onboards an organisation on key.
+func (e *env) restorePolicy(t *testing.T, key string, doc any) {
+	t.Helper()
+	e.t = t
+	e.putPolicy(key, doc)
+	if resp := e.createCMEK("restored", key); resp.Status != http.StatusCreated {
+		t.Fatalf("after restoring the policy: %d %s", resp.Status, resp.Body)
+	}
+}
+
 func (e *env) putPolicy(key string, doc any) {
 	e.t.Helper()
 	b, _ := json.Marshal(doc)
@@ -273,11 +284,7 @@ func TestKeyPolicy_IsExactlyEnough(t *testing.T) {
 			}
 		})
 	}
-	e.t = t
-	e.putPolicy(key, doc)
-	if resp := e.createCMEK("restored", key); resp.Status != http.StatusCreated {
-		t.Fatalf("after restoring the policy: %d %s", resp.Status, resp.Body)
-	}
+	e.restorePolicy(t, key, doc)
 }
 
 func TestKeyPolicy_FormatsAndRefusals(t *testing.T) {

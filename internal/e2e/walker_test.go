@@ -131,23 +131,7 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 func (w *walkFixture) send(r req) int {
 	e := w.e
 	e.t.Helper()
-	hr, err := http.NewRequest(r.method, e.url+r.path, bytes.NewReader(r.raw))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if r.raw != nil {
-		ct := r.contentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		hr.Header.Set("Content-Type", ct)
-	}
-	if r.token != "" {
-		hr.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
+	hr := e.request(r, r.raw)
 	resp, err := noRedirects.Do(hr)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", r.method, r.path, err)
