@@ -15,8 +15,6 @@ import (
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/grants"
-	"github.com/cmekd/cmekd/internal/keyarn"
-	"github.com/cmekd/cmekd/internal/keypolicy"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
@@ -45,23 +43,7 @@ func setup(t *testing.T) *fixture {
 	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: clock.Func(func() time.Time { return *f.now.Load() })})
 	f.st = st
 	f.key = f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{DefaultPolicy: true})
-	arn, err := keyarn.Parse(f.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := keypolicy.Generate(keypolicy.Request{KeyARN: arn, PlatformPrincipal: kmstest.ControlPrincipal,
-		DataPrincipal: kmstest.DataPrincipal, Template: keypolicy.TemplateFull})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := keypolicy.JSON(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{
-		KeyId: aws.String(f.key), Policy: aws.String(string(b)), PolicyName: aws.String("default")}); err != nil {
-		t.Fatal(err)
-	}
+	f.env.PutPolicy(t, f.key, kmstest.GrantPolicy(t, f.key))
 	f.control, f.data = f.env.ClientAs(t, kmstest.ControlAccessKey), f.env.ClientAs(t, kmstest.DataAccessKey)
 	f.granter = grants.NewGranter(grants.GranterConfig{Control: f.control, Data: f.data, ControlPrincipal: kmstest.ControlPrincipal,
 		DataPrincipal: kmstest.DataPrincipal, Store: st, Logger: quiet})

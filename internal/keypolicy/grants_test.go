@@ -188,22 +188,8 @@ func TestGrantModePolicy_EnforcedByTheEmulator(t *testing.T) {
 	t.Parallel()
 	env := kmstest.StartEmulator(t)
 	key := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{DefaultPolicy: true})
-	arn := mustParse(t, key)
-	v, err := keypolicy.Generate(keypolicy.Request{KeyARN: arn, PlatformPrincipal: kmstest.ControlPrincipal,
-		DataPrincipal: kmstest.DataPrincipal, Template: keypolicy.TemplateFull})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := keypolicy.JSON(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env.PutPolicy(t, key, kmstest.GrantPolicy(t, key))
 	ctx := context.Background()
-	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
-	if _, err := customer.PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(string(b)),
-		PolicyName: aws.String("default")}); err != nil {
-		t.Fatal(err)
-	}
 	control := env.SDK(t, env.Region, kmstest.ControlAccessKey)
 	ops := func(names ...string) []types.GrantOperation {
 		out := make([]types.GrantOperation, len(names))
@@ -237,7 +223,7 @@ func TestGrantModePolicy_EnforcedByTheEmulator(t *testing.T) {
 	denied("grant to another principal", grant("arn:aws:iam::999988887777:role/other", ops("Decrypt")))
 	denied("grant of CreateGrant too", grant(kmstest.DataPrincipal, ops("Decrypt", "CreateGrant")))
 	denied("grant of RetireGrant too", grant(kmstest.DataPrincipal, ops("Decrypt", "RetireGrant")))
-	_, err = control.GenerateDataKey(ctx, &awskms.GenerateDataKeyInput{KeyId: aws.String(key), KeySpec: types.DataKeySpecAes256,
+	_, err := control.GenerateDataKey(ctx, &awskms.GenerateDataKeyInput{KeyId: aws.String(key), KeySpec: types.DataKeySpecAes256,
 		EncryptionContext: map[string]string{"cmekd:org": "org_1"}})
 	denied("the control identity's own GenerateDataKey", err)
 	_, err = control.Encrypt(ctx, &awskms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})

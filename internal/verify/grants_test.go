@@ -15,7 +15,6 @@ import (
 
 	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/keyarn"
-	"github.com/cmekd/cmekd/internal/keypolicy"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
@@ -63,20 +62,7 @@ func newGrantFixture(t *testing.T) *grantFixture {
 // the statements name no key).
 func grantPolicy(t *testing.T, env *kmstest.Env) string {
 	t.Helper()
-	arn, err := keyarn.Parse("arn:aws:kms:" + env.Region + ":" + env.Account + ":key/1234abcd-12ab-34cd-56ef-1234567890ab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := keypolicy.Generate(keypolicy.Request{KeyARN: arn, PlatformPrincipal: kmstest.ControlPrincipal,
-		DataPrincipal: kmstest.DataPrincipal, Template: keypolicy.TemplateFull})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := keypolicy.JSON(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return kmstest.GrantPolicy(t, "arn:aws:kms:"+env.Region+":"+env.Account+":key/1234abcd-12ab-34cd-56ef-1234567890ab")
 }
 
 // grantIDs are the ids of the grants KMS holds on the key.

@@ -405,6 +405,25 @@ func testGrantTokensAndRetirement(t *testing.T, env *Env) {
 	})
 }
 
+// platformCall is one of the platform's calls on a key, with the IAM action it needs.
+type platformCall struct {
+	action string
+	call   func() error
+}
+
+// platformCalls are the platform's four calls on keyARN; the Decrypt decrypts blob.
+func platformCalls(t *testing.T, platform *kms.Client, keyARN string, blob []byte) []platformCall {
+	return []platformCall{
+		{"kms:DescribeKey", func() error { _, err := platform.DescribeKey(t.Context(), keyARN); return err }},
+		{"kms:GenerateDataKey", func() error {
+			_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
+			return err
+		}},
+		{"kms:Encrypt", func() error { _, err := platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext); return err }},
+		{"kms:Decrypt", func() error { _, err := platform.Decrypt(t.Context(), keyARN, blob, orgContext); return err }},
+	}
+}
+
 func testPolicyDenial(t *testing.T, env *Env) {
 	if reason := env.capabilities(t).policies; reason != "" {
 		t.Skip(reason)
@@ -417,21 +436,7 @@ func testPolicyDenial(t *testing.T, env *Env) {
 	if err != nil {
 		t.Fatalf("customer Encrypt: %v", err)
 	}
-	for _, tc := range []struct {
-		action string
-		call   func() error
-	}{
-		{"kms:DescribeKey", func() error { _, err := platform.DescribeKey(t.Context(), keyARN); return err }},
-		{"kms:GenerateDataKey", func() error {
-			_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-			return err
-		}},
-		{"kms:Encrypt", func() error { _, err := platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext); return err }},
-		{"kms:Decrypt", func() error {
-			_, err := platform.Decrypt(t.Context(), keyARN, blob.CiphertextBlob, orgContext)
-			return err
-		}},
-	} {
+	for _, tc := range platformCalls(t, platform, keyARN, blob.CiphertextBlob) {
 		wantCode(t, tc.call(), domain.CodeAccessDenied, tc.action, tc.action+" as the platform")
 	}
 }
@@ -471,18 +476,7 @@ func testTransientOutage(t *testing.T, env *Env) {
 
 	env.Freeze()
 	t.Cleanup(env.Unfreeze)
-	for _, tc := range []struct {
-		action string
-		call   func() error
-	}{
-		{"kms:DescribeKey", func() error { _, err := platform.DescribeKey(t.Context(), keyARN); return err }},
-		{"kms:GenerateDataKey", func() error {
-			_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-			return err
-		}},
-		{"kms:Encrypt", func() error { _, err := platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext); return err }},
-		{"kms:Decrypt", func() error { _, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext); return err }},
-	} {
+	for _, tc := range platformCalls(t, platform, keyARN, wrapped) {
 		kerr := wantCode(t, tc.call(), domain.CodeKMSUnavailable, tc.action, tc.action+" during the outage")
 		if kerr != nil && !kerr.Transient() {
 			t.Errorf("%s during the outage: not transient", tc.action)
