@@ -21,12 +21,17 @@ func TestGrant_AllowsItsOperationsOnly(t *testing.T) {
 	_, err := platform.GenerateDataKey(bg, &kms.GenerateDataKeyInput{KeyId: md.Arn, KeySpec: types.DataKeySpecAes256})
 	wantCode(t, err, "AccessDeniedException")
 
-	g, err := owner.CreateGrant(bg, &kms.CreateGrantInput{
-		KeyId: md.KeyId, GranteePrincipal: aws.String(platformRole), RetiringPrincipal: aws.String(auditorUser),
-		Operations: []types.GrantOperation{types.GrantOperationGenerateDataKey, types.GrantOperationDecrypt},
-		Name:       aws.String("cmekd-ingest"),
-	})
-	ok(t, err)
+	// ingest creates the grant named cmekd-ingest of ops to the platform role on keyID.
+	ingest := func(keyID *string, ops ...types.GrantOperation) *kms.CreateGrantOutput {
+		t.Helper()
+		g, err := owner.CreateGrant(bg, &kms.CreateGrantInput{
+			KeyId: keyID, GranteePrincipal: aws.String(platformRole), RetiringPrincipal: aws.String(auditorUser),
+			Operations: ops, Name: aws.String("cmekd-ingest"),
+		})
+		ok(t, err)
+		return g
+	}
+	g := ingest(md.KeyId, types.GrantOperationGenerateDataKey, types.GrantOperationDecrypt)
 	if len(*g.GrantId) != 64 || *g.GrantToken == "" {
 		t.Fatalf("CreateGrant = %q %q", *g.GrantId, *g.GrantToken)
 	}
@@ -40,12 +45,7 @@ func TestGrant_AllowsItsOperationsOnly(t *testing.T) {
 	wantCode(t, err, "AccessDeniedException")
 
 	// The same named grant again is the same grant.
-	again, err := owner.CreateGrant(bg, &kms.CreateGrantInput{
-		KeyId: md.Arn, GranteePrincipal: aws.String(platformRole), RetiringPrincipal: aws.String(auditorUser),
-		Operations: []types.GrantOperation{types.GrantOperationDecrypt, types.GrantOperationGenerateDataKey},
-		Name:       aws.String("cmekd-ingest"),
-	})
-	ok(t, err)
+	again := ingest(md.Arn, types.GrantOperationDecrypt, types.GrantOperationGenerateDataKey)
 	if *again.GrantId != *g.GrantId {
 		t.Errorf("named grant not idempotent: %s then %s", *g.GrantId, *again.GrantId)
 	}
