@@ -158,13 +158,7 @@ func TestTerraform_GrantMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, policy := evalTerraform(t, src)
-		full := req
-		full.Template = keypolicy.TemplateFull
-		v, err := keypolicy.Generate(full)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc := v.(*keypolicy.Document)
+		doc := fullDocument(t, req)
 		if tmpl == keypolicy.TemplateStatement {
 			doc.Statement = doc.Statement[:3] // owner, use, data grants
 		}

@@ -66,17 +66,22 @@ func sameJSON(t testing.TB, a, b []byte) bool {
 	return reflect.DeepEqual(va, vb)
 }
 
+// fullDocument is the policy document of req's full template.
+func fullDocument(t testing.TB, req keypolicy.Request) *keypolicy.Document {
+	t.Helper()
+	req.Template = keypolicy.TemplateFull
+	v, err := keypolicy.Generate(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(*keypolicy.Document)
+}
+
 // wantTerraformPolicy is the policy Terraform must hold: the full template as is, and for the
 // statement template the full template without its grants statement.
 func wantTerraformPolicy(t testing.TB, req keypolicy.Request) []byte {
 	t.Helper()
-	full := req
-	full.Template = keypolicy.TemplateFull
-	v, err := keypolicy.Generate(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := v.(*keypolicy.Document)
+	doc := fullDocument(t, req)
 	if req.Template != keypolicy.TemplateFull {
 		doc.Statement = doc.Statement[:2]
 	}
