@@ -119,30 +119,35 @@ func (v *Validator) check(t testing.TB, req *http.Request, reqBody []byte, resp 
 		return
 	}
 
-	opts := &openapi3filter.Options{
-		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
-		IncludeResponseStatus:   true,
-		SkipSettingDefaults:     true,
-		MultiError:              true,
-		SchemaValidationOptions: terse,
-	}
-	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
+	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: filterOptions()}
 	if holdRequest(resp.StatusCode) {
 		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
 			t.Errorf("%s: request does not match openapi.yaml: %v", exchange, err)
 		}
 	}
 
-	out := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: in,
-		Status:                 resp.StatusCode,
-		Header:                 resp.Header,
-		Options:                opts,
-	}
-	out.SetBodyBytes(respBody)
-	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+	if err := validateResponse(ctx, in, resp, respBody); err != nil {
 		t.Errorf("%s: response does not match openapi.yaml: %v\nbody: %s", exchange, err, truncate(respBody))
 	}
+}
+
+// filterOptions are the options every exchange is validated with: no authentication check, no
+// defaults set, every error at once, tersely.
+func filterOptions() *openapi3filter.Options {
+	return &openapi3filter.Options{
+		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+		IncludeResponseStatus:   true,
+		SkipSettingDefaults:     true,
+		MultiError:              true,
+		SchemaValidationOptions: terse,
+	}
+}
+
+// validateResponse holds resp, with body, to what the operation of in lists.
+func validateResponse(ctx context.Context, in *openapi3filter.RequestValidationInput, resp *http.Response, body []byte) error {
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Options: in.Options}
+	out.SetBodyBytes(body)
+	return openapi3filter.ValidateResponse(ctx, out)
 }
 
 // methods are the methods a path's operations may have.
@@ -163,21 +168,8 @@ func (v *Validator) checkMethodNotAllowed(ctx context.Context, r *http.Request, 
 		if route.Operation.Responses.Status(http.StatusMethodNotAllowed) == nil {
 			return fmt.Errorf("openapi.yaml does not list 405 for %s %s", m, route.Path)
 		}
-		opts := &openapi3filter.Options{
-			AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
-			IncludeResponseStatus:   true,
-			SkipSettingDefaults:     true,
-			MultiError:              true,
-			SchemaValidationOptions: terse,
-		}
-		out := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: other, PathParams: params, Route: route, Options: opts},
-			Status:                 resp.StatusCode,
-			Header:                 resp.Header,
-			Options:                opts,
-		}
-		out.SetBodyBytes(body)
-		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+		in := &openapi3filter.RequestValidationInput{Request: other, PathParams: params, Route: route, Options: filterOptions()}
+		if err := validateResponse(ctx, in, resp, body); err != nil {
 			return fmt.Errorf("response does not match the 405 of %s %s: %v\nbody: %s", m, route.Path, err, truncate(body))
 		}
 	}
