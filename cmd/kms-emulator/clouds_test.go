@@ -26,12 +26,6 @@ import (
 	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
-// freeAddr is a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return testkit.FreeAddr(t)
-}
-
 // startClouds runs the binary's run with every cloud until the returned stop is called.
 func startClouds(t *testing.T, args ...string) (stop func()) {
 	t.Helper()
@@ -106,8 +100,8 @@ func azureKeys(t *testing.T, addr, idFile, vault string, ca *tlsca.CA) *azkeys.C
 func TestRun_ServesEveryCloudAndKeepsThemInOneStateFile(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.json")
-	gcpAddr, azureAddr := freeAddr(t), freeAddr(t)
-	args := []string{"-addr", freeAddr(t), "-state", state, "-tls-dir", dir, "-gcp-addr", gcpAddr, "-azure-addr", azureAddr,
+	gcpAddr, azureAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	args := []string{"-addr", testkit.FreeAddr(t), "-state", state, "-tls-dir", dir, "-gcp-addr", gcpAddr, "-azure-addr", azureAddr,
 		"-gcp-identity", "admin@acme.iam.gserviceaccount.com:acme", "-azure-identity", "owner:acme-vault"}
 	stop := startClouds(t, args...)
 	waitTLS(t, gcpAddr)

@@ -46,17 +46,6 @@ func buildBinaries(t testing.TB) (server, emulator string) {
 	return server, emulator
 }
 
-// freeAddr is a loopback address with a port nobody listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // process is a subprocess of the test, its output kept in a file that a failing test prints.
 type process struct {
 	t    testing.TB
@@ -164,7 +153,7 @@ type stack struct {
 func newStack(t testing.TB, dbURL string, extraEnv ...string) *stack {
 	t.Helper()
 	serverBin, emulatorBin := buildBinaries(t)
-	emAddr := freeAddr(t)
+	emAddr := testkit.FreeAddr(t)
 	em := startProcess(t, "kms-emulator", emulatorBin, []string{"PATH=" + os.Getenv("PATH")},
 		"-addr", emAddr, "-account", kmstest.EmulatorAccount,
 		"-principal", kmstest.PlatformAccessKey+"="+kmstest.PlatformPrincipal)
@@ -176,7 +165,7 @@ func newStack(t testing.TB, dbURL string, extraEnv ...string) *stack {
 		CustomerAccessKey: kmstest.CustomerAccessKey, EnforcesPolicies: true,
 	}
 	providerKey := kenv.CreateCustomerKey(t, region, kmstest.KeyOptions{})
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	home := t.TempDir()
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
