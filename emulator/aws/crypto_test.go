@@ -12,9 +12,7 @@ import (
 
 func TestEncryptDecrypt_BindsEncryptionContext(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	md := createKey(t, c, nil)
+	_, c, md := rootKey(t)
 	encCtx := map[string]string{"cmekd:org": "org_1", "cmekd:collection": "col_1"}
 	plain := bytes.Repeat([]byte{0xA5}, 4096)
 	enc, err := c.Encrypt(bg, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: plain, EncryptionContext: encCtx})
@@ -60,9 +58,7 @@ func TestEncryptDecrypt_BindsEncryptionContext(t *testing.T) {
 
 func TestDecrypt_RejectsTamperedForeignAndMismatchedCiphertext(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	md := createKey(t, c, nil)
+	_, c, md := rootKey(t)
 	other := createKey(t, c, nil)
 	enc, err := c.Encrypt(bg, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("secret")})
 	ok(t, err)
@@ -101,9 +97,7 @@ func TestDecrypt_RejectsTamperedForeignAndMismatchedCiphertext(t *testing.T) {
 
 func TestGenerateDataKey_SpecsAndSizes(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	md := createKey(t, c, nil)
+	_, c, md := rootKey(t)
 	cases := []struct {
 		in   kms.GenerateDataKeyInput
 		size int

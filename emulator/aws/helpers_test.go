@@ -83,6 +83,15 @@ func (e *env) client(region, akid string) *kms.Client {
 // root is the emulator account's root in us-west-2, the usual key owner.
 func (e *env) root() *kms.Client { return e.client("us-west-2", akidRoot) }
 
+// rootKey sets up an emulator and a new key of the account's root in us-west-2, and returns the
+// root's client and the key.
+func rootKey(t *testing.T) (*env, *kms.Client, *types.KeyMetadata) {
+	t.Helper()
+	e := setup(t)
+	c := e.root()
+	return e, c, createKey(t, c, nil)
+}
+
 // errCode is the AWS error name of err ("" for nil).
 func errCode(err error) string {
 	if err == nil {

@@ -103,9 +103,7 @@ func TestCreateKey_RecordsEveryValidSpecAndUsage(t *testing.T) {
 
 func TestKeyStates_DisableEnableScheduleCancel(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	md := createKey(t, c, nil)
+	e, c, md := rootKey(t)
 	arn := *md.Arn
 	plain := []byte("canary")
 	ct, err := c.Encrypt(bg, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: plain})
@@ -185,9 +183,7 @@ func TestScheduleKeyDeletion_WindowBounds(t *testing.T) {
 
 func TestScheduledDeletion_CompletesWhenTheWindowEnds(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	md := createKey(t, c, nil)
+	e, c, md := rootKey(t)
 	ct, err := c.Encrypt(bg, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("gone soon")})
 	ok(t, err)
 	_, err = c.CreateAlias(bg, &kms.CreateAliasInput{AliasName: aws.String("alias/doomed"), TargetKeyId: md.KeyId})
@@ -220,9 +216,7 @@ func TestScheduledDeletion_CompletesWhenTheWindowEnds(t *testing.T) {
 
 func TestKeyIDForms_AcceptedPerOperation(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	md := createKey(t, c, nil)
+	_, c, md := rootKey(t)
 	_, err := c.CreateAlias(bg, &kms.CreateAliasInput{AliasName: aws.String("alias/orders"), TargetKeyId: md.KeyId})
 	ok(t, err)
 	aliasARN := "arn:aws:kms:us-west-2:111122223333:alias/orders"
@@ -381,9 +375,7 @@ func TestAliases_CreateListConflict(t *testing.T) {
 
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	md := createKey(t, c, nil)
+	e, c, md := rootKey(t)
 	st, err := c.GetKeyRotationStatus(bg, &kms.GetKeyRotationStatusInput{KeyId: md.KeyId})
 	ok(t, err)
 	if st.KeyRotationEnabled || *st.KeyId != *md.Arn {
@@ -414,9 +406,7 @@ func TestKeyRotation(t *testing.T) {
 
 func TestKeyPolicy_GetPutAndMalformed(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	md := createKey(t, c, nil)
+	_, c, md := rootKey(t)
 	got, err := c.GetKeyPolicy(bg, &kms.GetKeyPolicyInput{KeyId: md.KeyId})
 	ok(t, err)
 	if *got.PolicyName != "default" || !strings.Contains(*got.Policy, `"arn:aws:iam::111122223333:root"`) ||
@@ -462,9 +452,7 @@ func TestKeyPolicy_GetPutAndMalformed(t *testing.T) {
 
 func TestKeyPolicy_LockoutSafetyCheck(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	md := createKey(t, c, nil)
+	e, c, md := rootKey(t)
 	onlyPlatform := policyOf(`{"Effect":"Allow","Principal":{"AWS":"` + platformRole + `"},"Action":"kms:*","Resource":"*"}`)
 	_, err := c.PutKeyPolicy(bg, &kms.PutKeyPolicyInput{KeyId: md.KeyId, Policy: aws.String(onlyPlatform)})
 	wantCode(t, err, "MalformedPolicyDocumentException")
