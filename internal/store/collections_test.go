@@ -3,7 +3,6 @@ package store_test
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
 
@@ -59,10 +58,7 @@ func TestStore_Collections_PagesOldestFirst(t *testing.T) {
 	pages := allPages(t, 3, func(p domain.Page) ([]domain.Collection, string, error) {
 		return f.st.Collections(t.Context(), o.ID, p)
 	})
-	if got := flat(pages, func(c domain.Collection) string { return c.ID }); !reflect.DeepEqual(got, want) ||
-		!reflect.DeepEqual(sizes(pages), []int{3, 1}) {
-		t.Errorf("pages %v of %v, want [3 1] of %v", sizes(pages), got, want)
-	}
+	wantPaged(t, pages, func(c domain.Collection) string { return c.ID }, want, 3, 1)
 }
 
 func TestStore_LockCollectionsIn_OneRegion(t *testing.T) {

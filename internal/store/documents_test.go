@@ -70,11 +70,17 @@ func TestStore_WriteIngest_StoresEachDocumentAsSent(t *testing.T) {
 	}
 }
 
+// twoCollections stores a customer-managed organisation with two collections in region.
+func (f *fixture) twoCollections(t *testing.T) (o domain.Org, c, other domain.Collection) {
+	t.Helper()
+	o = f.org(t, domain.ModeCustomerManaged)
+	return o, f.collection(t, o.ID, region), f.collection(t, o.ID, region)
+}
+
 func TestStore_Document_ReadsBackWithinItsCollection(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	o := f.org(t, domain.ModeCustomerManaged)
-	c, other := f.collection(t, o.ID, region), f.collection(t, o.ID, region)
+	o, c, other := f.twoCollections(t)
 	want := f.documents(t, c, f.dataKey(t, o.ID, c.ID, o.KeyARN, 0), 1)[0]
 	got, err := f.st.Document(t.Context(), o.ID, c.ID, want.ID)
 	want.Seq = got.Seq
@@ -89,8 +95,7 @@ func TestStore_Document_ReadsBackWithinItsCollection(t *testing.T) {
 func TestStore_Documents_PagesInIngestionOrder(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	o := f.org(t, domain.ModeCustomerManaged)
-	c, other := f.collection(t, o.ID, region), f.collection(t, o.ID, region)
+	o, c, other := f.twoCollections(t)
 	dk := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
 	var want []string
 	for range 3 {
@@ -105,10 +110,7 @@ func TestStore_Documents_PagesInIngestionOrder(t *testing.T) {
 	if pages[0][0].AADVersion != 2 {
 		t.Errorf("AADVersion read back as %d, want 2", pages[0][0].AADVersion)
 	}
-	if got := flat(pages, func(d store.SealedDocument) string { return d.ID }); !reflect.DeepEqual(got, want) ||
-		!reflect.DeepEqual(sizes(pages), []int{4, 2}) {
-		t.Errorf("pages %v of %v, want [4 2] of %v", sizes(pages), got, want)
-	}
+	wantPaged(t, pages, func(d store.SealedDocument) string { return d.ID }, want, 4, 2)
 }
 
 // TestStore_ReadDocuments_PagesWithTheTarget: a read pages through a collection in ingestion order,
@@ -117,8 +119,7 @@ func TestStore_Documents_PagesInIngestionOrder(t *testing.T) {
 func TestStore_ReadDocuments_PagesWithTheTarget(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	o := f.org(t, domain.ModeCustomerManaged)
-	c, other := f.collection(t, o.ID, region), f.collection(t, o.ID, region)
+	o, c, other := f.twoCollections(t)
 	dk := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
 	want := f.documents(t, c, dk, 5)
 	f.documents(t, other, f.dataKey(t, o.ID, other.ID, o.KeyARN, 0), 2)

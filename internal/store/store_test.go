@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -141,6 +142,14 @@ func sizes[T any](pages [][]T) []int {
 		n = append(n, len(p))
 	}
 	return n
+}
+
+// wantPaged fails unless pages hold the items want names, by id, in pages of sizes.
+func wantPaged[T any](t *testing.T, pages [][]T, id func(T) string, want []string, wantSizes ...int) {
+	t.Helper()
+	if got := flat(pages, id); !reflect.DeepEqual(got, want) || !reflect.DeepEqual(sizes(pages), wantSizes) {
+		t.Errorf("pages %v of %v, want %v of %v", sizes(pages), got, wantSizes, want)
+	}
 }
 
 func flat[T, K any](pages [][]T, key func(T) K) []K {
