@@ -21,6 +21,12 @@ const (
 	roleHSMCryptoUser         = "Managed HSM Crypto User"
 )
 
+// vaultReaderActions are the control-plane actions Azure's Key Vault data-plane roles share:
+// reading the vault and its deployment, alert rules and support.
+var vaultReaderActions = []string{"Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*", "Microsoft.Resources/deployments/*",
+	"Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*", "Microsoft.KeyVault/checkNameAvailability/read",
+	"Microsoft.KeyVault/deletedVaults/read", "Microsoft.KeyVault/locations/*/read", "Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/operations/read"}
+
 // builtinRoles are the built-in roles the emulator knows, with Azure's own GUIDs and permissions.
 var builtinRoles = []role{
 	{ID: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", Name: roleOwner,
@@ -28,15 +34,11 @@ var builtinRoles = []role{
 		Actions:     []string{"*"}},
 	{ID: "00482a5a-887f-4fb3-b363-3b7fe8e74483", Name: roleKeyVaultAdministrator,
 		Description: "Perform all data plane operations on a key vault and all objects in it, including certificates, keys, and secrets. Cannot manage key vault resources or manage role assignments.",
-		Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*", "Microsoft.Resources/deployments/*",
-			"Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*", "Microsoft.KeyVault/checkNameAvailability/read",
-			"Microsoft.KeyVault/deletedVaults/read", "Microsoft.KeyVault/locations/*/read", "Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/operations/read"},
+		Actions:     vaultReaderActions,
 		DataActions: []string{"Microsoft.KeyVault/vaults/*"}},
 	{ID: "14b46e9e-c2b7-41b4-b07b-48a6ebf60603", Name: "Key Vault Crypto Officer",
 		Description: "Perform any action on the keys of a key vault, except manage permissions.",
-		Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*", "Microsoft.Resources/deployments/*",
-			"Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*", "Microsoft.KeyVault/checkNameAvailability/read",
-			"Microsoft.KeyVault/deletedVaults/read", "Microsoft.KeyVault/locations/*/read", "Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/operations/read"},
+		Actions:     vaultReaderActions,
 		DataActions: []string{"Microsoft.KeyVault/vaults/keys/*", "Microsoft.KeyVault/vaults/keyrotationpolicies/*"}},
 	{ID: "e147488a-f6f5-4113-8e2d-b22465e65bf6", Name: "Key Vault Crypto Service Encryption User",
 		Description: "Read metadata of keys and perform wrap/unwrap operations.",
@@ -52,9 +54,7 @@ var builtinRoles = []role{
 			"Microsoft.KeyVault/vaults/keys/verify/action"}},
 	{ID: "21090545-7ca7-4776-b22c-e363652d74d2", Name: "Key Vault Reader",
 		Description: "Read metadata of key vaults and its certificates, keys, and secrets. Cannot read sensitive values such as secret contents or key material.",
-		Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*", "Microsoft.Resources/deployments/*",
-			"Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*", "Microsoft.KeyVault/checkNameAvailability/read",
-			"Microsoft.KeyVault/deletedVaults/read", "Microsoft.KeyVault/locations/*/read", "Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/operations/read"},
+		Actions:     vaultReaderActions,
 		DataActions: []string{"Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"}},
 	{ID: "515eb02d-2335-4d2d-92f2-b1cbdf9c3778", Name: roleHSMCryptoOfficer,
 		Description: "Grants permissions to perform key management operations on keys, except cryptographic operations.",
