@@ -32,6 +32,22 @@ func checksOf(t testing.TB, body map[string]any) map[string]map[string]any {
 	return grantChecks(t, body, false)
 }
 
+// wantOnlyDenied fails unless check failed as access_denied naming action and no other check
+// failed (a skipped check is no failure), after removing what removed names from a policy.
+func wantOnlyDenied(t testing.TB, checks map[string]map[string]any, removed, check, action string) {
+	t.Helper()
+	wantFailedCheck(t, checks, check, "access_denied", action)
+	failed := 0
+	for _, c := range checks {
+		if c["ok"] == false && c["code"] != "skipped" {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("removing %s failed %d checks, want exactly %s: %v", removed, failed, check, checks)
+	}
+}
+
 // wantFailedCheck asserts that check failed with code (and action, when given) and that every check
 // before it in the list passed or was skipped.
 func wantFailedCheck(t testing.TB, checks map[string]map[string]any, name, code, action string) {
@@ -272,16 +288,7 @@ func TestKeyPolicy_IsExactlyEnough(t *testing.T) {
 				t.Fatalf("%d %s", resp.Status, resp.Body)
 			}
 			checks := checksOf(t, resp.JSON(t))
-			wantFailedCheck(t, checks, tc.check, "access_denied", tc.denied)
-			failed := 0
-			for _, c := range checks {
-				if c["ok"] == false && c["code"] != "skipped" {
-					failed++
-				}
-			}
-			if failed != 1 {
-				t.Fatalf("removing %s failed %d checks, want exactly %s: %v", tc.action, failed, tc.check, checks)
-			}
+			wantOnlyDenied(t, checks, tc.action, tc.check, tc.denied)
 		})
 	}
 	e.restorePolicy(t, key, doc)
