@@ -13,9 +13,7 @@ import (
 
 func TestGrant_AllowsItsOperationsOnly(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	owner := e.root()
-	md := createKey(t, owner, nil)
+	e, owner, md := rootKey(t)
 	platform := e.client("us-west-2", akidPlatform)
 	ctx := map[string]string{"cmekd:org": "org_1"}
 	_, err := platform.GenerateDataKey(bg, &kms.GenerateDataKeyInput{KeyId: md.Arn, KeySpec: types.DataKeySpecAes256})
@@ -78,9 +76,7 @@ func TestGrant_AllowsItsOperationsOnly(t *testing.T) {
 
 func TestGrant_Constraints(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	owner := e.root()
-	md := createKey(t, owner, nil)
+	e, owner, md := rootKey(t)
 	platform := e.client("us-west-2", akidPlatform)
 	gdk := []types.GrantOperation{types.GrantOperationGenerateDataKey, types.GrantOperationDecrypt}
 	_, err := owner.CreateGrant(bg, &kms.CreateGrantInput{
@@ -116,9 +112,7 @@ func TestGrant_Constraints(t *testing.T) {
 
 func TestGrant_RetireByIDRevokeAndErrors(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	owner := e.root()
-	md := createKey(t, owner, nil)
+	e, owner, md := rootKey(t)
 	platform := e.client("us-west-2", akidPlatform)
 	mk := func(ops ...types.GrantOperation) *kms.CreateGrantOutput {
 		out, err := owner.CreateGrant(bg, &kms.CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: aws.String(platformRole), Operations: ops})
@@ -180,9 +174,7 @@ func TestGrant_RetireByIDRevokeAndErrors(t *testing.T) {
 
 func TestListGrants_FiltersAndPages(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	owner := e.root()
-	md := createKey(t, owner, nil)
+	e, owner, md := rootKey(t)
 	var ids []string
 	for _, grantee := range []string{platformRole, auditorUser, platformRole} {
 		g, err := owner.CreateGrant(bg, &kms.CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: aws.String(grantee), Operations: []types.GrantOperation{"Decrypt"}})
