@@ -216,6 +216,26 @@ func (e *env) request(r req, body []byte) *http.Request {
 	return hr
 }
 
+// exchange sends r, carrying body, through client and reads the answer, which must carry a
+// request id; it returns the request as sent, the answer and its body.
+func (e *env) exchange(client *http.Client, r req, body []byte) (*http.Request, *http.Response, []byte) {
+	e.t.Helper()
+	hr := e.request(r, body)
+	resp, err := client.Do(hr)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp.Header.Get("X-Request-Id") == "" {
+		e.t.Errorf("%s %s: no X-Request-Id", r.method, r.path)
+	}
+	return hr, resp, rb
+}
+
 // do sends a request and validates the exchange against the OpenAPI document.
 func (e *env) do(r req) response {
 	e.t.Helper()
@@ -229,19 +249,7 @@ func (e *env) do(r req) response {
 			e.t.Fatal(err)
 		}
 	}
-	hr := e.request(r, body)
-	resp, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", r.method, r.path, err)
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if resp.Header.Get("X-Request-Id") == "" {
-		e.t.Errorf("%s %s: no X-Request-Id", r.method, r.path)
-	}
+	hr, resp, rb := e.exchange(http.DefaultClient, r, body)
 	if resp.StatusCode == http.StatusInternalServerError && !r.allow500 {
 		e.t.Errorf("%s %s answered 500: %s", r.method, r.path, rb)
 	}

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -131,21 +130,9 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 func (w *walkFixture) send(r req) int {
 	e := w.e
 	e.t.Helper()
-	hr := e.request(r, r.raw)
-	resp, err := noRedirects.Do(hr)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", r.method, r.path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	hr, resp, body := e.exchange(noRedirects, r, r.raw)
 	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable {
 		e.t.Errorf("%s %s answered %d: %s", r.method, r.path, resp.StatusCode, truncated(body))
-	}
-	if resp.Header.Get("X-Request-Id") == "" {
-		e.t.Errorf("%s %s: no X-Request-Id", r.method, r.path)
 	}
 	e.api.CheckHostile(e.t, hr, r.raw, resp, body)
 	return resp.StatusCode
