@@ -64,7 +64,9 @@ func TestMakeRun_CtrlCExitsZero(t *testing.T) {
 	pts.Close()
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	out := &testkit.SyncBuffer{}
+	drained := make(chan struct{}) // the terminal's last bytes are read: all its writers have gone
 	go func() {
+		defer close(drained)
 		b := make([]byte, 4096)
 		for {
 			n, err := ptm.Read(b)
@@ -96,6 +98,10 @@ func TestMakeRun_CtrlCExitsZero(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("make run still runs 30s after Ctrl-C:\n%s", out.String())
+	}
+	select { // what make run wrote last may still be in the terminal when it exits
+	case <-drained:
+	case <-time.After(5 * time.Second):
 	}
 	if !strings.Contains(out.String(), "cmekd stopped") {
 		t.Errorf("the server did not stop cleanly:\n%s", out.String())
