@@ -107,3 +107,35 @@ func TestSynonyms_PlanBothNamesOfAnAWSKey(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanRegionKeys_PlansBothNamesOfAnyProvidersKey(t *testing.T) {
+	t.Parallel()
+	const awsKey = "arn:aws:kms:us-west-2:111122223333:key/mrk-1"
+	const gcpKey = "projects/acme/locations/us-east1/keyRings/ring/cryptoKeys/data"
+	s, null, unknown := types.StringValue, types.StringNull(), types.StringUnknown()
+	for _, c := range []struct {
+		name                                   string
+		id, arn, backupID, backupARN, planned  types.String // planned: what the framework planned for key_id and key_arn
+		wantID, wantARN, wantBackID, wantBackA types.String
+	}{
+		{"aws key_arn alone (existing configurations)", null, s(awsKey), null, null, unknown, s(awsKey), s(awsKey), null, null},
+		{"aws key_id alone, with a backup by key_id", s(awsKey), null, s(awsKey), null, unknown, s(awsKey), s(awsKey), s(awsKey), s(awsKey)},
+		{"gcp key_id: no ARN", s(gcpKey), null, s(gcpKey), null, unknown, s(gcpKey), null, s(gcpKey), null},
+		{"gcp key_arn: sent, for cmekd to refuse", null, s(gcpKey), null, null, unknown, s(gcpKey), s(gcpKey), null, null},
+		{"no key: the replica, known after apply", null, null, null, null, unknown, unknown, unknown, null, null},
+		{"no key: the replica in state", null, null, null, null, s(awsKey), s(awsKey), s(awsKey), null, null},
+		{"key not known yet", unknown, null, null, null, unknown, unknown, unknown, null, null},
+	} {
+		config := regionModel{KeyID: c.id, KeyARN: c.arn, BackupKeyID: c.backupID, BackupKeyARN: c.backupARN}
+		planned := regionModel{KeyID: c.planned, KeyARN: c.planned, BackupKeyID: unknown, BackupKeyARN: unknown}
+		planRegionKeys(&config, &planned)
+		got := []types.String{planned.KeyID, planned.KeyARN, planned.BackupKeyID, planned.BackupKeyARN}
+		for i, want := range []types.String{c.wantID, c.wantARN, c.wantBackID, c.wantBackA} {
+			if !got[i].Equal(want) {
+				t.Errorf("%s: planned key_id, key_arn, backup_key_id, backup_key_arn = %v; want %v, %v, %v, %v",
+					c.name, got, c.wantID, c.wantARN, c.wantBackID, c.wantBackA)
+				break
+			}
+		}
+	}
+}
