@@ -62,8 +62,7 @@ func TestAdvice_TheCLIsOwnWordsNameNoRoute(t *testing.T) {
 
 func TestKeyCheck_AdviceNamesCommandsAndAnAliasGetsNoStatement(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	env := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, env := adminEnv(t, nil)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
 
 	r := cli(t, env, "", "key-check", keyARN)
@@ -89,10 +88,9 @@ func TestKeyCheck_AdviceNamesCommandsAndAnAliasGetsNoStatement(t *testing.T) {
 // when the operator adds the region; cmekctl shows the command to run again, and it then succeeds.
 func TestRegionsAdd_ReplicaNotThereYetSaysToWaitAndRetryTheSameCommand(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, nil)
 	home := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{MultiRegion: true})
-	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Initech", "--region", testserver.Home, "--key-arn", home, "-o", "id"))
+	org := createOrg(t, admin, "Initech", home)
 	const west = "us-west-2"
 	r := cli(t, admin, "", "regions", "add", "--org", org, "--region", west)
 	retry := "cmekctl regions add --org " + org + " --region " + west

@@ -18,8 +18,7 @@ import (
 // cmekctl grants renew; the owner runs it, and the same read answers again.
 func TestGrants_RevokedGrantAdvisesRenewAndRenewBringsReadsBack(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil, testserver.GrantMode)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, nil, testserver.GrantMode)
 	key := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
 	customer := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey)
 	ctx := context.Background()
@@ -29,9 +28,8 @@ func TestGrants_RevokedGrantAdvisesRenewAndRenewBringsReadsBack(t *testing.T) {
 		t.Fatalf("put the policy cmekctl key-policy printed: %v", err)
 	}
 
-	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Globex", "--region", testserver.Home, "--key-arn", key, "-o", "id"))
-	owner := map[string]string{"CMEKD_URL": s.URL, "CMEKD_ORG": org}
-	owner["CMEKD_TOKEN"] = strings.TrimSpace(must(t, admin, "", "tokens", "create", "--org", org, "--name", "ops", "--role", "owner", "-o", "id"))
+	org := createOrg(t, admin, "Globex", key)
+	owner := tokenEnv(t, admin, org, "ops", "owner")
 	col := strings.TrimSpace(must(t, owner, "", "collections", "create", "--name", "events", "-o", "id"))
 	doc := strings.TrimSpace(must(t, owner, `{"user":"ada"}`+"\n", "documents", "ingest", col, "-o", "id"))
 	grants := strings.Fields(must(t, owner, "", "grants", "-o", "id"))

@@ -11,10 +11,9 @@ import (
 
 func TestDocumentsAndJSON_PassTheAPIsBytesThrough(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, nil)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	admin["CMEKD_ORG"] = strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Bytes", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
+	admin["CMEKD_ORG"] = createOrg(t, admin, "Bytes", keyARN)
 	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "numbers", "-o", "id"))
 	doc := `{"zeta":12345678901234567890,"alpha":{"y":0.1000000000000000055511151231257827,"b":[1,2]},"mid":"x"}`
 	id := strings.TrimSpace(must(t, admin, doc+"\n", "documents", "ingest", col, "-o", "id"))
@@ -37,10 +36,9 @@ func TestDocumentsAndJSON_PassTheAPIsBytesThrough(t *testing.T) {
 
 func TestList_IsAcceptedWhereverABareNounLists(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, nil)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	admin["CMEKD_ORG"] = strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Lists", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
+	admin["CMEKD_ORG"] = createOrg(t, admin, "Lists", keyARN)
 	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "events", "-o", "id"))
 	for _, args := range [][]string{{"orgs"}, {"collections"}, {"regions"}, {"tokens"}, {"workspaces"}, {"webhooks"}, {"scopes"}, {"backups"}, {"documents", col}} {
 		bare := must(t, admin, "", args...)

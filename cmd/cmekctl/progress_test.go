@@ -60,10 +60,9 @@ func TestProgress_OnlyOnATerminal(t *testing.T) {
 // the background with stdout a pipe, as in a script: only the result comes out.
 func TestBackupsCreateWait_PrintsNoProgressWhenStdoutIsNotATerminal(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, nil)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Acme", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
+	org := createOrg(t, admin, "Acme", keyARN)
 	admin["CMEKD_ORG"] = org
 	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "events", "-o", "id"))
 	// More documents than one step of a backup copies, so the backup answers running and --wait polls.
