@@ -31,8 +31,7 @@ type region struct{ api }
 func newRegion() resource.Resource { return &region{api{suffix: "_region"}} }
 
 type regionModel struct {
-	ID           types.String   `tfsdk:"id"`
-	OrgID        types.String   `tfsdk:"org_id"`
+	child
 	Region       types.String   `tfsdk:"region"`
 	KeyID        types.String   `tfsdk:"key_id"`
 	KeyARN       types.String   `tfsdk:"key_arn"`
@@ -40,15 +39,13 @@ type regionModel struct {
 	BackupKeyARN types.String   `tfsdk:"backup_key_arn"`
 	Home         types.Bool     `tfsdk:"home"`
 	Status       types.String   `tfsdk:"status"`
-	CreatedAt    types.String   `tfsdk:"created_at"`
 	Timeouts     timeouts.Value `tfsdk:"timeouts"`
 }
 
 func (r *region) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "A region an organisation uses beyond its home, with its own data key (and optional backup key). Owner or operator.",
-		Attributes: map[string]schema.Attribute{
-			"id": stable("<org id>/<region>, also the import id."),
+		Attributes: childAttributes("<org id>/<region>, also the import id.", "", map[string]schema.Attribute{
 			"org_id": schema.StringAttribute{
 				Required:    true,
 				Description: "The organisation's id. Linked for good: cannot change.",
@@ -79,10 +76,9 @@ func (r *region) Schema(ctx context.Context, _ resource.SchemaRequest, resp *res
 				Computed:    true,
 				Description: "For aws, a synonym of backup_key_id. Linked for good.",
 			},
-			"home":       schema.BoolAttribute{Computed: true, Description: "Whether this is the home region (false for regions added here)."},
-			"status":     schema.StringAttribute{Computed: true, Description: "The data key's health as of the last read."},
-			"created_at": stable("RFC 3339, UTC."),
-		},
+			"home":   schema.BoolAttribute{Computed: true, Description: "Whether this is the home region (false for regions added here)."},
+			"status": schema.StringAttribute{Computed: true, Description: "The data key's health as of the last read."},
+		}),
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true}),
 		},
