@@ -16,7 +16,7 @@ func TestBackups_CreateListRestoreDelete(t *testing.T) {
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
 	org := createOrg(t, admin, "Acme", keyARN)
 	op := tokenEnv(t, admin, org, "ops", "operator")
-	col := strings.TrimSpace(must(t, op, "", "collections", "create", "--name", "events", "-o", "id"))
+	col := createCollection(t, op, "events")
 	must(t, op, `{"user":"ada"}`+"\n"+`{"user":"grace"}`, "documents", "ingest", col)
 
 	bak := strings.TrimSpace(must(t, op, "", "backups", "create", col, "--wait", "-o", "id"))

@@ -91,6 +91,22 @@ func createOrg(t *testing.T, admin map[string]string, name, key string) string {
 	return strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", name, "--region", testserver.Home, "--key-arn", key, "-o", "id"))
 }
 
+// adminOrg starts a server with the organisation name on a customer key of the home region, and
+// returns it with the admin's environment, which names the organisation (CMEKD_ORG), and its id.
+func adminOrg(t *testing.T, name string) (*testserver.Server, map[string]string, string) {
+	t.Helper()
+	s, admin := adminEnv(t, nil)
+	org := createOrg(t, admin, name, s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{}))
+	admin["CMEKD_ORG"] = org
+	return s, admin, org
+}
+
+// createCollection creates the collection name as env and returns its id.
+func createCollection(t *testing.T, env map[string]string, name string) string {
+	t.Helper()
+	return strings.TrimSpace(must(t, env, "", "collections", "create", "--name", name, "-o", "id"))
+}
+
 // tokenEnv creates a token name of role in org, as admin, and returns the environment that uses it.
 func tokenEnv(t *testing.T, admin map[string]string, org, name, role string) map[string]string {
 	t.Helper()
@@ -225,7 +241,7 @@ func TestOrgLife_CreateIngestReadWithRolesAndNoTokenInLogs(t *testing.T) {
 	}
 
 	owner := tokenEnv(t, admin, org, "ops", "owner")
-	col := strings.TrimSpace(must(t, owner, "", "collections", "create", "--name", "events", "-o", "id"))
+	col := createCollection(t, owner, "events")
 	ids := strings.Fields(must(t, owner, `{"user":"ada"}`+"\n"+`{"user":"grace"}`, "documents", "ingest", col, "-o", "id"))
 	if len(ids) != 2 {
 		t.Fatalf("documents ingest printed ids %q", ids)
@@ -318,9 +334,8 @@ func TestWatchAndFollow_ShowTheKeyBeingDisabled(t *testing.T) {
 	t.Parallel()
 	s, admin := adminEnv(t, nil)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	org := createOrg(t, admin, "Acme", keyARN)
-	admin["CMEKD_ORG"] = org
-	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "events", "-o", "id"))
+	admin["CMEKD_ORG"] = createOrg(t, admin, "Acme", keyARN)
+	col := createCollection(t, admin, "events")
 	must(t, admin, "", "probe")
 
 	watch := follow(t, admin, "key-status", "--watch", "--interval", "1s")

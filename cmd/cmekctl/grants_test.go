@@ -30,7 +30,7 @@ func TestGrants_RevokedGrantAdvisesRenewAndRenewBringsReadsBack(t *testing.T) {
 
 	org := createOrg(t, admin, "Globex", key)
 	owner := tokenEnv(t, admin, org, "ops", "owner")
-	col := strings.TrimSpace(must(t, owner, "", "collections", "create", "--name", "events", "-o", "id"))
+	col := createCollection(t, owner, "events")
 	doc := strings.TrimSpace(must(t, owner, `{"user":"ada"}`+"\n", "documents", "ingest", col, "-o", "id"))
 	grants := strings.Fields(must(t, owner, "", "grants", "-o", "id"))
 	if len(grants) != 1 {

@@ -4,17 +4,12 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/cmekd/cmekd/internal/testing/kmstest"
-	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 func TestDocumentsAndJSON_PassTheAPIsBytesThrough(t *testing.T) {
 	t.Parallel()
-	s, admin := adminEnv(t, nil)
-	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	admin["CMEKD_ORG"] = createOrg(t, admin, "Bytes", keyARN)
-	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "numbers", "-o", "id"))
+	_, admin, _ := adminOrg(t, "Bytes")
+	col := createCollection(t, admin, "numbers")
 	doc := `{"zeta":12345678901234567890,"alpha":{"y":0.1000000000000000055511151231257827,"b":[1,2]},"mid":"x"}`
 	id := strings.TrimSpace(must(t, admin, doc+"\n", "documents", "ingest", col, "-o", "id"))
 
@@ -36,10 +31,8 @@ func TestDocumentsAndJSON_PassTheAPIsBytesThrough(t *testing.T) {
 
 func TestList_IsAcceptedWhereverABareNounLists(t *testing.T) {
 	t.Parallel()
-	s, admin := adminEnv(t, nil)
-	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	admin["CMEKD_ORG"] = createOrg(t, admin, "Lists", keyARN)
-	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "events", "-o", "id"))
+	_, admin, _ := adminOrg(t, "Lists")
+	col := createCollection(t, admin, "events")
 	for _, args := range [][]string{{"orgs"}, {"collections"}, {"regions"}, {"tokens"}, {"workspaces"}, {"webhooks"}, {"scopes"}, {"backups"}, {"documents", col}} {
 		bare := must(t, admin, "", args...)
 		withList := must(t, admin, "", append([]string{args[0], "list"}, args[1:]...)...)
