@@ -137,9 +137,13 @@ func TestTerraform_GoogleCloudAndAzureKeys(t *testing.T) {
 	tftest.WriteFile(t, dir, "main.tf", cloudsConfig(gcpKey, regionKey, azureKey, bareKey))
 	tf.Run(t, dir, "apply", "-input=false", "-auto-approve")
 	var out struct {
-		Policies struct{ Value struct{ GCP, Azure keyPolicyState } }
-		Checks   struct{ Value struct{ GCP, Azure, Bare keyPolicyState } }
-		Region   struct {
+		Policies struct {
+			Value struct{ GCP, Azure keyPolicyState }
+		}
+		Checks struct {
+			Value struct{ GCP, Azure, Bare keyPolicyState }
+		}
+		Region struct {
 			Value struct {
 				KeyID  string  `json:"key_id"`
 				KeyARN *string `json:"key_arn"`
@@ -211,4 +215,3 @@ func caBundle(t *testing.T, files ...string) string {
 	}
 	return tftest.WriteFile(t, t.TempDir(), "ca.pem", string(b))
 }
-
