@@ -126,7 +126,7 @@ func TestStore_ReadDocuments_PagesWithTheTarget(t *testing.T) {
 	var buf []byte
 	page := domain.Page{Limit: 2}
 	for {
-		target, docs, next, b, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, page, buf[:0])
+		target, docs, next, b, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, "", page, buf[:0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,10 +155,10 @@ func TestStore_ReadDocuments_PagesWithTheTarget(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("read %+v,\nwant %+v", got, want)
 	}
-	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, "col_0000000000000000", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, "col_0000000000000000", "", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("a missing collection: %v", err)
 	}
-	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), "org_0000000000000000", c.ID, domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), "org_0000000000000000", c.ID, "", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("a missing organisation: %v", err)
 	}
 }
