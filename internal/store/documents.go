@@ -82,13 +82,16 @@ WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, se
 // key linked for that region's data ($3, the data purpose) — and whether the token the read is made
 // with ($4; empty for none to check) is still live. An organisation that does not exist gives no row;
 // a collection that does not exist, an empty state.
-const readTarget = `
+const (
+	readTarget        = readTargetColumns + readTargetFrom + ` WHERE o.id = $1`
+	readTargetColumns = `
 SELECT coalesce(c.state, ''), coalesce(c.region, ''), o.encryption_mode, o.region, coalesce(l.key_arn, ''),
-    $4::text = '' OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = $4::text AND t.revoked_at IS NULL)
+    $4::text = '' OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = $4::text AND t.revoked_at IS NULL)`
+	readTargetFrom = `
 FROM orgs o
 LEFT JOIN collections c ON c.org_id = o.id AND c.id = $2
-LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = $3
-WHERE o.id = $1`
+LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = $3`
+)
 
 // ErrTokenNotLive is a read's answer when the token it was made with has been revoked (or is gone):
 // the caller authenticates again, and answers as that does.
@@ -326,13 +329,9 @@ func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID, tokenID stri
 // readOne is readTarget with one document joined ($5): a single row, by primary keys, so one plain
 // statement (no pipeline of two) answers a single read. The document's nonce and ciphertext come as
 // one value, the buffer they are opened in.
-const readOne = `
-SELECT coalesce(c.state, ''), coalesce(c.region, ''), o.encryption_mode, o.region, coalesce(l.key_arn, ''),
-    $4::text = '' OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = $4::text AND t.revoked_at IS NULL),
-    coalesce(d.seq, 0), coalesce(d.data_key_id, ''), coalesce(d.aad_version, 0), d.nonce || d.ciphertext, d.created_at
-FROM orgs o
-LEFT JOIN collections c ON c.org_id = o.id AND c.id = $2
-LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = $3
+const readOne = readTargetColumns + `,
+    coalesce(d.seq, 0), coalesce(d.data_key_id, ''), coalesce(d.aad_version, 0), d.nonce || d.ciphertext, d.created_at` +
+	readTargetFrom + `
 LEFT JOIN documents d ON d.id = $5 AND d.org_id = o.id AND d.collection_id = c.id
 WHERE o.id = $1`
 
