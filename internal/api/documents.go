@@ -98,7 +98,7 @@ func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getDocument(w http.ResponseWriter, r *http.Request) {
-	d, err := a.documents.Get(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), chi.URLParam(r, "doc"))
+	d, err := a.documents.GetChecked(r.Context(), pendingToken(r), chi.URLParam(r, "org"), chi.URLParam(r, "col"), chi.URLParam(r, "doc"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -120,7 +120,7 @@ func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) {
 	// The documents of one ingest share its time: it is formatted once for a run of them.
 	var at time.Time
 	var stamp []byte
-	next, err := a.documents.ListEach(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), page, func(d documents.Document) {
+	next, err := a.documents.ListEach(r.Context(), pendingToken(r), chi.URLParam(r, "org"), chi.URLParam(r, "col"), page, func(d documents.Document) {
 		if n > 0 {
 			b = append(b, ',')
 		}

@@ -247,7 +247,13 @@ func refuseRead(state string) error {
 // needs of the organisation, the collection's state and the document together (and once more, with KMS, when
 // its data key is not cached: the key's binding to the collection is checked then).
 func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, error) {
-	col, sd, err := s.cfg.Store.ReadDocument(ctx, orgID, colID, id)
+	return s.GetChecked(ctx, "", orgID, colID, id)
+}
+
+// GetChecked is Get made with token tokenID, which the same statement checks is still live
+// (store.ErrTokenNotLive when it is not); "" checks none.
+func (s *Service) GetChecked(ctx context.Context, tokenID, orgID, colID, id string) (Document, error) {
+	col, sd, err := s.cfg.Store.ReadDocument(ctx, orgID, colID, id, tokenID)
 	if err != nil {
 		return Document{}, err
 	}
@@ -295,7 +301,7 @@ func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Pag
 	p := &Page{buf: pages.Get()}
 	type span struct{ from, to int }
 	var spans []span
-	next, err := s.ListEach(ctx, orgID, colID, page, func(d Document) {
+	next, err := s.ListEach(ctx, "", orgID, colID, page, func(d Document) {
 		from := len(*p.buf)
 		*p.buf = append(*p.buf, d.Data...)
 		spans = append(spans, span{from, len(*p.buf)})
@@ -321,11 +327,11 @@ func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Pag
 // Documents under a data key the cache holds are opened, and emitted, as they come off the
 // connection, while the rest of the page is still on its way; the first one under a key it does not
 // hold ends that: the page is read to its end and the connection let go before that key is loaded
-// (which may need another connection), and the rest are opened then.
-func (s *Service) ListEach(ctx context.Context, orgID, colID string, page domain.Page, emit func(Document)) (string, error) {
+// (which may need another connection), and the rest are opened then. tokenID is as GetChecked's.
+func (s *Service) ListEach(ctx context.Context, tokenID, orgID, colID string, page domain.Page, emit func(Document)) (string, error) {
 	buf := pages.Get()
 	defer pages.Put(buf)
-	rows, err := s.cfg.Store.StreamDocuments(ctx, orgID, colID, page, *buf)
+	rows, err := s.cfg.Store.StreamDocuments(ctx, orgID, colID, tokenID, page, *buf)
 	if err != nil {
 		return "", err
 	}

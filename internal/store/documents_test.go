@@ -126,7 +126,7 @@ func TestStore_ReadDocuments_PagesWithTheTarget(t *testing.T) {
 	var buf []byte
 	page := domain.Page{Limit: 2}
 	for {
-		target, docs, next, b, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, page, buf[:0])
+		target, docs, next, b, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, "", page, buf[:0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,10 +155,59 @@ func TestStore_ReadDocuments_PagesWithTheTarget(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("read %+v,\nwant %+v", got, want)
 	}
-	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, "col_0000000000000000", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, "col_0000000000000000", "", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("a missing collection: %v", err)
 	}
-	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), "org_0000000000000000", c.ID, domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), "org_0000000000000000", c.ID, "", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a missing organisation: %v", err)
+	}
+}
+
+// TestStore_ReadDocument_OneDocumentTargetAndToken: a single read answers the target and the document
+// as stored (nil when the collection has no such document), and checks the token it is made with in
+// the same statement: a revoked one is ErrTokenNotLive, whatever else the read would answer.
+func TestStore_ReadDocument_OneDocumentTargetAndToken(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeCustomerManaged)
+	c := f.collection(t, o.ID, region)
+	want := f.documents(t, c, f.dataKey(t, o.ID, c.ID, o.KeyARN, 0), 2)[1]
+	live, revoked := domain.Token{ID: domain.NewID("tok"), OrgID: o.ID, Name: "live", Role: domain.RoleMember, CreatedAt: f.st.Now()},
+		domain.Token{ID: domain.NewID("tok"), OrgID: o.ID, Name: "revoked", Role: domain.RoleMember, CreatedAt: f.st.Now()}
+	for _, tok := range []domain.Token{live, revoked} {
+		if err := f.st.InsertToken(t.Context(), tok, hash(tok.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.RevokeToken(t.Context(), o.ID, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"", live.ID} {
+		target, d, err := f.st.ReadDocument(t.Context(), o.ID, c.ID, want.ID, tok)
+		if err != nil || d == nil || target.State != domain.StateActive || len(target.Org.Links) != 1 {
+			t.Fatalf("token %q: %+v %+v %v", tok, target, d, err)
+		}
+		if d.ID != want.ID || d.DataKeyID != want.DataKeyID || d.AADVersion != want.AADVersion || !d.CreatedAt.Equal(want.CreatedAt) ||
+			!bytes.Equal(d.Nonce, want.Nonce) || !bytes.Equal(d.Ciphertext, want.Ciphertext) || !bytes.Equal(d.Sealed, append(bytes.Clone(want.Nonce), want.Ciphertext...)) {
+			t.Fatalf("read %+v, want %+v", d, want)
+		}
+		if _, d, err := f.st.ReadDocument(t.Context(), o.ID, c.ID, "doc_missing", tok); err != nil || d != nil {
+			t.Fatalf("a missing document: %+v %v", d, err)
+		}
+	}
+	for name, ids := range map[string][3]string{
+		"a document":           {o.ID, c.ID, want.ID},
+		"a missing document":   {o.ID, c.ID, "doc_missing"},
+		"a missing collection": {o.ID, "col_0000000000000000", want.ID},
+	} {
+		if _, _, err := f.st.ReadDocument(t.Context(), ids[0], ids[1], ids[2], revoked.ID); !errors.Is(err, store.ErrTokenNotLive) {
+			t.Errorf("%s with a revoked token: %v", name, err)
+		}
+	}
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, revoked.ID, domain.Page{Limit: 2}, nil); !errors.Is(err, store.ErrTokenNotLive) {
+		t.Errorf("a page with a revoked token: %v", err)
+	}
+	if _, _, err := f.st.ReadDocument(t.Context(), "org_0000000000000000", c.ID, want.ID, live.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("a missing organisation: %v", err)
 	}
 }
