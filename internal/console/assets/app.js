@@ -201,8 +201,8 @@ async function allowed(path) {
     await call('GET', path);
     return true;
   } catch (e) {
-    if (e.status === 403) return false;
-    throw e;
+    if (e.status === 401) throw e;
+    return false;
   }
 }
 
@@ -291,6 +291,7 @@ async function route() {
     return;
   }
   nav.hidden = false;
+  delete main.dataset.shown;
   try {
     for (const [re, draw] of ROUTES) {
       const m = hash.match(re);
@@ -302,6 +303,8 @@ async function route() {
   } catch (e) {
     if (e.status !== 401) page('Something went wrong', errorBox(e), h('p', {}, h('a', { href: '#/orgs' }, 'Back to the organisations')));
   }
+  // Tests (and anyone) can tell the page of this address has been drawn.
+  main.dataset.shown = hash;
   for (const a of nav.querySelectorAll('a')) {
     if (hash.startsWith(a.getAttribute('href'))) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');

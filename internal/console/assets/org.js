@@ -22,7 +22,7 @@ async function orgPage(id, tab) {
   const here = tabs.find((t) => t[0] === tab) || tabs[0];
   const bar = h('nav', { class: 'tabs', 'aria-label': o.name }, tabs.map(([t, label]) =>
     h('a', { href: '#/orgs/' + id + (t === 'overview' ? '' : '/' + t), 'aria-current': t === here[0] ? 'page' : null, id: 'tab-link-' + t }, label)));
-  const body = await ORG_TABS[here[0]](ctx);
+  const body = await orgTab(here[0])(ctx);
   page(o.name, h('p', { class: 'crumbs' }, h('a', { href: '#/orgs' }, 'Organisations'), ' / ', o.name, here[0] === 'overview' ? '' : ' / ' + here[1]),
     bar, ...[].concat(body));
   document.title = o.name + ' · ' + here[1] + ' · cmekd console';
@@ -179,7 +179,11 @@ async function collectionPage(id, colID) {
     h('section', { 'aria-labelledby': 'documents' }, h('h2', { id: 'documents' }, 'Documents'), docs));
 }
 
-const ORG_TABS = {
-  overview, events: eventsTab, secrets: (ctx) => scopesSection(ctx.base),
-  regions: regionsTab, backups: backupsTab, grants: grantsTab, 'key-events': keyEventsTab, webhooks: webhooksTab, access: accessTab,
-};
+// orgTab is the function that draws tab; manage.js and scopes.js, which hold most of them, load after
+// this file, so the table is built when it is asked.
+function orgTab(tab) {
+  return {
+    overview, events: eventsTab, secrets: (ctx) => scopesSection(ctx.base),
+    regions: regionsTab, backups: backupsTab, grants: grantsTab, 'key-events': keyEventsTab, webhooks: webhooksTab, access: accessTab,
+  }[tab];
+}
