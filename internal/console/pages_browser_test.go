@@ -1,11 +1,8 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,27 +23,8 @@ import (
 // answer: what the console did, read back the way any client reads it.
 func apiCall(t *testing.T, s *testserver.Server, token, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+	code, _, out := newBrowser(t, s.URL).do(method, path, body, map[string]string{"Authorization": "Bearer " + token})
+	return code, out
 }
 
 // mustAPI is apiCall that fails the test unless the status is want.
@@ -261,17 +239,12 @@ func grantsAndKeyEvents(t *testing.T, p *page, s *testserver.Server, org, keyARN
 	}
 	// An EventBridge event arrives; the status shows it without a reload.
 	f := strings.Split(keyARN, ":")
-	ev, _ := json.Marshal(map[string]any{"version": "0", "id": "ev-console-1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
+	ev := map[string]any{"version": "0", "id": "ev-console-1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
 		"account": f[4], "region": f[3], "time": time.Now().UTC().Format(time.RFC3339), "resources": []string{keyARN},
-		"detail": map[string]any{"eventName": "EnableKey", "eventSource": "kms.amazonaws.com", "requestParameters": map[string]any{"keyId": strings.TrimPrefix(f[5], "key/")}}})
-	req, _ := http.NewRequest("POST", s.URL+"/v1/key-events/aws/"+org, bytes.NewReader(ev))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Cmekd-Events-Key", apiKey)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil || res.StatusCode != http.StatusAccepted {
-		t.Fatalf("deliver a key event: %v %v", err, res)
+		"detail": map[string]any{"eventName": "EnableKey", "eventSource": "kms.amazonaws.com", "requestParameters": map[string]any{"keyId": strings.TrimPrefix(f[5], "key/")}}}
+	if code, _, out := newBrowser(t, s.URL).do("POST", "/v1/key-events/aws/"+org, ev, map[string]string{"Cmekd-Events-Key": apiKey}); code != http.StatusAccepted {
+		t.Fatalf("deliver a key event: %d %v", code, out)
 	}
-	res.Body.Close()
 	p.run("see the last event", waitText("#key-events-last", "EnableKey"), waitText("#key-events-received", "1 (1 about a linked key)"))
 	p.run("rotate the api key", chromedp.Click(chromedp.ID("key-events-rotate")),
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.getElementById('key-events-api-key') || {}).textContent?.startsWith('kev_') && document.getElementById('key-events-api-key').textContent !== %q`, apiKey),
