@@ -2,9 +2,11 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -377,4 +379,54 @@ func asOperator(t *testing.T, p *page, operator string) {
 	}
 	p.tab("regions")
 	p.run("the operator may add regions", chromedp.WaitVisible(chromedp.ID("region-name")))
+}
+
+// TestConsole_GrantsRevokedAndRenewed: on a deployment with a separate data identity, the Grants tab
+// lists the key's grant; the customer revokes it, the key health turns unavailable by itself, and
+// Renew grants attaches a new one (the old one retired) and brings the key back.
+func TestConsole_GrantsRevokedAndRenewed(t *testing.T) {
+	t.Parallel()
+	p := openBrowser(t, 1280, 900)
+	p.prefix = "grants-"
+	s := testserver.Start(t, map[string]string{"CMEKD_PROBE_INTERVAL": "1s", "CMEKD_PLATFORM_PRINCIPAL": kmstest.ControlPrincipal,
+		"CMEKD_DATA_PRINCIPAL": kmstest.DataPrincipal, "CMEKD_DATA_PROFILE": "cmekd-data"})
+	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
+	policy, _ := json.Marshal(mustAPI(t, s, "GET", "/v1/key-policy?template=full&key_arn="+url.QueryEscape(keyARN), nil, http.StatusOK))
+	customer := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey)
+	if _, err := customer.PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(keyARN),
+		PolicyName: aws.String("default"), Policy: aws.String(string(policy))}); err != nil {
+		t.Fatal(err)
+	}
+	org := mustAPI(t, s, "POST", "/v1/orgs", map[string]any{"name": "Initech", "region": testserver.Home,
+		"encryption": map[string]any{"mode": "customer_managed", "key_id": keyARN}}, http.StatusCreated)["id"].(string)
+	grantName := "cmekd-" + org + "-" + testserver.Home + "-data"
+
+	p.run("open the console", chromedp.Navigate(s.URL+"/console/#/orgs/"+org+"/grants"), chromedp.WaitVisible(chromedp.ID("token")))
+	p.run("sign in and land on the page linked to", chromedp.SendKeys(chromedp.ID("token"), testserver.AdminToken+kb.Enter), drawn(),
+		waitText("h1", "Initech"))
+	p.run("see the key's grant", waitText("#grants-body", grantName), waitText("#grants-body", "active"), waitText("#grants-body", kmstest.DataPrincipal))
+	grants := mustAPI(t, s, "GET", "/v1/orgs/"+org+"/grants", nil, http.StatusOK)["grants"].([]any)
+	if len(grants) != 1 {
+		t.Fatalf("grants before the revocation: %v", grants)
+	}
+	old := grants[0].(map[string]any)["grant_id"].(string)
+	if _, err := customer.RevokeGrant(context.Background(), &awskms.RevokeGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(old)}); err != nil {
+		t.Fatal(err)
+	}
+	p.tab("overview")
+	p.run("see the key fail by itself", waitText("#key-health-body", "unavailable"), waitText("#key-health-body", "access_denied"))
+	p.tab("grants")
+	p.run("renew the grants", chromedp.Click(chromedp.ID("renew-grants")), waitText("#grants-renewed", "Renewed: 1 active grants"), waitText("#grants-body", "retired"))
+	p.shotBoth("grants-renewed")
+	grants = mustAPI(t, s, "GET", "/v1/orgs/"+org+"/grants", nil, http.StatusOK)["grants"].([]any)
+	states := map[string]string{}
+	for _, g := range grants {
+		m := g.(map[string]any)
+		states[m["grant_id"].(string)] = m["status"].(string)
+	}
+	if len(states) != 2 || states[old] != "retired" {
+		t.Errorf("grants after Renew: %v", grants)
+	}
+	p.tab("overview")
+	p.run("see the key healthy again", waitText("#key-health-body", "healthy"))
 }

@@ -231,6 +231,8 @@ async function busy(btn, fn) {
 
 function signIn() {
   nav.hidden = true;
+  // A link into the console opened signed out comes back to its page after signing in.
+  const after = location.hash && location.hash !== '#/signin' ? location.hash : '#/orgs';
   const err = h('div');
   const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true,
     'aria-describedby': 'token-hint' });
@@ -243,7 +245,7 @@ function signIn() {
       input.value = '';
       caps.owners.clear();
       await learnAdmin();
-      go('#/orgs');
+      go(after);
     } catch (e) {
       err.replaceChildren(errorBox(e));
       input.focus();

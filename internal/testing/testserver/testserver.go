@@ -60,11 +60,18 @@ func Start(t testing.TB, env map[string]string) *Server {
 		t.Fatalf("testserver: configuration: %v", err)
 	}
 	logs := &logBuffer{}
-	srv := run(t, cfg, server.Options{
+	opts := server.Options{
 		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
 		KMSCredentials: credentials.NewStaticCredentialsProvider(kenv.PlatformAccessKey, "test", ""),
 		VerifyBackoff:  []time.Duration{10 * time.Millisecond},
-	})
+	}
+	if cfg.GrantMode() {
+		// Two identities (env names kmstest.ControlPrincipal and kmstest.DataPrincipal): the emulator
+		// maps each access key to its role.
+		opts.KMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "test", "")
+		opts.DataKMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.DataAccessKey, "test", "")
+	}
+	srv := run(t, cfg, opts)
 	return &Server{URL: srv.URL(), KMS: kenv, Env: vars, logs: logs}
 }
 
