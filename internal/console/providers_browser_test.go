@@ -178,7 +178,7 @@ func TestConsole_OnboardGoogleCloudKey(t *testing.T) {
 // TestConsole_OnboardAzureKey onboards an organisation on an Azure Key Vault key (the emulator's,
 // through the official SDKs) after making exactly the role assignment the wizard shows. The key check
 // carries the region typed in the wizard: a region the deployment does not serve is refused in the
-// server's words. The AZURE_* variables are the process's, so this test does not run in parallel.
+// server's words. The organisation is created with a backup key. The AZURE_* variables are the process's, so this test does not run in parallel.
 func TestConsole_OnboardAzureKey(t *testing.T) {
 	chromium(t)
 	a := cloudtest.StartAzure(t)
@@ -209,12 +209,14 @@ func TestConsole_OnboardAzureKey(t *testing.T) {
 	a.Assign(t, []byte(access))
 	p.run("check again", chromedp.Click(chromedp.ID("check-again")), waitText("#checks-ok", "Every check passed"), waitText("#create-region", "eastus"))
 	p.shotBoth("wizard-azure-check-passed")
-	p.run("create the organisation", chromedp.SendKeys(chromedp.ID("org-name"), "Acme Azure"+kb.Enter), drawn(),
-		waitText("h1", "Acme Azure"), waitText("#org-provider", "Azure Key Vault"), waitText("#org-key-id", key))
+	// The backup key may be the data key itself; the API checks and links it like the data key.
+	p.run("create the organisation with a backup key", chromedp.SendKeys(chromedp.ID("org-backup-key"), key),
+		chromedp.SendKeys(chromedp.ID("org-name"), "Acme Azure"+kb.Enter), drawn(),
+		waitText("h1", "Acme Azure"), waitText("#org-provider", "Azure Key Vault"), waitText("#org-key-id", key), waitText("#org-backup-key-id", key))
 	p.shotBoth("organisation-azure")
 	orgs := mustAPI(t, s, "GET", "/v1/orgs", nil, 200)["orgs"].([]any)
 	o := orgs[0].(map[string]any)
-	if enc := o["encryption"].(map[string]any); len(orgs) != 1 || o["region"] != "eastus" || enc["provider"] != "azure" || enc["key_id"] != key {
+	if enc := o["encryption"].(map[string]any); len(orgs) != 1 || o["region"] != "eastus" || enc["provider"] != "azure" || enc["key_id"] != key || enc["backup_key_id"] != key {
 		t.Errorf("the organisation the wizard made: %v", orgs)
 	}
 }

@@ -185,6 +185,16 @@ function every(fn) {
   poller = mine;
 }
 
+// changed reports whether data differs from what el last showed, and remembers it: a refresh redraws
+// only what changed, so a button someone is about to press stays where it is.
+const shownData = new WeakMap();
+function changed(el, data) {
+  const j = JSON.stringify(data);
+  if (shownData.get(el) === j) return false;
+  shownData.set(el, j);
+  return true;
+}
+
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && poller) window.dispatchEvent(new Event('cmekd:visible'));
 });

@@ -48,6 +48,7 @@ async function regionsTab(ctx) {
     const rows = l.regions.map((r) => [r.region, r.home ? 'home' : 'replica', h('span', { class: 'arn' }, r.key_id || r.key_arn || 'the platform\'s key'),
       h('span', { class: 'arn' }, r.backup_key_id || r.backup_key_arn || '—'), badge(r.status), when(r.created_at)]);
     if (pending) rows.push([pending, 'replica', '…', '…', badge('creating'), '—']);
+    if (!changed(list, [l.regions, pending])) return;
     list.replaceChildren(table('Regions', ['Region', 'Role', 'Data key', 'Backup key', 'Key', 'Linked'], rows));
   }
   await refresh();
@@ -130,6 +131,7 @@ async function backupsTab(ctx) {
   async function refresh() {
     const [l, cols] = await Promise.all([call('GET', base + '/backups?limit=100'), call('GET', base + '/collections?limit=500')]);
     names = Object.fromEntries(cols.collections.map((c) => [c.id, c.name]));
+    if (!changed(list, [l.backups, names])) return;
     list.replaceChildren(l.backups.length ? table('Backups', ['ID', 'Collection', 'Region', 'State', 'Documents', 'Taken', 'Finished', 'Actions'], l.backups.map((b) => [
       h('span', { class: 'wrap' }, b.id), names[b.collection_id] ? h('a', { href: '#/orgs/' + id + '/collections/' + b.collection_id }, names[b.collection_id]) : b.collection_id + ' (deleted)',
       b.region, badge(b.state), String(b.documents), when(b.created_at), when(b.finished_at),
@@ -193,6 +195,7 @@ async function keyEventsTab(ctx) {
   const actions = h('div', { class: 'row' });
   async function refresh() {
     const s = await call('GET', base + '/key-events');
+    if (!changed(status, s)) return;
     status.replaceChildren(h('dl', { class: 'facts' },
       h('dt', {}, 'Key events'), h('dd', { id: 'key-events-state' }, badge(s.configured ? 'on' : 'off')),
       s.configured ? [

@@ -64,9 +64,9 @@ async function overview(ctx) {
   const stamp = h('span', { class: 'hint', id: 'refreshed' });
   async function refresh() {
     const [ks, cl, ev] = await Promise.all([call('GET', base + '/key-status'), call('GET', base + '/collections?limit=500'), call('GET', base + '/events?limit=10')]);
-    health.replaceChildren(keyHealthTable(ks));
-    cols.replaceChildren(cl.collections.length ? collectionsTable(cl.collections) : empty('No collections yet: create one below.', 'collections-empty'));
-    recent.replaceChildren(timeline(ev.events, 'timeline'));
+    if (changed(health, ks)) health.replaceChildren(keyHealthTable(ks));
+    if (changed(cols, cl.collections)) cols.replaceChildren(cl.collections.length ? collectionsTable(cl.collections) : empty('No collections yet: create one below.', 'collections-empty'));
+    if (changed(recent, ev.events)) recent.replaceChildren(timeline(ev.events, 'timeline'));
     stamp.textContent = 'Refreshed ' + new Date().toLocaleTimeString() + ' · every ' + POLL_MS / 1000 + ' s while this tab is visible';
   }
   function collectionsTable(list) {
