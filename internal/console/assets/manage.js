@@ -34,6 +34,23 @@ function textTabs(id, label, entries) {
 
 // ---- regions ----
 
+// regionCheck is the button that checks the region's key live in that region, storing nothing, and
+// shows the checks and the access to grant in results.
+function regionCheck(provider, results) {
+  return button('Check key', (ev) => busy(ev.currentTarget, async () => {
+    results.replaceChildren(h('p', {}, 'Checking…'));
+    try {
+      const keyID = val('region-key');
+      const res = await call('POST', '/v1/key-checks', { provider, key_id: keyID, region: val('region-name') });
+      results.replaceChildren(h('h3', {}, 'Checks of the key in ' + val('region-name')), checksTable(res.checks),
+        h('p', { class: res.ok ? 'ok' : 'bad', id: 'region-check-verdict' }, res.ok ? 'Every check passed: add the region.' : 'A check failed: grant the access below, then check again.'),
+        res.checks[0] && res.checks[0].ok ? accessPanel(provider, res.key_id || keyID) : null);
+    } catch (e) {
+      results.replaceChildren(errorBox(e));
+    }
+  }), { class: 'secondary', id: 'region-check' });
+}
+
 async function regionsTab(ctx) {
   const { base, org: o } = ctx;
   const provider = o.encryption.provider || 'aws';
@@ -53,18 +70,7 @@ async function regionsTab(ctx) {
   }
   await refresh();
   every(refresh);
-  const check = button('Check key', (ev) => busy(ev.currentTarget, async () => {
-    results.replaceChildren(h('p', {}, 'Checking…'));
-    try {
-      const keyID = val('region-key');
-      const res = await call('POST', '/v1/key-checks', { provider, key_id: keyID, region: val('region-name') });
-      results.replaceChildren(h('h3', {}, 'Checks of the key in ' + val('region-name')), checksTable(res.checks),
-        h('p', { class: res.ok ? 'ok' : 'bad', id: 'region-check-verdict' }, res.ok ? 'Every check passed: add the region.' : 'A check failed: grant the access below, then check again.'),
-        res.checks[0] && res.checks[0].ok ? accessPanel(provider, res.key_id || keyID) : null);
-    } catch (e) {
-      results.replaceChildren(errorBox(e));
-    }
-  }), { class: 'secondary', id: 'region-check' });
+  const check = regionCheck(provider, results);
   const add = form({ id: 'add-region' }, 'Add region', [
     field('region-name', 'Region', { required: true, placeholder: d.region }),
     cmek ? field('region-key', d.keyLabel + (provider === 'aws' ? ' (optional)' : ''), { placeholder: d.placeholder },

@@ -55,6 +55,18 @@ function timeline(events, id) {
       .filter(Boolean).map((x) => ' · ' + x))));
 }
 
+// orgFacts is what the organisation is: its id, regions and key link.
+function orgFacts(o, regions) {
+  return h('dl', { class: 'facts' },
+    h('dt', {}, 'ID'), h('dd', {}, o.id),
+    h('dt', {}, 'Regions'), h('dd', {}, regions.join(', ') + ' (home ' + o.region + ')'),
+    h('dt', {}, 'Encryption'), h('dd', {}, o.encryption.mode),
+    h('dt', {}, 'Provider'), h('dd', { id: 'org-provider' }, o.encryption.mode === 'provider_managed' ? 'the platform\'s own key' : providerName(o.encryption.provider)),
+    h('dt', {}, 'Key id'), h('dd', { class: 'arn', id: 'org-key-id' }, o.encryption.key_id || o.encryption.key_arn || 'the platform\'s own key'),
+    o.encryption.backup_key_id ? [h('dt', {}, 'Backup key id'), h('dd', { class: 'arn', id: 'org-backup-key-id' }, o.encryption.backup_key_id)] : null,
+    h('dt', {}, 'Key'), h('dd', {}, badge(o.encryption.status)));
+}
+
 async function overview(ctx) {
   const { id, base, org: o } = ctx;
   const msg = h('div', { 'aria-live': 'polite' });
@@ -91,14 +103,7 @@ async function overview(ctx) {
     announce('Collection created');
   });
   return [
-    h('dl', { class: 'facts' },
-      h('dt', {}, 'ID'), h('dd', {}, o.id),
-      h('dt', {}, 'Regions'), h('dd', {}, regions.join(', ') + ' (home ' + o.region + ')'),
-      h('dt', {}, 'Encryption'), h('dd', {}, o.encryption.mode),
-      h('dt', {}, 'Provider'), h('dd', { id: 'org-provider' }, o.encryption.mode === 'provider_managed' ? 'the platform\'s own key' : providerName(o.encryption.provider)),
-      h('dt', {}, 'Key id'), h('dd', { class: 'arn', id: 'org-key-id' }, o.encryption.key_id || o.encryption.key_arn || 'the platform\'s own key'),
-      o.encryption.backup_key_id ? [h('dt', {}, 'Backup key id'), h('dd', { class: 'arn', id: 'org-backup-key-id' }, o.encryption.backup_key_id)] : null,
-      h('dt', {}, 'Key'), h('dd', {}, badge(o.encryption.status))),
+    orgFacts(o, regions),
     msg,
     h('section', { 'aria-labelledby': 'key-health' },
       h('h2', { id: 'key-health' }, 'Key health'), health,
