@@ -314,6 +314,11 @@ func tokensAndWorkspaces(t *testing.T, p *page, s *testserver.Server, org string
 	if len(toks) != 1 || toks[0].(map[string]any)["role"] != "operator" {
 		t.Errorf("the tokens after Revoke: %v", toks)
 	}
+	p.tab("overview")
+	p.tab("access")
+	if p.eval(fmt.Sprintf(`document.documentElement.outerHTML.includes(%q)`, operator)) {
+		t.Error("the token's secret shows again")
+	}
 	if code, _ := apiCall(t, s, operator, "GET", "/v1/orgs/"+org, nil); code != http.StatusOK {
 		t.Errorf("the operator token shown works: %d", code)
 	}
