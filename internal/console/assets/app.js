@@ -246,7 +246,7 @@ function signIn() {
   const err = h('div');
   const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true,
     'aria-describedby': 'token-hint' });
-  const form = h('form', { class: 'stack', onsubmit: async (ev) => {
+  const signinForm = h('form', { class: 'stack signin', onsubmit: async (ev) => {
     ev.preventDefault();
     err.replaceChildren();
     try {
@@ -265,7 +265,7 @@ function signIn() {
     h('p', { class: 'hint', id: 'token-hint' },
       'The admin token, or one of your organisation\'s tokens. The page does not keep it: the server seals it into an HttpOnly session cookie.')),
   h('div', {}, h('button', { type: 'submit' }, 'Sign in')), err);
-  page('Sign in', form);
+  page('Sign in', signinForm);
   input.focus();
 }
 
