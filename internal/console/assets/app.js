@@ -170,6 +170,7 @@ function val(id) {
 // refresh them every few seconds while the tab is visible; leaving the page stops it.
 const POLL_MS = 3000;
 let poller = null;
+let pollRound = null;
 
 function stopPolling() {
   if (poller) clearInterval(poller);
@@ -178,12 +179,19 @@ function stopPolling() {
 
 function every(fn) {
   stopPolling();
-  const mine = setInterval(async () => {
+  const round = async () => {
     if (document.visibilityState !== 'visible' || poller !== mine) return;
     try { await fn(); } catch (_) { /* the next round tries again; a 401 has gone to sign-in */ }
-  }, POLL_MS);
+  };
+  const mine = setInterval(round, POLL_MS);
   poller = mine;
+  pollRound = round;
 }
+
+// A tab that becomes visible again refreshes at once rather than at the next round.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && poller && pollRound) pollRound();
+});
 
 // changed reports whether data differs from what el last showed, and remembers it: a refresh redraws
 // only what changed, so a button someone is about to press stays where it is.
@@ -194,10 +202,6 @@ function changed(el, data) {
   shownData.set(el, j);
   return true;
 }
-
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible' && poller) window.dispatchEvent(new Event('cmekd:visible'));
-});
 
 // ---- what this token may do ----
 
