@@ -393,8 +393,7 @@ func TestConsole_GrantsRevokedAndRenewed(t *testing.T) {
 	t.Parallel()
 	p := openBrowser(t, 1280, 900)
 	p.prefix = "grants-"
-	s := testserver.Start(t, map[string]string{"CMEKD_PROBE_INTERVAL": "1s", "CMEKD_PLATFORM_PRINCIPAL": kmstest.ControlPrincipal,
-		"CMEKD_DATA_PRINCIPAL": kmstest.DataPrincipal, "CMEKD_DATA_PROFILE": "cmekd-data"})
+	s := testserver.Start(t, map[string]string{"CMEKD_PROBE_INTERVAL": "1s"}, testserver.GrantMode)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
 	policy, _ := json.Marshal(mustAPI(t, s, "GET", "/v1/key-policy?template=full&key_arn="+url.QueryEscape(keyARN), nil, http.StatusOK))
 	customer := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey)
