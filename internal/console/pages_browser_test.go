@@ -420,7 +420,7 @@ func TestConsole_GrantsRevokedAndRenewed(t *testing.T) {
 	p.tab("overview")
 	p.run("see the key fail by itself", waitText("#key-health-body", "unavailable"), waitText("#key-health-body", "access_denied"))
 	p.tab("grants")
-	p.run("renew the grants", chromedp.Click(chromedp.ID("renew-grants")), waitText("#grants-renewed", "Renewed: 1 active grants"), waitText("#grants-body", "retired"))
+	p.run("renew the grants", chromedp.Click(chromedp.ID("renew-grants")), waitText("#grants-renewed", "Renewed: 1 active grant;"), waitText("#grants-body", "retired"))
 	p.shotBoth("grants-renewed")
 	grants = mustAPI(t, s, "GET", "/v1/orgs/"+org+"/grants", nil, http.StatusOK)["grants"].([]any)
 	states := map[string]string{}

@@ -171,8 +171,8 @@ async function grantsTab(ctx) {
   const msg = h('div', { 'aria-live': 'polite' });
   const list = h('div', { id: 'grants-body' });
   function draw(l) {
-    list.replaceChildren(l.grants.length ? table('Grants', ['Name', 'Region', 'Purpose', 'Grant id', 'Grantee', 'Operations', 'Status', 'Created'], l.grants.map((g) => [
-      h('span', { class: 'wrap' }, g.name), g.region, g.purpose, h('span', { class: 'arn' }, g.grant_id), h('span', { class: 'arn' }, g.grantee_principal),
+    list.replaceChildren(l.grants.length ? table('Grants', ['Grant', 'Region', 'Purpose', 'Grantee', 'Operations', 'Status', 'Created'], l.grants.map((g) => [
+      h('div', {}, h('span', { class: 'wrap' }, g.name), h('div', { class: 'hint arn' }, 'id ' + g.grant_id)), g.region, g.purpose, h('span', { class: 'arn' }, g.grantee_principal),
       g.operations.join(', '), badge(g.status), when(g.created_at)]))
       : empty('No grants: this deployment reaches keys as one identity, or the organisation uses the platform\'s key. Grants appear when the platform runs a separate data identity.', 'grants-empty'));
   }
@@ -182,7 +182,8 @@ async function grantsTab(ctx) {
     try {
       const l = await call('POST', base + '/grants/renew');
       draw(l);
-      msg.replaceChildren(h('p', { class: 'ok', id: 'grants-renewed' }, 'Renewed: ' + l.grants.filter((g) => g.status === 'active').length + ' active grants; every key was probed.'));
+      const n = l.grants.filter((g) => g.status === 'active').length;
+      msg.replaceChildren(h('p', { class: 'ok', id: 'grants-renewed' }, 'Renewed: ' + n + ' active grant' + (n === 1 ? '' : 's') + '; every key was probed.'));
     } catch (e) {
       msg.replaceChildren(errorBox(e));
     }
