@@ -8,12 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/cmekd/cmekd/internal/bufpool"
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/store"
@@ -164,17 +162,16 @@ func (p *PendingIngest) Ingest(docs []json.RawMessage, key idempotency.Key) (Ing
 	if err := refuseIngest(col.State); err != nil {
 		return Ingested{}, err
 	}
-	buf := batches.Get()
-	defer batches.Put(buf)
-	w, err := s.seal(ctx, org, col, target.DataKey, docs, buf)
-	if err != nil {
-		return Ingested{}, err
+	w := store.IngestWrite{OrgID: org.ID, CollectionID: col.ID, AADVersion: keyring.SealVersion, CreatedAt: s.cfg.Store.Now(),
+		IDs: make([]string, len(docs))}
+	for i := range w.IDs {
+		w.IDs[i] = domain.NewID("doc")
 	}
 	result := Ingested{IDs: w.IDs}
 	if w.Replay, err = key.Record(result); err != nil {
 		return Ingested{}, err
 	}
-	state, stored, err := s.cfg.Store.WriteIngest(ctx, w, refusedIngest)
+	state, stored, err := s.write(ctx, org, col, target.DataKey, docs, w)
 	if err != nil {
 		return Ingested{}, err
 	}
@@ -195,31 +192,22 @@ func decodeIngested(prev []byte, err error) (Ingested, error) {
 	return idempotency.Decode[Ingested](prev)
 }
 
-// seal seals the batch into buf, sized for all of it, each document's nonce and ciphertext after
-// the last one's, which is how the write sends them.
-func (s *Service) seal(ctx context.Context, org domain.Org, col domain.Collection, dk *store.DataKey, docs []json.RawMessage,
-	buf *[]byte) (store.IngestWrite, error) {
-	w := store.IngestWrite{OrgID: org.ID, CollectionID: col.ID, AADVersion: keyring.SealVersion, CreatedAt: s.cfg.Store.Now(),
-		IDs: make([]string, len(docs)), Ends: make([]int32, len(docs))}
-	size := 0
-	for _, d := range docs {
-		size += envelope.SealedSize(len(d))
-	}
-	*buf = slices.Grow(*buf, size)
-	err := s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), dk, func(box *keyring.Box) error {
+// write seals the documents under the data key dk (a new one when nil) and stores them with w: each
+// is sealed as the write sends it, straight into the connection's next chunk, so that the batch is
+// never held sealed as a whole.
+func (s *Service) write(ctx context.Context, org domain.Org, col domain.Collection, dk *store.DataKey, docs []json.RawMessage,
+	w store.IngestWrite) (state string, stored bool, err error) {
+	err = s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), dk, func(box *keyring.Box) error {
 		w.DataKeyID = box.DataKeyID()
-		for i, d := range docs {
-			w.IDs[i] = domain.NewID("doc")
-			_, _, grown, err := box.SealAppend(*buf, w.IDs[i], d)
-			if err != nil {
-				return err
-			}
-			*buf, w.Ends[i] = grown, int32(len(grown))
+		w.Seal = func(i int, dst []byte) ([]byte, error) {
+			_, _, out, err := box.SealAppend(dst, w.IDs[i], docs[i])
+			return out, err
 		}
-		return nil
+		var err error
+		state, stored, err = s.cfg.Store.WriteIngest(ctx, w, refusedIngest)
+		return err
 	})
-	w.Sealed = *buf
-	return w, err
+	return state, stored, err
 }
 
 // refusedIngest are the states refuseIngest refuses.
@@ -282,12 +270,9 @@ func (p *Page) Release() {
 	p.buf, p.Docs = nil, nil
 }
 
-// Buffers of pages read and of batches sealed; a buffer past the bound (a page or batch of unusually
-// large documents) goes to the collector.
-var (
-	pages   = bufpool.New(1 << 20)
-	batches = bufpool.New(1 << 20)
-)
+// Buffers of pages read; a buffer past the bound (a page of unusually large documents) goes to the
+// collector.
+var pages = bufpool.New(1 << 20)
 
 // List is ListEach into a Page of its own (its documents copied into the page's buffer). The caller
 // releases the page.
