@@ -8,10 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/cmekd/cmekd/internal/bufpool"
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/store"
@@ -192,22 +194,52 @@ func decodeIngested(prev []byte, err error) (Ingested, error) {
 	return idempotency.Decode[Ingested](prev)
 }
 
-// write seals the documents under the data key dk (a new one when nil) and stores them with w: each
-// is sealed as the write sends it, straight into the connection's next chunk, so that the batch is
-// never held sealed as a whole.
+// sealAheadBytes is the largest batch sealed before its write asks for a database connection: a
+// larger one is sealed as the write sends it, document by document, straight into the connection's
+// next chunk, so that it is never held sealed as a whole. A small batch sealed ahead holds the
+// connection no longer than the write itself.
+const sealAheadBytes = 1 << 20
+
+// write seals the documents under the data key dk (a new one when nil) and stores them with w.
 func (s *Service) write(ctx context.Context, org domain.Org, col domain.Collection, dk *store.DataKey, docs []json.RawMessage,
 	w store.IngestWrite) (state string, stored bool, err error) {
+	size := 0
+	for _, d := range docs {
+		size += envelope.SealedSize(len(d))
+	}
+	buf := batches.Get()
+	defer batches.Put(buf)
 	err = s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), dk, func(box *keyring.Box) error {
 		w.DataKeyID = box.DataKeyID()
-		w.Seal = func(i int, dst []byte) ([]byte, error) {
+		seal := func(i int, dst []byte) ([]byte, error) {
 			_, _, out, err := box.SealAppend(dst, w.IDs[i], docs[i])
 			return out, err
+		}
+		if size > sealAheadBytes {
+			w.Seal = seal
+		} else if err := sealAhead(&w, buf, size, seal); err != nil {
+			return err
 		}
 		var err error
 		state, stored, err = s.cfg.Store.WriteIngest(ctx, w, refusedIngest)
 		return err
 	})
 	return state, stored, err
+}
+
+// sealAhead seals every document of w into buf, sized for all of them, one after the other.
+func sealAhead(w *store.IngestWrite, buf *[]byte, size int, seal func(int, []byte) ([]byte, error)) error {
+	*buf = slices.Grow((*buf)[:0], size)
+	w.Ends = make([]int32, len(w.IDs))
+	for i := range w.IDs {
+		grown, err := seal(i, *buf)
+		if err != nil {
+			return err
+		}
+		*buf, w.Ends[i] = grown, int32(len(grown))
+	}
+	w.Sealed = *buf
+	return nil
 }
 
 // refusedIngest are the states refuseIngest refuses.
@@ -270,9 +302,12 @@ func (p *Page) Release() {
 	p.buf, p.Docs = nil, nil
 }
 
-// Buffers of pages read; a buffer past the bound (a page of unusually large documents) goes to the
-// collector.
-var pages = bufpool.New(1 << 20)
+// Buffers of pages read and of batches sealed ahead; a buffer past the bound (a page of unusually
+// large documents) goes to the collector.
+var (
+	pages   = bufpool.New(1 << 20)
+	batches = bufpool.New(sealAheadBytes + 64<<10)
+)
 
 // List is ListEach into a Page of its own (its documents copied into the page's buffer). The caller
 // releases the page.
