@@ -122,3 +122,19 @@ func reserveBody(r *http.Request) error {
 	res.mu.Unlock()
 	return nil
 }
+
+// settle lowers r's reservation to held bytes, what its handler is found to hold once its body is
+// read and parsed (an ingest whose documents were sent compact holds its body only), so that the room
+// reserved for the rest goes to the next request at once.
+func settle(r *http.Request, held int64) {
+	res, ok := r.Context().Value(reservationKey{}).(*reservation)
+	if !ok || held < 0 {
+		return
+	}
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	if over := res.held - held; over > 0 {
+		res.gate.sem.Release(over)
+		res.held = held
+	}
+}
