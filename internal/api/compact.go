@@ -58,7 +58,8 @@ func compactDocumentsInto(raw []byte, buf *[]byte) ([]json.RawMessage, bool) {
 	if !c.take('[') {
 		return nil, false
 	}
-	var docs []json.RawMessage
+	// Room for as many documents as a body of this size usually holds (about 1 KiB each), at once.
+	docs := make([]json.RawMessage, 0, min(documents.MaxDocuments, len(raw)>>10+1))
 	for {
 		c.skip()
 		if c.i >= len(c.in) || c.in[c.i] != '{' || len(docs) == documents.MaxDocuments {

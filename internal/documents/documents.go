@@ -200,6 +200,10 @@ func decodeIngested(prev []byte, err error) (Ingested, error) {
 // connection no longer than the write itself.
 const sealAheadBytes = 1 << 20
 
+// sealSlack is room a batch buffer keeps past its last document, where each seal encodes its
+// additional data (the ids and the key's ARN) rather than allocating it.
+const sealSlack = 4 << 10
+
 // write seals the documents under the data key dk (a new one when nil) and stores them with w.
 func (s *Service) write(ctx context.Context, org domain.Org, col domain.Collection, dk *store.DataKey, docs []json.RawMessage,
 	w store.IngestWrite) (state string, stored bool, err error) {
@@ -229,7 +233,8 @@ func (s *Service) write(ctx context.Context, org domain.Org, col domain.Collecti
 
 // sealAhead seals every document of w into buf, sized for all of them, one after the other.
 func sealAhead(w *store.IngestWrite, buf *[]byte, size int, seal func(int, []byte) ([]byte, error)) error {
-	*buf = slices.Grow((*buf)[:0], size)
+	// With room past the last document for the additional data a seal encodes there (sealSlack).
+	*buf = slices.Grow((*buf)[:0], size+sealSlack)
 	w.Ends = make([]int32, len(w.IDs))
 	for i := range w.IDs {
 		grown, err := seal(i, *buf)
