@@ -8,6 +8,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 func TestStore_InsertDocuments_CountsUses(t *testing.T) {
@@ -211,5 +212,32 @@ func TestStore_WriteIngest_SealsAsItSends(t *testing.T) {
 	}
 	if k, err := f.st.WrappedDataKey(t.Context(), k.ID, o.KeyARN); err != nil || k.Uses != len(sizes) {
 		t.Errorf("data key has %d uses (%v), want %d", k.Uses, err, len(sizes))
+	}
+}
+
+// TestStore_WriteIngest_SurvivesDeallocate: a connection whose prepared statements were dropped
+// behind the driver's back still takes ingests.
+func TestStore_WriteIngest_SurvivesDeallocate(t *testing.T) {
+	t.Parallel()
+	clk := testkit.NewClock(t0)
+	// One connection: the DEALLOCATE runs where the ingests do.
+	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{Clock: clk, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	f := &fixture{st: st, clock: clk}
+	o := f.org(t, domain.ModeCustomerManaged)
+	c := f.collection(t, o.ID, region)
+	k := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	for range 2 {
+		w := store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: f.st.Now()}
+		w.Add(domain.NewID("doc"), bytes.Repeat([]byte{7}, 40))
+		if _, stored, err := f.st.WriteIngest(t.Context(), w, nil); err != nil || !stored {
+			t.Fatalf("WriteIngest = %v, %v", stored, err)
+		}
+		if err := f.st.Exec(t.Context(), `DEALLOCATE ALL`); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

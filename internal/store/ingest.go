@@ -80,6 +80,8 @@ SELECT 1 / (SELECT count(*) FROM go)::int`
 	ingestCopySQL = `COPY documents (id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at) FROM STDIN (FORMAT binary)`
 	// ingestRefused is the error ingestCheck raises when the write may not go on: division_by_zero.
 	ingestRefused = "22012"
+	// statementGone is invalid_sql_statement_name: no prepared statement of that name.
+	statementGone = "26000"
 )
 
 // WriteIngest stores an ingest in one round trip and one transaction, as pgx's CopyFrom of its rows
@@ -117,6 +119,10 @@ func (s *Store) writeIngest(ctx context.Context, w *IngestWrite, refused []strin
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == ingestRefused:
+	case errors.As(err, &pgErr) && pgErr.Code == statementGone:
+		// Deallocated behind pgx's back (DEALLOCATE ALL): forgotten, it is prepared again on the retry.
+		_ = c.Conn().Deallocate(ctx, ingestCheckName)
+		return "", false, true, nil
 	case err != nil:
 		return "", false, false, translate(err)
 	case tag.RowsAffected() != int64(len(w.IDs)):
