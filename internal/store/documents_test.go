@@ -35,10 +35,7 @@ func TestStore_InsertDocuments_CountsUses(t *testing.T) {
 func TestStore_WriteIngest_StoresEachDocumentAsSent(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	o := f.org(t, domain.ModeCustomerManaged)
-	c := f.collection(t, o.ID, region)
-	k := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
-	w := store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: f.st.Now()}
+	o, c, k, w := f.ingestInto(t)
 	var want [][]byte
 	for i, n := range []int{16, 1, 300} {
 		sealed := append(bytes.Repeat([]byte{byte('a' + i)}, 12), bytes.Repeat([]byte{byte('A' + i)}, n)...)
@@ -180,14 +177,11 @@ func indexIn(b, sub []byte) int {
 func TestStore_WriteIngest_SealsAsItSends(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	o := f.org(t, domain.ModeCustomerManaged)
-	c := f.collection(t, o.ID, region)
-	k := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	o, c, k, w := f.ingestInto(t)
 	sizes := []int{100 << 10, 1, 70 << 10, 200 << 10}
 	var want [][]byte
-	w := store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: f.st.Now(),
-		Replay: &store.ReplayRecord{ReplayKey: store.ReplayKey{Scope: "documents:" + c.ID + "|t", Key: "k'1\\"},
-			RequestHash: []byte{1, 2, 3}, Replay: store.Replay{Body: []byte(`{"ids":[]}`)}}}
+	w.Replay = &store.ReplayRecord{ReplayKey: store.ReplayKey{Scope: "documents:" + c.ID + "|t", Key: "k'1\\"},
+		RequestHash: []byte{1, 2, 3}, Replay: store.Replay{Body: []byte(`{"ids":[]}`)}}
 	for i, n := range sizes {
 		w.IDs = append(w.IDs, domain.NewID("doc"))
 		want = append(want, append(bytes.Repeat([]byte{byte('a' + i)}, 12), bytes.Repeat([]byte{byte(i)}, n)...))
@@ -227,11 +221,9 @@ func TestStore_WriteIngest_SurvivesDeallocate(t *testing.T) {
 	}
 	t.Cleanup(st.Close)
 	f := &fixture{st: st, clock: clk}
-	o := f.org(t, domain.ModeCustomerManaged)
-	c := f.collection(t, o.ID, region)
-	k := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	_, _, _, empty := f.ingestInto(t)
 	for range 2 {
-		w := store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: f.st.Now()}
+		w := empty
 		w.Add(domain.NewID("doc"), bytes.Repeat([]byte{7}, 40))
 		if _, stored, err := f.st.WriteIngest(t.Context(), w, nil); err != nil || !stored {
 			t.Fatalf("WriteIngest = %v, %v", stored, err)
@@ -240,4 +232,14 @@ func TestStore_WriteIngest_SurvivesDeallocate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// ingestInto makes a customer-managed organisation, a collection of it and a data key of that, and
+// an empty write into them.
+func (f *fixture) ingestInto(t *testing.T) (domain.Org, domain.Collection, store.DataKey, store.IngestWrite) {
+	t.Helper()
+	o := f.org(t, domain.ModeCustomerManaged)
+	c := f.collection(t, o.ID, region)
+	k := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	return o, c, k, store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: f.st.Now()}
 }
