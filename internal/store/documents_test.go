@@ -265,11 +265,7 @@ func TestStore_WriteIngest_SurvivesDeallocate(t *testing.T) {
 	t.Parallel()
 	clk := testkit.NewClock(t0)
 	// One connection: the DEALLOCATE runs where the ingests do.
-	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{Clock: clk, MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: clk, MaxConns: 1})
 	f := &fixture{st: st, clock: clk}
 	_, _, _, empty := f.ingestInto(t)
 	for range 2 {
