@@ -1159,7 +1159,7 @@ type GCPBindings struct {
 	} `json:"bindings"`
 }
 
-// Grant A KMS grant cmekd attached to a linked key for its data identity (SPEC §12).
+// Grant A KMS grant cmekd attached to a linked key for its data identity.
 type Grant struct {
 	CreatedAt time.Time `json:"created_at"`
 
@@ -1344,7 +1344,7 @@ type NullableTimestamp = time.Time
 // OrgId Example: org_5k2m9x0q7w3r8t1v
 type OrgId = string
 
-// OrgRegion A region the organisation uses and its key links (SPEC §11).
+// OrgRegion A region the organisation uses and its key links.
 type OrgRegion struct {
 	// BackupKeyArn The region's backup key; empty when it has none (backups are then wrapped by the data key).
 	BackupKeyArn string `json:"backup_key_arn"`
@@ -1425,7 +1425,7 @@ type Organization struct {
 	// Example: us-west-2
 	Region Region `json:"region"`
 
-	// Regions The regions the organisation uses, home first (SPEC §11).
+	// Regions The regions the organisation uses, home first.
 	Regions []Region `json:"regions"`
 }
 
@@ -3193,7 +3193,7 @@ type ClientInterface interface {
 	//
 	// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
 	// monitor's probes only find the region unavailable). Each linked key whose grant no longer
-	// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+	// admits the data identity is verified again (with `create_grant`) with a new grant,
 	// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
 	// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
 	// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
@@ -3253,8 +3253,8 @@ type ClientInterface interface {
 
 	// AddRegionWithBody Start using another region, with its own key link.
 	//
-	// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
-	// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+	// Validates the region's key (with `region` as the link's region), verifies it in that
+	// region, then links the region and its keys for good in one transaction. Without `key_arn`,
 	// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
 	// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
 	// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
@@ -3267,8 +3267,8 @@ type ClientInterface interface {
 
 	// AddRegion Start using another region, with its own key link.
 	//
-	// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
-	// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+	// Validates the region's key (with `region` as the link's region), verifies it in that
+	// region, then links the region and its keys for good in one transaction. Without `key_arn`,
 	// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
 	// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
 	// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
@@ -4278,7 +4278,7 @@ func (c *Client) ListGrants(ctx context.Context, org Org, reqEditors ...RequestE
 //
 // The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
 // monitor's probes only find the region unavailable). Each linked key whose grant no longer
-// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+// admits the data identity is verified again (with `create_grant`) with a new grant,
 // which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
 // every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
 // grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
@@ -4408,8 +4408,8 @@ func (c *Client) ListRegions(ctx context.Context, org Org, reqEditors ...Request
 
 // AddRegionWithBody Start using another region, with its own key link.
 //
-// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
-// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+// Validates the region's key (with `region` as the link's region), verifies it in that
+// region, then links the region and its keys for good in one transaction. Without `key_arn`,
 // a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
 // new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
 // with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
@@ -4432,8 +4432,8 @@ func (c *Client) AddRegionWithBody(ctx context.Context, org Org, contentType str
 
 // AddRegion Start using another region, with its own key link.
 //
-// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
-// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+// Validates the region's key (with `region` as the link's region), verifies it in that
+// region, then links the region and its keys for good in one transaction. Without `key_arn`,
 // a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
 // new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
 // with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
@@ -8557,7 +8557,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
 	// monitor's probes only find the region unavailable). Each linked key whose grant no longer
-	// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+	// admits the data identity is verified again (with `create_grant`) with a new grant,
 	// which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
 	// every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
 	// grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
@@ -8631,8 +8631,8 @@ type ClientWithResponsesInterface interface {
 
 	// AddRegionWithBodyWithResponse Start using another region, with its own key link.
 	//
-	// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
-	// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+	// Validates the region's key (with `region` as the link's region), verifies it in that
+	// region, then links the region and its keys for good in one transaction. Without `key_arn`,
 	// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
 	// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
 	// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
@@ -8645,8 +8645,8 @@ type ClientWithResponsesInterface interface {
 
 	// AddRegionWithResponse Start using another region, with its own key link.
 	//
-	// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
-	// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+	// Validates the region's key (with `region` as the link's region), verifies it in that
+	// region, then links the region and its keys for good in one transaction. Without `key_arn`,
 	// a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
 	// new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
 	// with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
@@ -19389,7 +19389,7 @@ func (c *ClientWithResponses) ListGrantsWithResponse(ctx context.Context, org Or
 //
 // The customer's own act after revoking a grant: cmekd never makes a new grant by itself (the
 // monitor's probes only find the region unavailable). Each linked key whose grant no longer
-// admits the data identity is verified again (SPEC §4 with `create_grant`) with a new grant,
+// admits the data identity is verified again (with `create_grant`) with a new grant,
 // which is recorded (`grant.created`; the revoked one becomes `retired`, `grant.retired`); then
 // every key is probed, and a healthy probe brings `ingest_halted` collections back. Keys whose
 // grant still holds are left alone. Without grant mode, or for a provider-managed organisation,
@@ -19505,8 +19505,8 @@ func (c *ClientWithResponses) ListRegionsWithResponse(ctx context.Context, org O
 
 // AddRegionWithBodyWithResponse Start using another region, with its own key link.
 //
-// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
-// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+// Validates the region's key (with `region` as the link's region), verifies it in that
+// region, then links the region and its keys for good in one transaction. Without `key_arn`,
 // a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
 // new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
 // with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds
@@ -19525,8 +19525,8 @@ func (c *ClientWithResponses) AddRegionWithBodyWithResponse(ctx context.Context,
 
 // AddRegionWithResponse Start using another region, with its own key link.
 //
-// Validates the region's key (SPEC §3, with `region` as the link's region), verifies it in that
-// region (§4), then links the region and its keys for good in one transaction. Without `key_arn`,
+// Validates the region's key (with `region` as the link's region), verifies it in that
+// region, then links the region and its keys for good in one transaction. Without `key_arn`,
 // a multi-region home key's replica is used: the same partition, account and `mrk-` id in the
 // new region; its verification adds `replica_of`, and a missing replica fails `describe_key`
 // with the `aws kms replicate-key` command in its message. A `provider_managed` organisation adds

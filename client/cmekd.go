@@ -112,7 +112,7 @@ func (d *retrier) retryable(req *http.Request, status int) bool {
 	return false
 }
 
-// takesIdempotencyKey names the creates that honour Idempotency-Key (SPEC §1).
+// takesIdempotencyKey names the creates that honour Idempotency-Key.
 func takesIdempotencyKey(req *http.Request) bool {
 	if req.Method != http.MethodPost {
 		return false
@@ -140,7 +140,7 @@ func NewIdempotencyKey() string {
 	return "idem_" + hex.EncodeToString(b[:])
 }
 
-// APIError is an error answer of cmekd: its status and its body, with the SPEC's code and details.
+// APIError is an error answer of cmekd: its status and its body, with its error code and details.
 type APIError struct {
 	Status int
 	Body   Error

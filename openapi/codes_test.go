@@ -41,7 +41,7 @@ func TestSpec_CheckCodesAreDocumented(t *testing.T) {
 	}
 }
 
-// arnRule reports whether c is a §3 ARN rule's code, which the description names as a group.
+// arnRule reports whether c is a key ARN rule's code, which the description names as a group.
 func arnRule(c string) bool {
 	return slices.Contains([]string{domain.CodeInvalidKeyARN, domain.CodeAliasNotSupported, domain.CodeKeyARNRequired,
 		domain.CodeKeyRegionMismatch, domain.CodeUnsupportedRegion, domain.CodeMultiRegionKeyRequired,

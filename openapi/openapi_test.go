@@ -30,7 +30,7 @@ const (
 	eventKey
 )
 
-// routes is SPEC §5, §11, §12, §13 and §14, route by route; the document must describe exactly these.
+// routes is the API, route by route; the document must describe exactly these.
 var routes = map[string]access{
 	"POST /v1/key-checks":                                  anyRole,
 	"GET /v1/key-policy":                                   anyRole,
@@ -57,7 +57,7 @@ var routes = map[string]access{
 	"GET /v1/orgs/{org}/collections/{col}/documents/{doc}": anyRole,
 	"GET /v1/orgs/{org}/events":                            anyRole,
 	"GET /v1/events":                                       admin,
-	// SPEC §11.
+	// Replica regions and backups.
 	"POST /v1/orgs/{org}/regions":                   operator,
 	"GET /v1/orgs/{org}/regions":                    anyRole,
 	"GET /v1/orgs/{org}/regions/{region}":           anyRole,
@@ -66,10 +66,10 @@ var routes = map[string]access{
 	"GET /v1/orgs/{org}/backups/{bak}":              anyRole,
 	"DELETE /v1/orgs/{org}/backups/{bak}":           operator,
 	"POST /v1/orgs/{org}/backups/{bak}/restore":     operator,
-	// SPEC §12.
+	// Grants.
 	"GET /v1/orgs/{org}/grants":        anyRole,
 	"POST /v1/orgs/{org}/grants/renew": operator,
-	// SPEC §13. Scope routes are anyRole here: the role they need is one on the scope, not the token's.
+	// Secret scopes and workspaces. Scope routes are anyRole here: the role they need is one on the scope, not the token's.
 	"POST /v1/orgs/{org}/workspaces":                                operator,
 	"GET /v1/orgs/{org}/workspaces":                                 operator,
 	"DELETE /v1/orgs/{org}/workspaces/{workspace}":                  operator,
@@ -150,7 +150,7 @@ func TestSpec_DescribesExactlyTheSpecRoutes(t *testing.T) {
 	}
 	want := slices.Sorted(maps.Keys(routes))
 	if !slices.Equal(got, want) {
-		t.Errorf("operations differ from SPEC §5 and §14\n got: %q\nwant: %q", got, want)
+		t.Errorf("operations differ from the route list\n got: %q\nwant: %q", got, want)
 	}
 }
 
@@ -209,7 +209,7 @@ func TestSpec_OperationsAreComplete(t *testing.T) {
 				// Every /v1 operation refuses a body that is not JSON, bodiless ones included.
 				want[401], want[415], want[500], want[503] = true, true, true, true
 			}
-			// Every /v1 operation can answer 403: workspace tokens are refused all but one (SPEC §13),
+			// Every /v1 operation can answer 403: workspace tokens are refused all but one,
 			// and that one needs a role on the scope.
 			if who != public {
 				want[403] = true

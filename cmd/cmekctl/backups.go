@@ -9,7 +9,7 @@ import (
 	"github.com/cmekd/cmekd/client"
 )
 
-// backupCommands are the rows of collection backups and their restores (SPEC §11).
+// backupCommands are the rows of collection backups and their restores.
 var backupCommands = []command{
 	{name: "backups", orgScoped: true, summary: "list the organisation's backups, newest first",
 		help: `Lists the organisation's backups (of one collection with --collection): their state (running,

@@ -32,7 +32,7 @@ type command struct {
 }
 
 // commands is every command of cmekctl: the organisation's own rows here, those of secret scopes
-// (SPEC §13) and webhooks (§14) in secrets.go and webhooks.go. Routes the server adds later become
+// and webhooks in secrets.go and webhooks.go. Routes the server adds later become
 // rows of one of these tables.
 var commands = slices.Concat(orgCommands, backupCommands, scopeCommands, webhookCommands, localCommands)
 
@@ -79,7 +79,7 @@ add. Exits 1 when a check fails.`,
 					}
 					what := "this statement"
 					if res.PolicyStatements != nil {
-						// Grant mode (SPEC §12): the use statement and the data grants statement.
+						// Grant mode: the use statement and the data grants statement.
 						stmt, _ = json.MarshalIndent(*res.PolicyStatements, "", "  ")
 						what = "these statements"
 					}

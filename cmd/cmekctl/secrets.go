@@ -12,7 +12,7 @@ import (
 	"github.com/cmekd/cmekd/client"
 )
 
-// scopeCommands are the rows of secret scopes, their roles, secrets and workspaces (SPEC §13).
+// scopeCommands are the rows of secret scopes, their roles, secrets and workspaces.
 var scopeCommands = []command{
 	{name: "scopes", orgScoped: true, summary: "list the secret scopes this token holds a role on (owners: all)",
 		help: `Lists the organisation's secret scopes that this token holds a role on; an owner or the admin
@@ -215,7 +215,7 @@ func done(e *env, what string, err error) error {
 	return nil
 }
 
-// maxValue is the largest secret value the server takes (SPEC §13).
+// maxValue is the largest secret value the server takes.
 const maxValue = 64 << 10
 
 // readValue reads a secret's value from file ("-": r), exactly, refusing what JSON cannot carry.

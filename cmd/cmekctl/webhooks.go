@@ -12,7 +12,7 @@ import (
 	"github.com/cmekd/cmekd/client"
 )
 
-// webhookCommands are the rows of webhooks and their deliveries (SPEC §14); every one is the owner's.
+// webhookCommands are the rows of webhooks and their deliveries; every one is the owner's.
 var webhookCommands = []command{
 	{name: "webhooks", orgScoped: true, summary: "list the organisation's webhooks (owner)",
 		help: `Lists the organisation's webhook endpoints: their URLs, the event types they receive and whether

@@ -211,7 +211,7 @@ func TestListGrants_FiltersAndPages(t *testing.T) {
 // TestCreateGrant_PolicyConditionsOnTheGrant: a key policy's CreateGrant statement is judged by the
 // grant asked for: kms:GranteePrincipal and kms:RetiringPrincipal (StringEquals), and
 // kms:GrantOperations, a multivalued key, with ForAllValues (every operation must be listed: fewer
-// pass) and ForAnyValue (one listed is enough). cmekd's grant mode (SPEC §12) depends on it.
+// pass) and ForAnyValue (one listed is enough). cmekd's grant mode depends on it.
 func TestCreateGrant_PolicyConditionsOnTheGrant(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

@@ -80,7 +80,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (domain.Princ
 type TokenInput struct {
 	Name string
 	Role string
-	// Workspace names the workspace of a token with role workspace (SPEC §13), and only of one.
+	// Workspace names the workspace of a token with role workspace, and only of one.
 	Workspace string
 }
 

@@ -1,4 +1,4 @@
-// Package backups is the use-case service of collection backups (SPEC §11): a consistent copy of a
+// Package backups is the use-case service of collection backups: a consistent copy of a
 // collection's documents whose data keys are re-wrapped under the region's backup key with KMS
 // ReEncrypt, so that reading a backup never needs the collection or its data key; listing and
 // deletion; and restore into a new collection, all or nothing.
@@ -431,7 +431,7 @@ func (s *Service) Restore(ctx context.Context, p domain.Principal, org domain.Or
 		return domain.Collection{}, errNoKey
 	}
 	// A backup is only ever unwrapped by the key its organisation's region links for backups (its
-	// data key when it has none, SPEC §16): a row forged to name another key the platform may use
+	// data key when it has none): a row forged to name another key the platform may use
 	// reads nothing.
 	if arn, _ := domain.BackupKeyOf(org, b.Region, s.cfg.ProviderKeys); arn != b.KeyARN {
 		return domain.Collection{}, errCorrupt

@@ -1,6 +1,6 @@
 // Package clock is cmekd's one source of time. The server makes one Clock and hands it to the store,
 // the monitor, the data-key cache, the keyring and the background services, so tests can cross hours
-// without sleeping (SPEC §7) by handing them a clock of their own.
+// without sleeping by handing them a clock of their own.
 package clock
 
 import "time"

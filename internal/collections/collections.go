@@ -1,4 +1,4 @@
-// Package collections is the use-case service of collections (SPEC §5, §7): creation in the state
+// Package collections is the use-case service of collections: creation in the state
 // the region's key allows, listing, deletion with the collection's data keys, and resume of a paused
 // collection once its key is verified again.
 package collections
@@ -15,7 +15,7 @@ import (
 // Config configures the service.
 type Config struct {
 	Store *store.Store
-	// Health probes the key of a collection that resumes and applies the result (SPEC §7).
+	// Health probes the key of a collection that resumes and applies the result.
 	Health *health.Service
 	// MaxPerOrg is the most collections an organisation may have (0: no limit).
 	MaxPerOrg int
@@ -33,7 +33,7 @@ func New(cfg Config) *Service { return &Service{cfg: cfg} }
 type CreateInput struct {
 	Name        string
 	Recoverable *bool
-	// Region is where the collection lives (SPEC §11); "" means the organisation's home region.
+	// Region is where the collection lives; "" means the organisation's home region.
 	Region string
 }
 
@@ -60,7 +60,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org
 }
 
 // CreateIn is Create inside the caller's transaction tx, for use cases that fill the new collection
-// in the same transaction (a restore of a backup, SPEC §11).
+// in the same transaction (a restore of a backup).
 func CreateIn(ctx context.Context, tx *store.Q, p domain.Principal, org domain.Org, in CreateInput) (domain.Collection, error) {
 	name, err := domain.ValidName("name", in.Name)
 	if err != nil {
@@ -136,7 +136,7 @@ var (
 )
 
 // Resume re-verifies the key of a paused collection now and, when it is healthy, makes the collection
-// active (SPEC §7). The key's health is applied as for any probe, in the same transaction.
+// active. The key's health is applied as for any probe, in the same transaction.
 func (s *Service) Resume(ctx context.Context, p domain.Principal, orgID, colID string) (domain.Collection, error) {
 	col, err := s.cfg.Store.Collection(ctx, orgID, colID)
 	if err != nil {

@@ -1,4 +1,4 @@
-// Package config loads cmekd's configuration from the environment once at start (SPEC §10).
+// Package config loads cmekd's configuration from the environment once at start.
 package config
 
 import (
@@ -22,7 +22,7 @@ import (
 	"github.com/cmekd/cmekd/internal/keypolicy"
 )
 
-// MaxDEKCacheTTL is the longest a plaintext data key may stay in memory (SPEC §8).
+// MaxDEKCacheTTL is the longest a plaintext data key may stay in memory.
 const MaxDEKCacheTTL = 5 * time.Minute
 
 // MinInflightBytes is the least CMEKD_MAX_INFLIGHT_BYTES may be: room for the largest request body.
@@ -36,7 +36,7 @@ type Config struct {
 	KMSEndpoint       string        `env:"CMEKD_KMS_ENDPOINT"`
 	KMSTimeout        time.Duration `env:"CMEKD_KMS_TIMEOUT" envDefault:"5s"`
 	PlatformPrincipal string        `env:"CMEKD_PLATFORM_PRINCIPAL"`
-	// DataPrincipal is the data identity of SPEC §12; set, it turns grant mode on.
+	// DataPrincipal is the data identity of grant mode; set, it turns grant mode on.
 	DataPrincipal string `env:"CMEKD_DATA_PRINCIPAL"`
 	// DataProfile names the shared AWS config profile the data identity's credentials come from.
 	DataProfile     string        `env:"CMEKD_DATA_PROFILE"`
@@ -56,7 +56,7 @@ type Config struct {
 	// DatabaseURLSet reports whether CMEKD_DATABASE_URL was given rather than defaulted: dev mode's
 	// auto only starts a private cluster in place of the default.
 	DatabaseURLSet bool
-	// WebhookHTTPHosts are exempt from the webhook URL rules: plain http and non-public addresses (SPEC §14).
+	// WebhookHTTPHosts are exempt from the webhook URL rules: plain http and non-public addresses.
 	WebhookHTTPHosts []string `env:"CMEKD_WEBHOOK_HTTP_HOSTS" envSeparator:","`
 	// WebhookRetryBase is the wait before a failed webhook delivery's first retry.
 	WebhookRetryBase time.Duration `env:"CMEKD_WEBHOOK_RETRY_BASE" envDefault:"10s"`
@@ -101,7 +101,7 @@ func (c Config) Limits() domain.Limits {
 		SecretScopes: c.MaxSecretScopesPerOrg, SecretsPerScope: c.MaxSecretsPerScope, Workspaces: c.MaxWorkspacesPerOrg}
 }
 
-// GrantMode reports whether the platform runs as two identities with KMS grants (SPEC §12).
+// GrantMode reports whether the platform runs as two identities with KMS grants.
 func (c Config) GrantMode() bool { return c.DataPrincipal != "" }
 
 // ProviderKeys are the platform's keys CMEKD_PROVIDER_KEY_ARN lists, one per region at most.
@@ -354,7 +354,7 @@ func (c *Config) validate(p *problems) {
 	}
 }
 
-// validateGrantMode checks the two identities of SPEC §12. Both must be role or user ARNs: a key
+// validateGrantMode checks the two identities of grant mode. Both must be role or user ARNs: a key
 // policy that names an account root admits every principal of that account, so a root control
 // identity would admit the data identity to the control statements (and the other way round).
 // validateProviders refuses a provider cmekd does not know, and an enabled provider without what it

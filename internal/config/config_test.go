@@ -44,7 +44,7 @@ func TestLoad_DefaultsWhenOnlyRequiredVariablesAreSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The defaults of SPEC §10, plus CMEKD_KMS_TIMEOUT and CMEKD_DEK_MAX_DOCUMENTS, which it leaves to us.
+	// The documented defaults, plus CMEKD_KMS_TIMEOUT and CMEKD_DEK_MAX_DOCUMENTS, which it leaves to us.
 	want := config.Config{
 		Addr:              ":8080",
 		DatabaseURL:       "postgres://postgres@127.0.0.1:5432/cmekd?sslmode=disable",
@@ -82,7 +82,7 @@ func TestLoad_DefaultsWhenOnlyRequiredVariablesAreSet(t *testing.T) {
 		}
 	}
 	if got.DEKCacheTTL != config.MaxDEKCacheTTL {
-		t.Errorf("default CMEKD_DEK_CACHE_TTL is %s; SPEC §8 makes the default the maximum, %s", got.DEKCacheTTL, config.MaxDEKCacheTTL)
+		t.Errorf("default CMEKD_DEK_CACHE_TTL is %s; the default is the maximum, %s", got.DEKCacheTTL, config.MaxDEKCacheTTL)
 	}
 }
 

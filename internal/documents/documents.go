@@ -1,4 +1,4 @@
-// Package documents is the use-case service of collection documents (SPEC §5, §8): ingestion, all or
+// Package documents is the use-case service of collection documents: ingestion, all or
 // none, sealed under the collection's data keys from the keyring, and reads that open them again.
 // Losing the key makes the data unreadable (at once when cmekd learns of it, else once cached data keys
 // expire); restoring it makes the data readable again.
@@ -41,7 +41,7 @@ type Document struct {
 	CreatedAt time.Time
 }
 
-// Refusals by collection state (SPEC §5).
+// Refusals by collection state.
 var (
 	errHalted = domain.Errorf(domain.KindConflict, domain.CodeCollectionIngestHalted,
 		"ingestion is halted because the organisation's key is unavailable; restore the key and it resumes within a probe interval")

@@ -2,7 +2,7 @@ package domain
 
 import "time"
 
-// Backup states (SPEC §11).
+// Backup states.
 const (
 	BackupRunning  = "running"
 	BackupComplete = "complete"

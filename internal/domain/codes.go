@@ -1,10 +1,10 @@
 package domain
 
-// Every code of SPEC.md, spelled once. Error codes are what an error body's "code" says; check codes
-// are what a verification check's "code" says (SPEC §4). Packages that own a rule (keyarn, kms,
+// Every code a client may see, spelled once. Error codes are what an error body's "code" says; check codes
+// are what a verification check's "code" says. Packages that own a rule (keyarn, kms,
 // verify, keypolicy) name these constants; none spells a code again or re-exports one.
 const (
-	// Request shape (SPEC §1).
+	// Request shape.
 	CodeInvalidJSON          = "invalid_json"
 	CodeUnknownField         = "unknown_field"
 	CodeInvalidRequest       = "invalid_request"
@@ -25,14 +25,14 @@ const (
 	// in flight may hold together (CMEKD_MAX_INFLIGHT_BYTES); retryable.
 	CodeServerBusy = "server_busy"
 
-	// Authentication, roles and limits (SPEC §2, §16).
+	// Authentication, roles and limits.
 	CodeUnauthorized       = "unauthorized"
 	CodeForbidden          = "forbidden"
 	CodeKeyCheckNotAllowed = "key_check_not_allowed"
 	CodeRateLimited        = "rate_limited"
 	CodeLimitExceeded      = "limit_exceeded"
 
-	// Key ARN rules (SPEC §3).
+	// Key ARN rules.
 	CodeInvalidKeyARN              = "invalid_key_arn"
 	CodeAliasNotSupported          = "alias_not_supported"
 	CodeKeyARNRequired             = "key_arn_required"
@@ -41,7 +41,7 @@ const (
 	CodeMultiRegionKeyRequired     = "multi_region_key_required"
 	CodeMultiRegionKeyNotSupported = "multi_region_key_not_supported"
 
-	// Organisations, key policies and idempotency (SPEC §1, §5, §6).
+	// Organisations, key policies and idempotency.
 	CodeKeyVerificationFailed = "key_verification_failed"
 	CodeOrgNameTaken          = "org_name_taken"
 	CodeKeyLinkImmutable      = "key_link_immutable"
@@ -49,11 +49,11 @@ const (
 	CodeIdempotencyKeyReused  = "idempotency_key_reused"
 	CodeInvalidPrincipal      = "invalid_principal"
 
-	// Keys and collections (SPEC §5, §7, §8).
+	// Keys and collections.
 	CodeKeyUnavailable = "key_unavailable"
 	CodeKMSUnreachable = "kms_unreachable"
 	// CodeProviderKeyUnavailable is the platform's own key (CMEKD_PROVIDER_KEY_ARN) failing: the
-	// platform's fault, never the tenant's (SPEC §16).
+	// platform's fault, never the tenant's.
 	CodeProviderKeyUnavailable  = "provider_key_unavailable"
 	CodeCollectionIngestHalted  = "collection_ingest_halted"
 	CodeCollectionPaused        = "collection_paused"
@@ -61,20 +61,20 @@ const (
 	CodeCollectionNameTaken     = "collection_name_taken"
 	CodeCollectionNotPaused     = "collection_not_paused"
 	CodeDocumentIntegrity       = "document_integrity_failed"
-	// Regions (SPEC §11).
+	// Regions.
 	CodeRegionAlreadyLinked = "region_already_linked"
 	CodeRegionNotLinked     = "region_not_linked"
-	// Backups (SPEC §11): a restore of a backup that is not complete, a delete of one still copying.
+	// Backups: a restore of a backup that is not complete, a delete of one still copying.
 	CodeBackupNotComplete = "backup_not_complete"
 	CodeBackupRunning     = "backup_running"
 
-	// Workspaces and secret scopes (SPEC §13).
+	// Workspaces and secret scopes.
 	CodeWorkspaceNameTaken      = "workspace_name_taken"
 	CodeSecretScopeNameTaken    = "secret_scope_name_taken"
 	CodeSecretScopeRoleRequired = "secret_scope_role_required"
 	CodeWorkspaceRoleNotAllowed = "workspace_role_not_allowed"
 	CodeSecretIntegrity         = "secret_integrity_failed"
-	// Webhooks (SPEC §14).
+	// Webhooks.
 	CodeInvalidWebhookURL = "invalid_webhook_url"
 	CodeWebhookDisabled   = "webhook_disabled"
 
@@ -87,7 +87,7 @@ const (
 	CodeKeyIDRequired        = "key_id_required"
 )
 
-// Check codes of SPEC §4: why a verification check failed. Probes report them in last_error, and
+// Check codes of the verification probe: why a verification check failed. Probes report them in last_error, and
 // key_unavailable carries one as details.reason.
 const (
 	// CodeAccessDenied means the key policy or grants do not let the platform perform the action.

@@ -1,4 +1,4 @@
-// Package domain holds cmekd's types, error kinds and SPEC codes, shared by the HTTP, service and
+// Package domain holds cmekd's types, error kinds and error codes, shared by the HTTP, service and
 // store layers. It knows nothing of HTTP: the one table from error kind to status lives in api/respond.
 package domain
 
@@ -38,7 +38,7 @@ const (
 	KindRateLimited
 )
 
-// Error is a failure a client may see: a kind, a SPEC code, a safe message and optional details.
+// Error is a failure a client may see: a kind, an error code, a safe message and optional details.
 // Anything that is not an *Error is internal and answered generically.
 type Error struct {
 	Kind    Kind
@@ -96,7 +96,7 @@ func Invalid(field, format string, args ...any) *Error {
 // KeyUnavailableError is key_unavailable: the customer made the data key unusable.
 func KeyUnavailableError(e *ProbeError) *Error { return KeyUnavailableFor(PurposeData, e) }
 
-// KeyUnavailableFor is key_unavailable of the key of purpose (data or backup, SPEC §11).
+// KeyUnavailableFor is key_unavailable of the key of purpose (data or backup).
 func KeyUnavailableFor(purpose string, e *ProbeError) *Error {
 	err := Errorf(KindConflict, CodeKeyUnavailable, "the organisation's %s key cannot be used: %s", purpose, e.Message)
 	err.Details = map[string]any{"reason": e.Code, "purpose": purpose}
@@ -107,7 +107,7 @@ func KeyUnavailableFor(purpose string, e *ProbeError) *Error {
 }
 
 // ProviderKeyUnavailableError is provider_key_unavailable: the platform's own key cannot be used right
-// now. It carries no details, so no tenant learns the key's ARN or why it failed (SPEC §16).
+// now. It carries no details, so no tenant learns the key's ARN or why it failed.
 func ProviderKeyUnavailableError() *Error {
 	err := Errorf(KindUnavailable, CodeProviderKeyUnavailable, "the platform's key cannot be used right now; this is not the organisation's doing, retry later")
 	err.RetryAfter = 30

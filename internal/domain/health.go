@@ -2,7 +2,7 @@ package domain
 
 import "time"
 
-// Collection states (SPEC §7).
+// Collection states.
 const (
 	StateActive       = "active"
 	StateIngestHalted = "ingest_halted"

@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Page is one page request of a list: at most Limit items after the opaque Cursor (SPEC §1).
+// Page is one page request of a list: at most Limit items after the opaque Cursor.
 type Page struct {
 	Limit  int
 	Cursor string
@@ -69,7 +69,7 @@ func noncharacter(r rune) bool {
 	return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE
 }
 
-// Check is one verification step's result (SPEC §4), in the shape clients see it.
+// Check is one verification step's result, in the shape clients see it.
 type Check struct {
 	Name    string `json:"name"`
 	OK      bool   `json:"ok"`

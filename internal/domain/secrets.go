@@ -2,7 +2,7 @@ package domain
 
 import "time"
 
-// Workspace is a principal of materialization jobs (SPEC §13): its tokens may read the secrets of
+// Workspace is a principal of materialization jobs: its tokens may read the secrets of
 // scopes it was granted.
 type Workspace struct {
 	ID        string
@@ -20,7 +20,7 @@ type SecretScope struct {
 	CreatedAt time.Time
 }
 
-// ScopeRole is a role on a secret scope (SPEC §13). The zero value is no role.
+// ScopeRole is a role on a secret scope. The zero value is no role.
 type ScopeRole string
 
 // Scope roles, weakest first.

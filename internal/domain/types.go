@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Role is what an organisation token may do (SPEC §2). The admin is not a stored role.
+// Role is what an organisation token may do. The admin is not a stored role.
 type Role string
 
 // Roles, weakest first.
@@ -16,7 +16,7 @@ const (
 	RoleOperator Role = "operator"
 	RoleOwner    Role = "owner"
 	RoleAdmin    Role = "admin"
-	// RoleWorkspace is a workspace's token (SPEC §13): it may read the values of secrets its
+	// RoleWorkspace is a workspace's token: it may read the values of secrets its
 	// workspace was granted, and nothing else. It ranks below every other role.
 	RoleWorkspace Role = "workspace"
 )
@@ -37,14 +37,14 @@ const (
 	ModeProviderManaged = "provider_managed"
 )
 
-// Key purposes of a key link (SPEC §11): the data key seals a region's collections; the optional
+// Key purposes of a key link: the data key seals a region's collections; the optional
 // backup key wraps the data keys of the region's backups.
 const (
 	PurposeData   = "data"
 	PurposeBackup = "backup"
 )
 
-// Key health statuses (SPEC §5 key-status).
+// Key health statuses (key-status).
 const (
 	KeyHealthy     = "healthy"
 	KeyUnavailable = "unavailable"
@@ -60,7 +60,7 @@ type Org struct {
 	KeyARN    string // the home region's data key; empty for provider_managed
 	KeyStatus string
 	CreatedAt time.Time
-	// Regions are the regions the organisation uses, home first (SPEC §11).
+	// Regions are the regions the organisation uses, home first.
 	Regions []string
 	// Links are its key links, every region and purpose; none for provider_managed.
 	Links []KeyLink
@@ -94,7 +94,7 @@ func (o Org) HasRegion(region string) bool {
 	return false
 }
 
-// Region is one region an organisation uses, with its key links (SPEC §11).
+// Region is one region an organisation uses, with its key links.
 type Region struct {
 	OrgID        string
 	Region       string
@@ -188,7 +188,7 @@ type Event struct {
 }
 
 // EventBody is an event as clients see it: an entry of the events list, and the data of a webhook
-// delivery (SPEC §14). String fields that do not apply are empty.
+// delivery. String fields that do not apply are empty.
 type EventBody struct {
 	ID           string    `json:"id"`
 	OrgID        string    `json:"org_id"`
@@ -202,7 +202,7 @@ type EventBody struct {
 	ToState      string    `json:"to_state"`
 	Reason       string    `json:"reason"`
 	WebhookID    string    `json:"webhook_id"`
-	// Details is always an object: {"scope", "key", "version"} of a secret, say (SPEC §13).
+	// Details is always an object: {"scope", "key", "version"} of a secret, say.
 	Details map[string]any `json:"details"`
 }
 
@@ -216,7 +216,7 @@ func (e Event) Body() EventBody {
 		FromState: e.FromState, ToState: e.ToState, Reason: e.Reason, WebhookID: e.WebhookID}
 }
 
-// Event types (SPEC §5).
+// Event types.
 const (
 	EventOrgCreated            = "org.created"
 	EventOrgDeleted            = "org.deleted"
@@ -234,13 +234,13 @@ const (
 	EventTokenCreated          = "token.created"
 	EventTokenRevoked          = "token.revoked"
 
-	// Regions and backups (SPEC §11).
+	// Regions and backups.
 	EventRegionLinked   = "region.linked"
 	EventBackupCreated  = "backup.created"
 	EventBackupDeleted  = "backup.deleted"
 	EventBackupRestored = "backup.restored"
 
-	// Workspaces and secret scopes (SPEC §13).
+	// Workspaces and secret scopes.
 	EventWorkspaceCreated        = "workspace.created"
 	EventWorkspaceDeleted        = "workspace.deleted"
 	EventSecretScopeCreated      = "secret_scope.created"
@@ -252,7 +252,7 @@ const (
 	EventSecretRead              = "secret.read"
 	EventWebhookDisabled         = "webhook.disabled"
 	EventWebhookTest             = "webhook.test"
-	// Grant events (SPEC §12) carry {"grant_id", "key_arn"} in Details.
+	// Grant events carry {"grant_id", "key_arn"} in Details.
 	EventGrantCreated = "grant.created"
 	EventGrantRetired = "grant.retired"
 )
@@ -274,7 +274,7 @@ var EventTypes = []string{
 	EventGrantCreated, EventGrantRetired,
 }
 
-// Webhook endpoint statuses (SPEC §14).
+// Webhook endpoint statuses.
 const (
 	WebhookActive   = "active"
 	WebhookDisabled = "disabled"
@@ -306,7 +306,7 @@ type WebhookDelivery struct {
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
-// NewID returns an opaque id with a type prefix such as "org" (SPEC §1): 80 random bits.
+// NewID returns an opaque id with a type prefix such as "org": 80 random bits.
 func NewID(prefix string) string {
 	var b [10]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -330,7 +330,7 @@ func HasPrefix(id, prefix string) bool {
 }
 
 // ProviderKeys are the platform's own keys (CMEKD_PROVIDER_KEY_ARN): at most one per region, each a
-// full key ARN (SPEC §11). They wrap the data keys of provider_managed organisations.
+// full key ARN. They wrap the data keys of provider_managed organisations.
 type ProviderKeys []string
 
 // Wrapping is the platform key that wraps a provider_managed organisation's data keys in region, its
@@ -366,7 +366,7 @@ func arnRegion(arn string) string {
 
 // DataKeyOf is the KMS key that wraps the data keys of org's collections (and secrets) in region: the
 // region's linked data key, or for provider_managed organisations the platform's key that
-// ProviderKeys.Wrapping names (SPEC §11). "" when there is none.
+// ProviderKeys.Wrapping names. "" when there is none.
 func DataKeyOf(org Org, region string, provider ProviderKeys) string {
 	if org.Mode == ModeCustomerManaged {
 		arn, _ := org.LinkedKey(region, PurposeData)
@@ -386,14 +386,14 @@ func BackupKeyOf(org Org, region string, provider ProviderKeys) (arn, purpose st
 	return DataKeyOf(org, region, provider), PurposeData
 }
 
-// Grant statuses (SPEC §12).
+// Grant statuses.
 const (
 	GrantActive   = "active"
 	GrantRetiring = "retiring"
 	GrantRetired  = "retired"
 )
 
-// Grant is a KMS grant cmekd attached to a linked key for the data identity (SPEC §12).
+// Grant is a KMS grant cmekd attached to a linked key for the data identity.
 type Grant struct {
 	ID               string
 	OrgID            string

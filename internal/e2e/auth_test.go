@@ -89,7 +89,7 @@ func assertNowhereInDatabase(t *testing.T, e *env, needle string) {
 	}
 }
 
-// TestRoles_Matrix checks SPEC §2 for the organisation and token routes: who may, who gets 403.
+// TestRoles_Matrix checks the role table for the organisation and token routes: who may, who gets 403.
 func TestRoles_Matrix(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

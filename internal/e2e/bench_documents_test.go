@@ -30,7 +30,7 @@ const (
 	readBatches  = 50
 )
 
-// BenchmarkDocuments measures envelope-encrypted documents (SPEC §8) through the real server, with
+// BenchmarkDocuments measures envelope-encrypted documents through the real server, with
 // PostgreSQL and the KMS emulator on loopback, under the default data-key cache TTL (5m) and count
 // bound (100,000 documents), one request at a time. Each op is timed beside its floor, the same rows
 // written or read with pgx straight to PostgreSQL (no service, HTTP or encryption), alternately in
@@ -303,7 +303,7 @@ func reportKMS(b *testing.B, docs int, kmsCalls int64) {
 }
 
 // documentKMSCalls counts the KMS requests made for documents: those whose encryption context names a
-// collection (SPEC §8). Key verification and the monitor's probes name only the organisation.
+// collection. Key verification and the monitor's probes name only the organisation.
 type documentKMSCalls struct{ n atomic.Int64 }
 
 func (c *documentKMSCalls) middleware(next http.Handler) http.Handler {

@@ -10,7 +10,7 @@ import (
 
 // TestKeyChecks_NotAConfusedDeputy: an organisation's token may make the platform check only keys of
 // the AWS accounts its organisation linked; another tenant's key is the admin's to check, and the
-// refusal makes no KMS call (SPEC §16).
+// refusal makes no KMS call.
 func TestKeyChecks_NotAConfusedDeputy(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

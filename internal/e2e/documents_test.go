@@ -121,7 +121,7 @@ WHERE k.org_id = $1 AND k.purpose = 'documents' AND k.owner_id = $2`, org, col)
 		plain, err := e.kms.PlatformClient(e.t).Decrypt(context.Background(), arn, wrapped,
 			map[string]string{"cmekd:org": org, "cmekd:collection": col})
 		if err != nil {
-			e.t.Fatalf("the wrapped data key does not decrypt under the encryption context of SPEC §8: %v", err)
+			e.t.Fatalf("the wrapped data key does not decrypt under its documented encryption context: %v", err)
 		}
 		out = append(out, plain)
 	}
@@ -409,7 +409,7 @@ func TestDocuments_MovedCiphertextDoesNotDecrypt(t *testing.T) {
 	}
 }
 
-// TestDocuments_LimitsAreRefusedAndStoreNothing sends every request SPEC §5 refuses and checks the
+// TestDocuments_LimitsAreRefusedAndStoreNothing sends every request the API refuses and checks the
 // status, the code, and that no document or data key was stored.
 func TestDocuments_LimitsAreRefusedAndStoreNothing(t *testing.T) {
 	t.Parallel()
@@ -476,7 +476,7 @@ func TestDocuments_LimitsAreRefusedAndStoreNothing(t *testing.T) {
 }
 
 // TestDocuments_StateRefusals: an ingest_halted collection refuses ingestion, and reads only for the
-// key (known unusable, its cached data keys are dropped: SPEC §16), never for the state; a paused one
+// key (known unusable, its cached data keys are dropped), never for the state; a paused one
 // refuses both until it is resumed; every document is there afterwards.
 func TestDocuments_StateRefusals(t *testing.T) {
 	t.Parallel()

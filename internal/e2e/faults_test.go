@@ -119,7 +119,7 @@ func (p *stallingProxy) unstall() {
 
 // TestFaults_StalledKMSIsRecordedAndChangesNothing: a KMS that does not answer at all, for longer
 // than the pause threshold, is a transient failure at a 1 s and a 10 s probe interval alike: recorded
-// as key.probe_error and in last_error, and never a state change (SPEC §16).
+// as key.probe_error and in last_error, and never a state change.
 func TestFaults_StalledKMSIsRecordedAndChangesNothing(t *testing.T) {
 	t.Parallel()
 	for _, interval := range []time.Duration{time.Second, 10 * time.Second} {
@@ -156,7 +156,7 @@ func TestFaults_StalledKMSIsRecordedAndChangesNothing(t *testing.T) {
 
 // TestFaults_TakeoverWithinAnInterval: a replica stopped in the middle of a probe (KMS stalled under
 // it) holds its lease no longer than one probe interval, so the survivor probes the key within about
-// an interval, however short (SPEC §7, §16).
+// an interval, however short.
 func TestFaults_TakeoverWithinAnInterval(t *testing.T) {
 	t.Parallel()
 	kenv := kmstest.StartEmulator(t)

@@ -23,7 +23,7 @@ import (
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
-// grantMode runs the server as two identities (SPEC §12): the control identity (the standard
+// grantMode runs the server as two identities: the control identity (the standard
 // chain's credentials) and the data identity; the harness gives each its access key.
 func grantMode(c *config.Config) {
 	c.PlatformPrincipal = kmstest.ControlPrincipal
@@ -62,7 +62,7 @@ func (c *retireCounter) of(id string) int {
 }
 
 // grantChecks returns the checks of a key-checks answer or a key_verification_failed error by name,
-// and fails unless they come in SPEC §4's order with §11's re_encrypt and, in grant mode, §12's
+// and fails unless they come in the verification's order with re_encrypt and, in grant mode, the grant's
 // create_grant before the crypto checks.
 func grantChecks(t testing.TB, body map[string]any, grantMode bool) map[string]map[string]any {
 	t.Helper()
@@ -127,7 +127,7 @@ func wantAccessDenied(t testing.TB, what string, err error) {
 	}
 }
 
-// TestGrants_EndToEnd walks SPEC §12 through the real server: the customer puts the generated
+// TestGrants_EndToEnd walks grant mode through the real server: the customer puts the generated
 // policy; the organisation's key gets one constrained grant; the control identity cannot decrypt
 // its data keys, the data identity can, with the organisation's context only; the customer revokes
 // the grant and the region halts, with no new grant made behind the customer's back; the owner
@@ -408,7 +408,7 @@ func TestGrants_FailedVerificationRetiresItsGrants(t *testing.T) {
 }
 
 // TestGrants_SingleIdentityMakesNone: without CMEKD_DATA_PRINCIPAL nothing changes: no grants, no
-// create_grant check, the use statement as §6 has it.
+// create_grant check, the use statement as the key policy has it.
 func TestGrants_SingleIdentityMakesNone(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

@@ -112,7 +112,7 @@ func startWith(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clo
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := serverOptions(kenv, logs, clk)
 	if cfg.GrantMode() {
-		// Two identities (SPEC §12): the emulator maps each access key to its role.
+		// Two identities: the emulator maps each access key to its role.
 		opts.KMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "test", "")
 		opts.DataKMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.DataAccessKey, "test", "")
 	}

@@ -18,8 +18,7 @@ import (
 // TestDocuments_ForgedRowUnderAnotherPlatformKeyNeverReads inserts, behind the API, documents of a
 // customer-managed organisation's collection sealed under a data key the provider key wraps (a key
 // the platform may use, with the right encryption context): in either AAD version they answer 500
-// document_integrity_failed, never 200, before and after the organisation's key is disabled (SPEC
-// §16: a data key not wrapped by the linked key is never used).
+// document_integrity_failed, never 200, before and after the organisation's key is disabled (a data key not wrapped by the linked key is never used).
 func TestDocuments_ForgedRowUnderAnotherPlatformKeyNeverReads(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

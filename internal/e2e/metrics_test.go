@@ -14,7 +14,7 @@ import (
 )
 
 // TestMetrics_LabelsAreBounded: methods a client makes up fold into "other", so /metrics does not
-// grow with what clients send (SPEC §16).
+// grow with what clients send.
 func TestMetrics_LabelsAreBounded(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

@@ -259,7 +259,7 @@ func TestKeyPolicy_IsExactlyEnough(t *testing.T) {
 		{"kms:DescribeKey", "describe_key", "kms:DescribeKey"},
 		{"kms:GenerateDataKey*", "generate_data_key", "kms:GenerateDataKey"},
 		{"kms:Decrypt", "decrypt", "kms:Decrypt"},
-		// Backups re-wrap data keys with ReEncrypt (SPEC §11): the re_encrypt check needs it.
+		// Backups re-wrap data keys with ReEncrypt: the re_encrypt check needs it.
 		{"kms:ReEncrypt*", "re_encrypt", "kms:ReEncryptFrom"},
 		{"kms:Encrypt", "encrypt", "kms:Encrypt"},
 	} {

@@ -88,7 +88,7 @@ func TestOrgs_ListPaginates(t *testing.T) {
 	e.wantError(http.StatusUnprocessableEntity, "invalid_request", req{method: "GET", path: "/v1/orgs?limit=0", token: adminToken})
 }
 
-// TestCreateOrg_KeyARNRules walks every refusing row of SPEC §3; each answers its 422 code and
+// TestCreateOrg_KeyARNRules walks every refusing key ARN rule; each answers its 422 code and
 // stores nothing.
 func TestCreateOrg_KeyARNRules(t *testing.T) {
 	t.Parallel()

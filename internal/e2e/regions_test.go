@@ -33,7 +33,7 @@ func (e *env) regionEntry(org, region, purpose string) map[string]any {
 	return nil
 }
 
-// TestRegions_ReplicaOfAMultiRegionKey walks SPEC §11's regions end to end: a multi-region home key,
+// TestRegions_ReplicaOfAMultiRegionKey walks replica regions end to end: a multi-region home key,
 // its replica missing (the failed check says how to make it), replicated, the region linked; a
 // separate single-region key in a third region; collections in each region; the replica disabled
 // halts its region only, and enabled again brings it back.
@@ -199,7 +199,7 @@ func TestRegions_SingleRegionHomeKeyNeedsAKeyARN(t *testing.T) {
 }
 
 // TestRegions_BackupKeyIsMonitoredButHaltsNothing: a backup key is verified, linked and monitored;
-// when it fails, key-status and events show it, and collections stay active (SPEC §11).
+// when it fails, key-status and events show it, and collections stay active.
 func TestRegions_BackupKeyIsMonitoredButHaltsNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(6*time.Hour))

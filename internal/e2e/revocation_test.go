@@ -12,7 +12,7 @@ import (
 
 // TestDocuments_KnownUnusableKeyFailsReadsOnEveryReplicaAtOnce disables a key whose data keys both
 // replicas have cached for five minutes: once a probe on one replica finds the key unusable, reads on
-// that replica fail at once and on the other within two seconds (SPEC §16), not when the cache's TTL
+// that replica fail at once and on the other within two seconds, not when the cache's TTL
 // runs out; once the key is back and probed, reads work again on both.
 func TestDocuments_KnownUnusableKeyFailsReadsOnEveryReplicaAtOnce(t *testing.T) {
 	t.Parallel()
@@ -31,7 +31,7 @@ func TestDocuments_KnownUnusableKeyFailsReadsOnEveryReplicaAtOnce(t *testing.T) 
 	if _, err := a.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
 		t.Fatal(err)
 	}
-	// Nothing has told cmekd yet: the cached data key still serves (the TTL bound of SPEC §8).
+	// Nothing has told cmekd yet: the cached data key still serves (the data-key cache's TTL bound).
 	if r := read(b); r.Status != http.StatusOK {
 		t.Fatalf("read before any probe: %d %s", r.Status, r.Body)
 	}

@@ -271,7 +271,7 @@ func (e *env) expect(status int, r response) map[string]any {
 }
 
 // TestSecrets_VersionsListsEventsAndRefusals writes, replaces, lists, reads and deletes secrets, checks
-// the audit trail of every act, and sends every request SPEC §13 refuses.
+// the audit trail of every act, and sends every request secret scopes refuse.
 func TestSecrets_VersionsListsEventsAndRefusals(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -674,7 +674,7 @@ func TestSecrets_CanaryValueIsNowhereButItsRead(t *testing.T) {
 }
 
 // TestSecrets_DeletingScopesAndOrgsLeavesNothing deletes a scope (its secrets, roles and data keys go
-// with it, and its name can be used again) and then the organisation (everything of SPEC §13 goes).
+// with it, and its name can be used again) and then the organisation (every scope, secret and workspace goes).
 func TestSecrets_DeletingScopesAndOrgsLeavesNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

@@ -13,7 +13,7 @@ import (
 
 // TestText_IsText: invalid UTF-8 anywhere in a body, escapes of lone surrogates, Unicode format
 // characters in names, and a PATCH body that is not an object are refused with a clear error, and
-// nothing is stored (SPEC §16).
+// nothing is stored.
 func TestText_IsText(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -67,7 +67,7 @@ func TestText_BodilessOperationsRefuseNonJSONBodies(t *testing.T) {
 
 // TestText_UnparseableRequestsGetTheErrorBody: a request net/http cannot even parse (bad
 // percent-escapes, a malformed request line, headers too large) is answered before any route, still
-// with SPEC §1's error body and an X-Request-Id.
+// with the API's error body and an X-Request-Id.
 func TestText_UnparseableRequestsGetTheErrorBody(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -101,7 +101,7 @@ func TestText_UnparseableRequestsGetTheErrorBody(t *testing.T) {
 				RequestID string `json:"request_id"`
 			}
 			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-				t.Fatalf("the body is not SPEC §1's error body: %v", err)
+				t.Fatalf("the body is not the API's error body: %v", err)
 			}
 			if resp.StatusCode != tc.status || body.Error.Code != "malformed_request" || body.Error.Details == nil ||
 				body.RequestID == "" || resp.Header.Get("X-Request-Id") != body.RequestID {

@@ -349,7 +349,7 @@ func (c *Cache) Purge() {
 
 // DropKey evicts and wipes every data key unwrapped from (or generated under) KMS key keyARN, for a key
 // cmekd has found unusable: reads after it need KMS Decrypt, which the unusable key refuses, so they
-// fail at once rather than when the TTL runs out (SPEC §16). A key in use is wiped when its function
+// fail at once rather than when the TTL runs out. A key in use is wiped when its function
 // returns; a load running across DropKey serves its callers but is not cached. It reports how many
 // keys it dropped.
 func (c *Cache) DropKey(keyARN string) int {

@@ -1,6 +1,6 @@
 // Package envelope keeps plaintext data keys (DEKs) in memory for a bounded time and seals items
 // (collection documents, and whatever else a purpose of the keyring seals) under them with AES-256-GCM
-// (SPEC §8). It makes no KMS calls: callers hand the cache a
+//. It makes no KMS calls: callers hand the cache a
 // loader that unwraps a DEK through KMS.
 package envelope
 
@@ -25,13 +25,13 @@ const (
 var ErrDecrypt = errors.New("envelope: ciphertext does not authenticate")
 
 // Labels that start a collection document's additional data: DocumentLabel for documents sealed
-// before the wrapping key's ARN was bound into it, DocumentLabelV2 (with AAD.KeyARN) since (SPEC §16).
+// before the wrapping key's ARN was bound into it, DocumentLabelV2 (with AAD.KeyARN) since.
 const (
 	DocumentLabel   = "cmekd/document/v1"
 	DocumentLabelV2 = "cmekd/document/v2"
 )
 
-// Labels that start a secret value's additional data (SPEC §13), as for documents.
+// Labels that start a secret value's additional data, as for documents.
 const (
 	SecretLabel   = "cmekd/secret/v1"
 	SecretLabelV2 = "cmekd/secret/v2"

@@ -40,7 +40,7 @@ func (g *retireGate) wrap(next http.Handler) http.Handler {
 	})
 }
 
-// grantStack is a stack in grant mode (SPEC §12): the emulator binary maps the control and the data
+// grantStack is a stack in grant mode: the emulator binary maps the control and the data
 // identity's access keys to their roles; the server binary takes the control identity from the
 // standard chain's environment variables and the data identity from a profile of a shared AWS config
 // file, as in production. Its KMS traffic passes through gate.
@@ -112,7 +112,7 @@ func (s *stack) raw(status int, method, path string) []byte {
 	return a.Body
 }
 
-// TestFaults_GrantRetirementSurvivesAKill (SPEC §12): an organisation is deleted while KMS does not
+// TestFaults_GrantRetirementSurvivesAKill: an organisation is deleted while KMS does not
 // confirm the retirement of its grant; the server is SIGKILLed before it could; started again, it
 // retires the grant, and the admin's trail has grant.retired.
 func TestFaults_GrantRetirementSurvivesAKill(t *testing.T) {

@@ -36,7 +36,7 @@ func newBatch(worker, n, size int) *batch {
 	return b
 }
 
-// TestFaults_KillNineLosesNoAcknowledgedIngest (SPEC §16, "a server killed at any moment loses no
+// TestFaults_KillNineLosesNoAcknowledgedIngest ("a server killed at any moment loses no
 // acknowledged write"): workers post document batches, each under its own Idempotency-Key, to the
 // real server binary; the server is SIGKILLed mid-flight and started again on the same database.
 // Then every batch that got a 201 reads back exactly; a retry of every batch (same key, same body)

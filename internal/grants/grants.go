@@ -1,4 +1,4 @@
-// Package grants is the life of the data identity's KMS grants (SPEC §12): attaching one to a key
+// Package grants is the life of the data identity's KMS grants: attaching one to a key
 // for the verifier, recording and listing an organisation's grants, renewing those the customer
 // revoked, and retiring them durably when the organisation is deleted (Retirer).
 package grants
@@ -59,7 +59,7 @@ func NewGranter(cfg GranterConfig) *Granter {
 		store: cfg.Store, log: cfg.Logger}
 }
 
-// Request is the grant of SPEC §12 for orgID: the data identity may perform exactly the data
+// Request is the data identity's grant for orgID: the data identity may perform exactly the data
 // operations, only with the organisation's encryption context, and the control identity retires it.
 func (g *Granter) Request(name, orgID string) kms.GrantRequest {
 	return kms.GrantRequest{Name: name, Grantee: g.dataARN, Retiring: g.controlPrincipal,

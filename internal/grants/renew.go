@@ -73,7 +73,7 @@ func (s *Service) List(ctx context.Context, org domain.Org) ([]domain.Grant, err
 
 // Renew is the customer's own act after revoking a grant: each linked key whose
 // grant no longer admits the data identity is verified again with a new grant, which is recorded
-// (the old one retired on record), and then every key is probed, so that §7 brings the collections
+// (the old one retired on record), and then every key is probed, so that the health monitor brings the collections
 // back. cmekd never makes a new grant by itself; only this does. A key that fails verification
 // answers 422 key_verification_failed and keeps no new grant.
 func (s *Service) Renew(ctx context.Context, p domain.Principal, org domain.Org) ([]domain.Grant, error) {

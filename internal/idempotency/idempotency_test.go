@@ -10,7 +10,7 @@ import (
 
 // TestKey_HashIsKeyedSoTheDatabaseConfirmsNoGuess: the request hash stored beside an answer is an
 // HMAC under a secret the database does not hold: the plain SHA-256 of a guessed body never matches
-// it, and keepers with other secrets disagree (SPEC §16).
+// it, and keepers with other secrets disagree.
 func TestKey_HashIsKeyedSoTheDatabaseConfirmsNoGuess(t *testing.T) {
 	t.Parallel()
 	body := []byte(`{"name":"Acme","region":"us-west-2"}`)

@@ -1,7 +1,7 @@
-// Package keyarn parses KMS key ARNs and applies a deployment's key ARN rules (SPEC §3).
+// Package keyarn parses KMS key ARNs and applies a deployment's key ARN rules.
 //
 // It is pure logic: it never calls KMS. Whether the key exists and is usable is the job of the
-// verification probe (SPEC §4).
+// verification probe.
 package keyarn
 
 import (
@@ -35,7 +35,7 @@ func (a ARN) InRegion(region string) ARN {
 	return a
 }
 
-// Error is a violated rule; Code is the SPEC §3 422 code and Message a sentence the customer can act on.
+// Error is a violated rule; Code is the rule's 422 code and Message a sentence the customer can act on.
 type Error struct {
 	Code, Message string
 }
@@ -44,7 +44,7 @@ type Error struct {
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 const (
-	// maxInputLen bounds what Parse looks at, so a huge input costs nothing (SPEC §3: 2 KiB+ is invalid).
+	// maxInputLen bounds what Parse looks at, so a huge input costs nothing (2 KiB+ is invalid).
 	maxInputLen = 2048
 	// maxEcho bounds how much of the input a message repeats.
 	maxEcho   = 100
@@ -129,7 +129,7 @@ func parseNonARN(s string) error {
 	}
 }
 
-// checkPartition accepts the three partitions of SPEC §3, each only with the regions of its family.
+// checkPartition accepts the three partitions (aws, aws-us-gov, aws-cn), each only with the regions of its family.
 func checkPartition(partition, region string) error {
 	if !ValidRegion(region) {
 		return errorf(domain.CodeInvalidKeyARN,
@@ -217,14 +217,14 @@ func ParseMultiRegionPolicy(s string) (MultiRegionPolicy, error) {
 	}
 }
 
-// Rules are a deployment's §3 settings. The zero value serves DefaultRegions and allows
+// Rules are a deployment's key ARN settings. The zero value serves DefaultRegions and allows
 // multi-region keys, the deployment defaults.
 type Rules struct {
 	Regions     []string
 	MultiRegion MultiRegionPolicy
 }
 
-// Check parses input and applies the deployment's rules in SPEC order: the ARN's region must be
+// Check parses input and applies the deployment's rules in their documented order: the ARN's region must be
 // linkRegion (when linkRegion is not empty), a region this deployment serves, and the key id must
 // agree with the multi-region policy. Every error is an *Error.
 func (r Rules) Check(input, linkRegion string) (ARN, error) {

@@ -14,7 +14,7 @@ import (
 const (
 	uuid = "1234abcd-12ab-34cd-56ef-1234567890ab"
 	mrk  = "mrk-1234abcd12ab34cd56ef1234567890ab"
-	// keyARN is the SPEC's example key in its example account.
+	// keyARN is the documentation's example key in its example account.
 	keyARN = "arn:aws:kms:us-west-2:111122223333:key/" + uuid
 )
 

@@ -1,5 +1,5 @@
 // Package keypolicy generates the AWS key policy a customer adds to their KMS key so that the
-// platform can use it (SPEC §6), as JSON or as a Terraform aws_kms_key_policy resource.
+// platform can use it, as JSON or as a Terraform aws_kms_key_policy resource.
 package keypolicy
 
 import (
@@ -17,7 +17,7 @@ import (
 // Template is statement (the one statement that lets the platform use the key) or full (a whole key policy).
 type Template string
 
-// The templates of SPEC §6.
+// The key-policy templates.
 const (
 	TemplateStatement Template = "statement"
 	TemplateFull      Template = "full"
@@ -31,7 +31,7 @@ const (
 	SidUse    = "cmekdAllowUseOfTheKey"
 	SidGrants = "cmekdAllowGrantsForAWSResources"
 	// SidDataGrants is grant mode's statement that lets the control identity grant the data identity
-	// the data operations (SPEC §12).
+	// the data operations.
 	SidDataGrants = "cmekdAllowGrantsToTheDataIdentity"
 )
 
@@ -41,7 +41,7 @@ const policyVersion = "2012-10-17"
 // maxPolicyBytes is KMS's limit on a key policy document.
 const maxPolicyBytes = 32 * 1024
 
-// useActions are exactly what the verification probe (SPEC §4) needs, and no more.
+// useActions are exactly what the verification probe needs, and no more.
 var useActions = []string{"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"}
 
 // controlActions are what the control identity holds itself in grant mode: it describes keys, and
@@ -49,7 +49,7 @@ var useActions = []string{"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:G
 var controlActions = []string{"kms:DescribeKey"}
 
 // GrantOperations are exactly the operations of a data-identity grant: what the data path and the
-// verification's crypto checks need (SPEC §12).
+// verification's crypto checks need.
 var GrantOperations = []string{"Encrypt", "Decrypt", "GenerateDataKey", "ReEncryptFrom", "ReEncryptTo", "DescribeKey"}
 
 // grantActions let AWS services that act for the principals attach grants to the key.
@@ -64,7 +64,7 @@ type Request struct {
 	AdditionalPrincipals []string
 	// Template defaults to TemplateStatement when empty.
 	Template Template
-	// DataPrincipal, when set, is CMEKD_DATA_PRINCIPAL: the policy is grant mode's (SPEC §12).
+	// DataPrincipal, when set, is CMEKD_DATA_PRINCIPAL: the policy is grant mode's.
 	DataPrincipal string
 }
 
@@ -255,7 +255,7 @@ func awsResourceGrants(principals []string) Statement {
 	}
 }
 
-// grantMode is the policy of SPEC §12: the control identity (and any additional principals) may only
+// grantMode is grant mode's policy: the control identity (and any additional principals) may only
 // describe the key and grant the data identity exactly the data operations. The data identity is in
 // no statement: it reaches the key through the grants alone. With TemplateFull the AWS-resource
 // grants statement remains, for the additional principals only (the customer's own, which AWS

@@ -6,12 +6,12 @@ import (
 	"github.com/cmekd/cmekd/internal/envelope"
 )
 
-// EncryptionContext is the encryption context that binds the owner's wrapped data keys (SPEC §8):
+// EncryptionContext is the encryption context that binds the owner's wrapped data keys:
 // a KMS ReEncrypt of one needs it as the source context.
 func (o Owner) EncryptionContext() map[string]string { return o.encryptionContext() }
 
 // BackupContext is the encryption context of a backup's own copies of its collection's data keys
-// (SPEC §11): bound to the organisation and the backup, never to the collection, which the backup
+//: bound to the organisation and the backup, never to the collection, which the backup
 // outlives.
 func BackupContext(orgID, backupID string) map[string]string {
 	return map[string]string{"cmekd:org": orgID, "cmekd:backup": backupID}

@@ -1,4 +1,4 @@
-// Package keyring owns cmekd's data keys (SPEC §8): it hands out an owner's current data key or makes
+// Package keyring owns cmekd's data keys: it hands out an owner's current data key or makes
 // a new one with KMS GenerateDataKey, unwraps stored keys with KMS Decrypt through the in-memory
 // cache, turns KMS failures into the errors clients see, and nudges the monitor to probe a key that KMS
 // refused. Data keys are kept by owner and purpose (the documents of a collection, the secrets of a
@@ -40,11 +40,11 @@ type Purpose struct {
 // Documents is the purpose of a collection's data keys: they seal its documents.
 var Documents = Purpose{Name: "documents", ContextKey: "cmekd:collection", Label: envelope.DocumentLabel, BoundLabel: envelope.DocumentLabelV2}
 
-// Secrets is the purpose of a secret scope's data keys: they seal its secret values (SPEC §13).
+// Secrets is the purpose of a secret scope's data keys: they seal its secret values.
 var Secrets = Purpose{Name: "secrets", ContextKey: "cmekd:scope", Label: envelope.SecretLabel, BoundLabel: envelope.SecretLabelV2}
 
 // WebhookSecrets is the purpose of a webhook endpoint's data key: it seals the endpoint's signing
-// secret. Its keys are wrapped by the platform's own key, never the customer's (SPEC §14).
+// secret. Its keys are wrapped by the platform's own key, never the customer's.
 var WebhookSecrets = Purpose{Name: "webhook_secrets", ContextKey: "cmekd:webhook", Label: WebhookSecretLabel, BoundLabel: WebhookSecretLabelV2}
 
 // Labels that start a webhook secret's additional data, as AADv1 and AADv2.
@@ -59,7 +59,7 @@ const (
 	// AADv1 binds the purpose's Label, the organisation, the owner and the item.
 	AADv1 = 1
 	// AADv2 binds the purpose's BoundLabel, the organisation, the owner, the item and the ARN of the
-	// KMS key that wraps the data key: the linked key (SPEC §16).
+	// KMS key that wraps the data key: the linked key.
 	AADv2 = 2
 )
 
@@ -73,7 +73,7 @@ type Owner struct {
 	ID      string
 }
 
-// encryptionContext binds a wrapped data key to its organisation and owner (SPEC §8).
+// encryptionContext binds a wrapped data key to its organisation and owner.
 func (o Owner) encryptionContext() map[string]string {
 	return map[string]string{"cmekd:org": o.OrgID, o.Purpose.ContextKey: o.ID}
 }
@@ -219,7 +219,7 @@ func (k *Keyring) SealWith(ctx context.Context, owner Owner, keyARN string, curr
 
 // Open runs fn with a Box under the owner's data key id, unwrapped from its copy under keyARN: the
 // key the owner's organisation is linked to (or the platform's, for what it wraps). A data key of
-// another owner, or one keyARN does not wrap, is never used (SPEC §16): that fails with ErrIntegrity
+// another owner, or one keyARN does not wrap, is never used: that fails with ErrIntegrity
 // without asking KMS, so a row forged to name a data key under another key the platform may use
 // reads nothing.
 func (k *Keyring) Open(ctx context.Context, owner Owner, keyARN, dataKeyID string, fn func(*Box) error) error {
@@ -298,7 +298,7 @@ func (k *Keyring) newDataKey(ctx context.Context, owner Owner, keyARN string, no
 // unwrapped by KMS Decrypt.
 func (k *Keyring) use(ctx context.Context, owner Owner, id, keyARN string, read func(context.Context) (store.DataKey, error), fn func(*Box) error) error {
 	// A data key of a provider key known to be unusable is not used even from the cache, as for a
-	// customer's key (SPEC §16: once cmekd knows a key is unusable, reads fail at once).
+	// customer's key (once cmekd knows a key is unusable, reads fail at once).
 	if err := k.providerDown(keyARN); err != nil {
 		return err
 	}
@@ -319,7 +319,7 @@ func (k *Keyring) use(ctx context.Context, owner Owner, id, keyARN string, read 
 }
 
 // cacheID is what the cache keeps data key dataKeyID of owner under: its owner's, so that a row of
-// another owner naming the key never finds it there (SPEC §16).
+// another owner naming the key never finds it there.
 func cacheID(owner Owner, dataKeyID string) string {
 	return owner.Purpose.Name + "/" + owner.OrgID + "/" + owner.ID + "/" + dataKeyID
 }
@@ -348,7 +348,7 @@ func (k *Keyring) kmsError(ctx context.Context, orgID, keyARN string, err error)
 	return k.KMSError(ctx, orgID, keyARN, domain.PurposeData, err)
 }
 
-// KMSError is kmsError for a key linked for purpose (data or backup, SPEC §11): a customer-caused
+// KMSError is kmsError for a key linked for purpose (data or backup): a customer-caused
 // refusal is key_unavailable with that purpose in its details.
 func (k *Keyring) KMSError(ctx context.Context, orgID, keyARN, purpose string, err error) error {
 	var ke *kms.Error
@@ -372,7 +372,7 @@ func (k *Keyring) KMSError(ctx context.Context, orgID, keyARN, purpose string, e
 // DropUnavailable returns a chore that drops from this replica's cache the data keys of every key a
 // probe on any replica found unavailable since the chore last looked, so that once cmekd knows a key
 // is unusable its reads fail on every replica within a second or two rather than when the cache's TTL
-// runs out (SPEC §16). Run it every second (the server lists it among its background services).
+// runs out. Run it every second (the server lists it among its background services).
 func (k *Keyring) DropUnavailable() func(context.Context) error {
 	var since time.Time
 	return func(ctx context.Context) error {

@@ -424,7 +424,7 @@ func TestKeyring_DisabledKeyIsKeyUnavailableDroppedAndProbedSoon(t *testing.T) {
 		t.Errorf("%d data keys, want only the one made before the key was disabled", n)
 	}
 	// The refusal dropped the key's data keys from this ring's cache: the item sealed a moment ago
-	// under a cached data key now needs Decrypt, which the disabled key refuses (SPEC §16).
+	// under a cached data key now needs Decrypt, which the disabled key refuses.
 	_, err = f.open(t, f.ring, owner, s.dataKeyID, s.itemID, s.nonce, s.ct)
 	wantKeyUnavailable(t, err, domain.CodeKeyDisabled, "kms:Decrypt")
 

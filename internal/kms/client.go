@@ -1,6 +1,6 @@
 // Package kms is cmekd's client for AWS KMS (or anything that speaks its API: LocalStack, the cmekd
 // emulator). It sends each call to the region named in the key ARN and classifies every failure into
-// the codes of SPEC §4, so callers never look at AWS types.
+// the verification probe's check codes, so callers never look at AWS types.
 package kms
 
 import (

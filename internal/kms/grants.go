@@ -13,7 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// GrantRequest is a grant to attach to a key (SPEC §12).
+// GrantRequest is a grant to attach to a key.
 type GrantRequest struct {
 	// Name makes the grant idempotent: the same request again returns the same grant.
 	Name string

@@ -22,7 +22,7 @@ import (
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
-// dataOperations are the operations of a cmekd grant (SPEC §12).
+// dataOperations are the operations of a cmekd grant.
 var dataOperations = []string{"Encrypt", "Decrypt", "GenerateDataKey", "ReEncryptFrom", "ReEncryptTo", "DescribeKey"}
 
 // grantPolicy lets the key's owner administer the key and the control identity describe it and

@@ -38,7 +38,7 @@ type Config struct {
 	Rules       keyarn.Rules
 	// PlatformPrincipal is named in generated key policies.
 	PlatformPrincipal string
-	// DataPrincipal is CMEKD_DATA_PRINCIPAL: set, generated policies are grant mode's (SPEC §12).
+	// DataPrincipal is CMEKD_DATA_PRINCIPAL: set, generated policies are grant mode's.
 	DataPrincipal string
 	// Grants, in grant mode, retires the grants of verifications whose links were not stored after
 	// all, and tells whether a key's grant still holds; nil without grants.
@@ -49,7 +49,7 @@ type Config struct {
 	// calls); 0 means no bound.
 	KeyChecksPerSecond float64
 	// ProviderRegion reports whether the platform has a key in a region (CMEKD_PROVIDER_KEY_ARN), so
-	// that a provider-managed organisation may add it (SPEC §11).
+	// that a provider-managed organisation may add it.
 	ProviderRegion func(region string) bool
 	// Providers are the key providers the deployment serves.
 	Providers *provider.Set

@@ -11,7 +11,7 @@ import (
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
-// RegionInput is what POST /v1/orgs/{org}/regions asks for (SPEC §11).
+// RegionInput is what POST /v1/orgs/{org}/regions asks for.
 type RegionInput struct {
 	Region string
 	// KeyARN or KeyID is the region's data key; none derives the replica of a multi-region AWS
@@ -21,8 +21,8 @@ type RegionInput struct {
 	BackupKeyARN, BackupKeyID string
 }
 
-// AddRegion links a new region to an organisation: its keys are checked (§3, with the region as the
-// link's region) and verified (§4) in that region, then the region and its key links are stored with
+// AddRegion links a new region to an organisation: its keys are checked (with the region as the
+// link's region) and verified in that region, then the region and its key links are stored with
 // their events in one transaction. Nothing is stored when a check fails.
 //
 // Without a key_arn, a multi-region home key's replica is the region's key: same partition, account
@@ -147,7 +147,7 @@ func insertVerified(ctx context.Context, tx *store.Q, orgID, actor string, r dom
 // fix is 422 key_verification_failed with the failed key's checks and purpose; KMS being unreachable
 // is 503 kms_unreachable.
 //
-// In grant mode each verified key gets its grant (SPEC §12), returned for the transaction that links
+// In grant mode each verified key gets its grant, returned for the transaction that links
 // the keys to record; a backup key that is the data key itself is used through the data key's grant.
 // When the backup key fails, the data key's new grant is retired again: nothing is left behind.
 func (s *Service) verifyLinks(ctx context.Context, orgID, region, keyARN, replicaOf, backupARN string) ([]grants.Made, error) {

@@ -1,5 +1,4 @@
-// Package providerkey checks the platform's own key (CMEKD_PROVIDER_KEY_ARN) like a customer's (SPEC
-// §16): once at start, where a customer-caused failure stops the server, and then in the background,
+// Package providerkey checks the platform's own key (CMEKD_PROVIDER_KEY_ARN) like a customer's: once at start, where a customer-caused failure stops the server, and then in the background,
 // so that requests needing it fail as the platform's fault (provider_key_unavailable) rather than the
 // tenant's. The key's status is this replica's own: every replica checks the key for itself.
 package providerkey
@@ -29,7 +28,7 @@ const checkContext = "cmekd-provider-key"
 
 // Config configures a Key.
 type Config struct {
-	// ARNs are CMEKD_PROVIDER_KEY_ARN: the platform's keys, at most one per region (SPEC §11).
+	// ARNs are CMEKD_PROVIDER_KEY_ARN: the platform's keys, at most one per region.
 	ARNs     []string
 	Verifier Verifier
 	Logger   *slog.Logger
@@ -166,7 +165,7 @@ func (k *Key) Failed(ctx context.Context, keyARN string, e *domain.ProbeError) {
 	}
 }
 
-// check runs the monitor's checks (SPEC §4's Health steps) and records the verdict; a transient
+// check runs the monitor's checks (Health steps) and records the verdict; a transient
 // failure changes nothing.
 func (k *Key) check(ctx context.Context, st *state) verify.Report {
 	r := k.cfg.Verifier.Verify(ctx, st.arn, "", checkContext, verify.Health)

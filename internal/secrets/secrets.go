@@ -1,4 +1,4 @@
-// Package secrets is the use-case service of secret scopes (SPEC §13, seed: Tecton Secrets):
+// Package secrets is the use-case service of secret scopes (seed: Tecton Secrets):
 // workspaces, scopes with manager / writer / reader roles, and secret values sealed under data keys
 // of the organisation's key through the keyring, so that a key the customer revokes locks the secrets
 // too. It owns its transactions and events; no value, plaintext or ciphertext, ever leaves it except
@@ -17,7 +17,7 @@ import (
 	"github.com/cmekd/cmekd/internal/store"
 )
 
-// MaxValueBytes bounds a secret value: 64 KiB of UTF-8 (SPEC §13).
+// MaxValueBytes bounds a secret value: 64 KiB of UTF-8.
 const MaxValueBytes = 64 << 10
 
 // Config configures the service.
@@ -38,7 +38,7 @@ type Service struct{ cfg Config }
 func New(cfg Config) *Service { return &Service{cfg: cfg} }
 
 // Names of scopes and workspaces appear in paths (`-s my-demo-scope`), so they are path-safe; keys
-// are SPEC §13's exactly.
+// are the documented ones exactly.
 var (
 	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
 	keyPattern  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
@@ -52,7 +52,7 @@ func validName(name string) error {
 	return nil
 }
 
-// ErrWorkspaceToken refuses a workspace token anything but reading a granted secret (SPEC §13).
+// ErrWorkspaceToken refuses a workspace token anything but reading a granted secret.
 var ErrWorkspaceToken = domain.Errorf(domain.KindForbidden, domain.CodeForbidden,
 	"a workspace token may only read the values of secrets its workspace was granted")
 
@@ -81,7 +81,7 @@ func privileged(p domain.Principal) bool {
 	return p.Role == domain.RoleAdmin || p.Role == domain.RoleOwner
 }
 
-// act is what a caller wants to do on a scope, for the permission table of SPEC §13.
+// act is what a caller wants to do on a scope, for the scope permission table.
 type act int
 
 const (
@@ -333,7 +333,7 @@ func (s *Service) wrappingKey(org domain.Org) string {
 	return domain.DataKeyOf(org, org.Region, s.cfg.ProviderKeys)
 }
 
-// usable refuses at once when cmekd already knows the organisation's key is unusable (SPEC §16), so
+// usable refuses at once when cmekd already knows the organisation's key is unusable, so
 // that neither a write nor a read is served from a data key still in the cache.
 func (s *Service) usable(ctx context.Context, org domain.Org) error {
 	if org.Mode != domain.ModeCustomerManaged {

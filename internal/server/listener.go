@@ -14,13 +14,13 @@ import (
 
 // net/http answers a request it cannot even parse (a malformed request line, bad percent-escapes in
 // the path, headers too large) by itself, before any handler runs, with a plain-text body, no
-// X-Request-Id and not SPEC §1's error body. It writes that answer in one Write to the raw
+// X-Request-Id and not the API's error body. It writes that answer in one Write to the raw
 // connection, always as the status line followed by exactly these headers; no handler's answer
 // looks like it (net/http writes a handler's headers sorted, with a Date).
 const plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
-// specListener hands out connections that rewrite net/http's own plain-text error answers into SPEC
-// §1's error body with an X-Request-Id, so that every answer a client gets has both.
+// specListener hands out connections that rewrite net/http's own plain-text error answers into the
+// API's error body with an X-Request-Id, so that every answer a client gets has both.
 type specListener struct{ net.Listener }
 
 func (l specListener) Accept() (net.Conn, error) {
@@ -62,7 +62,7 @@ func plainError(b []byte) (int, string, bool) {
 	return status, string(body), true
 }
 
-// specError is SPEC §1's error answer for a request net/http refused before any handler saw it.
+// specError is the API's error answer for a request net/http refused before any handler saw it.
 func specError(status int, text string) []byte {
 	var id [12]byte
 	_, _ = rand.Read(id[:])

@@ -67,7 +67,7 @@ type Options struct {
 	Clock clock.Clock
 	// KMSCredentials are the platform's AWS credentials; nil means the standard chain (or dev mode's).
 	KMSCredentials aws.CredentialsProvider
-	// DataKMSCredentials are the data identity's in grant mode (SPEC §12); nil means the shared
+	// DataKMSCredentials are the data identity's in grant mode; nil means the shared
 	// config profile CMEKD_DATA_PROFILE.
 	DataKMSCredentials aws.CredentialsProvider
 	// DevOutput receives dev mode's banner; nil means stdout.
@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		return nil, fmt.Errorf("configuration: CMEKD_KMS_ENDPOINT: %w", err)
 	}
 	rules := keyarn.Rules{Regions: cfg.Regions, MultiRegion: mr}
-	// In grant mode (SPEC §12) the data identity alone encrypts and decrypts: the data path, the
+	// In grant mode the data identity alone encrypts and decrypts: the data path, the
 	// crypto checks of verification and the probes run as it, through the grants the control
 	// identity attaches.
 	dataClient := kmsClient
@@ -168,7 +168,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	s.closers = append(s.closers, closeClouds)
 	providers := provider.NewSet(cfg.GrantMode(), append([]provider.Provider{awsprovider.New(awsprovider.Config{Data: dataClient,
 		Verifier: verifier, Rules: rules, PlatformPrincipal: cfg.PlatformPrincipal, DataPrincipal: cfg.DataPrincipal})}, clouds...)...)
-	// The platform's key is checked like a customer's (SPEC §16): unusable, it stops the server here;
+	// The platform's key is checked like a customer's: unusable, it stops the server here;
 	// unreachable, /readyz answers 503 until the background check passes.
 	platformKey := providerkey.New(providerkey.Config{ARNs: cfg.ProviderKeys(), Verifier: providers, Logger: log,
 		Interval: cfg.ProbeInterval})
@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Interval: cfg.ProbeInterval, PauseAfter: cfg.PauseAfter, Unusable: func(arn string) { cache.DropKey(arn) },
 		IntervalWithEvents: cfg.ProbeIntervalWithEvents, EventsFresh: cfg.EventsFresh})
 	// A lease is the probe interval, never more, so a dead replica's keys are probed again within an
-	// interval however short it is (SPEC §16); a probe that KMS does not answer within three quarters
+	// interval however short it is; a probe that KMS does not answer within three quarters
 	// of it is cut off and recorded as a transient failure.
 	monitor := health.NewMonitor(healthSvc, health.MonitorConfig{Owner: replicaName(), MaxRPS: cfg.ProbeMaxRPS, Clock: clk})
 
@@ -226,7 +226,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		background.Every("dek-cache-revoker", time.Second, log, keys.DropUnavailable()),
 		background.Every("idempotency-purger", replayPurgeEvery, log, idem.Purge),
 		dispatcher,
-		// Deleted organisations' grants are retired by any replica, until KMS confirms (SPEC §12).
+		// Deleted organisations' grants are retired by any replica, until KMS confirms.
 		grants.NewRetirer(grants.RetirerConfig{Store: st, Control: kmsClient, Owner: replicaName(), Logger: log,
 			KMSTimeout: cfg.KMSTimeout}),
 		// Fails the backups whose worker died; on shutdown, stops this replica's copies in flight.
@@ -266,7 +266,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Backups:   backupSvc,
 		KeyEvents: keyEvents,
 	})
-	// The web console (SPEC §15) shares the listener; its session cookie authenticates API calls.
+	// The web console shares the listener; its session cookie authenticates API calls.
 	cons, err := console.New(console.Config{API: s.api, Secret: []byte(cfg.AdminToken), Clock: clk, Logger: log,
 		Sessions: accessSvc})
 	if err != nil {

@@ -19,7 +19,7 @@ func scanGrant(r pgx.Row) (domain.Grant, error) {
 	return g, translate(err)
 }
 
-// InsertGrant records an active grant of a linked key (SPEC §12); CreatedAt is filled in when zero.
+// InsertGrant records an active grant of a linked key; CreatedAt is filled in when zero.
 // A grant already on record (KMS answers a named grant again while it exists) is left as it is, and
 // inserted is false.
 func (q *Q) InsertGrant(ctx context.Context, g domain.Grant) (inserted bool, err error) {

@@ -9,7 +9,7 @@ import (
 	"github.com/cmekd/cmekd/internal/domain"
 )
 
-// IdempotencyTTL is how long a stored answer is replayed (SPEC §1).
+// IdempotencyTTL is how long a stored answer is replayed.
 const IdempotencyTTL = 24 * time.Hour
 
 // Replay is the stored result of a request made with an Idempotency-Key, encoded by the service

@@ -63,7 +63,7 @@ func TestStore_KeyLink_IsForGood(t *testing.T) {
 	}
 }
 
-// A backup key is monitored like the data key (SPEC §11): its link has its own health row, listed
+// A backup key is monitored like the data key: its link has its own health row, listed
 // after the data key's.
 func TestStore_InsertKeyLink_BackupHasItsOwnHealthRow(t *testing.T) {
 	t.Parallel()

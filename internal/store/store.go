@@ -159,7 +159,7 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 	return p, nil
 }
 
-// Ready reports whether the database answers and every migration is applied (SPEC §5 /readyz).
+// Ready reports whether the database answers and every migration is applied (/readyz).
 func (s *Store) Ready(ctx context.Context) error {
 	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close()
@@ -192,7 +192,7 @@ func (s *Store) InTx(ctx context.Context, fn func(*Q) error) error {
 	return translate(tx.commit(ctx))
 }
 
-// ErrUnavailable is the answer of every query while the database cannot be reached (SPEC §16): the
+// ErrUnavailable is the answer of every query while the database cannot be reached: the
 // request is retryable, and cmekd recovers by itself when the database is back.
 var ErrUnavailable = &domain.Error{Kind: domain.KindUnavailable, Code: domain.CodeDatabaseUnavailable,
 	Message: "the database is unreachable right now; retry shortly", RetryAfter: 2}

@@ -1,4 +1,4 @@
-// Package verify proves that the platform can use a customer's key (SPEC §4). One Verifier serves
+// Package verify proves that the platform can use a customer's key. One Verifier serves
 // key checks, organisation creation, the health monitor and resume, so they all judge a key alike.
 package verify
 
@@ -46,7 +46,7 @@ type Report struct {
 	Grant *Grant
 }
 
-// Grant is a grant a verification attached (SPEC §12).
+// Grant is a grant a verification attached.
 type Grant struct {
 	// ID is the grant's id; Name the name it was made with.
 	ID, Name string
@@ -103,7 +103,7 @@ type KMS interface {
 
 var _ KMS = (*kms.Client)(nil)
 
-// Granter attaches the data identity's grants to keys and retires them (SPEC §12); *grants.Granter
+// Granter attaches the data identity's grants to keys and retires them; *grants.Granter
 // is one.
 type Granter interface {
 	// Attach makes (or, named the same, finds) the grant name on keyARN for orgID's encryption
@@ -127,7 +127,7 @@ type Verifier struct {
 type Options struct {
 	// Backoff are the waits before each retry of a transient failure; nil means 200ms, 1s.
 	Backoff []time.Duration
-	// Data, in grant mode, is the data identity's client: the crypto checks run as it (SPEC §12).
+	// Data, in grant mode, is the data identity's client: the crypto checks run as it.
 	// Nil means they run as the platform's one identity.
 	Data KMS
 	// Granter, in grant mode, attaches the grant of requests that name one (Request.Grant).
@@ -147,16 +147,16 @@ func New(client KMS, rules keyarn.Rules, opts Options) *Verifier {
 	return &Verifier{kms: client, data: data, granter: opts.Granter, rules: rules, backoff: b}
 }
 
-// GrantMode reports whether the verifier runs as two identities with grants (SPEC §12).
+// GrantMode reports whether the verifier runs as two identities with grants.
 func (v *Verifier) GrantMode() bool { return v.granter != nil }
 
 // Steps selects which checks run.
 type Steps int
 
 const (
-	// Full is every check of SPEC §4: onboarding and key checks.
+	// Full is every check of the verification probe: onboarding and key checks.
 	Full Steps = iota
-	// Health is what the monitor and resume run (SPEC §7): DescribeKey, GenerateDataKey, Decrypt and
+	// Health is what the monitor and resume run: DescribeKey, GenerateDataKey, Decrypt and
 	// the key's metadata, without the Encrypt canary.
 	Health
 )
@@ -174,7 +174,7 @@ type Request struct {
 	// OrgID names the organisation in the encryption context {"cmekd:org": OrgID}.
 	OrgID string
 	Steps Steps
-	// ReplicaOf, when set, is the home region's multi-region key that Key was derived from (SPEC §11):
+	// ReplicaOf, when set, is the home region's multi-region key that Key was derived from:
 	// a missing key is explained with the command that replicates the home key, and the check
 	// replica_of proves Key is a replica of the home key's primary.
 	ReplicaOf string
@@ -234,7 +234,7 @@ func (v *Verifier) Run(ctx context.Context, req Request) Report {
 }
 
 // attachGrant runs create_grant in grant mode: the data identity's grant on the key, made by the
-// control identity (SPEC §12).
+// control identity.
 func (r *run) attachGrant(orgID string) {
 	if r.grantName == "" {
 		return
@@ -389,7 +389,7 @@ func (r *run) describe() {
 }
 
 // replicaCheck proves a derived replica is a replica of the home key's primary: both name the same
-// primary key in their MultiRegionConfiguration (SPEC §11).
+// primary key in their MultiRegionConfiguration.
 func (r *run) replicaCheck(md kms.KeyMetadata) domain.Check {
 	home, err := retry(r, func() (kms.KeyMetadata, error) { return r.v.kms.DescribeKey(r.ctx, r.replicaOf) })
 	if err != nil {
@@ -480,7 +480,7 @@ func (r *run) dataKeyRoundTrip(key string, steps Steps) {
 	wipe(dk.plain)
 	wipe(plain)
 	if steps == Full {
-		// Backups re-wrap data keys with ReEncrypt (SPEC §11); to the same key is enough to prove
+		// Backups re-wrap data keys with ReEncrypt; to the same key is enough to prove
 		// both halves of kms:ReEncrypt* are allowed.
 		_, err := retry(r, func() ([]byte, error) {
 			return r.v.data.ReEncrypt(r.ctx, key, dk.wrapped, r.encCtx, key, r.encCtx)

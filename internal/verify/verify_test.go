@@ -290,7 +290,7 @@ func TestReport_Judgement(t *testing.T) {
 	}
 }
 
-// TestVerify_ReplicaOf: a derived replica is verified with replica_of (SPEC §11): it passes for a
+// TestVerify_ReplicaOf: a derived replica is verified with replica_of: it passes for a
 // replica of the home key's primary, fails not_a_replica for a replica of another primary or for a key
 // that is no replica, and a missing replica's describe_key tells the customer how to make it.
 func TestVerify_ReplicaOf(t *testing.T) {

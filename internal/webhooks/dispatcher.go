@@ -25,7 +25,7 @@ import (
 	"github.com/cmekd/cmekd/internal/store"
 )
 
-// Delivery bounds (SPEC §14).
+// Delivery bounds.
 const (
 	// DeliveryTimeout is how long a receiver has to answer a delivery with a 2xx.
 	DeliveryTimeout = 10 * time.Second
@@ -341,7 +341,7 @@ func (d *Dispatcher) save(ctx context.Context, log *slog.Logger, c store.Claimed
 	return held
 }
 
-// payload is a delivery's body (SPEC §14).
+// payload is a delivery's body.
 type payload struct {
 	ID    string           `json:"id"`
 	Type  string           `json:"type"`

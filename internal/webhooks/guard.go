@@ -18,7 +18,7 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// Guard decides which URLs cmekd may deliver to (SPEC §14): https to public addresses only, except
+// Guard decides which URLs cmekd may deliver to: https to public addresses only, except
 // the hosts CMEKD_WEBHOOK_HTTP_HOSTS names. It checks a URL when an endpoint is created and again at
 // every connection, which dials only an address it has just vetted, so a name that resolves to a
 // public address at creation and to an internal one later (DNS rebinding) reaches nothing.

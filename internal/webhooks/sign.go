@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Signature is the Cmekd-Signature header of a delivery sent at t (SPEC §14): the unix time and the
+// Signature is the Cmekd-Signature header of a delivery sent at t: the unix time and the
 // hex HMAC-SHA256 of "<t>.<body>", keyed by the whole secret string, whsec_ included.
 func Signature(secret string, t time.Time, body []byte) string {
 	ts := strconv.FormatInt(t.Unix(), 10)

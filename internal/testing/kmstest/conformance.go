@@ -54,7 +54,7 @@ func RunConformance(t *testing.T, env *Env) {
 	t.Run("TransientOutage", func(t *testing.T) { testTransientOutage(t, env) })
 }
 
-// orgContext is the encryption context cmekd's probe uses (SPEC §4).
+// orgContext is the encryption context cmekd's probe uses.
 var orgContext = map[string]string{"cmekd:org": "onboarding"}
 
 func testCreateDescribe(t *testing.T, env *Env) {
@@ -355,7 +355,7 @@ func testGrants(t *testing.T, env *Env) {
 	})
 }
 
-// testGrantTokensAndRetirement is what grant mode (SPEC §12) needs of the client: a grant's token
+// testGrantTokensAndRetirement is what grant mode needs of the client: a grant's token
 // makes it usable at once, before KMS has made it visible everywhere; ListGrants shows it with its
 // constraint; its retiring principal retires it, and retiring it again reports it gone.
 func testGrantTokensAndRetirement(t *testing.T, env *Env) {

@@ -34,7 +34,7 @@ const (
 	PlatformAccessKey = "AKIACMEKDPLATFORM001"
 	// CustomerAccessKey is an unmapped access key id, so the emulator treats it as its account's root.
 	CustomerAccessKey = "AKIACMEKDCUSTOMER001"
-	// ControlPrincipal and DataPrincipal are the platform's two identities in grant mode (SPEC §12):
+	// ControlPrincipal and DataPrincipal are the platform's two identities in grant mode:
 	// roles, since an account root would admit the one to the other's statements.
 	ControlPrincipal = "arn:aws:iam::999988887777:role/cmekd-control"
 	DataPrincipal    = "arn:aws:iam::999988887777:role/cmekd-data"
@@ -225,7 +225,7 @@ func (e *Env) ClientAs(t testing.TB, accessKey string) *kms.Client {
 }
 
 // PlatformPolicy is a key policy that gives the owner account's root every action and lets the
-// platform use the key (the statement of SPEC §6).
+// platform use the key (the generated key-policy statement).
 func (e *Env) PlatformPolicy() string {
 	type statement struct {
 		Sid       string
