@@ -64,7 +64,9 @@ const emulatorKeys = 10_000
 // keys take 300 s (three calls per key). What limits the sweep then is the probes themselves: the
 // process's CPU (SDK client and the emulator in this process) on 2 shared CPUs.
 func BenchmarkSweep(b *testing.B) {
+	var calls callLog
 	env := kmstest.StartEmulatorBehind(b, func(next http.Handler) http.Handler {
+		next = calls.behind(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sweepKMSCalls.Add(1)
 			next.ServeHTTP(w, r)
@@ -73,9 +75,10 @@ func BenchmarkSweep(b *testing.B) {
 	start := time.Now()
 	keys := createKeys(b, env, emulatorKeys)
 	b.Logf("setup: %d keys created in the emulator in %v", len(keys), time.Since(start).Round(time.Millisecond))
-	for _, n := range []int{1_000, 10_000, 100_000} {
+	for _, n := range []int{1_000, 10_000, 100_000, 1_000_000} {
 		b.Run(strconv.Itoa(n/1000)+"k_keys", func(b *testing.B) { benchSweep(b, env, keys, n) })
 	}
+	b.Run("100k_keys_rps_bound", func(b *testing.B) { benchSweepBound(b, env, &calls, keys, 100_000) })
 }
 
 // sweepRounds is how many keys one op of BenchmarkSweep probes at least, in as many sweeps as that
@@ -100,7 +103,9 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n int) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { admin.Close(ctx) })
-	orgs := seedLinkedKeys(b, admin, keys, n, clk.Now())
+	start := time.Now()
+	orgs, orgKeys := seedLinkedKeys(b, admin, keys, n, clk.Now())
+	b.Logf("setup: %d keys seeded in %v", n, time.Since(start).Round(time.Millisecond))
 
 	v := verify.New(env.PlatformClient(b), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}})
 	svc := health.New(health.Config{Store: st, Verifier: v, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -110,15 +115,15 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n int) {
 
 	// The floor: the same probes, at the same concurrency, with no database, over as many keys (at
 	// most emulatorKeys), run before and after each sweep so that both see the same machine.
-	bare := min(n, emulatorKeys)
+	bare := len(orgs)
 	bareProbes := func() {
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		for range concurrency {
 			wg.Go(func() {
 				for i := int(next.Add(1)) - 1; i < bare; i = int(next.Add(1)) - 1 {
-					if o := svc.Probe(ctx, orgs[i], kmstest.EmulatorRegion, keys[i%len(keys)]); o.Kind != health.Healthy {
-						b.Errorf("bare probe of %s: %+v", keys[i%len(keys)], o)
+					if o := svc.Probe(ctx, orgs[i], kmstest.EmulatorRegion, orgKeys[i]); o.Kind != health.Healthy {
+						b.Errorf("bare probe of %s: %+v", orgKeys[i], o)
 						return
 					}
 				}
@@ -129,6 +134,8 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n int) {
 
 	var sweepTime, sweepCPU, bareTime, bareCPU time.Duration
 	var kmsCalls, roundTrips int64
+	var wal int64 // bytes of WAL the server wrote during the sweeps, all databases'
+	resetPeakRSS(b)
 	pg0, pgVisible := backendCPU(b, admin)
 	sweeps := 0
 	bareRuns := 0
@@ -148,12 +155,13 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n int) {
 	for b.Loop() {
 		for range rounds {
 			clk.Advance(interval * 11 / 10) // past the interval plus the largest jitter
-			calls0, queries0, cpu0, start := sweepKMSCalls.Load(), queries.n.Load(), cpuTime(b), time.Now()
+			calls0, queries0, cpu0, wal0, start := sweepKMSCalls.Load(), queries.n.Load(), cpuTime(b), walLSN(b, admin), time.Now()
 			got, err := m.Sweep(ctx)
 			if err != nil {
 				b.Fatal(err)
 			}
 			sweepTime += time.Since(start)
+			wal += walLSN(b, admin) - wal0
 			sweepCPU += cpuTime(b) - cpu0
 			kmsCalls += sweepKMSCalls.Load() - calls0
 			roundTrips += queries.n.Load() - queries0
@@ -185,6 +193,11 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n int) {
 		b.ReportMetric(pg.Seconds()/float64(sweeps), "pg_cpu_s/sweep")
 		b.ReportMetric(float64(pg.Milliseconds())/probes*1000, "pg_cpu_ms/1k_keys")
 	}
+	b.ReportMetric(float64(wal)/probes, "wal_bytes/key")
+	// The process's peak RSS during the sweeps and their floors: the monitor, and the emulator and
+	// its keys with it, so the monitor's own is below this.
+	b.ReportMetric(float64(procStatusKiB(b, "VmHWM"))/1024, "monitor_rss_mib")
+	logSizes(b, admin)
 
 	var unhealthy int
 	if err := admin.QueryRow(ctx, `SELECT count(*) FROM key_health WHERE status <> 'healthy' OR last_probe_at <> $1`,
@@ -194,7 +207,7 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n int) {
 }
 
 // createKeys creates n keys as the customer, each with a policy that admits the platform.
-func createKeys(b *testing.B, env *kmstest.Env, n int) []string {
+func createKeys(b testing.TB, env *kmstest.Env, n int) []string {
 	b.Helper()
 	sdk := env.SDK(b, env.Region, env.CustomerAccessKey)
 	policy := env.PlatformPolicy()
@@ -227,43 +240,117 @@ func createKeys(b *testing.B, env *kmstest.Env, n int) []string {
 }
 
 // seedLinkedKeys stores n customer-managed organisations, the i-th linked to keys[i % len(keys)], each
-// with its key link, a healthy key health row due at now and one active collection, copied in bulk;
-// it returns their ids.
-func seedLinkedKeys(b *testing.B, conn *pgx.Conn, keys []string, n int, now time.Time) []string {
+// with its key link, a healthy key health row probed at now and due then, and one active collection:
+// one INSERT … SELECT over generate_series per table, so that a million keys are seeded by the
+// database without passing through this process. The ids are random-looking (md5 of the row number),
+// as the real ones are random, so that the primary key's pages are touched in no helpful order. The
+// tables are then vacuumed and analysed, as a database in service would be. It returns the first
+// min(n, len(keys)) organisations and their keys, for the bare probes.
+func seedLinkedKeys(b testing.TB, conn *pgx.Conn, keys []string, n int, now time.Time) (orgs, orgKeys []string) {
 	b.Helper()
 	ctx := context.Background()
-	ids := make([]string, n)
-	orgs := make([][]any, n)
-	links := make([][]any, n)
-	health := make([][]any, n)
-	cols := make([][]any, n)
-	for i := range n {
-		k := keys[i%len(keys)]
-		org := domain.NewID("org")
-		ids[i] = org
-		orgs[i] = []any{org, "org " + strconv.Itoa(i), kmstest.EmulatorRegion, domain.ModeCustomerManaged, now}
-		links[i] = []any{org, kmstest.EmulatorRegion, domain.PurposeData, k, now}
-		health[i] = []any{org, kmstest.EmulatorRegion, domain.PurposeData, domain.KeyHealthy, now, now, now}
-		cols[i] = []any{domain.NewID("col"), org, "c", kmstest.EmulatorRegion, domain.StateActive, now, true, now}
-	}
-	for _, c := range []struct {
-		table   string
-		columns []string
-		rows    [][]any
+	region := kmstest.EmulatorRegion
+	ids := func(prefix, salt string) string { return `'` + prefix + `_' || left(md5(` + salt + `i::text), 16)` }
+	for _, q := range []struct {
+		sql  string
+		args []any
 	}{
-		{"orgs", []string{"id", "name", "region", "encryption_mode", "created_at"}, orgs},
-		{"key_links", []string{"org_id", "region", "purpose", "key_arn", "created_at"}, links},
-		{"key_health", []string{"org_id", "region", "purpose", "status", "last_probe_at", "last_ok_at", "next_probe_at"}, health},
-		{"collections", []string{"id", "org_id", "name", "region", "state", "state_changed_at", "recoverable", "created_at"}, cols},
+		{`INSERT INTO orgs (id, name, region, encryption_mode, created_at)
+SELECT ` + ids("org", "") + `, 'org ' || i, $2, $3, $4 FROM generate_series(0, $1 - 1) i`,
+			[]any{n, region, domain.ModeCustomerManaged, now}},
+		{`INSERT INTO key_links (org_id, region, purpose, key_arn, created_at)
+SELECT ` + ids("org", "") + `, $2, $3, ($4::text[])[1 + i % cardinality($4::text[])], $5 FROM generate_series(0, $1 - 1) i`,
+			[]any{n, region, domain.PurposeData, keys, now}},
+		{`INSERT INTO key_health (org_id, region, purpose, status, last_probe_at, last_ok_at, next_probe_at)
+SELECT ` + ids("org", "") + `, $2, $3, $4, $5, $5, $5 FROM generate_series(0, $1 - 1) i`,
+			[]any{n, region, domain.PurposeData, domain.KeyHealthy, now}},
+		{`INSERT INTO collections (id, org_id, name, region, state, state_changed_at, recoverable, created_at)
+SELECT ` + ids("col", "'c' || ") + `, ` + ids("org", "") + `, 'c', $2, $3, $4, true, $4 FROM generate_series(0, $1 - 1) i`,
+			[]any{n, region, domain.StateActive, now}},
 	} {
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{c.table}, c.columns, pgx.CopyFromRows(c.rows)); err != nil {
-			b.Fatalf("seed %s: %v", c.table, err)
+		if _, err := conn.Exec(ctx, q.sql, q.args...); err != nil {
+			b.Fatalf("seed: %v", err)
 		}
 	}
-	if _, err := conn.Exec(ctx, `ANALYZE`); err != nil {
+	if _, err := conn.Exec(ctx, `VACUUM (FREEZE, ANALYZE) orgs, key_links, key_health, collections`); err != nil {
 		b.Fatal(err)
 	}
-	return ids
+	rows, err := conn.Query(ctx, `
+SELECT `+ids("org", "")+`, ($2::text[])[1 + i % cardinality($2::text[])]
+FROM generate_series(0, least($1, cardinality($2::text[])) - 1) i`, n, keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var org, key string
+		if err := rows.Scan(&org, &key); err != nil {
+			b.Fatal(err)
+		}
+		orgs, orgKeys = append(orgs, org), append(orgKeys, key)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return orgs, orgKeys
+}
+
+// walLSN is where the server's write-ahead log is now, in bytes.
+func walLSN(b *testing.B, conn *pgx.Conn) int64 {
+	var lsn int64
+	if err := conn.QueryRow(context.Background(), `SELECT pg_current_wal_lsn() - '0/0'`).Scan(&lsn); err != nil {
+		b.Fatal(err)
+	}
+	return lsn
+}
+
+// logSizes logs the size of the monitor's tables and their indexes after the sweeps.
+func logSizes(b *testing.B, conn *pgx.Conn) {
+	rows, err := conn.Query(context.Background(), `
+SELECT c.relname, c.reltuples::bigint, pg_relation_size(c.oid)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND (c.relname IN ('key_health', 'key_links')
+   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('key_health'::regclass, 'key_links'::regclass)))
+ORDER BY c.relname`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		var tuples, size int64
+		if err := rows.Scan(&name, &tuples, &size); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("size: %s %.1f MiB (%d rows as last analysed)", name, float64(size)/(1<<20), tuples)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// resetPeakRSS makes the process's peak RSS (VmHWM) its RSS now.
+func resetPeakRSS(b *testing.B) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("reset peak RSS: %v", err)
+	}
+}
+
+// procStatusKiB reads a field of /proc/self/status, in KiB.
+func procStatusKiB(b *testing.B, field string) int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kib
+		}
+	}
+	b.Fatalf("no %s in /proc/self/status", field)
+	return 0
 }
 
 // cpuTime is the user and system CPU time the process has used.
