@@ -94,7 +94,7 @@ func TestMonitor_HoldsTheCeilingAndReportsTheIntervalItAchieves(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.Close(context.Background()) })
-	orgs, _ := seedLinkedKeys(t, admin, createKeys(t, env, 12), keys, time.Now())
+	orgs, _ := seedLinkedKeys(t, admin, createKeys(t, env, 12), keys, time.Now(), 0)
 	reg := prometheus.NewRegistry()
 	svc := health.New(health.Config{Store: st, Verifier: verify.New(env.PlatformClient(t), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}}),
 		Logger: testkit.Discard(), Registerer: reg, Interval: every, PauseAfter: 6 * time.Hour})
@@ -194,7 +194,7 @@ func benchSweepBound(b *testing.B, env *kmstest.Env, calls *callLog, keys []stri
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { admin.Close(ctx) })
-	seedLinkedKeys(b, admin, keys, n, clk.Now())
+	seedLinkedKeys(b, admin, keys, n, clk.Now(), 0)
 	svc := health.New(health.Config{Store: st, Verifier: verify.New(env.PlatformClient(b), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}}),
 		Logger: testkit.Discard(), Interval: interval, PauseAfter: 6 * time.Hour})
 	m := health.NewMonitor(svc, health.MonitorConfig{Owner: "bench", MaxRPS: sweepBudget, Clock: clk})
