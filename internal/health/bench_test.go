@@ -159,6 +159,7 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n, slices int) {
 	var wal int64 // bytes of WAL this database's sweeps wrote
 	walKnown := true
 	resetPeakRSS(b)
+	hit0, read0 := blocks(b, admin)
 	pg0, pgVisible := backendCPU(b, admin)
 	sweeps := 0
 	bareRuns := 0
@@ -219,6 +220,9 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n, slices int) {
 		b.ReportMetric(pg.Seconds()/float64(sweeps), "pg_cpu_s/sweep")
 		b.ReportMetric(float64(pg.Milliseconds())/probes*1000, "pg_cpu_ms/1k_keys")
 	}
+	hit1, read1 := blocks(b, admin)
+	b.ReportMetric(float64(read1-read0)/probes, "pg_blks_read/key")
+	b.ReportMetric(float64(hit1-hit0)/probes, "pg_blks_hit/key")
 	if walKnown {
 		b.ReportMetric(float64(wal)/probes, "wal_bytes/key")
 	}
@@ -281,7 +285,7 @@ func seedLinkedKeys(b testing.TB, conn *pgx.Conn, keys []string, n int, now time
 	ctx := context.Background()
 	region := kmstest.EmulatorRegion
 	// The rows are consistent by construction: the foreign keys' triggers, a lookup per row and key,
-	// are skipped while seeding (session_replication_role), and the rows stay checked by every write.
+	// are skipped while seeding (session_replication_role).
 	if _, err := conn.Exec(ctx, `SET session_replication_role = replica`); err != nil {
 		b.Fatal(err)
 	}
@@ -358,6 +362,17 @@ WHERE block_ref LIKE '%/' || (SELECT oid FROM pg_database WHERE datname = curren
 		b.Logf("WAL not measured: %v", err)
 	}
 	return n, err == nil
+}
+
+// blocks is how many blocks this database's backends found in PostgreSQL's shared buffers (hit) and
+// had to read into them (from the operating system's cache or the disk) so far.
+func blocks(b *testing.B, conn *pgx.Conn) (hit, read int64) {
+	// The backends report their counts when idle, at most a second late.
+	time.Sleep(1100 * time.Millisecond)
+	if err := conn.QueryRow(context.Background(), `SELECT blks_hit, blks_read FROM pg_stat_database WHERE datname = current_database()`).Scan(&hit, &read); err != nil {
+		b.Fatal(err)
+	}
+	return hit, read
 }
 
 // logSizes logs the size of the monitor's tables and their indexes after the sweeps.

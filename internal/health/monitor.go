@@ -218,8 +218,9 @@ func (m *Monitor) heartbeat(ctx context.Context) {
 // batch long, rather than on a goroutine started per key: starting one, and waking an idle processor
 // for it, cost the sweep about a tenth of a probe's CPU.
 //
-// When the ceiling is too small for the keys, fewer keys are held at once (claimLimit): a batch, as
-// many workers, one batch queued and one claimed ahead, together probed within half a lease.
+// When the ceiling is too small for the keys, fewer keys are held at once (claimLimit): a batch's
+// worth of workers, each holding a key while it waits for the ceiling, a batch queued and one claimed
+// ahead, probed well within their leases.
 func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	total := 0
 	limit := m.claimLimit()
