@@ -109,18 +109,8 @@ var sweepKMSCalls atomic.Int64
 func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n, slices int) {
 	ctx := context.Background()
 	clk := testkit.NewClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
-	dbURL := testkit.Database(b)
 	queries := &queryCounter{}
-	st, err := store.Open(ctx, dbURL, store.Options{Clock: clk, Tracer: queries})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(st.Close)
-	admin, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { admin.Close(ctx) })
+	dbURL, st, admin := openDB(b, store.Options{Clock: clk, Tracer: queries})
 	start := time.Now()
 	spread, advance := time.Duration(0), interval*11/10 // past the interval plus the largest jitter
 	if slices > 1 {
@@ -180,13 +170,14 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n, slices int) {
 	for b.Loop() {
 		for range rounds {
 			clk.Advance(advance)
-			calls0, queries0, cpu0, wal0, start := sweepKMSCalls.Load(), queries.n.Load(), cpuTime(b), walLSN(b, admin), time.Now()
+			meter := startWAL(b, dbURL)
+			calls0, queries0, cpu0, start := sweepKMSCalls.Load(), queries.n.Load(), cpuTime(b), time.Now()
 			var err error
 			if got, err = m.Sweep(ctx); err != nil {
 				b.Fatal(err)
 			}
 			sweepTime += time.Since(start)
-			w, ok := walBytes(b, admin, wal0, walLSN(b, admin))
+			w, ok := meter.end(b)
 			wal, walKnown = wal+w, walKnown && ok
 			sweepCPU += cpuTime(b) - cpu0
 			kmsCalls += sweepKMSCalls.Load() - calls0
@@ -236,6 +227,23 @@ func benchSweep(b *testing.B, env *kmstest.Env, keys []string, n, slices int) {
 FROM key_health`, clk.Now()).Scan(&unhealthy, &last); err != nil || unhealthy != 0 || last != got {
 		b.Fatalf("%d keys not healthy, %d probed by the last sweep, want 0 and %d (%v)", unhealthy, last, got, err)
 	}
+}
+
+// openDB opens a fresh database with the store on it, and a connection of its own to it (to seed
+// and inspect it), closed when tb ends.
+func openDB(tb testing.TB, opts store.Options) (dbURL string, st *store.Store, admin *pgx.Conn) {
+	ctx := context.Background()
+	dbURL = testkit.Database(tb)
+	st, err := store.Open(ctx, dbURL, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(st.Close)
+	if admin, err = pgx.Connect(ctx, dbURL); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { admin.Close(ctx) })
+	return dbURL, st, admin
 }
 
 // createKeys creates n keys as the customer, each with a policy that admits the platform.
@@ -337,31 +345,87 @@ FROM unnest($2::text[]) WITH ORDINALITY k (arn, at) JOIN generate_series(0, $1 -
 	return orgs, orgKeys
 }
 
-// walLSN is where the server has flushed its write-ahead log to now.
-func walLSN(b *testing.B, conn *pgx.Conn) string {
-	var lsn string
-	if err := conn.QueryRow(context.Background(), `SELECT pg_current_wal_flush_lsn()::text`).Scan(&lsn); err != nil {
-		b.Fatal(err)
-	}
-	return lsn
+// walMeter counts the bytes of write-ahead log this database writes while it runs: the records that
+// name one of its blocks, read back with pg_walinspect every quarter of a second on a connection of
+// its own (the server's other databases write WAL too, and a loaded server recycles its segments
+// within seconds, so the log is read as it is written).
+type walMeter struct {
+	conn  *pgx.Conn
+	from  string // read up to here
+	bytes int64
+	err   error
+	stop  chan struct{}
+	done  chan struct{}
 }
 
-// walBytes is how many bytes of write-ahead log between from and to are this database's: the records
-// that name one of its blocks, read with pg_walinspect (the server's other databases write WAL too).
-// It logs why when that cannot be read (no pg_walinspect, or the WAL already recycled).
-func walBytes(b *testing.B, conn *pgx.Conn, from, to string) (n int64, ok bool) {
+const walMeterName = "bench-wal-meter"
+
+// startWAL starts a meter on the database at dbURL; nil when pg_walinspect cannot be had.
+func startWAL(b *testing.B, dbURL string) *walMeter {
 	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = walMeterName // not the sweep's: backendCPU leaves it out
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &walMeter{conn: conn, stop: make(chan struct{}), done: make(chan struct{})}
 	if _, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_walinspect`); err != nil {
 		b.Logf("WAL not measured: %v", err)
+		conn.Close(ctx)
+		return nil
+	}
+	w.from, w.err = w.flushed()
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for w.err == nil {
+			select {
+			case <-w.stop:
+				w.read()
+				return
+			case <-t.C:
+				w.read()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *walMeter) flushed() (lsn string, err error) {
+	err = w.conn.QueryRow(context.Background(), `SELECT pg_current_wal_flush_lsn()::text`).Scan(&lsn)
+	return lsn, err
+}
+
+// read adds this database's records from where the last read ended to where the log is flushed now.
+func (w *walMeter) read() {
+	to, err := w.flushed()
+	if err == nil && to != w.from {
+		var n int64
+		err = w.conn.QueryRow(context.Background(), `
+SELECT coalesce(sum(record_length), 0)::bigint FROM pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn)
+WHERE block_ref LIKE '%/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/%'`, w.from, to).Scan(&n)
+		w.bytes, w.from = w.bytes+n, to
+	}
+	w.err = err
+}
+
+// end stops the meter and returns the bytes counted; ok is false when the log could not be read.
+func (w *walMeter) end(b *testing.B) (n int64, ok bool) {
+	if w == nil {
 		return 0, false
 	}
-	err := conn.QueryRow(ctx, `
-SELECT coalesce(sum(record_length), 0)::bigint FROM pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn)
-WHERE block_ref LIKE '%/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/%'`, from, to).Scan(&n)
-	if err != nil {
-		b.Logf("WAL not measured: %v", err)
+	close(w.stop)
+	<-w.done
+	w.conn.Close(context.Background())
+	if w.err != nil {
+		b.Logf("WAL not measured: %v", w.err)
 	}
-	return n, err == nil
+	return w.bytes, w.err == nil
 }
 
 // blocks is how many blocks this database's backends found in PostgreSQL's shared buffers (hit) and
@@ -435,7 +499,7 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // backendCPU is the CPU time used so far by each PostgreSQL backend serving clients of conn's
-// database (but conn itself), read from /proc. ok is false when the server's processes are not visible from here (a
+// database (but conn itself and the WAL meter's), read from /proc. ok is false when the server's processes are not visible from here (a
 // server on another host or in a container).
 func backendCPU(b *testing.B, conn *pgx.Conn) (map[int]time.Duration, bool) {
 	b.Helper()
@@ -445,7 +509,8 @@ func backendCPU(b *testing.B, conn *pgx.Conn) (map[int]time.Duration, bool) {
 		b.Fatal(err)
 	}
 	rows, err := conn.Query(ctx, `
-SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()`, db)
+SELECT pid FROM pg_stat_activity
+WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> $2`, db, walMeterName)
 	if err != nil {
 		b.Fatal(err)
 	}
