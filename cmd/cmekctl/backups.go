@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/cmekd/cmekd/client"
@@ -19,24 +17,16 @@ complete, failed), how many documents they hold and the key that wraps them. Bac
 collection.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			col := fs.String("collection", "", "only the backups of this `COLLECTION_ID`")
-			return func(ctx context.Context, e *env, _ []string) error {
-				all, err := collect(func(cursor *string) ([]client.Backup, string, error) {
-					p := &client.ListBackupsParams{Cursor: cursor, Limit: ptr(500)}
-					if *col != "" {
-						p.CollectionId = col
-					}
-					r, err := e.api.ListBackupsWithResponse(ctx, e.org, p)
-					if err := e.answer(r, err); err != nil {
-						return nil, "", err
-					}
-					return r.JSON200.Backups, r.JSON200.NextCursor, nil
-				})
-				if err != nil {
-					return err
+			return pagedList(func(ctx context.Context, e *env, _ []string, cursor *string, limit *int) (*client.ListBackupsResponse, error) {
+				p := &client.ListBackupsParams{Cursor: cursor, Limit: limit}
+				if *col != "" {
+					p.CollectionId = col
 				}
-				e.backups(client.BackupList{Backups: all})
-				return nil
-			}
+				return e.api.ListBackupsWithResponse(ctx, e.org, p)
+			}, func(r *client.ListBackupsResponse) ([]client.Backup, string) {
+				return r.JSON200.Backups, r.JSON200.NextCursor
+			},
+				func(e *env, all []client.Backup) { e.backups(client.BackupList{Backups: all}) })
 		}},
 	{name: "backups create", args: []string{"COLLECTION_ID"}, orgScoped: true, summary: "back up a collection now (operator)",
 		help: `Takes a consistent backup of the collection COLLECTION_ID: every document committed before it
@@ -77,14 +67,12 @@ when stdout is a terminal.`,
 		}},
 	{name: "backups get", args: []string{"BACKUP_ID"}, orgScoped: true, summary: "show one backup and its progress",
 		help: `Shows the backup BACKUP_ID (bak_…): its state and the documents copied so far.`,
-		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-			r, err := e.api.GetBackupWithResponse(ctx, e.org, args[0])
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, args []string) (*client.GetBackupResponse, error) {
+			return e.api.GetBackupWithResponse(ctx, e.org, args[0])
+		}, func(e *env, r *client.GetBackupResponse) error {
 			e.backups(client.BackupList{Backups: []client.Backup{*r.JSON200}})
 			return nil
-		})},
+		}))},
 	{name: "backups delete", args: []string{"BACKUP_ID"}, orgScoped: true, summary: "delete a backup (operator)",
 		help: `Deletes the backup BACKUP_ID with its documents and data-key copies. There is no undo. A backup
 still running cannot be deleted.`,
@@ -112,15 +100,7 @@ document, in order, under new ids and new data keys of the region's data key. Al
 }
 
 func (e *env) backups(l client.BackupList) {
-	ids := make([]string, len(l.Backups))
-	for i, b := range l.Backups {
-		ids[i] = b.Id
-	}
-	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "ID\tCOLLECTION\tREGION\tSTATE\tDOCUMENTS\tCREATED\tFINISHED\tKEY ARN")
-		for _, b := range l.Backups {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.Id, b.CollectionId, b.Region, b.State, b.Documents, stamp(b.CreatedAt),
-				nstamp(b.FinishedAt), dash(b.KeyArn))
-		}
+	list(e, l, l.Backups, "ID\tCOLLECTION\tREGION\tSTATE\tDOCUMENTS\tCREATED\tFINISHED\tKEY ARN", func(b client.Backup) (string, []any) {
+		return b.Id, []any{b.Id, b.CollectionId, b.Region, b.State, b.Documents, stamp(b.CreatedAt), nstamp(b.FinishedAt), dash(b.KeyArn)}
 	})
 }

@@ -12,13 +12,11 @@ import (
 
 func TestBackups_CreateListRestoreDelete(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, nil)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Acme", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
-	op := map[string]string{"CMEKD_URL": s.URL, "CMEKD_ORG": org}
-	op["CMEKD_TOKEN"] = strings.TrimSpace(must(t, admin, "", "tokens", "create", "--org", org, "--name", "ops", "--role", "operator", "-o", "id"))
-	col := strings.TrimSpace(must(t, op, "", "collections", "create", "--name", "events", "-o", "id"))
+	org := createOrg(t, admin, "Acme", keyARN)
+	op := tokenEnv(t, admin, org, "ops", "operator")
+	col := createCollection(t, op, "events")
 	must(t, op, `{"user":"ada"}`+"\n"+`{"user":"grace"}`, "documents", "ingest", col)
 
 	bak := strings.TrimSpace(must(t, op, "", "backups", "create", col, "--wait", "-o", "id"))
@@ -44,8 +42,7 @@ func TestBackups_CreateListRestoreDelete(t *testing.T) {
 	if r := cli(t, op, "", "backups", "restore", bak); r.code == 0 || !strings.Contains(r.stderr, "--name") {
 		t.Errorf("restore without --name: exit %d, stderr %q", r.code, r.stderr)
 	}
-	member := map[string]string{"CMEKD_URL": s.URL, "CMEKD_ORG": org}
-	member["CMEKD_TOKEN"] = strings.TrimSpace(must(t, admin, "", "tokens", "create", "--org", org, "--name", "reader", "--role", "member", "-o", "id"))
+	member := tokenEnv(t, admin, org, "reader", "member")
 	if r := cli(t, member, "", "backups", "delete", bak); r.code != 1 || !strings.Contains(r.stderr, "forbidden") {
 		t.Errorf("a member deleting a backup: exit %d, stderr %q", r.code, r.stderr)
 	}

@@ -77,6 +77,43 @@ func environ(t *testing.T, env map[string]string) []string {
 	return out
 }
 
+// adminEnv starts a server for t (env and opts as testserver.Start takes them) and returns it with
+// the environment of its admin.
+func adminEnv(t *testing.T, env map[string]string, opts ...testserver.Option) (*testserver.Server, map[string]string) {
+	t.Helper()
+	s := testserver.Start(t, env, opts...)
+	return s, map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+}
+
+// createOrg creates the organisation name in the home region on key, as admin, and returns its id.
+func createOrg(t *testing.T, admin map[string]string, name, key string) string {
+	t.Helper()
+	return strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", name, "--region", testserver.Home, "--key-arn", key, "-o", "id"))
+}
+
+// adminOrg starts a server with the organisation name on a customer key of the home region, and
+// returns it with the admin's environment, which names the organisation (CMEKD_ORG), and its id.
+func adminOrg(t *testing.T, name string) (*testserver.Server, map[string]string, string) {
+	t.Helper()
+	s, admin := adminEnv(t, nil)
+	org := createOrg(t, admin, name, s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{}))
+	admin["CMEKD_ORG"] = org
+	return s, admin, org
+}
+
+// createCollection creates the collection name as env and returns its id.
+func createCollection(t *testing.T, env map[string]string, name string) string {
+	t.Helper()
+	return strings.TrimSpace(must(t, env, "", "collections", "create", "--name", name, "-o", "id"))
+}
+
+// tokenEnv creates a token name of role in org, as admin, and returns the environment that uses it.
+func tokenEnv(t *testing.T, admin map[string]string, org, name, role string) map[string]string {
+	t.Helper()
+	token := strings.TrimSpace(must(t, admin, "", "tokens", "create", "--org", org, "--name", name, "--role", role, "-o", "id"))
+	return map[string]string{"CMEKD_URL": admin["CMEKD_URL"], "CMEKD_ORG": org, "CMEKD_TOKEN": token}
+}
+
 // must runs cmekctl and fails the test unless it exits 0. Output is not logged: it may hold a token.
 func must(t *testing.T, env map[string]string, stdin string, args ...string) string {
 	t.Helper()
@@ -150,8 +187,7 @@ func TestUsageErrors_ExitTwoAndSayWhatIsMissing(t *testing.T) {
 
 func TestKeyCheck_FailingCheckExitsOneWithTheStatementToAdd(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	env := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, env := adminEnv(t, nil)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
 
 	r := cli(t, env, "", "key-check", keyARN)
@@ -186,11 +222,10 @@ func TestKeyCheck_FailingCheckExitsOneWithTheStatementToAdd(t *testing.T) {
 
 func TestOrgLife_CreateIngestReadWithRolesAndNoTokenInLogs(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, nil)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
 
-	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Acme", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
+	org := createOrg(t, admin, "Acme", keyARN)
 	if !strings.HasPrefix(org, "org_") {
 		t.Fatalf("orgs create -o id printed %q", org)
 	}
@@ -205,9 +240,8 @@ func TestOrgLife_CreateIngestReadWithRolesAndNoTokenInLogs(t *testing.T) {
 		t.Errorf("orgs create on a key without the platform: exit %d\n%s", r.code, r.stderr)
 	}
 
-	owner := map[string]string{"CMEKD_URL": s.URL, "CMEKD_ORG": org}
-	owner["CMEKD_TOKEN"] = strings.TrimSpace(must(t, admin, "", "tokens", "create", "--org", org, "--name", "ops", "--role", "owner", "-o", "id"))
-	col := strings.TrimSpace(must(t, owner, "", "collections", "create", "--name", "events", "-o", "id"))
+	owner := tokenEnv(t, admin, org, "ops", "owner")
+	col := createCollection(t, owner, "events")
 	ids := strings.Fields(must(t, owner, `{"user":"ada"}`+"\n"+`{"user":"grace"}`, "documents", "ingest", col, "-o", "id"))
 	if len(ids) != 2 {
 		t.Fatalf("documents ingest printed ids %q", ids)
@@ -298,12 +332,10 @@ func waitFor(t *testing.T, s *stream, what string, re *regexp.Regexp) {
 
 func TestWatchAndFollow_ShowTheKeyBeingDisabled(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, nil)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Acme", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
-	admin["CMEKD_ORG"] = org
-	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "events", "-o", "id"))
+	admin["CMEKD_ORG"] = createOrg(t, admin, "Acme", keyARN)
+	col := createCollection(t, admin, "events")
 	must(t, admin, "", "probe")
 
 	watch := follow(t, admin, "key-status", "--watch", "--interval", "1s")

@@ -125,31 +125,21 @@ that lets the platform use the key, as JSON or as an aws_kms_key_policy Terrafor
 
 	{name: "orgs", summary: "list organisations (the admin sees all, an organisation's token its own)",
 		help: `Lists the organisations this token can see, every page of them.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			all, err := collect(func(cursor *string) ([]client.Organization, string, error) {
-				r, err := e.api.ListOrgsWithResponse(ctx, &client.ListOrgsParams{Cursor: cursor, Limit: ptr(500)})
-				if err := e.answer(r, err); err != nil {
-					return nil, "", err
-				}
-				return r.JSON200.Orgs, r.JSON200.NextCursor, nil
-			})
-			if err != nil {
-				return err
-			}
-			e.orgs(client.OrganizationList{Orgs: all})
-			return nil
-		})},
+		setup: noFlags(pagedList(func(ctx context.Context, e *env, _ []string, cursor *string, limit *int) (*client.ListOrgsResponse, error) {
+			return e.api.ListOrgsWithResponse(ctx, &client.ListOrgsParams{Cursor: cursor, Limit: limit})
+		}, func(r *client.ListOrgsResponse) ([]client.Organization, string) {
+			return r.JSON200.Orgs, r.JSON200.NextCursor
+		},
+			func(e *env, all []client.Organization) { e.orgs(client.OrganizationList{Orgs: all}) }))},
 	{name: "orgs get", orgScoped: true, summary: "show an organisation and its key link",
 		help: `Shows the organisation named by --org (or $CMEKD_ORG): its region, encryption mode, linked key and
 the key's health.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			r, err := e.api.GetOrgWithResponse(ctx, e.org)
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, _ []string) (*client.GetOrgResponse, error) {
+			return e.api.GetOrgWithResponse(ctx, e.org)
+		}, func(e *env, r *client.GetOrgResponse) error {
 			e.orgs(client.OrganizationList{Orgs: []client.Organization{*r.JSON200}})
 			return nil
-		})},
+		}))},
 	{name: "orgs create", summary: "create an organisation, linking its key for good (admin)",
 		help: `Creates an organisation. With --key-arn its data is encrypted under the customer's own KMS key:
 the key is verified first, and a failed check refuses the organisation and prints every check.
@@ -210,40 +200,25 @@ the request carries an Idempotency-Key.`,
 		}},
 	{name: "orgs delete", orgScoped: true, summary: "delete an organisation with its collections, documents and tokens (admin)",
 		help: `Deletes the organisation named by --org, with everything it holds. There is no undo.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			r, err := e.api.DeleteOrgWithResponse(ctx, e.org)
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, _ []string) (*client.DeleteOrgResponse, error) {
+			return e.api.DeleteOrgWithResponse(ctx, e.org)
+		}, func(e *env, r *client.DeleteOrgResponse) error {
 			fmt.Fprintf(e.stderr, "deleted %s\n", e.org)
 			return nil
-		})},
+		}))},
 
 	{name: "tokens", orgScoped: true, summary: "list the organisation's API tokens (owner)",
 		help: `Lists the organisation's live tokens: ids, names and roles, never their secrets.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			all, err := collect(func(cursor *string) ([]client.Token, string, error) {
-				r, err := e.api.ListTokensWithResponse(ctx, e.org, &client.ListTokensParams{Cursor: cursor, Limit: ptr(500)})
-				if err := e.answer(r, err); err != nil {
-					return nil, "", err
-				}
-				return r.JSON200.Tokens, r.JSON200.NextCursor, nil
-			})
-			if err != nil {
-				return err
-			}
-			ids := make([]string, len(all))
-			for i, t := range all {
-				ids[i] = t.Id
-			}
-			e.print(client.TokenList{Tokens: all}, ids, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED")
-				for _, t := range all {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Id, t.Name, t.Role, stamp(t.CreatedAt))
-				}
-			})
-			return nil
-		})},
+		setup: noFlags(pagedList(func(ctx context.Context, e *env, _ []string, cursor *string, limit *int) (*client.ListTokensResponse, error) {
+			return e.api.ListTokensWithResponse(ctx, e.org, &client.ListTokensParams{Cursor: cursor, Limit: limit})
+		}, func(r *client.ListTokensResponse) ([]client.Token, string) {
+			return r.JSON200.Tokens, r.JSON200.NextCursor
+		},
+			func(e *env, all []client.Token) {
+				list(e, client.TokenList{Tokens: all}, all, "ID\tNAME\tROLE\tCREATED", func(t client.Token) (string, []any) {
+					return t.Id, []any{t.Id, t.Name, t.Role, stamp(t.CreatedAt)}
+				})
+			}))},
 	{name: "tokens create", orgScoped: true, summary: "create an API token for the organisation (owner)",
 		help: `Creates a token with a role (owner, operator or member, or workspace with --workspace NAME: a
 token that reads only the secrets its workspace was granted) and prints its secret: this is the only
@@ -309,45 +284,33 @@ the table again whenever something changed, until interrupted.`,
 		help: `Probes the linked key now, e.g. after the customer fixed the key policy or re-enabled the key, and
 applies the outcome at once: halted collections resume when the key is healthy, active ones halt
 when it is not. Prints the key status.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			r, err := e.api.ProbeKeyWithResponse(ctx, e.org)
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, _ []string) (*client.ProbeKeyResponse, error) {
+			return e.api.ProbeKeyWithResponse(ctx, e.org)
+		}, func(e *env, r *client.ProbeKeyResponse) error {
 			e.keyStatus(r.JSON200)
 			return nil
-		})},
+		}))},
 
 	{name: "collections", orgScoped: true, summary: "list the organisation's collections and their states",
 		help: `Lists the organisation's collections: their states (active, ingest_halted, paused), why and since
 when.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			all, err := collect(func(cursor *string) ([]client.Collection, string, error) {
-				r, err := e.api.ListCollectionsWithResponse(ctx, e.org, &client.ListCollectionsParams{Cursor: cursor, Limit: ptr(500)})
-				if err := e.answer(r, err); err != nil {
-					return nil, "", err
-				}
-				return r.JSON200.Collections, r.JSON200.NextCursor, nil
-			})
-			if err != nil {
-				return err
-			}
-			e.collections(client.CollectionList{Collections: all})
-			return nil
-		})},
+		setup: noFlags(pagedList(func(ctx context.Context, e *env, _ []string, cursor *string, limit *int) (*client.ListCollectionsResponse, error) {
+			return e.api.ListCollectionsWithResponse(ctx, e.org, &client.ListCollectionsParams{Cursor: cursor, Limit: limit})
+		}, func(r *client.ListCollectionsResponse) ([]client.Collection, string) {
+			return r.JSON200.Collections, r.JSON200.NextCursor
+		},
+			func(e *env, all []client.Collection) { e.collections(client.CollectionList{Collections: all}) }))},
 	{name: "collections get", args: []string{"COLLECTION_ID"}, orgScoped: true, summary: "show one collection",
 		help:  `Shows the collection COLLECTION_ID (col_…).`,
 		setup: collectionAction("get")},
 	{name: "regions", orgScoped: true, summary: "list the regions the organisation uses, home first",
 		help: `Lists the organisation's regions with their data and backup keys and the data key's health.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			r, err := e.api.ListRegionsWithResponse(ctx, e.org)
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, _ []string) (*client.ListRegionsResponse, error) {
+			return e.api.ListRegionsWithResponse(ctx, e.org)
+		}, func(e *env, r *client.ListRegionsResponse) error {
 			e.regions(*r.JSON200)
 			return nil
-		})},
+		}))},
 	{name: "regions add", orgScoped: true, summary: "start using another region, linking its key for good (operator)",
 		help: `Links a region to the organisation. Without --key-arn the replica of the multi-region home key is
 used (same mrk- id, the new region); if it does not exist yet, the failed check prints the
@@ -380,25 +343,21 @@ aws kms replicate-key command that creates it. The key is verified before anythi
 		help: `Lists the grants cmekd attached to the organisation's keys for its data identity (with
 CMEKD_DATA_PRINCIPAL set): grant id, name, key, region, purpose, operations and status. The key's
 owner revokes one with aws kms revoke-grant --key-id <key ARN> --grant-id <grant id>.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			r, err := e.api.ListGrantsWithResponse(ctx, e.org)
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, _ []string) (*client.ListGrantsResponse, error) {
+			return e.api.ListGrantsWithResponse(ctx, e.org)
+		}, func(e *env, r *client.ListGrantsResponse) error {
 			e.grants(*r.JSON200)
 			return nil
-		})},
+		}))},
 	{name: "grants renew", orgScoped: true, summary: "attach new grants where the customer revoked them, then probe (operator)",
 		help: `Re-verifies each key whose grant is gone with a new grant and probes; the region's collections
 come back as the key is healthy again. cmekd never does this by itself: renewing is the customer's act.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			r, err := e.api.RenewGrantsWithResponse(ctx, e.org)
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, _ []string) (*client.RenewGrantsResponse, error) {
+			return e.api.RenewGrantsWithResponse(ctx, e.org)
+		}, func(e *env, r *client.RenewGrantsResponse) error {
 			e.grants(*r.JSON200)
 			return nil
-		})},
+		}))},
 
 	{name: "collections create", orgScoped: true, summary: "create a collection (operator)",
 		help: `Creates a collection in one of the organisation's regions (--region; its home by default).
@@ -507,17 +466,15 @@ request carries an Idempotency-Key.`,
 		}},
 	{name: "documents get", args: []string{"COLLECTION_ID", "DOCUMENT_ID"}, orgScoped: true, summary: "print one document, decrypted",
 		help: `Prints the document DOCUMENT_ID (doc_…) of the collection as JSON: its data as it was ingested.`,
-		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-			r, err := e.api.GetDocumentWithResponse(ctx, e.org, args[0], args[1])
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, args []string) (*client.GetDocumentResponse, error) {
+			return e.api.GetDocumentWithResponse(ctx, e.org, args[0], args[1])
+		}, func(e *env, r *client.GetDocumentResponse) error {
 			if e.output == "id" {
 				fmt.Fprintln(e.stdout, r.JSON200.Id)
 				return nil
 			}
 			return e.raw(r.Body)
-		})},
+		}))},
 
 	{name: "events", orgScoped: true, summary: "show the organisation's audit trail; --follow streams new events",
 		help: `Shows the organisation's events, newest first: key verification and health, collection state
@@ -617,6 +574,41 @@ func body[R interface{ StatusCode() int }](r R, err error) ([]byte, error) {
 	v := reflect.ValueOf(r).Elem()
 	b := v.FieldByName("Body").Bytes()
 	return b, client.CheckResponse(v.FieldByName("HTTPResponse").Interface().(*http.Response), b)
+}
+
+// request is the run of a command that asks cmekd one thing: call asks, and show prints the answer
+// once cmekd accepted it.
+func request[R interface{ StatusCode() int }](call func(ctx context.Context, e *env, args []string) (R, error),
+	show func(e *env, r R) error) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		r, err := call(ctx, e, args)
+		if err := e.answer(r, err); err != nil {
+			return err
+		}
+		return show(e, r)
+	}
+}
+
+// pagedList is the run of a list command: call asks for the page at cursor (nil: the first) of at
+// most limit items, page takes the items and the next cursor from its answer, and show prints the
+// items of every page.
+func pagedList[R interface{ StatusCode() int }, T any](call func(ctx context.Context, e *env, args []string, cursor *string, limit *int) (R, error),
+	page func(R) ([]T, string), show func(*env, []T)) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		all, err := collect(func(cursor *string) ([]T, string, error) {
+			r, err := call(ctx, e, args, cursor, ptr(500))
+			if err := e.answer(r, err); err != nil {
+				return nil, "", err
+			}
+			items, next := page(r)
+			return items, next, nil
+		})
+		if err != nil {
+			return err
+		}
+		show(e, all)
+		return nil
+	}
 }
 
 // collect calls page with each cursor until the last page and returns the items of them all.

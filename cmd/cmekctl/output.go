@@ -55,84 +55,70 @@ func (e *env) raw(body []byte) error {
 	return nil
 }
 
-func (e *env) orgs(l client.OrganizationList) {
-	ids := make([]string, len(l.Orgs))
-	for i, o := range l.Orgs {
-		ids[i] = o.Id
+// list prints v, the answer whose items are items, as -o asks (print): row gives each item's id
+// and its cells under head (no header line when head is "").
+func list[T any](e *env, v any, items []T, head string, row func(T) (id string, cells []any)) {
+	ids := make([]string, len(items))
+	for i, x := range items {
+		ids[i], _ = row(x)
 	}
-	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "ID\tNAME\tREGION\tMODE\tKEY\tKEY ID\tPROVIDER")
-		for _, o := range l.Orgs {
-			id := "-"
-			if o.Encryption.KeyId != nil {
-				id = *o.Encryption.KeyId
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Id, o.Name, o.Region, o.Encryption.Mode, o.Encryption.Status, id, o.Encryption.Provider)
+	e.print(v, ids, func(tw *tabwriter.Writer) {
+		if head != "" {
+			fmt.Fprintln(tw, head)
 		}
+		for _, x := range items {
+			_, cells := row(x)
+			for i, c := range cells {
+				if i > 0 {
+					fmt.Fprint(tw, "\t")
+				}
+				fmt.Fprint(tw, c)
+			}
+			fmt.Fprintln(tw)
+		}
+	})
+}
+
+func (e *env) orgs(l client.OrganizationList) {
+	list(e, l, l.Orgs, "ID\tNAME\tREGION\tMODE\tKEY\tKEY ID\tPROVIDER", func(o client.Organization) (string, []any) {
+		return o.Id, []any{o.Id, o.Name, o.Region, o.Encryption.Mode, o.Encryption.Status, dashp(o.Encryption.KeyId), o.Encryption.Provider}
 	})
 }
 
 func (e *env) collections(l client.CollectionList) {
-	ids := make([]string, len(l.Collections))
-	for i, c := range l.Collections {
-		ids[i] = c.Id
-	}
-	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "ID\tNAME\tREGION\tSTATE\tREASON\tSINCE\tRECOVERABLE")
-		for _, c := range l.Collections {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%t\n", c.Id, c.Name, c.Region, c.State, dash(c.StateReason), stamp(c.StateChangedAt), c.Recoverable)
-		}
+	list(e, l, l.Collections, "ID\tNAME\tREGION\tSTATE\tREASON\tSINCE\tRECOVERABLE", func(c client.Collection) (string, []any) {
+		return c.Id, []any{c.Id, c.Name, c.Region, c.State, dash(c.StateReason), stamp(c.StateChangedAt), c.Recoverable}
 	})
 }
 
 func (e *env) regions(l client.OrgRegionList) {
-	ids := make([]string, len(l.Regions))
-	for i, r := range l.Regions {
-		ids[i] = r.Region
-	}
-	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "REGION\tHOME\tKEY\tKEY ID\tBACKUP KEY ID\tSINCE")
-		for _, r := range l.Regions {
-			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\t%s\t%s\n", r.Region, r.Home, r.Status, dash(r.KeyId), dash(r.BackupKeyId), stamp(r.CreatedAt))
-		}
+	list(e, l, l.Regions, "REGION\tHOME\tKEY\tKEY ID\tBACKUP KEY ID\tSINCE", func(r client.OrgRegion) (string, []any) {
+		return r.Region, []any{r.Region, r.Home, r.Status, dash(r.KeyId), dash(r.BackupKeyId), stamp(r.CreatedAt)}
 	})
 }
 
 func (e *env) grants(l client.GrantList) {
-	ids := make([]string, len(l.Grants))
-	for i, g := range l.Grants {
-		ids[i] = g.GrantId
-	}
-	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "GRANT ID\tNAME\tREGION\tPURPOSE\tSTATUS\tCREATED\tKEY ARN")
-		for _, g := range l.Grants {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.GrantId, g.Name, g.Region, g.Purpose, g.Status, stamp(g.CreatedAt), g.KeyArn)
-		}
+	list(e, l, l.Grants, "GRANT ID\tNAME\tREGION\tPURPOSE\tSTATUS\tCREATED\tKEY ARN", func(g client.Grant) (string, []any) {
+		return g.GrantId, []any{g.GrantId, g.Name, g.Region, g.Purpose, g.Status, stamp(g.CreatedAt), g.KeyArn}
 	})
 }
 
 func (e *env) keyStatus(s *client.KeyStatus) {
-	// The platform's key (a provider_managed organisation's) shows no ARN: its id is its region.
-	ids := make([]string, len(s.Regions))
-	for i, r := range s.Regions {
-		ids[i] = r.Region
+	head := "REGION\tPURPOSE\tSTATUS\tLAST PROBE\tLAST OK\tUNAVAILABLE SINCE\tLAST ERROR\tKEY ARN"
+	list(e, s, s.Regions, head, func(r client.RegionKeyStatus) (string, []any) {
+		// The platform's key (a provider_managed organisation's) shows no ARN: its id is its region.
+		id := r.Region
 		if r.KeyArn != nil {
-			ids[i] = *r.KeyArn
+			id = *r.KeyArn
 		}
-	}
-	e.print(s, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "REGION\tPURPOSE\tSTATUS\tLAST PROBE\tLAST OK\tUNAVAILABLE SINCE\tLAST ERROR\tKEY ARN")
-		for _, r := range s.Regions {
-			lastErr := "-"
-			if r.LastError != nil {
-				lastErr = r.LastError.Code
-				if r.LastError.Action != nil {
-					lastErr += " (" + *r.LastError.Action + ")"
-				}
+		lastErr := "-"
+		if r.LastError != nil {
+			lastErr = r.LastError.Code
+			if r.LastError.Action != nil {
+				lastErr += " (" + *r.LastError.Action + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.Purpose, r.Status, nstamp(r.LastProbeAt), nstamp(r.LastOkAt),
-				nstamp(r.UnavailableSince), lastErr, dashp(r.KeyArn))
 		}
+		return id, []any{r.Region, r.Purpose, r.Status, nstamp(r.LastProbeAt), nstamp(r.LastOkAt), nstamp(r.UnavailableSince), lastErr, dashp(r.KeyArn)}
 	})
 }
 
@@ -145,18 +131,12 @@ func (e *env) events(evs []client.Event, header bool) {
 		}
 		return
 	}
-	ids := make([]string, len(evs))
-	for i, ev := range evs {
-		ids[i] = ev.Id
+	head := ""
+	if header {
+		head = "AT\tTYPE\tREGION\tCOLLECTION\tFROM\tTO\tREASON\tACTOR"
 	}
-	e.print(nil, ids, func(tw *tabwriter.Writer) {
-		if header {
-			fmt.Fprintln(tw, "AT\tTYPE\tREGION\tCOLLECTION\tFROM\tTO\tREASON\tACTOR")
-		}
-		for _, ev := range evs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(ev.At), ev.Type, dash(ev.Region), dash(ev.CollectionId),
-				dash(ev.FromState), dash(ev.ToState), dash(ev.Reason), dash(ev.Actor))
-		}
+	list(e, nil, evs, head, func(ev client.Event) (string, []any) {
+		return ev.Id, []any{stamp(ev.At), ev.Type, dash(ev.Region), dash(ev.CollectionId), dash(ev.FromState), dash(ev.ToState), dash(ev.Reason), dash(ev.Actor)}
 	})
 }
 

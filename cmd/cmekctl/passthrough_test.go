@@ -4,18 +4,12 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/cmekd/cmekd/internal/testing/kmstest"
-	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 func TestDocumentsAndJSON_PassTheAPIsBytesThrough(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
-	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	admin["CMEKD_ORG"] = strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Bytes", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
-	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "numbers", "-o", "id"))
+	_, admin, _ := adminOrg(t, "Bytes")
+	col := createCollection(t, admin, "numbers")
 	doc := `{"zeta":12345678901234567890,"alpha":{"y":0.1000000000000000055511151231257827,"b":[1,2]},"mid":"x"}`
 	id := strings.TrimSpace(must(t, admin, doc+"\n", "documents", "ingest", col, "-o", "id"))
 
@@ -37,11 +31,8 @@ func TestDocumentsAndJSON_PassTheAPIsBytesThrough(t *testing.T) {
 
 func TestList_IsAcceptedWhereverABareNounLists(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
-	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	admin["CMEKD_ORG"] = strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Lists", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
-	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "events", "-o", "id"))
+	_, admin, _ := adminOrg(t, "Lists")
+	col := createCollection(t, admin, "events")
 	for _, args := range [][]string{{"orgs"}, {"collections"}, {"regions"}, {"tokens"}, {"workspaces"}, {"webhooks"}, {"scopes"}, {"backups"}, {"documents", col}} {
 		bare := must(t, admin, "", args...)
 		withList := must(t, admin, "", append([]string{args[0], "list"}, args[1:]...)...)

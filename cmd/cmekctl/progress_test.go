@@ -6,9 +6,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/cmekd/cmekd/internal/testing/kmstest"
-	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 func TestProgress_RewritesOneLineAndClearsIt(t *testing.T) {
@@ -60,12 +57,8 @@ func TestProgress_OnlyOnATerminal(t *testing.T) {
 // the background with stdout a pipe, as in a script: only the result comes out.
 func TestBackupsCreateWait_PrintsNoProgressWhenStdoutIsNotATerminal(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
-	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Acme", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
-	admin["CMEKD_ORG"] = org
-	col := strings.TrimSpace(must(t, admin, "", "collections", "create", "--name", "events", "-o", "id"))
+	_, admin, _ := adminOrg(t, "Acme")
+	col := createCollection(t, admin, "events")
 	// More documents than one step of a backup copies, so the backup answers running and --wait polls.
 	for batch := range 6 {
 		var docs strings.Builder

@@ -17,10 +17,9 @@ import (
 // missing (the failed check prints the command that makes it), replicated, linked; a collection there.
 func TestRegions_AddTheReplicaOfTheHomeKey(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, nil)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, nil)
 	home := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{MultiRegion: true})
-	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Globex", "--region", testserver.Home, "--key-arn", home, "-o", "id"))
+	org := createOrg(t, admin, "Globex", home)
 	admin["CMEKD_ORG"] = org
 	const west = "us-west-2"
 	r := cli(t, admin, "", "regions", "add", "--region", west)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"text/tabwriter"
 	"unicode/utf8"
 
 	"github.com/cmekd/cmekd/client"
@@ -18,41 +17,29 @@ var scopeCommands = []command{
 	{name: "scopes", orgScoped: true, summary: "list the secret scopes this token holds a role on (owners: all)",
 		help: `Lists the organisation's secret scopes that this token holds a role on; an owner or the admin
 sees every scope. Values are never shown here.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			all, err := collect(func(cursor *string) ([]client.SecretScope, string, error) {
-				r, err := e.api.ListSecretScopesWithResponse(ctx, e.org, &client.ListSecretScopesParams{Cursor: cursor, Limit: ptr(500)})
-				if err := e.answer(r, err); err != nil {
-					return nil, "", err
-				}
-				return r.JSON200.SecretScopes, r.JSON200.NextCursor, nil
-			})
-			if err != nil {
-				return err
-			}
-			e.scopes(client.SecretScopeList{SecretScopes: all})
-			return nil
-		})},
+		setup: noFlags(pagedList(func(ctx context.Context, e *env, _ []string, cursor *string, limit *int) (*client.ListSecretScopesResponse, error) {
+			return e.api.ListSecretScopesWithResponse(ctx, e.org, &client.ListSecretScopesParams{Cursor: cursor, Limit: limit})
+		}, func(r *client.ListSecretScopesResponse) ([]client.SecretScope, string) {
+			return r.JSON200.SecretScopes, r.JSON200.NextCursor
+		},
+			func(e *env, all []client.SecretScope) { e.scopes(client.SecretScopeList{SecretScopes: all}) }))},
 	{name: "scopes create", args: []string{"SCOPE"}, orgScoped: true, summary: "create a secret scope; you become its manager",
 		help: `Creates the secret scope SCOPE (a name that can stand in a path, e.g. snowflake-scope). Any token of
 the organisation but a workspace's may; the creating token becomes the scope's manager.`,
-		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-			r, err := e.api.CreateSecretScopeWithResponse(ctx, e.org, client.SecretScopeCreate{Name: args[0]})
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, args []string) (*client.CreateSecretScopeResponse, error) {
+			return e.api.CreateSecretScopeWithResponse(ctx, e.org, client.SecretScopeCreate{Name: args[0]})
+		}, func(e *env, r *client.CreateSecretScopeResponse) error {
 			e.scopes(client.SecretScopeList{SecretScopes: []client.SecretScope{*r.JSON201}})
 			return nil
-		})},
+		}))},
 	{name: "scopes get", args: []string{"SCOPE"}, orgScoped: true, summary: "show one secret scope",
 		help: `Shows the secret scope SCOPE: its id, who created it and when.`,
-		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-			r, err := e.api.GetSecretScopeWithResponse(ctx, e.org, args[0])
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, args []string) (*client.GetSecretScopeResponse, error) {
+			return e.api.GetSecretScopeWithResponse(ctx, e.org, args[0])
+		}, func(e *env, r *client.GetSecretScopeResponse) error {
 			e.scopes(client.SecretScopeList{SecretScopes: []client.SecretScope{*r.JSON200}})
 			return nil
-		})},
+		}))},
 	{name: "scopes delete", args: []string{"SCOPE"}, orgScoped: true, summary: "delete a secret scope with its secrets and roles (manager)",
 		help: `Deletes the secret scope SCOPE with every secret in it and every role on it. There is no undo.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
@@ -111,18 +98,12 @@ scope's roles as they now stand.`,
 cmekctl secrets get reads one.`,
 		setup: scoped(false, func(*flag.FlagSet) func(context.Context, *env, string, string) error {
 			return func(ctx context.Context, e *env, scope, _ string) error {
-				all, err := collect(func(cursor *string) ([]client.SecretMeta, string, error) {
-					r, err := e.api.ListSecretsWithResponse(ctx, e.org, scope, &client.ListSecretsParams{Cursor: cursor, Limit: ptr(500)})
-					if err := e.answer(r, err); err != nil {
-						return nil, "", err
-					}
-					return r.JSON200.Secrets, r.JSON200.NextCursor, nil
-				})
-				if err != nil {
-					return err
-				}
-				e.secrets(client.SecretList{Secrets: all})
-				return nil
+				return pagedList(func(ctx context.Context, e *env, _ []string, cursor *string, limit *int) (*client.ListSecretsResponse, error) {
+					return e.api.ListSecretsWithResponse(ctx, e.org, scope, &client.ListSecretsParams{Cursor: cursor, Limit: limit})
+				}, func(r *client.ListSecretsResponse) ([]client.SecretMeta, string) {
+					return r.JSON200.Secrets, r.JSON200.NextCursor
+				},
+					func(e *env, all []client.SecretMeta) { e.secrets(client.SecretList{Secrets: all}) })(ctx, e, nil)
 			}
 		})},
 	{name: "secrets put", orgScoped: true, summary: "write a secret from a file or stdin, never an argument (writer)",
@@ -179,32 +160,22 @@ workspace is reader of. Every read is an event (secret.read) in the audit trail.
 	{name: "workspaces", orgScoped: true, summary: "list the organisation's workspaces (operator)",
 		help: `Lists the organisation's workspaces: principals whose tokens (tokens create --role workspace
 --workspace NAME) read the secrets of the scopes they are reader of, and nothing else.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			all, err := collect(func(cursor *string) ([]client.Workspace, string, error) {
-				r, err := e.api.ListWorkspacesWithResponse(ctx, e.org, &client.ListWorkspacesParams{Cursor: cursor, Limit: ptr(500)})
-				if err := e.answer(r, err); err != nil {
-					return nil, "", err
-				}
-				return r.JSON200.Workspaces, r.JSON200.NextCursor, nil
-			})
-			if err != nil {
-				return err
-			}
-			e.workspaces(client.WorkspaceList{Workspaces: all})
-			return nil
-		})},
+		setup: noFlags(pagedList(func(ctx context.Context, e *env, _ []string, cursor *string, limit *int) (*client.ListWorkspacesResponse, error) {
+			return e.api.ListWorkspacesWithResponse(ctx, e.org, &client.ListWorkspacesParams{Cursor: cursor, Limit: limit})
+		}, func(r *client.ListWorkspacesResponse) ([]client.Workspace, string) {
+			return r.JSON200.Workspaces, r.JSON200.NextCursor
+		},
+			func(e *env, all []client.Workspace) { e.workspaces(client.WorkspaceList{Workspaces: all}) }))},
 	{name: "workspaces create", args: []string{"WORKSPACE"}, orgScoped: true, summary: "create a workspace (operator)",
 		help: `Creates the workspace WORKSPACE (e.g. prod). Grant it reader on a scope with cmekctl roles assign
 --principal workspace:WORKSPACE --role reader, and give its jobs a token with cmekctl tokens create
 --role workspace --workspace WORKSPACE.`,
-		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-			r, err := e.api.CreateWorkspaceWithResponse(ctx, e.org, client.WorkspaceCreate{Name: args[0]})
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, args []string) (*client.CreateWorkspaceResponse, error) {
+			return e.api.CreateWorkspaceWithResponse(ctx, e.org, client.WorkspaceCreate{Name: args[0]})
+		}, func(e *env, r *client.CreateWorkspaceResponse) error {
 			e.workspaces(client.WorkspaceList{Workspaces: []client.Workspace{*r.JSON201}})
 			return nil
-		})},
+		}))},
 	{name: "workspaces delete", args: []string{"WORKSPACE"}, orgScoped: true, summary: "delete a workspace with its tokens and roles (operator)",
 		help: `Deletes the workspace WORKSPACE, revoking its tokens and removing its roles on every scope.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
@@ -274,53 +245,25 @@ func readValue(file string, r io.Reader) (string, error) {
 }
 
 func (e *env) scopes(l client.SecretScopeList) {
-	ids := make([]string, len(l.SecretScopes))
-	for i, s := range l.SecretScopes {
-		ids[i] = s.Id
-	}
-	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "NAME\tID\tCREATED BY\tCREATED")
-		for _, s := range l.SecretScopes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Id, s.CreatedBy, stamp(s.CreatedAt))
-		}
+	list(e, l, l.SecretScopes, "NAME\tID\tCREATED BY\tCREATED", func(s client.SecretScope) (string, []any) {
+		return s.Id, []any{s.Name, s.Id, s.CreatedBy, stamp(s.CreatedAt)}
 	})
 }
 
 func (e *env) roles(l *client.RoleList) {
-	ids := make([]string, len(l.Roles))
-	for i, r := range l.Roles {
-		ids[i] = r.Principal
-	}
-	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "PRINCIPAL\tROLE")
-		for _, r := range l.Roles {
-			fmt.Fprintf(tw, "%s\t%s\n", r.Principal, r.Role)
-		}
+	list(e, l, l.Roles, "PRINCIPAL\tROLE", func(r client.RoleAssignment) (string, []any) {
+		return r.Principal, []any{r.Principal, r.Role}
 	})
 }
 
 func (e *env) secrets(l client.SecretList) {
-	ids := make([]string, len(l.Secrets))
-	for i, s := range l.Secrets {
-		ids[i] = s.Key
-	}
-	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "KEY\tVERSION\tCREATED\tUPDATED")
-		for _, s := range l.Secrets {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", s.Key, s.Version, stamp(s.CreatedAt), stamp(s.UpdatedAt))
-		}
+	list(e, l, l.Secrets, "KEY\tVERSION\tCREATED\tUPDATED", func(s client.SecretMeta) (string, []any) {
+		return s.Key, []any{s.Key, s.Version, stamp(s.CreatedAt), stamp(s.UpdatedAt)}
 	})
 }
 
 func (e *env) workspaces(l client.WorkspaceList) {
-	ids := make([]string, len(l.Workspaces))
-	for i, w := range l.Workspaces {
-		ids[i] = w.Id
-	}
-	e.print(l, ids, func(tw *tabwriter.Writer) {
-		fmt.Fprintln(tw, "NAME\tID\tCREATED")
-		for _, w := range l.Workspaces {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", w.Name, w.Id, stamp(w.CreatedAt))
-		}
+	list(e, l, l.Workspaces, "NAME\tID\tCREATED", func(w client.Workspace) (string, []any) {
+		return w.Id, []any{w.Name, w.Id, stamp(w.CreatedAt)}
 	})
 }

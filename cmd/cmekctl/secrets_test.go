@@ -21,12 +21,10 @@ import (
 // environment of an owner token of it.
 func customerOrg(t *testing.T, env map[string]string) (*testserver.Server, map[string]string) {
 	t.Helper()
-	s := testserver.Start(t, env)
-	admin := map[string]string{"CMEKD_URL": s.URL, "CMEKD_TOKEN": testserver.AdminToken}
+	s, admin := adminEnv(t, env)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	org := strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", "Acme", "--region", testserver.Home, "--key-arn", keyARN, "-o", "id"))
-	owner := map[string]string{"CMEKD_URL": s.URL, "CMEKD_ORG": org}
-	owner["CMEKD_TOKEN"] = strings.TrimSpace(must(t, admin, "", "tokens", "create", "--org", org, "--name", "ops", "--role", "owner", "-o", "id"))
+	org := createOrg(t, admin, "Acme", keyARN)
+	owner := tokenEnv(t, admin, org, "ops", "owner")
 	return s, owner
 }
 

@@ -17,20 +17,12 @@ var webhookCommands = []command{
 	{name: "webhooks", orgScoped: true, summary: "list the organisation's webhooks (owner)",
 		help: `Lists the organisation's webhook endpoints: their URLs, the event types they receive and whether
 they are active or disabled (after 24 hours without a successful delivery). Secrets are never shown.`,
-		setup: noFlags(func(ctx context.Context, e *env, _ []string) error {
-			all, err := collect(func(cursor *string) ([]client.Webhook, string, error) {
-				r, err := e.api.ListWebhooksWithResponse(ctx, e.org, &client.ListWebhooksParams{Cursor: cursor, Limit: ptr(500)})
-				if err := e.answer(r, err); err != nil {
-					return nil, "", err
-				}
-				return r.JSON200.Webhooks, r.JSON200.NextCursor, nil
-			})
-			if err != nil {
-				return err
-			}
-			e.webhooks(client.WebhookList{Webhooks: all}, "")
-			return nil
-		})},
+		setup: noFlags(pagedList(func(ctx context.Context, e *env, _ []string, cursor *string, limit *int) (*client.ListWebhooksResponse, error) {
+			return e.api.ListWebhooksWithResponse(ctx, e.org, &client.ListWebhooksParams{Cursor: cursor, Limit: limit})
+		}, func(r *client.ListWebhooksResponse) ([]client.Webhook, string) {
+			return r.JSON200.Webhooks, r.JSON200.NextCursor
+		},
+			func(e *env, all []client.Webhook) { e.webhooks(client.WebhookList{Webhooks: all}, "") }))},
 	{name: "webhooks create", orgScoped: true, summary: "create a webhook and print its signing secret, once (owner)",
 		help: `Creates a webhook endpoint that receives every event of the types --events names (comma-separated
 or repeated; * for all) as a signed POST to --url, which must be https to a public address unless
@@ -66,14 +58,12 @@ the only time it is shown. Deliveries carry Cmekd-Signature: t=<unix>,v1=<hex HM
 		}},
 	{name: "webhooks get", args: []string{"WEBHOOK_ID"}, orgScoped: true, summary: "show one webhook (owner)",
 		help: `Shows the webhook WEBHOOK_ID (wh_…): its URL, event types and status.`,
-		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-			r, err := e.api.GetWebhookWithResponse(ctx, e.org, args[0])
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, args []string) (*client.GetWebhookResponse, error) {
+			return e.api.GetWebhookWithResponse(ctx, e.org, args[0])
+		}, func(e *env, r *client.GetWebhookResponse) error {
 			e.webhooks(client.WebhookList{Webhooks: []client.Webhook{*r.JSON200}}, "")
 			return nil
-		})},
+		}))},
 	{name: "webhooks delete", args: []string{"WEBHOOK_ID"}, orgScoped: true, summary: "delete a webhook; nothing more is delivered to it (owner)",
 		help: `Deletes the webhook WEBHOOK_ID (wh_…) with its delivery history.`,
 		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
@@ -83,48 +73,34 @@ the only time it is shown. Deliveries carry Cmekd-Signature: t=<unix>,v1=<hex HM
 	{name: "webhooks test", args: []string{"WEBHOOK_ID"}, orgScoped: true, summary: "send a webhook.test delivery now (owner)",
 		help: `Sends a webhook.test event to the webhook WEBHOOK_ID (and to no other endpoint) and prints its
 event id; cmekctl webhooks deliveries WEBHOOK_ID shows how the attempt went.`,
-		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-			r, err := e.api.TestWebhookWithResponse(ctx, e.org, args[0])
-			if err := e.answer(r, err); err != nil {
-				return err
-			}
+		setup: noFlags(request(func(ctx context.Context, e *env, args []string) (*client.TestWebhookResponse, error) {
+			return e.api.TestWebhookWithResponse(ctx, e.org, args[0])
+		}, func(e *env, r *client.TestWebhookResponse) error {
 			t := r.JSON202
 			e.print(t, []string{t.EventId}, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "EVENT\tTYPE")
 				fmt.Fprintf(tw, "%s\t%s\n", t.EventId, t.Type)
 			})
 			return nil
-		})},
+		}))},
 	{name: "webhooks deliveries", args: []string{"WEBHOOK_ID"}, orgScoped: true, summary: "show every delivery attempt of a webhook (owner)",
 		help: `Shows every delivery attempt to the webhook WEBHOOK_ID: when, which event, the attempt number, the
 receiver's HTTP status (- when no answer came), the latency and the error.`,
-		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-			all, err := collect(func(cursor *string) ([]client.WebhookDelivery, string, error) {
-				r, err := e.api.ListWebhookDeliveriesWithResponse(ctx, e.org, args[0], &client.ListWebhookDeliveriesParams{Cursor: cursor, Limit: ptr(500)})
-				if err := e.answer(r, err); err != nil {
-					return nil, "", err
-				}
-				return r.JSON200.Deliveries, r.JSON200.NextCursor, nil
-			})
-			if err != nil {
-				return err
-			}
-			ids := make([]string, len(all))
-			for i, d := range all {
-				ids[i] = d.Id
-			}
-			e.print(client.WebhookDeliveryList{Deliveries: all}, ids, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "AT\tEVENT\tTYPE\tATTEMPT\tSTATUS\tLATENCY\tERROR")
-				for _, d := range all {
+		setup: noFlags(pagedList(func(ctx context.Context, e *env, args []string, cursor *string, limit *int) (*client.ListWebhookDeliveriesResponse, error) {
+			return e.api.ListWebhookDeliveriesWithResponse(ctx, e.org, args[0], &client.ListWebhookDeliveriesParams{Cursor: cursor, Limit: limit})
+		}, func(r *client.ListWebhookDeliveriesResponse) ([]client.WebhookDelivery, string) {
+			return r.JSON200.Deliveries, r.JSON200.NextCursor
+		},
+			func(e *env, all []client.WebhookDelivery) {
+				head := "AT\tEVENT\tTYPE\tATTEMPT\tSTATUS\tLATENCY\tERROR"
+				list(e, client.WebhookDeliveryList{Deliveries: all}, all, head, func(d client.WebhookDelivery) (string, []any) {
 					status := "-"
 					if d.StatusCode != nil {
 						status = strconv.Itoa(*d.StatusCode)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%dms\t%s\n", stamp(d.At), d.EventId, d.Type, d.Attempt, status, d.LatencyMs, dash(d.Error))
-				}
-			})
-			return nil
-		})},
+					return d.Id, []any{stamp(d.At), d.EventId, d.Type, d.Attempt, status, strconv.Itoa(d.LatencyMs) + "ms", dash(d.Error)}
+				})
+			}))},
 }
 
 // webhooks prints endpoints; secret, when given, is the one a create answered.

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/cmekd/cmekd/internal/api"
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/server"
 	"github.com/cmekd/cmekd/internal/version"
@@ -81,6 +82,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The process's memory is bounded with the request bodies it holds (GOMEMLIMIT overrides).
+	api.LimitMemory(cfg.MaxInflightBytes)
 	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
 	if err != nil {
 		return err

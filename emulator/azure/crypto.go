@@ -40,8 +40,12 @@ func generateKey(family string, size int, curve string) ([]byte, error) {
 	}
 }
 
-func rsaKey(material []byte) (*rsa.PrivateKey, error) {
-	k, err := x509.ParsePKCS8PrivateKey(material)
+// rsaKey is the RSA key of version v, parsed once and then kept. The caller holds the emulator's mu.
+func (v *version) rsaKey() (*rsa.PrivateKey, error) {
+	if v.parsed != nil {
+		return v.parsed, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(v.Material)
 	if err != nil {
 		return nil, err
 	}
@@ -49,6 +53,7 @@ func rsaKey(material []byte) (*rsa.PrivateKey, error) {
 	if !ok {
 		return nil, errors.New("not an RSA key")
 	}
+	v.parsed = rk
 	return rk, nil
 }
 
@@ -93,12 +98,12 @@ func oaepHash(alg string) (hash.Hash, bool) {
 }
 
 // rsaSeal encrypts (wraps) with the public half of an RSA key.
-func rsaSeal(material []byte, alg string, plain []byte) ([]byte, error) {
+func rsaSeal(v *version, alg string, plain []byte) ([]byte, error) {
 	h, ok := oaepHash(alg)
 	if !ok {
 		return nil, errAlgorithm
 	}
-	k, err := rsaKey(material)
+	k, err := v.rsaKey()
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +111,11 @@ func rsaSeal(material []byte, alg string, plain []byte) ([]byte, error) {
 }
 
 // rsaOpen decrypts (unwraps) with an RSA private key.
-func rsaOpen(material []byte, alg string, sealed []byte) ([]byte, error) {
+func rsaOpen(v *version, alg string, sealed []byte) ([]byte, error) {
 	if _, ok := oaepHash(alg); !ok {
 		return nil, errAlgorithm
 	}
-	k, err := rsaKey(material)
+	k, err := v.rsaKey()
 	if err != nil {
 		return nil, err
 	}

@@ -63,9 +63,9 @@ func transform(v *version, op, alg string, in []byte) ([]byte, *apiError) {
 	var err error
 	switch f := family(v.Kty); {
 	case f == "RSA" && (op == "wrapKey" || op == "encrypt"):
-		out, err = rsaSeal(v.Material, alg, in)
+		out, err = rsaSeal(v, alg, in)
 	case f == "RSA":
-		out, err = rsaOpen(v.Material, alg, in)
+		out, err = rsaOpen(v, alg, in)
 	case f == "oct" && alg == fmt.Sprintf("A%dKW", v.Size) && op == "wrapKey":
 		out, err = aesWrap(v.Material, in)
 	case f == "oct" && alg == fmt.Sprintf("A%dKW", v.Size) && op == "unwrapKey":

@@ -2,6 +2,7 @@ package azure
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -42,6 +43,9 @@ type version struct {
 	Created   int64    `json:"created"`
 	Updated   int64    `json:"updated"`
 	Material  []byte   `json:"material"`
+	// parsed is Material parsed, for an RSA version, with its CRT values precomputed: kept so that a
+	// call does the cryptography only, not the parsing and checks of the key. Set under e.mu.
+	parsed *rsa.PrivateKey
 }
 
 type deletedKey struct {
@@ -317,7 +321,7 @@ func (c *kvCall) bundle(k *key, v *version) map[string]any {
 	jwk := map[string]any{"kid": c.kid(k, v), "kty": v.Kty, "key_ops": v.Ops}
 	switch family(v.Kty) {
 	case "RSA":
-		if rk, err := rsaKey(v.Material); err == nil {
+		if rk, err := v.rsaKey(); err == nil {
 			jwk["n"] = b64.EncodeToString(rk.N.Bytes())
 			jwk["e"] = b64.EncodeToString(big.NewInt(int64(rk.E)).Bytes())
 		}

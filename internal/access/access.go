@@ -22,6 +22,7 @@ type Service struct {
 	store      *store.Store
 	adminToken string
 	maxTokens  int
+	tokens     tokenCache
 }
 
 // New returns a Service over st; adminToken is the platform operator's token (CMEKD_ADMIN_TOKEN),
@@ -44,9 +45,11 @@ func newTokenSecret() (secret string, hash []byte) {
 }
 
 func hashSecret(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
+	h := hashOf(secret)
 	return h[:]
 }
+
+func hashOf(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
 
 var errUnauthorized = domain.Errorf(domain.KindUnauthenticated, domain.CodeUnauthorized,
 	"send a valid token as Authorization: Bearer <token>")
@@ -60,8 +63,10 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (domain.Princ
 	case s.adminToken != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.adminToken)) == 1:
 		return domain.Principal{Role: domain.RoleAdmin}, nil
 	case strings.HasPrefix(secret, tokenPrefix):
-		tok, err := s.store.TokenByHash(ctx, hashSecret(secret))
+		h := hashOf(secret)
+		tok, err := s.store.TokenByHash(ctx, h[:])
 		if errors.Is(err, domain.ErrNotFound) {
+			s.tokens.drop(h) // revoked: not kept for a provisional answer either
 			return domain.Principal{}, errUnauthorized
 		} else if err != nil {
 			return domain.Principal{}, err

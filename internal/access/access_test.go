@@ -87,3 +87,36 @@ func TestAccess_TokensAuthenticateUntilRevoked(t *testing.T) {
 		t.Fatalf("events %v", got)
 	}
 }
+
+// A provisional answer comes from the cache only for an organisation token resolved before, and is
+// marked unchecked; once Authenticate has found the token revoked, the cache no longer holds it.
+func TestAccess_ProvisionalAnswersOnlyForTokensResolvedBefore(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t)
+	tok, secret, err := f.svc.CreateToken(t.Context(), admin, o.ID, access.TokenInput{Name: "ci", Role: string(domain.RoleMember)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := domain.Principal{Role: domain.RoleMember, OrgID: o.ID, TokenID: tok.ID}
+	for i, wantChecked := range []bool{true, false, false} {
+		if p, checked, err := f.svc.AuthenticateProvisionally(t.Context(), secret); err != nil || p != want || checked != wantChecked {
+			t.Fatalf("call %d: %+v checked %v, %v", i, p, checked, err)
+		}
+	}
+	for range 2 { // the admin's token is never kept
+		if p, checked, err := f.svc.AuthenticateProvisionally(t.Context(), adminToken); err != nil || p.Role != domain.RoleAdmin || !checked {
+			t.Fatalf("admin: %+v checked %v, %v", p, checked, err)
+		}
+	}
+	if err := f.svc.RevokeToken(t.Context(), admin, o.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Authenticate(t.Context(), secret)
+	wantCode(t, err, domain.KindUnauthenticated, domain.CodeUnauthorized)
+	_, checked, err := f.svc.AuthenticateProvisionally(t.Context(), secret)
+	wantCode(t, err, domain.KindUnauthenticated, domain.CodeUnauthorized)
+	if !checked {
+		t.Fatal("a revoked token was answered from the cache")
+	}
+}

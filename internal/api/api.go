@@ -42,12 +42,13 @@ const (
 )
 
 // Body limits: documents may be large (SPEC §5), everything else is small. An ingest holds its body
-// about four times over while it runs: the body, its documents compacted, the documents sealed, and
-// the database driver's copy of them.
+// twice over while it runs: the body and its documents compacted. Its documents are sealed one at a
+// time as the database connection takes them (a document's row and the connection's chunk, under
+// 320 KiB together, are within memoryBase), never all at once.
 const (
 	maxBody          = 1 << 20
 	maxDocumentsBody = 8 << 20
-	ingestHolds      = 4
+	ingestHolds      = 2
 )
 
 // Config is what the API needs from the rest of the server.

@@ -28,21 +28,20 @@ const maxFastDepth = 512
 // the strict way.
 func compactDocuments(raw []byte) ([]json.RawMessage, bool) { return compactDocumentsInto(raw, nil) }
 
-// compactDocumentsInto is compactDocuments writing the documents into buf (nil: a new buffer), which
-// it grows to len(raw) and stores back: compacted documents are never longer than the body, so they
-// are all slices of that one buffer.
+// compactDocumentsInto is compactDocuments writing into buf (nil: a new buffer) the documents that
+// had whitespace to remove, and stores the buffer back (grown). A document sent compact is not
+// copied: it is a slice of raw, which must outlive it. The first document copied grows the buffer to
+// len(raw) at once: compacted documents are never longer than the body, so they are all slices of
+// that one buffer, which never moves after.
 func compactDocumentsInto(raw []byte, buf *[]byte) ([]json.RawMessage, bool) {
 	if !utf8.Valid(raw) {
 		return nil, false
 	}
-	var out []byte
+	c := compactor{in: raw}
 	if buf != nil {
-		out = slices.Grow((*buf)[:0], len(raw))
-		*buf = out
-	} else {
-		out = make([]byte, 0, len(raw))
+		c.out = (*buf)[:0]
+		defer func() { *buf = c.out }()
 	}
-	c := compactor{in: raw, out: out}
 	c.skip()
 	if !c.take('{') {
 		return nil, false
@@ -59,25 +58,29 @@ func compactDocumentsInto(raw []byte, buf *[]byte) ([]json.RawMessage, bool) {
 	if !c.take('[') {
 		return nil, false
 	}
-	var docs []json.RawMessage
+	// Room for as many documents as a body of this size usually holds (about 1 KiB each), at once.
+	docs := make([]json.RawMessage, 0, min(documents.MaxDocuments, len(raw)>>10+1))
 	for {
 		c.skip()
 		if c.i >= len(c.in) || c.in[c.i] != '{' || len(docs) == documents.MaxDocuments {
 			return nil, false // an empty list, a non-object or too many: the strict path says which
 		}
 		from, start := c.i, len(c.out)
-		c.mark = c.i
+		c.mark, c.spaced = c.i, false
 		if !c.object(1) || c.i-from > documents.MaxDocumentSize {
 			return nil, false
 		}
-		c.flush()
-		docs = append(docs, c.out[start:len(c.out):len(c.out)])
-		c.skip()
-		if c.take(']') {
-			break
+		if c.spaced {
+			c.flush()
+			docs = append(docs, c.out[start:len(c.out):len(c.out)])
+		} else { // sent compact: as it is
+			docs = append(docs, c.in[from:c.i:c.i])
 		}
-		if !c.take(',') {
+		if !c.next() {
 			return nil, false
+		}
+		if c.done {
+			break
 		}
 	}
 	c.skip()
@@ -86,6 +89,16 @@ func compactDocumentsInto(raw []byte, buf *[]byte) ([]json.RawMessage, bool) {
 	}
 	c.skip()
 	return docs, c.i == len(c.in)
+}
+
+// next reads what follows a document: ',' before another, or ']' (done) after the last.
+func (c *compactor) next() bool {
+	c.skip()
+	if c.take(']') {
+		c.done = true
+		return true
+	}
+	return c.take(',')
 }
 
 // compactor validates JSON from in and appends it to out without insignificant whitespace. It does not
@@ -97,6 +110,8 @@ type compactor struct {
 	mark    int // the start of the input not yet copied to out
 	out     []byte
 	escaped bool       // whether the last string read held an escape
+	spaced  bool       // whether the document being read had whitespace inside it (and is copied)
+	done    bool       // the list of documents is read
 	names   []nameSpan // the names of the objects being read, innermost last
 	text    []byte     // the unescaped text of names that hold escapes
 }
@@ -135,6 +150,7 @@ func (c *compactor) space() {
 	if c.i >= len(c.in) || !isSpace[c.in[c.i]] {
 		return
 	}
+	c.spaced = true
 	c.flush()
 	c.skip()
 	c.mark = c.i
@@ -142,6 +158,9 @@ func (c *compactor) space() {
 
 // flush copies the input from mark up to here.
 func (c *compactor) flush() {
+	if cap(c.out) < len(c.in) { // the first copy: room for them all, before any document is a slice of out
+		c.out = slices.Grow(c.out, len(c.in)-len(c.out))
+	}
 	c.out = append(c.out, c.in[c.mark:c.i]...)
 	c.mark = c.i
 }

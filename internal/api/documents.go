@@ -17,12 +17,9 @@ import (
 
 // parseDocuments reads the documents of an ingest request: 1 to documents.MaxDocuments JSON objects,
 // each at most documents.MaxDocumentSize bytes as sent (the documents service's limits).
-func parseDocuments(raw []byte) ([]json.RawMessage, error) { return parseDocumentsInto(raw, nil) }
-
-// parseDocumentsInto is parseDocuments with the usual body's documents compacted into buf
-// (compactDocumentsInto); the strict path's go to a buffer of their own.
-func parseDocumentsInto(raw []byte, buf *[]byte) ([]json.RawMessage, error) {
-	if docs, ok := compactDocumentsInto(raw, buf); ok {
+// The usual body takes the fast path (compactDocumentsInto), any other the strict one.
+func parseDocuments(raw []byte) ([]json.RawMessage, error) {
+	if docs, ok := compactDocuments(raw); ok {
 		return docs, nil
 	}
 	return parseDocumentsStrictly(raw)
@@ -79,7 +76,13 @@ func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 	raw, err := readBodyInto(r, body)
 	var docs []json.RawMessage
 	if err == nil {
-		docs, err = parseDocumentsInto(raw, compacted)
+		var ok bool
+		if docs, ok = compactDocumentsInto(raw, compacted); ok {
+			// What is held from here on: the body, and the documents that had whitespace to remove.
+			settle(r, int64(cap(*body)+cap(*compacted)))
+		} else {
+			docs, err = parseDocumentsStrictly(raw)
+		}
 	}
 	var key idempotency.Key
 	if err == nil {
@@ -98,7 +101,7 @@ func (a *API) ingestDocuments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getDocument(w http.ResponseWriter, r *http.Request) {
-	d, err := a.documents.Get(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), chi.URLParam(r, "doc"))
+	d, err := a.documents.GetChecked(r.Context(), pendingToken(r), chi.URLParam(r, "org"), chi.URLParam(r, "col"), chi.URLParam(r, "doc"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -120,7 +123,7 @@ func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) {
 	// The documents of one ingest share its time: it is formatted once for a run of them.
 	var at time.Time
 	var stamp []byte
-	next, err := a.documents.ListEach(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "col"), page, func(d documents.Document) {
+	next, err := a.documents.ListEach(r.Context(), pendingToken(r), chi.URLParam(r, "org"), chi.URLParam(r, "col"), page, func(d documents.Document) {
 		if n > 0 {
 			b = append(b, ',')
 		}

@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"math"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -14,6 +17,31 @@ import (
 // DefaultMaxInflightBytes is the memory request bodies in flight may take together when
 // Config.MaxInflightBytes is zero.
 const DefaultMaxInflightBytes = 256 << 20
+
+// memoryBase is what the server holds besides the request bodies it has reserved room for: its
+// code, goroutines, caches, connections, and the small buffers of requests in flight (about 60 MiB of
+// heap under the load of 32 large ingests at once), with room for the collector to work in.
+const memoryBase = 128 << 20
+
+// LimitMemory gives the Go runtime a soft memory limit of budget (the bytes request bodies in flight
+// may hold together; 0 is DefaultMaxInflightBytes) plus memoryBase, unless GOMEMLIMIT sets one, and
+// returns the limit in force. The budget bounds what is live; the limit bounds the garbage around
+// it: with the collector's default pacing alone, a heap of 256 MiB of live bodies may grow to twice
+// that before it is collected.
+func LimitMemory(budget int64) int64 {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		return debug.SetMemoryLimit(-1)
+	}
+	if budget <= 0 {
+		budget = DefaultMaxInflightBytes
+	}
+	limit := int64(math.MaxInt64)
+	if budget < limit-memoryBase {
+		limit = budget + memoryBase
+	}
+	debug.SetMemoryLimit(limit)
+	return limit
+}
 
 // inflightWait is how long a request waits for room before it is answered 503 server_busy: long
 // enough to ride out a burst, short enough that the caller's own retry is the better wait.
@@ -93,4 +121,20 @@ func reserveBody(r *http.Request) error {
 	res.held += n
 	res.mu.Unlock()
 	return nil
+}
+
+// settle lowers r's reservation to held bytes, what its handler is found to hold once its body is
+// read and parsed (an ingest whose documents were sent compact holds its body only), so that the room
+// reserved for the rest goes to the next request at once.
+func settle(r *http.Request, held int64) {
+	res, ok := r.Context().Value(reservationKey{}).(*reservation)
+	if !ok || held < 0 {
+		return
+	}
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	if over := res.held - held; over > 0 {
+		res.gate.sem.Release(over)
+		res.held = held
+	}
 }

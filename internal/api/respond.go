@@ -20,7 +20,7 @@ import (
 
 // writeError answers err through the one writer of error bodies, logging on the API's logger.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	respond.Error(w, r, a.log, err)
+	respond.Error(w, r, a.log, a.confirm(r, err))
 }
 
 // writeJSON and writeRaw are respond's, under the names the handlers use.

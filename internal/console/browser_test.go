@@ -278,7 +278,7 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 func revealSecret(t *testing.T, p *page, s *testserver.Server) {
 	t.Helper()
 	hash, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`location.hash`))
-	if err != nil || !strings.HasPrefix(hash, "#/orgs/org_") {
+	if err != nil || !strings.HasPrefix(hash, "#/orgs/org_") || strings.Count(hash, "/") != 2 {
 		t.Fatalf("the organisation page's address: %q %v", hash, err)
 	}
 	org := strings.TrimPrefix(hash, "#/orgs/")
@@ -295,7 +295,7 @@ func revealSecret(t *testing.T, p *page, s *testserver.Server) {
 		t.Fatalf("put the secret: %v %s", err, r.Body)
 	}
 	p.run("see the scope, its manager and its key",
-		chromedp.Reload(),
+		chromedp.Click(chromedp.ID("tab-link-secrets")),
 		waitText("#scopes-body", "snowflake-scope"),
 		waitText("#scopes-body", "snowflake-password"),
 		waitText("#scopes-body", "admin"),

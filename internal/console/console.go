@@ -1,7 +1,7 @@
 // Package console serves cmekd's web console at /console/: static assets embedded in the binary, a
 // token sign-in that becomes a session cookie, and the middleware that turns that cookie into the
 // bearer credential of the public API. The console's pages call only the public API from the
-// browser; this package holds no business rule (SPEC §15).
+// browser; this package holds no business rule.
 package console
 
 import (

@@ -164,17 +164,16 @@ func (p *PendingIngest) Ingest(docs []json.RawMessage, key idempotency.Key) (Ing
 	if err := refuseIngest(col.State); err != nil {
 		return Ingested{}, err
 	}
-	buf := batches.Get()
-	defer batches.Put(buf)
-	w, err := s.seal(ctx, org, col, target.DataKey, docs, buf)
-	if err != nil {
-		return Ingested{}, err
+	w := store.IngestWrite{OrgID: org.ID, CollectionID: col.ID, AADVersion: keyring.SealVersion, CreatedAt: s.cfg.Store.Now(),
+		IDs: make([]string, len(docs))}
+	for i := range w.IDs {
+		w.IDs[i] = domain.NewID("doc")
 	}
 	result := Ingested{IDs: w.IDs}
 	if w.Replay, err = key.Record(result); err != nil {
 		return Ingested{}, err
 	}
-	state, stored, err := s.cfg.Store.WriteIngest(ctx, w, refusedIngest)
+	state, stored, err := s.write(ctx, org, col, target.DataKey, docs, w)
 	if err != nil {
 		return Ingested{}, err
 	}
@@ -195,31 +194,57 @@ func decodeIngested(prev []byte, err error) (Ingested, error) {
 	return idempotency.Decode[Ingested](prev)
 }
 
-// seal seals the batch into buf, sized for all of it, each document's nonce and ciphertext after
-// the last one's, which is how the write sends them.
-func (s *Service) seal(ctx context.Context, org domain.Org, col domain.Collection, dk *store.DataKey, docs []json.RawMessage,
-	buf *[]byte) (store.IngestWrite, error) {
-	w := store.IngestWrite{OrgID: org.ID, CollectionID: col.ID, AADVersion: keyring.SealVersion, CreatedAt: s.cfg.Store.Now(),
-		IDs: make([]string, len(docs)), Ends: make([]int32, len(docs))}
+// sealAheadBytes is the largest batch sealed before its write asks for a database connection: a
+// larger one is sealed as the write sends it, document by document, straight into the connection's
+// next chunk, so that it is never held sealed as a whole. A small batch sealed ahead holds the
+// connection no longer than the write itself.
+const sealAheadBytes = 1 << 20
+
+// sealSlack is room a batch buffer keeps past its last document, where each seal encodes its
+// additional data (the ids and the key's ARN) rather than allocating it.
+const sealSlack = 4 << 10
+
+// write seals the documents under the data key dk (a new one when nil) and stores them with w.
+func (s *Service) write(ctx context.Context, org domain.Org, col domain.Collection, dk *store.DataKey, docs []json.RawMessage,
+	w store.IngestWrite) (state string, stored bool, err error) {
 	size := 0
 	for _, d := range docs {
 		size += envelope.SealedSize(len(d))
 	}
-	*buf = slices.Grow(*buf, size)
-	err := s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), dk, func(box *keyring.Box) error {
+	buf := batches.Get()
+	defer batches.Put(buf)
+	err = s.cfg.Keyring.SealWith(ctx, owner(col), s.wrappingKey(org, col.Region), dk, func(box *keyring.Box) error {
 		w.DataKeyID = box.DataKeyID()
-		for i, d := range docs {
-			w.IDs[i] = domain.NewID("doc")
-			_, _, grown, err := box.SealAppend(*buf, w.IDs[i], d)
-			if err != nil {
-				return err
-			}
-			*buf, w.Ends[i] = grown, int32(len(grown))
+		seal := func(i int, dst []byte) ([]byte, error) {
+			_, _, out, err := box.SealAppend(dst, w.IDs[i], docs[i])
+			return out, err
 		}
-		return nil
+		if size > sealAheadBytes {
+			w.Seal = seal
+		} else if err := sealAhead(&w, buf, size, seal); err != nil {
+			return err
+		}
+		var err error
+		state, stored, err = s.cfg.Store.WriteIngest(ctx, w, refusedIngest)
+		return err
 	})
+	return state, stored, err
+}
+
+// sealAhead seals every document of w into buf, sized for all of them, one after the other.
+func sealAhead(w *store.IngestWrite, buf *[]byte, size int, seal func(int, []byte) ([]byte, error)) error {
+	// With room past the last document for the additional data a seal encodes there (sealSlack).
+	*buf = slices.Grow((*buf)[:0], size+sealSlack)
+	w.Ends = make([]int32, len(w.IDs))
+	for i := range w.IDs {
+		grown, err := seal(i, *buf)
+		if err != nil {
+			return err
+		}
+		*buf, w.Ends[i] = grown, int32(len(grown))
+	}
 	w.Sealed = *buf
-	return w, err
+	return nil
 }
 
 // refusedIngest are the states refuseIngest refuses.
@@ -247,7 +272,13 @@ func refuseRead(state string) error {
 // needs of the organisation, the collection's state and the document together (and once more, with KMS, when
 // its data key is not cached: the key's binding to the collection is checked then).
 func (s *Service) Get(ctx context.Context, orgID, colID, id string) (Document, error) {
-	col, sd, err := s.cfg.Store.ReadDocument(ctx, orgID, colID, id)
+	return s.GetChecked(ctx, "", orgID, colID, id)
+}
+
+// GetChecked is Get made with token tokenID, which the same statement checks is still live
+// (store.ErrTokenNotLive when it is not); "" checks none.
+func (s *Service) GetChecked(ctx context.Context, tokenID, orgID, colID, id string) (Document, error) {
+	col, sd, err := s.cfg.Store.ReadDocument(ctx, orgID, colID, id, tokenID)
 	if err != nil {
 		return Document{}, err
 	}
@@ -282,11 +313,11 @@ func (p *Page) Release() {
 	p.buf, p.Docs = nil, nil
 }
 
-// Buffers of pages read and of batches sealed; a buffer past the bound (a page or batch of unusually
+// Buffers of pages read and of batches sealed ahead; a buffer past the bound (a page of unusually
 // large documents) goes to the collector.
 var (
 	pages   = bufpool.New(1 << 20)
-	batches = bufpool.New(1 << 20)
+	batches = bufpool.New(sealAheadBytes + 64<<10)
 )
 
 // List is ListEach into a Page of its own (its documents copied into the page's buffer). The caller
@@ -295,7 +326,7 @@ func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Pag
 	p := &Page{buf: pages.Get()}
 	type span struct{ from, to int }
 	var spans []span
-	next, err := s.ListEach(ctx, orgID, colID, page, func(d Document) {
+	next, err := s.ListEach(ctx, "", orgID, colID, page, func(d Document) {
 		from := len(*p.buf)
 		*p.buf = append(*p.buf, d.Data...)
 		spans = append(spans, span{from, len(*p.buf)})
@@ -321,11 +352,11 @@ func (s *Service) List(ctx context.Context, orgID, colID string, page domain.Pag
 // Documents under a data key the cache holds are opened, and emitted, as they come off the
 // connection, while the rest of the page is still on its way; the first one under a key it does not
 // hold ends that: the page is read to its end and the connection let go before that key is loaded
-// (which may need another connection), and the rest are opened then.
-func (s *Service) ListEach(ctx context.Context, orgID, colID string, page domain.Page, emit func(Document)) (string, error) {
+// (which may need another connection), and the rest are opened then. tokenID is as GetChecked's.
+func (s *Service) ListEach(ctx context.Context, tokenID, orgID, colID string, page domain.Page, emit func(Document)) (string, error) {
 	buf := pages.Get()
 	defer pages.Put(buf)
-	rows, err := s.cfg.Store.StreamDocuments(ctx, orgID, colID, page, *buf)
+	rows, err := s.cfg.Store.StreamDocuments(ctx, orgID, colID, tokenID, page, *buf)
 	if err != nil {
 		return "", err
 	}

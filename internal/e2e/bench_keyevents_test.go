@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,15 +22,21 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"golang.org/x/sync/errgroup"
 )
 
-// keyEventTrials is how many disable → halt trials one iteration of BenchmarkKeyEvents runs, so that
-// `make bench` (-benchtime 2s, which one iteration outlasts) still reports over a real sample;
-// -benchtime 5x gives 100.
-const keyEventTrials = 20
+// keyEventTrials is how many disable → halt trials one iteration of BenchmarkKeyEvents runs: one
+// iteration outlasts `make bench`'s -benchtime 2s, so that run reports over 100 trials.
+const keyEventTrials = 100
 
-// probeSpacing is how long a trial waits after the key is active again before disabling it: more
-// than the second cmekd leaves between two probes of one key.
+// keyEventKeys is how many organisations, each on its own key with key events set up, the trials go
+// round: cmekd probes a key at most once a second, so one key takes a trial every two seconds or so
+// (the disable's probe, the enable's a second later, a second more); eight keep a trial going about
+// every quarter of a second.
+const keyEventKeys = 8
+
+// probeSpacing is how long a trial waits after its key's last probe before disabling it: more than
+// the second cmekd leaves between two probes of one key.
 const probeSpacing = 1100 * time.Millisecond
 
 // findAWSCLIv2 is the AWS CLI v2 on the machine, or "".
@@ -44,18 +51,16 @@ func findAWSCLIv2() string {
 }
 
 // runCustomerScript runs script as the key owner with the AWS CLI v2 cli against the emulator, as
-// customerShell does, for benchmarks too.
-func (e *env) runCustomerScript(tb testing.TB, cli, script string) {
-	tb.Helper()
-	home := tb.TempDir()
+// customerShell does, in home (a fresh directory); it may run on any goroutine.
+func (e *env) runCustomerScript(cli, home, script string) error {
 	bin := filepath.Join(home, "bin")
 	if err := os.MkdirAll(bin, 0o700); err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	// CLI releases before 2.13 ignore AWS_ENDPOINT_URL: the `aws` first on PATH passes it on.
 	wrapper := "#!/bin/sh\nexec " + cli + " --endpoint-url \"$AWS_ENDPOINT_URL\" \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(bin, "aws"), []byte(wrapper), 0o700); err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	cmd := exec.Command("sh", "-c", script)
 	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "HOME=" + home, "AWS_ENDPOINT_URL=" + e.kms.Endpoint,
@@ -63,8 +68,9 @@ func (e *env) runCustomerScript(tb testing.TB, cli, script string) {
 		"AWS_CONFIG_FILE=" + filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"),
 		"AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true", "NO_PROXY=127.0.0.1"}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("%s: %v\n%s", script, err, out)
+		return fmt.Errorf("%s: %v\n%s", script, err, out)
 	}
+	return nil
 }
 
 // kmsCalls is the sum of cmekd_kms_requests_total on the server's /metrics: every KMS call cmekd made.
@@ -105,94 +111,129 @@ func status(client *http.Client, url string, into any) int {
 	return resp.StatusCode
 }
 
+// eventsTarget is one organisation BenchmarkKeyEvents disables the key of: its key, key events api
+// key, a collection and a document in it.
+type eventsTarget struct {
+	org, key, apiKey, colURL, docURL string
+}
+
+// eventsTargets creates n organisations, each on its own key with a collection, a document and key
+// events on, and runs each one's setup.cli as printed with the AWS CLI v2 cli (none when cli is "").
+func (e *env) eventsTargets(b *testing.B, n int, cli string) []eventsTarget {
+	b.Helper()
+	targets := make([]eventsTarget, n)
+	var scripts errgroup.Group
+	scripts.SetLimit(runtime.GOMAXPROCS(0)) // the CLI's start-up, most of a script's time, is CPU
+	for i := range targets {
+		org, key := e.cmekOrg(fmt.Sprintf("bench-events-%d", i))
+		col := e.collection(org, "orders", true)["id"].(string)
+		doc := e.ingest(org, col, map[string]any{"n": 1})[0]
+		on := e.enableKeyEvents(org)
+		targets[i] = eventsTarget{org: org, key: key, apiKey: on["api_key"].(string),
+			colURL: e.url + "/v1/orgs/" + org + "/collections/" + col, docURL: e.url + docsPath(org, col) + "/" + doc}
+		if cli != "" {
+			script, home := on["setup"].(map[string]any)["cli"].(string), b.TempDir()
+			scripts.Go(func() error { return e.runCustomerScript(cli, home, script) })
+		}
+	}
+	if err := scripts.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	return targets
+}
+
+// collectionState is the state of the collection at url.
+func collectionState(client *http.Client, url string) string {
+	var c struct{ State string }
+	status(client, url, &c)
+	return c.State
+}
+
+// readyForTrial waits until t's collection is active, its document readable, and its key's last
+// probe probeSpacing old, whatever caused that probe (the enable of its last trial, or the probe
+// kmsCallsPerProbe counts): a disable within a second of a probe waits out the rest of that second.
+func (e *env) readyForTrial(b *testing.B, client *http.Client, t eventsTarget) {
+	b.Helper()
+	eventually(b, 30*time.Second, t.org+" active and readable", func() bool {
+		return collectionState(client, t.colURL) == "active" && status(client, t.docURL, nil) == http.StatusOK
+	})
+	last, err := time.Parse(time.RFC3339Nano, fmt.Sprint(e.keyStatus(t.org)["last_probe_at"]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(time.Until(last.Add(probeSpacing)))
+}
+
+// keyEventTrial disables t's key as its owner and measures, from the moment DisableKey returns, how
+// long until the collection is ingest_halted and until a document read fails; then it enables the
+// key again. With post, it posts the CloudTrail-shaped events itself.
+func (e *env) keyEventTrial(b *testing.B, client *http.Client, owner *awskms.Client, t eventsTarget, post bool) (halt, fail time.Duration) {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := owner.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(t.key)}); err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	if post {
+		e.deliver(t.org, t.apiKey, keyEvent("DisableKey", t.key))
+	}
+	for halt == 0 || fail == 0 {
+		if time.Since(t0) > 30*time.Second {
+			b.Fatalf("30 s after DisableKey: halted after %s, reads failing after %s", halt, fail)
+		}
+		if halt == 0 && collectionState(client, t.colURL) == "ingest_halted" {
+			halt = time.Since(t0)
+		}
+		if fail == 0 && status(client, t.docURL, nil) != http.StatusOK {
+			fail = time.Since(t0)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if _, err := owner.EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(t.key)}); err != nil {
+		b.Fatal(err)
+	}
+	if post {
+		e.deliver(t.org, t.apiKey, keyEvent("EnableKey", t.key))
+	}
+	return halt, fail
+}
+
 // BenchmarkKeyEvents measures how long a customer's DisableKey takes to stop cmekd, with key events
 // set up as the customer would (setup.cli run as printed against the emulator's EventBridge, which
 // delivers to cmekd) and probes an hour apart, so that only the event can be what cmekd noticed.
-// Each trial disables the key as its owner through the SDK and, from the moment DisableKey returns,
-// polls the collection until it is ingest_halted and a document read until it fails; then enables the
-// key, waits for the collection to be active and the read to succeed again, and lets a second pass
-// (cmekd probes a key at most once a second, and coalesces the hints in between). kms_calls_ratio is
-// the KMS calls per key-hour with 60 s probing over those with events and a 15 min safety net, from
-// the KMS calls one probe makes, counted in cmekd_kms_requests_total.
+// Each trial disables a key as its owner through the SDK and, from the moment DisableKey returns,
+// polls the collection until it is ingest_halted and a document read until it fails; then enables
+// the key and goes on to the next organisation's key. A key's next trial waits until its collection
+// is active and readable again and its last probe a little over a second old (cmekd probes a key at
+// most once a second and coalesces the hints in between: a disable within that second would measure
+// the spacing, not the path of an event). kms_calls_ratio is the KMS calls per key-hour with 60 s
+// probing over those with events and a 15 min safety net, from the KMS calls one probe makes, counted
+// in cmekd_kms_requests_total.
 func BenchmarkKeyEvents(b *testing.B) {
 	e := setup(b, slowProbes)
-	org, key := e.cmekOrg("bench-events")
-	col := e.collection(org, "orders", true)["id"].(string)
-	doc := e.ingest(org, col, map[string]any{"n": 1})[0]
-	on := e.enableKeyEvents(org)
-	apiKey := on["api_key"].(string)
 	cli := findAWSCLIv2()
 	if cli == "" {
 		// Without the CLI the event is posted to the delivery route when DisableKey returns.
 		b.Log("the AWS CLI v2 is not installed: each trial posts the CloudTrail-shaped event itself")
-	} else {
-		e.runCustomerScript(b, cli, on["setup"].(map[string]any)["cli"].(string))
 	}
-	ctx := context.Background()
+	targets := e.eventsTargets(b, keyEventKeys, cli)
 	owner := e.owner()
 	client := &http.Client{}
-	colURL := e.url + "/v1/orgs/" + org + "/collections/" + col
-	docURL := e.url + docsPath(org, col) + "/" + doc
-	if st := status(client, docURL, nil); st != http.StatusOK {
-		b.Fatalf("document read before the trials: %d", st)
-	}
-
-	// The KMS calls of one probe: one matched event about the healthy key, one probe.
-	before := e.kmsCalls()
-	at := time.Now()
-	e.must(http.StatusAccepted, req{method: "POST", path: "/v1/key-events/aws/" + org, body: keyEvent("EnableKey", key),
-		header: map[string]string{"Cmekd-Events-Key": apiKey}})
-	e.probedAfter(org, at)
-	time.Sleep(200 * time.Millisecond) // the probe's last call is counted once it returns
-	perProbe := e.kmsCalls() - before
+	perProbe := e.kmsCallsPerProbe(targets[0])
 
 	var halts, readsFail []time.Duration
-	collectionState := func() string {
-		var c struct{ State string }
-		status(client, colURL, &c)
-		return c.State
-	}
 	for b.Loop() {
-		for range keyEventTrials {
-			if _, err := owner.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-				b.Fatal(err)
-			}
-			t0 := time.Now()
-			if cli == "" {
-				e.deliver(org, apiKey, keyEvent("DisableKey", key))
-			}
-			var halt, fail time.Duration
-			for halt == 0 || fail == 0 {
-				if time.Since(t0) > 30*time.Second {
-					b.Fatalf("30 s after DisableKey: halted after %s, reads failing after %s", halt, fail)
-				}
-				if halt == 0 && collectionState() == "ingest_halted" {
-					halt = time.Since(t0)
-				}
-				if fail == 0 && status(client, docURL, nil) != http.StatusOK {
-					fail = time.Since(t0)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
+		for i := range keyEventTrials {
+			t := targets[i%len(targets)]
+			e.readyForTrial(b, client, t)
+			halt, fail := e.keyEventTrial(b, client, owner, t, cli == "")
 			halts, readsFail = append(halts, halt), append(readsFail, fail)
-
-			if _, err := owner.EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-				b.Fatal(err)
-			}
-			if cli == "" {
-				e.deliver(org, apiKey, keyEvent("EnableKey", key))
-			}
-			eventually(b, 30*time.Second, "active and readable again", func() bool {
-				return collectionState() == "active" && status(client, docURL, nil) == http.StatusOK
-			})
-			// cmekd probes a key at most once a second: a disable within a second of the enable's probe
-			// would wait for that second, which measures the coalescing, not the path of an event.
-			time.Sleep(probeSpacing)
 		}
 	}
 	b.StopTimer()
 	b.ReportMetric(percentile(halts, 50).Seconds(), "halt_p50_s")
 	b.ReportMetric(percentile(halts, 99).Seconds(), "halt_p99_s")
+	b.ReportMetric(slices.Max(halts).Seconds(), "halt_max_s")
 	b.ReportMetric(percentile(readsFail, 50).Seconds(), "reads_fail_p50_s")
 	b.ReportMetric(percentile(readsFail, 99).Seconds(), "reads_fail_p99_s")
 	b.ReportMetric(float64(len(halts)), "trials")
@@ -202,9 +243,26 @@ func BenchmarkKeyEvents(b *testing.B) {
 	probeOnly := time.Hour.Seconds() / (60 * time.Second).Seconds() * perProbe
 	withEvents := time.Hour.Seconds() / (15 * time.Minute).Seconds() * perProbe
 	b.ReportMetric(probeOnly/withEvents, "kms_calls_ratio")
-	if st := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/key-events", token: adminToken}); st["events_matched"].(float64) < float64(2*len(halts)) {
-		b.Fatalf("fewer events matched than trials made: %v", st)
+	var matched float64
+	for _, t := range targets {
+		matched += e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + t.org + "/key-events", token: adminToken})["events_matched"].(float64)
 	}
+	if matched < float64(2*len(halts)) {
+		b.Fatalf("%v events matched for %d trials", matched, len(halts))
+	}
+}
+
+// kmsCallsPerProbe is the KMS calls of one probe of t's key: one matched event about the healthy
+// key, one probe.
+func (e *env) kmsCallsPerProbe(t eventsTarget) float64 {
+	e.t.Helper()
+	before := e.kmsCalls()
+	at := time.Now()
+	e.must(http.StatusAccepted, req{method: "POST", path: "/v1/key-events/aws/" + t.org, body: keyEvent("EnableKey", t.key),
+		header: map[string]string{"Cmekd-Events-Key": t.apiKey}})
+	e.probedAfter(t.org, at)
+	time.Sleep(200 * time.Millisecond) // the probe's last call is counted once it returns
+	return e.kmsCalls() - before
 }
 
 // keyEventOrgs is how many organisations BenchmarkKeyEventsDelivery spreads its events over: each

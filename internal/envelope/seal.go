@@ -50,18 +50,24 @@ type AAD struct {
 
 // bytes encodes a as GCM additional data: the label, then each field prefixed with its length, so
 // that no two different AADs encode alike (("ab","c") and ("a","bc") differ).
-func (a AAD) bytes() []byte {
-	fields := []string{a.OrgID, a.OwnerID, a.ItemID}
+func (a AAD) bytes() []byte { return a.appendTo(make([]byte, 0, a.size())) }
+
+// size is the length of a's encoding.
+func (a AAD) size() int {
+	n := len(a.Label) + 12 + len(a.OrgID) + len(a.OwnerID) + len(a.ItemID)
 	if a.KeyARN != "" {
-		fields = append(fields, a.KeyARN)
+		n += 4 + len(a.KeyARN)
 	}
-	n := len(a.Label)
-	for _, f := range fields {
-		n += 4 + len(f)
-	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+// appendTo appends a's encoding to b.
+func (a AAD) appendTo(b []byte) []byte {
 	b = append(b, a.Label...)
-	for _, f := range fields {
+	for _, f := range [4]string{a.OrgID, a.OwnerID, a.ItemID, a.KeyARN} {
+		if f == a.KeyARN && f == "" {
+			break
+		}
 		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
 		b = append(b, f...)
 	}
@@ -120,8 +126,16 @@ func (s *Sealer) SealAppend(dst []byte, aad AAD, plaintext []byte) (nonce, ciphe
 	if aad.Label == "" || aad.OrgID == "" || aad.OwnerID == "" || aad.ItemID == "" {
 		return nil, nil, dst, fmt.Errorf("envelope: sealing needs a label and org, owner and item ids, got %+v", aad)
 	}
-	start := len(dst)
-	out = s.aead.Seal(dst, nil, plaintext, aad.bytes())
+	// When dst has room for it, the additional data is encoded past the sealed bytes, where the seal
+	// does not write: a batch sealed into one buffer with room to spare allocates nothing per item.
+	start, n := len(dst), SealedSize(len(plaintext))
+	var ad []byte
+	if cap(dst)-start >= n+aad.size() {
+		ad = aad.appendTo(dst[start+n : start+n])
+	} else {
+		ad = aad.bytes()
+	}
+	out = s.aead.Seal(dst, nil, plaintext, ad)
 	return out[start : start+nonceSize : start+nonceSize], out[start+nonceSize : len(out) : len(out)], out, nil
 }
 

@@ -61,7 +61,7 @@ func BenchmarkStatements(b *testing.B) {
 	b.Run("read", func(b *testing.B) {
 		var buf []byte
 		for b.Loop() {
-			_, docs, _, nb, err := st.ReadDocuments(ctx, o.ID, c.ID, domain.Page{Limit: 100}, buf[:0])
+			_, docs, _, nb, err := st.ReadDocuments(ctx, o.ID, c.ID, "", domain.Page{Limit: 100}, buf[:0])
 			if err != nil || len(docs) != 100 {
 				b.Fatal(len(docs), err)
 			}
@@ -86,6 +86,27 @@ FROM documents WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY co
 			if rows.Err() != nil || n != 101 {
 				b.Fatal(n, rows.Err())
 			}
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, d, err := st.ReadDocument(ctx, o.ID, c.ID, docs[i%len(docs)].ID, ""); err != nil || d == nil {
+				b.Fatal(d, err)
+			}
+			i++
+		}
+	})
+	b.Run("get_floor", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			var d store.SealedDocument
+			if err := db.QueryRow(ctx, `SELECT seq, id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at
+FROM documents WHERE org_id = $1 AND collection_id = $2 AND id = $3`, o.ID, c.ID, docs[i%len(docs)].ID).Scan(
+				&d.Seq, &d.ID, &d.OrgID, &d.CollectionID, &d.DataKeyID, &d.AADVersion, &d.Nonce, &d.Ciphertext, &d.CreatedAt); err != nil {
+				b.Fatal(err)
+			}
+			i++
 		}
 	})
 	b.Run("write", func(b *testing.B) {

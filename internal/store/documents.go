@@ -79,14 +79,23 @@ WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, se
 
 // readTarget is the first statement of a read: what it needs of the organisation and of the
 // collection — the collection's state and region, the organisation's mode and home region, and the
-// key linked for that region's data ($3, the data purpose). An organisation that does not exist gives
-// no row; a collection that does not exist, an empty state.
-const readTarget = `
-SELECT coalesce(c.state, ''), coalesce(c.region, ''), o.encryption_mode, o.region, coalesce(l.key_arn, '')
+// key linked for that region's data ($3, the data purpose) — and whether the token the read is made
+// with ($4; empty for none to check) is still live. An organisation that does not exist gives no row;
+// a collection that does not exist, an empty state.
+const (
+	readTarget        = readTargetColumns + readTargetFrom + ` WHERE o.id = $1`
+	readTargetColumns = `
+SELECT coalesce(c.state, ''), coalesce(c.region, ''), o.encryption_mode, o.region, coalesce(l.key_arn, ''),
+    $4::text = '' OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = $4::text AND t.revoked_at IS NULL)`
+	readTargetFrom = `
 FROM orgs o
 LEFT JOIN collections c ON c.org_id = o.id AND c.id = $2
-LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = $3
-WHERE o.id = $1`
+LEFT JOIN key_links l ON l.org_id = o.id AND l.region = c.region AND l.purpose = $3`
+)
+
+// ErrTokenNotLive is a read's answer when the token it was made with has been revoked (or is gone):
+// the caller authenticates again, and answers as that does.
+var ErrTokenNotLive = errors.New("store: the token of the read is not live")
 
 // CollectionRead is what a read learns of the collection it reads and of its organisation.
 type CollectionRead struct {
@@ -94,6 +103,26 @@ type CollectionRead struct {
 	// Org is the organisation as far as a read needs it: its id, mode and home region, and the key
 	// linked for the collection's region's data (none for provider_managed).
 	Org domain.Org
+}
+
+// finish completes a read's target from its row (err the row's scan, translated): a token no longer
+// live is ErrTokenNotLive, a missing organisation or collection ErrNotFound naming it.
+func (c *CollectionRead) finish(orgID, arn string, live bool, err error) error {
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return domain.NotFound("organisation")
+	case err != nil:
+		return err
+	case !live:
+		return ErrTokenNotLive
+	case c.State == "":
+		return domain.NotFound("collection")
+	}
+	c.Org.ID = orgID
+	if arn != "" {
+		c.Org.Links = []domain.KeyLink{{OrgID: orgID, Region: c.Region, Purpose: domain.PurposeData, KeyARN: arn}}
+	}
+	return nil
 }
 
 // DocumentStream is a read of a collection's sealed documents as they come from the database: each
@@ -129,30 +158,20 @@ type DocumentStream struct {
 // $1 the organisation, $2 the collection and then arg), reads the target and readies the documents,
 // of which Next yields at most limit (a row past them marks that more follow). A missing organisation
 // or collection is ErrNotFound naming it. The caller closes the stream.
-func (q *Q) streamDocuments(ctx context.Context, sql, orgID, collectionID string, limit int, buf []byte, arg ...any) (*DocumentStream, error) {
+func (q *Q) streamDocuments(ctx context.Context, sql, orgID, collectionID, tokenID string, limit int, buf []byte, arg ...any) (*DocumentStream, error) {
 	s := &DocumentStream{orgID: orgID, collectionID: collectionID, limit: limit, buf: buf,
 		docs: make([]SealedDocument, 0, limit), starts: make([]int, 0, limit)}
 	batch := &pgx.Batch{}
-	batch.Queue(readTarget, orgID, collectionID, domain.PurposeData)
+	batch.Queue(readTarget, orgID, collectionID, domain.PurposeData, tokenID)
 	batch.Queue(sql, append([]any{orgID, collectionID}, arg...)...)
 	s.br = q.db.SendBatch(ctx, batch)
 	c := &s.Target
 	var arn string
-	err := s.br.QueryRow().Scan(&c.State, &c.Region, &c.Org.Mode, &c.Org.Region, &arn)
-	switch err := translate(err); {
-	case errors.Is(err, domain.ErrNotFound):
-		s.Close()
-		return nil, domain.NotFound("organisation")
-	case err != nil:
+	var live bool
+	err := s.br.QueryRow().Scan(&c.State, &c.Region, &c.Org.Mode, &c.Org.Region, &arn, &live)
+	if err = c.finish(orgID, arn, live, translate(err)); err != nil {
 		s.Close()
 		return nil, err
-	case c.State == "":
-		s.Close()
-		return nil, domain.NotFound("collection")
-	}
-	c.Org.ID = orgID
-	if arn != "" {
-		c.Org.Links = []domain.KeyLink{{OrgID: orgID, Region: c.Region, Purpose: domain.PurposeData, KeyARN: arn}}
 	}
 	if s.rows, err = s.br.Query(); err != nil {
 		s.Close()
@@ -280,25 +299,26 @@ const nonceSize = 12
 var (
 	readPageSQL = `SELECT ` + documentReadColumns + ` FROM documents
 WHERE org_id = $1 AND collection_id = $2 AND seq > $3 ORDER BY collection_id, seq LIMIT $4`
-	readOneSQL = `SELECT ` + documentReadColumns + ` FROM documents WHERE org_id = $1 AND collection_id = $2 AND id = $3`
 )
 
 // StreamDocuments starts a read, in one round trip, of what a read needs of organisation orgID and its
 // collection collectionID, and of a page of that collection's sealed documents in ingestion order,
 // appended to buf (which may be nil). The documents are read whatever the state; the caller decides.
+// tokenID is the token the read is made with, checked live in the same round trip (ErrTokenNotLive);
+// empty when it needs no check.
 // The caller closes the stream (Finish does).
-func (q *Q) StreamDocuments(ctx context.Context, orgID, collectionID string, page domain.Page, buf []byte) (*DocumentStream, error) {
+func (q *Q) StreamDocuments(ctx context.Context, orgID, collectionID, tokenID string, page domain.Page, buf []byte) (*DocumentStream, error) {
 	after, err := decodeCursor(page)
 	if err != nil {
 		return nil, err
 	}
-	return q.streamDocuments(ctx, readPageSQL, orgID, collectionID, page.Limit, buf, after.Seq, page.Limit+1)
+	return q.streamDocuments(ctx, readPageSQL, orgID, collectionID, tokenID, page.Limit, buf, after.Seq, page.Limit+1)
 }
 
 // ReadDocuments is StreamDocuments read to its end: the target, the page's documents (each Sealed a
 // slice of the returned buffer) and the cursor of the next page (empty at the end).
-func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page domain.Page, buf []byte) (CollectionRead, []SealedDocument, string, []byte, error) {
-	s, err := q.StreamDocuments(ctx, orgID, collectionID, page, buf)
+func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID, tokenID string, page domain.Page, buf []byte) (CollectionRead, []SealedDocument, string, []byte, error) {
+	s, err := q.StreamDocuments(ctx, orgID, collectionID, tokenID, page, buf)
 	if err != nil {
 		return CollectionRead{}, nil, "", buf, err
 	}
@@ -306,18 +326,39 @@ func (q *Q) ReadDocuments(ctx context.Context, orgID, collectionID string, page 
 	return s.Target, docs, next, buf, err
 }
 
+// readOne is readTarget with one document joined ($5): a single row, by primary keys, so one plain
+// statement (no pipeline of two) answers a single read. The document's nonce and ciphertext come as
+// one value, the buffer they are opened in.
+const readOne = readTargetColumns + `,
+    coalesce(d.seq, 0), coalesce(d.data_key_id, ''), coalesce(d.aad_version, 0), d.nonce || d.ciphertext, d.created_at` +
+	readTargetFrom + `
+LEFT JOIN documents d ON d.id = $5 AND d.org_id = o.id AND d.collection_id = c.id
+WHERE o.id = $1`
+
 // ReadDocument reads, in one round trip, what a read needs of organisation orgID and its collection
 // collectionID, and one of that collection's sealed documents (nil when it has no such document).
-func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id string) (CollectionRead, *SealedDocument, error) {
-	s, err := q.streamDocuments(ctx, readOneSQL, orgID, collectionID, 1, nil, id)
-	if err != nil {
+// tokenID is as StreamDocuments's.
+func (q *Q) ReadDocument(ctx context.Context, orgID, collectionID, id, tokenID string) (CollectionRead, *SealedDocument, error) {
+	var (
+		t    CollectionRead
+		arn  string
+		live bool
+		d    = &SealedDocument{ID: id, OrgID: orgID, CollectionID: collectionID}
+		at   pgtype.Timestamptz
+	)
+	err := q.db.QueryRow(ctx, readOne, orgID, collectionID, domain.PurposeData, tokenID, id).Scan(
+		&t.State, &t.Region, &t.Org.Mode, &t.Org.Region, &arn, &live, &d.Seq, &d.DataKeyID, &d.AADVersion, &d.Sealed, &at)
+	if err = t.finish(orgID, arn, live, translate(err)); err != nil {
 		return CollectionRead{}, nil, err
 	}
-	docs, _, _, err := s.Finish()
-	if err != nil || len(docs) == 0 {
-		return s.Target, nil, err
+	if !at.Valid {
+		return t, nil, nil
 	}
-	return s.Target, &docs[0], nil
+	d.CreatedAt = at.Time.UTC()
+	if len(d.Sealed) >= nonceSize {
+		d.Nonce, d.Ciphertext = d.Sealed[:nonceSize:nonceSize], d.Sealed[nonceSize:]
+	}
+	return t, d, nil
 }
 
 // IngestTarget is what an ingest reads before it seals: what it needs of the organisation and the
@@ -404,76 +445,4 @@ WHERE o.id = $1`,
 		t.Replay = &StoredReplay{RequestHash: rHash, Replay: Replay{Body: rBody}}
 	}
 	return t, nil
-}
-
-// IngestWrite is everything one ingest stores: its documents, sealed under one data key, and the
-// answer to its Idempotency-Key (nil when it had none).
-type IngestWrite struct {
-	OrgID, CollectionID, DataKeyID string
-	AADVersion                     int
-	CreatedAt                      time.Time
-	IDs                            []string
-	// Sealed holds every document's nonce || ciphertext, one after the other; document i's are
-	// Sealed[Ends[i-1]:Ends[i]] (from 0 for the first). One buffer goes to PostgreSQL as one value
-	// rather than two arrays of a hundred, which cost pgx a buffer grown over and over to encode.
-	Sealed []byte
-	Ends   []int32
-	Replay *ReplayRecord
-}
-
-// Add appends one sealed document (nonce || ciphertext) to w.
-func (w *IngestWrite) Add(id string, sealed []byte) {
-	w.IDs = append(w.IDs, id)
-	w.Sealed = append(w.Sealed, sealed...)
-	w.Ends = append(w.Ends, int32(len(w.Sealed)))
-}
-
-// starts are where each document of an IngestWrite starts in Sealed, from its Ends.
-func starts(ends []int32) []int32 {
-	out := make([]int32, len(ends))
-	for i := 1; i < len(ends); i++ {
-		out[i] = ends[i-1]
-	}
-	return out
-}
-
-// WriteIngest stores an ingest in one statement, so in one transaction: it reads the collection's
-// state under a shared lock (a state change by the monitor waits for it, or it for the state change,
-// and then sees the new state), and unless the state is one of refused it stores the answer, the
-// documents, and their count against the data key. The answer is stored only over none or an expired
-// one; when a live one is there (a concurrent request under the same key committed first), nothing
-// is stored and stored is false. state is the collection's state as locked.
-func (q *Q) WriteIngest(ctx context.Context, w IngestWrite, refused []string) (state string, stored bool, err error) {
-	var r ReplayRecord
-	var scope *string
-	if w.Replay != nil {
-		r, scope = *w.Replay, &w.Replay.Scope
-	}
-	err = q.db.QueryRow(ctx, `
-WITH c AS MATERIALIZED (SELECT state FROM collections WHERE org_id = $1 AND id = $2 FOR SHARE),
-ok AS (SELECT FROM c WHERE state <> ALL ($3::text[])),
-r AS (
-    INSERT INTO idempotency_keys (scope, key, request_hash, body, created_at)
-    SELECT $4::text, $5::text, $6::bytea, $7::bytea, $8::timestamptz WHERE $4::text IS NOT NULL AND EXISTS (SELECT FROM ok)
-    ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-        body = EXCLUDED.body, created_at = EXCLUDED.created_at
-    WHERE idempotency_keys.created_at <= $9
-    RETURNING 1),
-go AS (SELECT FROM ok WHERE $4::text IS NULL OR EXISTS (SELECT FROM r)),
-d AS (
-    INSERT INTO documents (id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at)
-    SELECT u.id, $1, $2, $10, $11, substring($13::bytea FROM u.start + 1 FOR 12),
-        substring($13::bytea FROM u.start + 13 FOR u.stop - u.start - 12), $8
-    FROM unnest($12::text[], $14::int[], $15::int[]) AS u (id, start, stop)
-    WHERE EXISTS (SELECT FROM go)),
-n AS (UPDATE data_keys SET uses = uses + cardinality($12::text[]) WHERE id = $10 AND EXISTS (SELECT FROM go))
-SELECT state, EXISTS (SELECT FROM go) FROM c`,
-		w.OrgID, w.CollectionID, refused, scope, r.Key, r.RequestHash, r.Body, w.CreatedAt, w.CreatedAt.Add(-IdempotencyTTL),
-		w.DataKeyID, int16(w.AADVersion), w.IDs, w.Sealed, starts(w.Ends), w.Ends).Scan(&state, &stored)
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return "", false, domain.NotFound("collection")
-	} else if err != nil {
-		return "", false, err
-	}
-	return state, stored, nil
 }

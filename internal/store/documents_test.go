@@ -8,6 +8,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 func TestStore_InsertDocuments_CountsUses(t *testing.T) {
@@ -34,10 +35,7 @@ func TestStore_InsertDocuments_CountsUses(t *testing.T) {
 func TestStore_WriteIngest_StoresEachDocumentAsSent(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	o := f.org(t, domain.ModeCustomerManaged)
-	c := f.collection(t, o.ID, region)
-	k := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
-	w := store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: f.st.Now()}
+	o, c, k, w := f.ingestInto(t)
 	var want [][]byte
 	for i, n := range []int{16, 1, 300} {
 		sealed := append(bytes.Repeat([]byte{byte('a' + i)}, 12), bytes.Repeat([]byte{byte('A' + i)}, n)...)
@@ -45,7 +43,7 @@ func TestStore_WriteIngest_StoresEachDocumentAsSent(t *testing.T) {
 		w.Add(domain.NewID("doc"), sealed)
 	}
 	state, stored, err := f.st.WriteIngest(t.Context(), w, []string{domain.StatePaused})
-	if err != nil || !stored || state != domain.StateActive {
+	if err != nil || !stored || state != "" {
 		t.Fatalf("WriteIngest = %q, %v, %v", state, stored, err)
 	}
 	docs, _, err := f.st.Documents(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
@@ -126,7 +124,7 @@ func TestStore_ReadDocuments_PagesWithTheTarget(t *testing.T) {
 	var buf []byte
 	page := domain.Page{Limit: 2}
 	for {
-		target, docs, next, b, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, page, buf[:0])
+		target, docs, next, b, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, "", page, buf[:0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,10 +153,59 @@ func TestStore_ReadDocuments_PagesWithTheTarget(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("read %+v,\nwant %+v", got, want)
 	}
-	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, "col_0000000000000000", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, "col_0000000000000000", "", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("a missing collection: %v", err)
 	}
-	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), "org_0000000000000000", c.ID, domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), "org_0000000000000000", c.ID, "", domain.Page{Limit: 2}, nil); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a missing organisation: %v", err)
+	}
+}
+
+// TestStore_ReadDocument_OneDocumentTargetAndToken: a single read answers the target and the document
+// as stored (nil when the collection has no such document), and checks the token it is made with in
+// the same statement: a revoked one is ErrTokenNotLive, whatever else the read would answer.
+func TestStore_ReadDocument_OneDocumentTargetAndToken(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeCustomerManaged)
+	c := f.collection(t, o.ID, region)
+	want := f.documents(t, c, f.dataKey(t, o.ID, c.ID, o.KeyARN, 0), 2)[1]
+	live, revoked := domain.Token{ID: domain.NewID("tok"), OrgID: o.ID, Name: "live", Role: domain.RoleMember, CreatedAt: f.st.Now()},
+		domain.Token{ID: domain.NewID("tok"), OrgID: o.ID, Name: "revoked", Role: domain.RoleMember, CreatedAt: f.st.Now()}
+	for _, tok := range []domain.Token{live, revoked} {
+		if err := f.st.InsertToken(t.Context(), tok, hash(tok.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.RevokeToken(t.Context(), o.ID, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"", live.ID} {
+		target, d, err := f.st.ReadDocument(t.Context(), o.ID, c.ID, want.ID, tok)
+		if err != nil || d == nil || target.State != domain.StateActive || len(target.Org.Links) != 1 {
+			t.Fatalf("token %q: %+v %+v %v", tok, target, d, err)
+		}
+		if d.ID != want.ID || d.DataKeyID != want.DataKeyID || d.AADVersion != want.AADVersion || !d.CreatedAt.Equal(want.CreatedAt) ||
+			!bytes.Equal(d.Nonce, want.Nonce) || !bytes.Equal(d.Ciphertext, want.Ciphertext) || !bytes.Equal(d.Sealed, append(bytes.Clone(want.Nonce), want.Ciphertext...)) {
+			t.Fatalf("read %+v, want %+v", d, want)
+		}
+		if _, d, err := f.st.ReadDocument(t.Context(), o.ID, c.ID, "doc_missing", tok); err != nil || d != nil {
+			t.Fatalf("a missing document: %+v %v", d, err)
+		}
+	}
+	for name, ids := range map[string][3]string{
+		"a document":           {o.ID, c.ID, want.ID},
+		"a missing document":   {o.ID, c.ID, "doc_missing"},
+		"a missing collection": {o.ID, "col_0000000000000000", want.ID},
+	} {
+		if _, _, err := f.st.ReadDocument(t.Context(), ids[0], ids[1], ids[2], revoked.ID); !errors.Is(err, store.ErrTokenNotLive) {
+			t.Errorf("%s with a revoked token: %v", name, err)
+		}
+	}
+	if _, _, _, _, err := f.st.ReadDocuments(t.Context(), o.ID, c.ID, revoked.ID, domain.Page{Limit: 2}, nil); !errors.Is(err, store.ErrTokenNotLive) {
+		t.Errorf("a page with a revoked token: %v", err)
+	}
+	if _, _, err := f.st.ReadDocument(t.Context(), "org_0000000000000000", c.ID, want.ID, live.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("a missing organisation: %v", err)
 	}
 }
@@ -171,4 +218,77 @@ func indexIn(b, sub []byte) int {
 		}
 	}
 	return -1
+}
+
+// TestStore_WriteIngest_SealsAsItSends: documents sealed by w.Seal as the write streams them, larger
+// than the connection's chunks, read back byte for byte; a second write under the same live answer
+// stores nothing (stored false) and leaves the count alone.
+func TestStore_WriteIngest_SealsAsItSends(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o, c, k, w := f.ingestInto(t)
+	sizes := []int{100 << 10, 1, 70 << 10, 200 << 10}
+	var want [][]byte
+	w.Replay = &store.ReplayRecord{ReplayKey: store.ReplayKey{Scope: "documents:" + c.ID + "|t", Key: "k'1\\"},
+		RequestHash: []byte{1, 2, 3}, Replay: store.Replay{Body: []byte(`{"ids":[]}`)}}
+	for i, n := range sizes {
+		w.IDs = append(w.IDs, domain.NewID("doc"))
+		want = append(want, append(bytes.Repeat([]byte{byte('a' + i)}, 12), bytes.Repeat([]byte{byte(i)}, n)...))
+	}
+	w.Seal = func(i int, dst []byte) ([]byte, error) { return append(dst, want[i]...), nil }
+	if state, stored, err := f.st.WriteIngest(t.Context(), w, []string{domain.StatePaused}); err != nil || !stored || state != "" {
+		t.Fatalf("WriteIngest = %q, %v, %v", state, stored, err)
+	}
+	docs, _, err := f.st.Documents(t.Context(), o.ID, c.ID, domain.Page{Limit: 10})
+	if err != nil || len(docs) != len(sizes) {
+		t.Fatalf("Documents = %d, %v; want %d", len(docs), err, len(sizes))
+	}
+	for i, d := range docs {
+		if d.ID != w.IDs[i] || !bytes.Equal(append(bytes.Clone(d.Nonce), d.Ciphertext...), want[i]) {
+			t.Errorf("document %d (%d bytes) does not read back as sent", i, sizes[i])
+		}
+	}
+	again := w
+	again.IDs = []string{domain.NewID("doc")}
+	if state, stored, err := f.st.WriteIngest(t.Context(), again, []string{domain.StatePaused}); err != nil || stored || state != domain.StateActive {
+		t.Fatalf("WriteIngest under a live answer = %q, %v, %v; want nothing stored", state, stored, err)
+	}
+	if k, err := f.st.WrappedDataKey(t.Context(), k.ID, o.KeyARN); err != nil || k.Uses != len(sizes) {
+		t.Errorf("data key has %d uses (%v), want %d", k.Uses, err, len(sizes))
+	}
+}
+
+// TestStore_WriteIngest_SurvivesDeallocate: a connection whose prepared statements were dropped
+// behind the driver's back still takes ingests.
+func TestStore_WriteIngest_SurvivesDeallocate(t *testing.T) {
+	t.Parallel()
+	clk := testkit.NewClock(t0)
+	// One connection: the DEALLOCATE runs where the ingests do.
+	st, err := store.Open(t.Context(), testkit.Database(t), store.Options{Clock: clk, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	f := &fixture{st: st, clock: clk}
+	_, _, _, empty := f.ingestInto(t)
+	for range 2 {
+		w := empty
+		w.Add(domain.NewID("doc"), bytes.Repeat([]byte{7}, 40))
+		if _, stored, err := f.st.WriteIngest(t.Context(), w, nil); err != nil || !stored {
+			t.Fatalf("WriteIngest = %v, %v", stored, err)
+		}
+		if err := f.st.Exec(t.Context(), `DEALLOCATE ALL`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ingestInto makes a customer-managed organisation, a collection of it and a data key of that, and
+// an empty write into them.
+func (f *fixture) ingestInto(t *testing.T) (domain.Org, domain.Collection, store.DataKey, store.IngestWrite) {
+	t.Helper()
+	o := f.org(t, domain.ModeCustomerManaged)
+	c := f.collection(t, o.ID, region)
+	k := f.dataKey(t, o.ID, c.ID, o.KeyARN, 0)
+	return o, c, k, store.IngestWrite{OrgID: o.ID, CollectionID: c.ID, DataKeyID: k.ID, AADVersion: 2, CreatedAt: f.st.Now()}
 }

@@ -23,22 +23,18 @@ type collection struct{ api }
 func newCollection() resource.Resource { return &collection{api{suffix: "_collection"}} }
 
 type collectionModel struct {
-	ID          types.String `tfsdk:"id"`
-	OrgID       types.String `tfsdk:"org_id"`
+	child
 	Name        types.String `tfsdk:"name"`
 	Region      types.String `tfsdk:"region"`
 	Recoverable types.Bool   `tfsdk:"recoverable"`
 	State       types.String `tfsdk:"state"`
 	StateReason types.String `tfsdk:"state_reason"`
-	CreatedAt   types.String `tfsdk:"created_at"`
 }
 
 func (r *collection) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "A data collection of an organisation, encrypted under the key of its region. Changing any argument replaces it, documents included.",
-		Attributes: map[string]schema.Attribute{
-			"id":     stable("The collection's id (col_…)."),
-			"org_id": orgAttribute(),
+		Attributes: childAttributes("The collection's id (col_…).", "", map[string]schema.Attribute{
 			"name": replacedOnChange(schema.StringAttribute{
 				Required:    true,
 				Description: "The collection's name. cmekd cannot rename a collection: changing it replaces the collection.",
@@ -61,8 +57,7 @@ func (r *collection) Schema(_ context.Context, _ resource.SchemaRequest, resp *r
 			},
 			"state":        schema.StringAttribute{Computed: true, Description: "active, ingest_halted or paused, as of the last read."},
 			"state_reason": schema.StringAttribute{Computed: true, Description: "Why the collection left active; empty when it has not."},
-			"created_at":   stable("RFC 3339, UTC."),
-		},
+		}),
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -17,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/cmekd/cmekd/client"
 )
@@ -162,6 +165,26 @@ func orgAttribute() schema.StringAttribute {
 	})
 }
 
+// child is what a resource of an organisation keeps beside its own attributes: its id, its
+// organisation and when cmekd created it.
+type child struct {
+	ID        types.String `tfsdk:"id"`
+	OrgID     types.String `tfsdk:"org_id"`
+	CreatedAt types.String `tfsdk:"created_at"`
+}
+
+// childAttributes are the schema of a resource of an organisation: id (described by idDoc), org_id
+// (orgAttribute), created_at (createdDoc, or RFC 3339 when "") and its own, more, which may replace
+// them.
+func childAttributes(idDoc, createdDoc string, more map[string]schema.Attribute) map[string]schema.Attribute {
+	if createdDoc == "" {
+		createdDoc = "RFC 3339, UTC."
+	}
+	attrs := map[string]schema.Attribute{"id": stable(idDoc), "org_id": orgAttribute(), "created_at": stable(createdDoc)}
+	maps.Copy(attrs, more)
+	return attrs
+}
+
 // importChild sets org_id and the attribute that names the object in its paths (attr) from an import
 // id "<org>/<x>"; Read fills in the rest.
 func importChild(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse, attr, syntax string) {
@@ -244,6 +267,33 @@ func (a *dataAPI) Metadata(_ context.Context, req datasource.MetadataRequest, re
 // Configure satisfies datasource.DataSourceWithConfigure.
 func (a *dataAPI) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
 	a.configure(req.ProviderData, &resp.Diagnostics)
+}
+
+// keyArgs are the attributes of a data source about a key that name it: the key by key_id or, for
+// aws, key_arn, and its provider; id is the key as cmekd took it.
+type keyArgs struct {
+	ID          types.String `tfsdk:"id"`
+	KeyProvider types.String `tfsdk:"key_provider"`
+	KeyID       types.String `tfsdk:"key_id"`
+	KeyARN      types.String `tfsdk:"key_arn"`
+}
+
+// keyArgAttributes are keyArgs' schema, with what the data source says of the key's id (idDoc),
+// of key_id (keyDoc) and of key_arn (arnDoc), and the data source's own attributes, more.
+func keyArgAttributes(idDoc, keyDoc, arnDoc string, more map[string]dsschema.Attribute) map[string]dsschema.Attribute {
+	attrs := map[string]dsschema.Attribute{
+		"id": dsschema.StringAttribute{Computed: true, Description: idDoc},
+		"key_provider": dsschema.StringAttribute{
+			Optional:    true,
+			Computed:    true,
+			Description: "The key's provider: aws (default), gcp or azure.",
+			Validators:  []validator.String{oneOf("aws", "gcp", "azure")},
+		},
+		"key_id":  dsschema.StringAttribute{Optional: true, Computed: true, Description: keyDoc},
+		"key_arn": dsschema.StringAttribute{Optional: true, Description: arnDoc},
+	}
+	maps.Copy(attrs, more)
+	return attrs
 }
 
 // oneOf is a validator of strings that must be one of values.

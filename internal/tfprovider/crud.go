@@ -157,3 +157,42 @@ func relinked[M any](ctx context.Context, req resource.ModifyPlanRequest, diags 
 	}
 	return state, plan, changed
 }
+
+// planLink plans the synonyms of a resource's key names from its configuration (names sets them
+// in the plan) and saves that plan, so that relinked compares what would be sent. ok is false when
+// the resource is destroyed or its configuration or plan cannot be read.
+func planLink[M any](ctx context.Context, req *resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse,
+	names func(config, plan *M)) (config M, ok bool) {
+	if req.Plan.Raw.IsNull() {
+		return config, false
+	}
+	var planned M
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &planned)...)
+	if resp.Diagnostics.HasError() {
+		return config, false
+	}
+	names(&config, &planned)
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, planned)...)
+	if resp.Diagnostics.HasError() {
+		return config, false
+	}
+	req.Plan = resp.Plan
+	return config, true
+}
+
+// written is where the errors about changed link attributes go: on those the configuration writes
+// (configured holds each one's configured value), since a synonym planned from another would only
+// repeat the error. A key removed altogether is reported where it was.
+func written(changed []path.Path, configured map[string]types.String) []path.Path {
+	var shown []path.Path
+	for _, p := range changed {
+		if v, ok := configured[p.String()]; ok && !v.IsNull() {
+			shown = append(shown, p)
+		}
+	}
+	if len(shown) == 0 && len(changed) > 0 {
+		shown = changed[:1]
+	}
+	return shown
+}

@@ -30,18 +30,18 @@ func TestPolicyRequests_AskWhatEachProviderAnswers(t *testing.T) {
 		m    keyPolicyModel
 		want []string // attribute=params as JSON
 	}{
-		{"aws by key_arn, as before", keyPolicyModel{KeyProvider: null, KeyID: null, KeyARN: types.StringValue(awsKey), Template: null, AdditionalPrincipals: types.ListNull(types.StringType)},
+		{"aws by key_arn, as before", keyPolicyModel{keyArgs: keyArgs{KeyProvider: null, KeyID: null, KeyARN: types.StringValue(awsKey)}, Template: null, AdditionalPrincipals: types.ListNull(types.StringType)},
 			[]string{`json={"key_arn":"` + awsKey + `","template":"full"}`}},
-		{"aws by key_id, a statement with more principals", keyPolicyModel{KeyProvider: types.StringValue("aws"), KeyID: types.StringValue(awsKey), KeyARN: null,
+		{"aws by key_id, a statement with more principals", keyPolicyModel{keyArgs: keyArgs{KeyProvider: types.StringValue("aws"), KeyID: types.StringValue(awsKey), KeyARN: null},
 			Template: types.StringValue("statement"), AdditionalPrincipals: principals},
 			[]string{`json={"provider":"aws","key_id":"` + awsKey + `","template":"statement","additional_principal":["111122223333"]}`}},
-		{"gcp: the access in every format, no template", keyPolicyModel{KeyProvider: types.StringValue("gcp"), KeyID: types.StringValue(gcpKey), KeyARN: null, Template: null, AdditionalPrincipals: types.ListNull(types.StringType)},
+		{"gcp: the access in every format, no template", keyPolicyModel{keyArgs: keyArgs{KeyProvider: types.StringValue("gcp"), KeyID: types.StringValue(gcpKey), KeyARN: null}, Template: null, AdditionalPrincipals: types.ListNull(types.StringType)},
 			[]string{
 				`json={"provider":"gcp","key_id":"` + gcpKey + `","format":"json"}`,
 				`terraform={"provider":"gcp","key_id":"` + gcpKey + `","format":"terraform"}`,
 				`cli={"provider":"gcp","key_id":"` + gcpKey + `","format":"cli"}`,
 			}},
-		{"azure with a key_arn: sent, for cmekd to refuse", keyPolicyModel{KeyProvider: types.StringValue("azure"), KeyID: null, KeyARN: types.StringValue(azureKey), Template: null, AdditionalPrincipals: types.ListNull(types.StringType)},
+		{"azure with a key_arn: sent, for cmekd to refuse", keyPolicyModel{keyArgs: keyArgs{KeyProvider: types.StringValue("azure"), KeyID: null, KeyARN: types.StringValue(azureKey)}, Template: null, AdditionalPrincipals: types.ListNull(types.StringType)},
 			[]string{
 				`json={"provider":"azure","key_arn":"` + azureKey + `","format":"json"}`,
 				`terraform={"provider":"azure","key_arn":"` + azureKey + `","format":"terraform"}`,
@@ -72,11 +72,11 @@ func TestCheckRequest_PassesProviderKeyAndRegion(t *testing.T) {
 		m    keyCheckModel
 		want string
 	}{
-		{keyCheckModel{KeyProvider: null, KeyID: null, KeyARN: types.StringValue("arn:aws:kms:us-west-2:111122223333:key/k"), Region: types.StringValue("us-west-2")},
+		{keyCheckModel{keyArgs: keyArgs{KeyProvider: null, KeyID: null, KeyARN: types.StringValue("arn:aws:kms:us-west-2:111122223333:key/k")}, Region: types.StringValue("us-west-2")},
 			`{"key_arn":"arn:aws:kms:us-west-2:111122223333:key/k","region":"us-west-2"}`},
-		{keyCheckModel{KeyProvider: types.StringValue("azure"), KeyID: types.StringValue(azureKey), KeyARN: null, Region: types.StringValue("eastus")},
+		{keyCheckModel{keyArgs: keyArgs{KeyProvider: types.StringValue("azure"), KeyID: types.StringValue(azureKey), KeyARN: null}, Region: types.StringValue("eastus")},
 			`{"key_id":"` + azureKey + `","provider":"azure","region":"eastus"}`},
-		{keyCheckModel{KeyProvider: types.StringValue("gcp"), KeyID: types.StringValue("projects/p/locations/l/keyRings/r/cryptoKeys/k"), KeyARN: null, Region: null},
+		{keyCheckModel{keyArgs: keyArgs{KeyProvider: types.StringValue("gcp"), KeyID: types.StringValue("projects/p/locations/l/keyRings/r/cryptoKeys/k"), KeyARN: null}, Region: null},
 			`{"key_id":"projects/p/locations/l/keyRings/r/cryptoKeys/k","provider":"gcp"}`},
 	} {
 		if got := asJSON(t, checkRequest(c.m)); got != c.want {
@@ -104,6 +104,38 @@ func TestSynonyms_PlanBothNamesOfAnAWSKey(t *testing.T) {
 		id, arn := synonyms(c.provider, c.id, c.arn)
 		if !id.Equal(c.wantID) || !arn.Equal(c.wantARN) {
 			t.Errorf("%s: synonyms = %v, %v; want %v, %v", c.name, id, arn, c.wantID, c.wantARN)
+		}
+	}
+}
+
+func TestPlanRegionKeys_PlansBothNamesOfAnyProvidersKey(t *testing.T) {
+	t.Parallel()
+	const awsKey = "arn:aws:kms:us-west-2:111122223333:key/mrk-1"
+	const gcpKey = "projects/acme/locations/us-east1/keyRings/ring/cryptoKeys/data"
+	s, null, unknown := types.StringValue, types.StringNull(), types.StringUnknown()
+	for _, c := range []struct {
+		name                                   string
+		id, arn, backupID, backupARN, planned  types.String // planned: what the framework planned for key_id and key_arn
+		wantID, wantARN, wantBackID, wantBackA types.String
+	}{
+		{"aws key_arn alone (existing configurations)", null, s(awsKey), null, null, unknown, s(awsKey), s(awsKey), null, null},
+		{"aws key_id alone, with a backup by key_id", s(awsKey), null, s(awsKey), null, unknown, s(awsKey), s(awsKey), s(awsKey), s(awsKey)},
+		{"gcp key_id: no ARN", s(gcpKey), null, s(gcpKey), null, unknown, s(gcpKey), null, s(gcpKey), null},
+		{"gcp key_arn: sent, for cmekd to refuse", null, s(gcpKey), null, null, unknown, s(gcpKey), s(gcpKey), null, null},
+		{"no key: the replica, known after apply", null, null, null, null, unknown, unknown, unknown, null, null},
+		{"no key: the replica in state", null, null, null, null, s(awsKey), s(awsKey), s(awsKey), null, null},
+		{"key not known yet", unknown, null, null, null, unknown, unknown, unknown, null, null},
+	} {
+		config := regionModel{KeyID: c.id, KeyARN: c.arn, BackupKeyID: c.backupID, BackupKeyARN: c.backupARN}
+		planned := regionModel{KeyID: c.planned, KeyARN: c.planned, BackupKeyID: unknown, BackupKeyARN: unknown}
+		planRegionKeys(&config, &planned)
+		got := []types.String{planned.KeyID, planned.KeyARN, planned.BackupKeyID, planned.BackupKeyARN}
+		for i, want := range []types.String{c.wantID, c.wantARN, c.wantBackID, c.wantBackA} {
+			if !got[i].Equal(want) {
+				t.Errorf("%s: planned key_id, key_arn, backup_key_id, backup_key_arn = %v; want %v, %v, %v, %v",
+					c.name, got, c.wantID, c.wantARN, c.wantBackID, c.wantBackA)
+				break
+			}
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/cmekd/cmekd/client"
@@ -21,10 +20,7 @@ type keyCheck struct{ dataAPI }
 func newKeyCheck() datasource.DataSource { return &keyCheck{dataAPI{api{suffix: "_key_check"}}} }
 
 type keyCheckModel struct {
-	ID              types.String `tfsdk:"id"`
-	KeyProvider     types.String `tfsdk:"key_provider"`
-	KeyID           types.String `tfsdk:"key_id"`
-	KeyARN          types.String `tfsdk:"key_arn"`
+	keyArgs
 	Region          types.String `tfsdk:"region"`
 	OK              types.Bool   `tfsdk:"ok"`
 	Checks          types.List   `tfsdk:"checks"`
@@ -40,35 +36,24 @@ var checkAttrs = map[string]attr.Type{
 func (d *keyCheck) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "Runs cmekd's checks of a key (its identifier's rules, then each call cmekd will make to the key's provider) and stores nothing.",
-		Attributes: map[string]schema.Attribute{
-			"id": schema.StringAttribute{Computed: true, Description: "The key as checked."},
-			"key_provider": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "The key's provider: aws (default), gcp or azure.",
-				Validators:  []validator.String{oneOf("aws", "gcp", "azure")},
-			},
-			"key_id": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "The key to check: an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL. For aws, key_arn may name it instead.",
-			},
-			"key_arn": schema.StringAttribute{Optional: true, Description: "For aws, the full key ARN to check (a synonym of key_id)."},
-			"region":  schema.StringAttribute{Optional: true, Description: "The region the key would be linked for; when given, the key must be in it (Azure keys do not tell their region)."},
-			"ok":      schema.BoolAttribute{Computed: true, Description: "Every check passed."},
-			"checks": schema.ListNestedAttribute{
-				Computed:    true,
-				Description: "Every check in the order it ran.",
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"name":    schema.StringAttribute{Computed: true, Description: "The check, e.g. generate_data_key."},
-					"ok":      schema.BoolAttribute{Computed: true, Description: "Whether it passed."},
-					"code":    schema.StringAttribute{Computed: true, Description: "Why it failed, e.g. access_denied; skipped when an earlier check failed."},
-					"action":  schema.StringAttribute{Computed: true, Description: "The KMS action denied, e.g. kms:GenerateDataKey."},
-					"message": schema.StringAttribute{Computed: true, Description: "What to do about it."},
-				}},
-			},
-			"policy_statement": schema.StringAttribute{Computed: true, Description: "cmekd's key-policy statement for the key, as JSON."},
-		},
+		Attributes: keyArgAttributes("The key as checked.",
+			"The key to check: an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL. For aws, key_arn may name it instead.",
+			"For aws, the full key ARN to check (a synonym of key_id).", map[string]schema.Attribute{
+				"region": schema.StringAttribute{Optional: true, Description: "The region the key would be linked for; when given, the key must be in it (Azure keys do not tell their region)."},
+				"ok":     schema.BoolAttribute{Computed: true, Description: "Every check passed."},
+				"checks": schema.ListNestedAttribute{
+					Computed:    true,
+					Description: "Every check in the order it ran.",
+					NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+						"name":    schema.StringAttribute{Computed: true, Description: "The check, e.g. generate_data_key."},
+						"ok":      schema.BoolAttribute{Computed: true, Description: "Whether it passed."},
+						"code":    schema.StringAttribute{Computed: true, Description: "Why it failed, e.g. access_denied; skipped when an earlier check failed."},
+						"action":  schema.StringAttribute{Computed: true, Description: "The KMS action denied, e.g. kms:GenerateDataKey."},
+						"message": schema.StringAttribute{Computed: true, Description: "What to do about it."},
+					}},
+				},
+				"policy_statement": schema.StringAttribute{Computed: true, Description: "cmekd's key-policy statement for the key, as JSON."},
+			}),
 	}
 }
 

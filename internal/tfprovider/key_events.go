@@ -27,8 +27,7 @@ type keyEvents struct{ api }
 func newKeyEvents() resource.Resource { return &keyEvents{api{suffix: "_key_events"}} }
 
 type keyEventsModel struct {
-	ID             types.String `tfsdk:"id"`
-	OrgID          types.String `tfsdk:"org_id"`
+	child
 	Rotate         types.String `tfsdk:"rotate"`
 	Endpoint       types.String `tfsdk:"endpoint"`
 	APIKeyName     types.String `tfsdk:"api_key_name"`
@@ -41,7 +40,6 @@ type keyEventsModel struct {
 	EventsMatched  types.Int64  `tfsdk:"events_matched"`
 	LastEventName  types.String `tfsdk:"last_event_name"`
 	LastEventAt    types.String `tfsdk:"last_event_at"`
-	CreatedAt      types.String `tfsdk:"created_at"`
 }
 
 func (r *keyEvents) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -52,9 +50,7 @@ func (r *keyEvents) Schema(_ context.Context, _ resource.SchemaRequest, resp *re
 	}
 	resp.Schema = schema.Schema{
 		Description: "An organisation's key events turned on: AWS KMS events delivered by the customer's EventBridge make cmekd probe the key at once. Owner or admin; the organisation's keys must be AWS keys.",
-		Attributes: map[string]schema.Attribute{
-			"id":     stable("The organisation's id, which names its key events."),
-			"org_id": orgAttribute(),
+		Attributes: childAttributes("The organisation's id, which names its key events.", "When events were turned on: RFC 3339, UTC.", map[string]schema.Attribute{
 			"rotate": schema.StringAttribute{
 				Optional:    true,
 				Description: "Any value; changing it from one value to another replaces the resource: events are turned off and on again, with a new api key and setup (the old key stops working at once). Set where it was unset (after an import), it is only recorded.",
@@ -74,8 +70,7 @@ func (r *keyEvents) Schema(_ context.Context, _ resource.SchemaRequest, resp *re
 			"events_matched":  schema.Int64Attribute{Computed: true, Description: "Those that named a linked key, as of the last read."},
 			"last_event_name": schema.StringAttribute{Computed: true, Description: "The CloudTrail event name of the last event (DisableKey…), or its detail type; empty before the first."},
 			"last_event_at":   schema.StringAttribute{Computed: true, Description: "RFC 3339, UTC; null before the first event."},
-			"created_at":      stable("When events were turned on: RFC 3339, UTC."),
-		},
+		}),
 	}
 }
 

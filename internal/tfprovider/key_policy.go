@@ -22,10 +22,7 @@ type keyPolicy struct{ dataAPI }
 func newKeyPolicy() datasource.DataSource { return &keyPolicy{dataAPI{api{suffix: "_key_policy"}}} }
 
 type keyPolicyModel struct {
-	ID                   types.String `tfsdk:"id"`
-	KeyProvider          types.String `tfsdk:"key_provider"`
-	KeyID                types.String `tfsdk:"key_id"`
-	KeyARN               types.String `tfsdk:"key_arn"`
+	keyArgs
 	Template             types.String `tfsdk:"template"`
 	AdditionalPrincipals types.List   `tfsdk:"additional_principals"`
 	JSON                 types.String `tfsdk:"json"`
@@ -36,37 +33,23 @@ type keyPolicyModel struct {
 func (d *keyPolicy) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "The access that lets cmekd use the customer's key: exactly enough for every key check to pass.",
-		Attributes: map[string]schema.Attribute{
-			"id": schema.StringAttribute{Computed: true, Description: "The key, as key_id."},
-			"key_provider": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "The key's provider: aws (default), gcp or azure.",
-				Validators:  []validator.String{oneOf("aws", "gcp", "azure")},
-			},
-			"key_id": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "The key: an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL. For aws, key_arn may name it instead.",
-			},
-			"key_arn": schema.StringAttribute{
-				Optional:    true,
-				Description: "For aws, the customer's full key ARN (the policy names its account as the key's owner); a synonym of key_id.",
-			},
-			"template": schema.StringAttribute{
-				Optional:    true,
-				Description: `aws only. "full" (default): a whole key policy (the owner account's root, cmekd's use statement and grants statement), what aws_kms_key_policy and an aws_kms_key's policy replace the key's policy with. "statement": cmekd's statement alone, to merge into a policy of your own.`,
-				Validators:  []validator.String{oneOf("full", "statement")},
-			},
-			"additional_principals": schema.ListAttribute{
-				Optional:    true,
-				ElementType: types.StringType,
-				Description: "aws only. More IAM principals (role, user or root ARNs, or account ids) added to the use and grants statements.",
-			},
-			"json":      schema.StringAttribute{Computed: true, Description: "aws: the policy (or statement) as JSON. gcp: the IAM bindings to add on the CryptoKey; azure: the role assignment's properties."},
-			"terraform": schema.StringAttribute{Computed: true, Description: "gcp and azure: the same access as Terraform (google_kms_crypto_key_iam_member, azurerm_role_assignment); null for aws."},
-			"cli":       schema.StringAttribute{Computed: true, Description: "gcp and azure: the gcloud or az lines that grant the access; null for aws."},
-		},
+		Attributes: keyArgAttributes("The key, as key_id.",
+			"The key: an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL. For aws, key_arn may name it instead.",
+			"For aws, the customer's full key ARN (the policy names its account as the key's owner); a synonym of key_id.", map[string]schema.Attribute{
+				"template": schema.StringAttribute{
+					Optional:    true,
+					Description: `aws only. "full" (default): a whole key policy (the owner account's root, cmekd's use statement and grants statement), what aws_kms_key_policy and an aws_kms_key's policy replace the key's policy with. "statement": cmekd's statement alone, to merge into a policy of your own.`,
+					Validators:  []validator.String{oneOf("full", "statement")},
+				},
+				"additional_principals": schema.ListAttribute{
+					Optional:    true,
+					ElementType: types.StringType,
+					Description: "aws only. More IAM principals (role, user or root ARNs, or account ids) added to the use and grants statements.",
+				},
+				"json":      schema.StringAttribute{Computed: true, Description: "aws: the policy (or statement) as JSON. gcp: the IAM bindings to add on the CryptoKey; azure: the role assignment's properties."},
+				"terraform": schema.StringAttribute{Computed: true, Description: "gcp and azure: the same access as Terraform (google_kms_crypto_key_iam_member, azurerm_role_assignment); null for aws."},
+				"cli":       schema.StringAttribute{Computed: true, Description: "gcp and azure: the gcloud or az lines that grant the access; null for aws."},
+			}),
 	}
 }
 

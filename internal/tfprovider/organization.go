@@ -100,25 +100,15 @@ func (r *organization) Schema(ctx context.Context, _ resource.SchemaRequest, res
 // with: it asks cmekd (a PATCH that carries only encryption, which cmekd refuses before it looks at
 // anything else), so the message is the one the API would give.
 func (r *organization) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return // destroyed
-	}
-	var config, planned orgModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &planned)...)
-	if resp.Diagnostics.HasError() {
+	config, ok := planLink(ctx, &req, resp, func(config, planned *orgModel) {
+		planned.KeyID, planned.KeyARN = synonyms(planned.KeyProvider, config.KeyID, config.KeyARN)
+		planned.BackupKeyID, planned.BackupKeyARN = synonyms(planned.KeyProvider, config.BackupKeyID, config.BackupKeyARN)
+	})
+	if !ok {
 		return
 	}
-	planned.KeyID, planned.KeyARN = synonyms(planned.KeyProvider, config.KeyID, config.KeyARN)
-	planned.BackupKeyID, planned.BackupKeyARN = synonyms(planned.KeyProvider, config.BackupKeyID, config.BackupKeyARN)
-	resp.Diagnostics.Append(resp.Plan.Set(ctx, planned)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	req.Plan = resp.Plan
-	configured := map[string]bool{}
 	state, plan, changed := relinked(ctx, req, &resp.Diagnostics, func(state, plan *orgModel) []linkPart {
-		parts := []linkPart{
+		return []linkPart{
 			{"region", state.Region, plan.Region},
 			{"key_provider", state.KeyProvider, plan.KeyProvider},
 			{"key_id", state.KeyID, plan.KeyID},
@@ -126,26 +116,12 @@ func (r *organization) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 			{"backup_key_id", state.BackupKeyID, plan.BackupKeyID},
 			{"backup_key_arn", state.BackupKeyARN, plan.BackupKeyARN},
 		}
-		for name, v := range map[string]types.String{"region": config.Region, "key_provider": config.KeyProvider,
-			"key_id": config.KeyID, "key_arn": config.KeyARN, "backup_key_id": config.BackupKeyID, "backup_key_arn": config.BackupKeyARN} {
-			configured[name] = !v.IsNull()
-		}
-		return parts
 	})
 	if len(changed) == 0 {
 		return
 	}
-	// The error goes on the attributes the configuration writes; a synonym planned from another
-	// would only repeat it. A key removed altogether is reported where it was.
-	var shown []path.Path
-	for _, p := range changed {
-		if configured[p.String()] {
-			shown = append(shown, p)
-		}
-	}
-	if len(shown) == 0 {
-		shown = changed[:1]
-	}
+	shown := written(changed, map[string]types.String{"region": config.Region, "key_provider": config.KeyProvider,
+		"key_id": config.KeyID, "key_arn": config.KeyARN, "backup_key_id": config.BackupKeyID, "backup_key_arn": config.BackupKeyARN})
 	summary, detail := "key link is immutable", "cmekd links an organisation's key for good."
 	if r.c != nil {
 		enc := map[string]any{"mode": "provider_managed"}

@@ -3,6 +3,7 @@ package tfprovider
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -30,22 +31,21 @@ type region struct{ api }
 func newRegion() resource.Resource { return &region{api{suffix: "_region"}} }
 
 type regionModel struct {
-	ID           types.String   `tfsdk:"id"`
-	OrgID        types.String   `tfsdk:"org_id"`
+	child
 	Region       types.String   `tfsdk:"region"`
+	KeyID        types.String   `tfsdk:"key_id"`
 	KeyARN       types.String   `tfsdk:"key_arn"`
+	BackupKeyID  types.String   `tfsdk:"backup_key_id"`
 	BackupKeyARN types.String   `tfsdk:"backup_key_arn"`
 	Home         types.Bool     `tfsdk:"home"`
 	Status       types.String   `tfsdk:"status"`
-	CreatedAt    types.String   `tfsdk:"created_at"`
 	Timeouts     timeouts.Value `tfsdk:"timeouts"`
 }
 
 func (r *region) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "A region an organisation uses beyond its home, with its own data key (and optional backup key). Owner or operator.",
-		Attributes: map[string]schema.Attribute{
-			"id": stable("<org id>/<region>, also the import id."),
+		Attributes: childAttributes("<org id>/<region>, also the import id.", "", map[string]schema.Attribute{
 			"org_id": schema.StringAttribute{
 				Required:    true,
 				Description: "The organisation's id. Linked for good: cannot change.",
@@ -54,43 +54,88 @@ func (r *region) Schema(ctx context.Context, _ resource.SchemaRequest, resp *res
 				Required:    true,
 				Description: "The region to add, e.g. us-west-2. Linked for good: cannot change.",
 			},
+			"key_id": schema.StringAttribute{
+				Optional:      true,
+				Computed:      true,
+				Description:   "The region's data key, of the organisation's provider: an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL. Omitted with key_arn: the replica of the multi-region AWS home key in this region (Google Cloud and Azure need it). Linked for good.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
 			"key_arn": schema.StringAttribute{
 				Optional:      true,
 				Computed:      true,
-				Description:   "The region's data key. Omitted: the replica of the multi-region home key in this region. Linked for good.",
+				Description:   "For aws, the region's data key ARN: a synonym of key_id (shown in state beside it); refused by cmekd for the other providers. Linked for good.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"backup_key_id": schema.StringAttribute{
+				Optional:    true,
+				Computed:    true,
+				Description: "An optional backup key of the region, of the organisation's provider. Linked for good.",
 			},
 			"backup_key_arn": schema.StringAttribute{
 				Optional:    true,
-				Description: "An optional backup key of the region. Linked for good.",
+				Computed:    true,
+				Description: "For aws, a synonym of backup_key_id. Linked for good.",
 			},
-			"home":       schema.BoolAttribute{Computed: true, Description: "Whether this is the home region (false for regions added here)."},
-			"status":     schema.StringAttribute{Computed: true, Description: "The data key's health as of the last read."},
-			"created_at": stable("RFC 3339, UTC."),
-		},
+			"home":   schema.BoolAttribute{Computed: true, Description: "Whether this is the home region (false for regions added here)."},
+			"status": schema.StringAttribute{Computed: true, Description: "The data key's health as of the last read."},
+		}),
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true}),
 		},
 	}
 }
 
-// ModifyPlan fails a plan that changes a linked region. cmekd answers any second link of a region
+// ModifyPlan plans key_id and key_arn (and their backup twins) from whichever the configuration
+// gives, then fails a plan that changes a linked region. cmekd answers any second link of a region
 // with region_already_linked and has no route to unlink one, so replacing would only leave the old
 // link behind; the words are cmekd's.
 func (r *region) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	config, ok := planLink(ctx, &req, resp, planRegionKeys)
+	if !ok {
+		return
+	}
 	state, _, changed := relinked(ctx, req, &resp.Diagnostics, func(state, plan *regionModel) []linkPart {
 		return []linkPart{
 			{"org_id", state.OrgID, plan.OrgID},
 			{"region", state.Region, plan.Region},
+			{"key_id", state.KeyID, plan.KeyID},
 			{"key_arn", state.KeyARN, plan.KeyARN},
+			{"backup_key_id", state.BackupKeyID, plan.BackupKeyID},
 			{"backup_key_arn", state.BackupKeyARN, plan.BackupKeyARN},
 		}
 	})
-	for _, p := range changed {
+	for _, p := range written(changed, map[string]types.String{"org_id": config.OrgID, "region": config.Region,
+		"key_id": config.KeyID, "key_arn": config.KeyARN, "backup_key_id": config.BackupKeyID, "backup_key_arn": config.BackupKeyARN}) {
 		resp.Diagnostics.AddAttributeError(p, "cmekd refuses to change a region: region_already_linked",
 			fmt.Sprintf("the organisation already uses region %s; a region's key links are for good.\n"+
 				"cmekd can neither change nor remove a region's key link; it goes only with its organisation.", state.Region.ValueString()))
 	}
+}
+
+// planRegionKeys plans both names of the region's keys from those the configuration gives. A data
+// key given by neither is the replica cmekd finds: what it answers, or what state holds.
+func planRegionKeys(config, planned *regionModel) {
+	if !config.KeyID.IsNull() || !config.KeyARN.IsNull() {
+		planned.KeyID, planned.KeyARN = synonyms(providerOfKey(config.KeyID, config.KeyARN), config.KeyID, config.KeyARN)
+	}
+	planned.BackupKeyID, planned.BackupKeyARN = synonyms(providerOfKey(config.BackupKeyID, config.BackupKeyARN), config.BackupKeyID, config.BackupKeyARN)
+}
+
+// providerOfKey is the provider a region's key belongs to as far as the plan can tell from its
+// names (a region has no provider of its own: it is its organisation's): aws for an ARN, unknown
+// while the key is, another provider otherwise.
+func providerOfKey(id, arn types.String) types.String {
+	key := id
+	if key.IsNull() {
+		key = arn
+	}
+	switch {
+	case key.IsUnknown():
+		return types.StringUnknown()
+	case strings.HasPrefix(key.ValueString(), "arn:"):
+		return types.StringValue("aws")
+	}
+	return types.StringValue("other")
 }
 
 func (r *region) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -98,7 +143,9 @@ func (r *region) Create(ctx context.Context, req resource.CreateRequest, resp *r
 		func(ctx context.Context, plan *regionModel) (*client.AddRegionResponse, error) {
 			return r.c.AddRegionWithResponse(ctx, plan.OrgID.ValueString(), client.AddRegionJSONRequestBody{
 				Region:       plan.Region.ValueString(),
+				KeyId:        plan.KeyID.ValueStringPointer(),
 				KeyArn:       plan.KeyARN.ValueStringPointer(),
+				BackupKeyId:  plan.BackupKeyID.ValueStringPointer(),
 				BackupKeyArn: plan.BackupKeyARN.ValueStringPointer(),
 			})
 		}, func(m *regionModel, out *client.AddRegionResponse) { m.fill(m.OrgID.ValueString(), out.JSON201) })
@@ -127,15 +174,23 @@ func (r *region) ImportState(ctx context.Context, req resource.ImportStateReques
 	importChild(ctx, req, resp, "region", "<org id>/<region>")
 }
 
+// nonEmpty is s in state, or null for cmekd's "" (none).
+func nonEmpty(s string) types.String {
+	if s == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(s)
+}
+
 func (m *regionModel) fill(org string, g *client.OrgRegion) {
 	m.ID = types.StringValue(org + "/" + g.Region)
 	m.OrgID = types.StringValue(org)
 	m.Region = types.StringValue(g.Region)
-	m.KeyARN = types.StringValue(g.KeyArn)
-	m.BackupKeyARN = types.StringNull()
-	if g.BackupKeyArn != "" {
-		m.BackupKeyARN = types.StringValue(g.BackupKeyArn)
+	m.KeyID, m.KeyARN = types.StringValue(g.KeyId), types.StringValue(g.KeyArn)
+	if g.KeyArn == "" && g.KeyId != "" { // another provider's key: no ARN, as synonyms plans it
+		m.KeyARN = types.StringNull()
 	}
+	m.BackupKeyID, m.BackupKeyARN = nonEmpty(g.BackupKeyId), nonEmpty(g.BackupKeyArn)
 	m.Home = types.BoolValue(g.Home)
 	m.Status = types.StringValue(string(g.Status))
 	m.CreatedAt = types.StringValue(timestamp(g.CreatedAt))

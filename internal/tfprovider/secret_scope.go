@@ -19,26 +19,21 @@ type secretScope struct{ api }
 func newSecretScope() resource.Resource { return &secretScope{api{suffix: "_secret_scope"}} }
 
 type secretScopeModel struct {
-	ID        types.String `tfsdk:"id"`
-	OrgID     types.String `tfsdk:"org_id"`
+	child
 	Name      types.String `tfsdk:"name"`
 	CreatedBy types.String `tfsdk:"created_by"`
-	CreatedAt types.String `tfsdk:"created_at"`
 }
 
 func (r *secretScope) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "A secret scope of an organisation; the token that creates it becomes its manager.",
-		Attributes: map[string]schema.Attribute{
-			"id":     stable("The scope's id (scp_…)."),
-			"org_id": orgAttribute(),
+		Attributes: childAttributes("The scope's id (scp_…).", "", map[string]schema.Attribute{
 			"name": replacedOnChange(schema.StringAttribute{
 				Required:    true,
 				Description: "The scope's name, which names it in cmekd's paths. Changing it replaces the scope, deleting its secrets and role assignments.",
 			}),
 			"created_by": stable("The creating token's id, or admin."),
-			"created_at": stable("RFC 3339, UTC."),
-		},
+		}),
 	}
 }
 

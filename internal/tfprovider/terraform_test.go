@@ -14,7 +14,6 @@ import (
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testserver"
 	"github.com/cmekd/cmekd/internal/testing/tftest"
-	"github.com/cmekd/cmekd/internal/tfprovider"
 )
 
 // second is the region the configuration adds beside the home region.
@@ -23,24 +22,6 @@ const second = "eu-west-1"
 // customerKeys is the customer's side: their keys in the home and the second region, each with the
 // whole key policy cmekd generates for it, and cmekd's check of the home key once the policy is on.
 func customerKeys(kmsEndpoint string) string {
-	aws := func(alias, region string) string {
-		return `
-provider "aws" {
-  ` + alias + `
-  region                      = "` + region + `"
-  access_key                  = "` + kmstest.CustomerAccessKey + `"
-  secret_key                  = "emulator-ignores-the-signature"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  skip_requesting_account_id  = true
-  endpoints {
-    kms = "` + kmsEndpoint + `"
-    sts = "` + kmsEndpoint + `"
-  }
-}
-`
-	}
 	key := func(name, provider string) string {
 		return `
 resource "aws_kms_key" "` + name + `" {
@@ -60,7 +41,10 @@ resource "aws_kms_key_policy" "` + name + `" {
 }
 `
 	}
-	return aws("", testserver.Home) + aws(`alias = "second"`, second) +
+	aws := func(alias, region string) string {
+		return tftest.AWSProvider(alias, region, kmstest.CustomerAccessKey, kmsEndpoint, "kms", "sts")
+	}
+	return aws("", testserver.Home) + aws("second", second) +
 		key("home", "") + key("second", "provider = aws.second") + `
 data "cmekd_key_check" "home" {
   key_arn    = aws_kms_key.home.arn
@@ -87,25 +71,15 @@ terraform {
 
 provider "cmekd" {} # CMEKD_URL and CMEKD_TOKEN
 
-resource "cmekd_organization" "acme" {
-  name       = "` + orgName + `"
-  region     = "` + testserver.Home + `"
-  key_arn    = ` + orgKey + `
-  depends_on = [` + dependsOn + `]
-  timeouts {
-    create = "1m"
-  }
-}
+` + linked("cmekd_organization", "acme", `
+  name       = "`+orgName+`"
+  region     = "`+testserver.Home+`"
+  key_arn    = `+orgKey, dependsOn) + `
 
-resource "cmekd_region" "second" {
+` + linked("cmekd_region", "second", `
   org_id     = cmekd_organization.acme.id
-  region     = "` + second + `"
-  key_arn    = ` + secondKey + `
-  depends_on = [` + dependsOn + `]
-  timeouts {
-    create = "1m"
-  }
-}
+  region     = "`+second+`"
+  key_arn    = `+secondKey, dependsOn) + `
 
 resource "cmekd_collection" "events" {
   org_id = cmekd_organization.acme.id
@@ -140,6 +114,18 @@ output "webhook_secret" {
 `
 }
 
+// linked is a resource whose key cmekd verifies at creation (an organisation, a region): attrs,
+// after dependsOn (the key policies), within a minute.
+func linked(typ, name, attrs, dependsOn string) string {
+	return `resource "` + typ + `" "` + name + `" {` + attrs + `
+  depends_on = [` + dependsOn + `]
+  timeouts {
+    create = "1m"
+  }
+}
+`
+}
+
 // keyEvents turns the organisation's key events on; rotate is its rotate argument.
 func keyEvents(rotate string) string {
 	return `
@@ -166,10 +152,7 @@ func TestTerraform_ManagesAnOrganisationAndItsKey(t *testing.T) {
 	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(receiver.Close)
 
-	tf := tftest.Find(t, tftest.Options{
-		DevOverrides: map[string]string{tfprovider.Address: tftest.BuildProvider(t, "../../cmd/terraform-provider-cmekd", "terraform-provider-cmekd")},
-		Env:          map[string]string{"CMEKD_URL": srv.URL, "CMEKD_TOKEN": testserver.AdminToken},
-	})
+	tf := terraformFor(t, srv)
 	dir := t.TempDir()
 	write := func(name, text string) { tftest.WriteFile(t, dir, name, text) }
 	plan := func(want int, contains ...string) string {

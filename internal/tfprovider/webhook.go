@@ -22,13 +22,11 @@ type webhook struct{ api }
 func newWebhook() resource.Resource { return &webhook{api{suffix: "_webhook"}} }
 
 type webhookModel struct {
-	ID        types.String `tfsdk:"id"`
-	OrgID     types.String `tfsdk:"org_id"`
-	URL       types.String `tfsdk:"url"`
-	Events    types.List   `tfsdk:"events"`
-	Secret    types.String `tfsdk:"secret"`
-	Status    types.String `tfsdk:"status"`
-	CreatedAt types.String `tfsdk:"created_at"`
+	child
+	URL    types.String `tfsdk:"url"`
+	Events types.List   `tfsdk:"events"`
+	Secret types.String `tfsdk:"secret"`
+	Status types.String `tfsdk:"status"`
 }
 
 func (r *webhook) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -36,9 +34,7 @@ func (r *webhook) Schema(_ context.Context, _ resource.SchemaRequest, resp *reso
 	secret.Sensitive = true
 	resp.Schema = schema.Schema{
 		Description: "An endpoint that hears of an organisation's events, signed with its secret. Owner or admin. Changing url or events replaces it (and its secret).",
-		Attributes: map[string]schema.Attribute{
-			"id":     stable("The webhook's id (wh_…)."),
-			"org_id": orgAttribute(),
+		Attributes: childAttributes("The webhook's id (wh_…).", "", map[string]schema.Attribute{
 			"url": replacedOnChange(schema.StringAttribute{
 				Required:    true,
 				Description: "Where deliveries are POSTed: https to a public address. Changing it replaces the webhook.",
@@ -49,10 +45,9 @@ func (r *webhook) Schema(_ context.Context, _ resource.SchemaRequest, resp *reso
 				Description:   `The event types to deliver, or ["*"]. Changing them replaces the webhook.`,
 				PlanModifiers: []planmodifier.List{listplanmodifier.RequiresReplace()},
 			},
-			"secret":     secret,
-			"status":     schema.StringAttribute{Computed: true, Description: "active, or disabled after 24 hours without a delivery."},
-			"created_at": stable("RFC 3339, UTC."),
-		},
+			"secret": secret,
+			"status": schema.StringAttribute{Computed: true, Description: "active, or disabled after 24 hours without a delivery."},
+		}),
 	}
 }
 

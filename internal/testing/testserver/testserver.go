@@ -40,9 +40,24 @@ type Server struct {
 	logs *logBuffer
 }
 
+// Option changes how Start runs the server.
+type Option func(*startOptions)
+
+type startOptions struct{ grants bool }
+
+// GrantMode runs the server with KMS grants: as two identities, the control identity
+// (kmstest.ControlPrincipal) that verifies keys and makes grants, and the data identity
+// (kmstest.DataPrincipal) that uses them. Keys then need the whole policy cmekd generates
+// (GET /v1/key-policy?template=full), and a customer revokes access with RevokeGrant.
+func GrantMode(o *startOptions) { o.grants = true }
+
 // Start runs a server for the duration of t; env overrides or adds CMEKD_* variables.
-func Start(t testing.TB, env map[string]string) *Server {
+func Start(t testing.TB, env map[string]string, opts ...Option) *Server {
 	t.Helper()
+	var o startOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	kenv := kmstest.StartEmulator(t)
 	vars := map[string]string{
 		"CMEKD_ADDR":               "127.0.0.1:0",
@@ -54,17 +69,27 @@ func Start(t testing.TB, env map[string]string) *Server {
 		"CMEKD_PROVIDER_KEY_ARN":   kenv.CreateCustomerKey(t, Home, kmstest.KeyOptions{}),
 		"CMEKD_REGIONS":            "us-west-2,us-east-1,eu-west-1",
 	}
+	if o.grants {
+		vars["CMEKD_PLATFORM_PRINCIPAL"] = kmstest.ControlPrincipal
+		vars["CMEKD_DATA_PRINCIPAL"] = kmstest.DataPrincipal
+		vars["CMEKD_DATA_PROFILE"] = "cmekd-data"
+	}
 	maps.Copy(vars, env)
 	cfg, err := config.Load(vars)
 	if err != nil {
 		t.Fatalf("testserver: configuration: %v", err)
 	}
 	logs := &logBuffer{}
-	srv := run(t, cfg, server.Options{
+	sopts := server.Options{
 		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
 		KMSCredentials: credentials.NewStaticCredentialsProvider(kenv.PlatformAccessKey, "test", ""),
 		VerifyBackoff:  []time.Duration{10 * time.Millisecond},
-	})
+	}
+	if o.grants { // the emulator maps each identity's access key to its role
+		sopts.KMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "test", "")
+		sopts.DataKMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.DataAccessKey, "test", "")
+	}
+	srv := run(t, cfg, sopts)
 	return &Server{URL: srv.URL(), KMS: kenv, Env: vars, logs: logs}
 }
 

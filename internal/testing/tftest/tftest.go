@@ -171,6 +171,31 @@ func BuildProvider(t testing.TB, pkg, name string) string {
 	return dir
 }
 
+// AWSProvider is the configuration of an AWS provider (with alias, when not "") that reaches the
+// services (kms, sts, …) at endpoint, an emulator, in region as accessKey: the emulator checks no
+// signature, and nothing is asked of AWS itself.
+func AWSProvider(alias, region, accessKey, endpoint string, services ...string) string {
+	var b strings.Builder
+	b.WriteString("provider \"aws\" {\n")
+	if alias != "" {
+		fmt.Fprintf(&b, "  alias                       = %q\n", alias)
+	}
+	fmt.Fprintf(&b, `  region                      = %q
+  access_key                  = %q
+  secret_key                  = "emulator-ignores-the-signature"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  skip_requesting_account_id  = true
+  endpoints {
+`, region, accessKey)
+	for _, svc := range services {
+		fmt.Fprintf(&b, "    %s = %q\n", svc, endpoint)
+	}
+	b.WriteString("  }\n}\n")
+	return b.String()
+}
+
 // WriteFile writes text to dir/name and returns the path.
 func WriteFile(t testing.TB, dir, name, text string) string { return writeFile(t, dir, name, text) }
 
