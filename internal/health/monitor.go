@@ -26,7 +26,7 @@ type MonitorConfig struct {
 	// Concurrency bounds probes in flight; 0 means 16.
 	Concurrency int
 	// Batch is how many due keys one claim takes at most; 0 means 250. A claim takes fewer when the
-	// ceiling could not probe that many within a quarter of the lease (see claimLimit).
+	// ceiling could not probe that many within an eighth of the lease (see claimLimit).
 	Batch int
 	// Lease is how long a claim holds; 0 means the probe interval. A probe is cut off at three
 	// quarters of it, so its result lands while the lease still holds.
@@ -223,10 +223,10 @@ func (m *Monitor) heartbeat(ctx context.Context) {
 // ahead, probed well within their leases.
 func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	total := 0
-	limit := m.claimLimit()
-	jobs := make(chan probeJob, limit)
+	most := m.claimLimit()
+	jobs := make(chan probeJob, most)
 	var wg sync.WaitGroup
-	for range min(m.cfg.Concurrency, limit) {
+	for range min(m.cfg.Concurrency, most) {
 		wg.Go(func() { m.prober(ctx, jobs) })
 	}
 	defer wg.Wait()
@@ -297,9 +297,9 @@ func (m *Monitor) claimAhead(ctx context.Context, claims chan<- claim) error {
 	defer close(claims)
 	var from time.Time // when the last batch was due: the next claim starts there
 	for ctx.Err() == nil {
-		limit := m.claimLimit()
+		most := m.claimLimit()
 		at := time.Now()
-		due, err := m.svc.store.ClaimDueFrom(ctx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), from, m.cfg.Lease, limit)
+		due, err := m.svc.store.ClaimDueFrom(ctx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), from, m.cfg.Lease, most)
 		if err != nil {
 			return err
 		}
@@ -313,7 +313,7 @@ func (m *Monitor) claimAhead(ctx context.Context, claims chan<- claim) error {
 		case <-ctx.Done():
 			return nil
 		}
-		if len(due) < limit {
+		if len(due) < most {
 			return nil
 		}
 	}
