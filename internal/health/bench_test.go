@@ -42,14 +42,15 @@ func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryE
 // several organisations to each (a key may back any number of them).
 const emulatorKeys = 10_000
 
-// BenchmarkSweep measures full monitor sweeps over 1,000, 10,000 and 100,000 linked keys, each
+// BenchmarkSweep measures full monitor sweeps over 1,000, 10,000 and 100,000 linked keys, and sweeps
+// of a slice of a million (sliceKeys), each
 // organisation's key a real key in the emulator: per batch of 250 keys a claim, per key DescribeKey,
 // GenerateDataKey and Decrypt over HTTP, and per batch the one statement that writes back every
 // result that changes nothing (all of them here: healthy keys stay healthy). One op is one sweep of
 // every key, or for the smaller sizes as many as make 20,000 probes (sweepRounds); the figures are
 // per sweep or per probe. The fake clock moves past the interval between sweeps so every key is due
-// again. Creating the keys (once, for all three sizes) and seeding each
-// size's database happen before the timer.
+// again. Creating the keys (once, for all sizes) and seeding each size's database happen before the
+// timer. 100k_keys_rps_bound sweeps 100,000 keys under a ceiling instead (benchSweepBound).
 //
 // Beside each sweep, its floor: the same probes (the same three KMS calls through the same client,
 // at the same concurrency, 16) without the database, over as many keys (at most 10,000), before and
