@@ -1599,6 +1599,12 @@ type RegionCreate struct {
 // platform's own key, which shows `region`, `purpose` and `status` only: its ARN and its errors
 // are the platform's, never shown to a tenant.
 type RegionKeyStatus struct {
+	// AchievedIntervalSeconds Seconds between the key's last two probes: the probe interval cmekd achieves for this key.
+	// About `CMEKD_PROBE_INTERVAL` (or the interval with key events), longer when
+	// `CMEKD_PROBE_MAX_RPS` is too small for the region's keys at that interval; null until the
+	// key's second probe.
+	AchievedIntervalSeconds *float32 `json:"achieved_interval_seconds,omitempty"`
+
 	// KeyArn A linked key's id: for AWS the full key ARN, `arn:<partition>:kms:<region>:<account>:key/<key-id>`;
 	// for Google Cloud the CryptoKey's name, `projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>`;
 	// for Azure the versionless key URL, `https://<vault>.vault.azure.net/keys/<name>` (or a Managed HSM's).

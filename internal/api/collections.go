@@ -100,6 +100,8 @@ type customerKeyJSON struct {
 	UnavailableSince *time.Time     `json:"unavailable_since"`
 	LastError        *lastErrorJSON `json:"last_error"`
 	NextProbeAt      *time.Time     `json:"next_probe_at"`
+	// AchievedIntervalSeconds is the time between the key's last two probes; null until its second.
+	AchievedIntervalSeconds *float64 `json:"achieved_interval_seconds"`
 }
 
 type lastErrorJSON struct {
@@ -122,6 +124,10 @@ func writeKeyStatus(w http.ResponseWriter, keys []domain.KeyHealth) {
 		next := k.NextProbeAt
 		c := &customerKeyJSON{KeyARN: k.KeyARN, LastProbeAt: k.LastProbeAt, LastOKAt: k.LastOKAt,
 			UnavailableSince: k.UnavailableSince, NextProbeAt: &next}
+		if k.AchievedInterval != nil {
+			s := k.AchievedInterval.Seconds()
+			c.AchievedIntervalSeconds = &s
+		}
 		if k.LastError != nil {
 			c.LastError = &lastErrorJSON{Code: k.LastError.Code, Action: k.LastError.Action, Message: k.LastError.Message}
 		}

@@ -34,6 +34,8 @@ type KeyHealth struct {
 	UnavailableSince *time.Time
 	LastError        *ProbeError
 	NextProbeAt      time.Time
+	// AchievedInterval is the time between the key's last two probes; nil until its second probe.
+	AchievedInterval *time.Duration
 }
 
 // ProbeError is the last failure a probe met.

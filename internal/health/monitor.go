@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/cmekd/cmekd/internal/clock"
@@ -24,7 +25,8 @@ type MonitorConfig struct {
 	MaxRPS float64
 	// Concurrency bounds probes in flight; 0 means 16.
 	Concurrency int
-	// Batch is how many due keys one claim takes; 0 means 250.
+	// Batch is how many due keys one claim takes at most; 0 means 250. A claim takes fewer when the
+	// ceiling could not probe that many within an eighth of the lease (see claimLimit).
 	Batch int
 	// Lease is how long a claim holds; 0 means the probe interval. A probe is cut off at three
 	// quarters of it, so its result lands while the lease still holds.
@@ -42,6 +44,9 @@ type Monitor struct {
 	mu       sync.Mutex
 	limits   map[string]*rate.Limiter
 	replicas int // live replicas at the last heartbeat, this one included; guarded by mu
+	// achieved is cmekd_probe_achieved_interval_seconds{region}: the probe interval plus how late
+	// the region's last probe ran after it was due.
+	achieved *prometheus.GaugeVec
 }
 
 // A replica beats every heartbeatEvery at most (a quarter of the interval when that is shorter); one
@@ -63,7 +68,15 @@ func NewMonitor(svc *Service, cfg MonitorConfig) *Monitor {
 	if cfg.Lease <= 0 {
 		cfg.Lease = svc.interval
 	}
-	return &Monitor{svc: svc, cfg: cfg, limits: map[string]*rate.Limiter{}, replicas: 1}
+	m := &Monitor{svc: svc, cfg: cfg, limits: map[string]*rate.Limiter{}, replicas: 1,
+		achieved: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cmekd_probe_achieved_interval_seconds",
+			Help: "The probe interval the monitor achieves per region: the configured interval plus how late the " +
+				"region's last probe ran after it was due (long when CMEKD_PROBE_MAX_RPS is too small for the keys)."},
+			[]string{"region"})}
+	if svc.registerer != nil {
+		svc.registerer.MustRegister(m.achieved)
+	}
+	return m
 }
 
 func (m *Monitor) beat() time.Duration { return min(m.svc.interval/4, heartbeatEvery) }
@@ -77,8 +90,24 @@ func (m *Monitor) ProbeRate() float64 {
 
 func (m *Monitor) rateLocked() float64 { return m.cfg.MaxRPS / float64(m.replicas) }
 
-// burst lets a whole probe through at least.
-func burst(r float64) int { return max(int(r), callsPerProbe) }
+// A region's limiter grants a probe's three calls at once (its burst is one probe) at its share of
+// the ceiling less one probe's calls a second: however the grants fall, no second is granted more
+// than the share. Below two probes' calls a second it grants at half the share, which holds the share
+// on average but not in every second.
+func limit(share float64) rate.Limit {
+	if share >= 2*callsPerProbe {
+		return rate.Limit(share - callsPerProbe)
+	}
+	return rate.Limit(share / 2)
+}
+
+// newLimiter is a region's limiter at share, its bucket empty: a replica that starts, or takes a new
+// share, begins with no burst in hand.
+func newLimiter(share float64) *rate.Limiter {
+	l := rate.NewLimiter(limit(share), callsPerProbe)
+	l.AllowN(time.Now(), callsPerProbe)
+	return l
+}
 
 // Heartbeat tells the other replicas this one is alive and takes an equal share of the ceiling
 // among the replicas alive now. Run calls it; a monitor that never beats takes the whole ceiling.
@@ -95,8 +124,7 @@ func (m *Monitor) Heartbeat(ctx context.Context) error {
 	m.replicas = n
 	r := m.rateLocked()
 	for _, l := range m.limits {
-		l.SetLimit(rate.Limit(r))
-		l.SetBurst(burst(r))
+		l.SetLimit(limit(r))
 	}
 	return nil
 }
@@ -104,17 +132,25 @@ func (m *Monitor) Heartbeat(ctx context.Context) error {
 // Leave gives this replica's share back to the others.
 func (m *Monitor) Leave(ctx context.Context) error { return m.svc.store.Leave(ctx, m.cfg.Owner) }
 
-// limiter is the region's token bucket; the burst lets one probe through at a time at least.
+// limiter is the region's token bucket (see limit).
 func (m *Monitor) limiter(region string) *rate.Limiter {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l, ok := m.limits[region]
 	if !ok {
-		r := m.rateLocked()
-		l = rate.NewLimiter(rate.Limit(r), burst(r))
+		l = newLimiter(m.rateLocked())
 		m.limits[region] = l
 	}
 	return l
+}
+
+// claimLimit is how many keys one claim takes: Batch, or fewer when this replica's share of the
+// ceiling could not probe that many in an eighth of the lease (a batch of one region's keys alone).
+// A sweep holds about four batches' keys at once (see Sweep), so that every key claimed is probed
+// within half its lease: a ceiling too small for the keys makes probes late rather than leases lapse.
+func (m *Monitor) claimLimit() int {
+	probesPerSecond := float64(limit(m.ProbeRate())) / callsPerProbe
+	return max(1, min(m.cfg.Batch, int(probesPerSecond*m.cfg.Lease.Seconds()/8)))
 }
 
 // Name names the monitor among the background services.
@@ -181,11 +217,16 @@ func (m *Monitor) heartbeat(ctx context.Context) {
 // Its probes run on Concurrency workers that live for the whole sweep and take keys from a queue one
 // batch long, rather than on a goroutine started per key: starting one, and waking an idle processor
 // for it, cost the sweep about a tenth of a probe's CPU.
+//
+// When the ceiling is too small for the keys, fewer keys are held at once (claimLimit): a batch's
+// worth of workers, each holding a key while it waits for the ceiling, a batch queued and one claimed
+// ahead, probed well within their leases.
 func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	total := 0
-	jobs := make(chan probeJob, m.cfg.Batch)
+	most := m.claimLimit()
+	jobs := make(chan probeJob, most)
 	var wg sync.WaitGroup
-	for range m.cfg.Concurrency {
+	for range min(m.cfg.Concurrency, most) {
 		wg.Go(func() { m.prober(ctx, jobs) })
 	}
 	defer wg.Wait()
@@ -194,18 +235,19 @@ func (m *Monitor) Sweep(ctx context.Context) (int, error) {
 	// round trip; at most one batch is claimed ahead.
 	claimCtx, stopClaims := context.WithCancel(ctx)
 	defer stopClaims()
-	claims := make(chan []store.Due)
+	claims := make(chan claim)
 	var claimErr error
 	claimed := make(chan struct{})
 	go func() {
 		defer close(claimed)
 		claimErr = m.claimAhead(claimCtx, claims)
 	}()
-	for due := range claims {
+	for c := range claims {
 		// A batch's probes must be in while its lease holds (three quarters of it, to leave room for
 		// the write): one deadline for the batch, from its claim.
+		due := c.due
 		b := &batch{due: due, outcomes: make([]*Outcome, len(due))}
-		b.ctx, b.cancel = context.WithTimeout(ctx, m.cfg.Lease*3/4)
+		b.ctx, b.cancel = context.WithDeadline(ctx, c.at.Add(m.cfg.Lease*3/4))
 		b.left.Store(int64(len(due)))
 		for i := range due {
 			select {
@@ -242,13 +284,22 @@ func (m *Monitor) prober(ctx context.Context, jobs <-chan probeJob) {
 	}
 }
 
+// claim is a batch of claimed keys and when (on the wall clock, which the batch's deadline is on) the
+// claim was made.
+type claim struct {
+	due []store.Due
+	at  time.Time
+}
+
 // claimAhead claims batches of due keys and hands them to claims, each claim starting where the last
 // batch was due, until a batch comes back short or ctx ends; then it closes claims.
-func (m *Monitor) claimAhead(ctx context.Context, claims chan<- []store.Due) error {
+func (m *Monitor) claimAhead(ctx context.Context, claims chan<- claim) error {
 	defer close(claims)
 	var from time.Time // when the last batch was due: the next claim starts there
 	for ctx.Err() == nil {
-		due, err := m.svc.store.ClaimDueFrom(ctx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), from, m.cfg.Lease, m.cfg.Batch)
+		most := m.claimLimit()
+		at := time.Now()
+		due, err := m.svc.store.ClaimDueFrom(ctx, m.cfg.Owner, m.cfg.Clock.Now().UTC(), from, m.cfg.Lease, most)
 		if err != nil {
 			return err
 		}
@@ -258,11 +309,11 @@ func (m *Monitor) claimAhead(ctx context.Context, claims chan<- []store.Due) err
 			}
 		}
 		select {
-		case claims <- due:
+		case claims <- claim{due, at}:
 		case <-ctx.Done():
 			return nil
 		}
-		if len(due) < m.cfg.Batch {
+		if len(due) < most {
 			return nil
 		}
 	}
@@ -284,6 +335,8 @@ func (m *Monitor) probeOne(ctx context.Context, d store.Due) *Outcome {
 	if err := m.limiter(d.Region).WaitN(ctx, callsPerProbe); err != nil {
 		return nil
 	}
+	late := max(0, m.cfg.Clock.Now().Sub(d.Due))
+	m.achieved.WithLabelValues(d.Region).Set((m.svc.interval + late).Seconds())
 	o := m.svc.Probe(ctx, d.OrgID, d.Region, d.KeyARN)
 	return &o
 }

@@ -51,6 +51,7 @@ type Service struct {
 	// withEvents and eventsFresh are Config's IntervalWithEvents and EventsFresh.
 	withEvents, eventsFresh time.Duration
 	unusable                func(keyARN string)
+	registerer              prometheus.Registerer // the monitor's gauges register here too
 	probes                  *prometheus.CounterVec
 	changes                 *prometheus.CounterVec
 }
@@ -58,7 +59,7 @@ type Service struct {
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, verifier: cfg.Verifier, provider: cfg.Provider, log: cfg.Logger, interval: cfg.Interval, pauseAfter: cfg.PauseAfter,
-		unusable: cfg.Unusable, withEvents: cfg.IntervalWithEvents, eventsFresh: cfg.EventsFresh,
+		unusable: cfg.Unusable, registerer: cfg.Registerer, withEvents: cfg.IntervalWithEvents, eventsFresh: cfg.EventsFresh,
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cmekd_key_probes_total",
 			Help: "Key probes by outcome (healthy, customer_caused, transient)."}, []string{"outcome"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cmekd_collection_transitions_total",

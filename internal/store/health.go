@@ -13,14 +13,19 @@ import (
 
 const healthSelect = `
 SELECT h.org_id, h.region, h.purpose, k.key_arn, h.status, h.last_probe_at, h.last_ok_at, h.unavailable_since,
-       h.last_error_code, h.last_error_action, h.last_error_message, h.next_probe_at
+       h.last_error_code, h.last_error_action, h.last_error_message, h.next_probe_at, h.achieved_interval_s
 FROM key_health h JOIN key_links k ON k.org_id = h.org_id AND k.region = h.region AND k.purpose = h.purpose`
 
 func scanHealth(r pgx.Row) (domain.KeyHealth, error) {
 	var h domain.KeyHealth
 	var code, action, msg string
+	var achieved *float64
 	err := r.Scan(&h.OrgID, &h.Region, &h.Purpose, &h.KeyARN, &h.Status, &h.LastProbeAt, &h.LastOKAt, &h.UnavailableSince,
-		&code, &action, &msg, &h.NextProbeAt)
+		&code, &action, &msg, &h.NextProbeAt, &achieved)
+	if achieved != nil {
+		d := time.Duration(*achieved * float64(time.Second))
+		h.AchievedInterval = &d
+	}
 	if code != "" {
 		h.LastError = &domain.ProbeError{Code: code, Action: action, Message: msg}
 	}
@@ -63,18 +68,25 @@ func (q *Q) ShareKeyHealth(ctx context.Context, orgID, region, purpose string) (
 	return h, err == nil, err
 }
 
-// SaveKeyHealth writes a key's health and releases the lease on it.
+// achievedInterval is the SET clause that records, with a probe at $2 (on the key_health row h, before
+// the update), the seconds since the key's last probe.
+const achievedInterval = `achieved_interval_s = CASE WHEN $2::timestamptz > h.last_probe_at
+    THEN extract(epoch FROM $2::timestamptz - h.last_probe_at)::float8 ELSE h.achieved_interval_s END`
+
+// SaveKeyHealth writes a key's health and releases the lease on it; a new probe time records the
+// interval since the last one.
 func (q *Q) SaveKeyHealth(ctx context.Context, h domain.KeyHealth) error {
 	var code, action, msg string
 	if h.LastError != nil {
 		code, action, msg = h.LastError.Code, h.LastError.Action, h.LastError.Message
 	}
 	_, err := q.db.Exec(ctx, `
-UPDATE key_health SET status = $3, last_probe_at = $4, last_ok_at = $5, unavailable_since = $6,
+UPDATE key_health h SET status = $3, last_probe_at = $2, last_ok_at = $5, unavailable_since = $6,
     last_error_code = $7, last_error_action = $8, last_error_message = $9, next_probe_at = $10,
-    lease_owner = '', lease_until = NULL
-WHERE org_id = $1 AND region = $2 AND purpose = $11`,
-		h.OrgID, h.Region, h.Status, h.LastProbeAt, h.LastOKAt, h.UnavailableSince, code, action, msg, h.NextProbeAt, h.Purpose)
+    lease_owner = '', lease_until = NULL,
+    `+achievedInterval+`
+WHERE org_id = $1 AND region = $4 AND purpose = $11`,
+		h.OrgID, h.LastProbeAt, h.Status, h.Region, h.LastOKAt, h.UnavailableSince, code, action, msg, h.NextProbeAt, h.Purpose)
 	return translate(err)
 }
 
@@ -253,7 +265,8 @@ UPDATE key_health h SET
     last_ok_at = CASE WHEN u.healthy THEN $2 ELSE h.last_ok_at END,
     unavailable_since = CASE WHEN u.healthy THEN NULL ELSE h.unavailable_since END,
     last_error_code = u.code, last_error_action = u.action, last_error_message = u.message,
-    next_probe_at = u.next, lease_owner = '', lease_until = NULL
+    next_probe_at = u.next, lease_owner = '', lease_until = NULL,
+    `+achievedInterval+`
 FROM unnest($7::text[], $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::tid[])
     AS u (org_id, region, purpose, healthy, code, action, message, next, row)
 WHERE h.ctid = coalesce(u.row, (SELECT x.ctid FROM key_health x WHERE x.org_id = u.org_id AND x.region = u.region AND x.purpose = u.purpose))

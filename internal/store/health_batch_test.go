@@ -26,6 +26,7 @@ func TestStore_SaveNoChanges_WritesOnlyWhatChangesNothingUnderALiveLease(t *test
 	if err := f.st.SetCollectionState(ctx, c.ID, domain.StateIngestHalted, "KMSDisabled", t0); err != nil {
 		t.Fatal(err)
 	}
+	linked := *f.health(t, healthy.ID).LastProbeAt // the link's probe
 	for _, o := range []struct {
 		id  string
 		set func(*domain.KeyHealth)
@@ -84,6 +85,9 @@ func TestStore_SaveNoChanges_WritesOnlyWhatChangesNothingUnderALiveLease(t *test
 	h := f.health(t, healthy.ID)
 	if h.Status != domain.KeyHealthy || !h.LastProbeAt.Equal(now) || !h.LastOKAt.Equal(now) || !h.NextProbeAt.Equal(next) || h.LastError != nil {
 		t.Errorf("healthy key after SaveNoChanges: %+v", h)
+	}
+	if h.AchievedInterval == nil || *h.AchievedInterval != now.Sub(linked) {
+		t.Errorf("healthy key's achieved interval after SaveNoChanges: %v, want %v since its link's probe", h.AchievedInterval, now.Sub(linked))
 	}
 	h = f.health(t, sameError.ID)
 	if h.Status != domain.KeyHealthy || !h.LastProbeAt.Equal(now) || h.LastOKAt.Equal(now) || h.LastError == nil || *h.LastError != *timeout {

@@ -56,16 +56,19 @@ func TestStore_SaveKeyHealth_WritesEveryField(t *testing.T) {
 	f := setup(t)
 	o := f.org(t, domain.ModeCustomerManaged)
 	probe, since := t0.Add(time.Minute), t0.Add(30*time.Second)
+	// The time since the key's last probe (its link's) is recorded with the new one.
+	achieved := probe.Sub(*f.health(t, o.ID).LastProbeAt)
 	want := domain.KeyHealth{OrgID: o.ID, Region: region, Purpose: domain.PurposeData, KeyARN: o.KeyARN, Status: domain.KeyUnavailable,
 		LastProbeAt: &probe, LastOKAt: &since, UnavailableSince: &since,
 		LastError:   &domain.ProbeError{Code: domain.CodeAccessDenied, Action: "kms:Decrypt", Message: "denied"},
-		NextProbeAt: t0.Add(2 * time.Minute)}
+		NextProbeAt: t0.Add(2 * time.Minute), AchievedInterval: &achieved}
 	if err := f.st.SaveKeyHealth(t.Context(), want); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.health(t, o.ID); !reflect.DeepEqual(got, want) {
 		t.Fatalf("KeyHealth = %+v, want %+v", got, want)
 	}
+	// Saved again with the same probe time, it keeps the interval it recorded.
 	want.Status, want.LastError, want.UnavailableSince = domain.KeyHealthy, nil, nil
 	if err := f.st.SaveKeyHealth(t.Context(), want); err != nil {
 		t.Fatal(err)
