@@ -119,6 +119,9 @@ type Cluster struct {
 	Port int
 	// Fast trades durability for speed (no fsync at initdb or after): for throwaway clusters.
 	Fast bool
+	// Settings are server settings (name=value, as postgres -c takes them) given at every start:
+	// shared_buffers sized for a workload, say.
+	Settings []string
 	// runAs is the user who runs initdb and pg_ctl: "postgres" when this process is root, else ""
 	// (this process's user).
 	runAs string
@@ -199,6 +202,9 @@ func (c *Cluster) Start() error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", c.Port, sockets)
 	if c.Fast {
 		opts += " -c fsync=off"
+	}
+	for _, setting := range c.Settings {
+		opts += " -c " + setting
 	}
 	return c.run("pg_ctl", "-D", c.DataDir(), "start", "-w", "-l", filepath.Join(c.Dir, "log"), "-o", opts)
 }

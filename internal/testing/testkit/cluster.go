@@ -22,6 +22,18 @@ type Cluster struct {
 // saying why, where PostgreSQL's server binaries are not installed.
 func NewCluster(t testing.TB) *Cluster {
 	t.Helper()
+	return newCluster(t, true)
+}
+
+// NewTunedCluster is NewCluster with durability kept (fsync as a real deployment has it) and the
+// server settings given (name=value): a cluster sized for what a benchmark measures.
+func NewTunedCluster(t testing.TB, settings ...string) *Cluster {
+	t.Helper()
+	return newCluster(t, false, settings...)
+}
+
+func newCluster(t testing.TB, fast bool, settings ...string) *Cluster {
+	t.Helper()
 	bin, err := pgcluster.FindBinaries(pgcluster.SearchDirs(), "")
 	if err != nil {
 		t.Skip("cannot start a private cluster: no PostgreSQL server binaries (initdb, pg_ctl) in PATH or /usr/lib/postgresql/*/bin")
@@ -43,7 +55,7 @@ func NewCluster(t testing.TB) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc.Fast = true
+	pc.Fast, pc.Settings = fast, settings
 	if err := pc.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -67,4 +79,15 @@ func (c *Cluster) Stop() {
 	if err := c.c.Stop("immediate"); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// Database is the URL of a database named name on the cluster; store.Open creates it. The cluster
+// goes, and its databases with it, when the test ends.
+func (c *Cluster) Database(t testing.TB, name string) string {
+	t.Helper()
+	u, err := withDatabase(c.URL, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
