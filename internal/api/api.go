@@ -1,4 +1,5 @@
-// Package api is cmekd's HTTP interface: the chi router, its middleware and the handlers of SPEC §5.
+// Package api is cmekd's HTTP interface: the chi router, its middleware and the handlers of the
+// public API.
 // A handler decodes the request, calls one use-case service and encodes the answer; handlers speak
 // domain types only and never see the store, pgx or AWS types.
 package api
@@ -30,7 +31,7 @@ import (
 )
 
 // A token may make the platform call KMS (key checks, probes-now) in bursts of tokenBurst, then once
-// every tokenEvery (SPEC §16): enough for a person at the onboarding wizard, too little to drive
+// every tokenEvery: enough for a person at the onboarding wizard, too little to drive
 // KMS on someone else's behalf.
 // An organisation's tokens together may do so in bursts of orgBurst, then once every orgEvery: more
 // tokens do not buy more KMS calls.
@@ -41,7 +42,7 @@ const (
 	orgBurst   = 20
 )
 
-// Body limits: documents may be large (SPEC §5), everything else is small. An ingest holds its body
+// Body limits: documents may be large, everything else is small. An ingest holds its body
 // twice over while it runs: the body and its documents compacted. Its documents are sealed one at a
 // time as the database connection takes them (a document's row and the connection's chunk, under
 // 320 KiB together, are within memoryBase), never all at once.
@@ -161,7 +162,7 @@ func New(cfg Config) *API {
 			r.With(a.pathIDs, a.notWorkspace, a.require(domain.RoleOperator), limitBody(maxDocumentsBody, ingestHolds)).
 				Post("/collections/{col}/documents", a.ingestDocuments)
 			r = r.With(a.inOrg, a.pathIDs)
-			// The one route a workspace token may call (SPEC §13).
+			// The one route a workspace token may call.
 			r.Get("/secret-scopes/{scope}/secrets/{key}", a.getSecret)
 			r.Group(func(r chi.Router) {
 				r.Use(a.notWorkspace)
@@ -207,7 +208,7 @@ func New(cfg Config) *API {
 				r.Put("/secret-scopes/{scope}/secrets/{key}", a.putSecret)
 				r.Delete("/secret-scopes/{scope}/secrets/{key}", a.deleteSecret)
 				r.Group(func(r chi.Router) {
-					r.Use(a.require(domain.RoleOwner)) // every webhook route is the owner's (SPEC §14)
+					r.Use(a.require(domain.RoleOwner)) // every webhook route is the owner's
 					r.Post("/webhooks", a.createWebhook)
 					r.Get("/webhooks", a.listWebhooks)
 					r.Get("/webhooks/{wh}", a.getWebhook)

@@ -117,7 +117,7 @@ func writeKeyStatus(w http.ResponseWriter, keys []domain.KeyHealth) {
 		}
 		out[i] = keyStatusJSON{Region: k.Region, Purpose: purpose, Status: k.Status}
 		if k.KeyARN == "" {
-			continue // the platform's key (SPEC §16)
+			continue // the platform's key
 		}
 		next := k.NextProbeAt
 		c := &customerKeyJSON{KeyARN: k.KeyARN, LastProbeAt: k.LastProbeAt, LastOKAt: k.LastOKAt,

@@ -72,7 +72,7 @@ func (req createOrgRequest) input() orgs.CreateInput {
 	return in
 }
 
-// idempotencyKey reads the request's Idempotency-Key for route (SPEC §1).
+// idempotencyKey reads the request's Idempotency-Key for route.
 func (a *API) idempotencyKey(r *http.Request, route string, raw []byte) (idempotency.Key, error) {
 	return a.idem.Key(r.Header.Get("Idempotency-Key"), route, principal(r.Context()).Actor(), raw)
 }

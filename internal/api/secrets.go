@@ -11,7 +11,7 @@ import (
 	"github.com/cmekd/cmekd/internal/secrets"
 )
 
-// notWorkspace refuses workspace tokens (SPEC §13): they may read the secrets their workspace was
+// notWorkspace refuses workspace tokens: they may read the secrets their workspace was
 // granted and nothing else, so every other route answers them 403.
 func (a *API) notWorkspace(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
