@@ -16,8 +16,7 @@ func (a *API) keyChecks(w http.ResponseWriter, r *http.Request) {
 		KeyID    *string `json:"key_id"`
 		Region   string  `json:"region"`
 	}
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
 	kc, err := a.orgs.CheckKey(r.Context(), principal(r.Context()),

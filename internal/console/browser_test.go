@@ -169,6 +169,24 @@ func asOwner(t *testing.T, s *testserver.Server, what string, cli []string, sdk 
 	}
 }
 
+// switchKey enables the key (on) or disables it as its owner, with the AWS CLI or the SDK.
+func switchKey(t *testing.T, s *testserver.Server, keyARN string, on bool) {
+	t.Helper()
+	what, verb := "disable the key", "disable-key"
+	if on {
+		what, verb = "enable the key", "enable-key"
+	}
+	asOwner(t, s, what, []string{verb, "--key-id", keyARN}, func(c *awskms.Client) error {
+		var err error
+		if on {
+			_, err = c.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)})
+		} else {
+			_, err = c.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)})
+		}
+		return err
+	})
+}
+
 // TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt is the console's story as a platform engineer
 // lives it, in headless Chromium at desktop and phone widths, driven by the keyboard where a user
 // would type.
@@ -233,10 +251,7 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 		waitText("section[aria-labelledby=collections] table", "active"))
 	p.shotBoth("organisation-active")
 
-	asOwner(t, s, "disable the key", []string{"disable-key", "--key-id", keyARN}, func(c *awskms.Client) error {
-		_, err := c.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)})
-		return err
-	})
+	switchKey(t, s, keyARN, false)
 	p.run("check the key now and see the collection halt",
 		chromedp.Click(chromedp.ID("probe")),
 		waitText("section[aria-labelledby=collections] table", "ingest_halted"),
@@ -249,10 +264,7 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 		chromedp.Click(chromedp.ID("probe")),
 		waitText("section[aria-labelledby=collections] table", "paused"))
 	p.shotBoth("organisation-paused")
-	asOwner(t, s, "enable the key", []string{"enable-key", "--key-id", keyARN}, func(c *awskms.Client) error {
-		_, err := c.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)})
-		return err
-	})
+	switchKey(t, s, keyARN, true)
 	p.run("resume the collection with the keyboard",
 		chromedp.Focus(chromedp.CSS(`button[aria-label="Resume events"]`)),
 		chromedp.KeyEvent(kb.Enter),
