@@ -1,4 +1,5 @@
-// Package api is cmekd's HTTP interface: the chi router, its middleware and the handlers of SPEC §5.
+// Package api is cmekd's HTTP interface: the chi router, its middleware and the handlers of the
+// public API.
 // A handler decodes the request, calls one use-case service and encodes the answer; handlers speak
 // domain types only and never see the store, pgx or AWS types.
 package api
@@ -30,7 +31,7 @@ import (
 )
 
 // A token may make the platform call KMS (key checks, probes-now) in bursts of tokenBurst, then once
-// every tokenEvery (SPEC §16): enough for a person at the onboarding wizard, too little to drive
+// every tokenEvery: enough for a person at the onboarding wizard, too little to drive
 // KMS on someone else's behalf.
 // An organisation's tokens together may do so in bursts of orgBurst, then once every orgEvery: more
 // tokens do not buy more KMS calls.
@@ -41,7 +42,7 @@ const (
 	orgBurst   = 20
 )
 
-// Body limits: documents may be large (SPEC §5), everything else is small. An ingest holds its body
+// Body limits: documents may be large, everything else is small. An ingest holds its body
 // twice over while it runs: the body and its documents compacted. Its documents are sealed one at a
 // time as the database connection takes them (a document's row and the connection's chunk, under
 // 320 KiB together, are within memoryBase), never all at once.
@@ -161,65 +162,76 @@ func New(cfg Config) *API {
 			r.With(a.pathIDs, a.notWorkspace, a.require(domain.RoleOperator), limitBody(maxDocumentsBody, ingestHolds)).
 				Post("/collections/{col}/documents", a.ingestDocuments)
 			r = r.With(a.inOrg, a.pathIDs)
-			// The one route a workspace token may call (SPEC §13).
+			// The one route a workspace token may call.
 			r.Get("/secret-scopes/{scope}/secrets/{key}", a.getSecret)
 			r.Group(func(r chi.Router) {
 				r.Use(a.notWorkspace)
-				r.Get("/", a.getOrg)
-				r.With(a.require(domain.RoleOwner)).Patch("/", a.patchOrg)
-				r.With(a.require(domain.RoleAdmin)).Delete("/", a.deleteOrg)
-				r.With(a.require(domain.RoleOwner)).Post("/tokens", a.createToken)
-				r.With(a.require(domain.RoleOwner)).Get("/tokens", a.listTokens)
-				r.With(a.require(domain.RoleOwner)).Delete("/tokens/{tok}", a.revokeToken)
-				r.Get("/events", a.listEvents)
-				r.Get("/key-status", a.keyStatus)
-				r.With(a.require(domain.RoleOwner)).Post("/key-events", a.enableKeyEvents)
-				r.Get("/key-events", a.getKeyEvents)
-				r.With(a.require(domain.RoleOwner)).Delete("/key-events", a.disableKeyEvents)
-				r.With(a.require(domain.RoleOperator), a.throttle()).Post("/key-status/probe", a.probeNow)
-				r.With(a.require(domain.RoleOperator)).Post("/regions", a.addRegion)
-				r.Get("/regions", a.listRegions)
-				r.Get("/regions/{region}", a.getRegion)
-				r.Get("/grants", a.listGrants)
-				r.With(a.require(domain.RoleOperator), a.throttle()).Post("/grants/renew", a.renewGrants)
-				r.With(a.require(domain.RoleOperator)).Post("/collections", a.createCollection)
-				r.Get("/collections", a.listCollections)
-				r.Get("/collections/{col}", a.getCollection)
-				r.With(a.require(domain.RoleOperator)).Delete("/collections/{col}", a.deleteCollection)
-				r.With(a.require(domain.RoleOperator)).Post("/collections/{col}/resume", a.resumeCollection)
-				r.With(a.require(domain.RoleOperator)).Post("/collections/{col}/backups", a.createBackup)
-				r.Get("/backups", a.listBackups)
-				r.Get("/backups/{bak}", a.getBackup)
-				r.With(a.require(domain.RoleOperator)).Delete("/backups/{bak}", a.deleteBackup)
-				r.With(a.require(domain.RoleOperator)).Post("/backups/{bak}/restore", a.restoreBackup)
-				r.With(a.require(domain.RoleOperator)).Post("/workspaces", a.createWorkspace)
-				r.With(a.require(domain.RoleOperator)).Get("/workspaces", a.listWorkspaces)
-				r.With(a.require(domain.RoleOperator)).Delete("/workspaces/{workspace}", a.deleteWorkspace)
-				// Access to scopes is by role on the scope, which the secrets service checks.
-				r.Post("/secret-scopes", a.createScope)
-				r.Get("/secret-scopes", a.listScopes)
-				r.Get("/secret-scopes/{scope}", a.getScope)
-				r.Delete("/secret-scopes/{scope}", a.deleteScope)
-				r.Get("/secret-scopes/{scope}/roles", a.listRoles)
-				r.Put("/secret-scopes/{scope}/roles", a.assignRole)
-				r.Delete("/secret-scopes/{scope}/roles/{principal}", a.removeRole)
-				r.Get("/secret-scopes/{scope}/secrets", a.listSecrets)
-				r.Put("/secret-scopes/{scope}/secrets/{key}", a.putSecret)
-				r.Delete("/secret-scopes/{scope}/secrets/{key}", a.deleteSecret)
-				r.Group(func(r chi.Router) {
-					r.Use(a.require(domain.RoleOwner)) // every webhook route is the owner's (SPEC §14)
-					r.Post("/webhooks", a.createWebhook)
-					r.Get("/webhooks", a.listWebhooks)
-					r.Get("/webhooks/{wh}", a.getWebhook)
-					r.Delete("/webhooks/{wh}", a.deleteWebhook)
-					r.Post("/webhooks/{wh}/test", a.testWebhook)
-					r.Get("/webhooks/{wh}/deliveries", a.listDeliveries)
-				})
+				a.orgRoutes(r)
 			})
 		})
 	})
 	a.router = r
 	return a
+}
+
+// orgRoutes are the organisation's routes that every token but a workspace token may call, grouped by
+// the least role each needs.
+func (a *API) orgRoutes(r chi.Router) {
+	// Every organisation token. Access to secret scopes is by role on the scope, which the secrets
+	// service checks.
+	r.Get("/", a.getOrg)
+	r.Get("/events", a.listEvents)
+	r.Get("/key-status", a.keyStatus)
+	r.Get("/key-events", a.getKeyEvents)
+	r.Get("/regions", a.listRegions)
+	r.Get("/regions/{region}", a.getRegion)
+	r.Get("/grants", a.listGrants)
+	r.Get("/collections", a.listCollections)
+	r.Get("/collections/{col}", a.getCollection)
+	r.Get("/backups", a.listBackups)
+	r.Get("/backups/{bak}", a.getBackup)
+	r.Post("/secret-scopes", a.createScope)
+	r.Get("/secret-scopes", a.listScopes)
+	r.Get("/secret-scopes/{scope}", a.getScope)
+	r.Delete("/secret-scopes/{scope}", a.deleteScope)
+	r.Get("/secret-scopes/{scope}/roles", a.listRoles)
+	r.Put("/secret-scopes/{scope}/roles", a.assignRole)
+	r.Delete("/secret-scopes/{scope}/roles/{principal}", a.removeRole)
+	r.Get("/secret-scopes/{scope}/secrets", a.listSecrets)
+	r.Put("/secret-scopes/{scope}/secrets/{key}", a.putSecret)
+	r.Delete("/secret-scopes/{scope}/secrets/{key}", a.deleteSecret)
+	r.Group(func(r chi.Router) {
+		r.Use(a.require(domain.RoleOperator))
+		// Probing and renewing reach the customer's KMS: each is throttled per token and organisation.
+		r.With(a.throttle()).Post("/key-status/probe", a.probeNow)
+		r.With(a.throttle()).Post("/grants/renew", a.renewGrants)
+		r.Post("/regions", a.addRegion)
+		r.Post("/collections", a.createCollection)
+		r.Delete("/collections/{col}", a.deleteCollection)
+		r.Post("/collections/{col}/resume", a.resumeCollection)
+		r.Post("/collections/{col}/backups", a.createBackup)
+		r.Delete("/backups/{bak}", a.deleteBackup)
+		r.Post("/backups/{bak}/restore", a.restoreBackup)
+		r.Post("/workspaces", a.createWorkspace)
+		r.Get("/workspaces", a.listWorkspaces)
+		r.Delete("/workspaces/{workspace}", a.deleteWorkspace)
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(a.require(domain.RoleOwner)) // the organisation itself, its tokens, key events and webhooks
+		r.Patch("/", a.patchOrg)
+		r.Post("/tokens", a.createToken)
+		r.Get("/tokens", a.listTokens)
+		r.Delete("/tokens/{tok}", a.revokeToken)
+		r.Post("/key-events", a.enableKeyEvents)
+		r.Delete("/key-events", a.disableKeyEvents)
+		r.Post("/webhooks", a.createWebhook)
+		r.Get("/webhooks", a.listWebhooks)
+		r.Get("/webhooks/{wh}", a.getWebhook)
+		r.Delete("/webhooks/{wh}", a.deleteWebhook)
+		r.Post("/webhooks/{wh}/test", a.testWebhook)
+		r.Get("/webhooks/{wh}/deliveries", a.listDeliveries)
+	})
+	r.With(a.require(domain.RoleAdmin)).Delete("/", a.deleteOrg)
 }
 
 // ServeHTTP serves the API.

@@ -37,56 +37,31 @@ func (a *API) createBackup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	b, err := a.backups.Create(r.Context(), principal(r.Context()), orgOf(r), chi.URLParam(r, "col"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, toBackupJSON(b))
+	reply(a, w, r, http.StatusCreated, b, err, toBackupJSON)
 }
 
 func (a *API) listBackups(w http.ResponseWriter, r *http.Request) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	list, next, err := a.backups.List(r.Context(), orgOf(r), r.URL.Query().Get("collection_id"), page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"backups": mapSlice(list, toBackupJSON), "next_cursor": next})
+	listed(a, w, r, "backups", toBackupJSON, func(p domain.Page) ([]domain.Backup, string, error) {
+		return a.backups.List(r.Context(), orgOf(r), r.URL.Query().Get("collection_id"), p)
+	})
 }
 
 func (a *API) getBackup(w http.ResponseWriter, r *http.Request) {
 	b, err := a.backups.Get(r.Context(), orgOf(r), chi.URLParam(r, "bak"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toBackupJSON(b))
+	reply(a, w, r, http.StatusOK, b, err, toBackupJSON)
 }
 
 func (a *API) deleteBackup(w http.ResponseWriter, r *http.Request) {
-	if err := a.backups.Delete(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "bak")); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.backups.Delete(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "bak")))
 }
 
 func (a *API) restoreBackup(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name string `json:"name"`
 	}
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
 	c, err := a.backups.Restore(r.Context(), principal(r.Context()), orgOf(r), chi.URLParam(r, "bak"), req.Name)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, toCollectionJSON(c))
+	reply(a, w, r, http.StatusCreated, c, err, toCollectionJSON)
 }

@@ -32,57 +32,32 @@ func (a *API) createCollection(w http.ResponseWriter, r *http.Request) {
 		Recoverable *bool  `json:"recoverable"`
 		Region      string `json:"region"`
 	}
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
 	c, err := a.collections.Create(r.Context(), principal(r.Context()), orgOf(r),
 		collections.CreateInput{Name: req.Name, Recoverable: req.Recoverable, Region: req.Region})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, toCollectionJSON(c))
+	reply(a, w, r, http.StatusCreated, c, err, toCollectionJSON)
 }
 
 func (a *API) listCollections(w http.ResponseWriter, r *http.Request) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	cols, next, err := a.collections.List(r.Context(), orgOf(r).ID, page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"collections": mapSlice(cols, toCollectionJSON), "next_cursor": next})
+	listed(a, w, r, "collections", toCollectionJSON, func(p domain.Page) ([]domain.Collection, string, error) {
+		return a.collections.List(r.Context(), orgOf(r).ID, p)
+	})
 }
 
 func (a *API) getCollection(w http.ResponseWriter, r *http.Request) {
 	c, err := a.collections.Get(r.Context(), orgOf(r).ID, chi.URLParam(r, "col"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toCollectionJSON(c))
+	reply(a, w, r, http.StatusOK, c, err, toCollectionJSON)
 }
 
 func (a *API) deleteCollection(w http.ResponseWriter, r *http.Request) {
-	if err := a.collections.Delete(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "col")); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.collections.Delete(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "col")))
 }
 
 func (a *API) resumeCollection(w http.ResponseWriter, r *http.Request) {
 	c, err := a.collections.Resume(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "col"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toCollectionJSON(c))
+	reply(a, w, r, http.StatusOK, c, err, toCollectionJSON)
 }
 
 type keyStatusJSON struct {
@@ -110,7 +85,7 @@ type lastErrorJSON struct {
 	Message string `json:"message"`
 }
 
-func writeKeyStatus(w http.ResponseWriter, keys []domain.KeyHealth) {
+func toKeyStatusJSON(keys []domain.KeyHealth) map[string]any {
 	out := make([]keyStatusJSON, len(keys))
 	for i, k := range keys {
 		purpose := k.Purpose
@@ -119,7 +94,7 @@ func writeKeyStatus(w http.ResponseWriter, keys []domain.KeyHealth) {
 		}
 		out[i] = keyStatusJSON{Region: k.Region, Purpose: purpose, Status: k.Status}
 		if k.KeyARN == "" {
-			continue // the platform's key (SPEC §16)
+			continue // the platform's key
 		}
 		next := k.NextProbeAt
 		c := &customerKeyJSON{KeyARN: k.KeyARN, LastProbeAt: k.LastProbeAt, LastOKAt: k.LastOKAt,
@@ -133,23 +108,15 @@ func writeKeyStatus(w http.ResponseWriter, keys []domain.KeyHealth) {
 		}
 		out[i].customerKeyJSON = c
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"regions": out})
+	return map[string]any{"regions": out}
 }
 
 func (a *API) keyStatus(w http.ResponseWriter, r *http.Request) {
 	keys, err := a.health.KeyStatus(r.Context(), orgOf(r))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeKeyStatus(w, keys)
+	reply(a, w, r, http.StatusOK, keys, err, toKeyStatusJSON)
 }
 
 func (a *API) probeNow(w http.ResponseWriter, r *http.Request) {
 	keys, err := a.health.ProbeNow(r.Context(), orgOf(r), principal(r.Context()).Actor())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeKeyStatus(w, keys)
+	reply(a, w, r, http.StatusOK, keys, err, toKeyStatusJSON)
 }

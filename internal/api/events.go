@@ -13,15 +13,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) { a.events(w, r
 func (a *API) listAllEvents(w http.ResponseWriter, r *http.Request) { a.events(w, r, "") }
 
 func (a *API) events(w http.ResponseWriter, r *http.Request, orgID string) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	evs, next, err := a.orgs.Events(r.Context(), orgID, r.URL.Query().Get("type"), page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": mapSlice(evs, domain.Event.Body), "next_cursor": next})
+	listed(a, w, r, "events", domain.Event.Body, func(p domain.Page) ([]domain.Event, string, error) {
+		return a.orgs.Events(r.Context(), orgID, r.URL.Query().Get("type"), p)
+	})
 }

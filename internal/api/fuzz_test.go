@@ -21,7 +21,7 @@ import (
 	"github.com/cmekd/cmekd/internal/orgs"
 )
 
-// clientError checks that err is a domain error a client caused: one of the statuses SPEC §1 gives
+// clientError checks that err is a domain error a client caused: one of the statuses the API gives
 // for bad input, with a code and a message.
 func clientError(t *testing.T, err error, want ...int) {
 	t.Helper()

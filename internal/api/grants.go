@@ -19,31 +19,23 @@ type grantJSON struct {
 	CreatedAt        time.Time `json:"created_at"`
 }
 
-func writeGrants(w http.ResponseWriter, list []domain.Grant) {
+func toGrantsJSON(list []domain.Grant) map[string]any {
 	out := make([]grantJSON, len(list))
 	for i, g := range list {
 		out[i] = grantJSON{GrantID: g.ID, Name: g.Name, KeyARN: g.KeyARN, Region: g.Region, Purpose: g.Purpose,
 			GranteePrincipal: g.GranteePrincipal, Operations: g.Operations, Status: g.Status, CreatedAt: g.CreatedAt}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"grants": out})
+	return map[string]any{"grants": out}
 }
 
 // listGrants answers the organisation's KMS grants .
 func (a *API) listGrants(w http.ResponseWriter, r *http.Request) {
 	list, err := a.grants.List(r.Context(), orgOf(r))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeGrants(w, list)
+	reply(a, w, r, http.StatusOK, list, err, toGrantsJSON)
 }
 
 // renewGrants gives the keys whose grant the customer revoked new grants, then probes them.
 func (a *API) renewGrants(w http.ResponseWriter, r *http.Request) {
 	list, err := a.grants.Renew(r.Context(), principal(r.Context()), orgOf(r))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeGrants(w, list)
+	reply(a, w, r, http.StatusOK, list, err, toGrantsJSON)
 }

@@ -56,11 +56,7 @@ func (a *API) getKeyEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) disableKeyEvents(w http.ResponseWriter, r *http.Request) {
-	if err := a.keyEvents.Disable(r.Context(), orgOf(r)); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.keyEvents.Disable(r.Context(), orgOf(r)))
 }
 
 // receiveKeyEvent takes one event from a customer's EventBridge API destination. It has no bearer

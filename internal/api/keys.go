@@ -7,7 +7,8 @@ import (
 	"github.com/cmekd/cmekd/internal/orgs"
 )
 
-// keyChecks runs §3 and §4 against a key and stores nothing; a failed check is still a 200.
+// keyChecks validates a key's id and runs the live verification probe against the key, storing
+// nothing; a failed check is still a 200.
 func (a *API) keyChecks(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Provider string  `json:"provider"`
@@ -15,8 +16,7 @@ func (a *API) keyChecks(w http.ResponseWriter, r *http.Request) {
 		KeyID    *string `json:"key_id"`
 		Region   string  `json:"region"`
 	}
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
 	kc, err := a.orgs.CheckKey(r.Context(), principal(r.Context()),
@@ -41,7 +41,7 @@ func (a *API) keyChecks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// keyPolicy answers the key policy the customer must add (§6), as JSON or Terraform.
+// keyPolicy answers the key policy the customer must add, as JSON or Terraform.
 func (a *API) keyPolicy(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p, err := a.orgs.KeyPolicy(orgs.PolicyInput{Provider: q.Get("provider"), KeyARN: q.Get("key_arn"), KeyID: q.Get("key_id"), Template: q.Get("template"),

@@ -161,7 +161,7 @@ func (a *API) record(r *http.Request, sw *statusWriter, elapsed time.Duration) {
 }
 
 // methodLabel bounds the method label: a client chooses the method, so anything but the methods of
-// HTTP's own vocabulary folds into "other" and /metrics cannot be grown at will (SPEC §16). The route
+// HTTP's own vocabulary folds into "other" and /metrics cannot be grown at will. The route
 // label is already bounded: a route pattern, or "unmatched".
 func methodLabel(m string) string {
 	switch m {

@@ -72,7 +72,7 @@ func (req createOrgRequest) input() orgs.CreateInput {
 	return in
 }
 
-// idempotencyKey reads the request's Idempotency-Key for route (SPEC §1).
+// idempotencyKey reads the request's Idempotency-Key for route.
 func (a *API) idempotencyKey(r *http.Request, route string, raw []byte) (idempotency.Key, error) {
 	return a.idem.Key(r.Header.Get("Idempotency-Key"), route, principal(r.Context()).Actor(), raw)
 }
@@ -90,25 +90,13 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o, err := a.orgs.Create(r.Context(), principal(r.Context()), req.input(), key)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, toOrgJSON(o))
+	reply(a, w, r, http.StatusCreated, o, err, toOrgJSON)
 }
 
 func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	list, next, err := a.orgs.List(r.Context(), principal(r.Context()), page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"orgs": mapSlice(list, toOrgJSON), "next_cursor": next})
+	listed(a, w, r, "orgs", toOrgJSON, func(p domain.Page) ([]domain.Org, string, error) {
+		return a.orgs.List(r.Context(), principal(r.Context()), p)
+	})
 }
 
 func (a *API) getOrg(w http.ResponseWriter, r *http.Request) {
@@ -120,24 +108,15 @@ func (a *API) patchOrg(w http.ResponseWriter, r *http.Request) {
 		Name       *string         `json:"name"`
 		Encryption json.RawMessage `json:"encryption"`
 	}
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
 	org, err := a.orgs.Patch(r.Context(), principal(r.Context()), orgOf(r), orgs.PatchInput{Name: req.Name, Encryption: req.Encryption})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toOrgJSON(org))
+	reply(a, w, r, http.StatusOK, org, err, toOrgJSON)
 }
 
 func (a *API) deleteOrg(w http.ResponseWriter, r *http.Request) {
-	if err := a.orgs.Delete(r.Context(), principal(r.Context()), orgOf(r)); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.orgs.Delete(r.Context(), principal(r.Context()), orgOf(r)))
 }
 
 // pageOf reads ?limit= (default 50, 1–500) and ?cursor=.

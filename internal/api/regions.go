@@ -38,33 +38,20 @@ func (a *API) addRegion(w http.ResponseWriter, r *http.Request) {
 		BackupKeyARN string `json:"backup_key_arn"`
 		BackupKeyID  string `json:"backup_key_id"`
 	}
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
 	rg, err := a.orgs.AddRegion(r.Context(), principal(r.Context()), orgOf(r),
 		orgs.RegionInput{Region: req.Region, KeyARN: req.KeyARN, KeyID: req.KeyID, BackupKeyARN: req.BackupKeyARN, BackupKeyID: req.BackupKeyID})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, toRegionJSON(rg))
+	reply(a, w, r, http.StatusCreated, rg, err, toRegionJSON)
 }
 
 func (a *API) listRegions(w http.ResponseWriter, r *http.Request) {
 	regions, err := a.orgs.Regions(r.Context(), orgOf(r))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"regions": mapSlice(regions, toRegionJSON)})
+	reply(a, w, r, http.StatusOK, regions, err, func(l []domain.Region) map[string]any { return map[string]any{"regions": mapSlice(l, toRegionJSON)} })
 }
 
 func (a *API) getRegion(w http.ResponseWriter, r *http.Request) {
 	rg, err := a.orgs.Region(r.Context(), orgOf(r), chi.URLParam(r, "region"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toRegionJSON(rg))
+	reply(a, w, r, http.StatusOK, rg, err, toRegionJSON)
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/cmekd/cmekd/internal/secrets"
 )
 
-// notWorkspace refuses workspace tokens (SPEC §13): they may read the secrets their workspace was
+// notWorkspace refuses workspace tokens: they may read the secrets their workspace was
 // granted and nothing else, so every other route answers them 403.
 func (a *API) notWorkspace(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -69,114 +69,70 @@ type nameBody struct {
 	Name string `json:"name"`
 }
 
-func (a *API) createWorkspace(w http.ResponseWriter, r *http.Request) {
+// createNamed decodes a body that holds only a name and answers 201 with what create made of it.
+func createNamed[T, J any](a *API, w http.ResponseWriter, r *http.Request, create func(name string) (T, error), show func(T) J) {
 	var req nameBody
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
-	ws, err := a.secrets.CreateWorkspace(r.Context(), principal(r.Context()), orgOf(r).ID, req.Name)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, toWorkspaceJSON(ws))
+	v, err := create(req.Name)
+	reply(a, w, r, http.StatusCreated, v, err, show)
+}
+
+func (a *API) createWorkspace(w http.ResponseWriter, r *http.Request) {
+	createNamed(a, w, r, func(name string) (domain.Workspace, error) {
+		return a.secrets.CreateWorkspace(r.Context(), principal(r.Context()), orgOf(r).ID, name)
+	}, toWorkspaceJSON)
 }
 
 func (a *API) listWorkspaces(w http.ResponseWriter, r *http.Request) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	wss, next, err := a.secrets.Workspaces(r.Context(), orgOf(r).ID, page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"workspaces": mapSlice(wss, toWorkspaceJSON), "next_cursor": next})
+	listed(a, w, r, "workspaces", toWorkspaceJSON, func(p domain.Page) ([]domain.Workspace, string, error) {
+		return a.secrets.Workspaces(r.Context(), orgOf(r).ID, p)
+	})
 }
 
 func (a *API) deleteWorkspace(w http.ResponseWriter, r *http.Request) {
 	a.noContent(w, r, a.secrets.DeleteWorkspace(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "workspace")))
 }
 
-// noContent answers 204, or the error.
-func (a *API) noContent(w http.ResponseWriter, r *http.Request, err error) {
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 func (a *API) createScope(w http.ResponseWriter, r *http.Request) {
-	var req nameBody
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	s, err := a.secrets.CreateScope(r.Context(), principal(r.Context()), orgOf(r).ID, req.Name)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, toScopeJSON(s))
+	createNamed(a, w, r, func(name string) (domain.SecretScope, error) {
+		return a.secrets.CreateScope(r.Context(), principal(r.Context()), orgOf(r).ID, name)
+	}, toScopeJSON)
 }
 
 func (a *API) listScopes(w http.ResponseWriter, r *http.Request) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	scopes, next, err := a.secrets.Scopes(r.Context(), principal(r.Context()), orgOf(r).ID, page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"secret_scopes": mapSlice(scopes, toScopeJSON), "next_cursor": next})
+	listed(a, w, r, "secret_scopes", toScopeJSON, func(p domain.Page) ([]domain.SecretScope, string, error) {
+		return a.secrets.Scopes(r.Context(), principal(r.Context()), orgOf(r).ID, p)
+	})
 }
 
 func (a *API) getScope(w http.ResponseWriter, r *http.Request) {
 	s, err := a.secrets.Scope(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "scope"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toScopeJSON(s))
+	reply(a, w, r, http.StatusOK, s, err, toScopeJSON)
 }
 
 func (a *API) deleteScope(w http.ResponseWriter, r *http.Request) {
 	a.noContent(w, r, a.secrets.DeleteScope(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "scope")))
 }
 
-func writeRoles(w http.ResponseWriter, roles []domain.RoleAssignment) {
-	writeJSON(w, http.StatusOK, map[string]any{"roles": mapSlice(roles, toRoleJSON)})
+func toRolesJSON(roles []domain.RoleAssignment) map[string]any {
+	return map[string]any{"roles": mapSlice(roles, toRoleJSON)}
 }
 
 func (a *API) listRoles(w http.ResponseWriter, r *http.Request) {
 	roles, err := a.secrets.Roles(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "scope"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeRoles(w, roles)
+	reply(a, w, r, http.StatusOK, roles, err, toRolesJSON)
 }
 
 func (a *API) assignRole(w http.ResponseWriter, r *http.Request) {
 	var req roleJSON
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
 	roles, err := a.secrets.AssignRole(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "scope"),
 		domain.RoleAssignment{Principal: req.Principal, Role: domain.ScopeRole(req.Role)})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeRoles(w, roles)
+	reply(a, w, r, http.StatusOK, roles, err, toRolesJSON)
 }
 
 func (a *API) removeRole(w http.ResponseWriter, r *http.Request) {
@@ -216,17 +172,9 @@ func (a *API) putSecret(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listSecrets(w http.ResponseWriter, r *http.Request) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	metas, next, err := a.secrets.List(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "scope"), page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"secrets": mapSlice(metas, toSecretMetaJSON), "next_cursor": next})
+	listed(a, w, r, "secrets", toSecretMetaJSON, func(p domain.Page) ([]domain.SecretMeta, string, error) {
+		return a.secrets.List(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "scope"), p)
+	})
 }
 
 func (a *API) getSecret(w http.ResponseWriter, r *http.Request) {

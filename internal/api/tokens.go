@@ -30,40 +30,24 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		Role      string `json:"role"`
 		Workspace string `json:"workspace"`
 	}
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
 	tok, secret, err := a.access.CreateToken(r.Context(), principal(r.Context()), orgOf(r).ID,
 		access.TokenInput{Name: req.Name, Role: req.Role, Workspace: req.Workspace})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out := toTokenJSON(tok)
-	out.Token = secret
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, out)
+	replyOnce(a, w, r, tok, err, func(t domain.Token) tokenJSON {
+		out := toTokenJSON(t)
+		out.Token = secret
+		return out
+	})
 }
 
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	toks, next, err := a.access.Tokens(r.Context(), orgOf(r).ID, page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": mapSlice(toks, toTokenJSON), "next_cursor": next})
+	listed(a, w, r, "tokens", toTokenJSON, func(p domain.Page) ([]domain.Token, string, error) {
+		return a.access.Tokens(r.Context(), orgOf(r).ID, p)
+	})
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
-	if err := a.access.RevokeToken(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "tok")); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.access.RevokeToken(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "tok")))
 }

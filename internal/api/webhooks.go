@@ -50,50 +50,30 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) {
 		URL    string   `json:"url"`
 		Events []string `json:"events"`
 	}
-	if _, err := decodeBody(r, &req); err != nil {
-		a.writeError(w, r, err)
+	if !a.decoded(w, r, &req) {
 		return
 	}
 	wh, secret, err := a.webhooks.Create(r.Context(), orgOf(r).ID, webhooks.CreateInput{URL: req.URL, Events: req.Events})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out := toWebhookJSON(wh)
-	out.Secret = secret
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, out)
+	replyOnce(a, w, r, wh, err, func(h domain.Webhook) webhookJSON {
+		out := toWebhookJSON(h)
+		out.Secret = secret
+		return out
+	})
 }
 
 func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	whs, next, err := a.webhooks.List(r.Context(), orgOf(r).ID, page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"webhooks": mapSlice(whs, toWebhookJSON), "next_cursor": next})
+	listed(a, w, r, "webhooks", toWebhookJSON, func(p domain.Page) ([]domain.Webhook, string, error) {
+		return a.webhooks.List(r.Context(), orgOf(r).ID, p)
+	})
 }
 
 func (a *API) getWebhook(w http.ResponseWriter, r *http.Request) {
 	wh, err := a.webhooks.Get(r.Context(), orgOf(r).ID, chi.URLParam(r, "wh"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toWebhookJSON(wh))
+	reply(a, w, r, http.StatusOK, wh, err, toWebhookJSON)
 }
 
 func (a *API) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	if err := a.webhooks.Delete(r.Context(), orgOf(r).ID, chi.URLParam(r, "wh")); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.webhooks.Delete(r.Context(), orgOf(r).ID, chi.URLParam(r, "wh")))
 }
 
 func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) {
@@ -106,15 +86,7 @@ func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {
-	page, err := pageOf(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	ds, next, err := a.webhooks.Deliveries(r.Context(), orgOf(r).ID, chi.URLParam(r, "wh"), page)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"deliveries": mapSlice(ds, toDeliveryJSON), "next_cursor": next})
+	listed(a, w, r, "deliveries", toDeliveryJSON, func(p domain.Page) ([]domain.WebhookDelivery, string, error) {
+		return a.webhooks.Deliveries(r.Context(), orgOf(r).ID, chi.URLParam(r, "wh"), p)
+	})
 }

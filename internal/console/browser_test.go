@@ -169,107 +169,114 @@ func asOwner(t *testing.T, s *testserver.Server, what string, cli []string, sdk 
 	}
 }
 
+// switchKey enables the key (on) or disables it as its owner, with the AWS CLI or the SDK.
+func switchKey(t *testing.T, s *testserver.Server, keyARN string, on bool) {
+	t.Helper()
+	what, verb := "disable the key", "disable-key"
+	if on {
+		what, verb = "enable the key", "enable-key"
+	}
+	asOwner(t, s, what, []string{verb, "--key-id", keyARN}, func(c *awskms.Client) error {
+		var err error
+		if on {
+			_, err = c.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)})
+		} else {
+			_, err = c.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)})
+		}
+		return err
+	})
+}
+
 // TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt is the console's story as a platform engineer
 // lives it, in headless Chromium at desktop and phone widths, driven by the keyboard where a user
 // would type.
 func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 	t.Parallel()
-	for _, size := range []struct{ w, h int }{{1280, 900}, {390, 844}} {
-		t.Run(fmt.Sprintf("%dpx", size.w), func(t *testing.T) {
-			t.Parallel()
-			p := openBrowser(t, size.w, size.h)
-			// Collections pause a second after their key became unavailable, so the resume button shows.
-			s := testserver.Start(t, map[string]string{"CMEKD_PAUSE_AFTER": "1s"})
-			keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
+	p := openBrowser(t, 1280, 900)
+	// Collections pause a second after their key became unavailable, so the resume button shows.
+	s := testserver.Start(t, map[string]string{"CMEKD_PAUSE_AFTER": "1s"})
+	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
 
-			p.run("open the console", chromedp.Navigate(s.URL+"/console/"), chromedp.WaitVisible(chromedp.ID("token")))
-			p.shot("sign-in")
-			p.run("sign in with the keyboard",
-				chromedp.SendKeys(chromedp.ID("token"), testserver.AdminToken+kb.Enter),
-				waitText("h1", "Organisations"))
-			p.shot("organisations")
+	p.run("open the console", chromedp.Navigate(s.URL+"/console/"), chromedp.WaitVisible(chromedp.ID("token")))
+	p.shotBoth("sign-in")
+	p.run("sign in with the keyboard",
+		chromedp.SendKeys(chromedp.ID("token"), testserver.AdminToken+kb.Enter),
+		waitText("h1", "Organisations"))
+	p.shotBoth("organisations")
 
-			p.run("open the wizard", chromedp.Click(chromedp.CSS(`nav a[href="#/onboard"]`)), chromedp.WaitVisible(chromedp.ID("key-id")))
-			p.run("check a key that does not admit the platform",
-				chromedp.SendKeys(chromedp.ID("key-id"), keyARN+kb.Enter),
-				waitText("#checks-failed", "describe_key (kms:DescribeKey denied)"),
-				waitText("#results table", "access_denied"),
-				waitText("#policy", `"Sid"`))
-			advice, err1 := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("#results table")))
-			stmtText, err2 := chromedp.Run(p.ctx, chromedp.Text(chromedp.ID("policy")))
-			if err1 != nil || err2 != nil {
-				t.Fatalf("read the advice and the statement: %v %v", err1, err2)
-			}
-			if !strings.Contains(advice, "✗") || !strings.Contains(stmtText, kmstest.PlatformPrincipal) || !strings.Contains(stmtText, "kms:GenerateDataKey*") {
-				t.Errorf("the wizard shows no failed check or no statement naming the platform:\n%s\n%s", advice, stmtText)
-			}
-			p.shot("wizard-check-failed")
-			p.run("show the policy as Terraform", chromedp.Click(chromedp.ID("tab-terraform")), waitText("#policy", `resource "aws_kms_key_policy"`))
-			p.shot("wizard-terraform")
+	p.run("open the wizard", chromedp.Click(chromedp.CSS(`nav a[href="#/onboard"]`)), chromedp.WaitVisible(chromedp.ID("key-id")))
+	p.run("check a key that does not admit the platform",
+		chromedp.SendKeys(chromedp.ID("key-id"), keyARN+kb.Enter),
+		waitText("#checks-failed", "describe_key (kms:DescribeKey denied)"),
+		waitText("#results table", "access_denied"),
+		waitText("#policy", `"Sid"`))
+	advice, err1 := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("#results table")))
+	stmtText, err2 := chromedp.Run(p.ctx, chromedp.Text(chromedp.ID("policy")))
+	if err1 != nil || err2 != nil {
+		t.Fatalf("read the advice and the statement: %v %v", err1, err2)
+	}
+	if !strings.Contains(advice, "✗") || !strings.Contains(stmtText, kmstest.PlatformPrincipal) || !strings.Contains(stmtText, "kms:GenerateDataKey*") {
+		t.Errorf("the wizard shows no failed check or no statement naming the platform:\n%s\n%s", advice, stmtText)
+	}
+	p.shotBoth("wizard-check-failed")
+	p.run("show the policy as Terraform", chromedp.Click(chromedp.ID("tab-terraform")), waitText("#policy", `resource "aws_kms_key_policy"`))
+	p.shotBoth("wizard-terraform")
 
-			// The customer adds exactly the statement the console showed, beside the owner's own.
-			var stmt map[string]any
-			if err := json.Unmarshal([]byte(stmtText), &stmt); err != nil {
-				t.Fatalf("the JSON tab is not JSON: %v\n%s", err, stmtText)
-			}
-			policy, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{
-				map[string]any{"Sid": "Owner", "Effect": "Allow", "Principal": map[string]any{"AWS": "arn:aws:iam::" + s.KMS.Account + ":root"}, "Action": "kms:*", "Resource": "*"},
-				stmt}})
-			policyFile := filepath.Join(t.TempDir(), "policy.json")
-			if err := os.WriteFile(policyFile, policy, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			asOwner(t, s, "put the key policy", []string{"put-key-policy", "--key-id", keyARN, "--policy-name", "default", "--policy", "file://" + policyFile},
-				func(c *awskms.Client) error {
-					_, err := c.PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(keyARN), PolicyName: aws.String("default"), Policy: aws.String(string(policy))})
-					return err
-				})
-
-			p.run("check again", chromedp.Click(chromedp.ID("check-again")), waitText("#checks-ok", "Every check passed"))
-			p.shot("wizard-check-passed")
-			p.run("create the organisation",
-				chromedp.SendKeys(chromedp.ID("org-name"), "Acme"+kb.Enter),
-				waitText("h1", "Acme"), waitText("main", "customer_managed"),
-				waitText("#org-provider", "AWS KMS"), waitText("#org-key-id", keyARN))
-			p.run("create a collection",
-				chromedp.SendKeys(chromedp.ID("collection-name"), "events"+kb.Enter),
-				waitText("section[aria-labelledby=collections] table", "active"))
-			p.shot("organisation-active")
-
-			asOwner(t, s, "disable the key", []string{"disable-key", "--key-id", keyARN}, func(c *awskms.Client) error {
-				_, err := c.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)})
-				return err
-			})
-			p.run("check the key now and see the collection halt",
-				chromedp.Click(chromedp.ID("probe")),
-				waitText("section[aria-labelledby=collections] table", "ingest_halted"),
-				waitText("section[aria-labelledby=key-health] table", "unavailable"),
-				waitText("#timeline", "collection.ingest_halted"))
-			p.shot("organisation-halted")
-
-			time.Sleep(1100 * time.Millisecond) // past CMEKD_PAUSE_AFTER, on the server's real clock
-			p.run("check again and see the collection pause",
-				chromedp.Click(chromedp.ID("probe")),
-				waitText("section[aria-labelledby=collections] table", "paused"))
-			p.shot("organisation-paused")
-			asOwner(t, s, "enable the key", []string{"enable-key", "--key-id", keyARN}, func(c *awskms.Client) error {
-				_, err := c.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)})
-				return err
-			})
-			p.run("resume the collection with the keyboard",
-				chromedp.Focus(chromedp.CSS(`button[aria-label="Resume events"]`)),
-				chromedp.KeyEvent(kb.Enter),
-				waitText("section[aria-labelledby=collections] table", "active"),
-				waitText("#timeline", "collection.resumed"))
-			p.shot("organisation-resumed")
-			revealSecret(t, p, s)
-
-			p.run("back to the organisations", chromedp.Click(chromedp.CSS(`nav a[href="#/orgs"]`)), waitText("main table", "Acme"))
-			p.run("sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("token")))
-			if strings.Contains(s.Logs(), testserver.AdminToken) {
-				t.Error("the server logged the token")
-			}
+	// The customer adds exactly the statement the console showed, beside the owner's own.
+	var stmt map[string]any
+	if err := json.Unmarshal([]byte(stmtText), &stmt); err != nil {
+		t.Fatalf("the JSON tab is not JSON: %v\n%s", err, stmtText)
+	}
+	policy, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{
+		map[string]any{"Sid": "Owner", "Effect": "Allow", "Principal": map[string]any{"AWS": "arn:aws:iam::" + s.KMS.Account + ":root"}, "Action": "kms:*", "Resource": "*"},
+		stmt}})
+	policyFile := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(policyFile, policy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	asOwner(t, s, "put the key policy", []string{"put-key-policy", "--key-id", keyARN, "--policy-name", "default", "--policy", "file://" + policyFile},
+		func(c *awskms.Client) error {
+			_, err := c.PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(keyARN), PolicyName: aws.String("default"), Policy: aws.String(string(policy))})
+			return err
 		})
+
+	p.run("check again", chromedp.Click(chromedp.ID("check-again")), waitText("#checks-ok", "Every check passed"))
+	p.shotBoth("wizard-check-passed")
+	p.run("create the organisation",
+		chromedp.SendKeys(chromedp.ID("org-name"), "Acme"+kb.Enter),
+		waitText("h1", "Acme"), waitText("main", "customer_managed"),
+		waitText("#org-provider", "AWS KMS"), waitText("#org-key-id", keyARN))
+	p.run("create a collection",
+		chromedp.SendKeys(chromedp.ID("collection-name"), "events"+kb.Enter),
+		waitText("section[aria-labelledby=collections] table", "active"))
+	p.shotBoth("organisation-active")
+
+	switchKey(t, s, keyARN, false)
+	p.run("check the key now and see the collection halt",
+		chromedp.Click(chromedp.ID("probe")),
+		waitText("section[aria-labelledby=collections] table", "ingest_halted"),
+		waitText("section[aria-labelledby=key-health] table", "unavailable"),
+		waitText("#timeline", "collection.ingest_halted"))
+	p.shotBoth("organisation-halted")
+
+	time.Sleep(1100 * time.Millisecond) // past CMEKD_PAUSE_AFTER, on the server's real clock
+	p.run("check again and see the collection pause",
+		chromedp.Click(chromedp.ID("probe")),
+		waitText("section[aria-labelledby=collections] table", "paused"))
+	p.shotBoth("organisation-paused")
+	switchKey(t, s, keyARN, true)
+	p.run("resume the collection with the keyboard",
+		chromedp.Focus(chromedp.CSS(`button[aria-label="Resume events"]`)),
+		chromedp.KeyEvent(kb.Enter),
+		waitText("section[aria-labelledby=collections] table", "active"),
+		waitText("#timeline", "collection.resumed"))
+	p.shotBoth("organisation-resumed")
+	revealSecret(t, p, s)
+
+	p.run("back to the organisations", chromedp.Click(chromedp.CSS(`nav a[href="#/orgs"]`)), waitText("main table", "Acme"))
+	p.run("sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("token")))
+	if strings.Contains(s.Logs(), testserver.AdminToken) {
+		t.Error("the server logged the token")
 	}
 }
 
@@ -304,12 +311,12 @@ func revealSecret(t *testing.T, p *page, s *testserver.Server) {
 	if err != nil || preloaded {
 		t.Errorf("the value is in the page before Reveal (%v)", err)
 	}
-	p.shot("secret-scopes")
+	p.shotBoth("secret-scopes")
 	reveal := chromedp.CSS(`button[aria-label="Reveal the value of snowflake-password"]`)
 	p.run("reveal the value with the keyboard",
 		chromedp.Focus(reveal), chromedp.KeyEvent(kb.Enter),
 		waitText("#scopes-body code.secret", value))
-	p.shot("secret-revealed")
+	p.shotBoth("secret-revealed")
 	p.run("hide it again",
 		chromedp.Click(chromedp.CSS(`button[aria-label="Hide the value of snowflake-password"]`)),
 		chromedp.WaitVisible(reveal))

@@ -58,7 +58,7 @@ type Config struct {
 	Sessions Sessions
 }
 
-// Sessions records console sessions where every replica sees them.
+// Sessions records console sessions where every replica sees them, and tells who a session's token is.
 type Sessions interface {
 	// StartSession records a session of the token secret until expires and returns its id.
 	StartSession(ctx context.Context, secret string, expires time.Time) (string, error)
@@ -66,6 +66,8 @@ type Sessions interface {
 	SessionLive(ctx context.Context, id string) (bool, error)
 	// EndSession ends session id.
 	EndSession(ctx context.Context, id string) error
+	// Authenticate resolves the token secret into its role and organisation, as the API does.
+	Authenticate(ctx context.Context, secret string) (domain.Principal, error)
 }
 
 // Console serves /console/ and authenticates API requests that carry its session cookie.
@@ -156,7 +158,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err)
 			return
 		}
-		respond.JSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
+		c.signedIn(w, r, s)
 	case http.MethodPost:
 		if !sameOrigin(r) {
 			c.fail(w, r, errOtherOrigin)
@@ -188,7 +190,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) {
 		}
 		s := session{ID: id, Token: token, CSRF: hex.EncodeToString(b[:]), Expires: expires.Unix()}
 		http.SetCookie(w, c.cookie(r, c.seal(s), int(sessionTTL/time.Second)))
-		respond.JSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF})
+		c.signedIn(w, r, s)
 	case http.MethodDelete:
 		// The record goes, so the cookie is refused everywhere even if the browser keeps it.
 		if s, err := c.open(r); err == nil {
@@ -206,6 +208,18 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) {
 	default:
 		c.fail(w, r, errSessionMethod)
 	}
+}
+
+// signedIn answers who the session is: its CSRF token, and its token's role and organisation (empty
+// for the admin), which the pages use to offer only what the role may do. The token itself is never
+// in the answer.
+func (c *Console) signedIn(w http.ResponseWriter, r *http.Request, s session) {
+	p, err := c.sessions.Authenticate(r.Context(), s.Token)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	respond.JSON(w, http.StatusOK, map[string]string{"csrf_token": s.CSRF, "role": string(p.Role), "org_id": p.OrgID})
 }
 
 // accepted asks the API itself whether token may read organisations: the API alone decides what a

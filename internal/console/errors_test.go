@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/console"
+	"github.com/cmekd/cmekd/internal/domain"
 )
 
 // TestConsole_ErrorsSpeakTheAPIsVocabulary holds every refusal of the console to the API's error
@@ -112,6 +113,14 @@ func (m *memorySessions) SessionLive(_ context.Context, id string) (bool, error)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.live[id], nil
+}
+
+// Authenticate knows one token, "good", as an operator of org_test.
+func (m *memorySessions) Authenticate(_ context.Context, secret string) (domain.Principal, error) {
+	if secret != "good" {
+		return domain.Principal{}, domain.Errorf(domain.KindUnauthenticated, domain.CodeUnauthorized, "not a token")
+	}
+	return domain.Principal{Role: domain.RoleOperator, OrgID: "org_test", TokenID: "tok_test"}, nil
 }
 
 func (m *memorySessions) EndSession(_ context.Context, id string) error {

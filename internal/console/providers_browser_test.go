@@ -63,56 +63,51 @@ func orgCount(t *testing.T, s *testserver.Server) int {
 // unsupported_provider answer and nothing is created; a malformed AWS key fails its first check.
 func TestConsole_WizardProviders(t *testing.T) {
 	t.Parallel()
-	for _, size := range []struct{ w, h int }{{1280, 900}, {390, 844}} {
-		t.Run(fmt.Sprintf("%dpx", size.w), func(t *testing.T) {
-			t.Parallel()
-			p := openBrowser(t, size.w, size.h)
-			p.prefix = "providers-"
-			s := testserver.Start(t, nil)
-			signInToWizard(p, s)
-			for _, pr := range wizardProviders {
-				chooseProvider(p, pr.id, pr.label, pr.placeholder)
-				p.shot("wizard-" + pr.id)
-			}
+	p := openBrowser(t, 1280, 900)
+	p.prefix = "providers-"
+	s := testserver.Start(t, nil)
+	signInToWizard(p, s)
+	for _, pr := range wizardProviders {
+		chooseProvider(p, pr.id, pr.label, pr.placeholder)
+		p.shotBoth("wizard-" + pr.id)
+	}
 
-			// Google Cloud on an AWS-only deployment: the server's words, and nothing stored.
-			chooseProvider(p, "gcp", "CryptoKey name", wizardProviders[1].placeholder)
-			gcpKey := "projects/acme/locations/us-central1/keyRings/ring/cryptoKeys/data"
-			p.run("check a Google Cloud key",
-				chromedp.SendKeys(chromedp.ID("key-id"), gcpKey+kb.Enter),
-				waitText("#results [role=alert]", "unsupported_provider"),
-				waitText("#results [role=alert]", `provider "gcp" is not served by this deployment; it serves aws`),
-				waitText("#served-providers", "This deployment serves AWS KMS."))
-			p.shot("wizard-gcp-unsupported")
-			if n, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#org-name, #policy').length`)); err != nil || n != 0 {
-				t.Errorf("the wizard offers to create an organisation or shows access after unsupported_provider (%d, %v)", n, err)
-			}
-			if n := orgCount(t, s); n != 0 {
-				t.Errorf("%d organisations after a refused provider, want none", n)
-			}
+	// Google Cloud on an AWS-only deployment: the server's words, and nothing stored.
+	chooseProvider(p, "gcp", "CryptoKey name", wizardProviders[1].placeholder)
+	gcpKey := "projects/acme/locations/us-central1/keyRings/ring/cryptoKeys/data"
+	p.run("check a Google Cloud key",
+		chromedp.SendKeys(chromedp.ID("key-id"), gcpKey+kb.Enter),
+		waitText("#results [role=alert]", "unsupported_provider"),
+		waitText("#results [role=alert]", `provider "gcp" is not served by this deployment; it serves aws`),
+		waitText("#served-providers", "This deployment serves AWS KMS."))
+	p.shotBoth("wizard-gcp-unsupported")
+	if n, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#org-name, #policy').length`)); err != nil || n != 0 {
+		t.Errorf("the wizard offers to create an organisation or shows access after unsupported_provider (%d, %v)", n, err)
+	}
+	if n := orgCount(t, s); n != 0 {
+		t.Errorf("%d organisations after a refused provider, want none", n)
+	}
 
-			// Back to AWS: the refusal goes, and a malformed key fails its first check, with advice.
-			chooseProvider(p, "aws", "Key ARN", wizardProviders[0].placeholder)
-			if n, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#results > *').length`)); err != nil || n != 0 {
-				t.Errorf("the other provider's results stay after the provider changed (%d, %v)", n, err)
-			}
-			p.run("check a malformed key ARN",
-				chromedp.Evaluate[chromedp.Void](`document.getElementById('key-id').value = ''`),
-				chromedp.SendKeys(chromedp.ID("key-id"), "arn:aws:kms:us-west-2:123:key/not-a-key"+kb.Enter),
-				waitText("#checks-failed", "check"),
-				waitText("#results table", "✗"))
-			table, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("#results table")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(table, "invalid_key") {
-				t.Errorf("the failed check names no invalid key code:\n%s", table)
-			}
-			p.shot("wizard-aws-malformed")
-			if n := orgCount(t, s); n != 0 {
-				t.Errorf("%d organisations after a failed check, want none", n)
-			}
-		})
+	// Back to AWS: the refusal goes, and a malformed key fails its first check, with advice.
+	chooseProvider(p, "aws", "Key ARN", wizardProviders[0].placeholder)
+	if n, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#results > *').length`)); err != nil || n != 0 {
+		t.Errorf("the other provider's results stay after the provider changed (%d, %v)", n, err)
+	}
+	p.run("check a malformed key ARN",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('key-id').value = ''`),
+		chromedp.SendKeys(chromedp.ID("key-id"), "arn:aws:kms:us-west-2:123:key/not-a-key"+kb.Enter),
+		waitText("#checks-failed", "check"),
+		waitText("#results table", "✗"))
+	table, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("#results table")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table, "invalid_key") {
+		t.Errorf("the failed check names no invalid key code:\n%s", table)
+	}
+	p.shotBoth("wizard-aws-malformed")
+	if n := orgCount(t, s); n != 0 {
+		t.Errorf("%d organisations after a failed check, want none", n)
 	}
 }
 

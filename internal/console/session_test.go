@@ -106,7 +106,7 @@ func TestSession_CookieStandsForTheTokenAndWritesNeedTheCSRFToken(t *testing.T) 
 	if st, _, m := b.do("POST", "/v1/orgs", org, map[string]string{"X-CSRF-Token": csrf, "Origin": s.URL}); st != 201 {
 		t.Fatalf("write with the CSRF token: %d %v", st, m)
 	}
-	if st, _, m := b.do("GET", "/console/session", nil, nil); st != 200 || m["csrf_token"] != csrf {
+	if st, _, m := b.do("GET", "/console/session", nil, nil); st != 200 || m["csrf_token"] != csrf || m["role"] != "admin" || m["org_id"] != "" {
 		t.Errorf("GET /console/session: %d %v", st, m)
 	}
 

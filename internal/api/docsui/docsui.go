@@ -40,21 +40,23 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 
 // Page serves the HTML page; it is revalidated on every visit, as it is tiny.
 func Page(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	http.ServeContent(w, r, "index.html", time.Time{}, bytes.NewReader(page))
+	serve(w, r, "index.html", page, "Content-Type", "text/html; charset=utf-8", "Cache-Control", "no-cache",
+		"Content-Security-Policy", contentSecurityPolicy, "Referrer-Policy", "no-referrer")
 }
 
 // Bundle serves the renderer: cached for a day, then revalidated by its ETag (304 while unchanged).
 func Bundle(w http.ResponseWriter, r *http.Request) {
+	serve(w, r, "redoc.standalone.js", bundle, "Content-Type", "text/javascript; charset=utf-8",
+		"Cache-Control", "public, max-age=86400", "ETag", bundleETag)
+}
+
+// serve answers content as the file name with the headers given as name, value pairs, and never
+// lets the browser guess its type.
+func serve(w http.ResponseWriter, r *http.Request, name string, content []byte, header ...string) {
 	h := w.Header()
-	h.Set("Content-Type", "text/javascript; charset=utf-8")
-	h.Set("Cache-Control", "public, max-age=86400")
-	h.Set("ETag", bundleETag)
+	for i := 0; i+1 < len(header); i += 2 {
+		h.Set(header[i], header[i+1])
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(w, r, "redoc.standalone.js", time.Time{}, bytes.NewReader(bundle))
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(content))
 }

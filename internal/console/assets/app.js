@@ -205,30 +205,21 @@ function changed(el, data) {
 
 // ---- what this token may do ----
 
-// The API has no route that names a token's role, so the console asks the routes themselves once:
-// only the admin reads the platform's event trail, and only an owner (or the admin) lists tokens.
-// What a role may not do is hidden; the API refuses it anyway.
-const caps = { admin: false, owners: new Map() };
+// who is the signed-in token's role and organisation, as the console's session tells them. What the
+// role may not do is not offered; the API refuses it anyway.
+const RANKS = { workspace: 0, member: 1, operator: 2, owner: 3, admin: 4 };
+let who = { role: '', org: '' };
 
-async function allowed(path) {
-  try {
-    await call('GET', path);
-    return true;
-  } catch (e) {
-    if (e.status === 401) throw e;
-    return false;
-  }
+// signedIn keeps what the session answer says: its CSRF token, the role and the organisation.
+function signedIn(s) {
+  csrf = s.csrf_token || '';
+  who = { role: s.role || '', org: s.org_id || '' };
+  document.querySelectorAll('[data-admin]').forEach((el) => { el.hidden = who.role !== 'admin'; });
 }
 
-async function learnAdmin() {
-  caps.admin = await allowed('/v1/events?limit=1');
-  document.querySelectorAll('[data-admin]').forEach((el) => { el.hidden = !caps.admin; });
-}
-
-async function isOwner(orgID) {
-  if (caps.admin) return true;
-  if (!caps.owners.has(orgID)) caps.owners.set(orgID, await allowed('/v1/orgs/' + encodeURIComponent(orgID) + '/tokens?limit=1'));
-  return caps.owners.get(orgID);
+// may reports whether the signed-in token's role grants everything role grants.
+function may(role) {
+  return (RANKS[who.role] || 0) >= RANKS[role];
 }
 
 function button(text, onclick, attrs) {
@@ -255,10 +246,8 @@ function signIn() {
     err.replaceChildren();
     try {
       const s = await call('POST', '/console/session', { token: input.value });
-      csrf = s.csrf_token;
       input.value = '';
-      caps.owners.clear();
-      await learnAdmin();
+      signedIn(s);
       go(after);
     } catch (e) {
       err.replaceChildren(errorBox(e));
@@ -282,9 +271,9 @@ async function orgs() {
     o.encryption.mode === 'provider_managed' ? 'the platform\'s key' : providerName(o.encryption.provider),
     h('span', { class: 'arn' }, o.encryption.key_id || o.encryption.key_arn || '—'), badge(o.encryption.status)]);
   page('Organisations',
-    caps.admin ? h('p', {}, h('a', { href: '#/onboard', class: 'cta' }, 'New organisation'), ' — link a customer\'s KMS key, checked live.') : null,
+    may('admin') ? h('p', {}, h('a', { href: '#/onboard', class: 'cta' }, 'New organisation'), ' — link a customer\'s KMS key, checked live.') : null,
     rows.length ? table('Organisations', ['Name', 'Regions', 'Encryption', 'Provider', 'Key id', 'Key'], rows)
-      : empty(caps.admin ? 'No organisations yet. Start with New organisation: it checks the customer\'s key live before anything is stored.'
+      : empty(may('admin') ? 'No organisations yet. Start with New organisation: it checks the customer\'s key live before anything is stored.'
         : 'This token sees no organisation.', 'orgs-empty'));
 }
 
@@ -329,9 +318,7 @@ async function route() {
 
 document.getElementById('signout').addEventListener('click', async () => {
   try { await call('DELETE', '/console/session'); } catch (_) { /* signed out either way */ }
-  csrf = '';
-  caps.admin = false;
-  caps.owners.clear();
+  signedIn({});
   go('#/signin');
 });
 
@@ -340,10 +327,9 @@ window.addEventListener('hashchange', route);
 // The pages are in several scripts; they have all run by DOMContentLoaded.
 document.addEventListener('DOMContentLoaded', async () => {
   try {
-    csrf = (await call('GET', '/console/session')).csrf_token;
-    await learnAdmin();
+    signedIn(await call('GET', '/console/session'));
   } catch (_) {
-    csrf = '';
+    signedIn({});
   }
   route();
 });

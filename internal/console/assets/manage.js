@@ -101,7 +101,7 @@ async function regionsTab(ctx) {
   });
   return [
     h('p', { class: 'hint' }, 'Every region the organisation uses has its own key link, verified before the region is usable and kept for good.'),
-    list, section('add-region-title', 'Add a region', progress, add, results),
+    list, ctx.operator ? section('add-region-title', 'Add a region', progress, add, results) : null,
   ];
 }
 
@@ -141,9 +141,9 @@ async function backupsTab(ctx) {
     list.replaceChildren(l.backups.length ? table('Backups', ['ID', 'Collection', 'Region', 'State', 'Documents', 'Taken', 'Finished', 'Actions'], l.backups.map((b) => [
       h('span', { class: 'wrap' }, b.id), names[b.collection_id] ? h('a', { href: '#/orgs/' + id + '/collections/' + b.collection_id }, names[b.collection_id]) : b.collection_id + ' (deleted)',
       b.region, badge(b.state), String(b.documents), when(b.created_at), when(b.finished_at),
-      h('div', { class: 'row tight' },
+      ctx.operator ? h('div', { class: 'row tight' },
         b.state === 'complete' ? button('Restore', () => { pick.value = b.id; document.getElementById('restore-name').focus(); }, { class: 'secondary', 'aria-label': 'Restore ' + b.id }) : null,
-        act(msg, refresh, 'Delete', () => call('DELETE', base + '/backups/' + b.id), { class: 'secondary danger', 'aria-label': 'Delete ' + b.id }))]))
+        act(msg, refresh, 'Delete', () => call('DELETE', base + '/backups/' + b.id), { class: 'secondary danger', 'aria-label': 'Delete ' + b.id })) : '—']))
       : empty('No backups yet. Take one with Back up beside a collection on the Overview.', 'backups-empty'));
     const keep = pick.value;
     pick.replaceChildren(...l.backups.filter((b) => b.state === 'complete').map((b) => h('option', { value: b.id }, b.id + ' · ' + (names[b.collection_id] || b.collection_id) + ' · ' + b.documents + ' documents')));
@@ -161,7 +161,7 @@ async function backupsTab(ctx) {
     announce('Restored');
   });
   return [h('p', { class: 'hint' }, 'A backup is a consistent copy of a collection, its data keys re-wrapped under the region\'s backup key; backups outlive their collection.'),
-    msg, list, section('restore-title', 'Restore a backup', restore)];
+    msg, list, ctx.operator ? section('restore-title', 'Restore a backup', restore) : null];
 }
 
 // ---- grants ----
@@ -189,7 +189,7 @@ async function grantsTab(ctx) {
     }
   }), { id: 'renew-grants' });
   return [h('p', { class: 'hint' }, 'cmekd never re-creates a grant the customer revoked by itself: renewing is the customer\'s act, after which the keys are verified with new grants and probed.'),
-    msg, list, h('div', { class: 'row' }, renew)];
+    msg, list, ctx.operator ? h('div', { class: 'row' }, renew) : null];
 }
 
 // ---- key events ----
@@ -281,14 +281,15 @@ async function webhooksTab(ctx) {
 // ---- tokens and workspaces ----
 
 async function accessTab(ctx) {
-  const { base, owner } = ctx;
+  const { base, owner, operator } = ctx;
   const msg = h('div', { 'aria-live': 'polite' });
   const tokens = h('div', { id: 'tokens-body' });
   const spaces = h('div', { id: 'workspaces-body' });
   const created = h('div', { id: 'token-created' });
   const wsPick = h('select', { id: 'token-workspace', name: 'workspace' });
   async function refresh() {
-    const [ws, tl] = await Promise.all([call('GET', base + '/workspaces?limit=500'), owner ? call('GET', base + '/tokens?limit=500') : null]);
+    const [ws, tl] = await Promise.all([operator ? call('GET', base + '/workspaces?limit=500') : { workspaces: [] },
+      owner ? call('GET', base + '/tokens?limit=500') : null]);
     spaces.replaceChildren(ws.workspaces.length ? table('Workspaces', ['Name', 'ID', 'Created', 'Actions'], ws.workspaces.map((w) => [w.name, w.id, when(w.created_at),
       act(msg, refresh, 'Delete', () => call('DELETE', base + '/workspaces/' + encodeURIComponent(w.name)), { class: 'secondary danger', 'aria-label': 'Delete workspace ' + w.name })]))
       : empty('No workspaces yet. A workspace is what materialization jobs act as: give it a token and a reader role on a secret scope.', 'workspaces-empty'));
@@ -326,5 +327,6 @@ async function accessTab(ctx) {
   return [msg,
     section('tokens', 'Tokens', owner ? [created, tokens, h('details', {}, h('summary', {}, 'Create a token'), addToken)]
       : h('p', { class: 'hint', id: 'tokens-owner-only' }, 'Only an owner creates, lists and revokes the organisation\'s tokens.')),
-    section('workspaces', 'Workspaces', spaces, h('details', {}, h('summary', {}, 'Create a workspace'), addSpace))];
+    section('workspaces', 'Workspaces', operator ? [spaces, h('details', {}, h('summary', {}, 'Create a workspace'), addSpace)]
+      : h('p', { class: 'hint', id: 'workspaces-operator-only' }, 'Only an operator or an owner lists and manages the organisation\'s workspaces.'))];
 }

@@ -16,15 +16,17 @@ function orgBase(id) {
 // orgPage draws the organisation's header and tab bar, then the tab.
 async function orgPage(id, tab) {
   const base = orgBase(id);
-  const [o, owner] = await Promise.all([call('GET', base), isOwner(id)]);
-  const ctx = { id, base, org: o, owner };
+  const o = await call('GET', base);
+  const owner = may('owner');
+  // operator: the role may change things (regions, collections, backups, grants, workspaces).
+  const ctx = { id, base, org: o, owner, operator: may('operator') };
   const tabs = TABS.filter((t) => !t[2] || owner);
   const here = tabs.find((t) => t[0] === tab) || tabs[0];
   const bar = h('nav', { class: 'tabs', 'aria-label': o.name }, tabs.map(([t, label]) =>
     h('a', { href: '#/orgs/' + id + (t === 'overview' ? '' : '/' + t), 'aria-current': t === here[0] ? 'page' : null, id: 'tab-link-' + t }, label)));
   const body = await orgTab(here[0])(ctx);
   page(o.name, h('p', { class: 'crumbs' }, h('a', { href: '#/orgs' }, 'Organisations'), ' / ', o.name, here[0] === 'overview' ? '' : ' / ' + here[1]),
-    bar, ...[].concat(body));
+    bar, ...[].concat(body).filter(Boolean));
   document.title = o.name + ' · ' + here[1] + ' · cmekd console';
 }
 
@@ -85,13 +87,13 @@ async function overview(ctx) {
     return table('Collections', ['Name', 'Region', 'State', 'Reason', 'Since', 'Actions'], list.map((c) => [
       h('a', { href: '#/orgs/' + id + '/collections/' + c.id }, c.name), c.region, badge(c.state), c.state_reason || '—', when(c.state_changed_at),
       h('div', { class: 'row tight' },
-        c.state === 'paused' ? act(msg, refresh, 'Resume', () => call('POST', base + '/collections/' + c.id + '/resume'), { 'aria-label': 'Resume ' + c.name }) : null,
-        backupButton(ctx, c, msg))]));
+        c.state === 'paused' && ctx.operator ? act(msg, refresh, 'Resume', () => call('POST', base + '/collections/' + c.id + '/resume'), { 'aria-label': 'Resume ' + c.name }) : null,
+        ctx.operator ? backupButton(ctx, c, msg) : null)]));
   }
   await refresh();
   every(refresh);
   const regions = o.regions || [o.region];
-  const addForm = form({ id: 'add-collection' }, 'Create collection', [
+  const addForm = ctx.operator && form({ id: 'add-collection' }, 'Create collection', [
     field('collection-name', 'New collection name', { required: true }),
     regions.length > 1 ? h('div', {}, h('label', { for: 'collection-region' }, 'Region'),
       h('select', { id: 'collection-region', name: 'region' }, regions.map((r) => h('option', { value: r }, r)))) : null,
@@ -107,8 +109,8 @@ async function overview(ctx) {
     msg,
     h('section', { 'aria-labelledby': 'key-health' },
       h('h2', { id: 'key-health' }, 'Key health'), health,
-      h('div', { class: 'row' }, act(msg, refresh, 'Check key now', () => call('POST', base + '/key-status/probe'), { class: 'secondary', id: 'probe' }),
-        h('span', { class: 'hint' }, 'after the customer fixed the key\'s access or re-enabled the key')), stamp),
+      ctx.operator ? h('div', { class: 'row' }, act(msg, refresh, 'Check key now', () => call('POST', base + '/key-status/probe'), { class: 'secondary', id: 'probe' }),
+        h('span', { class: 'hint' }, 'after the customer fixed the key\'s access or re-enabled the key')) : null, stamp),
     h('section', { 'aria-labelledby': 'collections' },
       h('h2', { id: 'collections' }, 'Collections'), cols, h('div', { id: 'backup-progress', 'aria-live': 'polite' }), addForm),
     h('section', { 'aria-labelledby': 'events' },
@@ -169,7 +171,7 @@ async function eventsTab(ctx) {
 async function collectionPage(id, colID) {
   const base = orgBase(id);
   const [o, c] = await Promise.all([call('GET', base), call('GET', base + '/collections/' + encodeURIComponent(colID))]);
-  const ctx = { id, base, org: o };
+  const ctx = { id, base, org: o, operator: may('operator') };
   const msg = h('div', { 'aria-live': 'polite' });
   const docs = pager('documents', (cur) => call('GET', base + '/collections/' + c.id + '/documents?' + cursorQuery(10, cur)), (r) => r.documents.length
     ? table('Documents of ' + c.name, ['ID', 'Created', 'Document'], r.documents.map((d) => [h('span', { class: 'wrap' }, d.id), when(d.created_at),
@@ -179,7 +181,7 @@ async function collectionPage(id, colID) {
     h('dl', { class: 'facts' }, h('dt', {}, 'ID'), h('dd', {}, c.id), h('dt', {}, 'Region'), h('dd', {}, c.region),
       h('dt', {}, 'State'), h('dd', { id: 'collection-state' }, badge(c.state), c.state_reason ? ' ' + c.state_reason : ''),
       h('dt', {}, 'Recoverable'), h('dd', {}, c.recoverable ? 'yes' : 'no')),
-    msg, h('div', { class: 'row' }, backupButton(ctx, c, msg), h('a', { href: '#/orgs/' + id + '/backups' }, 'Backups of this organisation')),
+    msg, h('div', { class: 'row' }, ctx.operator ? backupButton(ctx, c, msg) : null, h('a', { href: '#/orgs/' + id + '/backups' }, 'Backups of this organisation')),
     h('div', { id: 'backup-progress', 'aria-live': 'polite' }),
     h('section', { 'aria-labelledby': 'documents' }, h('h2', { id: 'documents' }, 'Documents'), docs));
 }
