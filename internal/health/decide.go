@@ -1,4 +1,4 @@
-// Package health watches every linked key and drives the collection state machine of SPEC §7:
+// Package health watches every linked key and drives the collection state machine (active, ingest_halted, paused):
 // a customer-caused failure halts ingestion, a long one pauses collections, a healthy key brings
 // halted collections back, and a KMS that merely did not answer changes nothing.
 package health

@@ -36,7 +36,7 @@ type Config struct {
 	IntervalWithEvents, EventsFresh time.Duration
 	// Unusable, when set, is told the ARN of a key a probe found unusable (customer-caused), before
 	// that is on record: the server drops the key's data keys from this replica's cache with it, so
-	// reads here fail at once; the other replicas learn it from the database (SPEC §16).
+	// reads here fail at once; the other replicas learn it from the database.
 	Unusable func(keyARN string)
 }
 
@@ -74,7 +74,7 @@ func New(cfg Config) *Service {
 var kindNames = map[Kind]string{Healthy: "healthy", CustomerCaused: "customer_caused", Transient: "transient"}
 
 // Probe runs the health checks against a key and classifies the report. The probe of a backup key
-// is the data key's (DescribeKey, GenerateDataKey, Decrypt, SPEC §11).
+// is the data key's (DescribeKey, GenerateDataKey, Decrypt).
 func (s *Service) Probe(ctx context.Context, orgID, region, keyARN string) Outcome {
 	r := s.verifier.Verify(ctx, keyARN, region, orgID, verify.Health)
 	o := Outcome{Kind: Healthy}
@@ -123,7 +123,7 @@ func (s *Service) Apply(ctx context.Context, k Key, actor string, o Outcome, ext
 // lease is still held, so a late result never overrides a newer one.
 //
 // Only a data key's outcome moves collections: a failing backup key makes backups and restores fail
-// and shows in key-status and events, but never changes a collection's state (SPEC §11).
+// and shows in key-status and events, but never changes a collection's state.
 func (s *Service) apply(ctx context.Context, k Key, leaseOwner, actor string, o Outcome,
 	extra func(tx *store.Q) error) (Decision, bool, error) {
 	var d Decision
@@ -238,9 +238,9 @@ func (s *Service) ProbeKey(ctx context.Context, k Key, keyARN, actor string) err
 	return err
 }
 
-// KeyStatus is the health of every linked key of an organisation (SPEC §5 key-status, §11 purpose).
+// KeyStatus is the health of every linked key of an organisation (the key-status route, with each key's purpose).
 // A provider_managed organisation's regions all use the platform's keys: each shows region, purpose
-// and the key's status only, for its ARN and its errors are the platform's, not the tenant's (§16).
+// and the key's status only, for its ARN and its errors are the platform's, not the tenant's.
 func (s *Service) KeyStatus(ctx context.Context, org domain.Org) ([]domain.KeyHealth, error) {
 	if org.Mode != domain.ModeProviderManaged {
 		return s.store.KeyHealth(ctx, org.ID)
@@ -260,7 +260,7 @@ func (s *Service) KeyStatus(ctx context.Context, org domain.Org) ([]domain.KeyHe
 // status of every provider_managed organisation there.
 func (s *Service) ProviderKeyStatus(region string) string { return s.provider.Status(region) }
 
-// ProbeNow probes every linked key of an organisation now and applies the results (SPEC §5 probe).
+// ProbeNow probes every linked key of an organisation now and applies the results (probe).
 // The platform's key is the platform's to check: a provider_managed organisation gets its status.
 func (s *Service) ProbeNow(ctx context.Context, org domain.Org, actor string) ([]domain.KeyHealth, error) {
 	if org.Mode == domain.ModeProviderManaged {

@@ -157,7 +157,7 @@ RETURNING h.org_id, h.region, h.purpose,
 }
 
 // UnavailableKeysSince lists the ARNs of linked keys found unavailable by a probe at or after
-// since: every replica asks it every second to drop those keys' data keys from its cache (SPEC §16).
+// since: every replica asks it every second to drop those keys' data keys from its cache.
 // The partial index key_health_unavailable keeps it cheap however many keys are healthy.
 func (q *Q) UnavailableKeysSince(ctx context.Context, since time.Time) ([]string, error) {
 	rows, err := q.db.Query(ctx, `
