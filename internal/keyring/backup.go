@@ -11,7 +11,7 @@ import (
 func (o Owner) EncryptionContext() map[string]string { return o.encryptionContext() }
 
 // BackupContext is the encryption context of a backup's own copies of its collection's data keys
-//: bound to the organisation and the backup, never to the collection, which the backup
+// : bound to the organisation and the backup, never to the collection, which the backup
 // outlives.
 func BackupContext(orgID, backupID string) map[string]string {
 	return map[string]string{"cmekd:org": orgID, "cmekd:backup": backupID}
