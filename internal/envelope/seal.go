@@ -1,7 +1,6 @@
 // Package envelope keeps plaintext data keys (DEKs) in memory for a bounded time and seals items
-// (collection documents, and whatever else a purpose of the keyring seals) under them with AES-256-GCM
-// . It makes no KMS calls: callers hand the cache a
-// loader that unwraps a DEK through KMS.
+// (collection documents, and whatever else a purpose of the keyring seals) under them with AES-256-GCM.
+// It makes no KMS calls: callers hand the cache a loader that unwraps a DEK through KMS.
 package envelope
 
 import (

@@ -10,8 +10,8 @@ import (
 // a KMS ReEncrypt of one needs it as the source context.
 func (o Owner) EncryptionContext() map[string]string { return o.encryptionContext() }
 
-// BackupContext is the encryption context of a backup's own copies of its collection's data keys
-// : bound to the organisation and the backup, never to the collection, which the backup
+// BackupContext is the encryption context of a backup's own copies of its collection's data keys:
+// bound to the organisation and the backup, never to the collection, which the backup
 // outlives.
 func BackupContext(orgID, backupID string) map[string]string {
 	return map[string]string{"cmekd:org": orgID, "cmekd:backup": backupID}

@@ -1,5 +1,5 @@
-// Package webhooks tells customers of what happens to their keys and collections as it happens
-// : endpoints with signing secrets sealed under the platform's key, and a leased dispatcher
+// Package webhooks tells customers of what happens to their keys and collections as it happens:
+// endpoints with signing secrets sealed under the platform's key, and a leased dispatcher
 // that reads the audit trail after each endpoint's cursor and POSTs every matching event, signed, at
 // least once and in order, to a URL the Guard has vetted.
 package webhooks
