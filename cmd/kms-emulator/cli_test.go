@@ -37,6 +37,7 @@ const (
 // in the key policy, use the key under an encryption context, disable,
 // schedule and cancel deletion, replicate a multi-region key, grant.
 func TestAWSCLI_KeyLife(t *testing.T) {
+	t.Parallel()
 	cli := startCLI(t)
 	customer := cli.as(customerAKID, home)
 	platform := cli.as(platformAKID, home)

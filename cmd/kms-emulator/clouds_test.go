@@ -98,6 +98,7 @@ func azureKeys(t *testing.T, addr, idFile, vault string, ca *tlsca.CA) *azkeys.C
 // serves Google Cloud KMS and Azure over TLS from the CA in -tls-dir, writes the identities' files,
 // and one -state file keeps all three clouds across a restart, credentials included.
 func TestRun_ServesEveryCloudAndKeepsThemInOneStateFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.json")
 	gcpAddr, azureAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
@@ -138,6 +139,7 @@ func TestRun_ServesEveryCloudAndKeepsThemInOneStateFile(t *testing.T) {
 
 // TestRun_CloudFlagsNeedEachOther: TLS endpoints need -tls-dir, identities their cloud.
 func TestRun_CloudFlagsNeedEachOther(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"-gcp-addr", "127.0.0.1:0"},
 		{"-azure-addr", "127.0.0.1:0"},
