@@ -106,9 +106,13 @@ func BenchmarkAPIWhileReceiversHang(b *testing.B) {
 					}
 				}))
 				b.Cleanup(func() { close(release); stuck.Close() })
+				// 32 hanging receivers, half of them another organisation's: one organisation may have
+				// 25 webhooks at most.
+				orgs := []string{org, e.createOrg("Bench neighbour")}
 				for i := range 32 {
-					wh, _ := e.webhook(org, fmt.Sprintf("%s/hook%d", stuck.URL, i), "*")
-					e.must(http.StatusAccepted, req{method: "POST", path: "/v1/orgs/" + org + "/webhooks/" + wh + "/test", token: adminToken})
+					owner := orgs[i%2]
+					wh, _ := e.webhook(owner, fmt.Sprintf("%s/hook%d", stuck.URL, i), "*")
+					e.must(http.StatusAccepted, req{method: "POST", path: "/v1/orgs/" + owner + "/webhooks/" + wh + "/test", token: adminToken})
 				}
 				eventually(b, 10*time.Second, "every dispatcher slot busy", func() bool {
 					return e.count(`SELECT count(*) FROM webhooks WHERE lease_owner <> ''`) >= 16
