@@ -139,9 +139,13 @@ func TestHealth_RevokedPolicyPausesAndNeedsResume(t *testing.T) {
 	e.putPolicy(key, revoked)
 
 	e.waitState(org, col, "ingest_halted")
-	if ks := e.keyStatus(org); ks["last_error"].(map[string]any)["code"] != "access_denied" || ks["last_error"].(map[string]any)["action"] != "kms:DescribeKey" {
-		t.Fatalf("key status %v", ks)
-	}
+	// A probe that was under way when the policy changed may have passed DescribeKey and been refused
+	// GenerateDataKey; the next one is refused at its first call.
+	eventually(t, 10*time.Second, "the key status to name the refused DescribeKey", func() bool {
+		ks := e.keyStatus(org)
+		le, _ := ks["last_error"].(map[string]any)
+		return le["code"] == "access_denied" && le["action"] == "kms:DescribeKey"
+	})
 	e.waitState(org, col, "paused")
 	e.waitState(org, fragile, "paused")
 	e.wantError(http.StatusConflict, "key_unavailable", req{method: "POST", path: "/v1/orgs/" + org + "/collections/" + col + "/resume", token: operator})
