@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,23 +26,7 @@ func emulatorOverride(t *testing.T, setupTF, endpoint, accessKey string) string 
 	}
 	var b strings.Builder
 	for _, m := range found {
-		fmt.Fprintf(&b, `provider "aws" {
-  alias                       = %q
-  region                      = %q
-  access_key                  = %q
-  secret_key                  = "emulator-ignores-the-signature"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  skip_requesting_account_id  = true
-  endpoints {
-    events = %[5]q
-    iam    = %[5]q
-    kms    = %[5]q
-    sts    = %[5]q
-  }
-}
-`, m[1], m[2], accessKey, "", endpoint)
+		b.WriteString(tftest.AWSProvider(m[1], m[2], accessKey, endpoint, "events", "iam", "kms", "sts"))
 	}
 	return b.String()
 }

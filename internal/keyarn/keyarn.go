@@ -135,7 +135,7 @@ func checkPartition(partition, region string) error {
 		return errorf(domain.CodeInvalidKeyARN,
 			"the region in the key ARN is %s; expected an AWS region name such as us-west-2", echo(region))
 	}
-	want := partitionOf(region)
+	want := PartitionOf(region)
 	switch partition {
 	case "aws", "aws-cn", "aws-us-gov":
 	default:
@@ -151,8 +151,8 @@ func checkPartition(partition, region string) error {
 	return nil
 }
 
-// partitionOf names the partition of a region's family: cn-* is China, us-gov-* is GovCloud.
-func partitionOf(region string) string {
+// PartitionOf names the ARN partition of a region's family: cn-* is China, us-gov-* is GovCloud.
+func PartitionOf(region string) string {
 	switch {
 	case strings.HasPrefix(region, "cn-"):
 		return "aws-cn"

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/keyarn"
 )
 
 // Event is what cmekd reads of one EventBridge event: who it says it is, and the keys it names.
@@ -125,16 +126,5 @@ func keyARN(k, account, region string) (string, bool) {
 	if k == "" || strings.ContainsAny(k, ":/") || account == "" || region == "" {
 		return "", false // an alias, or an id without the place to read it in
 	}
-	return "arn:" + partition(region) + ":kms:" + region + ":" + account + ":key/" + k, true
-}
-
-// partition is the ARN partition of an AWS region.
-func partition(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
+	return "arn:" + keyarn.PartitionOf(region) + ":kms:" + region + ":" + account + ":key/" + k, true
 }
