@@ -47,7 +47,7 @@ func (g *retireGate) wrap(next http.Handler) http.Handler {
 func grantStack(t *testing.T, dbURL string, gate *retireGate) (*stack, *kmstest.Env) {
 	t.Helper()
 	serverBin, emulatorBin := buildBinaries(t)
-	emAddr := freeAddr(t)
+	emAddr := testkit.FreeAddr(t)
 	em := startProcess(t, "kms-emulator", emulatorBin, []string{"PATH=" + os.Getenv("PATH")},
 		"-addr", emAddr, "-account", kmstest.EmulatorAccount,
 		"-principal", kmstest.PlatformAccessKey+"="+kmstest.PlatformPrincipal,
@@ -75,7 +75,7 @@ func grantStack(t *testing.T, dbURL string, gate *retireGate) (*stack, *kmstest.
 			t.Fatal(err)
 		}
 	}
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,

@@ -58,9 +58,6 @@ type process struct {
 
 // startProcess starts bin with args and exactly the environment env (nothing of the test's own
 // environment leaks in: no AWS profile, no CMEKD_ variable of the caller's shell).
-// freeAddr is a loopback address with a port nobody listens on right now.
-func freeAddr(t testing.TB) string { return testkit.FreeAddr(t) }
-
 func startProcess(t testing.TB, name, bin string, env []string, args ...string) *process {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
@@ -156,7 +153,7 @@ type stack struct {
 func newStack(t testing.TB, dbURL string, extraEnv ...string) *stack {
 	t.Helper()
 	serverBin, emulatorBin := buildBinaries(t)
-	emAddr := freeAddr(t)
+	emAddr := testkit.FreeAddr(t)
 	em := startProcess(t, "kms-emulator", emulatorBin, []string{"PATH=" + os.Getenv("PATH")},
 		"-addr", emAddr, "-account", kmstest.EmulatorAccount,
 		"-principal", kmstest.PlatformAccessKey+"="+kmstest.PlatformPrincipal)
@@ -168,7 +165,7 @@ func newStack(t testing.TB, dbURL string, extraEnv ...string) *stack {
 		CustomerAccessKey: kmstest.CustomerAccessKey, EnforcesPolicies: true,
 	}
 	providerKey := kenv.CreateCustomerKey(t, region, kmstest.KeyOptions{})
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	home := t.TempDir()
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),

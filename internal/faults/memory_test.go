@@ -172,7 +172,7 @@ func timedRound(b *testing.B, url, token string, bodies [][]byte) time.Duration 
 // withEnv is a stack whose servers run with extra settings, on an address of their own.
 func (s *stack) withEnv(extra ...string) *stack {
 	c := *s
-	c.URL = "http://" + freeAddr(s.t)
+	c.URL = "http://" + testkit.FreeAddr(s.t)
 	// exec takes the last of a name set twice.
 	c.env = append(append(slices.Clone(s.env), "CMEKD_ADDR="+strings.TrimPrefix(c.URL, "http://")), extra...)
 	return &c
