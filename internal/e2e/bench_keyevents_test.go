@@ -50,29 +50,6 @@ func findAWSCLIv2() string {
 	return ""
 }
 
-// runCustomerScript runs script as the key owner with the AWS CLI v2 cli against the emulator, as
-// customerShell does, in home (a fresh directory); it may run on any goroutine.
-func (e *env) runCustomerScript(cli, home, script string) error {
-	bin := filepath.Join(home, "bin")
-	if err := os.MkdirAll(bin, 0o700); err != nil {
-		return err
-	}
-	// CLI releases before 2.13 ignore AWS_ENDPOINT_URL: the `aws` first on PATH passes it on.
-	wrapper := "#!/bin/sh\nexec " + cli + " --endpoint-url \"$AWS_ENDPOINT_URL\" \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(bin, "aws"), []byte(wrapper), 0o700); err != nil {
-		return err
-	}
-	cmd := exec.Command("sh", "-c", script)
-	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "HOME=" + home, "AWS_ENDPOINT_URL=" + e.kms.Endpoint,
-		"AWS_ACCESS_KEY_ID=" + e.kms.CustomerAccessKey, "AWS_SECRET_ACCESS_KEY=not-a-secret", "AWS_DEFAULT_REGION=" + home0,
-		"AWS_CONFIG_FILE=" + filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"),
-		"AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true", "NO_PROXY=127.0.0.1"}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s: %v\n%s", script, err, out)
-	}
-	return nil
-}
-
 // kmsCalls is the sum of cmekd_kms_requests_total on the server's /metrics: every KMS call cmekd made.
 func (e *env) kmsCalls() float64 {
 	e.t.Helper()
@@ -133,7 +110,7 @@ func (e *env) eventsTargets(b *testing.B, n int, cli string) []eventsTarget {
 			colURL: e.url + "/v1/orgs/" + org + "/collections/" + col, docURL: e.url + docsPath(org, col) + "/" + doc}
 		if cli != "" {
 			script, home := on["setup"].(map[string]any)["cli"].(string), b.TempDir()
-			scripts.Go(func() error { return e.runCustomerScript(cli, home, script) })
+			scripts.Go(func() error { _, err := e.customerScript(cli, home, script); return err })
 		}
 	}
 	if err := scripts.Wait(); err != nil {

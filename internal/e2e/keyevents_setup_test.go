@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,14 +31,23 @@ func awsCLIv2(t *testing.T) string {
 // wrapper that passes it as --endpoint-url, so the script still runs exactly as printed.
 func (e *env) customerShell(t *testing.T, cli, script string) string {
 	t.Helper()
-	home := t.TempDir()
+	out, err := e.customerScript(cli, t.TempDir(), script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// customerScript is customerShell in home (a fresh directory), returning the script's output or
+// its failure instead of ending the test: it may run on any goroutine.
+func (e *env) customerScript(cli, home, script string) (string, error) {
 	bin := filepath.Join(home, "bin")
 	if err := os.MkdirAll(bin, 0o700); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	wrapper := "#!/bin/sh\nexec " + cli + " --endpoint-url \"$AWS_ENDPOINT_URL\" \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(bin, "aws"), []byte(wrapper), 0o700); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	cmd := exec.Command("sh", "-c", script)
 	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "HOME=" + home, "AWS_ENDPOINT_URL=" + e.kms.Endpoint,
@@ -46,9 +56,9 @@ func (e *env) customerShell(t *testing.T, cli, script string) string {
 		"AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true", "NO_PROXY=127.0.0.1"}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", script, err, out)
+		return string(out), fmt.Errorf("%s: %v\n%s", script, err, out)
 	}
-	return string(out)
+	return string(out), nil
 }
 
 const home0 = home
