@@ -136,7 +136,7 @@ func (a *API) observe(next http.Handler) http.Handler {
 }
 
 // record counts a finished request and writes its log line. The line's attributes are slog.Attr
-// values (no interface boxing), up to ten of them in one array on the stack.
+// values (no interface boxing), up to nine of them in one array on the stack.
 func (a *API) record(r *http.Request, sw *statusWriter, elapsed time.Duration) {
 	ctx := r.Context()
 	route := chi.RouteContext(ctx).RoutePattern()
