@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,12 +58,7 @@ func scanBackup(r pgx.Row) (domain.Backup, error) {
 		t := b.FinishedAt.UTC()
 		b.FinishedAt = &t
 	}
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return b, domain.NotFound("backup")
-	} else if err != nil {
-		return b, err
-	}
-	return b, nil
+	return b, translateMissing(err, "backup")
 }
 
 // InsertBackup stores a running backup with its run, leased to owner until leaseUntil.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,12 +15,7 @@ func scanCollection(r pgx.Row) (domain.Collection, error) {
 	var c domain.Collection
 	err := r.Scan(&c.ID, &c.OrgID, &c.Name, &c.Region, &c.State, &c.StateReason, &c.StateChangedAt, &c.Recoverable, &c.CreatedAt)
 	c.StateChangedAt, c.CreatedAt = c.StateChangedAt.UTC(), c.CreatedAt.UTC()
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return c, domain.NotFound("collection")
-	} else if err != nil {
-		return c, err
-	}
-	return c, nil
+	return c, translateMissing(err, "collection")
 }
 
 // InsertCollection stores a new collection.
@@ -66,12 +60,5 @@ func (q *Q) SetCollectionState(ctx context.Context, id, state, reason string, at
 
 // DeleteCollection removes a collection and its documents.
 func (q *Q) DeleteCollection(ctx context.Context, orgID, id string) error {
-	tag, err := q.db.Exec(ctx, `DELETE FROM collections WHERE org_id = $1 AND id = $2`, orgID, id)
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return domain.NotFound("collection")
-	}
-	return nil
+	return q.changeOne(ctx, "collection", `DELETE FROM collections WHERE org_id = $1 AND id = $2`, orgID, id)
 }

@@ -59,12 +59,7 @@ func scanDocument(r pgx.Row) (SealedDocument, error) {
 func (q *Q) Document(ctx context.Context, orgID, collectionID, id string) (SealedDocument, error) {
 	d, err := scanDocument(q.db.QueryRow(ctx, `SELECT `+documentColumns+` FROM documents WHERE org_id = $1 AND collection_id = $2 AND id = $3`,
 		orgID, collectionID, id))
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return d, domain.NotFound("document")
-	} else if err != nil {
-		return d, err
-	}
-	return d, nil
+	return d, translateMissing(err, "document")
 }
 
 // Documents lists a collection's sealed documents in ingestion order. The ORDER BY names

@@ -16,12 +16,7 @@ func scanScope(r pgx.Row) (domain.SecretScope, error) {
 	var s domain.SecretScope
 	err := r.Scan(&s.ID, &s.OrgID, &s.Name, &s.CreatedBy, &s.CreatedAt)
 	s.CreatedAt = s.CreatedAt.UTC()
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return s, domain.NotFound("secret scope")
-	} else if err != nil {
-		return s, err
-	}
-	return s, nil
+	return s, translateMissing(err, "secret scope")
 }
 
 // InsertScope stores a new secret scope.
@@ -56,14 +51,7 @@ ORDER BY created_at, id LIMIT $4`, []any{orgID, after.At, after.ID, limit, holde
 // DeleteScope removes a scope with its secrets and role assignments; its data keys are the keyring's
 // to delete (DeleteDataKeys), in the same transaction.
 func (q *Q) DeleteScope(ctx context.Context, orgID, id string) error {
-	tag, err := q.db.Exec(ctx, `DELETE FROM secret_scopes WHERE org_id = $1 AND id = $2`, orgID, id)
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return domain.NotFound("secret scope")
-	}
-	return nil
+	return q.changeOne(ctx, "secret scope", `DELETE FROM secret_scopes WHERE org_id = $1 AND id = $2`, orgID, id)
 }
 
 // ScopeRole is holder's role on a scope; the zero role when it has none.
@@ -107,10 +95,8 @@ ON CONFLICT (scope_id, principal) DO UPDATE SET role = excluded.role, workspace_
 func (q *Q) DeleteScopeRole(ctx context.Context, scopeID, holder string) (domain.ScopeRole, error) {
 	var role string
 	err := q.db.QueryRow(ctx, `DELETE FROM secret_scope_roles WHERE scope_id = $1 AND principal = $2 RETURNING role`, scopeID, holder).Scan(&role)
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return "", domain.NotFound("role assignment")
-	} else if err != nil {
-		return "", err
+	if err != nil {
+		return "", translateMissing(err, "role assignment")
 	}
 	return domain.ScopeRole(role), nil
 }
@@ -137,12 +123,7 @@ func scanSecret(r pgx.Row) (SealedSecret, error) {
 	var s SealedSecret
 	err := r.Scan(&s.Seq, &s.ScopeID, &s.Key, &s.OrgID, &s.Version, &s.DataKeyID, &s.AADVersion, &s.Nonce, &s.Ciphertext, &s.CreatedAt, &s.UpdatedAt)
 	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return s, domain.NotFound("secret")
-	} else if err != nil {
-		return s, err
-	}
-	return s, nil
+	return s, translateMissing(err, "secret")
 }
 
 // SecretVersion is the current version of a scope's key, 0 when the key has no secret.
@@ -202,10 +183,8 @@ func (q *Q) Secrets(ctx context.Context, scopeID string, page domain.Page) ([]do
 func (q *Q) DeleteSecret(ctx context.Context, scopeID, key string) (int, error) {
 	var v int
 	err := q.db.QueryRow(ctx, `DELETE FROM secrets WHERE scope_id = $1 AND key = $2 RETURNING version`, scopeID, key).Scan(&v)
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return 0, domain.NotFound("secret")
-	} else if err != nil {
-		return 0, err
+	if err != nil {
+		return 0, translateMissing(err, "secret")
 	}
 	return v, nil
 }

@@ -226,6 +226,28 @@ func translate(err error) error {
 	return err
 }
 
+// translateMissing is translate that names what a missing row was: no row becomes
+// domain.NotFound(what).
+func translateMissing(err error, what string) error {
+	err = translate(err)
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.NotFound(what)
+	}
+	return err
+}
+
+// changeOne runs sql, which changes at most one row of what; changing none is domain.NotFound(what).
+func (q *Q) changeOne(ctx context.Context, what, sql string, args ...any) error {
+	tag, err := q.db.Exec(ctx, sql, args...)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return domain.NotFound(what)
+	}
+	return nil
+}
+
 // unreachable reports whether err says the database could not be reached or went away: a failed
 // connect, a broken connection, a server shutting down or refusing connections. A request's own
 // cancellation is not an outage.

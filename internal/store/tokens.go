@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,10 +28,7 @@ func (q *Q) TokenByHash(ctx context.Context, h []byte) (domain.Token, error) {
 // Token reads one live token of the organisation.
 func (q *Q) Token(ctx context.Context, orgID, id string) (domain.Token, error) {
 	t, err := scanToken(q.db.QueryRow(ctx, tokenSelect+` WHERE t.org_id = $1 AND t.id = $2 AND t.revoked_at IS NULL`, orgID, id))
-	if errors.Is(err, domain.ErrNotFound) {
-		return t, domain.NotFound("token")
-	}
-	return t, err
+	return t, translateMissing(err, "token")
 }
 
 func scanToken(r pgx.Row) (domain.Token, error) {
@@ -55,12 +51,5 @@ ORDER BY t.created_at, t.id LIMIT $4`, []any{orgID, after.At, after.ID, limit}
 
 // RevokeToken marks a live token of the organisation revoked.
 func (q *Q) RevokeToken(ctx context.Context, orgID, id string) error {
-	tag, err := q.db.Exec(ctx, `UPDATE tokens SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL`, orgID, id, q.Now())
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return domain.NotFound("token")
-	}
-	return nil
+	return q.changeOne(ctx, "token", `UPDATE tokens SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL`, orgID, id, q.Now())
 }

@@ -30,28 +30,20 @@ func begin(b *pgx.Batch) *pgx.Batch {
 	return out
 }
 
-// first starts the transaction with the statement sql: it returns the results of the pipeline of
-// BEGIN and sql, BEGIN's already read.
-func (t *lazyTx) first(ctx context.Context, sql string, args ...any) (pgx.BatchResults, error) {
+// one is the batch of the single statement sql.
+func one(sql string, args ...any) *pgx.Batch {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
-	br := t.conn.SendBatch(ctx, begin(b))
-	t.begun = true
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, err
-	}
-	return br, nil
+	return b
 }
 
+// Exec, like Query and QueryRow, sends its statement to the connection once the transaction has
+// begun; the transaction's first statement goes instead in one pipeline with BEGIN, through SendBatch.
 func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if t.begun {
 		return t.conn.Exec(ctx, sql, args...)
 	}
-	br, err := t.first(ctx, sql, args...)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
+	br := t.SendBatch(ctx, one(sql, args...))
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -63,10 +55,7 @@ func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if t.begun {
 		return t.conn.Query(ctx, sql, args...)
 	}
-	br, err := t.first(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
+	br := t.SendBatch(ctx, one(sql, args...))
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
@@ -79,11 +68,7 @@ func (t *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	if t.begun {
 		return t.conn.QueryRow(ctx, sql, args...)
 	}
-	br, err := t.first(ctx, sql, args...)
-	if err != nil {
-		return errRow{err}
-	}
-	return &firstRow{br: br}
+	return &firstRow{br: t.SendBatch(ctx, one(sql, args...))}
 }
 
 func (t *lazyTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,31 +49,18 @@ WHERE w.org_id = $1 AND (w.created_at, w.id) > ($2, $3) ORDER BY w.created_at, w
 // Webhook reads one endpoint of the organisation.
 func (q *Q) Webhook(ctx context.Context, orgID, id string) (domain.Webhook, error) {
 	w, err := scanWebhook(q.db.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.org_id = $1 AND w.id = $2`, orgID, id))
-	if errors.Is(err, domain.ErrNotFound) {
-		return w, domain.NotFound("webhook")
-	}
-	return w, err
+	return w, translateMissing(err, "webhook")
 }
 
 // LockWebhook reads one endpoint of the organisation and locks it until the transaction ends.
 func (q *Q) LockWebhook(ctx context.Context, orgID, id string) (domain.Webhook, error) {
 	w, err := scanWebhook(q.db.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.org_id = $1 AND w.id = $2 FOR UPDATE`, orgID, id))
-	if errors.Is(err, domain.ErrNotFound) {
-		return w, domain.NotFound("webhook")
-	}
-	return w, err
+	return w, translateMissing(err, "webhook")
 }
 
 // DeleteWebhook removes an endpoint with its delivery log.
 func (q *Q) DeleteWebhook(ctx context.Context, orgID, id string) error {
-	tag, err := q.db.Exec(ctx, `DELETE FROM webhooks WHERE org_id = $1 AND id = $2`, orgID, id)
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return domain.NotFound("webhook")
-	}
-	return nil
+	return q.changeOne(ctx, "webhook", `DELETE FROM webhooks WHERE org_id = $1 AND id = $2`, orgID, id)
 }
 
 // Horizon is what the dispatcher learns of the audit trail in one snapshot: the highest seq and

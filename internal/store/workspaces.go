@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,12 +14,7 @@ func scanWorkspace(r pgx.Row) (domain.Workspace, error) {
 	var w domain.Workspace
 	err := r.Scan(&w.ID, &w.OrgID, &w.Name, &w.CreatedAt)
 	w.CreatedAt = w.CreatedAt.UTC()
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return w, domain.NotFound("workspace")
-	} else if err != nil {
-		return w, err
-	}
-	return w, nil
+	return w, translateMissing(err, "workspace")
 }
 
 // nullable stores an empty string as NULL, for optional references.
