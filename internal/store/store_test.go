@@ -2,9 +2,10 @@ package store_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,50 +117,20 @@ func wantCode(t *testing.T, err error, kind domain.Kind, code string) {
 	}
 }
 
-// allPages reads a list page by page, following cursors, and checks the last cursor is empty.
-func allPages[T any](t *testing.T, limit int, fetch func(domain.Page) ([]T, string, error)) [][]T {
+func hash(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// token stores a live member token of the organisation, created now, its secret hashed from its id.
+func (f *fixture) token(t *testing.T, orgID string) domain.Token {
 	t.Helper()
-	var pages [][]T
-	page := domain.Page{Limit: limit}
-	for range 100 {
-		items, next, err := fetch(page)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages = append(pages, items)
-		if next == "" {
-			return pages
-		}
-		page.Cursor = next
+	f.n++
+	tok := domain.Token{ID: domain.NewID("tok"), OrgID: orgID, Name: fmt.Sprint("tok ", f.n), Role: domain.RoleMember, CreatedAt: f.st.Now()}
+	if err := f.st.InsertToken(t.Context(), tok, hash(tok.ID)); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("the cursor never ran out")
-	return nil
-}
-
-func sizes[T any](pages [][]T) []int {
-	var n []int
-	for _, p := range pages {
-		n = append(n, len(p))
-	}
-	return n
-}
-
-// wantPaged fails unless pages hold the items want names, by id, in pages of sizes.
-func wantPaged[T any](t *testing.T, pages [][]T, id func(T) string, want []string, wantSizes ...int) {
-	t.Helper()
-	if got := flat(pages, id); !reflect.DeepEqual(got, want) || !reflect.DeepEqual(sizes(pages), wantSizes) {
-		t.Errorf("pages %v of %v, want %v of %v", sizes(pages), got, wantSizes, want)
-	}
-}
-
-func flat[T, K any](pages [][]T, key func(T) K) []K {
-	var out []K
-	for _, p := range pages {
-		for _, v := range p {
-			out = append(out, key(v))
-		}
-	}
-	return out
+	return tok
 }
 
 func TestStore_InTx_RollsBackOnError(t *testing.T) {
@@ -222,3 +193,73 @@ func TestStore_Ready_WhenMigrated(t *testing.T) {
 		t.Fatal("Ready with a migration pending")
 	}
 }
+
+func TestStore_Tokens(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeProviderManaged)
+	var toks []domain.Token
+	for range 3 {
+		toks = append(toks, f.token(t, o.ID))
+		f.clock.Advance(time.Second)
+	}
+	got, err := f.st.TokenByHash(t.Context(), hash(toks[1].ID))
+	if err != nil || got != toks[1] {
+		t.Fatalf("TokenByHash = %+v, %v; want %+v", got, err, toks[1])
+	}
+	if err := f.st.RevokeToken(t.Context(), o.ID, toks[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.TokenByHash(t.Context(), hash(toks[1].ID)); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("a revoked token authenticates: %v", err)
+	}
+	if err := f.st.RevokeToken(t.Context(), o.ID, toks[1].ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("second revoke: %v, want ErrNotFound", err)
+	}
+	if err := f.st.RevokeToken(t.Context(), "org_other", toks[0].ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("revoke through another org: %v, want ErrNotFound", err)
+	}
+	pages := allPages(t, 1, func(p domain.Page) ([]domain.Token, string, error) { return f.st.Tokens(t.Context(), o.ID, p) })
+	if ids := flat(pages, func(tk domain.Token) string { return tk.ID }); !slices.Equal(ids, []string{toks[0].ID, toks[2].ID}) {
+		t.Fatalf("live tokens %v, want %s and %s", ids, toks[0].ID, toks[2].ID)
+	}
+	if err := f.st.InsertToken(t.Context(), domain.Token{ID: domain.NewID("tok"), OrgID: o.ID, Name: "dup", Role: domain.RoleMember,
+		CreatedAt: f.st.Now()}, hash(toks[0].ID)); err == nil {
+		t.Fatal("a second token with the same secret hash was stored")
+	}
+}
+
+func TestStore_Events_NewestFirstByType(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	o := f.org(t, domain.ModeProviderManaged)
+	types := []string{domain.EventOrgCreated, domain.EventTokenCreated, domain.EventTokenCreated, domain.EventTokenRevoked, domain.EventTokenCreated}
+	for _, typ := range types {
+		if err := f.st.InsertEvent(t.Context(), domain.Event{OrgID: o.ID, Type: typ, Actor: "admin"}); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Second)
+	}
+	if err := f.st.InsertEvent(t.Context(), domain.Event{OrgID: "org_other", Type: domain.EventOrgCreated}); err != nil {
+		t.Fatal(err)
+	}
+	pages := allPages(t, 2, func(p domain.Page) ([]domain.Event, string, error) { return f.st.Events(t.Context(), o.ID, "", p) })
+	evs := flat(pages, func(e domain.Event) domain.Event { return e })
+	if len(evs) != 5 || !slices.Equal(sizes(pages), []int{2, 2, 1}) {
+		t.Fatalf("pages %v, want [2 2 1]", sizes(pages))
+	}
+	for i, e := range evs {
+		wantType, wantAt := types[len(types)-1-i], t0.Add(time.Duration(len(types)-1-i)*time.Second)
+		if e.Type != wantType || !e.At.Equal(wantAt) || e.ID == "" || e.Actor != "admin" {
+			t.Errorf("event %d = %+v, want %s at %v with an id", i, e, wantType, wantAt)
+		}
+	}
+	tokens := allPages(t, 2, func(p domain.Page) ([]domain.Event, string, error) {
+		return f.st.Events(t.Context(), o.ID, domain.EventTokenCreated, p)
+	})
+	if !slices.Equal(sizes(tokens), []int{2, 1}) {
+		t.Errorf("token.created pages %v, want [2 1]", sizes(tokens))
+	}
+}
+
+// health reads the one key health row of an org.
