@@ -40,17 +40,6 @@ func (a *API) createCollection(w http.ResponseWriter, r *http.Request) {
 	reply(a, w, r, http.StatusCreated, c, err, toCollectionJSON)
 }
 
-func (a *API) listCollections(w http.ResponseWriter, r *http.Request) {
-	listed(a, w, r, "collections", toCollectionJSON, func(p domain.Page) ([]domain.Collection, string, error) {
-		return a.collections.List(r.Context(), orgOf(r).ID, p)
-	})
-}
-
-func (a *API) getCollection(w http.ResponseWriter, r *http.Request) {
-	c, err := a.collections.Get(r.Context(), orgOf(r).ID, chi.URLParam(r, "col"))
-	reply(a, w, r, http.StatusOK, c, err, toCollectionJSON)
-}
-
 func (a *API) deleteCollection(w http.ResponseWriter, r *http.Request) {
 	a.noContent(w, r, a.collections.Delete(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "col")))
 }

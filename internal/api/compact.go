@@ -210,17 +210,9 @@ func (c *compactor) value(depth int) bool {
 }
 
 func (c *compactor) object(depth int) bool {
-	if depth > maxFastDepth || !c.emit('{') {
-		return false
-	}
-	c.space()
-	if c.emit('}') {
-		return true
-	}
 	base := len(c.names)
 	var seen map[string]struct{}
-	for {
-		c.space()
+	member := func() bool {
 		from := c.i + 1
 		if c.i >= len(c.in) || c.in[c.i] != '"' || !c.string() {
 			return false
@@ -233,21 +225,16 @@ func (c *compactor) object(depth int) bool {
 			return false
 		}
 		c.space()
-		if !c.value(depth) {
-			return false
-		}
-		c.space()
-		if c.emit('}') {
-			c.names = c.names[:base]
-			if base == 0 {
-				c.text = c.text[:0]
-			}
-			return true
-		}
-		if !c.emit(',') {
-			return false
-		}
+		return c.value(depth)
 	}
+	if !c.container(depth, '{', '}', member) {
+		return false
+	}
+	c.names = c.names[:base]
+	if base == 0 {
+		c.text = c.text[:0]
+	}
+	return true
 }
 
 // newName records the name in[from:to] of the object whose names start at names[base], and reports
@@ -323,20 +310,26 @@ func unescape(dst, s []byte) []byte {
 }
 
 func (c *compactor) array(depth int) bool {
-	if depth > maxFastDepth || !c.emit('[') {
+	return c.container(depth, '[', ']', func() bool { return c.value(depth) })
+}
+
+// container compacts an object or an array at depth: opening, then members separated by commas, each
+// compacted by member, then closing.
+func (c *compactor) container(depth int, opening, closing byte, member func() bool) bool {
+	if depth > maxFastDepth || !c.emit(opening) {
 		return false
 	}
 	c.space()
-	if c.emit(']') {
+	if c.emit(closing) {
 		return true
 	}
 	for {
 		c.space()
-		if !c.value(depth) {
+		if !member() {
 			return false
 		}
 		c.space()
-		if c.emit(']') {
+		if c.emit(closing) {
 			return true
 		}
 		if !c.emit(',') {

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"context"
 	"net/http"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/cmekd/cmekd/internal/domain"
 )
@@ -61,4 +64,21 @@ func (a *API) noContent(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// orgListed is the handler of a list of the organisation's items, under name in the answer: list
+// reads one page of them, each shown with show.
+func orgListed[T, J any](a *API, name string, show func(T) J, list func(ctx context.Context, orgID string, p domain.Page) ([]T, string, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		listed(a, w, r, name, show, func(p domain.Page) ([]T, string, error) { return list(r.Context(), orgOf(r).ID, p) })
+	}
+}
+
+// orgItem is the handler that answers 200 with the organisation's item that get reads by the id in
+// the path parameter param, shown with show; or the error.
+func orgItem[T, J any](a *API, param string, show func(T) J, get func(ctx context.Context, orgID, id string) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := get(r.Context(), orgOf(r).ID, chi.URLParam(r, param))
+		reply(a, w, r, http.StatusOK, v, err, show)
+	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -69,36 +70,21 @@ type nameBody struct {
 	Name string `json:"name"`
 }
 
-// createNamed decodes a body that holds only a name and answers 201 with what create made of it.
-func createNamed[T, J any](a *API, w http.ResponseWriter, r *http.Request, create func(name string) (T, error), show func(T) J) {
-	var req nameBody
-	if !a.decoded(w, r, &req) {
-		return
+// createNamed is the handler of a create that takes only a name: it decodes the body and answers
+// 201 with what create made of the name in the organisation, for the caller, shown with show.
+func createNamed[T, J any](a *API, show func(T) J, create func(ctx context.Context, p domain.Principal, orgID, name string) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req nameBody
+		if !a.decoded(w, r, &req) {
+			return
+		}
+		v, err := create(r.Context(), principal(r.Context()), orgOf(r).ID, req.Name)
+		reply(a, w, r, http.StatusCreated, v, err, show)
 	}
-	v, err := create(req.Name)
-	reply(a, w, r, http.StatusCreated, v, err, show)
-}
-
-func (a *API) createWorkspace(w http.ResponseWriter, r *http.Request) {
-	createNamed(a, w, r, func(name string) (domain.Workspace, error) {
-		return a.secrets.CreateWorkspace(r.Context(), principal(r.Context()), orgOf(r).ID, name)
-	}, toWorkspaceJSON)
-}
-
-func (a *API) listWorkspaces(w http.ResponseWriter, r *http.Request) {
-	listed(a, w, r, "workspaces", toWorkspaceJSON, func(p domain.Page) ([]domain.Workspace, string, error) {
-		return a.secrets.Workspaces(r.Context(), orgOf(r).ID, p)
-	})
 }
 
 func (a *API) deleteWorkspace(w http.ResponseWriter, r *http.Request) {
 	a.noContent(w, r, a.secrets.DeleteWorkspace(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "workspace")))
-}
-
-func (a *API) createScope(w http.ResponseWriter, r *http.Request) {
-	createNamed(a, w, r, func(name string) (domain.SecretScope, error) {
-		return a.secrets.CreateScope(r.Context(), principal(r.Context()), orgOf(r).ID, name)
-	}, toScopeJSON)
 }
 
 func (a *API) listScopes(w http.ResponseWriter, r *http.Request) {

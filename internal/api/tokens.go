@@ -42,12 +42,6 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
-	listed(a, w, r, "tokens", toTokenJSON, func(p domain.Page) ([]domain.Token, string, error) {
-		return a.access.Tokens(r.Context(), orgOf(r).ID, p)
-	})
-}
-
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
 	a.noContent(w, r, a.access.RevokeToken(r.Context(), principal(r.Context()), orgOf(r).ID, chi.URLParam(r, "tok")))
 }

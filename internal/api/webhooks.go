@@ -61,17 +61,6 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	listed(a, w, r, "webhooks", toWebhookJSON, func(p domain.Page) ([]domain.Webhook, string, error) {
-		return a.webhooks.List(r.Context(), orgOf(r).ID, p)
-	})
-}
-
-func (a *API) getWebhook(w http.ResponseWriter, r *http.Request) {
-	wh, err := a.webhooks.Get(r.Context(), orgOf(r).ID, chi.URLParam(r, "wh"))
-	reply(a, w, r, http.StatusOK, wh, err, toWebhookJSON)
-}
-
 func (a *API) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 	a.noContent(w, r, a.webhooks.Delete(r.Context(), orgOf(r).ID, chi.URLParam(r, "wh")))
 }
