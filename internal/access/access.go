@@ -102,11 +102,7 @@ func (s *Service) CreateToken(ctx context.Context, p domain.Principal, orgID str
 	secret, hash := newTokenSecret()
 	tok := domain.Token{ID: domain.NewID("tok"), OrgID: orgID, Name: name, Role: r}
 	err = s.store.InTx(ctx, func(tx *store.Q) error {
-		n, err := tx.CountForLimit(ctx, store.LimitedTokens, orgID)
-		if err != nil {
-			return err
-		}
-		if err := domain.WithinLimit("tokens", s.maxTokens, n); err != nil {
+		if err := tx.WithinLimit(ctx, store.LimitedTokens, orgID, s.maxTokens); err != nil {
 			return err
 		}
 		if r == domain.RoleWorkspace {

@@ -43,13 +43,10 @@ type CreateInput struct {
 func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org, in CreateInput) (domain.Collection, error) {
 	var c domain.Collection
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		n, err := tx.CountForLimit(ctx, store.LimitedCollections, org.ID)
-		if err != nil {
+		if err := tx.WithinLimit(ctx, store.LimitedCollections, org.ID, s.cfg.MaxPerOrg); err != nil {
 			return err
 		}
-		if err := domain.WithinLimit("collections", s.cfg.MaxPerOrg, n); err != nil {
-			return err
-		}
+		var err error
 		c, err = CreateIn(ctx, tx, p, org, in)
 		return err
 	})

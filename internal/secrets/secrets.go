@@ -151,11 +151,7 @@ func (s *Service) CreateScope(ctx context.Context, p domain.Principal, orgID, na
 	}
 	scope := domain.SecretScope{ID: domain.NewID("scp"), OrgID: orgID, Name: name, CreatedBy: holder(p)}
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		n, err := tx.CountForLimit(ctx, store.LimitedSecretScopes, orgID)
-		if err != nil {
-			return err
-		}
-		if err := domain.WithinLimit("secret scopes", s.cfg.Limits.SecretScopes, n); err != nil {
+		if err := tx.WithinLimit(ctx, store.LimitedSecretScopes, orgID, s.cfg.Limits.SecretScopes); err != nil {
 			return err
 		}
 		scope.CreatedAt = tx.Now()

@@ -18,11 +18,7 @@ func (s *Service) CreateWorkspace(ctx context.Context, p domain.Principal, orgID
 	}
 	w := domain.Workspace{ID: domain.NewID("wsp"), OrgID: orgID, Name: name}
 	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		n, err := tx.CountForLimit(ctx, store.LimitedWorkspaces, orgID)
-		if err != nil {
-			return err
-		}
-		if err := domain.WithinLimit("workspaces", s.cfg.Limits.Workspaces, n); err != nil {
+		if err := tx.WithinLimit(ctx, store.LimitedWorkspaces, orgID, s.cfg.Limits.Workspaces); err != nil {
 			return err
 		}
 		w.CreatedAt = tx.Now()

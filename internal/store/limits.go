@@ -49,24 +49,36 @@ var limitedCounts = [...]string{
 	LimitedWorkspaces:   `SELECT count(*) FROM workspaces WHERE org_id = $1`,
 }
 
-// CountForLimit counts what of the organisation is limited, for a transaction that then creates one
-// more: it first locks the organisation's row against other such counts (not against the rest of its
+// limitedNames are what the limits count, as their refusal names them.
+var limitedNames = [...]string{
+	LimitedTokens:       "tokens",
+	LimitedWebhooks:     "webhooks",
+	LimitedCollections:  "collections",
+	LimitedSecretScopes: "secret scopes",
+	LimitedWorkspaces:   "workspaces",
+}
+
+// WithinLimit refuses one more of what the organisation holds when it already holds limit of them
+// (domain.WithinLimit; zero is no limit), for a transaction that then creates one more. It counts
+// them: it first locks the organisation's row against other such counts (not against the rest of its
 // work: rows referencing it can still be inserted), so that concurrent creations count one after the
 // other and cannot pass the limit together. The count is a statement of its own, run once the lock is
 // held, so it sees what the creation before it committed.
-func (q *Q) CountForLimit(ctx context.Context, what Limited, orgID string) (int, error) {
+func (q *Q) WithinLimit(ctx context.Context, what Limited, orgID string, limit int) error {
 	var one, n int
 	err := q.db.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR NO KEY UPDATE`, orgID).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, domain.NotFound("organisation")
+		return domain.NotFound("organisation")
 	} else if err != nil {
-		return 0, translate(err)
+		return translate(err)
 	}
-	err = q.db.QueryRow(ctx, limitedCounts[what], orgID).Scan(&n)
-	return n, translate(err)
+	if err := q.db.QueryRow(ctx, limitedCounts[what], orgID).Scan(&n); err != nil {
+		return translate(err)
+	}
+	return domain.WithinLimit(limitedNames[what], limit, n)
 }
 
-// CountScopeSecretsForLimit is CountForLimit of a scope's keys: it locks the scope's row as ShareScope
+// CountScopeSecretsForLimit is WithinLimit's count of a scope's keys: it locks the scope's row as ShareScope
 // does, but against other such counts too, and counts its keys.
 func (q *Q) CountScopeSecretsForLimit(ctx context.Context, orgID, scopeID string) (int, error) {
 	var one, n int

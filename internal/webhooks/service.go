@@ -83,9 +83,7 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput) (dom
 	}
 	// A first count, before a data key is made for a webhook that cannot be; the one that holds is
 	// in the transaction that stores it.
-	if n, err := s.cfg.Store.CountForLimit(ctx, store.LimitedWebhooks, orgID); err != nil {
-		return domain.Webhook{}, "", err
-	} else if err := domain.WithinLimit("webhooks", s.cfg.MaxPerOrg, n); err != nil {
+	if err := s.cfg.Store.WithinLimit(ctx, store.LimitedWebhooks, orgID, s.cfg.MaxPerOrg); err != nil {
 		return domain.Webhook{}, "", err
 	}
 	w := domain.Webhook{ID: domain.NewID("wh"), OrgID: orgID, URL: in.URL, Events: events, Status: domain.WebhookActive}
@@ -103,11 +101,7 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput) (dom
 		return domain.Webhook{}, "", platformKeyError(err)
 	}
 	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		n, err := tx.CountForLimit(ctx, store.LimitedWebhooks, orgID)
-		if err != nil {
-			return err
-		}
-		if err := domain.WithinLimit("webhooks", s.cfg.MaxPerOrg, n); err != nil {
+		if err := tx.WithinLimit(ctx, store.LimitedWebhooks, orgID, s.cfg.MaxPerOrg); err != nil {
 			return err
 		}
 		w.CreatedAt = tx.Now()
