@@ -13,12 +13,11 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver goose runs on
 	"github.com/pressly/goose/v3"
 
-	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
-	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/testing/doctest"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
 	"github.com/cmekd/cmekd/migrations"
@@ -146,9 +145,8 @@ func TestKeyring_MigrationKeepsDocumentsReadable(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		cache := envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 10})
-		svc := documents.New(documents.Config{Store: st, Idempotency: idempotency.New(st, "test secret"),
-			Keyring: keyring.New(keyring.Config{Store: st, KMS: platform, Cache: cache, MaxAge: 24 * time.Hour, MaxUses: 1000})})
+		// A read: how long and for how many documents a data key seals does not matter here.
+		svc, _ := doctest.New(st, platform, doctest.Options{MaxUses: 1000, CacheEntries: 10})
 		doc, err := svc.Get(t.Context(), orgID, colID, docID)
 		if err != nil {
 			t.Fatalf("%s: Get of the document stored before the keyring: %v", step, err)

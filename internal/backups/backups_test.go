@@ -16,10 +16,10 @@ import (
 	"github.com/cmekd/cmekd/internal/backups"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/testing/doctest"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
@@ -82,16 +82,14 @@ func setupBounded(t testing.TB, pageSize, maxUses int) *fixture {
 	t.Cleanup(db.Close)
 	env := kmstest.StartEmulator(t)
 	platform := env.PlatformClient(t)
-	ring := keyring.New(keyring.Config{Store: st, KMS: platform, MaxAge: time.Hour, MaxUses: maxUses,
-		Cache: envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 100})})
+	docs, ring := doctest.New(st, platform, doctest.Options{MaxUses: maxUses, CacheEntries: 100})
 	g := &gatedKMS{KMS: platform}
 	svc := backups.New(backups.Config{Store: st, Keyring: ring, KMS: g, Logger: testkit.Discard(), PageSize: pageSize, Lease: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &fixture{st: st, db: db, env: env, kms: g, svc: svc,
-		docs: documents.New(documents.Config{Store: st, Keyring: ring, Idempotency: idempotency.New(st, "test secret")})}
+	return &fixture{st: st, db: db, env: env, kms: g, svc: svc, docs: docs}
 }
 
 // org stores a customer-managed organisation on fresh keys: a data key and, when withBackupKey, a

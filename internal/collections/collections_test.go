@@ -12,12 +12,11 @@ import (
 	"github.com/cmekd/cmekd/internal/collections"
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/idempotency"
 	"github.com/cmekd/cmekd/internal/keyarn"
-	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/testing/doctest"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
 	"github.com/cmekd/cmekd/internal/verify"
@@ -39,10 +38,8 @@ func setup(t *testing.T) *fixture {
 	platform := env.PlatformClient(t)
 	hs := health.New(health.Config{Store: st, Logger: testkit.Discard(), Interval: time.Minute, PauseAfter: 6 * time.Hour,
 		Verifier: verify.New(platform, keyarn.Rules{Regions: []string{env.Region}}, verify.Options{Backoff: []time.Duration{}})})
-	ring := keyring.New(keyring.Config{Store: st, KMS: platform, MaxAge: time.Hour, MaxUses: 100,
-		Cache: envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 10})})
-	return &fixture{st: st, env: env, svc: collections.New(collections.Config{Store: st, Health: hs}),
-		docs: documents.New(documents.Config{Store: st, Keyring: ring, Idempotency: idempotency.New(st, "test secret")})}
+	docs, _ := doctest.New(st, platform, doctest.Options{MaxUses: 100, CacheEntries: 10})
+	return &fixture{st: st, env: env, svc: collections.New(collections.Config{Store: st, Health: hs}), docs: docs}
 }
 
 // org stores a customer-managed organisation on a fresh key of the emulator.

@@ -6,16 +6,14 @@ import (
 	"errors"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cmekd/cmekd/internal/documents"
 	"github.com/cmekd/cmekd/internal/domain"
-	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/idempotency"
-	"github.com/cmekd/cmekd/internal/keyring"
 	"github.com/cmekd/cmekd/internal/store"
+	"github.com/cmekd/cmekd/internal/testing/doctest"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
@@ -34,9 +32,8 @@ func setup(t *testing.T) *fixture {
 	st := testkit.OpenStore(t, f.dbURL, store.Options{})
 	f.st = st
 	f.providerKey = f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
-	ring := keyring.New(keyring.Config{Store: st, KMS: f.env.PlatformClient(t), MaxAge: time.Hour, MaxUses: 100,
-		Cache: envelope.NewCache(envelope.CacheOptions{TTL: time.Minute, MaxEntries: 10})})
-	f.svc = documents.New(documents.Config{Store: st, Keyring: ring, Idempotency: idempotency.New(st, "test secret"), ProviderKeys: domain.ProviderKeys{f.providerKey}})
+	f.svc, _ = doctest.New(st, f.env.PlatformClient(t), doctest.Options{MaxUses: 100, CacheEntries: 10,
+		ProviderKeys: domain.ProviderKeys{f.providerKey}})
 	return f
 }
 
