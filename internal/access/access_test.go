@@ -35,17 +35,14 @@ func (f *fixture) org(t *testing.T) domain.Org {
 	return o
 }
 
-func (f *fixture) eventTypes(t *testing.T, orgID string) []string {
+// token makes a token of role in the organisation and returns it with its secret.
+func (f *fixture) token(t *testing.T, orgID string, role domain.Role) (domain.Token, string) {
 	t.Helper()
-	evs, _, err := f.st.Events(t.Context(), orgID, "", domain.Page{Limit: 100})
+	tok, secret, err := f.svc.CreateToken(t.Context(), admin, orgID, access.TokenInput{Name: "ci", Role: string(role)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var types []string
-	for _, e := range evs {
-		types = append(types, e.Type)
-	}
-	return types
+	return tok, secret
 }
 
 func wantCode(t *testing.T, err error, kind domain.Kind, code string) {
@@ -59,10 +56,7 @@ func TestAccess_TokensAuthenticateUntilRevoked(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	o := f.org(t)
-	tok, secret, err := f.svc.CreateToken(t.Context(), admin, o.ID, access.TokenInput{Name: "ci", Role: string(domain.RoleOperator)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, secret := f.token(t, o.ID, domain.RoleOperator)
 	p, err := f.svc.Authenticate(t.Context(), secret)
 	if err != nil || p != (domain.Principal{Role: domain.RoleOperator, OrgID: o.ID, TokenID: tok.ID}) {
 		t.Fatalf("Authenticate = %+v, %v", p, err)
@@ -79,7 +73,7 @@ func TestAccess_TokensAuthenticateUntilRevoked(t *testing.T) {
 	}
 	_, _, err = f.svc.CreateToken(t.Context(), admin, o.ID, access.TokenInput{Name: "x", Role: "superuser"})
 	wantCode(t, err, domain.KindInvalid, domain.CodeInvalidRequest)
-	if got := f.eventTypes(t, o.ID); len(got) != 3 || got[0] != domain.EventTokenRevoked || got[1] != domain.EventTokenCreated {
+	if got := testkit.EventTypes(t, f.st.Events, o.ID); len(got) != 3 || got[0] != domain.EventTokenRevoked || got[1] != domain.EventTokenCreated {
 		t.Fatalf("events %v", got)
 	}
 }
@@ -90,10 +84,7 @@ func TestAccess_ProvisionalAnswersOnlyForTokensResolvedBefore(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	o := f.org(t)
-	tok, secret, err := f.svc.CreateToken(t.Context(), admin, o.ID, access.TokenInput{Name: "ci", Role: string(domain.RoleMember)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, secret := f.token(t, o.ID, domain.RoleMember)
 	want := domain.Principal{Role: domain.RoleMember, OrgID: o.ID, TokenID: tok.ID}
 	for i, wantChecked := range []bool{true, false, false} {
 		if p, checked, err := f.svc.AuthenticateProvisionally(t.Context(), secret); err != nil || p != want || checked != wantChecked {
@@ -108,7 +99,7 @@ func TestAccess_ProvisionalAnswersOnlyForTokensResolvedBefore(t *testing.T) {
 	if err := f.svc.RevokeToken(t.Context(), admin, o.ID, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.Authenticate(t.Context(), secret)
+	_, err := f.svc.Authenticate(t.Context(), secret)
 	wantCode(t, err, domain.KindUnauthenticated, domain.CodeUnauthorized)
 	_, checked, err := f.svc.AuthenticateProvisionally(t.Context(), secret)
 	wantCode(t, err, domain.KindUnauthenticated, domain.CodeUnauthorized)

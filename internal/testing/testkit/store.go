@@ -1,8 +1,10 @@
 package testkit
 
 import (
+	"context"
 	"testing"
 
+	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/store"
 )
 
@@ -15,4 +17,19 @@ func OpenStore(t testing.TB, dbURL string, opts store.Options) *store.Store {
 	}
 	t.Cleanup(st.Close)
 	return st
+}
+
+// EventTypes are the types of an organisation's latest events, up to a hundred, newest first, as
+// events (the store's Events, or a service's) lists them.
+func EventTypes(t testing.TB, events func(ctx context.Context, orgID, typ string, page domain.Page) ([]domain.Event, string, error), orgID string) []string {
+	t.Helper()
+	evs, _, err := events(t.Context(), orgID, "", domain.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := make([]string, len(evs))
+	for i, e := range evs {
+		types[i] = e.Type
+	}
+	return types
 }
