@@ -417,10 +417,8 @@ WHERE o.id = $1`,
 		&t.Org.Mode, &t.Org.Region, &arn,
 		&cID, &cOrg, &cName, &cRegion, &cState, &cReason, &cChanged, &cRecoverable, &cAt,
 		&kID, &kOrg, &kPurpose, &kOwner, &kARN, &kWrapped, &kUses, &kAt, &rHash, &rBody)
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return t, domain.NotFound("organisation")
-	} else if err != nil {
-		return t, err
+	if err != nil {
+		return t, translateMissing(err, "organisation")
 	}
 	t.Org.ID = orgID
 	if cID == nil {

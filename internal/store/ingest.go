@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/cmekd/cmekd/internal/domain"
 )
 
 // IngestWrite is everything one ingest stores: its documents, sealed under one data key, and the
@@ -140,10 +138,8 @@ func (s *Store) writeIngest(ctx context.Context, w *IngestWrite, refused []strin
 SELECT c.state, EXISTS (SELECT FROM idempotency_keys r WHERE r.scope = $3::text AND r.key = $4::text AND r.created_at > $5)
 FROM collections c WHERE c.org_id = $1 AND c.id = $2`,
 		w.OrgID, w.CollectionID, scope, key, w.CreatedAt.Add(-IdempotencyTTL)).Scan(&state, &live)
-	if err := translate(err); errors.Is(err, domain.ErrNotFound) {
-		return "", false, false, domain.NotFound("collection")
-	} else if err != nil {
-		return "", false, false, err
+	if err != nil {
+		return "", false, false, translateMissing(err, "collection")
 	}
 	if slices.Contains(refused, state) || live {
 		return state, false, false, nil
