@@ -25,9 +25,9 @@ type lazyTx struct {
 // errCommitRolledBack is a COMMIT that PostgreSQL answered with ROLLBACK: the transaction had failed.
 var errCommitRolledBack = errors.New("commit unexpectedly resulted in rollback")
 
-// write runs b, writes whose only answer is their error. Inside a transaction they are held back to
-// go out with its next statement or its COMMIT, which then answers with their error; on the pool
-// they run at once, as one batch.
+// write runs b, writes whose only answer is their error. Inside InTx they are held back to go out
+// with the transaction's next statement or its COMMIT, which then answers with their error; anywhere
+// else (the pool, InSnapshot) they run at once, as one batch.
 func (q *Q) write(ctx context.Context, b *pgx.Batch) error {
 	if t, ok := q.db.(*lazyTx); ok {
 		t.held = append(t.held, b.QueuedQueries...)
