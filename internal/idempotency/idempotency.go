@@ -80,9 +80,9 @@ func New(st *store.Store, secret string) *Keeper {
 	return &Keeper{store: st, secret: mac.Sum(nil)}
 }
 
-// ErrLost says a concurrent request under the same key committed its result first: the caller
-// rolls back what it did and answers with Winner instead.
-var ErrLost = errors.New("idempotency: a concurrent request with this key won")
+// ErrLost says a concurrent request under the same key committed its result first: the
+// transaction that was to store this one stored nothing, and the caller answers with Winner instead.
+var ErrLost = store.ErrReplayLost
 
 // Replayed is the result stored under k, read in a statement of its own: nil when there is none
 // (always for the zero Key); idempotency_key_reused when k answered another body. A caller that
@@ -134,18 +134,15 @@ func (k Key) Record(result any) (*store.ReplayRecord, error) {
 		Replay: store.Replay{Body: body}}, nil
 }
 
-// Save stores result under k within tx, the transaction that did the work; ErrLost when a
-// concurrent request under k committed first. Nothing is stored for the zero Key.
+// Save stores result under k within tx, the transaction that did the work, with its COMMIT: when a
+// concurrent request under k committed first, the transaction fails with ErrLost. Nothing is stored
+// for the zero Key.
 func Save(ctx context.Context, tx *store.Q, k Key, result any) error {
 	rec, err := k.Record(result)
 	if err != nil || rec == nil {
 		return err
 	}
-	saved, err := tx.SaveReplay(ctx, rec.Scope, rec.Key, rec.RequestHash, rec.Replay)
-	if err == nil && !saved {
-		err = ErrLost
-	}
-	return err
+	return tx.SaveReplay(ctx, rec.Scope, rec.Key, rec.RequestHash, rec.Replay)
 }
 
 // Winner is the result of the concurrent request under k that committed first, for a caller whose

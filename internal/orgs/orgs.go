@@ -94,7 +94,8 @@ type EncryptionInput struct {
 }
 
 // Create validates, verifies the key of a customer-managed organisation, then stores the
-// organisation, its key link, its events and the idempotent result in one transaction. A retry under
+// organisation, its key link, its events and the idempotent result in one transaction, sent to the
+// database in one round trip with its BEGIN and COMMIT (without grants to record). A retry under
 // the same Idempotency-Key gets the organisation the first request made, and makes none.
 func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput, key idempotency.Key) (domain.Org, error) {
 	if prev, err := s.cfg.Idempotency.Replayed(ctx, key); err != nil || prev != nil {
@@ -115,7 +116,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, in CreateInput
 		actor := p.Actor()
 		events := append([]domain.Event{{OrgID: o.ID, Type: domain.EventOrgCreated, Actor: actor, Region: o.Region}},
 			verifiedEvents(o.ID, actor, domain.Region{Region: o.Region, KeyARN: o.KeyARN, BackupKeyARN: o.BackupKeyARN})...)
-		// One round trip for the organisation, its links and these events.
+		// Held back for the COMMIT (store.Q.write), as is the idempotent result.
 		if err := tx.InsertOrg(ctx, o, events...); err != nil {
 			return err
 		}

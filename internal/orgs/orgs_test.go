@@ -1,15 +1,19 @@
 package orgs_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/cmekd/cmekd/internal/provider"
 	awsprovider "github.com/cmekd/cmekd/internal/provider/aws"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/idempotency"
@@ -24,14 +28,16 @@ import (
 var admin = domain.Principal{Role: domain.RoleAdmin}
 
 type fixture struct {
-	st  *store.Store
-	env *kmstest.Env
-	svc *orgs.Service
+	st    *store.Store
+	env   *kmstest.Env
+	svc   *orgs.Service
+	trips *trips
 }
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	st := testkit.OpenStore(t, testkit.Database(t), store.Options{})
+	counted := &trips{}
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Tracer: counted})
 	env := kmstest.StartEmulator(t)
 	rules := keyarn.Rules{Regions: []string{env.Region}}
 	verifier := verify.New(env.PlatformClient(t), rules, verify.Options{Backoff: []time.Duration{}})
@@ -39,8 +45,31 @@ func setup(t *testing.T) *fixture {
 		PlatformPrincipal: env.PlatformPrincipal}))
 	svc := orgs.New(orgs.Config{Store: st, Idempotency: idempotency.New(st, "test secret"), Logger: testkit.Discard(),
 		Verifier: providers, Providers: providers, Rules: rules, PlatformPrincipal: env.PlatformPrincipal})
-	return &fixture{st: st, env: env, svc: svc}
+	return &fixture{st: st, env: env, svc: svc, trips: counted}
 }
+
+// trips counts the store's round trips to PostgreSQL: each query, batch (one pipeline) and statement
+// preparation is one.
+type trips struct{ n atomic.Int64 }
+
+func (c *trips) count(ctx context.Context) context.Context { c.n.Add(1); return ctx }
+
+func (c *trips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return c.count(ctx)
+}
+
+func (c *trips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return c.count(ctx)
+}
+
+func (c *trips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	return c.count(ctx)
+}
+
+func (c *trips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData)     {}
+func (c *trips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *trips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (c *trips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
 func idOf(t *testing.T, o domain.Org) string {
 	t.Helper()
@@ -226,6 +255,35 @@ func TestOrgs_CreateReplaysIdempotencyKey(t *testing.T) {
 	wantCode(t, err, domain.KindInvalid, domain.CodeIdempotencyKeyReused)
 	if n := f.orgCount(t); n != 1 {
 		t.Fatalf("%d orgs after a reused key, want 1", n)
+	}
+}
+
+// TestOrgs_CreateIsOneRoundTrip: a creation's transaction (BEGIN, the organisation, its key link
+// and health row, its events, COMMIT) is one round trip to PostgreSQL; under an Idempotency-Key
+// the look-up of an earlier answer is one more, and the answer is stored in the same pipeline.
+func TestOrgs_CreateIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	keyARN := f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{})
+	kp := idempotency.New(nil, "test secret")
+	// Each kind runs twice, the first time preparing its statements on the connection.
+	for i, tc := range []struct {
+		header string
+		want   int64
+	}{{"", 1}, {"", 1}, {"first", 2}, {"second", 2}} {
+		in := f.cmek(keyARN)
+		in.Name = fmt.Sprint("acme ", i)
+		key, err := kp.Key(tc.header, "POST /v1/orgs", admin.Actor(), []byte(in.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := f.trips.n.Load()
+		if _, err := f.svc.Create(t.Context(), admin, in, key); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.trips.n.Load() - before; got != tc.want && i%2 == 1 {
+			t.Errorf("a creation with Idempotency-Key %q made %d round trips, want %d", tc.header, got, tc.want)
+		}
 	}
 }
 

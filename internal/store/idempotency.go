@@ -6,6 +6,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cmekd/cmekd/internal/domain"
 )
 
@@ -36,21 +38,20 @@ func (q *Q) Replayed(ctx context.Context, scope, key string, requestHash []byte)
 	return (&StoredReplay{RequestHash: h, Replay: r}).For(requestHash)
 }
 
-// SaveReplay stores the answer in the same transaction as the work it answers for. It returns
-// false when a concurrent request under the same key committed first; the caller then rolls back and
-// replays that answer.
-func (q *Q) SaveReplay(ctx context.Context, scope, key string, requestHash []byte, r Replay) (bool, error) {
-	// An expired row is replaced; a live one wins.
-	tag, err := q.db.Exec(ctx, `
-INSERT INTO idempotency_keys (scope, key, request_hash, body, created_at) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-    body = EXCLUDED.body, created_at = EXCLUDED.created_at
-WHERE idempotency_keys.created_at <= $6`,
-		scope, key, requestHash, r.Body, q.Now(), q.Now().Add(-IdempotencyTTL))
-	if err != nil {
-		return false, translate(err)
-	}
-	return tag.RowsAffected() == 1, nil
+// ErrReplayLost says a concurrent request under the same key stored its answer first: the
+// transaction that was to store this one fails and stores nothing.
+var ErrReplayLost = errors.New("idempotency: a concurrent request with this key won")
+
+// SaveReplay stores the answer in the same transaction as the work it answers for, as a write held
+// back for the transaction's COMMIT (Q.write). An expired answer under the key is replaced; when a
+// live one is there, stored by a concurrent request that committed first, the insert fails on the
+// key and the transaction answers ErrReplayLost: the caller replays that answer instead.
+func (q *Q) SaveReplay(ctx context.Context, scope, key string, requestHash []byte, r Replay) error {
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at <= $3`, scope, key, q.Now().Add(-IdempotencyTTL))
+	b.Queue(`INSERT INTO idempotency_keys (scope, key, request_hash, body, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		scope, key, requestHash, r.Body, q.Now())
+	return q.write(ctx, b)
 }
 
 // PurgeReplays deletes stored answers older than IdempotencyTTL.

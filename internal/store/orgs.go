@@ -41,8 +41,8 @@ func scanOrg(row pgx.Row) (domain.Org, error) {
 
 // InsertOrg stores a new organisation with its home region and, for customer_managed, that region's
 // data key link (and backup key link, when it names one) with their health rows (healthy: the keys
-// were just verified), and events, all in one round trip (a pipelined batch): inside the caller's
-// transaction, a creation asks the database little more than its commit.
+// were just verified), and events, as one batch of writes (Q.write): inside the caller's transaction
+// they go out with its next statement or its COMMIT, which answers with their error.
 func (q *Q) InsertOrg(ctx context.Context, o domain.Org, events ...domain.Event) error {
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO orgs (id, name, region, encryption_mode, created_at) VALUES ($1, $2, $3, $4, $5)`,
@@ -55,7 +55,7 @@ func (q *Q) InsertOrg(ctx context.Context, o domain.Org, events ...domain.Event)
 	for _, e := range events {
 		b.Queue(insertEventSQL, q.eventArgs(e)...)
 	}
-	return translate(q.db.SendBatch(ctx, b).Close())
+	return q.write(ctx, b)
 }
 
 const (

@@ -221,6 +221,8 @@ func translate(err error) error {
 			return domain.Errorf(domain.KindConflict, domain.CodeWorkspaceNameTaken, "a workspace with this name already exists")
 		case "secret_scopes_org_name_unique":
 			return domain.Errorf(domain.KindConflict, domain.CodeSecretScopeNameTaken, "a secret scope with this name already exists")
+		case "idempotency_keys_pkey":
+			return ErrReplayLost
 		}
 	}
 	return err

@@ -9,25 +9,48 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// lazyTx is InTx's transaction: it sends its BEGIN in one pipeline with its first statement, instead
-// of on a round trip of its own (pgx's Begin waits for BEGIN's answer), and its COMMIT only if a
-// statement was sent at all. A transaction of one batch, an organisation's creation say, is then two
-// round trips rather than three. Everything after the first statement goes to the connection as it
-// is.
+// lazyTx is InTx's transaction. It holds back what need not go out yet, to send it in one pipeline
+// with what comes next instead of on a round trip of its own: its BEGIN (pgx's Begin waits for
+// BEGIN's answer), and the writes queued by Q.write, whose only answer is their error. Each statement
+// then goes out after what is held, and COMMIT after what is still held; with nothing sent at all
+// there is nothing to commit. An organisation's creation is so one round trip: BEGIN, its inserts,
+// its idempotent result and COMMIT. Within a pipeline PostgreSQL skips every statement after one
+// that fails, COMMIT included, and rollback ends the transaction: a failure anywhere stores nothing.
 type lazyTx struct {
 	conn  *pgxpool.Conn
 	begun bool
+	held  []*pgx.QueuedQuery // queued writes not sent yet
 }
 
 // errCommitRolledBack is a COMMIT that PostgreSQL answered with ROLLBACK: the transaction had failed.
 var errCommitRolledBack = errors.New("commit unexpectedly resulted in rollback")
 
-// begin is the batch of BEGIN and then the statements of b.
-func begin(b *pgx.Batch) *pgx.Batch {
-	out := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
-	out.Queue("BEGIN")
-	out.QueuedQueries = append(out.QueuedQueries, b.QueuedQueries...)
-	return out
+// write runs b, writes whose only answer is their error. Inside InTx they are held back to go out
+// with the transaction's next statement or its COMMIT, which then answers with their error; anywhere
+// else (the pool, InSnapshot) they run at once, as one batch.
+func (q *Q) write(ctx context.Context, b *pgx.Batch) error {
+	if t, ok := q.db.(*lazyTx); ok {
+		t.held = append(t.held, b.QueuedQueries...)
+		return nil
+	}
+	return translate(q.db.SendBatch(ctx, b).Close())
+}
+
+// direct reports whether nothing is held back: statements go to the connection as they are.
+func (t *lazyTx) direct() bool { return t.begun && len(t.held) == 0 }
+
+// send sends what is held back (BEGIN first, when it has not gone out) and then the statements of b,
+// in one pipeline; the results are b's, read after the held statements' (whose first error is
+// theirs).
+func (t *lazyTx) send(ctx context.Context, b *pgx.Batch) *firstBatch {
+	out := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(t.held)+len(b.QueuedQueries))}
+	if !t.begun {
+		out.Queue("BEGIN")
+	}
+	out.QueuedQueries = append(append(out.QueuedQueries, t.held...), b.QueuedQueries...)
+	held := len(out.QueuedQueries) - len(b.QueuedQueries)
+	t.begun, t.held = true, nil
+	return &firstBatch{BatchResults: t.conn.SendBatch(ctx, out), held: held}
 }
 
 // one is the batch of the single statement sql.
@@ -37,13 +60,13 @@ func one(sql string, args ...any) *pgx.Batch {
 	return b
 }
 
-// Exec, like Query and QueryRow, sends its statement to the connection once the transaction has
-// begun; the transaction's first statement goes instead in one pipeline with BEGIN, through SendBatch.
+// Exec, like Query and QueryRow, sends its statement to the connection when nothing is held back;
+// otherwise it goes out after what is held, in one pipeline (send), whose results are read first.
 func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if t.begun {
+	if t.direct() {
 		return t.conn.Exec(ctx, sql, args...)
 	}
-	br := t.SendBatch(ctx, one(sql, args...))
+	br := t.send(ctx, one(sql, args...))
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -52,10 +75,10 @@ func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 }
 
 func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if t.begun {
+	if t.direct() {
 		return t.conn.Query(ctx, sql, args...)
 	}
-	br := t.SendBatch(ctx, one(sql, args...))
+	br := t.send(ctx, one(sql, args...))
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
@@ -65,49 +88,49 @@ func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 }
 
 func (t *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if t.begun {
+	if t.direct() {
 		return t.conn.QueryRow(ctx, sql, args...)
 	}
-	return &firstRow{br: t.SendBatch(ctx, one(sql, args...))}
+	return &firstRow{br: t.send(ctx, one(sql, args...))}
 }
 
 func (t *lazyTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	if t.begun {
+	if t.direct() {
 		return t.conn.SendBatch(ctx, b)
 	}
-	t.begun = true
-	return &firstBatch{BatchResults: t.conn.SendBatch(ctx, begin(b))}
+	return t.send(ctx, b)
 }
 
 func (t *lazyTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	if !t.begun {
-		t.begun = true
-		if _, err := t.conn.Exec(ctx, "BEGIN"); err != nil {
+	if !t.direct() {
+		if err := t.send(ctx, &pgx.Batch{}).Close(); err != nil {
 			return 0, err
 		}
 	}
 	return t.conn.CopyFrom(ctx, table, columns, src)
 }
 
-// commit commits what was sent; with nothing sent there is nothing to commit.
+// commit commits what was sent, after what is still held back; with nothing sent or held there is
+// nothing to commit. When it fails the transaction stays begun, for rollback to end.
 func (t *lazyTx) commit(ctx context.Context) error {
-	if !t.begun {
+	if !t.begun && len(t.held) == 0 {
 		return nil
 	}
-	tag, err := t.conn.Exec(ctx, "COMMIT")
-	t.begun = false
+	tag, err := t.Exec(ctx, "COMMIT")
 	if err != nil {
 		return err
 	}
+	t.begun = false
 	if tag.String() == "ROLLBACK" {
 		return errCommitRolledBack
 	}
 	return nil
 }
 
-// rollback ends a transaction that was not committed. A connection it cannot bring back to idle is
-// closed by the pool on release.
+// rollback ends a transaction that was not committed; what is held back is never sent. A connection
+// it cannot bring back to idle is closed by the pool on release.
 func (t *lazyTx) rollback(ctx context.Context) {
+	t.held = nil
 	if t.begun {
 		t.begun = false
 		_, _ = t.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
@@ -151,16 +174,16 @@ type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
 
-// firstBatch are the results of a transaction's first batch, its BEGIN's read before the rest.
+// firstBatch are the results of a pipeline that begins with held statements (BEGIN, queued writes),
+// whose results are read before the rest's.
 type firstBatch struct {
 	pgx.BatchResults
-	skipped bool
-	err     error
+	held int // results of held statements still to read
+	err  error
 }
 
 func (b *firstBatch) skip() error {
-	if !b.skipped {
-		b.skipped = true
+	for ; b.held > 0 && b.err == nil; b.held-- {
 		_, b.err = b.BatchResults.Exec()
 	}
 	return b.err

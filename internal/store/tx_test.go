@@ -106,3 +106,55 @@ func TestStore_InTx_BeginsWithItsFirstStatement(t *testing.T) {
 		t.Errorf("an empty transaction: %v", err)
 	}
 }
+
+// TestStore_InTx_HeldWritesFailAsOne: the writes held back for the COMMIT (an organisation's insert,
+// an idempotent answer) go out in one pipeline with it; one that fails, in the middle or last, fails
+// the transaction with its own translated error, and nothing before or after it is stored.
+func TestStore_InTx_HeldWritesFailAsOne(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	const scope = "POST /v1/orgs|admin"
+	newOrg := func(name string) domain.Org {
+		return domain.Org{ID: domain.NewID("org"), Name: name, Region: region, Mode: domain.ModeCustomerManaged,
+			KeyARN: arnOf(1), CreatedAt: f.st.Now()}
+	}
+	create := func(key string, orgs ...domain.Org) error {
+		return f.st.InTx(t.Context(), func(q *store.Q) error {
+			for _, o := range orgs {
+				if err := q.InsertOrg(t.Context(), o, domain.Event{OrgID: o.ID, Type: domain.EventOrgCreated, Actor: "admin"}); err != nil {
+					return err
+				}
+			}
+			return q.SaveReplay(t.Context(), scope, key, hash(key), store.Replay{Body: []byte(`{}`)})
+		})
+	}
+	if err := create("taken", newOrg("first")); err != nil {
+		t.Fatal(err)
+	}
+	stored := func(o domain.Org) int {
+		return f.count(t, `SELECT count(*) FROM orgs WHERE id = $1`, o.ID) + f.count(t, `SELECT count(*) FROM key_links WHERE org_id = $1`, o.ID) +
+			f.count(t, `SELECT count(*) FROM events WHERE org_id = $1`, o.ID)
+	}
+
+	// In the middle: the second organisation's name is taken.
+	a, b := newOrg("a"), newOrg("first")
+	wantCode(t, create("fresh", a, b), domain.KindConflict, domain.CodeOrgNameTaken)
+	if n := stored(a) + stored(b) + f.count(t, `SELECT count(*) FROM idempotency_keys WHERE key = 'fresh'`); n != 0 {
+		t.Errorf("a pipeline failing in the middle stored %d rows", n)
+	}
+	// Last: the answer's key is held by a live answer, which stays as it was.
+	c := newOrg("c")
+	if err := create("taken", c); !errors.Is(err, store.ErrReplayLost) {
+		t.Fatalf("an answer under a live key: %v, want ErrReplayLost", err)
+	}
+	if n := stored(c); n != 0 {
+		t.Errorf("a pipeline failing last stored %d rows of its organisation", n)
+	}
+	// The connection is usable again, its failed transaction rolled back.
+	if err := create("fresh", a); err != nil {
+		t.Fatal(err)
+	}
+	if n := stored(a); n != 3 {
+		t.Errorf("after the failures an organisation stored %d rows, want 3 (org, key link, event)", n)
+	}
+}
