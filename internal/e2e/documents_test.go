@@ -227,10 +227,10 @@ func TestDocuments_RevokedKeyLocksDataAndRestoredKeyUnlocksIt(t *testing.T) {
 	}{
 		{"disabled", "key_disabled",
 			func(e *env, key string) {
-				must(e.t)(e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+				e.disableKey(key)
 			},
 			func(e *env, key string) {
-				must(e.t)(e.owner().EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}))
+				e.enableKey(key)
 			}},
 		{"policy revoked", "access_denied",
 			func(e *env, key string) {
@@ -245,7 +245,7 @@ func TestDocuments_RevokedKeyLocksDataAndRestoredKeyUnlocksIt(t *testing.T) {
 			},
 			func(e *env, key string) {
 				must(e.t)(e.owner().CancelKeyDeletion(context.Background(), &awskms.CancelKeyDeletionInput{KeyId: aws.String(key)}))
-				must(e.t)(e.owner().EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}))
+				e.enableKey(key)
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -481,12 +481,11 @@ func TestDocuments_LimitsAreRefusedAndStoreNothing(t *testing.T) {
 func TestDocuments_StateRefusals(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(3*time.Second))
-	ctx := context.Background()
 	org, key := e.cmekOrg("Acme")
 	col := e.collection(org, "events", true)["id"].(string)
 	ids := e.ingest(org, col, map[string]any{"n": 1}, map[string]any{"n": 2})
 
-	must(t)(e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+	e.disableKey(key)
 	e.waitState(org, col, "ingest_halted")
 	e.wantError(http.StatusConflict, "collection_ingest_halted", req{method: "POST", path: docsPath(org, col), token: adminToken, body: map[string]any{"documents": []any{map[string]any{"n": 3}}}})
 	// Reads of a halted collection are not refused for its state; they fail because the key is known
@@ -497,7 +496,7 @@ func TestDocuments_StateRefusals(t *testing.T) {
 	e.wantError(http.StatusConflict, "collection_paused", req{method: "GET", path: docsPath(org, col) + "/" + ids[0], token: adminToken})
 	e.wantError(http.StatusConflict, "collection_paused", req{method: "GET", path: docsPath(org, col), token: adminToken})
 
-	must(t)(e.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}))
+	e.enableKey(key)
 	e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/collections/" + col + "/resume", token: adminToken})
 	more := e.ingest(org, col, map[string]any{"n": 3})
 	for i, id := range append(ids, more...) {
@@ -661,7 +660,7 @@ func TestDocuments_RefusedRequestHaltsWithoutWaitingForTheSchedule(t *testing.T)
 		next, err := time.Parse(time.RFC3339Nano, fmt.Sprint(e.keyStatus(org)["next_probe_at"]))
 		return err == nil && time.Until(next) > 30*time.Minute
 	})
-	must(t)(e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+	e.disableKey(key)
 	eventually(t, 30*time.Second, "a read to be refused once the data key leaves the cache", func() bool {
 		return e.do(req{method: "GET", path: docsPath(org, col) + "/" + ids[0], token: adminToken}).Status == http.StatusConflict
 	})

@@ -11,6 +11,7 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cmekd/cmekd/internal/config"
+	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
@@ -76,16 +77,38 @@ func (e *env) probedAfter(org string, at time.Time) {
 
 func (e *env) owner() *awskms.Client { return e.kms.SDK(e.t, home, e.kms.CustomerAccessKey) }
 
+// disableKey disables key as its owner, the customer, would: with the customer's client in the
+// key's own region.
+func (e *env) disableKey(key string) { switchKey(e.t, e.kms, key, false) }
+
+// enableKey enables key again as its owner would.
+func (e *env) enableKey(key string) { switchKey(e.t, e.kms, key, true) }
+
+// switchKey enables or disables key with the customer's client of kenv in the key's region.
+func switchKey(t testing.TB, kenv *kmstest.Env, key string, enabled bool) {
+	t.Helper()
+	arn, err := keyarn.Parse(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := kenv.SDK(t, arn.Region, kenv.CustomerAccessKey)
+	if enabled {
+		_, err = owner.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)})
+	} else {
+		_, err = owner.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)})
+	}
+	if err != nil {
+		t.Fatalf("set %s enabled=%t: %v", key, enabled, err)
+	}
+}
+
 // TestHealth_DisableHaltsAndEnableRestores walks active → ingest_halted → active.
 func TestHealth_DisableHaltsAndEnableRestores(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(time.Hour))
-	ctx := context.Background()
 	org, key := e.cmekOrg("Acme")
 	col := e.collection(org, "events", true)["id"].(string)
-	if _, err := e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	c := e.waitState(org, col, "ingest_halted")
 	if c["state_reason"] != "key_disabled" {
 		t.Fatalf("state_reason %v", c["state_reason"])
@@ -102,9 +125,7 @@ func TestHealth_DisableHaltsAndEnableRestores(t *testing.T) {
 	if late["state"] != "ingest_halted" {
 		t.Fatalf("new collection of an unavailable key: %v", late)
 	}
-	if _, err := e.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(key)
 	e.waitState(org, col, "active")
 	e.waitState(org, late["id"].(string), "active")
 	ks = e.keyStatus(org)
@@ -174,7 +195,6 @@ func TestHealth_RevokedPolicyPausesAndNeedsResume(t *testing.T) {
 func TestHealth_TransientFailuresChangeNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(2*time.Second))
-	ctx := context.Background()
 	org, key := e.cmekOrg("Acme")
 	col := e.collection(org, "events", true)["id"].(string)
 	started := time.Now()
@@ -195,9 +215,7 @@ func TestHealth_TransientFailuresChangeNothing(t *testing.T) {
 	e.kms.Unfreeze()
 
 	// Now the key is really unavailable; a frozen KMS must neither pause nor reset unavailable_since.
-	if _, err := e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	e.waitState(org, col, "ingest_halted")
 	since := e.keyStatus(org)["unavailable_since"]
 	frozenAt := time.Now()
@@ -225,9 +243,7 @@ func TestHealth_TwoReplicasMakeOneSetOfTransitions(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		cols = append(cols, e.collection(org, n, true)["id"].(string))
 	}
-	if _, err := e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	for _, c := range cols {
 		second.waitState(org, c, "ingest_halted")
 	}
@@ -238,9 +254,7 @@ func TestHealth_TwoReplicasMakeOneSetOfTransitions(t *testing.T) {
 		_ = e.db.QueryRow(ctx, `SELECT last_probe_at FROM key_health WHERE org_id = $1`, org).Scan(&last)
 		return time.Since(last) < time.Second && e.count(`SELECT count(*) FROM events WHERE org_id = $1`, org) == probed
 	})
-	if _, err := e.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(key)
 	for _, c := range cols {
 		e.waitState(org, c, "active")
 	}
@@ -314,9 +328,7 @@ func TestKeyStatus_ProbeNow(t *testing.T) {
 	if r := ks["regions"].([]any)[0].(map[string]any); r["last_error"].(map[string]any)["code"] != "key_disabled" {
 		t.Fatalf("after cancel: %v", r)
 	}
-	if _, err := e.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(key)
 	e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: operator})
 	if c := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: member}); c["state"] != "active" {
 		t.Fatalf("collection %v", c)

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/envelope"
 	"github.com/cmekd/cmekd/internal/keyring"
@@ -81,9 +78,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, org, col, dek, v.version, nonce, c
 		t.Fatalf("the genuine document reads %s", got)
 	}
 
-	if _, err := e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: adminToken})
 	refused("key disabled")
 	e.wantError(http.StatusConflict, "key_unavailable", req{method: "GET", path: docsPath(org, col) + "/" + genuine, token: adminToken})

@@ -2,15 +2,11 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cmekd/cmekd/internal/config"
 )
@@ -76,9 +72,7 @@ func TestKeyEvents_HintHaltsWithinSecondsAndTheProbeDecides(t *testing.T) {
 	}
 
 	// The key really disabled: the event halts the collection within seconds.
-	if _, err := e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	start := time.Now()
 	e.must(http.StatusAccepted, req{method: "POST", path: "/v1/key-events/aws/" + org, body: keyEvent("DisableKey", key),
 		header: map[string]string{"Cmekd-Events-Key": apiKey}})
@@ -89,9 +83,7 @@ func TestKeyEvents_HintHaltsWithinSecondsAndTheProbeDecides(t *testing.T) {
 	t.Logf("event → ingest_halted in %s", time.Since(start))
 
 	// Enabled again: the next event restores it.
-	if _, err := e.owner().EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(key)
 	e.must(http.StatusAccepted, req{method: "POST", path: "/v1/key-events/aws/" + org, body: keyEvent("EnableKey", key),
 		header: map[string]string{"Cmekd-Events-Key": apiKey}})
 	e.waitState(org, col, "active")

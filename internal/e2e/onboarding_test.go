@@ -137,9 +137,7 @@ func TestCreateOrg_EveryCustomerFailure(t *testing.T) {
 	newKey := func(opt kmstest.KeyOptions) string { return e.kms.CreateCustomerKey(t, home, opt) }
 
 	disabled := newKey(kmstest.KeyOptions{})
-	if _, err := owner.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(disabled)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(disabled)
 	pending := newKey(kmstest.KeyOptions{})
 	if _, err := owner.ScheduleKeyDeletion(ctx, &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(pending), PendingWindowInDays: aws.Int32(7)}); err != nil {
 		t.Fatal(err)

@@ -138,10 +138,7 @@ func TestRegions_ReplicaOfAMultiRegionKey(t *testing.T) {
 	}
 
 	// The customer disables the replica: only its region halts.
-	westOwner := e.kms.SDK(t, replicaRegion, e.kms.CustomerAccessKey)
-	if _, err := westOwner.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(replicaARN)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(replicaARN)
 	e.waitState(org, westCol, "ingest_halted")
 	if c := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + homeCol, token: adminToken}); c["state"] != "active" {
 		t.Fatalf("home collection %v, want active while only the replica is disabled", c)
@@ -160,9 +157,7 @@ func TestRegions_ReplicaOfAMultiRegionKey(t *testing.T) {
 	}
 
 	// Enabled again, the region comes back by itself.
-	if _, err := westOwner.EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(replicaARN)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(replicaARN)
 	e.waitState(org, westCol, "active")
 	doc := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + westCol + "/documents/" + westDoc, token: adminToken})
 	if fmt.Sprint(doc["data"]) != fmt.Sprint(map[string]any{"n": 1.0}) {
@@ -203,7 +198,6 @@ func TestRegions_SingleRegionHomeKeyNeedsAKeyARN(t *testing.T) {
 func TestRegions_BackupKeyIsMonitoredButHaltsNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(6*time.Hour))
-	ctx := context.Background()
 	data := e.kms.CreateCustomerKey(t, home, kmstest.KeyOptions{})
 	denied := e.kms.CreateCustomerKey(t, home, kmstest.KeyOptions{DefaultPolicy: true})
 	create := func(name, backup string) response {
@@ -245,9 +239,7 @@ func TestRegions_BackupKeyIsMonitoredButHaltsNothing(t *testing.T) {
 	}
 
 	// The customer disables the backup key: it shows unavailable; the collection stays active.
-	if _, err := e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(backup)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(backup)
 	eventually(t, 30*time.Second, "the backup key to be found unavailable", func() bool {
 		return e.regionEntry(org, home, "backup")["status"] == "unavailable"
 	})

@@ -1,13 +1,9 @@
 package e2e_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
 // TestDocuments_KnownUnusableKeyFailsReadsOnEveryReplicaAtOnce disables a key whose data keys both
@@ -18,7 +14,6 @@ func TestDocuments_KnownUnusableKeyFailsReadsOnEveryReplicaAtOnce(t *testing.T) 
 	t.Parallel()
 	a := setup(t, shortDEKCache(5*time.Minute)) // the monitor's interval is a minute: only probe-now notices
 	b := a.replica()
-	ctx := context.Background()
 	org, key := a.cmekOrg("Acme")
 	col := a.collection(org, "events", true)["id"].(string)
 	id := a.ingest(org, col, map[string]any{"n": 1})[0]
@@ -28,9 +23,7 @@ func TestDocuments_KnownUnusableKeyFailsReadsOnEveryReplicaAtOnce(t *testing.T) 
 	a.readDoc(org, col, id)
 	b.readDoc(org, col, id) // both replicas now hold the data key
 
-	if _, err := a.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	a.disableKey(key)
 	// Nothing has told cmekd yet: the cached data key still serves (the data-key cache's TTL bound).
 	if r := read(b); r.Status != http.StatusOK {
 		t.Fatalf("read before any probe: %d %s", r.Status, r.Body)
@@ -54,9 +47,7 @@ func TestDocuments_KnownUnusableKeyFailsReadsOnEveryReplicaAtOnce(t *testing.T) 
 	t.Logf("the other replica refused reads %v after the probe", time.Since(known).Round(time.Millisecond))
 	b.wantError(http.StatusConflict, "key_unavailable", req{method: "GET", path: docsPath(org, col), token: adminToken})
 
-	if _, err := a.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	a.enableKey(key)
 	a.must(http.StatusOK, probe)
 	for _, e := range []*env{a, b} {
 		if got := e.readDoc(org, col, id); got != `{"n":1}` {

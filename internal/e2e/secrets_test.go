@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/config"
 )
 
@@ -528,12 +525,11 @@ func TestSecrets_UnusableKeyIs409AndUnreachableKMSIs503(t *testing.T) {
 	org, key := e.cmekOrg("Acme")
 	e.newScope(org, adminToken, "s")
 	e.expect(http.StatusCreated, e.putSecret(org, adminToken, "s", "k", "v1"))
-	owner := e.owner()
 	probe := func() {
 		e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: adminToken})
 	}
 
-	must(t)(owner.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+	e.disableKey(key)
 	var resp response
 	eventually(t, 30*time.Second, "reads to fail once the data key leaves the cache", func() bool {
 		resp = e.do(req{method: "GET", path: secretPath(org, "s", "k"), token: adminToken})
@@ -555,7 +551,7 @@ func TestSecrets_UnusableKeyIs409AndUnreachableKMSIs503(t *testing.T) {
 		t.Fatalf("%d secret.read events for refused reads", n-reads)
 	}
 
-	must(t)(owner.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}))
+	e.enableKey(key)
 	probe()
 	if v := e.readSecret(org, adminToken, "s", "k"); v != "v1" {
 		t.Fatalf("after the key came back: %q", v)
@@ -563,11 +559,11 @@ func TestSecrets_UnusableKeyIs409AndUnreachableKMSIs503(t *testing.T) {
 	e.expect(http.StatusOK, e.putSecret(org, adminToken, "s", "k", "v2"))
 
 	// Known unusable: refused at once, though the data key is still in the cache.
-	must(t)(owner.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+	e.disableKey(key)
 	probe()
 	e.wantError(http.StatusConflict, "key_unavailable", req{method: "GET", path: secretPath(org, "s", "k"), token: adminToken})
 	e.wantError(http.StatusConflict, "key_unavailable", req{method: "PUT", path: secretPath(org, "s", "k"), token: adminToken, body: map[string]any{"value": "v3"}})
-	must(t)(owner.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}))
+	e.enableKey(key)
 	probe()
 
 	e.kms.Freeze()
