@@ -15,11 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/config"
-	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // shortDEKCache lets plaintext data keys live for ttl only, so revocation shows within a test.
@@ -219,32 +215,24 @@ func TestDocuments_RoundTripAndNothingInTheClear(t *testing.T) {
 // restoring the key makes every document readable again, intact.
 func TestDocuments_RevokedKeyLocksDataAndRestoredKeyUnlocksIt(t *testing.T) {
 	t.Parallel()
-	rootOnly := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow",`+
-		`"Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"kms:*","Resource":"*"}]}`, kmstest.EmulatorAccount)
 	for _, tc := range []struct {
 		name, reason    string
 		revoke, restore func(*env, string)
 	}{
-		{"disabled", "key_disabled",
-			func(e *env, key string) {
-				e.disableKey(key)
-			},
-			func(e *env, key string) {
-				e.enableKey(key)
-			}},
+		{"disabled", "key_disabled", (*env).disableKey, (*env).enableKey},
 		{"policy revoked", "access_denied",
 			func(e *env, key string) {
-				must(e.t)(e.owner().PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(rootOnly)}))
+				e.setPolicy(key, rootOnlyPolicy())
 			},
 			func(e *env, key string) {
-				must(e.t)(e.owner().PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(e.kms.PlatformPolicy())}))
+				e.setPolicy(key, e.kms.PlatformPolicy())
 			}},
 		{"scheduled for deletion", "key_pending_deletion",
 			func(e *env, key string) {
-				must(e.t)(e.owner().ScheduleKeyDeletion(context.Background(), &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(key), PendingWindowInDays: aws.Int32(7)}))
+				e.scheduleDeletion(key)
 			},
 			func(e *env, key string) {
-				must(e.t)(e.owner().CancelKeyDeletion(context.Background(), &awskms.CancelKeyDeletionInput{KeyId: aws.String(key)}))
+				e.cancelDeletion(key)
 				e.enableKey(key)
 			}},
 	} {
@@ -334,12 +322,8 @@ func TestDocuments_FrozenKMSIs503(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, fresh); n != 0 {
-		t.Fatalf("%d documents stored without a data key", n)
-	}
-	if n := e.count(`SELECT count(*) FROM data_keys WHERE owner_id = $1`, fresh); n != 0 {
-		t.Fatalf("%d data keys stored while KMS was frozen", n)
-	}
+	e.wantCount(0, "documents stored without a data key", `SELECT count(*) FROM documents WHERE collection_id = $1`, fresh)
+	e.wantCount(0, "data keys stored while KMS was frozen", `SELECT count(*) FROM data_keys WHERE owner_id = $1`, fresh)
 	e.kms.Unfreeze()
 	if got := e.readDoc(org, col, ids[1]); got != `{"n":2}` {
 		t.Fatalf("after KMS returned: %s", got)
@@ -470,9 +454,7 @@ func TestDocuments_LimitsAreRefusedAndStoreNothing(t *testing.T) {
 	if got := e.readDoc(org, col, big["ids"].([]any)[0].(string)); got != object(256<<10) {
 		t.Fatalf("the 256 KiB document came back with %d bytes", len(got))
 	}
-	if n := e.count(`SELECT count(*) FROM documents`); n != 1001 {
-		t.Fatalf("%d documents stored, want 1001", n)
-	}
+	e.wantCount(1001, "documents stored", `SELECT count(*) FROM documents`)
 }
 
 // TestDocuments_StateRefusals: an ingest_halted collection refuses ingestion, and reads only for the
@@ -504,9 +486,7 @@ func TestDocuments_StateRefusals(t *testing.T) {
 			t.Fatalf("document %d reads %s after resume", i, got)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, col); n != 3 {
-		t.Fatalf("%d documents, want 3", n)
-	}
+	e.wantCount(3, "documents", `SELECT count(*) FROM documents WHERE collection_id = $1`, col)
 }
 
 // TestDocuments_IdempotencyKey: a retried ingest with the same key and body answers the first ids and
@@ -524,15 +504,11 @@ func TestDocuments_IdempotencyKey(t *testing.T) {
 	if fmt.Sprint(first["ids"]) != fmt.Sprint(again["ids"]) {
 		t.Fatalf("retry answered %v, first %v", again["ids"], first["ids"])
 	}
-	if n := e.count(`SELECT count(*) FROM documents`); n != 2 {
-		t.Fatalf("%d documents after a retried ingest, want 2", n)
-	}
+	e.wantCount(2, "documents after a retried ingest", `SELECT count(*) FROM documents`)
 	e.wantError(http.StatusUnprocessableEntity, "idempotency_key_reused", req{method: "POST", path: docsPath(org, col), token: adminToken,
 		raw: rawDocs([]string{`{"n":3}`}), header: h})
 	e.must(http.StatusCreated, req{method: "POST", path: docsPath(org, other), token: adminToken, raw: body, header: h})
-	if n := e.count(`SELECT count(*) FROM documents`); n != 4 {
-		t.Fatalf("%d documents, want 4", n)
-	}
+	e.wantCount(4, "documents", `SELECT count(*) FROM documents`)
 }
 
 // TestDocuments_RolesAndIsolation: members read but do not ingest; another organisation's documents,
@@ -612,9 +588,7 @@ func TestDocuments_NewDataKeyAfterMaxAge(t *testing.T) {
 	col := e.collection(org, "events", true)["id"].(string)
 	e.ingest(org, col, map[string]any{"n": 1})
 	e.ingest(org, col, map[string]any{"n": 2})
-	if n := e.count(`SELECT count(*) FROM data_keys WHERE owner_id = $1`, col); n != 2 {
-		t.Fatalf("%d data keys, want one per ingest past the maximum age", n)
-	}
+	e.wantCount(2, "data keys (one per ingest past the maximum age)", `SELECT count(*) FROM data_keys WHERE owner_id = $1`, col)
 }
 
 // TestIdempotencyKey_ExpiresAfter24Hours: a stored answer older than 24 hours no longer replays (the
@@ -634,9 +608,7 @@ func TestIdempotencyKey_ExpiresAfter24Hours(t *testing.T) {
 	if fmt.Sprint(first["ids"]) == fmt.Sprint(again["ids"]) {
 		t.Fatal("a 25-hour-old answer was replayed")
 	}
-	if n := e.count(`SELECT count(*) FROM documents`); n != 2 {
-		t.Fatalf("%d documents, want 2", n)
-	}
+	e.wantCount(2, "documents", `SELECT count(*) FROM documents`)
 	if _, err := e.db.Exec(context.Background(), `UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`); err != nil {
 		t.Fatal(err)
 	}

@@ -160,9 +160,7 @@ func TestGrants_EndToEnd(t *testing.T) {
 		inKMS[0].Constraints == nil || inKMS[0].Constraints.EncryptionContextSubset["cmekd:org"] != org {
 		t.Fatalf("grants in KMS %+v", inKMS)
 	}
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type = 'grant.created' AND details->>'grant_id' = $2`, org, grantID); n != 1 {
-		t.Fatalf("%d grant.created events", n)
-	}
+	e.wantCount(1, "grant.created events", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'grant.created' AND details->>'grant_id' = $2`, org, grantID)
 
 	col := e.collection(org, "events", true)["id"].(string)
 	doc := e.ingest(org, col, map[string]any{"n": 1})[0]
@@ -262,9 +260,7 @@ SELECT w.wrapped FROM wrapped_keys w JOIN data_keys d ON d.id = w.data_key_id WH
 		}
 		return false
 	})
-	if n := e.count(`SELECT count(*) FROM grants WHERE org_id = $1 AND status <> 'retired'`, org); n != 0 {
-		t.Fatalf("%d grants not retired on record", n)
-	}
+	e.wantCount(0, "grants not retired on record", `SELECT count(*) FROM grants WHERE org_id = $1 AND status <> 'retired'`, org)
 }
 
 // TestGrants_KeyPolicyIsExactlyEnough: in grant mode too the generated policy makes every check pass,

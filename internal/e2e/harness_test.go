@@ -309,6 +309,14 @@ func (e *env) count(query string, args ...any) int {
 	return n
 }
 
+// wantCount fails the test unless the counting query finds want rows; what names them.
+func (e *env) wantCount(want int, what, query string, args ...any) {
+	e.t.Helper()
+	if n := e.count(query, args...); n != want {
+		e.t.Fatalf("%d %s, want %d", n, what, want)
+	}
+}
+
 // eventually polls cond until it holds or the deadline passes; it waits on behaviour, it does not
 // assert on time.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {

@@ -7,11 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/config"
-	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
@@ -73,33 +69,6 @@ func (e *env) probedAfter(org string, at time.Time) {
 		last, err := time.Parse(time.RFC3339Nano, fmt.Sprint(e.keyStatus(org)["last_probe_at"]))
 		return err == nil && last.After(at)
 	})
-}
-
-func (e *env) owner() *awskms.Client { return e.kms.SDK(e.t, home, e.kms.CustomerAccessKey) }
-
-// disableKey disables key as its owner, the customer, would: with the customer's client in the
-// key's own region.
-func (e *env) disableKey(key string) { switchKey(e.t, e.kms, key, false) }
-
-// enableKey enables key again as its owner would.
-func (e *env) enableKey(key string) { switchKey(e.t, e.kms, key, true) }
-
-// switchKey enables or disables key with the customer's client of kenv in the key's region.
-func switchKey(t testing.TB, kenv *kmstest.Env, key string, enabled bool) {
-	t.Helper()
-	arn, err := keyarn.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner := kenv.SDK(t, arn.Region, kenv.CustomerAccessKey)
-	if enabled {
-		_, err = owner.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)})
-	} else {
-		_, err = owner.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)})
-	}
-	if err != nil {
-		t.Fatalf("set %s enabled=%t: %v", key, enabled, err)
-	}
 }
 
 // TestHealth_DisableHaltsAndEnableRestores walks active → ingest_halted → active.
@@ -304,13 +273,10 @@ func TestCollections_CRUDAndRoles(t *testing.T) {
 func TestKeyStatus_ProbeNow(t *testing.T) {
 	t.Parallel()
 	e := setup(t) // the monitor's interval is a minute: only probe-now notices the change
-	ctx := context.Background()
 	org, key := e.cmekOrg("Acme")
 	col := e.collection(org, "events", true)["id"].(string)
 	operator, member := e.token(org, "operator"), e.token(org, "member")
-	if _, err := e.owner().ScheduleKeyDeletion(ctx, &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(key), PendingWindowInDays: aws.Int32(7)}); err != nil {
-		t.Fatal(err)
-	}
+	e.scheduleDeletion(key)
 	e.wantError(http.StatusForbidden, "forbidden", req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: member})
 	ks := e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: operator})
 	r := ks["regions"].([]any)[0].(map[string]any)
@@ -320,9 +286,7 @@ func TestKeyStatus_ProbeNow(t *testing.T) {
 	if c := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: member}); c["state"] != "ingest_halted" {
 		t.Fatalf("collection %v", c)
 	}
-	if _, err := e.owner().CancelKeyDeletion(ctx, &awskms.CancelKeyDeletionInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.cancelDeletion(key)
 	// CancelKeyDeletion leaves the key disabled: still unavailable, now for another reason.
 	ks = e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: operator})
 	if r := ks["regions"].([]any)[0].(map[string]any); r["last_error"].(map[string]any)["code"] != "key_disabled" {

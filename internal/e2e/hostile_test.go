@@ -37,15 +37,11 @@ func TestHostile_DuplicateNamesAreRefused(t *testing.T) {
 		})
 	}
 	e.t = t
-	if n := e.count(`SELECT count(*) FROM documents`); n != 0 {
-		t.Fatalf("%d documents stored", n)
-	}
+	e.wantCount(0, "documents stored", `SELECT count(*) FROM documents`)
 	if n := e.count(`SELECT count(*) FROM tokens`); n != tokens {
 		t.Fatalf("%d tokens, want %d", n, tokens)
 	}
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 1 {
-		t.Fatalf("%d organisations, want 1", n)
-	}
+	e.wantCount(1, "organisations", `SELECT count(*) FROM orgs`)
 	// The same bodies without the duplicate are taken.
 	e.must(201, req{method: "POST", path: docsPath(org, col), token: adminToken, raw: []byte(`{"documents":[ {"a": {"b": [ {"c":1, "d":2, "e" :3} ]}} ]}`)})
 }
@@ -71,9 +67,7 @@ func TestHostile_NamesRefuseSeparatorsAndNoncharacters(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM orgs`) + e.count(`SELECT count(*) FROM collections`); n != 1 {
 		t.Fatalf("refused requests stored rows: %d organisations and collections, want 1", n)
 	}
-	if n := e.count(`SELECT count(*) FROM tokens WHERE org_id = $1`, org); n != 0 {
-		t.Fatalf("%d tokens stored", n)
-	}
+	e.wantCount(0, "tokens stored", `SELECT count(*) FROM tokens WHERE org_id = $1`, org)
 	if got := e.must(200, req{method: "GET", path: "/v1/orgs/" + org, token: adminToken})["name"]; got != "Acme" {
 		t.Fatalf("the organisation is now called %v", got)
 	}
@@ -94,9 +88,7 @@ func TestHostile_WebhookURLsRefuseBadPortsAndEmbeddedAddresses(t *testing.T) {
 		e.wantError(422, "invalid_webhook_url", req{method: "POST", path: "/v1/orgs/" + org + "/webhooks", token: adminToken,
 			body: map[string]any{"url": url, "events": []string{"*"}}})
 	}
-	if n := e.count(`SELECT count(*) FROM webhooks`); n != 0 {
-		t.Fatalf("%d webhooks stored", n)
-	}
+	e.wantCount(0, "webhooks stored", `SELECT count(*) FROM webhooks`)
 }
 
 // TestHostile_OrgDeletedTellsWhatWasDestroyed: the org.deleted event counts the data keys destroyed,

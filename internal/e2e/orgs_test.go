@@ -37,12 +37,8 @@ func TestOrgs_ProviderManagedLifecycle(t *testing.T) {
 	}
 	e.must(http.StatusNoContent, req{method: "DELETE", path: "/v1/orgs/" + id, token: adminToken})
 	e.wantError(http.StatusNotFound, "not_found", req{method: "GET", path: "/v1/orgs/" + id, token: adminToken})
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 0 {
-		t.Fatalf("%d orgs left", n)
-	}
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type IN ('org.created', 'org.deleted')`, id); n != 2 {
-		t.Fatalf("%d lifecycle events, want 2", n)
-	}
+	e.wantCount(0, "orgs left", `SELECT count(*) FROM orgs`)
+	e.wantCount(2, "lifecycle events", `SELECT count(*) FROM events WHERE org_id = $1 AND type IN ('org.created', 'org.deleted')`, id)
 }
 
 func TestOrgs_NameTakenIgnoringCase(t *testing.T) {

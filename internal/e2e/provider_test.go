@@ -151,7 +151,5 @@ func TestProviderKey_CannotBeLinkedAsACustomersKey(t *testing.T) {
 	if resp.Status != http.StatusUnprocessableEntity || resp.Code(t) != "invalid_key_arn" {
 		t.Fatalf("the provider key as a backup key: %d %s", resp.Status, resp.Body)
 	}
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 1 {
-		t.Fatalf("%d organisations stored, want 1", n)
-	}
+	e.wantCount(1, "organisations stored", `SELECT count(*) FROM orgs`)
 }

@@ -436,9 +436,7 @@ func TestSecrets_ValueLimit(t *testing.T) {
 	}
 	e.wantError(http.StatusRequestEntityTooLarge, "payload_too_large", req{method: "PUT", path: secretPath(org, "s", "fresh"), token: adminToken,
 		raw: []byte(`{"value":"` + strings.Repeat("x", 2<<20) + `"}`)})
-	if n := e.count(`SELECT count(*) FROM secrets`); n != 1 {
-		t.Fatalf("%d secrets after refused puts, want 1", n)
-	}
+	e.wantCount(1, "secrets after refused puts", `SELECT count(*) FROM secrets`)
 	got := e.must(http.StatusOK, req{method: "GET", path: secretPath(org, "s", "big"), token: adminToken})
 	if got["version"] != 1.0 || got["value"] != max {
 		t.Fatalf("the refused replacements changed the secret: version %v", got["version"])
@@ -544,9 +542,7 @@ func TestSecrets_UnusableKeyIs409AndUnreachableKMSIs503(t *testing.T) {
 	for _, k := range []string{"k", "new"} {
 		e.wantError(http.StatusConflict, "key_unavailable", req{method: "PUT", path: secretPath(org, "s", k), token: adminToken, body: map[string]any{"value": "v2"}})
 	}
-	if n := e.count(`SELECT count(*) FROM secrets WHERE version > 1 OR key = 'new'`); n != 0 {
-		t.Fatalf("%d secrets written with the key disabled", n)
-	}
+	e.wantCount(0, "secrets written with the key disabled", `SELECT count(*) FROM secrets WHERE version > 1 OR key = 'new'`)
 	if n := len(e.eventsOf(org, "secret.read")); n != reads {
 		t.Fatalf("%d secret.read events for refused reads", n-reads)
 	}
@@ -579,9 +575,7 @@ func TestSecrets_UnusableKeyIs409AndUnreachableKMSIs503(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	if n := e.count(`SELECT count(*) FROM secrets s JOIN secret_scopes c ON c.id = s.scope_id WHERE c.name = 'fresh'`); n != 0 {
-		t.Fatalf("%d secrets stored while KMS was frozen", n)
-	}
+	e.wantCount(0, "secrets stored while KMS was frozen", `SELECT count(*) FROM secrets s JOIN secret_scopes c ON c.id = s.scope_id WHERE c.name = 'fresh'`)
 	e.kms.Unfreeze()
 	if v := e.readSecret(org, adminToken, "s", "k"); v != "v2" {
 		t.Fatalf("after KMS returned: %q", v)

@@ -42,9 +42,7 @@ func TestText_IsText(t *testing.T) {
 		})
 	}
 	e.t = t
-	if n := e.count(`SELECT count(*) FROM documents`); n != 0 {
-		t.Fatalf("%d documents stored", n)
-	}
+	e.wantCount(0, "documents stored", `SELECT count(*) FROM documents`)
 	if n := e.count(`SELECT count(*) FROM orgs`) + e.count(`SELECT count(*) FROM collections`) + e.count(`SELECT count(*) FROM tokens`); n != 2 {
 		t.Fatalf("refused requests stored rows: %d orgs, collections and tokens, want 2", n)
 	}
