@@ -179,3 +179,37 @@ func TestKeyEvents_RefusesAlike(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyEvents_SetupAsPrintedThenDisableHaltsWithinSeconds: the setup script runs as printed with
+// the AWS CLI v2 against the emulator; disabling the key with the CLI then halts the collection
+// within seconds although probes are an hour apart, and enabling it restores it.
+func TestKeyEvents_SetupAsPrintedThenDisableHaltsWithinSeconds(t *testing.T) {
+	t.Parallel()
+	cli := awsCLIv2(t)
+	e := setup(t, slowProbes)
+	org, key := e.cmekOrg("acme-cli")
+	col := e.collection(org, "orders", true)["id"].(string)
+	on := e.enableKeyEvents(org)
+	setupCLI := on["setup"].(map[string]any)["cli"].(string)
+	if strings.Contains(setupCLI, "<") || !strings.Contains(setupCLI, on["api_key"].(string)) {
+		t.Fatalf("the script is not ready to run:\n%s", setupCLI)
+	}
+	e.customerShell(t, cli, setupCLI)
+
+	e.customerShell(t, cli, "aws kms disable-key --key-id "+key)
+	start := time.Now() // the CLI's own start-up takes seconds on a busy machine
+	eventually(t, 5*time.Second, "ingest_halted after disable-key", func() bool {
+		c := e.must(200, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken})
+		return c["state"] == "ingest_halted"
+	})
+	t.Logf("disable-key answered → ingest_halted in %s", time.Since(start))
+	e.customerShell(t, cli, "aws kms enable-key --key-id "+key)
+	eventually(t, 5*time.Second, "active after enable-key", func() bool {
+		c := e.must(200, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken})
+		return c["state"] == "active"
+	})
+	st := e.must(200, req{method: "GET", path: "/v1/orgs/" + org + "/key-events", token: adminToken})
+	if st["events_matched"].(float64) < 2 || st["last_event_name"] != "EnableKey" {
+		t.Fatalf("key events status %v", st)
+	}
+}
