@@ -1,15 +1,12 @@
 package e2e_test
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,28 +29,6 @@ const keyEventKeys = 8
 // probeSpacing is how long a trial waits after its key's last probe before disabling it: more than
 // the second cmekd leaves between two probes of one key.
 const probeSpacing = 1100 * time.Millisecond
-
-// kmsCalls is the sum of cmekd_kms_requests_total on the server's /metrics: every KMS call cmekd made.
-func (e *env) kmsCalls() float64 {
-	e.t.Helper()
-	resp := e.do(req{method: "GET", path: "/metrics"})
-	var sum float64
-	sc := bufio.NewScanner(bytes.NewReader(resp.Body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "cmekd_kms_requests_total{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			e.t.Fatalf("metrics line %q", line)
-		}
-		sum += v
-	}
-	return sum
-}
 
 // status is the answer's status of a bare GET as the admin, no OpenAPI check (it is polled hard).
 func status(client *http.Client, url string, into any) int {
@@ -266,9 +241,7 @@ func benchKeyEventsDelivery(b *testing.B, every int64) {
 			ev := keyEvent("DisableKey", key)
 			ev["id"] = fmt.Sprintf("bench-%d", n)
 			body, _ := json.Marshal(ev)
-			hr, _ := http.NewRequest("POST", e.url+"/v1/key-events/aws/"+tg.org, bytes.NewReader(body))
-			hr.Header.Set("Content-Type", "application/json")
-			hr.Header.Set("Cmekd-Events-Key", tg.apiKey)
+			hr := e.request(req{method: "POST", path: "/v1/key-events/aws/" + tg.org, header: map[string]string{"Cmekd-Events-Key": tg.apiKey}}, body)
 			t0 := time.Now()
 			resp, err := client.Do(hr)
 			if err != nil {
