@@ -266,10 +266,8 @@ func TestBackups_RestoreIsAllOrNothing(t *testing.T) {
 	}
 	bak := e.backup(org, col, adminToken)["id"].(string)
 	eventually(t, 30*time.Second, "the backup to complete", func() bool { return e.getBackup(org, bak)["state"] == "complete" })
-	if _, err := e.db.Exec(context.Background(), `UPDATE backup_documents SET ciphertext = ciphertext || '\x00'::bytea
-WHERE backup_id = $1 AND seq = (SELECT max(seq) FROM backup_documents WHERE backup_id = $1)`, bak); err != nil {
-		t.Fatal(err)
-	}
+	e.exec(`UPDATE backup_documents SET ciphertext = ciphertext || '\x00'::bytea
+WHERE backup_id = $1 AND seq = (SELECT max(seq) FROM backup_documents WHERE backup_id = $1)`, bak)
 	dataKeys := e.count(`SELECT count(*) FROM data_keys WHERE org_id = $1`, org)
 	resp := e.do(req{method: "POST", path: backupsPath(org) + "/" + bak + "/restore", token: adminToken, body: map[string]any{"name": "half"}, allow500: true})
 	if resp.Status != http.StatusInternalServerError || resp.Code(t) != "document_integrity_failed" {
@@ -326,10 +324,8 @@ func TestBackups_RefusesBadInputAndOtherOrganisations(t *testing.T) {
 	e.ingest(org, col, map[string]any{"a": 1})
 	bak := e.backup(org, col, adminToken)["id"].(string)
 	failed := "bak_0000000000000000"
-	if _, err := e.db.Exec(context.Background(), `INSERT INTO backups (id, org_id, collection_id, region, key_arn, key_purpose, state, created_at)
-SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'failed', created_at FROM backups WHERE id = $2`, failed, bak); err != nil {
-		t.Fatal(err)
-	}
+	e.exec(`INSERT INTO backups (id, org_id, collection_id, region, key_arn, key_purpose, state, created_at)
+SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'failed', created_at FROM backups WHERE id = $2`, failed, bak)
 	create := "/v1/orgs/" + org + "/collections/" + col + "/backups"
 	restore := backupsPath(org) + "/" + bak + "/restore"
 	for _, tc := range []struct {
@@ -408,15 +404,13 @@ func TestBackups_ABackupWhoseServerStoppedFails(t *testing.T) {
 	t.Logf("the backup of the stopped server is %s", state)
 
 	stale := "bak_0000000000000000"
-	if _, err := e.db.Exec(context.Background(), `
+	e.exec(`
 WITH b AS (
     INSERT INTO backups (id, org_id, collection_id, region, key_arn, key_purpose, state, created_at)
     SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'running', created_at FROM backups WHERE id = $2
 )
 INSERT INTO backup_runs (backup_id, documents, lease_owner, lease_until) VALUES ($1, 300, 'a killed replica', now() - interval '1 minute')`,
-		stale, bak); err != nil {
-		t.Fatal(err)
-	}
+		stale, bak)
 	r := e.replica()
 	eventually(t, 10*time.Second, "the stale backup to fail", func() bool { return r.getBackup(org, stale)["state"] == "failed" })
 	if b := r.getBackup(org, stale); b["documents"] != float64(300) {

@@ -358,9 +358,7 @@ func TestDocuments_MovedCiphertextDoesNotDecrypt(t *testing.T) {
 		if withKey {
 			q = `UPDATE documents d SET nonce = s.nonce, ciphertext = s.ciphertext, data_key_id = s.data_key_id FROM documents s WHERE s.id = $1 AND d.id = $2`
 		}
-		if _, err := e.db.Exec(context.Background(), q, from, to); err != nil {
-			t.Fatal(err)
-		}
+		e.exec(q, from, to)
 	}
 	for _, tc := range []struct {
 		name, org, col, victim, source string
@@ -601,17 +599,13 @@ func TestIdempotencyKey_ExpiresAfter24Hours(t *testing.T) {
 	body := rawDocs([]string{`{"n":1}`})
 	h := map[string]string{"Idempotency-Key": "batch-0001"}
 	first := e.must(http.StatusCreated, req{method: "POST", path: docsPath(org, col), token: adminToken, raw: body, header: h})
-	if _, err := e.db.Exec(context.Background(), `UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`); err != nil {
-		t.Fatal(err)
-	}
+	e.exec(`UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`)
 	again := e.must(http.StatusCreated, req{method: "POST", path: docsPath(org, col), token: adminToken, raw: body, header: h})
 	if fmt.Sprint(first["ids"]) == fmt.Sprint(again["ids"]) {
 		t.Fatal("a 25-hour-old answer was replayed")
 	}
 	e.wantCount(2, "documents", `SELECT count(*) FROM documents`)
-	if _, err := e.db.Exec(context.Background(), `UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`); err != nil {
-		t.Fatal(err)
-	}
+	e.exec(`UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`)
 	e.replica()
 	eventually(t, 30*time.Second, "a starting server to purge expired answers", func() bool {
 		return e.count(`SELECT count(*) FROM idempotency_keys`) == 0

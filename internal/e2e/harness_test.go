@@ -292,6 +292,14 @@ func (e *env) count(query string, args ...any) int {
 	return n
 }
 
+// exec runs a statement against the server's database.
+func (e *env) exec(query string, args ...any) {
+	e.t.Helper()
+	if _, err := e.db.Exec(context.Background(), query, args...); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+}
+
 // wantCount fails the test unless the counting query finds want rows; what names them.
 func (e *env) wantCount(want int, what, query string, args ...any) {
 	e.t.Helper()

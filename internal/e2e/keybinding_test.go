@@ -31,14 +31,8 @@ func TestDocuments_ForgedRowUnderAnotherPlatformKeyNeverReads(t *testing.T) {
 	}
 	dek := domain.NewID("dek")
 	now := time.Now().UTC()
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := e.db.Exec(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`INSERT INTO data_keys (id, org_id, purpose, owner_id, uses, created_at) VALUES ($1, $2, 'documents', $3, 2, $4)`, dek, org, col, now)
-	exec(`INSERT INTO wrapped_keys (data_key_id, key_arn, wrapped, created_at) VALUES ($1, $2, $3, $4)`, dek, provider, wrapped, now)
+	e.exec(`INSERT INTO data_keys (id, org_id, purpose, owner_id, uses, created_at) VALUES ($1, $2, 'documents', $3, 2, $4)`, dek, org, col, now)
+	e.exec(`INSERT INTO wrapped_keys (data_key_id, key_arn, wrapped, created_at) VALUES ($1, $2, $3, $4)`, dek, provider, wrapped, now)
 	forged := map[int]string{}
 	for _, v := range []struct {
 		version int
@@ -54,7 +48,7 @@ func TestDocuments_ForgedRowUnderAnotherPlatformKeyNeverReads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exec(`INSERT INTO documents (id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at)
+		e.exec(`INSERT INTO documents (id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, org, col, dek, v.version, nonce, ct, now)
 		forged[v.version] = id
 	}
