@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -680,10 +679,4 @@ FROM generate_series(1, $2::int) i`, []any{org, scaleRows}},
 			b.ReportMetric(ms(percentile(took, 99)), "p99_ms")
 		})
 	}
-}
-
-// seqCursor is the cursor of a list ordered by seq that continues after (or before) seq: the
-// server's own encoding, base64url of {"s":seq}.
-func seqCursor(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"s":%d}`, seq))
 }

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -190,6 +191,12 @@ func TestPatchOrg_KeyLinkIsImmutable(t *testing.T) {
 	}
 }
 
+// cursorOf is a cursor as the server encodes one: base64url of raw, its JSON.
+func cursorOf(raw string) string { return base64.RawURLEncoding.EncodeToString([]byte(raw)) }
+
+// seqCursor is the cursor of a list ordered by seq that continues after (or before) seq.
+func seqCursor(seq int64) string { return cursorOf(fmt.Sprintf(`{"s":%d}`, seq)) }
+
 // TestLists_ForgedCursorsAreRefusedNever500: a cursor is opaque, but a client can forge one; whatever
 // it decodes to, every list answers 200 or 400 invalid_cursor.
 func TestLists_ForgedCursorsAreRefusedNever500(t *testing.T) {
@@ -199,13 +206,13 @@ func TestLists_ForgedCursorsAreRefusedNever500(t *testing.T) {
 	col := e.collection(org, "events", true)["id"].(string)
 	forged := []string{
 		"not base64!", "bm90IGpzb24", // "not json"
-		base64.RawURLEncoding.EncodeToString([]byte(`{"i":"\u0000","t":"2026-01-01T00:00:00Z"}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"i":"x","t":"9999-12-31T23:59:59Z"}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"i":"x","t":"0001-01-01T00:00:01Z"}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"s":-5}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"s":9223372036854775807}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"s":1e400}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`[]`)),
+		cursorOf(`{"i":"\u0000","t":"2026-01-01T00:00:00Z"}`),
+		cursorOf(`{"i":"x","t":"9999-12-31T23:59:59Z"}`),
+		cursorOf(`{"i":"x","t":"0001-01-01T00:00:01Z"}`),
+		cursorOf(`{"s":-5}`),
+		cursorOf(`{"s":9223372036854775807}`),
+		cursorOf(`{"s":1e400}`),
+		cursorOf(`[]`),
 	}
 	for _, path := range []string{"/v1/orgs", "/v1/orgs/" + org + "/tokens", "/v1/orgs/" + org + "/events",
 		"/v1/orgs/" + org + "/collections", "/v1/orgs/" + org + "/collections/" + col + "/documents"} {
