@@ -19,6 +19,12 @@ func fastProbes(pauseAfter time.Duration) func(*config.Config) {
 	}
 }
 
+// slowProbes leaves the monitor's schedule at an hour, so that only key events make cmekd notice.
+func slowProbes(c *config.Config) {
+	c.ProbeInterval = time.Hour
+	c.ProbeIntervalWithEvents = time.Hour
+}
+
 // cmekOrg creates a verified customer-managed organisation on a fresh key and returns both.
 func (e *env) cmekOrg(name string) (org, key string) {
 	e.t.Helper()

@@ -7,15 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cmekd/cmekd/internal/config"
 )
-
-// slowProbes leaves the monitor's schedule at an hour, so that only key events make cmekd notice.
-func slowProbes(c *config.Config) {
-	c.ProbeInterval = time.Hour
-	c.ProbeIntervalWithEvents = time.Hour
-}
 
 // enableKeyEvents turns key events on for org and returns the answer.
 func (e *env) enableKeyEvents(org string) map[string]any {

@@ -169,9 +169,7 @@ func TestCreateOrg_RefusesBadRequests(t *testing.T) {
 		})
 	}
 	e.t = t
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 0 {
-		t.Fatalf("refused requests stored %d orgs", n)
-	}
+	e.wantCount(0, "orgs stored by refused requests", `SELECT count(*) FROM orgs`)
 }
 
 func TestPatchOrg_KeyLinkIsImmutable(t *testing.T) {

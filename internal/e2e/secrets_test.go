@@ -77,6 +77,14 @@ func (e *env) eventsOf(org, typ string) []map[string]any {
 	return evs
 }
 
+// wantEvents fails the test unless org's trail holds want events of type typ.
+func (e *env) wantEvents(want int, org, typ string) {
+	e.t.Helper()
+	if n := len(e.eventsOf(org, typ)); n != want {
+		e.t.Fatalf("%d %s events, want %d", n, typ, want)
+	}
+}
+
 // TestSecrets_PermissionTable is the seed's table of scope-level permissions, cell by cell: every
 // principal against every action, each on a fresh scope. A cell is the status and, for 403, the code
 // (forbidden for a workspace token) or the role details.required names.
@@ -441,9 +449,7 @@ func TestSecrets_ValueLimit(t *testing.T) {
 	if got["version"] != 1.0 || got["value"] != max {
 		t.Fatalf("the refused replacements changed the secret: version %v", got["version"])
 	}
-	if n := len(e.eventsOf(org, "secret.written")); n != 1 {
-		t.Fatalf("%d secret.written events, want 1", n)
-	}
+	e.wantEvents(1, org, "secret.written")
 }
 
 // TestSecrets_MovedRowsFailClosed moves sealed values between rows with SQL: another key's ciphertext,
@@ -658,9 +664,7 @@ func TestSecrets_CanaryValueIsNowhereButItsRead(t *testing.T) {
 			}
 		}
 	}
-	if n := len(e.eventsOf(cmek, "secret.read")); n != 2 {
-		t.Fatalf("%d secret.read events, want 2", n)
-	}
+	e.wantEvents(2, cmek, "secret.read")
 }
 
 // TestSecrets_DeletingScopesAndOrgsLeavesNothing deletes a scope (its secrets, roles and data keys go
@@ -751,7 +755,5 @@ func TestSecrets_ConcurrentPutsGetDistinctVersions(t *testing.T) {
 	if got := e.must(http.StatusOK, req{method: "GET", path: secretPath(org, "s", "k"), token: adminToken}); got["version"] != float64(writers) {
 		t.Fatalf("stored version %v, want %d", got["version"], writers)
 	}
-	if n := len(e.eventsOf(org, "secret.written")); n != writers {
-		t.Fatalf("%d secret.written events, want %d", n, writers)
-	}
+	e.wantEvents(writers, org, "secret.written")
 }
