@@ -396,8 +396,7 @@ func TestDocuments_MovedCiphertextDoesNotDecrypt(t *testing.T) {
 func TestDocuments_LimitsAreRefusedAndStoreNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	object := func(size int) string { return `{"p":"` + strings.Repeat("x", size-8) + `"}` } // exactly size bytes
 	many := func(n, size int) []byte {
 		items := make([]string, n)
@@ -492,8 +491,7 @@ func TestDocuments_StateRefusals(t *testing.T) {
 func TestDocuments_IdempotencyKey(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	other := e.collection(org, "other", true)["id"].(string)
 	body := rawDocs([]string{`{"n":1}`, `{"n":2}`})
 	h := map[string]string{"Idempotency-Key": "batch-0001"}
@@ -582,8 +580,7 @@ func TestDocuments_NewDataKeyAfterCountBound(t *testing.T) {
 func TestDocuments_NewDataKeyAfterMaxAge(t *testing.T) {
 	t.Parallel()
 	e := setup(t, func(c *config.Config) { c.DEKMaxAge = time.Nanosecond })
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	e.ingest(org, col, map[string]any{"n": 1})
 	e.ingest(org, col, map[string]any{"n": 2})
 	e.wantCount(2, "data keys (one per ingest past the maximum age)", `SELECT count(*) FROM data_keys WHERE owner_id = $1`, col)
@@ -594,8 +591,7 @@ func TestDocuments_NewDataKeyAfterMaxAge(t *testing.T) {
 func TestIdempotencyKey_ExpiresAfter24Hours(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	body := rawDocs([]string{`{"n":1}`})
 	h := map[string]string{"Idempotency-Key": "batch-0001"}
 	first := e.must(http.StatusCreated, req{method: "POST", path: docsPath(org, col), token: adminToken, raw: body, header: h})
@@ -647,8 +643,7 @@ func TestDocuments_RefusedRequestHaltsWithoutWaitingForTheSchedule(t *testing.T)
 func TestDocuments_ConcurrentRetriesStoreOnce(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	body := rawDocs([]string{`{"n":1}`, `{"n":2}`, `{"n":3}`})
 	const retries = 8
 	answers := make([]string, retries)

@@ -42,6 +42,14 @@ func (e *env) collection(org, name string, recoverable bool) map[string]any {
 		body: map[string]any{"name": name, "recoverable": recoverable}})
 }
 
+// orgWithCollection creates the provider-managed organisation Acme with a recoverable collection,
+// events, and returns both.
+func (e *env) orgWithCollection() (org, col string) {
+	e.t.Helper()
+	org = e.createOrg("Acme")
+	return org, e.collection(org, "events", true)["id"].(string)
+}
+
 // waitState waits until the collection reaches state.
 func (e *env) waitState(org, col, state string) map[string]any {
 	e.t.Helper()

@@ -21,8 +21,7 @@ import (
 func TestHostile_DuplicateNamesAreRefused(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	tokens := e.count(`SELECT count(*) FROM tokens`)
 	for _, tc := range []struct {
 		name string
@@ -258,8 +257,7 @@ func TestHostile_KeyChecksAreRateLimitedPerOrganisation(t *testing.T) {
 func TestText_IsText(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	for _, tc := range []struct {
 		name   string
 		r      req

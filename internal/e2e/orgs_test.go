@@ -200,8 +200,7 @@ func seqCursor(seq int64) string { return cursorOf(fmt.Sprintf(`{"s":%d}`, seq))
 func TestLists_ForgedCursorsAreRefusedNever500(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	forged := []string{
 		"not base64!", "bm90IGpzb24", // "not json"
 		cursorOf(`{"i":"\u0000","t":"2026-01-01T00:00:00Z"}`),
@@ -228,8 +227,7 @@ func TestLists_ForgedCursorsAreRefusedNever500(t *testing.T) {
 func TestPaths_ForgedIDsAre404Never500(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	for _, id := range []string{"%00", "org%00x", "%FF%FE", "%E2%80%AE", strings.Repeat("a", 5000), "..%2F..", "%27%3B--"} {
 		for _, r := range []req{
 			{method: "GET", path: "/v1/orgs/" + id},

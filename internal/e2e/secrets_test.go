@@ -711,9 +711,7 @@ func TestSecrets_DeletingScopesAndOrgsLeavesNothing(t *testing.T) {
 			t.Errorf("%d rows of %s outlive their organisation", n, table)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM secret_scope_roles`); n != 0 {
-		t.Errorf("%d role assignments outlive their organisation", n)
-	}
+	e.wantCount(0, "role assignments outliving their organisation", `SELECT count(*) FROM secret_scope_roles`)
 }
 
 // TestSecrets_ConcurrentPutsGetDistinctVersions races writes of one key: each gets its own version,
