@@ -304,13 +304,7 @@ func TestGrants_KeyPolicyIsExactlyEnough(t *testing.T) {
 			if st["Sid"] != sid {
 				return false
 			}
-			var kept []any
-			for _, a := range st["Action"].([]any) {
-				if a != action {
-					kept = append(kept, a)
-				}
-			}
-			st["Action"] = kept
+			st["Action"] = without(st["Action"].([]any), action)
 			return true
 		}
 	}
@@ -324,13 +318,7 @@ func TestGrants_KeyPolicyIsExactlyEnough(t *testing.T) {
 				return false
 			}
 			cond := st["Condition"].(map[string]any)["ForAllValues:StringEquals"].(map[string]any)
-			var kept []any
-			for _, o := range cond["kms:GrantOperations"].([]any) {
-				if o != op {
-					kept = append(kept, o)
-				}
-			}
-			cond["kms:GrantOperations"] = kept
+			cond["kms:GrantOperations"] = without(cond["kms:GrantOperations"].([]any), op)
 			return true
 		}})
 	}

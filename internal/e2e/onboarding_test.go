@@ -230,6 +230,17 @@ func (e *env) restorePolicy(t *testing.T, key string, doc any) {
 	}
 }
 
+// without is list less every element equal to v (nil when nothing is left).
+func without(list []any, v any) []any {
+	var kept []any
+	for _, x := range list {
+		if x != v {
+			kept = append(kept, x)
+		}
+	}
+	return kept
+}
+
 func (e *env) putPolicy(key string, doc any) {
 	e.t.Helper()
 	b, _ := json.Marshal(doc)
@@ -264,12 +275,7 @@ func TestKeyPolicy_IsExactlyEnough(t *testing.T) {
 				if st["Sid"] != "cmekdAllowUseOfTheKey" {
 					continue
 				}
-				var kept []any
-				for _, a := range st["Action"].([]any) {
-					if a != tc.action {
-						kept = append(kept, a)
-					}
-				}
+				kept := without(st["Action"].([]any), tc.action)
 				if len(kept) != len(st["Action"].([]any))-1 {
 					t.Fatalf("%s is not in the use statement %v", tc.action, st["Action"])
 				}
