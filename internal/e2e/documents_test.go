@@ -287,16 +287,6 @@ func TestDocuments_RevokedKeyLocksDataAndRestoredKeyUnlocksIt(t *testing.T) {
 	}
 }
 
-// must fails the test when a call returning (result, error) failed: must(t)(client.Call(…)).
-func must(t testing.TB) func(any, error) {
-	return func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestDocuments_FrozenKMSIs503 checks a KMS that does not answer: reads past the cache TTL and
 // ingestion that needs a new data key answer 503 kms_unreachable with Retry-After, store nothing, and
 // work again when KMS does.
