@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestAuth_MissingOrBadTokenIs401WithChallenge(t *testing.T) {
@@ -68,15 +70,10 @@ func assertNowhereInDatabase(t *testing.T, e *env, needle string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tables []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		tables = append(tables, n)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
 	}
-	rows.Close()
 	for _, table := range tables {
 		var hits int
 		if err := e.db.QueryRow(context.Background(),
