@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/cmekd/cmekd/internal/testing/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // adminToken is the server's admin token (CMEKD_ADMIN_TOKEN needs at least 32 characters).
