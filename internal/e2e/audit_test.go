@@ -21,9 +21,7 @@ func TestAudit_TrailIsAppendOnly(t *testing.T) {
 			t.Errorf("%s: %v, want the append-only refusal", sql, err)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM events WHERE reason = 'edited'`); n != 0 {
-		t.Fatalf("%d events were edited", n)
-	}
+	e.wantCount(0, "events were edited", `SELECT count(*) FROM events WHERE reason = 'edited'`)
 }
 
 // TestAudit_AdminTrailKeepsDeletedOrganisations: GET /v1/events is the admin's, lists every

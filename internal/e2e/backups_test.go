@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/server"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
@@ -89,19 +86,6 @@ func (e *env) keyOf(org, purpose string) map[string]any {
 	return nil
 }
 
-// rootOnlyPolicy is a key policy that no longer admits the platform.
-func rootOnlyPolicy() string {
-	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow",`+
-		`"Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"kms:*","Resource":"*"}]}`, kmstest.EmulatorAccount)
-}
-
-func (e *env) setPolicy(key, policy string) {
-	e.t.Helper()
-	if _, err := e.owner().PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(policy)}); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
 func wantPurpose(t *testing.T, r response, purpose string) {
 	t.Helper()
 	details := r.JSON(t)["error"].(map[string]any)["details"].(map[string]any)
@@ -166,14 +150,10 @@ func TestBackups_WalkThroughBothKeys(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("restored documents differ:\n got %q\nwant %q", got, want)
 	}
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.restored' AND collection_id = $2 AND region = $3
-AND details->>'backup_id' = $4 AND details->>'source_collection_id' = $5`, org, newCol, home, bak, col); n != 1 {
-		t.Fatalf("%d backup.restored events", n)
-	}
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.created' AND collection_id = $2 AND region = $3
-AND details->>'backup_id' = $4`, org, col, home, bak); n != 1 {
-		t.Fatalf("%d backup.created events", n)
-	}
+	e.wantCount(1, "backup.restored events", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.restored' AND collection_id = $2 AND region = $3
+AND details->>'backup_id' = $4 AND details->>'source_collection_id' = $5`, org, newCol, home, bak, col)
+	e.wantCount(1, "backup.created events", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.created' AND collection_id = $2 AND region = $3
+AND details->>'backup_id' = $4`, org, col, home, bak)
 
 	// The customer revokes the backup key: backups and restores fail with purpose backup, and no
 	// collection changes state, even once a probe has found the backup key unusable.
@@ -193,17 +173,11 @@ AND details->>'backup_id' = $4`, org, col, home, bak); n != 1 {
 		}
 	}
 	e.ingest(org, col, map[string]any{"still": "writable"})
-	if n := e.count(`SELECT count(*) FROM backups WHERE org_id = $1`, org); n != 1 {
-		t.Fatalf("%d backups, want only the first (refused ones leave nothing)", n)
-	}
-	if n := e.count(`SELECT count(*) FROM collections WHERE org_id = $1`, org); n != 2 {
-		t.Fatalf("%d collections, want 2 (refused restores leave nothing)", n)
-	}
+	e.wantCount(1, "backups (only the first: refused ones leave nothing)", `SELECT count(*) FROM backups WHERE org_id = $1`, org)
+	e.wantCount(2, "collections (refused restores leave nothing)", `SELECT count(*) FROM collections WHERE org_id = $1`, org)
 
 	// Nothing secret in the clear: not in the backup's rows, not in the logs.
-	if n := e.count(`SELECT count(*) FROM backup_documents WHERE backup_id = $1 AND position(convert_to($2, 'UTF8') in ciphertext) > 0`, bak, marker); n != 0 {
-		t.Fatalf("%d backup documents hold the plaintext", n)
-	}
+	e.wantCount(0, "backup documents hold the plaintext", `SELECT count(*) FROM backup_documents WHERE backup_id = $1 AND position(convert_to($2, 'UTF8') in ciphertext) > 0`, bak, marker)
 	if strings.Contains(e.logs.String(), marker) {
 		t.Fatal("the logs hold a document's plaintext")
 	}
@@ -211,13 +185,9 @@ AND details->>'backup_id' = $4`, org, col, home, bak); n != 1 {
 	// Deleting the backup writes its event; it is gone.
 	e.must(http.StatusNoContent, req{method: "DELETE", path: backupsPath(org) + "/" + bak, token: operator})
 	e.wantError(http.StatusNotFound, "not_found", req{method: "GET", path: backupsPath(org) + "/" + bak, token: adminToken})
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.deleted' AND details->>'backup_id' = $2 AND region = $3`,
-		org, bak, home); n != 1 {
-		t.Fatalf("%d backup.deleted events", n)
-	}
-	if n := e.count(`SELECT count(*) FROM backup_documents WHERE backup_id = $1`, bak); n != 0 {
-		t.Fatalf("%d documents of the deleted backup remain", n)
-	}
+	e.wantCount(1, "backup.deleted events", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.deleted' AND details->>'backup_id' = $2 AND region = $3`,
+		org, bak, home)
+	e.wantCount(0, "documents of the deleted backup remain", `SELECT count(*) FROM backup_documents WHERE backup_id = $1`, bak)
 }
 
 // TestBackups_LargeCollectionShowsProgressAndHoldsOnlyItsMoment: a backup of 20,000 documents copies
@@ -268,10 +238,8 @@ func TestBackups_LargeCollectionShowsProgressAndHoldsOnlyItsMoment(t *testing.T)
 	if progress == 0 {
 		t.Errorf("no read showed progress between the first page and the end: %v", seen)
 	}
-	if n := e.count(`SELECT count(*) FROM backup_documents d JOIN documents o ON o.id = d.doc_id WHERE d.backup_id = $1 AND o.id = ANY($2)`,
-		bak, late); n != 0 {
-		t.Fatalf("%d documents ingested after the backup began are in it", n)
-	}
+	e.wantCount(0, "documents ingested after the backup began are in it", `SELECT count(*) FROM backup_documents d JOIN documents o ON o.id = d.doc_id WHERE d.backup_id = $1 AND o.id = ANY($2)`,
+		bak, late)
 
 	r := e.restore(org, bak, "big-restored")
 	newCol := r["id"].(string)
@@ -298,27 +266,19 @@ func TestBackups_RestoreIsAllOrNothing(t *testing.T) {
 	}
 	bak := e.backup(org, col, adminToken)["id"].(string)
 	eventually(t, 30*time.Second, "the backup to complete", func() bool { return e.getBackup(org, bak)["state"] == "complete" })
-	if _, err := e.db.Exec(context.Background(), `UPDATE backup_documents SET ciphertext = ciphertext || '\x00'::bytea
-WHERE backup_id = $1 AND seq = (SELECT max(seq) FROM backup_documents WHERE backup_id = $1)`, bak); err != nil {
-		t.Fatal(err)
-	}
+	e.exec(`UPDATE backup_documents SET ciphertext = ciphertext || '\x00'::bytea
+WHERE backup_id = $1 AND seq = (SELECT max(seq) FROM backup_documents WHERE backup_id = $1)`, bak)
 	dataKeys := e.count(`SELECT count(*) FROM data_keys WHERE org_id = $1`, org)
 	resp := e.do(req{method: "POST", path: backupsPath(org) + "/" + bak + "/restore", token: adminToken, body: map[string]any{"name": "half"}, allow500: true})
 	if resp.Status != http.StatusInternalServerError || resp.Code(t) != "document_integrity_failed" {
 		t.Fatalf("restore of a tampered backup: %d %s", resp.Status, resp.Body)
 	}
-	if n := e.count(`SELECT count(*) FROM collections WHERE org_id = $1`, org); n != 1 {
-		t.Fatalf("%d collections after the failed restore", n)
-	}
-	if n := e.count(`SELECT count(*) FROM documents WHERE org_id = $1`, org); n != 10 {
-		t.Fatalf("%d documents after the failed restore", n)
-	}
+	e.wantCount(1, "collections after the failed restore", `SELECT count(*) FROM collections WHERE org_id = $1`, org)
+	e.wantCount(10, "documents after the failed restore", `SELECT count(*) FROM documents WHERE org_id = $1`, org)
 	if n := e.count(`SELECT count(*) FROM data_keys WHERE org_id = $1`, org); n != dataKeys {
 		t.Fatalf("%d data keys after the failed restore, want %d", n, dataKeys)
 	}
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.restored'`, org); n != 0 {
-		t.Fatalf("%d backup.restored events after the failed restore", n)
-	}
+	e.wantCount(0, "backup.restored events after the failed restore", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'backup.restored'`, org)
 }
 
 // TestBackups_ProviderManagedUsesThePlatformKeyAndShowsNone: a provider-managed organisation's
@@ -364,10 +324,8 @@ func TestBackups_RefusesBadInputAndOtherOrganisations(t *testing.T) {
 	e.ingest(org, col, map[string]any{"a": 1})
 	bak := e.backup(org, col, adminToken)["id"].(string)
 	failed := "bak_0000000000000000"
-	if _, err := e.db.Exec(context.Background(), `INSERT INTO backups (id, org_id, collection_id, region, key_arn, key_purpose, state, created_at)
-SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'failed', created_at FROM backups WHERE id = $2`, failed, bak); err != nil {
-		t.Fatal(err)
-	}
+	e.exec(`INSERT INTO backups (id, org_id, collection_id, region, key_arn, key_purpose, state, created_at)
+SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'failed', created_at FROM backups WHERE id = $2`, failed, bak)
 	create := "/v1/orgs/" + org + "/collections/" + col + "/backups"
 	restore := backupsPath(org) + "/" + bak + "/restore"
 	for _, tc := range []struct {
@@ -417,9 +375,7 @@ SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'failed', create
 	if list := e.must(http.StatusOK, req{method: "GET", path: backupsPath(org) + "?limit=1", token: member}); len(list["backups"].([]any)) != 1 || list["next_cursor"] == "" {
 		t.Fatalf("first page %v", list)
 	}
-	if n := e.count(`SELECT count(*) FROM collections WHERE org_id = $1`, org); n != 1 {
-		t.Fatalf("%d collections after refused restores", n)
-	}
+	e.wantCount(1, "collections after refused restores", `SELECT count(*) FROM collections WHERE org_id = $1`, org)
 }
 
 // TestBackups_ABackupWhoseServerStoppedFails: a server that stops mid-copy fails its backup; one
@@ -448,15 +404,13 @@ func TestBackups_ABackupWhoseServerStoppedFails(t *testing.T) {
 	t.Logf("the backup of the stopped server is %s", state)
 
 	stale := "bak_0000000000000000"
-	if _, err := e.db.Exec(context.Background(), `
+	e.exec(`
 WITH b AS (
     INSERT INTO backups (id, org_id, collection_id, region, key_arn, key_purpose, state, created_at)
     SELECT $1, org_id, collection_id, region, key_arn, key_purpose, 'running', created_at FROM backups WHERE id = $2
 )
 INSERT INTO backup_runs (backup_id, documents, lease_owner, lease_until) VALUES ($1, 300, 'a killed replica', now() - interval '1 minute')`,
-		stale, bak); err != nil {
-		t.Fatal(err)
-	}
+		stale, bak)
 	r := e.replica()
 	eventually(t, 10*time.Second, "the stale backup to fail", func() bool { return r.getBackup(org, stale)["state"] == "failed" })
 	if b := r.getBackup(org, stale); b["documents"] != float64(300) {

@@ -56,7 +56,7 @@ func BenchmarkDocuments(b *testing.B) {
 	names := 0 // collections made while benchmarking get unique names
 	name := func(prefix string) string { names++; return fmt.Sprintf("%s-%d", prefix, names) }
 	e := setupWith(b, kmstest.StartEmulatorBehind(b, calls.middleware))
-	c := &benchClient{http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
+	c := newBenchClient(b, 4)
 	batches := benchBatches(b)
 	cmekOrg, _ := e.cmekOrg("Acme")
 	orgs := []struct{ mode, org string }{
@@ -88,14 +88,10 @@ func BenchmarkDocuments(b *testing.B) {
 		}
 	}
 
-	ctx := context.Background()
 	// The floors write and read the same rows as the server, with pgx straight to PostgreSQL.
 	floorCol := c.collection(b, e.url, cmekOrg, name("floor"))
 	c.ingest(b, e.url, cmekOrg, floorCol, batches[0])
-	var floorKey string
-	if err := e.db.QueryRow(ctx, `SELECT id FROM data_keys WHERE owner_id = $1`, floorCol).Scan(&floorKey); err != nil {
-		b.Fatal(err)
-	}
+	floorKey := e.dataKeyOf(floorCol)
 	sealed := sealBatches(b, batches, cmekOrg, floorCol)
 
 	b.Run("ingest", func(b *testing.B) {
@@ -321,138 +317,14 @@ func (c *documentKMSCalls) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// benchClient sends requests as the admin over keep-alive connections, without OpenAPI validation.
-type benchClient struct{ http *http.Client }
-
-// send makes one request, reads the whole answer and fails unless its status is want.
-func (c *benchClient) send(tb testing.TB, method, url string, body []byte, want int) []byte {
-	rb, err := c.try(method, url, body, want)
-	if err != nil {
-		tb.Fatal(err)
+// dataKeyOf is the id of col's data key (col has one: something was ingested into it).
+func (e *env) dataKeyOf(col string) string {
+	e.t.Helper()
+	var id string
+	if err := e.db.QueryRow(context.Background(), `SELECT id FROM data_keys WHERE owner_id = $1`, col).Scan(&id); err != nil {
+		e.t.Fatal(err)
 	}
-	return rb
-}
-
-// try is send for a goroutine other than the benchmark's: it returns what went wrong.
-func (c *benchClient) try(method, url string, body []byte, want int) ([]byte, error) {
-	return c.exchange(method, url, body, want, nil)
-}
-
-// hit is send for a timed op, whose answer is read whole and then dropped: it is read into a buffer
-// the client reuses, as a client that cares would, so that the benchmark's own garbage does not weigh
-// on the server it shares this process with.
-func (c *benchClient) hit(tb testing.TB, method, url string, body []byte, want int) {
-	buf := answerBuffers.Get().(*[]byte)
-	defer answerBuffers.Put(buf)
-	if _, err := c.exchange(method, url, body, want, buf); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-// tryHit is hit for a goroutine other than the benchmark's.
-func (c *benchClient) tryHit(method, url string, body []byte, want int) error {
-	buf := answerBuffers.Get().(*[]byte)
-	defer answerBuffers.Put(buf)
-	_, err := c.exchange(method, url, body, want, buf)
-	return err
-}
-
-var answerBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// exchange makes one request and reads the whole answer, into *buf when buf is not nil (grown as
-// needed), else into a new buffer.
-func (c *benchClient) exchange(method, url string, body []byte, want int, buf *[]byte) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	hr, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		return nil, err
-	}
-	hr.Header.Set("Authorization", "Bearer "+adminToken)
-	if body != nil {
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(hr)
-	if err != nil {
-		return nil, err
-	}
-	var rb []byte
-	switch {
-	case resp.ContentLength > 0 && buf != nil:
-		if int64(cap(*buf)) < resp.ContentLength {
-			*buf = make([]byte, resp.ContentLength)
-		}
-		rb = (*buf)[:resp.ContentLength]
-		_, err = io.ReadFull(resp.Body, rb)
-	case resp.ContentLength > 0: // read into a buffer of the answer's size, as a client that cares would
-		rb = make([]byte, resp.ContentLength)
-		_, err = io.ReadFull(resp.Body, rb)
-	default:
-		rb, err = io.ReadAll(resp.Body)
-	}
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: %d, want %d: %s %v", method, url, resp.StatusCode, want, rb, err)
-	}
-	return rb, nil
-}
-
-// collection creates a collection through base (a server's URL) and returns its id.
-func (c *benchClient) collection(tb testing.TB, base, org, name string) string {
-	var out struct{ ID string }
-	body, _ := json.Marshal(map[string]any{"name": name, "recoverable": true})
-	if err := json.Unmarshal(c.send(tb, "POST", base+"/v1/orgs/"+org+"/collections", body, http.StatusCreated), &out); err != nil {
-		tb.Fatal(err)
-	}
-	return out.ID
-}
-
-// ingest posts one batch through base and returns the ids.
-func (c *benchClient) ingest(tb testing.TB, base, org, col string, batch []byte) []string {
-	var out struct{ IDs []string }
-	if err := json.Unmarshal(c.send(tb, "POST", base+docsPath(org, col), batch, http.StatusCreated), &out); err != nil {
-		tb.Fatal(err)
-	}
-	return out.IDs
-}
-
-// pageCursors walks a collection of want documents in pages of docsPerBatch, checking that each
-// page is full of objects, and returns the cursor of every page.
-func (c *benchClient) pageCursors(tb testing.TB, base, org, col string, want int) []string {
-	cursors := []string{""}
-	seen := 0
-	for {
-		var page struct {
-			Documents []struct {
-				ID   string
-				Data map[string]any
-			}
-			NextCursor string `json:"next_cursor"`
-		}
-		url := base + docsPath(org, col) + "?limit=100&cursor=" + cursors[len(cursors)-1]
-		if err := json.Unmarshal(c.send(tb, "GET", url, nil, http.StatusOK), &page); err != nil {
-			tb.Fatal(err)
-		}
-		for _, d := range page.Documents {
-			if d.Data["event_id"] == nil {
-				tb.Fatalf("document %s reads %v", d.ID, d.Data)
-			}
-		}
-		seen += len(page.Documents)
-		if page.NextCursor == "" {
-			break
-		}
-		if len(page.Documents) != docsPerBatch {
-			tb.Fatalf("a page of %d documents before the last", len(page.Documents))
-		}
-		cursors = append(cursors, page.NextCursor)
-	}
-	if seen != want {
-		tb.Fatalf("listed %d documents, want %d", seen, want)
-	}
-	return cursors
+	return id
 }
 
 // pageStarts is the seq after which each page of docsPerBatch documents of col starts.
@@ -585,4 +457,226 @@ func benchBatches(tb testing.TB) [][]byte {
 		tb.Fatalf("documents average %d bytes, want about 1 KiB", mean)
 	}
 	return out
+}
+
+// loadClients is how many clients BenchmarkLoad runs at once.
+const loadClients = 16
+
+// BenchmarkLoad puts the real server under loadClients concurrent clients over loopback HTTP
+// (keep-alive, one connection each), for ingest (100 documents per request, each client into a
+// collection of its own), page reads (100 per page, cycling through a collection of 5,000) and single
+// gets, then puts the same number of operations on the floor: the same rows written or read with pgx
+// by loadClients goroutines through a pool as large as the server's (pgx's default). The load is
+// bounded: each client waits for its answer before it sends again. It reports throughput (docs/s,
+// floor-docs/s, ratio) and latency (p50_ms, p99_ms and the floor's).
+func BenchmarkLoad(b *testing.B) {
+	e := setup(b)
+	c := newBenchClient(b, loadClients)
+	batches := benchBatches(b)
+	org, _ := e.cmekOrg("Load")
+
+	read := c.collection(b, e.url, org, "read")
+	var ids []string
+	for i := range readBatches {
+		ids = append(ids, c.ingest(b, e.url, org, read, batches[i%docBatches])...)
+	}
+	cursors := c.pageCursors(b, e.url, org, read, readBatches*docsPerBatch)
+	after := pageStarts(b, e, read)
+	e.exec(`ANALYZE documents, data_keys`)
+	cols := make([]string, loadClients)
+	for i := range cols {
+		cols[i] = c.collection(b, e.url, org, fmt.Sprint("load-", i))
+		c.ingest(b, e.url, org, cols[i], batches[0]) // the data key is made outside the timer
+	}
+	floorKey := e.dataKeyOf(cols[0])
+	sealed := sealBatches(b, batches, org, cols[0])
+
+	for _, w := range []struct {
+		name        string
+		docs        int
+		server, flr func(client, i int) error
+	}{
+		{"ingest", docsPerBatch,
+			func(cl, i int) error {
+				return c.tryHit("POST", e.url+docsPath(org, cols[cl]), batches[i%docBatches], http.StatusCreated)
+			},
+			func(cl, i int) error { return tryFloorInsert(e, sealed[i%docBatches], org, cols[0], floorKey) }},
+		{"read", docsPerBatch,
+			func(cl, i int) error {
+				return c.tryHit("GET", e.url+docsPath(org, read)+"?limit=100&cursor="+cursors[i%len(cursors)], nil, http.StatusOK)
+			},
+			func(cl, i int) error { return tryFloorSelect(e, org, read, after[i%len(after)]) }},
+		{"get", 1,
+			func(cl, i int) error {
+				return c.tryHit("GET", e.url+docsPath(org, read)+"/"+ids[i%len(ids)], nil, http.StatusOK)
+			},
+			func(cl, i int) error { return tryFloorGet(e, org, read, ids[i%len(ids)]) }},
+	} {
+		b.Run(w.name, func(b *testing.B) {
+			b.ResetTimer()
+			srv, srvWall := runLoad(b, b.N, w.server)
+			b.StopTimer()
+			flr, flrWall := runLoad(b, b.N, w.flr)
+			srvRate := float64(b.N*w.docs) / srvWall.Seconds()
+			flrRate := float64(b.N*w.docs) / flrWall.Seconds()
+			b.ReportMetric(srvRate, "docs/s")
+			b.ReportMetric(flrRate, "floor-docs/s")
+			b.ReportMetric(srvRate/flrRate, "ratio")
+			b.ReportMetric(ms(percentile(srv, 50)), "p50_ms")
+			b.ReportMetric(ms(percentile(srv, 99)), "p99_ms")
+			b.ReportMetric(ms(percentile(flr, 50)), "floor_p50_ms")
+			b.ReportMetric(ms(percentile(flr, 99)), "floor_p99_ms")
+		})
+	}
+}
+
+// runLoad runs n operations from loadClients goroutines, each taking the next operation when its last
+// one has answered, and returns every operation's latency and the wall time of all of them.
+func runLoad(b *testing.B, n int, op func(client, i int) error) ([]time.Duration, time.Duration) {
+	var next atomic.Int64
+	lat := make([]time.Duration, n)
+	errs := make(chan error, loadClients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for cl := range loadClients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				if err := op(cl, i); err != nil {
+					errs <- err
+					return
+				}
+				lat[i] = time.Since(t)
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	return lat, wall
+}
+
+// scaleRows is how many documents, and how many events, BenchmarkScale seeds.
+const scaleRows = 1_000_000
+
+// BenchmarkScale shows that reads cost the same however far into a large table they go. Its body,
+// which seeds the database, runs once per benchmark binary (a benchmark with sub-benchmarks runs its
+// body once); the seeding is SQL inside PostgreSQL (INSERT … SELECT generate_series), a few seconds:
+//
+//   - documents/{first,last}_page: GET a page of 100 of a collection of 1,000,000 documents, the first
+//     page and the last one (its cursor names a seq a million rows in). The first and last 100
+//     documents are ingested through the server, so they decrypt; the 999,800 between them are rows
+//     of filler ciphertext that no timed read touches. Each op is paired with the page's floor, the
+//     same rows selected with pgx.
+//   - events_by_type/{first,deep}_page: GET …/events?type=… (a page of 20) over an organisation's
+//     1,000,000 events of ten types, the newest page and one 900,000 events back.
+//
+// Flat means the last page's p50 is within noise of the first's (docs/s, p50_ms side by side).
+func BenchmarkScale(b *testing.B) {
+	e := setup(b)
+	c := newBenchClient(b, 0)
+	batches := benchBatches(b)
+	org, _ := e.cmekOrg("Scale")
+	col := c.collection(b, e.url, org, "big")
+	ctx := context.Background()
+
+	started := time.Now()
+	c.ingest(b, e.url, org, col, batches[0])
+	dataKey := e.dataKeyOf(col)
+	// The two tables are seeded at once, on two connections. Foreign keys are not checked for the
+	// filler (session_replication_role), which every row would satisfy: the collection and its data
+	// key exist.
+	seed := []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO documents (id, org_id, collection_id, data_key_id, aad_version, nonce, ciphertext, created_at)
+SELECT 'doc_filler' || i, $1, $2, $3, 2, '\x000000000000000000000000'::bytea, convert_to(repeat('x', 100), 'UTF8'), now()
+FROM generate_series(1, $4::int) i`, []any{org, col, dataKey, scaleRows - 2*docsPerBatch}},
+		{`INSERT INTO events (id, org_id, type, at, actor)
+SELECT 'evt_filler' || i, $1, (ARRAY['org.renamed', 'key.verified', 'key.probe_error', 'collection.created', 'collection.deleted',
+    'token.created', 'token.revoked', 'workspace.created', 'workspace.deleted', 'secret_scope.created'])[1 + i % 10],
+    now() - make_interval(secs => $2::int - i), 'admin'
+FROM generate_series(1, $2::int) i`, []any{org, scaleRows}},
+	}
+	errs := make(chan error, len(seed))
+	for _, s := range seed {
+		go func() {
+			conn, err := e.db.Acquire(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Release()
+			_, err = conn.Exec(ctx, `SET session_replication_role = replica`)
+			if err == nil {
+				_, err = conn.Exec(ctx, s.sql, s.args...)
+			}
+			if _, reset := conn.Exec(ctx, `SET session_replication_role = DEFAULT`); err == nil {
+				err = reset
+			}
+			errs <- err
+		}()
+	}
+	for range seed {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.ingest(b, e.url, org, col, batches[1])
+	e.exec(`VACUUM ANALYZE documents, events`)
+	b.Logf("seeded %d documents and %d events in %s", scaleRows, scaleRows, time.Since(started).Round(time.Millisecond))
+
+	var lastStart int64 // the seq after which the last page starts
+	if err := e.db.QueryRow(ctx, `SELECT seq FROM documents WHERE collection_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1`,
+		col, docsPerBatch).Scan(&lastStart); err != nil {
+		b.Fatal(err)
+	}
+	var deepEvent int64 // the seq before which the deep events page starts
+	if err := e.db.QueryRow(ctx, `SELECT seq FROM events WHERE org_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1`,
+		org, scaleRows*9/10).Scan(&deepEvent); err != nil {
+		b.Fatal(err)
+	}
+
+	for _, p := range []struct {
+		name  string
+		after int64
+	}{{"first_page", 0}, {"last_page", lastStart}} {
+		b.Run("documents/"+p.name, func(b *testing.B) {
+			url := e.url + docsPath(org, col) + "?limit=100&cursor=" + seqCursor(p.after)
+			if p.after == 0 {
+				url = e.url + docsPath(org, col) + "?limit=100"
+			}
+			var pr paired
+			for b.Loop() {
+				pr.server(func() { c.hit(b, "GET", url, nil, http.StatusOK) })
+				pr.floor(func() { floorSelect(b, e, org, col, p.after) })
+			}
+			pr.report(b, docsPerBatch)
+		})
+	}
+	for _, p := range []struct {
+		name   string
+		before int64
+	}{{"first_page", 0}, {"deep_page", deepEvent}} {
+		b.Run("events_by_type/"+p.name, func(b *testing.B) {
+			url := e.url + "/v1/orgs/" + org + "/events?type=key.probe_error&limit=20"
+			if p.before != 0 {
+				url += "&cursor=" + seqCursor(p.before)
+			}
+			var took []time.Duration
+			for b.Loop() {
+				took = append(took, timed(func() { c.hit(b, "GET", url, nil, http.StatusOK) }))
+			}
+			b.ReportMetric(ms(percentile(took, 50)), "p50_ms")
+			b.ReportMetric(ms(percentile(took, 99)), "p99_ms")
+		})
+	}
 }

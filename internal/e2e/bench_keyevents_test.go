@@ -1,27 +1,18 @@
 package e2e_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -38,39 +29,6 @@ const keyEventKeys = 8
 // probeSpacing is how long a trial waits after its key's last probe before disabling it: more than
 // the second cmekd leaves between two probes of one key.
 const probeSpacing = 1100 * time.Millisecond
-
-// findAWSCLIv2 is the AWS CLI v2 on the machine, or "".
-func findAWSCLIv2() string {
-	for _, dir := range append(filepath.SplitList(os.Getenv("PATH")), "/usr/bin", "/usr/local/bin") {
-		path := filepath.Join(dir, "aws")
-		if out, err := exec.Command(path, "--version").CombinedOutput(); err == nil && bytes.HasPrefix(out, []byte("aws-cli/2.")) {
-			return path
-		}
-	}
-	return ""
-}
-
-// kmsCalls is the sum of cmekd_kms_requests_total on the server's /metrics: every KMS call cmekd made.
-func (e *env) kmsCalls() float64 {
-	e.t.Helper()
-	resp := e.do(req{method: "GET", path: "/metrics"})
-	var sum float64
-	sc := bufio.NewScanner(bytes.NewReader(resp.Body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "cmekd_kms_requests_total{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			e.t.Fatalf("metrics line %q", line)
-		}
-		sum += v
-	}
-	return sum
-}
 
 // status is the answer's status of a bare GET as the admin, no OpenAPI check (it is polled hard).
 func status(client *http.Client, url string, into any) int {
@@ -144,12 +102,9 @@ func (e *env) readyForTrial(b *testing.B, client *http.Client, t eventsTarget) {
 // keyEventTrial disables t's key as its owner and measures, from the moment DisableKey returns, how
 // long until the collection is ingest_halted and until a document read fails; then it enables the
 // key again. With post, it posts the CloudTrail-shaped events itself.
-func (e *env) keyEventTrial(b *testing.B, client *http.Client, owner *awskms.Client, t eventsTarget, post bool) (halt, fail time.Duration) {
+func (e *env) keyEventTrial(b *testing.B, client *http.Client, t eventsTarget, post bool) (halt, fail time.Duration) {
 	b.Helper()
-	ctx := context.Background()
-	if _, err := owner.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(t.key)}); err != nil {
-		b.Fatal(err)
-	}
+	switchKey(b, e.kms, t.key, false)
 	t0 := time.Now()
 	if post {
 		e.deliver(t.org, t.apiKey, keyEvent("DisableKey", t.key))
@@ -166,9 +121,7 @@ func (e *env) keyEventTrial(b *testing.B, client *http.Client, owner *awskms.Cli
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	if _, err := owner.EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(t.key)}); err != nil {
-		b.Fatal(err)
-	}
+	switchKey(b, e.kms, t.key, true)
 	if post {
 		e.deliver(t.org, t.apiKey, keyEvent("EnableKey", t.key))
 	}
@@ -194,7 +147,6 @@ func BenchmarkKeyEvents(b *testing.B) {
 		b.Log("the AWS CLI v2 is not installed: each trial posts the CloudTrail-shaped event itself")
 	}
 	targets := e.eventsTargets(b, keyEventKeys, cli)
-	owner := e.owner()
 	client := &http.Client{}
 	perProbe := e.kmsCallsPerProbe(targets[0])
 
@@ -203,7 +155,7 @@ func BenchmarkKeyEvents(b *testing.B) {
 		for i := range keyEventTrials {
 			t := targets[i%len(targets)]
 			e.readyForTrial(b, client, t)
-			halt, fail := e.keyEventTrial(b, client, owner, t, cli == "")
+			halt, fail := e.keyEventTrial(b, client, t, cli == "")
 			halts, readsFail = append(halts, halt), append(readsFail, fail)
 		}
 	}
@@ -289,9 +241,7 @@ func benchKeyEventsDelivery(b *testing.B, every int64) {
 			ev := keyEvent("DisableKey", key)
 			ev["id"] = fmt.Sprintf("bench-%d", n)
 			body, _ := json.Marshal(ev)
-			hr, _ := http.NewRequest("POST", e.url+"/v1/key-events/aws/"+tg.org, bytes.NewReader(body))
-			hr.Header.Set("Content-Type", "application/json")
-			hr.Header.Set("Cmekd-Events-Key", tg.apiKey)
+			hr := e.request(req{method: "POST", path: "/v1/key-events/aws/" + tg.org, header: map[string]string{"Cmekd-Events-Key": tg.apiKey}}, body)
 			t0 := time.Now()
 			resp, err := client.Do(hr)
 			if err != nil {

@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,17 +34,14 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 	b.Cleanup(rcv.Close)
 	org := e.createOrg("Bench")
 	e.webhook(org, rcv.URL+"/hook", "*")
-	ctx := context.Background()
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
 		want := got.Load() + benchBatch
-		if _, err := e.db.Exec(ctx, `
+		e.exec(`
 INSERT INTO events (id, org_id, type, at, actor)
 SELECT 'evt_' || substr(md5(random()::text), 1, 16), $1, 'collection.created', now(), 'bench'
-FROM generate_series(1, $2)`, org, benchBatch); err != nil {
-			b.Fatal(err)
-		}
+FROM generate_series(1, $2)`, org, benchBatch)
 		for got.Load() < want {
 			time.Sleep(time.Millisecond)
 		}
@@ -76,9 +72,7 @@ FROM generate_series(1, $2)`, org, benchBatch); err != nil {
 	const commits = 200
 	commitStart := time.Now()
 	for range commits {
-		if _, err := e.db.Exec(ctx, `UPDATE webhooks SET attempts = 0 WHERE org_id = $1`, org); err != nil {
-			b.Fatal(err)
-		}
+		e.exec(`UPDATE webhooks SET attempts = 0 WHERE org_id = $1`, org)
 	}
 	b.ReportMetric(commits/time.Since(commitStart).Seconds(), "floor_commits/s")
 }

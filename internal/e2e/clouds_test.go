@@ -50,6 +50,35 @@ func (e *env) probe(org string) {
 	e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: adminToken})
 }
 
+// onboard creates the organisation name on k, in k's region, and returns it.
+func (e *env) onboard(name string, k cloudKey) map[string]any {
+	e.t.Helper()
+	return e.must(http.StatusCreated, req{method: "POST", path: "/v1/orgs", token: adminToken, body: map[string]any{
+		"name": name, "region": k.region,
+		"encryption": map[string]any{"mode": "customer_managed", "provider": k.provider, "key_id": k.id}}})
+}
+
+// refusedKey is an encryption that a cloud's identifier rules refuse before anything is stored, and
+// the code they refuse it with.
+type refusedKey struct {
+	enc  map[string]any // mode is added, and provider unless it is set
+	code string
+}
+
+// wantRefused checks that onboarding an organisation in region on each of refused, provider's unless
+// it says otherwise, answers 422 with its code.
+func (e *env) wantRefused(provider, region string, refused ...refusedKey) {
+	e.t.Helper()
+	for _, c := range refused {
+		c.enc["mode"] = "customer_managed"
+		if c.enc["provider"] == nil {
+			c.enc["provider"] = provider
+		}
+		e.wantError(http.StatusUnprocessableEntity, c.code, req{method: "POST", path: "/v1/orgs", token: adminToken,
+			body: map[string]any{"name": "Refused " + c.code, "region": region, "encryption": c.enc}})
+	}
+}
+
 // walkCloudKey onboards an organisation on k, stores and reads documents, and follows the key
 // through disable, enable, rotation and revocation, as the customer's cloud tells them.
 func walkCloudKey(t *testing.T, e *env, k cloudKey) {
@@ -66,9 +95,7 @@ func walkCloudKey(t *testing.T, e *env, k cloudKey) {
 	if kc := check(true); kc["ok"] != true || kc["key_id"] != k.id || kc["key_arn"] != nil {
 		t.Fatalf("key check after granting exactly the access cmekd gave: %v", kc)
 	}
-	o := e.must(http.StatusCreated, req{method: "POST", path: "/v1/orgs", token: adminToken, body: map[string]any{
-		"name": "Acme " + k.provider, "region": k.region,
-		"encryption": map[string]any{"mode": "customer_managed", "provider": k.provider, "key_id": k.id}}})
+	o := e.onboard("Acme "+k.provider, k)
 	enc := o["encryption"].(map[string]any)
 	if enc["provider"] != k.provider || enc["key_id"] != k.id || enc["key_arn"] != nil || enc["status"] != "healthy" {
 		t.Fatalf("organisation's encryption %v", enc)
@@ -143,30 +170,18 @@ func TestGoogleCloud_KeyLife(t *testing.T) {
 	walkCloudKey(t, e, k)
 
 	// The identifier rules, before anything is stored.
-	for _, c := range []struct {
-		enc  map[string]any
-		code string
-	}{
-		{map[string]any{"key_id": key + "/cryptoKeyVersions/1"}, "key_version_not_allowed"},
-		{map[string]any{"key_arn": key}, "key_arn_not_applicable"},
-		{map[string]any{"key_id": "projects/acme/keyRings/ring"}, "invalid_key_id"},
-	} {
-		c.enc["mode"], c.enc["provider"] = "customer_managed", "gcp"
-		e.wantError(http.StatusUnprocessableEntity, c.code, req{method: "POST", path: "/v1/orgs", token: adminToken,
-			body: map[string]any{"name": "Refused " + c.code, "region": "us-central1", "encryption": c.enc}})
-	}
-	e.wantError(http.StatusUnprocessableEntity, "key_region_mismatch", req{method: "POST", path: "/v1/orgs", token: adminToken,
-		body: map[string]any{"name": "Elsewhere", "region": "us-east1",
-			"encryption": map[string]any{"mode": "customer_managed", "provider": "gcp", "key_id": key}}})
+	e.wantRefused("gcp", "us-central1",
+		refusedKey{map[string]any{"key_id": key + "/cryptoKeyVersions/1"}, "key_version_not_allowed"},
+		refusedKey{map[string]any{"key_arn": key}, "key_arn_not_applicable"},
+		refusedKey{map[string]any{"key_id": "projects/acme/keyRings/ring"}, "invalid_key_id"})
+	e.wantRefused("gcp", "us-east1", refusedKey{map[string]any{"key_id": key}, "key_region_mismatch"})
 
 	// Destruction scheduled: the probe says so, and the organisation halts.
-	other := g.Key(t, "us-central1", "ring2", "doomed")
-	g.SetBindings(t, other, e.access(cloudKey{provider: "gcp", id: other}))
-	o := e.must(http.StatusCreated, req{method: "POST", path: "/v1/orgs", token: adminToken, body: map[string]any{
-		"name": "Doomed", "region": "us-central1", "encryption": map[string]any{"mode": "customer_managed", "provider": "gcp", "key_id": other}}})
-	org := o["id"].(string)
+	doomed := cloudKey{provider: "gcp", id: g.Key(t, "us-central1", "ring2", "doomed"), region: "us-central1"}
+	g.SetBindings(t, doomed.id, e.access(doomed))
+	org := e.onboard("Doomed", doomed)["id"].(string)
 	col := e.collection(org, "events", true)["id"].(string)
-	g.ScheduleDestruction(t, g.Primary(t, other))
+	g.ScheduleDestruction(t, g.Primary(t, doomed.id))
 	e.probe(org)
 	if c := e.waitState(org, col, "ingest_halted"); c["state_reason"] != "key_pending_deletion" {
 		t.Errorf("halted for %v, want key_pending_deletion", c["state_reason"])
@@ -191,22 +206,11 @@ func TestAzure_KeyLife(t *testing.T) {
 	}
 	walkCloudKey(t, e, k)
 
-	for _, c := range []struct {
-		enc  map[string]any
-		code string
-	}{
-		{map[string]any{"key_id": key + "/0123456789abcdef0123456789abcdef"}, "key_version_not_allowed"},
-		{map[string]any{"key_arn": key}, "key_arn_not_applicable"},
-		{map[string]any{"key_id": "https://example.com/keys/data"}, "invalid_key_id"},
-		{map[string]any{"provider": "oracle", "key_id": key}, "unsupported_provider"},
-	} {
-		c.enc["mode"] = "customer_managed"
-		if c.enc["provider"] == nil {
-			c.enc["provider"] = "azure"
-		}
-		e.wantError(http.StatusUnprocessableEntity, c.code, req{method: "POST", path: "/v1/orgs", token: adminToken,
-			body: map[string]any{"name": "Refused " + c.code, "region": "eastus", "encryption": c.enc}})
-	}
+	e.wantRefused("azure", "eastus",
+		refusedKey{map[string]any{"key_id": key + "/0123456789abcdef0123456789abcdef"}, "key_version_not_allowed"},
+		refusedKey{map[string]any{"key_arn": key}, "key_arn_not_applicable"},
+		refusedKey{map[string]any{"key_id": "https://example.com/keys/data"}, "invalid_key_id"},
+		refusedKey{map[string]any{"provider": "oracle", "key_id": key}, "unsupported_provider"})
 
 	// An expired key halts the organisation as the customer's doing; a later expiry brings it back.
 	org1 := e.orgOfKey(key)
@@ -221,11 +225,9 @@ func TestAzure_KeyLife(t *testing.T) {
 	e.waitState(org1, col1, "active")
 
 	// Soft delete halts the organisation; recovering the key brings it back.
-	other := a.Key(t, "doomed")
-	a.Assign(t, e.access(cloudKey{provider: "azure", id: other}))
-	o := e.must(http.StatusCreated, req{method: "POST", path: "/v1/orgs", token: adminToken, body: map[string]any{
-		"name": "Doomed", "region": "eastus", "encryption": map[string]any{"mode": "customer_managed", "provider": "azure", "key_id": other}}})
-	org := o["id"].(string)
+	doomed := cloudKey{provider: "azure", id: a.Key(t, "doomed"), region: "eastus"}
+	a.Assign(t, e.access(doomed))
+	org := e.onboard("Doomed", doomed)["id"].(string)
 	col := e.collection(org, "events", true)["id"].(string)
 	a.SoftDelete(t, "doomed")
 	e.probe(org)

@@ -15,11 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/config"
-	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
 
 // shortDEKCache lets plaintext data keys live for ttl only, so revocation shows within a test.
@@ -219,33 +215,25 @@ func TestDocuments_RoundTripAndNothingInTheClear(t *testing.T) {
 // restoring the key makes every document readable again, intact.
 func TestDocuments_RevokedKeyLocksDataAndRestoredKeyUnlocksIt(t *testing.T) {
 	t.Parallel()
-	rootOnly := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow",`+
-		`"Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"kms:*","Resource":"*"}]}`, kmstest.EmulatorAccount)
 	for _, tc := range []struct {
 		name, reason    string
 		revoke, restore func(*env, string)
 	}{
-		{"disabled", "key_disabled",
-			func(e *env, key string) {
-				must(e.t)(e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}))
-			},
-			func(e *env, key string) {
-				must(e.t)(e.owner().EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}))
-			}},
+		{"disabled", "key_disabled", (*env).disableKey, (*env).enableKey},
 		{"policy revoked", "access_denied",
 			func(e *env, key string) {
-				must(e.t)(e.owner().PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(rootOnly)}))
+				e.setPolicy(key, rootOnlyPolicy())
 			},
 			func(e *env, key string) {
-				must(e.t)(e.owner().PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(e.kms.PlatformPolicy())}))
+				e.setPolicy(key, e.kms.PlatformPolicy())
 			}},
 		{"scheduled for deletion", "key_pending_deletion",
 			func(e *env, key string) {
-				must(e.t)(e.owner().ScheduleKeyDeletion(context.Background(), &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(key), PendingWindowInDays: aws.Int32(7)}))
+				e.scheduleDeletion(key)
 			},
 			func(e *env, key string) {
-				must(e.t)(e.owner().CancelKeyDeletion(context.Background(), &awskms.CancelKeyDeletionInput{KeyId: aws.String(key)}))
-				must(e.t)(e.owner().EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}))
+				e.cancelDeletion(key)
+				e.enableKey(key)
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -299,16 +287,6 @@ func TestDocuments_RevokedKeyLocksDataAndRestoredKeyUnlocksIt(t *testing.T) {
 	}
 }
 
-// must fails the test when a call returning (result, error) failed: must(t)(client.Call(…)).
-func must(t testing.TB) func(any, error) {
-	return func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestDocuments_FrozenKMSIs503 checks a KMS that does not answer: reads past the cache TTL and
 // ingestion that needs a new data key answer 503 kms_unreachable with Retry-After, store nothing, and
 // work again when KMS does.
@@ -334,12 +312,8 @@ func TestDocuments_FrozenKMSIs503(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, fresh); n != 0 {
-		t.Fatalf("%d documents stored without a data key", n)
-	}
-	if n := e.count(`SELECT count(*) FROM data_keys WHERE owner_id = $1`, fresh); n != 0 {
-		t.Fatalf("%d data keys stored while KMS was frozen", n)
-	}
+	e.wantCount(0, "documents stored without a data key", `SELECT count(*) FROM documents WHERE collection_id = $1`, fresh)
+	e.wantCount(0, "data keys stored while KMS was frozen", `SELECT count(*) FROM data_keys WHERE owner_id = $1`, fresh)
 	e.kms.Unfreeze()
 	if got := e.readDoc(org, col, ids[1]); got != `{"n":2}` {
 		t.Fatalf("after KMS returned: %s", got)
@@ -374,9 +348,7 @@ func TestDocuments_MovedCiphertextDoesNotDecrypt(t *testing.T) {
 		if withKey {
 			q = `UPDATE documents d SET nonce = s.nonce, ciphertext = s.ciphertext, data_key_id = s.data_key_id FROM documents s WHERE s.id = $1 AND d.id = $2`
 		}
-		if _, err := e.db.Exec(context.Background(), q, from, to); err != nil {
-			t.Fatal(err)
-		}
+		e.exec(q, from, to)
 	}
 	for _, tc := range []struct {
 		name, org, col, victim, source string
@@ -414,8 +386,7 @@ func TestDocuments_MovedCiphertextDoesNotDecrypt(t *testing.T) {
 func TestDocuments_LimitsAreRefusedAndStoreNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	object := func(size int) string { return `{"p":"` + strings.Repeat("x", size-8) + `"}` } // exactly size bytes
 	many := func(n, size int) []byte {
 		items := make([]string, n)
@@ -470,9 +441,7 @@ func TestDocuments_LimitsAreRefusedAndStoreNothing(t *testing.T) {
 	if got := e.readDoc(org, col, big["ids"].([]any)[0].(string)); got != object(256<<10) {
 		t.Fatalf("the 256 KiB document came back with %d bytes", len(got))
 	}
-	if n := e.count(`SELECT count(*) FROM documents`); n != 1001 {
-		t.Fatalf("%d documents stored, want 1001", n)
-	}
+	e.wantCount(1001, "documents stored", `SELECT count(*) FROM documents`)
 }
 
 // TestDocuments_StateRefusals: an ingest_halted collection refuses ingestion, and reads only for the
@@ -481,12 +450,11 @@ func TestDocuments_LimitsAreRefusedAndStoreNothing(t *testing.T) {
 func TestDocuments_StateRefusals(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(3*time.Second))
-	ctx := context.Background()
 	org, key := e.cmekOrg("Acme")
 	col := e.collection(org, "events", true)["id"].(string)
 	ids := e.ingest(org, col, map[string]any{"n": 1}, map[string]any{"n": 2})
 
-	must(t)(e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+	e.disableKey(key)
 	e.waitState(org, col, "ingest_halted")
 	e.wantError(http.StatusConflict, "collection_ingest_halted", req{method: "POST", path: docsPath(org, col), token: adminToken, body: map[string]any{"documents": []any{map[string]any{"n": 3}}}})
 	// Reads of a halted collection are not refused for its state; they fail because the key is known
@@ -497,7 +465,7 @@ func TestDocuments_StateRefusals(t *testing.T) {
 	e.wantError(http.StatusConflict, "collection_paused", req{method: "GET", path: docsPath(org, col) + "/" + ids[0], token: adminToken})
 	e.wantError(http.StatusConflict, "collection_paused", req{method: "GET", path: docsPath(org, col), token: adminToken})
 
-	must(t)(e.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}))
+	e.enableKey(key)
 	e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/collections/" + col + "/resume", token: adminToken})
 	more := e.ingest(org, col, map[string]any{"n": 3})
 	for i, id := range append(ids, more...) {
@@ -505,9 +473,7 @@ func TestDocuments_StateRefusals(t *testing.T) {
 			t.Fatalf("document %d reads %s after resume", i, got)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM documents WHERE collection_id = $1`, col); n != 3 {
-		t.Fatalf("%d documents, want 3", n)
-	}
+	e.wantCount(3, "documents", `SELECT count(*) FROM documents WHERE collection_id = $1`, col)
 }
 
 // TestDocuments_IdempotencyKey: a retried ingest with the same key and body answers the first ids and
@@ -515,8 +481,7 @@ func TestDocuments_StateRefusals(t *testing.T) {
 func TestDocuments_IdempotencyKey(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	other := e.collection(org, "other", true)["id"].(string)
 	body := rawDocs([]string{`{"n":1}`, `{"n":2}`})
 	h := map[string]string{"Idempotency-Key": "batch-0001"}
@@ -525,15 +490,11 @@ func TestDocuments_IdempotencyKey(t *testing.T) {
 	if fmt.Sprint(first["ids"]) != fmt.Sprint(again["ids"]) {
 		t.Fatalf("retry answered %v, first %v", again["ids"], first["ids"])
 	}
-	if n := e.count(`SELECT count(*) FROM documents`); n != 2 {
-		t.Fatalf("%d documents after a retried ingest, want 2", n)
-	}
+	e.wantCount(2, "documents after a retried ingest", `SELECT count(*) FROM documents`)
 	e.wantError(http.StatusUnprocessableEntity, "idempotency_key_reused", req{method: "POST", path: docsPath(org, col), token: adminToken,
 		raw: rawDocs([]string{`{"n":3}`}), header: h})
 	e.must(http.StatusCreated, req{method: "POST", path: docsPath(org, other), token: adminToken, raw: body, header: h})
-	if n := e.count(`SELECT count(*) FROM documents`); n != 4 {
-		t.Fatalf("%d documents, want 4", n)
-	}
+	e.wantCount(4, "documents", `SELECT count(*) FROM documents`)
 }
 
 // TestDocuments_RolesAndIsolation: members read but do not ingest; another organisation's documents,
@@ -609,13 +570,10 @@ func TestDocuments_NewDataKeyAfterCountBound(t *testing.T) {
 func TestDocuments_NewDataKeyAfterMaxAge(t *testing.T) {
 	t.Parallel()
 	e := setup(t, func(c *config.Config) { c.DEKMaxAge = time.Nanosecond })
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	e.ingest(org, col, map[string]any{"n": 1})
 	e.ingest(org, col, map[string]any{"n": 2})
-	if n := e.count(`SELECT count(*) FROM data_keys WHERE owner_id = $1`, col); n != 2 {
-		t.Fatalf("%d data keys, want one per ingest past the maximum age", n)
-	}
+	e.wantCount(2, "data keys (one per ingest past the maximum age)", `SELECT count(*) FROM data_keys WHERE owner_id = $1`, col)
 }
 
 // TestIdempotencyKey_ExpiresAfter24Hours: a stored answer older than 24 hours no longer replays (the
@@ -623,24 +581,17 @@ func TestDocuments_NewDataKeyAfterMaxAge(t *testing.T) {
 func TestIdempotencyKey_ExpiresAfter24Hours(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	body := rawDocs([]string{`{"n":1}`})
 	h := map[string]string{"Idempotency-Key": "batch-0001"}
 	first := e.must(http.StatusCreated, req{method: "POST", path: docsPath(org, col), token: adminToken, raw: body, header: h})
-	if _, err := e.db.Exec(context.Background(), `UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`); err != nil {
-		t.Fatal(err)
-	}
+	e.exec(`UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`)
 	again := e.must(http.StatusCreated, req{method: "POST", path: docsPath(org, col), token: adminToken, raw: body, header: h})
 	if fmt.Sprint(first["ids"]) == fmt.Sprint(again["ids"]) {
 		t.Fatal("a 25-hour-old answer was replayed")
 	}
-	if n := e.count(`SELECT count(*) FROM documents`); n != 2 {
-		t.Fatalf("%d documents, want 2", n)
-	}
-	if _, err := e.db.Exec(context.Background(), `UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`); err != nil {
-		t.Fatal(err)
-	}
+	e.wantCount(2, "documents", `SELECT count(*) FROM documents`)
+	e.exec(`UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'`)
 	e.replica()
 	eventually(t, 30*time.Second, "a starting server to purge expired answers", func() bool {
 		return e.count(`SELECT count(*) FROM idempotency_keys`) == 0
@@ -661,7 +612,7 @@ func TestDocuments_RefusedRequestHaltsWithoutWaitingForTheSchedule(t *testing.T)
 		next, err := time.Parse(time.RFC3339Nano, fmt.Sprint(e.keyStatus(org)["next_probe_at"]))
 		return err == nil && time.Until(next) > 30*time.Minute
 	})
-	must(t)(e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+	e.disableKey(key)
 	eventually(t, 30*time.Second, "a read to be refused once the data key leaves the cache", func() bool {
 		return e.do(req{method: "GET", path: docsPath(org, col) + "/" + ids[0], token: adminToken}).Status == http.StatusConflict
 	})
@@ -682,8 +633,7 @@ func TestDocuments_RefusedRequestHaltsWithoutWaitingForTheSchedule(t *testing.T)
 func TestDocuments_ConcurrentRetriesStoreOnce(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	body := rawDocs([]string{`{"n":1}`, `{"n":2}`, `{"n":3}`})
 	const retries = 8
 	answers := make([]string, retries)

@@ -29,8 +29,7 @@ func TestFaults_DatabaseOutageAnswers503ThenRecovers(t *testing.T) {
 	e := setup(t, func(c *config.Config) {
 		c.DatabaseURL = strings.Replace(cluster.URL, "/postgres?", "/cmekd?", 1)
 	})
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	id := e.ingest(org, col, map[string]any{"n": 1})[0]
 
 	cluster.Stop()

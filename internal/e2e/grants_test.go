@@ -160,9 +160,7 @@ func TestGrants_EndToEnd(t *testing.T) {
 		inKMS[0].Constraints == nil || inKMS[0].Constraints.EncryptionContextSubset["cmekd:org"] != org {
 		t.Fatalf("grants in KMS %+v", inKMS)
 	}
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type = 'grant.created' AND details->>'grant_id' = $2`, org, grantID); n != 1 {
-		t.Fatalf("%d grant.created events", n)
-	}
+	e.wantCount(1, "grant.created events", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'grant.created' AND details->>'grant_id' = $2`, org, grantID)
 
 	col := e.collection(org, "events", true)["id"].(string)
 	doc := e.ingest(org, col, map[string]any{"n": 1})[0]
@@ -262,9 +260,7 @@ SELECT w.wrapped FROM wrapped_keys w JOIN data_keys d ON d.id = w.data_key_id WH
 		}
 		return false
 	})
-	if n := e.count(`SELECT count(*) FROM grants WHERE org_id = $1 AND status <> 'retired'`, org); n != 0 {
-		t.Fatalf("%d grants not retired on record", n)
-	}
+	e.wantCount(0, "grants not retired on record", `SELECT count(*) FROM grants WHERE org_id = $1 AND status <> 'retired'`, org)
 }
 
 // TestGrants_KeyPolicyIsExactlyEnough: in grant mode too the generated policy makes every check pass,
@@ -308,13 +304,7 @@ func TestGrants_KeyPolicyIsExactlyEnough(t *testing.T) {
 			if st["Sid"] != sid {
 				return false
 			}
-			var kept []any
-			for _, a := range st["Action"].([]any) {
-				if a != action {
-					kept = append(kept, a)
-				}
-			}
-			st["Action"] = kept
+			st["Action"] = without(st["Action"].([]any), action)
 			return true
 		}
 	}
@@ -328,13 +318,7 @@ func TestGrants_KeyPolicyIsExactlyEnough(t *testing.T) {
 				return false
 			}
 			cond := st["Condition"].(map[string]any)["ForAllValues:StringEquals"].(map[string]any)
-			var kept []any
-			for _, o := range cond["kms:GrantOperations"].([]any) {
-				if o != op {
-					kept = append(kept, o)
-				}
-			}
-			cond["kms:GrantOperations"] = kept
+			cond["kms:GrantOperations"] = without(cond["kms:GrantOperations"].([]any), op)
 			return true
 		}})
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/openapitest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
+	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 const adminToken = "admin-token-for-tests-0123456789abcdef"
@@ -109,7 +109,6 @@ func start(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock) 
 func startWith(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clock, tune func(*server.Options)) *env {
 	dbURL := cfg.DatabaseURL
 	logs := &testkit.SyncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
 	opts := serverOptions(kenv, logs, clk)
 	if cfg.GrantMode() {
 		// Two identities: the emulator maps each access key to its role.
@@ -119,28 +118,12 @@ func startWith(t testing.TB, cfg config.Config, kenv *kmstest.Env, clk clock.Clo
 	if tune != nil {
 		tune(&opts)
 	}
-	srv, err := server.New(ctx, cfg, opts)
-	if err != nil {
-		cancel()
-		t.Fatalf("start server: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	db, err := pgxpool.New(ctx, dbURL)
+	srv, stop := testserver.Run(t, cfg, opts)
+	db, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := sync.OnceFunc(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with %v", err)
-		}
-		srv.Close()
-	})
-	t.Cleanup(func() {
-		db.Close()
-		stop()
-	})
+	t.Cleanup(db.Close) // before the server stops: cleanups run last first
 	return &env{t: t, url: srv.URL(), dbURL: dbURL, srv: srv, logs: logs, api: openapitest.New(t), db: db, kms: kenv, cfg: cfg,
 		clock: clk, stop: stop}
 }
@@ -307,6 +290,22 @@ func (e *env) count(query string, args ...any) int {
 		e.t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// exec runs a statement against the server's database.
+func (e *env) exec(query string, args ...any) {
+	e.t.Helper()
+	if _, err := e.db.Exec(context.Background(), query, args...); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// wantCount fails the test unless the counting query finds want rows; what names them.
+func (e *env) wantCount(want int, what, query string, args ...any) {
+	e.t.Helper()
+	if n := e.count(query, args...); n != want {
+		e.t.Fatalf("%d %s, want %d", n, what, want)
+	}
 }
 
 // eventually polls cond until it holds or the deadline passes; it waits on behaviour, it does not

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
@@ -20,6 +17,12 @@ func fastProbes(pauseAfter time.Duration) func(*config.Config) {
 		c.ProbeInterval = time.Second
 		c.PauseAfter = pauseAfter
 	}
+}
+
+// slowProbes leaves the monitor's schedule at an hour, so that only key events make cmekd notice.
+func slowProbes(c *config.Config) {
+	c.ProbeInterval = time.Hour
+	c.ProbeIntervalWithEvents = time.Hour
 }
 
 // cmekOrg creates a verified customer-managed organisation on a fresh key and returns both.
@@ -37,6 +40,14 @@ func (e *env) collection(org, name string, recoverable bool) map[string]any {
 	e.t.Helper()
 	return e.must(http.StatusCreated, req{method: "POST", path: "/v1/orgs/" + org + "/collections", token: adminToken,
 		body: map[string]any{"name": name, "recoverable": recoverable}})
+}
+
+// orgWithCollection creates the provider-managed organisation Acme with a recoverable collection,
+// events, and returns both.
+func (e *env) orgWithCollection() (org, col string) {
+	e.t.Helper()
+	org = e.createOrg("Acme")
+	return org, e.collection(org, "events", true)["id"].(string)
 }
 
 // waitState waits until the collection reaches state.
@@ -74,18 +85,13 @@ func (e *env) probedAfter(org string, at time.Time) {
 	})
 }
 
-func (e *env) owner() *awskms.Client { return e.kms.SDK(e.t, home, e.kms.CustomerAccessKey) }
-
 // TestHealth_DisableHaltsAndEnableRestores walks active → ingest_halted → active.
 func TestHealth_DisableHaltsAndEnableRestores(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(time.Hour))
-	ctx := context.Background()
 	org, key := e.cmekOrg("Acme")
 	col := e.collection(org, "events", true)["id"].(string)
-	if _, err := e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	c := e.waitState(org, col, "ingest_halted")
 	if c["state_reason"] != "key_disabled" {
 		t.Fatalf("state_reason %v", c["state_reason"])
@@ -102,9 +108,7 @@ func TestHealth_DisableHaltsAndEnableRestores(t *testing.T) {
 	if late["state"] != "ingest_halted" {
 		t.Fatalf("new collection of an unavailable key: %v", late)
 	}
-	if _, err := e.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(key)
 	e.waitState(org, col, "active")
 	e.waitState(org, late["id"].(string), "active")
 	ks = e.keyStatus(org)
@@ -174,7 +178,6 @@ func TestHealth_RevokedPolicyPausesAndNeedsResume(t *testing.T) {
 func TestHealth_TransientFailuresChangeNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(2*time.Second))
-	ctx := context.Background()
 	org, key := e.cmekOrg("Acme")
 	col := e.collection(org, "events", true)["id"].(string)
 	started := time.Now()
@@ -195,9 +198,7 @@ func TestHealth_TransientFailuresChangeNothing(t *testing.T) {
 	e.kms.Unfreeze()
 
 	// Now the key is really unavailable; a frozen KMS must neither pause nor reset unavailable_since.
-	if _, err := e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	e.waitState(org, col, "ingest_halted")
 	since := e.keyStatus(org)["unavailable_since"]
 	frozenAt := time.Now()
@@ -225,9 +226,7 @@ func TestHealth_TwoReplicasMakeOneSetOfTransitions(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		cols = append(cols, e.collection(org, n, true)["id"].(string))
 	}
-	if _, err := e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	for _, c := range cols {
 		second.waitState(org, c, "ingest_halted")
 	}
@@ -238,9 +237,7 @@ func TestHealth_TwoReplicasMakeOneSetOfTransitions(t *testing.T) {
 		_ = e.db.QueryRow(ctx, `SELECT last_probe_at FROM key_health WHERE org_id = $1`, org).Scan(&last)
 		return time.Since(last) < time.Second && e.count(`SELECT count(*) FROM events WHERE org_id = $1`, org) == probed
 	})
-	if _, err := e.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(key)
 	for _, c := range cols {
 		e.waitState(org, c, "active")
 	}
@@ -290,13 +287,10 @@ func TestCollections_CRUDAndRoles(t *testing.T) {
 func TestKeyStatus_ProbeNow(t *testing.T) {
 	t.Parallel()
 	e := setup(t) // the monitor's interval is a minute: only probe-now notices the change
-	ctx := context.Background()
 	org, key := e.cmekOrg("Acme")
 	col := e.collection(org, "events", true)["id"].(string)
 	operator, member := e.token(org, "operator"), e.token(org, "member")
-	if _, err := e.owner().ScheduleKeyDeletion(ctx, &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(key), PendingWindowInDays: aws.Int32(7)}); err != nil {
-		t.Fatal(err)
-	}
+	e.scheduleDeletion(key)
 	e.wantError(http.StatusForbidden, "forbidden", req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: member})
 	ks := e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: operator})
 	r := ks["regions"].([]any)[0].(map[string]any)
@@ -306,17 +300,13 @@ func TestKeyStatus_ProbeNow(t *testing.T) {
 	if c := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: member}); c["state"] != "ingest_halted" {
 		t.Fatalf("collection %v", c)
 	}
-	if _, err := e.owner().CancelKeyDeletion(ctx, &awskms.CancelKeyDeletionInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.cancelDeletion(key)
 	// CancelKeyDeletion leaves the key disabled: still unavailable, now for another reason.
 	ks = e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: operator})
 	if r := ks["regions"].([]any)[0].(map[string]any); r["last_error"].(map[string]any)["code"] != "key_disabled" {
 		t.Fatalf("after cancel: %v", r)
 	}
-	if _, err := e.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(key)
 	e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: operator})
 	if c := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: member}); c["state"] != "active" {
 		t.Fatalf("collection %v", c)

@@ -1,14 +1,10 @@
 package e2e_test
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cmekd/cmekd/internal/testing/tftest"
 )
@@ -54,27 +50,21 @@ func TestKeyEvents_TerraformSetupAsPrintedThenDisableHaltsWithinSeconds(t *testi
 		t.Fatalf("plan after apply exit %d, want 0 (no changes):\n%s", code, out)
 	}
 
-	if _, err := e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	start := time.Now()
 	eventually(t, 5*time.Second, "ingest_halted after DisableKey", func() bool {
 		c := e.must(200, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken})
 		return c["state"] == "ingest_halted"
 	})
 	t.Logf("DisableKey answered → ingest_halted in %s", time.Since(start))
-	if _, err := e.owner().EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(key)
 	eventually(t, 5*time.Second, "active after EnableKey", func() bool {
 		c := e.must(200, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken})
 		return c["state"] == "active"
 	})
 
 	tf.Run(t, dir, "destroy", "-input=false", "-auto-approve")
-	if _, err := e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	time.Sleep(2 * time.Second)
 	if c := e.must(200, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken}); c["state"] != "active" {
 		t.Fatalf("after destroy, an event still reached cmekd: the collection is %v", c["state"])

@@ -2,24 +2,12 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
-	"github.com/cmekd/cmekd/internal/config"
 )
-
-// slowProbes leaves the monitor's schedule at an hour, so that only key events make cmekd notice.
-func slowProbes(c *config.Config) {
-	c.ProbeInterval = time.Hour
-	c.ProbeIntervalWithEvents = time.Hour
-}
 
 // enableKeyEvents turns key events on for org and returns the answer.
 func (e *env) enableKeyEvents(org string) map[string]any {
@@ -76,9 +64,7 @@ func TestKeyEvents_HintHaltsWithinSecondsAndTheProbeDecides(t *testing.T) {
 	}
 
 	// The key really disabled: the event halts the collection within seconds.
-	if _, err := e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	start := time.Now()
 	e.must(http.StatusAccepted, req{method: "POST", path: "/v1/key-events/aws/" + org, body: keyEvent("DisableKey", key),
 		header: map[string]string{"Cmekd-Events-Key": apiKey}})
@@ -89,9 +75,7 @@ func TestKeyEvents_HintHaltsWithinSecondsAndTheProbeDecides(t *testing.T) {
 	t.Logf("event → ingest_halted in %s", time.Since(start))
 
 	// Enabled again: the next event restores it.
-	if _, err := e.owner().EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(key)
 	e.must(http.StatusAccepted, req{method: "POST", path: "/v1/key-events/aws/" + org, body: keyEvent("EnableKey", key),
 		header: map[string]string{"Cmekd-Events-Key": apiKey}})
 	e.waitState(org, col, "active")
@@ -185,5 +169,39 @@ func TestKeyEvents_RefusesAlike(t *testing.T) {
 		if !bytes.Contains(metrics.Body, []byte(want)) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestKeyEvents_SetupAsPrintedThenDisableHaltsWithinSeconds: the setup script runs as printed with
+// the AWS CLI v2 against the emulator; disabling the key with the CLI then halts the collection
+// within seconds although probes are an hour apart, and enabling it restores it.
+func TestKeyEvents_SetupAsPrintedThenDisableHaltsWithinSeconds(t *testing.T) {
+	t.Parallel()
+	cli := awsCLIv2(t)
+	e := setup(t, slowProbes)
+	org, key := e.cmekOrg("acme-cli")
+	col := e.collection(org, "orders", true)["id"].(string)
+	on := e.enableKeyEvents(org)
+	setupCLI := on["setup"].(map[string]any)["cli"].(string)
+	if strings.Contains(setupCLI, "<") || !strings.Contains(setupCLI, on["api_key"].(string)) {
+		t.Fatalf("the script is not ready to run:\n%s", setupCLI)
+	}
+	e.customerShell(t, cli, setupCLI)
+
+	e.customerShell(t, cli, "aws kms disable-key --key-id "+key)
+	start := time.Now() // the CLI's own start-up takes seconds on a busy machine
+	eventually(t, 5*time.Second, "ingest_halted after disable-key", func() bool {
+		c := e.must(200, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken})
+		return c["state"] == "ingest_halted"
+	})
+	t.Logf("disable-key answered → ingest_halted in %s", time.Since(start))
+	e.customerShell(t, cli, "aws kms enable-key --key-id "+key)
+	eventually(t, 5*time.Second, "active after enable-key", func() bool {
+		c := e.must(200, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + col, token: adminToken})
+		return c["state"] == "active"
+	})
+	st := e.must(200, req{method: "GET", path: "/v1/orgs/" + org + "/key-events", token: adminToken})
+	if st["events_matched"].(float64) < 2 || st["last_event_name"] != "EnableKey" {
+		t.Fatalf("key events status %v", st)
 	}
 }

@@ -137,13 +137,9 @@ func TestCreateOrg_EveryCustomerFailure(t *testing.T) {
 	newKey := func(opt kmstest.KeyOptions) string { return e.kms.CreateCustomerKey(t, home, opt) }
 
 	disabled := newKey(kmstest.KeyOptions{})
-	if _, err := owner.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(disabled)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(disabled)
 	pending := newKey(kmstest.KeyOptions{})
-	if _, err := owner.ScheduleKeyDeletion(ctx, &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(pending), PendingWindowInDays: aws.Int32(7)}); err != nil {
-		t.Fatal(err)
-	}
+	e.scheduleDeletion(pending)
 	aliases, err := owner.ListAliases(ctx, &awskms.ListAliasesInput{})
 	if err != nil {
 		t.Fatal(err)
@@ -234,13 +230,21 @@ func (e *env) restorePolicy(t *testing.T, key string, doc any) {
 	}
 }
 
+// without is list less every element equal to v (nil when nothing is left).
+func without(list []any, v any) []any {
+	var kept []any
+	for _, x := range list {
+		if x != v {
+			kept = append(kept, x)
+		}
+	}
+	return kept
+}
+
 func (e *env) putPolicy(key string, doc any) {
 	e.t.Helper()
 	b, _ := json.Marshal(doc)
-	if _, err := e.kms.SDK(e.t, home, e.kms.CustomerAccessKey).PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{
-		KeyId: aws.String(key), Policy: aws.String(string(b)), PolicyName: aws.String("default")}); err != nil {
-		e.t.Fatalf("put key policy: %v", err)
-	}
+	e.setPolicy(key, string(b))
 }
 
 // TestKeyPolicy_IsExactlyEnough: the generated policy makes every check pass; without any one of the
@@ -271,12 +275,7 @@ func TestKeyPolicy_IsExactlyEnough(t *testing.T) {
 				if st["Sid"] != "cmekdAllowUseOfTheKey" {
 					continue
 				}
-				var kept []any
-				for _, a := range st["Action"].([]any) {
-					if a != tc.action {
-						kept = append(kept, a)
-					}
-				}
+				kept := without(st["Action"].([]any), tc.action)
 				if len(kept) != len(st["Action"].([]any))-1 {
 					t.Fatalf("%s is not in the use statement %v", tc.action, st["Action"])
 				}
@@ -346,14 +345,10 @@ func TestCreateOrg_IdempotencyKey(t *testing.T) {
 	if first.Status != 201 || again.Status != 201 || string(first.Body) != string(again.Body) {
 		t.Fatalf("first %d %s, retry %d %s", first.Status, first.Body, again.Status, again.Body)
 	}
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 1 {
-		t.Fatalf("%d organisations after a retry", n)
-	}
+	e.wantCount(1, "organisations after a retry", `SELECT count(*) FROM orgs`)
 	body["name"] = "Other"
 	e.wantError(http.StatusUnprocessableEntity, "idempotency_key_reused", req{method: "POST", path: "/v1/orgs", token: adminToken, body: body, header: h})
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 1 {
-		t.Fatalf("%d organisations after a reused key", n)
-	}
+	e.wantCount(1, "organisations after a reused key", `SELECT count(*) FROM orgs`)
 }
 
 func TestCreateOrg_UnreachableKMSIs503AndStoresNothing(t *testing.T) {

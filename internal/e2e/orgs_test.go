@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,12 +38,8 @@ func TestOrgs_ProviderManagedLifecycle(t *testing.T) {
 	}
 	e.must(http.StatusNoContent, req{method: "DELETE", path: "/v1/orgs/" + id, token: adminToken})
 	e.wantError(http.StatusNotFound, "not_found", req{method: "GET", path: "/v1/orgs/" + id, token: adminToken})
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 0 {
-		t.Fatalf("%d orgs left", n)
-	}
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type IN ('org.created', 'org.deleted')`, id); n != 2 {
-		t.Fatalf("%d lifecycle events, want 2", n)
-	}
+	e.wantCount(0, "orgs left", `SELECT count(*) FROM orgs`)
+	e.wantCount(2, "lifecycle events", `SELECT count(*) FROM events WHERE org_id = $1 AND type IN ('org.created', 'org.deleted')`, id)
 }
 
 func TestOrgs_NameTakenIgnoringCase(t *testing.T) {
@@ -172,9 +169,7 @@ func TestCreateOrg_RefusesBadRequests(t *testing.T) {
 		})
 	}
 	e.t = t
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 0 {
-		t.Fatalf("refused requests stored %d orgs", n)
-	}
+	e.wantCount(0, "orgs stored by refused requests", `SELECT count(*) FROM orgs`)
 }
 
 func TestPatchOrg_KeyLinkIsImmutable(t *testing.T) {
@@ -194,22 +189,27 @@ func TestPatchOrg_KeyLinkIsImmutable(t *testing.T) {
 	}
 }
 
+// cursorOf is a cursor as the server encodes one: base64url of raw, its JSON.
+func cursorOf(raw string) string { return base64.RawURLEncoding.EncodeToString([]byte(raw)) }
+
+// seqCursor is the cursor of a list ordered by seq that continues after (or before) seq.
+func seqCursor(seq int64) string { return cursorOf(fmt.Sprintf(`{"s":%d}`, seq)) }
+
 // TestLists_ForgedCursorsAreRefusedNever500: a cursor is opaque, but a client can forge one; whatever
 // it decodes to, every list answers 200 or 400 invalid_cursor.
 func TestLists_ForgedCursorsAreRefusedNever500(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	forged := []string{
 		"not base64!", "bm90IGpzb24", // "not json"
-		base64.RawURLEncoding.EncodeToString([]byte(`{"i":"\u0000","t":"2026-01-01T00:00:00Z"}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"i":"x","t":"9999-12-31T23:59:59Z"}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"i":"x","t":"0001-01-01T00:00:01Z"}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"s":-5}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"s":9223372036854775807}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"s":1e400}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`[]`)),
+		cursorOf(`{"i":"\u0000","t":"2026-01-01T00:00:00Z"}`),
+		cursorOf(`{"i":"x","t":"9999-12-31T23:59:59Z"}`),
+		cursorOf(`{"i":"x","t":"0001-01-01T00:00:01Z"}`),
+		cursorOf(`{"s":-5}`),
+		cursorOf(`{"s":9223372036854775807}`),
+		cursorOf(`{"s":1e400}`),
+		cursorOf(`[]`),
 	}
 	for _, path := range []string{"/v1/orgs", "/v1/orgs/" + org + "/tokens", "/v1/orgs/" + org + "/events",
 		"/v1/orgs/" + org + "/collections", "/v1/orgs/" + org + "/collections/" + col + "/documents"} {
@@ -227,8 +227,7 @@ func TestLists_ForgedCursorsAreRefusedNever500(t *testing.T) {
 func TestPaths_ForgedIDsAre404Never500(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	org := e.createOrg("Acme")
-	col := e.collection(org, "events", true)["id"].(string)
+	org, col := e.orgWithCollection()
 	for _, id := range []string{"%00", "org%00x", "%FF%FE", "%E2%80%AE", strings.Repeat("a", 5000), "..%2F..", "%27%3B--"} {
 		for _, r := range []req{
 			{method: "GET", path: "/v1/orgs/" + id},

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/server"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
@@ -22,8 +19,7 @@ func TestProviderKey_UnusableKeyStopsStart(t *testing.T) {
 	t.Parallel()
 	kenv := kmstest.StartEmulator(t)
 	disabled := kenv.CreateCustomerKey(t, home, kmstest.KeyOptions{})
-	owner := kenv.SDK(t, home, kenv.CustomerAccessKey)
-	must(t)(owner.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(disabled)}))
+	switchKey(t, kenv, disabled, false)
 	for name, keyARN := range map[string]string{
 		"not found": "arn:aws:kms:" + home + ":" + kenv.Account + ":key/1234abcd-12ab-34cd-56ef-1234567890ab",
 		"disabled":  disabled,
@@ -65,7 +61,6 @@ func TestProviderKey_UnreachableAtStartKeepsReadyzAt503(t *testing.T) {
 func TestProviderKey_FailureIsThePlatformsNotTheTenants(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(time.Hour))
-	ctx := context.Background()
 	provOrg := e.createOrg("Platform Keyed")
 	provCol := e.collection(provOrg, "events", true)["id"].(string)
 	provDoc := e.ingest(provOrg, provCol, map[string]any{"n": 1})[0]
@@ -88,7 +83,7 @@ func TestProviderKey_FailureIsThePlatformsNotTheTenants(t *testing.T) {
 			t.Fatalf("an answer to a tenant names the provider key: %s", resp.Body)
 		}
 	}
-	must(t)(e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(keyARN)}))
+	e.disableKey(keyARN)
 	var resp response
 	eventually(t, 30*time.Second, "provider_managed ingest to fail", func() bool {
 		resp = e.do(req{method: "POST", path: docsPath(provOrg, provCol), token: adminToken,
@@ -126,7 +121,7 @@ func TestProviderKey_FailureIsThePlatformsNotTheTenants(t *testing.T) {
 	}
 	e.must(http.StatusOK, req{method: "GET", path: "/readyz"})
 
-	must(t)(e.owner().EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(keyARN)}))
+	e.enableKey(keyARN)
 	eventually(t, 30*time.Second, "provider_managed reads to work again", func() bool {
 		return e.do(req{method: "GET", path: docsPath(provOrg, provCol) + "/" + provDoc, token: adminToken}).Status == http.StatusOK
 	})
@@ -156,7 +151,5 @@ func TestProviderKey_CannotBeLinkedAsACustomersKey(t *testing.T) {
 	if resp.Status != http.StatusUnprocessableEntity || resp.Code(t) != "invalid_key_arn" {
 		t.Fatalf("the provider key as a backup key: %d %s", resp.Status, resp.Body)
 	}
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 1 {
-		t.Fatalf("%d organisations stored, want 1", n)
-	}
+	e.wantCount(1, "organisations stored", `SELECT count(*) FROM orgs`)
 }

@@ -132,16 +132,11 @@ func TestRegions_ReplicaOfAMultiRegionKey(t *testing.T) {
 	westDoc := e.ingest(org, westCol, map[string]any{"n": 1})[0]
 	e.ingest(org, homeCol, map[string]any{"n": 2})
 	// The west collection's data key is wrapped by the replica, the home one's by the home key.
-	if n := e.count(`SELECT count(*) FROM data_keys d JOIN wrapped_keys w ON w.data_key_id = d.id WHERE d.owner_id = $1 AND w.key_arn = $2`,
-		westCol, replicaARN); n != 1 {
-		t.Fatalf("%d data keys of the west collection wrapped by the replica, want 1", n)
-	}
+	e.wantCount(1, "data keys of the west collection wrapped by the replica", `SELECT count(*) FROM data_keys d JOIN wrapped_keys w ON w.data_key_id = d.id WHERE d.owner_id = $1 AND w.key_arn = $2`,
+		westCol, replicaARN)
 
 	// The customer disables the replica: only its region halts.
-	westOwner := e.kms.SDK(t, replicaRegion, e.kms.CustomerAccessKey)
-	if _, err := westOwner.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(replicaARN)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(replicaARN)
 	e.waitState(org, westCol, "ingest_halted")
 	if c := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + homeCol, token: adminToken}); c["state"] != "active" {
 		t.Fatalf("home collection %v, want active while only the replica is disabled", c)
@@ -155,14 +150,10 @@ func TestRegions_ReplicaOfAMultiRegionKey(t *testing.T) {
 	if h := e.regionEntry(org, home, "data"); h["status"] != "healthy" {
 		t.Fatalf("home key status %v", h)
 	}
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type = 'key.unavailable' AND region = $2 AND purpose = 'data'`, org, replicaRegion); n != 1 {
-		t.Fatalf("%d key.unavailable events of the replica's region, want 1", n)
-	}
+	e.wantCount(1, "key.unavailable events of the replica's region", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'key.unavailable' AND region = $2 AND purpose = 'data'`, org, replicaRegion)
 
 	// Enabled again, the region comes back by itself.
-	if _, err := westOwner.EnableKey(ctx, &awskms.EnableKeyInput{KeyId: aws.String(replicaARN)}); err != nil {
-		t.Fatal(err)
-	}
+	e.enableKey(replicaARN)
 	e.waitState(org, westCol, "active")
 	doc := e.must(http.StatusOK, req{method: "GET", path: "/v1/orgs/" + org + "/collections/" + westCol + "/documents/" + westDoc, token: adminToken})
 	if fmt.Sprint(doc["data"]) != fmt.Sprint(map[string]any{"n": 1.0}) {
@@ -186,9 +177,7 @@ func TestRegions_SingleRegionHomeKeyNeedsAKeyARN(t *testing.T) {
 	denied := e.kms.CreateCustomerKey(t, replicaRegion, kmstest.KeyOptions{DefaultPolicy: true})
 	e.wantError(http.StatusUnprocessableEntity, "key_verification_failed", req{method: "POST", path: path, token: adminToken,
 		body: map[string]any{"region": replicaRegion, "key_arn": denied}})
-	if n := e.count(`SELECT count(*) FROM org_regions WHERE org_id = $1`, org); n != 1 {
-		t.Fatalf("%d regions stored, want the home region only", n)
-	}
+	e.wantCount(1, "regions stored (the home region only)", `SELECT count(*) FROM org_regions WHERE org_id = $1`, org)
 	// The link, once made, is for good: the trigger refuses an update.
 	key := e.kms.CreateCustomerKey(t, replicaRegion, kmstest.KeyOptions{})
 	e.must(http.StatusCreated, req{method: "POST", path: path, token: adminToken, body: map[string]any{"region": replicaRegion, "key_arn": key}})
@@ -203,7 +192,6 @@ func TestRegions_SingleRegionHomeKeyNeedsAKeyARN(t *testing.T) {
 func TestRegions_BackupKeyIsMonitoredButHaltsNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(6*time.Hour))
-	ctx := context.Background()
 	data := e.kms.CreateCustomerKey(t, home, kmstest.KeyOptions{})
 	denied := e.kms.CreateCustomerKey(t, home, kmstest.KeyOptions{DefaultPolicy: true})
 	create := func(name, backup string) response {
@@ -222,9 +210,7 @@ func TestRegions_BackupKeyIsMonitoredButHaltsNothing(t *testing.T) {
 		resp.Code(t) != "key_region_mismatch" {
 		t.Fatalf("a backup key of another region: %d %s", resp.Status, resp.Body)
 	}
-	if n := e.count(`SELECT count(*) FROM orgs`); n != 0 {
-		t.Fatalf("%d organisations stored", n)
-	}
+	e.wantCount(0, "organisations stored", `SELECT count(*) FROM orgs`)
 
 	backup := e.kms.CreateCustomerKey(t, home, kmstest.KeyOptions{})
 	resp = create("Umbrella", backup)
@@ -240,20 +226,14 @@ func TestRegions_BackupKeyIsMonitoredButHaltsNothing(t *testing.T) {
 	if b := e.regionEntry(org, home, "backup"); b == nil || b["key_arn"] != backup || b["status"] != "healthy" {
 		t.Fatalf("backup key status %v", b)
 	}
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type = 'key.verified' AND purpose = 'backup' AND reason = $2`, org, backup); n != 1 {
-		t.Fatalf("%d key.verified events of the backup key, want 1", n)
-	}
+	e.wantCount(1, "key.verified events of the backup key", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'key.verified' AND purpose = 'backup' AND reason = $2`, org, backup)
 
 	// The customer disables the backup key: it shows unavailable; the collection stays active.
-	if _, err := e.owner().DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(backup)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(backup)
 	eventually(t, 30*time.Second, "the backup key to be found unavailable", func() bool {
 		return e.regionEntry(org, home, "backup")["status"] == "unavailable"
 	})
-	if n := e.count(`SELECT count(*) FROM events WHERE org_id = $1 AND type = 'key.unavailable' AND purpose = 'backup'`, org); n != 1 {
-		t.Fatalf("%d key.unavailable events of the backup key, want 1", n)
-	}
+	e.wantCount(1, "key.unavailable events of the backup key", `SELECT count(*) FROM events WHERE org_id = $1 AND type = 'key.unavailable' AND purpose = 'backup'`, org)
 	// Probes keep running; after several more the collection is still active and ingests.
 	since := time.Now()
 	eventually(t, 30*time.Second, "two more probes of the data key", func() bool {

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/config"
 )
 
@@ -78,6 +75,14 @@ func (e *env) eventsOf(org, typ string) []map[string]any {
 		evs = append(evs, ev.(map[string]any))
 	}
 	return evs
+}
+
+// wantEvents fails the test unless org's trail holds want events of type typ.
+func (e *env) wantEvents(want int, org, typ string) {
+	e.t.Helper()
+	if n := len(e.eventsOf(org, typ)); n != want {
+		e.t.Fatalf("%d %s events, want %d", n, typ, want)
+	}
 }
 
 // TestSecrets_PermissionTable is the seed's table of scope-level permissions, cell by cell: every
@@ -439,16 +444,12 @@ func TestSecrets_ValueLimit(t *testing.T) {
 	}
 	e.wantError(http.StatusRequestEntityTooLarge, "payload_too_large", req{method: "PUT", path: secretPath(org, "s", "fresh"), token: adminToken,
 		raw: []byte(`{"value":"` + strings.Repeat("x", 2<<20) + `"}`)})
-	if n := e.count(`SELECT count(*) FROM secrets`); n != 1 {
-		t.Fatalf("%d secrets after refused puts, want 1", n)
-	}
+	e.wantCount(1, "secrets after refused puts", `SELECT count(*) FROM secrets`)
 	got := e.must(http.StatusOK, req{method: "GET", path: secretPath(org, "s", "big"), token: adminToken})
 	if got["version"] != 1.0 || got["value"] != max {
 		t.Fatalf("the refused replacements changed the secret: version %v", got["version"])
 	}
-	if n := len(e.eventsOf(org, "secret.written")); n != 1 {
-		t.Fatalf("%d secret.written events, want 1", n)
-	}
+	e.wantEvents(1, org, "secret.written")
 }
 
 // TestSecrets_MovedRowsFailClosed moves sealed values between rows with SQL: another key's ciphertext,
@@ -528,12 +529,11 @@ func TestSecrets_UnusableKeyIs409AndUnreachableKMSIs503(t *testing.T) {
 	org, key := e.cmekOrg("Acme")
 	e.newScope(org, adminToken, "s")
 	e.expect(http.StatusCreated, e.putSecret(org, adminToken, "s", "k", "v1"))
-	owner := e.owner()
 	probe := func() {
 		e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: adminToken})
 	}
 
-	must(t)(owner.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+	e.disableKey(key)
 	var resp response
 	eventually(t, 30*time.Second, "reads to fail once the data key leaves the cache", func() bool {
 		resp = e.do(req{method: "GET", path: secretPath(org, "s", "k"), token: adminToken})
@@ -548,14 +548,12 @@ func TestSecrets_UnusableKeyIs409AndUnreachableKMSIs503(t *testing.T) {
 	for _, k := range []string{"k", "new"} {
 		e.wantError(http.StatusConflict, "key_unavailable", req{method: "PUT", path: secretPath(org, "s", k), token: adminToken, body: map[string]any{"value": "v2"}})
 	}
-	if n := e.count(`SELECT count(*) FROM secrets WHERE version > 1 OR key = 'new'`); n != 0 {
-		t.Fatalf("%d secrets written with the key disabled", n)
-	}
+	e.wantCount(0, "secrets written with the key disabled", `SELECT count(*) FROM secrets WHERE version > 1 OR key = 'new'`)
 	if n := len(e.eventsOf(org, "secret.read")); n != reads {
 		t.Fatalf("%d secret.read events for refused reads", n-reads)
 	}
 
-	must(t)(owner.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}))
+	e.enableKey(key)
 	probe()
 	if v := e.readSecret(org, adminToken, "s", "k"); v != "v1" {
 		t.Fatalf("after the key came back: %q", v)
@@ -563,11 +561,11 @@ func TestSecrets_UnusableKeyIs409AndUnreachableKMSIs503(t *testing.T) {
 	e.expect(http.StatusOK, e.putSecret(org, adminToken, "s", "k", "v2"))
 
 	// Known unusable: refused at once, though the data key is still in the cache.
-	must(t)(owner.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}))
+	e.disableKey(key)
 	probe()
 	e.wantError(http.StatusConflict, "key_unavailable", req{method: "GET", path: secretPath(org, "s", "k"), token: adminToken})
 	e.wantError(http.StatusConflict, "key_unavailable", req{method: "PUT", path: secretPath(org, "s", "k"), token: adminToken, body: map[string]any{"value": "v3"}})
-	must(t)(owner.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(key)}))
+	e.enableKey(key)
 	probe()
 
 	e.kms.Freeze()
@@ -583,9 +581,7 @@ func TestSecrets_UnusableKeyIs409AndUnreachableKMSIs503(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	if n := e.count(`SELECT count(*) FROM secrets s JOIN secret_scopes c ON c.id = s.scope_id WHERE c.name = 'fresh'`); n != 0 {
-		t.Fatalf("%d secrets stored while KMS was frozen", n)
-	}
+	e.wantCount(0, "secrets stored while KMS was frozen", `SELECT count(*) FROM secrets s JOIN secret_scopes c ON c.id = s.scope_id WHERE c.name = 'fresh'`)
 	e.kms.Unfreeze()
 	if v := e.readSecret(org, adminToken, "s", "k"); v != "v2" {
 		t.Fatalf("after KMS returned: %q", v)
@@ -668,9 +664,7 @@ func TestSecrets_CanaryValueIsNowhereButItsRead(t *testing.T) {
 			}
 		}
 	}
-	if n := len(e.eventsOf(cmek, "secret.read")); n != 2 {
-		t.Fatalf("%d secret.read events, want 2", n)
-	}
+	e.wantEvents(2, cmek, "secret.read")
 }
 
 // TestSecrets_DeletingScopesAndOrgsLeavesNothing deletes a scope (its secrets, roles and data keys go
@@ -717,9 +711,7 @@ func TestSecrets_DeletingScopesAndOrgsLeavesNothing(t *testing.T) {
 			t.Errorf("%d rows of %s outlive their organisation", n, table)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM secret_scope_roles`); n != 0 {
-		t.Errorf("%d role assignments outlive their organisation", n)
-	}
+	e.wantCount(0, "role assignments outliving their organisation", `SELECT count(*) FROM secret_scope_roles`)
 }
 
 // TestSecrets_ConcurrentPutsGetDistinctVersions races writes of one key: each gets its own version,
@@ -761,7 +753,5 @@ func TestSecrets_ConcurrentPutsGetDistinctVersions(t *testing.T) {
 	if got := e.must(http.StatusOK, req{method: "GET", path: secretPath(org, "s", "k"), token: adminToken}); got["version"] != float64(writers) {
 		t.Fatalf("stored version %v, want %d", got["version"], writers)
 	}
-	if n := len(e.eventsOf(org, "secret.written")); n != writers {
-		t.Fatalf("%d secret.written events, want %d", n, writers)
-	}
+	e.wantEvents(writers, org, "secret.written")
 }

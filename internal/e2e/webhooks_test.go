@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,9 +17,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
@@ -155,9 +151,7 @@ func TestWebhooks_KeyDisabledReachesReceiverVerified(t *testing.T) {
 	org, key := e.cmekOrg("Acme")
 	col := e.collection(org, "events", true)["id"].(string)
 	_, secret := e.webhook(org, rcv.url("/hook"), "key.unavailable", "collection.ingest_halted")
-	if _, err := e.owner().DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(key)}); err != nil {
-		t.Fatal(err)
-	}
+	e.disableKey(key)
 	disabledAt := time.Now()
 	e.must(http.StatusOK, req{method: "POST", path: "/v1/orgs/" + org + "/key-status/probe", token: adminToken})
 	got := waitAccepted(t, rcv, "/hook", 2)

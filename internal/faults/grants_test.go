@@ -47,18 +47,8 @@ func (g *retireGate) wrap(next http.Handler) http.Handler {
 func grantStack(t *testing.T, dbURL string, gate *retireGate) (*stack, *kmstest.Env) {
 	t.Helper()
 	serverBin, emulatorBin := buildBinaries(t)
-	emAddr := testkit.FreeAddr(t)
-	em := startProcess(t, "kms-emulator", emulatorBin, []string{"PATH=" + os.Getenv("PATH")},
-		"-addr", emAddr, "-account", kmstest.EmulatorAccount,
-		"-principal", kmstest.PlatformAccessKey+"="+kmstest.PlatformPrincipal,
-		"-principal", kmstest.ControlAccessKey+"="+kmstest.ControlPrincipal,
-		"-principal", kmstest.DataAccessKey+"="+kmstest.DataPrincipal)
-	waitListening(t, em, emAddr)
-	kenv := &kmstest.Env{
-		Endpoint: "http://" + emAddr, Account: kmstest.EmulatorAccount, Region: region,
-		PlatformPrincipal: kmstest.PlatformPrincipal, PlatformAccessKey: kmstest.PlatformAccessKey,
-		CustomerAccessKey: kmstest.CustomerAccessKey, EnforcesPolicies: true,
-	}
+	kenv := startEmulator(t, emulatorBin,
+		kmstest.ControlAccessKey+"="+kmstest.ControlPrincipal, kmstest.DataAccessKey+"="+kmstest.DataPrincipal)
 	target, _ := url.Parse(kenv.Endpoint)
 	proxy := httptest.NewServer(gate.wrap(httputil.NewSingleHostReverseProxy(target)))
 	t.Cleanup(proxy.Close)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/cmekd/cmekd/internal/testing/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
+	"github.com/cmekd/cmekd/internal/testing/testkit"
 )
 
 // adminToken is the server's admin token (CMEKD_ADMIN_TOKEN needs at least 32 characters).
@@ -153,17 +153,7 @@ type stack struct {
 func newStack(t testing.TB, dbURL string, extraEnv ...string) *stack {
 	t.Helper()
 	serverBin, emulatorBin := buildBinaries(t)
-	emAddr := testkit.FreeAddr(t)
-	em := startProcess(t, "kms-emulator", emulatorBin, []string{"PATH=" + os.Getenv("PATH")},
-		"-addr", emAddr, "-account", kmstest.EmulatorAccount,
-		"-principal", kmstest.PlatformAccessKey+"="+kmstest.PlatformPrincipal)
-	// Any answer means it listens; the emulator has no health route of its own.
-	waitListening(t, em, emAddr)
-	kenv := &kmstest.Env{
-		Endpoint: "http://" + emAddr, Account: kmstest.EmulatorAccount, Region: region,
-		PlatformPrincipal: kmstest.PlatformPrincipal, PlatformAccessKey: kmstest.PlatformAccessKey,
-		CustomerAccessKey: kmstest.CustomerAccessKey, EnforcesPolicies: true,
-	}
+	kenv := startEmulator(t, emulatorBin)
 	providerKey := kenv.CreateCustomerKey(t, region, kmstest.KeyOptions{})
 	addr := testkit.FreeAddr(t)
 	home := t.TempDir()
@@ -185,6 +175,26 @@ func newStack(t testing.TB, dbURL string, extraEnv ...string) *stack {
 		"AWS_EC2_METADATA_DISABLED=true",
 	}
 	return &stack{t: t, serverBin: serverBin, env: append(env, extraEnv...), URL: "http://" + addr}
+}
+
+// startEmulator starts the emulator binary on a free loopback port, mapping the platform's access key
+// and each of principals ("access-key=principal") to its principal, and returns it as tests reach it.
+func startEmulator(t testing.TB, emulatorBin string, principals ...string) *kmstest.Env {
+	t.Helper()
+	emAddr := testkit.FreeAddr(t)
+	args := []string{"-addr", emAddr, "-account", kmstest.EmulatorAccount,
+		"-principal", kmstest.PlatformAccessKey + "=" + kmstest.PlatformPrincipal}
+	for _, p := range principals {
+		args = append(args, "-principal", p)
+	}
+	em := startProcess(t, "kms-emulator", emulatorBin, []string{"PATH=" + os.Getenv("PATH")}, args...)
+	// Any answer means it listens; the emulator has no health route of its own.
+	waitListening(t, em, emAddr)
+	return &kmstest.Env{
+		Endpoint: "http://" + emAddr, Account: kmstest.EmulatorAccount, Region: region,
+		PlatformPrincipal: kmstest.PlatformPrincipal, PlatformAccessKey: kmstest.PlatformAccessKey,
+		CustomerAccessKey: kmstest.CustomerAccessKey, EnforcesPolicies: true,
+	}
 }
 
 // waitListening waits until addr accepts TCP connections.

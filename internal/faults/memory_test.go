@@ -34,10 +34,7 @@ func TestMemory_ConcurrentLargeIngestsStayBounded(t *testing.T) {
 	org, docsPath := s.orgAndCollection()
 	token := s.operatorToken(org)
 
-	bodies := make([][]byte, bigBatches)
-	for i := range bodies {
-		bodies[i] = bigBatch(i)
-	}
+	bodies := bigBodies()
 	type outcome struct {
 		status     int
 		retryAfter string
@@ -118,10 +115,7 @@ func BenchmarkIngestMemory(b *testing.B) {
 	freeSrv := free.startServer()
 	org, docsPath := s.orgAndCollection()
 	token := s.operatorToken(org)
-	bodies := make([][]byte, bigBatches)
-	for i := range bodies {
-		bodies[i] = bigBatch(i)
-	}
+	bodies := bigBodies()
 	var bounded, unbounded time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -180,6 +174,15 @@ func (s *stack) withEnv(extra ...string) *stack {
 
 // bigClient waits longer than the harness's client: a batch of 7.5 MiB may queue behind others.
 var bigClient = &http.Client{Timeout: 2 * time.Minute}
+
+// bigBodies is bigBatches ingest bodies of bigBatchBytes each, every one naming its batch.
+func bigBodies() [][]byte {
+	bodies := make([][]byte, bigBatches)
+	for i := range bodies {
+		bodies[i] = bigBatch(i)
+	}
+	return bodies
+}
 
 // bigBatch is a valid ingest body of exactly bigBatchBytes: 32 documents of about 240 KiB each,
 // under the 256 KiB a document may be, each naming its batch.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,7 +88,7 @@ func Start(t testing.TB, env map[string]string, opts ...Option) *Server {
 		sopts.KMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "test", "")
 		sopts.DataKMSCredentials = credentials.NewStaticCredentialsProvider(kmstest.DataAccessKey, "test", "")
 	}
-	srv := run(t, cfg, sopts)
+	srv, _ := Run(t, cfg, sopts)
 	return &Server{URL: srv.URL(), KMS: kenv, Env: vars, logs: logs}
 }
 
@@ -102,13 +103,15 @@ func StartDev(t testing.TB) (banner string) {
 		t.Fatalf("testserver: configuration: %v", err)
 	}
 	var out bytes.Buffer
-	run(t, cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), DevOutput: &out,
+	Run(t, cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), DevOutput: &out,
 		VerifyBackoff: []time.Duration{10 * time.Millisecond}})
 	return out.String()
 }
 
-// run starts srv for the duration of t.
-func run(t testing.TB, cfg config.Config, opts server.Options) *server.Server {
+// Run starts a server on cfg and opts for the duration of t. stop stops it as a kill would for its
+// leases: its work in flight is cut off and nothing it held is handed back; t's cleanup calls it
+// too, and it is safe to call twice.
+func Run(t testing.TB, cfg config.Config, opts server.Options) (srv *server.Server, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, opts)
@@ -118,14 +121,15 @@ func run(t testing.TB, cfg config.Config, opts server.Options) *server.Server {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("testserver: server stopped with %v", err)
 		}
 		srv.Close()
 	})
-	return srv
+	t.Cleanup(stop)
+	return srv, stop
 }
 
 // Logs is every line the server has logged so far, for tests that look for leaked secrets.
