@@ -2,11 +2,11 @@ package orgs
 
 import (
 	"context"
-	"github.com/cmekd/cmekd/internal/access"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/cmekd/cmekd/internal/access"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/keyarn"
