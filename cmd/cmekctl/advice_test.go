@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testserver"
@@ -89,18 +85,14 @@ func TestKeyCheck_AdviceNamesCommandsAndAnAliasGetsNoStatement(t *testing.T) {
 func TestRegionsAdd_ReplicaNotThereYetSaysToWaitAndRetryTheSameCommand(t *testing.T) {
 	t.Parallel()
 	s, admin := adminEnv(t, nil)
-	home := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{MultiRegion: true})
-	org := createOrg(t, admin, "Initech", home)
+	org, home := orgOnKey(t, s, admin, "Initech", kmstest.KeyOptions{MultiRegion: true})
 	const west = "us-west-2"
 	r := cli(t, admin, "", "regions", "add", "--org", org, "--region", west)
 	retry := "cmekctl regions add --org " + org + " --region " + west
 	if r.code != 1 || !strings.Contains(r.stderr, "wait, then retry:\n  "+retry+"\n") || routeInAdvice.MatchString(r.stdout+r.stderr) {
 		t.Fatalf("regions add before the replica exists: exit %d; want the retry %q and no route\nstdout %s\nstderr %s", r.code, retry, r.stdout, r.stderr)
 	}
-	if _, err := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey).ReplicateKey(context.Background(), &awskms.ReplicateKeyInput{
-		KeyId: aws.String(home), ReplicaRegion: aws.String(west), Policy: aws.String(s.KMS.PlatformPolicy())}); err != nil {
-		t.Fatal(err)
-	}
+	replicateKey(t, s, home, west)
 	must(t, admin, "", strings.Fields(strings.TrimPrefix(retry, "cmekctl "))...)
 }
 
@@ -112,11 +104,8 @@ func TestGrants_RevokedGrantAdvisesRenewAndRenewBringsReadsBack(t *testing.T) {
 	t.Parallel()
 	s, admin := adminEnv(t, nil, testserver.GrantMode)
 	key := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
-	customer := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey)
-	ctx := context.Background()
 	policy := must(t, admin, "", "key-policy", "--template", "full", key)
-	if _, err := customer.PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(policy),
-		PolicyName: aws.String("default")}); err != nil {
+	if err := putKeyPolicy(t, s, key, policy); err != nil {
 		t.Fatalf("put the policy cmekctl key-policy printed: %v", err)
 	}
 
@@ -129,7 +118,7 @@ func TestGrants_RevokedGrantAdvisesRenewAndRenewBringsReadsBack(t *testing.T) {
 		t.Fatalf("grants -o id in grant mode: %q, want the organisation's one grant", grants)
 	}
 
-	if _, err := customer.RevokeGrant(ctx, &awskms.RevokeGrantInput{KeyId: aws.String(key), GrantId: aws.String(grants[0])}); err != nil {
+	if err := revokeGrant(t, s, key, grants[0]); err != nil {
 		t.Fatalf("revoke the grant: %v", err)
 	}
 	cli(t, owner, "", "probe") // the key is found unavailable now rather than at the next scheduled probe

@@ -7,14 +7,12 @@ import (
 	"testing"
 
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
-	"github.com/cmekd/cmekd/internal/testing/testserver"
 )
 
 func TestBackups_CreateListRestoreDelete(t *testing.T) {
 	t.Parallel()
 	s, admin := adminEnv(t, nil)
-	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	org := createOrg(t, admin, "Acme", keyARN)
+	org, keyARN := orgOnKey(t, s, admin, "Acme", kmstest.KeyOptions{})
 	op := tokenEnv(t, admin, org, "ops", "operator")
 	col := createCollection(t, op, "events")
 	must(t, op, `{"user":"ada"}`+"\n"+`{"user":"grace"}`, "documents", "ingest", col)

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -15,9 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testserver"
@@ -91,12 +87,20 @@ func createOrg(t *testing.T, admin map[string]string, name, key string) string {
 	return strings.TrimSpace(must(t, admin, "", "orgs", "create", "--name", name, "--region", testserver.Home, "--key-arn", key, "-o", "id"))
 }
 
+// orgOnKey creates, as admin, the organisation name on a new customer key of the home region made
+// with opts, and returns the organisation's id and the key's ARN.
+func orgOnKey(t *testing.T, s *testserver.Server, admin map[string]string, name string, opts kmstest.KeyOptions) (org, key string) {
+	t.Helper()
+	key = s.KMS.CreateCustomerKey(t, testserver.Home, opts)
+	return createOrg(t, admin, name, key), key
+}
+
 // adminOrg starts a server with the organisation name on a customer key of the home region, and
 // returns it with the admin's environment, which names the organisation (CMEKD_ORG), and its id.
 func adminOrg(t *testing.T, name string) (*testserver.Server, map[string]string, string) {
 	t.Helper()
 	s, admin := adminEnv(t, nil)
-	org := createOrg(t, admin, name, s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{}))
+	org, _ := orgOnKey(t, s, admin, name, kmstest.KeyOptions{})
 	admin["CMEKD_ORG"] = org
 	return s, admin, org
 }
@@ -202,9 +206,7 @@ func TestKeyCheck_FailingCheckExitsOneWithTheStatementToAdd(t *testing.T) {
 	}
 
 	// The owner adds the statement; the same check now passes.
-	_, err := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey).PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{
-		KeyId: aws.String(keyARN), PolicyName: aws.String("default"), Policy: aws.String(s.KMS.PlatformPolicy())})
-	if err != nil {
+	if err := putKeyPolicy(t, s, keyARN, s.KMS.PlatformPolicy()); err != nil {
 		t.Fatal(err)
 	}
 	out := must(t, env, "", "key-check", keyARN)
@@ -223,9 +225,7 @@ func TestKeyCheck_FailingCheckExitsOneWithTheStatementToAdd(t *testing.T) {
 func TestOrgLife_CreateIngestReadWithRolesAndNoTokenInLogs(t *testing.T) {
 	t.Parallel()
 	s, admin := adminEnv(t, nil)
-	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-
-	org := createOrg(t, admin, "Acme", keyARN)
+	org, keyARN := orgOnKey(t, s, admin, "Acme", kmstest.KeyOptions{})
 	if !strings.HasPrefix(org, "org_") {
 		t.Fatalf("orgs create -o id printed %q", org)
 	}
@@ -333,8 +333,8 @@ func waitFor(t *testing.T, s *stream, what string, re *regexp.Regexp) {
 func TestWatchAndFollow_ShowTheKeyBeingDisabled(t *testing.T) {
 	t.Parallel()
 	s, admin := adminEnv(t, nil)
-	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	admin["CMEKD_ORG"] = createOrg(t, admin, "Acme", keyARN)
+	org, keyARN := orgOnKey(t, s, admin, "Acme", kmstest.KeyOptions{})
+	admin["CMEKD_ORG"] = org
 	col := createCollection(t, admin, "events")
 	must(t, admin, "", "probe")
 
@@ -343,8 +343,7 @@ func TestWatchAndFollow_ShowTheKeyBeingDisabled(t *testing.T) {
 	waitFor(t, watch, "a healthy key", regexp.MustCompile(`us-east-1\s+data\s+healthy`))
 	waitFor(t, events, "the org.created event", regexp.MustCompile(`"type":"org.created"`))
 
-	_, err := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey).DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)})
-	if err != nil {
+	if err := disableKey(t, s, keyARN); err != nil {
 		t.Fatal(err)
 	}
 	must(t, admin, "", "probe")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cmekd/cmekd/client"
+	"github.com/cmekd/cmekd/internal/version"
 )
 
 // command is one row of the table: a new route of the API becomes a new row (and its help).
@@ -31,10 +32,29 @@ type command struct {
 	setup func(fs *flag.FlagSet) func(ctx context.Context, e *env, args []string) error
 }
 
-// commands is every command of cmekctl: the organisation's own rows here, those of secret scopes
-// and webhooks in secrets.go and webhooks.go. Routes the server adds later become
-// rows of one of these tables.
+// commands is every command of cmekctl: the organisation's own rows and those that need no server
+// here, those of backups, secret scopes and webhooks in backups.go, secrets.go and webhooks.go.
+// Routes the server adds later become rows of one of these tables.
 var commands = slices.Concat(orgCommands, backupCommands, scopeCommands, webhookCommands, localCommands)
+
+// localCommands are the rows that need no server.
+var localCommands = []command{
+	{name: "version", local: true, summary: "print cmekctl's version, commit and build date (also cmekctl --version)",
+		help: `Prints the version of this cmekctl, the commit it was built from and when it was built, as
+make build stamps them (or as Go recorded them for a plain go build). -o json prints them as an
+object with version, commit, date and goversion. Needs no server.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			return func(_ context.Context, e *env, _ []string) error {
+				v := version.Get()
+				if e.output == "json" {
+					return json.NewEncoder(e.stdout).Encode(map[string]string{
+						"version": v.Version, "commit": v.Commit, "date": v.Date, "goversion": v.GoVersion})
+				}
+				_, err := fmt.Fprintln(e.stdout, "cmekctl", v)
+				return err
+			}
+		}},
+}
 
 // orgCommands are the rows of organisations, tokens, keys, collections, documents and events.
 var orgCommands = []command{

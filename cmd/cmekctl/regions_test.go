@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testserver"
@@ -18,19 +14,14 @@ import (
 func TestRegions_AddTheReplicaOfTheHomeKey(t *testing.T) {
 	t.Parallel()
 	s, admin := adminEnv(t, nil)
-	home := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{MultiRegion: true})
-	org := createOrg(t, admin, "Globex", home)
+	org, home := orgOnKey(t, s, admin, "Globex", kmstest.KeyOptions{MultiRegion: true})
 	admin["CMEKD_ORG"] = org
 	const west = "us-west-2"
 	r := cli(t, admin, "", "regions", "add", "--region", west)
 	if want := "aws kms replicate-key --key-id " + home + " --replica-region " + west; r.code != 1 || !strings.Contains(r.stdout+r.stderr, want) {
 		t.Fatalf("regions add before the replica exists: exit %d\nstdout %s\nstderr %s\nwant %q in it", r.code, r.stdout, r.stderr, want)
 	}
-	if _, err := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey).ReplicateKey(context.Background(), &awskms.ReplicateKeyInput{
-		KeyId: aws.String(home), ReplicaRegion: aws.String(west), Policy: aws.String(s.KMS.PlatformPolicy())}); err != nil {
-		t.Fatal(err)
-	}
-	replica := strings.Replace(home, ":"+testserver.Home+":", ":"+west+":", 1)
+	replica := replicateKey(t, s, home, west)
 	if out := must(t, admin, "", "regions", "add", "--region", west); !strings.Contains(out, replica) {
 		t.Fatalf("regions add:\n%s", out)
 	}

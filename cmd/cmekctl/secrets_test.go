@@ -22,8 +22,7 @@ import (
 func customerOrg(t *testing.T, env map[string]string) (*testserver.Server, map[string]string) {
 	t.Helper()
 	s, admin := adminEnv(t, env)
-	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{})
-	org := createOrg(t, admin, "Acme", keyARN)
+	org, _ := orgOnKey(t, s, admin, "Acme", kmstest.KeyOptions{})
 	owner := tokenEnv(t, admin, org, "ops", "owner")
 	return s, owner
 }

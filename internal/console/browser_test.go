@@ -163,10 +163,49 @@ func asOwner(t *testing.T, s *testserver.Server, what string, cli []string, sdk 
 		}
 	})
 	if !done && !t.Failed() { // skipped: no CLI
-		if err := sdk(s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey)); err != nil {
+		if err := sdk(customerKMS(t, s)); err != nil {
 			t.Fatalf("%s with the SDK: %v", what, err)
 		}
 	}
+}
+
+// customerKMS is the key owner's KMS client in the home region: asOwner's fallback, and what tests
+// that do without the CLI use, through the calls below.
+func customerKMS(t *testing.T, s *testserver.Server) *awskms.Client {
+	return s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey)
+}
+
+// setKeyEnabled enables the key (on) or disables it.
+func setKeyEnabled(c *awskms.Client, keyARN string, on bool) error {
+	var err error
+	if on {
+		_, err = c.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)})
+	} else {
+		_, err = c.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)})
+	}
+	return err
+}
+
+// putKeyPolicy replaces the key's policy with policy.
+func putKeyPolicy(c *awskms.Client, keyARN string, policy []byte) error {
+	_, err := c.PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(keyARN), PolicyName: aws.String("default"), Policy: aws.String(string(policy))})
+	return err
+}
+
+// revokeGrant revokes one grant on the key.
+func revokeGrant(c *awskms.Client, keyARN, grantID string) error {
+	_, err := c.RevokeGrant(context.Background(), &awskms.RevokeGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(grantID)})
+	return err
+}
+
+// replicateKey makes the replica of the multi-region key in region, with policy, and returns its ARN.
+func replicateKey(c *awskms.Client, keyARN, region, policy string) (string, error) {
+	out, err := c.ReplicateKey(context.Background(), &awskms.ReplicateKeyInput{
+		KeyId: aws.String(keyARN), ReplicaRegion: aws.String(region), Policy: aws.String(policy)})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.ReplicaKeyMetadata.Arn), nil
 }
 
 // switchKey enables the key (on) or disables it as its owner, with the AWS CLI or the SDK.
@@ -176,15 +215,7 @@ func switchKey(t *testing.T, s *testserver.Server, keyARN string, on bool) {
 	if on {
 		what, verb = "enable the key", "enable-key"
 	}
-	asOwner(t, s, what, []string{verb, "--key-id", keyARN}, func(c *awskms.Client) error {
-		var err error
-		if on {
-			_, err = c.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)})
-		} else {
-			_, err = c.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)})
-		}
-		return err
-	})
+	asOwner(t, s, what, []string{verb, "--key-id", keyARN}, func(c *awskms.Client) error { return setKeyEnabled(c, keyARN, on) })
 }
 
 // TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt is the console's story as a platform engineer
@@ -235,10 +266,7 @@ func TestConsole_OnboardAKeyFixItsPolicyAndSeeItHalt(t *testing.T) {
 		t.Fatal(err)
 	}
 	asOwner(t, s, "put the key policy", []string{"put-key-policy", "--key-id", keyARN, "--policy-name", "default", "--policy", "file://" + policyFile},
-		func(c *awskms.Client) error {
-			_, err := c.PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(keyARN), PolicyName: aws.String("default"), Policy: aws.String(string(policy))})
-			return err
-		})
+		func(c *awskms.Client) error { return putKeyPolicy(c, keyARN, policy) })
 
 	p.run("check again", chromedp.Click(chromedp.ID("check-again")), waitText("#checks-ok", "Every check passed"))
 	p.shotBoth("wizard-check-passed")

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -202,12 +199,10 @@ func addRegion(t *testing.T, p *page, s *testserver.Server, org, keyARN string) 
 	if n := listLen(t, s, "/v1/orgs/"+org+"/regions", "regions"); n != 1 {
 		t.Fatalf("%d regions after a refused one, want 1", n)
 	}
-	out, err := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey).ReplicateKey(context.Background(), &awskms.ReplicateKeyInput{
-		KeyId: aws.String(keyARN), ReplicaRegion: aws.String("us-west-2"), Policy: aws.String(s.KMS.PlatformPolicy())})
+	replica, err := replicateKey(customerKMS(t, s), keyARN, "us-west-2", s.KMS.PlatformPolicy())
 	if err != nil {
 		t.Fatal(err)
 	}
-	replica := aws.ToString(out.ReplicaKeyMetadata.Arn)
 	p.run("check the replica in its region",
 		chromedp.SendKeys(chromedp.ID("region-key"), replica), chromedp.Click(chromedp.ID("region-check")),
 		waitText("#region-check-verdict", "Every check passed"), waitText("#region-results table", "re_encrypt"), waitText("#policy", `"Sid"`))
@@ -348,14 +343,14 @@ func eventsPaged(t *testing.T, p *page, s *testserver.Server, org string) {
 // overview to show it unavailable and the collections halted; then the key comes back.
 func healthRefreshes(t *testing.T, p *page, s *testserver.Server, keyARN string) {
 	p.tab("overview")
-	customer := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey)
-	if _, err := customer.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
+	customer := customerKMS(t, s)
+	if err := setKeyEnabled(customer, keyARN, false); err != nil {
 		t.Fatal(err)
 	}
 	p.run("see the key fail by itself", waitText("#key-health-body", "unavailable"), waitText("#collections-body", "ingest_halted"),
 		waitText("#timeline", "key.unavailable"))
 	p.shotBoth("health-unavailable")
-	if _, err := customer.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
+	if err := setKeyEnabled(customer, keyARN, true); err != nil {
 		t.Fatal(err)
 	}
 	p.run("see it come back by itself",
@@ -396,9 +391,8 @@ func TestConsole_GrantsRevokedAndRenewed(t *testing.T) {
 	s := testserver.Start(t, map[string]string{"CMEKD_PROBE_INTERVAL": "1s"}, testserver.GrantMode)
 	keyARN := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
 	policy, _ := json.Marshal(mustAPI(t, s, "GET", "/v1/key-policy?template=full&key_arn="+url.QueryEscape(keyARN), nil, http.StatusOK))
-	customer := s.KMS.SDK(t, testserver.Home, s.KMS.CustomerAccessKey)
-	if _, err := customer.PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(keyARN),
-		PolicyName: aws.String("default"), Policy: aws.String(string(policy))}); err != nil {
+	customer := customerKMS(t, s)
+	if err := putKeyPolicy(customer, keyARN, policy); err != nil {
 		t.Fatal(err)
 	}
 	org := mustAPI(t, s, "POST", "/v1/orgs", map[string]any{"name": "Initech", "region": testserver.Home,
@@ -414,7 +408,7 @@ func TestConsole_GrantsRevokedAndRenewed(t *testing.T) {
 		t.Fatalf("grants before the revocation: %v", grants)
 	}
 	old := grants[0].(map[string]any)["grant_id"].(string)
-	if _, err := customer.RevokeGrant(context.Background(), &awskms.RevokeGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(old)}); err != nil {
+	if err := revokeGrant(customer, keyARN, old); err != nil {
 		t.Fatal(err)
 	}
 	p.tab("overview")

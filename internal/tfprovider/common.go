@@ -10,13 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/datasource"
-	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -142,11 +139,27 @@ func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // stable is a computed attribute (an id, a creation time) that changes only when the object is
 // replaced, so updates in place plan it as it is.
 func stable(description string) schema.StringAttribute {
-	return schema.StringAttribute{
-		Computed:      true,
-		Description:   description,
-		PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-	}
+	return unknownKept(schema.StringAttribute{Computed: true, Description: description})
+}
+
+// optionalComputed is an attribute the configuration may set and cmekd fills in when it does not.
+func optionalComputed(description string) schema.StringAttribute {
+	return schema.StringAttribute{Optional: true, Computed: true, Description: description}
+}
+
+// unknownKept is a computed attribute that a plan leaves as state has it rather than unknown.
+func unknownKept(a schema.StringAttribute) schema.StringAttribute {
+	a.PlanModifiers = append(a.PlanModifiers, stringplanmodifier.UseStateForUnknown())
+	return a
+}
+
+// linkAttributes are keyLink's schema: key_id and key_arn as the resource describes them, the
+// backup key by backup_key_id (backupDoc) or its aws synonym, added to the resource's own, more.
+func linkAttributes(keyID, keyARN schema.StringAttribute, backupDoc string, more map[string]schema.Attribute) map[string]schema.Attribute {
+	more["key_id"], more["key_arn"] = keyID, keyARN
+	more["backup_key_id"] = optionalComputed(backupDoc)
+	more["backup_key_arn"] = optionalComputed("For aws, a synonym of backup_key_id. Linked for good.")
+	return more
 }
 
 // replacedOnChange is an attribute cmekd cannot change in place but lets Terraform delete and
@@ -254,46 +267,6 @@ func mayPassSoon(resp *http.Response, body []byte) bool {
 		}
 	}
 	return failedAny
-}
-
-// dataAPI is api for data sources, whose Configure has its own request types.
-type dataAPI struct{ api }
-
-// Metadata names a data source.
-func (a *dataAPI) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + a.suffix
-}
-
-// Configure satisfies datasource.DataSourceWithConfigure.
-func (a *dataAPI) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	a.configure(req.ProviderData, &resp.Diagnostics)
-}
-
-// keyArgs are the attributes of a data source about a key that name it: the key by key_id or, for
-// aws, key_arn, and its provider; id is the key as cmekd took it.
-type keyArgs struct {
-	ID          types.String `tfsdk:"id"`
-	KeyProvider types.String `tfsdk:"key_provider"`
-	KeyID       types.String `tfsdk:"key_id"`
-	KeyARN      types.String `tfsdk:"key_arn"`
-}
-
-// keyArgAttributes are keyArgs' schema, with what the data source says of the key's id (idDoc),
-// of key_id (keyDoc) and of key_arn (arnDoc), and the data source's own attributes, more.
-func keyArgAttributes(idDoc, keyDoc, arnDoc string, more map[string]dsschema.Attribute) map[string]dsschema.Attribute {
-	attrs := map[string]dsschema.Attribute{
-		"id": dsschema.StringAttribute{Computed: true, Description: idDoc},
-		"key_provider": dsschema.StringAttribute{
-			Optional:    true,
-			Computed:    true,
-			Description: "The key's provider: aws (default), gcp or azure.",
-			Validators:  []validator.String{oneOf("aws", "gcp", "azure")},
-		},
-		"key_id":  dsschema.StringAttribute{Optional: true, Computed: true, Description: keyDoc},
-		"key_arn": dsschema.StringAttribute{Optional: true, Description: arnDoc},
-	}
-	maps.Copy(attrs, more)
-	return attrs
 }
 
 // oneOf is a validator of strings that must be one of values.

@@ -136,6 +136,29 @@ type linkPart struct {
 	state, plan types.String
 }
 
+// keyLink is the keys a link cmekd makes for good holds (an organisation's home region, another
+// region): the data key and an optional backup key, each by key_id or, for aws, key_arn.
+type keyLink struct {
+	KeyID        types.String `tfsdk:"key_id"`
+	KeyARN       types.String `tfsdk:"key_arn"`
+	BackupKeyID  types.String `tfsdk:"backup_key_id"`
+	BackupKeyARN types.String `tfsdk:"backup_key_arn"`
+}
+
+// parts are the link's attributes as state (k) and plan have them, after those of the resource
+// named first (more).
+func (k *keyLink) parts(plan *keyLink, more ...linkPart) []linkPart {
+	return append(more, linkPart{"key_id", k.KeyID, plan.KeyID}, linkPart{"key_arn", k.KeyARN, plan.KeyARN},
+		linkPart{"backup_key_id", k.BackupKeyID, plan.BackupKeyID}, linkPart{"backup_key_arn", k.BackupKeyARN, plan.BackupKeyARN})
+}
+
+// configured is the link's attributes by name as the configuration (k) writes them, with more.
+func (k *keyLink) configured(more map[string]types.String) map[string]types.String {
+	more["key_id"], more["key_arn"] = k.KeyID, k.KeyARN
+	more["backup_key_id"], more["backup_key_arn"] = k.BackupKeyID, k.BackupKeyARN
+	return more
+}
+
 // relinked reads state and plan of a resource whose key link cannot change, and lists the
 // attributes of the link (from link) that the plan changes. Unknown counts as a change: a key being
 // replaced cannot take the link with it. Nothing is listed while the resource is created or

@@ -126,8 +126,8 @@ func TestPlanRegionKeys_PlansBothNamesOfAnyProvidersKey(t *testing.T) {
 		{"no key: the replica in state", null, null, null, null, s(awsKey), s(awsKey), s(awsKey), null, null},
 		{"key not known yet", unknown, null, null, null, unknown, unknown, unknown, null, null},
 	} {
-		config := regionModel{KeyID: c.id, KeyARN: c.arn, BackupKeyID: c.backupID, BackupKeyARN: c.backupARN}
-		planned := regionModel{KeyID: c.planned, KeyARN: c.planned, BackupKeyID: unknown, BackupKeyARN: unknown}
+		config := regionModel{keyLink: keyLink{KeyID: c.id, KeyARN: c.arn, BackupKeyID: c.backupID, BackupKeyARN: c.backupARN}}
+		planned := regionModel{keyLink: keyLink{KeyID: c.planned, KeyARN: c.planned, BackupKeyID: unknown, BackupKeyARN: unknown}}
 		planRegionKeys(&config, &planned)
 		got := []types.String{planned.KeyID, planned.KeyARN, planned.BackupKeyID, planned.BackupKeyARN}
 		for i, want := range []types.String{c.wantID, c.wantARN, c.wantBackID, c.wantBackA} {

@@ -31,64 +31,44 @@ type organization struct{ api }
 func newOrganization() resource.Resource { return &organization{api{suffix: "_organization"}} }
 
 type orgModel struct {
-	ID           types.String   `tfsdk:"id"`
-	Name         types.String   `tfsdk:"name"`
-	Region       types.String   `tfsdk:"region"`
-	KeyProvider  types.String   `tfsdk:"key_provider"`
-	KeyID        types.String   `tfsdk:"key_id"`
-	KeyARN       types.String   `tfsdk:"key_arn"`
-	BackupKeyID  types.String   `tfsdk:"backup_key_id"`
-	BackupKeyARN types.String   `tfsdk:"backup_key_arn"`
-	Mode         types.String   `tfsdk:"mode"`
-	KeyStatus    types.String   `tfsdk:"key_status"`
-	CreatedAt    types.String   `tfsdk:"created_at"`
-	Timeouts     timeouts.Value `tfsdk:"timeouts"`
+	ID          types.String `tfsdk:"id"`
+	Name        types.String `tfsdk:"name"`
+	Region      types.String `tfsdk:"region"`
+	KeyProvider types.String `tfsdk:"key_provider"`
+	keyLink
+	Mode      types.String   `tfsdk:"mode"`
+	KeyStatus types.String   `tfsdk:"key_status"`
+	CreatedAt types.String   `tfsdk:"created_at"`
+	Timeouts  timeouts.Value `tfsdk:"timeouts"`
 }
 
 func (r *organization) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "An organisation of cmekd and the key that protects its data. Needs the admin token.",
-		Attributes: map[string]schema.Attribute{
-			"id": stable("The organisation's id (org_…)."),
-			"name": schema.StringAttribute{
-				Required:    true,
-				Description: "The organisation's name; renamed in place.",
-			},
-			"region": schema.StringAttribute{
-				Required:    true,
-				Description: "The home region. Part of the key link: cannot change.",
-			},
-			"key_provider": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Default:     stringdefault.StaticString("aws"),
-				Description: "The key's provider: aws (default), gcp or azure (cmekd's encryption.provider). Part of the key link: cannot change.",
-				Validators:  []validator.String{oneOf("aws", "gcp", "azure")},
-			},
-			"key_id": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "The customer's key (customer_managed): an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL; omitted with key_arn: the platform's key (provider_managed). For aws, key_arn names the same key: give one. Verified at creation, linked for good.",
-			},
-			"key_arn": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "For aws, the customer's full KMS key ARN: a synonym of key_id (shown in state beside it); refused by cmekd for the other providers. Linked for good.",
-			},
-			"backup_key_id": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "An optional second key of the home region, of the same provider, for backups. Linked for good.",
-			},
-			"backup_key_arn": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "For aws, a synonym of backup_key_id. Linked for good.",
-			},
-			"mode":       stable("customer_managed or provider_managed."),
-			"key_status": schema.StringAttribute{Computed: true, Description: "healthy, unavailable or unknown, as of the last read."},
-			"created_at": stable("RFC 3339, UTC."),
-		},
+		Attributes: linkAttributes(
+			optionalComputed("The customer's key (customer_managed): an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL; omitted with key_arn: the platform's key (provider_managed). For aws, key_arn names the same key: give one. Verified at creation, linked for good."),
+			optionalComputed("For aws, the customer's full KMS key ARN: a synonym of key_id (shown in state beside it); refused by cmekd for the other providers. Linked for good."),
+			"An optional second key of the home region, of the same provider, for backups. Linked for good.", map[string]schema.Attribute{
+				"id": stable("The organisation's id (org_…)."),
+				"name": schema.StringAttribute{
+					Required:    true,
+					Description: "The organisation's name; renamed in place.",
+				},
+				"region": schema.StringAttribute{
+					Required:    true,
+					Description: "The home region. Part of the key link: cannot change.",
+				},
+				"key_provider": schema.StringAttribute{
+					Optional:    true,
+					Computed:    true,
+					Default:     stringdefault.StaticString("aws"),
+					Description: "The key's provider: aws (default), gcp or azure (cmekd's encryption.provider). Part of the key link: cannot change.",
+					Validators:  []validator.String{oneOf("aws", "gcp", "azure")},
+				},
+				"mode":       stable("customer_managed or provider_managed."),
+				"key_status": schema.StringAttribute{Computed: true, Description: "healthy, unavailable or unknown, as of the last read."},
+				"created_at": stable("RFC 3339, UTC."),
+			}),
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true}),
 		},
@@ -108,20 +88,13 @@ func (r *organization) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 		return
 	}
 	state, plan, changed := relinked(ctx, req, &resp.Diagnostics, func(state, plan *orgModel) []linkPart {
-		return []linkPart{
-			{"region", state.Region, plan.Region},
-			{"key_provider", state.KeyProvider, plan.KeyProvider},
-			{"key_id", state.KeyID, plan.KeyID},
-			{"key_arn", state.KeyARN, plan.KeyARN},
-			{"backup_key_id", state.BackupKeyID, plan.BackupKeyID},
-			{"backup_key_arn", state.BackupKeyARN, plan.BackupKeyARN},
-		}
+		return state.parts(&plan.keyLink, linkPart{"region", state.Region, plan.Region},
+			linkPart{"key_provider", state.KeyProvider, plan.KeyProvider})
 	})
 	if len(changed) == 0 {
 		return
 	}
-	shown := written(changed, map[string]types.String{"region": config.Region, "key_provider": config.KeyProvider,
-		"key_id": config.KeyID, "key_arn": config.KeyARN, "backup_key_id": config.BackupKeyID, "backup_key_arn": config.BackupKeyARN})
+	shown := written(changed, config.configured(map[string]types.String{"region": config.Region, "key_provider": config.KeyProvider}))
 	summary, detail := "key link is immutable", "cmekd links an organisation's key for good."
 	if r.c != nil {
 		enc := map[string]any{"mode": "provider_managed"}

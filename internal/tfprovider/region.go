@@ -9,8 +9,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/cmekd/cmekd/client"
@@ -32,53 +30,31 @@ func newRegion() resource.Resource { return &region{api{suffix: "_region"}} }
 
 type regionModel struct {
 	child
-	Region       types.String   `tfsdk:"region"`
-	KeyID        types.String   `tfsdk:"key_id"`
-	KeyARN       types.String   `tfsdk:"key_arn"`
-	BackupKeyID  types.String   `tfsdk:"backup_key_id"`
-	BackupKeyARN types.String   `tfsdk:"backup_key_arn"`
-	Home         types.Bool     `tfsdk:"home"`
-	Status       types.String   `tfsdk:"status"`
-	Timeouts     timeouts.Value `tfsdk:"timeouts"`
+	Region types.String `tfsdk:"region"`
+	keyLink
+	Home     types.Bool     `tfsdk:"home"`
+	Status   types.String   `tfsdk:"status"`
+	Timeouts timeouts.Value `tfsdk:"timeouts"`
 }
 
 func (r *region) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "A region an organisation uses beyond its home, with its own data key (and optional backup key). Owner or operator.",
-		Attributes: childAttributes("<org id>/<region>, also the import id.", "", map[string]schema.Attribute{
-			"org_id": schema.StringAttribute{
-				Required:    true,
-				Description: "The organisation's id. Linked for good: cannot change.",
-			},
-			"region": schema.StringAttribute{
-				Required:    true,
-				Description: "The region to add, e.g. us-west-2. Linked for good: cannot change.",
-			},
-			"key_id": schema.StringAttribute{
-				Optional:      true,
-				Computed:      true,
-				Description:   "The region's data key, of the organisation's provider: an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL. Omitted with key_arn: the replica of the multi-region AWS home key in this region (Google Cloud and Azure need it). Linked for good.",
-				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"key_arn": schema.StringAttribute{
-				Optional:      true,
-				Computed:      true,
-				Description:   "For aws, the region's data key ARN: a synonym of key_id (shown in state beside it); refused by cmekd for the other providers. Linked for good.",
-				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"backup_key_id": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "An optional backup key of the region, of the organisation's provider. Linked for good.",
-			},
-			"backup_key_arn": schema.StringAttribute{
-				Optional:    true,
-				Computed:    true,
-				Description: "For aws, a synonym of backup_key_id. Linked for good.",
-			},
-			"home":   schema.BoolAttribute{Computed: true, Description: "Whether this is the home region (false for regions added here)."},
-			"status": schema.StringAttribute{Computed: true, Description: "The data key's health as of the last read."},
-		}),
+		Attributes: childAttributes("<org id>/<region>, also the import id.", "", linkAttributes(
+			unknownKept(optionalComputed("The region's data key, of the organisation's provider: an AWS key ARN, a Google Cloud CryptoKey name or a versionless Azure key URL. Omitted with key_arn: the replica of the multi-region AWS home key in this region (Google Cloud and Azure need it). Linked for good.")),
+			unknownKept(optionalComputed("For aws, the region's data key ARN: a synonym of key_id (shown in state beside it); refused by cmekd for the other providers. Linked for good.")),
+			"An optional backup key of the region, of the organisation's provider. Linked for good.", map[string]schema.Attribute{
+				"org_id": schema.StringAttribute{
+					Required:    true,
+					Description: "The organisation's id. Linked for good: cannot change.",
+				},
+				"region": schema.StringAttribute{
+					Required:    true,
+					Description: "The region to add, e.g. us-west-2. Linked for good: cannot change.",
+				},
+				"home":   schema.BoolAttribute{Computed: true, Description: "Whether this is the home region (false for regions added here)."},
+				"status": schema.StringAttribute{Computed: true, Description: "The data key's health as of the last read."},
+			})),
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true}),
 		},
@@ -95,17 +71,9 @@ func (r *region) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest,
 		return
 	}
 	state, _, changed := relinked(ctx, req, &resp.Diagnostics, func(state, plan *regionModel) []linkPart {
-		return []linkPart{
-			{"org_id", state.OrgID, plan.OrgID},
-			{"region", state.Region, plan.Region},
-			{"key_id", state.KeyID, plan.KeyID},
-			{"key_arn", state.KeyARN, plan.KeyARN},
-			{"backup_key_id", state.BackupKeyID, plan.BackupKeyID},
-			{"backup_key_arn", state.BackupKeyARN, plan.BackupKeyARN},
-		}
+		return state.parts(&plan.keyLink, linkPart{"org_id", state.OrgID, plan.OrgID}, linkPart{"region", state.Region, plan.Region})
 	})
-	for _, p := range written(changed, map[string]types.String{"org_id": config.OrgID, "region": config.Region,
-		"key_id": config.KeyID, "key_arn": config.KeyARN, "backup_key_id": config.BackupKeyID, "backup_key_arn": config.BackupKeyARN}) {
+	for _, p := range written(changed, config.configured(map[string]types.String{"org_id": config.OrgID, "region": config.Region})) {
 		resp.Diagnostics.AddAttributeError(p, "cmekd refuses to change a region: region_already_linked",
 			fmt.Sprintf("the organisation already uses region %s; a region's key links are for good.\n"+
 				"cmekd can neither change nor remove a region's key link; it goes only with its organisation.", state.Region.ValueString()))
