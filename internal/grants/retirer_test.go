@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/grants"
@@ -80,13 +77,9 @@ func (f *fixture) orgGrant(t *testing.T, orgID string) string {
 
 func (f *fixture) kmsGrants(t *testing.T) map[string]bool {
 	t.Helper()
-	out, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).ListGrants(context.Background(), &awskms.ListGrantsInput{KeyId: aws.String(f.key)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids := map[string]bool{}
-	for _, g := range out.Grants {
-		ids[aws.ToString(g.GrantId)] = true
+	for _, id := range f.env.GrantIDs(t, f.key) {
+		ids[id] = true
 	}
 	return ids
 }
@@ -131,10 +124,7 @@ func TestRetirer_RetiresQueuedGrants(t *testing.T) {
 	f := setup(t)
 	a, b := f.orgGrant(t, "org_a1"), f.orgGrant(t, "org_b1")
 	gone := f.orgGrant(t, "org_a2")
-	if _, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).RevokeGrant(context.Background(),
-		&awskms.RevokeGrantInput{KeyId: aws.String(f.key), GrantId: aws.String(gone)}); err != nil {
-		t.Fatal(err)
-	}
+	f.env.RevokeGrant(t, f.key, gone)
 	queue(t, f.st, "org_a1")
 	queue(t, f.st, "org_a2")
 	if s := f.status(t, "org_a1", a); s != domain.GrantRetiring {
@@ -261,10 +251,7 @@ func TestGranter_Held(t *testing.T) {
 			t.Errorf("Held(%s) = %v, %v; want %v", org, held, err, want)
 		}
 	}
-	if _, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).RevokeGrant(context.Background(),
-		&awskms.RevokeGrantInput{KeyId: aws.String(f.key), GrantId: aws.String(id)}); err != nil {
-		t.Fatal(err)
-	}
+	f.env.RevokeGrant(t, f.key, id)
 	if held, err := f.granter.Held(context.Background(), f.key, "org_e1"); err != nil || held {
 		t.Errorf("Held after revocation = %v, %v", held, err)
 	}

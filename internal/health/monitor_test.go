@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/health"
 	"github.com/cmekd/cmekd/internal/keyarn"
@@ -137,10 +134,7 @@ func TestMonitor_PausesAfterHoursWithAFakeClock(t *testing.T) {
 	f := newFixture(t)
 	orgID, keyARN, colID := f.link(t, 0)
 	m := f.monitor("m")
-	owner := f.kms.SDK(t, f.kms.Region, f.kms.CustomerAccessKey)
-	if _, err := owner.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
-		t.Fatal(err)
-	}
+	f.kms.DisableKey(t, keyARN)
 	sweep(t, m)
 	if s := f.state(t, orgID, colID); s != domain.StateIngestHalted {
 		t.Fatalf("after the first failed probe: %s", s)
@@ -157,9 +151,7 @@ func TestMonitor_PausesAfterHoursWithAFakeClock(t *testing.T) {
 	if s := f.state(t, orgID, colID); s != domain.StatePaused {
 		t.Fatalf("after more than six hours: %s", s)
 	}
-	if _, err := owner.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
-		t.Fatal(err)
-	}
+	f.kms.EnableKey(t, keyARN)
 	f.clock.Advance(2 * interval)
 	sweep(t, m)
 	if s := f.state(t, orgID, colID); s != domain.StatePaused {

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -410,10 +408,7 @@ func TestKeyring_DisabledKeyIsKeyUnavailableDroppedAndProbedSoon(t *testing.T) {
 	f := setup(t)
 	owner := f.owner()
 	s := f.seal(t, f.ring, owner, 1)[0]
-	if _, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).DisableKey(t.Context(),
-		&awskms.DisableKeyInput{KeyId: aws.String(f.keyARN)}); err != nil {
-		t.Fatal(err)
-	}
+	f.env.DisableKey(t, f.keyARN)
 	f.probeLater(t)
 	err := f.ring.Seal(t.Context(), f.owner(), f.keyARN, 1, func(*keyring.Box) error { return nil })
 	wantKeyUnavailable(t, err, domain.CodeKeyDisabled, "kms:GenerateDataKey")

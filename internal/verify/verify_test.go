@@ -1,7 +1,6 @@
 package verify_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
@@ -72,17 +70,12 @@ func TestVerify_ChecksInOrder(t *testing.T) {
 	}
 	disabled := func(t *testing.T) string {
 		arn := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
-		if _, err := customer.DisableKey(t.Context(), &awskms.DisableKeyInput{KeyId: aws.String(arn)}); err != nil {
-			t.Fatal(err)
-		}
+		env.DisableKey(t, arn)
 		return arn
 	}
 	pendingDeletion := func(t *testing.T) string {
 		arn := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
-		if _, err := customer.ScheduleKeyDeletion(t.Context(), &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(arn),
-			PendingWindowInDays: aws.Int32(7)}); err != nil {
-			t.Fatal(err)
-		}
+		env.ScheduleDeletion(t, arn)
 		return arn
 	}
 	awsManaged := func(t *testing.T) string {
@@ -205,12 +198,7 @@ func closedEndpoint(t *testing.T) string {
 
 func platformAt(t *testing.T, endpoint string) *kms.Client {
 	t.Helper()
-	c, err := kms.New(context.Background(), kms.Config{Endpoint: endpoint, MaxAttempts: 1, Timeout: 2 * time.Second,
-		Credentials: credentials.NewStaticCredentialsProvider(kmstest.PlatformAccessKey, "not-a-secret", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return kmstest.Client(t, endpoint, kmstest.PlatformAccessKey, kms.Config{MaxAttempts: 1, Timeout: 2 * time.Second})
 }
 
 func TestVerify_UnreachableKMSIsTransient(t *testing.T) {
