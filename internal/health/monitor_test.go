@@ -3,19 +3,15 @@ package health_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/health"
-	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
-	"github.com/cmekd/cmekd/internal/verify"
 )
 
 const interval = time.Minute
@@ -32,9 +28,7 @@ func newFixture(t *testing.T) *fixture {
 	clk := testkit.NewClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
 	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: clk})
 	env := kmstest.StartEmulator(t)
-	v := verify.New(env.PlatformClient(t), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}})
-	svc := health.New(health.Config{Store: st, Verifier: v, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Interval: interval, PauseAfter: 6 * time.Hour})
+	svc := newService(t, env, health.Config{Store: st, Interval: interval})
 	return &fixture{st: st, svc: svc, clock: clk, kms: env}
 }
 
