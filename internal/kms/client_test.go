@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -132,7 +130,6 @@ func TestClassify_RealResponses(t *testing.T) {
 	t.Parallel()
 	env := kmstest.StartEmulator(t)
 	platform := env.PlatformClient(t)
-	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
 	ctx := t.Context()
 
 	usable := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
@@ -143,13 +140,9 @@ func TestClassify_RealResponses(t *testing.T) {
 	other := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
 	denied := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{DefaultPolicy: true})
 	disabled := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
-	if _, err := customer.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(disabled)}); err != nil {
-		t.Fatal(err)
-	}
+	env.DisableKey(t, disabled)
 	deleted := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
-	if _, err := customer.ScheduleKeyDeletion(ctx, &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(deleted)}); err != nil {
-		t.Fatal(err)
-	}
+	env.ScheduleDeletion(t, deleted)
 	signing := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{
 		KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify})
 	missing := strings.Replace(usable, usable[strings.LastIndex(usable, "/")+1:], "00000000-0000-4000-8000-000000000000", 1)

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -64,7 +62,6 @@ func TestVerify_ChecksInOrder(t *testing.T) {
 	t.Parallel()
 	env := kmstest.StartEmulator(t)
 	platform := env.PlatformClient(t)
-	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
 	key := func(opt kmstest.KeyOptions) func(*testing.T) string {
 		return func(t *testing.T) string { return env.CreateCustomerKey(t, env.Region, opt) }
 	}
@@ -79,11 +76,7 @@ func TestVerify_ChecksInOrder(t *testing.T) {
 		return arn
 	}
 	awsManaged := func(t *testing.T) string {
-		out, err := customer.DescribeKey(t.Context(), &awskms.DescribeKeyInput{KeyId: aws.String("alias/aws/cmekd-test")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return aws.ToString(out.KeyMetadata.Arn)
+		return env.KeyARN(t, "alias/aws/cmekd-test")
 	}
 	fixed := func(s string) func(*testing.T) string { return func(*testing.T) string { return s } }
 	unknown := fmt.Sprintf("arn:aws:kms:%s:%s:key/0b7d4d6e-0000-4000-8000-000000000000", env.Region, env.Account)
@@ -284,15 +277,7 @@ func TestReport_Judgement(t *testing.T) {
 func TestVerify_ReplicaOf(t *testing.T) {
 	t.Parallel()
 	env := kmstest.StartEmulator(t)
-	owner := env.SDK(t, env.Region, env.CustomerAccessKey)
-	replicate := func(keyARN string) string {
-		out, err := owner.ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{KeyId: aws.String(keyARN), ReplicaRegion: aws.String("us-west-2"),
-			Policy: aws.String(env.PlatformPolicy())})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return aws.ToString(out.ReplicaKeyMetadata.Arn)
-	}
+	replicate := func(keyARN string) string { return env.ReplicateKey(t, keyARN, "us-west-2") }
 	home := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
 	other := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
 	single := env.CreateCustomerKey(t, "us-west-2", kmstest.KeyOptions{})

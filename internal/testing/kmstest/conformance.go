@@ -274,13 +274,7 @@ func testMultiRegionReplica(t *testing.T, env *Env) {
 func replicate(t *testing.T, env *Env, platform *kms.Client, primaryARN string) string {
 	t.Helper()
 	replicaRegion := otherRegion(env.Region)
-	out, err := env.SDK(t, env.Region, env.CustomerAccessKey).ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{
-		KeyId: aws.String(primaryARN), ReplicaRegion: aws.String(replicaRegion), Policy: aws.String(env.PlatformPolicy())})
-	if err != nil {
-		t.Fatalf("ReplicateKey to %s: %v", replicaRegion, err)
-	}
-	replicaARN := aws.ToString(out.ReplicaKeyMetadata.Arn)
-	env.cleanupKey(t, replicaRegion, replicaARN)
+	replicaARN := env.ReplicateKey(t, primaryARN, replicaRegion)
 	if want := strings.Replace(primaryARN, ":"+env.Region+":", ":"+replicaRegion+":", 1); replicaARN != want {
 		t.Errorf("replica ARN = %s, want %s (same key id, replica region)", replicaARN, want)
 	}

@@ -72,3 +72,27 @@ func (e *Env) RevokeGrant(t testing.TB, keyARN, grantID string) {
 		t.Fatal(err)
 	}
 }
+
+// ReplicateKey replicates the multi-region key keyARN to region under PlatformPolicy, as the
+// customer, and returns the replica's ARN. The replica may still be Creating.
+func (e *Env) ReplicateKey(t testing.TB, keyARN, region string) string {
+	t.Helper()
+	out, err := e.customer(t).ReplicateKey(context.Background(), &awskms.ReplicateKeyInput{
+		KeyId: aws.String(keyARN), ReplicaRegion: aws.String(region), Policy: aws.String(e.PlatformPolicy())})
+	if err != nil {
+		t.Fatalf("ReplicateKey to %s: %v", region, err)
+	}
+	replicaARN := aws.ToString(out.ReplicaKeyMetadata.Arn)
+	e.cleanupKey(t, region, replicaARN)
+	return replicaARN
+}
+
+// KeyARN is the ARN of the key that name (an alias, a key id) stands for, as the customer describes it.
+func (e *Env) KeyARN(t testing.TB, name string) string {
+	t.Helper()
+	out, err := e.customer(t).DescribeKey(context.Background(), &awskms.DescribeKeyInput{KeyId: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.KeyMetadata.Arn)
+}
