@@ -2,14 +2,11 @@ package grants_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/kms"
@@ -19,14 +16,12 @@ import (
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // fixture is a store on a settable clock, an emulator, a key with grant mode's policy, and the two
 // identities' clients.
 type fixture struct {
 	env           *kmstest.Env
 	st            *store.Store
-	now           atomic.Pointer[time.Time]
+	clock         *testkit.Clock
 	key           string
 	control, data *kms.Client
 	granter       *grants.Granter
@@ -34,26 +29,19 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{env: kmstest.StartEmulator(t)}
-	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	f.now.Store(&start)
-	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: clock.Func(func() time.Time { return *f.now.Load() })})
+	f := &fixture{env: kmstest.StartEmulator(t), clock: testkit.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))}
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: f.clock})
 	f.st = st
 	f.key = f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{DefaultPolicy: true})
 	f.env.PutPolicy(t, f.key, kmstest.GrantPolicy(t, f.key))
 	f.control, f.data = f.env.ClientAs(t, kmstest.ControlAccessKey), f.env.ClientAs(t, kmstest.DataAccessKey)
 	f.granter = grants.NewGranter(grants.GranterConfig{Control: f.control, Data: f.data, ControlPrincipal: kmstest.ControlPrincipal,
-		DataPrincipal: kmstest.DataPrincipal, Store: st, Logger: quiet})
+		DataPrincipal: kmstest.DataPrincipal, Store: st, Logger: testkit.Discard()})
 	return f
 }
 
-func (f *fixture) advance(d time.Duration) {
-	next := f.now.Load().Add(d)
-	f.now.Store(&next)
-}
-
 func (f *fixture) retirer(owner string) *grants.Retirer {
-	return grants.NewRetirer(grants.RetirerConfig{Store: f.st, Control: f.control, Owner: owner, Logger: quiet})
+	return grants.NewRetirer(grants.RetirerConfig{Store: f.st, Control: f.control, Owner: owner, Logger: testkit.Discard()})
 }
 
 // orgGrant attaches the grant of a (pretend) organisation's data key and records it as linking does.
@@ -167,11 +155,11 @@ func TestRetirer_BacksOffUntilKMSConfirms(t *testing.T) {
 		if n, err := r.RetireDue(context.Background()); err != nil || n != 0 {
 			t.Fatalf("retired %d while KMS is down: %v", n, err)
 		}
-		f.advance(wait - time.Millisecond)
+		f.clock.Advance(wait - time.Millisecond)
 		if n, _ := r.RetireDue(context.Background()); n != 0 {
 			t.Fatalf("retried before the backoff of %s", wait)
 		}
-		f.advance(time.Millisecond)
+		f.clock.Advance(time.Millisecond)
 	}
 	f.env.Unfreeze()
 	if n, err := r.RetireDue(context.Background()); err != nil || n != 1 {
