@@ -255,43 +255,22 @@ func TestARN_InRegionAcrossPartitionsIsRefused(t *testing.T) {
 
 func TestValidRegion(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		region string
-		want   bool
-	}{
-		{"us-east-1", true},
-		{"us-west-2", true},
-		{"eu-central-1", true},
-		{"ap-southeast-2", true},
-		{"ap-northeast-3", true},
-		{"cn-north-1", true},
-		{"cn-northwest-1", true},
-		{"us-gov-west-1", true},
-		{"us-gov-east-1", true},
-		{"il-central-1", true},
-		{"eusc-de-east-1", true},
-		{"ap-southeast-10", true},
-		{"", false},
-		{"us", false},
-		{"us-east", false},
-		{"us-east-", false},
-		{"us-east-0", false},
-		{"us-east-01", false},
-		{"us-east-100", false},
-		{"US-EAST-1", false},
-		{"us_east_1", false},
-		{"us--east-1", false},
-		{"-us-east-1", false},
-		{"u-east-1", false},
-		{"useast-east-1", false},
-		{"us-east-1a", false},
-		{"us-east-1 ", false},
-		{"us-ëast-1", false},
-		{"us-" + strings.Repeat("a", 40) + "-1", false},
-	}
-	for _, tt := range tests {
-		if got := keyarn.ValidRegion(tt.region); got != tt.want {
-			t.Errorf("ValidRegion(%q) = %v, want %v", tt.region, got, tt.want)
+	for want, regions := range map[bool][]string{
+		true: {
+			"us-east-1", "us-west-2", "eu-central-1", "ap-southeast-2", "ap-northeast-3", "cn-north-1",
+			"cn-northwest-1", "us-gov-west-1", "us-gov-east-1", "il-central-1", "eusc-de-east-1",
+			"ap-southeast-10",
+		},
+		false: {
+			"", "us", "us-east", "us-east-", "us-east-0", "us-east-01", "us-east-100", "US-EAST-1",
+			"us_east_1", "us--east-1", "-us-east-1", "u-east-1", "useast-east-1", "us-east-1a",
+			"us-east-1 ", "us-ëast-1", "us-" + strings.Repeat("a", 40) + "-1",
+		},
+	} {
+		for _, region := range regions {
+			if got := keyarn.ValidRegion(region); got != want {
+				t.Errorf("ValidRegion(%q) = %v, want %v", region, got, want)
+			}
 		}
 	}
 }
