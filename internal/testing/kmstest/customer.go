@@ -50,6 +50,14 @@ func (e *Env) ScheduleDeletion(t testing.TB, keyARN string) {
 	}
 }
 
+// CancelDeletion cancels keyARN's scheduled deletion, as the customer.
+func (e *Env) CancelDeletion(t testing.TB, keyARN string) {
+	t.Helper()
+	if _, err := e.customer(t).CancelKeyDeletion(context.Background(), &awskms.CancelKeyDeletionInput{KeyId: aws.String(keyARN)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // GrantIDs lists the ids of keyARN's grants (the first page), as the customer.
 func (e *Env) GrantIDs(t testing.TB, keyARN string) []string {
 	t.Helper()
