@@ -230,19 +230,12 @@ resource "aws_kms_key_policy" "cmekd" {
 // the principal as invalid_principal or writes HCL that parses and whose policy evaluates to the
 // same JSON as the JSON format.
 func FuzzTerraform(f *testing.F) {
-	for _, seed := range []struct {
-		rolePath, raw string
-		full          bool
-	}{
-		{"cmekd", "777766665555", false},
-		{"service-role/cmekd", "arn:aws:iam::444455556666:user/ops/alice", true},
-		{"${var.x}/r", "arn:aws:iam::444455556666:role/%{if}x%{endif}/r", true},
-		{"$${/r", `arn:aws:iam::444455556666:role/"\/r`, false},
-		{"*", "arn:aws-cn:iam::444455556666:root", true},
-		{"p/", "", false},
-	} {
-		f.Add(seed.rolePath, seed.raw, seed.full)
-	}
+	f.Add("cmekd", "777766665555", false)
+	f.Add("service-role/cmekd", "arn:aws:iam::444455556666:user/ops/alice", true)
+	f.Add("${var.x}/r", "arn:aws:iam::444455556666:role/%{if}x%{endif}/r", true)
+	f.Add("$${/r", `arn:aws:iam::444455556666:role/"\/r`, false)
+	f.Add("*", "arn:aws-cn:iam::444455556666:root", true)
+	f.Add("p/", "", false)
 	key := mustParse(f, "arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab")
 	f.Fuzz(func(t *testing.T, rolePath, raw string, full bool) {
 		req := keypolicy.Request{KeyARN: key, PlatformPrincipal: "arn:aws:iam::999988887777:role/cmekd"}
