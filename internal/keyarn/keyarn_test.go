@@ -301,23 +301,14 @@ func TestDefaultRegions(t *testing.T) {
 
 func TestParseMultiRegionPolicy(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		input   string
-		want    keyarn.MultiRegionPolicy
-		wantErr bool
-	}{
-		{"required", keyarn.MultiRegionRequired, false},
-		{"allowed", keyarn.MultiRegionAllowed, false},
-		{"rejected", keyarn.MultiRegionRejected, false},
-		{"", keyarn.MultiRegionAllowed, false},
-		{"Required", "", true},
-		{"yes", "", true},
-		{" allowed", "", true},
-	}
-	for _, tt := range tests {
-		got, err := keyarn.ParseMultiRegionPolicy(tt.input)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("ParseMultiRegionPolicy(%q) = %q, %v; want %q, error %v", tt.input, got, err, tt.want, tt.wantErr)
+	// A refused value has no policy ("").
+	for input, want := range map[string]keyarn.MultiRegionPolicy{
+		"required": keyarn.MultiRegionRequired, "allowed": keyarn.MultiRegionAllowed, "rejected": keyarn.MultiRegionRejected,
+		"": keyarn.MultiRegionAllowed, "Required": "", "yes": "", " allowed": "",
+	} {
+		got, err := keyarn.ParseMultiRegionPolicy(input)
+		if refused := want == ""; (err != nil) != refused || got != want {
+			t.Errorf("ParseMultiRegionPolicy(%q) = %q, %v; want %q, error %v", input, got, err, want, refused)
 		}
 		if err != nil && !strings.Contains(err.Error(), "CMEKD_MULTI_REGION_KEYS") {
 			t.Errorf("error %q does not name the variable", err)
