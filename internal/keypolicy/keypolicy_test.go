@@ -29,6 +29,31 @@ func mustParse(t testing.TB, s string) keyarn.ARN {
 	return a
 }
 
+// generateJSON generates the policy of req and its JSON, failing the test on an error.
+func generateJSON(t testing.TB, req keypolicy.Request) (v any, b []byte) {
+	t.Helper()
+	v, err := keypolicy.Generate(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = keypolicy.JSON(v); err != nil {
+		t.Fatal(err)
+	}
+	return v, b
+}
+
+// wantRoundTrip checks that the JSON b of the whole policy v reads back as v.
+func wantRoundTrip(t *testing.T, b []byte, v any) {
+	t.Helper()
+	var doc keypolicy.Document
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&doc, v) {
+		t.Errorf("round trip =\n%+v\nwant\n%+v", doc, v)
+	}
+}
+
 func TestValidPrincipal(t *testing.T) {
 	t.Parallel()
 	for want, principals := range map[bool][]string{
@@ -262,14 +287,7 @@ func assertCode(t *testing.T, err error, code, mention string) {
 
 func TestJSON_Statement(t *testing.T) {
 	t.Parallel()
-	v, err := keypolicy.Generate(keypolicy.Request{KeyARN: mustParse(t, keyARN), PlatformPrincipal: platform})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := keypolicy.JSON(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, got := generateJSON(t, keypolicy.Request{KeyARN: mustParse(t, keyARN), PlatformPrincipal: platform})
 	want := `{
   "Sid": "cmekdAllowUseOfTheKey",
   "Effect": "Allow",
@@ -298,25 +316,12 @@ func TestJSON_FullRoundTrips(t *testing.T) {
 		AdditionalPrincipals: []string{"arn:aws:iam::444455556666:role/a<b>&c/spark"},
 		Template:             keypolicy.TemplateFull,
 	}
-	v, err := keypolicy.Generate(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := keypolicy.JSON(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, b := generateJSON(t, req)
 	again, err := keypolicy.JSON(v)
 	if err != nil || string(again) != string(b) {
 		t.Fatalf("JSON is not stable: %v\n%s\n%s", err, b, again)
 	}
-	var doc keypolicy.Document
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(&doc, v) {
-		t.Errorf("round trip =\n%+v\nwant\n%+v", doc, v)
-	}
+	wantRoundTrip(t, b, v)
 	s := string(b)
 	for _, want := range []string{`"Version": "2012-10-17"`, `"Id": "cmekd-key-policy"`, `"kms:GrantIsForAWSResource": "true"`, `role/a<b>&c/spark`} {
 		if !strings.Contains(s, want) {
