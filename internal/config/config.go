@@ -226,44 +226,42 @@ func (p *problems) parseErrors(err error, lookup func(string) string) {
 	}
 }
 
-// validate checks every value that parsed, recording each problem in p.
+// validate checks every value that parsed, recording each problem in p: the lists first, which it
+// also normalises, then the table of single-value checks, then grant mode and the providers.
 func (c *Config) validate(p *problems) {
-	bad := p.add
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		bad("CMEKD_ADDR", "%q is not a host:port listen address (like :8080 or 127.0.0.1:8080)", c.Addr)
+	c.validateLists(p)
+	for _, ch := range c.checks() {
+		if ch.bad {
+			p.add(ch.name, ch.format, ch.args...)
+		}
 	}
-	positive := []struct {
+	c.validateGrantMode(p)
+	c.validateProviders(p)
+}
+
+// check is one rule about one variable: bad says the value breaks it, format and args say how.
+type check struct {
+	name   string
+	bad    bool
+	format string
+	args   []any
+}
+
+// checks are the rules about single values, in the order their problems are reported.
+func (c *Config) checks() []check {
+	_, _, addrErr := net.SplitHostPort(c.Addr)
+	list := []check{
+		{"CMEKD_ADDR", addrErr != nil, "%q is not a host:port listen address (like :8080 or 127.0.0.1:8080)", []any{c.Addr}},
+	}
+	for _, v := range []struct {
 		name string
 		d    time.Duration
 	}{
 		{"CMEKD_KMS_TIMEOUT", c.KMSTimeout}, {"CMEKD_PROBE_INTERVAL", c.ProbeInterval},
 		{"CMEKD_PAUSE_AFTER", c.PauseAfter}, {"CMEKD_DEK_CACHE_TTL", c.DEKCacheTTL}, {"CMEKD_DEK_MAX_AGE", c.DEKMaxAge},
 		{"CMEKD_PROBE_INTERVAL_WITH_EVENTS", c.ProbeIntervalWithEvents}, {"CMEKD_EVENTS_FRESH", c.EventsFresh},
-	}
-	for _, v := range positive {
-		if v.d <= 0 {
-			bad(v.name, "must be a positive duration, got %s", v.d)
-		}
-	}
-	if c.WebhookRetryBase <= 0 || c.WebhookRetryBase > time.Hour {
-		bad("CMEKD_WEBHOOK_RETRY_BASE", "must be a positive duration of at most 1h, got %s", c.WebhookRetryBase)
-	}
-	for i, h := range c.WebhookHTTPHosts {
-		h = strings.TrimSpace(h)
-		if !validHost(h) {
-			bad("CMEKD_WEBHOOK_HTTP_HOSTS", "%q is not a host as written in a URL (a comma-separated list like 127.0.0.1,receiver.internal,[::1]; no scheme, port or path)", h)
-		}
-		c.WebhookHTTPHosts[i] = h
-	}
-	if c.DEKCacheTTL > MaxDEKCacheTTL {
-		bad("CMEKD_DEK_CACHE_TTL", "must be at most %s: plaintext data keys may not outlive a revoked key longer, got %s", MaxDEKCacheTTL, c.DEKCacheTTL)
-	}
-	// NaN and infinity parse as floats; neither is a rate.
-	if !(c.ProbeMaxRPS > 0) || math.IsInf(c.ProbeMaxRPS, 0) {
-		bad("CMEKD_PROBE_MAX_RPS", "must be a positive number, got %v", c.ProbeMaxRPS)
-	}
-	if c.DEKMaxDocuments <= 0 {
-		bad("CMEKD_DEK_MAX_DOCUMENTS", "must be positive, got %d", c.DEKMaxDocuments)
+	} {
+		list = append(list, check{v.name, v.d <= 0, "must be a positive duration, got %s", []any{v.d}})
 	}
 	for _, v := range []struct {
 		name string
@@ -273,85 +271,92 @@ func (c *Config) validate(p *problems) {
 		{"CMEKD_MAX_COLLECTIONS_PER_ORG", c.MaxCollectionsPerOrg}, {"CMEKD_MAX_SECRET_SCOPES_PER_ORG", c.MaxSecretScopesPerOrg},
 		{"CMEKD_MAX_SECRETS_PER_SCOPE", c.MaxSecretsPerScope}, {"CMEKD_MAX_WORKSPACES_PER_ORG", c.MaxWorkspacesPerOrg},
 	} {
-		if v.n <= 0 {
-			bad(v.name, "must be a positive count, got %d", v.n)
+		list = append(list, check{v.name, v.n <= 0, "must be a positive count, got %d", []any{v.n}})
+	}
+	public, publicOK := httpURL(c.PublicURL)
+	_, endpointOK := httpURL(c.KMSEndpoint)
+	return append(list, []check{
+		{"CMEKD_WEBHOOK_RETRY_BASE", c.WebhookRetryBase <= 0 || c.WebhookRetryBase > time.Hour,
+			"must be a positive duration of at most 1h, got %s", []any{c.WebhookRetryBase}},
+		{"CMEKD_DEK_CACHE_TTL", c.DEKCacheTTL > MaxDEKCacheTTL,
+			"must be at most %s: plaintext data keys may not outlive a revoked key longer, got %s", []any{MaxDEKCacheTTL, c.DEKCacheTTL}},
+		// NaN and infinity parse as floats; neither is a rate.
+		{"CMEKD_PROBE_MAX_RPS", !(c.ProbeMaxRPS > 0) || math.IsInf(c.ProbeMaxRPS, 0), "must be a positive number, got %v", []any{c.ProbeMaxRPS}},
+		{"CMEKD_DEK_MAX_DOCUMENTS", c.DEKMaxDocuments <= 0, "must be positive, got %d", []any{c.DEKMaxDocuments}},
+		{"CMEKD_PUBLIC_URL", c.PublicURL != "" && (!publicOK || public.RawQuery != "" || public.Fragment != "" || public.User != nil),
+			"%q is not an http(s) base URL like https://cmekd.example.com (no query, fragment or credentials)", []any{c.PublicURL}},
+		{"CMEKD_MAX_INFLIGHT_BYTES", c.MaxInflightBytes < MinInflightBytes,
+			"must be at least %d (8 MiB, the largest request body), got %d", []any{MinInflightBytes, c.MaxInflightBytes}},
+		{"CMEKD_KMS_ENDPOINT", c.KMSEndpoint != "" && !endpointOK, "%q is not an http(s) URL", []any{c.KMSEndpoint}},
+		{"CMEKD_MULTI_REGION_KEYS", fails(keyarn.ParseMultiRegionPolicy(c.MultiRegionKeys)),
+			"must be required, allowed or rejected, got %q", []any{c.MultiRegionKeys}},
+		{"CMEKD_PLATFORM_PRINCIPAL", c.PlatformPrincipal != "" && !keypolicy.ValidPrincipal(c.PlatformPrincipal),
+			"%q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", []any{c.PlatformPrincipal}},
+		{"CMEKD_ADMIN_TOKEN", !c.Dev && c.AdminToken == "", "is required (outside dev mode)", nil},
+		{"CMEKD_PLATFORM_PRINCIPAL", !c.Dev && c.PlatformPrincipal == "", "is required (outside dev mode)", nil},
+		{"CMEKD_PROVIDER_KEY_ARN", !c.Dev && c.ProviderKeyARN == "", "is required (outside dev mode)", nil},
+		{"CMEKD_ADMIN_TOKEN", c.AdminToken != "" && len(c.AdminToken) < 32, "must be at least 32 characters", nil},
+		{"CMEKD_DEV_POSTGRES", c.DevPostgres == "private" && c.DatabaseURLSet,
+			"private starts a PostgreSQL cluster of its own, so CMEKD_DATABASE_URL must be unset (or CMEKD_DEV_POSTGRES external to use it)", nil},
+		{"CMEKD_DEV_POSTGRES", !slices.Contains([]string{"auto", "private", "external"}, c.DevPostgres),
+			"must be auto, private or external, got %q", []any{c.DevPostgres}},
+		// The URL may hold a password: the message never repeats it, nor the parser's words about it.
+		{"CMEKD_DATABASE_URL", !namesDatabase(c.DatabaseURL),
+			"must be a PostgreSQL URL naming a database, like postgres://user@host:5432/cmekd?sslmode=disable", nil},
+	}...)
+}
+
+// validateLists trims the entries of the list variables and checks each, and keeps only the valid,
+// normalised key ARNs of CMEKD_PROVIDER_KEY_ARN, at most one a region.
+func (c *Config) validateLists(p *problems) {
+	for i, h := range c.WebhookHTTPHosts {
+		h = strings.TrimSpace(h)
+		if !validHost(h) {
+			p.add("CMEKD_WEBHOOK_HTTP_HOSTS", "%q is not a host as written in a URL (a comma-separated list like 127.0.0.1,receiver.internal,[::1]; no scheme, port or path)", h)
 		}
-	}
-	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			bad("CMEKD_PUBLIC_URL", "%q is not an http(s) base URL like https://cmekd.example.com (no query, fragment or credentials)", c.PublicURL)
-		}
-	}
-	if c.MaxInflightBytes < MinInflightBytes {
-		bad("CMEKD_MAX_INFLIGHT_BYTES", "must be at least %d (8 MiB, the largest request body), got %d", MinInflightBytes, c.MaxInflightBytes)
-	}
-	if c.KMSEndpoint != "" {
-		u, err := url.Parse(c.KMSEndpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("CMEKD_KMS_ENDPOINT", "%q is not an http(s) URL", c.KMSEndpoint)
-		}
-	}
-	if _, err := keyarn.ParseMultiRegionPolicy(c.MultiRegionKeys); err != nil {
-		bad("CMEKD_MULTI_REGION_KEYS", "must be required, allowed or rejected, got %q", c.MultiRegionKeys)
+		c.WebhookHTTPHosts[i] = h
 	}
 	for i, r := range c.Regions {
 		r = strings.TrimSpace(r)
 		if !keyarn.ValidRegion(r) {
-			bad("CMEKD_REGIONS", "%q is not an AWS region name (a comma-separated list like us-east-1,eu-west-1)", r)
+			p.add("CMEKD_REGIONS", "%q is not an AWS region name (a comma-separated list like us-east-1,eu-west-1)", r)
 		}
 		c.Regions[i] = r
 	}
-	if c.PlatformPrincipal != "" && !keypolicy.ValidPrincipal(c.PlatformPrincipal) {
-		bad("CMEKD_PLATFORM_PRINCIPAL", "%q is not an IAM principal ARN (arn:aws:iam::<account>:root or a role)", c.PlatformPrincipal)
+	if c.ProviderKeyARN == "" {
+		return
 	}
-	c.validateGrantMode(p)
-	c.validateProviders(p)
-	if c.ProviderKeyARN != "" {
-		var arns []string
-		seen := map[string]string{}
-		for _, raw := range strings.Split(c.ProviderKeyARN, ",") {
-			a, err := keyarn.Parse(raw)
-			if err != nil {
-				bad("CMEKD_PROVIDER_KEY_ARN", "%v", err)
-				continue
-			}
-			if other, dup := seen[a.Region]; dup {
-				bad("CMEKD_PROVIDER_KEY_ARN", "lists two keys of region %s (%s and %s); give at most one per region", a.Region, other, a)
-				continue
-			}
-			seen[a.Region] = a.String()
-			arns = append(arns, a.String())
+	var arns []string
+	seen := map[string]string{}
+	for _, raw := range strings.Split(c.ProviderKeyARN, ",") {
+		a, err := keyarn.Parse(raw)
+		if err != nil {
+			p.add("CMEKD_PROVIDER_KEY_ARN", "%v", err)
+			continue
 		}
-		c.ProviderKeyARN = strings.Join(arns, ",")
-	}
-	if !c.Dev {
-		if c.AdminToken == "" {
-			bad("CMEKD_ADMIN_TOKEN", "is required (outside dev mode)")
+		if other, dup := seen[a.Region]; dup {
+			p.add("CMEKD_PROVIDER_KEY_ARN", "lists two keys of region %s (%s and %s); give at most one per region", a.Region, other, a)
+			continue
 		}
-		if c.PlatformPrincipal == "" {
-			bad("CMEKD_PLATFORM_PRINCIPAL", "is required (outside dev mode)")
-		}
-		if c.ProviderKeyARN == "" {
-			bad("CMEKD_PROVIDER_KEY_ARN", "is required (outside dev mode)")
-		}
+		seen[a.Region] = a.String()
+		arns = append(arns, a.String())
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < 32 {
-		bad("CMEKD_ADMIN_TOKEN", "must be at least 32 characters")
-	}
-	switch c.DevPostgres {
-	case "auto", "external":
-	case "private":
-		if c.DatabaseURLSet {
-			bad("CMEKD_DEV_POSTGRES", "private starts a PostgreSQL cluster of its own, so CMEKD_DATABASE_URL must be unset (or CMEKD_DEV_POSTGRES external to use it)")
-		}
-	default:
-		bad("CMEKD_DEV_POSTGRES", "must be auto, private or external, got %q", c.DevPostgres)
-	}
-	if pc, err := pgconn.ParseConfig(c.DatabaseURL); err != nil || pc.Database == "" {
-		// The URL may hold a password: the message never repeats it, nor the parser's words about it.
-		bad("CMEKD_DATABASE_URL", "must be a PostgreSQL URL naming a database, like postgres://user@host:5432/cmekd?sslmode=disable")
-	}
+	c.ProviderKeyARN = strings.Join(arns, ",")
+}
+
+// fails says whether a call that returns a value and an error failed.
+func fails[T any](_ T, err error) bool { return err != nil }
+
+// httpURL parses s as an http(s) URL with a host; ok is false for anything else.
+func httpURL(s string) (u *url.URL, ok bool) {
+	u, err := url.Parse(s)
+	return u, err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// namesDatabase says whether s is a PostgreSQL URL that names a database.
+func namesDatabase(s string) bool {
+	pc, err := pgconn.ParseConfig(s)
+	return err == nil && pc.Database != ""
 }
 
 // validateGrantMode checks the two identities of grant mode. Both must be role or user ARNs: a key

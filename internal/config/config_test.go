@@ -38,6 +38,16 @@ func with(changes map[string]string) map[string]string {
 	return e
 }
 
+// loadError loads env and returns the error, failing the test if it loaded.
+func loadError(t *testing.T, env map[string]string) error {
+	t.Helper()
+	_, err := config.Load(env)
+	if err == nil {
+		t.Fatal("Load succeeded; want an error")
+	}
+	return err
+}
+
 func TestLoad_DefaultsWhenOnlyRequiredVariablesAreSet(t *testing.T) {
 	t.Parallel()
 	got, err := config.Load(required())
@@ -314,10 +324,7 @@ func TestLoad_ErrorNeverShowsTheAdminToken(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Load(tt.env)
-			if err == nil {
-				t.Fatal("Load succeeded; want an error")
-			}
+			err := loadError(t, tt.env)
 			if strings.Contains(err.Error(), short) {
 				t.Errorf("error %q shows the admin token", err)
 			}
@@ -377,7 +384,7 @@ func wantNamed(t *testing.T, err error, name string) {
 // wrong, one line per variable, without the parser's internals.
 func TestLoad_ReportsEveryBadVariableAtOnceInWords(t *testing.T) {
 	t.Parallel()
-	_, err := config.Load(with(map[string]string{
+	err := loadError(t, with(map[string]string{
 		"CMEKD_DEV":               "yes",
 		"CMEKD_PROBE_INTERVAL":    "every minute",
 		"CMEKD_PROBE_MAX_RPS":     "fast",
@@ -385,9 +392,6 @@ func TestLoad_ReportsEveryBadVariableAtOnceInWords(t *testing.T) {
 		"CMEKD_ADDR":              "8080",
 		"CMEKD_DATABASE_URL":      "mysql://root:hunter2@db/cmekd",
 	}))
-	if err == nil {
-		t.Fatal("Load succeeded")
-	}
 	lines := strings.Split(err.Error(), "\n")
 	for _, name := range []string{"CMEKD_DEV", "CMEKD_PROBE_INTERVAL", "CMEKD_PROBE_MAX_RPS", "CMEKD_DEK_MAX_DOCUMENTS", "CMEKD_ADDR", "CMEKD_DATABASE_URL"} {
 		n := 0

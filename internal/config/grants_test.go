@@ -66,10 +66,7 @@ func TestLoad_GrantModeRefusesAccountPrincipals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Load(grantEnv(tc.env))
-			if err == nil {
-				t.Fatal("Load succeeded")
-			}
+			err := loadError(t, grantEnv(tc.env))
 			lines := strings.Split(err.Error(), "\n")
 			if len(lines) != 1 || !strings.HasPrefix(lines[0], "configuration: "+tc.variable+": ") {
 				t.Errorf("want one line naming %s, got:\n%s", tc.variable, err)
@@ -81,15 +78,12 @@ func TestLoad_GrantModeRefusesAccountPrincipals(t *testing.T) {
 // TestLoad_GrantModeReportsBothIdentitiesAtOnce: every bad variable is named in one start.
 func TestLoad_GrantModeReportsBothIdentitiesAtOnce(t *testing.T) {
 	t.Parallel()
-	_, err := config.Load(grantEnv(map[string]string{
+	err := loadError(t, grantEnv(map[string]string{
 		"CMEKD_PLATFORM_PRINCIPAL": "arn:aws:iam::999988887777:root",
 		"CMEKD_DATA_PRINCIPAL":     "arn:aws:iam::111122223333:root",
 		"CMEKD_DATA_PROFILE":       "",
 		"CMEKD_PROBE_INTERVAL":     "soon",
 	}))
-	if err == nil {
-		t.Fatal("Load succeeded")
-	}
 	for _, name := range []string{"CMEKD_PLATFORM_PRINCIPAL", "CMEKD_DATA_PRINCIPAL", "CMEKD_DATA_PROFILE", "CMEKD_PROBE_INTERVAL"} {
 		if !strings.Contains(err.Error(), "configuration: "+name+": ") {
 			t.Errorf("%s not named:\n%s", name, err)

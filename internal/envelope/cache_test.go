@@ -110,6 +110,32 @@ func noLoad(t *testing.T) func(context.Context) ([]byte, error) {
 	}
 }
 
+// meteredCache is a cache of ttl and maxEntries (and clk, when not nil) that reports to a registry of
+// its own, with a fresh loader.
+func meteredCache(maxEntries int, clk *testkit.Clock) (*envelope.Cache, *loader, *prometheus.Registry) {
+	reg := prometheus.NewRegistry()
+	opts := envelope.CacheOptions{TTL: ttl, MaxEntries: maxEntries, Registerer: reg}
+	if clk != nil {
+		opts.Clock = clk
+	}
+	return envelope.NewCache(opts), newLoader(), reg
+}
+
+// hit runs Use for id under keyARN and fails the test if it loads or fails.
+func hit(t *testing.T, c *envelope.Cache, id, keyARN string) {
+	t.Helper()
+	if err := c.Use(t.Context(), id, keyARN, noLoad(t), func([]byte) error { return nil }); err != nil {
+		t.Error(err)
+	}
+}
+
+// gatedLoad is a loader of dek_a that waits until release is closed, and the key it then hands out.
+func gatedLoad() (load func(context.Context) ([]byte, error), handed []byte, release chan struct{}) {
+	release = make(chan struct{})
+	handed = keyFor("dek_a")
+	return func(context.Context) ([]byte, error) { <-release; return handed, nil }, handed, release
+}
+
 // metricValues reads every cache series from reg as "name" or "name{reason}" → value.
 func metricValues(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
@@ -191,9 +217,7 @@ func TestCache_TTLHoldsWhenTheClockStepsBack(t *testing.T) {
 
 func TestCache_EvictsLeastRecentlyUsedAndWipesIt(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
-	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 2, Registerer: reg})
-	l := newLoader()
+	c, l, reg := meteredCache(2, nil)
 	use(t, c, l, "dek_a")
 	use(t, c, l, "dek_b")
 	use(t, c, l, "dek_a") // b is now the least recently used
@@ -206,9 +230,7 @@ func TestCache_EvictsLeastRecentlyUsedAndWipesIt(t *testing.T) {
 		if isZero(l.Handed(t, id, 0)) {
 			t.Errorf("%s wiped while cached", id)
 		}
-		if err := c.Use(t.Context(), id, testKeyARN, noLoad(t), func([]byte) error { return nil }); err != nil {
-			t.Error(err)
-		}
+		hit(t, c, id, testKeyARN)
 	}
 	if c.Len() != 2 {
 		t.Errorf("Len = %d, want 2", c.Len())
@@ -349,9 +371,7 @@ func TestCache_WaiterStopsWaitingWithItsContext(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10})
-		release := make(chan struct{})
-		handed := keyFor("dek_a")
-		load := func(context.Context) ([]byte, error) { <-release; return handed, nil }
+		load, handed, release := gatedLoad()
 		noop := func([]byte) error { return nil }
 		leaderErr := make(chan error)
 		go func() { leaderErr <- c.Use(context.Background(), "dek_a", testKeyARN, load, noop) }()
@@ -426,9 +446,7 @@ func TestCache_PutServesWithoutLoad(t *testing.T) {
 
 func TestCache_PurgeWipesEverything(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
-	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Registerer: reg})
-	l := newLoader()
+	c, l, reg := meteredCache(10, nil)
 	ids := []string{"dek_a", "dek_b", "dek_c"}
 	for _, id := range ids {
 		use(t, c, l, id)
@@ -454,9 +472,7 @@ func TestCache_PurgeWipesEverything(t *testing.T) {
 
 func TestCache_DropKeyWipesOnlyThatKeysDataKeys(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
-	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Registerer: reg})
-	l := newLoader()
+	c, l, reg := meteredCache(10, nil)
 	use(t, c, l, "dek_a")
 	use(t, c, l, "dek_b")
 	other := keyFor("dek_c")
@@ -470,9 +486,7 @@ func TestCache_DropKeyWipesOnlyThatKeysDataKeys(t *testing.T) {
 		}
 	}
 	// The other KMS key's data key is still served from memory.
-	if err := c.Use(t.Context(), "dek_c", otherKeyARN, noLoad(t), func([]byte) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
+	hit(t, c, "dek_c", otherKeyARN)
 	if m := metricValues(t, reg); m["cmekd_dek_cache_evictions_total{key_unavailable}"] != 2 || m["cmekd_dek_cache_entries"] != 1 {
 		t.Errorf("metrics after DropKey: %v", m)
 	}
@@ -486,64 +500,51 @@ func TestCache_DropKeyWipesOnlyThatKeysDataKeys(t *testing.T) {
 	}
 }
 
-func TestCache_KeyLoadedDuringDropKeyIsNotCached(t *testing.T) {
+// A key whose load was under way when the cache was wiped is handed to its caller but not kept.
+func TestCache_KeyLoadedDuringAWipeIsNotCached(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10})
-		release := make(chan struct{})
-		handed := keyFor("dek_a")
-		load := func(context.Context) ([]byte, error) { <-release; return handed, nil }
-		done := make(chan error)
-		go func() {
-			done <- c.Use(context.Background(), "dek_a", testKeyARN, load, func([]byte) error { return nil })
-		}()
-		synctest.Wait()
-		c.DropKey(otherKeyARN) // another key's drop leaves this load alone
-		c.DropKey(testKeyARN)
-		close(release)
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		if c.Len() != 0 || !isZero(handed) {
-			t.Errorf("a key loaded across DropKey was kept: Len = %d, key %x", c.Len(), handed)
-		}
-	})
-}
-
-func TestCache_KeyLoadedDuringPurgeIsNotCached(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10})
-		release := make(chan struct{})
-		handed := keyFor("dek_a")
-		load := func(context.Context) ([]byte, error) { <-release; return handed, nil }
-		done := make(chan error)
-		go func() {
-			done <- c.Use(context.Background(), "dek_a", testKeyARN, load, func(key []byte) error {
-				if !bytes.Equal(key, keyFor("dek_a")) {
-					return fmt.Errorf("fn got %x", key)
+	for _, tc := range []struct {
+		name string
+		wipe func(c *envelope.Cache)
+	}{
+		{"DropKey", func(c *envelope.Cache) {
+			c.DropKey(otherKeyARN) // another key's drop leaves this load alone
+			c.DropKey(testKeyARN)
+		}},
+		{"Purge", func(c *envelope.Cache) { c.Purge() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10})
+				load, handed, release := gatedLoad()
+				done := make(chan error)
+				go func() {
+					done <- c.Use(context.Background(), "dek_a", testKeyARN, load, func(key []byte) error {
+						if !bytes.Equal(key, keyFor("dek_a")) {
+							return fmt.Errorf("fn got %x", key)
+						}
+						return nil
+					})
+				}()
+				synctest.Wait()
+				tc.wipe(c)
+				close(release)
+				if err := <-done; err != nil {
+					t.Error(err)
 				}
-				return nil
+				if c.Len() != 0 || !isZero(handed) {
+					t.Errorf("a key loaded across %s was kept: Len = %d, key %x", tc.name, c.Len(), handed)
+				}
 			})
-		}()
-		synctest.Wait()
-		c.Purge()
-		close(release)
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		if c.Len() != 0 || !isZero(handed) {
-			t.Errorf("a key loaded across Purge was kept: Len = %d, key %x", c.Len(), handed)
-		}
-	})
+		})
+	}
 }
 
 func TestCache_SweepEvictsExpiredKeys(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
 	clk := newClock()
-	c := envelope.NewCache(envelope.CacheOptions{TTL: ttl, MaxEntries: 10, Clock: clk, Registerer: reg})
-	l := newLoader()
+	c, l, reg := meteredCache(10, clk)
 	use(t, c, l, "dek_old")
 	clk.Advance(3 * time.Minute)
 	use(t, c, l, "dek_new")

@@ -2,17 +2,11 @@ package grants_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
-	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/kms"
@@ -22,14 +16,12 @@ import (
 	"github.com/cmekd/cmekd/internal/verify"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // fixture is a store on a settable clock, an emulator, a key with grant mode's policy, and the two
 // identities' clients.
 type fixture struct {
 	env           *kmstest.Env
 	st            *store.Store
-	now           atomic.Pointer[time.Time]
+	clock         *testkit.Clock
 	key           string
 	control, data *kms.Client
 	granter       *grants.Granter
@@ -37,26 +29,19 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{env: kmstest.StartEmulator(t)}
-	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	f.now.Store(&start)
-	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: clock.Func(func() time.Time { return *f.now.Load() })})
+	f := &fixture{env: kmstest.StartEmulator(t), clock: testkit.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))}
+	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: f.clock})
 	f.st = st
 	f.key = f.env.CreateCustomerKey(t, f.env.Region, kmstest.KeyOptions{DefaultPolicy: true})
 	f.env.PutPolicy(t, f.key, kmstest.GrantPolicy(t, f.key))
 	f.control, f.data = f.env.ClientAs(t, kmstest.ControlAccessKey), f.env.ClientAs(t, kmstest.DataAccessKey)
 	f.granter = grants.NewGranter(grants.GranterConfig{Control: f.control, Data: f.data, ControlPrincipal: kmstest.ControlPrincipal,
-		DataPrincipal: kmstest.DataPrincipal, Store: st, Logger: quiet})
+		DataPrincipal: kmstest.DataPrincipal, Store: st, Logger: testkit.Discard()})
 	return f
 }
 
-func (f *fixture) advance(d time.Duration) {
-	next := f.now.Load().Add(d)
-	f.now.Store(&next)
-}
-
 func (f *fixture) retirer(owner string) *grants.Retirer {
-	return grants.NewRetirer(grants.RetirerConfig{Store: f.st, Control: f.control, Owner: owner, Logger: quiet})
+	return grants.NewRetirer(grants.RetirerConfig{Store: f.st, Control: f.control, Owner: owner, Logger: testkit.Discard()})
 }
 
 // orgGrant attaches the grant of a (pretend) organisation's data key and records it as linking does.
@@ -80,13 +65,9 @@ func (f *fixture) orgGrant(t *testing.T, orgID string) string {
 
 func (f *fixture) kmsGrants(t *testing.T) map[string]bool {
 	t.Helper()
-	out, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).ListGrants(context.Background(), &awskms.ListGrantsInput{KeyId: aws.String(f.key)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids := map[string]bool{}
-	for _, g := range out.Grants {
-		ids[aws.ToString(g.GrantId)] = true
+	for _, id := range f.env.GrantIDs(t, f.key) {
+		ids[id] = true
 	}
 	return ids
 }
@@ -131,10 +112,7 @@ func TestRetirer_RetiresQueuedGrants(t *testing.T) {
 	f := setup(t)
 	a, b := f.orgGrant(t, "org_a1"), f.orgGrant(t, "org_b1")
 	gone := f.orgGrant(t, "org_a2")
-	if _, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).RevokeGrant(context.Background(),
-		&awskms.RevokeGrantInput{KeyId: aws.String(f.key), GrantId: aws.String(gone)}); err != nil {
-		t.Fatal(err)
-	}
+	f.env.RevokeGrant(t, f.key, gone)
 	queue(t, f.st, "org_a1")
 	queue(t, f.st, "org_a2")
 	if s := f.status(t, "org_a1", a); s != domain.GrantRetiring {
@@ -177,11 +155,11 @@ func TestRetirer_BacksOffUntilKMSConfirms(t *testing.T) {
 		if n, err := r.RetireDue(context.Background()); err != nil || n != 0 {
 			t.Fatalf("retired %d while KMS is down: %v", n, err)
 		}
-		f.advance(wait - time.Millisecond)
+		f.clock.Advance(wait - time.Millisecond)
 		if n, _ := r.RetireDue(context.Background()); n != 0 {
 			t.Fatalf("retried before the backoff of %s", wait)
 		}
-		f.advance(time.Millisecond)
+		f.clock.Advance(time.Millisecond)
 	}
 	f.env.Unfreeze()
 	if n, err := r.RetireDue(context.Background()); err != nil || n != 1 {
@@ -261,10 +239,7 @@ func TestGranter_Held(t *testing.T) {
 			t.Errorf("Held(%s) = %v, %v; want %v", org, held, err, want)
 		}
 	}
-	if _, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).RevokeGrant(context.Background(),
-		&awskms.RevokeGrantInput{KeyId: aws.String(f.key), GrantId: aws.String(id)}); err != nil {
-		t.Fatal(err)
-	}
+	f.env.RevokeGrant(t, f.key, id)
 	if held, err := f.granter.Held(context.Background(), f.key, "org_e1"); err != nil || held {
 		t.Errorf("Held after revocation = %v, %v", held, err)
 	}

@@ -11,11 +11,9 @@ import (
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/health"
-	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
-	"github.com/cmekd/cmekd/internal/verify"
 )
 
 // callLog records when the emulator received each request, while on.
@@ -86,8 +84,7 @@ func TestMonitor_HoldsTheCeilingAndReportsTheIntervalItAchieves(t *testing.T) {
 	_, st, admin := openDB(t, store.Options{})
 	orgs, _ := seedLinkedKeys(t, admin, createKeys(t, env, 12), keys, time.Now(), 0)
 	reg := prometheus.NewRegistry()
-	svc := health.New(health.Config{Store: st, Verifier: verify.New(env.PlatformClient(t), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}}),
-		Logger: testkit.Discard(), Registerer: reg, Interval: every, PauseAfter: 6 * time.Hour})
+	svc := newService(t, env, health.Config{Store: st, Registerer: reg, Interval: every})
 	// A lease longer than the interval, so that a batch's worth of workers (see Monitor.Sweep) covers
 	// the probes' latency under the race detector on a loaded machine.
 	m := health.NewMonitor(svc, health.MonitorConfig{Owner: "ceiling", MaxRPS: budget, Lease: 20 * time.Second})
@@ -182,8 +179,7 @@ func benchSweepBound(b *testing.B, env *kmstest.Env, calls *callLog, keys []stri
 	clk := testkit.NewClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
 	_, st, admin := openDB(b, store.Options{Clock: clk})
 	seedLinkedKeys(b, admin, keys, n, clk.Now(), 0)
-	svc := health.New(health.Config{Store: st, Verifier: verify.New(env.PlatformClient(b), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}}),
-		Logger: testkit.Discard(), Interval: interval, PauseAfter: 6 * time.Hour})
+	svc := newService(b, env, health.Config{Store: st, Interval: interval})
 	// 64 probes in flight, not 16: at the ceiling's 2,000 probes a second, 16 keep pace only while a
 	// probe takes under 8 ms, and calls the workers are too busy to take are lost (the limiter holds
 	// one probe's calls at most), so that the figure is the limiter's, not the workers'.

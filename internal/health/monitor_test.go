@@ -3,22 +3,15 @@ package health_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/health"
-	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/store"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 	"github.com/cmekd/cmekd/internal/testing/testkit"
-	"github.com/cmekd/cmekd/internal/verify"
 )
 
 const interval = time.Minute
@@ -35,9 +28,7 @@ func newFixture(t *testing.T) *fixture {
 	clk := testkit.NewClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
 	st := testkit.OpenStore(t, testkit.Database(t), store.Options{Clock: clk})
 	env := kmstest.StartEmulator(t)
-	v := verify.New(env.PlatformClient(t), keyarn.Rules{}, verify.Options{Backoff: []time.Duration{}})
-	svc := health.New(health.Config{Store: st, Verifier: v, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Interval: interval, PauseAfter: 6 * time.Hour})
+	svc := newService(t, env, health.Config{Store: st, Interval: interval})
 	return &fixture{st: st, svc: svc, clock: clk, kms: env}
 }
 
@@ -137,10 +128,7 @@ func TestMonitor_PausesAfterHoursWithAFakeClock(t *testing.T) {
 	f := newFixture(t)
 	orgID, keyARN, colID := f.link(t, 0)
 	m := f.monitor("m")
-	owner := f.kms.SDK(t, f.kms.Region, f.kms.CustomerAccessKey)
-	if _, err := owner.DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
-		t.Fatal(err)
-	}
+	f.kms.DisableKey(t, keyARN)
 	sweep(t, m)
 	if s := f.state(t, orgID, colID); s != domain.StateIngestHalted {
 		t.Fatalf("after the first failed probe: %s", s)
@@ -157,9 +145,7 @@ func TestMonitor_PausesAfterHoursWithAFakeClock(t *testing.T) {
 	if s := f.state(t, orgID, colID); s != domain.StatePaused {
 		t.Fatalf("after more than six hours: %s", s)
 	}
-	if _, err := owner.EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
-		t.Fatal(err)
-	}
+	f.kms.EnableKey(t, keyARN)
 	f.clock.Advance(2 * interval)
 	sweep(t, m)
 	if s := f.state(t, orgID, colID); s != domain.StatePaused {

@@ -255,43 +255,22 @@ func TestARN_InRegionAcrossPartitionsIsRefused(t *testing.T) {
 
 func TestValidRegion(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		region string
-		want   bool
-	}{
-		{"us-east-1", true},
-		{"us-west-2", true},
-		{"eu-central-1", true},
-		{"ap-southeast-2", true},
-		{"ap-northeast-3", true},
-		{"cn-north-1", true},
-		{"cn-northwest-1", true},
-		{"us-gov-west-1", true},
-		{"us-gov-east-1", true},
-		{"il-central-1", true},
-		{"eusc-de-east-1", true},
-		{"ap-southeast-10", true},
-		{"", false},
-		{"us", false},
-		{"us-east", false},
-		{"us-east-", false},
-		{"us-east-0", false},
-		{"us-east-01", false},
-		{"us-east-100", false},
-		{"US-EAST-1", false},
-		{"us_east_1", false},
-		{"us--east-1", false},
-		{"-us-east-1", false},
-		{"u-east-1", false},
-		{"useast-east-1", false},
-		{"us-east-1a", false},
-		{"us-east-1 ", false},
-		{"us-ëast-1", false},
-		{"us-" + strings.Repeat("a", 40) + "-1", false},
-	}
-	for _, tt := range tests {
-		if got := keyarn.ValidRegion(tt.region); got != tt.want {
-			t.Errorf("ValidRegion(%q) = %v, want %v", tt.region, got, tt.want)
+	for want, regions := range map[bool][]string{
+		true: {
+			"us-east-1", "us-west-2", "eu-central-1", "ap-southeast-2", "ap-northeast-3", "cn-north-1",
+			"cn-northwest-1", "us-gov-west-1", "us-gov-east-1", "il-central-1", "eusc-de-east-1",
+			"ap-southeast-10",
+		},
+		false: {
+			"", "us", "us-east", "us-east-", "us-east-0", "us-east-01", "us-east-100", "US-EAST-1",
+			"us_east_1", "us--east-1", "-us-east-1", "u-east-1", "useast-east-1", "us-east-1a",
+			"us-east-1 ", "us-ëast-1", "us-" + strings.Repeat("a", 40) + "-1",
+		},
+	} {
+		for _, region := range regions {
+			if got := keyarn.ValidRegion(region); got != want {
+				t.Errorf("ValidRegion(%q) = %v, want %v", region, got, want)
+			}
 		}
 	}
 }
@@ -322,23 +301,14 @@ func TestDefaultRegions(t *testing.T) {
 
 func TestParseMultiRegionPolicy(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		input   string
-		want    keyarn.MultiRegionPolicy
-		wantErr bool
-	}{
-		{"required", keyarn.MultiRegionRequired, false},
-		{"allowed", keyarn.MultiRegionAllowed, false},
-		{"rejected", keyarn.MultiRegionRejected, false},
-		{"", keyarn.MultiRegionAllowed, false},
-		{"Required", "", true},
-		{"yes", "", true},
-		{" allowed", "", true},
-	}
-	for _, tt := range tests {
-		got, err := keyarn.ParseMultiRegionPolicy(tt.input)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("ParseMultiRegionPolicy(%q) = %q, %v; want %q, error %v", tt.input, got, err, tt.want, tt.wantErr)
+	// A refused value has no policy ("").
+	for input, want := range map[string]keyarn.MultiRegionPolicy{
+		"required": keyarn.MultiRegionRequired, "allowed": keyarn.MultiRegionAllowed, "rejected": keyarn.MultiRegionRejected,
+		"": keyarn.MultiRegionAllowed, "Required": "", "yes": "", " allowed": "",
+	} {
+		got, err := keyarn.ParseMultiRegionPolicy(input)
+		if refused := want == ""; (err != nil) != refused || got != want {
+			t.Errorf("ParseMultiRegionPolicy(%q) = %q, %v; want %q, error %v", input, got, err, want, refused)
 		}
 		if err != nil && !strings.Contains(err.Error(), "CMEKD_MULTI_REGION_KEYS") {
 			t.Errorf("error %q does not name the variable", err)
@@ -451,4 +421,56 @@ func TestValidAccount(t *testing.T) {
 			t.Errorf("ValidAccount(%q) = %v, want %v", tt.account, got, tt.want)
 		}
 	}
+}
+
+// FuzzParse checks Parse's contract on any input: it never panics; what it accepts renders back to
+// the trimmed input and re-parses to the same ARN; what it refuses is an *Error with a Parse code
+// and a bounded message.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		keyARN,
+		" " + keyARN + "\n",
+		"arn:aws:kms:us-east-1:111122223333:key/" + mrk,
+		"arn:aws-cn:kms:cn-north-1:111122223333:key/" + uuid,
+		"arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/" + uuid,
+		"arn:aws:kms:us-west-2:111122223333:alias/name",
+		"arn:aws-cn:kms:us-east-1:111122223333:key/" + uuid,
+		"arn:aws:kms:us-west-2:111122223333:key/",
+		"alias/name",
+		uuid,
+		mrk,
+		"",
+	} {
+		f.Add(s)
+	}
+	known := map[string]bool{
+		domain.CodeInvalidKeyARN:     true,
+		domain.CodeAliasNotSupported: true,
+		domain.CodeKeyARNRequired:    true,
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		got, err := keyarn.Parse(input)
+		if err != nil {
+			var e *keyarn.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("Parse(%q) error %v is %T, want *keyarn.Error", input, err, err)
+			}
+			if !known[e.Code] {
+				t.Fatalf("Parse(%q) code %q is not a Parse code", input, e.Code)
+			}
+			// Each message quotes at most ~100 bytes of input, escaped up to 10 bytes a rune.
+			if len(e.Message) > 1500 {
+				t.Fatalf("Parse(%q) message is %d bytes", input, len(e.Message))
+			}
+			return
+		}
+		s := got.String()
+		if s != strings.TrimSpace(input) {
+			t.Fatalf("Parse(%q).String() = %q, want the trimmed input", input, s)
+		}
+		again, err := keyarn.Parse(s)
+		if err != nil || again != got {
+			t.Fatalf("Parse(%q) = %+v, %v; want %+v", s, again, err, got)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package keyevents
 
 import (
+	"cmp"
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
@@ -53,11 +54,6 @@ func Parse(body []byte) (Event, error) {
 	if ev.ID == "" || ev.DetailType == "" || ev.Source == "" {
 		return Event{}, errMalformed
 	}
-	for _, s := range []string{ev.ID, ev.DetailType, ev.Source, ev.Account, ev.Region} {
-		if !text(s) {
-			return Event{}, errMalformed
-		}
-	}
 	ev.Keys = append(ev.Keys, raw.Resources...)
 	var detail struct {
 		EventName         string `json:"eventName"`
@@ -75,21 +71,19 @@ func Parse(body []byte) (Event, error) {
 			return Event{}, errMalformed
 		}
 	}
-	if !text(detail.EventName) {
-		return Event{}, errMalformed
-	}
-	ev.Name = detail.EventName
-	if ev.Name == "" {
-		ev.Name = ev.DetailType
-	}
-	for _, k := range []string{detail.RequestParameters.KeyID, detail.KeyID} {
-		if k != "" {
-			ev.Keys = append(ev.Keys, k)
+	for _, s := range []string{ev.ID, ev.DetailType, ev.Source, ev.Account, ev.Region, detail.EventName} {
+		if !text(s) {
+			return Event{}, errMalformed
 		}
 	}
+	ev.Name = cmp.Or(detail.EventName, ev.DetailType)
+	keys := []string{detail.RequestParameters.KeyID, detail.KeyID}
 	for _, r := range detail.Resources {
-		if r.ARN != "" {
-			ev.Keys = append(ev.Keys, r.ARN)
+		keys = append(keys, r.ARN)
+	}
+	for _, k := range keys {
+		if k != "" {
+			ev.Keys = append(ev.Keys, k)
 		}
 	}
 	return ev, nil

@@ -41,40 +41,27 @@ func TestHCLString(t *testing.T) {
 
 func TestHCLKey(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		key  string
-		bare bool
-	}{
-		{"Version", true},
-		{"AWS", true},
-		{"a-b_c1", true},
-		{"kms:GrantIsForAWSResource", false},
-		{"null", false},
-		{"true", false},
-		{"false", false},
-		{"for", false},
-		{"", false},
-		{"_x", false},
-		{"1a", false},
-		{"é", false},
-		{"a b", false},
-	}
-	for _, tt := range tests {
-		k := hclKey(tt.key)
-		if bare := k == tt.key; bare != tt.bare {
-			t.Errorf("hclKey(%q) = %s, want bare %v", tt.key, k, tt.bare)
-		}
-		src := "{\n" + k + " = \"v\"\n}"
-		expr, diags := hclsyntax.ParseExpression([]byte(src), "x.tf", hcl.InitialPos)
-		if diags.HasErrors() {
-			t.Fatalf("%s does not parse: %v", src, diags)
-		}
-		v, diags := expr.Value(nil)
-		if diags.HasErrors() {
-			t.Fatalf("%s does not evaluate: %v", src, diags)
-		}
-		if attrs := v.Type().AttributeTypes(); len(attrs) != 1 || !v.Type().HasAttribute(tt.key) {
-			t.Errorf("%s has attributes %v, want only %q", src, attrs, tt.key)
+	for want, keys := range map[bool][]string{
+		true:  {"Version", "AWS", "a-b_c1"},
+		false: {"kms:GrantIsForAWSResource", "null", "true", "false", "for", "", "_x", "1a", "é", "a b"},
+	} {
+		for _, key := range keys {
+			k := hclKey(key)
+			if bare := k == key; bare != want {
+				t.Errorf("hclKey(%q) = %s, want bare %v", key, k, want)
+			}
+			src := "{\n" + k + " = \"v\"\n}"
+			expr, diags := hclsyntax.ParseExpression([]byte(src), "x.tf", hcl.InitialPos)
+			if diags.HasErrors() {
+				t.Fatalf("%s does not parse: %v", src, diags)
+			}
+			v, diags := expr.Value(nil)
+			if diags.HasErrors() {
+				t.Fatalf("%s does not evaluate: %v", src, diags)
+			}
+			if attrs := v.Type().AttributeTypes(); len(attrs) != 1 || !v.Type().HasAttribute(key) {
+				t.Errorf("%s has attributes %v, want only %q", src, attrs, key)
+			}
 		}
 	}
 }

@@ -29,58 +29,67 @@ func mustParse(t testing.TB, s string) keyarn.ARN {
 	return a
 }
 
+// generateJSON generates the policy of req and its JSON, failing the test on an error.
+func generateJSON(t testing.TB, req keypolicy.Request) (v any, b []byte) {
+	t.Helper()
+	v, err := keypolicy.Generate(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = keypolicy.JSON(v); err != nil {
+		t.Fatal(err)
+	}
+	return v, b
+}
+
+// wantRoundTrip checks that the JSON b of the whole policy v reads back as v.
+func wantRoundTrip(t *testing.T, b []byte, v any) {
+	t.Helper()
+	var doc keypolicy.Document
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&doc, v) {
+		t.Errorf("round trip =\n%+v\nwant\n%+v", doc, v)
+	}
+}
+
 func TestValidPrincipal(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		principal string
-		want      bool
-	}{
-		{"arn:aws:iam::999988887777:root", true},
-		{"arn:aws-cn:iam::999988887777:root", true},
-		{"arn:aws-us-gov:iam::999988887777:root", true},
-		{"999988887777", true},
-		{"arn:aws:iam::999988887777:role/cmekd", true},
-		{"arn:aws:iam::999988887777:role/service-role/cmekd-probe", true},
-		{"arn:aws:iam::999988887777:role/a/b/c/Name+=,.@_-1", true},
-		{"arn:aws:iam::999988887777:user/alice", true},
-		{"arn:aws:iam::999988887777:user/division/alice", true},
-		{"arn:aws:iam::999988887777:role/${aws:username}/x", true}, // a literal path, printable ASCII
-		{"arn:aws:iam::999988887777:role/" + strings.Repeat("n", 64), true},
-		{"arn:aws:iam::999988887777:role/" + strings.Repeat("p", 510) + "/n", true},
-		{"", false},
-		{"*", false},
-		{"99998888777", false},
-		{"9999888877770", false},
-		{"arn:aws:iam::999988887777", false},
-		{"arn:aws:iam::999988887777:", false},
-		{"arn:aws:iam::999988887777:root/x", false},
-		{"arn:aws:iam::999988887777:Root", false},
-		{"arn:aws:iam::99998888777:root", false},
-		{"arn:aws:iam:us-east-1:999988887777:root", false},
-		{"arn:aws:sts::999988887777:assumed-role/cmekd/session", false},
-		{"arn:aws:iam::999988887777:group/admins", false},
-		{"arn:aws:iam::999988887777:policy/p", false},
-		{"arn:aws-iso:iam::999988887777:root", false},
-		{"arn:AWS:iam::999988887777:root", false},
-		{"ARN:aws:iam::999988887777:root", false},
-		{"arn:aws:iam::999988887777:role/", false},
-		{"arn:aws:iam::999988887777:role/path/", false},
-		{"arn:aws:iam::999988887777:role/*", false},
-		{"arn:aws:iam::999988887777:role/*/cmekd", false},
-		{"arn:aws:iam::999988887777:role/?/cmekd", false},
-		{"arn:aws:iam::999988887777:role/cmekd*", false},
-		{"arn:aws:iam::999988887777:role/cm ekd", false},
-		{"arn:aws:iam::999988887777:role/pa th/cmekd", false},
-		{"arn:aws:iam::999988887777:role/cmekd\n", false},
-		{"arn:aws:iam::999988887777:role/cmékd", false},
-		{"arn:aws:iam::999988887777:role/pé/cmekd", false},
-		{"arn:aws:iam::999988887777:role/" + strings.Repeat("n", 65), false},
-		{"arn:aws:iam::999988887777:role/" + strings.Repeat("p", 511) + "/n", false},
-		{" arn:aws:iam::999988887777:root", false},
-	}
-	for _, tt := range tests {
-		if got := keypolicy.ValidPrincipal(tt.principal); got != tt.want {
-			t.Errorf("ValidPrincipal(%.80q) = %v, want %v", tt.principal, got, tt.want)
+	for want, principals := range map[bool][]string{
+		true: {
+			"arn:aws:iam::999988887777:root", "arn:aws-cn:iam::999988887777:root",
+			"arn:aws-us-gov:iam::999988887777:root", "999988887777", "arn:aws:iam::999988887777:role/cmekd",
+			"arn:aws:iam::999988887777:role/service-role/cmekd-probe",
+			"arn:aws:iam::999988887777:role/a/b/c/Name+=,.@_-1", "arn:aws:iam::999988887777:user/alice",
+			"arn:aws:iam::999988887777:user/division/alice",
+			"arn:aws:iam::999988887777:role/${aws:username}/x", // a literal path, printable ASCII
+			"arn:aws:iam::999988887777:role/" + strings.Repeat("n", 64),
+			"arn:aws:iam::999988887777:role/" + strings.Repeat("p", 510) + "/n",
+		},
+		false: {
+			"", "*", "99998888777", "9999888877770", "arn:aws:iam::999988887777",
+			"arn:aws:iam::999988887777:", "arn:aws:iam::999988887777:root/x",
+			"arn:aws:iam::999988887777:Root", "arn:aws:iam::99998888777:root",
+			"arn:aws:iam:us-east-1:999988887777:root",
+			"arn:aws:sts::999988887777:assumed-role/cmekd/session",
+			"arn:aws:iam::999988887777:group/admins", "arn:aws:iam::999988887777:policy/p",
+			"arn:aws-iso:iam::999988887777:root", "arn:AWS:iam::999988887777:root",
+			"ARN:aws:iam::999988887777:root", "arn:aws:iam::999988887777:role/",
+			"arn:aws:iam::999988887777:role/path/", "arn:aws:iam::999988887777:role/*",
+			"arn:aws:iam::999988887777:role/*/cmekd", "arn:aws:iam::999988887777:role/?/cmekd",
+			"arn:aws:iam::999988887777:role/cmekd*", "arn:aws:iam::999988887777:role/cm ekd",
+			"arn:aws:iam::999988887777:role/pa th/cmekd", "arn:aws:iam::999988887777:role/cmekd\n",
+			"arn:aws:iam::999988887777:role/cmékd", "arn:aws:iam::999988887777:role/pé/cmekd",
+			"arn:aws:iam::999988887777:role/" + strings.Repeat("n", 65),
+			"arn:aws:iam::999988887777:role/" + strings.Repeat("p", 511) + "/n",
+			" arn:aws:iam::999988887777:root",
+		},
+	} {
+		for _, principal := range principals {
+			if got := keypolicy.ValidPrincipal(principal); got != want {
+				t.Errorf("ValidPrincipal(%.80q) = %v, want %v", principal, got, want)
+			}
 		}
 	}
 }
@@ -278,14 +287,7 @@ func assertCode(t *testing.T, err error, code, mention string) {
 
 func TestJSON_Statement(t *testing.T) {
 	t.Parallel()
-	v, err := keypolicy.Generate(keypolicy.Request{KeyARN: mustParse(t, keyARN), PlatformPrincipal: platform})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := keypolicy.JSON(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, got := generateJSON(t, keypolicy.Request{KeyARN: mustParse(t, keyARN), PlatformPrincipal: platform})
 	want := `{
   "Sid": "cmekdAllowUseOfTheKey",
   "Effect": "Allow",
@@ -314,25 +316,12 @@ func TestJSON_FullRoundTrips(t *testing.T) {
 		AdditionalPrincipals: []string{"arn:aws:iam::444455556666:role/a<b>&c/spark"},
 		Template:             keypolicy.TemplateFull,
 	}
-	v, err := keypolicy.Generate(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := keypolicy.JSON(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, b := generateJSON(t, req)
 	again, err := keypolicy.JSON(v)
 	if err != nil || string(again) != string(b) {
 		t.Fatalf("JSON is not stable: %v\n%s\n%s", err, b, again)
 	}
-	var doc keypolicy.Document
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(&doc, v) {
-		t.Errorf("round trip =\n%+v\nwant\n%+v", doc, v)
-	}
+	wantRoundTrip(t, b, v)
 	s := string(b)
 	for _, want := range []string{`"Version": "2012-10-17"`, `"Id": "cmekd-key-policy"`, `"kms:GrantIsForAWSResource": "true"`, `role/a<b>&c/spark`} {
 		if !strings.Contains(s, want) {

@@ -2,6 +2,7 @@ package keypolicy_test
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -10,6 +11,8 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 
+	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
 )
 
@@ -221,4 +224,43 @@ resource "aws_kms_key_policy" "cmekd" {
 	if src != want {
 		t.Errorf("Terraform =\n%s\nwant\n%s", src, want)
 	}
+}
+
+// FuzzTerraform checks, for any role path and any principal string, that Terraform either refuses
+// the principal as invalid_principal or writes HCL that parses and whose policy evaluates to the
+// same JSON as the JSON format.
+func FuzzTerraform(f *testing.F) {
+	f.Add("cmekd", "777766665555", false)
+	f.Add("service-role/cmekd", "arn:aws:iam::444455556666:user/ops/alice", true)
+	f.Add("${var.x}/r", "arn:aws:iam::444455556666:role/%{if}x%{endif}/r", true)
+	f.Add("$${/r", `arn:aws:iam::444455556666:role/"\/r`, false)
+	f.Add("*", "arn:aws-cn:iam::444455556666:root", true)
+	f.Add("p/", "", false)
+	key := mustParse(f, "arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab")
+	f.Fuzz(func(t *testing.T, rolePath, raw string, full bool) {
+		req := keypolicy.Request{KeyARN: key, PlatformPrincipal: "arn:aws:iam::999988887777:role/cmekd"}
+		if full {
+			req.Template = keypolicy.TemplateFull
+		}
+		for _, p := range []string{"arn:aws:iam::444455556666:role/" + rolePath, raw} {
+			one := req
+			one.AdditionalPrincipals = []string{p}
+			if _, err := keypolicy.Terraform(one); err != nil {
+				var e *keyarn.Error
+				if !errors.As(err, &e) || e.Code != domain.CodeInvalidPrincipal {
+					t.Fatalf("Terraform with %q: %v, want nil or invalid_principal", p, err)
+				}
+				continue
+			}
+			req.AdditionalPrincipals = append(req.AdditionalPrincipals, p)
+		}
+		src, err := keypolicy.Terraform(req)
+		if err != nil {
+			t.Fatalf("Terraform with valid principals %q: %v", req.AdditionalPrincipals, err)
+		}
+		_, policy := evalTerraform(t, src)
+		if want := wantTerraformPolicy(t, req); !sameJSON(t, []byte(policy), want) {
+			t.Fatalf("principals %q: jsonencode(policy) =\n%s\nwant\n%s", req.AdditionalPrincipals, policy, want)
+		}
+	})
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -87,6 +85,14 @@ func (f *fixture) newRing() *keyring.Keyring {
 
 func (f *fixture) owner() keyring.Owner {
 	return keyring.Owner{Purpose: keyring.Documents, OrgID: f.org.ID, ID: domain.NewID("col")}
+}
+
+// setupSealed is a fixture whose ring has sealed one item for a fresh owner.
+func setupSealed(t *testing.T) (*fixture, keyring.Owner, sealed) {
+	t.Helper()
+	f := setup(t)
+	owner := f.owner()
+	return f, owner, f.seal(t, f.ring, owner, 1)[0]
 }
 
 type sealed struct {
@@ -243,9 +249,7 @@ func TestKeyring_OpenRefusesADataKeyNotWrappedByTheLinkedKeyWithoutKMS(t *testin
 
 func TestKeyring_ItemsBindTheirWrappingKeyAndFirstVersionItemsStillOpen(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	owner := f.owner()
-	s := f.seal(t, f.ring, owner, 1)[0]
+	f, owner, s := setupSealed(t)
 	// An item as cmekd sealed it before AADv2, under the same data key: what the keyring hands a
 	// Box is the plaintext data key, so seal it with the first version's AAD directly.
 	old := domain.NewID("doc")
@@ -300,9 +304,7 @@ func (f *fixture) wrapped(t *testing.T, id string) []byte {
 
 func TestKeyring_OpenOfAnotherOwnersDataKeyIsIntegrityWithoutKMS(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	owner := f.owner()
-	s := f.seal(t, f.ring, owner, 1)[0]
+	f, owner, s := setupSealed(t)
 	fresh := f.newRing()
 	for name, other := range map[string]keyring.Owner{
 		"another owner":        {Purpose: keyring.Documents, OrgID: owner.OrgID, ID: domain.NewID("col")},
@@ -407,13 +409,8 @@ func wantKeyUnavailable(t *testing.T, err error, reason, action string) {
 
 func TestKeyring_DisabledKeyIsKeyUnavailableDroppedAndProbedSoon(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	owner := f.owner()
-	s := f.seal(t, f.ring, owner, 1)[0]
-	if _, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).DisableKey(t.Context(),
-		&awskms.DisableKeyInput{KeyId: aws.String(f.keyARN)}); err != nil {
-		t.Fatal(err)
-	}
+	f, owner, s := setupSealed(t)
+	f.env.DisableKey(t, f.keyARN)
 	f.probeLater(t)
 	err := f.ring.Seal(t.Context(), f.owner(), f.keyARN, 1, func(*keyring.Box) error { return nil })
 	wantKeyUnavailable(t, err, domain.CodeKeyDisabled, "kms:GenerateDataKey")
@@ -454,22 +451,17 @@ func TestKeyring_KMSOutageIsUnreachableAndLeavesTheProbe(t *testing.T) {
 
 func TestKeyring_StoresNoPlaintext(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	owner := f.owner()
-	s := f.seal(t, f.ring, owner, 1)[0]
-	dk, err := f.st.WrappedDataKey(t.Context(), s.dataKeyID, f.keyARN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, owner, s := setupSealed(t)
+	wrapped := f.wrapped(t, s.dataKeyID)
 	// The wrapped copy unwraps only with the owner's encryption context.
-	plain, err := f.kms.Decrypt(t.Context(), f.keyARN, dk.Wrapped, map[string]string{"cmekd:org": owner.OrgID, "cmekd:collection": owner.ID})
+	plain, err := f.kms.Decrypt(t.Context(), f.keyARN, wrapped, map[string]string{"cmekd:org": owner.OrgID, "cmekd:collection": owner.ID})
 	if err != nil || len(plain) != 32 {
 		t.Fatalf("unwrap with the owner's context: %d bytes, %v", len(plain), err)
 	}
-	if _, err := f.kms.Decrypt(t.Context(), f.keyARN, dk.Wrapped, map[string]string{"cmekd:org": owner.OrgID, "cmekd:collection": "col_other"}); err == nil {
+	if _, err := f.kms.Decrypt(t.Context(), f.keyARN, wrapped, map[string]string{"cmekd:org": owner.OrgID, "cmekd:collection": "col_other"}); err == nil {
 		t.Fatal("the wrapped key unwraps for another collection")
 	}
-	if bytes.Contains(dk.Wrapped, plain) {
+	if bytes.Contains(wrapped, plain) {
 		t.Error("the wrapped copy holds the plaintext data key")
 	}
 	// Every column of every row, bytea as hex.
@@ -489,9 +481,7 @@ func TestKeyring_StoresNoPlaintext(t *testing.T) {
 
 func TestKeyring_DropUnavailableDropsWhatAProbeElsewhereFoundUnusable(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	owner := f.owner()
-	s := f.seal(t, f.ring, owner, 1)[0] // cached by this ring
+	f, owner, s := setupSealed(t) // cached by this ring
 	drop := f.ring.DropUnavailable()
 	if err := drop(t.Context()); err != nil {
 		t.Fatal(err)
@@ -525,9 +515,7 @@ func TestKeyring_DropUnavailableDropsWhatAProbeElsewhereFoundUnusable(t *testing
 // organisation or purpose, without asking KMS.
 func TestKeyring_OpenCachedNeverHandsACachedDataKeyToAnotherOwner(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	owner := f.owner()
-	s := f.seal(t, f.ring, owner, 1)[0]
+	f, owner, s := setupSealed(t)
 	var plain []byte
 	err := f.ring.OpenCached(t.Context(), owner, f.keyARN, s.dataKeyID, func(b *keyring.Box) error {
 		var err error

@@ -213,19 +213,19 @@ func (c *Client) forKey(action, keyARN string) (*awskms.Client, *Error) {
 	return client, nil
 }
 
-// call runs one KMS operation on the region client of keyARN under the per-call timeout, and
-// classifies and counts its outcome.
-func call[Out any](ctx context.Context, c *Client, op, keyARN string,
-	do func(context.Context, *awskms.Client) (Out, error)) (Out, error) {
+// call runs one KMS operation, the client method op with input in, on the region client of keyARN
+// under the per-call timeout, and classifies and counts its outcome.
+func call[In, Out any](ctx context.Context, c *Client, op, keyARN string,
+	method func(*awskms.Client, context.Context, *In, ...func(*awskms.Options)) (*Out, error), in *In) (*Out, error) {
 	start := time.Now()
 	action := "kms:" + op
-	var out Out
+	var out *Out
 	client, kerr := c.forKey(action, keyARN)
 	if kerr == nil {
 		ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 		defer cancel()
 		var err error
-		out, err = do(ctx, client)
+		out, err = method(client, ctx, in)
 		kerr = Classify(action, err)
 	}
 	c.metrics.observe(op, start, kerr)
@@ -237,10 +237,8 @@ func call[Out any](ctx context.Context, c *Client, op, keyARN string,
 
 // DescribeKey describes the key named by keyARN (a key or alias ARN).
 func (c *Client) DescribeKey(ctx context.Context, keyARN string) (KeyMetadata, error) {
-	out, err := call(ctx, c, "DescribeKey", keyARN,
-		func(ctx context.Context, client *awskms.Client) (*awskms.DescribeKeyOutput, error) {
-			return client.DescribeKey(ctx, &awskms.DescribeKeyInput{KeyId: aws.String(keyARN), GrantTokens: c.tokens.of(keyARN, c.now())})
-		})
+	out, err := call(ctx, c, "DescribeKey", keyARN, (*awskms.Client).DescribeKey,
+		&awskms.DescribeKeyInput{KeyId: aws.String(keyARN), GrantTokens: c.tokens.of(keyARN, c.now())})
 	if err != nil {
 		return KeyMetadata{}, err
 	}
@@ -272,17 +270,14 @@ func (c *Client) DescribeKey(ctx context.Context, keyARN string) (KeyMetadata, e
 // (the source key) or kms:ReEncryptTo (the destination key).
 func (c *Client) ReEncrypt(ctx context.Context, fromARN string, wrapped []byte, fromCtx map[string]string,
 	toARN string, toCtx map[string]string) ([]byte, error) {
-	out, err := call(ctx, c, "ReEncrypt", toARN,
-		func(ctx context.Context, client *awskms.Client) (*awskms.ReEncryptOutput, error) {
-			return client.ReEncrypt(ctx, &awskms.ReEncryptInput{
-				SourceKeyId:                  aws.String(fromARN),
-				CiphertextBlob:               wrapped,
-				SourceEncryptionContext:      fromCtx,
-				DestinationKeyId:             aws.String(toARN),
-				DestinationEncryptionContext: toCtx,
-				GrantTokens:                  c.tokens.of2(fromARN, toARN, c.now()),
-			})
-		})
+	out, err := call(ctx, c, "ReEncrypt", toARN, (*awskms.Client).ReEncrypt, &awskms.ReEncryptInput{
+		SourceKeyId:                  aws.String(fromARN),
+		CiphertextBlob:               wrapped,
+		SourceEncryptionContext:      fromCtx,
+		DestinationKeyId:             aws.String(toARN),
+		DestinationEncryptionContext: toCtx,
+		GrantTokens:                  c.tokens.of2(fromARN, toARN, c.now()),
+	})
 	if err != nil {
 		var ke *Error
 		if errors.As(err, &ke) && ke.Action == "kms:ReEncrypt" {
@@ -308,15 +303,8 @@ func reEncryptAction(message string) string {
 // GenerateDataKey makes an AES-256 data key under keyARN bound to encCtx and returns it in plaintext
 // and wrapped (the ciphertext blob to store).
 func (c *Client) GenerateDataKey(ctx context.Context, keyARN string, encCtx map[string]string) (plaintext, wrapped []byte, err error) {
-	out, err := call(ctx, c, "GenerateDataKey", keyARN,
-		func(ctx context.Context, client *awskms.Client) (*awskms.GenerateDataKeyOutput, error) {
-			return client.GenerateDataKey(ctx, &awskms.GenerateDataKeyInput{
-				KeyId:             aws.String(keyARN),
-				KeySpec:           types.DataKeySpecAes256,
-				EncryptionContext: encCtx,
-				GrantTokens:       c.tokens.of(keyARN, c.now()),
-			})
-		})
+	out, err := call(ctx, c, "GenerateDataKey", keyARN, (*awskms.Client).GenerateDataKey, &awskms.GenerateDataKeyInput{
+		KeyId: aws.String(keyARN), KeySpec: types.DataKeySpecAes256, EncryptionContext: encCtx, GrantTokens: c.tokens.of(keyARN, c.now())})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -326,15 +314,8 @@ func (c *Client) GenerateDataKey(ctx context.Context, keyARN string, encCtx map[
 // Decrypt unwraps a ciphertext blob made under keyARN with encCtx. KMS is told the key, so a blob made
 // under any other key fails with domain.CodeInvalidCiphertext instead of being decrypted by that key.
 func (c *Client) Decrypt(ctx context.Context, keyARN string, wrapped []byte, encCtx map[string]string) ([]byte, error) {
-	out, err := call(ctx, c, "Decrypt", keyARN,
-		func(ctx context.Context, client *awskms.Client) (*awskms.DecryptOutput, error) {
-			return client.Decrypt(ctx, &awskms.DecryptInput{
-				KeyId:             aws.String(keyARN),
-				CiphertextBlob:    wrapped,
-				EncryptionContext: encCtx,
-				GrantTokens:       c.tokens.of(keyARN, c.now()),
-			})
-		})
+	out, err := call(ctx, c, "Decrypt", keyARN, (*awskms.Client).Decrypt, &awskms.DecryptInput{
+		KeyId: aws.String(keyARN), CiphertextBlob: wrapped, EncryptionContext: encCtx, GrantTokens: c.tokens.of(keyARN, c.now())})
 	if err != nil {
 		return nil, err
 	}
@@ -343,15 +324,8 @@ func (c *Client) Decrypt(ctx context.Context, keyARN string, wrapped []byte, enc
 
 // Encrypt encrypts a small plaintext (at most 4 KiB) under keyARN bound to encCtx.
 func (c *Client) Encrypt(ctx context.Context, keyARN string, plaintext []byte, encCtx map[string]string) ([]byte, error) {
-	out, err := call(ctx, c, "Encrypt", keyARN,
-		func(ctx context.Context, client *awskms.Client) (*awskms.EncryptOutput, error) {
-			return client.Encrypt(ctx, &awskms.EncryptInput{
-				KeyId:             aws.String(keyARN),
-				Plaintext:         plaintext,
-				EncryptionContext: encCtx,
-				GrantTokens:       c.tokens.of(keyARN, c.now()),
-			})
-		})
+	out, err := call(ctx, c, "Encrypt", keyARN, (*awskms.Client).Encrypt, &awskms.EncryptInput{
+		KeyId: aws.String(keyARN), Plaintext: plaintext, EncryptionContext: encCtx, GrantTokens: c.tokens.of(keyARN, c.now())})
 	if err != nil {
 		return nil, err
 	}

@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -25,18 +23,6 @@ import (
 )
 
 var encCtx = map[string]string{"cmekd:org": "org_test"}
-
-// platformClient is a cmekd client acting as the platform on env, configured by cfg.
-func platformClient(t testing.TB, env *kmstest.Env, cfg kms.Config) *kms.Client {
-	t.Helper()
-	cfg.Endpoint = env.Endpoint
-	cfg.Credentials = credentials.NewStaticCredentialsProvider(env.PlatformAccessKey, "secret", "")
-	c, err := kms.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("kms.New: %v", err)
-	}
-	return c
-}
 
 // wantCode fails t unless err is a *kms.Error with code and action.
 func wantCode(t *testing.T, err error, code, action string) *kms.Error {
@@ -107,11 +93,7 @@ func TestClient_RefusesNamesWithoutRegion(t *testing.T) {
 		http.Error(w, "no request expected", http.StatusTeapot)
 	}))
 	t.Cleanup(srv.Close)
-	client, err := kms.New(t.Context(), kms.Config{
-		Endpoint: srv.URL, Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := kmstest.Client(t, srv.URL, "AKID", kms.Config{})
 	for _, name := range []string{
 		"",
 		"alias/customer-key",
@@ -148,7 +130,6 @@ func TestClassify_RealResponses(t *testing.T) {
 	t.Parallel()
 	env := kmstest.StartEmulator(t)
 	platform := env.PlatformClient(t)
-	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
 	ctx := t.Context()
 
 	usable := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
@@ -159,13 +140,9 @@ func TestClassify_RealResponses(t *testing.T) {
 	other := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
 	denied := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{DefaultPolicy: true})
 	disabled := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
-	if _, err := customer.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: aws.String(disabled)}); err != nil {
-		t.Fatal(err)
-	}
+	env.DisableKey(t, disabled)
 	deleted := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
-	if _, err := customer.ScheduleKeyDeletion(ctx, &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(deleted)}); err != nil {
-		t.Fatal(err)
-	}
+	env.ScheduleDeletion(t, deleted)
 	signing := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{
 		KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify})
 	missing := strings.Replace(usable, usable[strings.LastIndex(usable, "/")+1:], "00000000-0000-4000-8000-000000000000", 1)
@@ -249,7 +226,7 @@ func TestClient_RetriesTransientFailures(t *testing.T) {
 			f := &faults{status: tc.status, errType: tc.errType}
 			env := kmstest.StartEmulatorBehind(t, f.middleware)
 			keyARN := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
-			client := platformClient(t, env, kms.Config{MaxAttempts: tc.maxAttempts, MaxBackoff: time.Millisecond})
+			client := env.ClientWith(t, env.PlatformAccessKey, kms.Config{MaxAttempts: tc.maxAttempts, MaxBackoff: time.Millisecond})
 			f.requests.Store(0)
 			f.n.Store(tc.failures)
 
@@ -275,15 +252,8 @@ func TestClient_TimeoutIsTransient(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	t.Cleanup(srv.Close)
-	client, err := kms.New(t.Context(), kms.Config{
-		Endpoint:    srv.URL,
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
-		Timeout:     50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = client.DescribeKey(t.Context(), "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+	client := kmstest.Client(t, srv.URL, "AKID", kms.Config{Timeout: 50 * time.Millisecond})
+	_, err := client.DescribeKey(t.Context(), "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
 	kerr := wantCode(t, err, domain.CodeKMSUnavailable, "kms:DescribeKey")
 	if !kerr.Transient() || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("timeout = %v, want a transient error wrapping the deadline", err)

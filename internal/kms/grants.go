@@ -67,10 +67,7 @@ func (c *Client) CreateGrant(ctx context.Context, keyARN string, req GrantReques
 	if req.ContextSubset != nil {
 		in.Constraints = &types.GrantConstraints{EncryptionContextSubset: req.ContextSubset}
 	}
-	out, err := call(ctx, c, "CreateGrant", keyARN,
-		func(ctx context.Context, client *awskms.Client) (*awskms.CreateGrantOutput, error) {
-			return client.CreateGrant(ctx, in)
-		})
+	out, err := call(ctx, c, "CreateGrant", keyARN, (*awskms.Client).CreateGrant, in)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -82,10 +79,8 @@ func (c *Client) ListGrants(ctx context.Context, keyARN string) ([]GrantEntry, e
 	var out []GrantEntry
 	var marker *string
 	for {
-		page, err := call(ctx, c, "ListGrants", keyARN,
-			func(ctx context.Context, client *awskms.Client) (*awskms.ListGrantsOutput, error) {
-				return client.ListGrants(ctx, &awskms.ListGrantsInput{KeyId: aws.String(keyARN), Marker: marker})
-			})
+		page, err := call(ctx, c, "ListGrants", keyARN, (*awskms.Client).ListGrants,
+			&awskms.ListGrantsInput{KeyId: aws.String(keyARN), Marker: marker})
 		if err != nil {
 			return nil, err
 		}
@@ -111,20 +106,16 @@ func (c *Client) ListGrants(ctx context.Context, keyARN string) ([]GrantEntry, e
 // exists (retired or revoked already, or its key deleted) is not a failure: the grant is gone either
 // way, and gone says so.
 func (c *Client) RetireGrant(ctx context.Context, keyARN, grantID string) (gone bool, err error) {
-	_, err = call(ctx, c, "RetireGrant", keyARN,
-		func(ctx context.Context, client *awskms.Client) (*awskms.RetireGrantOutput, error) {
-			return client.RetireGrant(ctx, &awskms.RetireGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(grantID)})
-		})
+	_, err = call(ctx, c, "RetireGrant", keyARN, (*awskms.Client).RetireGrant,
+		&awskms.RetireGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(grantID)})
 	return c.ended(keyARN, grantID, err)
 }
 
 // RevokeGrant revokes grant grantID of keyARN, as a principal the key policy allows kms:RevokeGrant
 // (the key's owner). Like RetireGrant, a grant already gone reports gone and no error.
 func (c *Client) RevokeGrant(ctx context.Context, keyARN, grantID string) (gone bool, err error) {
-	_, err = call(ctx, c, "RevokeGrant", keyARN,
-		func(ctx context.Context, client *awskms.Client) (*awskms.RevokeGrantOutput, error) {
-			return client.RevokeGrant(ctx, &awskms.RevokeGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(grantID)})
-		})
+	_, err = call(ctx, c, "RevokeGrant", keyARN, (*awskms.Client).RevokeGrant,
+		&awskms.RevokeGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(grantID)})
 	return c.ended(keyARN, grantID, err)
 }
 

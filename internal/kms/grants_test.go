@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
 	"github.com/cmekd/cmekd/internal/clock"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
@@ -242,11 +240,7 @@ func TestClient_GrantTokensExpire(t *testing.T) {
 	env := kmstest.StartEmulatorBehind(t, rec.wrap)
 	key := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{Policy: grantPolicy(env)})
 	now := time.Now()
-	c, err := kms.New(context.Background(), kms.Config{Endpoint: env.Endpoint, Clock: clock.Func(func() time.Time { return now }),
-		Credentials: credentials.NewStaticCredentialsProvider(kmstest.ControlAccessKey, "x", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := env.ClientWith(t, kmstest.ControlAccessKey, kms.Config{Clock: clock.Func(func() time.Time { return now })})
 	g, err := c.CreateGrant(context.Background(), key, kms.GrantRequest{Name: "ttl", Grantee: kmstest.DataPrincipal,
 		Retiring: kmstest.ControlPrincipal, Operations: dataOperations})
 	if err != nil {

@@ -45,8 +45,8 @@ func TestClient_CountsCallsByOperationAndOutcome(t *testing.T) {
 	env := kmstest.StartEmulator(t)
 	reg := prometheus.NewRegistry()
 	// Two clients on one registry share the series instead of failing to register.
-	first := platformClient(t, env, kms.Config{Registerer: reg})
-	second := platformClient(t, env, kms.Config{Registerer: reg})
+	first := env.ClientWith(t, env.PlatformAccessKey, kms.Config{Registerer: reg})
+	second := env.ClientWith(t, env.PlatformAccessKey, kms.Config{Registerer: reg})
 	keyARN := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
 	ctx := t.Context()
 

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/grants"
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/store"
@@ -65,20 +62,6 @@ func grantPolicy(t *testing.T, env *kmstest.Env) string {
 	return kmstest.GrantPolicy(t, "arn:aws:kms:"+env.Region+":"+env.Account+":key/1234abcd-12ab-34cd-56ef-1234567890ab")
 }
 
-// grantIDs are the ids of the grants KMS holds on the key.
-func (f *grantFixture) grantIDs(t *testing.T) []string {
-	t.Helper()
-	out, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).ListGrants(context.Background(), &awskms.ListGrantsInput{KeyId: aws.String(f.key)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, g := range out.Grants {
-		ids = append(ids, aws.ToString(g.GrantId))
-	}
-	return ids
-}
-
 func (f *grantFixture) run(req verify.Request) verify.Report {
 	req.Key, req.Region = f.key, f.env.Region
 	if req.OrgID == "" {
@@ -103,7 +86,7 @@ func TestVerify_GrantModeAttachesAGrantAndUsesIt(t *testing.T) {
 	if r.Grant == nil || !r.Grant.New || r.Grant.Name != name {
 		t.Fatalf("report grant %+v", r.Grant)
 	}
-	if ids := f.grantIDs(t); len(ids) != 1 || ids[0] != r.Grant.ID {
+	if ids := f.env.GrantIDs(t, f.key); len(ids) != 1 || ids[0] != r.Grant.ID {
 		t.Fatalf("grants in KMS %v, want %s", ids, r.Grant.ID)
 	}
 	// The probe attaches nothing: its crypto steps go through the grant there is.
@@ -121,17 +104,14 @@ func TestVerify_GrantModeAttachesAGrantAndUsesIt(t *testing.T) {
 	if again.OK() || again.Grant != nil {
 		t.Fatalf("failed verification %s kept %+v", summary(again), again.Grant)
 	}
-	if ids := f.grantIDs(t); len(ids) != 1 || ids[0] != r.Grant.ID {
+	if ids := f.env.GrantIDs(t, f.key); len(ids) != 1 || ids[0] != r.Grant.ID {
 		t.Fatalf("a failed verification retired the grant on record: %v", ids)
 	}
-	if _, err := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey).RevokeGrant(context.Background(),
-		&awskms.RevokeGrantInput{KeyId: aws.String(f.key), GrantId: aws.String(r.Grant.ID)}); err != nil {
-		t.Fatal(err)
-	}
+	f.env.RevokeGrant(t, f.key, r.Grant.ID)
 	if got := summary(f.run(verify.Request{Steps: verify.Health})); !strings.Contains(got, "generate_data_key=access_denied(kms:GenerateDataKey)") {
 		t.Fatalf("probe after revocation: %s", got)
 	}
-	if ids := f.grantIDs(t); len(ids) != 0 {
+	if ids := f.env.GrantIDs(t, f.key); len(ids) != 0 {
 		t.Fatalf("the probe made a grant: %v", ids)
 	}
 }
@@ -146,14 +126,14 @@ func TestVerify_GrantModeRetiresWhatItMade(t *testing.T) {
 	if got := summary(r); !strings.Contains(got, "create_grant generate_data_key=access_denied(kms:GenerateDataKey)") || r.Grant != nil {
 		t.Fatalf("checks %s, grant %+v", got, r.Grant)
 	}
-	if ids := f.grantIDs(t); len(ids) != 0 {
+	if ids := f.env.GrantIDs(t, f.key); len(ids) != 0 {
 		t.Fatalf("a failed verification left grants %v", ids)
 	}
 	check := f.run(verify.Request{Steps: verify.Full, Grant: grants.CheckName(), Ephemeral: true, OrgID: verify.OnboardingContext})
 	if got := summary(check); got != grantOK || check.Grant != nil {
 		t.Fatalf("key check %s kept %+v", got, check.Grant)
 	}
-	if ids := f.grantIDs(t); len(ids) != 0 {
+	if ids := f.env.GrantIDs(t, f.key); len(ids) != 0 {
 		t.Fatalf("a key check left grants %v", ids)
 	}
 }
@@ -163,11 +143,7 @@ func TestVerify_GrantModeRetiresWhatItMade(t *testing.T) {
 func TestVerify_GrantModeWithoutCreateGrant(t *testing.T) {
 	t.Parallel()
 	f := newGrantFixture(t)
-	customer := f.env.SDK(t, f.env.Region, f.env.CustomerAccessKey)
-	if _, err := customer.PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{KeyId: aws.String(f.key), PolicyName: aws.String("default"),
-		Policy: aws.String(policyAllowingPrincipal(f.env, kmstest.ControlPrincipal, "kms:DescribeKey"))}); err != nil {
-		t.Fatal(err)
-	}
+	f.env.PutPolicy(t, f.key, policyAllowingPrincipal(f.env, kmstest.ControlPrincipal, "kms:DescribeKey"))
 	r := f.run(verify.Request{Steps: verify.Full, Grant: "cmekd-x"})
 	want := "arn describe_key key_state key_usage key_spec key_manager multi_region create_grant=access_denied(kms:CreateGrant) " +
 		"generate_data_key=skipped decrypt=skipped re_encrypt=skipped encrypt=skipped"

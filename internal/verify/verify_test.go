@@ -1,7 +1,6 @@
 package verify_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -66,31 +62,21 @@ func TestVerify_ChecksInOrder(t *testing.T) {
 	t.Parallel()
 	env := kmstest.StartEmulator(t)
 	platform := env.PlatformClient(t)
-	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
 	key := func(opt kmstest.KeyOptions) func(*testing.T) string {
 		return func(t *testing.T) string { return env.CreateCustomerKey(t, env.Region, opt) }
 	}
 	disabled := func(t *testing.T) string {
 		arn := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
-		if _, err := customer.DisableKey(t.Context(), &awskms.DisableKeyInput{KeyId: aws.String(arn)}); err != nil {
-			t.Fatal(err)
-		}
+		env.DisableKey(t, arn)
 		return arn
 	}
 	pendingDeletion := func(t *testing.T) string {
 		arn := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{})
-		if _, err := customer.ScheduleKeyDeletion(t.Context(), &awskms.ScheduleKeyDeletionInput{KeyId: aws.String(arn),
-			PendingWindowInDays: aws.Int32(7)}); err != nil {
-			t.Fatal(err)
-		}
+		env.ScheduleDeletion(t, arn)
 		return arn
 	}
 	awsManaged := func(t *testing.T) string {
-		out, err := customer.DescribeKey(t.Context(), &awskms.DescribeKeyInput{KeyId: aws.String("alias/aws/cmekd-test")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return aws.ToString(out.KeyMetadata.Arn)
+		return env.KeyARN(t, "alias/aws/cmekd-test")
 	}
 	fixed := func(s string) func(*testing.T) string { return func(*testing.T) string { return s } }
 	unknown := fmt.Sprintf("arn:aws:kms:%s:%s:key/0b7d4d6e-0000-4000-8000-000000000000", env.Region, env.Account)
@@ -205,12 +191,7 @@ func closedEndpoint(t *testing.T) string {
 
 func platformAt(t *testing.T, endpoint string) *kms.Client {
 	t.Helper()
-	c, err := kms.New(context.Background(), kms.Config{Endpoint: endpoint, MaxAttempts: 1, Timeout: 2 * time.Second,
-		Credentials: credentials.NewStaticCredentialsProvider(kmstest.PlatformAccessKey, "not-a-secret", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return kmstest.Client(t, endpoint, kmstest.PlatformAccessKey, kms.Config{MaxAttempts: 1, Timeout: 2 * time.Second})
 }
 
 func TestVerify_UnreachableKMSIsTransient(t *testing.T) {
@@ -296,15 +277,7 @@ func TestReport_Judgement(t *testing.T) {
 func TestVerify_ReplicaOf(t *testing.T) {
 	t.Parallel()
 	env := kmstest.StartEmulator(t)
-	owner := env.SDK(t, env.Region, env.CustomerAccessKey)
-	replicate := func(keyARN string) string {
-		out, err := owner.ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{KeyId: aws.String(keyARN), ReplicaRegion: aws.String("us-west-2"),
-			Policy: aws.String(env.PlatformPolicy())})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return aws.ToString(out.ReplicaKeyMetadata.Arn)
-	}
+	replicate := func(keyARN string) string { return env.ReplicateKey(t, keyARN, "us-west-2") }
 	home := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
 	other := env.CreateCustomerKey(t, env.Region, kmstest.KeyOptions{MultiRegion: true})
 	single := env.CreateCustomerKey(t, "us-west-2", kmstest.KeyOptions{})

@@ -121,27 +121,11 @@ func testEncryptionContext(t *testing.T, env *Env) {
 }
 
 func testDisableEnable(t *testing.T, env *Env) {
-	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{})
-	platform := env.PlatformClient(t)
-	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
-	plaintext, wrapped := generateDataKey(t, platform, keyARN, orgContext)
-
-	if _, err := customer.DisableKey(t.Context(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
-		t.Fatalf("DisableKey: %v", err)
-	}
-	env.eventually(t, "the disabled key refuses GenerateDataKey", func() error {
-		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-		return becomes(err, domain.CodeKeyDisabled, "kms:GenerateDataKey")
-	})
-	_, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
-	wantCode(t, err, domain.CodeKeyDisabled, "kms:Decrypt", "Decrypt under a disabled key")
-	_, err = platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext)
+	platform, keyARN, plaintext, wrapped := refusingKey(t, env, env.DisableKey, domain.CodeKeyDisabled, "disabled key", "Disabled")
+	_, err := platform.Encrypt(t.Context(), keyARN, []byte("x"), orgContext)
 	wantCode(t, err, domain.CodeKeyDisabled, "kms:Encrypt", "Encrypt under a disabled key")
-	wantState(t, platform, keyARN, "Disabled")
 
-	if _, err := customer.EnableKey(t.Context(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
-		t.Fatalf("EnableKey: %v", err)
-	}
+	env.EnableKey(t, keyARN)
 	env.eventually(t, "the re-enabled key decrypts what it wrapped before", func() error {
 		got, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
 		if err == nil && !bytes.Equal(got, plaintext) {
@@ -152,27 +136,29 @@ func testDisableEnable(t *testing.T, env *Env) {
 	wantState(t, platform, keyARN, "Enabled")
 }
 
-func testScheduleCancelDeletion(t *testing.T, env *Env) {
-	keyARN := env.CreateCustomerKey(t, env.Region, KeyOptions{})
-	platform := env.PlatformClient(t)
-	customer := env.SDK(t, env.Region, env.CustomerAccessKey)
-	_, wrapped := generateDataKey(t, platform, keyARN, orgContext)
-
-	if _, err := customer.ScheduleKeyDeletion(t.Context(), &awskms.ScheduleKeyDeletionInput{
-		KeyId: aws.String(keyARN), PendingWindowInDays: aws.Int32(7)}); err != nil {
-		t.Fatalf("ScheduleKeyDeletion: %v", err)
-	}
-	env.eventually(t, "the key pending deletion refuses GenerateDataKey", func() error {
+// refusingKey makes a key and a data key under it, has the customer change the key (env.DisableKey),
+// and waits until the key, now a what ("disabled key"), refuses GenerateDataKey with code; it checks
+// that Decrypt is refused with code too, and that the key's state is state.
+func refusingKey(t *testing.T, env *Env, change func(testing.TB, string), code, what, state string) (
+	platform *kms.Client, keyARN string, plaintext, wrapped []byte) {
+	t.Helper()
+	keyARN = env.CreateCustomerKey(t, env.Region, KeyOptions{})
+	platform = env.PlatformClient(t)
+	plaintext, wrapped = generateDataKey(t, platform, keyARN, orgContext)
+	change(t, keyARN)
+	env.eventually(t, "the "+what+" refuses GenerateDataKey", func() error {
 		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
-		return becomes(err, domain.CodeKeyPendingDeletion, "kms:GenerateDataKey")
+		return becomes(err, code, "kms:GenerateDataKey")
 	})
 	_, err := platform.Decrypt(t.Context(), keyARN, wrapped, orgContext)
-	wantCode(t, err, domain.CodeKeyPendingDeletion, "kms:Decrypt", "Decrypt under a key pending deletion")
-	wantState(t, platform, keyARN, "PendingDeletion")
+	wantCode(t, err, code, "kms:Decrypt", "Decrypt under a "+what)
+	wantState(t, platform, keyARN, state)
+	return platform, keyARN, plaintext, wrapped
+}
 
-	if _, err := customer.CancelKeyDeletion(t.Context(), &awskms.CancelKeyDeletionInput{KeyId: aws.String(keyARN)}); err != nil {
-		t.Fatalf("CancelKeyDeletion: %v", err)
-	}
+func testScheduleCancelDeletion(t *testing.T, env *Env) {
+	platform, keyARN, _, _ := refusingKey(t, env, env.ScheduleDeletion, domain.CodeKeyPendingDeletion, "key pending deletion", "PendingDeletion")
+	env.CancelDeletion(t, keyARN)
 	// A cancelled deletion leaves the key disabled: the customer must enable it on purpose.
 	env.eventually(t, "the key is disabled after the cancelled deletion", func() error {
 		_, _, err := platform.GenerateDataKey(t.Context(), keyARN, orgContext)
@@ -274,13 +260,7 @@ func testMultiRegionReplica(t *testing.T, env *Env) {
 func replicate(t *testing.T, env *Env, platform *kms.Client, primaryARN string) string {
 	t.Helper()
 	replicaRegion := otherRegion(env.Region)
-	out, err := env.SDK(t, env.Region, env.CustomerAccessKey).ReplicateKey(t.Context(), &awskms.ReplicateKeyInput{
-		KeyId: aws.String(primaryARN), ReplicaRegion: aws.String(replicaRegion), Policy: aws.String(env.PlatformPolicy())})
-	if err != nil {
-		t.Fatalf("ReplicateKey to %s: %v", replicaRegion, err)
-	}
-	replicaARN := aws.ToString(out.ReplicaKeyMetadata.Arn)
-	env.cleanupKey(t, replicaRegion, replicaARN)
+	replicaARN := env.ReplicateKey(t, primaryARN, replicaRegion)
 	if want := strings.Replace(primaryARN, ":"+env.Region+":", ":"+replicaRegion+":", 1); replicaARN != want {
 		t.Errorf("replica ARN = %s, want %s (same key id, replica region)", replicaARN, want)
 	}

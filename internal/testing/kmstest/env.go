@@ -199,25 +199,34 @@ func (e *Env) SDK(t testing.TB, region, accessKey string) *awskms.Client {
 // milliseconds, so outages are quick to observe.
 func (e *Env) PlatformClient(t testing.TB) *kms.Client {
 	t.Helper()
-	c, err := kms.New(context.Background(), kms.Config{
-		Endpoint:    e.Endpoint,
-		Credentials: e.provider(e.PlatformAccessKey),
-		MaxBackoff:  10 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("kmstest: platform client: %v", err)
-	}
-	return c
+	return e.ClientAs(t, e.PlatformAccessKey)
 }
 
 // ClientAs returns a new cmekd client acting as accessKey, with the quick retries of PlatformClient.
 func (e *Env) ClientAs(t testing.TB, accessKey string) *kms.Client {
 	t.Helper()
-	c, err := kms.New(context.Background(), kms.Config{
-		Endpoint:    e.Endpoint,
-		Credentials: e.provider(accessKey),
-		MaxBackoff:  10 * time.Millisecond,
-	})
+	return e.ClientWith(t, accessKey, kms.Config{MaxBackoff: 10 * time.Millisecond})
+}
+
+// ClientWith returns a new cmekd client acting as accessKey, configured by cfg but for its endpoint
+// and credentials, which are the Env's.
+func (e *Env) ClientWith(t testing.TB, accessKey string, cfg kms.Config) *kms.Client {
+	t.Helper()
+	cfg.Endpoint, cfg.Credentials = e.Endpoint, e.provider(accessKey)
+	return newClient(t, cfg, accessKey)
+}
+
+// Client returns a new cmekd client for endpoint, configured by cfg, that signs as accessKey with a
+// dummy secret: for endpoints that check no signatures and are no Env (a stub server, a closed port).
+func Client(t testing.TB, endpoint, accessKey string, cfg kms.Config) *kms.Client {
+	t.Helper()
+	cfg.Endpoint, cfg.Credentials = endpoint, credentials.NewStaticCredentialsProvider(accessKey, dummySecret, "")
+	return newClient(t, cfg, accessKey)
+}
+
+func newClient(t testing.TB, cfg kms.Config, accessKey string) *kms.Client {
+	t.Helper()
+	c, err := kms.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("kmstest: client as %s: %v", accessKey, err)
 	}

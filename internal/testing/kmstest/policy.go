@@ -1,11 +1,7 @@
 package kmstest
 
 import (
-	"context"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cmekd/cmekd/internal/keyarn"
 	"github.com/cmekd/cmekd/internal/keypolicy"
@@ -29,13 +25,4 @@ func GrantPolicy(t testing.TB, keyARN string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// PutPolicy sets keyARN's default policy to policy, as the customer.
-func (e *Env) PutPolicy(t testing.TB, keyARN, policy string) {
-	t.Helper()
-	if _, err := e.SDK(t, e.Region, e.CustomerAccessKey).PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{
-		KeyId: aws.String(keyARN), Policy: aws.String(policy), PolicyName: aws.String("default")}); err != nil {
-		t.Fatal(err)
-	}
 }
