@@ -2,7 +2,6 @@ package gcp
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"hash/crc32"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
+	"github.com/cmekd/cmekd/internal/provider"
 )
 
 // aadVersion starts every serialised encryption context, so that the encoding can change without
@@ -52,16 +52,7 @@ func corrupted(permission, what string) *kms.Error {
 
 // GenerateDataKey makes a 256-bit data key from the platform's CSPRNG and wraps it under keyID.
 func (p *Provider) GenerateDataKey(ctx context.Context, keyID string, encCtx map[string]string) ([]byte, []byte, error) {
-	dk := make([]byte, 32)
-	if _, err := rand.Read(dk); err != nil {
-		return nil, nil, err
-	}
-	wrapped, err := p.Encrypt(ctx, keyID, dk, encCtx)
-	if err != nil {
-		clear(dk)
-		return nil, nil, err
-	}
-	return dk, wrapped, nil
+	return provider.GenerateDataKey(ctx, p, keyID, encCtx)
 }
 
 // Encrypt is Cloud KMS Encrypt under keyID's primary version, bound to encCtx, with CRC32C sent
@@ -115,10 +106,5 @@ func checked[R any](ctx context.Context, p *Provider, permission string, rpc fun
 // ReEncrypt unwraps with fromID and wraps with toID in memory (Cloud KMS has no re-encrypt),
 // clearing the plaintext after.
 func (p *Provider) ReEncrypt(ctx context.Context, fromID string, wrapped []byte, fromCtx map[string]string, toID string, toCtx map[string]string) ([]byte, error) {
-	plain, err := p.Decrypt(ctx, fromID, wrapped, fromCtx)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(plain)
-	return p.Encrypt(ctx, toID, plain, toCtx)
+	return provider.ReEncrypt(ctx, p, fromID, wrapped, fromCtx, p, toID, toCtx)
 }
