@@ -8,6 +8,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+
+	"github.com/cmekd/cmekd/emulator/azure/azuretest"
 )
 
 const vaultURL = "https://cmekvault.vault.azure.net"
@@ -65,7 +67,7 @@ func TestRoleWithoutWrap(t *testing.T) {
 	_, err := rk.WrapKey(ctx, "cmk", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: []byte("k")}, nil)
 	wantErr(t, err, http.StatusForbidden, "Microsoft.KeyVault/vaults/keys/wrap/action")
 	// Without Owner, the reader may not assign roles either.
-	_, err = e.roles(t, reader).Create(ctx, vaultScope(admin, "cmekvault"), newName(t), assignmentOf(admin, roleCryptoServiceEncryptionUser, reader.ObjectID), nil)
+	_, err = e.roles(t, reader).Create(ctx, vaultScope(admin, "cmekvault"), azuretest.GUID(t), azuretest.Assignment(admin.SubscriptionID, roleCryptoServiceEncryptionUser, reader.ObjectID), nil)
 	wantErr(t, err, http.StatusForbidden, "AuthorizationFailed", "Microsoft.Authorization/roleAssignments/write")
 }
 

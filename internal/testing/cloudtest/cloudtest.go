@@ -5,9 +5,7 @@ package cloudtest
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,11 +18,7 @@ import (
 	"cloud.google.com/go/iam/apiv1/iampb"
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"google.golang.org/api/option"
@@ -33,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	azemu "github.com/cmekd/cmekd/emulator/azure"
+	"github.com/cmekd/cmekd/emulator/azure/azuretest"
 	gcpemu "github.com/cmekd/cmekd/emulator/gcp"
 	"github.com/cmekd/cmekd/emulator/tlsca"
 )
@@ -224,19 +219,10 @@ func StartAzure(t testing.TB) *Azure {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	tr := ca.Transport(a.Endpoint)
-	opts := azcore.ClientOptions{Transport: &http.Client{Transport: tr}, Retry: policy.RetryOptions{MaxRetries: -1}}
-	cred, err := azidentity.NewClientSecretCredential(a.admin.TenantID, a.admin.ClientID, a.admin.ClientSecret,
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Keys, err = azkeys.NewClient("https://"+a.Vault+".vault.azure.net", cred, &azkeys.ClientOptions{ClientOptions: opts}); err != nil {
-		t.Fatal(err)
-	}
-	if a.Roles, err = armauthorization.NewRoleAssignmentsClient(a.admin.SubscriptionID, cred, &arm.ClientOptions{ClientOptions: opts}); err != nil {
-		t.Fatal(err)
-	}
+	opts := azuretest.Options(&http.Client{Transport: ca.Transport(a.Endpoint)})
+	cred := azuretest.Credential(t, a.admin, opts)
+	a.Keys = azuretest.Keys(t, "https://"+a.Vault+".vault.azure.net", cred, opts)
+	a.Roles = azuretest.Roles(t, a.admin.SubscriptionID, cred, opts)
 	return a
 }
 
@@ -270,7 +256,7 @@ func (a *Azure) Assign(t testing.TB, accessJSON []byte) string {
 		t.Fatalf("access JSON %s: %v", accessJSON, err)
 	}
 	fill := strings.NewReplacer("{subscription-id}", a.admin.SubscriptionID, "{resource-group}", a.admin.ResourceGroup).Replace
-	name := newName(t)
+	name := azuretest.GUID(t)
 	scope := fill(as.Scope)
 	r, err := a.Roles.Create(context.Background(), scope, name, armauthorization.RoleAssignmentCreateParameters{
 		Properties: &armauthorization.RoleAssignmentProperties{RoleDefinitionID: to.Ptr(fill(as.RoleDefinitionID)),
@@ -332,14 +318,4 @@ func (a *Azure) Recover(t testing.TB, name string) {
 	if _, err := a.Keys.RecoverDeletedKey(context.Background(), name, nil); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// newName is a fresh GUID-shaped name, as role assignments have.
-func newName(t testing.TB) string {
-	t.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
