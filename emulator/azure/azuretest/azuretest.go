@@ -30,30 +30,30 @@ func Credential(t testing.TB, id azure.Identity, opts azcore.ClientOptions) azco
 	t.Helper()
 	cred, err := azidentity.NewClientSecretCredential(id.TenantID, id.ClientID, id.ClientSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred
+	return must(t, cred, err)
 }
 
 // Keys is a Key Vault keys client of the vault (or Managed HSM) at vaultURL, calling as cred.
 func Keys(t testing.TB, vaultURL string, cred azcore.TokenCredential, opts azcore.ClientOptions) *azkeys.Client {
 	t.Helper()
 	c, err := azkeys.NewClient(vaultURL, cred, &azkeys.ClientOptions{ClientOptions: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return must(t, c, err)
 }
 
 // Roles is a role assignments client of subscription, calling as cred.
 func Roles(t testing.TB, subscription string, cred azcore.TokenCredential, opts azcore.ClientOptions) *armauthorization.RoleAssignmentsClient {
 	t.Helper()
 	c, err := armauthorization.NewRoleAssignmentsClient(subscription, cred, &arm.ClientOptions{ClientOptions: opts})
+	return must(t, c, err)
+}
+
+// must is v, made for t; t fails if making it failed.
+func must[T any](t testing.TB, v T, err error) T {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return v
 }
 
 // Assignment is an assignment of subscription's role definition roleGUID to the service
