@@ -6,7 +6,6 @@ package cloudtest
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -32,15 +31,20 @@ import (
 	"github.com/cmekd/cmekd/emulator/tlsca"
 )
 
-// tlsDir makes the CA of a test's emulators and returns it with its directory.
-func tlsDir(t testing.TB) (*tlsca.CA, string) {
+// start makes a test's CA in a new directory, and an emulator with newEmu, which writes its
+// identities' credentials there.
+func start[E any](t testing.TB, newEmu func(credentialsDir string) (E, error)) (E, *tlsca.CA, string) {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := tlsca.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ca, dir
+	emu, err := newEmu(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, ca, dir
 }
 
 // GCP is the emulator's Google Cloud KMS for one test.
@@ -57,11 +61,7 @@ type GCP struct {
 // StartGCP serves Google Cloud KMS over TLS for t.
 func StartGCP(t testing.TB) *GCP {
 	t.Helper()
-	ca, dir := tlsDir(t)
-	emu, err := gcpemu.New(gcpemu.Options{CredentialsDir: dir, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu, ca, dir := start(t, func(dir string) (*gcpemu.Emulator, error) { return gcpemu.New(gcpemu.Options{CredentialsDir: dir}) })
 	g := &GCP{CAFile: filepath.Join(dir, tlsca.CAFile), Project: "acme", Platform: "serviceAccount:cmekd@platform.iam.gserviceaccount.com"}
 	admin, err := emu.AddIdentity("admin@acme.iam.gserviceaccount.com", g.Project)
 	if err != nil {
@@ -202,12 +202,9 @@ type Azure struct {
 // StartAzure serves Azure over TLS for t.
 func StartAzure(t testing.TB) *Azure {
 	t.Helper()
-	ca, dir := tlsDir(t)
-	emu, err := azemu.New(azemu.Options{CredentialsDir: dir, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu, ca, dir := start(t, func(dir string) (*azemu.Emulator, error) { return azemu.New(azemu.Options{CredentialsDir: dir}) })
 	a := &Azure{CAFile: filepath.Join(dir, tlsca.CAFile), Vault: "acme-vault"}
+	var err error
 	if a.admin, err = emu.AddIdentity("admin", a.Vault); err != nil {
 		t.Fatal(err)
 	}
