@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -34,18 +35,13 @@ func get(addr, host string, roots *x509.CertPool) error {
 	return err
 }
 
-func open(t *testing.T, dir string) *tlsca.CA {
-	t.Helper()
+func TestCA_ServesCloudHostNamesThatAClientTrustingCAPEMAccepts(t *testing.T) {
+	dir := t.TempDir()
 	ca, err := tlsca.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ca
-}
-
-func TestCA_ServesCloudHostNamesThatAClientTrustingCAPEMAccepts(t *testing.T) {
-	dir := t.TempDir()
-	addr := serve(t, open(t, dir))
+	addr := serve(t, ca)
 	caPEM, err := os.ReadFile(filepath.Join(dir, tlsca.CAFile))
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +65,11 @@ func TestCA_ServesCloudHostNamesThatAClientTrustingCAPEMAccepts(t *testing.T) {
 
 func TestOpen_KeepsTheCAAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	first, again := open(t, dir), open(t, dir)
+	first, err1 := tlsca.Open(dir)
+	again, err2 := tlsca.Open(dir)
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(first.PEM(), again.PEM()) {
 		t.Fatal("a second Open made a new CA: clients that trusted ca.pem would stop working")
 	}
