@@ -11,7 +11,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/cmekd/cmekd/emulator/azure"
 	"github.com/cmekd/cmekd/emulator/azure/azuretest"
@@ -48,7 +47,7 @@ func TestTokensRefused(t *testing.T) {
 	wantErr(t, err, http.StatusUnauthorized, "InvalidAuthenticationToken")
 
 	kc := e.keys(t, vaultURL, cred)
-	if _, err := kc.CreateKey(ctx, "cmk", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}, nil); err != nil {
+	if _, err := kc.CreateKey(ctx, "cmk", rsaKey(), nil); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.advance(2 * time.Hour) // the SDK's cached token is now past its expiry for the emulator

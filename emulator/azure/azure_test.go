@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
@@ -148,7 +147,7 @@ func (e *env) wrappedDEK(t *testing.T) (admin azure.Identity, kc *azkeys.Client,
 	t.Helper()
 	admin = e.identity(t, "admin", "cmekvault")
 	kc = e.keys(t, vaultURL, e.credential(t, admin))
-	if _, err := kc.CreateKey(context.Background(), "cmk", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}, nil); err != nil {
+	if _, err := kc.CreateKey(context.Background(), "cmk", rsaKey(), nil); err != nil {
 		t.Fatal(err)
 	}
 	kid, wrapped = wrap(t, kc, "cmk", "", dek)
@@ -157,8 +156,7 @@ func (e *env) wrappedDEK(t *testing.T) (admin azure.Identity, kc *azkeys.Client,
 
 func wrap(t *testing.T, c *azkeys.Client, name, version string, dek []byte) (string, []byte) {
 	t.Helper()
-	res, err := c.WrapKey(context.Background(), name, version, azkeys.KeyOperationParameters{
-		Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
+	res, err := c.WrapKey(context.Background(), name, version, rsaOAEP256(dek), nil)
 	if err != nil {
 		t.Fatalf("wrap: %v", err)
 	}
@@ -167,8 +165,7 @@ func wrap(t *testing.T, c *azkeys.Client, name, version string, dek []byte) (str
 
 func unwrap(c *azkeys.Client, kid string, wrapped []byte) ([]byte, error) {
 	id := azkeys.ID(kid)
-	res, err := c.UnwrapKey(context.Background(), id.Name(), id.Version(), azkeys.KeyOperationParameters{
-		Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: wrapped}, nil)
+	res, err := c.UnwrapKey(context.Background(), id.Name(), id.Version(), rsaOAEP256(wrapped), nil)
 	return res.Result, err
 }
 
