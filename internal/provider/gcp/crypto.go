@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
+	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/cmekd/cmekd/internal/domain"
@@ -61,9 +62,7 @@ func (p *Provider) Encrypt(ctx context.Context, keyID string, plaintext []byte, 
 	aad := contextAAD(encCtx)
 	req := &kmspb.EncryptRequest{Name: keyID, Plaintext: plaintext, PlaintextCrc32C: crc32c(plaintext),
 		AdditionalAuthenticatedData: aad, AdditionalAuthenticatedDataCrc32C: crc32c(aad)}
-	return checked(ctx, p, permEncrypt, func(ctx context.Context) (*kmspb.EncryptResponse, error) {
-		return p.client.Encrypt(ctx, req, noRetry)
-	}, func(resp *kmspb.EncryptResponse) ([]byte, error) {
+	return checked(ctx, p, permEncrypt, p.client.Encrypt, req, func(resp *kmspb.EncryptResponse) ([]byte, error) {
 		switch {
 		case !resp.GetVerifiedPlaintextCrc32C() || !resp.GetVerifiedAdditionalAuthenticatedDataCrc32C():
 			return nil, corrupted(permEncrypt, "the request's checksums were not verified")
@@ -80,9 +79,7 @@ func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, en
 	aad := contextAAD(encCtx)
 	req := &kmspb.DecryptRequest{Name: keyID, Ciphertext: wrapped, CiphertextCrc32C: crc32c(wrapped),
 		AdditionalAuthenticatedData: aad, AdditionalAuthenticatedDataCrc32C: crc32c(aad)}
-	return checked(ctx, p, permDecrypt, func(ctx context.Context) (*kmspb.DecryptResponse, error) {
-		return p.client.Decrypt(ctx, req, noRetry)
-	}, func(resp *kmspb.DecryptResponse) ([]byte, error) {
+	return checked(ctx, p, permDecrypt, p.client.Decrypt, req, func(resp *kmspb.DecryptResponse) ([]byte, error) {
 		if resp.GetPlaintextCrc32C().GetValue() != crc32c(resp.GetPlaintext()).GetValue() {
 			clear(resp.GetPlaintext())
 			return nil, corrupted(permDecrypt, "plaintext_crc32c")
@@ -91,11 +88,12 @@ func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, en
 	})
 }
 
-// checked is call of rpc whose answer must pass integrity, which returns the bytes it carries; an
-// answer that fails is retried like any transient failure.
-func checked[R any](ctx context.Context, p *Provider, permission string, rpc func(context.Context) (R, error), integrity func(R) ([]byte, error)) ([]byte, error) {
+// checked is call of rpc with req (without the client's own retries), whose answer must pass
+// integrity, which returns the bytes it carries; an answer that fails is retried like any transient
+// failure.
+func checked[Q, R any](ctx context.Context, p *Provider, permission string, rpc func(context.Context, Q, ...gax.CallOption) (R, error), req Q, integrity func(R) ([]byte, error)) ([]byte, error) {
 	return call(ctx, p, permission, func(ctx context.Context) ([]byte, error) {
-		resp, err := rpc(ctx)
+		resp, err := rpc(ctx, req, noRetry)
 		if err != nil {
 			return nil, err
 		}
