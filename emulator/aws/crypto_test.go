@@ -147,9 +147,7 @@ func TestGenerateDataKey_SpecsAndSizes(t *testing.T) {
 
 func TestReEncrypt_MovesCiphertextBetweenKeys(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	c := e.root()
-	src := createKey(t, c, nil)
+	_, c, src := rootKey(t)
 	dst := createKey(t, c, nil)
 	_, err := c.CreateAlias(bg, &kms.CreateAliasInput{AliasName: aws.String("alias/dst"), TargetKeyId: dst.KeyId})
 	ok(t, err)
