@@ -147,7 +147,9 @@ func TestGenerateDataKey_SpecsAndSizes(t *testing.T) {
 
 func TestReEncrypt_MovesCiphertextBetweenKeys(t *testing.T) {
 	t.Parallel()
-	_, c, src := rootKey(t)
+	e := setup(t)
+	c := e.root()
+	src := createKey(t, c, nil)
 	dst := createKey(t, c, nil)
 	_, err := c.CreateAlias(bg, &kms.CreateAliasInput{AliasName: aws.String("alias/dst"), TargetKeyId: dst.KeyId})
 	ok(t, err)

@@ -326,7 +326,9 @@ func TestListKeys_Paginates(t *testing.T) {
 
 func TestAliases_CreateListConflict(t *testing.T) {
 	t.Parallel()
-	_, c, a := rootKey(t)
+	e := setup(t)
+	c := e.root()
+	a := createKey(t, c, nil)
 	b := createKey(t, c, nil)
 	_, err := c.CreateAlias(bg, &kms.CreateAliasInput{AliasName: aws.String("alias/app/orders"), TargetKeyId: a.Arn})
 	ok(t, err)

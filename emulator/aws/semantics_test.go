@@ -373,8 +373,9 @@ func TestTags_TagListUntag(t *testing.T) {
 
 func TestAliases_UpdateAndDelete(t *testing.T) {
 	t.Parallel()
-	e, c, first := rootKey(t)
-	second := createKey(t, c, nil)
+	e := setup(t)
+	c := e.root()
+	first, second := createKey(t, c, nil), createKey(t, c, nil)
 	_, err := c.CreateAlias(bg, &kms.CreateAliasInput{AliasName: aws.String("alias/app"), TargetKeyId: first.KeyId})
 	ok(t, err)
 	e.clock.Advance(time.Minute)
