@@ -36,47 +36,67 @@ func main() {
 	}
 }
 
-// run parses args, serves until ctx is cancelled and then shuts down
-// gracefully. Logs (JSON) go to logOut.
-func run(ctx context.Context, args []string, logOut io.Writer) error {
+// config is what the command line asks for.
+type config struct {
+	addr, account, stateFile string
+	principals               map[string]string
+	replicaDelay, eventDelay time.Duration
+	showVersion              bool
+	clouds                   clouds
+}
+
+// parse reads the command line args; usage and errors go to out.
+func parse(args []string, out io.Writer) (*config, error) {
+	c := &config{principals: map[string]string{}}
 	fs := flag.NewFlagSet("kms-emulator", flag.ContinueOnError)
-	fs.SetOutput(logOut)
-	addr := fs.String("addr", "127.0.0.1:4599", "listen address")
-	account := fs.String("account", awsemu.DefaultAccount, "AWS account that owns the keys")
-	principals := map[string]string{}
+	fs.SetOutput(out)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:4599", "listen address")
+	fs.StringVar(&c.account, "account", awsemu.DefaultAccount, "AWS account that owns the keys")
 	fs.Func("principal", "`AKID=ARN`: the principal an access key id acts as (repeatable)", func(s string) error {
 		akid, arn, ok := strings.Cut(s, "=")
 		if !ok || akid == "" || !strings.HasPrefix(arn, "arn:") {
 			return fmt.Errorf("want AKID=ARN, got %q", s)
 		}
-		principals[akid] = arn
+		c.principals[akid] = arn
 		return nil
 	})
-	stateFile := fs.String("state", "", "`FILE` that keeps keys, policies, grants, aliases and tags across restarts (rewritten atomically after each change); empty: in memory only")
-	replicaDelay := fs.Duration("replica-delay", awsemu.DefaultReplicaDelay, "how long a new multi-region replica stays Creating before it is Enabled")
-	eventDelay := fs.Duration("event-delay", 0, "how long EventBridge waits before delivering a key event to an API destination")
-	showVersion := fs.Bool("version", false, "print the version, commit and build date, and exit")
-	var cl clouds
-	cl.flags(fs)
+	fs.StringVar(&c.stateFile, "state", "", "`FILE` that keeps keys, policies, grants, aliases and tags across restarts (rewritten atomically after each change); empty: in memory only")
+	fs.DurationVar(&c.replicaDelay, "replica-delay", awsemu.DefaultReplicaDelay, "how long a new multi-region replica stays Creating before it is Enabled")
+	fs.DurationVar(&c.eventDelay, "event-delay", 0, "how long EventBridge waits before delivering a key event to an API destination")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version, commit and build date, and exit")
+	c.clouds.flags(fs)
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := c.clouds.check(); err != nil {
+		return nil, err
+	}
+	if c.showVersion {
+		return c, nil
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	case c.replicaDelay < 0:
+		return nil, fmt.Errorf("-replica-delay must not be negative, got %s", c.replicaDelay)
+	case c.eventDelay < 0:
+		return nil, fmt.Errorf("-event-delay must not be negative, got %s", c.eventDelay)
+	}
+	return c, nil
+}
+
+// run parses args, serves until ctx is cancelled and then shuts down
+// gracefully. Logs (JSON) go to logOut.
+func run(ctx context.Context, args []string, logOut io.Writer) error {
+	c, err := parse(args, logOut)
+	if err != nil {
 		return err
 	}
-	if err := cl.check(); err != nil {
-		return err
-	}
-	if *showVersion {
+	if c.showVersion {
 		fmt.Fprintln(stdout, "kms-emulator", version.Get())
 		return nil
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if *replicaDelay < 0 {
-		return fmt.Errorf("-replica-delay must not be negative, got %s", *replicaDelay)
-	}
-	if *eventDelay < 0 {
-		return fmt.Errorf("-event-delay must not be negative, got %s", *eventDelay)
-	}
+	cl := &c.clouds
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	// A companion cloud's change is kept by the AWS emulator's state file, written on its caller's
 	// path (and only once that emulator exists: restoring the file changes nothing to keep).
@@ -89,8 +109,8 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	em, err := awsemu.Open(awsemu.Options{Account: *account, Principals: principals, Logger: log,
-		ReplicaDelay: *replicaDelay, EventDelay: *eventDelay, StateFile: *stateFile, Companions: companions})
+	em, err := awsemu.Open(awsemu.Options{Account: c.account, Principals: c.principals, Logger: log,
+		ReplicaDelay: c.replicaDelay, EventDelay: c.eventDelay, StateFile: c.stateFile, Companions: companions})
 	if err != nil {
 		return err
 	}
@@ -103,15 +123,18 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		return err
 	}
 	defer stopClouds()
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: em, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("kms emulator listening", "addr", ln.Addr().String(), "account", c.account, "state", c.stateFile)
+	return serve(ctx, log, &http.Server{Handler: em, ReadHeaderTimeout: 10 * time.Second}, ln)
+}
+
+// serve serves srv on ln until ctx is cancelled, then shuts it down gracefully.
+func serve(ctx context.Context, log *slog.Logger, srv *http.Server, ln net.Listener) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("kms emulator listening", "addr", ln.Addr().String(), "account", *account, "state", *stateFile)
-
 	select {
 	case err := <-served:
 		return err

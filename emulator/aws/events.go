@@ -200,19 +200,18 @@ func (es *eventsState) tag(arn, k, v string) {
 
 func ruleJSON(r *ebRule) map[string]any {
 	out := map[string]any{"Name": r.Name, "Arn": r.Arn, "State": r.State, "EventBusName": "default"}
-	if r.Pattern != "" {
-		out["EventPattern"] = r.Pattern
-	}
-	if r.Description != "" {
-		out["Description"] = r.Description
-	}
-	if r.Schedule != "" {
-		out["ScheduleExpression"] = r.Schedule
-	}
-	if r.RoleArn != "" {
-		out["RoleArn"] = r.RoleArn
-	}
+	setIf(out, "EventPattern", r.Pattern)
+	setIf(out, "Description", r.Description)
+	setIf(out, "ScheduleExpression", r.Schedule)
+	setIf(out, "RoleArn", r.RoleArn)
 	return out
+}
+
+// setIf sets out's field to v unless v is empty: EventBridge leaves out what was never set.
+func setIf(out map[string]any, field, v string) {
+	if v != "" {
+		out[field] = v
+	}
 }
 
 type ruleInput struct {
@@ -404,9 +403,7 @@ func (c *call) connectionJSON(cn *ebConnection) (any, error) {
 		"AuthParameters": map[string]any{"ApiKeyAuthParameters": map[string]string{"ApiKeyName": cn.APIKeyName}},
 		"SecretArn":      "arn:" + partition(c.region) + ":secretsmanager:" + c.region + ":" + c.account() + ":secret:events!connection/" + cn.Name,
 		"CreationTime":   unixSeconds(cn.Created), "LastModifiedTime": unixSeconds(cn.Modified), "LastAuthorizedTime": unixSeconds(cn.Modified)}
-	if cn.Description != "" {
-		out["Description"] = cn.Description
-	}
+	setIf(out, "Description", cn.Description)
 	return out, nil
 }
 
@@ -476,9 +473,7 @@ func destinationJSON(d *ebDestination) (any, error) {
 	out := map[string]any{"ApiDestinationArn": d.Arn, "Name": d.Name, "ApiDestinationState": "ACTIVE", "ConnectionArn": d.ConnectionArn,
 		"InvocationEndpoint": d.Endpoint, "HttpMethod": d.Method, "InvocationRateLimitPerSecond": d.RateLimit,
 		"CreationTime": unixSeconds(d.Created), "LastModifiedTime": unixSeconds(d.Modified)}
-	if d.Description != "" {
-		out["Description"] = d.Description
-	}
+	setIf(out, "Description", d.Description)
 	return out, nil
 }
 

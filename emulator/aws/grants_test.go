@@ -214,9 +214,7 @@ func TestListGrants_FiltersAndPages(t *testing.T) {
 // pass) and ForAnyValue (one listed is enough). cmekd's grant mode depends on it.
 func TestCreateGrant_PolicyConditionsOnTheGrant(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	owner := e.root()
-	platform := e.client("us-west-2", akidPlatform)
+	_, owner, platform := ownerAndPlatform(t)
 	statement := func(condition string) string {
 		return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
 {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"kms:*","Resource":"*"},

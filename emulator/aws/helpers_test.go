@@ -83,6 +83,14 @@ func (e *env) client(region, akid string) *kms.Client {
 // root is the emulator account's root in us-west-2, the usual key owner.
 func (e *env) root() *kms.Client { return e.client("us-west-2", akidRoot) }
 
+// ownerAndPlatform sets up an emulator and returns the clients of the account's root (the usual
+// key owner) and of the platform, both in us-west-2.
+func ownerAndPlatform(t *testing.T) (*env, *kms.Client, *kms.Client) {
+	t.Helper()
+	e := setup(t)
+	return e, e.root(), e.client("us-west-2", akidPlatform)
+}
+
 // rootKey sets up an emulator and a new key of the account's root in us-west-2, and returns the
 // root's client and the key.
 func rootKey(t *testing.T) (*env, *kms.Client, *types.KeyMetadata) {

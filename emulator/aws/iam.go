@@ -3,9 +3,10 @@ package awsemu
 import (
 	"encoding/xml"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,12 +56,7 @@ type iamRoleXML struct {
 func roleXML(r *iamRole) iamRoleXML {
 	out := iamRoleXML{Path: r.Path, RoleName: r.Name, RoleID: r.ID, Arn: r.Arn, CreateDate: r.Created.UTC().Format(time.RFC3339),
 		AssumeRolePolicyDocument: url.QueryEscape(r.AssumeRolePolicy), Description: r.Description, MaxSessionDuration: 3600}
-	keys := make([]string, 0, len(r.Tags))
-	for k := range r.Tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(r.Tags)) {
 		out.Tags = append(out.Tags, struct {
 			Key   string `xml:"Key"`
 			Value string `xml:"Value"`
@@ -140,141 +136,136 @@ func members(form url.Values, list string, fields ...string) []map[string]string
 	}
 }
 
+// iamAction answers one IAM action on the role the form names.
 func (c *call) iamAction(form url.Values) (any, error) {
 	c.e.mu.Lock()
 	defer c.e.mu.Unlock()
 	if c.e.roles == nil {
 		c.e.roles = map[string]*iamRole{}
 	}
-	name := form.Get("RoleName")
+	name, action := form.Get("RoleName"), form.Get("Action")
 	role := c.e.roles[name]
-	needRole := func() error {
-		if role == nil {
-			return noSuchRole(name)
-		}
-		return nil
+	if action == "CreateRole" {
+		return c.createRole(form, name, role)
 	}
-	switch form.Get("Action") {
-	case "CreateRole":
-		if role != nil {
-			return nil, &iamError{http.StatusConflict, "EntityAlreadyExists", "Role with name " + name + " already exists."}
-		}
-		if name == "" || form.Get("AssumeRolePolicyDocument") == "" {
-			return nil, &iamError{http.StatusBadRequest, "ValidationError", "RoleName and AssumeRolePolicyDocument are required."}
-		}
-		path := cmpOr(form.Get("Path"), "/")
-		role = &iamRole{Name: name, ID: "AROA" + strings.ToUpper(randomHex(8)), Path: path,
-			Arn: "arn:aws:iam::" + c.account() + ":role" + path + name, AssumeRolePolicy: form.Get("AssumeRolePolicyDocument"),
-			Description: form.Get("Description"), Created: c.now, Policies: map[string]string{}, Tags: map[string]string{}}
-		for _, t := range members(form, "Tags", "Key", "Value") {
-			role.Tags[t["Key"]] = t["Value"]
-		}
-		c.e.roles[name] = role
-		return struct {
-			XMLName xml.Name `xml:"Role"`
-			iamRoleXML
-		}{iamRoleXML: roleXML(role)}, nil
-	case "GetRole":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
-		return struct {
-			XMLName xml.Name `xml:"Role"`
-			iamRoleXML
-		}{iamRoleXML: roleXML(role)}, nil
-	case "UpdateAssumeRolePolicy":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
+	answer, ok := iamRoleActions[action]
+	switch {
+	case !ok:
+		return nil, &iamError{http.StatusBadRequest, "InvalidAction", "This emulator does not answer the IAM action " + action + "."}
+	case role == nil:
+		return nil, noSuchRole(name)
+	}
+	return answer(c, form, role)
+}
+
+// createRole makes the role name; existing is the role of that name, if there is one.
+func (c *call) createRole(form url.Values, name string, existing *iamRole) (any, error) {
+	if existing != nil {
+		return nil, &iamError{http.StatusConflict, "EntityAlreadyExists", "Role with name " + name + " already exists."}
+	}
+	if name == "" || form.Get("AssumeRolePolicyDocument") == "" {
+		return nil, &iamError{http.StatusBadRequest, "ValidationError", "RoleName and AssumeRolePolicyDocument are required."}
+	}
+	path := cmpOr(form.Get("Path"), "/")
+	role := &iamRole{Name: name, ID: "AROA" + strings.ToUpper(randomHex(8)), Path: path,
+		Arn: "arn:aws:iam::" + c.account() + ":role" + path + name, AssumeRolePolicy: form.Get("AssumeRolePolicyDocument"),
+		Description: form.Get("Description"), Created: c.now, Policies: map[string]string{}, Tags: map[string]string{}}
+	addTags(role, form)
+	c.e.roles[name] = role
+	return roleResult(role), nil
+}
+
+// iamRoleActions answer the IAM actions on an existing role, c.e.mu held.
+var iamRoleActions = map[string]func(c *call, form url.Values, role *iamRole) (any, error){
+	"GetRole": func(_ *call, _ url.Values, role *iamRole) (any, error) { return roleResult(role), nil },
+	"UpdateAssumeRolePolicy": func(_ *call, form url.Values, role *iamRole) (any, error) {
 		role.AssumeRolePolicy = form.Get("PolicyDocument")
 		return nil, nil
-	case "UpdateRole", "UpdateRoleDescription":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
-		role.Description = form.Get("Description")
+	},
+	"UpdateRole":            updateRoleDescription,
+	"UpdateRoleDescription": updateRoleDescription,
+	"TagRole": func(_ *call, form url.Values, role *iamRole) (any, error) {
+		addTags(role, form)
 		return nil, nil
-	case "TagRole":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
-		for _, t := range members(form, "Tags", "Key", "Value") {
-			role.Tags[t["Key"]] = t["Value"]
-		}
-		return nil, nil
-	case "ListRoleTags":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
-		x := roleXML(role)
+	},
+	"ListRoleTags": func(_ *call, _ url.Values, role *iamRole) (any, error) {
 		b, _ := xml.Marshal(struct {
 			XMLName xml.Name `xml:"x"`
 			Tags    any      `xml:"Tags>member"`
-		}{Tags: x.Tags})
+		}{Tags: roleXML(role).Tags})
 		return inner{strings.TrimSuffix(strings.TrimPrefix(string(b), "<x>"), "</x>") + "<IsTruncated>false</IsTruncated>"}, nil
-	case "DeleteRole":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
+	},
+	"DeleteRole": func(c *call, _ url.Values, role *iamRole) (any, error) {
 		if len(role.Policies) > 0 {
 			return nil, &iamError{http.StatusConflict, "DeleteConflict", "Cannot delete entity, must delete policies first."}
 		}
-		delete(c.e.roles, name)
+		delete(c.e.roles, role.Name)
 		return nil, nil
-	case "PutRolePolicy":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
+	},
+	"PutRolePolicy": func(_ *call, form url.Values, role *iamRole) (any, error) {
 		if form.Get("PolicyName") == "" || form.Get("PolicyDocument") == "" {
 			return nil, &iamError{http.StatusBadRequest, "ValidationError", "PolicyName and PolicyDocument are required."}
 		}
 		role.Policies[form.Get("PolicyName")] = form.Get("PolicyDocument")
 		return nil, nil
-	case "GetRolePolicy":
-		if err := needRole(); err != nil {
+	},
+	"GetRolePolicy": func(_ *call, form url.Values, role *iamRole) (any, error) {
+		doc, err := rolePolicy(form, role)
+		if err != nil {
 			return nil, err
 		}
-		doc, ok := role.Policies[form.Get("PolicyName")]
-		if !ok {
-			return nil, &iamError{http.StatusNotFound, "NoSuchEntity", "The role policy with name " + form.Get("PolicyName") + " cannot be found."}
-		}
-		return inner{"<RoleName>" + xmlEscape(name) + "</RoleName><PolicyName>" + xmlEscape(form.Get("PolicyName")) +
+		return inner{"<RoleName>" + xmlEscape(role.Name) + "</RoleName><PolicyName>" + xmlEscape(form.Get("PolicyName")) +
 			"</PolicyName><PolicyDocument>" + xmlEscape(url.QueryEscape(doc)) + "</PolicyDocument>"}, nil
-	case "DeleteRolePolicy":
-		if err := needRole(); err != nil {
+	},
+	"DeleteRolePolicy": func(_ *call, form url.Values, role *iamRole) (any, error) {
+		if _, err := rolePolicy(form, role); err != nil {
 			return nil, err
-		}
-		if _, ok := role.Policies[form.Get("PolicyName")]; !ok {
-			return nil, &iamError{http.StatusNotFound, "NoSuchEntity", "The role policy with name " + form.Get("PolicyName") + " cannot be found."}
 		}
 		delete(role.Policies, form.Get("PolicyName"))
 		return nil, nil
-	case "ListRolePolicies":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
-		names := make([]string, 0, len(role.Policies))
-		for n := range role.Policies {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+	},
+	"ListRolePolicies": func(_ *call, _ url.Values, role *iamRole) (any, error) {
 		var b strings.Builder
 		b.WriteString("<PolicyNames>")
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(role.Policies)) {
 			b.WriteString("<member>" + xmlEscape(n) + "</member>")
 		}
 		b.WriteString("</PolicyNames><IsTruncated>false</IsTruncated>")
 		return inner{b.String()}, nil
-	case "ListAttachedRolePolicies":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
+	},
+	"ListAttachedRolePolicies": func(*call, url.Values, *iamRole) (any, error) {
 		return inner{"<AttachedPolicies/><IsTruncated>false</IsTruncated>"}, nil
-	case "ListInstanceProfilesForRole":
-		if err := needRole(); err != nil {
-			return nil, err
-		}
+	},
+	"ListInstanceProfilesForRole": func(*call, url.Values, *iamRole) (any, error) {
 		return inner{"<InstanceProfiles/><IsTruncated>false</IsTruncated>"}, nil
+	},
+}
+
+func updateRoleDescription(_ *call, form url.Values, role *iamRole) (any, error) {
+	role.Description = form.Get("Description")
+	return nil, nil
+}
+
+// roleResult is a role as CreateRole and GetRole answer it.
+func roleResult(role *iamRole) any {
+	return struct {
+		XMLName xml.Name `xml:"Role"`
+		iamRoleXML
+	}{iamRoleXML: roleXML(role)}
+}
+
+// addTags sets the tags the form lists on role.
+func addTags(role *iamRole, form url.Values) {
+	for _, t := range members(form, "Tags", "Key", "Value") {
+		role.Tags[t["Key"]] = t["Value"]
 	}
-	return nil, &iamError{http.StatusBadRequest, "InvalidAction", "This emulator does not answer the IAM action " + form.Get("Action") + "."}
+}
+
+// rolePolicy is the role's inline policy the form names.
+func rolePolicy(form url.Values, role *iamRole) (string, error) {
+	doc, ok := role.Policies[form.Get("PolicyName")]
+	if !ok {
+		return "", &iamError{http.StatusNotFound, "NoSuchEntity", "The role policy with name " + form.Get("PolicyName") + " cannot be found."}
+	}
+	return doc, nil
 }

@@ -80,9 +80,7 @@ func grantOps(ops ...types.GrantOperation) []types.GrantOperation { return ops }
 
 func TestGrant_MadeThroughAGrantIsBoundedByIt(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	owner := e.root()
-	platform := e.client("us-west-2", akidPlatform)
+	_, owner, platform := ownerAndPlatform(t)
 	subset := func(m map[string]string) *types.GrantConstraints {
 		return &types.GrantConstraints{EncryptionContextSubset: m}
 	}
@@ -139,9 +137,7 @@ func TestGrant_MadeThroughAGrantIsBoundedByIt(t *testing.T) {
 
 func TestGrantTokens_Checked(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	owner := e.root()
-	platform := e.client("us-west-2", akidPlatform)
+	_, owner, platform := ownerAndPlatform(t)
 	md := createKey(t, owner, nil)
 	bogus := []string{"AQbogus", "not-a-token", "AQ" + string(make([]byte, 10))}
 	for _, tok := range bogus {
@@ -179,9 +175,7 @@ func TestGrantTokens_Checked(t *testing.T) {
 
 func TestEncryptionContext_KeysMatchWithoutRegardToCaseValuesWithIt(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	owner := e.root()
-	platform := e.client("us-west-2", akidPlatform)
+	_, owner, platform := ownerAndPlatform(t)
 	condition := `"Condition":{"StringEquals":{"kms:EncryptionContext:tenant":"acme"}}`
 	allowAcme := createKey(t, owner, &kms.CreateKeyInput{Policy: aws.String(policyOf(rootStatement,
 		allow(`{"AWS":"`+platformRole+`"}`, `["kms:GenerateDataKey","kms:Decrypt"]`, condition)))})
@@ -237,9 +231,7 @@ func TestEncryptionContext_KeysMatchWithoutRegardToCaseValuesWithIt(t *testing.T
 
 func TestGrant_ConstraintsAllowedWithDescribeKeyRetireGrantCreateGrant(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	owner := e.root()
-	platform := e.client("us-west-2", akidPlatform)
+	_, owner, platform := ownerAndPlatform(t)
 	md := createKey(t, owner, nil)
 	g, err := owner.CreateGrant(bg, &kms.CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: aws.String(platformRole),
 		Operations:  grantOps("Decrypt", "GenerateDataKey", "DescribeKey", "RetireGrant", "CreateGrant"),

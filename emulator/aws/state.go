@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,12 +126,7 @@ func (e *Emulator) saveAfter(op string) error {
 func (e *Emulator) snapshotLocked() []byte {
 	st := savedState{Version: stateVersion, Account: e.account, Seq: e.seq, TokenSecret: e.tokenSecret, Events: e.events, Roles: e.roles}
 	index := map[*material]int{}
-	names := make([]string, 0, len(e.regions))
-	for name := range e.regions {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(e.regions)) {
 		r := e.regions[name]
 		sr := savedRegion{Name: name}
 		for _, k := range r.keys {
@@ -162,10 +158,7 @@ func (e *Emulator) snapshotLocked() []byte {
 			sr.Aliases = append(sr.Aliases, savedAlias{Name: a.name, KeyID: a.keyID, Created: a.created, Updated: a.updated})
 		}
 		slices.SortFunc(sr.Aliases, func(a, b savedAlias) int { return strings.Compare(a.Name, b.Name) })
-		for id := range r.deleted {
-			sr.Deleted = append(sr.Deleted, id)
-		}
-		slices.Sort(sr.Deleted)
+		sr.Deleted = slices.Sorted(maps.Keys(r.deleted))
 		st.Regions = append(st.Regions, sr)
 	}
 	for name, c := range e.companions {

@@ -11,9 +11,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/cmekd/cmekd/emulator/azure"
+	"github.com/cmekd/cmekd/emulator/azure/azuretest"
 )
 
 // staticToken is a credential that always presents one token, so that tests can send tokens
@@ -42,18 +42,18 @@ func TestTokensRefused(t *testing.T) {
 	forged := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
 	_, err = e.keys(t, vaultURL, staticToken(forged)).GetKey(ctx, "cmk", "", nil)
 	wantErr(t, err, http.StatusUnauthorized, "Unauthorized")
-	rcForged := armClient(t, e, admin, staticToken(forged))
-	_, err = rcForged.Get(ctx, vaultScope(admin, "cmekvault"), newName(t), nil)
+	rcForged := azuretest.Roles(t, admin.SubscriptionID, staticToken(forged), e.options())
+	_, err = rcForged.Get(ctx, vaultScope(admin, "cmekvault"), azuretest.GUID(t), nil)
 	wantErr(t, err, http.StatusUnauthorized, "InvalidAuthenticationToken")
 
 	kc := e.keys(t, vaultURL, cred)
-	if _, err := kc.CreateKey(ctx, "cmk", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}, nil); err != nil {
+	if _, err := kc.CreateKey(ctx, "cmk", rsaKey(), nil); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.advance(2 * time.Hour) // the SDK's cached token is now past its expiry for the emulator
 	_, err = kc.GetKey(ctx, "cmk", "", nil)
 	wantErr(t, err, http.StatusUnauthorized, "Token has expired.")
-	_, err = armClient(t, e, admin, staticToken(armTok.Token)).Get(ctx, vaultScope(admin, "cmekvault"), newName(t), nil)
+	_, err = azuretest.Roles(t, admin.SubscriptionID, staticToken(armTok.Token), e.options()).Get(ctx, vaultScope(admin, "cmekvault"), azuretest.GUID(t), nil)
 	wantErr(t, err, http.StatusUnauthorized, "ExpiredAuthenticationToken")
 }
 
@@ -71,7 +71,7 @@ func TestAssignmentsListAndFilter(t *testing.T) {
 	if err != nil || *got.Properties.PrincipalID != platform.ObjectID || *got.Properties.Scope != keyScope {
 		t.Fatalf("get: %v %+v", err, got)
 	}
-	_, err = rc.Create(ctx, keyScope, newName(t), assignmentOf(admin, roleCryptoServiceEncryptionUser, platform.ObjectID), nil)
+	_, err = rc.Create(ctx, keyScope, azuretest.GUID(t), azuretest.Assignment(admin.SubscriptionID, roleCryptoServiceEncryptionUser, platform.ObjectID), nil)
 	wantErr(t, err, http.StatusConflict, "RoleAssignmentExists")
 	count := func(scope, filter string) int {
 		t.Helper()
@@ -93,7 +93,7 @@ func TestAssignmentsListAndFilter(t *testing.T) {
 	if n := count(vaultScope(admin, "cmekvault"), "principalId eq '"+platform.ObjectID+"'"); n != 1 {
 		t.Fatalf("filtered list has %d, want 1", n)
 	}
-	_, err = rc.Create(ctx, vaultScope(admin, "nosuchvault"), newName(t), assignmentOf(admin, roleReader, platform.ObjectID), nil)
+	_, err = rc.Create(ctx, vaultScope(admin, "nosuchvault"), azuretest.GUID(t), azuretest.Assignment(admin.SubscriptionID, roleReader, platform.ObjectID), nil)
 	wantErr(t, err, http.StatusNotFound, "ResourceNotFound")
 }
 

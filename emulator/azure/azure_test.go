@@ -3,8 +3,6 @@ package azure_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -16,14 +14,11 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/cmekd/cmekd/emulator/azure"
+	"github.com/cmekd/cmekd/emulator/azure/azuretest"
 	"github.com/cmekd/cmekd/emulator/tlsca"
 )
 
@@ -74,9 +69,7 @@ func (e *env) serve(t *testing.T, h http.Handler) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
-func (e *env) options() azcore.ClientOptions {
-	return azcore.ClientOptions{Transport: e.client, Retry: policy.RetryOptions{MaxRetries: -1}}
-}
+func (e *env) options() azcore.ClientOptions { return azuretest.Options(e.client) }
 
 // identity adds an identity and reads back the file it wrote, as a user of the binary would.
 func (e *env) identity(t *testing.T, name, vault string) azure.Identity {
@@ -97,26 +90,17 @@ func (e *env) identity(t *testing.T, name, vault string) azure.Identity {
 
 func (e *env) credential(t *testing.T, id azure.Identity) azcore.TokenCredential {
 	t.Helper()
-	cred, err := azidentity.NewClientSecretCredential(id.TenantID, id.ClientID, id.ClientSecret,
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: e.options()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred
+	return azuretest.Credential(t, id, e.options())
 }
 
 func (e *env) keys(t *testing.T, vaultURL string, cred azcore.TokenCredential) *azkeys.Client {
 	t.Helper()
-	c, err := azkeys.NewClient(vaultURL, cred, &azkeys.ClientOptions{ClientOptions: e.options()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return azuretest.Keys(t, vaultURL, cred, e.options())
 }
 
 func (e *env) roles(t *testing.T, id azure.Identity) *armauthorization.RoleAssignmentsClient {
 	t.Helper()
-	return armClient(t, e, id, e.credential(t, id))
+	return azuretest.Roles(t, id.SubscriptionID, e.credential(t, id), e.options())
 }
 
 const (
@@ -126,27 +110,11 @@ const (
 
 func assign(t *testing.T, rc *armauthorization.RoleAssignmentsClient, admin azure.Identity, scope, roleGUID, principal string) string {
 	t.Helper()
-	name := newName(t)
-	_, err := rc.Create(context.Background(), scope, name, armauthorization.RoleAssignmentCreateParameters{
-		Properties: &armauthorization.RoleAssignmentProperties{
-			RoleDefinitionID: to.Ptr("/subscriptions/" + admin.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + roleGUID),
-			PrincipalID:      to.Ptr(principal),
-			PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
-		}}, nil)
-	if err != nil {
+	name := azuretest.GUID(t)
+	if _, err := rc.Create(context.Background(), scope, name, azuretest.Assignment(admin.SubscriptionID, roleGUID, principal), nil); err != nil {
 		t.Fatalf("assign %s at %s: %v", roleGUID, scope, err)
 	}
 	return name
-}
-
-func newName(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:]
 }
 
 // wantErr checks that err is an Azure response error of status whose text holds every want.
@@ -179,7 +147,7 @@ func (e *env) wrappedDEK(t *testing.T) (admin azure.Identity, kc *azkeys.Client,
 	t.Helper()
 	admin = e.identity(t, "admin", "cmekvault")
 	kc = e.keys(t, vaultURL, e.credential(t, admin))
-	if _, err := kc.CreateKey(context.Background(), "cmk", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}, nil); err != nil {
+	if _, err := kc.CreateKey(context.Background(), "cmk", rsaKey(), nil); err != nil {
 		t.Fatal(err)
 	}
 	kid, wrapped = wrap(t, kc, "cmk", "", dek)
@@ -188,8 +156,7 @@ func (e *env) wrappedDEK(t *testing.T) (admin azure.Identity, kc *azkeys.Client,
 
 func wrap(t *testing.T, c *azkeys.Client, name, version string, dek []byte) (string, []byte) {
 	t.Helper()
-	res, err := c.WrapKey(context.Background(), name, version, azkeys.KeyOperationParameters{
-		Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
+	res, err := c.WrapKey(context.Background(), name, version, rsaOAEP256(dek), nil)
 	if err != nil {
 		t.Fatalf("wrap: %v", err)
 	}
@@ -198,8 +165,7 @@ func wrap(t *testing.T, c *azkeys.Client, name, version string, dek []byte) (str
 
 func unwrap(c *azkeys.Client, kid string, wrapped []byte) ([]byte, error) {
 	id := azkeys.ID(kid)
-	res, err := c.UnwrapKey(context.Background(), id.Name(), id.Version(), azkeys.KeyOperationParameters{
-		Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: wrapped}, nil)
+	res, err := c.UnwrapKey(context.Background(), id.Name(), id.Version(), rsaOAEP256(wrapped), nil)
 	return res.Result, err
 }
 
@@ -214,24 +180,7 @@ func mustUnwrap(t *testing.T, c *azkeys.Client, kid string, wrapped, want []byte
 	}
 }
 
-func assignmentOf(admin azure.Identity, roleGUID, principal string) armauthorization.RoleAssignmentCreateParameters {
-	return armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
-		RoleDefinitionID: to.Ptr("/subscriptions/" + admin.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + roleGUID),
-		PrincipalID:      to.Ptr(principal),
-		PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
-	}}
-}
-
 func kidVersion(kid string) string {
 	id := azkeys.ID(kid)
 	return id.Version()
-}
-
-func armClient(t *testing.T, e *env, id azure.Identity, cred azcore.TokenCredential) *armauthorization.RoleAssignmentsClient {
-	t.Helper()
-	c, err := armauthorization.NewRoleAssignmentsClient(id.SubscriptionID, cred, &arm.ClientOptions{ClientOptions: e.options()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

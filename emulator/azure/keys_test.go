@@ -8,9 +8,21 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+
+	"github.com/cmekd/cmekd/emulator/azure/azuretest"
 )
 
 const vaultURL = "https://cmekvault.vault.azure.net"
+
+// rsaKey is the parameters of a software RSA key of the default size.
+func rsaKey() azkeys.CreateKeyParameters {
+	return azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}
+}
+
+// rsaOAEP256 is the parameters of a wrap (or unwrap, encrypt, decrypt) of value with RSA-OAEP-256.
+func rsaOAEP256(value []byte) azkeys.KeyOperationParameters {
+	return azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: value}
+}
 
 // TestGrantWrapRevoke: the platform's principal may wrap and unwrap only while a Crypto Service
 // Encryption User assignment at the key's scope holds.
@@ -24,7 +36,7 @@ func TestGrantWrapRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	pk := e.keys(t, vaultURL, e.credential(t, platform))
-	_, err := pk.WrapKey(ctx, "cmk", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
+	_, err := pk.WrapKey(ctx, "cmk", "", rsaOAEP256(dek), nil)
 	wantErr(t, err, http.StatusForbidden, "ForbiddenByRbac", "Action: 'Microsoft.KeyVault/vaults/keys/wrap/action'")
 
 	rc := e.roles(t, admin)
@@ -38,7 +50,7 @@ func TestGrantWrapRevoke(t *testing.T) {
 		t.Fatalf("wrap kid %q names no version", kid)
 	}
 	mustUnwrap(t, pk, kid, wrapped, dek)
-	_, err = pk.Encrypt(ctx, "cmk", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
+	_, err = pk.Encrypt(ctx, "cmk", "", rsaOAEP256(dek), nil)
 	wantErr(t, err, http.StatusForbidden, "Microsoft.KeyVault/vaults/keys/encrypt/action")
 
 	if _, err := rc.Delete(ctx, keyScope, name, nil); err != nil {
@@ -54,7 +66,7 @@ func TestRoleWithoutWrap(t *testing.T) {
 	admin := e.identity(t, "admin", "cmekvault")
 	reader := e.identity(t, "reader", "")
 	ctx := context.Background()
-	if _, err := e.keys(t, vaultURL, e.credential(t, admin)).CreateKey(ctx, "cmk", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}, nil); err != nil {
+	if _, err := e.keys(t, vaultURL, e.credential(t, admin)).CreateKey(ctx, "cmk", rsaKey(), nil); err != nil {
 		t.Fatal(err)
 	}
 	assign(t, e.roles(t, admin), admin, vaultScope(admin, "cmekvault"), roleReader, reader.ObjectID)
@@ -62,10 +74,10 @@ func TestRoleWithoutWrap(t *testing.T) {
 	if _, err := rk.GetKey(ctx, "cmk", "", nil); err != nil {
 		t.Fatalf("reader get: %v", err)
 	}
-	_, err := rk.WrapKey(ctx, "cmk", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: []byte("k")}, nil)
+	_, err := rk.WrapKey(ctx, "cmk", "", rsaOAEP256([]byte("k")), nil)
 	wantErr(t, err, http.StatusForbidden, "Microsoft.KeyVault/vaults/keys/wrap/action")
 	// Without Owner, the reader may not assign roles either.
-	_, err = e.roles(t, reader).Create(ctx, vaultScope(admin, "cmekvault"), newName(t), assignmentOf(admin, roleCryptoServiceEncryptionUser, reader.ObjectID), nil)
+	_, err = e.roles(t, reader).Create(ctx, vaultScope(admin, "cmekvault"), azuretest.GUID(t), azuretest.Assignment(admin.SubscriptionID, roleCryptoServiceEncryptionUser, reader.ObjectID), nil)
 	wantErr(t, err, http.StatusForbidden, "AuthorizationFailed", "Microsoft.Authorization/roleAssignments/write")
 }
 
@@ -85,11 +97,11 @@ func TestDisabledExpiredRotated(t *testing.T) {
 	_, err := unwrap(kc, kid, wrapped)
 	wantErr(t, err, http.StatusForbidden, "KeyDisabled", "Operation unwrapKey is not allowed on a disabled key.")
 	update(azkeys.KeyAttributes{Enabled: to.Ptr(true), Expires: to.Ptr(time.Now().Add(-time.Hour))})
-	_, err = kc.WrapKey(ctx, "cmk", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
+	_, err = kc.WrapKey(ctx, "cmk", "", rsaOAEP256(dek), nil)
 	wantErr(t, err, http.StatusForbidden, "KeyExpired")
 	mustUnwrap(t, kc, kid, wrapped, dek) // data sealed before expiry stays readable
 	update(azkeys.KeyAttributes{Expires: to.Ptr(time.Now().Add(time.Hour)), NotBefore: to.Ptr(time.Now().Add(30 * time.Minute))})
-	_, err = kc.WrapKey(ctx, "cmk", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
+	_, err = kc.WrapKey(ctx, "cmk", "", rsaOAEP256(dek), nil)
 	wantErr(t, err, http.StatusForbidden, "KeyNotYetValid")
 
 	rot, err := kc.RotateKey(ctx, "cmk", nil)
@@ -115,7 +127,7 @@ func TestSoftDeleteRecoverPurge(t *testing.T) {
 	ctx := context.Background()
 	kc := e.keys(t, vaultURL, e.credential(t, admin))
 	create := func() error {
-		_, err := kc.CreateKey(ctx, "cmk", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA)}, nil)
+		_, err := kc.CreateKey(ctx, "cmk", rsaKey(), nil)
 		return err
 	}
 	if err := create(); err != nil {
@@ -184,6 +196,6 @@ func TestManagedHSMOctKeyWrap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("EC key: %v", err)
 	}
-	_, err = e.keys(t, vaultURL, e.credential(t, admin)).WrapKey(ctx, "ec", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
+	_, err = e.keys(t, vaultURL, e.credential(t, admin)).WrapKey(ctx, "ec", "", rsaOAEP256(dek), nil)
 	wantErr(t, err, http.StatusForbidden, "wrapKey")
 }

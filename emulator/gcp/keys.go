@@ -92,11 +92,7 @@ func (s *kmsServer) CreateCryptoKey(ctx context.Context, req *kmspb.CreateCrypto
 }
 
 func (s *kmsServer) GetCryptoKey(ctx context.Context, req *kmspb.GetCryptoKeyRequest) (*kmspb.CryptoKey, error) {
-	return call(ctx, s.e, req.GetName(), permKeyGet, keyKinds, func(n name) (*kmspb.CryptoKey, error) {
-		k, err := s.e.key(n)
-		if err != nil {
-			return nil, err
-		}
+	return withKey(ctx, s.e, req.GetName(), permKeyGet, func(n name, k *cryptoKey) (*kmspb.CryptoKey, error) {
 		return k.proto(n), nil
 	})
 }
@@ -119,11 +115,7 @@ func (s *kmsServer) ListCryptoKeys(ctx context.Context, req *kmspb.ListCryptoKey
 }
 
 func (s *kmsServer) UpdateCryptoKeyPrimaryVersion(ctx context.Context, req *kmspb.UpdateCryptoKeyPrimaryVersionRequest) (*kmspb.CryptoKey, error) {
-	return call(ctx, s.e, req.GetName(), permKeyUpdate, keyKinds, func(n name) (*kmspb.CryptoKey, error) {
-		k, err := s.e.key(n)
-		if err != nil {
-			return nil, err
-		}
+	return withKey(ctx, s.e, req.GetName(), permKeyUpdate, func(n name, k *cryptoKey) (*kmspb.CryptoKey, error) {
 		if k.Purpose != kmspb.CryptoKey_ENCRYPT_DECRYPT {
 			return nil, status.Errorf(codes.FailedPrecondition, "CryptoKey %s has purpose %s; only ENCRYPT_DECRYPT keys have a primary version.", n, k.Purpose)
 		}

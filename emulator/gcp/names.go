@@ -62,26 +62,23 @@ func parseName(s string, allowed ...kind) (name, error) {
 	return n, nil
 }
 
+// idRules are the rules of the ids of the levels above a version, whose id is a number.
+var idRules = [...]*regexp.Regexp{kindProject: projectID, kindLocation: locationID, kindKeyRing: resourceID, kindCryptoKey: resourceID}
+
+// id is where the name keeps the id of level k, above a version.
+func (n *name) id(k kind) *string {
+	return [...]*string{kindProject: &n.project, kindLocation: &n.location, kindKeyRing: &n.ring, kindCryptoKey: &n.key}[k]
+}
+
 // set fills one level's id, reporting whether it is valid for that level.
 func (n *name) set(k kind, id string) bool {
-	switch k {
-	case kindProject:
-		n.project = id
-		return projectID.MatchString(id)
-	case kindLocation:
-		n.location = id
-		return locationID.MatchString(id)
-	case kindKeyRing:
-		n.ring = id
-		return resourceID.MatchString(id)
-	case kindCryptoKey:
-		n.key = id
-		return resourceID.MatchString(id)
-	default:
+	if k == kindVersion {
 		v, err := strconv.ParseInt(id, 10, 64)
 		n.version = v
 		return err == nil && v > 0 && strconv.FormatInt(v, 10) == id
 	}
+	*n.id(k) = id
+	return idRules[k].MatchString(id)
 }
 
 func malformed(s string, want kind) error {
@@ -91,19 +88,11 @@ func malformed(s string, want kind) error {
 // at is the name's ancestor (or itself) at level k.
 func (n name) at(k kind) name {
 	a := name{kind: k}
-	for i := kindProject; i <= k; i++ {
-		switch i {
-		case kindProject:
-			a.project = n.project
-		case kindLocation:
-			a.location = n.location
-		case kindKeyRing:
-			a.ring = n.ring
-		case kindCryptoKey:
-			a.key = n.key
-		default:
-			a.version = n.version
-		}
+	for i := kindProject; i <= min(k, kindCryptoKey); i++ {
+		*a.id(i) = *n.id(i)
+	}
+	if k == kindVersion {
+		a.version = n.version
 	}
 	return a
 }

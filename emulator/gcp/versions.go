@@ -11,11 +11,7 @@ import (
 )
 
 func (s *kmsServer) CreateCryptoKeyVersion(ctx context.Context, req *kmspb.CreateCryptoKeyVersionRequest) (*kmspb.CryptoKeyVersion, error) {
-	return call(ctx, s.e, req.GetParent(), permVersionCreate, keyKinds, func(n name) (*kmspb.CryptoKeyVersion, error) {
-		k, err := s.e.key(n)
-		if err != nil {
-			return nil, err
-		}
+	return withKey(ctx, s.e, req.GetParent(), permVersionCreate, func(n name, k *cryptoKey) (*kmspb.CryptoKeyVersion, error) {
 		// Creating a version never makes it primary: that is UpdateCryptoKeyPrimaryVersion's
 		// (gcloud's "versions create --primary" makes both calls).
 		n.kind, n.version = kindVersion, k.addVersion(s.e.opts.Now())
@@ -31,11 +27,7 @@ func (s *kmsServer) GetCryptoKeyVersion(ctx context.Context, req *kmspb.GetCrypt
 }
 
 func (s *kmsServer) ListCryptoKeyVersions(ctx context.Context, req *kmspb.ListCryptoKeyVersionsRequest) (*kmspb.ListCryptoKeyVersionsResponse, error) {
-	return call(ctx, s.e, req.GetParent(), permVersionList, keyKinds, func(n name) (*kmspb.ListCryptoKeyVersionsResponse, error) {
-		k, err := s.e.key(n)
-		if err != nil {
-			return nil, err
-		}
+	return withKey(ctx, s.e, req.GetParent(), permVersionList, func(n name, k *cryptoKey) (*kmspb.ListCryptoKeyVersionsResponse, error) {
 		ids := make([]int64, len(k.Versions))
 		for i := range ids {
 			ids[i] = int64(i + 1)
@@ -93,19 +85,32 @@ func (s *kmsServer) RestoreCryptoKeyVersion(ctx context.Context, req *kmspb.Rest
 	})
 }
 
+// withKey is call for a method on one CryptoKey: fn gets it.
+func withKey[T any](ctx context.Context, e *Emulator, raw, perm string, fn func(name, *cryptoKey) (T, error)) (T, error) {
+	return onKey(ctx, e, raw, perm, keyKinds, fn)
+}
+
 // withVersion is call for a method on one CryptoKeyVersion: fn gets it and its key.
 func withVersion[T any](ctx context.Context, e *Emulator, raw, perm string, fn func(name, *cryptoKey, *keyVersion) (T, error)) (T, error) {
-	return call(ctx, e, raw, perm, versionKinds, func(n name) (T, error) {
-		var zero T
-		k, err := e.key(n)
-		if err != nil {
-			return zero, err
-		}
+	return onKey(ctx, e, raw, perm, versionKinds, func(n name, k *cryptoKey) (T, error) {
 		v, err := k.version(n)
 		if err != nil {
+			var zero T
 			return zero, err
 		}
 		return fn(n, k, v)
+	})
+}
+
+// onKey is call on a name of kinds, fn getting the key it names (or its version's key).
+func onKey[T any](ctx context.Context, e *Emulator, raw, perm string, kinds []kind, fn func(name, *cryptoKey) (T, error)) (T, error) {
+	return call(ctx, e, raw, perm, kinds, func(n name) (T, error) {
+		k, err := e.key(n)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return fn(n, k)
 	})
 }
 

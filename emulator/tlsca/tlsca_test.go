@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,22 +14,25 @@ import (
 	"github.com/cmekd/cmekd/emulator/tlsca"
 )
 
-// serve answers HTTPS on loopback with ca's certificate and returns the listener's port.
+// serve answers HTTPS with ca's Serve, each request with its Host, and returns where it listens.
 func serve(t *testing.T, ca *tlsca.CA) string {
 	t.Helper()
-	cfg, err := ca.ServerConfig()
+	addr, stop, err := ca.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Host) }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(stop)
+	return addr
+}
+
+// get asks addr for / over TLS as host, trusting roots (nil: the system's).
+func get(addr, host string, roots *x509.CertPool) error {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: host}}
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
+	if err == nil {
+		resp.Body.Close()
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Host) })}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	return err
 }
 
 func TestCA_ServesCloudHostNamesThatAClientTrustingCAPEMAccepts(t *testing.T) {
@@ -38,7 +41,7 @@ func TestCA_ServesCloudHostNamesThatAClientTrustingCAPEMAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := serve(t, ca)
+	addr := serve(t, ca)
 	caPEM, err := os.ReadFile(filepath.Join(dir, tlsca.CAFile))
 	if err != nil {
 		t.Fatal(err)
@@ -48,44 +51,32 @@ func TestCA_ServesCloudHostNamesThatAClientTrustingCAPEMAccepts(t *testing.T) {
 		t.Fatal("ca.pem holds no certificate")
 	}
 	for _, host := range []string{"127.0.0.1", "localhost", "acme.vault.azure.net", "hsm1.managedhsm.azure.net", "login.microsoftonline.com", "management.azure.com"} {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: host}}
-		resp, err := (&http.Client{Transport: tr}).Get("https://127.0.0.1:" + port + "/")
-		if err != nil {
+		if err := get(addr, host, roots); err != nil {
 			t.Fatalf("%s: %v", host, err)
 		}
-		resp.Body.Close()
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "example.com"}}
-	if _, err := (&http.Client{Transport: tr}).Get("https://127.0.0.1:" + port + "/"); err == nil {
+	if get(addr, "example.com", roots) == nil {
 		t.Fatal("a name the certificate does not cover was accepted")
 	}
-	tr = &http.Transport{TLSClientConfig: &tls.Config{ServerName: "localhost"}}
-	if _, err := (&http.Client{Transport: tr}).Get("https://127.0.0.1:" + port + "/"); err == nil {
+	if get(addr, "localhost", nil) == nil {
 		t.Fatal("the system roots accepted the emulator's certificate")
 	}
 }
 
 func TestOpen_KeepsTheCAAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	first, err := tlsca.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := tlsca.Open(dir)
-	if err != nil {
+	first, err1 := tlsca.Open(dir)
+	again, err2 := tlsca.Open(dir)
+	if err := errors.Join(err1, err2); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(first.PEM(), again.PEM()) {
 		t.Fatal("a second Open made a new CA: clients that trusted ca.pem would stop working")
 	}
 	// A certificate the reopened CA issues is trusted by a client of the first.
-	port := serve(t, again)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: first.Pool(), ServerName: "localhost"}}
-	resp, err := (&http.Client{Transport: tr}).Get("https://127.0.0.1:" + port + "/")
-	if err != nil {
+	if err := get(serve(t, again), "localhost", first.Pool()); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
 	if fi, err := os.Stat(filepath.Join(dir, "ca-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("CA key file: %v, mode %v; want 0600", err, fi.Mode())
 	}

@@ -164,10 +164,5 @@ func (s *Set) ReEncrypt(ctx context.Context, fromID string, wrapped []byte, from
 	if from == to {
 		return from.ReEncrypt(ctx, fromID, wrapped, fromCtx, toID, toCtx)
 	}
-	plain, err := from.Decrypt(ctx, fromID, wrapped, fromCtx)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(plain)
-	return to.Encrypt(ctx, toID, plain, toCtx)
+	return ReEncrypt(ctx, from, fromID, wrapped, fromCtx, to, toID, toCtx)
 }

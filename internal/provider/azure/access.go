@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"text/template"
 
-	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/provider"
 )
 
 // The built-in roles the customer assigns: read a key's metadata, wrap and unwrap with it.
@@ -59,15 +58,8 @@ func (p *Provider) Access(keyID, format string) ([]byte, error) {
 	if derr != nil {
 		return nil, derr
 	}
-	switch format {
-	case "json":
-		return json.MarshalIndent(assignment(k, p.principal), "", "  ")
-	case "terraform":
-		return terraform(k, p.principal)
-	case "cli":
-		return []byte(cliCommand(k, p.principal) + "\n"), nil
-	}
-	return nil, domain.Errorf(domain.KindInvalid, domain.CodeInvalidRequest, "format %q is not json, terraform or cli", domain.Clip(format, 20))
+	return provider.AccessText(format, assignment(k, p.principal), func() ([]byte, error) { return terraform(k, p.principal) },
+		func() string { return cliCommand(k, p.principal) + "\n" })
 }
 
 // Statement is the JSON form of the access as a value; nil for a key id that is not Azure's.

@@ -2,8 +2,6 @@ package azure_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,14 +11,12 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	azemu "github.com/cmekd/cmekd/emulator/azure"
+	"github.com/cmekd/cmekd/emulator/azure/azuretest"
 	"github.com/cmekd/cmekd/emulator/tlsca"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/provider/azure"
@@ -57,7 +53,7 @@ func runTests(m *testing.M) int {
 	emu.addr = addr
 	tr := emu.ca.Transport(addr)
 	defer tr.CloseIdleConnections()
-	emu.opts = azcore.ClientOptions{Transport: &http.Client{Transport: tr, Timeout: 30 * time.Second}, Retry: policy.RetryOptions{MaxRetries: -1}}
+	emu.opts = azuretest.Options(&http.Client{Transport: tr, Timeout: 30 * time.Second})
 	return m.Run()
 }
 
@@ -86,21 +82,15 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	u := unique(t)
+	u := azuretest.Hex(t)
 	f := &fixture{t: t, vault: "kv" + u[:12]}
 	f.adminName = "admin-" + u
 	f.admin = addIdentity(t, f.adminName, f.vault)
 	f.platform = addIdentity(t, "platform-"+u, "")
-	adminCred := credential(t, f.admin)
-	f.adminCred = adminCred
-	var err error
-	if f.keys, err = azkeys.NewClient(f.vaultURL(), adminCred, &azkeys.ClientOptions{ClientOptions: emu.opts}); err != nil {
-		t.Fatal(err)
-	}
-	if f.roles, err = armauthorization.NewRoleAssignmentsClient(f.admin.SubscriptionID, adminCred, &arm.ClientOptions{ClientOptions: emu.opts}); err != nil {
-		t.Fatal(err)
-	}
-	f.p = newProvider(t, emu.addr, credential(t, f.platform), f.platform.ObjectID)
+	f.adminCred = azuretest.Credential(t, f.admin, emu.opts)
+	f.keys = azuretest.Keys(t, f.vaultURL(), f.adminCred, emu.opts)
+	f.roles = azuretest.Roles(t, f.admin.SubscriptionID, f.adminCred, emu.opts)
+	f.p = newProvider(t, emu.addr, azuretest.Credential(t, f.platform, emu.opts), f.platform.ObjectID)
 	return f
 }
 
@@ -122,30 +112,6 @@ func addIdentity(t testing.TB, name, vault string) azemu.Identity {
 		t.Fatal(err)
 	}
 	return id
-}
-
-func credential(t testing.TB, id azemu.Identity) azcore.TokenCredential {
-	t.Helper()
-	cred, err := azidentity.NewClientSecretCredential(id.TenantID, id.ClientID, id.ClientSecret,
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: emu.opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred
-}
-
-func unique(t testing.TB) string {
-	t.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func guid(t testing.TB) string {
-	h := unique(t)
-	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:]
 }
 
 func (f *fixture) vaultURL() string { return "https://" + f.vault + ".vault.azure.net" }
@@ -183,16 +149,12 @@ func (f *fixture) scope(key string) string {
 // assign gives the platform roleID at scope and returns the assignment's name.
 func (f *fixture) assign(scope, roleID string) string {
 	f.t.Helper()
-	return f.assignProps(scope, armauthorization.RoleAssignmentProperties{
-		RoleDefinitionID: to.Ptr("/subscriptions/" + f.admin.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + roleID),
-		PrincipalID:      to.Ptr(f.platform.ObjectID),
-		PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
-	})
+	return f.assignProps(scope, *azuretest.Assignment(f.admin.SubscriptionID, roleID, f.platform.ObjectID).Properties)
 }
 
 func (f *fixture) assignProps(scope string, props armauthorization.RoleAssignmentProperties) string {
 	f.t.Helper()
-	name := guid(f.t)
+	name := azuretest.GUID(f.t)
 	_, err := f.roles.Create(context.Background(), scope, name, armauthorization.RoleAssignmentCreateParameters{Properties: &props}, nil)
 	if err != nil {
 		f.t.Fatalf("assign at %s: %v", scope, err)

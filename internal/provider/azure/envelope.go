@@ -2,7 +2,6 @@ package azure
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
+	"github.com/cmekd/cmekd/internal/provider"
 )
 
 // envelope is the wrapped form of a data key. It names the key version that wrapped (kid), so that
@@ -164,16 +164,7 @@ func ref(keyID string, op operation) (keyRef, error) {
 // GenerateDataKey makes a 256-bit data key from the platform's CSPRNG and wraps it under keyID.
 // Azure's wraps carry no context: encCtx is ignored, the caller binds data keys in what it seals.
 func (p *Provider) GenerateDataKey(ctx context.Context, keyID string, _ map[string]string) ([]byte, []byte, error) {
-	dk := make([]byte, dataKeySize)
-	if _, err := rand.Read(dk); err != nil {
-		return nil, nil, err
-	}
-	wrapped, err := p.Encrypt(ctx, keyID, dk, nil)
-	if err != nil {
-		clear(dk)
-		return nil, nil, err
-	}
-	return dk, wrapped, nil
+	return provider.GenerateDataKey(ctx, p, keyID, nil)
 }
 
 // Encrypt wraps plaintext (a data key) under keyID.
@@ -204,10 +195,5 @@ func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, _ 
 
 // ReEncrypt unwraps under fromID and wraps under toID in memory: Key Vault has no re-encrypt.
 func (p *Provider) ReEncrypt(ctx context.Context, fromID string, wrapped []byte, fromCtx map[string]string, toID string, toCtx map[string]string) ([]byte, error) {
-	plain, err := p.Decrypt(ctx, fromID, wrapped, fromCtx)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(plain)
-	return p.Encrypt(ctx, toID, plain, toCtx)
+	return provider.ReEncrypt(ctx, p, fromID, wrapped, fromCtx, p, toID, toCtx)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
+	"github.com/cmekd/cmekd/emulator/azure/azuretest"
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
 	"github.com/cmekd/cmekd/internal/provider/azure"
@@ -106,7 +107,7 @@ func TestEnvelope_FailuresAreClassified(t *testing.T) {
 func TestEnvelope_ManagedHSMOctKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	hsm := "hsm" + unique(t)[:10]
+	hsm := "hsm" + azuretest.Hex(t)[:10]
 	if err := emu.em.AddManagedHSM(f.adminName, hsm); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestVerify_ThrottlingAndOutagesAreTransient(t *testing.T) {
 			}
 			emu.em.ServeHTTP(w, r)
 		}))
-		p := newProvider(t, addr, credential(t, f.platform), f.platform.ObjectID)
+		p := newProvider(t, addr, azuretest.Credential(t, f.platform, emu.opts), f.platform.ObjectID)
 		r := p.Verify(context.Background(), verify.Request{Key: id, Steps: verify.Health})
 		stop()
 		wantFailure(t, r, azure.CheckGetKey, domain.CodeKMSUnavailable)
@@ -161,7 +162,7 @@ func TestVerify_ThrottlingAndOutagesAreTransient(t *testing.T) {
 			t.Fatalf("%d: report not transient: %s", status, describe(r))
 		}
 	}
-	p := newProvider(t, "127.0.0.1:1", credential(t, f.platform), f.platform.ObjectID)
+	p := newProvider(t, "127.0.0.1:1", azuretest.Credential(t, f.platform, emu.opts), f.platform.ObjectID)
 	_, _, err := p.GenerateDataKey(context.Background(), id, orgCtx)
 	wantKMS(t, err, domain.CodeKMSUnavailable, "")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
+	"github.com/cmekd/cmekd/internal/provider"
 )
 
 // operation is a Key Vault data-plane operation and the data actions that permit it on a vault and
@@ -52,11 +53,10 @@ func classify(k keyRef, op operation, err error) *kms.Error {
 	if err == nil {
 		return nil
 	}
-	var ke *kms.Error
-	if errors.As(err, &ke) {
-		return ke
+	e, done := provider.Classified(op.action(k), err)
+	if done {
+		return e
 	}
-	e := &kms.Error{Code: domain.CodeKMSUnavailable, Action: op.action(k), Message: err.Error(), Err: err}
 	var re *azcore.ResponseError
 	var af *azidentity.AuthenticationFailedError
 	var dns *net.DNSError
@@ -100,10 +100,7 @@ func fromResponse(e *kms.Error, re *azcore.ResponseError, op operation) {
 	case status == http.StatusForbidden && forbidden[body.Error.InnerError.Code] != "":
 		e.Code = forbidden[body.Error.InnerError.Code]
 	case status == http.StatusForbidden:
-		e.Code = domain.CodeAccessDenied
-		if m := deniedAction.FindStringSubmatch(e.Message); m != nil {
-			e.Action = m[1]
-		}
+		provider.Denied(e, deniedAction)
 	case status == http.StatusNotFound:
 		e.Code = domain.CodeKeyNotFound
 	case status == http.StatusBadRequest && op == opUnwrap:

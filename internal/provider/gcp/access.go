@@ -1,11 +1,10 @@
 package gcp
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
-	"github.com/cmekd/cmekd/internal/domain"
+	"github.com/cmekd/cmekd/internal/provider"
 )
 
 // grantedRoles are the roles the customer grants the platform's service account on the key:
@@ -39,25 +38,18 @@ func (p *Provider) Access(keyID, format string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch format {
-	case "", "json":
-		return json.MarshalIndent(p.Statement(keyID), "", "  ")
-	case "terraform":
-		return []byte(p.terraform(k)), nil
-	case "cli":
+	return provider.AccessText(format, p.Statement(keyID), func() ([]byte, error) { return p.terraform(k), nil }, func() string {
 		var b strings.Builder
 		for _, r := range grantedRoles {
 			b.WriteString(p.grantCmd(k, r) + "\n")
 		}
-		return []byte(b.String()), nil
-	}
-	return nil, domain.Errorf(domain.KindInvalid, domain.CodeInvalidRequest,
-		"format %q is not one of json, terraform, cli", domain.Clip(format, 20))
+		return b.String()
+	})
 }
 
 // terraform is one google_kms_crypto_key_iam_member resource per role. Members are additive: the
 // key's other bindings stay as they are.
-func (p *Provider) terraform(k keyName) string {
+func (p *Provider) terraform(k keyName) []byte {
 	var b strings.Builder
 	for i, r := range grantedRoles {
 		if i > 0 {
@@ -66,7 +58,7 @@ func (p *Provider) terraform(k keyName) string {
 		fmt.Fprintf(&b, "resource \"google_kms_crypto_key_iam_member\" \"cmekd_%s\" {\n", terraformName(r))
 		fmt.Fprintf(&b, "  crypto_key_id = %q\n  role          = %q\n  member        = %q\n}\n", k.String(), r, p.principal)
 	}
-	return b.String()
+	return []byte(b.String())
 }
 
 // terraformName is a resource name for role: "roles/cloudkms.viewer" is "viewer".

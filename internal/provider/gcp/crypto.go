@@ -2,16 +2,17 @@ package gcp
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"hash/crc32"
 	"slices"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
+	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
+	"github.com/cmekd/cmekd/internal/provider"
 )
 
 // aadVersion starts every serialised encryption context, so that the encoding can change without
@@ -52,16 +53,7 @@ func corrupted(permission, what string) *kms.Error {
 
 // GenerateDataKey makes a 256-bit data key from the platform's CSPRNG and wraps it under keyID.
 func (p *Provider) GenerateDataKey(ctx context.Context, keyID string, encCtx map[string]string) ([]byte, []byte, error) {
-	dk := make([]byte, 32)
-	if _, err := rand.Read(dk); err != nil {
-		return nil, nil, err
-	}
-	wrapped, err := p.Encrypt(ctx, keyID, dk, encCtx)
-	if err != nil {
-		clear(dk)
-		return nil, nil, err
-	}
-	return dk, wrapped, nil
+	return provider.GenerateDataKey(ctx, p, keyID, encCtx)
 }
 
 // Encrypt is Cloud KMS Encrypt under keyID's primary version, bound to encCtx, with CRC32C sent
@@ -70,9 +62,7 @@ func (p *Provider) Encrypt(ctx context.Context, keyID string, plaintext []byte, 
 	aad := contextAAD(encCtx)
 	req := &kmspb.EncryptRequest{Name: keyID, Plaintext: plaintext, PlaintextCrc32C: crc32c(plaintext),
 		AdditionalAuthenticatedData: aad, AdditionalAuthenticatedDataCrc32C: crc32c(aad)}
-	return checked(ctx, p, permEncrypt, func(ctx context.Context) (*kmspb.EncryptResponse, error) {
-		return p.client.Encrypt(ctx, req, noRetry)
-	}, func(resp *kmspb.EncryptResponse) ([]byte, error) {
+	return checked(ctx, p, permEncrypt, p.client.Encrypt, req, func(resp *kmspb.EncryptResponse) ([]byte, error) {
 		switch {
 		case !resp.GetVerifiedPlaintextCrc32C() || !resp.GetVerifiedAdditionalAuthenticatedDataCrc32C():
 			return nil, corrupted(permEncrypt, "the request's checksums were not verified")
@@ -89,9 +79,7 @@ func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, en
 	aad := contextAAD(encCtx)
 	req := &kmspb.DecryptRequest{Name: keyID, Ciphertext: wrapped, CiphertextCrc32C: crc32c(wrapped),
 		AdditionalAuthenticatedData: aad, AdditionalAuthenticatedDataCrc32C: crc32c(aad)}
-	return checked(ctx, p, permDecrypt, func(ctx context.Context) (*kmspb.DecryptResponse, error) {
-		return p.client.Decrypt(ctx, req, noRetry)
-	}, func(resp *kmspb.DecryptResponse) ([]byte, error) {
+	return checked(ctx, p, permDecrypt, p.client.Decrypt, req, func(resp *kmspb.DecryptResponse) ([]byte, error) {
 		if resp.GetPlaintextCrc32C().GetValue() != crc32c(resp.GetPlaintext()).GetValue() {
 			clear(resp.GetPlaintext())
 			return nil, corrupted(permDecrypt, "plaintext_crc32c")
@@ -100,11 +88,12 @@ func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, en
 	})
 }
 
-// checked is call of rpc whose answer must pass integrity, which returns the bytes it carries; an
-// answer that fails is retried like any transient failure.
-func checked[R any](ctx context.Context, p *Provider, permission string, rpc func(context.Context) (R, error), integrity func(R) ([]byte, error)) ([]byte, error) {
+// checked is call of rpc with req (without the client's own retries), whose answer must pass
+// integrity, which returns the bytes it carries; an answer that fails is retried like any transient
+// failure.
+func checked[Q, R any](ctx context.Context, p *Provider, permission string, rpc func(context.Context, Q, ...gax.CallOption) (R, error), req Q, integrity func(R) ([]byte, error)) ([]byte, error) {
 	return call(ctx, p, permission, func(ctx context.Context) ([]byte, error) {
-		resp, err := rpc(ctx)
+		resp, err := rpc(ctx, req, noRetry)
 		if err != nil {
 			return nil, err
 		}
@@ -115,10 +104,5 @@ func checked[R any](ctx context.Context, p *Provider, permission string, rpc fun
 // ReEncrypt unwraps with fromID and wraps with toID in memory (Cloud KMS has no re-encrypt),
 // clearing the plaintext after.
 func (p *Provider) ReEncrypt(ctx context.Context, fromID string, wrapped []byte, fromCtx map[string]string, toID string, toCtx map[string]string) ([]byte, error) {
-	plain, err := p.Decrypt(ctx, fromID, wrapped, fromCtx)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(plain)
-	return p.Encrypt(ctx, toID, plain, toCtx)
+	return provider.ReEncrypt(ctx, p, fromID, wrapped, fromCtx, p, toID, toCtx)
 }

@@ -1,7 +1,6 @@
 package gcp
 
 import (
-	"errors"
 	"regexp"
 	"strings"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/cmekd/cmekd/internal/domain"
 	"github.com/cmekd/cmekd/internal/kms"
+	"github.com/cmekd/cmekd/internal/provider"
 )
 
 // Permissions Cloud KMS checks for the calls the platform makes, and the roles that hold them.
@@ -39,23 +39,16 @@ var transientCodes = map[codes.Code]bool{
 // Cloud KMS said about the key is blamed on the customer; anything without such an answer is
 // kms_unavailable.
 func classify(permission string, err error) *kms.Error {
-	var ke *kms.Error
-	if errors.As(err, &ke) {
-		return ke
-	}
-	e := &kms.Error{Code: domain.CodeKMSUnavailable, Action: permission, Message: err.Error(), Err: err}
+	e, done := provider.Classified(permission, err)
 	st, ok := status.FromError(err)
-	if !ok {
+	if done || !ok {
 		return e
 	}
 	e.Message = st.Message()
 	switch c := st.Code(); {
 	case transientCodes[c]:
 	case c == codes.PermissionDenied:
-		e.Code = domain.CodeAccessDenied
-		if m := deniedPermission.FindStringSubmatch(e.Message); m != nil {
-			e.Action = m[1]
-		}
+		provider.Denied(e, deniedPermission)
 	case c == codes.NotFound:
 		e.Code = domain.CodeKeyNotFound
 	case c == codes.FailedPrecondition:

@@ -5,10 +5,7 @@ package cloudtest
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -20,11 +17,7 @@ import (
 	"cloud.google.com/go/iam/apiv1/iampb"
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"google.golang.org/api/option"
@@ -33,19 +26,25 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	azemu "github.com/cmekd/cmekd/emulator/azure"
+	"github.com/cmekd/cmekd/emulator/azure/azuretest"
 	gcpemu "github.com/cmekd/cmekd/emulator/gcp"
 	"github.com/cmekd/cmekd/emulator/tlsca"
 )
 
-// tlsDir makes the CA of a test's emulators and returns it with its directory.
-func tlsDir(t testing.TB) (*tlsca.CA, string) {
+// start makes a test's CA in a new directory, and an emulator with newEmu, which writes its
+// identities' credentials there.
+func start[E any](t testing.TB, newEmu func(credentialsDir string) (E, error)) (E, *tlsca.CA, string) {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := tlsca.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ca, dir
+	emu, err := newEmu(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, ca, dir
 }
 
 // GCP is the emulator's Google Cloud KMS for one test.
@@ -62,11 +61,7 @@ type GCP struct {
 // StartGCP serves Google Cloud KMS over TLS for t.
 func StartGCP(t testing.TB) *GCP {
 	t.Helper()
-	ca, dir := tlsDir(t)
-	emu, err := gcpemu.New(gcpemu.Options{CredentialsDir: dir, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu, ca, dir := start(t, func(dir string) (*gcpemu.Emulator, error) { return gcpemu.New(gcpemu.Options{CredentialsDir: dir}) })
 	g := &GCP{CAFile: filepath.Join(dir, tlsca.CAFile), Project: "acme", Platform: "serviceAccount:cmekd@platform.iam.gserviceaccount.com"}
 	admin, err := emu.AddIdentity("admin@acme.iam.gserviceaccount.com", g.Project)
 	if err != nil {
@@ -207,12 +202,9 @@ type Azure struct {
 // StartAzure serves Azure over TLS for t.
 func StartAzure(t testing.TB) *Azure {
 	t.Helper()
-	ca, dir := tlsDir(t)
-	emu, err := azemu.New(azemu.Options{CredentialsDir: dir, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu, ca, dir := start(t, func(dir string) (*azemu.Emulator, error) { return azemu.New(azemu.Options{CredentialsDir: dir}) })
 	a := &Azure{CAFile: filepath.Join(dir, tlsca.CAFile), Vault: "acme-vault"}
+	var err error
 	if a.admin, err = emu.AddIdentity("admin", a.Vault); err != nil {
 		t.Fatal(err)
 	}
@@ -224,19 +216,10 @@ func StartAzure(t testing.TB) *Azure {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	tr := ca.Transport(a.Endpoint)
-	opts := azcore.ClientOptions{Transport: &http.Client{Transport: tr}, Retry: policy.RetryOptions{MaxRetries: -1}}
-	cred, err := azidentity.NewClientSecretCredential(a.admin.TenantID, a.admin.ClientID, a.admin.ClientSecret,
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Keys, err = azkeys.NewClient("https://"+a.Vault+".vault.azure.net", cred, &azkeys.ClientOptions{ClientOptions: opts}); err != nil {
-		t.Fatal(err)
-	}
-	if a.Roles, err = armauthorization.NewRoleAssignmentsClient(a.admin.SubscriptionID, cred, &arm.ClientOptions{ClientOptions: opts}); err != nil {
-		t.Fatal(err)
-	}
+	opts := azuretest.Options(&http.Client{Transport: ca.Transport(a.Endpoint)})
+	cred := azuretest.Credential(t, a.admin, opts)
+	a.Keys = azuretest.Keys(t, "https://"+a.Vault+".vault.azure.net", cred, opts)
+	a.Roles = azuretest.Roles(t, a.admin.SubscriptionID, cred, opts)
 	return a
 }
 
@@ -270,7 +253,7 @@ func (a *Azure) Assign(t testing.TB, accessJSON []byte) string {
 		t.Fatalf("access JSON %s: %v", accessJSON, err)
 	}
 	fill := strings.NewReplacer("{subscription-id}", a.admin.SubscriptionID, "{resource-group}", a.admin.ResourceGroup).Replace
-	name := newName(t)
+	name := azuretest.GUID(t)
 	scope := fill(as.Scope)
 	r, err := a.Roles.Create(context.Background(), scope, name, armauthorization.RoleAssignmentCreateParameters{
 		Properties: &armauthorization.RoleAssignmentProperties{RoleDefinitionID: to.Ptr(fill(as.RoleDefinitionID)),
@@ -332,14 +315,4 @@ func (a *Azure) Recover(t testing.TB, name string) {
 	if _, err := a.Keys.RecoverDeletedKey(context.Background(), name, nil); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// newName is a fresh GUID-shaped name, as role assignments have.
-func newName(t testing.TB) string {
-	t.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
