@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -93,9 +94,13 @@ func (e *Emulator) verifyJWT(tok string) (jwtClaims, error) {
 	if err != nil || (c.Sub != "" && c.Sub != c.Iss) {
 		return c, errors.New("unknown signer")
 	}
-	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig); err != nil {
-		return c, err
+	whole := sha256.Sum256([]byte(tok))
+	if !e.signatures.seen(whole, &key.PublicKey) {
+		digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+		if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig); err != nil {
+			return c, err
+		}
+		e.signatures.add(whole, &key.PublicKey)
 	}
 	now := e.opts.Now()
 	iat, exp := time.Unix(c.Iat, 0), time.Unix(c.Exp, 0)
@@ -192,4 +197,34 @@ func tokenError(w http.ResponseWriter, code, desc string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusBadRequest)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// verifiedSignatures remembers the JWTs whose signature this emulator has verified, by the SHA-256
+// of the whole token and the key it verified under, so that a client that sends the same token on
+// every call (Google's libraries reuse a self-signed JWT for up to an hour) costs one RSA
+// verification, not one per call; Cloud KMS's own front end is not paid for by its callers either.
+// Only the signature's check is remembered: the signer must still be the identity's current key,
+// and the token's times and audience are checked on every call. A token that differs in any byte,
+// its signature included, is verified afresh.
+type verifiedSignatures struct {
+	mu   sync.Mutex
+	keys map[[sha256.Size]byte]*rsa.PublicKey // the key each token verified under
+}
+
+// maxVerifiedSignatures bounds the memory; when it is full it starts again empty.
+const maxVerifiedSignatures = 4096
+
+func (v *verifiedSignatures) seen(sum [sha256.Size]byte, key *rsa.PublicKey) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.keys[sum] == key
+}
+
+func (v *verifiedSignatures) add(sum [sha256.Size]byte, key *rsa.PublicKey) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.keys == nil || len(v.keys) >= maxVerifiedSignatures {
+		v.keys = make(map[[sha256.Size]byte]*rsa.PublicKey)
+	}
+	v.keys[sum] = key
 }

@@ -43,6 +43,8 @@ type Emulator struct {
 	dirty bool   // a change not yet reported to OnChange
 	addr  string // the listener's address, once serving
 	srv   *http.Server
+
+	signatures verifiedSignatures // JWT signatures already verified
 }
 
 // New returns an empty emulator.
