@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cmekd/cmekd/internal/domain"
 )
@@ -15,10 +12,7 @@ import (
 func (q *Q) LockOrg(ctx context.Context, orgID string) error {
 	var one int
 	err := q.db.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE`, orgID).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return domain.NotFound("organisation")
-	}
-	return translate(err)
+	return translateMissing(err, "organisation")
 }
 
 // OrgHoldings counts what deleting an organisation destroys: its data keys (of every purpose) and its
@@ -41,21 +35,13 @@ const (
 	LimitedWorkspaces
 )
 
-var limitedCounts = [...]string{
-	LimitedTokens:       `SELECT count(*) FROM tokens WHERE org_id = $1 AND revoked_at IS NULL`,
-	LimitedWebhooks:     `SELECT count(*) FROM webhooks WHERE org_id = $1`,
-	LimitedCollections:  `SELECT count(*) FROM collections WHERE org_id = $1`,
-	LimitedSecretScopes: `SELECT count(*) FROM secret_scopes WHERE org_id = $1`,
-	LimitedWorkspaces:   `SELECT count(*) FROM workspaces WHERE org_id = $1`,
-}
-
-// limitedNames are what the limits count, as their refusal names them.
-var limitedNames = [...]string{
-	LimitedTokens:       "tokens",
-	LimitedWebhooks:     "webhooks",
-	LimitedCollections:  "collections",
-	LimitedSecretScopes: "secret scopes",
-	LimitedWorkspaces:   "workspaces",
+// limited is what each limit counts: its name in the refusal, and the statement that counts it.
+var limited = [...]struct{ name, count string }{
+	LimitedTokens:       {"tokens", `SELECT count(*) FROM tokens WHERE org_id = $1 AND revoked_at IS NULL`},
+	LimitedWebhooks:     {"webhooks", `SELECT count(*) FROM webhooks WHERE org_id = $1`},
+	LimitedCollections:  {"collections", `SELECT count(*) FROM collections WHERE org_id = $1`},
+	LimitedSecretScopes: {"secret scopes", `SELECT count(*) FROM secret_scopes WHERE org_id = $1`},
+	LimitedWorkspaces:   {"workspaces", `SELECT count(*) FROM workspaces WHERE org_id = $1`},
 }
 
 // WithinLimit refuses one more of what the organisation holds when it already holds limit of them
@@ -67,15 +53,13 @@ var limitedNames = [...]string{
 func (q *Q) WithinLimit(ctx context.Context, what Limited, orgID string, limit int) error {
 	var one, n int
 	err := q.db.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR NO KEY UPDATE`, orgID).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return domain.NotFound("organisation")
-	} else if err != nil {
+	if err != nil {
+		return translateMissing(err, "organisation")
+	}
+	if err := q.db.QueryRow(ctx, limited[what].count, orgID).Scan(&n); err != nil {
 		return translate(err)
 	}
-	if err := q.db.QueryRow(ctx, limitedCounts[what], orgID).Scan(&n); err != nil {
-		return translate(err)
-	}
-	return domain.WithinLimit(limitedNames[what], limit, n)
+	return domain.WithinLimit(limited[what].name, limit, n)
 }
 
 // CountScopeSecretsForLimit is WithinLimit's count of a scope's keys: it locks the scope's row as ShareScope
@@ -83,10 +67,8 @@ func (q *Q) WithinLimit(ctx context.Context, what Limited, orgID string, limit i
 func (q *Q) CountScopeSecretsForLimit(ctx context.Context, orgID, scopeID string) (int, error) {
 	var one, n int
 	err := q.db.QueryRow(ctx, `SELECT 1 FROM secret_scopes WHERE org_id = $1 AND id = $2 FOR NO KEY UPDATE`, orgID, scopeID).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, domain.NotFound("secret scope")
-	} else if err != nil {
-		return 0, translate(err)
+	if err != nil {
+		return 0, translateMissing(err, "secret scope")
 	}
 	err = q.db.QueryRow(ctx, `SELECT count(*) FROM secrets WHERE scope_id = $1`, scopeID).Scan(&n)
 	return n, translate(err)
