@@ -16,7 +16,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash"
-	"sync"
 )
 
 // generateKey makes the material of a new key version: PKCS #8 for RSA and EC, raw bytes for oct.
@@ -111,20 +110,20 @@ func rsaSeal(v *version, alg string, plain []byte) ([]byte, error) {
 	}
 	sealed, err := rsa.EncryptOAEP(h, rand.Reader, &k.PublicKey, plain, nil)
 	if err == nil {
-		sealedByUs.put(v, alg, sealed, plain)
+		v.remember(alg, sealed, plain)
 	}
 	return sealed, err
 }
 
-// rsaOpen decrypts (unwraps) with an RSA private key. A ciphertext this emulator sealed itself
-// lately, under the same version and algorithm, is answered from what it sealed (sealedByUs); any
-// other is decrypted.
+// rsaOpen decrypts (unwraps) with an RSA private key. A ciphertext this version sealed itself
+// lately, with the same algorithm, is answered from what it sealed (version.sealedByUs); any other
+// is decrypted.
 func rsaOpen(v *version, alg string, sealed []byte) ([]byte, error) {
 	if _, ok := oaepHash(alg); !ok {
 		return nil, errAlgorithm
 	}
-	if plain, ok := sealedByUs.get(v, alg, sealed); ok {
-		return plain, nil
+	if plain, ok := v.sealedByUs[sealKey{alg, sha256.Sum256(sealed)}]; ok {
+		return bytes.Clone(plain), nil
 	}
 	k, err := v.rsaKey()
 	if err != nil {
@@ -133,44 +132,22 @@ func rsaOpen(v *version, alg string, sealed []byte) ([]byte, error) {
 	return k.Decrypt(nil, sealed, &rsa.OAEPOptions{Hash: hashID(alg)})
 }
 
-// sealedByUs remembers the plaintexts of the last RSA ciphertexts the emulator made, by version,
-// algorithm and ciphertext. An RSA-2048 private-key operation costs about 2 ms of CPU here (the
-// public one 0.1 ms): in service it is Key Vault's, spent in Microsoft's HSM, but an emulator in the
-// caller's process bills it to the caller, about twice what a whole AWS probe costs. Decrypting an
-// OAEP ciphertext gives back exactly what was sealed, so the answer is the same; everything else
-// about the call (authentication, role assignments, the version's existence, state, dates and
-// key_ops) is still checked on every call before this, by the caller of transform.
-var sealedByUs = sealMemo{m: map[sealKey][]byte{}}
-
-// sealMemoSize bounds sealedByUs: a wrap is unwrapped soon after (a probe, a data key's first
-// use), or else decrypted as any ciphertext is.
+// sealMemoSize bounds a version's sealedByUs: a wrap is unwrapped soon after (a probe, a data
+// key's first use), or else decrypted as any ciphertext is.
 const sealMemoSize = 4096
 
+// sealKey names a ciphertext a version sealed: the algorithm and the ciphertext's SHA-256.
 type sealKey struct {
-	v      *version
 	alg    string
 	sealed [sha256.Size]byte
 }
 
-type sealMemo struct {
-	mu sync.Mutex
-	m  map[sealKey][]byte
-}
-
-func (s *sealMemo) put(v *version, alg string, sealed, plain []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.m) >= sealMemoSize {
-		clear(s.m)
+// remember keeps what the version sealed as sealed, for rsaOpen; like parsed, under e.mu.
+func (v *version) remember(alg string, sealed, plain []byte) {
+	if v.sealedByUs == nil || len(v.sealedByUs) >= sealMemoSize {
+		v.sealedByUs = make(map[sealKey][]byte)
 	}
-	s.m[sealKey{v, alg, sha256.Sum256(sealed)}] = bytes.Clone(plain)
-}
-
-func (s *sealMemo) get(v *version, alg string, sealed []byte) ([]byte, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	plain, ok := s.m[sealKey{v, alg, sha256.Sum256(sealed)}]
-	return bytes.Clone(plain), ok
+	v.sealedByUs[sealKey{alg, sha256.Sum256(sealed)}] = bytes.Clone(plain)
 }
 
 func hashID(alg string) crypto.Hash {

@@ -46,6 +46,14 @@ type version struct {
 	// parsed is Material parsed, for an RSA version, with its CRT values precomputed: kept so that a
 	// call does the cryptography only, not the parsing and checks of the key. Set under e.mu.
 	parsed *rsa.PrivateKey
+	// sealedByUs remembers the plaintexts of the last RSA ciphertexts this version sealed, by
+	// algorithm and ciphertext. An RSA-2048 private-key operation costs about 2 ms of CPU here (the
+	// public one 0.1 ms): in service it is Key Vault's, spent in Microsoft's HSM, but an emulator in
+	// the caller's process bills it to the caller, about twice what a whole AWS probe costs.
+	// Decrypting an OAEP ciphertext gives back exactly what was sealed, so the answer is the same;
+	// everything else about the call (authentication, role assignments, the version's existence,
+	// state, dates and key_ops) is still checked on every call before it. Set under e.mu.
+	sealedByUs map[sealKey][]byte
 }
 
 type deletedKey struct {
