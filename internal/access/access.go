@@ -101,10 +101,7 @@ func (s *Service) CreateToken(ctx context.Context, p domain.Principal, orgID str
 	}
 	secret, hash := newTokenSecret()
 	tok := domain.Token{ID: domain.NewID("tok"), OrgID: orgID, Name: name, Role: r}
-	err = s.store.InTx(ctx, func(tx *store.Q) error {
-		if err := tx.WithinLimit(ctx, store.LimitedTokens, orgID, s.maxTokens); err != nil {
-			return err
-		}
+	err = s.store.InTxWithin(ctx, store.LimitedTokens, orgID, s.maxTokens, func(tx *store.Q) error {
 		if r == domain.RoleWorkspace {
 			w, err := tx.Workspace(ctx, orgID, in.Workspace)
 			if errors.Is(err, domain.ErrNotFound) {

@@ -42,10 +42,7 @@ type CreateInput struct {
 // state change cannot be missed.
 func (s *Service) Create(ctx context.Context, p domain.Principal, org domain.Org, in CreateInput) (domain.Collection, error) {
 	var c domain.Collection
-	err := s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		if err := tx.WithinLimit(ctx, store.LimitedCollections, org.ID, s.cfg.MaxPerOrg); err != nil {
-			return err
-		}
+	err := s.cfg.Store.InTxWithin(ctx, store.LimitedCollections, org.ID, s.cfg.MaxPerOrg, func(tx *store.Q) error {
 		var err error
 		c, err = CreateIn(ctx, tx, p, org, in)
 		return err

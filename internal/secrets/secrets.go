@@ -150,7 +150,7 @@ func (s *Service) CreateScope(ctx context.Context, p domain.Principal, orgID, na
 		return domain.SecretScope{}, err
 	}
 	scope := domain.SecretScope{ID: domain.NewID("scp"), OrgID: orgID, Name: name, CreatedBy: holder(p)}
-	err := s.createWithin(ctx, store.LimitedSecretScopes, orgID, s.cfg.Limits.SecretScopes, func(tx *store.Q) error {
+	err := s.cfg.Store.InTxWithin(ctx, store.LimitedSecretScopes, orgID, s.cfg.Limits.SecretScopes, func(tx *store.Q) error {
 		scope.CreatedAt = tx.Now()
 		if err := tx.InsertScope(ctx, scope); err != nil {
 			return err

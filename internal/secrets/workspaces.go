@@ -17,7 +17,7 @@ func (s *Service) CreateWorkspace(ctx context.Context, p domain.Principal, orgID
 		return domain.Workspace{}, err
 	}
 	w := domain.Workspace{ID: domain.NewID("wsp"), OrgID: orgID, Name: name}
-	err := s.createWithin(ctx, store.LimitedWorkspaces, orgID, s.cfg.Limits.Workspaces, func(tx *store.Q) error {
+	err := s.cfg.Store.InTxWithin(ctx, store.LimitedWorkspaces, orgID, s.cfg.Limits.Workspaces, func(tx *store.Q) error {
 		w.CreatedAt = tx.Now()
 		if err := tx.InsertWorkspace(ctx, w); err != nil {
 			return err
@@ -46,16 +46,5 @@ func (s *Service) DeleteWorkspace(ctx context.Context, p domain.Principal, orgID
 			return err
 		}
 		return tx.InsertEvent(ctx, workspaceEvent(p, w, domain.EventWorkspaceDeleted))
-	})
-}
-
-// createWithin runs create in a transaction once the organisation is found to hold fewer than limit
-// of what it creates (zero: no limit), counted under the lock that serialises such creations.
-func (s *Service) createWithin(ctx context.Context, what store.Limited, orgID string, limit int, create func(tx *store.Q) error) error {
-	return s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		if err := tx.WithinLimit(ctx, what, orgID, limit); err != nil {
-			return err
-		}
-		return create(tx)
 	})
 }

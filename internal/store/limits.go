@@ -62,6 +62,17 @@ func (q *Q) WithinLimit(ctx context.Context, what Limited, orgID string, limit i
 	return domain.WithinLimit(limited[what].name, limit, n)
 }
 
+// InTxWithin runs fn in a transaction (InTx) once WithinLimit lets the organisation hold one more of
+// what: the transaction of a creation that a per-organisation limit bounds.
+func (s *Store) InTxWithin(ctx context.Context, what Limited, orgID string, limit int, fn func(*Q) error) error {
+	return s.InTx(ctx, func(tx *Q) error {
+		if err := tx.WithinLimit(ctx, what, orgID, limit); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // CountScopeSecretsForLimit is WithinLimit's count of a scope's keys: it locks the scope's row as ShareScope
 // does, but against other such counts too, and counts its keys.
 func (q *Q) CountScopeSecretsForLimit(ctx context.Context, orgID, scopeID string) (int, error) {

@@ -100,10 +100,7 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput) (dom
 	if err != nil {
 		return domain.Webhook{}, "", platformKeyError(err)
 	}
-	err = s.cfg.Store.InTx(ctx, func(tx *store.Q) error {
-		if err := tx.WithinLimit(ctx, store.LimitedWebhooks, orgID, s.cfg.MaxPerOrg); err != nil {
-			return err
-		}
+	err = s.cfg.Store.InTxWithin(ctx, store.LimitedWebhooks, orgID, s.cfg.MaxPerOrg, func(tx *store.Q) error {
 		w.CreatedAt = tx.Now()
 		return tx.InsertWebhook(ctx, w, sealed)
 	})
