@@ -92,7 +92,7 @@ func TestRegionsAdd_ReplicaNotThereYetSaysToWaitAndRetryTheSameCommand(t *testin
 	if r.code != 1 || !strings.Contains(r.stderr, "wait, then retry:\n  "+retry+"\n") || routeInAdvice.MatchString(r.stdout+r.stderr) {
 		t.Fatalf("regions add before the replica exists: exit %d; want the retry %q and no route\nstdout %s\nstderr %s", r.code, retry, r.stdout, r.stderr)
 	}
-	replicateKey(t, s, home, west)
+	s.KMS.ReplicateKey(t, home, west)
 	must(t, admin, "", strings.Fields(strings.TrimPrefix(retry, "cmekctl "))...)
 }
 
@@ -105,9 +105,7 @@ func TestGrants_RevokedGrantAdvisesRenewAndRenewBringsReadsBack(t *testing.T) {
 	s, admin := adminEnv(t, nil, testserver.GrantMode)
 	key := s.KMS.CreateCustomerKey(t, testserver.Home, kmstest.KeyOptions{DefaultPolicy: true})
 	policy := must(t, admin, "", "key-policy", "--template", "full", key)
-	if err := putKeyPolicy(t, s, key, policy); err != nil {
-		t.Fatalf("put the policy cmekctl key-policy printed: %v", err)
-	}
+	s.KMS.PutPolicy(t, key, policy) // the policy cmekctl key-policy printed
 
 	org := createOrg(t, admin, "Globex", key)
 	owner := tokenEnv(t, admin, org, "ops", "owner")
@@ -118,9 +116,7 @@ func TestGrants_RevokedGrantAdvisesRenewAndRenewBringsReadsBack(t *testing.T) {
 		t.Fatalf("grants -o id in grant mode: %q, want the organisation's one grant", grants)
 	}
 
-	if err := revokeGrant(t, s, key, grants[0]); err != nil {
-		t.Fatalf("revoke the grant: %v", err)
-	}
+	s.KMS.RevokeGrant(t, key, grants[0])
 	cli(t, owner, "", "probe") // the key is found unavailable now rather than at the next scheduled probe
 	r := cli(t, owner, "", "documents", "get", col, doc)
 	advice := "renew it:\n  cmekctl grants renew --org " + org + "\n"

@@ -206,9 +206,7 @@ func TestKeyCheck_FailingCheckExitsOneWithTheStatementToAdd(t *testing.T) {
 	}
 
 	// The owner adds the statement; the same check now passes.
-	if err := putKeyPolicy(t, s, keyARN, s.KMS.PlatformPolicy()); err != nil {
-		t.Fatal(err)
-	}
+	s.KMS.PutPolicy(t, keyARN, s.KMS.PlatformPolicy())
 	out := must(t, env, "", "key-check", keyARN)
 	if strings.Contains(out, "✗") || !strings.Contains(out, "Every check passed") {
 		t.Errorf("key-check after the fix:\n%s", out)
@@ -343,9 +341,7 @@ func TestWatchAndFollow_ShowTheKeyBeingDisabled(t *testing.T) {
 	waitFor(t, watch, "a healthy key", regexp.MustCompile(`us-east-1\s+data\s+healthy`))
 	waitFor(t, events, "the org.created event", regexp.MustCompile(`"type":"org.created"`))
 
-	if err := disableKey(t, s, keyARN); err != nil {
-		t.Fatal(err)
-	}
+	s.KMS.DisableKey(t, keyARN)
 	must(t, admin, "", "probe")
 	waitFor(t, watch, "the key turning unavailable", regexp.MustCompile(`us-east-1\s+data\s+unavailable\s+.*key_disabled`))
 	waitFor(t, events, "the collection halting", regexp.MustCompile(`"collection_id":"`+col+`".*"type":"collection.ingest_halted"|"type":"collection.ingest_halted".*"collection_id":"`+col+`"`))

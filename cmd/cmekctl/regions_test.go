@@ -21,7 +21,7 @@ func TestRegions_AddTheReplicaOfTheHomeKey(t *testing.T) {
 	if want := "aws kms replicate-key --key-id " + home + " --replica-region " + west; r.code != 1 || !strings.Contains(r.stdout+r.stderr, want) {
 		t.Fatalf("regions add before the replica exists: exit %d\nstdout %s\nstderr %s\nwant %q in it", r.code, r.stdout, r.stderr, want)
 	}
-	replica := replicateKey(t, s, home, west)
+	replica := s.KMS.ReplicateKey(t, home, west)
 	if out := must(t, admin, "", "regions", "add", "--region", west); !strings.Contains(out, replica) {
 		t.Fatalf("regions add:\n%s", out)
 	}

@@ -104,7 +104,7 @@ func (e *env) readyForTrial(b *testing.B, client *http.Client, t eventsTarget) {
 // key again. With post, it posts the CloudTrail-shaped events itself.
 func (e *env) keyEventTrial(b *testing.B, client *http.Client, t eventsTarget, post bool) (halt, fail time.Duration) {
 	b.Helper()
-	switchKey(b, e.kms, t.key, false)
+	e.kms.DisableKey(b, t.key)
 	t0 := time.Now()
 	if post {
 		e.deliver(t.org, t.apiKey, keyEvent("DisableKey", t.key))
@@ -121,7 +121,7 @@ func (e *env) keyEventTrial(b *testing.B, client *http.Client, t eventsTarget, p
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	switchKey(b, e.kms, t.key, true)
+	e.kms.EnableKey(b, t.key)
 	if post {
 		e.deliver(t.org, t.apiKey, keyEvent("EnableKey", t.key))
 	}

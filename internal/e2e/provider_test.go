@@ -19,7 +19,7 @@ func TestProviderKey_UnusableKeyStopsStart(t *testing.T) {
 	t.Parallel()
 	kenv := kmstest.StartEmulator(t)
 	disabled := kenv.CreateCustomerKey(t, home, kmstest.KeyOptions{})
-	switchKey(t, kenv, disabled, false)
+	kenv.DisableKey(t, disabled)
 	for name, keyARN := range map[string]string{
 		"not found": "arn:aws:kms:" + home + ":" + kenv.Account + ":key/1234abcd-12ab-34cd-56ef-1234567890ab",
 		"disabled":  disabled,

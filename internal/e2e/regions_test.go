@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cmekd/cmekd/internal/config"
 	"github.com/cmekd/cmekd/internal/testing/kmstest"
 )
@@ -40,7 +37,6 @@ func (e *env) regionEntry(org, region, purpose string) map[string]any {
 func TestRegions_ReplicaOfAMultiRegionKey(t *testing.T) {
 	t.Parallel()
 	e := setup(t, fastProbes(6*time.Hour))
-	ctx := context.Background()
 	homeKey := e.kms.CreateCustomerKey(t, home, kmstest.KeyOptions{MultiRegion: true})
 	resp := e.createCMEK("Globex", homeKey)
 	if resp.Status != http.StatusCreated {
@@ -78,10 +74,7 @@ func TestRegions_ReplicaOfAMultiRegionKey(t *testing.T) {
 	}
 
 	// The customer replicates the key with the same policy; the region links.
-	if _, err := e.owner().ReplicateKey(ctx, &awskms.ReplicateKeyInput{KeyId: aws.String(homeKey), ReplicaRegion: aws.String(replicaRegion),
-		Policy: aws.String(e.kms.PlatformPolicy())}); err != nil {
-		t.Fatal(err)
-	}
+	e.kms.ReplicateKey(t, homeKey, replicaRegion)
 	region := e.must(http.StatusCreated, req{method: "POST", path: regionsPath, token: operator, body: map[string]any{"region": replicaRegion}})
 	if region["region"] != replicaRegion || region["home"] != false || region["key_arn"] != replicaARN || region["backup_key_arn"] != "" ||
 		region["status"] != "healthy" {

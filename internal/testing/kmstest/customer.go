@@ -6,20 +6,26 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/cmekd/cmekd/internal/keyarn"
 )
 
-// What the customer does to its keys in the Env's region, as tests need it: each fails the test if
-// the endpoint refuses.
+// What the customer does to its keys, as tests need it: each fails the test if the endpoint refuses.
 
-// customer is the key owner's SDK client in the Env's region.
-func (e *Env) customer(t testing.TB) *awskms.Client {
-	return e.SDK(t, e.Region, e.CustomerAccessKey)
+// customer is the key owner's SDK client in the region of key (a key ARN; the Env's region for any
+// other name), where a replica key must be asked.
+func (e *Env) customer(t testing.TB, key string) *awskms.Client {
+	region := e.Region
+	if a, err := keyarn.Parse(key); err == nil {
+		region = a.Region
+	}
+	return e.SDK(t, region, e.CustomerAccessKey)
 }
 
 // PutPolicy sets keyARN's default policy to policy, as the customer.
 func (e *Env) PutPolicy(t testing.TB, keyARN, policy string) {
 	t.Helper()
-	if _, err := e.customer(t).PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{
+	if _, err := e.customer(t, keyARN).PutKeyPolicy(context.Background(), &awskms.PutKeyPolicyInput{
 		KeyId: aws.String(keyARN), Policy: aws.String(policy), PolicyName: aws.String("default")}); err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +34,7 @@ func (e *Env) PutPolicy(t testing.TB, keyARN, policy string) {
 // DisableKey disables keyARN, as the customer.
 func (e *Env) DisableKey(t testing.TB, keyARN string) {
 	t.Helper()
-	if _, err := e.customer(t).DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
+	if _, err := e.customer(t, keyARN).DisableKey(context.Background(), &awskms.DisableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -36,7 +42,7 @@ func (e *Env) DisableKey(t testing.TB, keyARN string) {
 // EnableKey enables keyARN again, as the customer.
 func (e *Env) EnableKey(t testing.TB, keyARN string) {
 	t.Helper()
-	if _, err := e.customer(t).EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
+	if _, err := e.customer(t, keyARN).EnableKey(context.Background(), &awskms.EnableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -44,7 +50,7 @@ func (e *Env) EnableKey(t testing.TB, keyARN string) {
 // ScheduleDeletion schedules keyARN's deletion in seven days, as the customer.
 func (e *Env) ScheduleDeletion(t testing.TB, keyARN string) {
 	t.Helper()
-	if _, err := e.customer(t).ScheduleKeyDeletion(context.Background(), &awskms.ScheduleKeyDeletionInput{
+	if _, err := e.customer(t, keyARN).ScheduleKeyDeletion(context.Background(), &awskms.ScheduleKeyDeletionInput{
 		KeyId: aws.String(keyARN), PendingWindowInDays: aws.Int32(7)}); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +59,7 @@ func (e *Env) ScheduleDeletion(t testing.TB, keyARN string) {
 // CancelDeletion cancels keyARN's scheduled deletion, as the customer.
 func (e *Env) CancelDeletion(t testing.TB, keyARN string) {
 	t.Helper()
-	if _, err := e.customer(t).CancelKeyDeletion(context.Background(), &awskms.CancelKeyDeletionInput{KeyId: aws.String(keyARN)}); err != nil {
+	if _, err := e.customer(t, keyARN).CancelKeyDeletion(context.Background(), &awskms.CancelKeyDeletionInput{KeyId: aws.String(keyARN)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -61,7 +67,7 @@ func (e *Env) CancelDeletion(t testing.TB, keyARN string) {
 // GrantIDs lists the ids of keyARN's grants (the first page), as the customer.
 func (e *Env) GrantIDs(t testing.TB, keyARN string) []string {
 	t.Helper()
-	out, err := e.customer(t).ListGrants(context.Background(), &awskms.ListGrantsInput{KeyId: aws.String(keyARN)})
+	out, err := e.customer(t, keyARN).ListGrants(context.Background(), &awskms.ListGrantsInput{KeyId: aws.String(keyARN)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +81,7 @@ func (e *Env) GrantIDs(t testing.TB, keyARN string) []string {
 // RevokeGrant revokes grant grantID of keyARN, as the customer.
 func (e *Env) RevokeGrant(t testing.TB, keyARN, grantID string) {
 	t.Helper()
-	if _, err := e.customer(t).RevokeGrant(context.Background(), &awskms.RevokeGrantInput{
+	if _, err := e.customer(t, keyARN).RevokeGrant(context.Background(), &awskms.RevokeGrantInput{
 		KeyId: aws.String(keyARN), GrantId: aws.String(grantID)}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +91,7 @@ func (e *Env) RevokeGrant(t testing.TB, keyARN, grantID string) {
 // customer, and returns the replica's ARN. The replica may still be Creating.
 func (e *Env) ReplicateKey(t testing.TB, keyARN, region string) string {
 	t.Helper()
-	out, err := e.customer(t).ReplicateKey(context.Background(), &awskms.ReplicateKeyInput{
+	out, err := e.customer(t, keyARN).ReplicateKey(context.Background(), &awskms.ReplicateKeyInput{
 		KeyId: aws.String(keyARN), ReplicaRegion: aws.String(region), Policy: aws.String(e.PlatformPolicy())})
 	if err != nil {
 		t.Fatalf("ReplicateKey to %s: %v", region, err)
@@ -98,7 +104,7 @@ func (e *Env) ReplicateKey(t testing.TB, keyARN, region string) string {
 // KeyARN is the ARN of the key that name (an alias, a key id) stands for, as the customer describes it.
 func (e *Env) KeyARN(t testing.TB, name string) string {
 	t.Helper()
-	out, err := e.customer(t).DescribeKey(context.Background(), &awskms.DescribeKeyInput{KeyId: aws.String(name)})
+	out, err := e.customer(t, name).DescribeKey(context.Background(), &awskms.DescribeKeyInput{KeyId: aws.String(name)})
 	if err != nil {
 		t.Fatal(err)
 	}
